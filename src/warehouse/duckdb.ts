@@ -1,0 +1,277 @@
+import * as path from 'node:path';
+import { WarehouseUnavailableError, errorMessage } from '../errors';
+import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
+import { quoteIdent } from './types';
+
+// The ESM build of some DuckDB helpers misbehaves under jest; require keeps one module instance.
+import duckdb = require('@duckdb/node-api');
+
+type Conn = duckdb.DuckDBConnection;
+
+/** Serialises async work: a DuckDB connection runs one statement (and one transaction) at a time. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function bindable(params: readonly SqlValue[] | undefined): duckdb.DuckDBValue[] | undefined {
+  if (!params) return undefined;
+  return params.map((p) => (p instanceof Date ? p.toISOString() : p));
+}
+
+function normaliseValue(value: unknown, type: duckdb.DuckDBType): unknown {
+  if (value === null || value === undefined) return null;
+  if (type.alias === 'JSON' && typeof value === 'string') {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  }
+  switch (type.typeId) {
+    case duckdb.DuckDBTypeId.DATE:
+      return value instanceof Date ? value.toISOString().slice(0, 10) : String(value);
+    case duckdb.DuckDBTypeId.BIGINT:
+    case duckdb.DuckDBTypeId.HUGEINT:
+    case duckdb.DuckDBTypeId.UBIGINT:
+    case duckdb.DuckDBTypeId.UHUGEINT:
+      if (
+        typeof value === 'bigint' &&
+        value <= BigInt(Number.MAX_SAFE_INTEGER) &&
+        value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ) {
+        return Number(value);
+      }
+      return value;
+    default:
+      return value;
+  }
+}
+
+function rowsFromReader<T extends Row>(reader: duckdb.DuckDBResultReader): T[] {
+  const types = reader.columnTypes();
+  const names = reader.deduplicatedColumnNames();
+  const rows = reader.getRowsJS();
+  return rows.map((r) => {
+    const o: Row = {};
+    for (let i = 0; i < names.length; i++) o[names[i]] = normaliseValue(r[i], types[i]);
+    return o as T;
+  });
+}
+
+function toMicros(v: Date | string): bigint {
+  const ms = v instanceof Date ? v.getTime() : Date.parse(v);
+  if (Number.isNaN(ms)) throw new Error(`invalid timestamp: ${String(v)}`);
+  const d = v instanceof Date ? v : new Date(ms);
+  // Keep sub-millisecond precision when the ISO string carries it (".123456Z").
+  let extra = 0n;
+  if (typeof v === 'string') {
+    const m = /\.\d{3}(\d{1,3})/.exec(v);
+    if (m) extra = BigInt(m[1].padEnd(3, '0'));
+  }
+  return BigInt(d.getTime()) * 1000n + extra;
+}
+
+function appendValue(appender: duckdb.DuckDBAppender, col: ColumnSpec, v: InsertValue): void {
+  if (v === null || v === undefined) {
+    appender.appendNull();
+    return;
+  }
+  switch (col.type) {
+    case 'text':
+      appender.appendVarchar(typeof v === 'string' ? v : String(v));
+      return;
+    case 'json':
+      appender.appendVarchar(typeof v === 'string' ? v : JSON.stringify(v));
+      return;
+    case 'timestamptz':
+      appender.appendTimestampTZ(new duckdb.DuckDBTimestampTZValue(toMicros(v as Date | string)));
+      return;
+    case 'date':
+      appender.appendDate(duckdb.DuckDBDateValue.fromParts(parseDateParts(String(v))));
+      return;
+    case 'integer':
+      appender.appendInteger(Number(v));
+      return;
+    case 'bigint':
+      appender.appendBigInt(BigInt(v as number | bigint | string));
+      return;
+    case 'double':
+      appender.appendDouble(Number(v));
+      return;
+    case 'boolean':
+      appender.appendBoolean(Boolean(v));
+      return;
+  }
+}
+
+function parseDateParts(s: string): { year: number; month: number; day: number } {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
+  if (!m) throw new Error(`invalid date: ${s}`);
+  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
+}
+
+class DuckRunner implements SqlRunner {
+  readonly dialect = 'duckdb' as const;
+  constructor(protected readonly conn: () => Conn) {}
+
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    const reader = await this.conn().runAndReadAll(sql, bindable(params));
+    return rowsFromReader<T>(reader);
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.conn().run(sql);
+  }
+
+  async insertRows(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+  ): Promise<number> {
+    if (rows.length === 0) return 0;
+    const appender = await this.conn().createAppender(table, schema);
+    try {
+      for (const row of rows) {
+        for (let j = 0; j < columns.length; j++) appendValue(appender, columns[j], row[j]);
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+    return rows.length;
+  }
+}
+
+export class DuckDBWarehouse extends DuckRunner implements Warehouse {
+  private readonly lock = new Mutex();
+  private closed = false;
+
+  private constructor(
+    private readonly instance: duckdb.DuckDBInstance,
+    private readonly connection: Conn,
+    readonly displayUrl: string,
+  ) {
+    super(() => connection);
+  }
+
+  static async open(location: string, displayUrl: string): Promise<DuckDBWarehouse> {
+    const file = location === ':memory:' ? ':memory:' : path.resolve(location);
+    let instance: duckdb.DuckDBInstance;
+    try {
+      instance = await duckdb.DuckDBInstance.create(file);
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (/lock/i.test(msg)) {
+        const pid = /PID (\d+)/.exec(msg)?.[1];
+        throw new WarehouseUnavailableError(
+          `The DuckDB file ${file} is locked by another process${pid ? ` (PID ${pid})` : ''}: stop it, or run this step ` +
+            `inside that process (e.g. \`cdp-lifecycle serve --schedule\`) since a DuckDB file has one writer.`,
+          { cause: err },
+        );
+      }
+      throw new WarehouseUnavailableError(`Could not open the DuckDB database ${file}: ${msg}`, {
+        cause: err,
+      });
+    }
+    const connection = await instance.connect();
+    return new DuckDBWarehouse(instance, connection, displayUrl);
+  }
+
+  override query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.lock.run(() => super.query<T>(sql, params));
+  }
+
+  override exec(sql: string): Promise<void> {
+    return this.lock.run(() => super.exec(sql));
+  }
+
+  override insertRows(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+  ): Promise<number> {
+    return this.lock.run(() => super.insertRows(schema, table, columns, rows));
+  }
+
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.lock.run(async () => {
+      const tx = new DuckRunner(() => this.connection);
+      await this.connection.run('BEGIN TRANSACTION');
+      try {
+        const result = await fn(tx);
+        await this.connection.run('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await this.connection.run('ROLLBACK');
+        } catch {
+          // The transaction may already be aborted; the original error is what matters.
+        }
+        throw err;
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new WarehouseUnavailableError('The DuckDB warehouse is closed.');
+    await this.query('select 1');
+  }
+
+  async *stream<T extends Row = Row>(
+    sql: string,
+    params: readonly SqlValue[],
+    pageSize: number,
+  ): AsyncIterable<T[]> {
+    // A separate connection so that a long read does not block writers on the main one.
+    const conn = await this.instance.connect();
+    try {
+      const result = await conn.stream(sql, bindable(params));
+      const types = result.columnTypes();
+      const names = result.deduplicatedColumnNames();
+      let page: T[] = [];
+      for (;;) {
+        const chunk = await result.fetchChunk();
+        if (!chunk || chunk.rowCount === 0) break;
+        for (const r of chunk.convertRows(duckdb.JSDuckDBValueConverter)) {
+          const o: Row = {};
+          for (let i = 0; i < names.length; i++) o[names[i]] = normaliseValue(r[i], types[i]);
+          page.push(o as T);
+          if (page.length >= pageSize) {
+            yield page;
+            page = [];
+          }
+        }
+      }
+      if (page.length > 0) yield page;
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  async tableExists(schema: string, table: string): Promise<boolean> {
+    const rows = await this.query(
+      'select 1 as x from information_schema.tables where table_schema = $1 and table_name = $2',
+      [schema, table],
+    );
+    return rows.length > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.lock.run(async () => {
+      this.connection.closeSync();
+      this.instance.closeSync();
+    });
+  }
+}
+
+export { quoteIdent };

@@ -1,0 +1,260 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import knexFactory, { type Knex } from 'knex';
+import type { PoolClient, CustomTypesConfig } from 'pg';
+import { types as pgTypes } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { WarehouseUnavailableError, errorMessage } from '../errors';
+import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
+import { qualify, quoteIdent } from './types';
+
+// Parse like DuckDB does so that both warehouses return the same JS values (see Row in types.ts).
+const TYPE_PARSERS: Record<number, (v: string) => unknown> = {
+  20: (v) => {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : BigInt(v);
+  },
+  1700: (v) => Number(v),
+  1082: (v) => v,
+  1114: (v) => new Date(v.replace(' ', 'T') + 'Z'),
+};
+
+const customTypes: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) => {
+    const p = TYPE_PARSERS[oid];
+    if (p && format !== 'binary') return p;
+    return (pgTypes.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
+  }) as CustomTypesConfig['getTypeParser'],
+};
+
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof WarehouseUnavailableError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+  const msg = errorMessage(err);
+  return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(
+    msg,
+  );
+}
+
+function csvField(col: ColumnSpec, v: InsertValue): string {
+  if (v === null || v === undefined) return '';
+  let s: string;
+  switch (col.type) {
+    case 'json':
+      s = typeof v === 'string' ? v : JSON.stringify(v);
+      break;
+    case 'timestamptz':
+      s = v instanceof Date ? v.toISOString() : String(v);
+      break;
+    case 'boolean':
+      return v ? 't' : 'f';
+    default:
+      s = v instanceof Date ? v.toISOString() : String(v);
+  }
+  // PostgreSQL text cannot hold NUL; it would abort the whole COPY, so it is dropped here.
+  if (s.includes('\u0000')) s = s.replace(/\u0000/g, '');
+  // Quoted fields keep '' distinct from NULL (an unquoted empty field).
+  return '"' + s.replace(/"/g, '""') + '"';
+}
+
+class PgRunner implements SqlRunner {
+  readonly dialect = 'postgres' as const;
+  constructor(protected readonly client: PoolClient) {}
+
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    const res = await this.client.query(sql, params ? [...params] : undefined);
+    return res.rows as T[];
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.client.query(sql);
+  }
+
+  async insertRows(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+  ): Promise<number> {
+    if (rows.length === 0) return 0;
+    const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
+    const copy = this.client.query(
+      copyFrom(`COPY ${qualify(schema, table)} (${cols}) FROM STDIN WITH (FORMAT csv)`),
+    );
+    const CHUNK = 2000;
+    function* lines(): Generator<string> {
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        let buf = '';
+        const end = Math.min(rows.length, i + CHUNK);
+        for (let r = i; r < end; r++) {
+          const row = rows[r];
+          let line = '';
+          for (let j = 0; j < columns.length; j++) {
+            if (j > 0) line += ',';
+            line += csvField(columns[j], row[j]);
+          }
+          buf += line + '\n';
+        }
+        yield buf;
+      }
+    }
+    await pipeline(Readable.from(lines()), copy);
+    return rows.length;
+  }
+}
+
+export class PostgresWarehouse implements Warehouse {
+  readonly dialect = 'postgres' as const;
+
+  private constructor(
+    private readonly knex: Knex,
+    readonly displayUrl: string,
+  ) {}
+
+  static async open(url: string, displayUrl: string): Promise<PostgresWarehouse> {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: {
+        connectionString: url,
+        types: customTypes,
+        // Dates and timestamps are computed in UTC whatever the server's default.
+        options: '-c TimeZone=UTC',
+      } as Knex.PgConnectionConfig,
+      pool: { min: 0, max: 4 },
+      acquireConnectionTimeout: 10000,
+    });
+    const wh = new PostgresWarehouse(knex, displayUrl);
+    await wh.ping();
+    return wh;
+  }
+
+  private async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    let client: PoolClient;
+    try {
+      client = (await this.knex.client.acquireConnection()) as PoolClient;
+    } catch (err) {
+      throw new WarehouseUnavailableError(
+        `Could not connect to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}; check --warehouse and that the server is running.`,
+        { cause: err },
+      );
+    }
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (isConnectionError(err) && !(err instanceof WarehouseUnavailableError)) {
+        throw new WarehouseUnavailableError(
+          `Lost the connection to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    } finally {
+      await this.knex.client.releaseConnection(client);
+    }
+  }
+
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.withClient((c) => new PgRunner(c).query<T>(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.withClient((c) => new PgRunner(c).exec(sql));
+  }
+
+  insertRows(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+  ): Promise<number> {
+    return this.withClient((c) => new PgRunner(c).insertRows(schema, table, columns, rows));
+  }
+
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.withClient(async (c) => {
+      await c.query('BEGIN');
+      try {
+        const result = await fn(new PgRunner(c));
+        await c.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await c.query('ROLLBACK');
+        } catch {
+          // A broken connection has already rolled back.
+        }
+        throw err;
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.query('select 1');
+  }
+
+  async *stream<T extends Row = Row>(
+    sql: string,
+    params: readonly SqlValue[],
+    pageSize: number,
+  ): AsyncIterable<T[]> {
+    let client: PoolClient;
+    try {
+      client = (await this.knex.client.acquireConnection()) as PoolClient;
+    } catch (err) {
+      throw new WarehouseUnavailableError(
+        `Could not connect to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const cursor = `cdp_lifecycle_cursor`;
+    try {
+      await client.query('BEGIN');
+      await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, [...params]);
+      for (;;) {
+        const res = await client.query(`FETCH FORWARD ${Math.max(1, Math.floor(pageSize))} FROM ${cursor}`);
+        if (res.rows.length === 0) break;
+        yield res.rows as T[];
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      await this.knex.client.releaseConnection(client);
+    }
+  }
+
+  async tableExists(schema: string, table: string): Promise<boolean> {
+    const rows = await this.query(
+      'select 1 as x from information_schema.tables where table_schema = $1 and table_name = $2',
+      [schema, table],
+    );
+    return rows.length > 0;
+  }
+
+  async close(): Promise<void> {
+    await this.knex.destroy();
+  }
+}

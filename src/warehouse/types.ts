@@ -1,0 +1,84 @@
+export type Dialect = 'duckdb' | 'postgres';
+
+/** Values that can be bound as query parameters. Dates are bound as ISO-8601 strings (cast in SQL). */
+export type SqlValue = string | number | bigint | boolean | null | Date;
+
+/**
+ * A row as returned by `query`, normalised identically on both warehouses so results can be compared:
+ * integers and decimals are numbers (bigint only beyond 2^53), DATE is a `YYYY-MM-DD` string,
+ * TIMESTAMP/TIMESTAMPTZ is a `Date`, JSON/JSONB is parsed, text is a string, NULL is null.
+ */
+export type Row = Record<string, unknown>;
+
+export type ColumnType =
+  'text' | 'timestamptz' | 'json' | 'integer' | 'bigint' | 'double' | 'boolean' | 'date';
+
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+}
+
+export interface TableSpec {
+  name: string;
+  columns: ColumnSpec[];
+}
+
+/**
+ * A value for `insertRows`: `timestamptz` takes a Date or an ISO-8601 string, `json` takes an already
+ * serialised JSON string or a plain value (serialised with JSON.stringify), `date` takes `YYYY-MM-DD`.
+ */
+export type InsertValue = SqlValue | Record<string, unknown> | unknown[] | undefined;
+
+export interface SqlRunner {
+  readonly dialect: Dialect;
+  /** One statement with positional parameters `$1`, `$2`… (the same syntax on both warehouses). */
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** One or more statements separated by `;`, no parameters. */
+  exec(sql: string): Promise<void>;
+  /**
+   * Bulk append (DuckDB appender, PostgreSQL COPY). `rows[i][j]` is the value of `columns[j]`.
+   * Returns the number of rows written.
+   */
+  insertRows(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+  ): Promise<number>;
+}
+
+export interface Warehouse extends SqlRunner {
+  /** The connection URL with any password removed, for logs and error messages. */
+  readonly displayUrl: string;
+  /** All-or-nothing: commits when `fn` resolves, rolls back when it throws. Transactions are serialised. */
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /** Cheap round trip; throws WarehouseUnavailableError when the warehouse is gone. */
+  ping(): Promise<void>;
+  /**
+   * Streams a query's rows in pages of about `pageSize` rows, so memory stays flat whatever the result size.
+   */
+  stream<T extends Row = Row>(sql: string, params: readonly SqlValue[], pageSize: number): AsyncIterable<T[]>;
+  tableExists(schema: string, table: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/**
+ * Quotes an identifier that came from configuration. Names must be plain SQL identifiers: anything else is
+ * refused rather than escaped, because a schema called `a"; drop…` is never what the user meant.
+ */
+export function quoteIdent(name: string): string {
+  if (!IDENT.test(name)) {
+    throw new Error(`"${name}" is not a valid SQL identifier: use letters, digits and underscores only`);
+  }
+  return `"${name}"`;
+}
+
+export function qualify(schema: string, table: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}
+
+export function isValidIdent(name: string): boolean {
+  return IDENT.test(name);
+}

@@ -1,0 +1,103 @@
+import { describeEachWarehouse } from './helpers/warehouses';
+import { ensureRawTables, parseWarehouseUrl, RAW_TABLES, type Warehouse } from '../src/warehouse';
+import { UsageError } from '../src/errors';
+
+describe('parseWarehouseUrl', () => {
+  it('accepts the forms of SPEC §2', () => {
+    expect(parseWarehouseUrl('duckdb://./lifecycle.duckdb')).toMatchObject({
+      kind: 'duckdb',
+      path: './lifecycle.duckdb',
+    });
+    expect(parseWarehouseUrl('duckdb://:memory:')).toMatchObject({ kind: 'duckdb', path: ':memory:' });
+    expect(parseWarehouseUrl('postgresql://u:secret@h:5433/db')).toMatchObject({
+      kind: 'postgres',
+      displayUrl: 'postgresql://u:***@h:5433/db',
+    });
+  });
+  it('rejects anything else with a usage error naming the accepted forms', () => {
+    expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(UsageError);
+    expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(/duckdb:\/\/<path>.*postgres:\/\//);
+    expect(() => parseWarehouseUrl('postgres://host-only')).toThrow(/needs a host and a database/);
+  });
+});
+
+describeEachWarehouse('warehouse layer', ({ tw }) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await tw().open();
+    await ensureRawTables(wh, 'cdp');
+    await ensureRawTables(wh, 'cdp'); // idempotent
+  });
+  afterAll(async () => wh.close());
+
+  it('creates every raw table of SPEC §3', async () => {
+    for (const t of Object.values(RAW_TABLES)) expect(await wh.tableExists('cdp', t.name)).toBe(true);
+    expect(await wh.tableExists('cdp', 'nope')).toBe(false);
+  });
+
+  it('bulk-inserts rows and reads them back normalised identically', async () => {
+    const cols = RAW_TABLES.tracks.columns;
+    const row = [
+      'm1',
+      'u1',
+      null,
+      'order_completed',
+      "Order Completed'); drop table cdp.tracks; --",
+      '2024-03-10T07:30:00.123Z',
+      null,
+      null,
+      new Date('2024-03-10T07:30:01Z'),
+      { revenue: '12.5', nested: { a: [1, 2] }, s: 'é"\n,' },
+      '{"ip":"1.2.3.4"}',
+    ];
+    expect(
+      await wh.insertRows('cdp', 'tracks', cols, [
+        row,
+        ['m2', null, 'a1', 'x', 'x', new Date(0), null, null, new Date(0), null, null],
+      ]),
+    ).toBe(2);
+    const rows = await wh.query('select * from cdp.tracks where id = $1', ['m1']);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      id: 'm1',
+      user_id: 'u1',
+      anonymous_id: null,
+      event_text: "Order Completed'); drop table cdp.tracks; --",
+      properties: { revenue: '12.5', nested: { a: [1, 2] }, s: 'é"\n,' },
+      context: { ip: '1.2.3.4' },
+    });
+    expect((rows[0].timestamp as Date).toISOString()).toBe('2024-03-10T07:30:00.123Z');
+    const [agg] = await wh.query(
+      `select count(*) as n, cast(max(timestamp) as date) as d, sum(1.25) as s from cdp.tracks`,
+    );
+    expect(agg).toEqual({ n: 2, d: '2024-03-10', s: 2.5 });
+  });
+
+  it('rolls back a failed transaction entirely', async () => {
+    const cols = RAW_TABLES.rejected_events.columns;
+    await expect(
+      wh.transaction(async (tx) => {
+        await tx.insertRows('cdp', 'rejected_events', cols, [[new Date(), 'r', 'p']]);
+        await tx.query('select * from no_such_table');
+      }),
+    ).rejects.toThrow();
+    expect(await wh.query('select count(*) as n from cdp.rejected_events')).toEqual([{ n: 0 }]);
+    await wh.transaction((tx) => tx.insertRows('cdp', 'rejected_events', cols, [[new Date(), 'r', 'p']]));
+    expect(await wh.query('select count(*) as n from cdp.rejected_events')).toEqual([{ n: 1 }]);
+  });
+
+  it('streams large results in pages', async () => {
+    let pages = 0;
+    let n = 0;
+    for await (const page of wh.stream<{ i: number }>(
+      'select i from generate_series(1, 2500) as g(i) where i > $1',
+      [0],
+      1000,
+    )) {
+      pages++;
+      n += page.length;
+    }
+    expect(n).toBe(2500);
+    expect(pages).toBeGreaterThanOrEqual(3);
+  });
+});
