@@ -1,0 +1,137 @@
+/**
+ * The destination's "API client": where landing rows go.
+ *
+ * Inside the collector the actions never write themselves. The Ingestor runs `destination.onBatch` inside an
+ * AsyncLocalStorage context that holds a write set; the actions push their rows into it, and the Ingestor
+ * then writes the whole set (every table plus rejected_events) in one warehouse transaction, so nothing is
+ * acknowledged before it is committed and one request is all-or-nothing. Outside such a context (the action
+ * run on its own, e.g. by `createTestIntegration` or another actions-core host) the rows are written straight
+ * to the warehouse named in the settings, one transaction per batch.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  openWarehouse,
+  ensureRawTables,
+  RAW_TABLES,
+  type Warehouse,
+  type InsertValue,
+} from '../../src/warehouse';
+import { isValidIdent } from '../../src/warehouse/types';
+import { UsageError } from '../../src/errors';
+import { TABLE_FOR_TYPE, landingRow, type CallType, type ShapedFields } from '../../transforms/events';
+import type { Settings } from './generated-types';
+
+export const DEFAULT_RAW_SCHEMA = 'cdp';
+
+type LandingTable = (typeof TABLE_FOR_TYPE)[CallType];
+
+/** Rows collected during one flush, per landing table. */
+export class WriteSet {
+  readonly rows = new Map<LandingTable, InsertValue[][]>();
+  constructor(readonly rawSchema: string) {}
+  push(table: LandingTable, rows: InsertValue[][]): void {
+    const current = this.rows.get(table);
+    if (current) {
+      for (const r of rows) current.push(r);
+    } else {
+      this.rows.set(table, rows);
+    }
+  }
+  get size(): number {
+    let n = 0;
+    for (const r of this.rows.values()) n += r.length;
+    return n;
+  }
+}
+
+export const writeSetStorage = new AsyncLocalStorage<WriteSet>();
+
+// Warehouses by settings.warehouseUrl: the collector registers the one it already has open, so a setting
+// resolves to it instead of opening a second handle (a DuckDB file has only one writer).
+const registry = new Map<string, { warehouse: Warehouse; owned: boolean }>();
+const opening = new Map<string, Promise<Warehouse>>();
+const ensured = new WeakMap<Warehouse, Set<string>>();
+
+/** Makes `key` (a settings.warehouseUrl) resolve to an open warehouse. Returns the key. */
+export function registerWarehouse(key: string, warehouse: Warehouse): string {
+  registry.set(key, { warehouse, owned: false });
+  return key;
+}
+
+export function unregisterWarehouse(key: string): void {
+  const entry = registry.get(key);
+  if (entry && !entry.owned) registry.delete(key);
+}
+
+/** The warehouse named by the settings: a registered one, or opened once and kept for later calls. */
+export async function resolveWarehouse(url: string): Promise<Warehouse> {
+  const entry = registry.get(url);
+  if (entry) return entry.warehouse;
+  let pending = opening.get(url);
+  if (!pending) {
+    pending = openWarehouse(url).then((wh) => {
+      registry.set(url, { warehouse: wh, owned: true });
+      return wh;
+    });
+    opening.set(url, pending);
+    pending.catch(() => undefined).finally(() => opening.delete(url));
+  }
+  return pending;
+}
+
+/** Closes the warehouses this module opened itself (registered ones belong to their owner). */
+export async function closeOpenedWarehouses(): Promise<void> {
+  const owned = [...registry.entries()].filter(([, e]) => e.owned);
+  for (const [key] of owned) registry.delete(key);
+  await Promise.all(owned.map(([, e]) => e.warehouse.close()));
+}
+
+export function rawSchemaOf(settings: Settings): string {
+  const schema = settings.rawSchema || DEFAULT_RAW_SCHEMA;
+  if (!isValidIdent(schema)) {
+    throw new UsageError(
+      `The raw schema "${schema}" is not a valid SQL identifier: use letters, digits and underscores.`,
+    );
+  }
+  return schema;
+}
+
+async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
+  let done = ensured.get(wh);
+  if (!done) ensured.set(wh, (done = new Set()));
+  if (done.has(schema)) return;
+  await ensureRawTables(wh, schema);
+  done.add(schema);
+}
+
+/**
+ * Lands the payloads of one action call: into the current write set inside the Ingestor, else straight into
+ * the warehouse of the settings. Returns the number of rows.
+ */
+export async function landPayloads(
+  type: CallType,
+  settings: Settings,
+  payloads: ShapedFields[],
+): Promise<number> {
+  const table = TABLE_FOR_TYPE[type];
+  const rows = new Array<InsertValue[]>(payloads.length);
+  for (let i = 0; i < payloads.length; i++) rows[i] = landingRow(type, payloads[i]);
+  const ws = writeSetStorage.getStore();
+  if (ws) {
+    ws.push(table, rows);
+    return rows.length;
+  }
+  const schema = rawSchemaOf(settings);
+  const wh = await resolveWarehouse(settings.warehouseUrl);
+  await ensureTables(wh, schema);
+  await wh.transaction((tx) => tx.insertRows(schema, table, RAW_TABLES[table].columns, rows));
+  return rows.length;
+}
+
+/** testAuthentication: the warehouse answers and the raw tables can be created. */
+export async function checkWarehouse(settings: Settings): Promise<void> {
+  const schema = rawSchemaOf(settings);
+  const wh = await resolveWarehouse(settings.warehouseUrl);
+  await wh.ping();
+  await ensureTables(wh, schema);
+}

@@ -1,0 +1,17 @@
+import type { ActionDefinition } from '@segment/actions-core';
+import type { Settings } from '../generated-types';
+import type { Payload } from './generated-types';
+import { context, identityFields, timeFields, traits } from '../fields';
+import { landPayloads } from '../client';
+
+const action: ActionDefinition<Settings, Payload> = {
+  title: 'Land Identify Calls',
+  description:
+    'Lands identify calls in the `identifies` table, with top-level traits merged over context.traits.',
+  defaultSubscription: 'type = "identify"',
+  fields: { ...identityFields, traits, context, ...timeFields },
+  perform: (_request, { settings, payload }) => landPayloads('identify', settings, [payload]),
+  performBatch: (_request, { settings, payload }) => landPayloads('identify', settings, payload),
+};
+
+export default action;

@@ -1,0 +1,16 @@
+import type { ActionDefinition } from '@segment/actions-core';
+import type { Settings } from '../generated-types';
+import type { Payload } from './generated-types';
+import { context, identityFields, name, properties, timeFields } from '../fields';
+import { landPayloads } from '../client';
+
+const action: ActionDefinition<Settings, Payload> = {
+  title: 'Land Page Calls',
+  description: 'Lands page calls in the `pages` table.',
+  defaultSubscription: 'type = "page"',
+  fields: { ...identityFields, name, properties, context, ...timeFields },
+  perform: (_request, { settings, payload }) => landPayloads('page', settings, [payload]),
+  performBatch: (_request, { settings, payload }) => landPayloads('page', settings, payload),
+};
+
+export default action;

@@ -1,0 +1,16 @@
+import type { ActionDefinition } from '@segment/actions-core';
+import type { Settings } from '../generated-types';
+import type { Payload } from './generated-types';
+import { context, identityFields, name, properties, timeFields } from '../fields';
+import { landPayloads } from '../client';
+
+const action: ActionDefinition<Settings, Payload> = {
+  title: 'Land Screen Calls',
+  description: 'Lands screen calls in the `screens` table.',
+  defaultSubscription: 'type = "screen"',
+  fields: { ...identityFields, name, properties, context, ...timeFields },
+  perform: (_request, { settings, payload }) => landPayloads('screen', settings, [payload]),
+  performBatch: (_request, { settings, payload }) => landPayloads('screen', settings, payload),
+};
+
+export default action;

@@ -1,0 +1,291 @@
+/**
+ * Event shaping: the one place where a Segment or RudderStack spec event becomes a landing row of SPEC §3.
+ * The collector, `load`, `demo` and the destination's actions all go through these functions, so the rules
+ * (timestamp, slug, traits merge, messageId) cannot drift between entry points.
+ */
+import { randomUUID } from 'node:crypto';
+import type { InsertValue } from '../src/warehouse/types';
+import type { RawTableName } from '../src/warehouse/raw-tables';
+
+export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'alias', 'group'] as const;
+export type CallType = (typeof CALL_TYPES)[number];
+
+export function isCallType(value: unknown): value is CallType {
+  return typeof value === 'string' && (CALL_TYPES as readonly string[]).includes(value);
+}
+
+/** The landing table of each call type (Segment's warehouse naming). */
+export const TABLE_FOR_TYPE: Readonly<Record<CallType, Exclude<RawTableName, 'rejected_events'>>> = {
+  track: 'tracks',
+  identify: 'identifies',
+  page: 'pages',
+  screen: 'screens',
+  alias: 'aliases',
+  group: 'groups',
+};
+
+export type JsonObject = Record<string, unknown>;
+
+/** A plain object as parsed from JSON (not null, not an array). */
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Segment's warehouse convention for event names: snake_case, camelCase split, anything that is not a
+ * letter or digit becomes one underscore ("Order Completed" and "orderCompleted" both give
+ * `order_completed`). Letters outside ASCII are kept (lower-cased) so that non-Latin names stay distinct.
+ */
+export function slugify(name: string): string {
+  return name
+    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
+    .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+/** Generated when a call has no messageId (SPEC §7); a UUID like the SDKs generate. */
+export function generateMessageId(): string {
+  return randomUUID();
+}
+
+// ISO-8601 calendar date, optionally with a time (`T` or space), fractions and a zone. A value without a
+// zone is taken as UTC, which is what every CDP does with a zone-less warehouse timestamp.
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+/**
+ * Parses an ISO-8601 timestamp into epoch milliseconds, or NaN when it is not one (or names an impossible
+ * date such as February 30th, which Date.parse would silently roll over).
+ */
+export function parseIsoTimestamp(value: string): number {
+  const m = ISO_RE.exec(value);
+  if (!m) return NaN;
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone = 'Z'] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
+    return NaN;
+  }
+  const probe = new Date(Date.UTC(year, month - 1, day));
+  if (probe.getUTCMonth() !== month - 1) return NaN;
+  let offsetMin = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    offsetMin = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0'));
+  }
+  const ms = Number((frac + '000').slice(0, 3));
+  return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;
+}
+
+/**
+ * Canonical form for storage: a timestamp that carries a zone is kept as sent (so microseconds survive);
+ * one without a zone gets `Z`, so no layer ever reads it as local time.
+ */
+export function canonicalTimestamp(value: string): string {
+  const m = ISO_RE.exec(value);
+  if (!m) return value;
+  if (m[8]) return value;
+  if (m[4] === undefined) return `${value}T00:00:00Z`;
+  return `${value.replace(' ', 'T')}Z`;
+}
+
+export interface TimestampFields {
+  timestamp?: string | null;
+  originalTimestamp?: string | null;
+  sentAt?: string | null;
+  receivedAt: string;
+}
+
+/**
+ * SPEC §3: `timestamp` as given; else `receivedAt - (sentAt - originalTimestamp)` (the device clock corrected
+ * by the skew between when it said it sent the call and when it arrived); else `receivedAt`. Returns ISO UTC.
+ */
+export function resolveTimestamp(f: TimestampFields): string {
+  if (f.timestamp) return canonicalTimestamp(f.timestamp);
+  const received = parseIsoTimestamp(f.receivedAt);
+  if (f.sentAt && f.originalTimestamp) {
+    const sent = parseIsoTimestamp(f.sentAt);
+    const original = parseIsoTimestamp(f.originalTimestamp);
+    if (!Number.isNaN(sent) && !Number.isNaN(original) && !Number.isNaN(received)) {
+      return new Date(received - (sent - original)).toISOString();
+    }
+  }
+  return canonicalTimestamp(f.receivedAt);
+}
+
+/** Identify/group traits: top-level `traits` merged over `context.traits` (top level wins). */
+export function mergeTraits(traits: unknown, context: unknown): JsonObject | null {
+  const ctxTraits = isJsonObject(context) && isJsonObject(context.traits) ? context.traits : undefined;
+  const top = isJsonObject(traits) ? traits : undefined;
+  if (!ctxTraits) return top ?? null;
+  if (!top) return ctxTraits;
+  return { ...ctxTraits, ...top };
+}
+
+function withoutNul(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\u0000/g, '');
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (isJsonObject(value)) {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value)) out[k.replace(/\u0000/g, '')] = withoutNul(v);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * Serialises a JSON column. PostgreSQL's jsonb cannot hold U+0000, so NUL characters are removed from
+ * strings and keys; every other character, SQL-looking text included, is stored verbatim.
+ */
+export function jsonColumn(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const s = JSON.stringify(value);
+  // Cheap test first: the escape only appears when some string holds a NUL (or the literal text "\u0000").
+  return s.includes('\\u0000') ? JSON.stringify(withoutNul(value)) : s;
+}
+
+function str(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  return typeof value === 'string' ? value : String(value);
+}
+
+/** The fields the actions map out of an event (their `@path` defaults); shared by every call type. */
+/** A timestamp as an action maps it: ISO-8601 text, or epoch milliseconds from a custom mapping. */
+export type TimeValue = string | number | null | undefined;
+
+function timeText(v: TimeValue): string | null {
+  if (v === undefined || v === null || v === '') return null;
+  return typeof v === 'number' ? new Date(v).toISOString() : canonicalTimestamp(v);
+}
+
+export interface ShapedFields {
+  messageId?: string;
+  userId?: string | null;
+  anonymousId?: string | null;
+  event?: string;
+  name?: string | null;
+  previousId?: string;
+  groupId?: string;
+  properties?: JsonObject | null;
+  traits?: JsonObject | null;
+  context?: JsonObject | null;
+  timestamp?: TimeValue;
+  originalTimestamp?: TimeValue;
+  sentAt?: TimeValue;
+  receivedAt?: TimeValue;
+}
+
+function times(f: ShapedFields): { ts: string; received: string } {
+  // receivedAt is always set by the Ingestor; a direct action call without one lands "now".
+  const received = timeText(f.receivedAt) ?? new Date().toISOString();
+  const ts = resolveTimestamp({
+    timestamp: timeText(f.timestamp),
+    originalTimestamp: timeText(f.originalTimestamp),
+    sentAt: timeText(f.sentAt),
+    receivedAt: received,
+  });
+  return { ts, received };
+}
+
+const optTime = timeText;
+
+/** One landing row, values in the column order of RAW_TABLES[TABLE_FOR_TYPE[type]]. */
+export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
+  const id = f.messageId || generateMessageId();
+  const { ts, received } = times(f);
+  switch (type) {
+    case 'track': {
+      const event = f.event ?? '';
+      return [
+        id,
+        str(f.userId),
+        str(f.anonymousId),
+        slugify(event),
+        event,
+        ts,
+        optTime(f.originalTimestamp),
+        optTime(f.sentAt),
+        received,
+        jsonColumn(f.properties),
+        jsonColumn(f.context),
+      ];
+    }
+    case 'identify':
+      return [
+        id,
+        str(f.userId),
+        str(f.anonymousId),
+        ts,
+        optTime(f.originalTimestamp),
+        optTime(f.sentAt),
+        received,
+        jsonColumn(mergeTraits(f.traits, f.context)),
+        jsonColumn(f.context),
+      ];
+    case 'page':
+    case 'screen':
+      return [
+        id,
+        str(f.userId),
+        str(f.anonymousId),
+        str(f.name),
+        ts,
+        optTime(f.originalTimestamp),
+        optTime(f.sentAt),
+        received,
+        jsonColumn(f.properties),
+        jsonColumn(f.context),
+      ];
+    case 'alias':
+      return [id, str(f.previousId), str(f.userId), ts, received, jsonColumn(f.context)];
+    case 'group':
+      return [
+        id,
+        str(f.userId),
+        str(f.anonymousId),
+        str(f.groupId),
+        ts,
+        received,
+        jsonColumn(mergeTraits(f.traits, f.context)),
+        jsonColumn(f.context),
+      ];
+  }
+}
+
+/** Options of `normalizeEvent`, decided by the entry point. */
+export interface NormalizeOptions {
+  /** When the collector received the call (ISO UTC). */
+  receivedAt: string;
+  /**
+   * Keep a `receivedAt` the event already carries (events relayed by a Segment/RudderStack webhook destination
+   * or replayed from a file were received by the CDP earlier); the HTTP tracking API always stamps its own.
+   */
+  keepReceivedAt: boolean;
+  /** `sentAt` of the enclosing batch, which SDKs set once per request rather than per event. */
+  batchSentAt?: string;
+}
+
+const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const;
+
+/**
+ * Fills in what the SDKs leave out and brings RudderStack's variants onto the Segment spec, in place, on an
+ * event that already passed validation: generated messageId, receivedAt, batch-level sentAt, ids as strings,
+ * zone-less timestamps made explicit UTC. RudderStack-only fields (rudderId, channel…) are left untouched
+ * and reach the `context`-less columns nowhere, exactly as in RudderStack's own warehouse destinations.
+ */
+export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void {
+  if (typeof event.messageId !== 'string' || event.messageId === '') event.messageId = generateMessageId();
+  if (typeof event.userId === 'number') event.userId = String(event.userId);
+  if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
+  if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;
+  if (event.sentAt === undefined && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;
+  for (const k of TIME_KEYS) {
+    const v = event[k];
+    if (typeof v === 'string') event[k] = canonicalTimestamp(v);
+    else if (v === null) delete event[k];
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * JSON Schemas of the six call types (SPEC §7), compiled once with ajv and used by every entry point
+ * (collector, `load`, `demo`). Validation answers with one short reason per event: the reason is stored in
+ * `rejected_events.reason`, returned to the sender, and grouped in the `load` summary, so it names the rule
+ * and never echoes the offending value.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { CALL_TYPES, isCallType, isJsonObject, parseIsoTimestamp, type CallType } from './events';
+
+export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024;
+export const MAX_MESSAGE_ID_LENGTH = 100;
+/** Deeper payloads are refused: they blow the stack of JSON.stringify and of the mapping engine. */
+export const MAX_NESTING_DEPTH = 64;
+
+const id = { type: ['string', 'number'], minLength: 1 } as const;
+// analytics.js sends `userId: null` for anonymous calls, so null is allowed here and the identity rule
+// below decides.
+const optionalId = { type: ['string', 'number', 'null'] } as const;
+const timestamp = { type: 'string', format: 'iso8601' } as const;
+const object = { type: ['object', 'null'] } as const;
+
+const common = {
+  type: { type: 'string' },
+  messageId: { type: 'string', maxLength: MAX_MESSAGE_ID_LENGTH },
+  userId: optionalId,
+  anonymousId: optionalId,
+  timestamp,
+  originalTimestamp: timestamp,
+  sentAt: timestamp,
+  receivedAt: timestamp,
+  context: object,
+  integrations: object,
+};
+
+const needsIdentity = {
+  anyOf: [
+    { required: ['userId'], properties: { userId: id } },
+    { required: ['anonymousId'], properties: { anonymousId: id } },
+  ],
+};
+
+export const EVENT_SCHEMAS: Readonly<Record<CallType, Record<string, unknown>>> = {
+  track: {
+    type: 'object',
+    required: ['event'],
+    properties: { ...common, event: { type: 'string', minLength: 1 }, properties: object },
+    ...needsIdentity,
+  },
+  identify: {
+    type: 'object',
+    properties: { ...common, traits: object },
+    ...needsIdentity,
+  },
+  page: {
+    type: 'object',
+    properties: { ...common, name: { type: ['string', 'null'] }, properties: object },
+    ...needsIdentity,
+  },
+  screen: {
+    type: 'object',
+    properties: { ...common, name: { type: ['string', 'null'] }, properties: object },
+    ...needsIdentity,
+  },
+  alias: {
+    type: 'object',
+    // Segment's alias spec: `previousId` is merged into `userId`; both are required.
+    required: ['previousId', 'userId'],
+    properties: { ...common, previousId: id, userId: id },
+  },
+  group: {
+    type: 'object',
+    required: ['groupId'],
+    properties: { ...common, groupId: id, traits: object },
+    ...needsIdentity,
+  },
+};
+
+let compiled: Record<CallType, ValidateFunction> | undefined;
+
+function validators(): Record<CallType, ValidateFunction> {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+  ajv.addFormat('iso8601', { type: 'string', validate: (s: string) => !Number.isNaN(parseIsoTimestamp(s)) });
+  const out = {} as Record<CallType, ValidateFunction>;
+  for (const t of CALL_TYPES) out[t] = ajv.compile(EVENT_SCHEMAS[t]);
+  compiled = out;
+  return out;
+}
+
+function field(e: ErrorObject): string {
+  return e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+}
+
+function describe(type: CallType, errors: ErrorObject[] | null | undefined): string {
+  // The identity rule fails as a whole (anyOf) after its branches report; it is the reason that matters.
+  const e = errors?.find((x) => x.keyword === 'anyOf') ?? errors?.[0];
+  if (!e) return `invalid ${type} call`;
+  const f = field(e);
+  switch (e.keyword) {
+    case 'anyOf':
+      return `${type} call has neither userId nor anonymousId`;
+    case 'required':
+      return `${type} call without ${String((e.params as { missingProperty: string }).missingProperty)}`;
+    case 'maxLength':
+      return `${f} is longer than ${String((e.params as { limit: number }).limit)} characters`;
+    case 'minLength':
+      return `${f} is empty`;
+    case 'format':
+      return `${f} is not an ISO-8601 timestamp`;
+    case 'type':
+      return `${f || 'event'} must be ${String((e.params as { type: string | string[] }).type).replace(',', ' or ')}`;
+    default:
+      return `${f || 'event'} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+/** True when `value` nests objects/arrays deeper than `max` levels (stops as soon as it knows). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (max <= 0) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (nestedDeeperThan(v, max - 1)) return true;
+    return false;
+  }
+  for (const k in value) {
+    if (nestedDeeperThan((value as Record<string, unknown>)[k], max - 1)) return true;
+  }
+  return false;
+}
+
+/**
+ * Validates one event. `type` is the call type implied by the endpoint (`/v1/track`) when the event has none.
+ * Returns null when valid, else the reason. Size (`byteLength`, when known) is checked by the caller's limit.
+ */
+export function validateEvent(
+  event: unknown,
+  impliedType?: CallType,
+): { type: CallType } | { reason: string } {
+  if (!isJsonObject(event)) return { reason: 'event is not a JSON object' };
+  const t = event.type ?? impliedType;
+  if (t === undefined) return { reason: 'event has no type' };
+  if (!isCallType(t)) {
+    return {
+      reason:
+        typeof t === 'string'
+          ? `unknown type "${t.slice(0, 40)}" (expected one of ${CALL_TYPES.join(', ')})`
+          : 'type must be a string',
+    };
+  }
+  const v = validators()[t];
+  if (!v(event)) return { reason: describe(t, v.errors) };
+  if (nestedDeeperThan(event, MAX_NESTING_DEPTH)) {
+    return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
+  }
+  return { type: t };
+}
