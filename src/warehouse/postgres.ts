@@ -140,6 +140,13 @@ export class PostgresWarehouse implements Warehouse {
       } as Knex.PgConnectionConfig,
       pool: { min: 0, max: 4 },
       acquireConnectionTimeout: 10000,
+      // knex prints each failed connection attempt with its stack trace; the same error reaches the caller as
+      // a WarehouseUnavailableError, which the CLI shows once, as one sentence.
+      log: {
+        warn: (message: string) => {
+          if (!/^Acquire connection error/.test(message)) console.warn(message);
+        },
+      },
     });
     const wh = new PostgresWarehouse(knex, displayUrl);
     await wh.ping();
