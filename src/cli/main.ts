@@ -1,43 +1,51 @@
 import { Command, CommanderError } from 'commander';
-import { UserError, errorMessage } from '../errors';
+import { addCommand } from './context';
+import { Output } from './output';
+import { COMMANDS } from './commands';
 
-/** Builds the CLI program; commands are registered by their modules. */
-export function buildProgram(): Command {
+import { packageInfo } from './parts';
+
+/** Builds the commander program with every command of SPEC §8. `onExit` receives an action's exit code. */
+export function buildProgram(onExit: (code: number) => void = () => undefined): Command {
   const program = new Command('cdp-lifecycle')
-    .description('Lifecycle status, RFM and growth accounting for Segment and RudderStack users')
-    .option('--verbose', 'show stack traces and debug logs')
-    .exitOverride();
-  program
-    .command('demo')
-    .description('land sample events into the embedded DuckDB, then build, test, report and a dry-run sync')
-    .action(() => {
-      console.log('cdp-lifecycle demo: not implemented yet');
-    });
+    .description(
+      'Lifecycle status, RFM segments and growth accounting for Segment and RudderStack users, ' +
+        'computed in your warehouse (DuckDB or PostgreSQL) and synced back to the CDP as traits.',
+    )
+    .version(packageInfo().version, '-V, --version', 'print the version')
+    .exitOverride()
+    .showHelpAfterError('(run `cdp-lifecycle --help` or `cdp-lifecycle <command> --help` for usage)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Getting started:',
+        '  $ cdp-lifecycle demo                         # everything on sample data, in ./lifecycle.duckdb',
+        '  $ cdp-lifecycle serve --write-key KEY        # collect events from Segment / RudderStack',
+        '  $ cdp-lifecycle run --to segment --write-key KEY',
+        '',
+        'Settings come from flags, then LIFECYCLE_* environment variables, then ./cdp-lifecycle.yml.',
+        'Exit codes: 0 success, 1 failure, 2 usage error.',
+      ].join('\n'),
+    );
+  for (const spec of COMMANDS) addCommand(program, spec, onExit);
   return program;
 }
 
 /** Runs the CLI and returns the exit code (SPEC §8: 0 success, 1 failure, 2 usage error). */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  const verbose = argv.includes('--verbose');
+  const out = new Output(verbose);
   try {
     await program.parseAsync(argv);
-    return 0;
+    return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (
-        err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.version' ||
-        err.code === 'commander.help'
-      )
-        return 0;
-      return 2;
+      // commander has already printed its message (unknown command, bad option…); help exits 0.
+      return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UserError) {
-      console.error(`error: ${err.message}`);
-      return err.exitCode;
-    }
-    console.error(`error: ${errorMessage(err)}`);
-    if (argv.includes('--verbose') && err instanceof Error) console.error(err.stack);
-    return 1;
+    return out.failure(err);
   }
 }

@@ -1,0 +1,203 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Option } from 'commander';
+import { UserError } from '../../errors';
+import { ensureRawTables, quoteIdent, type Warehouse } from '../../warehouse';
+import type { CommandContext, CommandSpec } from '../context';
+import { withWarehouse } from '../context';
+import { plural, seconds } from '../output';
+import { PACKAGE_ROOT, collectorPart, demoPart, reportPart, type IngestorLike } from '../parts';
+import { buildStep, syncStep, testStep } from '../steps';
+
+/** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
+export const RETAIL_SAMPLE = path.resolve(
+  PACKAGE_ROOT,
+  '..',
+  'shared',
+  'datasets',
+  'online-retail-sample.csv',
+);
+
+/** Marks a warehouse as the demo's, so a re-run may recreate it but real collected data is never dropped. */
+const MARKER_TABLE = 'cdp_lifecycle_demo';
+
+const BATCH = 5000;
+
+function todayUtc(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/**
+ * The demo drops and recreates its raw and model schemas so that it is repeatable. It refuses when the raw
+ * schema holds events the demo did not write (e.g. a `serve` that collected into ./lifecycle.duckdb).
+ */
+async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
+  const { rawSchema, schema } = ctx.config;
+  const hasEvents = await wh.tableExists(rawSchema, 'tracks');
+  const isDemo = await wh.tableExists(schema, MARKER_TABLE);
+  if (hasEvents && !isDemo) {
+    const [{ n }] = await wh.query<{ n: number }>(
+      `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
+    );
+    if (Number(n) > 0) {
+      throw new UserError(
+        `The warehouse ${wh.displayUrl} already holds ${plural(Number(n), 'collected event')} in schema ${rawSchema} ` +
+          'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb.',
+      );
+    }
+  }
+  for (const s of [schema, rawSchema]) await wh.exec(`drop schema if exists ${quoteIdent(s)} cascade`);
+  await ensureRawTables(wh, rawSchema);
+  await wh.exec(`create schema if not exists ${quoteIdent(schema)}`);
+  await wh.exec(
+    `create table ${quoteIdent(schema)}.${quoteIdent(MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
+  );
+}
+
+async function land(
+  ctx: CommandContext,
+  ingestor: IngestorLike,
+  events: Iterable<object>,
+  label: string,
+): Promise<{ landed: number; rejected: number }> {
+  const progress = ctx.out.progress();
+  progress.start(undefined, label);
+  let landed = 0;
+  let rejected = 0;
+  let batch: object[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const r = await ingestor.ingest(batch);
+    landed += r.landed;
+    rejected += r.rejected.length;
+    batch = [];
+    progress.update(landed + rejected);
+  };
+  for (const e of events) {
+    batch.push(e);
+    if (batch.length >= BATCH) await flush();
+  }
+  await flush();
+  await ingestor.flush();
+  progress.stop();
+  return { landed, rejected };
+}
+
+export const demoCommand: CommandSpec = {
+  name: 'demo',
+  summary: 'land sample events in the embedded DuckDB, then build, test, report and a dry-run sync',
+  options: [
+    new Option('--as-of <date>', 'the demo’s as-of date D (YYYY-MM-DD, default: today in UTC)'),
+    new Option('--users <n>', 'number of generated users').argParser((v) => Number(v)),
+    new Option('--seed <n>', 'seed of the generator (same seed, same events)').argParser((v) => Number(v)),
+    new Option(
+      '--retail <csv>',
+      'the Online Retail sample to add (default: ../shared/datasets/online-retail-sample.csv)',
+    ),
+    new Option('--html <file>', 'where to write the HTML report').default('lifecycle-report.html'),
+  ],
+  examples: [
+    'cdp-lifecycle demo',
+    'cdp-lifecycle demo --warehouse duckdb://./demo.duckdb --as-of 2024-06-30',
+  ],
+  notes:
+    'The demo recreates its schemas (--raw-schema, --schema) on every run, and refuses to touch a warehouse\n' +
+    'holding events it did not write.',
+  action: async (ctx) => {
+    const asOf = (ctx.opts.asOf as string | undefined) ?? todayUtc();
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(asOf) || Number.isNaN(Date.parse(asOf))) {
+      throw new UserError(`--as-of "${asOf}" is not a date: use YYYY-MM-DD.`, { exitCode: 2 });
+    }
+    const out = ctx.out;
+    const started = Date.now();
+    const vars = { lifecycle__as_of_date: asOf };
+    return withWarehouse(ctx, async (wh) => {
+      out.heading(`cdp-lifecycle demo — as of ${asOf}`);
+      out.print(
+        `Warehouse: ${wh.displayUrl} (raw events in "${ctx.config.rawSchema}", models in "${ctx.config.schema}")`,
+      );
+      await resetSchemas(ctx, wh);
+
+      out.heading('1. Collect');
+      const { Ingestor } = collectorPart();
+      const { generateDemoEvents, retailSampleEvents } = demoPart();
+      const ingestor = new Ingestor({
+        warehouse: wh,
+        rawSchema: ctx.config.rawSchema,
+        maxEventBytes: ctx.config.serve.maxEventBytes,
+      });
+      try {
+        const app = await land(
+          ctx,
+          ingestor,
+          generateDemoEvents({
+            endDate: asOf,
+            users: ctx.opts.users as number | undefined,
+            seed: ctx.opts.seed as number | undefined,
+          }),
+          'landing demo events',
+        );
+        out.print(
+          `  ${plural(app.landed, 'app event')} from the demo generator landed through the collector’s ingest path` +
+            (app.rejected
+              ? ` (${plural(app.rejected, 'event')} rejected on purpose, see rejected_events)`
+              : ''),
+        );
+        const csv = ctx.opts.retail ? path.resolve(String(ctx.opts.retail)) : RETAIL_SAMPLE;
+        if (fs.existsSync(csv)) {
+          const retail = await land(
+            ctx,
+            ingestor,
+            retailSampleEvents(csv),
+            'landing the Online Retail sample',
+          );
+          out.print(
+            `  ${plural(retail.landed, 'event')} from the real Online Retail sample (${path.basename(csv)})`,
+          );
+        } else {
+          out.print(`  (the Online Retail sample ${csv} is not there, so only generated events are used)`);
+        }
+      } finally {
+        await ingestor.close();
+      }
+      await wh.query(
+        `insert into ${quoteIdent(ctx.config.schema)}.${quoteIdent(MARKER_TABLE)} values (current_timestamp, cast($1 as date))`,
+        [asOf],
+      );
+
+      out.heading('2. Build the lifecycle models');
+      let code = await buildStep(ctx, wh, { vars });
+      if (code !== 0) return code;
+      out.heading('3. Test them');
+      code = await testStep(ctx, wh, { vars });
+      if (code !== 0) return code;
+
+      out.heading('4. Report');
+      const { renderTerminalReport, writeHtmlReport } = reportPart();
+      out.print(await renderTerminalReport({ warehouse: wh, schema: ctx.config.schema, color: out.color }));
+      const html = path.resolve(String(ctx.opts.html));
+      await writeHtmlReport({ warehouse: wh, schema: ctx.config.schema, file: html });
+
+      out.heading('5. What a sync would push (dry run, nothing sent)');
+      const dry = {
+        ...ctx,
+        config: { ...ctx.config, sync: { ...ctx.config.sync, to: ctx.config.sync.to ?? 'segment' } },
+      };
+      code = await syncStep(dry, wh, { dryRun: true });
+
+      out.heading('Next steps');
+      out.print(`  • Open ${html} in a browser for the charts.`);
+      out.print(
+        `  • Query the models: duckdb ${wh.displayUrl.replace(/^duckdb:\/\//, '')} "select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1"`,
+      );
+      out.print(
+        '  • Collect your own events: cdp-lifecycle serve --write-key <key>, then point Segment or RudderStack at it.',
+      );
+      out.print(
+        '  • Push the traits for real: cdp-lifecycle sync --to segment --write-key <key of a separate source>.',
+      );
+      out.print(`\nDone in ${seconds(Date.now() - started)}.`);
+      return code;
+    });
+  },
+};

@@ -1,0 +1,72 @@
+import * as path from 'node:path';
+import { Option } from 'commander';
+import type { CommandSpec } from '../context';
+import { withWarehouse } from '../context';
+import { runnerPart } from '../parts';
+import { DIALECTS, type CompileDialect } from '../settings';
+import { parseWarehouseUrl } from '../../warehouse';
+import { buildStep, testStep } from '../steps';
+
+export const selectOption = (): Option =>
+  new Option(
+    '--select <selector...>',
+    'only these models: a name, +name (with its ancestors), name+ (with its descendants), tag:x',
+  );
+
+export const buildCommand: CommandSpec = {
+  name: 'build',
+  summary: 'render and run the lifecycle models in the warehouse',
+  options: [new Option('--full-refresh', 'rebuild incremental models from scratch'), selectOption()],
+  examples: [
+    'cdp-lifecycle build',
+    'cdp-lifecycle build --vars \'{"lifecycle__as_of_date": "2024-06-30", "lifecycle__timezone": "Europe/Berlin"}\'',
+    'cdp-lifecycle build --vars @vars.yml --select +user_lifecycle',
+    'cdp-lifecycle build --full-refresh --warehouse postgres://etl@db.internal/analytics',
+  ],
+  action: (ctx) =>
+    withWarehouse(ctx, (wh) =>
+      buildStep(ctx, wh, {
+        fullRefresh: Boolean(ctx.opts.fullRefresh),
+        select: ctx.opts.select as string[] | undefined,
+      }),
+    ),
+};
+
+export const testCommand: CommandSpec = {
+  name: 'test',
+  summary: 'run the schema tests (unique, not_null, accepted_values, relationships) of the built models',
+  options: [selectOption()],
+  examples: ['cdp-lifecycle test', 'cdp-lifecycle test --select user_lifecycle'],
+  notes: 'Exits 1 when a test fails, listing the failing rows.',
+  action: (ctx) =>
+    withWarehouse(ctx, (wh) => testStep(ctx, wh, { select: ctx.opts.select as string[] | undefined })),
+};
+
+export const compileCommand: CommandSpec = {
+  name: 'compile',
+  summary: 'render every model to target/compiled/<dialect>/ without connecting to a warehouse',
+  options: [
+    new Option('--dialect <dialect>', 'SQL dialect to render for (default: the --warehouse kind)').choices([
+      ...DIALECTS,
+    ]),
+    new Option('--out <dir>', 'output directory (default: target/compiled/<dialect>)'),
+  ],
+  examples: [
+    'cdp-lifecycle compile --dialect snowflake',
+    'cdp-lifecycle compile --dialect bigquery --vars \'{"lifecycle__timezone": "America/New_York"}\'',
+  ],
+  action: async (ctx) => {
+    const dialect =
+      (ctx.opts.dialect as CompileDialect | undefined) ?? parseWarehouseUrl(ctx.config.warehouse).kind;
+    const { compileModels } = runnerPart();
+    const outDir = ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined;
+    const result = await compileModels({
+      dialect,
+      outDir,
+      schema: ctx.config.schema,
+      rawSchema: ctx.config.rawSchema,
+      vars: ctx.config.vars,
+    });
+    ctx.out.print(JSON.stringify(result));
+  },
+};

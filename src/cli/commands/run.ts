@@ -1,0 +1,58 @@
+import { Option } from 'commander';
+import type { CommandContext, CommandSpec } from '../context';
+import { withWarehouse } from '../context';
+import { buildStep, checkSyncSettings, syncStep, testStep, type StepOptions } from '../steps';
+import type { Warehouse } from '../../warehouse';
+import { dryRunOption, fullResyncOption } from './sync';
+import { selectOption } from './models';
+
+/** build → test → sync on one open warehouse; stops at the first step that does not exit 0. */
+export async function runPipeline(
+  ctx: CommandContext,
+  wh: Warehouse,
+  o: StepOptions,
+  only: ReadonlyArray<'build' | 'test' | 'sync'> = ['build', 'test', 'sync'],
+): Promise<number> {
+  const steps: Array<['build' | 'test' | 'sync', () => Promise<number>]> = [
+    ['build', () => buildStep(ctx, wh, o)],
+    ['test', () => testStep(ctx, wh, o)],
+    ['sync', () => syncStep(ctx, wh, o)],
+  ];
+  for (const [name, step] of steps.filter(([n]) => only.includes(n))) {
+    const code = await step();
+    if (code !== 0) {
+      ctx.out.error(`${name} failed, so the steps after it did not run.`);
+      return code;
+    }
+  }
+  return 0;
+}
+
+export const runCommand: CommandSpec = {
+  name: 'run',
+  summary: 'build, test and sync in sequence, stopping at the first failing step',
+  options: [
+    new Option('--full-refresh', 'rebuild incremental models from scratch'),
+    selectOption(),
+    dryRunOption(),
+    fullResyncOption(),
+  ],
+  examples: [
+    'cdp-lifecycle run --to segment --write-key $SEGMENT_WRITE_KEY',
+    'cdp-lifecycle run --to rudderstack --endpoint https://acme.dataplane.rudderstack.com --write-key $KEY',
+    'cdp-lifecycle run --to segment --dry-run --vars \'{"lifecycle__as_of_date": "2024-06-30"}\'',
+  ],
+  notes: 'For a schedule inside the collector process (required with a DuckDB file), use `serve --schedule`.',
+  action: (ctx) => {
+    const dryRun = Boolean(ctx.opts.dryRun);
+    checkSyncSettings(ctx, dryRun);
+    return withWarehouse(ctx, (wh) =>
+      runPipeline(ctx, wh, {
+        dryRun,
+        fullRefresh: Boolean(ctx.opts.fullRefresh),
+        fullResync: Boolean(ctx.opts.fullResync),
+        select: ctx.opts.select as string[] | undefined,
+      }),
+    );
+  },
+};

@@ -1,0 +1,404 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import YAML from 'yaml';
+import { UsageError, errorMessage } from '../errors';
+import { isValidIdent, parseWarehouseUrl } from '../warehouse';
+import { SETTINGS, type Setting, type SyncTarget } from './settings';
+
+export const CONFIG_FILE_NAME = 'cdp-lifecycle.yml';
+
+/** Everything a command needs, after flags > env > file > defaults. */
+export interface ResolvedConfig {
+  warehouse: string;
+  rawSchema: string;
+  schema: string;
+  vars: Record<string, unknown>;
+  serve: {
+    port: number;
+    host: string;
+    writeKeys: string[];
+    schedule?: string;
+    maxRequestBytes: number;
+    maxEventBytes: number;
+  };
+  sync: {
+    to?: SyncTarget;
+    endpoint?: string;
+    writeKey?: string;
+    traits?: Record<string, string>;
+    integrations?: Record<string, unknown>;
+    rateLimit?: number;
+  };
+  /** The config file that was read, if any (absolute path). */
+  configFile?: string;
+}
+
+type Source = { kind: 'flag'; name: string } | { kind: 'env'; name: string } | { kind: 'file'; name: string };
+
+function describeSource(s: Source): string {
+  if (s.kind === 'flag') return s.name;
+  if (s.kind === 'env') return `the environment variable ${s.name}`;
+  return `"${s.name}" in ${CONFIG_FILE_NAME}`;
+}
+
+function flagName(setting: Setting): string | undefined {
+  return setting.flag?.split(' ')[0];
+}
+
+/** commander's attribute name for a flag (`--raw-schema` → `rawSchema`). */
+export function attributeName(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .split(' ')[0]
+    .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** The JSON Schema of `cdp-lifecycle.yml`, derived from SETTINGS (also published in manifest.json). */
+export function configFileSchema(): Record<string, unknown> {
+  const root: Record<string, unknown> = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {} as Record<string, unknown>,
+  };
+  for (const s of SETTINGS) {
+    const parts = s.key.split('.');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const props = node.properties as Record<string, Record<string, unknown>>;
+      props[part] ??= { type: 'object', additionalProperties: false, properties: {} };
+      node = props[part];
+    }
+    (node.properties as Record<string, unknown>)[parts[parts.length - 1]] = settingSchema(s);
+  }
+  return root;
+}
+
+function settingSchema(s: Setting): Record<string, unknown> {
+  const description = s.description;
+  switch (s.type) {
+    case 'string':
+      return s.choices
+        ? { type: 'string', enum: [...s.choices], description }
+        : { type: 'string', description };
+    case 'integer':
+      return { type: 'integer', minimum: s.key === 'serve.port' ? 0 : 1, description };
+    case 'string[]':
+      return {
+        description,
+        anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }],
+      };
+    case 'object':
+      return s.key === 'sync.traits'
+        ? { type: 'object', additionalProperties: { type: 'string' }, description }
+        : { type: 'object', description };
+  }
+}
+
+let validateFile: ReturnType<Ajv['compile']> | undefined;
+
+/** Reads and validates a config file; unknown keys and wrong types are usage errors naming the key. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`Cannot read the config file ${file} (${errorMessage(err)}): check --config.`, {
+      cause: err,
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { uniqueKeys: true });
+  } catch (err) {
+    throw new UsageError(`The config file ${file} is not valid YAML: ${oneLine(errorMessage(err))}.`, {
+      cause: err,
+    });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new UsageError(
+      `The config file ${file} must be a YAML mapping of settings (see cdp-lifecycle.example.yml).`,
+    );
+  }
+  validateFile ??= new Ajv({ allErrors: false, strict: false }).compile(configFileSchema());
+  if (!validateFile(doc)) {
+    const e = validateFile.errors?.[0];
+    const at = (e?.instancePath ?? '').split('/').filter(Boolean).join('.');
+    if (e?.keyword === 'additionalProperties') {
+      const key = [at, String((e.params as { additionalProperty: string }).additionalProperty)]
+        .filter(Boolean)
+        .join('.');
+      const hint = closestKey(key);
+      throw new UsageError(
+        `Unknown key "${key}" in ${file}${hint ? `: did you mean "${hint}"?` : ': see cdp-lifecycle.example.yml for the known keys.'}`,
+      );
+    }
+    throw new UsageError(`The key "${at || '(root)'}" in ${file} ${e?.message ?? 'is invalid'}.`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+function closestKey(key: string): string | undefined {
+  let best: { key: string; d: number } | undefined;
+  for (const s of SETTINGS) {
+    const d = editDistance(key, s.key);
+    if (d <= 3 && (!best || d < best.d)) best = { key: s.key, d };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_v, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length];
+}
+
+function oneLine(s: string): string {
+  return s.split('\n')[0].replace(/[.:]\s*$/, '');
+}
+
+function getPath(doc: Record<string, unknown>, key: string): unknown {
+  let node: unknown = doc;
+  for (const part of key.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/**
+ * Parses `--vars` (or `LIFECYCLE_VARS`): a JSON or YAML mapping, or `@file` holding one. YAML is a superset
+ * of JSON, so one parser serves both.
+ */
+export function parseVars(text: string, from = '--vars', cwd = process.cwd()): Record<string, unknown> {
+  let source = text;
+  let where = from;
+  if (text.startsWith('@')) {
+    const file = path.resolve(cwd, text.slice(1));
+    try {
+      source = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`Cannot read the vars file ${file} given to ${from} (${errorMessage(err)}).`, {
+        cause: err,
+      });
+    }
+    where = `${from} file ${file}`;
+  }
+  let value: unknown;
+  try {
+    value = YAML.parse(source, { uniqueKeys: true });
+  } catch (err) {
+    throw new UsageError(
+      `${where} is not valid JSON or YAML (${oneLine(errorMessage(err))}): pass a mapping such as '{"lifecycle__new_days": 14}'.`,
+      { cause: err },
+    );
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(
+      `${where} must be a mapping of var names to values, such as '{"lifecycle__new_days": 14}' or 'lifecycle__new_days: 14'.`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Parses a trait mapping (`--traits`): `trait=column,trait=column` or a JSON/YAML mapping of trait → column.
+ */
+export function parseTraits(text: string, from = '--traits'): Record<string, string> {
+  const trimmed = text.trim();
+  let entries: Array<[string, unknown]>;
+  if (trimmed.startsWith('{')) {
+    let value: unknown;
+    try {
+      value = YAML.parse(trimmed);
+    } catch (err) {
+      throw new UsageError(`${from} is not valid JSON (${oneLine(errorMessage(err))}): use trait=column,….`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new UsageError(
+        `${from} must map trait names to columns, such as lifecycle_status=lifecycle_status.`,
+      );
+    }
+    entries = Object.entries(value);
+  } else {
+    entries = trimmed
+      .split(',')
+      .filter((p) => p.trim() !== '')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) {
+          throw new UsageError(
+            `${from} entry "${pair.trim()}" is not trait=column: use e.g. lifecycle_status=lifecycle_status,rfm=rfm_segment.`,
+          );
+        }
+        return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+      });
+  }
+  if (entries.length === 0)
+    throw new UsageError(`${from} is empty: map at least one trait, e.g. status=lifecycle_status.`);
+  const out: Record<string, string> = {};
+  for (const [trait, column] of entries) {
+    if (typeof column !== 'string' || !isValidIdent(column)) {
+      throw new UsageError(`${from} maps "${trait}" to "${String(column)}", which is not a column name.`);
+    }
+    out[trait] = column;
+  }
+  return out;
+}
+
+function parseJsonObject(text: string, from: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${from} is not valid JSON (${oneLine(errorMessage(err))}).`, { cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`${from} must be a JSON object such as '{"All": true}'.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Turns one raw value (flag text, env text or YAML value) into the setting's type. */
+function coerce(setting: Setting, raw: unknown, source: Source, cwd: string): unknown {
+  const where = describeSource(source);
+  switch (setting.type) {
+    case 'string': {
+      const v = String(raw).trim();
+      if (v === '') throw new UsageError(`${where} is empty: give it a value or leave it out.`);
+      if (setting.choices && !setting.choices.includes(v)) {
+        throw new UsageError(`${where} must be one of ${setting.choices.join(', ')}, not "${v}".`);
+      }
+      return v;
+    }
+    case 'integer': {
+      if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
+      const v = String(raw).trim();
+      if (!/^\d+$/.test(v)) throw new UsageError(`${where} must be a whole number, not "${v}".`);
+      return Number(v);
+    }
+    case 'string[]': {
+      const list = Array.isArray(raw) ? raw.map(String) : String(raw).split(',');
+      return list.map((s) => s.trim()).filter((s) => s !== '');
+    }
+    case 'object': {
+      if (source.kind === 'file') return raw;
+      const text = String(raw);
+      if (setting.key === 'vars') return parseVars(text, where, cwd);
+      if (setting.key === 'sync.traits') return parseTraits(text, where);
+      return parseJsonObject(text, where);
+    }
+  }
+}
+
+export interface ResolveInput {
+  command: string;
+  /** commander's parsed options of the command (undefined = flag not given). */
+  flags: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Finds the config file: `--config <file>` (must exist) or `./cdp-lifecycle.yml` (optional). */
+export function locateConfigFile(
+  flags: Record<string, unknown>,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  const explicit = (flags.config as string | undefined) ?? env.LIFECYCLE_CONFIG;
+  if (explicit) {
+    const file = path.resolve(cwd, explicit);
+    if (!fs.existsSync(file)) {
+      throw new UsageError(`The config file ${file} does not exist: check --config (or LIFECYCLE_CONFIG).`);
+    }
+    return file;
+  }
+  const file = path.join(cwd, CONFIG_FILE_NAME);
+  return fs.existsSync(file) ? file : undefined;
+}
+
+/** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
+export function resolveConfig(input: ResolveInput): ResolvedConfig {
+  const env = input.env ?? process.env;
+  const cwd = input.cwd ?? process.cwd();
+  const configFile = locateConfigFile(input.flags, cwd, env);
+  const doc = configFile ? readConfigFile(configFile) : {};
+  const values = new Map<string, unknown>();
+
+  for (const setting of SETTINGS) {
+    const layers: Array<[Source, unknown]> = [];
+    const fileValue = getPath(doc, setting.key);
+    if (fileValue !== undefined && fileValue !== null)
+      layers.push([{ kind: 'file', name: setting.key }, fileValue]);
+    const envValue = setting.env ? env[setting.env] : undefined;
+    if (envValue !== undefined && envValue !== '')
+      layers.push([{ kind: 'env', name: setting.env! }, envValue]);
+    const flag = flagName(setting);
+    const flagOn = setting.flagOn ?? setting.commands;
+    if (flag && flagOn.includes(input.command)) {
+      const flagValue = input.flags[attributeName(flag)];
+      if (flagValue !== undefined) layers.push([{ kind: 'flag', name: flag }, flagValue]);
+    }
+    if (setting.key === 'vars') {
+      // Vars merge key by key, so a file can set the timezone while --vars moves the as-of date.
+      const merged: Record<string, unknown> = {};
+      for (const [src, raw] of layers) Object.assign(merged, coerce(setting, raw, src, cwd));
+      values.set(setting.key, merged);
+      continue;
+    }
+    const top = layers[layers.length - 1];
+    values.set(setting.key, top ? coerce(setting, top[1], top[0], cwd) : setting.default);
+  }
+
+  const get = <T>(key: string): T => values.get(key) as T;
+  const resolved: ResolvedConfig = {
+    warehouse: get<string>('warehouse'),
+    rawSchema: get<string>('raw_schema'),
+    schema: get<string>('schema'),
+    vars: get<Record<string, unknown>>('vars'),
+    serve: {
+      port: get<number>('serve.port'),
+      host: get<string>('serve.host'),
+      writeKeys: get<string[] | undefined>('serve.write_keys') ?? [],
+      schedule: get<string | undefined>('serve.schedule'),
+      maxRequestBytes: get<number>('serve.max_request_bytes'),
+      maxEventBytes: get<number>('serve.max_event_bytes'),
+    },
+    sync: {
+      to: get<SyncTarget | undefined>('sync.to'),
+      endpoint: get<string | undefined>('sync.endpoint'),
+      writeKey: get<string | undefined>('sync.write_key'),
+      traits: get<Record<string, string> | undefined>('sync.traits'),
+      integrations: get<Record<string, unknown> | undefined>('sync.integrations'),
+      rateLimit: get<number | undefined>('sync.rate_limit'),
+    },
+    configFile,
+  };
+  // Validate early so a typo is a usage error (exit 2) before anything is opened.
+  parseWarehouseUrl(resolved.warehouse);
+  for (const [name, value] of [
+    ['--raw-schema', resolved.rawSchema],
+    ['--schema', resolved.schema],
+  ] as const) {
+    if (!isValidIdent(value)) {
+      throw new UsageError(
+        `${name} "${value}" is not a valid schema name: use letters, digits and underscores only.`,
+      );
+    }
+  }
+  if (resolved.serve.port > 65535) {
+    throw new UsageError(
+      `The port ${resolved.serve.port} is out of range: use 1-65535 (or 0 for any free port).`,
+    );
+  }
+  return resolved;
+}

@@ -1,0 +1,124 @@
+import { Command, Option } from 'commander';
+import { WarehouseUnavailableError } from '../errors';
+import { openWarehouse, parseWarehouseUrl, type Warehouse } from '../warehouse';
+import { attributeName, resolveConfig, type ResolvedConfig } from './config';
+import { Output } from './output';
+import { SETTINGS } from './settings';
+
+/** What every command action receives. */
+export interface CommandContext {
+  command: string;
+  config: ResolvedConfig;
+  out: Output;
+  verbose: boolean;
+  /** The command's own parsed options (flags that are not settings, e.g. --dry-run). */
+  opts: Record<string, unknown>;
+}
+
+/** An action returns its exit code (0 when it returns nothing). */
+export type Action = (ctx: CommandContext, args: string[]) => Promise<number | void>;
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  /** Positional arguments in commander syntax, e.g. '<files...>'. */
+  args?: string;
+  /** Extra, command-specific options (settings flags are added from SETTINGS). */
+  options?: Option[];
+  examples: string[];
+  /** Paragraph printed after the options in --help. */
+  notes?: string;
+  action: Action;
+}
+
+function defaultText(value: unknown): string {
+  if (value === undefined) return '';
+  if (Array.isArray(value)) return value.join(',');
+  if (typeof value === 'object') return '';
+  return String(value);
+}
+
+/** Adds a command with its settings flags, --config and --verbose, and the examples to its help. */
+export function addCommand(program: Command, spec: CommandSpec, onExit: (code: number) => void): Command {
+  const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
+  for (const setting of SETTINGS) {
+    if (!setting.flag || !(setting.flagOn ?? setting.commands).includes(spec.name)) continue;
+    const extras: string[] = [];
+    if (setting.env) extras.push(`env: ${setting.env}`);
+    const def = defaultText(setting.default);
+    if (def) extras.push(`default: ${def}`);
+    const desc = setting.help + (extras.length ? ` (${extras.join(', ')})` : '');
+    const opt = new Option(setting.flag, desc);
+    if (setting.choices) opt.choices([...setting.choices]);
+    if (setting.type === 'string[]')
+      opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    cmd.addOption(opt);
+  }
+  for (const opt of spec.options ?? []) cmd.addOption(opt);
+  cmd.option(
+    '--config <file>',
+    'settings file (default: ./cdp-lifecycle.yml when present; env: LIFECYCLE_CONFIG)',
+  );
+  cmd.option('--verbose', 'debug logs, and stack traces on errors');
+  const help = ['', 'Examples:', ...spec.examples.map((e) => `  $ ${e}`)];
+  if (spec.notes) help.push('', spec.notes);
+  cmd.addHelpText('after', help.join('\n'));
+  cmd.action(async (...received: unknown[]) => {
+    // commander passes the positional arguments, then the options object, then the command.
+    const command = received[received.length - 1] as Command;
+    const opts = command.opts();
+    const args = received.slice(0, -2).flatMap((a) => (Array.isArray(a) ? a.map(String) : [String(a)]));
+    const verbose = Boolean(opts.verbose);
+    const out = new Output(verbose);
+    const config = resolveConfig({ command: spec.name, flags: opts });
+    if (config.configFile) out.debug(`config file: ${config.configFile}`);
+    const code = await spec.action({ command: spec.name, config, out, verbose, opts }, args);
+    onExit(code ?? 0);
+  });
+  return cmd;
+}
+
+export { attributeName };
+
+const LOCK_ADVICE: Record<string, string> = {
+  load: 'send the events to that collector (POST /v1/batch) instead, or stop it first',
+  build: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
+  test: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
+  sync: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
+  run: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
+  serve: 'stop the other process first (a DuckDB file has one writer)',
+  report: 'stop it for a moment, or run the report from a PostgreSQL warehouse',
+  demo: 'stop it, or give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb',
+};
+
+/**
+ * Opens the configured warehouse, runs `fn`, and always closes it. A DuckDB file locked by another process
+ * (usually a running `serve`) becomes one sentence saying what to do instead for this command.
+ */
+export async function withWarehouse<T>(ctx: CommandContext, fn: (wh: Warehouse) => Promise<T>): Promise<T> {
+  const loc = parseWarehouseUrl(ctx.config.warehouse);
+  ctx.out.debug(`warehouse: ${loc.displayUrl}`);
+  let wh: Warehouse;
+  try {
+    wh = await openWarehouse(ctx.config.warehouse);
+  } catch (err) {
+    if (
+      err instanceof WarehouseUnavailableError &&
+      loc.kind === 'duckdb' &&
+      /is locked by another process/.test(err.message)
+    ) {
+      const pid = /\(PID (\d+)\)/.exec(err.message)?.[1];
+      throw new WarehouseUnavailableError(
+        `The DuckDB file ${loc.path} is in use by another process${pid ? ` (PID ${pid})` : ''}, probably \`cdp-lifecycle serve\`: ` +
+          `${LOCK_ADVICE[ctx.command] ?? 'stop it first'}.`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  try {
+    return await fn(wh);
+  } finally {
+    await wh.close();
+  }
+}

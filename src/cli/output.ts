@@ -1,0 +1,110 @@
+import { UserError, errorMessage } from '../errors';
+import { createProgress, type Progress } from '../util/progress';
+
+const CODES = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+} as const;
+export type Style = keyof typeof CODES;
+
+/** Colour only when the stream is a terminal that wants it (`hasColors` honours NO_COLOR and FORCE_COLOR). */
+export function wantsColor(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && typeof stream.hasColors === 'function' && stream.hasColors();
+}
+
+/**
+ * The CLI's voice. Results (reports, summaries) go to stdout so they can be piped; progress, logs and errors
+ * go to stderr.
+ */
+export class Output {
+  readonly color: boolean;
+  readonly errColor: boolean;
+  constructor(
+    readonly verbose = false,
+    readonly stdout: NodeJS.WriteStream = process.stdout,
+    readonly stderr: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.color = wantsColor(stdout);
+    this.errColor = wantsColor(stderr);
+  }
+
+  style(text: string, style: Style, forStderr = false): string {
+    if (!(forStderr ? this.errColor : this.color)) return text;
+    const [open, close] = CODES[style];
+    return `\u001b[${open}m${text}\u001b[${close}m`;
+  }
+
+  /** A result line on stdout. */
+  print(text = ''): void {
+    this.stdout.write(text + '\n');
+  }
+
+  /** A section heading on stdout. */
+  heading(text: string): void {
+    this.print();
+    this.print(this.style(text, 'bold'));
+  }
+
+  /** A status line on stderr (what is happening now). */
+  info(text: string): void {
+    this.stderr.write(text + '\n');
+  }
+
+  warn(text: string): void {
+    this.stderr.write(`${this.style('warning:', 'yellow', true)} ${text}\n`);
+  }
+
+  debug(text: string): void {
+    if (this.verbose) this.stderr.write(this.style(text, 'dim', true) + '\n');
+  }
+
+  error(text: string): void {
+    this.stderr.write(`${this.style('error:', 'red', true)} ${text}\n`);
+  }
+
+  /**
+   * Prints an error the way SPEC §8 asks (one sentence naming what to fix, no stack trace unless --verbose)
+   * and returns its exit code.
+   */
+  failure(err: unknown): number {
+    const message = firstLine(errorMessage(err));
+    this.error(message);
+    if (this.verbose) this.printStack(err);
+    else if (!(err instanceof UserError)) {
+      this.info(
+        'This was unexpected: re-run with --verbose to see the details, and report it if it persists.',
+      );
+    }
+    return err instanceof UserError ? err.exitCode : 1;
+  }
+
+  private printStack(err: unknown): void {
+    let e: unknown = err;
+    for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+      this.info(this.style(e.stack ?? e.message, 'dim', true));
+      e = e.cause;
+      if (e instanceof Error) this.info('caused by:');
+    }
+  }
+
+  progress(): Progress {
+    return createProgress(process.env.JEST_WORKER_ID ? 'silent' : 'auto', this.stderr);
+  }
+}
+
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? word : many}`;
+}
+
+export function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function firstLine(message: string): string {
+  const line = message.trim().split('\n')[0];
+  return line === '' ? 'unknown error' : line;
+}
