@@ -10,7 +10,8 @@ import group from './group';
 import { errorMessage } from '../../src/errors';
 
 const destination: DestinationDefinition<Settings> = {
-  name: 'CDP Lifecycle',
+  // actions-core uses the name as the scheme of its ajv schema keys, so it must be URI-scheme safe.
+  name: 'cdp-lifecycle',
   slug: 'actions-cdp-lifecycle',
   mode: 'cloud',
   description:

@@ -1,0 +1,15 @@
+export {
+  Ingestor,
+  type IngestorOptions,
+  type IngestMeta,
+  type IngestResult,
+  type RejectedEvent,
+} from './ingest';
+export {
+  startCollector,
+  installShutdownHandlers,
+  DEFAULT_MAX_REQUEST_BYTES,
+  type Collector,
+  type CollectorOptions,
+} from './server';
+export { loadFiles, type LoadOptions, type LoadSummary, type BadLine } from './load';

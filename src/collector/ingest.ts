@@ -1,0 +1,408 @@
+/**
+ * The one ingest path of the collector, `load` and `demo`: validate and shape each event, pass the valid ones
+ * through the actions-core Destination (`onBatch`), and write what the actions produced plus every rejected
+ * event in ONE warehouse transaction. Concurrent callers are grouped into larger writes (micro-batching), but
+ * a caller's promise resolves only after the transaction holding its events committed, and a caller's events
+ * are all-or-nothing: they are always in the same transaction.
+ */
+import type { Logger } from 'pino';
+import { Destination, type SegmentEvent, type Result, type JSONObject } from '@segment/actions-core';
+import definition from '../../destinations/cdp-lifecycle';
+import type { Settings } from '../../destinations/cdp-lifecycle/generated-types';
+import {
+  WriteSet,
+  registerWarehouse,
+  unregisterWarehouse,
+  writeSetStorage,
+} from '../../destinations/cdp-lifecycle/client';
+import { normalizeEvent, isJsonObject, type CallType, type JsonObject } from '../../transforms/events';
+import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
+import { ensureRawTables, RAW_TABLES, type InsertValue, type Warehouse } from '../warehouse';
+import { isValidIdent } from '../warehouse/types';
+import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
+
+export interface IngestorOptions {
+  warehouse: Warehouse;
+  rawSchema: string;
+  /** Larger events are rejected (SPEC §7, default 32 KB). */
+  maxEventBytes?: number;
+  logger?: Logger;
+  /** How long the first pending call waits for others to share its write (default 2 ms). */
+  batchWindowMs?: number;
+  /** A write is started as soon as this many events are pending (default 5,000). */
+  maxBatchEvents?: number;
+  /** Writes in flight at once (default 1 on DuckDB, which has one writer, 2 on PostgreSQL). */
+  concurrency?: number;
+}
+
+export interface IngestMeta {
+  /** When the events were received (default: now). */
+  receivedAt?: Date;
+  /** Keep a `receivedAt` an event already carries (webhooks, files) instead of stamping `receivedAt`. */
+  keepReceivedAt?: boolean;
+  /** The call type implied by the endpoint (`/v1/track`) for events without `type`. */
+  impliedType?: CallType;
+  /** `sentAt` of the enclosing batch, copied onto events that have none. */
+  batchSentAt?: string;
+  /**
+   * Size in bytes of the whole request or line the events came from: when it is within the event limit, no
+   * event can exceed it and the per-event size check is skipped.
+   */
+  sourceBytes?: number;
+  /** Raw text of each event (e.g. the NDJSON line), stored as the payload when it is rejected. */
+  rawTexts?: ReadonlyArray<string | undefined>;
+  /** Payloads that were already refused upstream (e.g. unparsable lines): they land in rejected_events too. */
+  extraRejections?: ReadonlyArray<{ reason: string; payload: string }>;
+}
+
+export interface RejectedEvent {
+  /** Position of the event in the request (or batch) it came in. */
+  index: number;
+  messageId?: string;
+  reason: string;
+}
+
+export interface IngestResult {
+  landed: number;
+  rejected: RejectedEvent[];
+}
+
+interface Pending {
+  events: JsonObject[];
+  indexes: number[];
+  rejected: RejectedEvent[];
+  rejectedRows: InsertValue[][];
+  receivedAt: string;
+  resolve(r: IngestResult): void;
+  reject(e: unknown): void;
+}
+
+let instanceCount = 0;
+
+function addRejection(
+  rejected: RejectedEvent[],
+  rows: InsertValue[][],
+  receivedAt: string,
+  index: number,
+  ev: unknown,
+  reason: string,
+  raw?: string,
+): void {
+  const mid = isJsonObject(ev) ? ev.messageId : undefined;
+  rejected.push({
+    index,
+    ...(typeof mid === 'string' && mid.length <= 100 ? { messageId: mid } : {}),
+    reason,
+  });
+  rows.push([receivedAt, reason, raw ?? serializeEvent(ev)]);
+}
+
+/** Serialises any JSON value, including ones nested too deeply for JSON.stringify's recursion. */
+export function serializeEvent(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch {
+    return stringifyIteratively(value);
+  }
+}
+
+function stringifyIteratively(root: unknown): string {
+  // An explicit stack instead of recursion: each entry is either a value still to write or literal text.
+  type Item = { v: unknown } | { text: string };
+  const out: string[] = [];
+  const stack: Item[] = [{ v: root }];
+  while (stack.length) {
+    const item = stack.pop() as Item;
+    if ('text' in item) {
+      out.push(item.text);
+      continue;
+    }
+    const v = item.v;
+    if (Array.isArray(v)) {
+      out.push('[');
+      stack.push({ text: ']' });
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ v: v[i] === undefined ? null : v[i] });
+        if (i > 0) stack.push({ text: ',' });
+      }
+    } else if (isJsonObject(v)) {
+      out.push('{');
+      stack.push({ text: '}' });
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push({ v: v[keys[i]] });
+        stack.push({ text: JSON.stringify(keys[i]) + ':' });
+        if (i > 0) stack.push({ text: ',' });
+      }
+    } else {
+      out.push(JSON.stringify(v) ?? 'null');
+    }
+  }
+  return out.join('');
+}
+
+export class Ingestor {
+  private readonly wh: Warehouse;
+  private readonly rawSchema: string;
+  private readonly maxEventBytes: number;
+  private readonly logger: Logger | undefined;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+  private readonly concurrency: number;
+  private readonly destination = new Destination<Settings>(definition);
+  private readonly settings: JSONObject;
+  private readonly registryKey: string;
+
+  private pending: Pending[] = [];
+  private pendingEvents = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private tablesReady: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(opts: IngestorOptions) {
+    if (!isValidIdent(opts.rawSchema)) {
+      throw new UsageError(
+        `The raw schema "${opts.rawSchema}" is not a valid SQL identifier: use letters, digits and underscores (e.g. --raw-schema cdp).`,
+      );
+    }
+    this.wh = opts.warehouse;
+    this.rawSchema = opts.rawSchema;
+    this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.logger = opts.logger;
+    this.windowMs = opts.batchWindowMs ?? 2;
+    this.maxBatch = opts.maxBatchEvents ?? 5000;
+    this.concurrency = opts.concurrency ?? (opts.warehouse.dialect === 'postgres' ? 2 : 1);
+    this.registryKey = registerWarehouse(
+      `ingestor-${++instanceCount}:${opts.warehouse.displayUrl}`,
+      opts.warehouse,
+    );
+    this.settings = {
+      warehouseUrl: this.registryKey,
+      rawSchema: this.rawSchema,
+      // The destination's presets are its subscriptions: one action per call type.
+      subscriptions: (definition.presets ?? []).map((p) => ({
+        name: p.name ?? p.partnerAction,
+        partnerAction: p.partnerAction,
+        subscribe: 'subscribe' in p ? p.subscribe : '',
+        mapping: p.mapping ?? {},
+      })),
+    };
+  }
+
+  /**
+   * Validates, shapes and lands `events`. Resolves once the valid events and the rejected ones are committed;
+   * rejects with WarehouseUnavailableError when the warehouse cannot take them (nothing of the call landed).
+   */
+  ingest(events: readonly unknown[], meta: IngestMeta = {}): Promise<IngestResult> {
+    if (this.closed) {
+      return Promise.reject(new UserError('The ingestor is closed: it accepts no more events.'));
+    }
+    const receivedAt = (meta.receivedAt ?? new Date()).toISOString();
+    const p: Pending = {
+      events: [],
+      indexes: [],
+      rejected: [],
+      rejectedRows: [],
+      receivedAt,
+      resolve: () => undefined,
+      reject: () => undefined,
+    };
+    const checkSize = meta.sourceBytes === undefined || meta.sourceBytes > this.maxEventBytes;
+    const normalize = {
+      receivedAt,
+      keepReceivedAt: meta.keepReceivedAt ?? false,
+      batchSentAt: meta.batchSentAt,
+    };
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      const raw = meta.rawTexts?.[i];
+      let reason: string | undefined;
+      if (checkSize) {
+        let bytes: number;
+        try {
+          bytes = Buffer.byteLength(raw ?? JSON.stringify(ev) ?? '');
+        } catch {
+          bytes = Infinity; // too deep to serialise: the depth rule below names it
+        }
+        if (bytes > this.maxEventBytes && bytes !== Infinity) {
+          reason = `event is larger than ${this.maxEventBytes} bytes`;
+        }
+      }
+      if (reason === undefined) {
+        const v = validateEvent(ev, meta.impliedType);
+        if ('reason' in v) reason = v.reason;
+        else {
+          const e = ev as JsonObject;
+          if (e.type === undefined) e.type = v.type;
+          normalizeEvent(e, normalize);
+          p.events.push(e);
+          p.indexes.push(i);
+          continue;
+        }
+      }
+      addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, raw);
+    }
+    for (const x of meta.extraRejections ?? []) p.rejectedRows.push([receivedAt, x.reason, x.payload]);
+    return new Promise<IngestResult>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+      this.pending.push(p);
+      this.pendingEvents += p.events.length + 1;
+      this.schedule();
+    });
+  }
+
+  /** Resolves when everything handed to `ingest` so far has been written (or failed). */
+  flush(): Promise<void> {
+    if (this.pending.length === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.pump(true);
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Refuses new events, writes the pending ones, and releases the warehouse registration. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    unregisterWarehouse(this.registryKey);
+  }
+
+  private schedule(): void {
+    if (this.pendingEvents >= this.maxBatch) {
+      this.pump(true);
+    } else if (!this.timer && this.inFlight === 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump(true);
+      }, this.windowMs);
+    }
+  }
+
+  private pump(force: boolean): void {
+    while (this.pending.length > 0 && this.inFlight < this.concurrency) {
+      if (!force && this.pendingEvents < this.maxBatch) break;
+      const group: Pending[] = [];
+      let n = 0;
+      while (
+        this.pending.length > 0 &&
+        (group.length === 0 || n + this.pending[0].events.length <= this.maxBatch)
+      ) {
+        const p = this.pending.shift() as Pending;
+        n += p.events.length + 1;
+        group.push(p);
+      }
+      this.pendingEvents -= n;
+      this.inFlight++;
+      void this.writeGroup(group).finally(() => {
+        this.inFlight--;
+        if (this.pending.length > 0) this.pump(true);
+        else if (this.inFlight === 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+    }
+  }
+
+  private async writeGroup(group: Pending[]): Promise<void> {
+    try {
+      const results = await this.process(group);
+      for (let i = 0; i < group.length; i++) group[i].resolve(results[i]);
+    } catch (err) {
+      if (err instanceof WarehouseUnavailableError || group.length === 1) {
+        if (!(err instanceof WarehouseUnavailableError)) {
+          this.logger?.error({ err: errorMessage(err) }, 'writing a batch of events failed');
+        }
+        for (const p of group) p.reject(err);
+        return;
+      }
+      // A data error in one caller's events must not fail the others grouped with it: write each alone.
+      this.logger?.warn(
+        { err: errorMessage(err), callers: group.length },
+        'grouped write failed; retrying one by one',
+      );
+      for (const p of group) await this.writeGroup([p]);
+    }
+  }
+
+  private ensureTables(): Promise<void> {
+    if (!this.tablesReady) {
+      this.tablesReady = ensureRawTables(this.wh, this.rawSchema).catch((err: unknown) => {
+        this.tablesReady = undefined;
+        throw err;
+      });
+    }
+    return this.tablesReady;
+  }
+
+  private async process(group: Pending[]): Promise<IngestResult[]> {
+    const events: JsonObject[] = [];
+    for (const p of group) for (const e of p.events) events.push(e);
+    const ws = new WriteSet(this.rawSchema);
+    let results: Result[] = [];
+    if (events.length > 0) {
+      results = await writeSetStorage.run(ws, () =>
+        this.destination.onBatch(events as unknown as SegmentEvent[], this.settings),
+      );
+    }
+    // An event landed when some action answered 2xx for it; otherwise it is rejected with the action's
+    // reason, never dropped silently.
+    const landed = new Uint8Array(events.length);
+    const reasons: Array<string | undefined> = [];
+    for (const r of results) {
+      const ms = r.multistatus;
+      if (!ms) continue;
+      for (let i = 0; i < ms.length; i++) {
+        const st = ms[i];
+        if (!st) continue;
+        if (st.status >= 200 && st.status < 300) landed[i] = 1;
+        else if (
+          reasons[i] === undefined &&
+          'errormessage' in st &&
+          !/match the subscription/.test(st.errormessage)
+        ) {
+          reasons[i] = st.errormessage;
+        }
+      }
+    }
+    const out: IngestResult[] = [];
+    const rejectedRows: InsertValue[][] = [];
+    let k = 0;
+    for (const p of group) {
+      // Copies: a failed grouped write is retried per caller, and must not count a rejection twice.
+      const rejected = p.rejected.slice();
+      let n = 0;
+      for (const row of p.rejectedRows) rejectedRows.push(row);
+      for (let j = 0; j < p.events.length; j++, k++) {
+        if (landed[k]) n++;
+        else {
+          const reason = reasons[k] ?? 'no action is subscribed to this call';
+          addRejection(rejected, rejectedRows, p.receivedAt, p.indexes[j], p.events[j], reason);
+        }
+      }
+      rejected.sort((a, b) => a.index - b.index);
+      out.push({ landed: n, rejected });
+    }
+    await this.ensureTables();
+    await this.wh.transaction(async (tx) => {
+      for (const [table, rows] of ws.rows) {
+        await tx.insertRows(this.rawSchema, table, RAW_TABLES[table].columns, rows);
+      }
+      if (rejectedRows.length > 0) {
+        await tx.insertRows(
+          this.rawSchema,
+          'rejected_events',
+          RAW_TABLES.rejected_events.columns,
+          rejectedRows,
+        );
+      }
+    });
+    return out;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * `cdp-lifecycle load <file.ndjson>... | -`: lands spec events from NDJSON files through the same Ingestor as
+ * the collector. Lines are read with readline and handed over in bounded batches; the reader waits while a
+ * batch is being written, so memory stays flat whatever the file size.
+ */
+import * as fs from 'node:fs';
+import * as readline from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { Ingestor } from './ingest';
+import type { Warehouse } from '../warehouse';
+import { UserError, errorMessage } from '../errors';
+import { silentProgress, type Progress } from '../util/progress';
+
+export interface LoadOptions {
+  warehouse: Warehouse;
+  rawSchema: string;
+  /** NDJSON files; `-` reads standard input. */
+  files: string[];
+  progress?: Progress;
+  maxEventBytes?: number;
+  logger?: Logger;
+  /** Lines per batch handed to the Ingestor (default 2,000). */
+  batchLines?: number;
+  /** Standard input, for `-` (default process.stdin). */
+  stdin?: Readable;
+}
+
+export interface BadLine {
+  file: string;
+  /** 1-based line number. */
+  line: number;
+  reason: string;
+}
+
+export interface LoadSummary {
+  files: number;
+  /** Non-empty lines read. */
+  lines: number;
+  landed: number;
+  rejected: number;
+  /** Rejected events (invalid events and unparsable lines) counted by reason. */
+  rejectedByReason: Record<string, number>;
+  /** The first rejected lines with their location (at most 1,000 are listed; all are in rejected_events). */
+  badLines: BadLine[];
+}
+
+const MAX_LISTED = 1000;
+
+/** Loads every file in order; rejected lines land in `rejected_events` and are counted in the summary. */
+export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
+  if (opts.files.length === 0)
+    throw new UserError('Name at least one NDJSON file to load, or - for standard input.');
+  for (const f of opts.files) {
+    if (f !== '-' && !fs.existsSync(f)) throw new UserError(`The file ${f} does not exist: check the path.`);
+    if (f !== '-' && fs.statSync(f).isDirectory())
+      throw new UserError(`${f} is a directory: name NDJSON files.`);
+  }
+  const progress = opts.progress ?? silentProgress;
+  const batchLines = opts.batchLines ?? 2000;
+  const ingestor = new Ingestor({
+    warehouse: opts.warehouse,
+    rawSchema: opts.rawSchema,
+    maxEventBytes: opts.maxEventBytes,
+    logger: opts.logger,
+    // One writer feeds it, so there is nothing to wait for: write each batch at once.
+    batchWindowMs: 0,
+  });
+  const summary: LoadSummary = {
+    files: opts.files.length,
+    lines: 0,
+    landed: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    badLines: [],
+  };
+  const note = (file: string, line: number, reason: string): void => {
+    summary.rejected++;
+    summary.rejectedByReason[reason] = (summary.rejectedByReason[reason] ?? 0) + 1;
+    if (summary.badLines.length < MAX_LISTED) summary.badLines.push({ file, line, reason });
+  };
+
+  const files = opts.files;
+  const total = files.includes('-') ? undefined : files.reduce((n, f) => n + fs.statSync(f).size, 0);
+  progress.start(total, 'load');
+  let bytesDone = 0;
+  try {
+    for (const file of files) {
+      const name = file === '-' ? 'stdin' : file;
+      const input = file === '-' ? (opts.stdin ?? process.stdin) : fs.createReadStream(file);
+      const rl = readline.createInterface({ input, crlfDelay: Infinity });
+      let lineNo = 0;
+      let events: unknown[] = [];
+      let texts: string[] = [];
+      let lineNos: number[] = [];
+      let bad: Array<{ reason: string; payload: string }> = [];
+
+      const flush = async (): Promise<void> => {
+        if (events.length === 0 && bad.length === 0) return;
+        const res = await ingestor.ingest(events, {
+          keepReceivedAt: true,
+          rawTexts: texts,
+          extraRejections: bad,
+        });
+        summary.landed += res.landed;
+        for (const r of res.rejected) note(name, lineNos[r.index], r.reason);
+        progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
+        events = [];
+        texts = [];
+        lineNos = [];
+        bad = [];
+      };
+
+      try {
+        for await (const line of rl) {
+          lineNo++;
+          bytesDone += Buffer.byteLength(line) + 1;
+          const trimmed = line.trim();
+          if (trimmed === '') continue;
+          summary.lines++;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(trimmed);
+          } catch {
+            const reason = 'line is not valid JSON';
+            note(name, lineNo, reason);
+            bad.push({ reason, payload: line });
+            continue;
+          }
+          events.push(parsed);
+          texts.push(trimmed);
+          lineNos.push(lineNo);
+          if (events.length + bad.length >= batchLines) await flush();
+        }
+        await flush();
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        throw new UserError(`Reading ${name} failed at line ${lineNo}: ${errorMessage(err)}.`, {
+          cause: err,
+        });
+      } finally {
+        rl.close();
+        if (input !== process.stdin && input !== opts.stdin) (input as fs.ReadStream).destroy();
+      }
+    }
+  } finally {
+    await ingestor.close();
+    progress.stop(
+      `loaded ${summary.landed} events from ${summary.files} file(s), ${summary.rejected} rejected` +
+        (summary.rejected > 0 ? ` (see ${opts.rawSchema}.rejected_events)` : ''),
+    );
+  }
+  return summary;
+}

@@ -1,0 +1,355 @@
+/**
+ * The HTTP collector (`cdp-lifecycle serve`): the Segment HTTP Tracking API and the RudderStack data-plane
+ * API (`/v1/batch`, `/v1/track`…), plus `/webhook` for the Segment and RudderStack webhook destinations.
+ * Plain node:http: the surface is eight routes, and owning the body stream lets an oversized request be cut
+ * off at the limit instead of buffered.
+ */
+import * as http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createGunzip, createInflate } from 'node:zlib';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { Ingestor, type IngestMeta, type IngestResult } from './ingest';
+import type { Warehouse } from '../warehouse';
+import { WarehouseUnavailableError, errorMessage } from '../errors';
+import { isJsonObject, type CallType } from '../../transforms/events';
+import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
+
+export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export interface CollectorOptions {
+  warehouse: Warehouse;
+  rawSchema: string;
+  port: number;
+  host: string;
+  /** Accepted write keys. Empty: no authentication (a warning is logged at start). */
+  writeKeys: string[];
+  maxRequestBytes?: number;
+  maxEventBytes?: number;
+  logger?: Logger;
+  /** How long `close()` waits for in-flight requests before cutting connections (default 30 s). */
+  drainTimeoutMs?: number;
+}
+
+export interface Collector {
+  url: string;
+  port: number;
+  /** Graceful drain: stop accepting, finish in-flight requests, flush the ingestor. Leaves the warehouse open. */
+  close(): Promise<void>;
+}
+
+const TYPED_ROUTES: Record<string, CallType> = {
+  '/v1/track': 'track',
+  '/v1/identify': 'identify',
+  '/v1/page': 'page',
+  '/v1/screen': 'screen',
+  '/v1/alias': 'alias',
+  '/v1/group': 'group',
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/**
+ * Reads the body, decompressing gzip/deflate, and stops at `limit` bytes (compressed or not, so a small
+ * gzip bomb is refused too): the rest of the body is never read.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new HttpError(413, `The request body is larger than ${limit} bytes.`));
+      return;
+    }
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    let stream: Readable = req;
+    if (encoding === 'gzip' || encoding === 'x-gzip') stream = req.pipe(createGunzip());
+    else if (encoding === 'deflate') stream = req.pipe(createInflate());
+    else if (encoding !== 'identity') {
+      reject(
+        new HttpError(415, `Content-Encoding "${encoding}" is not supported: send gzip or no encoding.`),
+      );
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rawSize = 0;
+    let done = false;
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      if (stream !== req) req.unpipe();
+      req.pause();
+      reject(err);
+    };
+    if (stream !== req) {
+      req.on('data', (c: Buffer) => {
+        rawSize += c.length;
+        if (rawSize > limit) fail(new HttpError(413, `The request body is larger than ${limit} bytes.`));
+      });
+    }
+    stream.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > limit) {
+        fail(new HttpError(413, `The request body is larger than ${limit} bytes.`));
+        return;
+      }
+      chunks.push(c);
+    });
+    stream.on('error', (err) =>
+      fail(
+        stream === req
+          ? err
+          : new HttpError(
+              400,
+              `The request body could not be decompressed (${encoding}): ${errorMessage(err)}.`,
+            ),
+      ),
+    );
+    stream.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+  });
+}
+
+function basicAuthUser(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Basic\s+(.+)$/i.exec(header.trim());
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? decoded : decoded.slice(0, colon);
+}
+
+/** Starts the collector. Resolves once it listens; `port: 0` picks a free port (see `port` of the result). */
+export async function startCollector(opts: CollectorOptions): Promise<Collector> {
+  const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  const ingestor = new Ingestor({
+    warehouse: opts.warehouse,
+    rawSchema: opts.rawSchema,
+    maxEventBytes,
+    logger,
+  });
+  const keys = new Set(opts.writeKeys.filter((k) => k !== ''));
+  if (keys.size === 0) {
+    logger.warn(
+      'no write key configured: the collector accepts every request (set --write-key to require one)',
+    );
+  }
+  let inFlight = 0;
+  let closing = false;
+  let drained: (() => void) | undefined;
+
+  const authorised = (req: http.IncomingMessage, body: unknown): boolean => {
+    if (keys.size === 0) return true;
+    const user = basicAuthUser(req.headers.authorization);
+    if (user !== undefined && keys.has(user)) return true;
+    return isJsonObject(body) && typeof body.writeKey === 'string' && keys.has(body.writeKey);
+  };
+
+  async function handleEvents(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    log: Logger,
+  ): Promise<void> {
+    // Checked before reading the body when a header is present, so a wrong key costs no parsing.
+    if (keys.size > 0 && req.headers.authorization) {
+      const user = basicAuthUser(req.headers.authorization);
+      if (user === undefined || !keys.has(user))
+        throw new HttpError(401, 'The write key is missing or wrong.');
+    }
+    const body = await readBody(req, maxRequestBytes);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new HttpError(400, `The request body is not valid JSON: ${errorMessage(err)}.`);
+    }
+    if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
+
+    let events: unknown[];
+    const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
+    if (path === '/v1/batch' || path === '/v1/import') {
+      if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
+        throw new HttpError(400, 'The body of /v1/batch must be an object with a "batch" array of events.');
+      }
+      events = parsed.batch;
+      if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
+      // Batch-level context (Segment HTTP API) applies to the events that carry none.
+      if (isJsonObject(parsed.context)) {
+        for (const e of events) if (isJsonObject(e) && e.context === undefined) e.context = parsed.context;
+      }
+    } else if (path === '/webhook') {
+      events = Array.isArray(parsed) ? parsed : [parsed];
+      meta.keepReceivedAt = true;
+    } else {
+      events = [parsed];
+      meta.impliedType = TYPED_ROUTES[path];
+      // As on Segment's API, the endpoint decides the call type.
+      if (isJsonObject(parsed)) parsed.type = meta.impliedType;
+    }
+    if (isJsonObject(parsed)) delete parsed.writeKey;
+    for (const e of events) if (isJsonObject(e)) delete e.writeKey;
+
+    let result: IngestResult;
+    try {
+      result = await ingestor.ingest(events, meta);
+    } catch (err) {
+      if (err instanceof WarehouseUnavailableError) {
+        log.warn({ err: errorMessage(err) }, 'warehouse unavailable');
+        throw new HttpError(503, 'The warehouse is unavailable; nothing was stored, retry later.');
+      }
+      throw err;
+    }
+    if (result.rejected.length > 0) {
+      log.info({ landed: result.landed, rejected: result.rejected.length }, 'events rejected');
+    }
+    send(res, 200, { success: true, landed: result.landed, rejected: result.rejected });
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const requestId = (req.headers['x-request-id'] as string | undefined)?.slice(0, 200) || randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const log = logger.child({ requestId });
+    const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
+    const started = Date.now();
+    try {
+      if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+        try {
+          await opts.warehouse.ping();
+          send(res, 200, { status: 'ok', warehouse: opts.warehouse.displayUrl });
+        } catch (err) {
+          send(res, 503, { status: 'unavailable', error: errorMessage(err) });
+        }
+        return;
+      }
+      const isEventRoute =
+        path === '/v1/batch' || path === '/v1/import' || path === '/webhook' || path in TYPED_ROUTES;
+      if (!isEventRoute) throw new HttpError(404, `There is no endpoint ${path}.`);
+      if (req.method !== 'POST') throw new HttpError(405, `${path} accepts POST only.`);
+      if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
+      await handleEvents(req, res, path, log);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      const message =
+        err instanceof HttpError ? err.message : 'Internal error; nothing was stored, retry later.';
+      if (status >= 500) log.error({ err: errorMessage(err), status }, 'request failed');
+      else log.info({ status, error: message }, 'request refused');
+      // After 413 the rest of the body is never read: close the connection instead of draining it.
+      send(res, status, { success: false, error: message }, status === 413 ? { connection: 'close' } : {});
+      if (status === 413) res.on('finish', () => req.destroy());
+    } finally {
+      log.debug({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }, 'request');
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    handle(req, res)
+      .catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'unhandled request error'))
+      .finally(() => {
+        inFlight--;
+        if (closing && inFlight === 0) drained?.();
+      });
+  });
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+  logger.info(
+    { url, warehouse: opts.warehouse.displayUrl, rawSchema: opts.rawSchema },
+    'collector listening',
+  );
+
+  let closePromise: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closePromise ??= (async () => {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        const timeout = opts.drainTimeoutMs ?? 30_000;
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, timeout).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await stopped;
+      await ingestor.close();
+      logger.info('collector stopped');
+    })();
+    return closePromise;
+  };
+  return { url, port, close };
+}
+
+/**
+ * For `cdp-lifecycle serve`: on SIGTERM or SIGINT, drain the collector, run `cleanup` (close the warehouse),
+ * and exit 0 (1 when draining failed). Returns a function that removes the handlers.
+ */
+export function installShutdownHandlers(
+  collector: Collector,
+  opts: { cleanup?: () => Promise<void>; logger?: Logger; exit?: (code: number) => void } = {},
+): () => void {
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  let started = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (started) return;
+    started = true;
+    opts.logger?.info({ signal }, 'shutting down: draining in-flight requests');
+    collector
+      .close()
+      .then(() => opts.cleanup?.())
+      .then(
+        () => exit(0),
+        (err: unknown) => {
+          opts.logger?.error({ err: errorMessage(err) }, 'shutdown failed');
+          exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}

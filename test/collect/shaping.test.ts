@@ -1,0 +1,208 @@
+import {
+  slugify,
+  resolveTimestamp,
+  mergeTraits,
+  landingRow,
+  normalizeEvent,
+  parseIsoTimestamp,
+  jsonColumn,
+} from '../../transforms/events';
+import { validateEvent } from '../../transforms/schemas';
+import { RAW_TABLES } from '../../src/warehouse/raw-tables';
+
+describe('slugify (Segment warehouse event names)', () => {
+  it.each([
+    ['Order Completed', 'order_completed'],
+    ['orderCompleted', 'order_completed'],
+    ['Signed Up (v2)', 'signed_up_v2'],
+    ['  API-Key  Created!! ', 'api_key_created'],
+    ['HTMLPage Viewed', 'html_page_viewed'],
+    ['already_snake', 'already_snake'],
+    ["x'); drop table cdp.tracks; --", 'x_drop_table_cdp_tracks'],
+    ['Café Ouvert', 'café_ouvert'],
+  ])('%s -> %s', (name, slug) => {
+    expect(slugify(name)).toBe(slug);
+  });
+});
+
+describe('timestamp rule (SPEC §3)', () => {
+  it('keeps a given timestamp', () => {
+    expect(
+      resolveTimestamp({
+        timestamp: '2024-03-10T07:30:00.000Z',
+        originalTimestamp: '2024-03-10T07:00:00.000Z',
+        sentAt: '2024-03-10T07:00:05.000Z',
+        receivedAt: '2024-03-10T08:00:00.000Z',
+      }),
+    ).toBe('2024-03-10T07:30:00.000Z');
+  });
+  it('corrects the device clock by the send skew when timestamp is missing', () => {
+    // The device clock is 1 hour behind: it sent at 07:00:05 device time, the call arrived at 08:00:10.
+    expect(
+      resolveTimestamp({
+        originalTimestamp: '2024-03-10T07:00:00.000Z',
+        sentAt: '2024-03-10T07:00:05.000Z',
+        receivedAt: '2024-03-10T08:00:10.000Z',
+      }),
+    ).toBe('2024-03-10T08:00:05.000Z');
+  });
+  it('understands offsets', () => {
+    expect(
+      resolveTimestamp({
+        originalTimestamp: '2024-03-10T09:00:00+02:00',
+        sentAt: '2024-03-10T07:00:01Z',
+        receivedAt: '2024-03-10T07:00:02Z',
+      }),
+    ).toBe('2024-03-10T07:00:01.000Z');
+  });
+  it('falls back to receivedAt', () => {
+    expect(resolveTimestamp({ receivedAt: '2024-03-10T08:00:00.000Z' })).toBe('2024-03-10T08:00:00.000Z');
+    expect(resolveTimestamp({ sentAt: '2024-03-10T07:00:05Z', receivedAt: '2024-03-10T08:00:00.000Z' })).toBe(
+      '2024-03-10T08:00:00.000Z',
+    );
+  });
+  it('parses ISO-8601 strictly', () => {
+    expect(parseIsoTimestamp('2024-02-29T12:00:00Z')).toBe(Date.UTC(2024, 1, 29, 12));
+    expect(parseIsoTimestamp('2024-03-10')).toBe(Date.UTC(2024, 2, 10));
+    expect(parseIsoTimestamp('2024-03-10T01:02:03.456789-01:30')).toBe(Date.UTC(2024, 2, 10, 2, 32, 3, 456));
+    for (const bad of ['2023-02-29T00:00:00Z', 'yesterday', '10/03/2024', '2024-13-01', '1710000000', '']) {
+      expect(parseIsoTimestamp(bad)).toBeNaN();
+    }
+  });
+});
+
+describe('traits merge', () => {
+  it('puts top-level traits over context.traits', () => {
+    expect(mergeTraits({ plan: 'pro', email: 'a@b.c' }, { traits: { plan: 'free', name: 'Ann' } })).toEqual({
+      plan: 'pro',
+      email: 'a@b.c',
+      name: 'Ann',
+    });
+    expect(mergeTraits(undefined, { traits: { plan: 'free' } })).toEqual({ plan: 'free' });
+    expect(mergeTraits({ plan: 'pro' }, undefined)).toEqual({ plan: 'pro' });
+    expect(mergeTraits(undefined, {})).toBeNull();
+  });
+});
+
+describe('normalizeEvent and landingRow', () => {
+  const receivedAt = '2024-03-10T08:00:00.000Z';
+  it('generates a messageId when missing, and keeps a given one', () => {
+    const a: Record<string, unknown> = { type: 'track', event: 'A', userId: 'u' };
+    const b: Record<string, unknown> = { type: 'track', event: 'A', userId: 'u' };
+    normalizeEvent(a, { receivedAt, keepReceivedAt: false });
+    normalizeEvent(b, { receivedAt, keepReceivedAt: false });
+    expect(a.messageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.messageId).not.toBe(b.messageId);
+    const c: Record<string, unknown> = { type: 'track', event: 'A', userId: 'u', messageId: 'given' };
+    normalizeEvent(c, { receivedAt, keepReceivedAt: false });
+    expect(c.messageId).toBe('given');
+  });
+  it('stamps receivedAt unless told to keep it, and copies the batch sentAt', () => {
+    const e: Record<string, unknown> = {
+      type: 'track',
+      event: 'A',
+      userId: 7,
+      receivedAt: '2020-01-01T00:00:00Z',
+    };
+    normalizeEvent(e, { receivedAt, keepReceivedAt: false, batchSentAt: '2024-03-10T07:59:59Z' });
+    expect(e).toMatchObject({ receivedAt, userId: '7', sentAt: '2024-03-10T07:59:59Z' });
+    const w: Record<string, unknown> = {
+      type: 'track',
+      event: 'A',
+      userId: 'u',
+      receivedAt: '2020-01-01T00:00:00',
+    };
+    normalizeEvent(w, { receivedAt, keepReceivedAt: true });
+    expect(w.receivedAt).toBe('2020-01-01T00:00:00Z');
+  });
+  it('builds a tracks row in the column order of RAW_TABLES', () => {
+    const row = landingRow('track', {
+      messageId: 'm1',
+      userId: 'u1',
+      event: 'Order Completed',
+      properties: { revenue: 9.5 },
+      context: { ip: '1.2.3.4' },
+      originalTimestamp: '2024-03-10T07:00:00.000Z',
+      sentAt: '2024-03-10T07:00:05.000Z',
+      receivedAt: '2024-03-10T08:00:10.000Z',
+    });
+    const byCol = Object.fromEntries(RAW_TABLES.tracks.columns.map((c, i) => [c.name, row[i]]));
+    expect(byCol).toEqual({
+      id: 'm1',
+      user_id: 'u1',
+      anonymous_id: null,
+      event: 'order_completed',
+      event_text: 'Order Completed',
+      timestamp: '2024-03-10T08:00:05.000Z',
+      original_timestamp: '2024-03-10T07:00:00.000Z',
+      sent_at: '2024-03-10T07:00:05.000Z',
+      received_at: '2024-03-10T08:00:10.000Z',
+      properties: '{"revenue":9.5}',
+      context: '{"ip":"1.2.3.4"}',
+    });
+  });
+  it('builds identify rows with merged traits, and alias rows', () => {
+    const row = landingRow('identify', {
+      messageId: 'm2',
+      anonymousId: 'a1',
+      traits: { plan: 'pro' },
+      context: { traits: { plan: 'free', name: 'Ann' } },
+      receivedAt,
+    });
+    expect(row[RAW_TABLES.identifies.columns.findIndex((c) => c.name === 'traits')]).toBe(
+      '{"plan":"pro","name":"Ann"}',
+    );
+    expect(landingRow('alias', { messageId: 'm3', previousId: 'a1', userId: 'u1', receivedAt })).toEqual([
+      'm3',
+      'a1',
+      'u1',
+      receivedAt,
+      receivedAt,
+      null,
+    ]);
+  });
+  it('removes NUL characters from JSON (PostgreSQL jsonb cannot hold them) and keeps everything else', () => {
+    expect(jsonColumn({ 'k\u0000': 'a\u0000b', s: "'; drop table x; --", u: '日本語 🎉' })).toBe(
+      '{"k":"ab","s":"\'; drop table x; --","u":"日本語 🎉"}',
+    );
+  });
+});
+
+describe('event schemas', () => {
+  const ok = { userId: 'u' };
+  it.each([
+    [{ ...ok, type: 'track', event: 'A' }, null],
+    [{ anonymousId: 'a', type: 'page' }, null],
+    [{ userId: null, anonymousId: 'a', type: 'identify' }, null],
+    [{ type: 'track', event: 'A' }, 'track call has neither userId nor anonymousId'],
+    [{ type: 'identify', userId: '' }, 'identify call has neither userId nor anonymousId'],
+    [{ ...ok, type: 'track' }, 'track call without event'],
+    [{ ...ok, type: 'track', event: 'A', timestamp: 'yesterday' }, 'timestamp is not an ISO-8601 timestamp'],
+    [{ ...ok, type: 'track', event: 'A', sentAt: 1710000000 }, 'sentAt must be string'],
+    [
+      { ...ok, type: 'track', event: 'A', messageId: 'x'.repeat(101) },
+      'messageId is longer than 100 characters',
+    ],
+    [{ ...ok, type: 'track', event: 'A', messageId: 'x'.repeat(100) }, null],
+    [
+      { ...ok, type: 'purchase' },
+      'unknown type "purchase" (expected one of track, identify, page, screen, alias, group)',
+    ],
+    [{ ...ok }, 'event has no type'],
+    [{ type: 'alias', userId: 'u' }, 'alias call without previousId'],
+    [{ type: 'group', userId: 'u' }, 'group call without groupId'],
+    [{ ...ok, type: 'track', event: 'A', properties: 'x' }, 'properties must be object or null'],
+    [[1, 2], 'event is not a JSON object'],
+  ])('%j', (event, reason) => {
+    const r = validateEvent(event);
+    if (reason === null) expect(r).not.toHaveProperty('reason');
+    else expect(r).toEqual({ reason });
+  });
+  it('refuses deep nesting', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = { d: deep };
+    expect(validateEvent({ ...ok, type: 'track', event: 'A', properties: deep })).toEqual({
+      reason: 'event is nested deeper than 64 levels',
+    });
+  });
+});
