@@ -1,0 +1,270 @@
+import { UserError, errorMessage } from '../errors';
+import type { Progress } from '../util/progress';
+import type { Warehouse } from '../warehouse/types';
+import { selectModels } from './dag';
+import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
+import {
+  buildIncremental,
+  buildSwap,
+  ensureSchema,
+  existingKind,
+  type IncrementalStrategy,
+} from './materialize';
+import { defaultProjectDir, loadProject, type ModelConfig } from './project';
+import type { RenderedModel } from './render';
+
+export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
+
+export interface ModelResult {
+  name: string;
+  /** The model file, relative to the project's parent (`models/marts/user_lifecycle.sql`). */
+  file: string;
+  materialized: Materialization;
+  /** `"schema"."name"` built, or the CTE name for ephemeral models. */
+  relation: string;
+  status: 'success' | 'error' | 'skipped';
+  /** Rows in the built table (table, full incremental) or rows processed by an incremental run; null for views. */
+  rows: number | null;
+  /** True when an incremental model ran incrementally (not a first run or full refresh). */
+  incremental: boolean;
+  ms: number;
+  /** The error (a full sentence naming model, file and warehouse) or why the model was skipped. */
+  message?: string;
+}
+
+export interface BuildResult {
+  success: boolean;
+  models: ModelResult[];
+  ms: number;
+}
+
+export interface RunnerBaseOptions {
+  /** Folder with dbt_project.yml; default: the `models/` package shipped with cdp-lifecycle. */
+  projectDir?: string;
+  /** target.schema, where models are built (`--schema`, default `lifecycle`). */
+  schema: string;
+  /** Raw landing schema (`--raw-schema`), passed to the package as the var `lifecycle__raw_schema`. */
+  rawSchema: string;
+  /** `--vars`: override dbt_project.yml vars. */
+  vars?: Record<string, unknown>;
+  /** dbt selectors: `name`, `+name`, `name+`, `tag:x`, `path:dir`; a comma intersects. */
+  select?: string[];
+  exclude?: string[];
+  /** Receives `log()` and `exceptions.warn()` output of the templates. */
+  log?: (message: string) => void;
+}
+
+export interface BuildOptions extends RunnerBaseOptions {
+  warehouse: Warehouse;
+  fullRefresh?: boolean;
+  progress?: Progress;
+  /** Called as each model starts and finishes (e.g. for a live log or per-model timings). */
+  onModel?: (event: {
+    phase: 'start' | 'end';
+    index: number;
+    total: number;
+    result?: ModelResult;
+    name: string;
+  }) => void;
+  /** Stop at the first failing model instead of building the models that do not depend on it. */
+  failFast?: boolean;
+}
+
+/** Thrown by buildModels when a model failed; `result` lists every model's outcome. */
+export class BuildFailedError extends UserError {
+  constructor(
+    message: string,
+    readonly result: BuildResult,
+  ) {
+    super(message);
+    this.name = 'BuildFailedError';
+  }
+}
+
+function firstLine(msg: string): string {
+  const line = msg.split('\n').find((l) => l.trim() !== '') ?? msg;
+  return line.trim().replace(/\s+/g, ' ');
+}
+
+function incrementalOptions(
+  cfg: ModelConfig,
+  where: string,
+): {
+  strategy: IncrementalStrategy;
+  uniqueKey: string[];
+  onSchemaChange: 'ignore' | 'fail';
+} {
+  const uk = cfg.unique_key;
+  const uniqueKey = uk === undefined || uk === null ? [] : Array.isArray(uk) ? uk.map(String) : [String(uk)];
+  const strategy = String(cfg.incremental_strategy ?? (uniqueKey.length ? 'delete+insert' : 'append'));
+  if (!['append', 'delete+insert', 'merge'].includes(strategy)) {
+    throw new UserError(
+      `${where} has incremental_strategy='${strategy}': use append, delete+insert or merge.`,
+    );
+  }
+  if (strategy !== 'append' && uniqueKey.length === 0) {
+    throw new UserError(
+      `${where} uses incremental_strategy='${strategy}' without a unique_key: set unique_key.`,
+    );
+  }
+  const osc = String(cfg.on_schema_change ?? 'ignore');
+  if (osc !== 'ignore' && osc !== 'fail') {
+    throw new UserError(`${where} has on_schema_change='${osc}': this runner supports ignore and fail.`);
+  }
+  return { strategy: strategy as IncrementalStrategy, uniqueKey, onSchemaChange: osc };
+}
+
+export function openProject(
+  opts: RunnerBaseOptions,
+  targetType: ParsedProject['renderer']['targetType'],
+): ParsedProject {
+  const project = loadProject(opts.projectDir ?? defaultProjectDir());
+  return parseProject({
+    project,
+    targetType,
+    schema: opts.schema,
+    vars: opts.vars,
+    rawSchema: opts.rawSchema,
+    log: opts.log,
+  });
+}
+
+/** Renders a model for execution, with ephemeral CTEs injected. */
+export function compileModel(
+  parsed: ParsedProject,
+  name: string,
+  isIncremental: boolean,
+  cache: Map<string, RenderedModel>,
+): string {
+  const ephemeral = (n: string): RenderedModel => {
+    let r = cache.get(n);
+    if (!r) {
+      r = parsed.renderer.render(parsed.graph.get(n)!.node, 'run', false);
+      r = { ...r, sql: cleanSql(r.sql) };
+      cache.set(n, r);
+    }
+    return r;
+  };
+  const node = parsed.graph.get(name)!.node;
+  const r = parsed.renderer.render(node, 'run', isIncremental);
+  const sql = cleanSql(r.sql);
+  if (r.config.materialized === 'ephemeral') cache.set(name, { ...r, sql });
+  if (sql.trim() === '') {
+    throw new UserError(
+      `model ${name} (${node.file}) renders to empty SQL: it must contain a select statement.`,
+    );
+  }
+  return injectCtes(sql, r.ephemeralRefs, ephemeral);
+}
+
+export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const wh = opts.warehouse;
+  const parsed = openProject(opts, wh.dialect);
+  const { graph, order, renderer } = parsed;
+  const selected = selectModels(graph, opts.select, parsed.project.name, opts.exclude);
+  const todo = order.filter((n) => selected.has(n));
+  const results: ModelResult[] = [];
+  const failed = new Set<string>();
+  const cache = new Map<string, RenderedModel>();
+  const schemasMade = new Set<string>();
+  opts.progress?.start(todo.length, 'build');
+
+  for (let i = 0; i < todo.length; i++) {
+    const name = todo[i];
+    const g = graph.get(name)!;
+    const cfg = renderer.configs.get(name) ?? g.config;
+    const materialized = String(cfg.materialized ?? 'view') as Materialization;
+    const relation = renderer.relationFor(name, cfg);
+    const t0 = Date.now();
+    opts.onModel?.({ phase: 'start', index: i, total: todo.length, name });
+    const result: ModelResult = {
+      name,
+      file: g.node.file,
+      materialized,
+      relation: materialized === 'ephemeral' ? `__dbt__cte__${name}` : relation.render(),
+      status: 'success',
+      rows: null,
+      incremental: false,
+      ms: 0,
+    };
+    const brokenUpstream = g.refs.find((r) => failed.has(r));
+    if (brokenUpstream || (opts.failFast && failed.size > 0)) {
+      result.status = 'skipped';
+      result.message = brokenUpstream
+        ? `skipped because ${brokenUpstream} failed`
+        : 'skipped because an earlier model failed';
+      failed.add(name);
+    } else {
+      try {
+        const schema = relation.schema;
+        const ident = relation.identifier;
+        if (materialized === 'ephemeral') {
+          compileModel(parsed, name, false, cache);
+        } else {
+          if (!schemasMade.has(schema)) {
+            await ensureSchema(wh, schema);
+            schemasMade.add(schema);
+          }
+          if (materialized === 'incremental') {
+            const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
+            const existing = await existingKind(wh, schema, ident);
+            const refresh = opts.fullRefresh === true && cfg.full_refresh !== false;
+            const isInc = existing === 'table' && !refresh;
+            const sql = compileModel(parsed, name, isInc, cache);
+            result.incremental = isInc;
+            result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
+              isInc
+                ? buildIncremental(wh, schema, ident, sql, incOpts)
+                : buildSwap(wh, 'table', schema, ident, sql),
+            );
+          } else {
+            const sql = compileModel(parsed, name, false, cache);
+            result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
+              buildSwap(wh, materialized === 'table' ? 'table' : 'view', schema, ident, sql),
+            );
+          }
+        }
+      } catch (err) {
+        result.status = 'error';
+        result.message =
+          err instanceof UserError
+            ? err.message
+            : `model ${name} (${g.node.file}) failed on ${wh.dialect}: ${firstLine(errorMessage(err))}`;
+        failed.add(name);
+      }
+    }
+    result.ms = Date.now() - t0;
+    results.push(result);
+    opts.onModel?.({ phase: 'end', index: i, total: todo.length, name, result });
+    opts.progress?.increment(1, `${name} ${result.status} ${result.ms}ms`);
+  }
+  const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };
+  const ok = results.filter((r) => r.status === 'success').length;
+  opts.progress?.stop(`built ${ok}/${results.length} models in ${(res.ms / 1000).toFixed(1)}s`);
+  if (!res.success) {
+    const first = results.find((r) => r.status === 'error');
+    const more = results.filter((r) => r.status !== 'success').length - 1;
+    throw new BuildFailedError(
+      `${first?.message ?? 'a model failed'}${more > 0 ? ` (${more} more model${more > 1 ? 's' : ''} failed or skipped)` : ''}`,
+      res,
+    );
+  }
+  return res;
+}
+
+async function runWarehouse<T>(
+  name: string,
+  file: string,
+  dialect: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UserError && /^model /.test(err.message)) throw err;
+    throw new UserError(`model ${name} (${file}) failed on ${dialect}: ${firstLine(errorMessage(err))}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../errors';
+import { compileModel, openProject, type RunnerBaseOptions } from './build';
+import { selectModels } from './dag';
+import type { RenderedModel, TargetType } from './render';
+import { TARGET_TYPES } from './render';
+
+export interface CompileOptions extends RunnerBaseOptions {
+  dialect: TargetType;
+  /** Output root; files go to `<outDir>/<dialect>/<model>.sql`. Default: `target/compiled` in the working directory. */
+  outDir?: string;
+}
+
+export interface CompiledModel {
+  name: string;
+  file: string;
+  materialized: string;
+  /** Absolute path of the written file. */
+  path: string;
+  sql: string;
+}
+
+export interface CompileResult {
+  dialect: TargetType;
+  dir: string;
+  models: CompiledModel[];
+}
+
+/**
+ * Renders every (selected) model for a dialect and writes the SELECT each would run, with ephemeral CTEs
+ * inlined and `is_incremental()` false, as `dbt compile` does. Needs no connection.
+ */
+export async function compileModels(opts: CompileOptions): Promise<CompileResult> {
+  if (!TARGET_TYPES.includes(opts.dialect)) {
+    throw new UsageError(
+      `The dialect "${String(opts.dialect)}" is not supported: use ${TARGET_TYPES.join(', ')}.`,
+    );
+  }
+  const parsed = openProject(opts, opts.dialect);
+  const selected = selectModels(parsed.graph, opts.select, parsed.project.name, opts.exclude);
+  const dir = path.resolve(opts.outDir ?? path.join('target', 'compiled'), opts.dialect);
+  fs.mkdirSync(dir, { recursive: true });
+  const cache = new Map<string, RenderedModel>();
+  const models: CompiledModel[] = [];
+  for (const name of parsed.order) {
+    if (!selected.has(name)) continue;
+    const g = parsed.graph.get(name)!;
+    const sql = compileModel(parsed, name, false, cache) + '\n';
+    const file = path.join(dir, `${name}.sql`);
+    fs.writeFileSync(file, sql);
+    models.push({
+      name,
+      file: g.node.file,
+      materialized: String(parsed.renderer.configs.get(name)?.materialized ?? 'view'),
+      path: file,
+      sql,
+    });
+  }
+  return { dialect: opts.dialect, dir, models };
+}

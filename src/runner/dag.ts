@@ -1,0 +1,214 @@
+import { UsageError, UserError } from '../errors';
+import type { ModelConfig, ModelNode } from './project';
+
+/** A parsed model: its refs (edges) and its final config. */
+export interface GraphNode {
+  node: ModelNode;
+  refs: string[];
+  config: ModelConfig;
+}
+
+/**
+ * Orders models so every model comes after the models it refs (Kahn's algorithm, ties broken by name so the
+ * order is stable). A cycle is a UserError that spells the cycle out.
+ */
+export function topoSort(graph: Map<string, GraphNode>): string[] {
+  const indeg = new Map<string, number>();
+  const children = new Map<string, string[]>();
+  for (const name of graph.keys()) {
+    indeg.set(name, 0);
+    children.set(name, []);
+  }
+  for (const [name, g] of graph) {
+    for (const r of new Set(g.refs)) {
+      if (!graph.has(r)) continue;
+      indeg.set(name, indeg.get(name)! + 1);
+      children.get(r)!.push(name);
+    }
+  }
+  const ready = [...graph.keys()].filter((n) => indeg.get(n) === 0).sort();
+  const order: string[] = [];
+  while (ready.length) {
+    const n = ready.shift()!;
+    order.push(n);
+    for (const c of children.get(n)!) {
+      indeg.set(c, indeg.get(c)! - 1);
+      if (indeg.get(c) === 0) {
+        ready.push(c);
+        ready.sort();
+      }
+    }
+  }
+  if (order.length !== graph.size) {
+    const cycle = findCycle(graph);
+    throw new UserError(
+      `The models form a cycle: ${cycle.join(' -> ')}; remove one of these ref() calls (${cycle
+        .slice(0, -1)
+        .map((m) => graph.get(m)!.node.file)
+        .join(', ')}).`,
+    );
+  }
+  return order;
+}
+
+function findCycle(graph: Map<string, GraphNode>): string[] {
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  let found: string[] | undefined;
+  const visit = (n: string): void => {
+    if (found) return;
+    state.set(n, 1);
+    stack.push(n);
+    for (const r of [...new Set(graph.get(n)!.refs)].sort()) {
+      if (!graph.has(r) || found) continue;
+      if (state.get(r) === 1) {
+        // The stack from r to n is the cycle; print it in data-flow order (upstream first).
+        const i = stack.indexOf(r);
+        const cyc = stack.slice(i).reverse();
+        found = [...cyc, cyc[0]];
+        return;
+      }
+      if (!state.has(r)) visit(r);
+    }
+    stack.pop();
+    state.set(n, 2);
+  };
+  for (const n of [...graph.keys()].sort()) if (!state.has(n) && !found) visit(n);
+  return found ?? [];
+}
+
+function ancestors(graph: Map<string, GraphNode>, name: string, depth: number, out: Set<string>): void {
+  if (depth === 0) return;
+  for (const r of graph.get(name)?.refs ?? []) {
+    if (!graph.has(r) || out.has(r)) continue;
+    out.add(r);
+    ancestors(graph, r, depth - 1, out);
+  }
+}
+
+function descendants(graph: Map<string, GraphNode>, name: string, depth: number, out: Set<string>): void {
+  if (depth === 0) return;
+  for (const [n, g] of graph) {
+    if (out.has(n) || !g.refs.includes(name)) continue;
+    out.add(n);
+    descendants(graph, n, depth - 1, out);
+  }
+}
+
+/** Models matched by one selector atom: a name, `tag:x`, `path:dir`, `fqn:` or `*`, without graph operators. */
+function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: string): Set<string> {
+  const out = new Set<string>();
+  const [method, value] = atom.includes(':')
+    ? [atom.slice(0, atom.indexOf(':')), atom.slice(atom.indexOf(':') + 1)]
+    : ['', atom];
+  const glob = (pattern: string): RegExp =>
+    new RegExp(
+      '^' +
+        pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.') +
+        '$',
+    );
+  for (const [name, g] of graph) {
+    switch (method) {
+      case '':
+      case 'fqn': {
+        if (value === '*' || glob(value).test(name)) out.add(name);
+        else {
+          // `marts` or `cdp_lifecycle.marts` selects a folder, as dbt's fqn method does.
+          const fqn = [projectName, ...g.node.fqn, name];
+          const parts = value.split('.');
+          for (let i = 0; i + parts.length <= fqn.length; i++) {
+            if (i > 1) break;
+            if (parts.every((p, j) => glob(p).test(fqn[i + j])) && (i === 0 || fqn[0] === projectName)) {
+              out.add(name);
+              break;
+            }
+          }
+        }
+        break;
+      }
+      case 'tag':
+        if ((g.config.tags ?? []).some((t) => glob(value).test(t))) out.add(name);
+        break;
+      case 'path': {
+        const p = value.replace(/\\/g, '/').replace(/\/+$/, '');
+        const file = g.node.file.replace(/\\/g, '/');
+        const rel = file.split('/').slice(1).join('/');
+        for (const f of [file, rel]) {
+          if (f === p || f.startsWith(p + '/') || glob(p).test(f)) out.add(name);
+        }
+        break;
+      }
+      case 'config': {
+        const [key, want] = value.split(':');
+        if (key && want !== undefined && String(g.config[key]) === want) out.add(name);
+        break;
+      }
+      default:
+        throw new UsageError(
+          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir> or config:<key>:<value>.`,
+        );
+    }
+  }
+  return out;
+}
+
+/** One selector with dbt's graph operators: `+name`, `name+`, `2+name`, `name+1`, `@name`. */
+function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: string): Set<string> {
+  const m = /^(@)?(?:(\d*)\+)?(.+?)(?:\+(\d*))?$/.exec(sel);
+  if (!m || !m[3])
+    throw new UsageError(`The selector "${sel}" cannot be read: use name, +name, name+ or tag:<tag>.`);
+  const [, at, up, atom, down] = m;
+  const base = matchAtom(graph, atom, projectName);
+  if (base.size === 0) {
+    throw new UsageError(
+      `The selector "${sel}" matches no model: check the name (models: ${[...graph.keys()].sort().join(', ')}).`,
+    );
+  }
+  const out = new Set(base);
+  for (const b of base) {
+    if (up !== undefined) ancestors(graph, b, up === '' ? Infinity : Number(up), out);
+    if (down !== undefined || at) {
+      const ds = new Set<string>();
+      descendants(graph, b, down === undefined || down === '' ? Infinity : Number(down), ds);
+      for (const d of ds) {
+        out.add(d);
+        if (at) ancestors(graph, d, Infinity, out);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * dbt's `--select`: items are a union (space separated or separate array entries), a comma inside an item
+ * intersects. No selection means every model. `exclude` removes models the same way.
+ */
+export function selectModels(
+  graph: Map<string, GraphNode>,
+  select: readonly string[] | undefined,
+  projectName: string,
+  exclude?: readonly string[],
+): Set<string> {
+  const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+  let chosen: Set<string>;
+  if (items.length === 0) chosen = new Set(graph.keys());
+  else {
+    chosen = new Set();
+    for (const item of items) {
+      const parts = item.split(',').filter(Boolean);
+      let acc: Set<string> | undefined;
+      for (const p of parts) {
+        const s = matchSelector(graph, p, projectName);
+        acc = acc === undefined ? s : new Set([...acc].filter((x) => s.has(x)));
+      }
+      for (const x of acc ?? []) chosen.add(x);
+    }
+  }
+  for (const item of (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean)) {
+    for (const x of matchSelector(graph, item, projectName)) chosen.delete(x);
+  }
+  return chosen;
+}

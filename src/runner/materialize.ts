@@ -1,0 +1,175 @@
+import { UserError } from '../errors';
+import type { SqlRunner, Warehouse } from '../warehouse/types';
+import { quoteIdent } from '../warehouse/types';
+
+export type RelationKind = 'table' | 'view';
+
+/** What exists at schema.name: a table, a view, or nothing. */
+export async function relationKind(
+  wh: SqlRunner,
+  schema: string,
+  name: string,
+): Promise<RelationKind | null> {
+  const rows = await wh.query<{ table_type: string }>(
+    'select table_type from information_schema.tables where table_schema = $1 and table_name = $2',
+    [schema, name],
+  );
+  if (rows.length === 0) return null;
+  return /view/i.test(rows[0].table_type) ? 'view' : 'table';
+}
+
+const rel = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`;
+
+function dropSql(wh: SqlRunner, kind: RelationKind, schema: string, name: string): string {
+  // PostgreSQL views that select from the old relation are dropped with it, as dbt-postgres does; they are
+  // rebuilt later in the same run because they come after it in the DAG.
+  const cascade = wh.dialect === 'postgres' ? ' cascade' : '';
+  return `drop ${kind} if exists ${rel(schema, name)}${cascade}`;
+}
+
+async function dropIfExists(wh: SqlRunner, schema: string, name: string): Promise<void> {
+  const kind = await relationKind(wh, schema, name);
+  if (kind) await wh.exec(dropSql(wh, kind, schema, name));
+}
+
+/** The intermediate relation dbt builds before swapping it in. */
+export function tmpName(name: string): string {
+  const t = `${name}__dbt_tmp`;
+  if (t.length > 63) {
+    throw new UserError(`The model name ${name} is too long: keep it under 54 characters.`);
+  }
+  return t;
+}
+
+export async function ensureSchema(wh: Warehouse, schema: string): Promise<void> {
+  await wh.exec(`create schema if not exists ${quoteIdent(schema)}`);
+}
+
+async function countRows(wh: SqlRunner, schema: string, name: string): Promise<number> {
+  const r = await wh.query<{ n: number | bigint }>(`select count(*) as n from ${rel(schema, name)}`);
+  return Number(r[0]?.n ?? 0);
+}
+
+/**
+ * Builds `sql` into `name__dbt_tmp`, then in one transaction drops the old relation and renames the new one
+ * into place, so a failing model never leaves a half-built or missing relation behind.
+ */
+export async function buildSwap(
+  wh: Warehouse,
+  kind: RelationKind,
+  schema: string,
+  name: string,
+  sql: string,
+): Promise<number | null> {
+  const tmp = tmpName(name);
+  await dropIfExists(wh, schema, tmp);
+  try {
+    await wh.exec(`create ${kind} ${rel(schema, tmp)} as (\n${sql}\n)`);
+  } catch (err) {
+    await dropIfExists(wh, schema, tmp).catch(() => undefined);
+    throw err;
+  }
+  const rows = kind === 'table' ? await countRows(wh, schema, tmp) : null;
+  await wh.transaction(async (tx) => {
+    const old = await relationKind(tx, schema, name);
+    if (old) await tx.exec(dropSql(tx, old, schema, name));
+    await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
+  });
+  return rows;
+}
+
+async function columnsOf(wh: SqlRunner, schema: string, name: string): Promise<string[]> {
+  const rows = await wh.query<{ column_name: string }>(
+    'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+    [schema, name],
+  );
+  return rows.map((r) => r.column_name);
+}
+
+export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
+
+export interface IncrementalOptions {
+  strategy: IncrementalStrategy;
+  uniqueKey: string[];
+  onSchemaChange: 'ignore' | 'fail';
+}
+
+/**
+ * Runs the model SQL into `name__dbt_tmp`, then applies it to the existing table in one transaction:
+ * delete+insert removes the target rows whose unique key comes again, merge updates them in place, append
+ * only inserts. Columns are matched by name; new columns are ignored (dbt's on_schema_change: ignore).
+ */
+export async function buildIncremental(
+  wh: Warehouse,
+  schema: string,
+  name: string,
+  sql: string,
+  opts: IncrementalOptions,
+): Promise<number> {
+  const tmp = tmpName(name);
+  await dropIfExists(wh, schema, tmp);
+  try {
+    await wh.exec(`create table ${rel(schema, tmp)} as (\n${sql}\n)`);
+    const srcCols = await columnsOf(wh, schema, tmp);
+    const tgtCols = await columnsOf(wh, schema, name);
+    const lower = new Set(srcCols.map((c) => c.toLowerCase()));
+    const cols = tgtCols.filter((c) => lower.has(c.toLowerCase()));
+    const tgtLower = new Set(tgtCols.map((c) => c.toLowerCase()));
+    const added = srcCols.filter((c) => !tgtLower.has(c.toLowerCase()));
+    const removed = tgtCols.filter((c) => !lower.has(c.toLowerCase()));
+    if (opts.onSchemaChange === 'fail' && (added.length || removed.length)) {
+      throw new Error(
+        `the columns changed (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}) and on_schema_change is fail: run with --full-refresh`,
+      );
+    }
+    for (const k of opts.uniqueKey) {
+      if (!lower.has(k.toLowerCase()) || !tgtLower.has(k.toLowerCase())) {
+        throw new Error(
+          `the unique_key column ${k} is not a column of both the new rows and the existing table`,
+        );
+      }
+    }
+    const rows = await countRows(wh, schema, tmp);
+    const target = rel(schema, name);
+    const source = rel(schema, tmp);
+    const colList = cols.map(quoteIdent).join(', ');
+    const keyMatch = (t: string, s: string): string =>
+      opts.uniqueKey.map((k) => `${t}.${quoteIdent(k)} = ${s}.${quoteIdent(k)}`).join(' and ');
+    await wh.transaction(async (tx) => {
+      if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
+        await tx.exec(
+          `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,
+        );
+        await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
+      } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {
+        const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
+        const setCols = cols.filter((c) => !keys.has(c.toLowerCase()));
+        if (setCols.length) {
+          await tx.exec(
+            `update ${target} set ${setCols.map((c) => `${quoteIdent(c)} = dbt_src.${quoteIdent(c)}`).join(', ')} ` +
+              `from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')}`,
+          );
+        }
+        await tx.exec(
+          `insert into ${target} (${colList}) select ${cols.map((c) => `dbt_src.${quoteIdent(c)}`).join(', ')} ` +
+            `from ${source} as dbt_src where not exists (select 1 from ${target} where ${keyMatch(target, 'dbt_src')})`,
+        );
+      } else {
+        await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
+      }
+      await tx.exec(`drop table ${source}`);
+    });
+    return rows;
+  } catch (err) {
+    await dropIfExists(wh, schema, tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function existingKind(
+  wh: Warehouse,
+  schema: string,
+  name: string,
+): Promise<RelationKind | null> {
+  return relationKind(wh, schema, name);
+}

@@ -1,0 +1,543 @@
+import * as nunjucks from 'nunjucks';
+import { UserError, errorMessage } from '../errors';
+import { isValidIdent } from '../warehouse/types';
+import { BUILTIN_MACROS, BUILTIN_MACROS_FILE } from './builtin-macros';
+import { mergeConfig, type ModelConfig, type ModelNode, type Project } from './project';
+import { createModules, PyDateTime } from './pymodules';
+
+export type TargetType = 'duckdb' | 'postgres' | 'snowflake' | 'bigquery' | 'redshift';
+export const TARGET_TYPES: readonly TargetType[] = [
+  'duckdb',
+  'postgres',
+  'snowflake',
+  'bigquery',
+  'redshift',
+];
+
+/**
+ * dbt's adapter inheritance for `adapter.dispatch`: dbt-redshift declares dbt-postgres as its parent, so a
+ * `postgres__x` implementation serves Redshift when there is no `redshift__x`.
+ */
+export function adapterPrefixes(t: TargetType): string[] {
+  return t === 'redshift' ? ['redshift', 'postgres', 'default'] : [t, 'default'];
+}
+
+/** Quotes an identifier the way the target's dbt adapter does by default. */
+export function quoteFor(t: TargetType, name: string): string {
+  if (!isValidIdent(name)) {
+    throw new UserError(`"${name}" is not a valid SQL identifier: use letters, digits and underscores only.`);
+  }
+  if (t === 'bigquery') return '`' + name + '`';
+  // dbt-snowflake leaves identifiers unquoted by default (quoting would make them case-sensitive).
+  if (t === 'snowflake') return name;
+  return `"${name}"`;
+}
+
+/** dbt's Relation: prints as the quoted `schema.identifier`, exposes its parts to templates. */
+export class Relation {
+  readonly database: string | null = null;
+  readonly name: string;
+  readonly table: string;
+  constructor(
+    readonly schema: string,
+    readonly identifier: string,
+    private readonly targetType: TargetType,
+    readonly type: 'table' | 'view' | 'cte' | 'source' = 'table',
+  ) {
+    this.name = identifier;
+    this.table = identifier;
+  }
+  render(): string {
+    if (this.type === 'cte') return this.identifier;
+    return `${quoteFor(this.targetType, this.schema)}.${quoteFor(this.targetType, this.identifier)}`;
+  }
+  toString(): string {
+    return this.render();
+  }
+  include(): Relation {
+    return this;
+  }
+}
+
+/** Raised by `exceptions.raise_compiler_error`; its message is shown as is. */
+export class CompilerError extends Error {}
+
+class ReturnSignal {
+  constructor(readonly value: unknown) {}
+}
+
+type NunjucksRuntime = {
+  makeMacro: (argNames: string[], kwargNames: string[], func: (...a: unknown[]) => unknown) => MacroFn;
+  SafeString: new (s: string) => { toString(): string };
+};
+type MacroFn = (...args: unknown[]) => unknown;
+
+let patched = false;
+/**
+ * dbt macros hand values back with `{{ return(x) }}`, which stops the macro and makes x its value. Nunjucks
+ * has no such statement, so `return()` throws a signal that every macro catches at its own boundary. The
+ * wrapper is inert for macros that never call `return`, so patching the shared runtime is safe.
+ */
+function patchReturn(): void {
+  if (patched) return;
+  patched = true;
+  const runtime = require('nunjucks/src/runtime') as NunjucksRuntime;
+  const original = runtime.makeMacro;
+  runtime.makeMacro = (argNames, kwargNames, func) => {
+    const macro = original(argNames, kwargNames, func);
+    return function (this: unknown, ...args: unknown[]) {
+      try {
+        return macro.apply(this, args);
+      } catch (err) {
+        if (err instanceof ReturnSignal) return err.value;
+        throw err;
+      }
+    };
+  };
+}
+
+interface Kwargs {
+  __keywords?: boolean;
+  [k: string]: unknown;
+}
+
+/** Splits nunjucks call arguments into positional ones and the trailing keyword object. */
+function splitArgs(args: unknown[]): { pos: unknown[]; kw: Record<string, unknown> } {
+  const last = args[args.length - 1] as Kwargs | undefined;
+  if (last && typeof last === 'object' && last.__keywords === true) {
+    const kw: Record<string, unknown> = { ...last };
+    delete kw.__keywords;
+    return { pos: args.slice(0, -1), kw };
+  }
+  return { pos: args, kw: {} };
+}
+
+export type RenderMode = 'parse' | 'run';
+
+/** What rendering one model produced. */
+export interface RenderedModel {
+  sql: string;
+  config: ModelConfig;
+  refs: string[];
+  sources: string[];
+  /** Ephemeral models this SQL refers to through `__dbt__cte__<name>`, directly. */
+  ephemeralRefs: string[];
+}
+
+export interface RendererOptions {
+  project: Project;
+  targetType: TargetType;
+  /** target.schema (`--schema`). */
+  schema: string;
+  /** Vars from the command line (`--vars`), highest precedence. */
+  vars?: Record<string, unknown>;
+  /** Becomes the var `lifecycle__raw_schema` unless `--vars` sets it. */
+  rawSchema?: string;
+  targetName?: string;
+  runStartedAt?: Date;
+  log?: (message: string) => void;
+}
+
+interface RenderState {
+  node: ModelNode;
+  mode: RenderMode;
+  isIncremental: boolean;
+  config: ModelConfig;
+  refs: string[];
+  sources: string[];
+  ephemeralRefs: string[];
+  error?: unknown;
+}
+
+type Ctx = Record<string, unknown>;
+
+/**
+ * Renders models with nunjucks and the dbt context (ref, source, var, config, is_incremental, this, target,
+ * adapter.dispatch, the dbt.* cross-database macros, return, exceptions, log, modules, run_started_at).
+ * Everything is a global of one nunjucks Environment, read through getters at call time, so macros defined
+ * in macro files see the model being rendered just like dbt's.
+ */
+export class Renderer {
+  readonly env: nunjucks.Environment;
+  readonly project: Project;
+  readonly targetType: TargetType;
+  readonly schema: string;
+  private readonly cliVars: Record<string, unknown>;
+  private readonly packageMacros = new Map<string, MacroFn>();
+  private readonly builtinMacros = new Map<string, MacroFn>();
+  private state: RenderState | undefined;
+  /** Final configs of parsed models, so `ref()` knows which targets are ephemeral and where they live. */
+  readonly configs = new Map<string, ModelConfig>();
+  private readonly templates = new Map<string, nunjucks.Template>();
+  private readonly sourceSchemas = new Map<string, string>();
+  private readonly log: (message: string) => void;
+  readonly runStartedAt: Date;
+
+  constructor(opts: RendererOptions) {
+    patchReturn();
+    this.project = opts.project;
+    this.targetType = opts.targetType;
+    if (!isValidIdent(opts.schema)) {
+      throw new UserError(
+        `The schema "${opts.schema}" is not a valid SQL identifier: use letters, digits and underscores only.`,
+      );
+    }
+    this.schema = opts.schema;
+    this.cliVars = { ...(opts.vars ?? {}) };
+    if (opts.rawSchema !== undefined && this.cliVars.lifecycle__raw_schema === undefined) {
+      this.cliVars.lifecycle__raw_schema = opts.rawSchema;
+    }
+    this.log = opts.log ?? (() => undefined);
+    this.runStartedAt = opts.runStartedAt ?? new Date();
+    this.env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
+    this.installGlobals(opts.targetName ?? 'dev');
+    this.loadMacros(BUILTIN_MACROS_FILE, BUILTIN_MACROS, this.builtinMacros);
+    for (const mf of this.project.macroFiles) this.loadMacros(mf.file, mf.source, this.packageMacros);
+    // A package macro overrides dbt's of the same name, as in dbt (root project macros win).
+    for (const [name, fn] of this.builtinMacros)
+      if (!this.packageMacros.has(name)) this.env.addGlobal(name, fn);
+    for (const [name, fn] of this.packageMacros) this.env.addGlobal(name, fn);
+    const dbtNs: Record<string, MacroFn> = {};
+    for (const [name, fn] of this.builtinMacros) dbtNs[name] = fn;
+    this.env.addGlobal('dbt', dbtNs);
+  }
+
+  private loadMacros(file: string, source: string, into: Map<string, MacroFn>): void {
+    let exported: Record<string, unknown> = {};
+    try {
+      // getExported is public in nunjucks but missing from its type definitions.
+      const tmpl = new nunjucks.Template(source, this.env, file, true) as nunjucks.Template & {
+        getExported(ctx: object, frame: null, cb: (err: Error | null, ex: unknown) => void): void;
+      };
+      tmpl.getExported({}, null, (err, ex) => {
+        if (err) throw err;
+        exported = ex as Record<string, unknown>;
+      });
+    } catch (err) {
+      throw new UserError(`The macro file ${file} does not parse: ${flatten(errorMessage(err))}`, {
+        cause: err,
+      });
+    }
+    for (const [name, fn] of Object.entries(exported))
+      if (typeof fn === 'function') into.set(name, fn as MacroFn);
+  }
+
+  /** Records a template error so the report shows its own message rather than nunjucks' wrapping. */
+  private fail(message: string): CompilerError {
+    const e = new CompilerError(message);
+    if (this.state) this.state.error = e;
+    return e;
+  }
+
+  /** The current model's state; functions that need a model fail clearly when called outside one. */
+  private cur(what: string): RenderState {
+    if (!this.state) throw this.fail(`${what} can only be used while rendering a model`);
+    return this.state;
+  }
+
+  /** Looks up a var with dbt's precedence: --vars, package-scoped project vars, global project vars. */
+  lookupVar(name: string): { found: boolean; value: unknown } {
+    if (Object.prototype.hasOwnProperty.call(this.cliVars, name))
+      return { found: true, value: this.cliVars[name] };
+    const scoped = this.project.packageVars[this.project.name];
+    if (scoped && Object.prototype.hasOwnProperty.call(scoped, name))
+      return { found: true, value: scoped[name] };
+    if (Object.prototype.hasOwnProperty.call(this.project.globalVars, name)) {
+      return { found: true, value: this.project.globalVars[name] };
+    }
+    return { found: false, value: undefined };
+  }
+
+  /** dbt's default generate_schema_name: a custom schema is appended to the target schema. */
+  schemaFor(config: ModelConfig): string {
+    const custom =
+      typeof config.schema === 'string' && config.schema.trim() !== '' ? config.schema.trim() : '';
+    const gen = this.packageMacros.get('generate_schema_name');
+    if (gen) {
+      const node = this.state?.node;
+      const out = String(gen(custom || null, node ? this.modelObject(node, config) : null)).trim();
+      return out;
+    }
+    return custom ? `${this.schema}_${custom}` : this.schema;
+  }
+
+  relationFor(name: string, config: ModelConfig): Relation {
+    const identifier = typeof config.alias === 'string' && config.alias ? config.alias : name;
+    const type = config.materialized === 'view' ? 'view' : 'table';
+    return new Relation(this.schemaFor(config), identifier, this.targetType, type);
+  }
+
+  private modelObject(node: ModelNode, config: ModelConfig): Ctx {
+    return {
+      name: node.name,
+      alias: typeof config.alias === 'string' ? config.alias : node.name,
+      original_file_path: node.file,
+      path: node.file,
+      fqn: [this.project.name, ...node.fqn, node.name],
+      config,
+      tags: config.tags ?? [],
+      description: node.description ?? '',
+      resource_type: 'model',
+      package_name: this.project.name,
+      unique_id: `model.${this.project.name}.${node.name}`,
+    };
+  }
+
+  private sourceSchema(key: string, template: string): string {
+    let s = this.sourceSchemas.get(key);
+    if (s === undefined) {
+      s = this.env.renderString(template, {}).trim();
+      this.sourceSchemas.set(key, s);
+    }
+    return s;
+  }
+
+  private installGlobals(targetName: string): void {
+    const g = (name: string, value: unknown): void => {
+      this.env.addGlobal(name, value);
+    };
+    const getter = (name: string, get: () => unknown): void => {
+      Object.defineProperty((this.env as unknown as { globals: object }).globals, name, {
+        get,
+        configurable: true,
+        enumerable: true,
+      });
+    };
+
+    g('ref', (...args: unknown[]) => {
+      const st = this.cur('ref()');
+      const { pos } = splitArgs(args);
+      const name = String(pos.length >= 2 ? pos[1] : pos[0]);
+      const node = this.project.models.get(name);
+      if (!node) {
+        throw this.fail(
+          `ref('${name}') names no model of the project: check the spelling or add ${name}.sql`,
+        );
+      }
+      if (!st.refs.includes(name)) st.refs.push(name);
+      const cfg = this.configs.get(name) ?? node.baseConfig;
+      if (st.mode === 'run' && cfg.materialized === 'ephemeral') {
+        if (!st.ephemeralRefs.includes(name)) st.ephemeralRefs.push(name);
+        return new Relation('', `__dbt__cte__${name}`, this.targetType, 'cte');
+      }
+      return this.relationFor(name, cfg);
+    });
+    g('source', (...args: unknown[]) => {
+      const st = this.cur('source()');
+      const { pos } = splitArgs(args);
+      const key = `${String(pos[0])}.${String(pos[1])}`;
+      const src = this.project.sources.get(key);
+      if (!src) {
+        throw this.fail(
+          `source('${String(pos[0])}', '${String(pos[1])}') is not declared: add it under "sources:" in a schema.yml`,
+        );
+      }
+      if (!st.sources.includes(key)) st.sources.push(key);
+      return new Relation(
+        this.sourceSchema(key, src.schemaTemplate),
+        src.identifier,
+        this.targetType,
+        'source',
+      );
+    });
+    g('var', (...args: unknown[]) => {
+      const { pos } = splitArgs(args);
+      const name = String(pos[0]);
+      const v = this.lookupVar(name);
+      if (v.found) return v.value;
+      if (pos.length >= 2) return pos[1];
+      throw this.fail(
+        `the var "${name}" is required but not set: pass it with --vars '{"${name}": ...}' or set it under vars: in dbt_project.yml`,
+      );
+    });
+    g('config', (...args: unknown[]) => {
+      const st = this.state;
+      const { kw } = splitArgs(args);
+      if (st) st.config = mergeConfig(st.config, kw);
+      return '';
+    });
+    g('is_incremental', () => {
+      const st = this.cur('is_incremental()');
+      return st.isIncremental;
+    });
+    getter('this', () => {
+      const st = this.state;
+      if (!st) return undefined;
+      return this.relationFor(st.node.name, st.config);
+    });
+    getter('model', () => {
+      const st = this.state;
+      return st ? this.modelObject(st.node, st.config) : undefined;
+    });
+    getter('execute', () => this.state?.mode === 'run');
+    g('target', {
+      name: targetName,
+      type: this.targetType,
+      schema: this.schema,
+      database: null,
+      threads: 1,
+      profile_name: this.project.name,
+    });
+    g('project_name', this.project.name);
+    g('adapter', {
+      dispatch: (...args: unknown[]) => {
+        const { pos, kw } = splitArgs(args);
+        return this.dispatch(
+          String(pos[0] ?? kw.macro_name),
+          (pos[1] ?? kw.macro_namespace) as string | undefined,
+        );
+      },
+      quote: (s: unknown) => quoteFor(this.targetType, String(s)),
+      type: () => this.targetType,
+    });
+    g('return', (value: unknown) => {
+      throw new ReturnSignal(value);
+    });
+    g('exceptions', {
+      raise_compiler_error: (msg: unknown) => {
+        throw this.fail(String(msg));
+      },
+      warn: (msg: unknown) => {
+        this.log(`warning: ${String(msg)}`);
+        return '';
+      },
+    });
+    g('log', (...args: unknown[]) => {
+      const { pos } = splitArgs(args);
+      this.log(String(pos[0]));
+      return '';
+    });
+    g('print', (msg: unknown) => {
+      this.log(String(msg));
+      return '';
+    });
+    g('env_var', (...args: unknown[]) => {
+      const { pos } = splitArgs(args);
+      const name = String(pos[0]);
+      const v = process.env[name];
+      if (v !== undefined) return v;
+      if (pos.length >= 2) return pos[1];
+      throw this.fail(`the environment variable ${name} is required but not set`);
+    });
+    g('tojson', (v: unknown) => JSON.stringify(v));
+    g('fromjson', (s: unknown) => JSON.parse(String(s)) as unknown);
+    g('zip', (...lists: unknown[]) => {
+      const ls = lists.filter(Array.isArray) as unknown[][];
+      const n = Math.min(...ls.map((l) => l.length));
+      return Array.from({ length: n }, (_, i) => ls.map((l) => l[i]));
+    });
+    g('modules', createModules());
+    g('run_started_at', new PyDateTime(this.runStartedAt));
+    g('invocation_id', '00000000-0000-0000-0000-000000000000');
+    g('flags', { FULL_REFRESH: false, WHICH: 'run' });
+    g('builtins', {});
+  }
+
+  /** Resolves `adapter.dispatch(name, namespace)` like dbt: each package in order, each adapter prefix in order. */
+  dispatch(name: string, namespace?: string): MacroFn {
+    const prefixes = adapterPrefixes(this.targetType);
+    let packages: string[];
+    const custom = namespace ? this.project.dispatch.find((d) => d.macro_namespace === namespace) : undefined;
+    if (custom && custom.search_order.length) packages = custom.search_order;
+    else if (!namespace) packages = [this.project.name, 'dbt'];
+    else if (namespace === 'dbt') packages = [this.project.name, 'dbt'];
+    else packages = [namespace];
+    const searched: string[] = [];
+    for (const pkg of packages) {
+      const registry =
+        pkg === 'dbt' ? this.builtinMacros : pkg === this.project.name ? this.packageMacros : undefined;
+      for (const prefix of prefixes) {
+        const candidate = `${prefix}__${name}`;
+        searched.push(`${pkg}.${candidate}`);
+        const fn = registry?.get(candidate);
+        if (fn) return fn;
+      }
+    }
+    throw this.fail(
+      `adapter.dispatch('${name}'${namespace ? `, '${namespace}'` : ''}) found no implementation for ${this.targetType} (looked for ${searched.join(', ')})`,
+    );
+  }
+
+  private template(node: ModelNode): nunjucks.Template {
+    let t = this.templates.get(node.name);
+    if (!t) {
+      t = new nunjucks.Template(node.raw, this.env, node.file, true);
+      this.templates.set(node.name, t);
+    }
+    return t;
+  }
+
+  /**
+   * Renders one model. In `parse` mode it collects `config()` and `ref()` calls (the DAG); in `run` mode
+   * `ref()` to an ephemeral model yields its CTE name and `is_incremental()` answers `isIncremental`.
+   */
+  render(node: ModelNode, mode: RenderMode, isIncremental = false): RenderedModel {
+    const st: RenderState = {
+      node,
+      mode,
+      isIncremental,
+      config:
+        mode === 'run' ? { ...(this.configs.get(node.name) ?? node.baseConfig) } : { ...node.baseConfig },
+      refs: [],
+      sources: [],
+      ephemeralRefs: [],
+    };
+    const prev = this.state;
+    this.state = st;
+    try {
+      const sql = this.template(node).render({});
+      if (mode === 'parse') this.configs.set(node.name, st.config);
+      return { sql, config: st.config, refs: st.refs, sources: st.sources, ephemeralRefs: st.ephemeralRefs };
+    } catch (err) {
+      throw new UserError(
+        `model ${node.name} (${node.file}) failed to render: ${renderErrorMessage(err, st.error)}`,
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      this.state = prev;
+    }
+  }
+
+  /** Renders a Jinja string (e.g. a schema test's `where:`) in the context of a model. */
+  renderString(text: string, node?: ModelNode): string {
+    const prev = this.state;
+    if (node) {
+      this.state = {
+        node,
+        mode: 'run',
+        isIncremental: false,
+        config: { ...(this.configs.get(node.name) ?? node.baseConfig) },
+        refs: [],
+        sources: [],
+        ephemeralRefs: [],
+      };
+    }
+    try {
+      return this.env.renderString(text, {});
+    } finally {
+      this.state = prev;
+    }
+  }
+}
+
+function flatten(msg: string): string {
+  return msg.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** The most useful one-line message for a render failure: our own errors as is, nunjucks' with its position. */
+export function renderErrorMessage(err: unknown, own?: unknown): string {
+  const msg = errorMessage(err);
+  const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(msg);
+  if (own instanceof Error) return m ? `${own.message} (line ${m[1]})` : own.message;
+  if (err instanceof UserError || err instanceof CompilerError) return err.message;
+  if (m) {
+    const inner = flatten(m[3])
+      .replace(/^(Template render error:\s*)+/i, '')
+      .replace(/^\(.*?\)\s*/, '')
+      .replace(/^Error: /, '');
+    return `${inner} (line ${m[1]}, column ${m[2]})`;
+  }
+  return flatten(msg).replace(/^Template render error:\s*/i, '');
+}
