@@ -134,7 +134,11 @@ export function readConfigFile(file: string): Record<string, unknown> {
         `Unknown key "${key}" in ${file}${hint ? `: did you mean "${hint}"?` : ': see cdp-lifecycle.example.yml for the known keys.'}`,
       );
     }
-    throw new UsageError(`The key "${at || '(root)'}" in ${file} ${e?.message ?? 'is invalid'}.`);
+    const problem =
+      e?.keyword === 'enum'
+        ? `must be one of ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`
+        : (e?.message ?? 'is invalid');
+    throw new UsageError(`The key "${at || '(root)'}" in ${file} ${problem}.`);
   }
   return doc as Record<string, unknown>;
 }

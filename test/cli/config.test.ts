@@ -1,0 +1,202 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { parseTraits, parseVars, resolveConfig } from '../../src/cli/config';
+import { UsageError } from '../../src/errors';
+
+describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-config-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name: string, text: string): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('uses the SPEC defaults when nothing is configured', () => {
+    const c = resolveConfig({ command: 'serve', flags: {}, env: {}, cwd: dir });
+    expect(c).toMatchObject({
+      warehouse: 'duckdb://./lifecycle.duckdb',
+      rawSchema: 'cdp',
+      schema: 'lifecycle',
+      vars: {},
+      serve: { port: 8080, host: '127.0.0.1', writeKeys: [], maxRequestBytes: 4194304, maxEventBytes: 32768 },
+      sync: {},
+    });
+    expect(c.configFile).toBeUndefined();
+  });
+
+  it('layers file < env < flag for every kind of setting', () => {
+    write(
+      'cdp-lifecycle.yml',
+      [
+        'warehouse: duckdb://./from-file.duckdb',
+        'raw_schema: file_raw',
+        'schema: file_schema',
+        'vars:',
+        '  lifecycle__timezone: Europe/Berlin',
+        '  lifecycle__new_days: 3',
+        'serve:',
+        '  port: 9000',
+        '  host: 0.0.0.0',
+        '  write_keys: [file-key]',
+        'sync:',
+        '  to: rudderstack',
+        '  endpoint: https://file.example',
+        '  traits: {status: lifecycle_status}',
+        '  integrations: {All: false}',
+      ].join('\n'),
+    );
+    const fileOnly = resolveConfig({ command: 'serve', flags: {}, env: {}, cwd: dir });
+    expect(fileOnly).toMatchObject({
+      warehouse: 'duckdb://./from-file.duckdb',
+      rawSchema: 'file_raw',
+      schema: 'file_schema',
+      vars: { lifecycle__timezone: 'Europe/Berlin', lifecycle__new_days: 3 },
+      serve: { port: 9000, host: '0.0.0.0', writeKeys: ['file-key'] },
+      sync: { to: 'rudderstack', endpoint: 'https://file.example', traits: { status: 'lifecycle_status' } },
+    });
+    expect(fileOnly.configFile).toBe(path.join(dir, 'cdp-lifecycle.yml'));
+
+    const env = {
+      LIFECYCLE_WAREHOUSE: 'duckdb://./from-env.duckdb',
+      LIFECYCLE_SCHEMA: 'env_schema',
+      LIFECYCLE_VARS: '{"lifecycle__new_days": 5, "lifecycle__churn_days": 60}',
+      LIFECYCLE_PORT: '9100',
+      LIFECYCLE_WRITE_KEYS: 'env-a, env-b',
+      LIFECYCLE_SYNC_TO: 'segment',
+      LIFECYCLE_SYNC_TRAITS: 'stage=lifecycle_status,rfm=rfm_segment',
+      LIFECYCLE_SYNC_INTEGRATIONS: '{"All": true, "Amplitude": false}',
+    };
+    const withEnv = resolveConfig({ command: 'serve', flags: {}, env, cwd: dir });
+    expect(withEnv).toMatchObject({
+      warehouse: 'duckdb://./from-env.duckdb',
+      rawSchema: 'file_raw',
+      schema: 'env_schema',
+      // vars merge key by key: the timezone from the file survives
+      vars: { lifecycle__timezone: 'Europe/Berlin', lifecycle__new_days: 5, lifecycle__churn_days: 60 },
+      serve: { port: 9100, host: '0.0.0.0', writeKeys: ['env-a', 'env-b'] },
+      sync: {
+        to: 'segment',
+        endpoint: 'https://file.example',
+        traits: { stage: 'lifecycle_status', rfm: 'rfm_segment' },
+        integrations: { All: true, Amplitude: false },
+      },
+    });
+
+    const flags = {
+      warehouse: 'postgres://u@h/db',
+      vars: 'lifecycle__new_days: 9',
+      port: '0',
+      writeKey: ['flag-key'],
+    };
+    const withFlags = resolveConfig({ command: 'serve', flags, env, cwd: dir });
+    expect(withFlags).toMatchObject({
+      warehouse: 'postgres://u@h/db',
+      schema: 'env_schema',
+      vars: { lifecycle__timezone: 'Europe/Berlin', lifecycle__new_days: 9, lifecycle__churn_days: 60 },
+      serve: { port: 0, writeKeys: ['flag-key'] },
+    });
+  });
+
+  it('reads sync settings from flags only on sync and run (serve --write-key is the collector key)', () => {
+    const flags = { writeKey: 'k', to: 'segment' };
+    expect(resolveConfig({ command: 'sync', flags, env: {}, cwd: dir }).sync).toMatchObject({
+      writeKey: 'k',
+      to: 'segment',
+    });
+    const serve = resolveConfig({ command: 'serve', flags: { writeKey: ['c'] }, env: {}, cwd: dir });
+    expect(serve.serve.writeKeys).toEqual(['c']);
+    expect(serve.sync.writeKey).toBeUndefined();
+  });
+
+  it('reads --config instead of ./cdp-lifecycle.yml, and requires it to exist', () => {
+    write('cdp-lifecycle.yml', 'schema: default_file');
+    const other = write('prod.yml', 'schema: prod_file');
+    expect(resolveConfig({ command: 'build', flags: { config: 'prod.yml' }, env: {}, cwd: dir }).schema).toBe(
+      'prod_file',
+    );
+    expect(
+      resolveConfig({ command: 'build', flags: {}, env: { LIFECYCLE_CONFIG: other }, cwd: dir }).schema,
+    ).toBe('prod_file');
+    expect(() =>
+      resolveConfig({ command: 'build', flags: { config: 'nope.yml' }, env: {}, cwd: dir }),
+    ).toThrow(/The config file .*nope\.yml does not exist/);
+  });
+
+  it.each([
+    ['serve:\n  prot: 80', /Unknown key "serve\.prot" in .*: did you mean "serve\.port"\?/],
+    ['warehous: duckdb://x', /Unknown key "warehous" in .*: did you mean "warehouse"\?/],
+    ['colour: true', /Unknown key "colour" in .*see cdp-lifecycle\.example\.yml/],
+    ['serve:\n  port: eighty', /The key "serve\.port" in .* must be integer/],
+    ['sync:\n  to: mparticle', /The key "sync\.to" in .* must be one of rudderstack, segment/],
+    ['schema: [a', /is not valid YAML/],
+    ['- a\n- b', /must be a YAML mapping/],
+    ['schema: a\nschema: b', /is not valid YAML: Map keys must be unique/],
+  ])('rejects a bad file (%j) with a usage error naming the key', (text, message) => {
+    write('cdp-lifecycle.yml', text);
+    let err: unknown;
+    try {
+      resolveConfig({ command: 'build', flags: {}, env: {}, cwd: dir });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('names the source of a bad value', () => {
+    expect(() =>
+      resolveConfig({ command: 'serve', flags: {}, env: { LIFECYCLE_PORT: 'x' }, cwd: dir }),
+    ).toThrow(/the environment variable LIFECYCLE_PORT must be a whole number/);
+    expect(() =>
+      resolveConfig({ command: 'sync', flags: {}, env: { LIFECYCLE_SYNC_TO: 'mparticle' }, cwd: dir }),
+    ).toThrow(/LIFECYCLE_SYNC_TO must be one of rudderstack, segment, not "mparticle"/);
+  });
+
+  it('parses --vars as JSON, YAML or @file, and refuses anything but a mapping', () => {
+    expect(parseVars('{"a": 1, "b": ["x"]}')).toEqual({ a: 1, b: ['x'] });
+    expect(parseVars('a: 1\nb: [x]')).toEqual({ a: 1, b: ['x'] });
+    write('vars.yml', 'lifecycle__as_of_date: "2024-06-30"\n');
+    expect(parseVars('@vars.yml', '--vars', dir)).toEqual({ lifecycle__as_of_date: '2024-06-30' });
+    expect(() => parseVars('just a string')).toThrow(UsageError);
+    expect(() => parseVars('')).toThrow(/must be a mapping/);
+  });
+
+  it('parses --traits as trait=column pairs or JSON and refuses non-column values', () => {
+    expect(parseTraits('lifecycle_status=lifecycle_status, rfm=rfm_segment')).toEqual({
+      lifecycle_status: 'lifecycle_status',
+      rfm: 'rfm_segment',
+    });
+    expect(parseTraits('{"stage": "lifecycle_status"}')).toEqual({ stage: 'lifecycle_status' });
+    expect(() => parseTraits('lifecycle_status')).toThrow(/is not trait=column/);
+    expect(() => parseTraits('x=drop table')).toThrow(/not a column name/);
+  });
+
+  it('applies the same precedence in a real CLI process', async () => {
+    // The warehouse each layer names is unreachable on purpose: the error says which one the CLI used.
+    const url = (db: string): string => `postgres://postgres@127.0.0.1:1/${db}`;
+    write('cdp-lifecycle.yml', `warehouse: ${url('from_file')}\n`);
+    const fromFile = await runCli(['build'], { cwd: dir, env: { LIFECYCLE_WAREHOUSE: '' } });
+    expect(fromFile.code).toBe(1);
+    expect(fromFile.stderr).toContain(url('from_file'));
+    const fromEnv = await runCli(['build'], { cwd: dir, env: { LIFECYCLE_WAREHOUSE: url('from_env') } });
+    expect(fromEnv.stderr).toContain(url('from_env'));
+    const fromFlag = await runCli(['build', '--warehouse', url('from_flag')], {
+      cwd: dir,
+      env: { LIFECYCLE_WAREHOUSE: url('from_env') },
+    });
+    expect(fromFlag.stderr).toContain(url('from_flag'));
+    write('cdp-lifecycle.yml', 'serve:\n  prot: 80\n');
+    const unknown = await runCli(['build'], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /^error: Unknown key "serve\.prot" in .*cdp-lifecycle\.yml: did you mean "serve\.port"\?$/m,
+    );
+  });
+});

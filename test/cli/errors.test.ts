@@ -1,0 +1,161 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { runCli, spawnTs, type CliResult } from '../helpers/cli';
+
+/** Neither a stack frame nor a multi-line dump: the CLI's errors are one sentence. */
+function expectNoStack(r: CliResult): void {
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout).not.toMatch(/\n\s+at /);
+}
+
+function errorLines(r: CliResult): string[] {
+  return r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+}
+
+describe('cli error manners', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-errors-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('exits 2 on an unknown command and suggests help', async () => {
+    const r = await runCli(['no-such-command'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'no-such-command'/);
+    expect(r.stderr).toMatch(/--help/);
+    expectNoStack(r);
+  });
+
+  it('suggests the command meant by a typo', async () => {
+    const r = await runCli(['biuld'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Did you mean build\?/);
+  });
+
+  it('exits 2 on an unknown flag', async () => {
+    const r = await runCli(['build', '--no-such-flag'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
+  });
+
+  it.each([
+    ['{"lifecycle__new_days": 14', /--vars is not valid JSON or YAML/],
+    ['[1, 2]', /--vars must be a mapping of var names to values/],
+    ['@does-not-exist.yml', /Cannot read the vars file .*does-not-exist\.yml given to --vars/],
+  ])('exits 2 on bad --vars %s', async (vars, message) => {
+    const r = await runCli(['build', '--warehouse', `duckdb://${dir}/x.duckdb`, '--vars', vars], {
+      cwd: dir,
+    });
+    expect(r.code).toBe(2);
+    expect(errorLines(r)).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expectNoStack(r);
+    // A usage error is caught before anything is opened or created.
+    expect(fs.existsSync(path.join(dir, 'x.duckdb'))).toBe(false);
+  });
+
+  it.each([
+    ['mysql://h/db', /The warehouse URL "mysql:\/\/h\/db" is not supported: use duckdb:\/\/<path>/],
+    ['duckdb://', /has no path/],
+    ['postgres://host-only', /needs a host and a database/],
+  ])('exits 2 on the bad --warehouse %s', async (url, message) => {
+    const r = await runCli(['build', '--warehouse', url], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expectNoStack(r);
+  });
+
+  it('exits 2 on a bad dialect, a bad schema name, a bad port and a bad cron', async () => {
+    const dialect = await runCli(['compile', '--dialect', 'oracle'], { cwd: dir });
+    expect(dialect.code).toBe(2);
+    expect(dialect.stderr).toMatch(/Allowed choices are duckdb, postgres, snowflake, bigquery, redshift/);
+    const schema = await runCli(['build', '--schema', 'life-cycle'], { cwd: dir });
+    expect(schema.code).toBe(2);
+    expect(schema.stderr).toMatch(/--schema "life-cycle" is not a valid schema name/);
+    const port = await runCli(['serve', '--write-key', 'k', '--port', 'eighty'], { cwd: dir });
+    expect(port.code).toBe(2);
+    expect(port.stderr).toMatch(/--port must be a whole number, not "eighty"/);
+    const cron = await runCli(['serve', '--write-key', 'k', '--schedule', 'every minute'], { cwd: dir });
+    expect(cron.code).toBe(2);
+    expect(cron.stderr).toMatch(/The schedule "every minute" is not a valid cron expression/);
+    for (const r of [dialect, schema, port, cron]) expectNoStack(r);
+  });
+
+  it('exits 2 when serve has no write key, naming the flag and the env var', async () => {
+    const r = await runCli(['serve'], { cwd: dir, env: { LIFECYCLE_WRITE_KEYS: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--write-key <key>.*LIFECYCLE_WRITE_KEYS/);
+  });
+
+  it('exits 2 when sync has no destination or no write key', async () => {
+    const noTo = await runCli(['sync'], { cwd: dir });
+    expect(noTo.code).toBe(2);
+    expect(noTo.stderr).toMatch(/pass --to segment or --to rudderstack/);
+    const noKey = await runCli(['sync', '--to', 'segment'], { cwd: dir });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/pass --write-key .* or use --dry-run/);
+  });
+
+  it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {
+    const r = await runCli(['build', '--warehouse', 'postgres://postgres@127.0.0.1:1/x'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(errorLines(r)).toEqual([
+      'error: Could not connect to PostgreSQL at postgres://postgres@127.0.0.1:1/x: connect ECONNREFUSED 127.0.0.1:1; check --warehouse and that the server is running.',
+    ]);
+    expectNoStack(r);
+  });
+
+  it('hides the password of an unreachable PostgreSQL URL', async () => {
+    const r = await runCli(['report', '--warehouse', 'postgres://etl:s3cret@127.0.0.1:1/x'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/postgres:\/\/etl:\*\*\*@127\.0\.0\.1:1\/x/);
+    expect(r.stderr).not.toMatch(/s3cret/);
+  });
+
+  describe('a DuckDB file locked by another process', () => {
+    let holder: ChildProcess;
+    let file: string;
+    beforeAll(async () => {
+      file = path.join(dir, 'held.duckdb');
+      holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', [file]);
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        holder.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
+      });
+    });
+    afterAll(async () => {
+      const exited = new Promise((r) => holder.once('exit', r));
+      holder.kill('SIGTERM');
+      await exited;
+    });
+
+    it.each([
+      ['build', /serve --schedule/],
+      ['load', /send the events to that collector \(POST \/v1\/batch\) instead/],
+      ['report', /stop it for a moment/],
+    ])('%s exits 1 and says what to do instead', async (command, advice) => {
+      const args = command === 'load' ? ['load', '-'] : [command];
+      const r = await runCli([...args, '--warehouse', `duckdb://${file}`], { cwd: dir, input: '' });
+      expect(r.code).toBe(1);
+      const lines = errorLines(r);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`The DuckDB file ${file} is in use by another process (PID ${holder.pid})`);
+      expect(lines[0]).toMatch(advice);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expectNoStack(r);
+    });
+
+    it('shows the stack trace only with --verbose', async () => {
+      const r = await runCli(['build', '--warehouse', `duckdb://${file}`, '--verbose'], { cwd: dir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/\n\s+at /);
+    });
+  });
+});
