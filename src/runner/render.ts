@@ -3,6 +3,7 @@ import { UserError, errorMessage } from '../errors';
 import { isValidIdent } from '../warehouse/types';
 import { BUILTIN_MACROS, BUILTIN_MACROS_FILE } from './builtin-macros';
 import { mergeConfig, type ModelConfig, type ModelNode, type Project } from './project';
+import { installFilters, pyStr } from './filters';
 import { createModules, PyDateTime } from './pymodules';
 
 export type TargetType = 'duckdb' | 'postgres' | 'snowflake' | 'bigquery' | 'redshift';
@@ -66,19 +67,37 @@ class ReturnSignal {
   constructor(readonly value: unknown) {}
 }
 
+type MacroFn = (...args: unknown[]) => unknown;
 type NunjucksRuntime = {
   makeMacro: (argNames: string[], kwargNames: string[], func: (...a: unknown[]) => unknown) => MacroFn;
-  SafeString: new (s: string) => { toString(): string };
+  __cdpConcat?: (a: unknown, b: unknown) => string;
 };
-type MacroFn = (...args: unknown[]) => unknown;
+interface CompilerProto {
+  compileConcat(node: { left: unknown; right: unknown }, frame: unknown): void;
+  compile(node: unknown, frame: unknown): void;
+  _emit(code: string): void;
+}
 
+function active<T>(fn: () => T): T {
+  activeRenders++;
+  try {
+    return fn();
+  } finally {
+    activeRenders--;
+  }
+}
+
+/** >0 while a Renderer renders: only then does `~` use Python's str() (other nunjucks users keep theirs). */
+let activeRenders = 0;
 let patched = false;
 /**
- * dbt macros hand values back with `{{ return(x) }}`, which stops the macro and makes x its value. Nunjucks
- * has no such statement, so `return()` throws a signal that every macro catches at its own boundary. The
- * wrapper is inert for macros that never call `return`, so patching the shared runtime is safe.
+ * Two dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
+ * - `{{ return(x) }}` stops a macro and makes x its value: `return()` throws a signal that every macro
+ *   catches at its own boundary (inert for macros that never call it);
+ * - `a ~ b` converts with Python's str() (None, True, lists), not JavaScript's (null, true), while one of
+ *   our renders runs.
  */
-function patchReturn(): void {
+function patchNunjucks(): void {
   if (patched) return;
   patched = true;
   const runtime = require('nunjucks/src/runtime') as NunjucksRuntime;
@@ -93,6 +112,15 @@ function patchReturn(): void {
         throw err;
       }
     };
+  };
+  runtime.__cdpConcat = (a, b) => (activeRenders > 0 ? pyStr(a) + pyStr(b) : String(a) + String(b));
+  const compiler = (require('nunjucks/src/compiler') as { Compiler: { prototype: CompilerProto } }).Compiler;
+  compiler.prototype.compileConcat = function (node, frame) {
+    this._emit('runtime.__cdpConcat(');
+    this.compile(node.left, frame);
+    this._emit(', ');
+    this.compile(node.right, frame);
+    this._emit(')');
   };
 }
 
@@ -174,7 +202,7 @@ export class Renderer {
   readonly runStartedAt: Date;
 
   constructor(opts: RendererOptions) {
-    patchReturn();
+    patchNunjucks();
     this.project = opts.project;
     this.targetType = opts.targetType;
     if (!isValidIdent(opts.schema)) {
@@ -190,6 +218,7 @@ export class Renderer {
     this.log = opts.log ?? (() => undefined);
     this.runStartedAt = opts.runStartedAt ?? new Date();
     this.env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
+    installFilters(this.env);
     this.installGlobals(opts.targetName ?? 'dev');
     this.loadMacros(BUILTIN_MACROS_FILE, BUILTIN_MACROS, this.builtinMacros);
     for (const mf of this.project.macroFiles) this.loadMacros(mf.file, mf.source, this.packageMacros);
@@ -209,10 +238,12 @@ export class Renderer {
       const tmpl = new nunjucks.Template(source, this.env, file, true) as nunjucks.Template & {
         getExported(ctx: object, frame: null, cb: (err: Error | null, ex: unknown) => void): void;
       };
-      tmpl.getExported({}, null, (err, ex) => {
-        if (err) throw err;
-        exported = ex as Record<string, unknown>;
-      });
+      active(() =>
+        tmpl.getExported({}, null, (err, ex) => {
+          if (err) throw err;
+          exported = ex as Record<string, unknown>;
+        }),
+      );
     } catch (err) {
       throw new UserError(`The macro file ${file} does not parse: ${flatten(errorMessage(err))}`, {
         cause: err,
@@ -283,10 +314,12 @@ export class Renderer {
     };
   }
 
-  private sourceSchema(key: string, template: string): string {
+  /** Renders a source's schema or identifier, which may use Jinja (`{{ var('lifecycle__raw_schema') }}`). */
+  private sourcePart(key: string, template: string): string {
+    if (!template.includes('{')) return template;
     let s = this.sourceSchemas.get(key);
     if (s === undefined) {
-      s = this.env.renderString(template, {}).trim();
+      s = active(() => this.env.renderString(template, {})).trim();
       this.sourceSchemas.set(key, s);
     }
     return s;
@@ -334,8 +367,8 @@ export class Renderer {
       }
       if (!st.sources.includes(key)) st.sources.push(key);
       return new Relation(
-        this.sourceSchema(key, src.schemaTemplate),
-        src.identifier,
+        this.sourcePart(`${key}:schema`, src.schemaTemplate),
+        this.sourcePart(`${key}:identifier`, src.identifier),
         this.targetType,
         'source',
       );
@@ -485,7 +518,7 @@ export class Renderer {
     const prev = this.state;
     this.state = st;
     try {
-      const sql = this.template(node).render({});
+      const sql = active(() => this.template(node).render({}));
       if (mode === 'parse') this.configs.set(node.name, st.config);
       return { sql, config: st.config, refs: st.refs, sources: st.sources, ephemeralRefs: st.ephemeralRefs };
     } catch (err) {
@@ -515,7 +548,7 @@ export class Renderer {
       };
     }
     try {
-      return this.env.renderString(text, {});
+      return active(() => this.env.renderString(text, {}));
     } finally {
       this.state = prev;
     }
