@@ -1,0 +1,146 @@
+import type { IdentifyMessage, Outcome, Transport } from './transport';
+
+export interface RetryPolicy {
+  /** Sends of the same events before they are marked failed (first try included). */
+  maxAttempts: number;
+  /** First backoff; doubles each attempt, with jitter, up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A Retry-After longer than this is cut to it, so one answer cannot park a scheduled run for hours. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 6,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxRetryAfterMs: 120_000,
+};
+
+/** The backoff before attempt `attempt + 1`: "equal jitter" exponential, never sooner than Retry-After. */
+export function backoffMs(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfterMs?: number,
+  random = Math.random,
+): number {
+  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  const jittered = exp / 2 + random() * (exp / 2);
+  if (retryAfterMs === undefined) return Math.round(jittered);
+  return Math.round(Math.max(Math.min(retryAfterMs, policy.maxRetryAfterMs), jittered));
+}
+
+/** Spaces requests so that on average at most `perSecond` events leave; the first request goes at once. */
+export class RateLimiter {
+  private next = 0;
+  constructor(private readonly perSecond: number | undefined) {}
+  async take(events: number): Promise<void> {
+    if (!this.perSecond) return;
+    const now = Date.now();
+    this.next = Math.max(this.next, now);
+    const wait = this.next - now;
+    this.next += (events * 1000) / this.perSecond;
+    if (wait > 0) await sleep(wait);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A configuration the CDP refuses outright (bad write key, wrong endpoint): no event can succeed. */
+export class FatalDeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'FatalDeliveryError';
+  }
+}
+
+export type EventResult = { ok: true } | { ok: false; error: string };
+
+export interface BatchResult {
+  results: EventResult[];
+  /** Some events failed because retries ran out: the CDP is down or throttling hard, so stop the run. */
+  exhausted: boolean;
+  requests: number;
+}
+
+/**
+ * Delivers one batch: transient failures (429, 5xx, network, timeout) are retried with backoff, the same
+ * events under the same messageIds; a batch refused with another 4xx is bisected until the refused events
+ * stand alone, and only those are marked failed with the CDP's message while the rest are delivered.
+ */
+export async function deliverBatch(
+  transport: Transport,
+  msgs: readonly IdentifyMessage[],
+  policy: RetryPolicy,
+  limiter: RateLimiter,
+  onRetry?: (info: { attempt: number; delayMs: number; outcome: Outcome; events: number }) => void,
+): Promise<BatchResult> {
+  const results: Array<EventResult | undefined> = new Array(msgs.length);
+  let exhausted = false;
+  let requests = 0;
+
+  async function attempt(indices: number[], n: number): Promise<void> {
+    await limiter.take(indices.length);
+    requests++;
+    const outcomes = await transport.send(indices.map((i) => msgs[i]));
+    const retry: number[] = [];
+    const reject: number[] = [];
+    let lastRetry: Extract<Outcome, { kind: 'retry' }> | undefined;
+    let lastReject: Extract<Outcome, { kind: 'reject' }> | undefined;
+    outcomes.forEach((o, k) => {
+      const i = indices[k];
+      switch (o.kind) {
+        case 'ok':
+          results[i] = { ok: true };
+          break;
+        case 'fatal':
+          throw new FatalDeliveryError(o.message, o.status);
+        case 'retry':
+          retry.push(i);
+          lastRetry = o;
+          break;
+        case 'reject':
+          reject.push(i);
+          lastReject = o;
+          break;
+      }
+    });
+    if (retry.length > 0 && lastRetry) {
+      if (n >= policy.maxAttempts) {
+        exhausted = true;
+        for (const i of retry) {
+          results[i] = { ok: false, error: `gave up after ${n} attempts: ${lastRetry.message}` };
+        }
+      } else {
+        const delayMs = backoffMs(policy, n, lastRetry.retryAfterMs);
+        onRetry?.({ attempt: n, delayMs, outcome: lastRetry, events: retry.length });
+        await sleep(delayMs);
+        await attempt(retry, n + 1);
+      }
+    }
+    if (reject.length > 0 && lastReject) {
+      if (reject.length === 1) {
+        results[reject[0]] = { ok: false, error: lastReject.message };
+      } else {
+        const mid = Math.ceil(reject.length / 2);
+        await attempt(reject.slice(0, mid), 1);
+        await attempt(reject.slice(mid), 1);
+      }
+    }
+  }
+
+  await attempt(
+    msgs.map((_, i) => i),
+    1,
+  );
+  return {
+    results: results.map((r) => r ?? { ok: false, error: 'no answer from the CDP' }),
+    exhausted,
+    requests,
+  };
+}

@@ -1,0 +1,519 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { UsageError, UserError, errorMessage } from '../errors';
+import { isValidIdent, type Warehouse } from '../warehouse';
+import { silentProgress, type Progress } from '../util/progress';
+import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
+import { RudderStackTransport } from './rudderstack';
+import { SegmentTransport } from './segment';
+import {
+  appendLog,
+  buildDiffQuery,
+  ensureSyncTables,
+  finishRun,
+  knownDestinations,
+  recordBatch,
+  sourceColumns,
+  startRun,
+  SOURCE_TABLE,
+  type DiffRow,
+  type LogEntry,
+  type RunStatus,
+} from './state';
+import {
+  DEFAULT_TRAITS,
+  parseTraitsOption,
+  toTraitValue,
+  validateMapping,
+  type TraitMapping,
+} from './traits';
+import {
+  normaliseHost,
+  RUDDERSTACK_LIMITS,
+  SEGMENT_HOSTS,
+  SEGMENT_LIMITS,
+  type IdentifyMessage,
+  type Limits,
+  type Transport,
+} from './transport';
+import { LIBRARY } from './version';
+
+export { DEFAULT_TRAITS, parseTraitsOption, type TraitMapping } from './traits';
+export { SEGMENT_HOSTS, SEGMENT_LIMITS, RUDDERSTACK_LIMITS } from './transport';
+export { DEFAULT_RETRY, type RetryPolicy } from './delivery';
+export { ensureSyncTables } from './state';
+
+export type SyncTarget = 'rudderstack' | 'segment';
+
+export interface SyncOptions {
+  warehouse: Warehouse;
+  /** Schema holding `user_lifecycle`; the sync tables are created there too (SPEC: `lifecycle`). */
+  schema: string;
+  to: SyncTarget;
+  /** Host override for both targets; for RudderStack the data plane URL (required unless dry run). */
+  endpoint?: string;
+  /** Segment workspace region when no endpoint is given: `us` (api.segment.io, default) or `eu`. */
+  region?: 'us' | 'eu';
+  /** Segment or RudderStack source write key; not needed for a dry run. */
+  writeKey?: string;
+  /** Destination id for sync_state, instead of `<target>:<host>:<write key hash>`. */
+  name?: string;
+  dryRun?: boolean;
+  /** Resend every user, changed or not (with fresh messageIds, so the CDP does not deduplicate them). */
+  fullResync?: boolean;
+  /** trait -> column (or the `--traits` text); default DEFAULT_TRAITS. */
+  traits?: TraitMapping | string;
+  /** The identify's `integrations` object; default `{ "All": true }`. See docs/sync.md on feedback loops. */
+  integrations?: Record<string, unknown>;
+  /** Events per second, on average; unlimited when absent. */
+  rateLimit?: number;
+  /** Most events per request (cut further by the byte limits); default 500 (Segment), 200 (RudderStack). */
+  batchSize?: number;
+  /** Requests in flight at once (Segment only; the RudderStack SDK sends one batch at a time). Default 2. */
+  concurrency?: number;
+  /** Per-request timeout in ms; default 15000. */
+  timeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Lower limits than the CDP's (tests, proxies with smaller bodies). Never raised above SPEC §6. */
+  limits?: Partial<Limits>;
+  /** Rows read from the warehouse per page; default 5000. */
+  pageSize?: number;
+  progress?: Progress;
+  /** Told about each retry (the CLI logs it with --verbose). */
+  onRetry?: (info: { attempt: number; delayMs: number; message: string; events: number }) => void;
+}
+
+export interface SyncTransition {
+  /** Status last delivered to this destination; null when the user was never delivered. */
+  from: string | null;
+  to: string | null;
+  count: number;
+}
+
+export interface SyncSummary {
+  runId: string;
+  destination: string;
+  target: SyncTarget;
+  host: string | null;
+  dryRun: boolean;
+  fullResync: boolean;
+  status: RunStatus;
+  /** Users in user_lifecycle. */
+  considered: number;
+  /** Users the diff selected: new, changed, or failed last time (all with fullResync). */
+  changed: number;
+  /** Acknowledged by the CDP (0 in a dry run). */
+  sent: number;
+  /** Refused by the CDP, or given up on after retries. */
+  failed: number;
+  /** Not sendable (null or duplicate user_id, identify over 32 KB): logged, never sent. */
+  invalid: number;
+  transitions: SyncTransition[];
+  /** Up to 20 examples of failed and invalid rows with their reason. */
+  errors: Array<{ userId: string | null; status: 'failed' | 'invalid'; error: string }>;
+  /** Why the run stopped early (CDP down after retries), when it did. */
+  aborted: string | null;
+  requests: number;
+  durationMs: number;
+  /** What the CLI should exit with: 1 when rows failed (SPEC §8), else 0. */
+  exitCode: 0 | 1;
+}
+
+const DEFAULT_INTEGRATIONS = Object.freeze({ All: true });
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+/** Deterministic: the same destination, user and traits always give the same id, so replays are deduplicated. */
+export function messageIdFor(destination: string, userId: string, traitsHash: string, salt = ''): string {
+  return `cdpl-${sha256(`${destination}\n${userId}\n${traitsHash}${salt ? `\n${salt}` : ''}`)}`;
+}
+
+function resolveHost(opts: SyncOptions): string | null {
+  let raw: string | undefined = opts.endpoint;
+  if (raw === undefined || raw === '') {
+    if (opts.to === 'segment') raw = SEGMENT_HOSTS[opts.region ?? 'us'];
+    else if (opts.dryRun) return null;
+    else {
+      throw new UsageError(
+        'Syncing to RudderStack needs the data plane URL: pass --endpoint https://<your-data-plane>.dataplane.rudderstack.com.',
+      );
+    }
+  }
+  try {
+    return normaliseHost(raw);
+  } catch {
+    throw new UsageError(`--endpoint "${raw}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
+  }
+}
+
+function checkOptions(opts: SyncOptions): void {
+  if (opts.to !== 'segment' && opts.to !== 'rudderstack') {
+    throw new UsageError(
+      `--to "${String(opts.to)}" is not a sync target: use --to segment or --to rudderstack.`,
+    );
+  }
+  if (!isValidIdent(opts.schema)) {
+    throw new UsageError(
+      `--schema "${opts.schema}" is not a valid schema name: use letters, digits and underscores.`,
+    );
+  }
+  if (opts.region !== undefined && opts.region !== 'us' && opts.region !== 'eu') {
+    throw new UsageError(`The Segment region "${String(opts.region)}" is unknown: use us or eu.`);
+  }
+  const positive = (v: number | undefined, flag: string): void => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
+      throw new UsageError(`${flag} must be a positive number, got ${String(v)}.`);
+    }
+  };
+  positive(opts.rateLimit, '--rate-limit');
+  positive(opts.batchSize, '--batch-size');
+  positive(opts.concurrency, '--concurrency');
+  positive(opts.timeoutMs, 'The request timeout');
+  positive(opts.pageSize, 'The page size');
+  if (opts.retry?.maxAttempts !== undefined) positive(opts.retry.maxAttempts, '--max-attempts');
+  if (!opts.dryRun && !opts.writeKey) {
+    throw new UsageError(
+      `Syncing to ${opts.to === 'segment' ? 'Segment' : 'RudderStack'} needs a source write key: pass --write-key (or use --dry-run to only compute the diff).`,
+    );
+  }
+  if (opts.name !== undefined && !/^[\w.:@/-]{1,200}$/.test(opts.name)) {
+    throw new UsageError(
+      `--name "${opts.name}" is not a valid destination name: use letters, digits and . : @ / - _.`,
+    );
+  }
+  if (
+    opts.integrations !== undefined &&
+    (opts.integrations === null || typeof opts.integrations !== 'object' || Array.isArray(opts.integrations))
+  ) {
+    throw new UsageError('--integrations must be a JSON object, e.g. {"All": false, "Braze": true}.');
+  }
+}
+
+function capLimits(
+  target: SyncTarget,
+  given: Partial<Limits> | undefined,
+  batchSize: number | undefined,
+): Limits {
+  const max = target === 'segment' ? SEGMENT_LIMITS : RUDDERSTACK_LIMITS;
+  const defaultEvents = target === 'segment' ? 500 : 200;
+  return {
+    maxEventBytes: Math.min(max.maxEventBytes, given?.maxEventBytes ?? max.maxEventBytes),
+    maxBatchBytes: Math.min(max.maxBatchBytes, given?.maxBatchBytes ?? max.maxBatchBytes),
+    maxBatchEvents: Math.max(
+      1,
+      Math.floor(Math.min(max.maxBatchEvents, given?.maxBatchEvents ?? batchSize ?? defaultEvents)),
+    ),
+  };
+}
+
+interface Pending {
+  msg: IdentifyMessage;
+  bytes: number;
+  entry: LogEntry;
+}
+
+/**
+ * The reverse sync of SPEC §6: diff `user_lifecycle` against what this destination last acknowledged, send
+ * one identify per changed user, record every outcome. Throws UsageError for bad options, UserError when the
+ * CDP refuses the configuration (401/403/404) or the warehouse lacks `user_lifecycle`; row failures do not
+ * throw: they are in the summary (`exitCode` 1) and in sync_state, to be retried next run.
+ */
+export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
+  const started = Date.now();
+  checkOptions(opts);
+  const wh = opts.warehouse;
+  const schema = opts.schema;
+  const dryRun = opts.dryRun === true;
+  const fullResync = opts.fullResync === true;
+  const mapping: TraitMapping =
+    typeof opts.traits === 'string' ? parseTraitsOption(opts.traits) : { ...(opts.traits ?? DEFAULT_TRAITS) };
+  const host = resolveHost(opts);
+  const hostId = host === null ? null : new URL(host).host;
+  const limits = capLimits(opts.to, opts.limits, opts.batchSize);
+  if (opts.rateLimit)
+    limits.maxBatchEvents = Math.max(1, Math.min(limits.maxBatchEvents, Math.ceil(opts.rateLimit)));
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const progress = opts.progress ?? silentProgress;
+  const integrations = opts.integrations ?? DEFAULT_INTEGRATIONS;
+
+  const columns = await sourceColumns(wh, schema);
+  validateMapping(
+    mapping,
+    columns.map((c) => c.name),
+    `${schema}.${SOURCE_TABLE}`,
+  );
+  if (!columns.some((c) => c.name === 'user_id')) {
+    throw new UserError(
+      `${schema}.${SOURCE_TABLE} has no user_id column: rebuild the models with \`cdp-lifecycle build\`.`,
+    );
+  }
+  await ensureSyncTables(wh, schema);
+
+  let destination: string;
+  if (opts.name) destination = opts.name;
+  else if (opts.writeKey) destination = `${opts.to}:${hostId}:${sha256(opts.writeKey).slice(0, 12)}`;
+  else {
+    // A dry run without a key diffs against the one destination already synced for this target and host, so
+    // it previews what the real run would send; with none or several, against nothing (everyone is new).
+    const prefix = hostId === null ? `${opts.to}:` : `${opts.to}:${hostId}:`;
+    const known = await knownDestinations(wh, schema, prefix);
+    destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:no-write-key`;
+  }
+
+  let transport: Transport | undefined;
+  if (!dryRun && host !== null && opts.writeKey) {
+    transport =
+      opts.to === 'segment'
+        ? new SegmentTransport(host, opts.writeKey, timeoutMs, limits)
+        : new RudderStackTransport(host, opts.writeKey, timeoutMs, limits);
+  }
+  // Sizes are measured as the chosen transport puts events on the wire; a dry run measures like Segment.
+  const sizer: Pick<Transport, 'eventBytes' | 'batchOverheadBytes'> =
+    transport ?? new SegmentTransport(host ?? SEGMENT_HOSTS.us, 'dry-run', timeoutMs, limits);
+  const concurrency = opts.to === 'rudderstack' ? 1 : Math.floor(opts.concurrency ?? 2);
+
+  const runId = randomUUID();
+  const startedAt = new Date();
+  await startRun(wh, schema, { runId, destination, target: opts.to, startedAt, dryRun, fullResync });
+
+  const counts = { considered: 0, changed: 0, sent: 0, failed: 0, invalid: 0 };
+  const transitions = new Map<string, SyncTransition>();
+  const errors: SyncSummary['errors'] = [];
+  let aborted: string | null = null;
+  let fatal: unknown;
+  let requests = 0;
+  let batchNo = 0;
+  const statusTrait = Object.keys(mapping).find((t) => mapping[t] === 'lifecycle_status');
+  const timestamp = startedAt.toISOString();
+  const salt = fullResync ? `full-resync:${runId}` : '';
+
+  const noteError = (userId: string | null, status: 'failed' | 'invalid', error: string): void => {
+    if (errors.length < 20) errors.push({ userId, status, error });
+  };
+
+  // Writes are serialised (one DuckDB writer; ordered state) but overlap with the next request.
+  let writeChain: Promise<void> = Promise.resolve();
+  let writesPending = 0;
+  const write = (fn: () => Promise<void>): void => {
+    writesPending++;
+    writeChain = writeChain.then(fn).finally(() => writesPending--);
+  };
+  const inflight = new Set<Promise<void>>();
+
+  const dispatch = async (batch: Pending[]): Promise<void> => {
+    if (batch.length === 0) return;
+    const no = ++batchNo;
+    if (!transport) {
+      for (const p of batch) p.entry.status = 'dry_run';
+      write(() =>
+        appendLog(
+          wh,
+          schema,
+          runId,
+          no,
+          batch.map((p) => p.entry),
+        ),
+      );
+      progress.increment(batch.length);
+      if (writesPending > 2) await writeChain;
+      return;
+    }
+    while (inflight.size >= concurrency) await Promise.race(inflight);
+    while (writesPending > 2) await writeChain;
+    if (aborted || fatal) return;
+    const t = transport;
+    const job = (async () => {
+      const res = await deliverBatch(
+        t,
+        batch.map((p) => p.msg),
+        retry,
+        limiter,
+        (info) =>
+          opts.onRetry?.({ ...info, message: info.outcome.kind === 'ok' ? '' : info.outcome.message }),
+      );
+      requests += res.requests;
+      res.results.forEach((r, i) => {
+        const e = batch[i].entry;
+        if (r.ok) {
+          e.status = 'sent';
+          counts.sent++;
+        } else {
+          e.status = 'failed';
+          e.error = r.error;
+          counts.failed++;
+          noteError(e.userId, 'failed', r.error);
+        }
+      });
+      if (res.exhausted && !aborted) {
+        aborted = `the CDP kept failing after ${retry.maxAttempts} attempts; the rest is left for the next run`;
+      }
+      write(() =>
+        recordBatch(
+          wh,
+          schema,
+          runId,
+          no,
+          destination,
+          batch.map((p) => p.entry),
+        ),
+      );
+      progress.increment(batch.length);
+    })().catch((err: unknown) => {
+      fatal ??= err;
+    });
+    inflight.add(job);
+    void job.finally(() => inflight.delete(job));
+  };
+  const limiter = new RateLimiter(opts.rateLimit);
+
+  let runError: unknown;
+  try {
+    const q = buildDiffQuery({ dialect: wh.dialect, schema, mapping, columns, destination, fullResync });
+    const [c] = await wh.query<{ considered: number; changed: number }>(q.countSql, q.countParams);
+    counts.considered = Number(c?.considered ?? 0);
+    progress.start(Number(c?.changed ?? 0), dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`);
+
+    let batch: Pending[] = [];
+    let batchBytes = 0;
+    let prevUser: string | null = null;
+    const invalid: LogEntry[] = [];
+
+    outer: for await (const page of wh.stream<DiffRow>(q.sql, q.params, opts.pageSize ?? 5000)) {
+      for (const row of page) {
+        if (aborted || fatal) break outer;
+        counts.changed++;
+        const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
+        const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
+        for (const { trait, alias } of q.columnAliases) traits[trait] = toTraitValue(row[alias]);
+        const prev = row.prev_traits;
+        const fromStatus =
+          statusTrait && prev && typeof prev === 'object' && prev[statusTrait] != null
+            ? String(prev[statusTrait])
+            : null;
+        const toStatus = row.to_status ?? null;
+        const key = `${fromStatus ?? ''}\u0000${toStatus ?? ''}`;
+        const tr = transitions.get(key) ?? { from: fromStatus, to: toStatus, count: 0 };
+        tr.count++;
+        transitions.set(key, tr);
+        const entry: LogEntry = {
+          userId,
+          status: 'invalid',
+          error: null,
+          fromStatus,
+          toStatus,
+          messageId: null,
+          traitsHash: row.traits_hash,
+          traits,
+        };
+        let reason: string | null = null;
+        if (userId === null || userId === '') reason = 'user_id is null or empty';
+        else if (userId === prevUser) reason = `user_id appears more than once in ${schema}.${SOURCE_TABLE}`;
+        prevUser = userId;
+        let msg: IdentifyMessage | undefined;
+        let bytes = 0;
+        if (reason === null && userId !== null) {
+          entry.messageId = messageIdFor(destination, userId, row.traits_hash, salt);
+          msg = {
+            type: 'identify',
+            userId,
+            messageId: entry.messageId,
+            timestamp,
+            traits,
+            context: { library: LIBRARY, cdp_lifecycle: { version: LIBRARY.version, run_id: runId } },
+            integrations,
+          };
+          bytes = sizer.eventBytes(msg);
+          if (bytes > limits.maxEventBytes) {
+            reason = `the identify is ${bytes} bytes, over the ${limits.maxEventBytes + 1}-byte event limit`;
+          }
+        }
+        if (reason !== null || !msg) {
+          entry.error = reason;
+          counts.invalid++;
+          noteError(userId, 'invalid', reason ?? 'invalid');
+          invalid.push(entry);
+          progress.increment(1);
+          continue;
+        }
+        if (
+          batch.length > 0 &&
+          (batch.length >= limits.maxBatchEvents ||
+            batchBytes + bytes + sizer.batchOverheadBytes(batch.length + 1) > limits.maxBatchBytes)
+        ) {
+          await dispatch(batch);
+          batch = [];
+          batchBytes = 0;
+        }
+        batch.push({ msg, bytes, entry });
+        batchBytes += bytes;
+      }
+      if (invalid.length > 0) {
+        const entries = invalid.splice(0);
+        const no = ++batchNo;
+        write(() => appendLog(wh, schema, runId, no, entries));
+      }
+    }
+    if (!aborted && !fatal) await dispatch(batch);
+    await Promise.all(inflight);
+  } catch (err) {
+    runError = err;
+  }
+  await Promise.allSettled(inflight);
+  try {
+    await writeChain;
+  } catch (err) {
+    runError ??= err;
+  }
+  await transport?.close().catch(() => undefined);
+  runError ??= fatal;
+
+  let status: RunStatus = counts.failed > 0 ? 'failed' : 'success';
+  let errorText: string | null = aborted;
+  if (runError) {
+    status = 'error';
+    errorText =
+      runError instanceof FatalDeliveryError
+        ? `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} refused the request: ${runError.message}`
+        : errorMessage(runError);
+  }
+  const transitionRecord: Record<string, number> = {};
+  for (const t of transitions.values())
+    transitionRecord[`${t.from ?? '(none)'} -> ${t.to ?? '(none)'}`] = t.count;
+  try {
+    await finishRun(wh, schema, runId, status, counts, transitionRecord, errorText);
+  } catch (err) {
+    runError ??= err;
+  }
+  progress.stop();
+
+  if (runError) {
+    if (runError instanceof FatalDeliveryError) {
+      throw new UserError(
+        `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} refused the sync: ${runError.message}; nothing more was sent (run ${runId}).`,
+        { cause: runError },
+      );
+    }
+    throw runError;
+  }
+
+  return {
+    runId,
+    destination,
+    target: opts.to,
+    host,
+    dryRun,
+    fullResync,
+    status,
+    ...counts,
+    transitions: [...transitions.values()].sort((a, b) => b.count - a.count),
+    errors,
+    aborted,
+    requests,
+    durationMs: Date.now() - started,
+    exitCode: counts.failed > 0 ? 1 : 0,
+  };
+}
+
+export { formatSyncSummary } from './summary';

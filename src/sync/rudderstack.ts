@@ -1,0 +1,153 @@
+import Analytics = require('@rudderstack/rudder-sdk-node');
+import { errorMessage } from '../errors';
+import {
+  classify,
+  RUDDERSTACK_LIMITS,
+  type IdentifyMessage,
+  type Limits,
+  type Outcome,
+  type Transport,
+} from './transport';
+import { describeError } from './segment';
+
+type IdentifyParams = Parameters<Analytics['identify']>[0];
+/** What the SDK really passes to an event callback (its typings say `() => void`). */
+type EventCallback = (err?: unknown) => void;
+
+interface AxiosLikeError {
+  code?: string;
+  message?: string;
+  response?: { status: number; headers?: Record<string, unknown>; data?: unknown };
+}
+
+// Bytes the SDK adds to each event on the wire: `type`, `channel`, `context.library` (analytics-node),
+// `_metadata.nodeVersion`, `originalTimestamp`, `sentAt`, and `context.traits`, a copy of `traits` that is
+// counted separately in eventBytes. Rounded up so a batch cut at the limit stays below it.
+const SDK_EVENT_OVERHEAD = 512;
+
+/**
+ * Sends through `@rudderstack/rudder-sdk-node` (v3), driven one batch at a time so that every batch is
+ * acknowledged before its state is written:
+ *
+ * - The SDK batches on its own: `enqueue` flushes when the queue holds `flushAt` events or `maxQueueSize`
+ *   characters, and the very first event of a client is flushed alone. Each `flush()` posts at most `flushAt`
+ *   events and resolves when that request is answered. We enqueue exactly one batch cut to the limits
+ *   (≤ `flushAt` events, ≤ 4 MB), then flush until the SDK queue is empty; batches are never mixed because the
+ *   next one is enqueued only after every callback of this one fired.
+ * - Acknowledgement is per event: the SDK calls each event's callback with the request's error (an axios
+ *   error carrying the HTTP status, headers and body) or nothing on success.
+ * - The SDK's own retry (axios-retry: network errors, 5xx, 429, exponential delay) is switched off
+ *   (`retryCount: 0`): it does not retry timeouts, and its retries are invisible to us. The shared delivery
+ *   loop retries instead, honouring Retry-After with jittered backoff, and bisects a batch refused with a
+ *   4xx, which the SDK cannot do.
+ * - `errorHandler` is always set: without it a failed flush throws from inside the SDK's own timers.
+ */
+export class RudderStackTransport implements Transport {
+  readonly target = 'rudderstack' as const;
+  readonly limits: Limits;
+  private readonly client: Analytics;
+  private readonly traitsJsonKey = 9; // `"traits":` inside context
+
+  constructor(
+    readonly host: string,
+    writeKey: string,
+    private readonly timeoutMs: number,
+    limits: Partial<Limits> = {},
+  ) {
+    this.limits = { ...RUDDERSTACK_LIMITS, ...limits };
+    this.client = new Analytics(writeKey, {
+      dataPlaneUrl: host,
+      flushAt: this.limits.maxBatchEvents,
+      // Measured by the SDK in JSON characters of its queue; our batches are cut below this in bytes first.
+      maxQueueSize: this.limits.maxBatchBytes,
+      maxInternalQueueSize: Math.max(20000, this.limits.maxBatchEvents * 2),
+      // We flush explicitly; the timer only matters if something is left behind.
+      flushInterval: 60 * 60 * 1000,
+      retryCount: 0,
+      gzip: true,
+      logLevel: 'none',
+      axiosConfig: { timeout: timeoutMs },
+      errorHandler: () => undefined,
+    });
+  }
+
+  eventBytes(msg: IdentifyMessage): number {
+    const own = Buffer.byteLength(JSON.stringify(msg), 'utf8');
+    const traits = Buffer.byteLength(JSON.stringify(msg.traits), 'utf8');
+    return own + traits + this.traitsJsonKey + SDK_EVENT_OVERHEAD;
+  }
+
+  batchOverheadBytes(events: number): number {
+    // {"batch":[…],"timestamp":"…","sentAt":"…"}
+    return 128 + Math.max(0, events - 1);
+  }
+
+  async send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {
+    const outcomes: Array<Outcome | undefined> = new Array(msgs.length);
+    let pending = msgs.length;
+    let allDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (allDone = resolve));
+    msgs.forEach((m, i) => {
+      const callback: EventCallback = (err) => {
+        if (outcomes[i] !== undefined) return;
+        outcomes[i] = err ? outcomeOf(err) : { kind: 'ok' };
+        if (--pending === 0) allDone();
+      };
+      const params = {
+        userId: m.userId,
+        messageId: m.messageId,
+        timestamp: new Date(m.timestamp),
+        traits: m.traits,
+        context: m.context,
+        integrations: m.integrations,
+      } as unknown as IdentifyParams;
+      try {
+        this.client.identify(params, callback as () => void);
+      } catch (err) {
+        // The SDK validates synchronously (e.g. userId type); such an event can never be sent as is.
+        callback({ response: { status: 400, data: errorMessage(err) } });
+      }
+    });
+    // One flush sends at most flushAt events: flush until the SDK's queue is empty, then once more, which
+    // waits for the request still in flight; callbacks fire on the next turn, hence the bounded wait.
+    while (this.queueLength() > 0) await this.client.flush();
+    await this.client.flush();
+    if (pending > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs + 5000)))]);
+      clearTimeout(timer);
+    }
+    return outcomes.map(
+      (o) => o ?? { kind: 'retry', message: 'the RudderStack SDK dropped the event without an answer' },
+    );
+  }
+
+  private queueLength(): number {
+    // The SDK exposes no accessor; its queue is a plain array field since v1.
+    const q = (this.client as unknown as { queue?: unknown }).queue;
+    return Array.isArray(q) ? q.length : 0;
+  }
+
+  async close(): Promise<void> {
+    await this.client.flush();
+  }
+}
+
+function outcomeOf(err: unknown): Exclude<Outcome, { kind: 'ok' }> {
+  const e = err as AxiosLikeError;
+  if (e && e.response && typeof e.response.status === 'number') {
+    const data = e.response.data;
+    const body = typeof data === 'string' ? data : data === undefined ? '' : JSON.stringify(data);
+    const ra = e.response.headers?.['retry-after'];
+    return classify(
+      e.response.status,
+      describeError(e.response.status, body),
+      typeof ra === 'string' ? ra : null,
+    );
+  }
+  const msg =
+    e?.code === 'ECONNABORTED'
+      ? `timeout (${e.message ?? ''})`
+      : `${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}`;
+  return classify(undefined, msg);
+}

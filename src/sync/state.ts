@@ -1,0 +1,396 @@
+import { UserError } from '../errors';
+import type { ColumnSpec, Dialect, InsertValue, Row, SqlRunner, Warehouse } from '../warehouse';
+import { qualify, quoteIdent } from '../warehouse';
+import type { TraitMapping } from './traits';
+
+export const SOURCE_TABLE = 'user_lifecycle';
+
+/** sync_state.status: what the destination holds for the user. */
+export type StateStatus = 'delivered' | 'failed';
+/** sync_log.status: what happened to one changed user in one run. */
+export type LogStatus = 'sent' | 'failed' | 'invalid' | 'dry_run';
+/** sync_runs.status. `interrupted`: a run found still `running` when a later run started (killed or crashed). */
+export type RunStatus = 'running' | 'success' | 'failed' | 'error' | 'interrupted';
+
+function jsonType(d: Dialect): string {
+  return d === 'postgres' ? 'jsonb' : 'json';
+}
+
+/**
+ * Creates the three sync tables if missing. `sync_state` has a primary key on PostgreSQL (its upserts probe
+ * it); on DuckDB the same statements run as columnar hash joins, and an ART index over millions of keys would
+ * cost memory for no gain, so uniqueness is kept by the update-then-insert-missing write below.
+ */
+export async function ensureSyncTables(wh: Warehouse, schema: string): Promise<void> {
+  const s = quoteIdent(schema);
+  const json = jsonType(wh.dialect);
+  const pk = wh.dialect === 'postgres' ? ', primary key (destination, user_id)' : '';
+  await wh.exec(`create schema if not exists ${s}`);
+  await wh.exec(
+    `create table if not exists ${s}.sync_state (
+      destination text not null,
+      user_id text not null,
+      traits_hash text,
+      traits ${json},
+      delivered_at timestamptz,
+      status text not null,
+      attempts integer not null,
+      last_error text,
+      message_id text,
+      updated_at timestamptz${pk}
+    )`,
+  );
+  await wh.exec(
+    `create table if not exists ${s}.sync_runs (
+      run_id text not null,
+      destination text not null,
+      target text,
+      started_at timestamptz not null,
+      finished_at timestamptz,
+      status text not null,
+      dry_run boolean not null,
+      full_resync boolean,
+      considered bigint,
+      changed bigint,
+      sent bigint,
+      failed bigint,
+      invalid bigint,
+      transitions ${json},
+      error text
+    )`,
+  );
+  await wh.exec(
+    `create table if not exists ${s}.sync_log (
+      run_id text not null,
+      batch_no integer not null,
+      user_id text,
+      status text not null,
+      error text,
+      from_status text,
+      to_status text,
+      message_id text,
+      traits_hash text,
+      traits ${json},
+      logged_at timestamptz not null
+    )`,
+  );
+  if (wh.dialect === 'postgres') {
+    // The per-batch state write reads back one batch of this run; without it that is a scan of every run ever.
+    await wh.exec(`create index if not exists sync_log_run_batch on ${s}.sync_log (run_id, batch_no)`);
+  }
+}
+
+export interface SourceColumn {
+  name: string;
+  type: string;
+}
+
+export async function sourceColumns(wh: Warehouse, schema: string): Promise<SourceColumn[]> {
+  const rows = await wh.query<{ column_name: string; data_type: string }>(
+    `select column_name, data_type from information_schema.columns
+      where table_schema = $1 and table_name = $2 order by ordinal_position`,
+    [schema, SOURCE_TABLE],
+  );
+  if (rows.length === 0) {
+    throw new UserError(
+      `The table ${schema}.${SOURCE_TABLE} does not exist in ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema the models were built into).`,
+    );
+  }
+  return rows.map((r) => ({ name: r.column_name, type: r.data_type.toLowerCase() }));
+}
+
+/**
+ * One column as hash input text, identical on DuckDB and PostgreSQL for the same value: dates and integers
+ * cast the same way on both; decimals go through double (DECIMAL and NUMERIC print their scale differently);
+ * timestamps become epoch microseconds so time zone and precision settings don't matter. NULL gets its own
+ * marker so `null` and `''` hash differently.
+ */
+function hashInput(dialect: Dialect, ref: string, type: string): string {
+  let text: string;
+  if (/timestamp/.test(type)) {
+    text =
+      dialect === 'duckdb'
+        ? `cast(epoch_us(${ref}) as varchar)`
+        : `cast(cast(extract(epoch from ${ref}) * 1000000 as bigint) as varchar)`;
+  } else if (/^(decimal|numeric|double|real|float)/.test(type)) {
+    text = `cast(cast(${ref} as double precision) as varchar)`;
+  } else if (/json/.test(type)) {
+    text = `cast(${ref} as varchar)`;
+  } else {
+    text = `cast(${ref} as varchar)`;
+  }
+  return `coalesce(${text}, chr(30))`;
+}
+
+/**
+ * The traits hash in SQL: md5 over the mapping signature and each mapped column's text, separated by the
+ * ASCII unit separator. The signature (trait names and columns) is part of it so that changing `--traits`
+ * resends everyone with the new shape.
+ */
+export function traitsHashSql(
+  dialect: Dialect,
+  alias: string,
+  mapping: TraitMapping,
+  types: ReadonlyMap<string, string>,
+  signatureParam: string,
+): string {
+  const parts = Object.values(mapping).map((col) =>
+    hashInput(dialect, `${alias}.${quoteIdent(col)}`, types.get(col) ?? 'text'),
+  );
+  return `md5(cast(${signatureParam} as varchar) || chr(31) || ${parts.join(' || chr(31) || ')})`;
+}
+
+export function mappingSignature(mapping: TraitMapping): string {
+  return Object.entries(mapping)
+    .map(([t, c]) => `${t}=${c}`)
+    .join(',');
+}
+
+export interface DiffRow extends Row {
+  user_id: string | null;
+  traits_hash: string;
+  to_status: string | null;
+  prev_traits: Record<string, unknown> | null;
+  prev_status: string | null;
+}
+
+export interface DiffQuery {
+  /** The streamed diff: changed rows only, ordered by user_id so duplicate ids are adjacent. */
+  sql: string;
+  params: string[];
+  /** considered / changed counts in one pass, for the progress total and the summary. */
+  countSql: string;
+  countParams: string[];
+  /** Column alias -> mapped column, for reading trait values off a diff row. */
+  columnAliases: Array<{ trait: string; alias: string }>;
+}
+
+/**
+ * Change detection in SQL: the current `user_lifecycle` left-joined to this destination's `sync_state`; a
+ * user is sent when it was never delivered, last failed, or its traits hash differs (or always with
+ * `fullResync`). Only changed rows leave the warehouse, so memory and transfer scale with the changes.
+ */
+export function buildDiffQuery(opts: {
+  dialect: Dialect;
+  schema: string;
+  mapping: TraitMapping;
+  columns: readonly SourceColumn[];
+  destination: string;
+  fullResync: boolean;
+}): DiffQuery {
+  const types = new Map(opts.columns.map((c) => [c.name, c.type]));
+  const hash = traitsHashSql(opts.dialect, 'u', opts.mapping, types, '$2');
+  const hasStatus = types.has('lifecycle_status');
+  const columnAliases = Object.keys(opts.mapping).map((trait, i) => ({ trait, alias: `t${i}` }));
+  const traitCols = Object.entries(opts.mapping)
+    .map(([, col], i) => `u.${quoteIdent(col)} as t${i}`)
+    .join(', ');
+  const from = `${qualify(opts.schema, SOURCE_TABLE)} as u
+    left join ${qualify(opts.schema, 'sync_state')} as s on s.destination = $1 and s.user_id = u.user_id`;
+  const changed = opts.fullResync
+    ? 'true'
+    : `(s.user_id is null or s.status <> 'delivered' or s.traits_hash is distinct from ${hash})`;
+  const sql = `select u.user_id as user_id, ${traitCols},
+      ${hash} as traits_hash,
+      ${hasStatus ? 'cast(u.lifecycle_status as varchar)' : 'cast(null as varchar)'} as to_status,
+      s.traits as prev_traits, s.status as prev_status
+    from ${from}
+    where ${changed}
+    order by u.user_id`;
+  const countSql = `select count(*) as considered,
+      coalesce(sum(case when ${changed} then 1 else 0 end), 0) as changed
+    from ${from}`;
+  const params = [opts.destination, mappingSignature(opts.mapping)];
+  // With fullResync the count does not compare hashes, and both engines refuse an unused parameter.
+  return { sql, params, countSql, countParams: opts.fullResync ? params.slice(0, 1) : params, columnAliases };
+}
+
+export const SYNC_LOG_COLUMNS: readonly ColumnSpec[] = [
+  { name: 'run_id', type: 'text' },
+  { name: 'batch_no', type: 'integer' },
+  { name: 'user_id', type: 'text' },
+  { name: 'status', type: 'text' },
+  { name: 'error', type: 'text' },
+  { name: 'from_status', type: 'text' },
+  { name: 'to_status', type: 'text' },
+  { name: 'message_id', type: 'text' },
+  { name: 'traits_hash', type: 'text' },
+  { name: 'traits', type: 'json' },
+  { name: 'logged_at', type: 'timestamptz' },
+];
+
+export interface LogEntry {
+  userId: string | null;
+  status: LogStatus;
+  error: string | null;
+  fromStatus: string | null;
+  toStatus: string | null;
+  messageId: string | null;
+  traitsHash: string | null;
+  traits: Record<string, unknown> | null;
+}
+
+function logRows(runId: string, batchNo: number, entries: readonly LogEntry[], at: Date): InsertValue[][] {
+  return entries.map((e) => [
+    runId,
+    batchNo,
+    e.userId,
+    e.status,
+    e.error,
+    e.fromStatus,
+    e.toStatus,
+    e.messageId,
+    e.traitsHash,
+    e.traits,
+    at,
+  ]);
+}
+
+/** Appends log rows that change no state (invalid rows, dry-run rows). */
+export async function appendLog(
+  wh: Warehouse,
+  schema: string,
+  runId: string,
+  batchNo: number,
+  entries: readonly LogEntry[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  await wh.insertRows(schema, 'sync_log', SYNC_LOG_COLUMNS, logRows(runId, batchNo, entries, new Date()));
+}
+
+/**
+ * Records one acknowledged batch: its log rows and, in the same transaction, `sync_state` for every user in
+ * it (delivered rows take the new hash and traits; failed rows keep what was last delivered and only record
+ * the error). Called only once the CDP has answered for every row of the batch, so a crash before this
+ * commits leaves those users "changed" and the next run resends them under the same messageId.
+ */
+export async function recordBatch(
+  wh: Warehouse,
+  schema: string,
+  runId: string,
+  batchNo: number,
+  destination: string,
+  entries: readonly LogEntry[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  const now = new Date();
+  const st = qualify(schema, 'sync_state');
+  const lg = qualify(schema, 'sync_log');
+  const iso = now.toISOString();
+  await wh.transaction(async (tx: SqlRunner) => {
+    await tx.insertRows(schema, 'sync_log', SYNC_LOG_COLUMNS, logRows(runId, batchNo, entries, now));
+    await tx.query(
+      `update ${st} as s set
+         traits_hash = l.traits_hash, traits = l.traits, delivered_at = cast($4 as timestamptz),
+         status = 'delivered',
+         attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
+         last_error = null, message_id = l.message_id, updated_at = cast($4 as timestamptz)
+       from ${lg} as l
+       where l.run_id = $1 and l.batch_no = $2 and l.status = 'sent'
+         and s.destination = $3 and s.user_id = l.user_id`,
+      [runId, batchNo, destination, iso],
+    );
+    await tx.query(
+      `update ${st} as s set
+         status = 'failed',
+         attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
+         last_error = l.error, updated_at = cast($4 as timestamptz)
+       from ${lg} as l
+       where l.run_id = $1 and l.batch_no = $2 and l.status = 'failed'
+         and s.destination = $3 and s.user_id = l.user_id`,
+      [runId, batchNo, destination, iso],
+    );
+    await tx.query(
+      `insert into ${st} (destination, user_id, traits_hash, traits, delivered_at, status, attempts, last_error,
+                          message_id, updated_at)
+       select $3, l.user_id,
+              case when l.status = 'sent' then l.traits_hash end,
+              case when l.status = 'sent' then l.traits end,
+              case when l.status = 'sent' then cast($4 as timestamptz) end,
+              case when l.status = 'sent' then 'delivered' else 'failed' end,
+              1,
+              case when l.status = 'failed' then l.error end,
+              case when l.status = 'sent' then l.message_id end,
+              cast($4 as timestamptz)
+       from ${lg} as l
+       where l.run_id = $1 and l.batch_no = $2 and l.status in ('sent', 'failed') and l.user_id is not null
+         and not exists (select 1 from ${st} as s where s.destination = $3 and s.user_id = l.user_id)`,
+      [runId, batchNo, destination, iso],
+    );
+  });
+}
+
+export interface RunCounts {
+  considered: number;
+  changed: number;
+  sent: number;
+  failed: number;
+  invalid: number;
+}
+
+export async function startRun(
+  wh: Warehouse,
+  schema: string,
+  run: {
+    runId: string;
+    destination: string;
+    target: string;
+    startedAt: Date;
+    dryRun: boolean;
+    fullResync: boolean;
+  },
+): Promise<void> {
+  const runs = qualify(schema, 'sync_runs');
+  // A run of this destination still `running` was killed or crashed: its acknowledged batches are in
+  // sync_state already, the rest is simply changed again. Saying so beats a run that looks alive forever.
+  await wh.query(
+    `update ${runs} set status = 'interrupted', error = 'the process stopped before the run finished'
+      where destination = $1 and status = 'running'`,
+    [run.destination],
+  );
+  await wh.query(
+    `insert into ${runs} (run_id, destination, target, started_at, status, dry_run, full_resync,
+                          considered, changed, sent, failed, invalid)
+     values ($1, $2, $3, cast($4 as timestamptz), 'running', $5, $6, 0, 0, 0, 0, 0)`,
+    [run.runId, run.destination, run.target, run.startedAt.toISOString(), run.dryRun, run.fullResync],
+  );
+}
+
+export async function finishRun(
+  wh: Warehouse,
+  schema: string,
+  runId: string,
+  status: RunStatus,
+  counts: RunCounts,
+  transitions: Record<string, number>,
+  error: string | null,
+): Promise<void> {
+  await wh.query(
+    `update ${qualify(schema, 'sync_runs')} set finished_at = cast($2 as timestamptz), status = $3,
+        considered = $4, changed = $5, sent = $6, failed = $7, invalid = $8,
+        transitions = cast($9 as ${jsonType(wh.dialect)}), error = $10
+      where run_id = $1`,
+    [
+      runId,
+      new Date().toISOString(),
+      status,
+      counts.considered,
+      counts.changed,
+      counts.sent,
+      counts.failed,
+      counts.invalid,
+      JSON.stringify(transitions),
+      error,
+    ],
+  );
+}
+
+/** Destinations already synced for a target and host, for a dry run that has no write key to name its own. */
+export async function knownDestinations(wh: Warehouse, schema: string, prefix: string): Promise<string[]> {
+  if (!(await wh.tableExists(schema, 'sync_state'))) return [];
+  const rows = await wh.query<{ destination: string }>(
+    `select distinct destination from ${qualify(schema, 'sync_state')} where substr(destination, 1, $2) = $1`,
+    [prefix, prefix.length],
+  );
+  return rows.map((r) => r.destination);
+}

@@ -1,0 +1,39 @@
+import type { SyncSummary } from './index';
+
+const n = (v: number): string => v.toLocaleString('en-US');
+
+/** The end-of-run text the CLI prints (plain text, no colour: it also goes to cron logs). */
+export function formatSyncSummary(s: SyncSummary): string {
+  const target = s.target === 'segment' ? 'Segment' : 'RudderStack';
+  const lines: string[] = [];
+  const head = s.dryRun ? `Dry run of the sync to ${target}` : `Sync to ${target}`;
+  lines.push(`${head} (${s.destination}), run ${s.runId}: ${s.status}`);
+  const rows: Array<[string, number]> = [
+    ['considered', s.considered],
+    ['changed', s.changed],
+  ];
+  if (s.dryRun) rows.push(['would send', s.changed - s.invalid]);
+  else rows.push(['sent', s.sent], ['failed', s.failed]);
+  rows.push(['invalid', s.invalid]);
+  const width = Math.max(...rows.map(([, v]) => n(v).length));
+  for (const [label, v] of rows) lines.push(`  ${label.padEnd(11)}${n(v).padStart(width)}`);
+  if (s.transitions.length > 0) {
+    lines.push('  changes by lifecycle status (last delivered -> now):');
+    const labels = s.transitions.map((t) => `${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`);
+    const lw = Math.max(...labels.map((l) => l.length));
+    const cw = Math.max(...s.transitions.map((t) => n(t.count).length));
+    s.transitions.forEach((t, i) => lines.push(`    ${labels[i].padEnd(lw)}  ${n(t.count).padStart(cw)}`));
+  }
+  if (s.errors.length > 0) {
+    lines.push(`  ${s.failed + s.invalid > s.errors.length ? 'first problems' : 'problems'}:`);
+    for (const e of s.errors) lines.push(`    ${e.status} ${e.userId ?? '(no user_id)'}: ${e.error}`);
+  }
+  if (s.aborted) lines.push(`  stopped early: ${s.aborted}`);
+  if (s.failed > 0) {
+    lines.push(
+      `  ${n(s.failed)} row(s) failed: they stay marked failed in sync_state and are sent again on the next run; details in sync_log (run_id = '${s.runId}').`,
+    );
+  }
+  if (s.dryRun) lines.push('  nothing was sent (dry run); the diff is in sync_log with status dry_run.');
+  return lines.join('\n');
+}

@@ -1,0 +1,104 @@
+import type { TraitValue } from './traits';
+
+/** The identify as cdp-lifecycle builds it; each transport adds its envelope fields on the wire. */
+export interface IdentifyMessage {
+  type: 'identify';
+  userId: string;
+  messageId: string;
+  timestamp: string;
+  traits: Record<string, TraitValue>;
+  context: Record<string, unknown>;
+  integrations: Record<string, unknown>;
+}
+
+/** What the CDP said about one event of a request. */
+export type Outcome =
+  | { kind: 'ok' }
+  /** 429, 5xx, 408, network error or timeout: the same events may be sent again later. */
+  | { kind: 'retry'; status?: number; retryAfterMs?: number; message: string }
+  /** Another 4xx: something in the request is refused; bisecting finds which event. */
+  | { kind: 'reject'; status: number; message: string }
+  /** 401/403/404: no event can succeed with this configuration, so the run stops. */
+  | { kind: 'fatal'; status: number; message: string };
+
+export interface Limits {
+  /** Largest single event, in bytes of JSON as it travels (SPEC §6: 32 KB). */
+  maxEventBytes: number;
+  /** Largest request body before compression. */
+  maxBatchBytes: number;
+  maxBatchEvents: number;
+}
+
+export interface Transport {
+  readonly target: 'segment' | 'rudderstack';
+  /** The host the events go to, for the destination id and messages. */
+  readonly host: string;
+  readonly limits: Limits;
+  /** Bytes this event takes in a request body (including what the transport or SDK adds to it). */
+  eventBytes(msg: IdentifyMessage): number;
+  /** Bytes of a request around its events (envelope, separators). */
+  batchOverheadBytes(events: number): number;
+  /** Sends one request's worth of events; resolves with one outcome per event, never rejects. */
+  send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]>;
+  close(): Promise<void>;
+}
+
+export const SEGMENT_HOSTS = {
+  us: 'https://api.segment.io',
+  eu: 'https://events.eu1.segmentapis.com',
+} as const;
+
+// Segment: 32 KB per call, 500 KB and 2,500 calls per batch request. Kept strictly below, in bytes, because
+// the API measures bytes and rejects the whole request when over.
+export const SEGMENT_LIMITS: Limits = {
+  maxEventBytes: 32 * 1024 - 1,
+  maxBatchBytes: 500 * 1000,
+  maxBatchEvents: 2500,
+};
+// RudderStack data plane: 4 MB per request, 32 KB per event.
+export const RUDDERSTACK_LIMITS: Limits = {
+  maxEventBytes: 32 * 1024 - 1,
+  maxBatchBytes: 4 * 1000 * 1000,
+  maxBatchEvents: 2500,
+};
+
+/** Parses Retry-After (delta-seconds or an HTTP date) into milliseconds from now. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Maps an HTTP status (or none, for a network error) to what the delivery loop should do. */
+export function classify(
+  status: number | undefined,
+  message: string,
+  retryAfter?: string | null,
+): Exclude<Outcome, { kind: 'ok' }> {
+  if (status === undefined) return { kind: 'retry', message };
+  if (status === 429 || status === 408 || status >= 500) {
+    return { kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfter), message };
+  }
+  if (status === 401 || status === 403) {
+    return { kind: 'fatal', status, message: `the write key was refused (HTTP ${status}): ${message}` };
+  }
+  if (status === 404 || status === 405) {
+    return {
+      kind: 'fatal',
+      status,
+      message: `the endpoint has no batch API (HTTP ${status}): check --endpoint; ${message}`,
+    };
+  }
+  return { kind: 'reject', status, message };
+}
+
+/** `https://host[:port]` without a trailing slash; throws a plain Error the caller turns into a UsageError. */
+export function normaliseHost(url: string): string {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new Error(`unsupported protocol ${u.protocol}`);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}

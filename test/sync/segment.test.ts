@@ -1,0 +1,342 @@
+import { describeEachWarehouse } from '../helpers/warehouses';
+import type { Warehouse } from '../../src/warehouse';
+import { UsageError, UserError } from '../../src/errors';
+import { runSync, formatSyncSummary, type SyncOptions } from '../../src/sync';
+import { startFakeCdp, type FakeCdp } from './helpers/fake-cdp';
+import { makeUsers, setStatus, writeUserLifecycle } from './helpers/lifecycle-fixture';
+
+const KEY = 'seg_write_key_123';
+const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
+
+describeEachWarehouse('sync to Segment', ({ tw }) => {
+  let wh: Warehouse;
+  let cdp: FakeCdp;
+  const base = (): SyncOptions => ({
+    warehouse: wh,
+    schema: 'lifecycle',
+    to: 'segment',
+    endpoint: cdp.url,
+    writeKey: KEY,
+    retry: FAST_RETRY,
+  });
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    cdp = await startFakeCdp();
+    await writeUserLifecycle(wh, 'lifecycle', makeUsers(30));
+  });
+  afterAll(async () => {
+    await cdp.close();
+    await wh.close();
+  });
+  beforeEach(() => {
+    cdp.requests.length = 0;
+    cdp.setHandler(() => ({ status: 200 }));
+  });
+
+  it('sends one identify per user with the default traits, Basic auth and gzip', async () => {
+    const s = await runSync({ ...base(), batchSize: 12 });
+    expect(s).toMatchObject({
+      considered: 30,
+      changed: 30,
+      sent: 30,
+      failed: 0,
+      invalid: 0,
+      status: 'success',
+    });
+    expect(s.exitCode).toBe(0);
+    expect(cdp.requests.map((r) => r.body.batch.length)).toEqual([12, 12, 6]);
+    for (const r of cdp.requests) {
+      expect(r.method).toBe('POST');
+      expect(r.path).toBe('/v1/batch');
+      expect(r.headers.authorization).toBe('Basic ' + Buffer.from('seg_write_key_123:').toString('base64'));
+      expect(r.headers['content-encoding']).toBe('gzip');
+      expect(r.wireBytes).toBeLessThan(r.bodyBytes);
+    }
+    const events = cdp.requests.flatMap((r) => r.body.batch);
+    expect(new Set(events.map((e) => e.userId)).size).toBe(30);
+    const u7 = events.find((e) => e.userId === 'u00007');
+    // makeUsers(30): i = 7 -> statuses[0] 'new', since 2024-06-08, previous statuses[1] 'active', no RFM.
+    expect(u7).toMatchObject({
+      type: 'identify',
+      userId: 'u00007',
+      traits: {
+        lifecycle_status: 'new',
+        lifecycle_status_since: '2024-06-08',
+        lifecycle_previous_status: 'active',
+        rfm_segment: null,
+      },
+      integrations: { All: true },
+      context: { library: { name: 'cdp-lifecycle' } },
+    });
+    expect(Object.keys(u7?.traits as object).sort()).toEqual([
+      'lifecycle_previous_status',
+      'lifecycle_status',
+      'lifecycle_status_since',
+      'rfm_segment',
+    ]);
+    expect(events.find((e) => e.userId === 'u00000')?.traits).toMatchObject({
+      lifecycle_previous_status: null,
+      rfm_segment: 'champions',
+    });
+    for (const e of events) {
+      expect(typeof e.messageId).toBe('string');
+      expect((e.messageId as string).length).toBeLessThanOrEqual(100);
+    }
+    const state = await wh.query(
+      `select user_id, status, traits, attempts, message_id from lifecycle.sync_state where user_id = 'u00007'`,
+    );
+    expect(state).toEqual([
+      {
+        user_id: 'u00007',
+        status: 'delivered',
+        attempts: 1,
+        message_id: u7?.messageId,
+        traits: {
+          lifecycle_status: 'new',
+          lifecycle_status_since: '2024-06-08',
+          lifecycle_previous_status: 'active',
+          rfm_segment: null,
+        },
+      },
+    ]);
+    const [run] = await wh.query(`select * from lifecycle.sync_runs where run_id = $1`, [s.runId]);
+    expect(run).toMatchObject({
+      status: 'success',
+      dry_run: false,
+      considered: 30,
+      changed: 30,
+      sent: 30,
+      failed: 0,
+    });
+    expect(run.finished_at).toBeInstanceOf(Date);
+  });
+
+  it('sends nothing when nothing changed, and a changed status exactly once', async () => {
+    const again = await runSync(base());
+    expect(again).toMatchObject({ considered: 30, changed: 0, sent: 0 });
+    expect(cdp.requests).toHaveLength(0);
+
+    await setStatus(wh, 'lifecycle', 'u00007', 'at_risk', '2024-06-30', 'new');
+    const s = await runSync(base());
+    expect(s).toMatchObject({ changed: 1, sent: 1 });
+    expect(s.transitions).toEqual([{ from: 'new', to: 'at_risk', count: 1 }]);
+    expect(cdp.requests).toHaveLength(1);
+    expect(cdp.requests[0].body.batch).toHaveLength(1);
+    expect(cdp.requests[0].body.batch[0]).toMatchObject({
+      userId: 'u00007',
+      traits: {
+        lifecycle_status: 'at_risk',
+        lifecycle_status_since: '2024-06-30',
+        lifecycle_previous_status: 'new',
+      },
+    });
+    expect(formatSyncSummary(s)).toMatch(/new -> at_risk\s+1/);
+
+    const third = await runSync(base());
+    expect(third.changed).toBe(0);
+    expect(cdp.requests).toHaveLength(1);
+  });
+
+  it('dry run logs the diff per transition and sends nothing, without a write key', async () => {
+    await setStatus(wh, 'lifecycle', 'u00008', 'dormant', '2024-06-30', 'active');
+    await setStatus(wh, 'lifecycle', 'u00009', 'dormant', '2024-06-30', 'power');
+    const { writeKey: _k, ...noKey } = base();
+    const dry = await runSync({ ...noKey, dryRun: true });
+    expect(cdp.requests).toHaveLength(0);
+    expect(dry).toMatchObject({ dryRun: true, changed: 2, sent: 0, status: 'success' });
+    // u00008: i=8 -> 'active'; u00009: i=9 -> 'power' (as last delivered).
+    expect(dry.transitions).toEqual(
+      expect.arrayContaining([
+        { from: 'active', to: 'dormant', count: 1 },
+        { from: 'power', to: 'dormant', count: 1 },
+      ]),
+    );
+    const log = await wh.query(
+      `select user_id, status, from_status, to_status from lifecycle.sync_log where run_id = $1 order by user_id`,
+      [dry.runId],
+    );
+    expect(log).toEqual([
+      { user_id: 'u00008', status: 'dry_run', from_status: 'active', to_status: 'dormant' },
+      { user_id: 'u00009', status: 'dry_run', from_status: 'power', to_status: 'dormant' },
+    ]);
+    const [run] = await wh.query(`select dry_run, changed, sent from lifecycle.sync_runs where run_id = $1`, [
+      dry.runId,
+    ]);
+    expect(run).toEqual({ dry_run: true, changed: 2, sent: 0 });
+    expect(formatSyncSummary(dry)).toMatch(/would send\s+2/);
+
+    const real = await runSync(base());
+    expect(real).toMatchObject({ changed: 2, sent: 2 });
+    expect(cdp.requests.flatMap((r) => r.body.batch.map((e) => e.userId)).sort()).toEqual([
+      'u00008',
+      'u00009',
+    ]);
+  });
+
+  it('isolates a poisoned row refused with 400, delivers the rest, and retries it next run', async () => {
+    for (const id of ['u00001', 'u00002', 'u00003', 'u00004', 'u00005']) {
+      await setStatus(wh, 'lifecycle', id, 'churned', '2024-06-30', 'dormant');
+    }
+    cdp.setHandler((r) =>
+      r.body.batch.some((e) => e.userId === 'u00003')
+        ? { status: 400, body: { success: false, message: 'userId u00003 is blocked' } }
+        : { status: 200 },
+    );
+    const s = await runSync(base());
+    expect(s).toMatchObject({ changed: 5, sent: 4, failed: 1, status: 'failed', exitCode: 1 });
+    expect(s.errors).toEqual([
+      { userId: 'u00003', status: 'failed', error: 'HTTP 400: userId u00003 is blocked' },
+    ]);
+    expect(new Set(cdp.acked().map((e) => e.userId))).toEqual(
+      new Set(['u00001', 'u00002', 'u00004', 'u00005']),
+    );
+    const [st] = await wh.query(
+      `select status, last_error, attempts from lifecycle.sync_state where user_id = 'u00003'`,
+    );
+    expect(st).toEqual({ status: 'failed', last_error: 'HTTP 400: userId u00003 is blocked', attempts: 1 });
+    expect(formatSyncSummary(s)).toMatch(/1 row\(s\) failed/);
+
+    // Nothing changed for u00003, but it failed: the next run sends it again, and only it.
+    cdp.requests.length = 0;
+    cdp.setHandler(() => ({ status: 200 }));
+    const next = await runSync(base());
+    expect(next).toMatchObject({ changed: 1, sent: 1, failed: 0 });
+    expect(cdp.requests.flatMap((r) => r.body.batch.map((e) => e.userId))).toEqual(['u00003']);
+    const [st2] = await wh.query(
+      `select status, last_error, attempts from lifecycle.sync_state where user_id = 'u00003'`,
+    );
+    expect(st2).toEqual({ status: 'delivered', last_error: null, attempts: 2 });
+  });
+
+  it('retries 429 after Retry-After and 500 with backoff, under the same messageIds', async () => {
+    await setStatus(wh, 'lifecycle', 'u00010', 'power', '2024-06-30', 'active');
+    let n = 0;
+    cdp.setHandler(() => {
+      n++;
+      if (n === 1) return { status: 429, headers: { 'retry-after': '1' }, body: { message: 'slow down' } };
+      if (n === 2) return { status: 500, body: { message: 'oops' } };
+      return { status: 200 };
+    });
+    const s = await runSync(base());
+    expect(s).toMatchObject({ sent: 1, failed: 0 });
+    expect(cdp.requests).toHaveLength(3);
+    expect(cdp.requests[1].receivedAt - cdp.requests[0].receivedAt).toBeGreaterThanOrEqual(990);
+    const ids = cdp.requests.map((r) => r.body.batch[0].messageId);
+    expect(new Set(ids).size).toBe(1);
+  });
+
+  it('gives up after the configured attempts, marks the rows failed and stops the run', async () => {
+    await setStatus(wh, 'lifecycle', 'u00011', 'dormant', '2024-06-30', 'power');
+    cdp.setHandler(() => ({ status: 503 }));
+    const s = await runSync({ ...base(), retry: { ...FAST_RETRY, maxAttempts: 3 } });
+    expect(cdp.requests).toHaveLength(3);
+    expect(s).toMatchObject({ sent: 0, failed: 1, status: 'failed' });
+    expect(s.aborted).toMatch(/kept failing/);
+    expect(s.errors[0].error).toMatch(/gave up after 3 attempts: HTTP 503/);
+    cdp.setHandler(() => ({ status: 200 }));
+    expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
+  });
+
+  it('stops with a clear error when the write key is refused', async () => {
+    await setStatus(wh, 'lifecycle', 'u00012', 'dormant', '2024-06-30', 'active');
+    cdp.setHandler(() => ({ status: 401, body: { success: false, message: 'Invalid write key' } }));
+    await expect(runSync(base())).rejects.toThrow(UserError);
+    await expect(runSync(base())).rejects.toThrow(/refused the sync: the write key was refused \(HTTP 401\)/);
+    const runs = await wh.query(`select status, error from lifecycle.sync_runs where status = 'error'`);
+    expect(runs.length).toBe(2);
+    expect(String(runs[0].error)).toMatch(/Invalid write key/);
+    // Not acknowledged, so not recorded: the user is still pending for the next run.
+    const [st] = await wh.query(`select status from lifecycle.sync_state where user_id = 'u00012'`);
+    expect(st.status).toBe('delivered');
+    cdp.setHandler(() => ({ status: 200 }));
+    expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
+  });
+
+  it('full resync resends everyone', async () => {
+    const s = await runSync({ ...base(), fullResync: true });
+    expect(s).toMatchObject({ considered: 30, changed: 30, sent: 30 });
+    expect(cdp.requests.flatMap((r) => r.body.batch)).toHaveLength(30);
+  });
+
+  it('uses a custom trait mapping and refuses unknown columns or bad trait names', async () => {
+    const s = await runSync({
+      ...base(),
+      name: 'custom-mapping',
+      traits: 'stage=lifecycle_status,rfm=rfm_segment',
+    });
+    expect(s.sent).toBe(30);
+    const e = cdp.requests.flatMap((r) => r.body.batch).find((x) => x.userId === 'u00000');
+    expect(e?.traits).toEqual({ stage: 'new', rfm: 'champions' });
+    await expect(runSync({ ...base(), traits: 'stage=lifecycle_stat' })).rejects.toThrow(UsageError);
+    await expect(runSync({ ...base(), traits: 'stage=lifecycle_stat' })).rejects.toThrow(
+      /"lifecycle_stat", which is not a column of lifecycle\.user_lifecycle/,
+    );
+    await expect(runSync({ ...base(), traits: '{"bad name":"rfm_segment"}' })).rejects.toThrow(
+      /trait name "bad name" is not valid/,
+    );
+    await expect(runSync({ ...base(), writeKey: undefined })).rejects.toThrow(/needs a source write key/);
+    await expect(runSync({ ...base(), endpoint: 'ftp://x' })).rejects.toThrow(UsageError);
+  });
+});
+
+describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
+  let wh: Warehouse;
+  let cdp: FakeCdp;
+  beforeAll(async () => {
+    wh = await tw().open();
+    cdp = await startFakeCdp();
+  });
+  afterAll(async () => {
+    await cdp.close();
+    await wh.close();
+  });
+
+  it('never exceeds 500 KB or the batch size per request, and records oversized or null-id rows as invalid', async () => {
+    const users = makeUsers(70, 'big').map((u, i) => ({
+      ...u,
+      // ~20 KB of traits each: 70 of them cannot fit one 500 KB Segment request.
+      subscription_status: 'x'.repeat(20_000) + i,
+    }));
+    users.push({ ...users[0], user_id: 'huge', subscription_status: 'y'.repeat(40_000) });
+    users.push({ ...users[1], user_id: null });
+    await writeUserLifecycle(wh, 'lc', users);
+    const s = await runSync({
+      warehouse: wh,
+      schema: 'lc',
+      to: 'segment',
+      endpoint: cdp.url,
+      writeKey: 'k',
+      traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
+    });
+    expect(s).toMatchObject({ considered: 72, changed: 72, sent: 70, invalid: 2, failed: 0 });
+    expect(s.exitCode).toBe(0);
+    expect(cdp.requests.length).toBeGreaterThanOrEqual(3);
+    for (const r of cdp.requests) expect(r.bodyBytes).toBeLessThanOrEqual(500_000);
+    const sent = cdp.requests.flatMap((r) => r.body.batch.map((e) => e.userId));
+    expect(sent).toHaveLength(70);
+    expect(sent).not.toContain('huge');
+    const invalid = await wh.query(
+      `select user_id, error from lc.sync_log where run_id = $1 and status = 'invalid' order by user_id`,
+      [s.runId],
+    );
+    expect(invalid).toHaveLength(2);
+    expect(invalid[0]).toMatchObject({ user_id: 'huge' });
+    expect(String(invalid[0].error)).toMatch(/over the 32768-byte event limit/);
+    expect(invalid[1]).toEqual({ user_id: null, error: 'user_id is null or empty' });
+
+    cdp.requests.length = 0;
+    const small = await runSync({
+      warehouse: wh,
+      schema: 'lc',
+      to: 'segment',
+      endpoint: cdp.url,
+      writeKey: 'k',
+      fullResync: true,
+      batchSize: 7,
+    });
+    // The default mapping leaves out subscription_status, so "huge" is small now; the null id stays invalid.
+    expect(small).toMatchObject({ sent: 71, invalid: 1 });
+    for (const r of cdp.requests) expect(r.body.batch.length).toBeLessThanOrEqual(7);
+  });
+});
