@@ -47,21 +47,31 @@ export async function renderGeneratedTypes(
   return out;
 }
 
-async function main(): Promise<void> {
+/** Writes the files; with `--check`, writes nothing and exits 1 listing the files that drifted. */
+async function main(argv: string[]): Promise<void> {
+  const check = argv.includes('--check');
   const dir = path.join(__dirname, 'cdp-lifecycle');
   // Loaded lazily so that the generator runs even while the generated files are missing or stale.
   const destination = (require('./cdp-lifecycle') as { default: DestinationDefinition<unknown> }).default;
+  const stale: string[] = [];
   for (const f of await renderGeneratedTypes(destination, dir)) {
     const before = fs.existsSync(f.file) ? fs.readFileSync(f.file, 'utf8') : '';
-    if (before !== f.content) {
+    if (before === f.content) continue;
+    const rel = path.relative(process.cwd(), f.file);
+    stale.push(rel);
+    if (!check) {
       fs.writeFileSync(f.file, f.content);
-      console.log(`wrote ${path.relative(process.cwd(), f.file)}`);
+      console.log(`wrote ${rel}`);
     }
+  }
+  if (check && stale.length > 0) {
+    console.error(`generated types are out of date: ${stale.join(', ')}; run \`npm run generate:types\``);
+    process.exitCode = 1;
   }
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
+  main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   });

@@ -283,6 +283,10 @@ export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void 
   if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
   if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;
   if (event.sentAt === undefined && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;
+  // actions-core destructures these with defaults, which a null does not take: null means absent.
+  if (event.context === null) delete event.context;
+  if (event.properties === null) delete event.properties;
+  if (event.traits === null) delete event.traits;
   for (const k of TIME_KEYS) {
     const v = event[k];
     if (typeof v === 'string') event[k] = canonicalTimestamp(v);
