@@ -161,7 +161,7 @@ describe('generateDemoEvents', () => {
     expect(byType('screen').length).toBeGreaterThan(1000);
     expect(byType('group').length).toBeGreaterThan(0);
     // Anonymous visits, and identifies that link an anonymousId to a user.
-    expect(byType('page').some((e) => e.anonymousId && !e.userId)).toBe(true);
+    expect(events.some((e) => e.type === 'page' && e.anonymousId && !e.userId)).toBe(true);
     const idents = events.filter((e): e is Extract<DemoEvent, { type: 'identify' }> => e.type === 'identify');
     expect(idents.some((e) => e.userId && e.anonymousId)).toBe(true);
     const plans = new Set(idents.map((e) => e.traits.plan).filter((p) => p !== undefined));
