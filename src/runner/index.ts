@@ -34,6 +34,13 @@ export {
   type Materialization,
   type RunnerBaseOptions,
 } from './build';
+export {
+  testModels,
+  type TestOptions,
+  type TestResult,
+  type SchemaTestResult,
+  type TestStatus,
+} from './schema-tests';
 export { compileModels, type CompileOptions, type CompileResult, type CompiledModel } from './compile';
 export { TARGET_TYPES, type TargetType } from './render';
 export { defaultProjectDir, loadProject, type Project } from './project';

@@ -1,0 +1,241 @@
+import { UserError, errorMessage } from '../errors';
+import type { Progress } from '../util/progress';
+import type { Row, SqlValue, Warehouse } from '../warehouse/types';
+import { isValidIdent, quoteIdent } from '../warehouse/types';
+import { compileModel, openProject, type RunnerBaseOptions } from './build';
+import { selectModels } from './dag';
+import type { ParsedProject } from './graph';
+import { relationKind } from './materialize';
+import type { TestSpec } from './project';
+import type { RenderedModel } from './render';
+
+export type TestStatus = 'pass' | 'fail' | 'warn' | 'error' | 'skipped';
+
+export interface SchemaTestResult {
+  /** dbt-style name, e.g. `not_null_user_lifecycle_user_id`. */
+  name: string;
+  type: string;
+  model: string;
+  column?: string;
+  /** The schema.yml that declares the test. */
+  file: string;
+  status: TestStatus;
+  /** Rows returned by the test query (dbt's "Got N results"): failing rows, or failing values for unique/accepted_values. */
+  failures: number;
+  /** Up to 5 of those rows. */
+  sample: Row[];
+  /** For fail/warn/error/skipped: one sentence saying what is wrong. */
+  message?: string;
+  /** The query that selects failing rows (parameters inlined only in this text, never when executed). */
+  sql: string;
+  ms: number;
+}
+
+export interface TestResult {
+  /** False when any test failed or could not run: the CLI exits 1. */
+  success: boolean;
+  passed: number;
+  failed: number;
+  warned: number;
+  errored: number;
+  skipped: number;
+  tests: SchemaTestResult[];
+  ms: number;
+}
+
+export interface TestOptions extends RunnerBaseOptions {
+  warehouse: Warehouse;
+  progress?: Progress;
+  onTest?: (result: SchemaTestResult) => void;
+}
+
+const SAMPLE_SIZE = 5;
+
+function col(name: string, where: string): string {
+  if (!isValidIdent(name)) {
+    throw new UserError(
+      `${where}: the column "${name}" is not a plain SQL identifier; tests take column names.`,
+    );
+  }
+  return quoteIdent(name);
+}
+
+interface TestQuery {
+  sql: string;
+  params: SqlValue[];
+}
+
+/** Builds the SQL of a generic test the way dbt's built-in test macros write it, with bound values. */
+function testQuery(t: TestSpec, modelRel: string, parsed: ParsedProject): TestQuery {
+  const where = `the ${t.type} test ${t.name} (${t.file})`;
+  const model = t.config.where
+    ? `(select * from ${modelRel} where ${parsed.renderer.renderString(String(t.config.where), parsed.graph.get(t.model)?.node)}) dbt_subquery`
+    : modelRel;
+  const type = t.type.startsWith('dbt.') ? t.type.slice(4) : t.type;
+  const needCol = (): string => {
+    if (!t.column) throw new UserError(`${where} needs a column: put it under a column or give column_name.`);
+    return col(t.column, where);
+  };
+  switch (type) {
+    case 'not_null': {
+      const c = needCol();
+      return { sql: `select * from ${model} where ${c} is null`, params: [] };
+    }
+    case 'unique': {
+      const c = needCol();
+      return {
+        sql: `select ${c} as unique_field, count(*) as n_records from ${model} where ${c} is not null group by ${c} having count(*) > 1`,
+        params: [],
+      };
+    }
+    case 'accepted_values': {
+      const c = needCol();
+      const values = t.args.values;
+      if (!Array.isArray(values) || values.length === 0) {
+        throw new UserError(`${where} needs a non-empty "values:" list.`);
+      }
+      const quote = t.args.quote !== false;
+      const params: SqlValue[] = values.map((v) => {
+        if (quote) return String(v);
+        if (typeof v === 'number' || typeof v === 'boolean') return v;
+        throw new UserError(
+          `${where} has quote: false, so its values must be numbers or booleans, not ${JSON.stringify(v)}.`,
+        );
+      });
+      const list = params.map((_, i) => `$${i + 1}`).join(', ');
+      return {
+        sql:
+          `with all_values as (select ${c} as value_field, count(*) as n_records from ${model} group by ${c}) ` +
+          `select * from all_values where value_field not in (${list})`,
+        params,
+      };
+    }
+    case 'relationships': {
+      const c = needCol();
+      const to = t.args.to;
+      const field = t.args.field;
+      if (typeof to !== 'string' || typeof field !== 'string') {
+        throw new UserError(`${where} needs "to: ref('model')" and "field: column".`);
+      }
+      const expr = /^\s*\{\{/.test(to) ? to : `{{ ${to} }}`;
+      const parent = parsed.renderer.renderString(expr, parsed.graph.get(t.model)?.node).trim();
+      const f = col(field, where);
+      return {
+        sql:
+          `with child as (select ${c} as from_field from ${model} where ${c} is not null), ` +
+          `parent as (select ${f} as to_field from ${parent}) ` +
+          `select from_field from child left join parent on child.from_field = parent.to_field where parent.to_field is null`,
+        params: [],
+      };
+    }
+    default:
+      throw new UnsupportedTest(
+        `the test type ${t.type} is not supported (use unique, not_null, accepted_values, relationships)`,
+      );
+  }
+}
+
+class UnsupportedTest extends Error {}
+
+function inlineParams(q: TestQuery): string {
+  return q.sql.replace(/\$(\d+)/g, (_, i: string) => {
+    const v = q.params[Number(i) - 1];
+    return typeof v === 'string' ? `'${v.replace(/'/g, "''")}'` : String(v);
+  });
+}
+
+/**
+ * Runs the schema tests (unique, not_null, accepted_values, relationships; model and column level, with
+ * `config: {where, severity}`) of the selected models against the built relations.
+ */
+export async function testModels(opts: TestOptions): Promise<TestResult> {
+  const started = Date.now();
+  const wh = opts.warehouse;
+  const parsed = openProject(opts, wh.dialect);
+  const selected = selectModels(parsed.graph, opts.select, parsed.project.name, opts.exclude);
+  const specs = parsed.project.tests.filter((t) => selected.has(t.model));
+  const results: SchemaTestResult[] = [];
+  const cache = new Map<string, RenderedModel>();
+  const relCache = new Map<string, { rel: string } | { error: string }>();
+  opts.progress?.start(specs.length, 'test');
+
+  const modelRelation = async (name: string): Promise<{ rel: string } | { error: string }> => {
+    let r = relCache.get(name);
+    if (r) return r;
+    const g = parsed.graph.get(name)!;
+    const cfg = parsed.renderer.configs.get(name) ?? g.config;
+    if (cfg.materialized === 'ephemeral') {
+      // An ephemeral model has no relation: test its SQL inline, as dbt does.
+      r = { rel: `(\n${compileModel(parsed, name, false, cache)}\n) dbt_ephemeral` };
+    } else {
+      const rel = parsed.renderer.relationFor(name, cfg);
+      const kind = await relationKind(wh, rel.schema, rel.identifier);
+      r = kind
+        ? { rel: rel.render() }
+        : { error: `model ${name} is not built (no ${rel.render()} on ${wh.dialect}): run build first` };
+    }
+    relCache.set(name, r);
+    return r;
+  };
+
+  for (const t of specs) {
+    const t0 = Date.now();
+    const res: SchemaTestResult = {
+      name: t.name,
+      type: t.type,
+      model: t.model,
+      column: t.column,
+      file: t.file,
+      status: 'pass',
+      failures: 0,
+      sample: [],
+      sql: '',
+      ms: 0,
+    };
+    try {
+      const rel = await modelRelation(t.model);
+      if ('error' in rel) throw new UserError(rel.error);
+      const q = testQuery(t, rel.rel, parsed);
+      res.sql = inlineParams(q);
+      const counted = await wh.query<{ n: number | bigint }>(
+        `select count(*) as n from (${q.sql}) dbt_test`,
+        q.params,
+      );
+      res.failures = Number(counted[0]?.n ?? 0);
+      if (res.failures > 0) {
+        res.sample = await wh.query(`select * from (${q.sql}) dbt_test limit ${SAMPLE_SIZE}`, q.params);
+        res.status = t.config.severity === 'warn' ? 'warn' : 'fail';
+        res.message = `${t.name} (${t.file}) ${res.status === 'warn' ? 'warned' : 'failed'}: ${res.failures} failing row${res.failures === 1 ? '' : 's'} in ${t.model}${t.column ? '.' + t.column : ''}`;
+      }
+    } catch (err) {
+      if (err instanceof UnsupportedTest) {
+        res.status = 'skipped';
+        res.message = `${t.name} (${t.file}) was skipped: ${err.message}`;
+      } else {
+        res.status = 'error';
+        const msg = errorMessage(err).split('\n')[0];
+        res.message =
+          err instanceof UserError ? msg : `${t.name} (${t.file}) could not run on ${wh.dialect}: ${msg}`;
+      }
+    }
+    res.ms = Date.now() - t0;
+    results.push(res);
+    opts.onTest?.(res);
+    opts.progress?.increment(1, `${t.name} ${res.status}`);
+  }
+  const count = (s: TestStatus): number => results.filter((r) => r.status === s).length;
+  const out: TestResult = {
+    success: count('fail') === 0 && count('error') === 0,
+    passed: count('pass'),
+    failed: count('fail'),
+    warned: count('warn'),
+    errored: count('error'),
+    skipped: count('skipped'),
+    tests: results,
+    ms: Date.now() - started,
+  };
+  opts.progress?.stop(
+    `tests: ${out.passed} passed, ${out.failed} failed, ${out.warned} warned, ${out.errored} errored${out.skipped ? `, ${out.skipped} skipped` : ''}`,
+  );
+  return out;
+}
