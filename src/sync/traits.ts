@@ -29,7 +29,7 @@ export function parseTraitsOption(input: string): TraitMapping {
     );
   }
   let pairs: Array<[string, unknown]>;
-  if (text.startsWith('{')) {
+  if (text.startsWith('{') || text.startsWith('[')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

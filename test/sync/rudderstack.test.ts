@@ -1,0 +1,120 @@
+import { describeEachWarehouse } from '../helpers/warehouses';
+import type { Warehouse } from '../../src/warehouse';
+import { UsageError } from '../../src/errors';
+import { runSync, type SyncOptions } from '../../src/sync';
+import { startFakeCdp, type FakeCdp } from './helpers/fake-cdp';
+import { makeUsers, setStatus, writeUserLifecycle } from './helpers/lifecycle-fixture';
+
+const KEY = 'rudder_wk_2Xa';
+
+describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) => {
+  let wh: Warehouse;
+  let cdp: FakeCdp;
+  const base = (): SyncOptions => ({
+    warehouse: wh,
+    schema: 'lifecycle',
+    to: 'rudderstack',
+    endpoint: cdp.url,
+    writeKey: KEY,
+    retry: { baseDelayMs: 20, maxDelayMs: 100 },
+  });
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    cdp = await startFakeCdp();
+    await writeUserLifecycle(wh, 'lifecycle', makeUsers(45));
+  });
+  afterAll(async () => {
+    await cdp.close();
+    await wh.close();
+  });
+  beforeEach(() => {
+    cdp.requests.length = 0;
+    cdp.setHandler(() => ({ status: 200 }));
+  });
+
+  it('sends every changed user as an SDK identify, gzipped, with the write key as Basic user', async () => {
+    const s = await runSync({ ...base(), batchSize: 20 });
+    expect(s).toMatchObject({ considered: 45, changed: 45, sent: 45, failed: 0, status: 'success' });
+    for (const r of cdp.requests) {
+      expect(r.path).toBe('/v1/batch');
+      expect(r.headers.authorization).toBe('Basic ' + Buffer.from(`${KEY}:`).toString('base64'));
+      expect(r.headers['content-encoding']).toBe('gzip');
+      expect(r.body.batch.length).toBeLessThanOrEqual(20);
+    }
+    const events = cdp.requests.flatMap((r) => r.body.batch);
+    expect(events).toHaveLength(45);
+    expect(new Set(events.map((e) => e.userId)).size).toBe(45);
+    const u7 = events.find((e) => e.userId === 'u00007');
+    expect(u7).toMatchObject({
+      type: 'identify',
+      traits: {
+        lifecycle_status: 'new',
+        lifecycle_status_since: '2024-06-08',
+        lifecycle_previous_status: 'active',
+        rfm_segment: null,
+      },
+      integrations: { All: true },
+      context: { cdp_lifecycle: { run_id: s.runId } },
+    });
+    expect(String(u7?.messageId)).toMatch(/^cdpl-[0-9a-f]{64}$/);
+    const [st] = await wh.query(`select count(*) as n from lifecycle.sync_state where status = 'delivered'`);
+    expect(st.n).toBe(45);
+
+    expect(await runSync(base())).toMatchObject({ changed: 0, sent: 0 });
+    expect(cdp.requests.flatMap((r) => r.body.batch)).toHaveLength(45);
+  });
+
+  it('keeps each request under the byte limit it is given', async () => {
+    const s = await runSync({ ...base(), fullResync: true, limits: { maxBatchBytes: 8000 } });
+    expect(s.sent).toBe(45);
+    expect(cdp.requests.length).toBeGreaterThan(3);
+    for (const r of cdp.requests) expect(r.bodyBytes).toBeLessThanOrEqual(8000);
+  });
+
+  it('isolates a row refused with 400 and retries 500 / 429 with Retry-After', async () => {
+    for (const id of ['u00001', 'u00002', 'u00003', 'u00004']) {
+      await setStatus(wh, 'lifecycle', id, 'churned', '2024-06-30', 'dormant');
+    }
+    let n = 0;
+    cdp.setHandler((r) => {
+      n++;
+      if (n === 1) return { status: 500, body: 'upstream down' };
+      if (n === 2) return { status: 429, headers: { 'retry-after': '1' }, body: 'rate limited' };
+      if (r.body.batch.some((e) => e.userId === 'u00002'))
+        return { status: 400, body: 'Invalid userId u00002' };
+      return { status: 200 };
+    });
+    const s = await runSync(base());
+    expect(s).toMatchObject({ changed: 4, sent: 3, failed: 1, exitCode: 1 });
+    expect(s.errors).toEqual([
+      { userId: 'u00002', status: 'failed', error: 'HTTP 400: Invalid userId u00002' },
+    ]);
+    expect(cdp.requests[2].receivedAt - cdp.requests[1].receivedAt).toBeGreaterThanOrEqual(990);
+    expect(new Set(cdp.acked().map((e) => e.userId))).toEqual(new Set(['u00001', 'u00003', 'u00004']));
+    // Every attempt of a user carried the same messageId.
+    const ids = new Map<unknown, Set<unknown>>();
+    for (const e of cdp.requests.flatMap((r) => r.body.batch)) {
+      ids.set(e.userId, (ids.get(e.userId) ?? new Set()).add(e.messageId));
+    }
+    for (const set of ids.values()) expect(set.size).toBe(1);
+
+    cdp.requests.length = 0;
+    cdp.setHandler(() => ({ status: 200 }));
+    expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
+    expect(cdp.acked().map((e) => e.userId)).toEqual(['u00002']);
+  });
+
+  it('needs a data plane URL unless it is a dry run', async () => {
+    await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(UsageError);
+    await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(/data plane URL/);
+    await setStatus(wh, 'lifecycle', 'u00005', 'power', '2024-06-30', 'active');
+    const dry = await runSync({ ...base(), endpoint: undefined, writeKey: undefined, dryRun: true });
+    // Without a key or host, the dry run diffs against the one RudderStack destination synced so far.
+    expect(dry).toMatchObject({
+      destination: expect.stringMatching(/^rudderstack:127\.0\.0\.1:/),
+      changed: 1,
+    });
+    expect(cdp.requests).toHaveLength(0);
+  });
+});

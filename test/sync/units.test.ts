@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import type { Warehouse } from '../../src/warehouse';
+import { UsageError } from '../../src/errors';
+import { parseTraitsOption, runSync, messageIdFor } from '../../src/sync';
+import { backoffMs, DEFAULT_RETRY } from '../../src/sync/delivery';
+import { classify, parseRetryAfter } from '../../src/sync/transport';
+import { writeUserLifecycle } from './helpers/lifecycle-fixture';
+
+describe('--traits parsing', () => {
+  it('accepts pairs, bare names and JSON', () => {
+    expect(parseTraitsOption('lifecycle_status=lifecycle_status, rfm=rfm_segment')).toEqual({
+      lifecycle_status: 'lifecycle_status',
+      rfm: 'rfm_segment',
+    });
+    expect(parseTraitsOption('rfm_segment')).toEqual({ rfm_segment: 'rfm_segment' });
+    expect(parseTraitsOption('{"stage":"lifecycle_status"}')).toEqual({ stage: 'lifecycle_status' });
+  });
+  it('refuses malformed input with a usage error naming the problem', () => {
+    expect(() => parseTraitsOption('')).toThrow(UsageError);
+    expect(() => parseTraitsOption('{"a":')).toThrow(/not valid JSON/);
+    expect(() => parseTraitsOption('[1]')).toThrow(/must be an object/);
+    expect(() => parseTraitsOption('{"a":1}')).toThrow(/non-string value/);
+    expect(() => parseTraitsOption('a=x,a=y')).toThrow(/names the trait "a" twice/);
+    expect(() => parseTraitsOption('bad-name=x')).toThrow(/trait name "bad-name" is not valid/);
+  });
+});
+
+describe('retry policy', () => {
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter('0.5')).toBe(500);
+    expect(
+      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
+    ).toBe(10000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+  it('backs off exponentially with jitter, never before Retry-After, capped', () => {
+    const p = { ...DEFAULT_RETRY, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 5000 };
+    expect(backoffMs(p, 1, undefined, () => 0)).toBe(50);
+    expect(backoffMs(p, 1, undefined, () => 1)).toBe(100);
+    expect(backoffMs(p, 3, undefined, () => 1)).toBe(400);
+    expect(backoffMs(p, 10, undefined, () => 1)).toBe(1000);
+    expect(backoffMs(p, 1, 2000, () => 1)).toBe(2000);
+    expect(backoffMs(p, 1, 60_000, () => 1)).toBe(5000);
+  });
+  it('classifies answers: retry 429/5xx/network, stop on 401/404, bisect other 4xx', () => {
+    expect(classify(429, 'x', '2')).toEqual({ kind: 'retry', status: 429, retryAfterMs: 2000, message: 'x' });
+    expect(classify(503, 'x').kind).toBe('retry');
+    expect(classify(undefined, 'ECONNRESET').kind).toBe('retry');
+    expect(classify(401, 'x').kind).toBe('fatal');
+    expect(classify(404, 'x').kind).toBe('fatal');
+    expect(classify(400, 'x').kind).toBe('reject');
+    expect(classify(413, 'x').kind).toBe('reject');
+  });
+  it('messageIds are deterministic and at most 100 characters', () => {
+    const a = messageIdFor('segment:api.segment.io:abc', 'user-1', 'h1');
+    expect(a).toBe(messageIdFor('segment:api.segment.io:abc', 'user-1', 'h1'));
+    expect(a).not.toBe(messageIdFor('segment:api.segment.io:abc', 'user-1', 'h2'));
+    expect(a).not.toBe(messageIdFor('segment:api.segment.io:abd', 'user-1', 'h1'));
+    expect(a.length).toBeLessThanOrEqual(100);
+  });
+});
+
+describeEachWarehouse('traits hash', ({ tw }) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await tw().open();
+  });
+  afterAll(async () => wh.close());
+
+  it('is md5 of the documented canonical text, so DuckDB and PostgreSQL agree', async () => {
+    await writeUserLifecycle(wh, 'lifecycle', [
+      {
+        user_id: 'a',
+        lifecycle_status: 'active',
+        status_since: '2024-05-01',
+        previous_status: null,
+        monetary: 12.5,
+      },
+    ]);
+    const s = await runSync({
+      warehouse: wh,
+      schema: 'lifecycle',
+      to: 'segment',
+      dryRun: true,
+      traits: 'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary',
+    });
+    const [row] = await wh.query(`select traits_hash, traits from lifecycle.sync_log where run_id = $1`, [
+      s.runId,
+    ]);
+    const US = '\u001f';
+    const text = [
+      'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary',
+      'active',
+      '2024-05-01',
+      '\u001e',
+      '12.5',
+    ].join(US);
+    expect(row.traits_hash).toBe(createHash('md5').update(text, 'utf8').digest('hex'));
+    expect(row.traits).toEqual({ status: 'active', since: '2024-05-01', prev: null, m: 12.5 });
+  });
+
+  it('says to build the models when user_lifecycle is missing', async () => {
+    await expect(runSync({ warehouse: wh, schema: 'nowhere', to: 'segment', dryRun: true })).rejects.toThrow(
+      /nowhere\.user_lifecycle does not exist .*cdp-lifecycle build/,
+    );
+  });
+});
