@@ -52,16 +52,16 @@ describeEachWarehouse('sync killed with SIGKILL mid-run', ({ tw, kind }) => {
       batchSize: 10,
       concurrency: 1,
     });
-    let child: ChildProcess | undefined;
+    const proc: { child?: ChildProcess } = {};
     // Acknowledge three batches, then kill the sync while it waits for the fourth answer: batch 3 may be
     // acknowledged without its state written, batch 4 was received but never acknowledged.
     cdp.setHandler((r) => {
       if (r.n <= 3) return { status: 200 };
-      child?.kill('SIGKILL');
+      proc.child?.kill('SIGKILL');
       return { status: 200, hang: true };
     });
-    child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
-    const first = await exited(child);
+    proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
+    const first = await exited(proc.child);
     expect(first.signal).toBe('SIGKILL');
     expect(cdp.requests.length).toBe(4);
 
