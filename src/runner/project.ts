@@ -232,15 +232,17 @@ function parseTest(
     config.severity = config.severity.toLowerCase() as 'error' | 'warn';
   let col = column;
   if (!col && typeof args.column_name === 'string') col = args.column_name;
+  // dbt's generated test name: type, model, then the column and the argument values, cleaned and joined by __.
   const short = type.includes('.') ? type.split('.').pop()! : type;
-  let name = [short, model, col].filter(Boolean).join('_');
-  if (short === 'accepted_values' || short === 'relationships') {
-    const extra =
-      short === 'relationships'
-        ? String(args.to ?? '').replace(/\W+/g, '_') + '_' + String(args.field ?? '')
-        : '';
-    name += extra ? '__' + extra.replace(/^_+|_+$/g, '') : '';
+  const parts: string[] = col ? [col] : [];
+  for (const [k, v] of Object.entries(args)) {
+    if (k === 'column_name') continue;
+    for (const x of Array.isArray(v) ? v : isObject(v) ? Object.values(v) : [v]) {
+      if (typeof x === 'string' || typeof x === 'number')
+        parts.push(String(x).replace(/[^0-9a-zA-Z_]+/g, '_'));
+    }
   }
+  const name = `${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);
