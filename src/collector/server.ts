@@ -242,6 +242,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const log = logger.child({ requestId });
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     const started = Date.now();
+    log.debug({ method: req.method, path }, 'request received');
     try {
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
         try {

@@ -1,0 +1,358 @@
+import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import RudderAnalytics from '@rudderstack/rudder-sdk-node';
+import pino from 'pino';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { startCollector, type Collector } from '../../src/collector';
+import type { Warehouse } from '../../src/warehouse';
+import { post, postJson } from './helpers';
+
+const KEY = 'wk_test_1';
+const quiet = pino({ level: 'silent' });
+
+describeEachWarehouse('collector over HTTP', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    collector = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY, 'wk_other'],
+      logger: quiet,
+    });
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  const count = async (table: string, where = 'true', params: string[] = []): Promise<number> => {
+    const [r] = await wh.query<{ n: number }>(
+      `select count(*) as n from cdp.${table} where ${where}`,
+      params,
+    );
+    return r.n;
+  };
+
+  it('lands track, identify, page, screen and alias calls from @segment/analytics-node exactly once', async () => {
+    const analytics = new SegmentAnalytics({ writeKey: KEY, host: collector.url, flushAt: 7, maxRetries: 2 });
+    const errors: unknown[] = [];
+    analytics.on('error', (e) => errors.push(e));
+    for (let i = 0; i < 20; i++) {
+      analytics.track({
+        userId: `seg-u${i % 4}`,
+        event: 'Order Completed',
+        properties: { seq: i, revenue: i + 0.5 },
+      });
+    }
+    analytics.identify({ userId: 'seg-u1', traits: { plan: 'pro', email: 'u1@example.com' } });
+    analytics.page({ anonymousId: 'seg-a1', name: 'Pricing', properties: { path: '/pricing' } });
+    analytics.screen({ userId: 'seg-u2', name: 'Home' });
+    analytics.alias({ userId: 'seg-u1', previousId: 'seg-a1' });
+    await analytics.closeAndFlush({ timeout: 20000 });
+    expect(errors).toEqual([]);
+
+    const rows = await wh.query<{ seq: number; n: number; ids: number }>(
+      `select cast(properties->>'seq' as integer) as seq, count(*) as n, count(distinct id) as ids
+         from cdp.tracks where user_id like 'seg-%' group by 1 order by 1`,
+    );
+    expect(rows).toEqual(Array.from({ length: 20 }, (_, i) => ({ seq: i, n: 1, ids: 1 })));
+    const [t] = await wh.query<{ event: string; event_text: string; lib: string }>(
+      `select event, event_text, context->'library'->>'name' as lib from cdp.tracks where user_id = 'seg-u1' limit 1`,
+    );
+    expect(t).toEqual({
+      event: 'order_completed',
+      event_text: 'Order Completed',
+      lib: '@segment/analytics-node',
+    });
+    expect(
+      await wh.query(`select user_id, traits->>'plan' as plan from cdp.identifies where user_id = 'seg-u1'`),
+    ).toEqual([{ user_id: 'seg-u1', plan: 'pro' }]);
+    expect(await wh.query(`select anonymous_id, name from cdp.pages where anonymous_id = 'seg-a1'`)).toEqual([
+      { anonymous_id: 'seg-a1', name: 'Pricing' },
+    ]);
+    expect(await count('screens', `user_id = 'seg-u2'`)).toBe(1);
+    expect(await wh.query(`select previous_id, user_id from cdp.aliases where user_id = 'seg-u1'`)).toEqual([
+      { previous_id: 'seg-a1', user_id: 'seg-u1' },
+    ]);
+    // analytics-node sets timestamp itself, so the stored timestamp is the one it sent (not receivedAt).
+    const [ts] = await wh.query<{ ok: boolean }>(
+      `select bool_and(timestamp <= received_at) as ok from cdp.tracks where user_id like 'seg-%'`,
+    );
+    expect(ts.ok).toBe(true);
+  });
+
+  it('lands calls from @rudderstack/rudder-sdk-node (gzip, Basic auth, context.traits) exactly once', async () => {
+    const client = new RudderAnalytics(KEY, {
+      dataPlaneUrl: collector.url,
+      flushAt: 5,
+      flushInterval: 100000,
+    });
+    const flushed = (): Promise<void> =>
+      new Promise((resolve, reject) => client.flush((err?: Error) => (err ? reject(err) : resolve())));
+    for (let i = 0; i < 12; i++) {
+      client.track({ userId: `rs-u${i % 3}`, event: 'Song Played', properties: { seq: i } });
+    }
+    client.identify({ userId: 'rs-u1', traits: { plan: 'enterprise', name: 'Bo' } });
+    client.page({ anonymousId: 'rs-a1', name: 'Docs', properties: { path: '/docs' } });
+    client.screen({ userId: 'rs-u2', name: 'Player' });
+    client.alias({ userId: 'rs-u1', previousId: 'rs-a1' });
+    await flushed();
+    await flushed();
+    await flushed();
+    const rows = await wh.query<{ n: number; ids: number; seqs: number }>(
+      `select count(*) as n, count(distinct id) as ids, count(distinct properties->>'seq') as seqs
+         from cdp.tracks where user_id like 'rs-%'`,
+    );
+    expect(rows).toEqual([{ n: 12, ids: 12, seqs: 12 }]);
+    // The RudderStack SDK copies identify traits into context.traits too; they land once, merged.
+    const [ident] = await wh.query<{ traits: Record<string, unknown>; ct: Record<string, unknown> }>(
+      `select traits, context->'traits' as ct from cdp.identifies where user_id = 'rs-u1'`,
+    );
+    expect(ident).toEqual({
+      traits: { plan: 'enterprise', name: 'Bo' },
+      ct: { plan: 'enterprise', name: 'Bo' },
+    });
+    // No timestamp from this SDK: the rule receivedAt - (sentAt - originalTimestamp) applies.
+    const [t] = await wh.query<{ ts: Date; ot: Date; sa: Date; ra: Date }>(
+      `select timestamp as ts, original_timestamp as ot, sent_at as sa, received_at as ra
+         from cdp.tracks where user_id = 'rs-u0' limit 1`,
+    );
+    expect(t.ts.getTime()).toBe(t.ra.getTime() - (t.sa.getTime() - t.ot.getTime()));
+    expect(await count('pages', `anonymous_id = 'rs-a1'`)).toBe(1);
+    expect(await count('screens', `user_id = 'rs-u2'`)).toBe(1);
+    expect(await count('aliases', `previous_id = 'rs-a1'`)).toBe(1);
+  });
+
+  it('redelivering a batch (same messageIds) does not change what the models see', async () => {
+    const batch = Array.from({ length: 5 }, (_, i) => ({
+      type: 'track',
+      messageId: `redeliver-${i}`,
+      userId: 'redeliver-user',
+      event: 'Item Added',
+      properties: { i },
+      timestamp: `2024-06-01T00:00:0${i}.000Z`,
+    }));
+    // What the models see: one row per id, the first received (SPEC §3).
+    const firstReceived = (): Promise<unknown[]> =>
+      wh.query(
+        `select id, user_id, event, timestamp, received_at, properties from (
+           select *, row_number() over (partition by id order by received_at) as rn
+             from cdp.tracks where user_id = 'redeliver-user') d
+         where rn = 1 order by id`,
+      );
+    expect((await postJson(collector.url, '/v1/batch', { batch }, KEY)).status).toBe(200);
+    const before = await firstReceived();
+    expect(before).toHaveLength(5);
+    expect((await postJson(collector.url, '/v1/batch', { batch }, KEY)).status).toBe(200);
+    expect(await count('tracks', `user_id = 'redeliver-user'`)).toBe(10);
+    expect(await firstReceived()).toEqual(before);
+  });
+
+  it('authenticates with Basic auth or writeKey in the body; a missing or wrong key is 401 and lands nothing', async () => {
+    const ev = (id: string) => ({ type: 'track', messageId: id, userId: 'auth-user', event: 'X' });
+    const none = await post(collector.url, '/v1/track', JSON.stringify(ev('auth-1')));
+    expect(none.status).toBe(401);
+    expect(none.body).toEqual({ success: false, error: 'The write key is missing or wrong.' });
+    expect((await postJson(collector.url, '/v1/track', ev('auth-2'), 'nope')).status).toBe(401);
+    expect(
+      (await postJson(collector.url, '/v1/batch', { writeKey: 'nope', batch: [ev('auth-3')] })).status,
+    ).toBe(401);
+    expect(
+      (await postJson(collector.url, '/v1/batch', { writeKey: 'wk_other', batch: [ev('auth-4')] })).status,
+    ).toBe(200);
+    expect((await postJson(collector.url, '/v1/track', ev('auth-5'), KEY)).status).toBe(200);
+    expect(await wh.query(`select id from cdp.tracks where user_id = 'auth-user' order by id`)).toEqual([
+      { id: 'auth-4' },
+      { id: 'auth-5' },
+    ]);
+  });
+
+  it('answers 400 on invalid JSON and lands nothing', async () => {
+    const res = await post(collector.url, '/v1/batch', '{"batch": [{"type": "track",', { key: KEY });
+    expect(res.status).toBe(400);
+    expect(String(res.body.error)).toMatch(/^The request body is not valid JSON/);
+    const notBatch = await postJson(collector.url, '/v1/batch', { events: [] }, KEY);
+    expect(notBatch.status).toBe(400);
+    expect(notBatch.body.error).toBe(
+      'The body of /v1/batch must be an object with a "batch" array of events.',
+    );
+  });
+
+  it('answers 413 over 4 MB with a JSON error and lands nothing of the request', async () => {
+    const big = 'x'.repeat(20_000);
+    const batch = Array.from({ length: 220 }, (_, i) => ({
+      type: 'track',
+      userId: 'big-user',
+      event: 'Big',
+      messageId: `big-${i}`,
+      properties: { big },
+    }));
+    const body = JSON.stringify({ batch });
+    expect(body.length).toBeGreaterThan(4 * 1024 * 1024);
+    const res = await post(collector.url, '/v1/batch', body, { key: KEY });
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({ success: false, error: 'The request body is larger than 4194304 bytes.' });
+    // Same body without a content-length (chunked): cut off while reading.
+    const chunked = await post(collector.url, '/v1/batch', body, {
+      key: KEY,
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    expect(chunked.status).toBe(413);
+    expect(await count('tracks', `user_id = 'big-user'`)).toBe(0);
+    expect(await count('rejected_events', `payload like '%big-user%'`)).toBe(0);
+  });
+
+  it('accepts gzip bodies', async () => {
+    const res = await post(
+      collector.url,
+      '/v1/batch',
+      JSON.stringify({ batch: [{ type: 'track', userId: 'gzip-user', event: 'Zipped', messageId: 'gz-1' }] }),
+      { key: KEY, gzip: true },
+    );
+    expect(res.status).toBe(200);
+    expect(await count('tracks', `user_id = 'gzip-user'`)).toBe(1);
+  });
+
+  it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 200; i++) deep = { d: deep };
+    const valid = (i: number, extra: Record<string, unknown> = {}) => ({
+      type: 'track',
+      userId: 'mixed-user',
+      event: 'Valid',
+      messageId: `mixed-ok-${i}`,
+      ...extra,
+    });
+    const batch = [
+      valid(0),
+      { type: 'track', event: 'No Id', messageId: 'bad-noid' },
+      valid(1, {
+        event: "Robert'); DROP TABLE cdp.tracks; --",
+        properties: { q: "1' OR '1'='1", s: '$1 ; select 1' },
+      }),
+      { type: 'track', userId: 'mixed-user', messageId: 'bad-noevent' },
+      { type: 'track', userId: 'mixed-user', event: 'T', messageId: 'bad-ts', timestamp: 'last tuesday' },
+      { type: 'track', userId: 'mixed-user', event: 'T', messageId: 'm'.repeat(101) },
+      { type: 'purchase', userId: 'mixed-user', messageId: 'bad-type' },
+      {
+        type: 'track',
+        userId: 'mixed-user',
+        event: 'T',
+        messageId: 'bad-big',
+        properties: { s: 'y'.repeat(33_000) },
+      },
+      { type: 'track', userId: 'mixed-user', event: 'T', messageId: 'bad-deep', properties: { deep } },
+      valid(2, {
+        event: 'Commande passée ✓ 注文',
+        properties: { emoji: '🎉', rtl: 'مرحبا', nul: 'a\u0000b' },
+      }),
+      { type: 'identify', anonymousId: 'mixed-anon', messageId: 'mixed-ok-3', traits: { name: 'Zoë' } },
+    ];
+    const res = await postJson(collector.url, '/v1/batch', { batch }, KEY);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      success: true,
+      landed: 4,
+      rejected: [
+        { index: 1, messageId: 'bad-noid', reason: 'track call has neither userId nor anonymousId' },
+        { index: 3, messageId: 'bad-noevent', reason: 'track call without event' },
+        { index: 4, messageId: 'bad-ts', reason: 'timestamp is not an ISO-8601 timestamp' },
+        { index: 5, reason: 'messageId is longer than 100 characters' },
+        {
+          index: 6,
+          messageId: 'bad-type',
+          reason: 'unknown type "purchase" (expected one of track, identify, page, screen, alias, group)',
+        },
+        { index: 7, messageId: 'bad-big', reason: 'event is larger than 32768 bytes' },
+        { index: 8, messageId: 'bad-deep', reason: 'event is nested deeper than 64 levels' },
+      ],
+    });
+    const landed = await wh.query<{ id: string; event: string; event_text: string; properties: unknown }>(
+      `select id, event, event_text, properties from cdp.tracks where user_id = 'mixed-user' order by id`,
+    );
+    expect(landed).toEqual([
+      { id: 'mixed-ok-0', event: 'valid', event_text: 'Valid', properties: null },
+      {
+        id: 'mixed-ok-1',
+        event: 'robert_drop_table_cdp_tracks',
+        event_text: "Robert'); DROP TABLE cdp.tracks; --",
+        properties: { q: "1' OR '1'='1", s: '$1 ; select 1' },
+      },
+      {
+        id: 'mixed-ok-2',
+        event: 'commande_passée_注文',
+        event_text: 'Commande passée ✓ 注文',
+        properties: { emoji: '🎉', rtl: 'مرحبا', nul: 'ab' },
+      },
+    ]);
+    expect(await wh.query(`select traits from cdp.identifies where id = 'mixed-ok-3'`)).toEqual([
+      { traits: { name: 'Zoë' } },
+    ]);
+    const rejected = await wh.query<{ reason: string; payload: string }>(
+      `select reason, payload from cdp.rejected_events where payload like '%mixed-user%' or payload like '%No Id%'`,
+    );
+    expect(rejected).toHaveLength(7);
+    // The payload is the event exactly as sent: it parses back to the same value.
+    const byReason = new Map(rejected.map((r) => [r.reason, JSON.parse(r.payload) as unknown]));
+    expect(byReason.get('track call has neither userId nor anonymousId')).toEqual(batch[1]);
+    expect(byReason.get('event is nested deeper than 64 levels')).toEqual(batch[8]);
+    expect(byReason.get('event is larger than 32768 bytes')).toEqual(batch[7]);
+    const [rj] = await wh.query<{ ra: Date }>(`select max(received_at) as ra from cdp.rejected_events`);
+    expect(rj.ra).toBeInstanceOf(Date);
+  });
+
+  it('takes single calls on /v1/<type> (the endpoint sets the type) and arrays or objects on /webhook', async () => {
+    expect(
+      (await postJson(collector.url, '/v1/identify', { userId: 'single-u', traits: { a: 1 } }, KEY)).status,
+    ).toBe(200);
+    expect(await count('identifies', `user_id = 'single-u'`)).toBe(1);
+    const hook = [
+      {
+        type: 'track',
+        userId: 'hook-u',
+        event: 'Hooked',
+        messageId: 'hook-1',
+        receivedAt: '2024-01-02T03:04:05.000Z',
+        originalTimestamp: '2024-01-02T03:04:00.000Z',
+        sentAt: '2024-01-02T03:04:01.000Z',
+        rudderId: 'r-1',
+        channel: 'web',
+      },
+      { type: 'group', userId: 'hook-u', groupId: 'acme', messageId: 'hook-2', traits: { seats: 3 } },
+    ];
+    const res = await postJson(collector.url, '/webhook', hook, KEY);
+    expect(res.body).toEqual({ success: true, landed: 2, rejected: [] });
+    expect((await postJson(collector.url, '/webhook', { ...hook[0], messageId: 'hook-3' }, KEY)).status).toBe(
+      200,
+    );
+    // A webhook relays events the CDP already received: their receivedAt is kept, and the timestamp rule
+    // applies to it.
+    const [t] = await wh.query<{ ra: Date; ts: Date }>(
+      `select received_at as ra, timestamp as ts from cdp.tracks where id = 'hook-1'`,
+    );
+    expect(t.ra.toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(t.ts.toISOString()).toBe('2024-01-02T03:04:04.000Z');
+    expect(await wh.query(`select group_id, traits from cdp.groups where id = 'hook-2'`)).toEqual([
+      { group_id: 'acme', traits: { seats: 3 } },
+    ]);
+    expect(await count('tracks', `id = 'hook-3'`)).toBe(1);
+  });
+
+  it('echoes x-request-id, answers /health, 404 and 405', async () => {
+    const res = await post(collector.url, '/v1/track', JSON.stringify({ userId: 'rid', event: 'E' }), {
+      key: KEY,
+      headers: { 'x-request-id': 'req-abc' },
+    });
+    expect(res.headers['x-request-id']).toBe('req-abc');
+    const health = await fetch(`${collector.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await fetch(`${collector.url}/v1/nope`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${collector.url}/v1/batch`)).status).toBe(405);
+  });
+});
