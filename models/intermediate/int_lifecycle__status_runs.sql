@@ -1,0 +1,259 @@
+{{ config(
+    materialized='incremental',
+    unique_key='user_id',
+    incremental_strategy='delete+insert',
+    tags=['lifecycle', 'intermediate']
+) }}
+
+{#-
+  Each user's status history as runs of one status (SPEC 4.4), computed from change points instead of a
+  user x day spine: a status can only change on a candidate day (first_seen, an activity day a, a+7 and a+28
+  where the 7- and 28-day windows lose it, a + at_risk/dormant/churn days when no activity comes first,
+  first_seen + new_days, a churn signal, a return day r and r + resurrected_days). The rules are evaluated on
+  those days only, with window counts from a sweep line (+1 at a, -1 at a+7 / a+28, running sums), and equal
+  consecutive statuses collapse into runs. Cost grows with activity, not with users x days.
+
+  The open run keeps next_change_date, the first candidate day after D: until then the passage of time cannot
+  change the status, so an incremental run re-derives only users with changed facts or next_change_date <= D.
+-#}
+
+{%- set as_of = lifecycle_as_of_date() -%}
+{%- set new_days = lifecycle_int_var('lifecycle__new_days', 7, 1) -%}
+{%- set at_risk_days = lifecycle_int_var('lifecycle__at_risk_days', 7, 1) -%}
+{%- set dormant_days = lifecycle_int_var('lifecycle__dormant_days', 30, 1) -%}
+{%- set churn_days = lifecycle_int_var('lifecycle__churn_days', 90, 1) -%}
+{%- set resurrected_days = lifecycle_int_var('lifecycle__resurrected_days', 7, 1) -%}
+{%- set power_days = lifecycle_int_var('lifecycle__power_days', 20, 0) -%}
+{%- set decline_min = lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0) -%}
+{%- set decline_pct = lifecycle_int_var('lifecycle__decline_ratio_pct', 50, 0) -%}
+
+with
+
+{% if is_incremental() %}
+prior as (
+{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+),
+
+-- Users whose facts changed, users whose status may change by the passage of time, or everyone.
+affected_users as (
+    select f.user_id
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where f._built_at > (select p.prior_built_at from prior as p)
+        or (select p.recompute_all from prior as p) = 1
+    union
+    select t.user_id
+    from {{ this }} as t
+    where t.next_change_date <= {{ as_of }}
+        or (select p.recompute_all from prior as p) = 1
+),
+
+facts as (
+    select f.user_id, f.first_seen_date, f.first_active_date
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where f.user_id in (select a.user_id from affected_users as a)
+        and f.first_seen_date is not null
+),
+
+user_days as (
+    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date
+    from {{ ref('int_lifecycle__user_days') }} as d
+    where d.user_id in (select a.user_id from affected_users as a)
+        and d.date_day is not null
+),
+{% else %}
+facts as (
+    select f.user_id, f.first_seen_date, f.first_active_date
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where f.first_seen_date is not null
+),
+
+user_days as (
+    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date
+    from {{ ref('int_lifecycle__user_days') }} as d
+    where d.date_day is not null
+),
+{% endif %}
+
+activity as (
+    select user_id, date_day, prev_active_date, next_active_date
+    from user_days
+    where is_active = 1
+),
+
+churn_signals as (
+    select user_id, date_day
+    from user_days
+    where has_churn_signal = 1
+),
+
+-- Return days (SPEC 4.3): an activity day after first_seen whose day before was dormant or churned, with
+-- p = the previous activity day (else first_seen): (r - 1) - p >= dormant_days, or a churn signal in [p, r-1].
+return_days as (
+    select a.user_id, a.date_day as return_date
+    from activity as a
+    inner join facts as f on f.user_id = a.user_id
+    where a.date_day > f.first_seen_date
+        and (
+            {{ days_between('a.date_day', 'coalesce(a.prev_active_date, f.first_seen_date)') }} - 1 >= {{ dormant_days }}
+            or exists (
+                select 1
+                from churn_signals as c
+                where c.user_id = a.user_id
+                    and c.date_day >= coalesce(a.prev_active_date, f.first_seen_date)
+                    and c.date_day < a.date_day
+            )
+        )
+),
+
+-- The sweep line: one row per candidate day and what changes there. d7/d28 move the 7- and 28-day activity
+-- counts; active/churn/return carry the latest such day so far.
+sweep as (
+    -- an activity day enters both windows ...
+    select user_id, date_day as point_date, 1 as d7, 1 as d28, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
+    from activity
+    union all
+    -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later
+    select user_id, {{ add_days('date_day', 7) }}, -1, 0, null, null, null from activity
+    union all
+    select user_id, {{ add_days('date_day', 28) }}, 0, -1, null, null, null from activity
+    union all
+    -- inactivity thresholds, only when no later activity comes first
+    {% for threshold in [at_risk_days, dormant_days, churn_days] %}
+    select user_id, {{ add_days('date_day', threshold) }}, 0, 0, null, null, null
+    from activity
+    where next_active_date is null or next_active_date > {{ add_days('date_day', threshold) }}
+    union all
+    {% endfor %}
+    -- first_seen, the end of "new", and inactivity thresholds counted from first_seen before any activity
+    select user_id, first_seen_date, 0, 0, null, null, null from facts
+    union all
+    select user_id, {{ add_days('first_seen_date', new_days) }}, 0, 0, null, null, null from facts
+    union all
+    {% for threshold in [at_risk_days, dormant_days, churn_days] %}
+    select user_id, {{ add_days('first_seen_date', threshold) }}, 0, 0, null, null, null
+    from facts
+    where first_active_date is null or first_active_date > {{ add_days('first_seen_date', threshold) }}
+    union all
+    {% endfor %}
+    -- churn signals
+    select user_id, date_day, 0, 0, null, date_day, null from churn_signals
+    union all
+    -- return days start "resurrected", which ends resurrected_days later
+    select user_id, return_date, 0, 0, null, null, return_date from return_days
+    union all
+    select user_id, {{ add_days('return_date', resurrected_days) }}, 0, 0, null, null, null from return_days
+),
+
+points as (
+    select
+        user_id,
+        point_date,
+        sum(d7) as d7,
+        sum(d28) as d28,
+        max(active_date) as active_date,
+        max(churn_date) as churn_date,
+        max(return_date) as return_date
+    from sweep
+    group by user_id, point_date
+),
+
+-- Running state at each candidate day: window counts and the latest activity / churn signal / return so far.
+point_state as (
+    select
+        p.user_id,
+        p.point_date,
+        f.first_seen_date,
+        sum(p.d7) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as active_days_7,
+        sum(p.d28) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as active_days_28,
+        max(p.active_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_active_date,
+        max(p.churn_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_churn_signal_date,
+        max(p.return_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_return_date
+    from points as p
+    inner join facts as f on f.user_id = p.user_id
+),
+
+-- SPEC 4.4 with D = the candidate day; the first rule that holds wins.
+point_status as (
+    select
+        user_id,
+        point_date,
+        case
+            when last_churn_signal_date is not null
+                and last_churn_signal_date >= coalesce(last_active_date, first_seen_date) then 'churned'
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ churn_days }} then 'churned'
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ dormant_days }} then 'dormant'
+            when {{ days_between('point_date', 'first_seen_date') }} < {{ new_days }} then 'new'
+            when last_return_date is not null
+                and {{ days_between('point_date', 'last_return_date') }} < {{ resurrected_days }} then 'resurrected'
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ at_risk_days }} then 'at_risk'
+            when active_days_28 - active_days_7 >= {{ decline_min }}
+                and 300 * active_days_7 <= {{ decline_pct }} * (active_days_28 - active_days_7) then 'at_risk'
+            when active_days_28 >= {{ power_days }} then 'power'
+            else 'active'
+        end as lifecycle_status
+    from point_state
+    where point_date >= first_seen_date
+        and point_date <= {{ as_of }}
+),
+
+-- A run starts where the status differs from the previous candidate day's.
+run_starts as (
+    select user_id, point_date as valid_from, lifecycle_status, previous_status
+    from (
+        select
+            s.*,
+            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
+        from point_status as s
+    ) as flagged
+    where previous_status is null or previous_status <> lifecycle_status
+),
+
+-- The first candidate day after D: the earliest day the passage of time alone could change the status.
+next_change as (
+    select user_id, min(point_date) as next_change_date
+    from points
+    where point_date > {{ as_of }}
+    group by user_id
+),
+
+runs as (
+    select
+        r.user_id,
+        r.lifecycle_status,
+        r.valid_from,
+        {{ add_days('lead(r.valid_from) over (partition by r.user_id order by r.valid_from)', -1) }} as valid_to,
+        r.previous_status
+    from run_starts as r
+),
+
+final as (
+    select
+        r.user_id,
+        r.lifecycle_status,
+        r.valid_from,
+        r.valid_to,
+        r.previous_status,
+        case when r.valid_to is null then n.next_change_date end as next_change_date
+    from runs as r
+    left join next_change as n on n.user_id = r.user_id
+)
+
+{% if is_incremental() %}
+-- Affected users without a first_seen_date any more keep one tombstone row (null status) so that the delete
+-- by user_id removes their old runs; every consumer filters lifecycle_status is not null.
+select
+    a.user_id,
+    f.lifecycle_status,
+    f.valid_from,
+    f.valid_to,
+    f.previous_status,
+    f.next_change_date,
+    {{ lifecycle_run_at() }} as _built_at
+from affected_users as a
+left join final as f on f.user_id = a.user_id
+{% else %}
+select
+    f.*,
+    {{ lifecycle_run_at() }} as _built_at
+from final as f
+{% endif %}

@@ -1,0 +1,214 @@
+{{ config(
+    materialized='incremental',
+    unique_key='user_id',
+    incremental_strategy='delete+insert',
+    tags=['lifecycle', 'intermediate']
+) }}
+
+{#-
+  One row per canonical user and day with any fact dated <= D (SPEC 4.3), with the previous two and the next
+  activity day on activity rows: everything the status history and growth accounting need, without a
+  user x day spine.
+
+  Incremental: only users whose sources changed facts, whose sources were re-attributed by identity, or who
+  have facts dated between the previous D and this one are re-derived (all their days). A re-derived user left
+  with no fact at all keeps one row with a null date_day (a tombstone), so that the delete by user_id removes
+  their old rows; every consumer filters date_day is not null.
+-#}
+
+{%- set as_of = lifecycle_as_of_date() -%}
+
+with
+
+{% if is_incremental() %}
+
+prior as (
+{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+),
+
+-- The canonical user of each changed source (identity row, else the default: a user id is itself).
+changed_sources as (
+    select s.source_key
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s._built_at > (select p.prior_built_at from prior as p)
+        or s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
+),
+
+changed_users as (
+    select case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id
+    from changed_sources as c
+    left join {{ ref('int_lifecycle__identity') }} as m on m.source_key = c.source_key
+    union
+    select m.user_id from {{ ref('int_lifecycle__identity') }} as m
+    where m._built_at > (select p.prior_built_at from prior as p)
+    union
+    select m.previous_user_id from {{ ref('int_lifecycle__identity') }} as m
+    where m._built_at > (select p.prior_built_at from prior as p)
+),
+
+affected_users as (
+    select user_id from changed_users where user_id is not null and (select p.recompute_all from prior as p) = 0
+    union
+    select m.user_id from {{ ref('int_lifecycle__identity') }} as m
+    where (select p.recompute_all from prior as p) = 1 and m.user_id is not null
+    union
+    select s.source_id from {{ ref('int_lifecycle__source_days') }} as s
+    where (select p.recompute_all from prior as p) = 1 and s.source_type = 'user'
+    union
+    select t.user_id from {{ this }} as t
+    where (select p.recompute_all from prior as p) = 1
+),
+
+-- Every source that may belong to an affected user: the sources mapped to them, and their own user id.
+candidate_sources as (
+    select m.source_key from {{ ref('int_lifecycle__identity') }} as m
+    where m.user_id in (select a.user_id from affected_users as a)
+    union
+    select 'u:' || a.user_id from affected_users as a
+),
+
+source_facts as (
+    select s.*
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s.source_key in (select c.source_key from candidate_sources as c)
+        and s.event_date <= {{ as_of }}
+),
+
+{% else %}
+
+source_facts as (
+    select s.*
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s.event_date <= {{ as_of }}
+),
+
+{% endif %}
+
+-- Identity (SPEC 4.2): the mapped user when the source has an identity row, else a user id maps to itself and
+-- an anonymous id stays anonymous (and out of every lifecycle model).
+attributed as (
+    select
+        case
+            when m.source_key is not null then m.user_id
+            when f.source_type = 'user' then f.source_id
+        end as user_id,
+        f.*
+    from source_facts as f
+    left join {{ ref('int_lifecycle__identity') }} as m on m.source_key = f.source_key
+),
+
+{% if is_incremental() %}
+attributed_affected as (
+    select a.* from attributed as a
+    where a.user_id in (select u.user_id from affected_users as u)
+),
+{% else %}
+attributed_affected as (
+    select a.* from attributed as a
+    where a.user_id is not null
+),
+{% endif %}
+
+-- The latest plan value of each user and day across their sources (by timestamp, received_at, id).
+day_plans as (
+    select user_id, event_date, plan_value, plan_event_at, plan_received_at, plan_id
+    from (
+        select
+            a.user_id,
+            a.event_date,
+            a.plan_value,
+            a.plan_event_at,
+            a.plan_received_at,
+            a.plan_id,
+            row_number() over (
+                partition by a.user_id, a.event_date
+                order by a.plan_event_at desc, a.plan_received_at desc, a.plan_id desc
+            ) as pick
+        from attributed_affected as a
+        where a.plan_value is not null
+    ) as ranked
+    where pick = 1
+),
+
+days as (
+    select
+        user_id,
+        event_date as date_day,
+        max(has_event) as has_event,
+        max(is_active) as is_active,
+        max(has_churn_signal) as has_churn_signal,
+        max(has_core_event) as has_core_event,
+        sum(purchase_count) as purchase_count,
+        sum(revenue) as revenue,
+        max(has_identify) as has_identify,
+        min(created_at_date) as created_at_date
+    from attributed_affected
+    group by user_id, event_date
+),
+
+-- The activity-day chain: the previous two and the next activity day, on activity days only. The gaps decide
+-- the growth-accounting state of the day and of the day before (SPEC 4.5) and the return days (SPEC 4.3).
+activity_chain as (
+    select
+        user_id,
+        date_day,
+        lag(date_day, 1) over (partition by user_id order by date_day) as prev_active_date,
+        lag(date_day, 2) over (partition by user_id order by date_day) as prev2_active_date,
+        lead(date_day, 1) over (partition by user_id order by date_day) as next_active_date
+    from days
+    where is_active = 1
+),
+
+final as (
+    select
+        d.user_id,
+        d.date_day,
+        d.has_event,
+        d.is_active,
+        d.has_churn_signal,
+        d.has_core_event,
+        d.purchase_count,
+        cast(d.revenue as {{ money_type() }}) as revenue,
+        d.has_identify,
+        d.created_at_date,
+        p.plan_value,
+        p.plan_event_at,
+        p.plan_received_at,
+        p.plan_id,
+        c.prev_active_date,
+        c.prev2_active_date,
+        c.next_active_date
+    from days as d
+    left join activity_chain as c on c.user_id = d.user_id and c.date_day = d.date_day
+    left join day_plans as p on p.user_id = d.user_id and p.event_date = d.date_day
+)
+
+{% if is_incremental() %}
+-- Affected users without any fact left get a tombstone row (see above).
+select
+    a.user_id,
+    f.date_day,
+    f.has_event,
+    f.is_active,
+    f.has_churn_signal,
+    f.has_core_event,
+    f.purchase_count,
+    f.revenue,
+    f.has_identify,
+    f.created_at_date,
+    f.plan_value,
+    f.plan_event_at,
+    f.plan_received_at,
+    f.plan_id,
+    f.prev_active_date,
+    f.prev2_active_date,
+    f.next_active_date,
+    {{ lifecycle_run_at() }} as _built_at
+from affected_users as a
+left join final as f on f.user_id = a.user_id
+{% else %}
+select
+    f.*,
+    {{ lifecycle_run_at() }} as _built_at
+from final as f
+{% endif %}

@@ -1,0 +1,329 @@
+{#-
+  Dialect-specific SQL of the package. Models call only these macros (through adapter.dispatch, so a project
+  can override any of them with `dispatch:` in its dbt_project.yml) and stay portable themselves.
+  Variants: duckdb, postgres, redshift, snowflake, bigquery, and default (ANSI-ish, used when nothing closer
+  exists). Every macro returns a SQL fragment as a string.
+-#}
+
+{#- A string literal holding `value`: quotes doubled, so a var value can never end the literal early. -#}
+{% macro sql_string(value) %}{{ return(adapter.dispatch('sql_string', 'cdp_lifecycle')(value)) }}{% endmacro %}
+
+{% macro default__sql_string(value) -%}
+'{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- Snowflake and BigQuery read backslash escapes inside '...': double them too. -#}
+{% macro snowflake__sql_string(value) -%}
+'{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro bigquery__sql_string(value) -%}
+'{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{#- The calendar date of a timestamptz in the IANA zone `tz` (a SQL string literal). -#}
+{% macro to_local_date(ts, tz) %}{{ return(adapter.dispatch('to_local_date', 'cdp_lifecycle')(ts, tz)) }}{% endmacro %}
+
+{% macro default__to_local_date(ts, tz) -%}
+cast(({{ ts }}) at time zone {{ tz }} as date)
+{%- endmacro %}
+
+{% macro duckdb__to_local_date(ts, tz) -%}
+cast(timezone({{ tz }}, {{ ts }}) as date)
+{%- endmacro %}
+
+{% macro snowflake__to_local_date(ts, tz) -%}
+cast(convert_timezone({{ tz }}, {{ ts }}) as date)
+{%- endmacro %}
+
+{% macro redshift__to_local_date(ts, tz) -%}
+cast(convert_timezone({{ tz }}, {{ ts }}) as date)
+{%- endmacro %}
+
+{% macro bigquery__to_local_date(ts, tz) -%}
+date({{ ts }}, {{ tz }})
+{%- endmacro %}
+
+
+{#- A timestamp with time zone from an ISO-8601 literal such as '2024-05-01 10:00:00.000000+00:00'. -#}
+{% macro timestamp_literal(iso) %}{{ return(adapter.dispatch('timestamp_literal', 'cdp_lifecycle')(iso)) }}{% endmacro %}
+
+{% macro default__timestamp_literal(iso) -%}
+cast({{ sql_string(iso) }} as timestamp with time zone)
+{%- endmacro %}
+
+{% macro snowflake__timestamp_literal(iso) -%}
+to_timestamp_tz({{ sql_string(iso) }})
+{%- endmacro %}
+
+{% macro bigquery__timestamp_literal(iso) -%}
+timestamp({{ sql_string(iso) }})
+{%- endmacro %}
+
+
+{#- A date literal from 'YYYY-MM-DD'. -#}
+{% macro date_literal(ymd) %}{{ return(adapter.dispatch('date_literal', 'cdp_lifecycle')(ymd)) }}{% endmacro %}
+
+{% macro default__date_literal(ymd) -%}
+cast({{ sql_string(ymd) }} as date)
+{%- endmacro %}
+
+
+{#- `d` plus `n` days (n may be negative), as a date. -#}
+{% macro add_days(d, n) %}{{ return(adapter.dispatch('add_days', 'cdp_lifecycle')(d, n)) }}{% endmacro %}
+
+{% macro default__add_days(d, n) -%}
+cast(dateadd(day, {{ n }}, {{ d }}) as date)
+{%- endmacro %}
+
+{% macro duckdb__add_days(d, n) -%}
+cast(({{ d }}) + cast({{ n }} as integer) as date)
+{%- endmacro %}
+
+{% macro postgres__add_days(d, n) -%}
+cast(({{ d }}) + cast({{ n }} as integer) as date)
+{%- endmacro %}
+
+{% macro bigquery__add_days(d, n) -%}
+date_add({{ d }}, interval ({{ n }}) day)
+{%- endmacro %}
+
+
+{#- Whole days from `earlier` to `later` (both dates), as an integer. -#}
+{% macro days_between(later, earlier) %}{{ return(adapter.dispatch('days_between', 'cdp_lifecycle')(later, earlier)) }}{% endmacro %}
+
+{% macro default__days_between(later, earlier) -%}
+datediff(day, {{ earlier }}, {{ later }})
+{%- endmacro %}
+
+{% macro duckdb__days_between(later, earlier) -%}
+cast(({{ later }}) - ({{ earlier }}) as integer)
+{%- endmacro %}
+
+{% macro postgres__days_between(later, earlier) -%}
+(({{ later }}) - ({{ earlier }}))
+{%- endmacro %}
+
+{% macro bigquery__days_between(later, earlier) -%}
+date_diff({{ later }}, {{ earlier }}, day)
+{%- endmacro %}
+
+
+{#- Integer division that truncates on every warehouse (DuckDB's `/` returns a double). -#}
+{% macro int_div(a, b) %}{{ return(adapter.dispatch('int_div', 'cdp_lifecycle')(a, b)) }}{% endmacro %}
+
+{% macro default__int_div(a, b) -%}
+(({{ a }}) / ({{ b }}))
+{%- endmacro %}
+
+{% macro duckdb__int_div(a, b) -%}
+(({{ a }}) // ({{ b }}))
+{%- endmacro %}
+
+{% macro snowflake__int_div(a, b) -%}
+trunc(({{ a }}) / ({{ b }}))
+{%- endmacro %}
+
+{% macro bigquery__int_div(a, b) -%}
+div({{ a }}, {{ b }})
+{%- endmacro %}
+
+
+{#- A top-level field of a JSON column as text (null when absent or JSON null). `key` is a plain string. -#}
+{% macro json_text(column, key) %}{{ return(adapter.dispatch('json_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
+
+{% macro default__json_text(column, key) -%}
+json_extract_path_text({{ column }}, {{ sql_string(key) }})
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+json_extract_string({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }})
+{%- endmacro %}
+
+{% macro postgres__json_text(column, key) -%}
+({{ column }} ->> {{ sql_string(key) }})
+{%- endmacro %}
+
+{% macro snowflake__json_text(column, key) -%}
+cast(get({{ column }}, {{ sql_string(key) }}) as varchar)
+{%- endmacro %}
+
+{% macro bigquery__json_text(column, key) -%}
+json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }})
+{%- endmacro %}
+
+
+{#- True when the text matches the whole regular expression `pattern` (POSIX ERE subset). -#}
+{% macro regex_full_match(expr, pattern) %}{{ return(adapter.dispatch('regex_full_match', 'cdp_lifecycle')(expr, pattern)) }}{% endmacro %}
+
+{% macro default__regex_full_match(expr, pattern) -%}
+(({{ expr }}) ~ {{ sql_string('^' ~ pattern ~ '$') }})
+{%- endmacro %}
+
+{% macro duckdb__regex_full_match(expr, pattern) -%}
+regexp_full_match({{ expr }}, {{ sql_string(pattern) }})
+{%- endmacro %}
+
+{% macro snowflake__regex_full_match(expr, pattern) -%}
+regexp_like({{ expr }}, {{ sql_string(pattern) }})
+{%- endmacro %}
+
+{% macro bigquery__regex_full_match(expr, pattern) -%}
+regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
+{%- endmacro %}
+
+
+{#-
+  A number from text that never fails on garbage: a plain decimal ('12', '-3.5', ' 19.99 ') or one with an
+  exponent ('1e3'), else null. Plain decimals are cast exactly; exponents go through a double.
+-#}
+{% macro safe_decimal(expr) %}{{ return(adapter.dispatch('safe_decimal', 'cdp_lifecycle')(expr)) }}{% endmacro %}
+
+{% macro default__safe_decimal(expr) -%}
+case
+  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)') }}
+    then cast(trim({{ expr }}) as decimal(38, 12))
+  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)[eE][-+]?[0-9]{1,3}') }}
+    then cast(cast(trim({{ expr }}) as double precision) as decimal(38, 12))
+end
+{%- endmacro %}
+
+{% macro bigquery__safe_decimal(expr) -%}
+safe_cast(trim({{ expr }}) as bignumeric)
+{%- endmacro %}
+
+
+{#- A date from text starting with YYYY-MM-DD (that literal date), else null; never fails on 2023-02-30. -#}
+{% macro safe_date_prefix(expr) %}{{ return(adapter.dispatch('safe_date_prefix', 'cdp_lifecycle')(expr)) }}{% endmacro %}
+
+{% macro default__safe_date_prefix(expr) -%}
+{#- Nested CASE, not AND: only CASE guarantees the casts never see text the pattern rejected. -#}
+case
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])') }}
+    then case
+      when extract(month from {{ add_days("cast(substr(" ~ expr ~ ", 1, 7) || '-01' as date)", "cast(substr(" ~ expr ~ ", 9, 2) as integer) - 1") }}) = cast(substr({{ expr }}, 6, 2) as integer)
+        then {{ add_days("cast(substr(" ~ expr ~ ", 1, 7) || '-01' as date)", "cast(substr(" ~ expr ~ ", 9, 2) as integer) - 1") }}
+    end
+end
+{%- endmacro %}
+
+{% macro duckdb__safe_date_prefix(expr) -%}
+case
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+    then try_cast(substr({{ expr }}, 1, 10) as date)
+end
+{%- endmacro %}
+
+{% macro snowflake__safe_date_prefix(expr) -%}
+case
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+    then try_to_date(substr({{ expr }}, 1, 10), 'YYYY-MM-DD')
+end
+{%- endmacro %}
+
+{% macro bigquery__safe_date_prefix(expr) -%}
+case
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+    then safe.parse_date('%Y-%m-%d', substr({{ expr }}, 1, 10))
+end
+{%- endmacro %}
+
+
+{#- `expr in (values...)` for a list var of strings; false for an empty list, never null. -#}
+{% macro in_list(expr, values) %}{{ return(adapter.dispatch('in_list', 'cdp_lifecycle')(expr, values)) }}{% endmacro %}
+
+{% macro default__in_list(expr, values) -%}
+{%- if values | length == 0 -%}
+(1 = 0)
+{%- else -%}
+coalesce(({{ expr }}) in ({% for v in values %}{% if not loop.first %}, {% endif %}{{ sql_string(v) }}{% endfor %}), false)
+{%- endif -%}
+{%- endmacro %}
+
+
+{#- The text type. -#}
+{% macro text_type() %}{{ return(adapter.dispatch('text_type', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__text_type() %}varchar{% endmacro %}
+
+{% macro postgres__text_type() %}text{% endmacro %}
+
+{% macro bigquery__text_type() %}string{% endmacro %}
+
+
+{#- An exact decimal with 2 places, wide enough for any sum of revenues. -#}
+{% macro money_type() %}{{ return(adapter.dispatch('money_type', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__money_type() %}decimal(38, 2){% endmacro %}
+
+{% macro bigquery__money_type() %}numeric{% endmacro %}
+
+
+{#- A double-precision float (the growth-accounting rates). -#}
+{% macro float_type() %}{{ return(adapter.dispatch('float_type', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__float_type() %}double precision{% endmacro %}
+
+{% macro bigquery__float_type() %}float64{% endmacro %}
+
+{% macro snowflake__float_type() %}double{% endmacro %}
+
+
+{#-
+  One row per date from `start_date` to `end_date` of the one-row relation `bounds` (a CTE name), as column
+  `date_day`. The default uses a digits cross join (up to 100,000 days) so it needs no table function.
+-#}
+{% macro date_spine(bounds) %}{{ return(adapter.dispatch('date_spine', 'cdp_lifecycle')(bounds)) }}{% endmacro %}
+
+{% macro default__date_spine(bounds) -%}
+select {{ add_days('b.start_date', 'n.n') }} as date_day
+from {{ bounds }} as b
+cross join (
+  select d0.n + 10 * d1.n + 100 * d2.n + 1000 * d3.n + 10000 * d4.n as n
+  from (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d0
+  cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d1
+  cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d2
+  cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d3
+  cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d4
+) as n
+where n.n <= {{ days_between('b.end_date', 'b.start_date') }}
+{%- endmacro %}
+
+{% macro duckdb__date_spine(bounds) -%}
+select cast(unnest(generate_series(cast(b.start_date as timestamp), cast(b.end_date as timestamp), interval 1 day)) as date) as date_day
+from {{ bounds }} as b
+where b.start_date <= b.end_date
+{%- endmacro %}
+
+{% macro postgres__date_spine(bounds) -%}
+select cast(generate_series(cast(b.start_date as timestamp), cast(b.end_date as timestamp), interval '1 day') as date) as date_day
+from {{ bounds }} as b
+where b.start_date <= b.end_date
+{%- endmacro %}
+
+{% macro bigquery__date_spine(bounds) -%}
+select date_day
+from {{ bounds }} as b
+cross join unnest(generate_date_array(b.start_date, b.end_date)) as date_day
+{%- endmacro %}
+
+
+{#- `ts` minus `hours` hours (a validated whole number). -#}
+{% macro sub_hours(ts, hours) %}{{ return(adapter.dispatch('sub_hours', 'cdp_lifecycle')(ts, hours)) }}{% endmacro %}
+
+{% macro default__sub_hours(ts, hours) -%}
+dateadd(hour, -{{ hours }}, {{ ts }})
+{%- endmacro %}
+
+{% macro duckdb__sub_hours(ts, hours) -%}
+(({{ ts }}) - interval '{{ hours }} hours')
+{%- endmacro %}
+
+{% macro postgres__sub_hours(ts, hours) -%}
+(({{ ts }}) - interval '{{ hours }} hours')
+{%- endmacro %}
+
+{% macro bigquery__sub_hours(ts, hours) -%}
+timestamp_sub({{ ts }}, interval {{ hours }} hour)
+{%- endmacro %}

@@ -1,0 +1,27 @@
+{#-
+  The body of a `prior` CTE for incremental models: the build that last wrote {{ this }} (its D and time) and
+  `recompute_all` = 1 unless that build used the same config and a D not after this run's. `builds` is
+  ref('int_lifecycle__builds'), passed in so that the dependency is visible in the model file.
+-#}
+{% macro lifecycle_prior_build(builds) -%}
+    select
+        max(b.as_of_date) as prior_as_of_date,
+        max(b.built_at) as prior_built_at,
+        case
+            when count(*) = 1
+                and max(b.config_fingerprint) = {{ lifecycle_config_fingerprint() }}
+                and max(b.as_of_date) <= {{ lifecycle_as_of_date() }}
+                then 0
+            else 1
+        end as recompute_all
+    from {{ builds }} as b
+    where b.built_at = (select max(t._built_at) from {{ this }} as t)
+{%- endmacro %}
+
+{#- The source of an event: its user id when present, else its anonymous id; null when it has neither. -#}
+{% macro lifecycle_source_key(user_col, anonymous_col) -%}
+case
+    when nullif({{ user_col }}, '') is not null then 'u:' || {{ user_col }}
+    when nullif({{ anonymous_col }}, '') is not null then 'a:' || {{ anonymous_col }}
+end
+{%- endmacro %}

@@ -1,0 +1,109 @@
+{#-
+  Validated access to the package vars (SPEC 4.1). Numbers are checked to be whole numbers in range, lists to
+  be lists of strings, dates to look like YYYY-MM-DD, and every value reaches SQL as a number or an escaped
+  literal: a var can never inject SQL.
+-#}
+
+{#- A whole-number var >= minimum, printed as a SQL integer. -#}
+{% macro lifecycle_int_var(name, default, minimum) -%}
+{%- set raw = var(name, default) -%}
+{%- set n = raw | int -%}
+{%- if raw == none or (n | string) != (raw | string | trim) or n < minimum -%}
+{{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a whole number >= " ~ minimum ~ ", not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
+{%- endif -%}
+{{ n }}
+{%- endmacro %}
+
+{#- Fails unless the var is a list of strings (event names); prints nothing. -#}
+{% macro lifecycle_check_list_var(name, default) -%}
+{%- set raw = var(name, default) -%}
+{%- if raw == none or raw is string or raw is mapping or raw is not iterable -%}
+{{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a list of event names such as ['Order Completed'], not '" ~ raw ~ "'.") }}
+{%- endif -%}
+{%- for item in raw -%}
+{%- if item is not string -%}
+{{ exceptions.raise_compiler_error("The var " ~ name ~ " must list event names as strings; '" ~ item ~ "' is not a string.") }}
+{%- endif -%}
+{%- endfor -%}
+{%- endmacro %}
+
+{#- `expr` is one of the event names of the list var `name` (false for an empty list, never null). -#}
+{% macro lifecycle_event_in(expr, name, default) -%}
+{{- lifecycle_check_list_var(name, default) -}}
+{{- in_list(expr, var(name, default)) -}}
+{%- endmacro %}
+
+{#- The list var `name` as one text, for the fingerprint. -#}
+{% macro lifecycle_list_text(name, default) -%}
+{{- lifecycle_check_list_var(name, default) -}}
+[{% for v in var(name, default) %}{% if not loop.first %}","{% endif %}{{ v }}{% endfor %}]
+{%- endmacro %}
+
+{#- A non-empty string var (time zone, trait name), validated. -#}
+{% macro lifecycle_string_var(name, default) -%}
+{%- set raw = var(name, default) -%}
+{%- if raw is not string or (raw | trim | length) == 0 -%}
+{{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a non-empty string, not '" ~ raw ~ "'.") }}
+{%- endif -%}
+{{ raw }}
+{%- endmacro %}
+
+{#- The time zone as a SQL string literal. -#}
+{% macro lifecycle_tz() -%}
+{{ sql_string(lifecycle_string_var('lifecycle__timezone', 'UTC')) }}
+{%- endmacro %}
+
+{#- This run's start (dbt's run_started_at, UTC) as a timestamptz literal: the same in every model of a run. -#}
+{% macro lifecycle_run_at() -%}
+{{ timestamp_literal(run_started_at | string) }}
+{%- endmacro %}
+
+{#-
+  D, the as-of date, as a SQL date expression: the lifecycle__as_of_date var (YYYY-MM-DD) when set, else the
+  date of run_started_at in lifecycle__timezone, so that every model of one run uses the same D.
+-#}
+{% macro lifecycle_as_of_date() -%}
+{%- set raw = var('lifecycle__as_of_date', none) -%}
+{%- if raw == none or (raw | string | trim) == '' or (raw | string | lower) == 'none' or (raw | string | lower) == 'today' -%}
+{{ to_local_date(lifecycle_run_at(), lifecycle_tz()) }}
+{%- else -%}
+{%- set ymd = raw | string | trim -%}
+{%- if ymd | length != 10 or ymd[4] != '-' or ymd[7] != '-' -%}
+{{ exceptions.raise_compiler_error("The var lifecycle__as_of_date must be a date as YYYY-MM-DD, not '" ~ raw ~ "'.") }}
+{%- endif -%}
+{%- for i in [0, 1, 2, 3, 5, 6, 8, 9] -%}
+{%- if ymd[i] not in '0123456789' -%}
+{{ exceptions.raise_compiler_error("The var lifecycle__as_of_date must be a date as YYYY-MM-DD, not '" ~ raw ~ "'.") }}
+{%- endif -%}
+{%- endfor -%}
+{{ date_literal(ymd) }}
+{%- endif -%}
+{%- endmacro %}
+
+{#-
+  Everything a stored derivation depends on besides the events, as one text literal. Incremental models store
+  it with each build (int_lifecycle__builds); when it differs from the last build's, they recompute everyone,
+  so changing a var never leaves stale rows behind.
+-#}
+{% macro lifecycle_config_fingerprint() -%}
+{%- set parts = [
+  'tz=' ~ lifecycle_string_var('lifecycle__timezone', 'UTC'),
+  'new=' ~ lifecycle_int_var('lifecycle__new_days', 7, 1),
+  'risk=' ~ lifecycle_int_var('lifecycle__at_risk_days', 7, 1),
+  'dormant=' ~ lifecycle_int_var('lifecycle__dormant_days', 30, 1),
+  'churn=' ~ lifecycle_int_var('lifecycle__churn_days', 90, 1),
+  'resurrected=' ~ lifecycle_int_var('lifecycle__resurrected_days', 7, 1),
+  'power=' ~ lifecycle_int_var('lifecycle__power_days', 20, 0),
+  'decline_min=' ~ lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0),
+  'decline_pct=' ~ lifecycle_int_var('lifecycle__decline_ratio_pct', 50, 0),
+  'churn_events=' ~ lifecycle_list_text('lifecycle__churn_events', ['Account Deleted', 'App Uninstalled']),
+  'non_activity=' ~ lifecycle_list_text('lifecycle__non_activity_events', []),
+  'core=' ~ lifecycle_list_text('lifecycle__core_events', []),
+  'purchase=' ~ lifecycle_list_text('lifecycle__purchase_events', ['Order Completed']),
+  'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
+  'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
+  'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
+  'version=1'
+] -%}
+{{ sql_string(parts | join('|')) }}
+{%- endmacro %}

@@ -1,0 +1,11 @@
+{{ config(materialized='view', tags=['lifecycle', 'marts']) }}
+
+-- One row per status change (SPEC 5): every run but a user's first starts with a transition.
+select
+    user_id,
+    valid_from as transition_date,
+    previous_status as from_status,
+    lifecycle_status as to_status
+from {{ ref('int_lifecycle__status_runs') }}
+where lifecycle_status is not null
+    and previous_status is not null

@@ -1,0 +1,12 @@
+{{ config(materialized='view', tags=['lifecycle', 'marts']) }}
+
+-- One row per user per unbroken run of one status (SPEC 5); valid_to is inclusive and null for the current run.
+-- A view over the incrementally maintained runs, so a daily build rewrites nothing here.
+select
+    user_id,
+    lifecycle_status,
+    valid_from,
+    valid_to,
+    previous_status
+from {{ ref('int_lifecycle__status_runs') }}
+where lifecycle_status is not null

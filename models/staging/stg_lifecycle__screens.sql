@@ -1,0 +1,11 @@
+{{ config(materialized='view', tags=['lifecycle', 'staging']) }}
+
+-- Screens calls: always activity (SPEC 4.3), so only who and when matter. Dedup happens downstream.
+select
+    id,
+    user_id,
+    anonymous_id,
+    timestamp as event_at,
+    {{ to_local_date('timestamp', lifecycle_tz()) }} as event_date,
+    received_at
+from {{ source('cdp', 'screens') }}
