@@ -1,0 +1,177 @@
+import * as http from 'node:http';
+import * as readline from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import pino from 'pino';
+import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { spawnTs } from '../helpers/cli';
+import { openWarehouse, type Warehouse } from '../../src/warehouse';
+import { startCollector, type Collector } from '../../src/collector';
+import { basic, postJson, TcpProxy } from './helpers';
+
+const KEY = 'wk_res';
+
+/** Sends the headers and the first part of a body now; `finish()` sends the rest and resolves the response. */
+function partialPost(
+  url: string,
+  path: string,
+  value: unknown,
+): { finish(): Promise<{ status: number; body: Record<string, unknown> }> } {
+  const data = Buffer.from(JSON.stringify(value));
+  const cut = Math.floor(data.length / 2);
+  let settle: (r: { status: number; body: Record<string, unknown> }) => void = () => undefined;
+  let fail: (e: unknown) => void = () => undefined;
+  const done = new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  const req = http.request(
+    new URL(path, url),
+    {
+      method: 'POST',
+      agent: false,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': data.length,
+        authorization: basic(KEY),
+      },
+    },
+    (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () =>
+        settle({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
+      );
+    },
+  );
+  req.on('error', fail);
+  req.write(data.subarray(0, cut));
+  return {
+    finish: () => {
+      req.end(data.subarray(cut));
+      return done;
+    },
+  };
+}
+
+const batchOf = (prefix: string, n: number) => ({
+  batch: Array.from({ length: n }, (_, i) => ({
+    type: 'track',
+    userId: `${prefix}-user`,
+    event: 'Resilience',
+    messageId: `${prefix}-${i}`,
+  })),
+});
+
+describeEachWarehouse(
+  'collector when PostgreSQL goes away',
+  ({ tw }) => {
+    let proxy: TcpProxy;
+    let wh: Warehouse;
+    let direct: Warehouse;
+    let collector: Collector;
+
+    beforeAll(async () => {
+      const target = new URL(PG_ADMIN_URL);
+      proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+      await proxy.start();
+      const u = new URL(tw().url);
+      u.port = String(proxy.port);
+      wh = await openWarehouse(u.toString());
+      direct = await tw().open();
+      collector = await startCollector({
+        warehouse: wh,
+        rawSchema: 'cdp',
+        port: 0,
+        host: '127.0.0.1',
+        writeKeys: [KEY],
+        logger: pino({ level: 'silent' }),
+      });
+    });
+    afterAll(async () => {
+      await collector.close();
+      await wh.close();
+      await direct.close();
+      await proxy.cut();
+    });
+
+    const landed = async (prefix: string): Promise<number> => {
+      const [r] = await direct.query<{ n: number }>(
+        'select count(*) as n from cdp.tracks where user_id = $1',
+        [`${prefix}-user`],
+      );
+      return r.n;
+    };
+
+    it('answers 503 while it is gone (nothing of the request lands), then recovers', async () => {
+      expect((await postJson(collector.url, '/v1/batch', batchOf('before', 3), KEY)).status).toBe(200);
+      expect(await landed('before')).toBe(3);
+
+      // The warehouse goes away in the middle of a request: half of its body is already in.
+      const inFlight = partialPost(collector.url, '/v1/batch', batchOf('during', 50));
+      await proxy.cut();
+      const during = await inFlight.finish();
+      expect(during).toEqual({
+        status: 503,
+        body: { success: false, error: 'The warehouse is unavailable; nothing was stored, retry later.' },
+      });
+      const health = await fetch(`${collector.url}/health`);
+      expect(health.status).toBe(503);
+
+      await proxy.restore();
+      const after = await postJson(collector.url, '/v1/batch', batchOf('during', 50), KEY);
+      expect(after.status).toBe(200);
+      expect(await landed('during')).toBe(50);
+      expect((await fetch(`${collector.url}/health`)).status).toBe(200);
+    }, 60000);
+  },
+  ['postgres'],
+);
+
+function waitForLine(child: ChildProcess, test: (line: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const onExit = (code: number | null) => reject(new Error(`collector exited early with ${String(code)}`));
+    child.once('exit', onExit);
+    rl.on('line', (line) => {
+      if (test(line)) {
+        child.off('exit', onExit);
+        rl.close();
+        resolve(line);
+      }
+    });
+  });
+}
+
+describeEachWarehouse('collector process on SIGTERM', ({ tw }) => {
+  it('stops accepting, drains the in-flight request, flushes, closes the warehouse and exits 0', async () => {
+    const child = spawnTs('test/collect/fixtures/collector-main.ts', [tw().url, KEY]);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const ready = await waitForLine(child, (l) => l.startsWith('{"ready"'));
+      const url = (JSON.parse(ready) as { ready: string }).ready;
+      const received = waitForLine(child, (l) => l.includes('"request received"'));
+      const inFlight = partialPost(url, '/v1/batch', batchOf('drain', 200));
+      await received;
+      child.kill('SIGTERM');
+      await waitForLine(child, (l) => l.includes('shutting down'));
+      // New connections are refused once it is draining.
+      await expect(fetch(`${url}/health`)).rejects.toThrow();
+      const res = await inFlight.finish();
+      expect(res).toEqual({ status: 200, body: { success: true, landed: 200, rejected: [] } });
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(stderr).toBe('');
+    const wh = await tw().open();
+    try {
+      expect(await wh.query(`select count(*) as n from cdp.tracks where user_id = 'drain-user'`)).toEqual([
+        { n: 200 },
+      ]);
+    } finally {
+      await wh.close();
+    }
+  }, 60000);
+});
