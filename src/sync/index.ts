@@ -293,7 +293,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     if (errors.length < 20) errors.push({ userId, status, error });
   };
 
-  // Writes are serialised (one DuckDB writer; ordered state) but overlap with the next request.
+  // Writes are serialised (one DuckDB writer; ordered state) but overlap with the next request. At most one
+  // write waits behind the requests, which bounds what a crash makes the next run replay.
   let writeChain: Promise<void> = Promise.resolve();
   let writesPending = 0;
   const write = (fn: () => Promise<void>): void => {
@@ -317,11 +318,11 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
         ),
       );
       progress.increment(batch.length);
-      if (writesPending > 2) await writeChain;
+      if (writesPending > 1) await writeChain;
       return;
     }
     while (inflight.size >= concurrency) await Promise.race(inflight);
-    while (writesPending > 2) await writeChain;
+    while (writesPending > 1) await writeChain;
     if (aborted || fatal) return;
     const t = transport;
     const job = (async () => {
