@@ -65,7 +65,10 @@ function findCycle(graph: Map<string, GraphNode>): string[] {
         // The stack from r to n is the cycle; print it in data-flow order (upstream first).
         const i = stack.indexOf(r);
         const cyc = stack.slice(i).reverse();
-        found = [...cyc, cyc[0]];
+        // Start at the alphabetically first model so the message is the same whatever the walk order.
+        const k = cyc.indexOf([...cyc].sort()[0]);
+        const rotated = [...cyc.slice(k), ...cyc.slice(0, k)];
+        found = [...rotated, rotated[0]];
         return;
       }
       if (!state.has(r)) visit(r);

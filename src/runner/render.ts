@@ -383,12 +383,25 @@ export class Renderer {
         `the var "${name}" is required but not set: pass it with --vars '{"${name}": ...}' or set it under vars: in dbt_project.yml`,
       );
     });
-    g('config', (...args: unknown[]) => {
+    const config = (...args: unknown[]): string => {
       const st = this.state;
-      const { kw } = splitArgs(args);
-      if (st) st.config = mergeConfig(st.config, kw);
+      const { pos, kw } = splitArgs(args);
+      const fromDict = pos[0] && typeof pos[0] === 'object' ? (pos[0] as Record<string, unknown>) : {};
+      if (st) st.config = mergeConfig(st.config, { ...fromDict, ...kw });
       return '';
-    });
+    };
+    // dbt's config object is also read inside models: config.get('key', default), config.require('key').
+    config.get = (...args: unknown[]): unknown => {
+      const { pos } = splitArgs(args);
+      const v = this.state?.config[String(pos[0])];
+      return v === undefined ? (pos[1] ?? null) : v;
+    };
+    config.require = (key: unknown): unknown => {
+      const v = this.state?.config[String(key)];
+      if (v === undefined) throw this.fail(`the config "${String(key)}" is required but not set`);
+      return v;
+    };
+    g('config', config);
     g('is_incremental', () => {
       const st = this.cur('is_incremental()');
       return st.isIncremental;
@@ -563,14 +576,16 @@ function flatten(msg: string): string {
 export function renderErrorMessage(err: unknown, own?: unknown): string {
   const msg = errorMessage(err);
   const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(msg);
-  if (own instanceof Error) return m ? `${own.message} (line ${m[1]})` : own.message;
+  // nunjucks counts lines from 0 and leaves the position out on the first line.
+  const line = m ? ` (line ${Number(m[1]) + 1})` : '';
+  if (own instanceof Error) return own.message + line;
   if (err instanceof UserError || err instanceof CompilerError) return err.message;
   if (m) {
     const inner = flatten(m[3])
       .replace(/^(Template render error:\s*)+/i, '')
       .replace(/^\(.*?\)\s*/, '')
       .replace(/^Error: /, '');
-    return `${inner} (line ${m[1]}, column ${m[2]})`;
+    return `${inner}${line}`;
   }
   return flatten(msg).replace(/^Template render error:\s*/i, '');
 }

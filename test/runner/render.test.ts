@@ -1,0 +1,227 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { compileModels, type TargetType } from '../../src/runner';
+import { UserError } from '../../src/errors';
+
+// Rendering needs no warehouse: these tests compile small projects written to a temp folder.
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-render-'));
+afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+
+let counter = 0;
+function project(files: Record<string, string>, vars = ''): string {
+  const dir = path.join(tmpRoot, `p${counter++}`);
+  const all: Record<string, string> = {
+    'dbt_project.yml': `name: pkg\nconfig-version: 2\nmodel-paths: ['models']\nmacro-paths: ['macros']\n${vars}`,
+    ...files,
+  };
+  for (const [rel, text] of Object.entries(all)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+  return dir;
+}
+
+async function compile(
+  dir: string,
+  dialect: TargetType = 'duckdb',
+  vars?: Record<string, unknown>,
+): Promise<Record<string, string>> {
+  const res = await compileModels({
+    dialect,
+    projectDir: dir,
+    schema: 'lifecycle',
+    rawSchema: 'cdp',
+    vars,
+    outDir: path.join(dir, 'target', 'compiled'),
+  });
+  return Object.fromEntries(res.models.map((m) => [m.name, m.sql.trim()]));
+}
+
+async function compileError(dir: string, vars?: Record<string, unknown>): Promise<UserError> {
+  try {
+    await compile(dir, 'duckdb', vars);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return e as UserError;
+  }
+  throw new Error('expected the compile to fail');
+}
+
+describe('runner rendering', () => {
+  it('names the cycle when refs form one', async () => {
+    const dir = project({
+      'models/a.sql': "select * from {{ ref('c') }}",
+      'models/b.sql': "select * from {{ ref('a') }}",
+      'models/c.sql': "select * from {{ ref('b') }}",
+      'models/d.sql': "select * from {{ ref('a') }}",
+    });
+    const e = await compileError(dir);
+    expect(e.message).toMatch(
+      /^The models form a cycle: a -> b -> c -> a; remove one of these ref\(\) calls/,
+    );
+    expect(e.message).toContain(path.join(path.basename(dir), 'models', 'a.sql'));
+  });
+
+  it('names a missing required var, the model and the file; defaults and --vars fill it', async () => {
+    const dir = project(
+      {
+        'models/m.sql': "select\n{{ var('needed') }} as a, {{ var('opt', 5) }} as b, {{ var('flat') }} as c",
+      },
+      'vars:\n  flat: 1\n',
+    );
+    const e = await compileError(dir);
+    expect(e.message).toBe(
+      `model m (${path.join(path.basename(dir), 'models', 'm.sql')}) failed to render: the var "needed" is required but not set: ` +
+        `pass it with --vars '{"needed": ...}' or set it under vars: in dbt_project.yml (line 2)`,
+    );
+    expect((await compile(dir, 'duckdb', { needed: 7 })).m).toBe('select\n7 as a, 5 as b, 1 as c');
+    expect((await compile(dir, 'duckdb', { needed: 7, opt: 'x', flat: 2 })).m).toBe(
+      'select\n7 as a, x as b, 2 as c',
+    );
+  });
+
+  it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
+    const dir = project({
+      'macros/m.sql': `
+{% macro greet() %}{{ return(adapter.dispatch('greet', 'pkg')()) }}{% endmacro %}
+{% macro default__greet() %}default{% endmacro %}
+{% macro postgres__greet() %}postgres{% endmacro %}
+{% macro snowflake__greet() %}snowflake{% endmacro %}
+{% macro postgres__type_string() %}my_text{% endmacro %}`,
+      'models/m.sql':
+        "select '{{ greet() }}' as g, cast(1 as {{ dbt.type_string() }}) as s, {{ dbt.dateadd('day', 1, 'd') }} as d",
+    });
+    const sql = async (t: TargetType) => (await compile(dir, t)).m;
+    expect(await sql('duckdb')).toBe(
+      "select 'default' as g, cast(1 as varchar) as s, date_add(d, interval (1) day) as d",
+    );
+    // The package's postgres__type_string overrides dbt's for the dbt namespace, as a root project can.
+    expect(await sql('postgres')).toBe(
+      "select 'postgres' as g, cast(1 as my_text) as s, d + ((interval '1 day') * (1)) as d",
+    );
+    // dbt-redshift inherits from dbt-postgres: postgres__greet serves redshift; dbt's redshift__dateadd wins.
+    expect(await sql('redshift')).toBe(
+      "select 'postgres' as g, cast(1 as my_text) as s, dateadd(day, 1, d) as d",
+    );
+    expect(await sql('snowflake')).toBe(
+      "select 'snowflake' as g, cast(1 as varchar) as s, dateadd(day, 1, d) as d",
+    );
+    expect(await sql('bigquery')).toBe(
+      "select 'default' as g, cast(1 as string) as s, datetime_add(cast(d as datetime), interval 1 day) as d",
+    );
+  });
+
+  it('fails clearly when dispatch finds no implementation', async () => {
+    const dir = project({
+      'macros/m.sql': "{% macro f() %}{{ return(adapter.dispatch('f', 'pkg')()) }}{% endmacro %}",
+      'models/m.sql': 'select {{ f() }}',
+    });
+    const e = await compileError(dir);
+    expect(e.message).toContain(
+      "adapter.dispatch('f', 'pkg') found no implementation for duckdb (looked for pkg.duckdb__f, pkg.default__f)",
+    );
+  });
+
+  it('makes return() the value of the macro and stops it', async () => {
+    const dir = project({
+      'macros/m.sql': `
+{% macro cols() %}{{ return(['a', 'b', 'c']) }}this text is never rendered{% endmacro %}
+{% macro pick(flag) %}{% if flag %}{{ return('yes') }}{% endif %}{{ return('no') }}{% endmacro %}
+{% macro plain() %}plain text{% endmacro %}`,
+      'models/m.sql': `{% set cs = cols() %}select {{ cs | join(', ') }}, {{ cs | length }} as n, '{{ pick(true) }}{{ pick(false) }}' as p, '{{ plain() }}' as t`,
+    });
+    expect((await compile(dir)).m).toBe("select a, b, c, 3 as n, 'yesno' as p, 'plain text' as t");
+  });
+
+  it('reports raise_compiler_error, unknown refs and sources with the model and file', async () => {
+    const dir = project({
+      'models/m.sql': "{{ exceptions.raise_compiler_error('lifecycle__x must be positive') }}",
+    });
+    const e = await compileError(dir);
+    expect(e.message).toBe(
+      `model m (${path.join(path.basename(dir), 'models', 'm.sql')}) failed to render: lifecycle__x must be positive`,
+    );
+    const dir2 = project({ 'models/m.sql': "select * from {{ ref('nope') }}" });
+    expect((await compileError(dir2)).message).toMatch(
+      /model m \(.*m\.sql\) failed to render: ref\('nope'\) names no model of the project/,
+    );
+    const dir3 = project({ 'models/m.sql': "select * from {{ source('raw', 'nope') }}" });
+    expect((await compileError(dir3)).message).toMatch(/source\('raw', 'nope'\) is not declared/);
+  });
+
+  it('merges config from dbt_project.yml folders, schema.yml and config(), and renders this/target/model', async () => {
+    const dir = project(
+      {
+        'models/marts/m.sql': `{{ config(alias='m_alias') }}select '{{ this }}' as t, '{{ this.identifier }}' as i, '{{ target.schema }}' as s, '{{ model.name }}' as n, '{{ config.get("materialized") }}{{ config.get("nope", "dflt") }}' as x`,
+        'models/marts/schema.yml':
+          'version: 2\nmodels:\n  - name: m\n    config:\n      materialized: incremental\n      unique_key: id\n',
+        'models/v.sql': "{{ config(schema='extra') }}select * from {{ ref('m') }}",
+      },
+      "models:\n  pkg:\n    +materialized: view\n    marts:\n      +materialized: table\n      +tags: ['mart']\n",
+    );
+    const res = await compileModels({
+      dialect: 'postgres',
+      projectDir: dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(dir, 'out'),
+    });
+    const m = Object.fromEntries(res.models.map((x) => [x.name, x]));
+    expect(m.m.materialized).toBe('incremental');
+    expect(m.v.materialized).toBe('view');
+    expect(m.m.sql.trim()).toBe(
+      `select '"lifecycle"."m_alias"' as t, 'm_alias' as i, 'lifecycle' as s, 'm' as n, 'incrementaldflt' as x`,
+    );
+    // dbt's default generate_schema_name: a custom schema is appended to the target schema.
+    expect(m.v.sql.trim()).toBe('select * from "lifecycle"."m_alias"');
+    expect(fs.readFileSync(path.join(dir, 'out', 'postgres', 'm.sql'), 'utf8')).toBe(m.m.sql);
+  });
+
+  it('inlines ephemeral models as CTEs, nested ones first, after an existing WITH', async () => {
+    const dir = project({
+      'models/e1.sql': "{{ config(materialized='ephemeral') }}select 1 as x",
+      'models/e2.sql': "{{ config(materialized='ephemeral') }}select x from {{ ref('e1') }}",
+      'models/m.sql':
+        "with own as (select 2 as y)\nselect * from {{ ref('e2') }}, own, {{ ref('e1') }} as again",
+      'models/n.sql': '-- a comment\nselect * from {{ ref("e2") }}',
+    });
+    const out = await compile(dir);
+    expect(out.m).toBe(
+      'with\n__dbt__cte__e1 as (\nselect 1 as x\n),\n__dbt__cte__e2 as (\nselect x from __dbt__cte__e1\n),\n' +
+        'own as (select 2 as y)\nselect * from __dbt__cte__e2, own, __dbt__cte__e1 as again',
+    );
+    expect(out.n).toBe(
+      'with __dbt__cte__e1 as (\nselect 1 as x\n),\n__dbt__cte__e2 as (\nselect x from __dbt__cte__e1\n)\n-- a comment\nselect * from __dbt__cte__e2',
+    );
+  });
+
+  it('offers run_started_at, modules.datetime, log and Python-style string conversion', async () => {
+    const logs: string[] = [];
+    const dir = project({
+      'models/m.sql':
+        "{{ log('hello ' ~ 1) }}select '{{ run_started_at.strftime('%Y') | length }}' as y, '{{ none | string }}' as n, " +
+        "'{{ [1, 'a'] | string }}' as l, '{{ true ~ '' }}' as b, '{{ modules.datetime.date.today().isoformat() | length }}' as d",
+    });
+    const res = await compileModels({
+      dialect: 'duckdb',
+      projectDir: dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(dir, 'out'),
+      log: (m) => logs.push(m),
+    });
+    expect(res.models[0].sql.trim()).toBe(
+      "select '4' as y, 'None' as n, '[1, 'a']' as l, 'True' as b, '10' as d",
+    );
+    expect(logs).toContain('hello 1');
+  });
+
+  it('rejects unknown dialects and materializations with one clear sentence', async () => {
+    const dir = project({ 'models/m.sql': "{{ config(materialized='snapshot') }}select 1" });
+    await expect(compile(dir)).rejects.toThrow(
+      /model m \(.*\) has materialized='snapshot': use view, table, incremental or ephemeral\./,
+    );
+    await expect(compile(dir, 'mysql' as TargetType)).rejects.toThrow(/The dialect "mysql" is not supported/);
+  });
+});
