@@ -1,0 +1,133 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { loadFiles } from '../../src/collector';
+import { UserError } from '../../src/errors';
+import type { Warehouse } from '../../src/warehouse';
+import type { Progress } from '../../src/util/progress';
+
+describeEachWarehouse('load NDJSON files', ({ tw }) => {
+  let wh: Warehouse;
+  let dir: string;
+  beforeAll(async () => {
+    wh = await tw().open();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-load-'));
+  });
+  afterAll(async () => {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lands valid lines, quarantines bad ones with their line numbers, and summarises by reason', async () => {
+    const lines = [
+      JSON.stringify({
+        type: 'track',
+        userId: 'f-u1',
+        event: 'Order Completed',
+        messageId: 'f-1',
+        properties: { revenue: 10 },
+        receivedAt: '2024-02-01T10:00:00.000Z',
+        timestamp: '2024-02-01T09:59:00.000Z',
+      }),
+      '',
+      '{"type": "track", "userId": "f-u1", "event": ',
+      JSON.stringify({ type: 'identify', userId: 'f-u1', messageId: 'f-2', traits: { plan: 'pro' } }),
+      JSON.stringify({ type: 'track', userId: 'f-u2', messageId: 'f-3' }),
+      JSON.stringify({
+        type: 'page',
+        anonymousId: 'f-a1',
+        messageId: 'f-4',
+        timestamp: '2024-02-30T00:00:00Z',
+      }),
+      JSON.stringify({ type: 'screen', anonymousId: 'f-a1', messageId: 'f-5', name: 'Home' }),
+    ];
+    const file = path.join(dir, 'events.ndjson');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const calls: string[] = [];
+    const progress: Progress = {
+      start: (total, label) => calls.push(`start ${label} ${String(total)}`),
+      update: () => undefined,
+      increment: () => undefined,
+      stop: (summary) => calls.push(`stop ${String(summary)}`),
+    };
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [file],
+      progress,
+      batchLines: 2,
+    });
+    expect(summary).toEqual({
+      files: 1,
+      lines: 6,
+      landed: 3,
+      rejected: 3,
+      rejectedByReason: {
+        'line is not valid JSON': 1,
+        'track call without event': 1,
+        'timestamp is not an ISO-8601 timestamp': 1,
+      },
+      badLines: [
+        { file, line: 3, reason: 'line is not valid JSON' },
+        { file, line: 5, reason: 'track call without event' },
+        { file, line: 6, reason: 'timestamp is not an ISO-8601 timestamp' },
+      ],
+    });
+    expect(calls).toEqual([
+      `start load ${fs.statSync(file).size}`,
+      'stop loaded 3 events from 1 file(s), 3 rejected (see cdp.rejected_events)',
+    ]);
+    const [t] = await wh.query<{ ra: Date; ts: Date }>(
+      `select received_at as ra, timestamp as ts from cdp.tracks where id = 'f-1'`,
+    );
+    // A file replays events the CDP received earlier: their receivedAt is kept.
+    expect(t.ra.toISOString()).toBe('2024-02-01T10:00:00.000Z');
+    expect(t.ts.toISOString()).toBe('2024-02-01T09:59:00.000Z');
+    const rejected = await wh.query<{ reason: string; payload: string }>(
+      'select reason, payload from cdp.rejected_events order by reason',
+    );
+    expect(rejected).toEqual([
+      { reason: 'line is not valid JSON', payload: lines[2] },
+      { reason: 'timestamp is not an ISO-8601 timestamp', payload: lines[5] },
+      { reason: 'track call without event', payload: lines[4] },
+    ]);
+  });
+
+  it('reads standard input for "-" and several files in order', async () => {
+    const stdin = new PassThrough();
+    const f2 = path.join(dir, 'more.ndjson');
+    fs.writeFileSync(
+      f2,
+      JSON.stringify({ type: 'alias', userId: 'f-u9', previousId: 'f-a9', messageId: 'f-9' }),
+    );
+    stdin.end(
+      Array.from({ length: 25 }, (_, i) =>
+        JSON.stringify({ type: 'track', userId: 'stdin-user', event: 'Piped', messageId: `p-${i}` }),
+      ).join('\r\n'),
+    );
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: ['-', f2],
+      stdin,
+      batchLines: 10,
+    });
+    expect(summary).toMatchObject({ files: 2, lines: 26, landed: 26, rejected: 0, badLines: [] });
+    expect(await wh.query(`select count(*) as n from cdp.tracks where user_id = 'stdin-user'`)).toEqual([
+      { n: 25 },
+    ]);
+    expect(await wh.query(`select previous_id from cdp.aliases where id = 'f-9'`)).toEqual([
+      { previous_id: 'f-a9' },
+    ]);
+  });
+
+  it('refuses a missing file with a clear error before loading anything', async () => {
+    const missing = path.join(dir, 'nope.ndjson');
+    await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [missing] })).rejects.toThrow(UserError);
+    await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [missing] })).rejects.toThrow(
+      `The file ${missing} does not exist: check the path.`,
+    );
+  });
+});
