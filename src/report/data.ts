@@ -1,0 +1,275 @@
+import { UserError } from '../errors';
+import { quoteIdent, type SqlValue, type Warehouse } from '../warehouse';
+
+/** Display order: from most to least engaged, then the lost ones. */
+export const LIFECYCLE_STATUSES = [
+  'new',
+  'active',
+  'power',
+  'resurrected',
+  'at_risk',
+  'dormant',
+  'churned',
+] as const;
+export type LifecycleStatus = (typeof LIFECYCLE_STATUSES)[number];
+
+/** What each status means for someone planning a campaign (default thresholds; see SPEC §4.4). */
+export const STATUS_MEANING: Readonly<Record<LifecycleStatus, string>> = {
+  new: 'just arrived (first seen this week)',
+  active: 'using the product regularly',
+  power: 'uses it nearly every day',
+  resurrected: 'came back this week after a long absence',
+  at_risk: 'slipping: quiet for a week, or using it much less',
+  dormant: 'gone quiet for a month or more',
+  churned: 'lost: 90+ days away, or deleted the account / app',
+};
+
+/** RFM segments of SPEC §4.6, in the order they are listed, with their (R, F) cells. */
+export const RFM_SEGMENTS = [
+  { segment: 'champions', code: 'CH', label: 'Champions', r: [5, 5], f: [4, 5] },
+  { segment: 'loyal', code: 'LO', label: 'Loyal', r: [3, 4], f: [4, 5] },
+  { segment: 'potential_loyalist', code: 'PL', label: 'Potential loyalist', r: [4, 5], f: [2, 3] },
+  { segment: 'new_customer', code: 'NC', label: 'New customer', r: [5, 5], f: [1, 1] },
+  { segment: 'promising', code: 'PR', label: 'Promising', r: [4, 4], f: [1, 1] },
+  { segment: 'need_attention', code: 'NA', label: 'Need attention', r: [3, 3], f: [3, 3] },
+  { segment: 'about_to_sleep', code: 'AS', label: 'About to sleep', r: [3, 3], f: [1, 2] },
+  { segment: 'cant_lose', code: 'CL', label: "Can't lose them", r: [1, 2], f: [5, 5] },
+  { segment: 'at_risk', code: 'AR', label: 'At risk', r: [1, 2], f: [3, 4] },
+  { segment: 'hibernating', code: 'HI', label: 'Hibernating', r: [1, 2], f: [1, 2] },
+] as const;
+
+export interface StatusCount {
+  status: string;
+  users: number;
+  /** Users in that status 7 days before the as-of date; null when the history does not go back that far. */
+  usersWeekAgo: number | null;
+}
+
+export interface TransitionCount {
+  /** null for a user's first status (when the model records it as a transition). */
+  from: string | null;
+  to: string;
+  last7: number;
+  last30: number;
+}
+
+export interface GrowthRow {
+  date: string;
+  new_users: number;
+  current_users: number;
+  reactivated_users: number;
+  resurrected_users: number;
+  at_risk_wau_users: number;
+  at_risk_mau_users: number;
+  dormant_users: number;
+  dau: number;
+  wau: number;
+  mau: number;
+  nurr: number | null;
+  curr: number | null;
+  rurr: number | null;
+  surr: number | null;
+  iwaurr: number | null;
+  reactivation_rate: number | null;
+  resurrection_rate: number | null;
+}
+
+export const GROWTH_COLUMNS = [
+  'date',
+  'new_users',
+  'current_users',
+  'reactivated_users',
+  'resurrected_users',
+  'at_risk_wau_users',
+  'at_risk_mau_users',
+  'dormant_users',
+  'dau',
+  'wau',
+  'mau',
+  'nurr',
+  'curr',
+  'rurr',
+  'surr',
+  'iwaurr',
+  'reactivation_rate',
+  'resurrection_rate',
+] as const;
+
+export interface RfmCell {
+  r: number;
+  f: number;
+  segment: string;
+  users: number;
+  monetary: number;
+}
+
+export interface ReportData {
+  schema: string;
+  asOfDate: string;
+  /** One entry per known status (all seven, zero when absent), then any unexpected status the model produced. */
+  statuses: StatusCount[];
+  totalUsers: number;
+  /** All changes of the last 30 days, most frequent first. */
+  transitions: TransitionCount[];
+  statusDaily: Array<{ date: string; status: string; users: number }>;
+  growthDaily: GrowthRow[];
+  rfm: RfmCell[];
+  /** Users with a purchase in the RFM window. */
+  purchasers: number;
+}
+
+const MODELS = ['user_lifecycle', 'status_transitions', 'status_daily', 'growth_accounting_daily'] as const;
+
+/** `YYYY-MM-DD` plus n days, in UTC. */
+export function addDays(date: string, n: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+}
+
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string' && v.trim() !== '') return Number(v);
+  return 0;
+}
+
+function numOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : num(v);
+}
+
+function dateText(v: unknown): string {
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  return String(v).slice(0, 10);
+}
+
+/**
+ * Reads everything both reports show from the built models (SPEC §5) in `schema`. Identifiers are quoted,
+ * dates bound as parameters, and all ordering is done here so DuckDB and PostgreSQL give the same report.
+ */
+export async function loadReportData(opts: { warehouse: Warehouse; schema: string }): Promise<ReportData> {
+  const wh = opts.warehouse;
+  const s = quoteIdent(opts.schema);
+  for (const m of MODELS) {
+    if (!(await wh.tableExists(opts.schema, m))) {
+      throw new UserError(
+        `The model ${opts.schema}.${m} does not exist in ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema the models were built in).`,
+      );
+    }
+  }
+  const q = <T extends Record<string, unknown>>(sql: string, params: SqlValue[] = []) =>
+    wh.query<T>(sql, params);
+
+  const [asOfRow] = await q(`select max(as_of_date) as d from ${s}.user_lifecycle`);
+  let asOfDate = asOfRow?.d == null ? null : dateText(asOfRow.d);
+  if (asOfDate === null) {
+    const [row] = await q(`select max(date) as d from ${s}.status_daily`);
+    asOfDate = row?.d == null ? null : dateText(row.d);
+  }
+  if (asOfDate === null) {
+    throw new UserError(
+      `The models in ${opts.schema} are empty: land some events (cdp-lifecycle load or serve) and run \`cdp-lifecycle build\`.`,
+    );
+  }
+  const weekAgo = addDays(asOfDate, -7);
+
+  const statusDaily = (
+    await q(`select date, lifecycle_status, users from ${s}.status_daily where date <= cast($1 as date)`, [
+      asOfDate,
+    ])
+  )
+    .map((r) => ({ date: dateText(r.date), status: String(r.lifecycle_status), users: num(r.users) }))
+    .sort((a, b) =>
+      a.date < b.date ? -1 : a.date > b.date ? 1 : statusRank(a.status) - statusRank(b.status),
+    );
+  const firstDate = statusDaily.length > 0 ? statusDaily[0].date : asOfDate;
+
+  const [totalRow] = await q(`select count(*) as n from ${s}.user_lifecycle`);
+  const today = new Map<string, number>();
+  const before = new Map<string, number>();
+  for (const r of statusDaily) {
+    if (r.date === asOfDate) today.set(r.status, r.users);
+    if (r.date === weekAgo) before.set(r.status, r.users);
+  }
+  const names = [
+    ...LIFECYCLE_STATUSES,
+    ...[...today.keys()].filter((k) => statusRank(k) >= LIFECYCLE_STATUSES.length).sort(),
+  ];
+  const statuses: StatusCount[] = names.map((status) => ({
+    status,
+    users: today.get(status) ?? 0,
+    usersWeekAgo: weekAgo < firstDate ? null : (before.get(status) ?? 0),
+  }));
+
+  const transitionRows = await q(
+    `select from_status, to_status,
+            sum(case when transition_date >= cast($1 as date) then 1 else 0 end) as last7,
+            count(*) as last30
+       from ${s}.status_transitions
+      where transition_date >= cast($2 as date) and transition_date <= cast($3 as date)
+      group by from_status, to_status`,
+    [addDays(asOfDate, -6), addDays(asOfDate, -29), asOfDate],
+  );
+  const transitions = transitionRows
+    .map((r) => ({
+      from: r.from_status == null ? null : String(r.from_status),
+      to: String(r.to_status),
+      last7: num(r.last7),
+      last30: num(r.last30),
+    }))
+    .sort(
+      (a, b) =>
+        b.last30 - a.last30 ||
+        b.last7 - a.last7 ||
+        statusRank(a.from ?? '') - statusRank(b.from ?? '') ||
+        statusRank(a.to) - statusRank(b.to) ||
+        (a.from ?? '').localeCompare(b.from ?? '') ||
+        a.to.localeCompare(b.to),
+    );
+
+  const growthDaily = (
+    await q(
+      `select ${GROWTH_COLUMNS.join(', ')} from ${s}.growth_accounting_daily where date <= cast($1 as date) order by date`,
+      [asOfDate],
+    )
+  ).map((r) => {
+    const row = { date: dateText(r.date) } as Record<string, unknown>;
+    for (const c of GROWTH_COLUMNS.slice(1)) {
+      row[c] = c.endsWith('users') || c === 'dau' || c === 'wau' || c === 'mau' ? num(r[c]) : numOrNull(r[c]);
+    }
+    return row as unknown as GrowthRow;
+  });
+
+  const rfm = (
+    await q(
+      `select rfm_recency_score as r, rfm_frequency_score as f, rfm_segment as segment,
+              count(*) as users, sum(monetary) as monetary
+         from ${s}.user_lifecycle
+        where rfm_segment is not null
+        group by rfm_recency_score, rfm_frequency_score, rfm_segment`,
+    )
+  )
+    .map((r) => ({
+      r: num(r.r),
+      f: num(r.f),
+      segment: String(r.segment),
+      users: num(r.users),
+      monetary: Math.round(num(r.monetary) * 100) / 100,
+    }))
+    .sort((a, b) => b.r - a.r || a.f - b.f || a.segment.localeCompare(b.segment));
+
+  return {
+    schema: opts.schema,
+    asOfDate,
+    statuses,
+    totalUsers: num(totalRow?.n),
+    transitions,
+    statusDaily,
+    growthDaily,
+    rfm,
+    purchasers: rfm.reduce((n, c) => n + c.users, 0),
+  };
+}
+
+export function statusRank(status: string): number {
+  const i = (LIFECYCLE_STATUSES as readonly string[]).indexOf(status);
+  return i === -1 ? LIFECYCLE_STATUSES.length : i;
+}

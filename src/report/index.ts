@@ -1,0 +1,14 @@
+export {
+  LIFECYCLE_STATUSES,
+  RFM_SEGMENTS,
+  STATUS_MEANING,
+  loadReportData,
+  type GrowthRow,
+  type LifecycleStatus,
+  type ReportData,
+  type RfmCell,
+  type StatusCount,
+  type TransitionCount,
+} from './data';
+export { formatTerminalReport, renderTerminalReport, type TerminalReportOptions } from './terminal';
+export { renderHtmlReport, writeHtmlReport, type HtmlReportOptions } from './html';

@@ -1,0 +1,219 @@
+import type { Warehouse } from '../warehouse';
+import {
+  LIFECYCLE_STATUSES,
+  RFM_SEGMENTS,
+  STATUS_MEANING,
+  loadReportData,
+  type LifecycleStatus,
+  type ReportData,
+} from './data';
+
+export interface TerminalReportOptions {
+  warehouse: Warehouse;
+  /** Schema the models were built in (`--schema`, default `lifecycle`). */
+  schema: string;
+  /** ANSI colours; pass true only for a TTY that wants them (the CLI also honours NO_COLOR). */
+  color?: boolean;
+  /** How many status changes to list (default 8). */
+  topTransitions?: number;
+}
+
+/** The terminal report: status counts, moves, growth accounting and the RFM grid, as text. */
+export async function renderTerminalReport(opts: TerminalReportOptions): Promise<string> {
+  const data = await loadReportData(opts);
+  return formatTerminalReport(data, { color: opts.color, topTransitions: opts.topTransitions });
+}
+
+const ANSI = {
+  bold: '1',
+  dim: '2',
+  red: '31',
+  green: '32',
+  yellow: '33',
+  blue: '34',
+  magenta: '35',
+  cyan: '36',
+  brightGreen: '92',
+} as const;
+
+const STATUS_COLOR: Readonly<Record<LifecycleStatus, keyof typeof ANSI>> = {
+  new: 'cyan',
+  active: 'green',
+  power: 'brightGreen',
+  resurrected: 'blue',
+  at_risk: 'yellow',
+  dormant: 'magenta',
+  churned: 'red',
+};
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (n: number | null, digits = 1) => (n === null ? 'n/a' : `${(n * 100).toFixed(digits)}%`);
+const money = (n: number) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const signed = (n: number) => (n > 0 ? `+${int(n)}` : n < 0 ? `−${int(-n)}` : '±0');
+
+export function formatTerminalReport(
+  data: ReportData,
+  opts: { color?: boolean; topTransitions?: number } = {},
+): string {
+  const color = opts.color === true;
+  const paint = (text: string, ...styles: Array<keyof typeof ANSI>) =>
+    color && styles.length > 0 ? `\u001b[${styles.map((s) => ANSI[s]).join(';')}m${text}\u001b[0m` : text;
+  const statusColor = (s: string): Array<keyof typeof ANSI> =>
+    s in STATUS_COLOR ? [STATUS_COLOR[s as LifecycleStatus]] : [];
+  const heading = (text: string) => paint(text, 'bold');
+  const out: string[] = [];
+
+  out.push(heading(`Lifecycle report — as of ${data.asOfDate}`));
+  out.push(`${int(data.totalUsers)} users in ${data.schema}.user_lifecycle`);
+  out.push('');
+
+  // ------------------------------------------------------------- statuses
+  out.push(heading('Where users are today'));
+  out.push(
+    paint(
+      '  ' + 'status'.padEnd(14) + 'users'.padStart(8) + 'share'.padStart(8) + 'vs 7 days ago'.padStart(15),
+      'dim',
+    ) + paint('   meaning', 'dim'),
+  );
+  const total = data.statuses.reduce((n, s) => n + s.users, 0);
+  for (const s of data.statuses) {
+    const change = s.usersWeekAgo === null ? 'n/a' : signed(s.users - s.usersWeekAgo);
+    const meaning = (STATUS_MEANING as Record<string, string>)[s.status] ?? '';
+    const changeStyle: Array<keyof typeof ANSI> = [];
+    if (s.usersWeekAgo !== null && s.users !== s.usersWeekAgo) {
+      const good =
+        s.status === 'new' || s.status === 'active' || s.status === 'power' || s.status === 'resurrected';
+      changeStyle.push(s.users > s.usersWeekAgo === good ? 'green' : 'red');
+    }
+    out.push(
+      '  ' +
+        paint(s.status.padEnd(14), ...statusColor(s.status)) +
+        int(s.users).padStart(8) +
+        pct(total === 0 ? 0 : s.users / total).padStart(8) +
+        paint(change.padStart(15), ...changeStyle) +
+        '   ' +
+        paint(meaning, 'dim'),
+    );
+  }
+  out.push('');
+
+  // ------------------------------------------------------------- transitions
+  const top = data.transitions.slice(0, opts.topTransitions ?? 8);
+  out.push(heading('Top status changes'));
+  out.push(
+    paint('  ' + 'from → to'.padEnd(34) + 'last 7 days'.padStart(13) + 'last 30 days'.padStart(14), 'dim'),
+  );
+  if (top.length === 0) out.push('  no status changes in the last 30 days');
+  for (const t of top) {
+    const from = t.from === null ? '(first status)' : t.from;
+    const label = `${paint(from, ...statusColor(from))} → ${paint(t.to, ...statusColor(t.to))}`;
+    const visible = `${from} → ${t.to}`;
+    out.push(
+      '  ' +
+        label +
+        ' '.repeat(Math.max(1, 34 - visible.length)) +
+        int(t.last7).padStart(11) +
+        int(t.last30).padStart(15),
+    );
+  }
+  if (data.transitions.length > top.length) {
+    out.push(paint(`  … and ${data.transitions.length - top.length} less frequent changes`, 'dim'));
+  }
+  out.push('');
+
+  // ------------------------------------------------------------- growth accounting
+  const g = data.growthDaily.length > 0 ? data.growthDaily[data.growthDaily.length - 1] : undefined;
+  if (!g) {
+    out.push(heading('Growth accounting'));
+    out.push('  no activity yet');
+  } else {
+    out.push(heading(`Growth accounting on ${g.date}`));
+    out.push(
+      `  DAU ${paint(int(g.dau), 'bold')} · WAU ${paint(int(g.wau), 'bold')} · MAU ${paint(int(g.mau), 'bold')}` +
+        ` · DAU/MAU ${pct(g.mau === 0 ? null : g.dau / g.mau)}`,
+    );
+    out.push(
+      `  CURR ${paint(pct(g.curr), 'bold')}` +
+        paint(" (share of yesterday's current users who came back today)", 'dim'),
+    );
+    out.push(
+      `  Today's active users: ${int(g.new_users)} new · ${int(g.current_users)} current · ` +
+        `${int(g.reactivated_users)} reactivated · ${int(g.resurrected_users)} resurrected`,
+    );
+  }
+  out.push('');
+
+  // ------------------------------------------------------------- RFM
+  out.push(
+    heading('RFM value segments') + ` — ${int(data.purchasers)} customers with a purchase in the RFM window`,
+  );
+  if (data.purchasers === 0) {
+    out.push(
+      '  no purchases in the RFM window (purchase events are `Order Completed` unless configured otherwise)',
+    );
+    return out.join('\n') + '\n';
+  }
+  const cell = new Map<string, number>();
+  for (const c of data.rfm) cell.set(`${c.r}:${c.f}`, (cell.get(`${c.r}:${c.f}`) ?? 0) + c.users);
+  const codeOf = (r: number, f: number) =>
+    RFM_SEGMENTS.find((s) => r >= s.r[0] && r <= s.r[1] && f >= s.f[0] && f <= s.f[1])?.code ?? '??';
+  out.push(
+    paint(
+      '        ' + [1, 2, 3, 4, 5].map((f) => `F${f}`.padStart(9)).join('') + '   F: frequency, 5 = most',
+      'dim',
+    ),
+  );
+  for (const r of [5, 4, 3, 2, 1]) {
+    let line = '  ' + paint(`R${r}`, 'dim') + '    ';
+    for (const f of [1, 2, 3, 4, 5]) {
+      const n = cell.get(`${r}:${f}`) ?? 0;
+      line += (n === 0 ? '·' : int(n)).padStart(6) + ' ' + paint(codeOf(r, f), 'dim');
+    }
+    if (r === 5) line += paint('   R: recency, 5 = most recent', 'dim');
+    out.push(line);
+  }
+  out.push('');
+  out.push(
+    paint(
+      '  ' +
+        'segment'.padEnd(26) +
+        'R'.padEnd(7) +
+        'F'.padEnd(7) +
+        'customers'.padStart(9) +
+        'share'.padStart(9) +
+        'monetary'.padStart(15),
+      'dim',
+    ),
+  );
+  const segTotals = new Map<string, { users: number; monetary: number }>();
+  for (const c of data.rfm) {
+    const t = segTotals.get(c.segment) ?? { users: 0, monetary: 0 };
+    t.users += c.users;
+    t.monetary += c.monetary;
+    segTotals.set(c.segment, t);
+  }
+  const range = (r: readonly [number, number]) => (r[0] === r[1] ? `${r[0]}` : `${r[0]}-${r[1]}`);
+  for (const s of RFM_SEGMENTS) {
+    const t = segTotals.get(s.segment) ?? { users: 0, monetary: 0 };
+    out.push(
+      `  ${s.code} ${s.label.padEnd(23)}` +
+        range(s.r).padEnd(7) +
+        range(s.f).padEnd(7) +
+        int(t.users).padStart(9) +
+        pct(t.users / data.purchasers).padStart(9) +
+        money(t.monetary).padStart(15),
+    );
+  }
+  const unknown = [...segTotals.keys()].filter((k) => !RFM_SEGMENTS.some((s) => s.segment === k)).sort();
+  for (const k of unknown) {
+    const t = segTotals.get(k) as { users: number; monetary: number };
+    out.push(
+      `  ?? ${k.padEnd(36)}${int(t.users).padStart(9)}${pct(t.users / data.purchasers).padStart(9)}${money(t.monetary).padStart(15)}`,
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+/** The statuses in display order (re-exported for the CLI's summaries). */
+export const STATUS_ORDER: readonly string[] = LIFECYCLE_STATUSES;
