@@ -480,28 +480,38 @@ export class Renderer {
   }
 
   /** Resolves `adapter.dispatch(name, namespace)` like dbt: each package in order, each adapter prefix in order. */
-  dispatch(name: string, namespace?: string): MacroFn {
+  resolveDispatch(
+    name: string,
+    namespace?: string,
+  ): { namespace: 'dbt' | 'package'; macro: string; fn: MacroFn } {
     const prefixes = adapterPrefixes(this.targetType);
     let packages: string[];
     const custom = namespace ? this.project.dispatch.find((d) => d.macro_namespace === namespace) : undefined;
     if (custom && custom.search_order.length) packages = custom.search_order;
-    else if (!namespace) packages = [this.project.name, 'dbt'];
-    else if (namespace === 'dbt') packages = [this.project.name, 'dbt'];
+    else if (!namespace || namespace === 'dbt') packages = [this.project.name, 'dbt'];
     else packages = [namespace];
     const searched: string[] = [];
     for (const pkg of packages) {
-      const registry =
-        pkg === 'dbt' ? this.builtinMacros : pkg === this.project.name ? this.packageMacros : undefined;
+      const isDbt = pkg === 'dbt';
+      const registry = isDbt
+        ? this.builtinMacros
+        : pkg === this.project.name
+          ? this.packageMacros
+          : undefined;
       for (const prefix of prefixes) {
         const candidate = `${prefix}__${name}`;
         searched.push(`${pkg}.${candidate}`);
         const fn = registry?.get(candidate);
-        if (fn) return fn;
+        if (fn) return { namespace: isDbt ? 'dbt' : 'package', macro: candidate, fn };
       }
     }
     throw this.fail(
       `adapter.dispatch('${name}'${namespace ? `, '${namespace}'` : ''}) found no implementation for ${this.targetType} (looked for ${searched.join(', ')})`,
     );
+  }
+
+  dispatch(name: string, namespace?: string): MacroFn {
+    return this.resolveDispatch(name, namespace).fn;
   }
 
   private template(node: ModelNode): nunjucks.Template {
@@ -544,6 +554,38 @@ export class Renderer {
     } finally {
       this.state = prev;
     }
+  }
+
+  /**
+   * Runs `fn` with `node` as the model being rendered, so another template engine (the minijinja parity test)
+   * can call this renderer's context functions exactly as nunjucks does.
+   */
+  withModel<T>(node: ModelNode, isIncremental: boolean, fn: () => T): T {
+    const prev = this.state;
+    this.state = {
+      node,
+      mode: 'run',
+      isIncremental,
+      config: { ...(this.configs.get(node.name) ?? node.baseConfig) },
+      refs: [],
+      sources: [],
+      ephemeralRefs: [],
+    };
+    try {
+      return active(fn);
+    } finally {
+      this.state = prev;
+    }
+  }
+
+  /** The dbt context as plain values and functions (nunjucks calling convention: kwargs as a trailing object with `__keywords`). */
+  contextGlobals(): Record<string, unknown> {
+    return (this.env as unknown as { globals: Record<string, unknown> }).globals;
+  }
+
+  /** Names of the package's macros and of the built-in `dbt` namespace. */
+  macroNames(): { package: string[]; builtin: string[] } {
+    return { package: [...this.packageMacros.keys()], builtin: [...this.builtinMacros.keys()] };
   }
 
   /** Renders a Jinja string (e.g. a schema test's `where:`) in the context of a model. */
