@@ -110,7 +110,7 @@ export function normalise(r: OracleResult): OracleResult {
     status_daily: [...r.status_daily].sort(by('date', 'lifecycle_status')),
     growth_accounting_daily: roundRates(
       [...r.growth_accounting_daily].sort(by('date')),
-    ) as OracleResult['growth_accounting_daily'],
+    ) as unknown as OracleResult['growth_accounting_daily'],
   };
 }
 
