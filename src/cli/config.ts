@@ -4,6 +4,7 @@ import Ajv from 'ajv';
 import YAML from 'yaml';
 import { UsageError, errorMessage } from '../errors';
 import { isValidIdent, parseWarehouseUrl } from '../warehouse';
+import { parseTraitsOption } from '../sync/traits';
 import { SETTINGS, type Setting, type SyncTarget } from './settings';
 
 export const CONFIG_FILE_NAME = 'cdp-lifecycle.yml';
@@ -214,51 +215,6 @@ export function parseVars(text: string, from = '--vars', cwd = process.cwd()): R
   return value as Record<string, unknown>;
 }
 
-/**
- * Parses a trait mapping (`--traits`): `trait=column,trait=column` or a JSON/YAML mapping of trait → column.
- */
-export function parseTraits(text: string, from = '--traits'): Record<string, string> {
-  const trimmed = text.trim();
-  let entries: Array<[string, unknown]>;
-  if (trimmed.startsWith('{')) {
-    let value: unknown;
-    try {
-      value = YAML.parse(trimmed);
-    } catch (err) {
-      throw new UsageError(`${from} is not valid JSON (${oneLine(errorMessage(err))}): use trait=column,….`);
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new UsageError(
-        `${from} must map trait names to columns, such as lifecycle_status=lifecycle_status.`,
-      );
-    }
-    entries = Object.entries(value);
-  } else {
-    entries = trimmed
-      .split(',')
-      .filter((p) => p.trim() !== '')
-      .map((pair) => {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) {
-          throw new UsageError(
-            `${from} entry "${pair.trim()}" is not trait=column: use e.g. lifecycle_status=lifecycle_status,rfm=rfm_segment.`,
-          );
-        }
-        return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
-      });
-  }
-  if (entries.length === 0)
-    throw new UsageError(`${from} is empty: map at least one trait, e.g. status=lifecycle_status.`);
-  const out: Record<string, string> = {};
-  for (const [trait, column] of entries) {
-    if (typeof column !== 'string' || !isValidIdent(column)) {
-      throw new UsageError(`${from} maps "${trait}" to "${String(column)}", which is not a column name.`);
-    }
-    out[trait] = column;
-  }
-  return out;
-}
-
 function parseJsonObject(text: string, from: string): Record<string, unknown> {
   let value: unknown;
   try {
@@ -295,10 +251,13 @@ function coerce(setting: Setting, raw: unknown, source: Source, cwd: string): un
       return list.map((s) => s.trim()).filter((s) => s !== '');
     }
     case 'object': {
+      if (setting.key === 'sync.traits') {
+        // The sync's own parser, so a bad mapping is refused before `run` spends time on the build.
+        return parseTraitsOption(typeof raw === 'string' ? raw : JSON.stringify(raw));
+      }
       if (source.kind === 'file') return raw;
       const text = String(raw);
       if (setting.key === 'vars') return parseVars(text, where, cwd);
-      if (setting.key === 'sync.traits') return parseTraits(text, where);
       return parseJsonObject(text, where);
     }
   }

@@ -1,12 +1,18 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { addCommand } from './context';
 import { Output } from './output';
 import { COMMANDS } from './commands';
 
 import { packageInfo } from './parts';
 
-/** Builds the commander program with every command of SPEC §8. `onExit` receives an action's exit code. */
-export function buildProgram(onExit: (code: number) => void = () => undefined): Command {
+/**
+ * Builds the commander program with every command of SPEC §8. `onExit` receives an action's exit code;
+ * `output` redirects commander's own output (help, usage errors), e.g. to capture help text.
+ */
+export function buildProgram(
+  onExit: (code: number) => void = () => undefined,
+  output?: OutputConfiguration,
+): Command {
   const program = new Command('cdp-lifecycle')
     .description(
       'Lifecycle status, RFM segments and growth accounting for Segment and RudderStack users, ' +
@@ -14,6 +20,7 @@ export function buildProgram(onExit: (code: number) => void = () => undefined): 
     )
     .version(packageInfo().version, '-V, --version', 'print the version')
     .exitOverride()
+    .configureOutput(output ?? {})
     .showHelpAfterError('(run `cdp-lifecycle --help` or `cdp-lifecycle <command> --help` for usage)')
     .addHelpText(
       'after',

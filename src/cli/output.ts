@@ -11,8 +11,12 @@ const CODES = {
 } as const;
 export type Style = keyof typeof CODES;
 
+/** Where output goes: a terminal, a pipe, or (for scheduled runs inside `serve`) the structured log. */
+export type OutStream = Pick<NodeJS.WriteStream, 'write'> &
+  Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'hasColors'>>;
+
 /** Colour only when the stream is a terminal that wants it (`hasColors` honours NO_COLOR and FORCE_COLOR). */
-export function wantsColor(stream: NodeJS.WriteStream): boolean {
+export function wantsColor(stream: OutStream): boolean {
   return Boolean(stream.isTTY) && typeof stream.hasColors === 'function' && stream.hasColors();
 }
 
@@ -25,8 +29,8 @@ export class Output {
   readonly errColor: boolean;
   constructor(
     readonly verbose = false,
-    readonly stdout: NodeJS.WriteStream = process.stdout,
-    readonly stderr: NodeJS.WriteStream = process.stderr,
+    readonly stdout: OutStream = process.stdout,
+    readonly stderr: OutStream = process.stderr,
   ) {
     this.color = wantsColor(stdout);
     this.errColor = wantsColor(stderr);
@@ -92,7 +96,9 @@ export class Output {
   }
 
   progress(): Progress {
-    return createProgress(process.env.JEST_WORKER_ID ? 'silent' : 'auto', this.stderr);
+    if (process.env.JEST_WORKER_ID) return createProgress('silent');
+    if (this.stderr === process.stderr) return createProgress('auto', process.stderr);
+    return createProgress('lines', this.stderr as NodeJS.WriteStream, 60_000);
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * The build, test and sync steps as `run`, `serve --schedule` and `demo` chain them: each prints its summary
- * and returns an exit code, so a chain can stop at the first failing step.
+ * The build, test and sync steps as `build`, `test`, `sync`, `run`, `serve --schedule` and `demo` use them:
+ * each prints its summary and returns an exit code, so a chain can stop at the first failing step.
  */
 import { UsageError } from '../errors';
 import type { Warehouse } from '../warehouse';
 import type { CommandContext } from './context';
+import { plural, seconds } from './output';
 import { runnerPart, syncPart } from './parts';
 
 export interface StepOptions {
@@ -12,12 +13,18 @@ export interface StepOptions {
   fullRefresh?: boolean;
   dryRun?: boolean;
   fullResync?: boolean;
-  /** Extra vars on top of the configured ones (the demo pins its as-of date). */
+  /** Vars on top of the configured ones (the demo pins its as-of date). */
   vars?: Record<string, unknown>;
 }
 
+function dots(name: string, width: number): string {
+  return `${name} ${'.'.repeat(Math.max(2, width - name.length))}`;
+}
+
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
-  const { buildModels } = runnerPart();
+  const { buildModels } = await runnerPart();
+  const out = ctx.out;
+  out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const result = await buildModels({
     warehouse: wh,
     schema: ctx.config.schema,
@@ -25,22 +32,62 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     vars: { ...ctx.config.vars, ...o.vars },
     fullRefresh: o.fullRefresh,
     select: o.select,
-    progress: ctx.out.progress(),
+    log: (message) => out.debug(message),
+    // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
+    onModel: (e) => {
+      if (e.phase !== 'end' || !e.result) return;
+      const r = e.result;
+      const counter = `${String(e.index + 1).padStart(String(e.total).length)}/${e.total}`;
+      const status =
+        r.status === 'success'
+          ? out.style('OK', 'green')
+          : r.status === 'error'
+            ? out.style('ERROR', 'red')
+            : out.style('SKIP', 'yellow');
+      const rows = r.rows === null ? '' : ` ${plural(r.rows, 'row')}`;
+      const how = r.materialized + (r.incremental ? ' (incremental)' : '');
+      out.print(`  ${counter} ${dots(r.name, 32)} ${how.padEnd(24)} ${status}${rows} in ${seconds(r.ms)}`);
+    },
   });
-  ctx.out.print(JSON.stringify(result));
+  const n = result.models.filter((m) => m.status === 'success').length;
+  out.print(`Built ${plural(n, 'model')} in ${seconds(result.ms)}.`);
   return 0;
 }
 
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
-  const { testModels } = runnerPart();
+  const { testModels } = await runnerPart();
+  const out = ctx.out;
+  out.print(`Testing the models in schema "${ctx.config.schema}"`);
   const result = await testModels({
     warehouse: wh,
     schema: ctx.config.schema,
     rawSchema: ctx.config.rawSchema,
     vars: { ...ctx.config.vars, ...o.vars },
     select: o.select,
+    log: (message) => out.debug(message),
   });
-  ctx.out.print(JSON.stringify(result));
+  for (const t of result.tests) {
+    if (t.status === 'pass' && !out.verbose) continue;
+    const label = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', error: 'ERROR', skipped: 'SKIP' }[t.status];
+    const style =
+      t.status === 'pass' ? 'green' : t.status === 'warn' || t.status === 'skipped' ? 'yellow' : 'red';
+    const detail = t.status === 'pass' ? '' : ` (${t.message ?? plural(t.failures, 'failing row')})`;
+    out.print(`  ${out.style(label.padEnd(5), style)} ${t.name}${detail}`);
+    if (t.sample.length > 0 && t.status !== 'pass') {
+      for (const row of t.sample) out.print(`        ${JSON.stringify(row)}`);
+    }
+  }
+  const parts = [`${result.passed} passed`, `${result.failed} failed`];
+  if (result.warned) parts.push(`${result.warned} warned`);
+  if (result.errored) parts.push(`${result.errored} could not run`);
+  if (result.skipped) parts.push(`${result.skipped} skipped`);
+  out.print(`Ran ${plural(result.tests.length, 'test')} in ${seconds(result.ms)}: ${parts.join(', ')}.`);
+  if (!result.success) {
+    out.error(
+      `${plural(result.failed + result.errored, 'schema test')} of the models did not pass: see the failing rows above.`,
+    );
+    return 1;
+  }
   return 0;
 }
 
@@ -68,8 +115,8 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
   const dryRun = Boolean(o.dryRun);
   checkSyncSettings(ctx, dryRun);
   const s = ctx.config.sync;
-  const { runSync } = syncPart();
-  const result = await runSync({
+  const { runSync, formatSyncSummary } = await syncPart();
+  const summary = await runSync({
     warehouse: wh,
     schema: ctx.config.schema,
     to: s.to!,
@@ -81,7 +128,16 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     integrations: s.integrations,
     rateLimit: s.rateLimit,
     progress: ctx.out.progress(),
+    onRetry: (r) =>
+      ctx.out.debug(
+        `retry ${r.attempt} in ${seconds(r.delayMs)} (${plural(r.events, 'event')}): ${r.message}`,
+      ),
   });
-  ctx.out.print(JSON.stringify(result));
-  return 0;
+  ctx.out.print(formatSyncSummary(summary));
+  if (summary.exitCode !== 0) {
+    ctx.out.error(
+      `${plural(summary.failed, 'user')} could not be delivered to ${s.to}: they are retried on the next sync (details in ${ctx.config.schema}.sync_log).`,
+    );
+  }
+  return summary.exitCode;
 }

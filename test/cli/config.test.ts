@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
-import { parseTraits, parseVars, resolveConfig } from '../../src/cli/config';
+import { parseVars, resolveConfig } from '../../src/cli/config';
 import { UsageError } from '../../src/errors';
 
 describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', () => {
@@ -168,14 +168,18 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     expect(() => parseVars('')).toThrow(/must be a mapping/);
   });
 
-  it('parses --traits as trait=column pairs or JSON and refuses non-column values', () => {
-    expect(parseTraits('lifecycle_status=lifecycle_status, rfm=rfm_segment')).toEqual({
-      lifecycle_status: 'lifecycle_status',
-      rfm: 'rfm_segment',
-    });
-    expect(parseTraits('{"stage": "lifecycle_status"}')).toEqual({ stage: 'lifecycle_status' });
-    expect(() => parseTraits('lifecycle_status')).toThrow(/is not trait=column/);
-    expect(() => parseTraits('x=drop table')).toThrow(/not a column name/);
+  it("checks --traits with the sync's parser before anything runs", () => {
+    expect(
+      resolveConfig({
+        command: 'sync',
+        flags: { traits: 'stage=lifecycle_status, rfm=rfm_segment' },
+        env: {},
+        cwd: dir,
+      }).sync.traits,
+    ).toEqual({ stage: 'lifecycle_status', rfm: 'rfm_segment' });
+    expect(() =>
+      resolveConfig({ command: 'sync', flags: { traits: 'bad name=x' }, env: {}, cwd: dir }),
+    ).toThrow(UsageError);
   });
 
   it('applies the same precedence in a real CLI process', async () => {

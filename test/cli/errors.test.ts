@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { runCli, spawnTs, type CliResult } from '../helpers/cli';
+import { main } from '../../src/cli/main';
 
 /** Neither a stack frame nor a multi-line dump: the CLI's errors are one sentence. */
 function expectNoStack(r: CliResult): void {
@@ -27,12 +28,9 @@ describe('cli error manners', () => {
     expect(r.stderr).toMatch(/unknown command 'no-such-command'/);
     expect(r.stderr).toMatch(/--help/);
     expectNoStack(r);
-  });
-
-  it('suggests the command meant by a typo', async () => {
-    const r = await runCli(['biuld'], { cwd: dir });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/Did you mean build\?/);
+    const typo = await inProcess(['biuld']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/Did you mean build\?/);
   });
 
   it('exits 2 on an unknown flag', async () => {
@@ -68,35 +66,52 @@ describe('cli error manners', () => {
     expectNoStack(r);
   });
 
-  it('exits 2 on a bad dialect, a bad schema name, a bad port and a bad cron', async () => {
-    const dialect = await runCli(['compile', '--dialect', 'oracle'], { cwd: dir });
-    expect(dialect.code).toBe(2);
-    expect(dialect.stderr).toMatch(/Allowed choices are duckdb, postgres, snowflake, bigquery, redshift/);
-    const schema = await runCli(['build', '--schema', 'life-cycle'], { cwd: dir });
-    expect(schema.code).toBe(2);
-    expect(schema.stderr).toMatch(/--schema "life-cycle" is not a valid schema name/);
-    const port = await runCli(['serve', '--write-key', 'k', '--port', 'eighty'], { cwd: dir });
-    expect(port.code).toBe(2);
-    expect(port.stderr).toMatch(/--port must be a whole number, not "eighty"/);
-    const cron = await runCli(['serve', '--write-key', 'k', '--schedule', 'every minute'], { cwd: dir });
-    expect(cron.code).toBe(2);
-    expect(cron.stderr).toMatch(/The schedule "every minute" is not a valid cron expression/);
-    for (const r of [dialect, schema, port, cron]) expectNoStack(r);
-  });
+  // The same main() as the process runs, called in-process to keep this file fast; stderr is captured.
+  async function inProcess(args: string[]): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    try {
+      const code = await main(['node', 'cdp-lifecycle', ...args]);
+      return { code, stderr };
+    } finally {
+      spy.mockRestore();
+    }
+  }
 
-  it('exits 2 when serve has no write key, naming the flag and the env var', async () => {
-    const r = await runCli(['serve'], { cwd: dir, env: { LIFECYCLE_WRITE_KEYS: '' } });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--write-key <key>.*LIFECYCLE_WRITE_KEYS/);
-  });
-
-  it('exits 2 when sync has no destination or no write key', async () => {
-    const noTo = await runCli(['sync'], { cwd: dir });
-    expect(noTo.code).toBe(2);
-    expect(noTo.stderr).toMatch(/pass --to segment or --to rudderstack/);
-    const noKey = await runCli(['sync', '--to', 'segment'], { cwd: dir });
-    expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toMatch(/pass --write-key .* or use --dry-run/);
+  it.each([
+    [
+      ['compile', '--dialect', 'oracle'],
+      /Allowed choices are duckdb, postgres, snowflake, bigquery, redshift/,
+    ],
+    [['build', '--schema', 'life-cycle'], /--schema "life-cycle" is not a valid schema name/],
+    [['build', '--raw-schema', 'x;drop'], /--raw-schema "x;drop" is not a valid schema name/],
+    [['serve', '--write-key', 'k', '--port', 'eighty'], /--port must be a whole number, not "eighty"/],
+    [['serve', '--write-key', 'k', '--port', '70000'], /The port 70000 is out of range/],
+    [
+      ['serve', '--write-key', 'k', '--schedule', 'every minute'],
+      /The schedule "every minute" is not a valid cron/,
+    ],
+    [['serve'], /--write-key <key>.*LIFECYCLE_WRITE_KEYS/],
+    [['sync'], /pass --to segment or --to rudderstack/],
+    [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
+    [['sync', '--to', 'rudderstack', '--write-key', 'k'], /needs your data plane URL: pass --endpoint/],
+    [['run', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
+    [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
+    [['demo', '--as-of', '2024-13-45'], /--as-of "2024-13-45" is not a date/],
+  ])('exits 2 on %j', async (args, message) => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const r = await inProcess(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {

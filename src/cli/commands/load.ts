@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
+import { plural } from '../output';
 import { collectorPart } from '../parts';
 
 export const loadCommand: CommandSpec = {
@@ -13,16 +14,31 @@ export const loadCommand: CommandSpec = {
   ],
   notes:
     'Each line is one spec event (track, identify, page, screen, alias, group). Invalid events and\n' +
-    'unparsable lines land in <raw-schema>.rejected_events with the reason; valid ones are never lost.',
+    'unparsable lines land in <raw-schema>.rejected_events with the reason; valid ones are never lost.\n' +
+    'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr).',
   action: (ctx, files) =>
     withWarehouse(ctx, async (wh) => {
-      const { loadFiles } = collectorPart();
-      const summary = await loadFiles({
+      const { loadFiles } = await collectorPart();
+      const s = await loadFiles({
         warehouse: wh,
         rawSchema: ctx.config.rawSchema,
         files,
+        maxEventBytes: ctx.config.serve.maxEventBytes,
         progress: ctx.out.progress(),
       });
-      ctx.out.print(JSON.stringify(summary));
+      ctx.out.print(
+        `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema}).`,
+      );
+      if (s.rejected > 0) {
+        ctx.out.warn(
+          `${plural(s.rejected, 'line')} rejected, kept in ${ctx.config.rawSchema}.rejected_events with the reason:`,
+        );
+        for (const [reason, n] of Object.entries(s.rejectedByReason)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 10)) {
+          ctx.out.info(`  ${String(n).padStart(7)}  ${reason}`);
+        }
+        for (const b of s.badLines.slice(0, 5)) ctx.out.info(`  e.g. ${b.file}:${b.line}: ${b.reason}`);
+      }
     }),
 };

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { Option } from 'commander';
 import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
+import { plural } from '../output';
 import { runnerPart } from '../parts';
 import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
@@ -49,7 +50,8 @@ export const compileCommand: CommandSpec = {
     new Option('--dialect <dialect>', 'SQL dialect to render for (default: the --warehouse kind)').choices([
       ...DIALECTS,
     ]),
-    new Option('--out <dir>', 'output directory (default: target/compiled/<dialect>)'),
+    new Option('--out <dir>', 'output root; files go to <dir>/<dialect>/ (default: target/compiled)'),
+    selectOption(),
   ],
   examples: [
     'cdp-lifecycle compile --dialect snowflake',
@@ -58,15 +60,16 @@ export const compileCommand: CommandSpec = {
   action: async (ctx) => {
     const dialect =
       (ctx.opts.dialect as CompileDialect | undefined) ?? parseWarehouseUrl(ctx.config.warehouse).kind;
-    const { compileModels } = runnerPart();
-    const outDir = ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined;
+    const { compileModels } = await runnerPart();
     const result = await compileModels({
       dialect,
-      outDir,
+      outDir: ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined,
       schema: ctx.config.schema,
       rawSchema: ctx.config.rawSchema,
       vars: ctx.config.vars,
+      select: ctx.opts.select as string[] | undefined,
     });
-    ctx.out.print(JSON.stringify(result));
+    for (const m of result.models) ctx.out.print(`  ${path.relative(process.cwd(), m.path) || m.path}`);
+    ctx.out.print(`Compiled ${plural(result.models.length, 'model')} for ${dialect} into ${result.dir}.`);
   },
 };

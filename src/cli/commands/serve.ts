@@ -1,10 +1,11 @@
 import { Cron } from 'croner';
+import pino, { type Logger } from 'pino';
 import { UsageError, errorMessage } from '../../errors';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { seconds } from '../output';
+import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
-import type { Warehouse } from '../../warehouse';
+import { ensureRawTables, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
 
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
@@ -20,14 +21,14 @@ export function parseSchedule(pattern: string): Cron {
   }
 }
 
-function waitForShutdownSignal(ctx: CommandContext): Promise<NodeJS.Signals> {
+function waitForShutdownSignal(log: Logger): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.removeListener('SIGTERM', onSignal);
       process.removeListener('SIGINT', onSignal);
       // A second signal means "now": leave without waiting for the drain.
       const force = (): void => {
-        ctx.out.error('Second signal received: exiting without finishing the drain.');
+        log.error('second signal received: exiting without finishing the drain');
         process.exit(1);
       };
       process.once('SIGTERM', force);
@@ -39,64 +40,85 @@ function waitForShutdownSignal(ctx: CommandContext): Promise<NodeJS.Signals> {
   });
 }
 
+/** An Output whose lines become structured log records, so a scheduled run logs like the collector. */
+function logOutput(log: Logger, verbose: boolean): Output {
+  const stream: OutStream = {
+    write(chunk: string | Uint8Array): boolean {
+      for (const raw of String(chunk).split('\n')) {
+        const line = raw.replace(/\s+$/, '');
+        if (line === '') continue;
+        if (line.startsWith('error: ')) log.error(line.slice(7));
+        else if (line.startsWith('warning: ')) log.warn(line.slice(9));
+        else log.info(line);
+      }
+      return true;
+    },
+  };
+  return new Output(verbose, stream, stream);
+}
+
 /**
  * Runs build, test and sync on a schedule on the collector's own warehouse connection (a DuckDB file has a
  * single writer process). A run never overlaps the previous one: croner's `protect` skips a tick while a run
  * is in progress, and the skip is logged.
  */
-function startSchedule(ctx: CommandContext, wh: Warehouse, pattern: string): { stop(): Promise<void> } {
+function startSchedule(
+  ctx: CommandContext,
+  wh: Warehouse,
+  pattern: string,
+  log: Logger,
+): { stop(): Promise<void> } {
   const syncConfigured = Boolean(ctx.config.sync.to && ctx.config.sync.writeKey);
   if (!syncConfigured) {
-    ctx.out.warn(
-      'No sync destination configured (sync.to and sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_TO and ' +
-        'LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only.',
+    log.warn(
+      'no sync destination configured (sync.to and sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_TO and ' +
+        'LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
     );
   }
+  const steps = syncConfigured ? (['build', 'test', 'sync'] as const) : (['build', 'test'] as const);
   let runNumber = 0;
   let current: Promise<void> | undefined;
   const job = new Cron(
     pattern,
     {
       protect: () =>
-        ctx.out.info(
-          `${new Date().toISOString()} scheduled run skipped: run ${runNumber} is still in progress`,
-        ),
+        log.warn({ run: runNumber }, 'scheduled run skipped: the previous run is still in progress'),
     },
     () => {
-      const n = ++runNumber;
+      const run = ++runNumber;
+      const runLog = log.child({ run });
       const started = Date.now();
-      ctx.out.info(`${new Date(started).toISOString()} scheduled run ${n} started`);
+      runLog.info({ steps }, 'scheduled run started');
       current = (async () => {
+        const runCtx: CommandContext = { ...ctx, out: logOutput(runLog, ctx.verbose) };
         try {
-          const code = syncConfigured
-            ? await runPipeline(ctx, wh, {})
-            : await runPipeline(ctx, wh, {}, ['build', 'test']);
-          ctx.out.info(
-            `${new Date().toISOString()} scheduled run ${n} ${code === 0 ? 'succeeded' : `failed (exit ${code})`} in ${seconds(Date.now() - started)}`,
+          const code = await runPipeline(runCtx, wh, {}, steps);
+          runLog[code === 0 ? 'info' : 'error'](
+            { exitCode: code, ms: Date.now() - started },
+            `scheduled run ${code === 0 ? 'succeeded' : 'failed'} in ${seconds(Date.now() - started)}`,
           );
         } catch (err) {
-          ctx.out.failure(err);
-          ctx.out.info(
-            `${new Date().toISOString()} scheduled run ${n} failed in ${seconds(Date.now() - started)}`,
+          runCtx.out.failure(err);
+          runLog.error(
+            { ms: Date.now() - started },
+            `scheduled run failed in ${seconds(Date.now() - started)}`,
           );
+        } finally {
+          const next = job.nextRun();
+          runLog.info({ next: next?.toISOString() }, 'next scheduled run');
         }
       })();
       return current;
     },
   );
-  const next = job.nextRun();
-  ctx.out.info(
-    `schedule "${pattern}": build, test${syncConfigured ? ', sync' : ''}; next run ${next?.toISOString()}`,
-  );
+  log.info({ schedule: pattern, steps, next: job.nextRun()?.toISOString() }, 'schedule started');
   return {
     async stop() {
       job.stop();
-      if (current) {
-        ctx.out.info(
-          'waiting for the scheduled run in progress to finish (send the signal again to exit now)',
-        );
-        await current;
+      if (job.isBusy() && current) {
+        log.info('waiting for the scheduled run in progress to finish (send the signal again to exit now)');
       }
+      await current;
     },
   };
 }
@@ -121,10 +143,17 @@ export const serveCommand: CommandSpec = {
       );
     }
     if (c.schedule) parseSchedule(c.schedule).stop();
-    const signal = waitForShutdownSignal(ctx);
+    const log = pino({
+      name: 'cdp-lifecycle',
+      level: ctx.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'),
+    });
+    const signal = waitForShutdownSignal(log);
     return withWarehouse(ctx, async (wh) => {
-      const { startCollector } = collectorPart();
+      // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
+      await ensureRawTables(wh, ctx.config.rawSchema);
+      const { startCollector } = await collectorPart();
       const collector = await startCollector({
+        logger: log,
         warehouse: wh,
         rawSchema: ctx.config.rawSchema,
         port: c.port,
@@ -133,15 +162,12 @@ export const serveCommand: CommandSpec = {
         maxRequestBytes: c.maxRequestBytes,
         maxEventBytes: c.maxEventBytes,
       });
-      ctx.out.info(
-        `collector listening on ${collector.url} (warehouse ${wh.displayUrl}, raw schema ${ctx.config.rawSchema})`,
-      );
-      const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule) : undefined;
+      const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
       const received = await signal;
-      ctx.out.info(`${received} received: draining`);
+      log.info({ signal: received }, 'shutting down: draining in-flight requests');
       await schedule?.stop();
       await collector.close();
-      ctx.out.info('collector stopped');
+      log.info('closing the warehouse');
       return 0;
     });
   },
