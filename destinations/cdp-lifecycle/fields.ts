@@ -63,28 +63,28 @@ export const timestamp: InputField = {
   label: 'Timestamp',
   description:
     'When the call happened. When empty it is derived as receivedAt - (sentAt - originalTimestamp), else receivedAt.',
-  type: 'datetime',
+  type: 'string',
   default: { '@path': '$.timestamp' },
 };
 
 export const originalTimestamp: InputField = {
   label: 'Original Timestamp',
   description: 'The device clock when the call happened.',
-  type: 'datetime',
+  type: 'string',
   default: { '@path': '$.originalTimestamp' },
 };
 
 export const sentAt: InputField = {
   label: 'Sent At',
   description: 'The device clock when the call was sent.',
-  type: 'datetime',
+  type: 'string',
   default: { '@path': '$.sentAt' },
 };
 
 export const receivedAt: InputField = {
   label: 'Received At',
   description: 'When the call was received (set by the collector).',
-  type: 'datetime',
+  type: 'string',
   default: { '@path': '$.receivedAt' },
 };
 

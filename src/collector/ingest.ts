@@ -15,7 +15,13 @@ import {
   unregisterWarehouse,
   writeSetStorage,
 } from '../../destinations/cdp-lifecycle/client';
-import { normalizeEvent, isJsonObject, type CallType, type JsonObject } from '../../transforms/events';
+import {
+  CALL_TYPES,
+  normalizeEvent,
+  isJsonObject,
+  type CallType,
+  type JsonObject,
+} from '../../transforms/events';
 import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
 import { ensureRawTables, RAW_TABLES, type InsertValue, type Warehouse } from '../warehouse';
 import { isValidIdent } from '../warehouse/types';
@@ -151,6 +157,7 @@ export class Ingestor {
   private readonly concurrency: number;
   private readonly destination = new Destination<Settings>(definition);
   private readonly settings: JSONObject;
+  private readonly settingsByType = new Map<string, JSONObject>();
   private readonly registryKey: string;
 
   private pending: Pending[] = [];
@@ -189,6 +196,11 @@ export class Ingestor {
         mapping: p.mapping ?? {},
       })),
     };
+    const subscriptions = this.settings.subscriptions as Array<{ subscribe: string }>;
+    for (const t of CALL_TYPES) {
+      const own = subscriptions.filter((x) => x.subscribe === `type = "${t}"`);
+      if (own.length > 0) this.settingsByType.set(t, { ...this.settings, subscriptions: own });
+    }
   }
 
   /**
@@ -345,29 +357,40 @@ export class Ingestor {
     const events: JsonObject[] = [];
     for (const p of group) for (const e of p.events) events.push(e);
     const ws = new WriteSet(this.rawSchema);
-    let results: Result[] = [];
-    if (events.length > 0) {
-      results = await writeSetStorage.run(ws, () =>
-        this.destination.onBatch(events as unknown as SegmentEvent[], this.settings),
-      );
+    // One onBatch per call type, with the subscriptions of that type only: every event still goes through
+    // the Destination, but is not tested against the five subscriptions that cannot match it.
+    const byType = new Map<string, number[]>();
+    for (let i = 0; i < events.length; i++) {
+      const t = events[i].type as string;
+      let idx = byType.get(t);
+      if (!idx) byType.set(t, (idx = []));
+      idx.push(i);
     }
     // An event landed when some action answered 2xx for it; otherwise it is rejected with the action's
     // reason, never dropped silently.
     const landed = new Uint8Array(events.length);
     const reasons: Array<string | undefined> = [];
-    for (const r of results) {
-      const ms = r.multistatus;
-      if (!ms) continue;
-      for (let i = 0; i < ms.length; i++) {
-        const st = ms[i];
-        if (!st) continue;
-        if (st.status >= 200 && st.status < 300) landed[i] = 1;
-        else if (
-          reasons[i] === undefined &&
-          'errormessage' in st &&
-          !/match the subscription/.test(st.errormessage)
-        ) {
-          reasons[i] = st.errormessage;
+    for (const [type, idx] of byType) {
+      const batch = idx.map((i) => events[i]) as unknown as SegmentEvent[];
+      const settings = this.settingsByType.get(type) ?? this.settings;
+      const results: Result[] = await writeSetStorage.run(ws, () =>
+        this.destination.onBatch(batch, settings),
+      );
+      for (const r of results) {
+        const ms = r.multistatus;
+        if (!ms) continue;
+        for (let j = 0; j < ms.length; j++) {
+          const st = ms[j];
+          const i = idx[j];
+          if (!st) continue;
+          if (st.status >= 200 && st.status < 300) landed[i] = 1;
+          else if (
+            reasons[i] === undefined &&
+            'errormessage' in st &&
+            !/match the subscription/.test(st.errormessage)
+          ) {
+            reasons[i] = st.errormessage;
+          }
         }
       }
     }

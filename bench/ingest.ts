@@ -1,0 +1,202 @@
+/**
+ * `npm run bench:ingest [-- --events N] [--warehouse duckdb|postgres|both] [--concurrency C] [--batch B]`
+ *
+ * Sends N spec events (default 1,000,000) in SDK-sized batches (100) over HTTP, from a separate load-generator
+ * process with several keep-alive connections, to a collector running in this process; then measures, in the
+ * same run, the raw bulk rate of the warehouse for exactly the rows that landed (DuckDB appender /
+ * PostgreSQL COPY through `insertRows`) and prints events/s, the raw rate, their ratio, and the collector
+ * process's peak RSS. A benchmark, not a test: it prints figures and asserts nothing.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { spawn } from 'node:child_process';
+import { Client } from 'pg';
+import pino from 'pino';
+import {
+  openWarehouse,
+  RAW_TABLES,
+  ensureRawTables,
+  type Warehouse,
+  type InsertValue,
+} from '../src/warehouse';
+import { startCollector } from '../src/collector';
+
+const REGISTER = path.join(__dirname, '..', 'test', 'helpers', 'ts-register.js');
+const PG_ADMIN = process.env.LIFECYCLE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TABLES = ['tracks', 'identifies', 'pages', 'screens'] as const;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+interface Target {
+  kind: 'duckdb' | 'postgres';
+  url: string;
+  drop(): Promise<void>;
+}
+
+async function target(kind: 'duckdb' | 'postgres'): Promise<Target> {
+  if (kind === 'duckdb') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-bench-'));
+    return {
+      kind,
+      url: `duckdb://${path.join(dir, 'bench.duckdb')}`,
+      drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const db = `cdpl_bench_${process.pid}`;
+  const admin = new Client({ connectionString: PG_ADMIN });
+  await admin.connect();
+  await admin.query(`drop database if exists ${db}`);
+  await admin.query(`create database ${db}`);
+  await admin.end();
+  const u = new URL(PG_ADMIN);
+  u.pathname = `/${db}`;
+  return {
+    kind,
+    url: u.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: PG_ADMIN });
+      await c.connect();
+      await c.query(`drop database if exists ${db} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+function runClient(
+  url: string,
+  key: string,
+  events: number,
+  batch: number,
+  conc: number,
+): Promise<{ sent: number; ms: number; statuses: Record<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        REGISTER,
+        path.join(__dirname, 'ingest', 'client.ts'),
+        url,
+        key,
+        String(events),
+        String(batch),
+        String(conc),
+        `run${Date.now()}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const rl = readline.createInterface({ input: child.stdout });
+    let line = '';
+    rl.on('line', (l) => (line = l));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(line) as { sent: number; ms: number; statuses: Record<string, number> })
+        : reject(new Error(`load generator exited with ${String(code)}`)),
+    );
+  });
+}
+
+/** Rows exactly as the Ingestor hands them to insertRows: JSON as text, timestamps as ISO strings. */
+function asInsertRow(
+  row: Record<string, unknown>,
+  columns: readonly { name: string; type: string }[],
+): InsertValue[] {
+  return columns.map((c) => {
+    const v = row[c.name];
+    if (v === null || v === undefined) return null;
+    if (v instanceof Date) return v.toISOString();
+    if (c.type === 'json') return JSON.stringify(v);
+    return v as InsertValue;
+  });
+}
+
+async function rawBulkRate(wh: Warehouse): Promise<{ rows: number; ms: number }> {
+  await ensureRawTables(wh, 'bench_raw');
+  let rows = 0;
+  let ms = 0;
+  for (const table of TABLES) {
+    const cols = RAW_TABLES[table].columns;
+    for await (const page of wh.stream<Record<string, unknown>>(`select * from cdp.${table}`, [], 50_000)) {
+      const prepared = page.map((r) => asInsertRow(r, cols));
+      const t = process.hrtime.bigint();
+      await wh.insertRows('bench_raw', table, cols, prepared);
+      ms += Number(process.hrtime.bigint() - t) / 1e6;
+      rows += prepared.length;
+    }
+  }
+  return { rows, ms };
+}
+
+async function benchOne(
+  kind: 'duckdb' | 'postgres',
+  events: number,
+  batch: number,
+  conc: number,
+): Promise<void> {
+  const t = await target(kind);
+  let wh: Warehouse | undefined;
+  try {
+    wh = await openWarehouse(t.url);
+    const key = 'bench-key';
+    const collector = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [key],
+      logger: pino({ level: 'warn' }),
+    });
+    const rssBefore = process.memoryUsage().rss;
+    const client = await runClient(collector.url, key, events, batch, conc);
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+    await collector.close();
+    let landed = 0;
+    for (const table of TABLES) {
+      const [r] = await wh.query<{ n: number }>(`select count(*) as n from cdp.${table}`);
+      landed += r.n;
+    }
+    const httpRate = (landed / client.ms) * 1000;
+    const raw = await rawBulkRate(wh);
+    const rawRate = (raw.rows / raw.ms) * 1000;
+    console.log(
+      JSON.stringify({
+        warehouse: kind,
+        events,
+        batch,
+        connections: conc,
+        landed,
+        statuses: client.statuses,
+        seconds: +(client.ms / 1000).toFixed(2),
+        http_events_per_s: Math.round(httpRate),
+        raw_rows_per_s: Math.round(rawRate),
+        ratio: +(httpRate / rawRate).toFixed(3),
+        peak_rss_mb: Math.round(peakRssMb),
+        rss_at_start_mb: Math.round(rssBefore / 1024 / 1024),
+      }),
+    );
+  } finally {
+    await wh?.close();
+    await t.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  const events = Number(arg('events', '1000000'));
+  const batch = Number(arg('batch', '100'));
+  const conc = Number(arg('concurrency', '8'));
+  const which = arg('warehouse', 'both');
+  const kinds =
+    which === 'both' ? (['duckdb', 'postgres'] as const) : ([which] as Array<'duckdb' | 'postgres'>);
+  for (const kind of kinds) await benchOne(kind, events, batch, conc);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench:models` — builds the lifecycle models on a generated DuckDB warehouse and prints the full
+ * build time, the time of an incremental build after one more day of events, and both as ratios to the bare
+ * scan of the raw tracks measured in the same run (the physical floor), plus peak memory.
+ *
+ *   npm run bench:models                                  # 1,000,000 users, 10,000,000 events, 365 days
+ *   npm run bench:models -- --users 100000 --events 1000000 --days 365
+ *   npm run bench:models -- --days 730 --events 20000000   # twice the history at the same events per day
+ *   options: --file <path.duckdb> (default: a temp file, deleted), --seed <n>, --json
+ *
+ * Events are generated inside DuckDB with SQL (hash-based pseudo-random), so generation takes seconds: users
+ * have a first day, sessions of 1-5 events concentrated after it with a long tail (so there are dormant,
+ * churned and returning users), 15% of sessions anonymous before an identify, purchases with revenue, churn
+ * signals, an identify per user with a plan and createdAt.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openWarehouse, ensureRawTables, type Warehouse } from '../src/warehouse';
+import { buildModels } from '../src/runner';
+
+interface Options {
+  users: number;
+  events: number;
+  days: number;
+  seed: number;
+  file?: string;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { users: 1_000_000, events: 10_000_000, days: 365, seed: 42, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--users') o.users = Number(next());
+    else if (a === '--events') o.events = Number(next());
+    else if (a === '--days') o.days = Number(next());
+    else if (a === '--seed') o.seed = Number(next());
+    else if (a === '--file') o.file = next();
+    else if (a === '--json') o.json = true;
+    else throw new Error(`unknown option ${a} (see the header of bench/models.ts)`);
+  }
+  for (const k of ['users', 'events', 'days'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] <= 0) throw new Error(`--${k} must be a positive whole number`);
+  }
+  return o;
+}
+
+const DAY0 = '2024-01-01';
+
+function addDays(ymd: string, n: number): string {
+  return new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10);
+}
+
+/** Pseudo-random in [0, 1) from DuckDB's hash of (expr, salt). */
+const rnd = (expr: string, salt: number) => `((hash(${expr}, ${salt}) % 1000000007) / 1000000007.0)`;
+
+/** Sessions of `dayFrom..dayTo` (offsets from DAY0) into cdp.tracks, as INSERT … SELECT inside DuckDB. */
+function eventsSql(o: Options, sessions: number, firstSession: number, dayFrom: number, dayTo: number | null): string {
+  const s = 'sess.s';
+  // the first `users` sessions give every user one; the rest are skewed toward heavy (low-numbered) users
+  const user = `case when ${s} < ${o.users} and ${dayTo === null ? 'true' : 'false'} then ${s} else cast(floor(pow(${rnd(s, o.seed + 1)}, 1.7) * ${o.users}) as bigint) end`;
+  const firstDay = `cast(hash(u.u, ${o.seed + 2}) % ${o.days} as integer)`;
+  const day =
+    dayTo === null
+      ? `least(${o.days - 1}, ${firstDay} + cast(floor(pow(${rnd(s, o.seed + 3)}, 2.5) * (${o.days} - ${firstDay})) as integer))`
+      : `${dayFrom}`;
+  return `
+insert into cdp.tracks
+with sess as (
+    select range as s from range(${firstSession}, ${firstSession + sessions})
+),
+sessions as (
+    select sess.s, u.u, ${day} as day_offset,
+        1 + cast(hash(sess.s, ${o.seed + 4}) % 5 as integer) as n_events,
+        ${rnd(s, o.seed + 5)} < 0.15 as anonymous
+    from sess, lateral (select ${user} as u) as u
+),
+events as (
+    select s, u, day_offset, anonymous, e.range as k
+    from sessions, range(5) as e
+    where e.range < n_events
+),
+shaped as (
+    select
+        'e' || s || '_' || k as id,
+        u, anonymous, k, day_offset,
+        cast('${DAY0}' as timestamp) + to_days(day_offset) + to_seconds(cast(hash(s, ${o.seed + 6}) % 86000 as bigint) + k * 30) as ts,
+        ${rnd('s * 7 + k', o.seed + 7)} as r
+    from events
+)
+select
+    id,
+    case when anonymous and k < 2 then null else 'user' || u end as user_id,
+    'anon' || u as anonymous_id,
+    case when r < 0.03 then 'order_completed' when r < 0.0315 then 'account_deleted' when r < 0.05 then 'email_delivered' when r < 0.5 then 'viewed_item' else 'searched' end,
+    case when r < 0.03 then 'Order Completed' when r < 0.0315 then 'Account Deleted' when r < 0.05 then 'Email Delivered' when r < 0.5 then 'Viewed Item' else 'Searched' end,
+    timezone('UTC', ts), timezone('UTC', ts), timezone('UTC', ts), timezone('UTC', ts + interval 2 second),
+    case when r < 0.03 then cast('{"revenue": ' || cast(round(r * 3000, 2) as varchar) || ', "currency": "USD"}' as json) else cast('{}' as json) end,
+    cast('{"library": {"name": "bench"}}' as json)
+from shaped
+order by ts
+`;
+}
+
+function identifiesSql(o: Options): string {
+  return `
+insert into cdp.identifies
+select
+    'i' || range, 'user' || range, 'anon' || range,
+    timezone('UTC', ts), timezone('UTC', ts), timezone('UTC', ts), timezone('UTC', ts + interval 2 second),
+    cast('{"plan": "' || (case hash(range, ${o.seed + 9}) % 3 when 0 then 'free' when 1 then 'pro' else 'team' end) || '", "createdAt": "' || strftime(ts - interval 3 day, '%Y-%m-%dT%H:%M:%SZ') || '"}' as json),
+    cast('{}' as json)
+from (
+    select range, cast('${DAY0}' as timestamp) + to_days(cast(hash(range, ${o.seed + 2}) % ${o.days} as integer)) + interval 1 hour as ts
+    from range(${o.users})
+)
+order by ts
+`;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  return [r, Number(process.hrtime.bigint() - t0) / 1e9];
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const dir = o.file ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-lifecycle-bench-'));
+  const file = o.file ?? path.join(dir as string, 'bench.duckdb');
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 50);
+  const log = (msg: string) => {
+    if (!o.json) console.log(msg);
+  };
+  let wh: Warehouse | undefined;
+  try {
+    wh = await openWarehouse(`duckdb://${file}`);
+    await ensureRawTables(wh, 'cdp');
+    const sessions = Math.round(o.events / 3);
+    const D = addDays(DAY0, o.days - 1);
+    const D1 = addDays(DAY0, o.days);
+    log(`generating ${o.users.toLocaleString()} users, ~${o.events.toLocaleString()} events over ${o.days} days (D = ${D}) …`);
+    const [, genS] = await timed(async () => {
+      await wh!.exec(eventsSql(o, sessions, 0, 0, null));
+      await wh!.exec(identifiesSql(o));
+      await wh!.exec('checkpoint');
+    });
+    const [[{ n: events }]] = await timed(() => wh!.query<{ n: number }>('select count(*) as n from cdp.tracks'));
+    log(`  ${events.toLocaleString()} tracks generated in ${genS.toFixed(1)} s`);
+
+    const scanSql = 'select user_id, count(*), min(timestamp), max(timestamp) from cdp.tracks group by 1';
+    // the floor: one pass over the raw events; best of three so a cold cache does not flatter the ratios
+    let scanS = Infinity;
+    for (let i = 0; i < 3; i++) scanS = Math.min(scanS, (await timed(() => wh!.query(`select count(*) from (${scanSql})`)))[1]);
+    log(`bare scan (${scanSql}): ${scanS.toFixed(3)} s`);
+
+    const rssBefore = peakRss;
+    const [full, fullS] = await timed(() =>
+      buildModels({ warehouse: wh!, schema: 'lifecycle', rawSchema: 'cdp', vars: { lifecycle__as_of_date: D }, fullRefresh: true }),
+    );
+    log(`full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x)`);
+    for (const m of full.models) log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+
+    // one more day of events (about events/days), received the next day
+    const perDay = Math.max(1, Math.round(sessions / o.days));
+    await wh.exec(eventsSql(o, perDay, sessions + 1, o.days, o.days));
+    await wh.exec('checkpoint');
+    const [inc, incS] = await timed(() =>
+      buildModels({ warehouse: wh!, schema: 'lifecycle', rawSchema: 'cdp', vars: { lifecycle__as_of_date: D1 } }),
+    );
+    log(`incremental build at ${D1} after one more day: ${incS.toFixed(2)} s = ${(incS / scanS).toFixed(1)}x the scan (target <= 5x)`);
+    for (const m of inc.models) log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+    const [[counts]] = await timed(() =>
+      wh!.query<{ users: number; runs: number }>(
+        'select (select count(*) from lifecycle.user_lifecycle) as users, (select count(*) from lifecycle.user_status_history) as runs',
+      ),
+    );
+    log(`  ${counts.users.toLocaleString()} users, ${counts.runs.toLocaleString()} status runs`);
+    log(`peak RSS: ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before building)`);
+    if (o.json) {
+      console.log(
+        JSON.stringify({ ...o, generatedEvents: events, scanS, fullS, fullRatio: fullS / scanS, incS, incRatio: incS / scanS, peakRssMiB: peakRss / 2 ** 20 }),
+      );
+    }
+  } finally {
+    clearInterval(sampler);
+    await wh?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
