@@ -22,17 +22,17 @@ export interface Payload {
   /**
    * When the call happened. When empty it is derived as receivedAt - (sentAt - originalTimestamp), else receivedAt.
    */
-  timestamp?: string | number;
+  timestamp?: string;
   /**
    * The device clock when the call happened.
    */
-  originalTimestamp?: string | number;
+  originalTimestamp?: string;
   /**
    * The device clock when the call was sent.
    */
-  sentAt?: string | number;
+  sentAt?: string;
   /**
    * When the call was received (set by the collector).
    */
-  receivedAt?: string | number;
+  receivedAt?: string;
 }
