@@ -8,6 +8,7 @@ import {
   STATUS_MEANING,
   loadReportData,
   statusRank,
+  type GrowthRow,
   type ReportData,
 } from './data';
 
@@ -197,6 +198,7 @@ export function renderHtmlReport(data: ReportData): string {
     statusColors: STATUS_COLORS,
     statusDaily: data.statusDaily,
     growthDaily: data.growthDaily,
+    rates: rollingRates(data.growthDaily),
     segments: segTotals.map((s) => ({
       segment: s.segment,
       label: s.label,
@@ -282,7 +284,7 @@ ${statusRows}
 </section>
 <section aria-labelledby="h-rates">
 <h2 id="h-rates">Retention rates</h2>
-<p class="hint">Share of each group of yesterday that is active today (CURR: current, NURR: new, RURR: reactivated, SURR: resurrected, iWAURR: at risk of leaving WAU).</p>
+<p class="hint">Share of each group of the day before that is active the next day, pooled over rolling 7 days (CURR: current, NURR: new, RURR: reactivated, SURR: resurrected, iWAURR: at risk of leaving WAU; reactivation: from at risk of leaving MAU; resurrection: from dormant).</p>
 <div class="chart"><canvas id="chart-rates" role="img" aria-label="${e(`Line chart of daily retention rates. ${rateSummary}`)}"><p>${e(rateSummary)}</p></canvas></div>
 </section>
 <section aria-labelledby="h-transitions">
@@ -316,6 +318,52 @@ ${rfmRows}
 </body>
 </html>
 `;
+}
+
+/** Each retention rate with the growth-accounting state whose previous-day count is its denominator. */
+export const RATES = [
+  { key: 'curr', label: 'CURR', state: 'current_users', color: '#16a34a' },
+  { key: 'nurr', label: 'NURR', state: 'new_users', color: '#0891b2' },
+  { key: 'rurr', label: 'RURR', state: 'reactivated_users', color: '#d97706' },
+  { key: 'surr', label: 'SURR', state: 'resurrected_users', color: '#2563eb' },
+  { key: 'iwaurr', label: 'iWAURR', state: 'at_risk_wau_users', color: '#9333ea' },
+  { key: 'reactivation_rate', label: 'reactivation', state: 'at_risk_mau_users', color: '#ca8a04' },
+  { key: 'resurrection_rate', label: 'resurrection', state: 'dormant_users', color: '#dc2626' },
+] as const;
+
+/**
+ * Retention rates pooled over a rolling window: Σ retained / Σ eligible over the last `window` days, where
+ * eligible = the state's count the day before and retained = rate × eligible. Daily rates of small groups
+ * jump between 0% and 100%; pooling weights each day by its group size, which a plain average would not.
+ * A day whose previous day is missing (a gap in the table) contributes nothing; no eligible user → null.
+ */
+export function rollingRates(
+  growth: readonly GrowthRow[],
+  window = 7,
+): Array<{ key: string; label: string; color: string; values: Array<number | null> }> {
+  const DAY = 86_400_000;
+  return RATES.map((r) => {
+    const retained: number[] = [];
+    const eligible: number[] = [];
+    for (let i = 0; i < growth.length; i++) {
+      const prev = growth[i - 1];
+      const rate = growth[i][r.key];
+      const consecutive = prev !== undefined && Date.parse(growth[i].date) - Date.parse(prev.date) === DAY;
+      const den = consecutive ? prev[r.state] : 0;
+      eligible.push(rate === null || den <= 0 ? 0 : den);
+      retained.push(rate === null || den <= 0 ? 0 : rate * den);
+    }
+    const values = growth.map((_, i) => {
+      let num = 0;
+      let den = 0;
+      for (let j = Math.max(0, i - window + 1); j <= i; j++) {
+        num += retained[j];
+        den += eligible[j];
+      }
+      return den === 0 ? null : num / den;
+    });
+    return { key: r.key, label: r.label, color: r.color, values };
+  });
 }
 
 function addDaysText(date: string, n: number): string {
@@ -401,28 +449,19 @@ const PAGE_SCRIPT = String.raw`
     }
   });
 
-  // Retention rates in percent; a day without users in the source state has no rate (a gap).
-  var rates = [
-    ['curr', 'CURR', '#16a34a'],
-    ['nurr', 'NURR', '#0891b2'],
-    ['rurr', 'RURR', '#d97706'],
-    ['surr', 'SURR', '#2563eb'],
-    ['iwaurr', 'iWAURR', '#9333ea'],
-    ['reactivation_rate', 'reactivation', '#ca8a04'],
-    ['resurrection_rate', 'resurrection', '#dc2626']
-  ];
+  // Retention rates in percent, pooled over 7 days (computed in Node, see rollingRates).
   new Chart(document.getElementById('chart-rates'), {
     type: 'line',
     data: {
       labels: gDays,
-      datasets: rates.map(function (p) {
-        return { label: p[1], data: g.map(function (r) { return r[p[0]] === null ? null : Math.round(r[p[0]] * 1000) / 10; }),
-          borderColor: p[2], backgroundColor: p[2], pointRadius: 0, borderWidth: 1.5, spanGaps: false };
+      datasets: data.rates.map(function (p) {
+        return { label: p.label, data: p.values.map(function (v) { return v === null ? null : Math.round(v * 1000) / 10; }),
+          borderColor: p.color, backgroundColor: p.color, pointRadius: 0, borderWidth: 1.5, spanGaps: false };
       })
     },
     options: {
       interaction: { mode: 'index', intersect: false },
-      scales: { x: timeAxis, y: { beginAtZero: true, suggestedMax: 100, title: { display: true, text: '% retained next day' } } },
+      scales: { x: timeAxis, y: { beginAtZero: true, suggestedMax: 100, title: { display: true, text: '% active the next day' } } },
       plugins: { legend: { position: 'bottom' } }
     }
   });
