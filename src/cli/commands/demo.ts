@@ -7,7 +7,8 @@ import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { plural, seconds } from '../output';
 import type { Ingestor } from '../../collector';
-import { PACKAGE_ROOT, collectorPart, demoPart, reportPart } from '../parts';
+import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
+import { printReport } from './report';
 import { buildStep, syncStep, testStep } from '../steps';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
@@ -82,15 +83,6 @@ async function land(
   await ingestor.flush();
   progress.stop();
   return { landed, rejected };
-}
-
-function optionalReport(): ReturnType<typeof reportPart> | undefined {
-  try {
-    return reportPart();
-  } catch (err) {
-    if (err instanceof UserError) return undefined;
-    throw err;
-  }
 }
 
 export const demoCommand: CommandSpec = {
@@ -183,17 +175,8 @@ export const demoCommand: CommandSpec = {
       if (code !== 0) return code;
 
       out.heading('4. Report');
-      let html: string | undefined;
-      const report = optionalReport();
-      if (report) {
-        out.print(
-          await report.renderTerminalReport({ warehouse: wh, schema: ctx.config.schema, color: out.color }),
-        );
-        html = path.resolve(String(ctx.opts.html));
-        await report.writeHtmlReport({ warehouse: wh, schema: ctx.config.schema, file: html });
-      } else {
-        out.print('  (the report is not part of this build yet)');
-      }
+      const html = path.resolve(String(ctx.opts.html));
+      await printReport(ctx, wh, html);
 
       out.heading('5. What a sync would push (dry run, nothing sent)');
       const dry = {
@@ -203,10 +186,11 @@ export const demoCommand: CommandSpec = {
       code = await syncStep(dry, wh, { dryRun: true });
 
       out.heading('Next steps');
-      if (html) out.print(`  • Open ${html} in a browser for the charts.`);
+      out.print(`  • Open ${html} in a browser for the charts.`);
       out.print(
-        `  • Query the models: duckdb ${wh.displayUrl.replace(/^duckdb:\/\//, '')} "select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1"`,
+        `  • Query the models in ${wh.displayUrl} with any SQL client, e.g. select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1;`,
       );
+      out.print(`  • See the report again at any time: cdp-lifecycle report --warehouse ${wh.displayUrl}`);
       out.print(
         '  • Collect your own events: cdp-lifecycle serve --write-key <key>, then point Segment or RudderStack at it.',
       );

@@ -1,8 +1,18 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option } from 'commander';
-import type { CommandSpec } from '../context';
+import type { CommandContext, CommandSpec } from '../context';
+import type { Warehouse } from '../../warehouse';
 import { withWarehouse } from '../context';
 import { reportPart } from '../parts';
+
+/** Prints the terminal report and, when asked, writes the HTML page, from one read of the marts. */
+export async function printReport(ctx: CommandContext, wh: Warehouse, htmlFile?: string): Promise<void> {
+  const { loadReportData, formatTerminalReport, renderHtmlReport } = await reportPart();
+  const data = await loadReportData({ warehouse: wh, schema: ctx.config.schema });
+  ctx.out.print(formatTerminalReport(data, { color: ctx.out.color }));
+  if (htmlFile) fs.writeFileSync(htmlFile, renderHtmlReport(data));
+}
 
 export const reportCommand: CommandSpec = {
   name: 'report',
@@ -11,14 +21,8 @@ export const reportCommand: CommandSpec = {
   examples: ['cdp-lifecycle report', 'cdp-lifecycle report --html lifecycle-report.html'],
   action: (ctx) =>
     withWarehouse(ctx, async (wh) => {
-      const { renderTerminalReport, writeHtmlReport } = reportPart();
-      ctx.out.print(
-        await renderTerminalReport({ warehouse: wh, schema: ctx.config.schema, color: ctx.out.color }),
-      );
-      if (ctx.opts.html) {
-        const file = path.resolve(String(ctx.opts.html));
-        await writeHtmlReport({ warehouse: wh, schema: ctx.config.schema, file });
-        ctx.out.info(`HTML report written to ${file}`);
-      }
+      const html = ctx.opts.html ? path.resolve(String(ctx.opts.html)) : undefined;
+      await printReport(ctx, wh, html);
+      if (html) ctx.out.info(`HTML report written to ${html}`);
     }),
 };
