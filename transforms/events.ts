@@ -37,6 +37,19 @@ export function isJsonObject(value: unknown): value is JsonObject {
  * `order_completed`). Letters outside ASCII are kept (lower-cased) so that non-Latin names stay distinct.
  */
 export function slugify(name: string): string {
+  let slug = slugCache.get(name);
+  if (slug === undefined) {
+    slug = computeSlug(name);
+    // Event names repeat endlessly; a bounded cache saves four regex passes per event.
+    if (slugCache.size >= 10_000) slugCache.clear();
+    slugCache.set(name, slug);
+  }
+  return slug;
+}
+
+const slugCache = new Map<string, string>();
+
+function computeSlug(name: string): string {
   return name
     .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
     .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
@@ -86,6 +99,9 @@ export function parseIsoTimestamp(value: string): number {
  * one without a zone gets `Z`, so no layer ever reads it as local time.
  */
 export function canonicalTimestamp(value: string): string {
+  // Fast path for what SDKs send (`2024-03-10T07:30:00.123Z`): already explicit UTC.
+  if (value.length >= 20 && value.charCodeAt(10) === 84 && value.charCodeAt(value.length - 1) === 90)
+    return value;
   const m = ISO_RE.exec(value);
   if (!m) return value;
   if (m[8]) return value;
