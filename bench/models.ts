@@ -61,7 +61,13 @@ function addDays(ymd: string, n: number): string {
 const rnd = (expr: string, salt: number) => `((hash(${expr}, ${salt}) % 1000000007) / 1000000007.0)`;
 
 /** Sessions of `dayFrom..dayTo` (offsets from DAY0) into cdp.tracks, as INSERT … SELECT inside DuckDB. */
-function eventsSql(o: Options, sessions: number, firstSession: number, dayFrom: number, dayTo: number | null): string {
+function eventsSql(
+  o: Options,
+  sessions: number,
+  firstSession: number,
+  dayFrom: number,
+  dayTo: number | null,
+): string {
   const s = 'sess.s';
   // the first `users` sessions give every user one; the rest are skewed toward heavy (low-numbered) users
   const user = `case when ${s} < ${o.users} and ${dayTo === null ? 'true' : 'false'} then ${s} else cast(floor(pow(${rnd(s, o.seed + 1)}, 1.7) * ${o.users}) as bigint) end`;
@@ -148,47 +154,80 @@ async function main(): Promise<void> {
     const sessions = Math.round(o.events / 3);
     const D = addDays(DAY0, o.days - 1);
     const D1 = addDays(DAY0, o.days);
-    log(`generating ${o.users.toLocaleString()} users, ~${o.events.toLocaleString()} events over ${o.days} days (D = ${D}) …`);
+    log(
+      `generating ${o.users.toLocaleString()} users, ~${o.events.toLocaleString()} events over ${o.days} days (D = ${D}) …`,
+    );
     const [, genS] = await timed(async () => {
       await wh!.exec(eventsSql(o, sessions, 0, 0, null));
       await wh!.exec(identifiesSql(o));
       await wh!.exec('checkpoint');
     });
-    const [[{ n: events }]] = await timed(() => wh!.query<{ n: number }>('select count(*) as n from cdp.tracks'));
+    const [[{ n: events }]] = await timed(() =>
+      wh!.query<{ n: number }>('select count(*) as n from cdp.tracks'),
+    );
     log(`  ${events.toLocaleString()} tracks generated in ${genS.toFixed(1)} s`);
 
     const scanSql = 'select user_id, count(*), min(timestamp), max(timestamp) from cdp.tracks group by 1';
     // the floor: one pass over the raw events; best of three so a cold cache does not flatter the ratios
     let scanS = Infinity;
-    for (let i = 0; i < 3; i++) scanS = Math.min(scanS, (await timed(() => wh!.query(`select count(*) from (${scanSql})`)))[1]);
+    for (let i = 0; i < 3; i++)
+      scanS = Math.min(scanS, (await timed(() => wh!.query(`select count(*) from (${scanSql})`)))[1]);
     log(`bare scan (${scanSql}): ${scanS.toFixed(3)} s`);
 
     const rssBefore = peakRss;
     const [full, fullS] = await timed(() =>
-      buildModels({ warehouse: wh!, schema: 'lifecycle', rawSchema: 'cdp', vars: { lifecycle__as_of_date: D }, fullRefresh: true }),
+      buildModels({
+        warehouse: wh!,
+        schema: 'lifecycle',
+        rawSchema: 'cdp',
+        vars: { lifecycle__as_of_date: D },
+        fullRefresh: true,
+      }),
     );
-    log(`full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x)`);
-    for (const m of full.models) log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+    log(
+      `full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x)`,
+    );
+    for (const m of full.models)
+      log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
 
     // one more day of events (about events/days), received the next day
     const perDay = Math.max(1, Math.round(sessions / o.days));
     await wh.exec(eventsSql(o, perDay, sessions + 1, o.days, o.days));
     await wh.exec('checkpoint');
     const [inc, incS] = await timed(() =>
-      buildModels({ warehouse: wh!, schema: 'lifecycle', rawSchema: 'cdp', vars: { lifecycle__as_of_date: D1 } }),
+      buildModels({
+        warehouse: wh!,
+        schema: 'lifecycle',
+        rawSchema: 'cdp',
+        vars: { lifecycle__as_of_date: D1 },
+      }),
     );
-    log(`incremental build at ${D1} after one more day: ${incS.toFixed(2)} s = ${(incS / scanS).toFixed(1)}x the scan (target <= 5x)`);
-    for (const m of inc.models) log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+    log(
+      `incremental build at ${D1} after one more day: ${incS.toFixed(2)} s = ${(incS / scanS).toFixed(1)}x the scan (target <= 5x)`,
+    );
+    for (const m of inc.models)
+      log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
     const [[counts]] = await timed(() =>
       wh!.query<{ users: number; runs: number }>(
         'select (select count(*) from lifecycle.user_lifecycle) as users, (select count(*) from lifecycle.user_status_history) as runs',
       ),
     );
     log(`  ${counts.users.toLocaleString()} users, ${counts.runs.toLocaleString()} status runs`);
-    log(`peak RSS: ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before building)`);
+    log(
+      `peak RSS: ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before building)`,
+    );
     if (o.json) {
       console.log(
-        JSON.stringify({ ...o, generatedEvents: events, scanS, fullS, fullRatio: fullS / scanS, incS, incRatio: incS / scanS, peakRssMiB: peakRss / 2 ** 20 }),
+        JSON.stringify({
+          ...o,
+          generatedEvents: events,
+          scanS,
+          fullS,
+          fullRatio: fullS / scanS,
+          incS,
+          incRatio: incS / scanS,
+          peakRssMiB: peakRss / 2 ** 20,
+        }),
       );
     }
   } finally {

@@ -7,6 +7,7 @@ import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, DEFAULT_VARS, toDbtVars, type RawData, type Vars } from './oracle';
 import { generate, merge, splitByReceived } from './generate';
+import { testModels } from '../../src/runner';
 import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
 
 const D1 = '2024-03-20';
@@ -132,6 +133,10 @@ describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw 
     const statuses = new Set(actual.user_lifecycle.map((u) => u.lifecycle_status));
     expect(statuses.size).toBeGreaterThanOrEqual(5);
     expect(actual.status_transitions.length).toBeGreaterThan(50);
+    // and every schema test of the package holds on it
+    const tests = await testModels({ warehouse: wh, schema: 'lifecycle', rawSchema: 'cdp' });
+    expect(tests.tests.filter((t) => t.status !== 'pass').map((t) => t.name)).toEqual([]);
+    expect(tests.passed).toBeGreaterThan(60);
   });
 
   test('an incremental build at D+1 after late, duplicate and re-attributing events equals the oracle and a full refresh', async () => {
