@@ -249,8 +249,8 @@ export function readRetailSample(csvPath: string, opts: RetailOptions = {}): Ret
   const identifies: IdentifyEvent[] = [...firstOrder.values()].map((first) => ({
     type: 'identify',
     messageId: `retail-customer-${first.customer}`,
-    // Just before the first invoice, as a shop identifies a customer at checkout.
-    timestamp: new Date(first.ms + shift - 1000).toISOString(),
+    // Just before the first invoice, as a shop identifies a customer at checkout (never on the day before).
+    timestamp: new Date(Math.max(first.ms - 1000, first.ms - (first.ms % DAY_MS)) + shift).toISOString(),
     userId: prefix + first.customer,
     traits: {
       country: (lastOrder.get(first.customer) as Invoice).country,
