@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from '../errors';
+import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { Warehouse } from '../warehouse/types';
 import { selectModels } from './dag';
@@ -226,6 +226,9 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
           }
         }
       } catch (err) {
+        // A lost connection or a locked file ends the build: every later model would fail the same way.
+        if (err instanceof WarehouseUnavailableError) throw err;
+        if (err instanceof UserError && err.cause instanceof WarehouseUnavailableError) throw err.cause;
         result.status = 'error';
         result.message =
           err instanceof UserError

@@ -1,0 +1,99 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { compileModels, defaultProjectDir, type CompiledModel, type TargetType } from '../../src/runner';
+
+/** The projects whose every model must compile to valid SQL: the shipped package and the runner's fixture. */
+export const COMPILE_PROJECTS: Array<{ label: string; dir: string }> = [
+  { label: 'package', dir: defaultProjectDir() },
+  { label: 'fixture', dir: path.join(__dirname, 'fixtures', 'basic') },
+];
+
+/** Compiles every project for `dialect` into a fresh temp folder (no connection); the caller removes `root`. */
+export async function compileAll(
+  dialect: TargetType,
+): Promise<{ root: string; dir: string; models: Array<CompiledModel & { project: string }> }> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `cdp-compile-${dialect}-`));
+  const models: Array<CompiledModel & { project: string }> = [];
+  for (const p of COMPILE_PROJECTS) {
+    const res = await compileModels({
+      dialect,
+      projectDir: p.dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(root, p.label),
+    });
+    models.push(...res.models.map((m) => ({ ...m, project: p.label })));
+  }
+  // One folder per dialect holding every project's files, so sqlfluff runs once per dialect.
+  const dir = path.join(root, 'all');
+  fs.mkdirSync(dir);
+  for (const m of models) fs.copyFileSync(m.path, path.join(dir, `${m.project}__${m.name}.sql`));
+  return { root, dir, models };
+}
+
+export function sqlfluffAvailable(): boolean {
+  return spawnSync('sqlfluff', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+interface Segment {
+  [k: string]: unknown;
+}
+
+function rawText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.map(rawText).join('');
+  if (v && typeof v === 'object')
+    return Object.values(v as Segment)
+      .map(rawText)
+      .join('');
+  return '';
+}
+
+function findUnparsable(v: unknown, out: string[]): void {
+  if (Array.isArray(v)) for (const x of v) findUnparsable(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v as Segment)) {
+      if (k === 'unparsable') out.push(rawText(x).replace(/\s+/g, ' ').slice(0, 160));
+      else findUnparsable(x, out);
+    }
+  }
+}
+
+/**
+ * Parses every .sql file of `dir` with one `sqlfluff parse` run and returns one line per file that has an
+ * unparsable section (empty when all parse).
+ */
+export function sqlfluffParseErrors(dialect: string, dir: string): string[] {
+  const res = spawnSync(
+    'sqlfluff',
+    ['parse', '--dialect', dialect, '--templater', 'raw', '--format', 'json', '.'],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      maxBuffer: 1024 * 1024 * 1024,
+    },
+  );
+  if (res.error) throw res.error;
+  let parsed: Array<{ filepath: string; segments: unknown }>;
+  try {
+    parsed = JSON.parse(res.stdout) as Array<{ filepath: string; segments: unknown }>;
+  } catch {
+    throw new Error(
+      `sqlfluff parse --dialect ${dialect} failed (exit ${res.status}): ${res.stderr.slice(0, 500)}`,
+    );
+  }
+  const errors: string[] = [];
+  const files = new Set(fs.readdirSync(dir).filter((f) => f.endsWith('.sql')));
+  for (const f of parsed) {
+    files.delete(path.basename(f.filepath));
+    const found: string[] = [];
+    if (f.segments === null || f.segments === undefined) found.push('no parse tree');
+    findUnparsable(f.segments, found);
+    for (const s of new Set(found))
+      errors.push(`${path.basename(f.filepath)}: unparsable in ${dialect}: ${s}`);
+  }
+  for (const missing of files) errors.push(`${missing}: sqlfluff returned no parse for it`);
+  return errors;
+}
