@@ -269,6 +269,18 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
   };
 }
 
+/**
+ * A note for readers when the lowest frequency scores are empty: SPEC §4.6 scores ties upwards (k counts
+ * customers with a frequency at most the customer's own), so when most customers bought once, all of them
+ * get F3 or more. Without the note an empty F1 column looks like a bug.
+ */
+export function rfmTieNote(data: ReportData): string | undefined {
+  if (data.purchasers === 0 || data.rfm.some((c) => c.f === 1)) return undefined;
+  const lowest = Math.min(...data.rfm.map((c) => c.f));
+  const empty = lowest === 2 ? 'F1 is' : `F1–F${lowest - 1} are`;
+  return `${empty} empty: customers who bought equally often share the higher score, and many bought only once.`;
+}
+
 export function statusRank(status: string): number {
   const i = (LIFECYCLE_STATUSES as readonly string[]).indexOf(status);
   return i === -1 ? LIFECYCLE_STATUSES.length : i;

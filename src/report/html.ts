@@ -7,6 +7,7 @@ import {
   RFM_SEGMENTS,
   STATUS_MEANING,
   loadReportData,
+  rfmTieNote,
   statusRank,
   type GrowthRow,
   type ReportData,
@@ -88,17 +89,18 @@ export const STATUS_COLORS: Readonly<Record<string, string>> = {
   churned: '#dc2626',
 };
 
+/** Dark enough for white text (contrast >= 4.5:1), hues from green (valuable) to red (slipping away). */
 const SEGMENT_COLORS: Readonly<Record<string, string>> = {
-  champions: '#166534',
-  loyal: '#16a34a',
-  potential_loyalist: '#65a30d',
-  new_customer: '#0891b2',
-  promising: '#0e7490',
-  need_attention: '#ca8a04',
-  about_to_sleep: '#d97706',
-  cant_lose: '#b91c1c',
-  at_risk: '#dc2626',
-  hibernating: '#6b7280',
+  champions: '#14532d',
+  loyal: '#15803d',
+  potential_loyalist: '#3f6212',
+  new_customer: '#0e7490',
+  promising: '#155e75',
+  need_attention: '#a16207',
+  about_to_sleep: '#b45309',
+  cant_lose: '#7f1d1d',
+  at_risk: '#b91c1c',
+  hibernating: '#4b5563',
 };
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -300,7 +302,7 @@ ${matrixRows}
 </section>
 <section aria-labelledby="h-rfm">
 <h2 id="h-rfm">RFM value segments</h2>
-<p class="hint">${int(data.purchasers)} customers with a purchase in the RFM window, by recency (R, 5 = most recent) and frequency (F, 5 = most frequent).</p>
+<p class="hint">${int(data.purchasers)} customers with a purchase in the RFM window, by recency (R, 5 = most recent) and frequency (F, 5 = most frequent).${rfmTieNote(data) ? ` ${e(rfmTieNote(data) as string)}` : ''}</p>
 <table class="rfm">
 <caption>Customers per recency × frequency score, labelled with their segment</caption>
 <thead><tr><th scope="col">R \\ F</th>${[1, 2, 3, 4, 5].map((f) => `<th scope="col" style="text-align:center">F${f}</th>`).join('')}</tr></thead>

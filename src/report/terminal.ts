@@ -4,6 +4,7 @@ import {
   RFM_SEGMENTS,
   STATUS_MEANING,
   loadReportData,
+  rfmTieNote,
   type LifecycleStatus,
   type ReportData,
 } from './data';
@@ -173,6 +174,8 @@ export function formatTerminalReport(
     if (r === 5) line += paint('   R: recency, 5 = most recent', 'dim');
     out.push(line);
   }
+  const note = rfmTieNote(data);
+  if (note) out.push(paint(`  ${note}`, 'dim'));
   out.push('');
   out.push(
     paint(

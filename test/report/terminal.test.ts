@@ -1,4 +1,5 @@
-import { renderTerminalReport } from '../../src/report';
+import { renderTerminalReport, type ReportData } from '../../src/report';
+import { rfmTieNote } from '../../src/report/data';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse, pgEnabled } from '../helpers/warehouses';
@@ -119,5 +120,27 @@ describe('terminal report across warehouses', () => {
     // PostgreSQL is skipped only outside CI when it is unreachable (the global setup warns).
     expect(rendered.size).toBe(pgEnabled() ? 2 : 1);
     if (pgEnabled()) expect(rendered.get('postgres')).toBe(rendered.get('duckdb'));
+  });
+});
+
+describe('rfmTieNote', () => {
+  const data = (fs: number[]): ReportData => ({
+    schema: 'lifecycle',
+    asOfDate: '2026-03-31',
+    statuses: [],
+    totalUsers: 0,
+    transitions: [],
+    statusDaily: [],
+    growthDaily: [],
+    rfm: fs.map((f) => ({ r: 3, f, segment: 'x', users: 1, monetary: 1 })),
+    purchasers: fs.length,
+  });
+  it('explains empty low frequency columns, and only then', () => {
+    expect(rfmTieNote(data([3, 4, 5]))).toBe(
+      'F1–F2 are empty: customers who bought equally often share the higher score, and many bought only once.',
+    );
+    expect(rfmTieNote(data([2, 5]))).toMatch(/^F1 is empty: /);
+    expect(rfmTieNote(data([1, 5]))).toBeUndefined();
+    expect(rfmTieNote(data([]))).toBeUndefined();
   });
 });
