@@ -1,0 +1,84 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { openWarehouse } from '../../src/warehouse';
+import { expectExit } from './fake-cdp';
+
+/**
+ * The README's first command on a fresh checkout: `npx cdp-lifecycle demo` (here from the sources, on a temp
+ * DuckDB file). The demo's data is designed so that D's marts hold every lifecycle status of SPEC §4.4.
+ */
+describe('cdp-lifecycle demo', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-demo-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('lands, builds, tests, reports and dry-runs the sync; the marts hold every lifecycle status', async () => {
+    const file = path.join(dir, 'demo.duckdb');
+    const r = await runCli(['demo', '--warehouse', `duckdb://${file}`], { cwd: dir, timeoutMs: 170_000 });
+    expectExit(r, 0);
+    for (const heading of [
+      '1. Collect',
+      '2. Build',
+      '3. Test',
+      '4. Report',
+      '5. What a sync would push',
+      'Next steps',
+    ]) {
+      expect(r.stdout).toContain(heading);
+    }
+    expect(r.stdout).toMatch(/Ran \d+ tests? in .*: \d+ passed, 0 failed/);
+    expect(r.stdout).toMatch(/Dry run of the sync/);
+    expect(r.stdout).toMatch(/nothing was sent/);
+    const html = fs.readFileSync(path.join(dir, 'lifecycle-report.html'), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/i);
+
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const rows = await wh.query<{ lifecycle_status: string; n: number }>(
+        'select lifecycle_status, count(*) as n from lifecycle.user_lifecycle group by 1 order by 1',
+      );
+      expect(rows.map((x) => x.lifecycle_status)).toEqual([
+        'active',
+        'at_risk',
+        'churned',
+        'dormant',
+        'new',
+        'power',
+        'resurrected',
+      ]);
+      // A dry run logs the diff but sends nothing and records no delivery.
+      const [{ delivered }] = await wh.query<{ delivered: number }>(
+        "select count(*) as delivered from lifecycle.sync_state where status = 'delivered'",
+      );
+      expect(delivered).toBe(0);
+      const runs = await wh.query<{ dry_run: boolean }>('select dry_run from lifecycle.sync_runs');
+      expect(runs).toEqual([{ dry_run: true }]);
+    } finally {
+      await wh.close();
+    }
+  }, 180_000);
+
+  it('refuses to wipe a warehouse holding events it did not write', async () => {
+    const file = path.join(dir, 'collected.duckdb');
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const { ensureRawTables, RAW_TABLES } = await import('../../src/warehouse');
+      await ensureRawTables(wh, 'cdp');
+      const row = RAW_TABLES.tracks.columns.map((c) =>
+        c.name === 'id' ? 'm1' : c.name === 'received_at' ? new Date() : null,
+      );
+      await wh.insertRows('cdp', 'tracks', RAW_TABLES.tracks.columns, [row]);
+    } finally {
+      await wh.close();
+    }
+    const r = await runCli(['demo', '--warehouse', `duckdb://${file}`], { cwd: dir });
+    expectExit(r, 1);
+    expect(r.stderr).toMatch(
+      /already holds 1 collected event in schema cdp that the demo did not write: give the demo its own file/,
+    );
+  });
+});

@@ -1,0 +1,164 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTs } from '../helpers/cli';
+import { openWarehouse } from '../../src/warehouse';
+import { sampleEvents, startFakeSegment } from './fake-cdp';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  run?: number;
+  url?: string;
+}
+
+/**
+ * `serve --schedule` end to end on a DuckDB file: the collector takes events over HTTP while build, test and
+ * sync run every second in the same process (the file has one writer), never two runs at once; SIGTERM
+ * drains and exits 0.
+ */
+describe('cdp-lifecycle serve --schedule', () => {
+  let dir: string;
+  let child: ChildProcess;
+  let fake: Awaited<ReturnType<typeof startFakeSegment>>;
+  const logs: LogLine[] = [];
+  let stderr = '';
+  let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  const waitFor = async (pred: () => boolean, what: string, ms = 90_000): Promise<void> => {
+    const until = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-'));
+    fake = await startFakeSegment();
+    child = spawnTs(
+      'src/cli/run.ts',
+      [
+        'serve',
+        '--warehouse',
+        `duckdb://${path.join(dir, 'w.duckdb')}`,
+        '--port',
+        '0',
+        '--schedule',
+        '* * * * * *',
+      ],
+      {
+        cwd: dir,
+        env: {
+          LIFECYCLE_WRITE_KEYS: 'collector-key',
+          LIFECYCLE_SYNC_TO: 'segment',
+          LIFECYCLE_SYNC_ENDPOINT: fake.url,
+          LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
+        },
+      },
+    );
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(JSON.parse(line) as LogLine);
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  });
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await fake.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('collects, builds, tests and syncs on the schedule, one run at a time, and exits 0 on SIGTERM', async () => {
+    await waitFor(() => logs.some((l) => l.url?.startsWith('http://')), 'the collector to listen');
+    const url = logs.find((l) => l.url)!.url!;
+
+    // Land events over HTTP while the schedule is already running.
+    const res = await fetch(`${url}/v1/batch`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from('collector-key:').toString('base64')}`,
+      },
+      body: JSON.stringify({ batch: sampleEvents(['s1', 's2'], () => 0) }),
+    });
+    expect(res.status).toBe(200);
+    const wrongKey = await fetch(`${url}/v1/batch`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from('nope:').toString('base64')}`,
+      },
+      body: JSON.stringify({ batch: sampleEvents(['intruder'], () => 0) }),
+    });
+    expect(wrongKey.status).toBe(401);
+
+    // A later scheduled run picks the events up and syncs both users (first seen today: new).
+    await waitFor(() => fake.identifies().length >= 2, 'the scheduled sync to deliver both users');
+    expect(
+      fake
+        .identifies()
+        .map((m) => [m.userId, m.traits.lifecycle_status])
+        .sort(),
+    ).toEqual([
+      ['s1', 'new'],
+      ['s2', 'new'],
+    ]);
+    // Let one whole run start and finish after the one that synced.
+    const count = (re: RegExp): number => logs.filter((l) => re.test(l.msg)).length;
+    const startedSoFar = count(/^scheduled run started/);
+    await waitFor(
+      () => count(/^scheduled run succeeded/) >= startedSoFar + 1,
+      'one more scheduled run after the sync',
+    );
+    // Unchanged users are not sent again by the later runs.
+    expect(fake.identifies()).toHaveLength(2);
+
+    child.kill('SIGTERM');
+    const { code } = await exited;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+
+    // Runs never overlap: every "started" follows the previous run's end, in order.
+    const events = logs.filter(
+      (l) => l.run !== undefined && /^scheduled run (started|succeeded|failed)/.test(l.msg),
+    );
+    let open: number | undefined;
+    for (const e of events) {
+      if (/started/.test(e.msg)) {
+        expect(open).toBeUndefined();
+        open = e.run;
+      } else {
+        expect(e.run).toBe(open);
+        open = undefined;
+      }
+    }
+    expect(events.filter((e) => /started/.test(e.msg)).length).toBeGreaterThanOrEqual(2);
+    expect(logs.some((l) => /shutting down/.test(l.msg))).toBe(true);
+
+    // The warehouse was closed cleanly (the lock is free) and holds what was collected and synced.
+    const wh = await openWarehouse(`duckdb://${path.join(dir, 'w.duckdb')}`);
+    try {
+      const [{ n }] = await wh.query<{ n: number }>('select count(*) as n from cdp.tracks');
+      expect(n).toBe(2);
+      const state = await wh.query<{ user_id: string }>(
+        "select user_id from lifecycle.sync_state where status = 'delivered' order by user_id",
+      );
+      expect(state.map((r) => r.user_id)).toEqual(['s1', 's2']);
+    } finally {
+      await wh.close();
+    }
+  });
+});
