@@ -255,8 +255,6 @@ describeEachWarehouse('lifecycle rules of SPEC 4, hand-derived', ({ tw }) => {
     await wh?.close();
   });
 
-  const status = (user: string) => users.get(user)?.lifecycle_status;
-
   test.each([
     ['new_day0', 'new', D, null],
     ['new_day6', 'new', date(-6), null],
