@@ -20,6 +20,8 @@ interface Args {
   to: 'rudderstack' | 'segment';
   warehouse?: string;
   batchSize?: number;
+  /** Prepare the warehouse (given with --warehouse) and stop: for profiling the sync by hand. */
+  setupOnly?: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -46,6 +48,9 @@ function parseArgs(argv: string[]): Args {
       case '--batch-size':
         a.batchSize = Number(v);
         i++;
+        break;
+      case '--setup-only':
+        a.setupOnly = true;
         break;
       default:
         throw new Error(`unknown argument ${argv[i]}`);
@@ -165,7 +170,11 @@ interface WorkerResult {
 
 /** Runs one measured phase in a fresh process, so its peak RSS is its own and not the setup's. */
 function runWorker(params: Record<string, unknown>): Promise<WorkerResult> {
-  const child = fork(path.join(JS_DIR, 'bench', 'sync', 'worker.js'), [JSON.stringify(params)]);
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each measured process there.
+  const prof = process.env.BENCH_CPU_PROF;
+  const child = fork(path.join(JS_DIR, 'bench', 'sync', 'worker.js'), [JSON.stringify(params)], {
+    execArgv: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+  });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m as WorkerResult));
     child.once('exit', (code) => reject(new Error(`bench worker exited with ${code}`)));
@@ -185,6 +194,10 @@ async function main(): Promise<void> {
     const t = Date.now();
     const changed = await setup(wh, args.users, args.changedPct, name);
     await wh.close();
+    if (args.setupOnly) {
+      console.log(`prepared ${url}: ${changed} of ${args.users} users changed`);
+      return;
+    }
     console.log(
       `setup: ${args.users.toLocaleString()} users, ${changed.toLocaleString()} changed, ${url.replace(/:[^:@/]*@/, ':***@')} (${((Date.now() - t) / 1000).toFixed(1)} s)`,
     );

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UsageError, UserError, errorMessage } from '../errors';
-import { isValidIdent, type Warehouse } from '../warehouse';
+import { isValidIdent, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
 import { RudderStackTransport } from './rudderstack';
@@ -8,6 +8,7 @@ import { SegmentTransport } from './segment';
 import {
   appendLog,
   buildDiffQuery,
+  capDuckDbMemory,
   ensureSyncTables,
   finishRun,
   knownDestinations,
@@ -66,7 +67,7 @@ export interface SyncOptions {
   integrations?: Record<string, unknown>;
   /** Events per second, on average; unlimited when absent. */
   rateLimit?: number;
-  /** Most events per request (cut further by the byte limits); default 500 (Segment), 200 (RudderStack). */
+  /** Most events per request (cut further by the byte limits); default 500 (Segment), 50 (RudderStack). */
   batchSize?: number;
   /** Requests in flight at once (Segment only; the RudderStack SDK sends one batch at a time). Default 2. */
   concurrency?: number;
@@ -75,6 +76,13 @@ export interface SyncOptions {
   retry?: Partial<RetryPolicy>;
   /** Lower limits than the CDP's (tests, proxies with smaller bodies). Never raised above SPEC §6. */
   limits?: Partial<Limits>;
+  /** Acknowledged rows written to sync_state per transaction; default 5000 (see docs/sync.md). */
+  stateFlushRows?: number;
+  /**
+   * DuckDB working memory while the sync runs (file databases only), e.g. `'64MB'`; null leaves DuckDB's own
+   * limit. Default 64MB: the diff spills to disk rather than growing with the user count.
+   */
+  duckdbMemoryLimit?: string | null;
   /** Rows read from the warehouse per page; default 5000. */
   pageSize?: number;
   progress?: Progress;
@@ -171,6 +179,7 @@ function checkOptions(opts: SyncOptions): void {
   positive(opts.concurrency, '--concurrency');
   positive(opts.timeoutMs, 'The request timeout');
   positive(opts.pageSize, 'The page size');
+  positive(opts.stateFlushRows, 'The state flush size');
   if (opts.retry?.maxAttempts !== undefined) positive(opts.retry.maxAttempts, '--max-attempts');
   if (!opts.dryRun && !opts.writeKey) {
     throw new UsageError(
@@ -196,7 +205,9 @@ function capLimits(
   batchSize: number | undefined,
 ): Limits {
   const max = target === 'segment' ? SEGMENT_LIMITS : RUDDERSTACK_LIMITS;
-  const defaultEvents = target === 'segment' ? 500 : 200;
+  // RudderStack: the SDK re-measures its whole queue on every enqueue, so its cost per event grows with
+  // flushAt; around 50 events per request is fastest (see docs/sync.md).
+  const defaultEvents = target === 'segment' ? 500 : 50;
   return {
     maxEventBytes: Math.min(max.maxEventBytes, given?.maxEventBytes ?? max.maxEventBytes),
     maxBatchBytes: Math.min(max.maxBatchBytes, given?.maxBatchBytes ?? max.maxBatchBytes),
@@ -293,37 +304,60 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     if (errors.length < 20) errors.push({ userId, status, error });
   };
 
-  // Writes are serialised (one DuckDB writer; ordered state) but overlap with the next request. At most one
-  // write waits behind the requests, which bounds what a crash makes the next run replay.
+  // Writes are serialised (one DuckDB writer; ordered state) and overlap with the requests. Acknowledged rows
+  // are written in chunks of `stateFlushRows` (or every 2 s): each write is a set-based join against
+  // sync_state, whose cost barely depends on the chunk size. At most one write waits behind the requests, so a
+  // crash makes the next run replay at most the unwritten chunk and what was in flight, under the same ids.
+  const stateFlushRows = Math.max(1, Math.floor(opts.stateFlushRows ?? 5000));
   let writeChain: Promise<void> = Promise.resolve();
   let writesPending = 0;
+  let writeError: unknown;
   const write = (fn: () => Promise<void>): void => {
     writesPending++;
-    writeChain = writeChain.then(fn).finally(() => writesPending--);
+    // The chain never rejects (an unobserved rejection would kill the process); the first error stops the
+    // run through writeError, and later writes are skipped so state is never written out of order.
+    writeChain = writeChain
+      .then(() => (writeError === undefined ? fn() : undefined))
+      .catch((err: unknown) => {
+        writeError ??= err;
+      })
+      .finally(() => writesPending--);
+  };
+  let acked: LogEntry[] = [];
+  let logOnly: LogEntry[] = [];
+  let lastFlush = Date.now();
+  const flushWrites = (force: boolean): void => {
+    if (acked.length > 0 && (force || acked.length >= stateFlushRows || Date.now() - lastFlush >= 2000)) {
+      const entries = acked;
+      const no = ++batchNo;
+      acked = [];
+      lastFlush = Date.now();
+      write(() => recordBatch(wh, schema, runId, no, destination, entries));
+    }
+    if (logOnly.length > 0 && (force || logOnly.length >= stateFlushRows)) {
+      const entries = logOnly;
+      const no = ++batchNo;
+      logOnly = [];
+      write(() => appendLog(wh, schema, runId, no, entries));
+    }
   };
   const inflight = new Set<Promise<void>>();
 
   const dispatch = async (batch: Pending[]): Promise<void> => {
     if (batch.length === 0) return;
-    const no = ++batchNo;
     if (!transport) {
-      for (const p of batch) p.entry.status = 'dry_run';
-      write(() =>
-        appendLog(
-          wh,
-          schema,
-          runId,
-          no,
-          batch.map((p) => p.entry),
-        ),
-      );
+      for (const p of batch) {
+        p.entry.status = 'dry_run';
+        logOnly.push(p.entry);
+      }
+      flushWrites(false);
       progress.increment(batch.length);
-      if (writesPending > 1) await writeChain;
+      while (writesPending > 1) await writeChain;
       return;
     }
     while (inflight.size >= concurrency) await Promise.race(inflight);
     while (writesPending > 1) await writeChain;
-    if (aborted || fatal) return;
+    if (aborted || fatal || writeError !== undefined) return;
     const t = transport;
     const job = (async () => {
       const res = await deliverBatch(
@@ -346,20 +380,12 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
           counts.failed++;
           noteError(e.userId, 'failed', r.error);
         }
+        acked.push(e);
       });
       if (res.exhausted && !aborted) {
         aborted = `the CDP kept failing after ${retry.maxAttempts} attempts; the rest is left for the next run`;
       }
-      write(() =>
-        recordBatch(
-          wh,
-          schema,
-          runId,
-          no,
-          destination,
-          batch.map((p) => p.entry),
-        ),
-      );
+      flushWrites(false);
       progress.increment(batch.length);
     })().catch((err: unknown) => {
       fatal ??= err;
@@ -370,20 +396,32 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const limiter = new RateLimiter(opts.rateLimit);
 
   let runError: unknown;
+  let restoreMemory = async (): Promise<void> => undefined;
+  let pendingTable: string | undefined;
   try {
+    restoreMemory = await capDuckDbMemory(
+      wh,
+      opts.duckdbMemoryLimit === undefined ? '64MB' : opts.duckdbMemoryLimit,
+    );
     const q = buildDiffQuery({ dialect: wh.dialect, schema, mapping, columns, destination, fullResync });
-    const [c] = await wh.query<{ considered: number; changed: number }>(q.countSql, q.countParams);
+    pendingTable = q.pendingTable;
+    await wh.exec(`drop table if exists ${qualify(schema, q.pendingTable)}`);
+    await wh.exec(q.createSql);
+    await wh.query(q.fillSql, q.params);
+    const [c] = await wh.query<{ considered: number; changed: number }>(
+      `select (select count(*) from ${qualify(schema, SOURCE_TABLE)}) as considered,
+              (select count(*) from ${qualify(schema, q.pendingTable)}) as changed`,
+    );
     counts.considered = Number(c?.considered ?? 0);
     progress.start(Number(c?.changed ?? 0), dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`);
 
     let batch: Pending[] = [];
     let batchBytes = 0;
     let prevUser: string | null = null;
-    const invalid: LogEntry[] = [];
 
-    outer: for await (const page of wh.stream<DiffRow>(q.sql, q.params, opts.pageSize ?? 5000)) {
+    outer: for await (const page of wh.stream<DiffRow>(q.readSql, [], opts.pageSize ?? 5000)) {
       for (const row of page) {
-        if (aborted || fatal) break outer;
+        if (aborted || fatal || writeError !== undefined) break outer;
         counts.changed++;
         const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
         const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
@@ -434,7 +472,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
           entry.error = reason;
           counts.invalid++;
           noteError(userId, 'invalid', reason ?? 'invalid');
-          invalid.push(entry);
+          logOnly.push(entry);
           progress.increment(1);
           continue;
         }
@@ -450,24 +488,24 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
         batch.push({ msg, bytes, entry });
         batchBytes += bytes;
       }
-      if (invalid.length > 0) {
-        const entries = invalid.splice(0);
-        const no = ++batchNo;
-        write(() => appendLog(wh, schema, runId, no, entries));
-      }
+      flushWrites(false);
     }
-    if (!aborted && !fatal) await dispatch(batch);
+    if (!aborted && !fatal && writeError === undefined) await dispatch(batch);
     await Promise.all(inflight);
   } catch (err) {
     runError = err;
   }
   await Promise.allSettled(inflight);
-  try {
-    await writeChain;
-  } catch (err) {
-    runError ??= err;
-  }
+  // Whatever was acknowledged is recorded, even when the run stops on an error.
+  flushWrites(true);
+  await writeChain;
+  runError ??= writeError;
   await transport?.close().catch(() => undefined);
+  if (pendingTable) {
+    const t = qualify(schema, pendingTable);
+    await wh.exec(`drop table if exists ${t}`).catch(() => undefined);
+  }
+  await restoreMemory().catch(() => undefined);
   runError ??= fatal;
 
   let status: RunStatus = counts.failed > 0 ? 'failed' : 'success';

@@ -51,6 +51,7 @@ describeEachWarehouse('sync killed with SIGKILL mid-run', ({ tw, kind }) => {
       writeKey: 'wk',
       batchSize: 10,
       concurrency: 1,
+      stateFlushRows: 10,
     });
     const proc: { child?: ChildProcess } = {};
     // Acknowledge three batches, then kill the sync while it waits for the fourth answer: batch 3 may be
