@@ -242,6 +242,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
     opts.onModel?.({ phase: 'end', index: i, total: todo.length, name, result });
     opts.progress?.increment(1, `${name} ${result.status} ${result.ms}ms`);
   }
+  await restoreDroppedViews(parsed, wh, todo, failed, results);
   const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };
   const ok = results.filter((r) => r.status === 'success').length;
   opts.progress?.stop(`built ${ok}/${results.length} models in ${(res.ms / 1000).toFixed(1)}s`);
@@ -254,6 +255,58 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
     );
   }
   return res;
+}
+
+/**
+ * On PostgreSQL, swapping a relation in drops the views that select from it (dbt-postgres does the same).
+ * Views downstream that were not selected would then be gone; rebuild them so a partial build never removes
+ * a model. DuckDB does not bind views to relations, so there nothing is ever missing.
+ */
+async function restoreDroppedViews(
+  parsed: ParsedProject,
+  wh: Warehouse,
+  built: string[],
+  failed: Set<string>,
+  results: ModelResult[],
+): Promise<void> {
+  if (wh.dialect !== 'postgres') return;
+  const done = new Set(built);
+  const touched = new Set(built.filter((n) => !failed.has(n)));
+  for (const name of parsed.order) {
+    if (done.has(name)) continue;
+    const g = parsed.graph.get(name)!;
+    const cfg = parsed.renderer.configs.get(name) ?? g.config;
+    const isView = (cfg.materialized ?? 'view') === 'view';
+    const upstreamTouched = g.refs.some((r) => touched.has(r));
+    if (!isView || !upstreamTouched) continue;
+    const rel = parsed.renderer.relationFor(name, cfg);
+    if (await existingKind(wh, rel.schema, rel.identifier)) continue;
+    const t0 = Date.now();
+    const result: ModelResult = {
+      name,
+      file: g.node.file,
+      materialized: 'view',
+      relation: rel.render(),
+      status: 'success',
+      rows: null,
+      incremental: false,
+      ms: 0,
+      message: 'rebuilt: PostgreSQL dropped this view with the relation it selects from',
+    };
+    try {
+      const sql = compileModel(parsed, name, false, new Map());
+      await runWarehouse(name, g.node.file, wh.dialect, () =>
+        buildSwap(wh, 'view', rel.schema, rel.identifier, sql),
+      );
+      touched.add(name);
+    } catch (err) {
+      result.status = 'error';
+      result.message = errorMessage(err);
+      failed.add(name);
+    }
+    result.ms = Date.now() - t0;
+    results.push(result);
+  }
 }
 
 async function runWarehouse<T>(
