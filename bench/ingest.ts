@@ -116,21 +116,29 @@ function asInsertRow(
   });
 }
 
-async function rawBulkRate(wh: Warehouse): Promise<{ rows: number; ms: number }> {
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function rawBulkRate(wh: Warehouse): Promise<{ rows: number; ms: number; cpuMs: number }> {
   await ensureRawTables(wh, 'bench_raw');
   let rows = 0;
   let ms = 0;
+  let cpu = 0;
   for (const table of TABLES) {
     const cols = RAW_TABLES[table].columns;
     for await (const page of wh.stream<Record<string, unknown>>(`select * from cdp.${table}`, [], 50_000)) {
       const prepared = page.map((r) => asInsertRow(r, cols));
       const t = process.hrtime.bigint();
+      const c = cpuMs();
       await wh.insertRows('bench_raw', table, cols, prepared);
+      cpu += cpuMs() - c;
       ms += Number(process.hrtime.bigint() - t) / 1e6;
       rows += prepared.length;
     }
   }
-  return { rows, ms };
+  return { rows, ms, cpuMs: cpu };
 }
 
 async function benchOne(
@@ -153,7 +161,9 @@ async function benchOne(
       logger: pino({ level: 'warn' }),
     });
     const rssBefore = process.memoryUsage().rss;
+    const cpu0 = cpuMs();
     const client = await runClient(collector.url, key, events, batch, conc);
+    const serverCpu = cpuMs() - cpu0;
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     await collector.close();
     let landed = 0;
@@ -176,6 +186,11 @@ async function benchOne(
         http_events_per_s: Math.round(httpRate),
         raw_rows_per_s: Math.round(rawRate),
         ratio: +(httpRate / rawRate).toFixed(3),
+        // CPU time per 1,000 events of this process (the collector) against the raw insert's: on a machine
+        // shared with other work this ratio is steadier than the wall-clock one.
+        collector_cpu_ms_per_1k: +((serverCpu / landed) * 1000).toFixed(1),
+        raw_cpu_ms_per_1k: +((raw.cpuMs / raw.rows) * 1000).toFixed(1),
+        cpu_ratio: +(raw.cpuMs / raw.rows / (serverCpu / landed)).toFixed(3),
         peak_rss_mb: Math.round(peakRssMb),
         rss_at_start_mb: Math.round(rssBefore / 1024 / 1024),
       }),

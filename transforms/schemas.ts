@@ -114,29 +114,66 @@ function describe(type: CallType, errors: ErrorObject[] | null | undefined): str
   }
 }
 
-/** True when `value` nests objects/arrays deeper than `max` levels (stops as soon as it knows). */
-export function nestedDeeperThan(value: unknown, max: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (max <= 0) return true;
-  if (Array.isArray(value)) {
-    for (const v of value) if (nestedDeeperThan(v, max - 1)) return true;
-    return false;
+/**
+ * An upper bound of the UTF-8 size of `value` serialised as JSON, or -1 when it nests objects/arrays deeper
+ * than `maxDepth` (which JSON.stringify could not even serialise). One cheap walk replaces serialising every
+ * event just to measure it: each UTF-16 unit of a string counts 6 bytes (the longest escape), numbers 24.
+ */
+export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return 6 * value.length + 2;
+    case 'number':
+      return 24;
+    case 'boolean':
+      return 5;
+    case 'object': {
+      if (value === null) return 4;
+      if (maxDepth <= 0) return -1;
+      let n = 2;
+      if (Array.isArray(value)) {
+        for (const v of value) {
+          const c = jsonSizeUpperBound(v, maxDepth - 1);
+          if (c < 0) return -1;
+          n += c + 1;
+        }
+        return n;
+      }
+      for (const k in value) {
+        const c = jsonSizeUpperBound((value as Record<string, unknown>)[k], maxDepth - 1);
+        if (c < 0) return -1;
+        n += c + 6 * k.length + 4;
+      }
+      return n;
+    }
+    default:
+      return 0;
   }
-  for (const k in value) {
-    if (nestedDeeperThan((value as Record<string, unknown>)[k], max - 1)) return true;
-  }
-  return false;
+}
+
+export interface SizeLimit {
+  /** Events larger than this many bytes (serialised as JSON) are invalid. */
+  maxBytes: number;
+  /** The event's text when the caller has it (e.g. the NDJSON line): measured instead of re-serialising. */
+  rawText?: string;
 }
 
 /**
- * Validates one event. `type` is the call type implied by the endpoint (`/v1/track`) when the event has none.
- * Returns null when valid, else the reason. Size (`byteLength`, when known) is checked by the caller's limit.
+ * Validates one event. `impliedType` is the call type implied by the endpoint (`/v1/track`) when the event
+ * has none. Returns the call type when valid, else the reason.
  */
 export function validateEvent(
   event: unknown,
   impliedType?: CallType,
+  size?: SizeLimit,
 ): { type: CallType } | { reason: string } {
   if (!isJsonObject(event)) return { reason: 'event is not a JSON object' };
+  const bound = jsonSizeUpperBound(event, MAX_NESTING_DEPTH);
+  if (bound < 0) return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
+  if (size && bound > size.maxBytes) {
+    const bytes = Buffer.byteLength(size.rawText ?? JSON.stringify(event));
+    if (bytes > size.maxBytes) return { reason: `event is larger than ${size.maxBytes} bytes` };
+  }
   const t = event.type ?? impliedType;
   if (t === undefined) return { reason: 'event has no type' };
   if (!isCallType(t)) {
@@ -149,8 +186,5 @@ export function validateEvent(
   }
   const v = validators()[t];
   if (!v(event)) return { reason: describe(t, v.errors) };
-  if (nestedDeeperThan(event, MAX_NESTING_DEPTH)) {
-    return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
-  }
   return { type: t };
 }

@@ -227,33 +227,25 @@ export class Ingestor {
       keepReceivedAt: meta.keepReceivedAt ?? false,
       batchSentAt: meta.batchSentAt,
     };
+    const limit = { maxBytes: this.maxEventBytes };
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       const raw = meta.rawTexts?.[i];
-      let reason: string | undefined;
-      if (checkSize) {
-        let bytes: number;
-        try {
-          bytes = Buffer.byteLength(raw ?? JSON.stringify(ev) ?? '');
-        } catch {
-          bytes = Infinity; // too deep to serialise: the depth rule below names it
-        }
-        if (bytes > this.maxEventBytes && bytes !== Infinity) {
-          reason = `event is larger than ${this.maxEventBytes} bytes`;
-        }
+      const size = checkSize
+        ? raw === undefined
+          ? limit
+          : { maxBytes: this.maxEventBytes, rawText: raw }
+        : undefined;
+      const v = validateEvent(ev, meta.impliedType, size);
+      if ('type' in v) {
+        const e = ev as JsonObject;
+        if (e.type === undefined) e.type = v.type;
+        normalizeEvent(e, normalize);
+        p.events.push(e);
+        p.indexes.push(i);
+        continue;
       }
-      if (reason === undefined) {
-        const v = validateEvent(ev, meta.impliedType);
-        if ('reason' in v) reason = v.reason;
-        else {
-          const e = ev as JsonObject;
-          if (e.type === undefined) e.type = v.type;
-          normalizeEvent(e, normalize);
-          p.events.push(e);
-          p.indexes.push(i);
-          continue;
-        }
-      }
+      const reason = v.reason;
       addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, raw);
     }
     for (const x of meta.extraRejections ?? []) p.rejectedRows.push([receivedAt, x.reason, x.payload]);

@@ -217,8 +217,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }
-    if (isJsonObject(parsed)) delete parsed.writeKey;
-    for (const e of events) if (isJsonObject(e)) delete e.writeKey;
+    // The key is a credential: it never lands. (`delete` only when present: it de-optimises the object.)
+    if (isJsonObject(parsed) && parsed.writeKey !== undefined) delete parsed.writeKey;
+    for (const e of events) if (isJsonObject(e) && e.writeKey !== undefined) delete e.writeKey;
 
     let result: IngestResult;
     try {

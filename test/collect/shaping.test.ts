@@ -7,7 +7,8 @@ import {
   parseIsoTimestamp,
   jsonColumn,
 } from '../../transforms/events';
-import { validateEvent } from '../../transforms/schemas';
+import { jsonSizeUpperBound, validateEvent } from '../../transforms/schemas';
+import { serializeEvent } from '../../src/collector/ingest';
 import { RAW_TABLES } from '../../src/warehouse/raw-tables';
 
 describe('slugify (Segment warehouse event names)', () => {
@@ -204,5 +205,38 @@ describe('event schemas', () => {
     expect(validateEvent({ ...ok, type: 'track', event: 'A', properties: deep })).toEqual({
       reason: 'event is nested deeper than 64 levels',
     });
+  });
+});
+
+describe('event size and depth limits', () => {
+  const limit = { maxBytes: 32 * 1024 };
+  it('measures UTF-8 bytes, not characters', () => {
+    // '€' is 3 bytes in UTF-8: 10,000 of them fit in 32 KB, 11,000 do not.
+    const small = { type: 'track', userId: 'u', event: 'E', properties: { s: '€'.repeat(10_000) } };
+    const big = { type: 'track', userId: 'u', event: 'E', properties: { s: '€'.repeat(11_000) } };
+    expect(validateEvent(small, undefined, limit)).toEqual({ type: 'track' });
+    expect(validateEvent(big, undefined, limit)).toEqual({ reason: 'event is larger than 32768 bytes' });
+    expect(validateEvent(big)).toEqual({ type: 'track' });
+  });
+  it('bounds the serialised size from above', () => {
+    for (const v of [{ a: [1, 'x', null, true, { b: 'é"\n' }] }, 'plain', 12345.678, []]) {
+      expect(jsonSizeUpperBound(v, 10)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(v)));
+    }
+    expect(jsonSizeUpperBound({ a: { b: { c: 1 } } }, 2)).toBe(-1);
+  });
+  it('refuses nesting too deep for JSON.stringify and still keeps its exact text', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const event = { type: 'track', userId: 'u', event: 'E', properties: { deep } };
+    expect(() => JSON.stringify(event)).toThrow(RangeError);
+    expect(validateEvent(event, undefined, limit)).toEqual({
+      reason: 'event is nested deeper than 64 levels',
+    });
+    const text = serializeEvent(event);
+    expect(text.startsWith('{"type":"track","userId":"u","event":"E","properties":{"deep":[[[[')).toBe(true);
+    expect(text.endsWith('"bottom"' + ']'.repeat(20_000) + '}}')).toBe(true);
+    expect(serializeEvent({ a: [1, undefined, 'x'], b: undefined, c: { d: null } })).toBe(
+      JSON.stringify({ a: [1, undefined, 'x'], b: undefined, c: { d: null } }),
+    );
   });
 });
