@@ -277,7 +277,15 @@ async function restoreDroppedViews(
     const g = parsed.graph.get(name)!;
     const cfg = parsed.renderer.configs.get(name) ?? g.config;
     const isView = (cfg.materialized ?? 'view') === 'view';
-    const upstreamTouched = g.refs.some((r) => touched.has(r));
+    // An ephemeral model is inlined, so a view selects from whatever its ephemeral refs select from.
+    const readsTouched = (refs: string[]): boolean =>
+      refs.some((r) => {
+        if (touched.has(r)) return true;
+        const rg = parsed.graph.get(r)!;
+        const eph = (parsed.renderer.configs.get(r) ?? rg.config).materialized === 'ephemeral';
+        return eph && readsTouched(rg.refs);
+      });
+    const upstreamTouched = readsTouched(g.refs);
     if (!isView || !upstreamTouched) continue;
     const rel = parsed.renderer.relationFor(name, cfg);
     if (await existingKind(wh, rel.schema, rel.identifier)) continue;

@@ -489,6 +489,8 @@ export class Renderer {
     const custom = namespace ? this.project.dispatch.find((d) => d.macro_namespace === namespace) : undefined;
     if (custom && custom.search_order.length) packages = custom.search_order;
     else if (!namespace || namespace === 'dbt') packages = [this.project.name, 'dbt'];
+    // The package's own namespace falls back to the built-in dbt macros, so dispatch('type_string', '<pkg>') works.
+    else if (namespace === this.project.name) packages = [namespace, 'dbt'];
     else packages = [namespace];
     const searched: string[] = [];
     for (const pkg of packages) {

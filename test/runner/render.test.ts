@@ -119,7 +119,7 @@ describe('runner rendering', () => {
     });
     const e = await compileError(dir);
     expect(e.message).toContain(
-      "adapter.dispatch('f', 'pkg') found no implementation for duckdb (looked for pkg.duckdb__f, pkg.default__f)",
+      "adapter.dispatch('f', 'pkg') found no implementation for duckdb (looked for pkg.duckdb__f, pkg.default__f, dbt.duckdb__f, dbt.default__f)",
     );
   });
 

@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, BuildFailedError } from '../../src/runner';
+import type { Warehouse } from '../../src/warehouse';
+
+// A small project written here: an append-only incremental model, one that fails on schema changes, and a
+// disabled model.
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-inc-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const files: Record<string, string> = {
+  'dbt_project.yml': "name: inc\nconfig-version: 2\nmodel-paths: ['models']\n",
+  'models/sources.yml':
+    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: events\n',
+  'models/appended.sql': `{{ config(materialized='incremental') }}
+select id, v from {{ source('raw', 'events') }}
+{% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}`,
+  'models/strict.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change='fail') }}
+select id, v{% if var('extra_column', false) %}, v as w{% endif %} from {{ source('raw', 'events') }}`,
+  'models/off.sql': '{{ config(enabled=false) }}select * from nowhere',
+};
+for (const [rel, text] of Object.entries(files)) {
+  fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+  fs.writeFileSync(path.join(dir, rel), text);
+}
+
+describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
+  let wh: Warehouse;
+  const base = () => ({ warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' });
+  beforeAll(async () => {
+    wh = await tw().open();
+    await wh.exec('create schema src');
+    await wh.exec('create table src.events (id integer, v text)');
+    await wh.exec(`insert into src.events values (1, 'a'), (2, 'b')`);
+  });
+  afterAll(async () => wh.close());
+
+  it('appends only new rows without a unique_key, skips disabled models', async () => {
+    const first = await buildModels(base());
+    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'strict']);
+    await wh.exec(`insert into src.events values (3, 'c')`);
+    const second = await buildModels({ ...base(), select: ['appended'] });
+    expect(second.models[0]).toMatchObject({ incremental: true, rows: 1 });
+    expect(await wh.query('select id, v from marts.appended order by id')).toEqual([
+      { id: 1, v: 'a' },
+      { id: 2, v: 'b' },
+      { id: 3, v: 'c' },
+    ]);
+    expect(await wh.tableExists('marts', 'off')).toBe(false);
+  });
+
+  it('fails an on_schema_change=fail model whose columns changed, keeping its rows, until --full-refresh', async () => {
+    const err = await buildModels({ ...base(), select: ['strict'], vars: { extra_column: true } }).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(BuildFailedError);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^model strict \\(.*strict\\.sql\\) failed on ${kind}: the columns changed \\(added: w; removed: none\\)`,
+      ),
+    );
+    expect(await wh.query('select count(*) as n from marts.strict')).toEqual([{ n: 2 }]);
+    expect(await wh.tableExists('marts', 'strict__dbt_tmp')).toBe(false);
+    const ok = await buildModels({
+      ...base(),
+      select: ['strict'],
+      vars: { extra_column: true },
+      fullRefresh: true,
+    });
+    expect(ok.models[0]).toMatchObject({ status: 'success', incremental: false, rows: 3 });
+    expect(await wh.query('select id, w from marts.strict order by id')).toEqual([
+      { id: 1, w: 'a' },
+      { id: 2, w: 'b' },
+      { id: 3, w: 'c' },
+    ]);
+  });
+});
