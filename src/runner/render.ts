@@ -268,13 +268,16 @@ export class Renderer {
 
   /** Looks up a var with dbt's precedence: --vars, package-scoped project vars, global project vars. */
   lookupVar(name: string): { found: boolean; value: unknown } {
-    if (Object.prototype.hasOwnProperty.call(this.cliVars, name))
-      return { found: true, value: this.cliVars[name] };
-    const scoped = this.project.packageVars[this.project.name];
-    if (scoped && Object.prototype.hasOwnProperty.call(scoped, name))
-      return { found: true, value: scoped[name] };
-    if (Object.prototype.hasOwnProperty.call(this.project.globalVars, name)) {
-      return { found: true, value: this.project.globalVars[name] };
+    const has = (o: unknown): o is Record<string, unknown> =>
+      !!o && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, name);
+    // --vars may also scope values to the package, like dbt_project.yml: {cdp_lifecycle: {x: 1}}.
+    for (const layer of [
+      this.cliVars,
+      this.cliVars[this.project.name],
+      this.project.packageVars[this.project.name],
+      this.project.globalVars,
+    ]) {
+      if (has(layer)) return { found: true, value: layer[name] };
     }
     return { found: false, value: undefined };
   }

@@ -79,6 +79,9 @@ describe('runner rendering', () => {
     expect((await compile(dir, 'duckdb', { needed: 7, opt: 'x', flat: 2 })).m).toBe(
       'select\n7 as a, x as b, 2 as c',
     );
+    expect((await compile(dir, 'duckdb', { pkg: { needed: 8, flat: 3 } })).m).toBe(
+      'select\n8 as a, 5 as b, 3 as c',
+    );
   });
 
   it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
