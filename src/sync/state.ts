@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors';
-import type { ColumnSpec, Dialect, InsertValue, Row, SqlRunner, Warehouse } from '../warehouse';
+import type { ColumnSpec, Dialect, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from '../warehouse';
 import { qualify, quoteIdent } from '../warehouse';
 import type { TraitMapping } from './traits';
 
@@ -38,7 +38,8 @@ export async function ensureSyncTables(wh: Warehouse, schema: string): Promise<v
       attempts integer not null,
       last_error text,
       message_id text,
-      updated_at timestamptz${pk}
+      updated_at timestamptz,
+      run_id text${pk}
     )`,
   );
   await wh.exec(
@@ -293,45 +294,87 @@ export async function recordBatch(
   const iso = now.toISOString();
   await wh.transaction(async (tx: SqlRunner) => {
     await tx.insertRows(schema, 'sync_log', SYNC_LOG_COLUMNS, logRows(runId, batchNo, entries, now));
-    await tx.query(
-      `update ${st} as s set
-         traits_hash = l.traits_hash, traits = l.traits, delivered_at = cast($4 as timestamptz),
-         status = 'delivered',
-         attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
-         last_error = null, message_id = l.message_id, updated_at = cast($4 as timestamptz)
-       from ${lg} as l
-       where l.run_id = $1 and l.batch_no = $2 and l.status = 'sent'
-         and s.destination = $3 and s.user_id = l.user_id`,
-      [runId, batchNo, destination, iso],
-    );
-    await tx.query(
-      `update ${st} as s set
-         status = 'failed',
-         attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
-         last_error = l.error, updated_at = cast($4 as timestamptz)
-       from ${lg} as l
-       where l.run_id = $1 and l.batch_no = $2 and l.status = 'failed'
-         and s.destination = $3 and s.user_id = l.user_id`,
-      [runId, batchNo, destination, iso],
-    );
-    await tx.query(
-      `insert into ${st} (destination, user_id, traits_hash, traits, delivered_at, status, attempts, last_error,
-                          message_id, updated_at)
-       select $3, l.user_id,
-              case when l.status = 'sent' then l.traits_hash end,
-              case when l.status = 'sent' then l.traits end,
-              case when l.status = 'sent' then cast($4 as timestamptz) end,
-              case when l.status = 'sent' then 'delivered' else 'failed' end,
-              1,
-              case when l.status = 'failed' then l.error end,
-              case when l.status = 'sent' then l.message_id end,
-              cast($4 as timestamptz)
-       from ${lg} as l
-       where l.run_id = $1 and l.batch_no = $2 and l.status in ('sent', 'failed') and l.user_id is not null
-         and not exists (select 1 from ${st} as s where s.destination = $3 and s.user_id = l.user_id)`,
-      [runId, batchNo, destination, iso],
-    );
+    if (wh.dialect === 'duckdb') await writeStateDuckDb(tx, st, lg, [runId, batchNo, destination, iso]);
+    else await writeStatePostgres(tx, st, lg, [runId, batchNo, destination, iso]);
   });
+}
+
+/**
+ * PostgreSQL: update in place through the primary key, then insert the users seen for the first time.
+ * Delivered rows take the new hash and traits; failed rows keep what was last delivered and record the error.
+ */
+async function writeStatePostgres(tx: SqlRunner, st: string, lg: string, params: SqlValue[]): Promise<void> {
+  await tx.query(
+    `update ${st} as s set
+       traits_hash = l.traits_hash, traits = l.traits, delivered_at = cast($4 as timestamptz),
+       status = 'delivered',
+       attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
+       last_error = null, message_id = l.message_id, updated_at = cast($4 as timestamptz), run_id = $1
+     from ${lg} as l
+     where l.run_id = $1 and l.batch_no = $2 and l.status = 'sent'
+       and s.destination = $3 and s.user_id = l.user_id`,
+    params,
+  );
+  await tx.query(
+    `update ${st} as s set
+       status = 'failed',
+       attempts = case when s.status = 'delivered' then 1 else s.attempts + 1 end,
+       last_error = l.error, updated_at = cast($4 as timestamptz), run_id = $1
+     from ${lg} as l
+     where l.run_id = $1 and l.batch_no = $2 and l.status = 'failed'
+       and s.destination = $3 and s.user_id = l.user_id`,
+    params,
+  );
+  await tx.query(
+    `insert into ${st} (destination, user_id, traits_hash, traits, delivered_at, status, attempts, last_error,
+                        message_id, updated_at, run_id)
+     select $3, l.user_id,
+            case when l.status = 'sent' then l.traits_hash end,
+            case when l.status = 'sent' then l.traits end,
+            case when l.status = 'sent' then cast($4 as timestamptz) end,
+            case when l.status = 'sent' then 'delivered' else 'failed' end,
+            1,
+            case when l.status = 'failed' then l.error end,
+            case when l.status = 'sent' then l.message_id end,
+            cast($4 as timestamptz), $1
+     from ${lg} as l
+     where l.run_id = $1 and l.batch_no = $2 and l.status in ('sent', 'failed') and l.user_id is not null
+       and not exists (select 1 from ${st} as s where s.destination = $3 and s.user_id = l.user_id)`,
+    params,
+  );
+}
+
+/**
+ * DuckDB: write each user's new row (computed from its old one), then delete the old rows. DuckDB keeps
+ * UPDATEd values in memory until a checkpoint, which over millions of users outgrows the sync's memory cap;
+ * appends and deletion marks do not. The new rows carry this run's id, which is how the delete tells them
+ * apart (a user appears once per run).
+ */
+async function writeStateDuckDb(tx: SqlRunner, st: string, lg: string, params: SqlValue[]): Promise<void> {
+  await tx.query(
+    `insert into ${st} (destination, user_id, traits_hash, traits, delivered_at, status, attempts, last_error,
+                        message_id, updated_at, run_id)
+     select $3, l.user_id,
+            case when l.status = 'sent' then l.traits_hash else s.traits_hash end,
+            case when l.status = 'sent' then l.traits else s.traits end,
+            case when l.status = 'sent' then cast($4 as timestamptz) else s.delivered_at end,
+            case when l.status = 'sent' then 'delivered' else 'failed' end,
+            case when s.user_id is null or s.status = 'delivered' then 1 else s.attempts + 1 end,
+            case when l.status = 'failed' then l.error end,
+            case when l.status = 'sent' then l.message_id else s.message_id end,
+            cast($4 as timestamptz), $1
+     from ${lg} as l
+     left join ${st} as s on s.destination = $3 and s.user_id = l.user_id
+     where l.run_id = $1 and l.batch_no = $2 and l.status in ('sent', 'failed') and l.user_id is not null`,
+    params,
+  );
+  await tx.query(
+    `delete from ${st}
+     where destination = $3 and run_id is distinct from $1
+       and user_id in (select user_id from ${lg}
+                       where run_id = $1 and batch_no = $2 and status in ('sent', 'failed') and user_id is not null)`,
+    params.slice(0, 3),
+  );
 }
 
 export interface RunCounts {
