@@ -93,22 +93,36 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       let events: unknown[] = [];
       let texts: string[] = [];
       let lineNos: number[] = [];
-      let bad: Array<{ reason: string; payload: string }> = [];
+      let bad: Array<{ reason: string; payload: string; line: number }> = [];
+      // Up to two batches in flight: the next one is read and validated while the previous one is written.
+      const inFlight: Array<Promise<void>> = [];
 
       const flush = async (): Promise<void> => {
         if (events.length === 0 && bad.length === 0) return;
-        const res = await ingestor.ingest(events, {
-          keepReceivedAt: true,
-          rawTexts: texts,
-          extraRejections: bad,
-        });
-        summary.landed += res.landed;
-        for (const r of res.rejected) note(name, lineNos[r.index], r.reason);
-        progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
+        const batch = { lineNos, bad };
+        const written = ingestor
+          .ingest(events, { keepReceivedAt: true, rawTexts: texts, extraRejections: bad })
+          .then((res) => {
+            for (const b of batch.bad) note(name, b.line, b.reason);
+            summary.landed += res.landed;
+            for (const r of res.rejected) note(name, batch.lineNos[r.index], r.reason);
+            progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
+          })
+          .catch((err: unknown) => {
+            if (err instanceof UserError) throw err;
+            throw new UserError(`Writing events from ${name} to the warehouse failed: ${errorMessage(err)}`, {
+              cause: err,
+            });
+          });
+        // Handled here so a failure waiting in the queue is not an unhandled rejection; it is rethrown when
+        // the batch is awaited.
+        written.catch(() => undefined);
         events = [];
         texts = [];
         lineNos = [];
         bad = [];
+        inFlight.push(written);
+        if (inFlight.length >= 2) await inFlight.shift();
       };
 
       try {
@@ -122,9 +136,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           try {
             parsed = JSON.parse(trimmed);
           } catch {
-            const reason = 'line is not valid JSON';
-            note(name, lineNo, reason);
-            bad.push({ reason, payload: line });
+            bad.push({ reason: 'line is not valid JSON', payload: line, line: lineNo });
             continue;
           }
           events.push(parsed);
@@ -133,7 +145,12 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           if (events.length + bad.length >= batchLines) await flush();
         }
         await flush();
+        // Settle every batch before reporting, even when one failed, so no write outlives this call.
+        const settled = await Promise.allSettled(inFlight.splice(0));
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
       } catch (err) {
+        await Promise.allSettled(inFlight.splice(0));
         if (err instanceof UserError) throw err;
         throw new UserError(`Reading ${name} failed at line ${lineNo}: ${errorMessage(err)}.`, {
           cause: err,

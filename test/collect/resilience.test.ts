@@ -5,7 +5,11 @@ import pino from 'pino';
 import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
 import { spawnTs } from '../helpers/cli';
 import { openWarehouse, type Warehouse } from '../../src/warehouse';
-import { startCollector, type Collector } from '../../src/collector';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadFiles, startCollector, type Collector } from '../../src/collector';
+import { WarehouseUnavailableError } from '../../src/errors';
 import { basic, postJson, TcpProxy } from './helpers';
 
 const KEY = 'wk_res';
@@ -122,6 +126,29 @@ describeEachWarehouse(
       expect(after.status).toBe(200);
       expect(await landed('during')).toBe(50);
       expect((await fetch(`${collector.url}/health`)).status).toBe(200);
+    }, 60000);
+
+    it('makes `load` fail with WarehouseUnavailableError (a one-sentence error) when it is gone', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-res-'));
+      const file = path.join(dir, 'e.ndjson');
+      fs.writeFileSync(
+        file,
+        batchOf('load', 30)
+          .batch.map((e) => JSON.stringify(e))
+          .join('\n'),
+      );
+      try {
+        await proxy.cut();
+        await expect(
+          loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file], batchLines: 10 }),
+        ).rejects.toThrow(WarehouseUnavailableError);
+        await proxy.restore();
+        const s = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file], batchLines: 10 });
+        expect(s).toMatchObject({ landed: 30, rejected: 0 });
+        expect(await landed('load')).toBe(30);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     }, 60000);
   },
   ['postgres'],
