@@ -5,6 +5,8 @@ import type { ModelConfig, ModelNode } from './project';
 export interface GraphNode {
   node: ModelNode;
   refs: string[];
+  /** `<source>.<table>` keys the model reads. */
+  sources?: string[];
   config: ModelConfig;
 }
 
@@ -144,6 +146,13 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
         }
         break;
       }
+      case 'source': {
+        // The models that read the source (or one of its tables); `source:raw+` adds their descendants.
+        if ((g.sources ?? []).some((k) => k === value || k.startsWith(value + '.') || glob(value).test(k))) {
+          out.add(name);
+        }
+        break;
+      }
       case 'config': {
         const [key, want] = value.split(':');
         if (key && want !== undefined && String(g.config[key]) === want) out.add(name);
@@ -151,7 +160,7 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
       }
       default:
         throw new UsageError(
-          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir> or config:<key>:<value>.`,
+          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir>, source:<source> or config:<key>:<value>.`,
         );
     }
   }

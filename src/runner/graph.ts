@@ -19,7 +19,7 @@ export function parseProject(opts: RendererOptions): ParsedProject {
   for (const node of project.models.values()) {
     const r = renderer.render(node, 'parse');
     if (r.config.enabled === false) continue;
-    graph.set(node.name, { node, refs: r.refs, config: r.config });
+    graph.set(node.name, { node, refs: r.refs, sources: r.sources, config: r.config });
   }
   for (const [name, g] of graph) {
     for (const ref of g.refs) {

@@ -49,7 +49,10 @@ export const KNOWN_CONFIG_KEYS = new Set([
 export interface TestSpec {
   /** `unique`, `not_null`, `accepted_values`, `relationships` (others are reported as unsupported). */
   type: string;
+  /** The model tested, or `<source>.<table>` for a test declared on a source table. */
   model: string;
+  /** Set for tests declared under `sources:`; then `model` is the `<source>.<table>` key. */
+  source?: { source: string; table: string };
   column?: string;
   args: Record<string, unknown>;
   config: { where?: string; severity?: 'error' | 'warn'; [key: string]: unknown };
@@ -200,6 +203,7 @@ function parseTest(
   column: string | undefined,
   file: string,
   usedNames: Set<string>,
+  prefix = '',
 ): TestSpec {
   let type: string;
   let body: Yml = {};
@@ -242,7 +246,7 @@ function parseTest(
         parts.push(String(x).replace(/[^0-9a-zA-Z_]+/g, '_'));
     }
   }
-  const name = `${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
+  const name = `${prefix}${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);
@@ -405,6 +409,18 @@ export function loadProject(projectDir: string): Project {
             schemaTemplate,
             description: typeof t.description === 'string' ? t.description : undefined,
           });
+          // Tests on source tables, named like dbt's: source_not_null_<source>_<table>_<column>.
+          const key = `${s.name}_${t.name}`;
+          const srcTests: TestSpec[] = [];
+          for (const x of testsOf(t))
+            srcTests.push(parseTest(x, key, undefined, relFile, usedNames, 'source_'));
+          for (const c of Array.isArray(t.columns) ? t.columns : []) {
+            if (!isObject(c) || typeof c.name !== 'string') continue;
+            for (const x of testsOf(c))
+              srcTests.push(parseTest(x, key, c.name, relFile, usedNames, 'source_'));
+          }
+          for (const x of srcTests)
+            tests.push({ ...x, model: `${s.name}.${t.name}`, source: { source: s.name, table: t.name } });
         }
       }
     }

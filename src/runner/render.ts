@@ -359,7 +359,7 @@ export class Renderer {
       return this.relationFor(name, cfg);
     });
     g('source', (...args: unknown[]) => {
-      const st = this.cur('source()');
+      const st = this.state;
       const { pos } = splitArgs(args);
       const key = `${String(pos[0])}.${String(pos[1])}`;
       const src = this.project.sources.get(key);
@@ -368,7 +368,7 @@ export class Renderer {
           `source('${String(pos[0])}', '${String(pos[1])}') is not declared: add it under "sources:" in a schema.yml`,
         );
       }
-      if (!st.sources.includes(key)) st.sources.push(key);
+      if (st && !st.sources.includes(key)) st.sources.push(key);
       return new Relation(
         this.sourcePart(`${key}:schema`, src.schemaTemplate),
         this.sourcePart(`${key}:identifier`, src.identifier),

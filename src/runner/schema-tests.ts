@@ -152,8 +152,18 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
   const started = Date.now();
   const wh = opts.warehouse;
   const parsed = openProject(opts, wh.dialect);
-  const selected = selectModels(parsed.graph, opts.select, parsed.project.name, opts.exclude);
-  const specs = parsed.project.tests.filter((t) => selected.has(t.model));
+  // Source tests run with the whole project, or when a selector names `source:<source>[.<table>]`.
+  const items = (opts.select ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
+  const sourceSelectors = items.filter((x) => x.startsWith('source:')).map((x) => x.slice(7));
+  const modelSelectors = items.filter((x) => !x.startsWith('source:'));
+  const selected =
+    items.length > 0 && modelSelectors.length === 0
+      ? new Set<string>()
+      : selectModels(parsed.graph, modelSelectors, parsed.project.name, opts.exclude);
+  const sourceSelected = (t: TestSpec): boolean =>
+    items.length === 0 ||
+    sourceSelectors.some((s) => s === t.source!.source || s === `${t.source!.source}.${t.source!.table}`);
+  const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : selected.has(t.model)));
   const results: SchemaTestResult[] = [];
   const cache = new Map<string, RenderedModel>();
   const relCache = new Map<string, { rel: string } | { error: string }>();
@@ -162,7 +172,17 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
   const modelRelation = async (name: string): Promise<{ rel: string } | { error: string }> => {
     let r = relCache.get(name);
     if (r) return r;
-    const g = parsed.graph.get(name)!;
+    const src = parsed.project.sources.get(name);
+    const g = parsed.graph.get(name);
+    if (!g && src) {
+      const rel = parsed.renderer.renderString(`{{ source('${src.source}', '${src.name}') }}`).trim();
+      const [schema, table] = rel.split('.').map((p) => p.replace(/^"|"$/g, ''));
+      const kind = await relationKind(wh, schema, table);
+      r = kind ? { rel } : { error: `the source table ${rel} does not exist on ${wh.dialect}` };
+      relCache.set(name, r);
+      return r;
+    }
+    if (!g) throw new UserError(`the test names ${name}, which is neither a model nor a source table`);
     const cfg = parsed.renderer.configs.get(name) ?? g.config;
     if (cfg.materialized === 'ephemeral') {
       // An ephemeral model has no relation: test its SQL inline, as dbt does.

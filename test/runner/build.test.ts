@@ -177,6 +177,8 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     expect(await names(['+user_revenue'])).toEqual(['completed_orders', 'stg_orders', 'user_revenue']);
     expect(await names(['completed_orders+'])).toEqual(['completed_orders', 'top_users', 'user_revenue']);
     expect(await names(['tag:incremental'])).toEqual(['orders_incremental']);
+    expect(await names(['source:raw.users'])).toEqual(['dim_users']);
+    expect(await names(['path:models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
     expect(await names(['dim_users top_users'])).toEqual(['dim_users', 'top_users']);
     expect(await names(['tag:mart,+top_users'])).toEqual(['top_users', 'user_revenue']);
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(UsageError);

@@ -50,8 +50,9 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
       ['accepted_values_user_revenue_orders__1__2', 'pass'],
       ['unique_orders_incremental_id', 'pass'],
       ['unique_dim_users_user_id', 'pass'],
+      ['source_not_null_raw_orders_id', 'pass'],
     ]);
-    expect(res).toMatchObject({ success: true, passed: 10, failed: 0, warned: 0, errored: 0 });
+    expect(res).toMatchObject({ success: true, passed: 11, failed: 0, warned: 0, errored: 0 });
   });
 
   it('catches each kind of violation with its count and a sample of at most 5 rows', async () => {
@@ -113,12 +114,21 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
     const dims = t.unique_dim_users_user_id;
     expect(dims).toMatchObject({ status: 'fail', failures: 7 });
     expect(dims.sample).toHaveLength(5);
-    expect(res).toMatchObject({ failed: 7, warned: 1, errored: 0, passed: 2 });
+    expect(res).toMatchObject({ failed: 7, warned: 1, errored: 0, passed: 3 });
   });
 
   it('runs only the tests of the selected models', async () => {
     const res = await testModels({ ...base(), select: ['user_revenue'] });
     expect(res.tests.map((t) => t.model)).toEqual(['user_revenue', 'user_revenue', 'user_revenue']);
     expect(res).toMatchObject({ success: false, failed: 1, warned: 1, passed: 1 });
+  });
+
+  it('tests source tables, selected with source:<name>', async () => {
+    await wh.exec(`insert into cdp.orders values (null, 'u1', 1, 'completed', '2024-01-05 10:00:00')`);
+    const res = await testModels({ ...base(), select: ['source:raw'] });
+    expect(res.tests.map((t) => [t.name, t.status, t.failures])).toEqual([
+      ['source_not_null_raw_orders_id', 'fail', 1],
+    ]);
+    expect(res.tests[0].sample[0]).toMatchObject({ id: null, user_id: 'u1' });
   });
 });
