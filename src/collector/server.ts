@@ -130,6 +130,11 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
             ),
       ),
     );
+    // A client that disconnects mid-body must not leave the request pending (it would hold up a drain).
+    req.on('close', () => {
+      if (!done && !req.complete)
+        fail(new HttpError(400, 'The client closed the connection before the body ended.'));
+    });
     stream.on('end', () => {
       if (done) return;
       done = true;

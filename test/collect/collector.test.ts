@@ -3,8 +3,9 @@ import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { startCollector, type Collector } from '../../src/collector';
-import type { Warehouse } from '../../src/warehouse';
-import { post, postJson } from './helpers';
+import { ensureRawTables, type Warehouse } from '../../src/warehouse';
+import * as net from 'node:net';
+import { basic, post, postJson } from './helpers';
 
 const KEY = 'wk_test_1';
 const quiet = pino({ level: 'silent' });
@@ -340,6 +341,33 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       { group_id: 'acme', traits: { seats: 3 } },
     ]);
     expect(await count('tracks', `id = 'hook-3'`)).toBe(1);
+  });
+
+  it('forgets a client that disconnects mid-body: nothing lands and a drain does not wait for it', async () => {
+    const own = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: quiet,
+      drainTimeoutMs: 120_000,
+    });
+    await ensureRawTables(wh, 'cdp');
+    const body = JSON.stringify({ batch: [{ type: 'track', userId: 'gone-user', event: 'Gone' }] });
+    const socket = net.connect(own.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    // With the request still counted as in flight, close() would wait the whole drain timeout.
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(await count('tracks', `user_id = 'gone-user'`)).toBe(0);
   });
 
   it('echoes x-request-id, answers /health, 404 and 405', async () => {
