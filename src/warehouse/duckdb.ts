@@ -149,6 +149,15 @@ class DuckRunner implements SqlRunner {
   }
 }
 
+/** The catalog a DuckDB file is attached as (see `open`). */
+const FILE_CATALOG = 'cdp_lifecycle_db';
+
+async function connect(instance: duckdb.DuckDBInstance, file: string): Promise<Conn> {
+  const conn = await instance.connect();
+  if (file !== ':memory:') await conn.run(`USE ${FILE_CATALOG}`);
+  return conn;
+}
+
 export class DuckDBWarehouse extends DuckRunner implements Warehouse {
   private readonly lock = new Mutex();
   private closed = false;
@@ -157,6 +166,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
     private readonly instance: duckdb.DuckDBInstance,
     private readonly connection: Conn,
     readonly displayUrl: string,
+    private readonly file: string,
   ) {
     super(() => connection);
   }
@@ -165,7 +175,23 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
     const file = location === ':memory:' ? ':memory:' : path.resolve(location);
     let instance: duckdb.DuckDBInstance;
     try {
-      instance = await duckdb.DuckDBInstance.create(file);
+      if (file === ':memory:') {
+        instance = await duckdb.DuckDBInstance.create(file);
+      } else {
+        // Opened directly, the file's catalog is named after it: ./lifecycle.duckdb would be catalog
+        // "lifecycle", and every `lifecycle.user_lifecycle` an ambiguous catalog-or-schema reference. Attaching
+        // it under a fixed name keeps two-part names meaning schema.table whatever the file is called.
+        instance = await duckdb.DuckDBInstance.create(':memory:');
+        const setup = await instance.connect();
+        try {
+          await setup.run(`ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG}`);
+        } catch (err) {
+          setup.closeSync();
+          instance.closeSync();
+          throw err;
+        }
+        setup.closeSync();
+      }
     } catch (err) {
       const msg = errorMessage(err);
       if (/lock/i.test(msg)) {
@@ -180,8 +206,8 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
         cause: err,
       });
     }
-    const connection = await instance.connect();
-    return new DuckDBWarehouse(instance, connection, displayUrl);
+    const connection = await connect(instance, file);
+    return new DuckDBWarehouse(instance, connection, displayUrl, file);
   }
 
   override query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -231,7 +257,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
     pageSize: number,
   ): AsyncIterable<T[]> {
     // A separate connection so that a long read does not block writers on the main one.
-    const conn = await this.instance.connect();
+    const conn = await connect(this.instance, this.file);
     try {
       const result = await conn.stream(sql, bindable(params));
       const types = result.columnTypes();
