@@ -69,7 +69,7 @@ export interface SyncOptions {
   rateLimit?: number;
   /** Most events per request (cut further by the byte limits); default 500 (Segment), 50 (RudderStack). */
   batchSize?: number;
-  /** Requests in flight at once (Segment only; the RudderStack SDK sends one batch at a time). Default 2. */
+  /** Requests in flight at once (for RudderStack, one SDK client each). Default 2. */
   concurrency?: number;
   /** Per-request timeout in ms; default 15000. */
   timeoutMs?: number;
@@ -278,12 +278,12 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     transport =
       opts.to === 'segment'
         ? new SegmentTransport(host, opts.writeKey, timeoutMs, limits)
-        : new RudderStackTransport(host, opts.writeKey, timeoutMs, limits);
+        : new RudderStackTransport(host, opts.writeKey, timeoutMs, limits, Math.floor(opts.concurrency ?? 2));
   }
   // Sizes are measured as the chosen transport puts events on the wire; a dry run measures like Segment.
   const sizer: Pick<Transport, 'eventBytes' | 'batchOverheadBytes'> =
     transport ?? new SegmentTransport(host ?? SEGMENT_HOSTS.us, 'dry-run', timeoutMs, limits);
-  const concurrency = opts.to === 'rudderstack' ? 1 : Math.floor(opts.concurrency ?? 2);
+  const concurrency = Math.floor(opts.concurrency ?? 2);
 
   const runId = randomUUID();
   const startedAt = new Date();

@@ -32,8 +32,9 @@ const SDK_EVENT_OVERHEAD = 512;
  * - The SDK batches on its own: `enqueue` flushes when the queue holds `flushAt` events or `maxQueueSize`
  *   characters, and the very first event of a client is flushed alone. Each `flush()` posts at most `flushAt`
  *   events and resolves when that request is answered. We enqueue exactly one batch cut to the limits
- *   (≤ `flushAt` events, ≤ 4 MB), then flush until the SDK queue is empty; batches are never mixed because the
- *   next one is enqueued only after every callback of this one fired.
+ *   (≤ `flushAt` events, ≤ 4 MB), then flush until the SDK queue is empty; batches are never mixed because a
+ *   client gets its next batch only after every callback of this one fired. Requests in flight at once each
+ *   have their own client.
  * - Acknowledgement is per event: the SDK calls each event's callback with the request's error (an axios
  *   error carrying the HTTP status, headers and body) or nothing on success.
  * - The SDK's own retry (axios-retry: network errors, 5xx, 429, exponential delay) is switched off
@@ -45,7 +46,10 @@ const SDK_EVENT_OVERHEAD = 512;
 export class RudderStackTransport implements Transport {
   readonly target = 'rudderstack' as const;
   readonly limits: Limits;
-  private readonly client: Analytics;
+  // One SDK client per request in flight: a client's queue must only ever hold one batch, so concurrency
+  // comes from several clients, never from sharing one.
+  private readonly idle: Analytics[] = [];
+  private readonly all: Analytics[] = [];
   private readonly traitsJsonKey = 9; // `"traits":` inside context
 
   constructor(
@@ -53,10 +57,19 @@ export class RudderStackTransport implements Transport {
     writeKey: string,
     private readonly timeoutMs: number,
     limits: Partial<Limits> = {},
+    concurrency = 1,
   ) {
     this.limits = { ...RUDDERSTACK_LIMITS, ...limits };
-    this.client = new Analytics(writeKey, {
-      dataPlaneUrl: host,
+    for (let i = 0; i < Math.max(1, concurrency); i++) {
+      const c = this.createClient(writeKey, timeoutMs);
+      this.idle.push(c);
+      this.all.push(c);
+    }
+  }
+
+  private createClient(writeKey: string, timeoutMs: number): Analytics {
+    return new Analytics(writeKey, {
+      dataPlaneUrl: this.host,
       flushAt: this.limits.maxBatchEvents,
       // Measured by the SDK in JSON characters of its queue; our batches are cut below this in bytes first.
       maxQueueSize: this.limits.maxBatchBytes,
@@ -83,6 +96,17 @@ export class RudderStackTransport implements Transport {
   }
 
   async send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {
+    const client = this.idle.pop();
+    // The delivery loop never has more requests in flight than clients; this guards that contract.
+    if (!client) throw new Error('RudderStackTransport: more concurrent sends than SDK clients');
+    try {
+      return await this.sendWith(client, msgs);
+    } finally {
+      this.idle.push(client);
+    }
+  }
+
+  private async sendWith(client: Analytics, msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {
     const outcomes: Array<Outcome | undefined> = new Array(msgs.length);
     let pending = msgs.length;
     let allDone: () => void = () => undefined;
@@ -102,7 +126,7 @@ export class RudderStackTransport implements Transport {
         integrations: m.integrations,
       } as unknown as IdentifyParams;
       try {
-        this.client.identify(params, callback as () => void);
+        client.identify(params, callback as () => void);
       } catch (err) {
         // The SDK validates synchronously (e.g. userId type); such an event can never be sent as is.
         callback({ response: { status: 400, data: errorMessage(err) } });
@@ -110,8 +134,8 @@ export class RudderStackTransport implements Transport {
     });
     // One flush sends at most flushAt events: flush until the SDK's queue is empty, then once more, which
     // waits for the request still in flight; callbacks fire on the next turn, hence the bounded wait.
-    while (this.queueLength() > 0) await this.client.flush();
-    await this.client.flush();
+    while (queueLength(client) > 0) await client.flush();
+    await client.flush();
     if (pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs + 5000)))]);
@@ -122,15 +146,15 @@ export class RudderStackTransport implements Transport {
     );
   }
 
-  private queueLength(): number {
-    // The SDK exposes no accessor; its queue is a plain array field since v1.
-    const q = (this.client as unknown as { queue?: unknown }).queue;
-    return Array.isArray(q) ? q.length : 0;
-  }
-
   async close(): Promise<void> {
-    await this.client.flush();
+    await Promise.all(this.all.map((c) => c.flush()));
   }
+}
+
+function queueLength(client: Analytics): number {
+  // The SDK exposes no accessor; its queue is a plain array field since v1.
+  const q = (client as unknown as { queue?: unknown }).queue;
+  return Array.isArray(q) ? q.length : 0;
 }
 
 function outcomeOf(err: unknown): Exclude<Outcome, { kind: 'ok' }> {
