@@ -67,6 +67,13 @@ async function target(kind: 'duckdb' | 'postgres'): Promise<Target> {
   };
 }
 
+/** The load generator, compiled next to this file when run from `.bench/` (no TypeScript loader in memory). */
+function clientCommand(): string[] {
+  const compiled = path.join(__dirname, 'ingest', 'client.js');
+  if (fs.existsSync(compiled)) return [compiled];
+  return ['-r', REGISTER, path.join(__dirname, 'ingest', 'client.ts')];
+}
+
 function runClient(
   url: string,
   key: string,
@@ -77,17 +84,7 @@ function runClient(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [
-        '-r',
-        REGISTER,
-        path.join(__dirname, 'ingest', 'client.ts'),
-        url,
-        key,
-        String(events),
-        String(batch),
-        String(conc),
-        `run${Date.now()}`,
-      ],
+      [...clientCommand(), url, key, String(events), String(batch), String(conc), `run${Date.now()}`],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const rl = readline.createInterface({ input: child.stdout });
