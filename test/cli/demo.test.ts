@@ -17,7 +17,8 @@ describe('cdp-lifecycle demo', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('lands, builds, tests, reports and dry-runs the sync; the marts hold every lifecycle status', async () => {
-    const file = path.join(dir, 'demo.duckdb');
+    // The README's default file name: its catalog must not shadow the `lifecycle` schema.
+    const file = path.join(dir, 'lifecycle.duckdb');
     const r = await runCli(['demo', '--warehouse', `duckdb://${file}`], { cwd: dir, timeoutMs: 170_000 });
     expectExit(r, 0);
     for (const heading of [
