@@ -8,6 +8,7 @@ import {
   buildSwap,
   ensureSchema,
   existingKind,
+  parseIndexes,
   type IncrementalStrategy,
 } from './materialize';
 import { defaultProjectDir, loadProject, type ModelConfig } from './project';
@@ -199,6 +200,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
       try {
         const schema = relation.schema;
         const ident = relation.identifier;
+        const indexes = parseIndexes(cfg.indexes, `model ${name} (${g.node.file})`);
         if (materialized === 'ephemeral') {
           compileModel(parsed, name, false, cache);
         } else {
@@ -216,12 +218,12 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
                 ? buildIncremental(wh, schema, ident, sql, incOpts)
-                : buildSwap(wh, 'table', schema, ident, sql),
+                : buildSwap(wh, 'table', schema, ident, sql, indexes),
             );
           } else {
             const sql = compileModel(parsed, name, false, cache);
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
-              buildSwap(wh, materialized === 'table' ? 'table' : 'view', schema, ident, sql),
+              buildSwap(wh, materialized === 'table' ? 'table' : 'view', schema, ident, sql, indexes),
             );
           }
         }

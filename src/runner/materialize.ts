@@ -54,17 +54,69 @@ async function countRows(wh: SqlRunner, schema: string, name: string): Promise<n
  * Builds `sql` into `name__dbt_tmp`, then in one transaction drops the old relation and renames the new one
  * into place, so a failing model never leaves a half-built or missing relation behind.
  */
+/** dbt-postgres's `indexes` config: `[{columns: ['user_id'], unique: true, type: 'btree'}]`. */
+export interface IndexSpec {
+  columns: string[];
+  unique: boolean;
+  type?: string;
+}
+
+const INDEX_TYPES = new Set(['btree', 'hash', 'gist', 'spgist', 'gin', 'brin']);
+
+/** Validates the `indexes` config of a model; throws a UserError naming what is wrong. */
+export function parseIndexes(value: unknown, where: string): IndexSpec[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value))
+    throw new UserError(`${where} has indexes that are not a list: use [{columns: [...]}].`);
+  return value.map((v) => {
+    const o = (v ?? {}) as Record<string, unknown>;
+    const cols = o.columns;
+    if (!Array.isArray(cols) || cols.length === 0 || !cols.every((c) => typeof c === 'string')) {
+      throw new UserError(
+        `${where} has an index without a list of column names: use {columns: ['user_id']}.`,
+      );
+    }
+    const type = o.type === undefined ? undefined : String(o.type).toLowerCase();
+    if (type !== undefined && !INDEX_TYPES.has(type)) {
+      throw new UserError(
+        `${where} has an index of unknown type ${type}: use ${[...INDEX_TYPES].join(', ')}.`,
+      );
+    }
+    return { columns: cols as string[], unique: o.unique === true, type };
+  });
+}
+
+async function createIndexes(
+  wh: Warehouse,
+  schema: string,
+  table: string,
+  name: string,
+  indexes: IndexSpec[],
+) {
+  for (const [i, ix] of indexes.entries()) {
+    // Named after the final model, unique per build, so a rename never collides with the old table's index.
+    const idx = `${name.slice(0, 40)}__ix${i}_${Date.now().toString(36)}`;
+    const using = ix.type ? ` using ${ix.type}` : '';
+    await wh.exec(
+      `create ${ix.unique ? 'unique ' : ''}index ${quoteIdent(idx)} on ${rel(schema, table)}${using} (${ix.columns.map(quoteIdent).join(', ')})`,
+    );
+  }
+}
+
 export async function buildSwap(
   wh: Warehouse,
   kind: RelationKind,
   schema: string,
   name: string,
   sql: string,
+  indexes: IndexSpec[] = [],
 ): Promise<number | null> {
   const tmp = tmpName(name);
   await dropIfExists(wh, schema, tmp);
   try {
     await wh.exec(`create ${kind} ${rel(schema, tmp)} as (\n${sql}\n)`);
+    // Like dbt-duckdb, DuckDB ignores the indexes config (its zone maps serve these scans).
+    if (kind === 'table' && wh.dialect === 'postgres') await createIndexes(wh, schema, tmp, name, indexes);
   } catch (err) {
     await dropIfExists(wh, schema, tmp).catch(() => undefined);
     throw err;

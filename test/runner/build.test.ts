@@ -72,6 +72,25 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     ]);
   });
 
+  it('creates the indexes config on PostgreSQL tables (dbt-postgres), and keeps them across rebuilds', async () => {
+    const indexes = async () =>
+      (
+        await wh.query<{ indexdef: string }>(
+          `select indexdef from pg_indexes where schemaname = 'lifecycle' and tablename = 'dim_users'`,
+        )
+      )
+        .map((r) => r.indexdef.replace(/INDEX \S+ ON/, 'INDEX ON'))
+        .sort();
+    if (kind !== 'postgres') return;
+    const expected = [
+      'CREATE INDEX ON lifecycle.dim_users USING btree (plan, user_id)',
+      'CREATE INDEX ON lifecycle.dim_users USING btree (user_id)',
+    ];
+    expect(await indexes()).toEqual(expected);
+    await buildModels({ ...base(), select: ['dim_users'] });
+    expect(await indexes()).toEqual(expected);
+  });
+
   it('renders ref, source, var precedence, dispatch and the inlined ephemeral model', async () => {
     const rows = await wh.query('select * from lifecycle.user_revenue order by user_id');
     // Package-scoped var beats the global one; the flat global var applies when nothing scoped exists.
