@@ -107,9 +107,9 @@ watermark as (
 -- under a different source changes which copy was received first).
 affected_sources as (
 {% for t in tables %}
-    {% if not loop.first %}union{% endif %}
+    {% if not loop.first %}{{ union_distinct() }}{% endif %}
     select source_key from {{ t }}_new
-    union
+    {{ union_distinct() }}
     select k.source_key from {{ t }}_keys as k where k.source_key is not null and k.id in (select n.id from {{ t }}_new as n)
 {% endfor %}
 ),
@@ -225,7 +225,7 @@ event_days as (
 -- One row per source and day with any fact.
 source_dates as (
     select source_key, event_date from event_days
-    union
+    {{ union_distinct() }}
     select source_key, event_date from identify_days
 )
 

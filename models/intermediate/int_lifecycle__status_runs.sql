@@ -40,7 +40,7 @@ affected_users as (
     from {{ ref('int_lifecycle__user_facts') }} as f
     where f._built_at > (select p.prior_built_at from prior as p)
         or (select p.recompute_all from prior as p) = 1
-    union
+    {{ union_distinct() }}
     select t.user_id
     from {{ this }} as t
     where t.next_change_date <= {{ as_of }}

@@ -38,23 +38,23 @@ changed_users as (
     select case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id
     from changed_sources as c
     left join {{ ref('int_lifecycle__identity') }} as m on m.source_key = c.source_key
-    union
+    {{ union_distinct() }}
     select m.user_id from {{ ref('int_lifecycle__identity') }} as m
     where m._built_at > (select p.prior_built_at from prior as p)
-    union
+    {{ union_distinct() }}
     select m.previous_user_id from {{ ref('int_lifecycle__identity') }} as m
     where m._built_at > (select p.prior_built_at from prior as p)
 ),
 
 affected_users as (
     select user_id from changed_users where user_id is not null and (select p.recompute_all from prior as p) = 0
-    union
+    {{ union_distinct() }}
     select m.user_id from {{ ref('int_lifecycle__identity') }} as m
     where (select p.recompute_all from prior as p) = 1 and m.user_id is not null
-    union
+    {{ union_distinct() }}
     select s.source_id from {{ ref('int_lifecycle__source_days') }} as s
     where (select p.recompute_all from prior as p) = 1 and s.source_type = 'user'
-    union
+    {{ union_distinct() }}
     select t.user_id from {{ this }} as t
     where (select p.recompute_all from prior as p) = 1
 ),
@@ -63,7 +63,7 @@ affected_users as (
 candidate_sources as (
     select m.source_key from {{ ref('int_lifecycle__identity') }} as m
     where m.user_id in (select a.user_id from affected_users as a)
-    union
+    {{ union_distinct() }}
     select 'u:' || a.user_id from affected_users as a
 ),
 

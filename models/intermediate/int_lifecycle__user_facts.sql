@@ -23,7 +23,7 @@ affected_users as (
     from {{ ref('int_lifecycle__user_days') }} as d
     where d._built_at > (select p.prior_built_at from prior as p)
         or (select p.recompute_all from prior as p) = 1
-    union
+    {{ union_distinct() }}
     select t.user_id from {{ this }} as t
     where (select p.recompute_all from prior as p) = 1
 ),

@@ -327,3 +327,22 @@ dateadd(hour, -{{ hours }}, {{ ts }})
 {% macro bigquery__sub_hours(ts, hours) -%}
 timestamp_sub({{ ts }}, interval {{ hours }} hour)
 {%- endmacro %}
+
+
+{#- A set union without duplicates (BigQuery requires the DISTINCT keyword, Snowflake refuses it). -#}
+{% macro union_distinct() %}{{ return(adapter.dispatch('union_distinct', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__union_distinct() %}union{% endmacro %}
+
+{% macro bigquery__union_distinct() %}union distinct{% endmacro %}
+
+
+{#- The raw tables' `timestamp` column, quoted where the word is reserved (Redshift) but not where quoting
+    changes the case (Snowflake). -#}
+{% macro timestamp_column() %}{{ return(adapter.dispatch('timestamp_column', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__timestamp_column() %}"timestamp"{% endmacro %}
+
+{% macro snowflake__timestamp_column() %}timestamp{% endmacro %}
+
+{% macro bigquery__timestamp_column() %}`timestamp`{% endmacro %}

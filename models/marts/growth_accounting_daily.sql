@@ -56,7 +56,7 @@ gaps as (
 ),
 
 inactive_deltas as (
-    select {{ add_days('p', 1) }} as date_day, 'at_risk_wau' as state, sum(users) as delta
+    select {{ add_days('p', 1) }} as date_day, 'at_risk_wau' as state, sum(users) as users_delta
     from gaps where (case when g < {{ w }} then g else {{ w }} end) > 1 group by 1, 2
     union all
     select {{ add_days('p', 'case when g < ' ~ w ~ ' then g else ' ~ w ~ ' end') }}, 'at_risk_wau', -sum(users)
@@ -92,7 +92,7 @@ inactive_states as (
 ),
 
 inactive_daily as (
-    select s.date_day, st.state, coalesce(sum(d.delta), 0) as delta
+    select s.date_day, st.state, coalesce(sum(d.users_delta), 0) as users_delta
     from spine as s
     cross join inactive_states as st
     left join inactive_deltas as d on d.date_day = s.date_day and d.state = st.state
@@ -103,7 +103,7 @@ inactive_counts as (
     select
         date_day,
         state,
-        sum(delta) over (partition by state order by date_day rows between unbounded preceding and current row) as users
+        sum(users_delta) over (partition by state order by date_day rows between unbounded preceding and current row) as users
     from inactive_daily
 ),
 

@@ -14,7 +14,7 @@ runs as (
 
 -- A run adds one user to its status on valid_from and removes it the day after valid_to.
 deltas as (
-    select valid_from as date_day, lifecycle_status, count(*) as delta
+    select valid_from as date_day, lifecycle_status, count(*) as users_delta
     from runs
     group by valid_from, lifecycle_status
     union all
@@ -44,7 +44,7 @@ statuses as (
 ),
 
 daily_deltas as (
-    select s.date_day, st.lifecycle_status, coalesce(sum(d.delta), 0) as delta
+    select s.date_day, st.lifecycle_status, coalesce(sum(d.users_delta), 0) as users_delta
     from spine as s
     cross join statuses as st
     left join deltas as d on d.date_day = s.date_day and d.lifecycle_status = st.lifecycle_status
@@ -55,7 +55,7 @@ counted as (
     select
         date_day,
         lifecycle_status,
-        sum(delta) over (partition by lifecycle_status order by date_day rows between unbounded preceding and current row) as users
+        sum(users_delta) over (partition by lifecycle_status order by date_day rows between unbounded preceding and current row) as users
     from daily_deltas
 )
 

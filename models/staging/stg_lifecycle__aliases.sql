@@ -5,7 +5,7 @@ select
     id,
     previous_id,
     user_id,
-    timestamp as event_at,
-    {{ to_local_date('timestamp', lifecycle_tz()) }} as event_date,
+    {{ timestamp_column() }} as event_at,
+    {{ to_local_date(timestamp_column(), lifecycle_tz()) }} as event_date,
     received_at
 from {{ source('cdp', 'aliases') }}

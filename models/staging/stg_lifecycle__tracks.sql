@@ -8,8 +8,8 @@ select
     user_id,
     anonymous_id,
     event_text,
-    timestamp as event_at,
-    {{ to_local_date('timestamp', lifecycle_tz()) }} as event_date,
+    {{ timestamp_column() }} as event_at,
+    {{ to_local_date(timestamp_column(), lifecycle_tz()) }} as event_date,
     received_at,
     properties
 from {{ source('cdp', 'tracks') }}
