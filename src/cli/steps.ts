@@ -15,6 +15,8 @@ export interface StepOptions {
   fullResync?: boolean;
   /** Vars on top of the configured ones (the demo pins its as-of date). */
   vars?: Record<string, unknown>;
+  /** Summaries only, no line per model or test (the demo, for readers who are not data engineers). */
+  brief?: boolean;
 }
 
 function dots(name: string, width: number): string {
@@ -24,7 +26,7 @@ function dots(name: string, width: number): string {
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { buildModels } = await runnerPart();
   const out = ctx.out;
-  out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
+  if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const result = await buildModels({
     warehouse: wh,
     schema: ctx.config.schema,
@@ -35,7 +37,8 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
-      if (e.phase !== 'end' || !e.result) return;
+      if (e.phase !== 'end' || !e.result || (o.brief && e.result.status === 'success' && !out.verbose))
+        return;
       const r = e.result;
       const counter = `${String(e.index + 1).padStart(String(e.total).length)}/${e.total}`;
       const status =
@@ -57,7 +60,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { testModels } = await runnerPart();
   const out = ctx.out;
-  out.print(`Testing the models in schema "${ctx.config.schema}"`);
+  if (!o.brief) out.print(`Testing the models in schema "${ctx.config.schema}"`);
   const result = await testModels({
     warehouse: wh,
     schema: ctx.config.schema,

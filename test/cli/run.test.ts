@@ -89,4 +89,13 @@ describeEachWarehouse('cdp-lifecycle load + run (build, test, sync)', ({ tw }) =
       await refusing.close();
     }
   });
+
+  it('reports in the terminal and as a self-contained HTML page', async () => {
+    const r = await cli(['report', '--html', 'report.html']);
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(/3 users in lifecycle\.user_lifecycle/);
+    expect(r.stdout).not.toMatch(/\u001b\[/); // no colour off a terminal
+    expect(r.stderr).toMatch(/HTML report written to .*report\.html/);
+    expect(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')).toMatch(/<script>[\s\S]*Chart/);
+  });
 });

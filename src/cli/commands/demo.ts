@@ -121,7 +121,8 @@ export const demoCommand: CommandSpec = {
 
       out.heading('1. Collect');
       const { Ingestor } = await collectorPart();
-      const { generateDemoEvents, retailSampleEvents, demoVars } = await demoPart();
+      const { generateDemoEvents, retailSampleEvents, demoVars, DEMO_DEFAULTS } = await demoPart();
+      const users = (ctx.opts.users as number | undefined) ?? DEMO_DEFAULTS.users;
       const vars = demoVars(asOf);
       const ingestor = new Ingestor({
         warehouse: wh,
@@ -134,13 +135,13 @@ export const demoCommand: CommandSpec = {
           ingestor,
           generateDemoEvents({
             endDate: asOf,
-            users: ctx.opts.users as number | undefined,
+            users,
             seed: ctx.opts.seed as number | undefined,
           }),
           'landing demo events',
         );
         out.print(
-          `  ${plural(app.landed, 'app event')} from the demo generator landed through the collector’s ingest path` +
+          `  ${plural(app.landed, 'event')} from a simulated app (${plural(users, 'user')} over ${DEMO_DEFAULTS.days} days) landed through the collector’s ingest path` +
             (app.rejected
               ? ` (${plural(app.rejected, 'event')} rejected on purpose, see rejected_events)`
               : ''),
@@ -154,7 +155,7 @@ export const demoCommand: CommandSpec = {
             'landing the Online Retail sample',
           );
           out.print(
-            `  ${plural(retail.landed, 'event')} from the real Online Retail sample (${path.basename(csv)})`,
+            `  ${plural(retail.landed, 'event')} from the real Online Retail sample (${path.basename(csv)}), its dates moved so that the last orders fall this week`,
           );
         } else {
           out.print(`  (the Online Retail sample ${csv} is not there, so only generated events are used)`);
@@ -168,10 +169,10 @@ export const demoCommand: CommandSpec = {
       );
 
       out.heading('2. Build the lifecycle models');
-      let code = await buildStep(ctx, wh, { vars });
+      let code = await buildStep(ctx, wh, { vars, brief: true });
       if (code !== 0) return code;
       out.heading('3. Test them');
-      code = await testStep(ctx, wh, { vars });
+      code = await testStep(ctx, wh, { vars, brief: true });
       if (code !== 0) return code;
 
       out.heading('4. Report');

@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { expectExit } from './fake-cdp';
+
+describe('cdp-lifecycle compile', () => {
+  it('renders every model for each dialect without a warehouse', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-compile-'));
+    try {
+      // An unreachable warehouse proves nothing is opened.
+      const r = await runCli(
+        [
+          'compile',
+          '--dialect',
+          'snowflake',
+          '--out',
+          'out',
+          '--warehouse',
+          'postgres://nobody@127.0.0.1:1/x',
+        ],
+        { cwd: dir },
+      );
+      expectExit(r, 0);
+      const files = fs.readdirSync(path.join(dir, 'out', 'snowflake'));
+      for (const mart of [
+        'user_lifecycle',
+        'user_status_history',
+        'status_transitions',
+        'status_daily',
+        'growth_accounting_daily',
+      ]) {
+        expect(files).toContain(`${mart}.sql`);
+      }
+      expect(r.stdout).toMatch(/Compiled \d+ models for snowflake into .*out\/snowflake/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
