@@ -33,6 +33,16 @@ export interface ModelResult {
   message?: string;
 }
 
+/** Progress of one model: `start` before it runs, `end` with its result. */
+export interface ModelEvent {
+  phase: 'start' | 'end';
+  /** 0-based position among the selected models, and their number. */
+  index: number;
+  total: number;
+  name: string;
+  result?: ModelResult;
+}
+
 export interface BuildResult {
   success: boolean;
   models: ModelResult[];
@@ -60,13 +70,7 @@ export interface BuildOptions extends RunnerBaseOptions {
   fullRefresh?: boolean;
   progress?: Progress;
   /** Called as each model starts and finishes (e.g. for a live log or per-model timings). */
-  onModel?: (event: {
-    phase: 'start' | 'end';
-    index: number;
-    total: number;
-    result?: ModelResult;
-    name: string;
-  }) => void;
+  onModel?: (event: ModelEvent) => void;
   /** Stop at the first failing model instead of building the models that do not depend on it. */
   failFast?: boolean;
 }

@@ -19,6 +19,9 @@
  *   await compileModels({ dialect: 'snowflake', schema: 'lifecycle', rawSchema: 'cdp', outDir: 'target/compiled' });
  *   // writes target/compiled/snowflake/<model>.sql without any connection.
  *
+ * Output: formatModelLine(result, i, total) / formatBuildSummary / formatTestLine / formatTestSummary give
+ * dbt-style lines for the CLI.
+ *
  * Templates see: ref, source, var, config, is_incremental, this, target (name, type, schema), model,
  * adapter.dispatch (<adapter>__x then default__x, in the package then in the built-in `dbt` namespace),
  * dbt.* cross-database macros (dateadd, datediff, date_trunc, type_*, current_timestamp, safe_cast, concat,
@@ -31,6 +34,7 @@ export {
   type BuildOptions,
   type BuildResult,
   type ModelResult,
+  type ModelEvent,
   type Materialization,
   type RunnerBaseOptions,
 } from './build';
@@ -43,4 +47,5 @@ export {
 } from './schema-tests';
 export { compileModels, type CompileOptions, type CompileResult, type CompiledModel } from './compile';
 export { TARGET_TYPES, type TargetType } from './render';
+export { formatModelLine, formatBuildSummary, formatTestLine, formatTestSummary } from './format';
 export { defaultProjectDir, loadProject, type Project } from './project';
