@@ -18,32 +18,34 @@
 
 with
 
+identify_rows as (
+    select id, anonymous_id, user_id, event_at, event_date, received_at
+    from {{ ref('stg_lifecycle__identifies') }}
+),
+
 -- Identify rows, dedup on id keeping the first received, dated <= D and naming a user (SPEC 4.2).
 identifies as (
     select anonymous_id, user_id, event_at, received_at, id
     from (
-        select
-            i.*,
-            row_number() over (partition by i.id order by i.received_at, i.event_at, i.user_id, i.anonymous_id) as copy_rank
-        from {{ ref('stg_lifecycle__identifies') }} as i
-    ) as ranked
-    where copy_rank = 1
-        and event_date <= {{ as_of }}
+        {{ dedup_first('identify_rows', ['received_at', 'event_at', 'user_id', 'anonymous_id']) }}
+    ) as d
+    where event_date <= {{ as_of }}
         and nullif(anonymous_id, '') is not null
         and nullif(user_id, '') is not null
+),
+
+alias_rows as (
+    select id, previous_id, user_id, event_at, event_date, received_at
+    from {{ ref('stg_lifecycle__aliases') }}
 ),
 
 -- Alias rows, dedup on id, dated <= D.
 aliases as (
     select previous_id, user_id, event_at, received_at, id
     from (
-        select
-            a.*,
-            row_number() over (partition by a.id order by a.received_at, a.event_at, a.user_id, a.previous_id) as copy_rank
-        from {{ ref('stg_lifecycle__aliases') }} as a
-    ) as ranked
-    where copy_rank = 1
-        and event_date <= {{ as_of }}
+        {{ dedup_first('alias_rows', ['received_at', 'event_at', 'user_id', 'previous_id']) }}
+    ) as d
+    where event_date <= {{ as_of }}
         and nullif(previous_id, '') is not null
         and nullif(user_id, '') is not null
 ),

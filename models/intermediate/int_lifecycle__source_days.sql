@@ -142,16 +142,9 @@ affected_sources as (
 {{ t }}_first as (
     select *
     from (
-        select
-            v.*,
-            row_number() over (
-                partition by v.id
-                order by v.received_at, v.event_at, v.source_key
-            ) as copy_rank
-        from {{ t }}_versions as v
-    ) as ranked
-    where copy_rank = 1
-        and source_key is not null
+        {{ dedup_first(t ~ '_versions', ['received_at', 'event_at', 'source_key']) }}
+    ) as d
+    where source_key is not null
         {% if is_incremental() %}and source_key in (select a.source_key from affected_sources as a){% endif %}
 ),
 {% endfor %}

@@ -74,102 +74,100 @@ user_days as (
 ),
 {% endif %}
 
+-- Activity days with the user's first_seen_date, so every sweep row carries it.
 activity as (
-    select user_id, date_day, prev_active_date, next_active_date
-    from user_days
-    where is_active = 1
+    select d.user_id, d.date_day, d.prev_active_date, d.next_active_date, f.first_seen_date
+    from user_days as d
+    inner join facts as f on f.user_id = d.user_id
+    where d.is_active = 1
 ),
 
 churn_signals as (
-    select user_id, date_day
-    from user_days
-    where has_churn_signal = 1
+    select d.user_id, d.date_day, f.first_seen_date
+    from user_days as d
+    inner join facts as f on f.user_id = d.user_id
+    where d.has_churn_signal = 1
 ),
 
 -- Return days (SPEC 4.3): an activity day after first_seen whose day before was dormant or churned, with
 -- p = the previous activity day (else first_seen): (r - 1) - p >= dormant_days, or a churn signal in [p, r-1].
 return_days as (
-    select a.user_id, a.date_day as return_date
+    select a.user_id, a.date_day as return_date, a.first_seen_date
     from activity as a
-    inner join facts as f on f.user_id = a.user_id
-    where a.date_day > f.first_seen_date
+    where a.date_day > a.first_seen_date
         and (
-            {{ days_between('a.date_day', 'coalesce(a.prev_active_date, f.first_seen_date)') }} - 1 >= {{ dormant_days }}
+            {{ days_between('a.date_day', 'coalesce(a.prev_active_date, a.first_seen_date)') }} - 1 >= {{ dormant_days }}
             or exists (
                 select 1
                 from churn_signals as c
                 where c.user_id = a.user_id
-                    and c.date_day >= coalesce(a.prev_active_date, f.first_seen_date)
+                    and c.date_day >= coalesce(a.prev_active_date, a.first_seen_date)
                     and c.date_day < a.date_day
             )
         )
 ),
 
--- The sweep line: one row per candidate day and what changes there. d7/d28 move the 7- and 28-day activity
--- counts; active/churn/return carry the latest such day so far.
+-- The sweep line: one row per candidate day and what changes there. `counts` moves the 7- and 28-day activity
+-- counts packed in one number (1 per day in the 7-day window + 64 per day in the 28-day window, both never
+-- negative, so one running sum carries both); active/churn/return carry the latest such day so far.
 sweep as (
     -- an activity day enters both windows ...
-    select user_id, date_day as point_date, 1 as d7, 1 as d28, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
+    select user_id, first_seen_date, date_day as point_date, 65 as counts, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
     from activity
     union all
     -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later
-    select user_id, {{ add_days('date_day', 7) }}, -1, 0, null, null, null from activity
+    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1, null, null, null from activity
     union all
-    select user_id, {{ add_days('date_day', 28) }}, 0, -1, null, null, null from activity
+    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64, null, null, null from activity
     union all
     -- inactivity thresholds, only when no later activity comes first
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, {{ add_days('date_day', threshold) }}, 0, 0, null, null, null
+    select user_id, first_seen_date, {{ add_days('date_day', threshold) }}, 0, null, null, null
     from activity
     where next_active_date is null or next_active_date > {{ add_days('date_day', threshold) }}
     union all
     {% endfor %}
     -- first_seen, the end of "new", and inactivity thresholds counted from first_seen before any activity
-    select user_id, first_seen_date, 0, 0, null, null, null from facts
+    select user_id, first_seen_date, first_seen_date, 0, null, null, null from facts
     union all
-    select user_id, {{ add_days('first_seen_date', new_days) }}, 0, 0, null, null, null from facts
+    select user_id, first_seen_date, {{ add_days('first_seen_date', new_days) }}, 0, null, null, null from facts
     union all
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, {{ add_days('first_seen_date', threshold) }}, 0, 0, null, null, null
+    select user_id, first_seen_date, {{ add_days('first_seen_date', threshold) }}, 0, null, null, null
     from facts
     where first_active_date is null or first_active_date > {{ add_days('first_seen_date', threshold) }}
     union all
     {% endfor %}
     -- churn signals
-    select user_id, date_day, 0, 0, null, date_day, null from churn_signals
+    select user_id, first_seen_date, date_day, 0, null, date_day, null from churn_signals
     union all
     -- return days start "resurrected", which ends resurrected_days later
-    select user_id, return_date, 0, 0, null, null, return_date from return_days
+    select user_id, first_seen_date, return_date, 0, null, null, return_date from return_days
     union all
-    select user_id, {{ add_days('return_date', resurrected_days) }}, 0, 0, null, null, null from return_days
+    select user_id, first_seen_date, {{ add_days('return_date', resurrected_days) }}, 0, null, null, null from return_days
 ),
 
-points as (
+-- Running state at each candidate day up to D. Rows of the same day are peers of the range frame, so each
+-- sees every change of its day: no group by needed.
+point_state as (
     select
         user_id,
         point_date,
-        sum(d7) as d7,
-        sum(d28) as d28,
-        max(active_date) as active_date,
-        max(churn_date) as churn_date,
-        max(return_date) as return_date
+        first_seen_date,
+        sum(counts) over (partition by user_id order by point_date range between unbounded preceding and current row) as packed_counts,
+        max(active_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_active_date,
+        max(churn_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_churn_signal_date,
+        max(return_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_return_date
     from sweep
-    group by user_id, point_date
+    where point_date <= {{ as_of }}
 ),
 
--- Running state at each candidate day: window counts and the latest activity / churn signal / return so far.
-point_state as (
+point_counts as (
     select
-        p.user_id,
-        p.point_date,
-        f.first_seen_date,
-        sum(p.d7) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as active_days_7,
-        sum(p.d28) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as active_days_28,
-        max(p.active_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_active_date,
-        max(p.churn_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_churn_signal_date,
-        max(p.return_date) over (partition by p.user_id order by p.point_date rows between unbounded preceding and current row) as last_return_date
-    from points as p
-    inner join facts as f on f.user_id = p.user_id
+        p.*,
+        {{ int_div('packed_counts', 64) }} as active_days_28,
+        packed_counts - 64 * {{ int_div('packed_counts', 64) }} as active_days_7
+    from point_state as p
 ),
 
 -- SPEC 4.4 with D = the candidate day; the first rule that holds wins.
@@ -191,9 +189,8 @@ point_status as (
             when active_days_28 >= {{ power_days }} then 'power'
             else 'active'
         end as lifecycle_status
-    from point_state
+    from point_counts
     where point_date >= first_seen_date
-        and point_date <= {{ as_of }}
 ),
 
 -- A run starts where the status differs from the previous candidate day's.
@@ -202,16 +199,17 @@ run_starts as (
     from (
         select
             s.*,
-            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
+            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status,
+            row_number() over (partition by s.user_id order by s.point_date) as point_number
         from point_status as s
     ) as flagged
-    where previous_status is null or previous_status <> lifecycle_status
+    where point_number = 1 or previous_status <> lifecycle_status
 ),
 
 -- The first candidate day after D: the earliest day the passage of time alone could change the status.
 next_change as (
     select user_id, min(point_date) as next_change_date
-    from points
+    from sweep
     where point_date > {{ as_of }}
     group by user_id
 ),
