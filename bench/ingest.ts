@@ -201,11 +201,33 @@ async function benchOne(
 async function main(): Promise<void> {
   const events = Number(arg('events', '1000000'));
   const batch = Number(arg('batch', '100'));
-  const conc = Number(arg('concurrency', '8'));
+  const conc = Number(arg('concurrency', '16'));
   const which = arg('warehouse', 'both');
-  const kinds =
-    which === 'both' ? (['duckdb', 'postgres'] as const) : ([which] as Array<'duckdb' | 'postgres'>);
-  for (const kind of kinds) await benchOne(kind, events, batch, conc);
+  if (which === 'both') {
+    // One process per warehouse, so that each peak RSS is its own.
+    for (const kind of ['duckdb', 'postgres']) {
+      const args = [
+        __filename,
+        '--events',
+        String(events),
+        '--batch',
+        String(batch),
+        '--concurrency',
+        String(conc),
+      ];
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [...process.execArgv, ...args, '--warehouse', kind], {
+          stdio: 'inherit',
+        });
+        child.on('exit', resolve);
+      });
+      if (code !== 0) throw new Error(`the ${kind} benchmark exited with ${String(code)}`);
+    }
+    return;
+  }
+  if (which !== 'duckdb' && which !== 'postgres')
+    throw new Error('--warehouse takes duckdb, postgres or both');
+  await benchOne(which, events, batch, conc);
 }
 
 main().catch((err: unknown) => {

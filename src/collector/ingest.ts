@@ -37,7 +37,10 @@ export interface IngestorOptions {
   batchWindowMs?: number;
   /** A write is started as soon as this many events are pending (default 5,000). */
   maxBatchEvents?: number;
-  /** Writes in flight at once (default 1 on DuckDB, which has one writer, 2 on PostgreSQL). */
+  /**
+   * Groups in flight at once (default 2): the next group runs through the Destination while the previous one
+   * commits. Their transactions are still serialised by the warehouse on DuckDB (one writer).
+   */
   concurrency?: number;
 }
 
@@ -180,7 +183,7 @@ export class Ingestor {
     this.logger = opts.logger;
     this.windowMs = opts.batchWindowMs ?? 2;
     this.maxBatch = opts.maxBatchEvents ?? 5000;
-    this.concurrency = opts.concurrency ?? (opts.warehouse.dialect === 'postgres' ? 2 : 1);
+    this.concurrency = opts.concurrency ?? 2;
     this.registryKey = registerWarehouse(
       `ingestor-${++instanceCount}:${opts.warehouse.displayUrl}`,
       opts.warehouse,
@@ -265,7 +268,7 @@ export class Ingestor {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.pump(true);
+    this.pump();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -277,19 +280,28 @@ export class Ingestor {
   }
 
   private schedule(): void {
-    if (this.pendingEvents >= this.maxBatch) {
-      this.pump(true);
-    } else if (!this.timer && this.inFlight === 0) {
+    if (this.inFlight > 0) {
+      // Completion of the running group pumps again; start a parallel one only when it is worth it.
+      if (this.pendingEvents >= this.parallelThreshold) this.pump();
+    } else if (this.pendingEvents >= this.maxBatch) {
+      this.pump();
+    } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.pump(true);
+        this.pump();
       }, this.windowMs);
     }
   }
 
-  private pump(force: boolean): void {
+  private get parallelThreshold(): number {
+    return Math.max(1, Math.floor(this.maxBatch / 5));
+  }
+
+  private pump(): void {
     while (this.pending.length > 0 && this.inFlight < this.concurrency) {
-      if (!force && this.pendingEvents < this.maxBatch) break;
+      // A further group in parallel only when it is worth a transaction of its own; otherwise the calls keep
+      // accumulating and go together, in one larger write, when the running group is done.
+      if (this.inFlight > 0 && this.pendingEvents < this.parallelThreshold) break;
       const group: Pending[] = [];
       let n = 0;
       while (
@@ -304,7 +316,7 @@ export class Ingestor {
       this.inFlight++;
       void this.writeGroup(group).finally(() => {
         this.inFlight--;
-        if (this.pending.length > 0) this.pump(true);
+        if (this.pending.length > 0) this.pump();
         else if (this.inFlight === 0) {
           const waiters = this.idleWaiters;
           this.idleWaiters = [];
