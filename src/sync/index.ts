@@ -305,7 +305,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   };
 
   // Writes are serialised (one DuckDB writer; ordered state) and overlap with the requests. Acknowledged rows
-  // are written in chunks of `stateFlushRows` (or every 2 s): each write is a set-based join against
+  // are written in chunks of `stateFlushRows` (or every 2 s, whichever first): each write is a set-based join against
   // sync_state, whose cost barely depends on the chunk size. At most one write waits behind the requests, so a
   // crash makes the next run replay at most the unwritten chunk and what was in flight, under the same ids.
   const stateFlushRows = Math.max(1, Math.floor(opts.stateFlushRows ?? 5000));
