@@ -19,12 +19,8 @@ export interface StepOptions {
   brief?: boolean;
 }
 
-function dots(name: string, width: number): string {
-  return `${name} ${'.'.repeat(Math.max(2, width - name.length))}`;
-}
-
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
-  const { buildModels } = await runnerPart();
+  const { buildModels, formatModelLine, formatBuildSummary } = await runnerPart();
   const out = ctx.out;
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const result = await buildModels({
@@ -37,28 +33,22 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
-      if (e.phase !== 'end' || !e.result || (o.brief && e.result.status === 'success' && !out.verbose))
-        return;
-      const r = e.result;
-      const counter = `${String(e.index + 1).padStart(String(e.total).length)}/${e.total}`;
-      const status =
-        r.status === 'success'
-          ? out.style('OK', 'green')
-          : r.status === 'error'
-            ? out.style('ERROR', 'red')
-            : out.style('SKIP', 'yellow');
-      const rows = r.rows === null ? '' : ` ${plural(r.rows, 'row')}`;
-      const how = r.materialized + (r.incremental ? ' (incremental)' : '');
-      out.print(`  ${counter} ${dots(r.name, 32)} ${how.padEnd(24)} ${status}${rows} in ${seconds(r.ms)}`);
+      if (e.phase !== 'end' || !e.result) return;
+      if (o.brief && e.result.status === 'success' && !out.verbose) return;
+      const line = `  ${formatModelLine(e.result, e.index, e.total)}`;
+      out.print(
+        e.result.status === 'success'
+          ? line
+          : out.style(line, e.result.status === 'error' ? 'red' : 'yellow'),
+      );
     },
   });
-  const n = result.models.filter((m) => m.status === 'success').length;
-  out.print(`Built ${plural(n, 'model')} in ${seconds(result.ms)}.`);
+  out.print(formatBuildSummary(result));
   return 0;
 }
 
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
-  const { testModels } = await runnerPart();
+  const { testModels, formatTestLine, formatTestSummary } = await runnerPart();
   const out = ctx.out;
   if (!o.brief) out.print(`Testing the models in schema "${ctx.config.schema}"`);
   const result = await testModels({
@@ -71,20 +61,17 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
   });
   for (const t of result.tests) {
     if (t.status === 'pass' && !out.verbose) continue;
-    const label = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', error: 'ERROR', skipped: 'SKIP' }[t.status];
-    const style =
-      t.status === 'pass' ? 'green' : t.status === 'warn' || t.status === 'skipped' ? 'yellow' : 'red';
-    const detail = t.status === 'pass' ? '' : ` (${t.message ?? plural(t.failures, 'failing row')})`;
-    out.print(`  ${out.style(label.padEnd(5), style)} ${t.name}${detail}`);
-    if (t.sample.length > 0 && t.status !== 'pass') {
-      for (const row of t.sample) out.print(`        ${JSON.stringify(row)}`);
-    }
+    const line = formatTestLine(t)
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n');
+    out.print(
+      t.status === 'pass'
+        ? line
+        : out.style(line, t.status === 'fail' || t.status === 'error' ? 'red' : 'yellow'),
+    );
   }
-  const parts = [`${result.passed} passed`, `${result.failed} failed`];
-  if (result.warned) parts.push(`${result.warned} warned`);
-  if (result.errored) parts.push(`${result.errored} could not run`);
-  if (result.skipped) parts.push(`${result.skipped} skipped`);
-  out.print(`Ran ${plural(result.tests.length, 'test')} in ${seconds(result.ms)}: ${parts.join(', ')}.`);
+  out.print(formatTestSummary(result));
   if (!result.success) {
     out.error(
       `${plural(result.failed + result.errored, 'schema test')} of the models did not pass: see the failing rows above.`,
