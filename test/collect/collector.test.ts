@@ -166,6 +166,21 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       (await postJson(collector.url, '/v1/batch', { writeKey: 'wk_other', batch: [ev('auth-4')] })).status,
     ).toBe(200);
     expect((await postJson(collector.url, '/v1/track', ev('auth-5'), KEY)).status).toBe(200);
+    // A write key in the body authenticates but never lands, not even in a rejected payload.
+    const rej = await postJson(collector.url, '/v1/track', {
+      writeKey: KEY,
+      userId: 'auth-user',
+      messageId: 'auth-6',
+    });
+    expect(rej.body).toEqual({
+      success: true,
+      landed: 0,
+      rejected: [{ index: 0, messageId: 'auth-6', reason: 'track call without event' }],
+    });
+    const [payload] = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%auth-6%'`,
+    );
+    expect(JSON.parse(payload.payload)).toEqual({ userId: 'auth-user', messageId: 'auth-6', type: 'track' });
     expect(await wh.query(`select id from cdp.tracks where user_id = 'auth-user' order by id`)).toEqual([
       { id: 'auth-4' },
       { id: 'auth-5' },
