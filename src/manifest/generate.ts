@@ -90,6 +90,11 @@ const ENDPOINTS: Manifest['collector']['endpoints'] = [
     path: '/v1/batch',
     description: 'Segment HTTP Tracking API / RudderStack batch: `{ "batch": [events] }`.',
   },
+  {
+    method: 'POST',
+    path: '/v1/import',
+    description: 'Same as `/v1/batch` (Segment’s historical import endpoint).',
+  },
   { method: 'POST', path: '/v1/track', description: 'One track call.' },
   { method: 'POST', path: '/v1/identify', description: 'One identify call.' },
   { method: 'POST', path: '/v1/page', description: 'One page call.' },
