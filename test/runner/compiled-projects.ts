@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { compileModels, defaultProjectDir, type CompiledModel, type TargetType } from '../../src/runner';
 
 /** The projects whose every model must compile to valid SQL: the shipped package and the runner's fixture. */
@@ -61,31 +61,64 @@ function findUnparsable(v: unknown, out: string[]): void {
   }
 }
 
-/**
- * Parses every .sql file of `dir` with one `sqlfluff parse` run and returns one line per file that has an
- * unparsable section (empty when all parse).
- */
-export function sqlfluffParseErrors(dialect: string, dir: string): string[] {
-  const res = spawnSync(
-    'sqlfluff',
-    ['parse', '--dialect', dialect, '--templater', 'raw', '--format', 'json', '.'],
-    {
-      cwd: dir,
-      encoding: 'utf8',
-      maxBuffer: 1024 * 1024 * 1024,
-    },
-  );
-  if (res.error) throw res.error;
-  let parsed: Array<{ filepath: string; segments: unknown }>;
-  try {
-    parsed = JSON.parse(res.stdout) as Array<{ filepath: string; segments: unknown }>;
-  } catch {
-    throw new Error(
-      `sqlfluff parse --dialect ${dialect} failed (exit ${res.status}): ${res.stderr.slice(0, 500)}`,
+function runSqlfluff(dialect: string, dir: string): Promise<Array<{ filepath: string; segments: unknown }>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'sqlfluff',
+      ['parse', '--dialect', dialect, '--templater', 'raw', '--format', 'json', '.'],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        resolve(
+          JSON.parse(Buffer.concat(out).toString('utf8')) as Array<{ filepath: string; segments: unknown }>,
+        );
+      } catch {
+        reject(new Error(`sqlfluff parse --dialect ${dialect} failed (exit ${code}): ${err.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+/**
+ * Parses every .sql file of `dir` with `sqlfluff parse` and returns one line per file that has an unparsable
+ * section (empty when all parse). sqlfluff is slow and single-threaded: the files are split by size into two
+ * folders parsed by two concurrent runs when the machine has two cores.
+ */
+export async function sqlfluffParseErrors(dialect: string, dir: string): Promise<string[]> {
+  const sqlFiles = fs.readdirSync(dir).filter((f) => f.endsWith('.sql'));
+  const groups = Math.max(1, Math.min(2, os.availableParallelism()));
+  const buckets: Array<{ size: number; files: string[] }> = Array.from({ length: groups }, () => ({
+    size: 0,
+    files: [],
+  }));
+  const sized = sqlFiles
+    .map((f) => ({ f, size: fs.statSync(path.join(dir, f)).size }))
+    .sort((a, b) => b.size - a.size);
+  for (const { f, size } of sized) {
+    const b = buckets.reduce((x, y) => (y.size < x.size ? y : x));
+    b.files.push(f);
+    b.size += size;
   }
+  const runs = buckets
+    .filter((b) => b.files.length > 0)
+    .map((b, i) => {
+      const sub = path.join(dir, `part${i}`);
+      fs.mkdirSync(sub);
+      for (const f of b.files) fs.copyFileSync(path.join(dir, f), path.join(sub, f));
+      return runSqlfluff(dialect, sub);
+    });
+  const parsed = (await Promise.all(runs)).flat();
   const errors: string[] = [];
-  const files = new Set(fs.readdirSync(dir).filter((f) => f.endsWith('.sql')));
+  const files = new Set(sqlFiles);
   for (const f of parsed) {
     files.delete(path.basename(f.filepath));
     const found: string[] = [];

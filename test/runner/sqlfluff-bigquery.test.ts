@@ -13,7 +13,7 @@ run('compiled models parse as bigquery SQL (sqlfluff)', () => {
     const { root, dir, models } = await compileAll('bigquery');
     try {
       expect(models.length).toBeGreaterThan(0);
-      expect(sqlfluffParseErrors('bigquery', dir)).toEqual([]);
+      expect(await sqlfluffParseErrors('bigquery', dir)).toEqual([]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -15,7 +15,7 @@ run('compiled models parse as duckdb SQL (sqlfluff)', () => {
     const { root, dir, models } = await compileAll('duckdb');
     try {
       expect(models.length).toBeGreaterThan(0);
-      expect(sqlfluffParseErrors('duckdb', dir)).toEqual([]);
+      expect(await sqlfluffParseErrors('duckdb', dir)).toEqual([]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { compileAll, sqlfluffAvailable, sqlfluffParseErrors } from './compiled-projects';
 
 // SPEC §1: every model must render to valid SQL in its dialect. sqlfluff is slow, so each dialect has its own
@@ -13,9 +15,22 @@ run('compiled models parse as postgres SQL (sqlfluff)', () => {
     const { root, dir, models } = await compileAll('postgres');
     try {
       expect(models.length).toBeGreaterThan(0);
-      expect(sqlfluffParseErrors('postgres', dir)).toEqual([]);
+      expect(await sqlfluffParseErrors('postgres', dir)).toEqual([]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
   }, 300_000);
+
+  it('reports an unparsable file by name (the check can fail)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-sqlfluff-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'good.sql'), 'select a from t\n');
+      fs.writeFileSync(path.join(dir, 'bad.sql'), 'select a from t where union select\n');
+      const errors = await sqlfluffParseErrors('postgres', dir);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/^bad\.sql: unparsable in postgres: /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

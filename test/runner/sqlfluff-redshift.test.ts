@@ -13,7 +13,7 @@ run('compiled models parse as redshift SQL (sqlfluff)', () => {
     const { root, dir, models } = await compileAll('redshift');
     try {
       expect(models.length).toBeGreaterThan(0);
-      expect(sqlfluffParseErrors('redshift', dir)).toEqual([]);
+      expect(await sqlfluffParseErrors('redshift', dir)).toEqual([]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

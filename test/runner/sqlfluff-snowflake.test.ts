@@ -13,7 +13,7 @@ run('compiled models parse as snowflake SQL (sqlfluff)', () => {
     const { root, dir, models } = await compileAll('snowflake');
     try {
       expect(models.length).toBeGreaterThan(0);
-      expect(sqlfluffParseErrors('snowflake', dir)).toEqual([]);
+      expect(await sqlfluffParseErrors('snowflake', dir)).toEqual([]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
