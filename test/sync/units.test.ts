@@ -85,21 +85,44 @@ describeEachWarehouse('traits hash', ({ tw }) => {
       schema: 'lifecycle',
       to: 'segment',
       dryRun: true,
-      traits: 'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary',
+      traits: 'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary,d=days_inactive',
     });
     const [row] = await wh.query(`select traits_hash, traits from lifecycle.sync_log where run_id = $1`, [
       s.runId,
     ]);
     const US = '\u001f';
     const text = [
-      'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary',
+      'status=lifecycle_status,since=status_since,prev=previous_status,m=monetary,d=days_inactive',
       'active',
       '2024-05-01',
       '\u001e',
       '12.5',
+      '1',
     ].join(US);
     expect(row.traits_hash).toBe(createHash('md5').update(text, 'utf8').digest('hex'));
-    expect(row.traits).toEqual({ status: 'active', since: '2024-05-01', prev: null, m: 12.5 });
+    expect(row.traits).toEqual({ status: 'active', since: '2024-05-01', prev: null, m: 12.5, d: 1 });
+  });
+
+  it('hashes timestamps as epoch microseconds and sends them as ISO-8601', async () => {
+    await wh.exec('alter table lifecycle.user_lifecycle add column last_event_at timestamptz');
+    await wh.query(`update lifecycle.user_lifecycle set last_event_at = cast($1 as timestamptz)`, [
+      '2024-05-01T12:30:00.123Z',
+    ]);
+    const s = await runSync({
+      warehouse: wh,
+      schema: 'lifecycle',
+      to: 'segment',
+      dryRun: true,
+      traits: 'at=last_event_at',
+    });
+    const [row] = await wh.query(`select traits_hash, traits from lifecycle.sync_log where run_id = $1`, [
+      s.runId,
+    ]);
+    const micros = String(Date.UTC(2024, 4, 1, 12, 30, 0, 123) * 1000);
+    expect(row.traits_hash).toBe(
+      createHash('md5').update(`at=last_event_at\u001f${micros}`, 'utf8').digest('hex'),
+    );
+    expect(row.traits).toEqual({ at: '2024-05-01T12:30:00.123Z' });
   });
 
   it('says to build the models when user_lifecycle is missing', async () => {
