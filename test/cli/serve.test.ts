@@ -161,4 +161,53 @@ describe('cdp-lifecycle serve --schedule', () => {
       await wh.close();
     }
   });
+
+  it('on SIGTERM during a scheduled run, finishes that run, then exits 0', async () => {
+    const file = path.join(dir, 'drain.duckdb');
+    const second = spawnTs(
+      'src/cli/run.ts',
+      [
+        'serve',
+        '--warehouse',
+        `duckdb://${file}`,
+        '--port',
+        '0',
+        '--write-key',
+        'k',
+        '--schedule',
+        '* * * * * *',
+      ],
+      { cwd: dir },
+    );
+    const lines: LogLine[] = [];
+    let out = '';
+    let err = '';
+    second.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const parts = out.split('\n');
+      out = parts.pop() ?? '';
+      for (const l of parts) lines.push(JSON.parse(l) as LogLine);
+    });
+    second.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number | null>((resolve) => second.on('exit', (code) => resolve(code)));
+    try {
+      const until = Date.now() + 60_000;
+      while (!lines.some((l) => l.msg === 'scheduled run started')) {
+        if (Date.now() > until) throw new Error(`no scheduled run started; stderr: ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      second.kill('SIGTERM');
+      expect(await done).toBe(0);
+    } finally {
+      if (second.exitCode === null) second.kill('SIGKILL');
+    }
+    const msgs = lines.map((l) => l.msg);
+    const shutdown = msgs.indexOf('shutting down: draining in-flight requests');
+    const finished = msgs.findIndex((m) => /^scheduled run (succeeded|failed)/.test(m));
+    expect(shutdown).toBeGreaterThanOrEqual(0);
+    // The run in progress ended after the signal and before the warehouse was closed.
+    expect(finished).toBeGreaterThan(shutdown);
+    expect(msgs.indexOf('closing the warehouse')).toBeGreaterThan(finished);
+    expect(msgs.filter((m) => m === 'scheduled run started')).toHaveLength(1);
+  });
 });
