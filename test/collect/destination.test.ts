@@ -205,4 +205,34 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
       { id: 'g1', group_id: 'acme', traits: { plan: 'free', name: 'Ann', seats: 5 } },
     ]);
   });
+
+  it.each([
+    ['track', 'tracks', { event: 'Both Ways' }],
+    ['identify', 'identifies', { traits: { a: 1 } }],
+    ['page', 'pages', { name: 'P' }],
+    ['screen', 'screens', { name: 'S' }],
+    ['alias', 'aliases', { previousId: 'prev-1' }],
+    ['group', 'groups', { groupId: 'grp-1' }],
+  ])('%s: perform and performBatch land the same row shape', async (slug, table, extra) => {
+    const ev = (id: string) => ({ ...base, type: slug, messageId: id, ...extra }) as Partial<SegmentEvent>;
+    await testDestination.testAction(slug, {
+      event: ev(`${slug}-single`),
+      settings,
+      useDefaultMappings: true,
+    });
+    await testDestination.testBatchAction(slug, {
+      events: [ev(`${slug}-batch-1`), ev(`${slug}-batch-2`)] as SegmentEvent[],
+      settings,
+      useDefaultMappings: true,
+    });
+    const rows = await wh.query<Record<string, unknown>>(
+      `select * from landing.${table} where id in ($1, $2, $3) order by id`,
+      [`${slug}-batch-1`, `${slug}-batch-2`, `${slug}-single`],
+    );
+    expect(rows.map((r) => r.id)).toEqual([`${slug}-batch-1`, `${slug}-batch-2`, `${slug}-single`]);
+    // Apart from the id, the three rows are identical: both paths shape events the same way.
+    const shape = rows.map(({ id: _id, ...rest }) => rest);
+    expect(shape[1]).toEqual(shape[0]);
+    expect(shape[2]).toEqual(shape[0]);
+  });
 });
