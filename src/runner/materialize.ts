@@ -115,8 +115,13 @@ export async function buildSwap(
   await dropIfExists(wh, schema, tmp);
   try {
     await wh.exec(`create ${kind} ${rel(schema, tmp)} as (\n${sql}\n)`);
-    // Like dbt-duckdb, DuckDB ignores the indexes config (its zone maps serve these scans).
-    if (kind === 'table' && wh.dialect === 'postgres') await createIndexes(wh, schema, tmp, name, indexes);
+    if (kind === 'table' && wh.dialect === 'postgres') {
+      // Like dbt-duckdb, DuckDB ignores the indexes config (its zone maps serve these scans).
+      await createIndexes(wh, schema, tmp, name, indexes);
+      // Downstream models read this table within seconds, long before autovacuum would gather statistics;
+      // without them the planner guesses row counts and can pick nested loops over millions of rows.
+      await wh.exec(`analyze ${rel(schema, tmp)}`);
+    }
   } catch (err) {
     await dropIfExists(wh, schema, tmp).catch(() => undefined);
     throw err;
@@ -161,7 +166,9 @@ export async function buildIncremental(
   const tmp = tmpName(name);
   await dropIfExists(wh, schema, tmp);
   try {
-    await wh.exec(`create table ${rel(schema, tmp)} as (\n${sql}\n)`);
+    // The new rows only live until the transaction below: on PostgreSQL they need no WAL.
+    const unlogged = wh.dialect === 'postgres' ? 'unlogged ' : '';
+    await wh.exec(`create ${unlogged}table ${rel(schema, tmp)} as (\n${sql}\n)`);
     const srcCols = await columnsOf(wh, schema, tmp);
     const tgtCols = await columnsOf(wh, schema, name);
     const lower = new Set(srcCols.map((c) => c.toLowerCase()));
@@ -211,6 +218,7 @@ export async function buildIncremental(
       }
       await tx.exec(`drop table ${source}`);
     });
+    if (wh.dialect === 'postgres') await wh.exec(`analyze ${target}`);
     return rows;
   } catch (err) {
     await dropIfExists(wh, schema, tmp).catch(() => undefined);
