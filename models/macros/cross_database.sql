@@ -29,8 +29,14 @@
 cast(({{ ts }}) at time zone {{ tz }} as date)
 {%- endmacro %}
 
+{#- DuckDB converts through ICU, about 10x slower than the scan itself; for UTC the date is plain epoch
+    arithmetic. -#}
 {% macro duckdb__to_local_date(ts, tz) -%}
+{%- if tz == "'UTC'" -%}
+cast(cast('1970-01-01' as date) + cast(floor(epoch_ms({{ ts }}) / 86400000.0) as integer) as date)
+{%- else -%}
 cast(timezone({{ tz }}, {{ ts }}) as date)
+{%- endif -%}
 {%- endmacro %}
 
 {% macro snowflake__to_local_date(ts, tz) -%}
