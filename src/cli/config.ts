@@ -145,10 +145,18 @@ export function readConfigFile(file: string): Record<string, unknown> {
 }
 
 function closestKey(key: string): string | undefined {
+  return closest(
+    key,
+    SETTINGS.map((s) => s.key),
+  );
+}
+
+/** The candidate nearest to `word` (at most 3 edits away), to suggest in an error. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: { key: string; d: number } | undefined;
-  for (const s of SETTINGS) {
-    const d = editDistance(key, s.key);
-    if (d <= 3 && (!best || d < best.d)) best = { key: s.key, d };
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d <= 3 && (!best || d < best.d)) best = { key: c, d };
   }
   return best?.key;
 }

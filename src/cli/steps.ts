@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../errors';
 import type { Warehouse } from '../warehouse';
+import { closest } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
 import { runnerPart, syncPart } from './parts';
@@ -19,9 +20,28 @@ export interface StepOptions {
   brief?: boolean;
 }
 
+/**
+ * dbt accepts any var, so a typo (`lifecycle__new_day`) would silently keep the default: warn about vars the
+ * package does not declare, suggesting the nearest one.
+ */
+export async function warnUnknownVars(ctx: CommandContext, vars: Record<string, unknown>): Promise<void> {
+  const names = Object.keys(vars);
+  if (names.length === 0) return;
+  const { loadProject, defaultProjectDir } = await runnerPart();
+  const project = loadProject(defaultProjectDir());
+  const declared = Object.keys({ ...project.globalVars, ...(project.packageVars[project.name] ?? {}) });
+  for (const name of names.filter((n) => !declared.includes(n))) {
+    const hint = closest(name, declared);
+    ctx.out.warn(
+      `the var ${name} is not declared by the ${project.name} package, so it changes nothing${hint ? ` (did you mean ${hint}?)` : ''}.`,
+    );
+  }
+}
+
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { buildModels, formatModelLine, formatBuildSummary } = await runnerPart();
   const out = ctx.out;
+  await warnUnknownVars(ctx, ctx.config.vars);
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const result = await buildModels({
     warehouse: wh,

@@ -33,6 +33,11 @@ describe('cdp-lifecycle compile', () => {
         expect(files).toContain(`${mart}.sql`);
       }
       expect(r.stdout).toMatch(/Compiled \d+ models for snowflake into .*out\/snowflake/);
+      // A misspelt var would silently keep its default: the CLI says so, naming the var it probably meant.
+      expect(r.stderr).toMatch(
+        /warning: the var lifecycle__new_day is not declared by the cdp_lifecycle package, so it changes nothing \(did you mean lifecycle__new_days\?\)/,
+      );
+      expect(r.stderr).not.toMatch(/lifecycle__timezone/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@ import { plural } from '../output';
 import { runnerPart } from '../parts';
 import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
-import { buildStep, testStep } from '../steps';
+import { buildStep, testStep, warnUnknownVars } from '../steps';
 
 export const selectOption = (): Option =>
   new Option(
@@ -61,6 +61,7 @@ export const compileCommand: CommandSpec = {
     const dialect =
       (ctx.opts.dialect as CompileDialect | undefined) ?? parseWarehouseUrl(ctx.config.warehouse).kind;
     const { compileModels } = await runnerPart();
+    await warnUnknownVars(ctx, ctx.config.vars);
     const result = await compileModels({
       dialect,
       outDir: ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined,
