@@ -18,6 +18,8 @@ describe('cdp-lifecycle compile', () => {
           'out',
           '--warehouse',
           'postgres://nobody@127.0.0.1:1/x',
+          '--vars',
+          '{"lifecycle__new_day": 3, "lifecycle__timezone": "Asia/Tokyo"}',
         ],
         { cwd: dir },
       );
