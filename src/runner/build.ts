@@ -9,6 +9,7 @@ import {
   ensureSchema,
   existingKind,
   parseIndexes,
+  type IncrementalOptions,
   type IncrementalStrategy,
 } from './materialize';
 import { defaultProjectDir, loadProject, type ModelConfig } from './project';
@@ -91,16 +92,10 @@ function firstLine(msg: string): string {
   return line.trim().replace(/\s+/g, ' ');
 }
 
-function incrementalOptions(
-  cfg: ModelConfig,
-  where: string,
-): {
-  strategy: IncrementalStrategy;
-  uniqueKey: string[];
-  onSchemaChange: 'ignore' | 'fail';
-} {
-  const uk = cfg.unique_key;
-  const uniqueKey = uk === undefined || uk === null ? [] : Array.isArray(uk) ? uk.map(String) : [String(uk)];
+function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions {
+  const list = (v: unknown): string[] =>
+    v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+  const uniqueKey = list(cfg.unique_key);
   const strategy = String(cfg.incremental_strategy ?? (uniqueKey.length ? 'delete+insert' : 'append'));
   if (!['append', 'delete+insert', 'merge'].includes(strategy)) {
     throw new UserError(
@@ -116,7 +111,18 @@ function incrementalOptions(
   if (osc !== 'ignore' && osc !== 'fail') {
     throw new UserError(`${where} has on_schema_change='${osc}': this runner supports ignore and fail.`);
   }
-  return { strategy: strategy as IncrementalStrategy, uniqueKey, onSchemaChange: osc };
+  const mergeUpdate = cfg.merge_update_columns === undefined ? undefined : list(cfg.merge_update_columns);
+  const mergeExclude = list(cfg.merge_exclude_columns);
+  if (mergeUpdate && mergeExclude.length) {
+    throw new UserError(`${where} sets both merge_update_columns and merge_exclude_columns: keep one.`);
+  }
+  return {
+    strategy: strategy as IncrementalStrategy,
+    uniqueKey,
+    onSchemaChange: osc,
+    mergeUpdateColumns: mergeUpdate,
+    mergeExcludeColumns: mergeExclude,
+  };
 }
 
 export function openProject(

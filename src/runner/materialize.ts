@@ -149,6 +149,10 @@ export interface IncrementalOptions {
   strategy: IncrementalStrategy;
   uniqueKey: string[];
   onSchemaChange: 'ignore' | 'fail';
+  /** merge only: the columns a matched row updates (default: all but the key) … */
+  mergeUpdateColumns?: string[];
+  /** … or all but these. */
+  mergeExcludeColumns?: string[];
 }
 
 /**
@@ -202,7 +206,14 @@ export async function buildIncremental(
         await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
       } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {
         const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
-        const setCols = cols.filter((c) => !keys.has(c.toLowerCase()));
+        const only = opts.mergeUpdateColumns?.map((c) => c.toLowerCase());
+        const skip = new Set((opts.mergeExcludeColumns ?? []).map((c) => c.toLowerCase()));
+        const setCols = cols.filter(
+          (c) =>
+            !keys.has(c.toLowerCase()) &&
+            !skip.has(c.toLowerCase()) &&
+            (!only || only.includes(c.toLowerCase())),
+        );
         if (setCols.length) {
           await tx.exec(
             `update ${target} set ${setCols.map((c) => `${quoteIdent(c)} = dbt_src.${quoteIdent(c)}`).join(', ')} ` +

@@ -18,6 +18,9 @@ select id, v from {{ source('raw', 'events') }}
 {% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}`,
   'models/strict.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change='fail') }}
 select id, v{% if var('extra_column', false) %}, v as w{% endif %} from {{ source('raw', 'events') }}`,
+  'models/merged.sql': `{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge',
+    merge_exclude_columns=['first_v']) }}
+select id, v, v as first_v from {{ source('raw', 'events') }}`,
   'models/off.sql': '{{ config(enabled=false) }}select * from nowhere',
 };
 for (const [rel, text] of Object.entries(files)) {
@@ -38,7 +41,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
 
   it('appends only new rows without a unique_key, skips disabled models', async () => {
     const first = await buildModels(base());
-    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'strict']);
+    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'merged', 'strict']);
     await wh.exec(`insert into src.events values (3, 'c')`);
     const second = await buildModels({ ...base(), select: ['appended'] });
     expect(second.models[0]).toMatchObject({ incremental: true, rows: 1 });
@@ -48,6 +51,18 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       { id: 3, v: 'c' },
     ]);
     expect(await wh.tableExists('marts', 'off')).toBe(false);
+  });
+
+  it('merges with merge_exclude_columns: matched rows keep the excluded columns', async () => {
+    await wh.exec(`update src.events set v = 'B' where id = 2`);
+    const res = await buildModels({ ...base(), select: ['merged'] });
+    expect(res.models[0]).toMatchObject({ incremental: true });
+    expect(await wh.query('select id, v, first_v from marts.merged order by id')).toEqual([
+      { id: 1, v: 'a', first_v: 'a' },
+      { id: 2, v: 'B', first_v: 'b' },
+      { id: 3, v: 'c', first_v: 'c' },
+    ]);
+    await wh.exec(`update src.events set v = 'b' where id = 2`);
   });
 
   it('fails an on_schema_change=fail model whose columns changed, keeping its rows, until --full-refresh', async () => {
