@@ -1,0 +1,43 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { openWarehouse } from '../../src/warehouse';
+import { expectExit, sampleEvents } from './fake-cdp';
+
+describe('cdp-lifecycle test', () => {
+  let dir: string;
+  let url: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-test-'));
+    url = `duckdb://${path.join(dir, 'w.duckdb')}`;
+    const events = sampleEvents(['a', 'b'], (i) => i * 3).map((e) => JSON.stringify(e));
+    fs.writeFileSync(path.join(dir, 'e.ndjson'), events.join('\n'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('passes on fresh marts, then exits 1 naming the failing test and its rows', async () => {
+    expectExit(await runCli(['load', 'e.ndjson', '--warehouse', url], { cwd: dir }), 0);
+    expectExit(await runCli(['build', '--warehouse', url], { cwd: dir }), 0);
+    const ok = await runCli(['test', '--warehouse', url], { cwd: dir });
+    expectExit(ok, 0);
+    expect(ok.stdout).toMatch(/Ran \d+ tests in .*: \d+ passed, 0 failed/);
+
+    // Break the grain of user_lifecycle (one row per user) behind the models' back.
+    const wh = await openWarehouse(url);
+    try {
+      await wh.exec(
+        "insert into lifecycle.user_lifecycle select * from lifecycle.user_lifecycle where user_id = 'a'",
+      );
+    } finally {
+      await wh.close();
+    }
+    const bad = await runCli(['test', '--warehouse', url, '--select', 'user_lifecycle'], { cwd: dir });
+    expectExit(bad, 1);
+    expect(bad.stdout).toMatch(/FAIL 1 unique_user_lifecycle_user_id/);
+    expect(bad.stdout).toMatch(/"a"/); // the sample row names the duplicated user
+    expect(bad.stderr).toMatch(
+      /^error: 1 schema test of the models did not pass: see the failing rows above\.$/m,
+    );
+  });
+});
