@@ -469,8 +469,13 @@ export async function capDuckDbMemory(wh: Warehouse, limit: string | null): Prom
   // SET takes no parameters; both values are checked against a strict size pattern first.
   const size = /^\d+(\.\d+)?\s?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
   if (!size.test(limit) || !cur || !size.test(cur.m)) return noop;
+  const [th] = await wh.query<{ t: number }>(`select cast(current_setting('threads') as integer) as t`);
   await wh.exec(`set memory_limit = '${limit}'`);
+  // One DuckDB thread: the sync's SQL runs beside the sending, which is single-threaded JavaScript, and on a
+  // small machine a second DuckDB thread only takes the core the sending needs.
+  await wh.exec(`set threads = 1`);
   return async () => {
     await wh.exec(`set memory_limit = '${cur.m}'`);
+    if (th && Number.isInteger(th.t) && th.t > 0) await wh.exec(`set threads = ${th.t}`);
   };
 }
