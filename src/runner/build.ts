@@ -11,6 +11,7 @@ import {
   parseIndexes,
   type IncrementalOptions,
   type IncrementalStrategy,
+  type OnSchemaChange,
 } from './materialize';
 import { defaultProjectDir, loadProject, type ModelConfig } from './project';
 import type { RenderedModel } from './render';
@@ -107,9 +108,11 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
       `${where} uses incremental_strategy='${strategy}' without a unique_key: set unique_key.`,
     );
   }
-  const osc = String(cfg.on_schema_change ?? 'ignore');
-  if (osc !== 'ignore' && osc !== 'fail') {
-    throw new UserError(`${where} has on_schema_change='${osc}': this runner supports ignore and fail.`);
+  const osc = String(cfg.on_schema_change ?? 'ignore') as OnSchemaChange;
+  if (!['ignore', 'fail', 'append_new_columns', 'sync_all_columns'].includes(osc)) {
+    throw new UserError(
+      `${where} has on_schema_change='${osc}': use ignore, fail, append_new_columns or sync_all_columns.`,
+    );
   }
   const mergeUpdate = cfg.merge_update_columns === undefined ? undefined : list(cfg.merge_update_columns);
   const mergeExclude = list(cfg.merge_exclude_columns);

@@ -143,12 +143,31 @@ async function columnsOf(wh: SqlRunner, schema: string, name: string): Promise<s
   return rows.map((r) => r.column_name);
 }
 
+/** Exact column types (with precision), usable in `alter table … add column`. */
+async function columnTypes(wh: SqlRunner, schema: string, name: string): Promise<Map<string, string>> {
+  const rows =
+    wh.dialect === 'postgres'
+      ? await wh.query<{ column_name: string; data_type: string }>(
+          `select a.attname as column_name, format_type(a.atttypid, a.atttypmod) as data_type
+           from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped`,
+          [schema, name],
+        )
+      : await wh.query<{ column_name: string; data_type: string }>(
+          'select column_name, data_type from information_schema.columns where table_schema = $1 and table_name = $2',
+          [schema, name],
+        );
+  return new Map(rows.map((r) => [r.column_name, r.data_type]));
+}
+
+export type OnSchemaChange = 'ignore' | 'fail' | 'append_new_columns' | 'sync_all_columns';
+
 export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
 
 export interface IncrementalOptions {
   strategy: IncrementalStrategy;
   uniqueKey: string[];
-  onSchemaChange: 'ignore' | 'fail';
+  onSchemaChange: OnSchemaChange;
   /** merge only: the columns a matched row updates (default: all but the key) … */
   mergeUpdateColumns?: string[];
   /** … or all but these. */
@@ -195,10 +214,26 @@ export async function buildIncremental(
     const rows = await countRows(wh, schema, tmp);
     const target = rel(schema, name);
     const source = rel(schema, tmp);
+    // dbt's append_new_columns / sync_all_columns: the table takes the new columns (typed as the new rows
+    // are), and sync_all_columns also drops the columns the model no longer has, in the same transaction.
+    const alters: string[] = [];
+    if (opts.onSchemaChange === 'append_new_columns' || opts.onSchemaChange === 'sync_all_columns') {
+      const types = await columnTypes(wh, schema, tmp);
+      for (const c of added) {
+        alters.push(`alter table ${target} add column ${quoteIdent(c)} ${types.get(c)}`);
+        cols.push(c);
+      }
+      if (opts.onSchemaChange === 'sync_all_columns') {
+        const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
+        for (const c of removed)
+          if (!keys.has(c.toLowerCase())) alters.push(`alter table ${target} drop column ${quoteIdent(c)}`);
+      }
+    }
     const colList = cols.map(quoteIdent).join(', ');
     const keyMatch = (t: string, s: string): string =>
       opts.uniqueKey.map((k) => `${t}.${quoteIdent(k)} = ${s}.${quoteIdent(k)}`).join(' and ');
     await wh.transaction(async (tx) => {
+      for (const a of alters) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         await tx.exec(
           `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,

@@ -21,6 +21,9 @@ select id, v{% if var('extra_column', false) %}, v as w{% endif %} from {{ sourc
   'models/merged.sql': `{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge',
     merge_exclude_columns=['first_v']) }}
 select id, v, v as first_v from {{ source('raw', 'events') }}`,
+  'models/evolving.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change=var('osc', 'ignore')) }}
+select id{% if not var('drop_v', false) %}, v{% endif %}{% if var('extra_column', false) %}, cast(id * 10 as decimal(12, 2)) as amount{% endif %}
+from {{ source('raw', 'events') }}`,
   'models/off.sql': '{{ config(enabled=false) }}select * from nowhere',
 };
 for (const [rel, text] of Object.entries(files)) {
@@ -41,7 +44,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
 
   it('appends only new rows without a unique_key, skips disabled models', async () => {
     const first = await buildModels(base());
-    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'merged', 'strict']);
+    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'evolving', 'merged', 'strict']);
     await wh.exec(`insert into src.events values (3, 'c')`);
     const second = await buildModels({ ...base(), select: ['appended'] });
     expect(second.models[0]).toMatchObject({ incremental: true, rows: 1 });
@@ -63,6 +66,32 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       { id: 3, v: 'c', first_v: 'c' },
     ]);
     await wh.exec(`update src.events set v = 'b' where id = 2`);
+  });
+
+  it('adds new columns with append_new_columns and drops old ones with sync_all_columns', async () => {
+    const sel = { ...base(), select: ['evolving'] };
+    const cols = async () =>
+      (
+        await wh.query<{ column_name: string }>(
+          `select column_name from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' order by ordinal_position`,
+        )
+      ).map((r) => r.column_name);
+    // ignore (the default): the new column is not added.
+    await buildModels({ ...sel, vars: { extra_column: true } });
+    expect(await cols()).toEqual(['id', 'v']);
+    await buildModels({ ...sel, vars: { extra_column: true, osc: 'append_new_columns' } });
+    expect(await cols()).toEqual(['id', 'v', 'amount']);
+    expect(await wh.query('select id, v, amount from marts.evolving order by id')).toEqual([
+      { id: 1, v: 'a', amount: 10 },
+      { id: 2, v: 'b', amount: 20 },
+      { id: 3, v: 'c', amount: 30 },
+    ]);
+    await buildModels({ ...sel, vars: { extra_column: true, drop_v: true, osc: 'sync_all_columns' } });
+    expect(await cols()).toEqual(['id', 'amount']);
+    const type = await wh.query<{ t: string }>(
+      `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
+    );
+    expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
   });
 
   it('fails an on_schema_change=fail model whose columns changed, keeping its rows, until --full-refresh', async () => {
