@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { WarehouseUnavailableError } from '../errors';
 import { openWarehouse, parseWarehouseUrl, type Warehouse } from '../warehouse';
-import { attributeName, resolveConfig, type ResolvedConfig } from './config';
+import { resolveConfig, type ResolvedConfig } from './config';
 import { Output } from './output';
 import { SETTINGS } from './settings';
 
@@ -77,8 +77,6 @@ export function addCommand(program: Command, spec: CommandSpec, onExit: (code: n
   });
   return cmd;
 }
-
-export { attributeName };
 
 const LOCK_ADVICE: Record<string, string> = {
   load: 'send the events to that collector (POST /v1/batch) instead, or stop it first',

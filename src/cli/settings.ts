@@ -179,7 +179,7 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'sync.traits',
-    help: 'trait=column,… mapping, or JSON (default: lifecycle_status, lifecycle_status_since, lifecycle_previous_status, rfm_segment)',
+    help: 'trait=column,… or JSON (default: the four lifecycle traits)',
     type: 'object',
     env: 'LIFECYCLE_SYNC_TRAITS',
     flag: '--traits <mapping>',
