@@ -26,6 +26,13 @@
 {%- set power_days = lifecycle_int_var('lifecycle__power_days', 20, 0) -%}
 {%- set decline_min = lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0) -%}
 {%- set decline_pct = lifecycle_int_var('lifecycle__decline_ratio_pct', 50, 0) -%}
+{#- The 7/28-day counts only matter to a user who ever has this many activity days within 28 days: below it,
+    neither the power rule nor the decline rule (its baseline needs decline_min days) can hold. -#}
+{%- if (decline_min | int) < (power_days | int) -%}
+{%- set count_floor = decline_min | int -%}
+{%- else -%}
+{%- set count_floor = power_days | int -%}
+{%- endif -%}
 
 with
 
@@ -75,11 +82,43 @@ user_days as (
 {% endif %}
 
 -- Activity days with the user's first_seen_date, so every sweep row carries it.
-activity as (
-    select d.user_id, d.date_day, d.prev_active_date, d.next_active_date, f.first_seen_date
+activity_days as (
+    select
+        d.user_id,
+        d.date_day,
+        d.prev_active_date,
+        d.next_active_date,
+        f.first_seen_date
+        {%- if count_floor > 1 %},
+        lead(d.date_day, {{ count_floor - 1 }}) over (partition by d.user_id order by d.date_day) as floor_next_date
+        {%- endif %}
     from user_days as d
     inner join facts as f on f.user_id = d.user_id
     where d.is_active = 1
+),
+
+-- Users whose 7/28-day counts can matter (see count_floor above); the others need no window-edge points.
+counted_users as (
+    {%- if count_floor > 1 %}
+    select distinct user_id
+    from activity_days
+    where floor_next_date is not null
+        and {{ days_between('floor_next_date', 'date_day') }} <= 27
+    {%- else %}
+    select distinct user_id from activity_days
+    {%- endif %}
+),
+
+activity as (
+    select
+        a.user_id,
+        a.date_day,
+        a.prev_active_date,
+        a.next_active_date,
+        a.first_seen_date,
+        case when c.user_id is not null then 1 else 0 end as is_counted
+    from activity_days as a
+    left join counted_users as c on c.user_id = a.user_id
 ),
 
 churn_signals as (
@@ -112,13 +151,13 @@ return_days as (
 -- negative, so one running sum carries both); active/churn/return carry the latest such day so far.
 sweep as (
     -- an activity day enters both windows ...
-    select user_id, first_seen_date, date_day as point_date, 65 as counts, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
+    select user_id, first_seen_date, date_day as point_date, 65 * is_counted as counts, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
     from activity
     union all
-    -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later
-    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1, null, null, null from activity
+    -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later (counted users only)
+    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1, null, null, null from activity where is_counted = 1
     union all
-    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64, null, null, null from activity
+    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64, null, null, null from activity where is_counted = 1
     union all
     -- inactivity thresholds, only when no later activity comes first
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
