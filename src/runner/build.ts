@@ -221,6 +221,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             await ensureSchema(wh, schema);
             schemasMade.add(schema);
           }
+          await runHooks(parsed, wh, name, cfg, 'pre');
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -239,6 +240,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
               buildSwap(wh, materialized === 'table' ? 'table' : 'view', schema, ident, sql, indexes),
             );
           }
+          await runHooks(parsed, wh, name, cfg, 'post');
         }
       } catch (err) {
         // A lost connection or a locked file ends the build: every later model would fail the same way.
@@ -332,18 +334,47 @@ async function restoreDroppedViews(
   }
 }
 
+/**
+ * dbt's pre-hook / post-hook config: SQL strings (or `{sql: ...}`) rendered with the model's context (so
+ * `{{ this }}` works) and run before the model is built / after it is in place.
+ */
+async function runHooks(
+  parsed: ParsedProject,
+  wh: Warehouse,
+  name: string,
+  cfg: ModelConfig,
+  when: 'pre' | 'post',
+): Promise<void> {
+  const raw = cfg[`${when}-hook`] ?? cfg[`${when}_hook`];
+  if (raw === undefined || raw === null) return;
+  const hooks = (Array.isArray(raw) ? raw : [raw]).map((h) =>
+    typeof h === 'string' ? h : String((h as { sql?: unknown } | null)?.sql ?? ''),
+  );
+  const node = parsed.graph.get(name)!.node;
+  for (const hook of hooks) {
+    if (hook.trim() === '') continue;
+    const sql = parsed.renderer.renderString(hook, node);
+    await runWarehouse(name, node.file, wh.dialect, () => wh.exec(sql), `in its ${when}-hook`);
+  }
+}
+
 async function runWarehouse<T>(
   name: string,
   file: string,
   dialect: string,
   fn: () => Promise<T>,
+  where = '',
 ): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof UserError && /^model /.test(err.message)) throw err;
-    throw new UserError(`model ${name} (${file}) failed on ${dialect}: ${firstLine(errorMessage(err))}`, {
-      cause: err,
-    });
+    const at = where ? ` ${where}` : '';
+    throw new UserError(
+      `model ${name} (${file}) failed on ${dialect}${at}: ${firstLine(errorMessage(err))}`,
+      {
+        cause: err,
+      },
+    );
   }
 }

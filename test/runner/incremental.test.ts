@@ -24,6 +24,10 @@ select id, v, v as first_v from {{ source('raw', 'events') }}`,
   'models/evolving.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change=var('osc', 'ignore')) }}
 select id{% if not var('drop_v', false) %}, v{% endif %}{% if var('extra_column', false) %}, cast(id * 10 as decimal(12, 2)) as amount{% endif %}
 from {{ source('raw', 'events') }}`,
+  'models/hooked.sql': `{{ config(materialized='table',
+    pre_hook="create table if not exists {{ var('lifecycle__raw_schema') }}.hook_log (model text, n integer)",
+    post_hook=["insert into {{ var('lifecycle__raw_schema') }}.hook_log select '{{ this.identifier }}', count(*) from {{ this }}"]) }}
+select id from {{ source('raw', 'events') }}`,
   'models/off.sql': '{{ config(enabled=false) }}select * from nowhere',
 };
 for (const [rel, text] of Object.entries(files)) {
@@ -44,7 +48,13 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
 
   it('appends only new rows without a unique_key, skips disabled models', async () => {
     const first = await buildModels(base());
-    expect(first.models.map((m) => m.name).sort()).toEqual(['appended', 'evolving', 'merged', 'strict']);
+    expect(first.models.map((m) => m.name).sort()).toEqual([
+      'appended',
+      'evolving',
+      'hooked',
+      'merged',
+      'strict',
+    ]);
     await wh.exec(`insert into src.events values (3, 'c')`);
     const second = await buildModels({ ...base(), select: ['appended'] });
     expect(second.models[0]).toMatchObject({ incremental: true, rows: 1 });
@@ -92,6 +102,15 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
     );
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
+  });
+
+  it('runs pre- and post-hooks rendered with the model context', async () => {
+    expect(await wh.query('select model, n from src.hook_log')).toEqual([{ model: 'hooked', n: 2 }]);
+    await buildModels({ ...base(), select: ['hooked'] });
+    expect(await wh.query('select model, n from src.hook_log order by n')).toEqual([
+      { model: 'hooked', n: 2 },
+      { model: 'hooked', n: 3 },
+    ]);
   });
 
   it('fails an on_schema_change=fail model whose columns changed, keeping its rows, until --full-refresh', async () => {
