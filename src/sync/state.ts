@@ -351,6 +351,8 @@ async function writeStatePostgres(tx: SqlRunner, st: string, lg: string, params:
  * apart (a user appears once per run).
  */
 async function writeStateDuckDb(tx: SqlRunner, st: string, lg: string, params: SqlValue[]): Promise<void> {
+  const chunkUsers = `select user_id from ${lg}
+    where run_id = $1 and batch_no = $2 and status in ('sent', 'failed') and user_id is not null`;
   await tx.query(
     `insert into ${st} (destination, user_id, traits_hash, traits, delivered_at, status, attempts, last_error,
                         message_id, updated_at, run_id)
@@ -364,15 +366,18 @@ async function writeStateDuckDb(tx: SqlRunner, st: string, lg: string, params: S
             case when l.status = 'sent' then l.message_id else s.message_id end,
             cast($4 as timestamptz), $1
      from ${lg} as l
-     left join ${st} as s on s.destination = $3 and s.user_id = l.user_id
+     left join (
+       -- Only this chunk's users: the IN builds its hash table on the chunk, not on every user's state.
+       select user_id, traits_hash, traits, delivered_at, status, attempts, message_id from ${st}
+       where destination = $3 and user_id in (${chunkUsers})
+     ) as s on s.user_id = l.user_id
      where l.run_id = $1 and l.batch_no = $2 and l.status in ('sent', 'failed') and l.user_id is not null`,
     params,
   );
   await tx.query(
     `delete from ${st}
      where destination = $3 and run_id is distinct from $1
-       and user_id in (select user_id from ${lg}
-                       where run_id = $1 and batch_no = $2 and status in ('sent', 'failed') and user_id is not null)`,
+       and user_id in (${chunkUsers})`,
     params.slice(0, 3),
   );
 }
