@@ -306,6 +306,11 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const values = new Map<string, unknown>();
 
   for (const setting of SETTINGS) {
+    // A setting another command reads (e.g. LIFECYCLE_PORT while running `build`) is neither read nor judged.
+    if (!setting.commands.includes(input.command)) {
+      values.set(setting.key, setting.default);
+      continue;
+    }
     const layers: Array<[Source, unknown]> = [];
     const fileValue = getPath(doc, setting.key);
     if (fileValue !== undefined && fileValue !== null)

@@ -150,6 +150,13 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     expect((err as Error).message).toMatch(message);
   });
 
+  it('ignores settings the command does not read', () => {
+    const env = { LIFECYCLE_PORT: 'not a port', LIFECYCLE_SYNC_TO: 'mparticle' };
+    expect(resolveConfig({ command: 'build', flags: {}, env, cwd: dir }).warehouse).toBe(
+      'duckdb://./lifecycle.duckdb',
+    );
+  });
+
   it('names the source of a bad value', () => {
     expect(() =>
       resolveConfig({ command: 'serve', flags: {}, env: { LIFECYCLE_PORT: 'x' }, cwd: dir }),
