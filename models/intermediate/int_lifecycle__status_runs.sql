@@ -122,7 +122,11 @@ activity as (
 ),
 
 churn_signals as (
-    select d.user_id, d.date_day, f.first_seen_date
+    select
+        d.user_id,
+        d.date_day,
+        f.first_seen_date,
+        lag(d.date_day) over (partition by d.user_id order by d.date_day) as prev_churn_date
     from user_days as d
     inner join facts as f on f.user_id = d.user_id
     where d.has_churn_signal = 1
@@ -130,7 +134,7 @@ churn_signals as (
 
 -- Return days (SPEC 4.3): an activity day after first_seen whose day before was dormant or churned, with
 -- p = the previous activity day (else first_seen): (r - 1) - p >= dormant_days, or a churn signal in [p, r-1].
-return_days as (
+return_flags as (
     select a.user_id, a.date_day as return_date, a.first_seen_date
     from activity as a
     where a.date_day > a.first_seen_date
@@ -146,44 +150,73 @@ return_days as (
         )
 ),
 
--- The sweep line: one row per candidate day and what changes there. `counts` moves the 7- and 28-day activity
--- counts packed in one number (1 per day in the 7-day window + 64 per day in the 28-day window, both never
--- negative, so one running sum carries both); active/churn/return carry the latest such day so far.
+return_days as (
+    select r.*, lag(r.return_date) over (partition by r.user_id order by r.return_date) as prev_return_date
+    from return_flags as r
+),
+
+{#-
+  The sweep line carries everything in ONE running sum (one window aggregate instead of four, which is most
+  of this model's cost). `packed` holds, from the low bits up:
+    bits  0-10  the 7-day count (x1) and the 28-day count (x64): +65 on an activity day, -1 / -64 when it
+                leaves a window; both never negative, so they decode without borrow;
+    bits 11-27  the latest activity day, as days since 1900-01-01: each activity day adds its gap to the
+                previous one, so the running sum telescopes to the latest;
+    bits 28-44  the latest churn signal, the same way;
+    bits 45-61  the latest return day, the same way.
+-#}
+{%- set base = "cast('1900-01-01' as date)" -%}
+
+-- The sweep line: one row per candidate day and what changes there (see `packed` above).
 sweep as (
-    -- an activity day enters both windows ...
-    select user_id, first_seen_date, date_day as point_date, 65 * is_counted as counts, date_day as active_date, cast(null as date) as churn_date, cast(null as date) as return_date
+    -- an activity day enters both windows and becomes the latest activity ...
+    select
+        user_id,
+        first_seen_date,
+        date_day as point_date,
+        65 * is_counted + 2048 * cast({{ days_between('date_day', 'coalesce(prev_active_date, ' ~ base ~ ')') }} as bigint) as packed
     from activity
     union all
     -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later (counted users only)
-    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1, null, null, null from activity where is_counted = 1
+    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1 from activity where is_counted = 1
     union all
-    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64, null, null, null from activity where is_counted = 1
+    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64 from activity where is_counted = 1
     union all
     -- inactivity thresholds, only when no later activity comes first
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, first_seen_date, {{ add_days('date_day', threshold) }}, 0, null, null, null
+    select user_id, first_seen_date, {{ add_days('date_day', threshold) }}, 0
     from activity
     where next_active_date is null or next_active_date > {{ add_days('date_day', threshold) }}
     union all
     {% endfor %}
     -- first_seen, the end of "new", and inactivity thresholds counted from first_seen before any activity
-    select user_id, first_seen_date, first_seen_date, 0, null, null, null from facts
+    select user_id, first_seen_date, first_seen_date, 0 from facts
     union all
-    select user_id, first_seen_date, {{ add_days('first_seen_date', new_days) }}, 0, null, null, null from facts
+    select user_id, first_seen_date, {{ add_days('first_seen_date', new_days) }}, 0 from facts
     union all
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, first_seen_date, {{ add_days('first_seen_date', threshold) }}, 0, null, null, null
+    select user_id, first_seen_date, {{ add_days('first_seen_date', threshold) }}, 0
     from facts
     where first_active_date is null or first_active_date > {{ add_days('first_seen_date', threshold) }}
     union all
     {% endfor %}
     -- churn signals
-    select user_id, first_seen_date, date_day, 0, null, date_day, null from churn_signals
+    select
+        user_id,
+        first_seen_date,
+        date_day,
+        268435456 * cast({{ days_between('date_day', 'coalesce(prev_churn_date, ' ~ base ~ ')') }} as bigint)
+    from churn_signals
     union all
     -- return days start "resurrected", which ends resurrected_days later
-    select user_id, first_seen_date, return_date, 0, null, null, return_date from return_days
+    select
+        user_id,
+        first_seen_date,
+        return_date,
+        35184372088832 * cast({{ days_between('return_date', 'coalesce(prev_return_date, ' ~ base ~ ')') }} as bigint)
+    from return_days
     union all
-    select user_id, first_seen_date, {{ add_days('return_date', resurrected_days) }}, 0, null, null, null from return_days
+    select user_id, first_seen_date, {{ add_days('return_date', resurrected_days) }}, 0 from return_days
 ),
 
 -- Running state at each candidate day up to D. Rows of the same day are peers of the range frame, so each
@@ -193,20 +226,31 @@ point_state as (
         user_id,
         point_date,
         first_seen_date,
-        sum(counts) over (partition by user_id order by point_date range between unbounded preceding and current row) as packed_counts,
-        max(active_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_active_date,
-        max(churn_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_churn_signal_date,
-        max(return_date) over (partition by user_id order by point_date range between unbounded preceding and current row) as last_return_date
+        cast(sum(packed) over (partition by user_id order by point_date range between unbounded preceding and current row) as bigint) as state
     from sweep
     where point_date <= {{ as_of }}
 ),
 
 point_counts as (
     select
-        p.*,
-        {{ int_div('packed_counts', 64) }} as active_days_28,
-        packed_counts - 64 * {{ int_div('packed_counts', 64) }} as active_days_7
-    from point_state as p
+        user_id,
+        point_date,
+        first_seen_date,
+        {{ int_div('state - 2048 * ' ~ int_div('state', 2048), 64) }} as active_days_28,
+        state - 2048 * {{ int_div('state', 2048) }} - 64 * {{ int_div('state - 2048 * ' ~ int_div('state', 2048), 64) }} as active_days_7,
+        case
+            when {{ int_div('state', 2048) }} - 131072 * {{ int_div('state', 268435456) }} > 0
+                then {{ add_days(base, int_div('state', 2048) ~ ' - 131072 * ' ~ int_div('state', 268435456)) }}
+        end as last_active_date,
+        case
+            when {{ int_div('state', 268435456) }} - 131072 * {{ int_div('state', 35184372088832) }} > 0
+                then {{ add_days(base, int_div('state', 268435456) ~ ' - 131072 * ' ~ int_div('state', 35184372088832)) }}
+        end as last_churn_signal_date,
+        case
+            when {{ int_div('state', 35184372088832) }} > 0
+                then {{ add_days(base, int_div('state', 35184372088832)) }}
+        end as last_return_date
+    from point_state
 ),
 
 -- SPEC 4.4 with D = the candidate day; the first rule that holds wins.
@@ -238,11 +282,10 @@ run_starts as (
     from (
         select
             s.*,
-            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status,
-            row_number() over (partition by s.user_id order by s.point_date) as point_number
+            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
         from point_status as s
     ) as flagged
-    where point_number = 1 or previous_status <> lifecycle_status
+    where previous_status is null or previous_status <> lifecycle_status
 ),
 
 -- The first candidate day after D: the earliest day the passage of time alone could change the status.
