@@ -70,7 +70,8 @@ export function parseTraitsOption(input: string): TraitMapping {
 }
 
 function checkTraitName(trait: string): void {
-  if (!TRAIT_NAME.test(trait)) {
+  // `__proto__` would silently vanish from a plain object instead of becoming a trait.
+  if (!TRAIT_NAME.test(trait) || trait === '__proto__') {
     throw new UsageError(
       `The trait name "${trait}" is not valid: use letters, digits and underscores, starting with a letter or underscore.`,
     );

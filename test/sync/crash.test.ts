@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { spawnTs } from '../helpers/cli';
-import { runSync } from '../../src/sync';
+import { runSync, type SyncTarget } from '../../src/sync';
 import { startFakeCdp, type FakeCdp } from './helpers/fake-cdp';
 import { makeUsers, writeUserLifecycle } from './helpers/lifecycle-fixture';
 
@@ -14,100 +14,103 @@ function exited(
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, out })));
 }
 
-describeEachWarehouse('sync killed with SIGKILL mid-run', ({ tw, kind }) => {
-  let cdp: FakeCdp;
-  const USERS = 400;
-  const CHANGED = new Set<string>();
+for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
+  describeEachWarehouse(`sync to ${to} killed with SIGKILL mid-run`, ({ tw }) => {
+    let cdp: FakeCdp;
+    const USERS = 400;
+    const CHANGED = new Set<string>();
 
-  beforeAll(async () => {
-    cdp = await startFakeCdp();
-    const wh = await tw().open();
-    try {
-      const users = makeUsers(USERS);
-      await writeUserLifecycle(wh, 'lifecycle', users);
-      // Everyone delivered once; then a rebuild changes every third user.
-      await runSync({ warehouse: wh, schema: 'lifecycle', to: 'segment', endpoint: cdp.url, writeKey: 'wk' });
-      for (const [i, u] of users.entries()) {
-        if (i % 3 === 0) {
-          u.lifecycle_status = u.lifecycle_status === 'dormant' ? 'resurrected' : 'dormant';
-          CHANGED.add(u.user_id as string);
+    beforeAll(async () => {
+      cdp = await startFakeCdp();
+      const wh = await tw().open();
+      try {
+        const users = makeUsers(USERS);
+        await writeUserLifecycle(wh, 'lifecycle', users);
+        // Everyone delivered once; then a rebuild changes every third user.
+        await runSync({ warehouse: wh, schema: 'lifecycle', to, endpoint: cdp.url, writeKey: 'wk' });
+        for (const [i, u] of users.entries()) {
+          if (i % 3 === 0) {
+            u.lifecycle_status = u.lifecycle_status === 'dormant' ? 'resurrected' : 'dormant';
+            CHANGED.add(u.user_id as string);
+          }
         }
+        await writeUserLifecycle(wh, 'lifecycle', users);
+      } finally {
+        // A DuckDB file has one writer process: the child must find it closed.
+        await wh.close();
       }
-      await writeUserLifecycle(wh, 'lifecycle', users);
-    } finally {
-      // A DuckDB file has one writer process: the child must find it closed.
-      await wh.close();
-    }
-    cdp.requests.length = 0;
-  });
-  afterAll(async () => cdp.close());
-
-  it('delivers every changed user exactly under one messageId after a kill and a rerun', async () => {
-    const args = JSON.stringify({
-      warehouse: tw().url,
-      schema: 'lifecycle',
-      to: 'segment',
-      endpoint: cdp.url,
-      writeKey: 'wk',
-      batchSize: 10,
-      concurrency: 1,
-      stateFlushRows: 10,
+      cdp.requests.length = 0;
     });
-    const proc: { child?: ChildProcess } = {};
-    // Acknowledge three batches, then kill the sync while it waits for the fourth answer: batch 3 may be
-    // acknowledged without its state written, batch 4 was received but never acknowledged.
-    cdp.setHandler((r) => {
-      if (r.n <= 3) return { status: 200 };
-      proc.child?.kill('SIGKILL');
-      return { status: 200, hang: true };
-    });
-    proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
-    const first = await exited(proc.child);
-    expect(first.signal).toBe('SIGKILL');
-    expect(cdp.requests.length).toBe(4);
+    afterAll(async () => cdp.close());
 
-    cdp.setHandler(() => ({ status: 200 }));
-    const second = await exited(spawnTs('test/sync/fixtures/run-sync.ts', [args]));
-    expect(second.code).toBe(0);
-    const summary = JSON.parse(second.out.trim().split('\n').pop() as string) as {
-      sent: number;
-      failed: number;
-    };
-    expect(summary.failed).toBe(0);
-
-    const all = cdp.requests.flatMap((r) => r.body.batch);
-    const acked = cdp.acked();
-    // Every changed user was acknowledged; no unchanged user was ever sent.
-    expect(new Set(acked.map((e) => e.userId))).toEqual(CHANGED);
-    for (const e of all) expect(CHANGED.has(e.userId as string)).toBe(true);
-    // Replays (the unacknowledged batch, an acknowledged batch whose state was lost) reuse the messageId.
-    const ids = new Map<unknown, Set<unknown>>();
-    for (const e of all) ids.set(e.userId, (ids.get(e.userId) ?? new Set()).add(e.messageId));
-    for (const [, set] of ids) expect(set.size).toBe(1);
-    // Only what was in flight at the kill is sent twice: batch 4 for sure, batch 3 at most.
-    expect(all.length - CHANGED.size).toBeGreaterThanOrEqual(10);
-    expect(all.length - CHANGED.size).toBeLessThanOrEqual(20);
-    expect(summary.sent).toBe(all.length - 40);
-
-    const wh = await tw().open();
-    try {
-      const runs = await wh.query(`select status, dry_run from lifecycle.sync_runs order by started_at`);
-      expect(runs.map((r) => r.status)).toEqual(['success', 'interrupted', 'success']);
-      const [st] = await wh.query(
-        `select count(*) as n from lifecycle.sync_state where status = 'delivered' and traits_hash is not null`,
-      );
-      expect(st.n).toBe(USERS);
-      const again = await runSync({
-        warehouse: wh,
+    it('delivers every changed user exactly under one messageId after a kill and a rerun', async () => {
+      const args = JSON.stringify({
+        warehouse: tw().url,
         schema: 'lifecycle',
-        to: 'segment',
+        to,
         endpoint: cdp.url,
         writeKey: 'wk',
+        batchSize: 10,
+        concurrency: 1,
+        stateFlushRows: 10,
       });
-      expect(again).toMatchObject({ considered: USERS, changed: 0 });
-    } finally {
-      await wh.close();
-    }
-  }, 60000);
-  void kind;
-});
+      const proc: { child?: ChildProcess } = {};
+      // Acknowledge three batches, then kill the sync while it waits for the fourth answer: batch 3 may be
+      // acknowledged without its state written, batch 4 was received but never acknowledged.
+      cdp.setHandler((r) => {
+        if (r.n <= 3) return { status: 200 };
+        proc.child?.kill('SIGKILL');
+        return { status: 200, hang: true };
+      });
+      proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
+      const first = await exited(proc.child);
+      expect(first.signal).toBe('SIGKILL');
+      expect(cdp.requests.length).toBe(4);
+      // Through the RudderStack SDK a client's first event travels alone, so the first run sent 30 or 40.
+      const firstRun = cdp.requests.reduce((n, r) => n + r.body.batch.length, 0);
+
+      cdp.setHandler(() => ({ status: 200 }));
+      const second = await exited(spawnTs('test/sync/fixtures/run-sync.ts', [args]));
+      expect(second.code).toBe(0);
+      const summary = JSON.parse(second.out.trim().split('\n').pop() as string) as {
+        sent: number;
+        failed: number;
+      };
+      expect(summary.failed).toBe(0);
+
+      const all = cdp.requests.flatMap((r) => r.body.batch);
+      const acked = cdp.acked();
+      // Every changed user was acknowledged; no unchanged user was ever sent.
+      expect(new Set(acked.map((e) => e.userId))).toEqual(CHANGED);
+      for (const e of all) expect(CHANGED.has(e.userId as string)).toBe(true);
+      // Replays (the unacknowledged batch, an acknowledged batch whose state was lost) reuse the messageId.
+      const ids = new Map<unknown, Set<unknown>>();
+      for (const e of all) ids.set(e.userId, (ids.get(e.userId) ?? new Set()).add(e.messageId));
+      for (const [, set] of ids) expect(set.size).toBe(1);
+      // Only what was in flight at the kill is sent twice: batch 4 for sure, batch 3 at most.
+      expect(all.length - CHANGED.size).toBeGreaterThanOrEqual(10);
+      expect(all.length - CHANGED.size).toBeLessThanOrEqual(20);
+      expect(summary.sent).toBe(all.length - firstRun);
+
+      const wh = await tw().open();
+      try {
+        const runs = await wh.query(`select status, dry_run from lifecycle.sync_runs order by started_at`);
+        expect(runs.map((r) => r.status)).toEqual(['success', 'interrupted', 'success']);
+        const [st] = await wh.query(
+          `select count(*) as n from lifecycle.sync_state where status = 'delivered' and traits_hash is not null`,
+        );
+        expect(st.n).toBe(USERS);
+        const again = await runSync({
+          warehouse: wh,
+          schema: 'lifecycle',
+          to,
+          endpoint: cdp.url,
+          writeKey: 'wk',
+        });
+        expect(again).toMatchObject({ considered: USERS, changed: 0 });
+      } finally {
+        await wh.close();
+      }
+    }, 60000);
+  });
+}
