@@ -177,7 +177,7 @@ export interface IncrementalOptions {
 /**
  * Runs the model SQL into `name__dbt_tmp`, then applies it to the existing table in one transaction:
  * delete+insert removes the target rows whose unique key comes again, merge updates them in place, append
- * only inserts. Columns are matched by name; new columns are ignored (dbt's on_schema_change: ignore).
+ * only inserts. Columns are matched by name; on_schema_change decides what happens to new or lost columns.
  */
 export async function buildIncremental(
   wh: Warehouse,
