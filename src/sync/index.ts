@@ -305,9 +305,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   };
 
   // Writes are serialised (one DuckDB writer; ordered state) and overlap with the requests. Acknowledged rows
-  // are written in chunks of `stateFlushRows` (or every 2 s, whichever first): each write is a set-based join against
-  // sync_state, whose cost barely depends on the chunk size. At most one write waits behind the requests, so a
-  // crash makes the next run replay at most the unwritten chunk and what was in flight, under the same ids.
+  // are written in chunks of `stateFlushRows` or every 2 s, whichever comes first: each write is a set-based
+  // join against sync_state, whose cost barely depends on the chunk size. At most one write waits behind the
+  // requests, so a crash makes the next run replay at most the unwritten chunk and what was in flight, under
+  // the same messageIds.
   const stateFlushRows = Math.max(1, Math.floor(opts.stateFlushRows ?? 5000));
   let writeChain: Promise<void> = Promise.resolve();
   let writesPending = 0;
@@ -413,7 +414,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
               (select count(*) from ${qualify(schema, q.pendingTable)}) as changed`,
     );
     counts.considered = Number(c?.considered ?? 0);
-    progress.start(Number(c?.changed ?? 0), dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`);
+    // Everything the diff selected, even if the run stops early (then sent + failed + invalid < changed).
+    counts.changed = Number(c?.changed ?? 0);
+    progress.start(counts.changed, dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`);
 
     let batch: Pending[] = [];
     let batchBytes = 0;
@@ -422,7 +425,6 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     outer: for await (const page of wh.stream<DiffRow>(q.readSql, [], opts.pageSize ?? 5000)) {
       for (const row of page) {
         if (aborted || fatal || writeError !== undefined) break outer;
-        counts.changed++;
         const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
         const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
         for (const { trait, alias } of q.columnAliases) traits[trait] = toTraitValue(row[alias]);
