@@ -180,46 +180,43 @@ identify_plans as (
     where plan_rank = 1
 ),
 
-identify_days as (
+-- One row per source and day with any fact: events and identifies in one aggregation.
+source_dates as (
     select
         source_key,
         event_date,
-        max(received_at) as max_received_at,
-        min(case
-            when created_at_camel is null then created_at_snake
-            when created_at_snake is null then created_at_camel
-            when created_at_camel < created_at_snake then created_at_camel
-            else created_at_snake
-        end) as created_at_date
-    from identify_rows
-    group by source_key, event_date
-),
-
-event_days as (
-    select
-        source_key,
-        event_date,
-        max(received_at) as max_received_at,
+        max(has_event) as has_event,
         max(is_active) as is_active,
         max(is_churn_signal) as has_churn_signal,
         max(is_core_event) as has_core_event,
         sum(is_purchase) as purchase_count,
-        sum(revenue) as revenue
+        sum(revenue) as revenue,
+        max(has_identify) as has_identify,
+        min(created_at_date) as created_at_date,
+        max(received_at) as max_received_at
     from (
-        select source_key, event_date, received_at, is_active, is_churn_signal, is_core_event, is_purchase, revenue
+        select
+            source_key, event_date, received_at, 1 as has_event, is_active, is_churn_signal, is_core_event, is_purchase, revenue,
+            0 as has_identify, cast(null as date) as created_at_date
         from track_rows
         union all
-        select source_key, event_date, received_at, 1, 0, 0, 0, cast(null as {{ money_type() }})
+        select
+            source_key, event_date, received_at, 1, 1, 0, 0, 0, cast(null as {{ money_type() }}),
+            0, cast(null as date)
         from view_rows
-    ) as e
+        union all
+        select
+            source_key, event_date, received_at, 0, 0, 0, 0, 0, cast(null as {{ money_type() }}),
+            1,
+            case
+                when created_at_camel is null then created_at_snake
+                when created_at_snake is null then created_at_camel
+                when created_at_camel < created_at_snake then created_at_camel
+                else created_at_snake
+            end
+        from identify_rows
+    ) as facts
     group by source_key, event_date
-),
-
--- One row per source and day with any fact.
-source_dates as (
-    select source_key, event_date from event_days
-    {{ union_distinct() }}
-    select source_key, event_date from identify_days
 )
 
 select
@@ -227,26 +224,19 @@ select
     case when substr(d.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
     substr(d.source_key, 3) as source_id,
     d.event_date,
-    case when e.source_key is not null then 1 else 0 end as has_event,
-    coalesce(e.is_active, 0) as is_active,
-    coalesce(e.has_churn_signal, 0) as has_churn_signal,
-    coalesce(e.has_core_event, 0) as has_core_event,
-    coalesce(e.purchase_count, 0) as purchase_count,
-    cast(coalesce(e.revenue, 0) as {{ money_type() }}) as revenue,
-    case when i.source_key is not null then 1 else 0 end as has_identify,
-    i.created_at_date,
+    d.has_event,
+    d.is_active,
+    d.has_churn_signal,
+    d.has_core_event,
+    d.purchase_count,
+    cast(coalesce(d.revenue, 0) as {{ money_type() }}) as revenue,
+    d.has_identify,
+    d.created_at_date,
     cast(p.plan_value as {{ text_type() }}) as plan_value,
     p.plan_event_at,
     p.plan_received_at,
     cast(p.plan_id as {{ text_type() }}) as plan_id,
-    case
-        when e.max_received_at is null then i.max_received_at
-        when i.max_received_at is null then e.max_received_at
-        when e.max_received_at > i.max_received_at then e.max_received_at
-        else i.max_received_at
-    end as max_received_at,
+    d.max_received_at,
     {{ lifecycle_run_at() }} as _built_at
 from source_dates as d
-left join event_days as e on e.source_key = d.source_key and e.event_date = d.event_date
-left join identify_days as i on i.source_key = d.source_key and i.event_date = d.event_date
 left join identify_plans as p on p.source_key = d.source_key and p.event_date = d.event_date
