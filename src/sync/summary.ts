@@ -15,6 +15,9 @@ export function formatSyncSummary(s: SyncSummary): string {
   if (s.dryRun) rows.push(['would send', s.changed - s.invalid]);
   else rows.push(['sent', s.sent], ['failed', s.failed]);
   rows.push(['invalid', s.invalid]);
+  // A run that stopped early leaves the rest changed: the next run picks it up.
+  const left = s.dryRun ? 0 : s.changed - s.sent - s.failed - s.invalid;
+  if (left > 0) rows.push(['not tried', left]);
   const width = Math.max(...rows.map(([, v]) => n(v).length));
   for (const [label, v] of rows) lines.push(`  ${label.padEnd(11)}${n(v).padStart(width)}`);
   if (s.transitions.length > 0) {

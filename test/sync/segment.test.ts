@@ -233,6 +233,7 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(cdp.requests).toHaveLength(3);
     expect(s).toMatchObject({ sent: 0, failed: 1, status: 'failed' });
     expect(s.aborted).toMatch(/kept failing/);
+    expect(formatSyncSummary(s)).toMatch(/stopped early: the CDP kept failing/);
     expect(s.errors[0].error).toMatch(/gave up after 3 attempts: HTTP 503/);
     cdp.setHandler(() => ({ status: 200 }));
     expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
