@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import type { Warehouse } from '../../src/warehouse';
-import { runSync, type SyncOptions, type SyncTarget } from '../../src/sync';
+import { formatSyncSummary, runSync, type SyncOptions, type SyncTarget } from '../../src/sync';
 import { startFakeCdp, type FakeCdp } from './helpers/fake-cdp';
 import { makeUsers, writeUserLifecycle } from './helpers/lifecycle-fixture';
 
@@ -66,6 +66,9 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(s).toMatchObject({ sent: 0, failed: 10, status: 'failed', exitCode: 1 });
       expect(s.aborted).toMatch(/kept failing after 2 attempts/);
       expect(s.errors[0].error).toMatch(/gave up after 2 attempts: .*ECONNREFUSED/);
+      // The other 20 changed users were not tried: they stay changed for the next run.
+      expect(s.changed).toBe(30);
+      expect(formatSyncSummary(s)).toMatch(/not tried\s+20/);
     });
 
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {
