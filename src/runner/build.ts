@@ -140,6 +140,7 @@ export function openProject(
     vars: opts.vars,
     rawSchema: opts.rawSchema,
     log: opts.log,
+    fullRefresh: (opts as Partial<BuildOptions>).fullRefresh,
   });
 }
 

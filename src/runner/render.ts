@@ -163,6 +163,8 @@ export interface RendererOptions {
   rawSchema?: string;
   targetName?: string;
   runStartedAt?: Date;
+  /** `--full-refresh`, visible to templates as `flags.FULL_REFRESH`. */
+  fullRefresh?: boolean;
   log?: (message: string) => void;
 }
 
@@ -219,7 +221,7 @@ export class Renderer {
     this.runStartedAt = opts.runStartedAt ?? new Date();
     this.env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
     installFilters(this.env);
-    this.installGlobals(opts.targetName ?? 'dev');
+    this.installGlobals(opts.targetName ?? 'dev', opts.fullRefresh === true);
     this.loadMacros(BUILTIN_MACROS_FILE, BUILTIN_MACROS, this.builtinMacros);
     for (const mf of this.project.macroFiles) this.loadMacros(mf.file, mf.source, this.packageMacros);
     // A package macro overrides dbt's of the same name, as in dbt (root project macros win).
@@ -328,7 +330,7 @@ export class Renderer {
     return s;
   }
 
-  private installGlobals(targetName: string): void {
+  private installGlobals(targetName: string, fullRefresh: boolean): void {
     const g = (name: string, value: unknown): void => {
       this.env.addGlobal(name, value);
     };
@@ -478,7 +480,7 @@ export class Renderer {
     g('modules', createModules());
     g('run_started_at', new PyDateTime(this.runStartedAt));
     g('invocation_id', '00000000-0000-0000-0000-000000000000');
-    g('flags', { FULL_REFRESH: false, WHICH: 'run' });
+    g('flags', { FULL_REFRESH: fullRefresh, WHICH: 'run' });
     g('builtins', {});
   }
 
