@@ -28,6 +28,8 @@ with
 tracks_keys as (
     select
         id,
+        user_id as raw_user_id,
+        anonymous_id as raw_anonymous_id,
         {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
         received_at,
         event_at,
@@ -53,12 +55,26 @@ tracks_keys as (
 ),
 
 pages_keys as (
-    select id, {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key, received_at, event_at, event_date
+    select
+        id,
+        user_id as raw_user_id,
+        anonymous_id as raw_anonymous_id,
+        {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
+        received_at,
+        event_at,
+        event_date
     from {{ ref('stg_lifecycle__pages') }}
 ),
 
 screens_keys as (
-    select id, {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key, received_at, event_at, event_date
+    select
+        id,
+        user_id as raw_user_id,
+        anonymous_id as raw_anonymous_id,
+        {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
+        received_at,
+        event_at,
+        event_date
     from {{ ref('stg_lifecycle__screens') }}
 ),
 
@@ -67,6 +83,8 @@ screens_keys as (
 identifies_keys as (
     select
         id,
+        user_id as raw_user_id,
+        cast(null as {{ text_type() }}) as raw_anonymous_id,
         {{ lifecycle_source_key('user_id', 'cast(null as ' ~ text_type() ~ ')') }} as source_key,
         received_at,
         event_at,
@@ -92,26 +110,42 @@ watermark as (
 
 {% for t in tables %}
 {{ t }}_new as (
-    select k.id, k.source_key
+    select k.id
     from {{ t }}_keys as k
-    where k.source_key is not null
-        and (
-            k.received_at > (select w.received_after from watermark as w)
-            or (select w.received_after from watermark as w) is null
-            or (select p.recompute_all from prior as p) = 1
-        )
+    where k.received_at > (select w.received_after from watermark as w)
+        or (select w.received_after from watermark as w) is null
+        or (select p.recompute_all from prior as p) = 1
 ),
 {% endfor %}
 
--- Sources to recompute: those with new rows, and those holding another copy of a new row's id (a redelivery
--- under a different source changes which copy was received first).
-affected_sources as (
+-- Sources to recompute: those of the new rows, and of every other copy of a new row's id (a redelivery under
+-- a different source changes which copy was received first). Filtered on the raw id columns, so the source
+-- key is only built for the rows read again.
+touched as (
 {% for t in tables %}
-    {% if not loop.first %}{{ union_distinct() }}{% endif %}
-    select source_key from {{ t }}_new
-    {{ union_distinct() }}
-    select k.source_key from {{ t }}_keys as k where k.source_key is not null and k.id in (select n.id from {{ t }}_new as n)
+    {% if not loop.first %}union all{% endif %}
+    select k.raw_user_id, k.raw_anonymous_id
+    from {{ t }}_keys as k
+    where k.id in (select n.id from {{ t }}_new as n)
 {% endfor %}
+),
+
+affected_user_ids as (
+    select distinct raw_user_id as id
+    from touched
+    where nullif(raw_user_id, '') is not null
+),
+
+affected_anonymous_ids as (
+    select distinct raw_anonymous_id as id
+    from touched
+    where nullif(raw_user_id, '') is null and nullif(raw_anonymous_id, '') is not null
+),
+
+affected_sources as (
+    select 'u:' || id as source_key from affected_user_ids
+    union all
+    select 'a:' || id from affected_anonymous_ids
 ),
 
 {% for t in tables %}
@@ -120,8 +154,10 @@ affected_sources as (
     select k.*
     from {{ t }}_keys as k
     where k.id in (
-        select s.id from {{ t }}_keys as s
-        where s.source_key in (select a.source_key from affected_sources as a)
+        select s.id
+        from {{ t }}_keys as s
+        where nullif(s.raw_user_id, '') in (select a.id from affected_user_ids as a)
+            or (nullif(s.raw_user_id, '') is null and s.raw_anonymous_id in (select a.id from affected_anonymous_ids as a))
     )
 ),
 {% endfor %}
