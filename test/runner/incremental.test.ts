@@ -7,8 +7,7 @@ import type { Warehouse } from '../../src/warehouse';
 
 // A small project written here: an append-only incremental model, one that fails on schema changes, and a
 // disabled model.
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-inc-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+let dir = '';
 const files: Record<string, string> = {
   'dbt_project.yml': "name: inc\nconfig-version: 2\nmodel-paths: ['models']\n",
   'models/sources.yml':
@@ -30,10 +29,14 @@ from {{ source('raw', 'events') }}`,
 select id from {{ source('raw', 'events') }}`,
   'models/off.sql': '{{ config(enabled=false) }}select * from nowhere',
 };
-for (const [rel, text] of Object.entries(files)) {
-  fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-  fs.writeFileSync(path.join(dir, rel), text);
-}
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-inc-'));
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
   let wh: Warehouse;

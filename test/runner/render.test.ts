@@ -5,7 +5,10 @@ import { compileModels, type TargetType } from '../../src/runner';
 import { UserError } from '../../src/errors';
 
 // Rendering needs no warehouse: these tests compile small projects written to a temp folder.
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-render-'));
+let tmpRoot = '';
+beforeAll(() => {
+  tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-render-'));
+});
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
 let counter = 0;
