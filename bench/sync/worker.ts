@@ -2,8 +2,7 @@
 // warehouse; `raw` sends the same number of identifies (same shape and size) straight through the SDK, with
 // no warehouse, diff or state. Reports seconds, events acknowledged and its own peak RSS to the parent.
 import { randomUUID } from 'node:crypto';
-import Analytics = require('@rudderstack/rudder-sdk-node');
-import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import type AnalyticsType = require('@rudderstack/rudder-sdk-node');
 import { openWarehouse } from '../../src/warehouse';
 import { runSync } from '../../src/sync';
 
@@ -20,6 +19,8 @@ interface Params {
 
 /** The same identifies (same size and shape), straight through the raw SDK: no warehouse, no diff, no state. */
 async function rawRudder(url: string, n: number, every: number, batch: number): Promise<number> {
+  // Loaded here, not at the top: the sync phase runs in this same file and must not carry the raw SDKs' memory.
+  const Analytics = require('@rudderstack/rudder-sdk-node') as typeof AnalyticsType;
   const client = new Analytics('bench-key', {
     dataPlaneUrl: url,
     flushAt: batch,
@@ -35,7 +36,7 @@ async function rawRudder(url: string, n: number, every: number, batch: number): 
   const runId = randomUUID();
   for (let k = 0; k < n; k++) {
     const i = k * every;
-    client.identify(rawMessage(i, runId) as Parameters<Analytics['identify']>[0], cb);
+    client.identify(rawMessage(i, runId) as Parameters<AnalyticsType['identify']>[0], cb);
     if ((k + 1) % batch === 0) await client.flush();
   }
   await client.flush();
@@ -64,6 +65,8 @@ function rawMessage(i: number, runId: string): Record<string, unknown> {
 }
 
 async function rawSegment(url: string, n: number, every: number, batch: number): Promise<number> {
+  const { Analytics: SegmentAnalytics } =
+    require('@segment/analytics-node') as typeof import('@segment/analytics-node');
   const client = new SegmentAnalytics({ writeKey: 'bench-key', host: url, flushAt: batch, maxRetries: 3 });
   let acked = 0;
   const runId = randomUUID();

@@ -3,7 +3,6 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import { isValidIdent, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
-import { RudderStackTransport } from './rudderstack';
 import { SegmentTransport } from './segment';
 import {
   appendLog,
@@ -278,7 +277,14 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     transport =
       opts.to === 'segment'
         ? new SegmentTransport(host, opts.writeKey, timeoutMs, limits)
-        : new RudderStackTransport(host, opts.writeKey, timeoutMs, limits, Math.floor(opts.concurrency ?? 2));
+        : // Loaded on demand: the SDK pulls in axios and friends, which a Segment or dry run has no use for.
+          new (await import('./rudderstack')).RudderStackTransport(
+            host,
+            opts.writeKey,
+            timeoutMs,
+            limits,
+            Math.floor(opts.concurrency ?? 2),
+          );
   }
   // Sizes are measured as the chosen transport puts events on the wire; a dry run measures like Segment.
   const sizer: Pick<Transport, 'eventBytes' | 'batchOverheadBytes'> =
