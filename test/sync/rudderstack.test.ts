@@ -65,6 +65,29 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
     expect(cdp.requests.flatMap((r) => r.body.batch)).toHaveLength(45);
   });
 
+  it("keeps requests under RudderStack's 4 MB, counting the traits the SDK copies into context", async () => {
+    const users = makeUsers(200, 'big').map((u, i) => ({
+      ...u,
+      subscription_status: 'p'.repeat(14_000) + i,
+    }));
+    await writeUserLifecycle(wh, 'big', users);
+    const s = await runSync({
+      ...base(),
+      schema: 'big',
+      batchSize: 200,
+      traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
+    });
+    expect(s).toMatchObject({ sent: 200, invalid: 0, failed: 0 });
+    const total = cdp.requests.reduce((n, r) => n + r.bodyBytes, 0);
+    expect(total).toBeGreaterThan(5_000_000);
+    for (const r of cdp.requests) {
+      expect(r.bodyBytes).toBeLessThanOrEqual(4_000_000);
+      // Each event is under 32 KB as sent, with context.traits repeating the 14 KB trait.
+      for (const e of r.body.batch) expect(Buffer.byteLength(JSON.stringify(e))).toBeLessThan(32 * 1024);
+    }
+    expect((cdp.requests[1].body.batch[0].context as { traits?: unknown }).traits).toBeDefined();
+  });
+
   it('keeps each request under the byte limit it is given', async () => {
     const s = await runSync({ ...base(), fullResync: true, limits: { maxBatchBytes: 8000 } });
     expect(s.sent).toBe(45);
