@@ -290,8 +290,8 @@ const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as 
 /**
  * Fills in what the SDKs leave out and brings RudderStack's variants onto the Segment spec, in place, on an
  * event that already passed validation: generated messageId, receivedAt, batch-level sentAt, ids as strings,
- * zone-less timestamps made explicit UTC. RudderStack-only fields (rudderId, channel…) are left untouched
- * and reach the `context`-less columns nowhere, exactly as in RudderStack's own warehouse destinations.
+ * zone-less timestamps made explicit UTC. RudderStack-only fields (rudderId, channel…) are left untouched:
+ * no landing column of SPEC §3 takes them, and a rejected event keeps them in its payload.
  */
 export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void {
   if (typeof event.messageId !== 'string' || event.messageId === '') event.messageId = generateMessageId();
