@@ -356,9 +356,10 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 {#-
   The first copy of every id of `relation` (a CTE or relation with an `id` column), first by the order keys
-  `order_keys` (a list of column names, ascending): dedup keeping the row received first (SPEC 3). DuckDB keeps
-  it with a hash aggregate (arg_min over the whole row), twice as fast as sorting every row through a window.
-  Other warehouses rank with row_number (an extra column dedup_rank = 1 comes along).
+  `order_keys` (a list of column names, ascending): dedup keeping the row received first (SPEC 3). Rows without
+  an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
+  along); DuckDB finds the ids that occur more than once with a hash aggregate on their 64-bit hashes, passes
+  every other row through and keeps the first copy of the few duplicates with arg_min: far cheaper.
 -#}
 {% macro dedup_first(relation, order_keys) %}{{ return(adapter.dispatch('dedup_first', 'cdp_lifecycle')(relation, order_keys)) }}{% endmacro %}
 
@@ -369,15 +370,28 @@ from (
         r.*,
         row_number() over (partition by r.id order by {% for k in order_keys %}{% if not loop.first %}, {% endif %}r.{{ k }}{% endfor %}) as dedup_rank
     from {{ relation }} as r
+    where r.id is not null
 ) as ranked
 where dedup_rank = 1
 {%- endmacro %}
 
 {% macro duckdb__dedup_first(relation, order_keys) -%}
+{#- Ids are first grouped by their 64-bit hash (much cheaper than by text): a hash seen once is a unique id and
+    its row passes; every row of a repeated hash (duplicates, and the rare collision) is deduped exactly by id. -#}
+with dedup_repeated_hashes as materialized (
+    select hash(d.id) as id_hash from {{ relation }} as d where d.id is not null group by 1 having count(*) > 1
+)
+select r.*
+from {{ relation }} as r
+where r.id is not null
+    and hash(r.id) not in (select x.id_hash from dedup_repeated_hashes as x)
+union all
 select unnest(first_copy)
 from (
     select arg_min(r, ({% for k in order_keys %}{% if not loop.first %}, {% endif %}r.{{ k }}{% endfor %})) as first_copy
     from {{ relation }} as r
+    where r.id is not null
+        and hash(r.id) in (select x.id_hash from dedup_repeated_hashes as x)
     group by r.id
 ) as deduped
 {%- endmacro %}
