@@ -31,8 +31,11 @@ import {
   RUDDERSTACK_LIMITS,
   SEGMENT_HOSTS,
   SEGMENT_LIMITS,
+  RUDDERSTACK_SIZER,
+  SEGMENT_SIZER,
   type IdentifyMessage,
   type Limits,
+  type Sizer,
   type Transport,
 } from './transport';
 import { LIBRARY } from './version';
@@ -286,9 +289,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
             Math.floor(opts.concurrency ?? 2),
           );
   }
-  // Sizes are measured as the chosen transport puts events on the wire; a dry run measures like Segment.
-  const sizer: Pick<Transport, 'eventBytes' | 'batchOverheadBytes'> =
-    transport ?? new SegmentTransport(host ?? SEGMENT_HOSTS.us, 'dry-run', timeoutMs, limits);
+  // Sizes are measured as the target's wire format, also in a dry run, so it reports the same invalid rows.
+  const sizer: Sizer = opts.to === 'segment' ? SEGMENT_SIZER : RUDDERSTACK_SIZER;
   const concurrency = Math.floor(opts.concurrency ?? 2);
 
   const runId = randomUUID();

@@ -3,6 +3,7 @@ import { errorMessage } from '../errors';
 import {
   classify,
   RUDDERSTACK_LIMITS,
+  RUDDERSTACK_SIZER,
   type IdentifyMessage,
   type Limits,
   type Outcome,
@@ -19,11 +20,6 @@ interface AxiosLikeError {
   message?: string;
   response?: { status: number; headers?: Record<string, unknown>; data?: unknown };
 }
-
-// Bytes the SDK adds to each event on the wire: `type`, `channel`, `context.library` (analytics-node),
-// `_metadata.nodeVersion`, `originalTimestamp`, `sentAt`, and `context.traits`, a copy of `traits` that is
-// counted separately in eventBytes. Rounded up so a batch cut at the limit stays below it.
-const SDK_EVENT_OVERHEAD = 512;
 
 /**
  * Sends through `@rudderstack/rudder-sdk-node` (v3), driven one batch at a time so that every batch is
@@ -50,7 +46,6 @@ export class RudderStackTransport implements Transport {
   // comes from several clients, never from sharing one.
   private readonly idle: Analytics[] = [];
   private readonly all: Analytics[] = [];
-  private readonly traitsJsonKey = 9; // `"traits":` inside context
 
   constructor(
     readonly host: string,
@@ -85,14 +80,11 @@ export class RudderStackTransport implements Transport {
   }
 
   eventBytes(msg: IdentifyMessage): number {
-    const own = Buffer.byteLength(JSON.stringify(msg), 'utf8');
-    const traits = Buffer.byteLength(JSON.stringify(msg.traits), 'utf8');
-    return own + traits + this.traitsJsonKey + SDK_EVENT_OVERHEAD;
+    return RUDDERSTACK_SIZER.eventBytes(msg);
   }
 
   batchOverheadBytes(events: number): number {
-    // {"batch":[…],"timestamp":"…","sentAt":"…"}
-    return 128 + Math.max(0, events - 1);
+    return RUDDERSTACK_SIZER.batchOverheadBytes(events);
   }
 
   async send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {

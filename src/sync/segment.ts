@@ -4,6 +4,7 @@ import { errorMessage } from '../errors';
 import {
   classify,
   SEGMENT_LIMITS,
+  SEGMENT_SIZER,
   type IdentifyMessage,
   type Limits,
   type Outcome,
@@ -38,12 +39,11 @@ export class SegmentTransport implements Transport {
   }
 
   eventBytes(msg: IdentifyMessage): number {
-    return Buffer.byteLength(JSON.stringify(msg), 'utf8');
+    return SEGMENT_SIZER.eventBytes(msg);
   }
 
   batchOverheadBytes(events: number): number {
-    // {"batch":[…],"sentAt":"2024-01-01T00:00:00.000Z"} plus one comma between events.
-    return 64 + Math.max(0, events - 1);
+    return SEGMENT_SIZER.batchOverheadBytes(events);
   }
 
   async send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {

@@ -102,3 +102,26 @@ export function normaliseHost(url: string): string {
     throw new Error(`unsupported protocol ${u.protocol}`);
   return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
 }
+
+export type Sizer = Pick<Transport, 'eventBytes' | 'batchOverheadBytes'>;
+
+/** Segment: the identify as we build it, inside `{"batch":[…],"sentAt":"…"}`. */
+export const SEGMENT_SIZER: Sizer = {
+  eventBytes: (msg) => Buffer.byteLength(JSON.stringify(msg), 'utf8'),
+  batchOverheadBytes: (events) => 64 + Math.max(0, events - 1),
+};
+
+// Bytes the RudderStack SDK adds to each event on the wire: `type`, `channel`, `context.library`
+// (analytics-node), `_metadata.nodeVersion`, `originalTimestamp`, `sentAt`; plus `context.traits`, a copy of
+// `traits`, counted separately. Rounded up so a batch cut at the limit stays below it.
+const RUDDER_SDK_EVENT_OVERHEAD = 512;
+
+/** RudderStack through its Node SDK: what the SDK puts on the wire, inside `{"batch":[…],"timestamp","sentAt"}`. */
+export const RUDDERSTACK_SIZER: Sizer = {
+  eventBytes: (msg) =>
+    Buffer.byteLength(JSON.stringify(msg), 'utf8') +
+    Buffer.byteLength(JSON.stringify(msg.traits), 'utf8') +
+    '"traits":'.length +
+    RUDDER_SDK_EVENT_OVERHEAD,
+  batchOverheadBytes: (events) => 128 + Math.max(0, events - 1),
+};

@@ -88,6 +88,19 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
     expect((cdp.requests[1].body.batch[0].context as { traits?: unknown }).traits).toBeDefined();
   });
 
+  it('measures events as the SDK sends them, also in a dry run', async () => {
+    // 20 KB of traits: under Segment's 32 KB, over it once the SDK repeats them in context.traits.
+    const users = makeUsers(3, 'h').map((u) => ({ ...u, subscription_status: 'q'.repeat(20_000) }));
+    await writeUserLifecycle(wh, 'huge', users);
+    const traits = { plan: 'subscription_status' };
+    const rs = await runSync({ ...base(), schema: 'huge', traits, dryRun: true });
+    expect(rs).toMatchObject({ changed: 3, invalid: 3 });
+    expect(rs.errors[0].error).toMatch(/over the 32768-byte event limit/);
+    const seg = await runSync({ ...base(), to: 'segment', schema: 'huge', traits, dryRun: true });
+    expect(seg).toMatchObject({ changed: 3, invalid: 0 });
+    expect(cdp.requests).toHaveLength(0);
+  });
+
   it('keeps each request under the byte limit it is given', async () => {
     const s = await runSync({ ...base(), fullResync: true, limits: { maxBatchBytes: 8000 } });
     expect(s.sent).toBe(45);
