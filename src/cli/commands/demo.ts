@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option } from 'commander';
-import { UserError } from '../../errors';
+import { UsageError, UserError } from '../../errors';
 import { ensureRawTables, quoteIdent, type Warehouse } from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
@@ -108,7 +108,7 @@ export const demoCommand: CommandSpec = {
   action: async (ctx) => {
     const asOf = (ctx.opts.asOf as string | undefined) ?? todayUtc();
     if (!/^\d{4}-\d{2}-\d{2}$/.test(asOf) || Number.isNaN(Date.parse(asOf))) {
-      throw new UserError(`--as-of "${asOf}" is not a date: use YYYY-MM-DD.`, { exitCode: 2 });
+      throw new UsageError(`--as-of "${asOf}" is not a date: use YYYY-MM-DD.`);
     }
     const out = ctx.out;
     const started = Date.now();
