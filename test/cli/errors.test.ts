@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runCli, spawnTs, type CliResult } from '../helpers/cli';
 import { main } from '../../src/cli/main';
 
@@ -121,6 +123,25 @@ describe('cli error manners', () => {
       'error: Could not connect to PostgreSQL at postgres://postgres@127.0.0.1:1/x: connect ECONNREFUSED 127.0.0.1:1; check --warehouse and that the server is running.',
     ]);
     expectNoStack(r);
+  });
+
+  it('exits 1 with one sentence when the collector port is taken', async () => {
+    const taken = http.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const r = await runCli(
+        ['serve', '--write-key', 'k', '--port', String(port), '--warehouse', `duckdb://${dir}/port.duckdb`],
+        { cwd: dir },
+      );
+      expect(r.code).toBe(1);
+      expect(errorLines(r)).toEqual([
+        `error: Port ${port} on 127.0.0.1 is already in use: stop the other process or pick another --port.`,
+      ]);
+      expectNoStack(r);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('hides the password of an unreachable PostgreSQL URL', async () => {

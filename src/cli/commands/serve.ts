@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import pino, { type Logger } from 'pino';
-import { UsageError, errorMessage } from '../../errors';
+import { UsageError, UserError, errorMessage } from '../../errors';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { Output, seconds, type OutStream } from '../output';
@@ -161,6 +161,17 @@ export const serveCommand: CommandSpec = {
         writeKeys: c.writeKeys,
         maxRequestBytes: c.maxRequestBytes,
         maxEventBytes: c.maxEventBytes,
+      }).catch((err: unknown) => {
+        const code = (err as { code?: string }).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') {
+          throw new UserError(
+            code === 'EADDRINUSE'
+              ? `Port ${c.port} on ${c.host} is already in use: stop the other process or pick another --port.`
+              : `Not allowed to listen on ${c.host}:${c.port}: pick a port above 1023 or another --host.`,
+            { cause: err },
+          );
+        }
+        throw err;
       });
       const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
       const received = await signal;
