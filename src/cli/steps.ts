@@ -2,7 +2,7 @@
  * The build, test and sync steps as `build`, `test`, `sync`, `run`, `serve --schedule` and `demo` use them:
  * each prints its summary and returns an exit code, so a chain can stop at the first failing step.
  */
-import { UsageError } from '../errors';
+import { UsageError, UserError } from '../errors';
 import type { Warehouse } from '../warehouse';
 import { closest } from './config';
 import type { CommandContext } from './context';
@@ -79,8 +79,20 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     select: o.select,
     log: (message) => out.debug(message),
   });
+  if (
+    result.tests.length > 0 &&
+    result.tests.every((t) => t.status === 'error' && /is not built/.test(t.message ?? ''))
+  ) {
+    throw new UserError(
+      `The models are not built in schema "${ctx.config.schema}" of ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema they were built in).`,
+    );
+  }
+  const MAX_LISTED = 20;
+  const problems = result.tests.filter((t) => t.status !== 'pass').length;
+  let listed = 0;
   for (const t of result.tests) {
     if (t.status === 'pass' && !out.verbose) continue;
+    if (t.status !== 'pass' && ++listed > MAX_LISTED && !out.verbose) continue;
     const line = formatTestLine(t)
       .split('\n')
       .map((l) => `  ${l}`)
@@ -91,6 +103,8 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
         : out.style(line, t.status === 'fail' || t.status === 'error' ? 'red' : 'yellow'),
     );
   }
+  if (listed > MAX_LISTED && !out.verbose)
+    out.print(`  … and ${problems - MAX_LISTED} more (--verbose lists them all)`);
   out.print(formatTestSummary(result));
   if (!result.success) {
     out.error(

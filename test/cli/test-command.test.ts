@@ -16,7 +16,14 @@ describe('cdp-lifecycle test', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('passes on fresh marts, then exits 1 naming the failing test and its rows', async () => {
+  it('says to build first, passes on fresh marts, then exits 1 naming the failing test and its rows', async () => {
+    const early = await runCli(['test', '--warehouse', url], { cwd: dir });
+    expectExit(early, 1);
+    expect(early.stderr).toMatch(
+      /^error: The models are not built in schema "lifecycle" of .*: run `cdp-lifecycle build` first/m,
+    );
+    expect(early.stdout).not.toMatch(/ERROR/);
+
     expectExit(await runCli(['load', 'e.ndjson', '--warehouse', url], { cwd: dir }), 0);
     expectExit(await runCli(['build', '--warehouse', url], { cwd: dir }), 0);
     const ok = await runCli(['test', '--warehouse', url], { cwd: dir });
