@@ -9,6 +9,7 @@ import {
   buildDiffQuery,
   capDuckDbMemory,
   ensureSyncTables,
+  duplicateUserIds,
   finishRun,
   knownDestinations,
   recordBatch,
@@ -413,6 +414,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       opts.duckdbMemoryLimit === undefined ? '64MB' : opts.duckdbMemoryLimit,
     );
     const q = buildDiffQuery({ dialect: wh.dialect, schema, mapping, columns, destination, fullResync });
+    const duplicates = await duplicateUserIds(wh, schema);
     pendingTable = q.pendingTable;
     await wh.exec(`drop table if exists ${qualify(schema, q.pendingTable)}`);
     await wh.exec(q.createSql);
@@ -428,7 +430,6 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
 
     let batch: Pending[] = [];
     let batchBytes = 0;
-    let prevUser: string | null = null;
 
     outer: for await (const page of wh.stream<DiffRow>(q.readSql, [], opts.pageSize ?? 5000)) {
       for (const row of page) {
@@ -458,8 +459,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
         };
         let reason: string | null = null;
         if (userId === null || userId === '') reason = 'user_id is null or empty';
-        else if (userId === prevUser) reason = `user_id appears more than once in ${schema}.${SOURCE_TABLE}`;
-        prevUser = userId;
+        else if (duplicates.has(userId))
+          reason = `user_id appears more than once in ${schema}.${SOURCE_TABLE}`;
         let msg: IdentifyMessage | undefined;
         let bytes = 0;
         if (reason === null && userId !== null) {

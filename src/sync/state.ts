@@ -164,7 +164,7 @@ export interface DiffQuery {
   /** Fills it with the changed rows. */
   fillSql: string;
   params: string[];
-  /** Streams it back, ordered by user_id so that duplicate ids are adjacent and runs are reproducible. */
+  /** Streams it back. */
   readSql: string;
   /** Column alias -> mapped column, for reading trait values off a diff row. */
   columnAliases: Array<{ trait: string; alias: string }>;
@@ -209,7 +209,9 @@ export function buildDiffQuery(opts: {
     from ${qualify(opts.schema, SOURCE_TABLE)} as u
     left join ${qualify(opts.schema, 'sync_state')} as s on s.destination = $1 and s.user_id = u.user_id
     where ${changed}`;
-  const readSql = `select * from ${pending} order by user_id`;
+  // No ORDER BY: a streamed sort keeps its result pinned in memory for the whole run, which at a million
+  // changed users starves the state writes of DuckDB's capped memory. Nothing depends on the order.
+  const readSql = `select * from ${pending}`;
   return {
     pendingTable,
     createSql,
@@ -483,4 +485,22 @@ export async function capDuckDbMemory(wh: Warehouse, limit: string | null): Prom
     await wh.exec(`set memory_limit = '${cur.m}'`);
     if (th && Number.isInteger(th.t) && th.t > 0) await wh.exec(`set threads = ${th.t}`);
   };
+}
+
+/**
+ * user_ids that appear more than once in user_lifecycle (its `unique` test fails): none of their rows can be
+ * trusted, so all are logged invalid. A grouped count spills to disk when it must; the answer is small unless
+ * the model is badly broken, in which case the sync refuses to run.
+ */
+export async function duplicateUserIds(wh: Warehouse, schema: string, max = 10_000): Promise<Set<string>> {
+  const rows = await wh.query<{ user_id: string }>(
+    `select user_id from ${qualify(schema, SOURCE_TABLE)} where user_id is not null
+      group by user_id having count(*) > 1 limit ${max + 1}`,
+  );
+  if (rows.length > max) {
+    throw new UserError(
+      `${schema}.${SOURCE_TABLE} has more than ${max} duplicated user_ids: rebuild it (\`cdp-lifecycle build --full-refresh\`) and check \`cdp-lifecycle test\` before syncing.`,
+    );
+  }
+  return new Set(rows.map((r) => String(r.user_id)));
 }

@@ -326,6 +326,30 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
     expect(String(invalid[0].error)).toMatch(/over the 32768-byte event limit/);
     expect(invalid[1]).toEqual({ user_id: null, error: 'user_id is null or empty' });
 
+    // A user_id twice in user_lifecycle (its unique test fails): neither row is sent, both are logged.
+    await wh.query(
+      `insert into lc.user_lifecycle (user_id, lifecycle_status) values ('dup', 'new'), ('dup', 'power')`,
+    );
+    cdp.requests.length = 0;
+    const dup = await runSync({
+      warehouse: wh,
+      schema: 'lc',
+      to: 'segment',
+      endpoint: cdp.url,
+      writeKey: 'k',
+      traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
+    });
+    expect(dup).toMatchObject({ changed: 4, sent: 0, invalid: 4 });
+    expect(cdp.requests).toHaveLength(0);
+    const dupLog = await wh.query(
+      `select user_id, error from lc.sync_log where run_id = $1 and user_id = 'dup'`,
+      [dup.runId],
+    );
+    expect(dupLog).toEqual([
+      { user_id: 'dup', error: 'user_id appears more than once in lc.user_lifecycle' },
+      { user_id: 'dup', error: 'user_id appears more than once in lc.user_lifecycle' },
+    ]);
+
     cdp.requests.length = 0;
     const small = await runSync({
       warehouse: wh,
@@ -336,8 +360,9 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
       fullResync: true,
       batchSize: 7,
     });
-    // The default mapping leaves out subscription_status, so "huge" is small now; the null id stays invalid.
-    expect(small).toMatchObject({ sent: 71, invalid: 1 });
+    // The default mapping leaves out subscription_status, so "huge" is small now; the null id and the two
+    // "dup" rows stay invalid.
+    expect(small).toMatchObject({ sent: 71, invalid: 3 });
     for (const r of cdp.requests) expect(r.body.batch.length).toBeLessThanOrEqual(7);
   });
 });
