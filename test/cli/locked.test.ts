@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { runCli, spawnTs, type CliResult } from '../helpers/cli';
+
+function errorLines(r: CliResult): string[] {
+  return r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+}
+
+/**
+ * A DuckDB file has one writer process: a second process (here a small holder, in real life `serve`) makes
+ * every other command fail with one sentence saying what to do instead.
+ */
+describe('cli on a DuckDB file locked by another process', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-locked-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  describe('a DuckDB file locked by another process', () => {
+    let holder: ChildProcess;
+    let file: string;
+    beforeAll(async () => {
+      file = path.join(dir, 'held.duckdb');
+      holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', [file]);
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        holder.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
+      });
+    });
+    afterAll(async () => {
+      const exited = new Promise((r) => holder.once('exit', r));
+      holder.kill('SIGTERM');
+      await exited;
+    });
+
+    it.each([
+      ['build', /serve --schedule/],
+      ['load', /send the events to that collector \(POST \/v1\/batch\) instead/],
+      ['report', /stop it for a moment/],
+    ])('%s exits 1 and says what to do instead', async (command, advice) => {
+      const args = command === 'load' ? ['load', '-'] : [command];
+      const r = await runCli([...args, '--warehouse', `duckdb://${file}`], { cwd: dir, input: '' });
+      expect(r.code).toBe(1);
+      const lines = errorLines(r);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`The DuckDB file ${file} is in use by another process (PID ${holder.pid})`);
+      expect(lines[0]).toMatch(advice);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('shows the stack trace only with --verbose', async () => {
+      const r = await runCli(['build', '--warehouse', `duckdb://${file}`, '--verbose'], { cwd: dir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/\n\s+at /);
+    });
+  });
+});

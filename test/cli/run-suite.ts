@@ -1,0 +1,108 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { describeEachWarehouse, type WarehouseKind } from '../helpers/warehouses';
+import { expectExit, sampleEvents, startFakeSegment } from './fake-cdp';
+
+/** The suite, run on one warehouse kind per test file so that each file stays short on 2 cores. */
+export function runSuite(kind: WarehouseKind): void {
+  describeEachWarehouse(
+    'cdp-lifecycle load + run (build, test, sync)',
+    ({ tw }) => {
+      let dir: string;
+      let fake: Awaited<ReturnType<typeof startFakeSegment>>;
+      beforeAll(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-run-'));
+        fake = await startFakeSegment();
+        // u_new: first and last seen today (new); u_dormant: 40 days ago (30 <= 40 < 90: dormant);
+        // u_churned: 100 days ago (>= 90: churned). SPEC §4.4 with the default vars.
+        const ago = [0, 40, 100];
+        const lines = sampleEvents(['u_new', 'u_dormant', 'u_churned'], (i) => ago[i]).map((e) =>
+          JSON.stringify(e),
+        );
+        fs.writeFileSync(path.join(dir, 'events.ndjson'), lines.join('\n') + '\nnot json\n');
+      });
+      afterAll(async () => {
+        await fake.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
+
+      const cli = (args: string[]) => runCli([...args, '--warehouse', tw().url], { cwd: dir });
+      const syncArgs = (): string[] => ['--to', 'segment', '--endpoint', fake.url, '--write-key', 'sync-key'];
+
+      it('loads NDJSON through the collector path, keeping the bad line in rejected_events', async () => {
+        const r = await cli(['load', 'events.ndjson']);
+        expectExit(r, 0);
+        expect(r.stdout).toMatch(/Landed 6 events from 7 lines in 1 file/);
+        expect(r.stderr).toMatch(/1 line rejected, kept in cdp\.rejected_events/);
+        const wh = await tw().open();
+        try {
+          const [{ n }] = await wh.query<{ n: number }>('select count(*) as n from cdp.tracks');
+          expect(n).toBe(3);
+          const [{ r: rejected }] = await wh.query<{ r: number }>(
+            'select count(*) as r from cdp.rejected_events',
+          );
+          expect(rejected).toBe(1);
+        } finally {
+          await wh.close();
+        }
+      });
+
+      it('stops at the first failing step with its exit code: a bad --select fails the build, nothing is synced', async () => {
+        const r = await cli(['run', ...syncArgs(), '--select', 'no_such_model']);
+        expectExit(r, 2);
+        expect(r.stderr).toMatch(/no_such_model/);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        expect(fake.batches).toHaveLength(0);
+      });
+
+      it('builds, tests and syncs each user once with the lifecycle traits', async () => {
+        const r = await cli(['run', ...syncArgs()]);
+        expectExit(r, 0);
+        expect(r.stdout).toMatch(/Built \d+ models/);
+        expect(r.stdout).toMatch(/Ran \d+ tests? in .*: \d+ passed, 0 failed/);
+        expect(r.stdout).toMatch(/Sync to Segment/);
+        const sent = fake.identifies();
+        expect(sent.map((m) => [m.userId, m.traits.lifecycle_status]).sort()).toEqual([
+          ['u_churned', 'churned'],
+          ['u_dormant', 'dormant'],
+          ['u_new', 'new'],
+        ]);
+        for (const m of sent) expect(m.type).toBe('identify');
+        expect(fake.batches[0].authorization).toBe(`Basic ${Buffer.from('sync-key:').toString('base64')}`);
+      });
+
+      it('sends nothing on a second run when no status changed', async () => {
+        const before = fake.identifies().length;
+        const r = await cli(['run', ...syncArgs()]);
+        expectExit(r, 0);
+        expect(fake.identifies()).toHaveLength(before);
+      });
+
+      it('exits 1 when the CDP refuses the rows, and says they are retried', async () => {
+        const refusing = await startFakeSegment(400);
+        try {
+          const r = await cli(['sync', '--to', 'segment', '--endpoint', refusing.url, '--write-key', 'k2']);
+          expectExit(r, 1);
+          expect(r.stderr).toMatch(
+            /^error: 3 users could not be delivered to segment: they are retried on the next sync/m,
+          );
+          expect(r.stderr).not.toMatch(/\n\s+at /);
+        } finally {
+          await refusing.close();
+        }
+      });
+
+      it('reports in the terminal and as a self-contained HTML page', async () => {
+        const r = await cli(['report', '--html', 'report.html']);
+        expectExit(r, 0);
+        expect(r.stdout).toMatch(/3 users in lifecycle\.user_lifecycle/);
+        expect(r.stdout).not.toMatch(/\u001b\[/); // no colour off a terminal
+        expect(r.stderr).toMatch(/HTML report written to .*report\.html/);
+        expect(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')).toMatch(/<script>[\s\S]*Chart/);
+      });
+    },
+    [kind],
+  );
+}
