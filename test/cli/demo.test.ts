@@ -81,5 +81,18 @@ describe('cdp-lifecycle demo', () => {
     expect(r.stderr).toMatch(
       /already holds 1 collected event in schema cdp that the demo did not write: give the demo its own file/,
     );
+
+    // Nor a schema holding models and sync state the demo did not build, even with no raw events.
+    const other = path.join(dir, 'built.duckdb');
+    const wh2 = await openWarehouse(`duckdb://${other}`);
+    try {
+      await wh2.exec('create schema lifecycle');
+      await wh2.exec('create table lifecycle.sync_state (user_id varchar)');
+    } finally {
+      await wh2.close();
+    }
+    const r2 = await runCli(['demo', '--warehouse', `duckdb://${other}`], { cwd: dir });
+    expectExit(r2, 1);
+    expect(r2.stderr).toMatch(/The schema lifecycle of .* already holds tables the demo did not create/);
   });
 });

@@ -35,9 +35,8 @@ function todayUtc(): string {
  */
 async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
   const { rawSchema, schema } = ctx.config;
-  const hasEvents = await wh.tableExists(rawSchema, 'tracks');
   const isDemo = await wh.tableExists(schema, MARKER_TABLE);
-  if (hasEvents && !isDemo) {
+  if (!isDemo && (await wh.tableExists(rawSchema, 'tracks'))) {
     const [{ n }] = await wh.query<{ n: number }>(
       `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
     );
@@ -45,6 +44,19 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
       throw new UserError(
         `The warehouse ${wh.displayUrl} already holds ${plural(Number(n), 'collected event')} in schema ${rawSchema} ` +
           'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb.',
+      );
+    }
+  }
+  if (!isDemo) {
+    // Built marts and the sync's delivery state are not the demo's to drop either.
+    const [{ n }] = await wh.query<{ n: number }>(
+      'select count(*) as n from information_schema.tables where table_schema = $1',
+      [schema],
+    );
+    if (Number(n) > 0) {
+      throw new UserError(
+        `The schema ${schema} of ${wh.displayUrl} already holds tables the demo did not create: ` +
+          'give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --schema.',
       );
     }
   }
