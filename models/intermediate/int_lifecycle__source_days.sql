@@ -25,7 +25,7 @@ with
 -- moves narrow rows. Event names match on event_text (SPEC 4.3); churn and non-activity events are never
 -- activity; a purchase's revenue is the first numeric of revenue/total/value, rounded to cents (SPEC 4.6).
 -- Pages and screens are always activity. Identifies only count as facts of their user_id (SPEC 4.3).
-tracks_keys as (
+tracks_keys as {{ cte_inline() }} (
     select
         id,
         user_id as raw_user_id,
@@ -54,7 +54,7 @@ tracks_keys as (
     from {{ ref('stg_lifecycle__tracks') }}
 ),
 
-pages_keys as (
+pages_keys as {{ cte_inline() }} (
     select
         id,
         user_id as raw_user_id,
@@ -66,7 +66,7 @@ pages_keys as (
     from {{ ref('stg_lifecycle__pages') }}
 ),
 
-screens_keys as (
+screens_keys as {{ cte_inline() }} (
     select
         id,
         user_id as raw_user_id,
@@ -80,7 +80,7 @@ screens_keys as (
 
 -- createdAt / created_at give a literal date when the text starts with YYYY-MM-DD; the plan trait feeds
 -- subscription_status (SPEC 4.3, 5).
-identifies_keys as (
+identifies_keys as {{ cte_inline() }} (
     select
         id,
         user_id as raw_user_id,
@@ -111,7 +111,7 @@ watermark as (
 {% for t in tables %}
 {{ t }}_new as (
     select k.id
-    from {{ t }}_keys as k
+    from {{ ref('stg_lifecycle__' ~ t) }} as k
     where k.received_at > (select w.received_after from watermark as w)
         or (select w.received_after from watermark as w) is null
         or (select p.recompute_all from prior as p) = 1
@@ -124,8 +124,8 @@ watermark as (
 touched as (
 {% for t in tables %}
     {% if not loop.first %}union all{% endif %}
-    select k.raw_user_id, k.raw_anonymous_id
-    from {{ t }}_keys as k
+    select k.user_id as raw_user_id, {% if t == 'identifies' %}cast(null as {{ text_type() }}){% else %}k.anonymous_id{% endif %} as raw_anonymous_id
+    from {{ ref('stg_lifecycle__' ~ t) }} as k
     where k.id in (select n.id from {{ t }}_new as n)
 {% endfor %}
 ),
@@ -150,14 +150,15 @@ affected_sources as (
 
 {% for t in tables %}
 -- All copies of every id the affected sources hold, wherever they landed, so dedup sees the first received.
-{{ t }}_versions as (
+-- Few rows, read three times by the dedup: computed once.
+{{ t }}_versions as {{ cte_materialized() }} (
     select k.*
     from {{ t }}_keys as k
     where k.id in (
         select s.id
-        from {{ t }}_keys as s
-        where nullif(s.raw_user_id, '') in (select a.id from affected_user_ids as a)
-            or (nullif(s.raw_user_id, '') is null and s.raw_anonymous_id in (select a.id from affected_anonymous_ids as a))
+        from {{ ref('stg_lifecycle__' ~ t) }} as s
+        where nullif(s.user_id, '') in (select a.id from affected_user_ids as a)
+            {% if t != 'identifies' %}or (nullif(s.user_id, '') is null and s.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
     )
 ),
 {% endfor %}
@@ -165,7 +166,7 @@ affected_sources as (
 {% else %}
 
 {% for t in tables %}
-{{ t }}_versions as (
+{{ t }}_versions as {{ cte_inline() }} (
     select k.*
     from {{ t }}_keys as k
 ),

@@ -395,3 +395,23 @@ from (
     group by r.id
 ) as deduped
 {%- endmacro %}
+
+
+{#- Keeps a CTE inlined where it is used (DuckDB otherwise materializes a CTE referenced twice: millions of rows
+    written to memory to be read back once). -#}
+{% macro cte_inline() %}{{ return(adapter.dispatch('cte_inline', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__cte_inline() %}{% endmacro %}
+
+{% macro duckdb__cte_inline() %}not materialized{% endmacro %}
+
+{% macro postgres__cte_inline() %}not materialized{% endmacro %}
+
+{#- Computes a small CTE that is read several times once. -#}
+{% macro cte_materialized() %}{{ return(adapter.dispatch('cte_materialized', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__cte_materialized() %}{% endmacro %}
+
+{% macro duckdb__cte_materialized() %}materialized{% endmacro %}
+
+{% macro postgres__cte_materialized() %}materialized{% endmacro %}

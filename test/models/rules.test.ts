@@ -603,6 +603,24 @@ describeEachWarehouse('RFM segment grid and growth accounting, hand-derived', ({
     });
   });
 
+  test('the source vars point the package at differently named raw tables', async () => {
+    await wh.exec('create table cdp_growth.segment_tracks as select * from cdp_growth.tracks');
+    await wh.exec('delete from cdp_growth.tracks');
+    await build(wh, {
+      schema: 'growth_renamed',
+      vars: {
+        lifecycle__raw_schema: 'cdp_growth',
+        lifecycle__tracks_table: 'segment_tracks',
+        lifecycle__as_of_date: D,
+      },
+    });
+    const renamed = await wh.query('select * from growth_renamed.growth_accounting_daily order by date');
+    const original = await wh.query('select * from growth.growth_accounting_daily order by date');
+    expect(renamed).toHaveLength(41);
+    expect(renamed).toEqual(original);
+    await wh.exec('insert into cdp_growth.tracks select * from cdp_growth.segment_tracks');
+  });
+
   test('without lifecycle__as_of_date, D is today in lifecycle__timezone, the same in every mart', async () => {
     const before = new Date().toISOString().slice(0, 10);
     await build(wh, { schema: 'growth_today', rawSchema: 'cdp_growth' });
