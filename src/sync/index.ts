@@ -18,6 +18,7 @@ import {
   SOURCE_TABLE,
   type DiffRow,
   type LogEntry,
+  type MemoryCap,
   type RunStatus,
 } from './state';
 import {
@@ -83,7 +84,7 @@ export interface SyncOptions {
   stateFlushRows?: number;
   /**
    * DuckDB working memory while the sync runs (file databases only), e.g. `'64MB'`; null leaves DuckDB's own
-   * limit. Default 64MB: the diff spills to disk rather than growing with the user count.
+   * limit. Default 32MB: the diff spills to disk rather than growing with the user count.
    */
   duckdbMemoryLimit?: string | null;
   /** Rows read from the warehouse per page; default 5000. */
@@ -342,7 +343,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       const no = ++batchNo;
       acked = [];
       lastFlush = Date.now();
-      write(() => recordBatch(wh, schema, runId, no, destination, entries));
+      write(() => memory.run(() => recordBatch(wh, schema, runId, no, destination, entries)));
     }
     if (logOnly.length > 0 && (force || logOnly.length >= stateFlushRows)) {
       const entries = logOnly;
@@ -406,19 +407,19 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const limiter = new RateLimiter(opts.rateLimit);
 
   let runError: unknown;
-  let restoreMemory = async (): Promise<void> => undefined;
+  let memory: MemoryCap = { restore: async () => undefined, run: (step) => step() };
   let pendingTable: string | undefined;
   try {
-    restoreMemory = await capDuckDbMemory(
+    memory = await capDuckDbMemory(
       wh,
-      opts.duckdbMemoryLimit === undefined ? '64MB' : opts.duckdbMemoryLimit,
+      opts.duckdbMemoryLimit === undefined ? '32MB' : opts.duckdbMemoryLimit,
     );
     const q = buildDiffQuery({ dialect: wh.dialect, schema, mapping, columns, destination, fullResync });
-    const duplicates = await duplicateUserIds(wh, schema);
+    const duplicates = await memory.run(() => duplicateUserIds(wh, schema));
     pendingTable = q.pendingTable;
     await wh.exec(`drop table if exists ${qualify(schema, q.pendingTable)}`);
     await wh.exec(q.createSql);
-    await wh.query(q.fillSql, q.params);
+    await memory.run(() => wh.query(q.fillSql, q.params));
     const [c] = await wh.query<{ considered: number; changed: number }>(
       `select (select count(*) from ${qualify(schema, SOURCE_TABLE)}) as considered,
               (select count(*) from ${qualify(schema, q.pendingTable)}) as changed`,
@@ -516,7 +517,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     const t = qualify(schema, pendingTable);
     await wh.exec(`drop table if exists ${t}`).catch(() => undefined);
   }
-  await restoreMemory().catch(() => undefined);
+  await memory.restore().catch(() => undefined);
   runError ??= fatal;
 
   let status: RunStatus = counts.failed > 0 ? 'failed' : 'success';

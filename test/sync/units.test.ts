@@ -131,3 +131,46 @@ describeEachWarehouse('traits hash', ({ tw }) => {
     );
   });
 });
+
+describeEachWarehouse(
+  'DuckDB memory cap during the sync',
+  ({ tw }) => {
+    it('never fails a sync (an out-of-memory step reruns with more) and restores the settings', async () => {
+      const wh = await tw().open();
+      try {
+        await writeUserLifecycle(
+          wh,
+          'lifecycle',
+          Array.from({ length: 3000 }, (_, i) => ({
+            user_id: `m${i}`,
+            lifecycle_status: 'active',
+            status_since: '2024-05-01',
+            previous_status: 'x'.repeat(200) + i,
+          })),
+        );
+        await wh.exec("set memory_limit = '1GB'");
+        const [before] = await wh.query(
+          "select current_setting('memory_limit') as m, current_setting('threads') as t",
+        );
+        const s = await runSync({
+          warehouse: wh,
+          schema: 'lifecycle',
+          to: 'segment',
+          dryRun: true,
+          duckdbMemoryLimit: '1MB',
+        });
+        expect(s).toMatchObject({ considered: 3000, changed: 3000, invalid: 0 });
+        const [after] = await wh.query(
+          "select current_setting('memory_limit') as m, current_setting('threads') as t",
+        );
+        expect(after.t).toBe(before.t);
+        // DuckDB reports the limit rounded to 0.1 MiB, so it comes back within that rounding.
+        const mib = (v: unknown): number => Number(/^([\d.]+) MiB$/.exec(String(v))?.[1]);
+        expect(Math.abs(mib(after.m) - mib(before.m))).toBeLessThanOrEqual(0.11);
+      } finally {
+        await wh.close();
+      }
+    });
+  },
+  ['duckdb'],
+);
