@@ -104,29 +104,28 @@ prior as (
 -- Rows received after this point are new. The lookback re-reads rows a loader committed late; reading a row
 -- twice is harmless because its whole source is recomputed from scratch below.
 watermark as (
-    select {{ sub_hours('max(t.max_received_at)', lookback) }} as received_after
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
+        end as received_after
     from {{ this }} as t
 ),
 
 {% for t in tables %}
 {{ t }}_new as (
-    select k.id
+    select k.id, k.user_id as raw_user_id, {% if t == 'identifies' %}cast(null as {{ text_type() }}){% else %}k.anonymous_id{% endif %} as raw_anonymous_id
     from {{ ref('stg_lifecycle__' ~ t) }} as k
     where k.received_at > (select w.received_after from watermark as w)
-        or (select w.received_after from watermark as w) is null
-        or (select p.recompute_all from prior as p) = 1
 ),
 {% endfor %}
 
--- Sources to recompute: those of the new rows, and of every other copy of a new row's id (a redelivery under
--- a different source changes which copy was received first). Filtered on the raw id columns, so the source
--- key is only built for the rows read again.
+-- Sources to recompute: those of the new rows. Another copy of a new row's id needs no search: a copy received
+-- earlier keeps winning (its source does not change) and a copy received later is itself new.
 touched as (
 {% for t in tables %}
     {% if not loop.first %}union all{% endif %}
-    select k.user_id as raw_user_id, {% if t == 'identifies' %}cast(null as {{ text_type() }}){% else %}k.anonymous_id{% endif %} as raw_anonymous_id
-    from {{ ref('stg_lifecycle__' ~ t) }} as k
-    where k.id in (select n.id from {{ t }}_new as n)
+    select n.raw_user_id, n.raw_anonymous_id from {{ t }}_new as n
 {% endfor %}
 ),
 
