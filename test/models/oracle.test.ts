@@ -162,6 +162,18 @@ describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw 
     expect(actual).toEqual(expected);
   });
 
+  test('an incremental build after a var changed recomputes everyone and equals the oracle', async () => {
+    // the stored rows were derived with the default vars at D+7; a new time zone and thresholds must not
+    // leave any of them behind, without --full-refresh
+    const vars: Vars = { ...DEFAULT_VARS, timezone: 'Asia/Tokyo', dormantDays: 21, resurrectedDays: 3 };
+    const inc = await build(wh, { vars: { ...toDbtVars(vars), lifecycle__as_of_date: '2024-03-28' } });
+    expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+    const actual = normalise(await readMarts(wh));
+    const expected = normalise(computeOracle(everything, '2024-03-28', vars));
+    expect(diffUsers(actual, expected)).toEqual([]);
+    expect(actual).toEqual(expected);
+  });
+
   test('every var overridden (time zone, windows, thresholds, event lists, plan trait) matches the oracle', async () => {
     const vars: Vars = {
       timezone: 'America/Los_Angeles',
