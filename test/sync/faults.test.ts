@@ -83,7 +83,9 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(new Set(cdp.acked().map((e) => e.userId)).size).toBe(30);
       for (const r of cdp.requests) expect(r.body.batch.length).toBeLessThanOrEqual(20);
       const last = cdp.requests[cdp.requests.length - 1];
-      expect(last.receivedAt - cdp.requests[0].receivedAt).toBeGreaterThanOrEqual(900);
+      // The limiter holds the second batch 1 s after the first leaves; the server-side gap also absorbs the
+      // first request's connection set-up, so only a loose lower bound is stable under load (unlimited: a few ms).
+      expect(last.receivedAt - cdp.requests[0].receivedAt).toBeGreaterThanOrEqual(500);
       for (const e of cdp.acked()) expect(e.integrations).toEqual({ All: false, Braze: true });
     });
   });
