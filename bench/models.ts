@@ -7,6 +7,10 @@
  *   npm run bench:models -- --users 100000 --events 1000000 --days 365
  *   npm run bench:models -- --days 730 --events 20000000   # twice the history at the same events per day
  *   options: --file <path.duckdb> (default: a temp file, deleted), --seed <n>, --json
+ *   --save-full <path> copies the warehouse after the full build; --from-full <path> starts from such a copy
+ *   (same --users/--events/--days/--seed) and only times the incremental day: for iterating on incremental SQL.
+ *   --trace <dir> writes each statement of the incremental build, with its time, to <dir>/NNN-<ms>.sql, and the
+ *   warehouse as it was before that build to <dir>/before-incremental.duckdb.
  *
  * Events are generated inside DuckDB with SQL (hash-based pseudo-random), so generation takes seconds: users
  * have a first day, sessions of 1-5 events concentrated after it with a long tail (so there are dormant,
@@ -25,6 +29,9 @@ interface Options {
   days: number;
   seed: number;
   file?: string;
+  saveFull?: string;
+  fromFull?: string;
+  trace?: string;
   json: boolean;
 }
 
@@ -43,6 +50,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--seed') o.seed = Number(next());
     else if (a === '--file') o.file = next();
     else if (a === '--json') o.json = true;
+    else if (a === '--save-full') o.saveFull = next();
+    else if (a === '--from-full') o.fromFull = next();
+    else if (a === '--trace') o.trace = next();
     else throw new Error(`unknown option ${a} (see the header of bench/models.ts)`);
   }
   for (const k of ['users', 'events', 'days'] as const) {
@@ -130,6 +140,36 @@ order by ts
 `;
 }
 
+/** The warehouse with every exec/query written to `dir` with its duration (the statements to EXPLAIN ANALYZE). */
+function traced(wh: Warehouse, dir: string): Warehouse {
+  fs.mkdirSync(dir, { recursive: true });
+  let n = 0;
+  const wrap =
+    <A extends unknown[], R>(fn: (sql: string, ...rest: A) => Promise<R>) =>
+    async (sql: string, ...rest: A): Promise<R> => {
+      const t0 = Date.now();
+      try {
+        return await fn(sql, ...rest);
+      } finally {
+        const ms = Date.now() - t0;
+        fs.writeFileSync(path.join(dir, `${String(++n).padStart(3, '0')}-${ms}ms.sql`), sql);
+      }
+    };
+  const proxy = <T extends object>(obj: T): T =>
+    new Proxy(obj, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if ((prop === 'exec' || prop === 'query') && typeof v === 'function')
+          return wrap((v as (sql: string, ...rest: unknown[]) => Promise<unknown>).bind(target));
+        if (prop === 'transaction' && typeof v === 'function')
+          return <R>(fn: (tx: Warehouse) => Promise<R>) =>
+            (v as (f: (tx: Warehouse) => Promise<R>) => Promise<R>).call(target, (tx) => fn(proxy(tx)));
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  return proxy(wh);
+}
+
 /** Wall time, and the CPU time of this process (DuckDB runs in-process), which a busy shared machine disturbs less. */
 let lastCpuS = 0;
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -154,58 +194,82 @@ async function main(): Promise<void> {
   };
   let wh: Warehouse | undefined;
   try {
+    if (o.fromFull) fs.copyFileSync(o.fromFull, file);
     wh = await openWarehouse(`duckdb://${file}`);
     await ensureRawTables(wh, 'cdp');
     const sessions = Math.round(o.events / 3);
     const D = addDays(DAY0, o.days - 1);
     const D1 = addDays(DAY0, o.days);
-    log(
-      `generating ${o.users.toLocaleString()} users, ~${o.events.toLocaleString()} events over ${o.days} days (D = ${D}) …`,
-    );
-    const [, genS] = await timed(async () => {
-      await wh!.exec(eventsSql(o, sessions, 0, 0, null));
-      await wh!.exec(identifiesSql(o));
-      await wh!.exec('checkpoint');
-    });
+    if (!o.fromFull) {
+      log(
+        `generating ${o.users.toLocaleString()} users, ~${o.events.toLocaleString()} events over ${o.days} days (D = ${D}) …`,
+      );
+      const [, genS] = await timed(async () => {
+        await wh!.exec(eventsSql(o, sessions, 0, 0, null));
+        await wh!.exec(identifiesSql(o));
+        await wh!.exec('checkpoint');
+      });
+      log(`  generated in ${genS.toFixed(1)} s`);
+    }
     const [[{ n: events }]] = await timed(() =>
       wh!.query<{ n: number }>('select count(*) as n from cdp.tracks'),
     );
-    log(`  ${events.toLocaleString()} tracks generated in ${genS.toFixed(1)} s`);
+    log(`  ${events.toLocaleString()} tracks`);
 
     const scanSql = 'select user_id, count(*), min(timestamp), max(timestamp) from cdp.tracks group by 1';
     // the floor: one pass over the raw events; best of three so a cold cache does not flatter the ratios
     let scanS = Infinity;
     let scanCpuS = Infinity;
-    for (let i = 0; i < 3; i++)
+    for (let i = 0; i < 3; i++) {
       scanS = Math.min(scanS, (await timed(() => wh!.query(`select count(*) from (${scanSql})`)))[1]);
-    scanCpuS = Math.min(scanCpuS, lastCpuS);
+      scanCpuS = Math.min(scanCpuS, lastCpuS);
+    }
     log(`bare scan (${scanSql}): ${scanS.toFixed(3)} s wall, ${scanCpuS.toFixed(3)} s CPU`);
 
     const rssBefore = peakRss;
-    const [full, fullS] = await timed(() =>
-      buildModels({
-        warehouse: wh!,
-        schema: 'lifecycle',
-        rawSchema: 'cdp',
-        vars: { lifecycle__as_of_date: D },
-        fullRefresh: true,
-      }),
-    );
-    const fullCpuS = lastCpuS;
-    log(
-      `full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x); ` +
-        `CPU ${fullCpuS.toFixed(2)} s = ${(fullCpuS / scanCpuS).toFixed(1)}x the scan's CPU`,
-    );
-    for (const m of full.models)
-      log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+    let fullS = NaN;
+    let fullCpuS = NaN;
+    if (!o.fromFull) {
+      const [full, fullWall] = await timed(() =>
+        buildModels({
+          warehouse: wh!,
+          schema: 'lifecycle',
+          rawSchema: 'cdp',
+          vars: { lifecycle__as_of_date: D },
+          fullRefresh: true,
+        }),
+      );
+      fullS = fullWall;
+      fullCpuS = lastCpuS;
+      log(
+        `full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x); ` +
+          `CPU ${fullCpuS.toFixed(2)} s = ${(fullCpuS / scanCpuS).toFixed(1)}x the scan's CPU`,
+      );
+      for (const m of full.models)
+        log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+      if (o.saveFull) {
+        await wh.exec('checkpoint');
+        await wh.close();
+        fs.copyFileSync(file, o.saveFull);
+        wh = await openWarehouse(`duckdb://${file}`);
+        log(`  saved the fully built warehouse to ${o.saveFull}`);
+      }
+    }
 
     // one more day of events (about events/days), received the next day
     const perDay = Math.max(1, Math.round(sessions / o.days));
     await wh.exec(eventsSql(o, perDay, sessions + 1, o.days, o.days));
     await wh.exec('checkpoint');
+    if (o.trace) {
+      fs.mkdirSync(o.trace, { recursive: true });
+      await wh.close();
+      fs.copyFileSync(file, path.join(o.trace, 'before-incremental.duckdb'));
+      wh = await openWarehouse(`duckdb://${file}`);
+    }
+    if (process.env.BENCH_PRE_SQL) await wh.exec(process.env.BENCH_PRE_SQL);
     const [inc, incS] = await timed(() =>
       buildModels({
-        warehouse: wh!,
+        warehouse: o.trace ? traced(wh!, o.trace) : wh!,
         schema: 'lifecycle',
         rawSchema: 'cdp',
         vars: { lifecycle__as_of_date: D1 },
