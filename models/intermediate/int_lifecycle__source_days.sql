@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    unique_key='source_key',
+    unique_key=['source_key', 'event_date'],
     incremental_strategy='delete+insert',
     tags=['lifecycle', 'intermediate']
 ) }}
@@ -10,8 +10,10 @@
   identity resolution. Identity depends on D and on later identify/alias calls, so facts are kept per source and
   mapped to users downstream; that way a new identify re-attributes history without reading raw events again.
 
-  Incremental: only sources with raw rows received after the watermark (minus lifecycle__lookback_hours) are
-  recomputed, from all of their raw rows, so late and duplicate rows are handled exactly as in a full refresh.
+  Incremental: only the (source, day) pairs holding a copy of an id received after the watermark (minus
+  lifecycle__lookback_hours) are recomputed, from all of their raw rows and every other copy of those rows'
+  ids, so late and duplicate rows are handled exactly as in a full refresh while a heavy user's history is not
+  read again for one new event.
 -#}
 
 {%- set tz = lifecycle_tz() -%}
@@ -20,6 +22,99 @@
 {%- set tables = ['tracks', 'pages', 'screens', 'identifies'] -%}
 
 with
+
+{% if is_incremental() %}
+
+prior as (
+{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+),
+
+-- Rows received after this point are new. The lookback re-reads rows a loader committed late; reading a row
+-- twice is harmless because its whole pair is recomputed from scratch below.
+watermark as (
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
+        end as received_after
+    from {{ this }} as t
+),
+
+{% for t in tables %}
+-- The rows received after the watermark (a range filter on received_at, which follows the load order).
+{{ t }}_new as (
+    select
+        n.id,
+        {% if t == 'identifies' -%}
+        {{ lifecycle_source_key('n.user_id', 'cast(null as ' ~ text_type() ~ ')') }} as source_key,
+        {%- else -%}
+        {{ lifecycle_source_key('n.user_id', 'n.anonymous_id') }} as source_key,
+        {%- endif %}
+        n.event_date
+    from {{ ref('stg_lifecycle__' ~ t) }} as n
+    where n.received_at > (select w.received_after from watermark as w)
+),
+{% endfor %}
+
+-- The (source, day) pairs to recompute: those of the new rows. Other copies of a new row's id need no search:
+-- a copy received earlier than it either is new too (its pair is here) or was received before the lookback
+-- window and keeps winning the dedup (its pair does not change); a copy received later is itself new.
+affected_pairs as {{ cte_materialized() }} (
+    select distinct source_key, event_date
+    from (
+        {% for t in tables %}
+        {% if not loop.first %}union all{% endif %}
+        select n.source_key, n.event_date from {{ t }}_new as n
+        {% endfor %}
+        -- recomputing everyone (a var changed, e.g. the time zone that dates every row): the stored pairs are
+        -- replaced too, as tombstones where no row dates there any more (--full-refresh drops those)
+        union all
+        select t.source_key, t.event_date from {{ this }} as t
+        where (select p.recompute_all from prior as p) = 1
+    ) as pairs
+    where source_key is not null
+),
+
+affected_dates as (
+    select distinct event_date from affected_pairs
+),
+
+affected_user_ids as (
+    select distinct substr(source_key, 3) as id from affected_pairs where substr(source_key, 1, 2) = 'u:'
+),
+
+affected_anonymous_ids as (
+    select distinct substr(source_key, 3) as id from affected_pairs where substr(source_key, 1, 2) = 'a:'
+),
+
+{% for t in tables %}
+-- The raw rows of the affected sources on the affected days (a superset of the pairs' rows, found on the raw
+-- columns without building keys), plus every other copy of their ids so that dedup sees the first received.
+-- Only these rows are parsed below.
+{{ t }}_raw as {{ cte_materialized() }} (
+    select r.*
+    from {{ ref('stg_lifecycle__' ~ t) }} as r
+    where r.id in (
+        select s.id
+        from {{ ref('stg_lifecycle__' ~ t) }} as s
+        where s.event_date in (select d.event_date from affected_dates as d)
+            and (
+                nullif(s.user_id, '') in (select a.id from affected_user_ids as a)
+                {% if t != 'identifies' %}or (nullif(s.user_id, '') is null and s.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
+            )
+    )
+),
+{% endfor %}
+
+{% else %}
+
+{% for t in tables %}
+{{ t }}_raw as {{ cte_inline() }} (
+    select * from {{ ref('stg_lifecycle__' ~ t) }}
+),
+{% endfor %}
+
+{% endif %}
 
 -- Every raw row with a source and the facts it carries, classified before dedup so that the dedup window only
 -- moves narrow rows. Event names match on event_text (SPEC 4.3); churn and non-activity events are never
@@ -51,7 +146,7 @@ tracks_keys as {{ cte_inline() }} (
                     0
                 )
         end as revenue
-    from {{ ref('stg_lifecycle__tracks') }}
+    from tracks_raw
 ),
 
 pages_keys as {{ cte_inline() }} (
@@ -63,7 +158,7 @@ pages_keys as {{ cte_inline() }} (
         received_at,
         event_at,
         event_date
-    from {{ ref('stg_lifecycle__pages') }}
+    from pages_raw
 ),
 
 screens_keys as {{ cte_inline() }} (
@@ -75,7 +170,7 @@ screens_keys as {{ cte_inline() }} (
         received_at,
         event_at,
         event_date
-    from {{ ref('stg_lifecycle__screens') }}
+    from screens_raw
 ),
 
 -- createdAt / created_at give a literal date when the text starts with YYYY-MM-DD; the plan trait feeds
@@ -92,96 +187,21 @@ identifies_keys as {{ cte_inline() }} (
         {{ safe_date_prefix(json_text('traits', 'createdAt')) }} as created_at_camel,
         {{ safe_date_prefix(json_text('traits', 'created_at')) }} as created_at_snake,
         {{ json_text('traits', plan_trait) }} as plan_value
-    from {{ ref('stg_lifecycle__identifies') }}
+    from identifies_raw
 ),
-
-{% if is_incremental() %}
-
-prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
-),
-
--- Rows received after this point are new. The lookback re-reads rows a loader committed late; reading a row
--- twice is harmless because its whole source is recomputed from scratch below.
-watermark as (
-    select
-        case
-            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
-        end as received_after
-    from {{ this }} as t
-),
-
-{% for t in tables %}
-{{ t }}_new as (
-    select k.id, k.user_id as raw_user_id, {% if t == 'identifies' %}cast(null as {{ text_type() }}){% else %}k.anonymous_id{% endif %} as raw_anonymous_id
-    from {{ ref('stg_lifecycle__' ~ t) }} as k
-    where k.received_at > (select w.received_after from watermark as w)
-),
-{% endfor %}
-
--- Sources to recompute: those of the new rows. Another copy of a new row's id needs no search: a copy received
--- earlier keeps winning (its source does not change) and a copy received later is itself new.
-touched as (
-{% for t in tables %}
-    {% if not loop.first %}union all{% endif %}
-    select n.raw_user_id, n.raw_anonymous_id from {{ t }}_new as n
-{% endfor %}
-),
-
-affected_user_ids as (
-    select distinct raw_user_id as id
-    from touched
-    where nullif(raw_user_id, '') is not null
-),
-
-affected_anonymous_ids as (
-    select distinct raw_anonymous_id as id
-    from touched
-    where nullif(raw_user_id, '') is null and nullif(raw_anonymous_id, '') is not null
-),
-
-affected_sources as (
-    select 'u:' || id as source_key from affected_user_ids
-    union all
-    select 'a:' || id from affected_anonymous_ids
-),
-
-{% for t in tables %}
--- All copies of every id the affected sources hold, wherever they landed, so dedup sees the first received.
--- Few rows, read three times by the dedup: computed once.
-{{ t }}_versions as {{ cte_materialized() }} (
-    select k.*
-    from {{ t }}_keys as k
-    where k.id in (
-        select s.id
-        from {{ ref('stg_lifecycle__' ~ t) }} as s
-        where nullif(s.user_id, '') in (select a.id from affected_user_ids as a)
-            {% if t != 'identifies' %}or (nullif(s.user_id, '') is null and s.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
-    )
-),
-{% endfor %}
-
-{% else %}
-
-{% for t in tables %}
-{{ t }}_versions as {{ cte_inline() }} (
-    select k.*
-    from {{ t }}_keys as k
-),
-{% endfor %}
-
-{% endif %}
 
 {% for t in tables %}
 -- Dedup on id (SPEC 3): keep the copy received first; ties broken on fields so every warehouse picks the same.
+-- An incremental run keeps the winners that fall in an affected pair (the others' pairs did not change).
 {{ t }}_first as (
-    select *
+    select d.*
     from (
-        {{ dedup_first(t ~ '_versions', ['received_at', 'event_at', 'source_key']) }}
+        {{ dedup_first(t ~ '_keys', ['received_at', 'event_at', 'source_key']) }}
     ) as d
-    where source_key is not null
-        {% if is_incremental() %}and source_key in (select a.source_key from affected_sources as a){% endif %}
+    {% if is_incremental() %}
+    inner join affected_pairs as p on p.source_key = d.source_key and p.event_date = d.event_date
+    {% endif %}
+    where d.source_key is not null
 ),
 {% endfor %}
 
@@ -255,18 +275,28 @@ source_dates as (
     group by source_key, event_date
 )
 
+{#- An incremental run writes one row per affected pair: a pair left without any row (its ids all moved to a
+    copy received earlier elsewhere) keeps a row with no fact (has_event = 0, has_identify = 0), so that the
+    delete by (source_key, event_date) removes the old one; int_lifecycle__user_days skips such rows. -#}
+{%- if is_incremental() -%}
+{%- set pair = 'k' -%}
+{%- else -%}
+{%- set pair = 'd' -%}
+{%- endif %}
 select
-    d.source_key,
-    case when substr(d.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
-    substr(d.source_key, 3) as source_id,
-    d.event_date,
-    d.has_event,
-    d.is_active,
-    d.has_churn_signal,
-    d.has_core_event,
-    d.purchase_count,
-    cast(coalesce(d.revenue, 0) as {{ money_type() }}) as revenue,
-    d.has_identify,
+    {{ pair }}.source_key,
+    case when substr({{ pair }}.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
+    substr({{ pair }}.source_key, 3) as source_id,
+    {{ pair }}.event_date,
+    coalesce(d.has_event, 0) as has_event,
+    coalesce(d.is_active, 0) as is_active,
+    coalesce(d.has_churn_signal, 0) as has_churn_signal,
+    coalesce(d.has_core_event, 0) as has_core_event,
+    -- integer counts and null revenue on days without a purchase: DuckDB scans wide decimals (hugeint) an
+    -- order of magnitude slower than ints, and a null costs nothing in every downstream scan
+    cast(coalesce(d.purchase_count, 0) as integer) as purchase_count,
+    case when d.purchase_count > 0 then cast(coalesce(d.revenue, 0) as {{ money_type() }}) end as revenue,
+    coalesce(d.has_identify, 0) as has_identify,
     d.created_at_date,
     cast(p.plan_value as {{ text_type() }}) as plan_value,
     p.plan_event_at,
@@ -274,5 +304,10 @@ select
     cast(p.plan_id as {{ text_type() }}) as plan_id,
     d.max_received_at,
     {{ lifecycle_run_at() }} as _built_at
+{% if is_incremental() %}
+from affected_pairs as k
+left join source_dates as d on d.source_key = k.source_key and d.event_date = k.event_date
+{% else %}
 from source_dates as d
-left join identify_plans as p on p.source_key = d.source_key and p.event_date = d.event_date
+{% endif %}
+left join identify_plans as p on p.source_key = {{ pair }}.source_key and p.event_date = {{ pair }}.event_date

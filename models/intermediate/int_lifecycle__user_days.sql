@@ -72,6 +72,8 @@ source_facts as (
     from {{ ref('int_lifecycle__source_days') }} as s
     where s.source_key in (select c.source_key from candidate_sources as c)
         and s.event_date <= {{ as_of }}
+        -- rows without a fact are tombstones of emptied pairs (see int_lifecycle__source_days)
+        and (s.has_event = 1 or s.has_identify = 1)
 ),
 
 {% else %}
@@ -80,6 +82,7 @@ source_facts as (
     select s.*
     from {{ ref('int_lifecycle__source_days') }} as s
     where s.event_date <= {{ as_of }}
+        and (s.has_event = 1 or s.has_identify = 1)
 ),
 
 {% endif %}
@@ -167,8 +170,9 @@ final as (
         d.is_active,
         d.has_churn_signal,
         d.has_core_event,
-        d.purchase_count,
-        cast(d.revenue as {{ money_type() }}) as revenue,
+        cast(d.purchase_count as integer) as purchase_count,
+        -- null on days without a purchase (see int_lifecycle__source_days)
+        case when d.purchase_count > 0 then cast(coalesce(d.revenue, 0) as {{ money_type() }}) end as revenue,
         d.has_identify,
         d.created_at_date,
         p.plan_value,

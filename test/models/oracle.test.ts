@@ -107,12 +107,39 @@ function lateRows(): RawData {
   };
 }
 
+/**
+ * A second copy of a first-batch track that was the only event of its user that day, received a minute
+ * *earlier* than the stored copy (a loader committing late, within the lookback) and dated three days before
+ * under another user: it wins the dedup, so the id leaves its old (user, day) pair empty and lands in a new
+ * one. Incremental runs must drop the emptied pair and add the new one.
+ */
+function movedCopy(first: RawData): RawData {
+  const perDay = new Map<string, number>();
+  const key = (t: { user_id: string | null; timestamp: string }) =>
+    `${t.user_id}|${t.timestamp.slice(0, 10)}`;
+  for (const t of first.tracks) perDay.set(key(t), (perDay.get(key(t)) ?? 0) + 1);
+  const lone = first.tracks.find(
+    (t) =>
+      t.user_id !== null &&
+      Date.parse(t.received_at) > Date.parse('2024-03-20T00:05:00.000Z') &&
+      perDay.get(key(t)) === 1,
+  );
+  if (!lone) throw new Error('the generated data has no lone late-received track to move; change the seed');
+  const moved = {
+    ...lone,
+    user_id: 'user1',
+    timestamp: new Date(Date.parse(lone.timestamp) - 3 * 86400000).toISOString(),
+    received_at: new Date(Date.parse(lone.received_at) - 60000).toISOString(),
+  };
+  return { tracks: [moved], pages: [], screens: [], identifies: [], aliases: [] };
+}
+
 describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw }) => {
   let wh: Warehouse;
   const all = generate({ seed: SEED, users: 60, start: '2023-10-01', end: '2024-03-25' });
   // Rows received up to the end of D1 land first; the rest (incl. events dated after D1) before the second build.
   const [first, rest] = splitByReceived(all, '2024-03-20T23:59:59.999Z');
-  const second = merge(rest, lateRows());
+  const second = merge(rest, lateRows(), movedCopy(first));
   const everything = merge(first, second);
 
   beforeAll(async () => {
@@ -205,5 +232,41 @@ describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw 
     expect(actual).toEqual(expected);
     expect(actual.user_lifecycle.some((u) => u.core_feature_adopted === true)).toBe(true);
     expect(DEFAULT_VARS.timezone).toBe('UTC');
+  });
+
+  test('daily incremental builds with the same overridden vars follow the oracle as purchases leave the RFM window', async () => {
+    // Continues the schema above (every var overridden, a 60-day RFM window): each day moves the 7/28-day
+    // windows, ages purchases out of the RFM window (which re-ranks every purchaser) and lets events already
+    // landed but dated after the previous D count; only the affected rows are rewritten, so compare each day.
+    const vars: Vars = {
+      ...DEFAULT_VARS,
+      timezone: 'America/Los_Angeles',
+      powerDays: 10,
+      coreEvents: ['Used Core'],
+      rfmWindowDays: 60,
+    };
+    await build(wh, {
+      schema: 'lifecycle_days',
+      vars: { ...toDbtVars(vars), lifecycle__as_of_date: D2 },
+      fullRefresh: true,
+    });
+    let rfmChanged = 0;
+    let previous = normalise(await readMarts(wh, 'lifecycle_days'));
+    for (const day of ['2024-03-22', '2024-03-23', '2024-03-26', '2024-04-02', '2024-05-10']) {
+      const inc = await build(wh, {
+        schema: 'lifecycle_days',
+        vars: { ...toDbtVars(vars), lifecycle__as_of_date: day },
+      });
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__user_state')?.incremental).toBe(true);
+      const actual = normalise(await readMarts(wh, 'lifecycle_days'));
+      const expected = normalise(computeOracle(everything, day, vars));
+      expect(diffUsers(actual, expected)).toEqual([]);
+      expect(actual).toEqual(expected);
+      const before = new Map(previous.user_lifecycle.map((u) => [u.user_id, u.rfm_segment]));
+      rfmChanged += actual.user_lifecycle.filter((u) => before.get(u.user_id) !== u.rfm_segment).length;
+      previous = actual;
+    }
+    // the days above must actually move RFM segments, or this test would not exercise the re-ranking
+    expect(rfmChanged).toBeGreaterThan(0);
   });
 });
