@@ -30,11 +30,12 @@ describe('cdp-lifecycle test', () => {
     expectExit(ok, 0);
     expect(ok.stdout).toMatch(/Ran \d+ tests in .*: \d+ passed, 0 failed/);
 
-    // Break the grain of user_lifecycle (one row per user) behind the models' back.
+    // Break the grain of user_lifecycle (one row per user) behind the models' back: it is a view over
+    // int_lifecycle__user_state, so duplicate the user there.
     const wh = await openWarehouse(url);
     try {
       await wh.exec(
-        "insert into lifecycle.user_lifecycle select * from lifecycle.user_lifecycle where user_id = 'a'",
+        "insert into lifecycle.int_lifecycle__user_state select * from lifecycle.int_lifecycle__user_state where user_id = 'a'",
       );
     } finally {
       await wh.close();
