@@ -182,16 +182,22 @@ regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
 
 {#-
   A number from text that never fails on garbage: a plain decimal ('12', '-3.5', ' 19.99 ') or one with an
-  exponent ('1e3'), else null. Plain decimals are cast exactly; exponents go through a double.
+  exponent ('1e3'), else null. Plain decimals are cast exactly; exponents go through a double. A magnitude of
+  10^24 or more is not a revenue but a data error, and would overflow decimal(38, 12): it is null too (plain
+  decimals with at most 24 integer digits; exponents below 1e24), so the next revenue field is used.
 -#}
 {% macro safe_decimal(expr) %}{{ return(adapter.dispatch('safe_decimal', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
 {% macro default__safe_decimal(expr) -%}
+{#- Nested CASE: only CASE guarantees the casts never see text the patterns rejected. -#}
 case
-  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)') }}
+  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
     then cast(trim({{ expr }}) as decimal(38, 12))
   when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)[eE][-+]?[0-9]{1,3}') }}
-    then cast(cast(trim({{ expr }}) as double precision) as decimal(38, 12))
+    then case
+      when abs(cast(trim({{ expr }}) as double precision)) < 1e24
+        then cast(cast(trim({{ expr }}) as double precision) as decimal(38, 12))
+    end
 end
 {%- endmacro %}
 

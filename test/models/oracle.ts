@@ -199,7 +199,8 @@ export function localDate(iso: string, tz: string): number {
 
 // ---- revenue: exact cents ----
 
-const PLAIN = /^[-+]?(\d+\.?\d*|\.\d+)$/;
+// SPEC 4.6 numbers; a magnitude of 10^24 or more is a data error, not a revenue (see safe_decimal).
+const PLAIN = /^[-+]?(\d{1,24}(\.\d*)?|\.\d+)$/;
 const EXPONENT = /^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d{1,3}$/;
 
 /** Cents of a plain decimal string rounded half away from zero, exactly (BigInt). */
@@ -228,6 +229,7 @@ export function revenueCents(v: unknown): bigint | null {
   if (PLAIN.test(s)) return plainToCents(s);
   if (EXPONENT.test(s)) {
     const n = Number(s);
+    if (!(Math.abs(n) < 1e24)) return null;
     return plainToCents(n.toFixed(6));
   }
   return null;

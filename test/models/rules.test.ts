@@ -136,8 +136,11 @@ const tracks: TrackRow[] = [
   track('tie_a', -5, 'Order Completed', { properties: { revenue: 10.0 } }),
   track('tie_b', -5, 'Order Completed', { properties: { revenue: '10' } }),
   track('tie_c', -20, 'Order Completed', { properties: { revenue: 'n/a', total: '5.499' } }),
-  track('tie_c', -1, 'Order Completed', { properties: { value: 4.5 } }),
-  track('tie_d', -40, 'Order Completed', { properties: { revenue: 'abc', total: null, value: '1e1' } }),
+  // a revenue of 10^24 or more is a data error: the next field counts (and the build does not overflow)
+  track('tie_c', -1, 'Order Completed', {
+    properties: { revenue: '123456789012345678901234567890', value: 4.5 },
+  }),
+  track('tie_d', -40, 'Order Completed', { properties: { revenue: '1e300', total: null, value: '1e1' } }),
   // a purchase outside the 365-day window does not make a purchaser
   track('old_buyer', -365, 'Order Completed', { properties: { revenue: 50 } }),
   // time zones: 23:30 UTC on D-1 is D in Tokyo and D-1 in Los Angeles; 02:00 UTC on D is D-1 in Los Angeles;
