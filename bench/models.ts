@@ -266,7 +266,6 @@ async function main(): Promise<void> {
       fs.copyFileSync(file, path.join(o.trace, 'before-incremental.duckdb'));
       wh = await openWarehouse(`duckdb://${file}`);
     }
-    if (process.env.BENCH_PRE_SQL) await wh.exec(process.env.BENCH_PRE_SQL);
     const [inc, incS] = await timed(() =>
       buildModels({
         warehouse: o.trace ? traced(wh!, o.trace) : wh!,
