@@ -123,8 +123,6 @@ affected_anonymous_ids as (
 tracks_keys as {{ cte_inline() }} (
     select
         id,
-        user_id as raw_user_id,
-        anonymous_id as raw_anonymous_id,
         {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
         received_at,
         event_at,
@@ -149,37 +147,23 @@ tracks_keys as {{ cte_inline() }} (
     from tracks_raw
 ),
 
-pages_keys as {{ cte_inline() }} (
+{% for t in ['pages', 'screens'] %}
+{{ t }}_keys as {{ cte_inline() }} (
     select
         id,
-        user_id as raw_user_id,
-        anonymous_id as raw_anonymous_id,
         {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
         received_at,
         event_at,
         event_date
-    from pages_raw
+    from {{ t }}_raw
 ),
-
-screens_keys as {{ cte_inline() }} (
-    select
-        id,
-        user_id as raw_user_id,
-        anonymous_id as raw_anonymous_id,
-        {{ lifecycle_source_key('user_id', 'anonymous_id') }} as source_key,
-        received_at,
-        event_at,
-        event_date
-    from screens_raw
-),
+{% endfor %}
 
 -- createdAt / created_at give a literal date when the text starts with YYYY-MM-DD; the plan trait feeds
 -- subscription_status (SPEC 4.3, 5).
 identifies_keys as {{ cte_inline() }} (
     select
         id,
-        user_id as raw_user_id,
-        cast(null as {{ text_type() }}) as raw_anonymous_id,
         {{ lifecycle_source_key('user_id', 'cast(null as ' ~ text_type() ~ ')') }} as source_key,
         received_at,
         event_at,

@@ -210,9 +210,9 @@ final as (
     left join scored as s on s.user_id = u.user_id
 )
 
-{% if is_incremental() %}
+{#- An incremental run writes every affected user: a user left without facts gets a tombstone row. #}
 select
-    a.user_id,
+    {% if is_incremental() %}a.user_id{% else %}f.user_id{% endif %},
     f.lifecycle_status,
     f.status_since,
     f.previous_status,
@@ -231,28 +231,9 @@ select
     f.rfm_monetary_score,
     cast(f.rfm_segment as {{ text_type() }}) as rfm_segment,
     {{ lifecycle_run_at() }} as _built_at
+{% if is_incremental() %}
 from affected_users as a
 left join final as f on f.user_id = a.user_id
 {% else %}
-select
-    f.user_id,
-    f.lifecycle_status,
-    f.status_since,
-    f.previous_status,
-    f.first_seen_date,
-    f.last_active_date,
-    f.active_days_7,
-    f.active_days_28,
-    f.last_churn_signal_date,
-    f.subscription_status,
-    f.core_feature_adopted,
-    f.purchase_count,
-    f.monetary,
-    f.last_purchase_date,
-    f.rfm_recency_score,
-    f.rfm_frequency_score,
-    f.rfm_monetary_score,
-    cast(f.rfm_segment as {{ text_type() }}) as rfm_segment,
-    {{ lifecycle_run_at() }} as _built_at
 from final as f
 {% endif %}
