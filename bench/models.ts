@@ -152,7 +152,10 @@ function traced(wh: Warehouse, dir: string): Warehouse {
         return await fn(sql, ...rest);
       } finally {
         const ms = Date.now() - t0;
-        fs.writeFileSync(path.join(dir, `${String(++n).padStart(3, '0')}-${ms}ms.sql`), sql);
+        // bound parameters go on a first comment line, so a replay can pass them again
+        const params = rest[0];
+        const head = Array.isArray(params) && params.length ? `-- params: ${JSON.stringify(params)}\n` : '';
+        fs.writeFileSync(path.join(dir, `${String(++n).padStart(3, '0')}-${ms}ms.sql`), head + sql);
       }
     };
   const proxy = <T extends object>(obj: T): T =>

@@ -7,15 +7,14 @@
 
 {#-
   Everything of user_lifecycle that does not move by itself when D advances (SPEC 4.3, 4.4, 4.6, 5): the
-  status of the open run, the activity facts, the 7/28-day activity counts, purchases in the RFM window and
-  the RFM scores and segment. user_lifecycle is a view that adds what moves every day for everyone (as_of_date,
-  days_inactive, rfm_recency_days), so a daily run rewrites only the rows that can have changed instead of
-  every user.
+  status of the open run, the activity facts, purchases in the RFM window and the RFM scores and segment.
+  user_lifecycle is a view that adds what moves every day: as_of_date, days_inactive, rfm_recency_days, and
+  the 7/28-day counts from int_lifecycle__recent_activity. So a daily run rewrites only the rows that can have
+  changed instead of every user.
 
-  Incremental: a user is re-derived when their facts or status runs were re-derived in this run, when they
-  have an activity day in [previous D - 27, D] (their 7/28-day counts move), or when their RFM values or scores
-  differ from the stored ones (scores are ranks over all purchasers, computed for all of them: one narrow
-  aggregate). A re-derived user without facts keeps a tombstone row (null first_seen_date).
+  Incremental: a user is re-derived when their facts or status runs were re-derived in this run, or when their
+  RFM values or scores differ from the stored ones (scores are ranks over all purchasers, computed for all of
+  them: one narrow aggregate). A re-derived user without facts keeps a tombstone row (null first_seen_date).
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
@@ -96,13 +95,7 @@ affected_users as (
     select r.user_id
     from {{ ref('int_lifecycle__status_runs') }} as r
     where r._built_at > (select p.prior_built_at from prior as p)
-    {{ union_distinct() }}
-    -- the 7/28-day windows moved over an activity day of theirs
-    select d.user_id
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where d.is_active = 1
-        and d.date_day >= {{ add_days('(select p.prior_as_of_date from prior as p)', -27) }}
-        and d.date_day <= {{ as_of }}
+
     {{ union_distinct() }}
     -- RFM values or scores changed
     select s.user_id
@@ -154,19 +147,6 @@ current_runs as (
         {% if is_incremental() %}and r.user_id in (select a.user_id from affected_users as a){% endif %}
 ),
 
--- Activity days in [D-27, D] and [D-6, D].
-recent_activity as (
-    select
-        d.user_id,
-        count(*) as active_days_28,
-        sum(case when d.date_day >= {{ add_days(as_of, -6) }} then 1 else 0 end) as active_days_7
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where d.is_active = 1
-        and d.date_day >= {{ add_days(as_of, -27) }}
-        and d.date_day <= {{ as_of }}
-    group by d.user_id
-),
-
 final as (
     select
         u.user_id,
@@ -175,8 +155,6 @@ final as (
         r.previous_status,
         u.first_seen_date,
         u.last_active_date,
-        cast(coalesce(a.active_days_7, 0) as integer) as active_days_7,
-        cast(coalesce(a.active_days_28, 0) as integer) as active_days_28,
         u.last_churn_signal_date,
         cast(u.subscription_status as {{ text_type() }}) as subscription_status,
         {% if core_events | length == 0 -%}
@@ -206,7 +184,6 @@ final as (
         end as rfm_segment
     from users as u
     left join current_runs as r on r.user_id = u.user_id
-    left join recent_activity as a on a.user_id = u.user_id
     left join scored as s on s.user_id = u.user_id
 )
 
@@ -218,8 +195,6 @@ select
     f.previous_status,
     f.first_seen_date,
     f.last_active_date,
-    f.active_days_7,
-    f.active_days_28,
     f.last_churn_signal_date,
     f.subscription_status,
     f.core_feature_adopted,

@@ -265,11 +265,35 @@ export async function buildIncremental(
       await tx.exec(`drop table ${source}`);
     });
     if (wh.dialect === 'postgres') await wh.exec(`analyze ${target}`);
+    else await compactIfBloated(wh, schema, name);
     return rows;
   } catch (err) {
     await dropIfExists(wh, schema, tmp).catch(() => undefined);
     throw err;
   }
+}
+
+/** Share of deleted rows past which an incremental DuckDB table is rewritten (see compactIfBloated). */
+export const COMPACT_DEAD_SHARE = 0.3;
+
+/**
+ * DuckDB keeps the rows a delete+insert removed in place (the warehouse turns off the checkpoint's vacuum,
+ * which rewrote the big tables on every run), so scans slowly read more dead rows. Once they pass
+ * COMPACT_DEAD_SHARE of the table, it is rewritten and swapped in: one table copy every few daily runs
+ * instead of a partial rewrite on each.
+ */
+export async function compactIfBloated(wh: Warehouse, schema: string, name: string): Promise<boolean> {
+  if (wh.dialect !== 'duckdb') return false;
+  const stored = await wh.query<{ n: number | bigint }>(
+    'select estimated_size as n from duckdb_tables() where database_name = current_database() and schema_name = $1 and table_name = $2',
+    [schema, name],
+  );
+  const total = Number(stored[0]?.n ?? 0);
+  if (total === 0) return false;
+  const live = await countRows(wh, schema, name);
+  if (total - live <= COMPACT_DEAD_SHARE * total) return false;
+  await buildSwap(wh, 'table', schema, name, `select * from ${rel(schema, name)}`);
+  return true;
 }
 
 export async function existingKind(
