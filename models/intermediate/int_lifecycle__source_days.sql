@@ -98,6 +98,11 @@ affected_anonymous_ids as (
         select s.id
         from {{ ref('stg_lifecycle__' ~ t) }} as s
         where s.event_date in (select d.event_date from affected_dates as d)
+            -- the same days as a range on the raw timestamp, widened past any time zone offset: a filter the
+            -- warehouse can check against each block's min/max (raw tables load in time order), where the local
+            -- date has to be computed for every row
+            and s.event_at >= (select cast({{ add_days('min(d.event_date)', -2) }} as timestamp) from affected_dates as d)
+            and s.event_at < (select cast({{ add_days('max(d.event_date)', 3) }} as timestamp) from affected_dates as d)
             and (
                 nullif(s.user_id, '') in (select a.id from affected_user_ids as a)
                 {% if t != 'identifies' %}or (nullif(s.user_id, '') is null and s.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
