@@ -135,19 +135,22 @@ churn_signals as (
 -- Return days (SPEC 4.3): an activity day after first_seen whose day before was dormant or churned, with
 -- p = the previous activity day (else first_seen): (r - 1) - p >= dormant_days, or a churn signal in [p, r-1].
 return_flags as (
+    -- a long enough gap ...
     select a.user_id, a.date_day as return_date, a.first_seen_date
     from activity as a
     where a.date_day > a.first_seen_date
-        and (
-            {{ days_between('a.date_day', 'coalesce(a.prev_active_date, a.first_seen_date)') }} - 1 >= {{ dormant_days }}
-            or exists (
-                select 1
-                from churn_signals as c
-                where c.user_id = a.user_id
-                    and c.date_day >= coalesce(a.prev_active_date, a.first_seen_date)
-                    and c.date_day < a.date_day
-            )
-        )
+        and {{ days_between('a.date_day', 'coalesce(a.prev_active_date, a.first_seen_date)') }} - 1 >= {{ dormant_days }}
+    union all
+    -- ... or else a churn signal inside it: a join from the few churn signals, where a correlated exists made
+    -- the warehouse gather every activity day first
+    select distinct a.user_id, a.date_day as return_date, a.first_seen_date
+    from churn_signals as c
+    inner join activity as a
+        on a.user_id = c.user_id
+        and c.date_day >= coalesce(a.prev_active_date, a.first_seen_date)
+        and c.date_day < a.date_day
+    where a.date_day > a.first_seen_date
+        and {{ days_between('a.date_day', 'coalesce(a.prev_active_date, a.first_seen_date)') }} - 1 < {{ dormant_days }}
 ),
 
 return_days as (
@@ -306,6 +309,7 @@ runs as (
     from run_starts as r
 ),
 
+-- Only the open run carries next_change_date: joined on those runs alone, not on every run of the history.
 final as (
     select
         r.user_id,
@@ -313,9 +317,20 @@ final as (
         r.valid_from,
         r.valid_to,
         r.previous_status,
-        case when r.valid_to is null then n.next_change_date end as next_change_date
+        cast(null as date) as next_change_date
+    from runs as r
+    where r.valid_to is not null
+    union all
+    select
+        r.user_id,
+        r.lifecycle_status,
+        r.valid_from,
+        r.valid_to,
+        r.previous_status,
+        n.next_change_date
     from runs as r
     left join next_change as n on n.user_id = r.user_id
+    where r.valid_to is null
 )
 
 {% if is_incremental() %}
