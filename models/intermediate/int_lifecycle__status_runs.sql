@@ -26,13 +26,7 @@
 {%- set power_days = lifecycle_int_var('lifecycle__power_days', 20, 0) -%}
 {%- set decline_min = lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0) -%}
 {%- set decline_pct = lifecycle_int_var('lifecycle__decline_ratio_pct', 50, 0) -%}
-{#- The 7/28-day counts only matter to a user who ever has this many activity days within 28 days: below it,
-    neither the power rule nor the decline rule (its baseline needs decline_min days) can hold. -#}
-{%- if (decline_min | int) < (power_days | int) -%}
-{%- set count_floor = decline_min | int -%}
-{%- else -%}
-{%- set count_floor = power_days | int -%}
-{%- endif -%}
+{%- set count_floor = lifecycle_count_floor() | int -%}
 
 with
 
@@ -62,7 +56,7 @@ facts as (
 ),
 
 user_days as (
-    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date
+    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date, d.floor_next_active_date
     from {{ ref('int_lifecycle__user_days') }} as d
     where d.user_id in (select a.user_id from affected_users as a)
         and d.date_day is not null
@@ -75,7 +69,7 @@ facts as (
 ),
 
 user_days as (
-    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date
+    select d.user_id, d.date_day, d.is_active, d.has_churn_signal, d.prev_active_date, d.next_active_date, d.floor_next_active_date
     from {{ ref('int_lifecycle__user_days') }} as d
     where d.date_day is not null
 ),
@@ -88,16 +82,14 @@ activity_days as (
         d.date_day,
         d.prev_active_date,
         d.next_active_date,
-        f.first_seen_date
-        {%- if count_floor > 1 %},
-        lead(d.date_day, {{ count_floor - 1 }}) over (partition by d.user_id order by d.date_day) as floor_next_date
-        {%- endif %}
+        f.first_seen_date,
+        d.floor_next_active_date as floor_next_date
     from user_days as d
     inner join facts as f on f.user_id = d.user_id
     where d.is_active = 1
 ),
 
--- Users whose 7/28-day counts can matter (see count_floor above); the others need no window-edge points.
+-- Users whose 7/28-day counts can matter (see lifecycle_count_floor); the others need no window-edge points.
 counted_users as (
     {%- if count_floor > 1 %}
     select distinct user_id

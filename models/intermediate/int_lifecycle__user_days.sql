@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -17,6 +18,7 @@
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
+{%- set count_floor = lifecycle_count_floor() | int -%}
 
 with
 
@@ -151,13 +153,20 @@ days as (
 
 -- The activity-day chain: the previous two and the next activity day, on activity days only. The gaps decide
 -- the growth-accounting state of the day and of the day before (SPEC 4.5) and the return days (SPEC 4.3).
+-- floor_next_active_date, the activity day count_floor - 1 activity days later, tells int_lifecycle__status_runs
+-- whether the user ever reaches the 7/28-day counts that matter; it shares this window's sort.
 activity_chain as (
     select
         user_id,
         date_day,
         lag(date_day, 1) over (partition by user_id order by date_day) as prev_active_date,
         lag(date_day, 2) over (partition by user_id order by date_day) as prev2_active_date,
-        lead(date_day, 1) over (partition by user_id order by date_day) as next_active_date
+        lead(date_day, 1) over (partition by user_id order by date_day) as next_active_date,
+        {% if count_floor > 1 -%}
+        lead(date_day, {{ count_floor - 1 }}) over (partition by user_id order by date_day) as floor_next_active_date
+        {%- else -%}
+        cast(null as date) as floor_next_active_date
+        {%- endif %}
     from days
     where is_active = 1
 ),
@@ -181,7 +190,8 @@ final as (
         p.plan_id,
         c.prev_active_date,
         c.prev2_active_date,
-        c.next_active_date
+        c.next_active_date,
+        c.floor_next_active_date
     from days as d
     left join activity_chain as c on c.user_id = d.user_id and c.date_day = d.date_day
     left join day_plans as p on p.user_id = d.user_id and p.event_date = d.date_day
@@ -207,6 +217,7 @@ select
     f.prev_active_date,
     f.prev2_active_date,
     f.next_active_date,
+    f.floor_next_active_date,
     {{ lifecycle_run_at() }} as _built_at
 from affected_users as a
 left join final as f on f.user_id = a.user_id

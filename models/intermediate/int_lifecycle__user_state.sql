@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 

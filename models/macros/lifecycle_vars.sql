@@ -83,7 +83,8 @@
 {#-
   Everything a stored derivation depends on besides the events, as one text literal. Incremental models store
   it with each build (int_lifecycle__builds); when it differs from the last build's, they recompute everyone,
-  so changing a var never leaves stale rows behind.
+  so changing a var never leaves stale rows behind. `version` changes when a release changes what the stored
+  rows hold (2: int_lifecycle__user_days gained floor_next_active_date), so an upgrade recomputes them too.
 -#}
 {% macro lifecycle_config_fingerprint() -%}
 {%- set parts = [
@@ -103,7 +104,15 @@
   'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
-  'version=1'
+  'version=2'
 ] -%}
 {{ sql_string(parts | join('|')) }}
+{%- endmacro %}
+
+{#- The 7/28-day counts only matter to a user who ever has this many activity days within 28 days: below it,
+    neither the power rule nor the decline rule (its baseline needs decline_min days) can hold. -#}
+{% macro lifecycle_count_floor() -%}
+{%- set power_days = lifecycle_int_var('lifecycle__power_days', 20, 0) | int -%}
+{%- set decline_min = lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0) | int -%}
+{%- if decline_min < power_days -%}{{ decline_min }}{%- else -%}{{ power_days }}{%- endif -%}
 {%- endmacro %}
