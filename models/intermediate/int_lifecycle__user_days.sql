@@ -157,18 +157,32 @@ days as (
 -- whether the user ever reaches the 7/28-day counts that matter; it shares this window's sort.
 activity_chain as (
     select
-        user_id,
-        date_day,
-        lag(date_day, 1) over (partition by user_id order by date_day) as prev_active_date,
-        lag(date_day, 2) over (partition by user_id order by date_day) as prev2_active_date,
-        lead(date_day, 1) over (partition by user_id order by date_day) as next_active_date,
+        d.*,
+        lag(d.date_day, 1) over (partition by d.user_id order by d.date_day) as prev_active_date,
+        lag(d.date_day, 2) over (partition by d.user_id order by d.date_day) as prev2_active_date,
+        lead(d.date_day, 1) over (partition by d.user_id order by d.date_day) as next_active_date,
         {% if count_floor > 1 -%}
-        lead(date_day, {{ count_floor - 1 }}) over (partition by user_id order by date_day) as floor_next_active_date
+        lead(d.date_day, {{ count_floor - 1 }}) over (partition by d.user_id order by d.date_day) as floor_next_active_date
         {%- else -%}
         cast(null as date) as floor_next_active_date
         {%- endif %}
-    from days
-    where is_active = 1
+    from days as d
+    where d.is_active = 1
+),
+
+-- Activity days with their chain, and the other days without one: a union, not a join of the chain back
+-- onto every day.
+chained_days as (
+    select * from activity_chain
+    union all
+    select
+        d.*,
+        cast(null as date) as prev_active_date,
+        cast(null as date) as prev2_active_date,
+        cast(null as date) as next_active_date,
+        cast(null as date) as floor_next_active_date
+    from days as d
+    where d.is_active = 0
 ),
 
 final as (
@@ -188,12 +202,11 @@ final as (
         p.plan_event_at,
         p.plan_received_at,
         p.plan_id,
-        c.prev_active_date,
-        c.prev2_active_date,
-        c.next_active_date,
-        c.floor_next_active_date
-    from days as d
-    left join activity_chain as c on c.user_id = d.user_id and c.date_day = d.date_day
+        d.prev_active_date,
+        d.prev2_active_date,
+        d.next_active_date,
+        d.floor_next_active_date
+    from chained_days as d
     left join day_plans as p on p.user_id = d.user_id and p.event_date = d.date_day
 )
 
