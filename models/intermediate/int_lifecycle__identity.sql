@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='source_key',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -12,26 +13,22 @@
 
   Each row also keeps the user it mapped to before its last change (previous_user_id) and when that change was
   built (_built_at), so downstream incremental models re-derive exactly the users that gained or lost events.
+
+  Incremental: only anonymous ids that can map differently are looked at: those of identify rows received
+  after the watermark (max_received_at minus lifecycle__lookback_hours) or dated in (previous D, D]; the
+  previous ids of such alias rows; and the anonymous ids whose stored user goes through a user id whose alias
+  changed (the hop). Their identify rows are deduped together with every other copy of those rows' ids.
+  Aliases are few and are always read whole.
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
+{%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
 
 with
 
 identify_rows as (
     select id, anonymous_id, user_id, event_at, event_date, received_at
     from {{ ref('stg_lifecycle__identifies') }}
-),
-
--- Identify rows, dedup on id keeping the first received, dated <= D and naming a user (SPEC 4.2).
-identifies as (
-    select anonymous_id, user_id, event_at, received_at, id
-    from (
-        {{ dedup_first('identify_rows', ['received_at', 'event_at', 'user_id', 'anonymous_id']) }}
-    ) as d
-    where event_date <= {{ as_of }}
-        and nullif(anonymous_id, '') is not null
-        and nullif(user_id, '') is not null
 ),
 
 alias_rows as (
@@ -50,18 +47,6 @@ aliases as (
         and nullif(user_id, '') is not null
 ),
 
--- The latest identify of each anonymous id (by timestamp, then received_at, then id).
-latest_identify as (
-    select anonymous_id, user_id
-    from (
-        select
-            i.*,
-            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc, i.id desc) as pick
-        from identifies as i
-    ) as ranked
-    where pick = 1
-),
-
 -- The latest alias of each previous id: step 1 for anonymous ids without an identify, and the single hop.
 latest_alias as (
     select previous_id, user_id
@@ -74,13 +59,113 @@ latest_alias as (
     where pick = 1
 ),
 
+{% if is_incremental() %}
+
+prior as (
+{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+),
+
+watermark as (
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
+        end as received_after
+    from {{ this }} as t
+),
+
+-- Alias rows that are new, or that count from this D on. Other copies of a new row's id need no search: a
+-- copy received earlier either is new too or was received before the lookback window and keeps winning the
+-- dedup; a copy received later is itself new.
+new_alias_rows as (
+    select a.previous_id
+    from alias_rows as a
+    where a.received_at > (select w.received_after from watermark as w)
+        or (a.event_date > (select p.prior_as_of_date from prior as p) and a.event_date <= {{ as_of }})
+),
+
+-- The anonymous ids whose mapping can change (see above), or all of them when everything is recomputed:
+-- those of identify rows that are new or count from this D on, ...
+affected_anonymous as {{ cte_materialized() }} (
+    select i.anonymous_id
+    from identify_rows as i
+    where i.received_at > (select w.received_after from watermark as w)
+        or (i.event_date > (select p.prior_as_of_date from prior as p) and i.event_date <= {{ as_of }})
+        or (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    -- ... the previous ids of such aliases (step 1 without an identify), ...
+    select a.previous_id from new_alias_rows as a
+    {{ union_distinct() }}
+    -- ... and those whose stored user goes through a user id with such an alias (the hop)
+    select substr(t.source_key, 3)
+    from {{ this }} as t
+    where substr(t.source_key, 1, 2) = 'a:'
+        and (
+            t.user_id in (select a.previous_id from new_alias_rows as a)
+            or t.user_id in (
+                select s.user_id from {{ this }} as s
+                where s.source_key in (select 'u:' || a.previous_id from new_alias_rows as a)
+            )
+            or (select p.recompute_all from prior as p) = 1
+        )
+    {{ union_distinct() }}
+    select a.previous_id from aliases as a
+    where (select p.recompute_all from prior as p) = 1
+),
+
+-- Only their identify rows, with every copy of those rows' ids so that dedup sees the first received.
+identify_candidates as (
+    select r.*
+    from identify_rows as r
+    where r.id in (
+        select s.id from identify_rows as s
+        where s.anonymous_id in (select a.anonymous_id from affected_anonymous as a)
+    )
+),
+
+{% else %}
+
+identify_candidates as {{ cte_inline() }} (
+    select * from identify_rows
+),
+
+{% endif %}
+
+-- Identify rows, dedup on id keeping the first received, dated <= D and naming a user (SPEC 4.2).
+identifies as (
+    select anonymous_id, user_id, event_at, received_at, id
+    from (
+        {{ dedup_first('identify_candidates', ['received_at', 'event_at', 'user_id', 'anonymous_id']) }}
+    ) as d
+    where event_date <= {{ as_of }}
+        and nullif(anonymous_id, '') is not null
+        and nullif(user_id, '') is not null
+        {% if is_incremental() %}and anonymous_id in (select a.anonymous_id from affected_anonymous as a){% endif %}
+),
+
+-- The latest identify of each anonymous id (by timestamp, then received_at, then id).
+latest_identify as (
+    select anonymous_id, user_id
+    from (
+        select
+            i.*,
+            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc, i.id desc) as pick
+        from identifies as i
+    ) as ranked
+    where pick = 1
+),
+
 -- Step 1 for anonymous ids: the identify wins over the alias.
 anonymous_step_one as (
     select
         coalesce(i.anonymous_id, a.previous_id) as anonymous_id,
         coalesce(i.user_id, a.user_id) as user_id
     from latest_identify as i
-    full outer join latest_alias as a on a.previous_id = i.anonymous_id
+    full outer join (
+        select l.previous_id, l.user_id
+        from latest_alias as l
+        {% if is_incremental() %}where l.previous_id in (select a.anonymous_id from affected_anonymous as a){% endif %}
+    ) as a on a.previous_id = i.anonymous_id
 ),
 
 -- Step 2, once: an id that is itself the previous_id of an alias becomes that alias's user_id.
@@ -96,13 +181,27 @@ current_map as (
         h.user_id
     from latest_alias as h
     where h.user_id <> h.previous_id
+),
+
+-- The newest raw row seen (the next incremental run's watermark).
+received as (
+    select max(m) as max_received_at
+    from (
+        select max(received_at) as m from identify_rows
+        union all
+        select max(received_at) from alias_rows
+    ) as r
 )
 
 {% if is_incremental() %}
 
--- What each source mapped to before: the stored row, else the default (a user id to itself).
+-- What each source mapped to before: the stored row, else the default (a user id to itself). Only the
+-- sources looked at in this run: the affected anonymous ids and every aliased user id.
 , stored as (
-    select t.source_key, t.user_id from {{ this }} as t
+    select t.source_key, t.user_id
+    from {{ this }} as t
+    where substr(t.source_key, 1, 2) = 'u:'
+        or substr(t.source_key, 3) in (select a.anonymous_id from affected_anonymous as a)
 ),
 
 changes as (
@@ -133,19 +232,21 @@ changes as (
 )
 
 select
-    source_key,
-    user_id,
-    previous_user_id,
+    c.source_key,
+    c.user_id,
+    c.previous_user_id,
+    (select r.max_received_at from received as r) as max_received_at,
     {{ lifecycle_run_at() }} as _built_at
-from changes
+from changes as c
 
 {% else %}
 
 select
-    source_key,
-    user_id,
+    c.source_key,
+    c.user_id,
     cast(null as {{ text_type() }}) as previous_user_id,
+    (select r.max_received_at from received as r) as max_received_at,
     {{ lifecycle_run_at() }} as _built_at
-from current_map
+from current_map as c
 
 {% endif %}

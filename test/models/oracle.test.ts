@@ -134,12 +134,107 @@ function movedCopy(first: RawData): RawData {
   return { tracks: [moved], pages: [], screens: [], identifies: [], aliases: [] };
 }
 
+/**
+ * Identifies copied under other anonymous ids. The first batch holds anonymous visitors with a track each, an
+ * identify of visitor a received near the end of the batch and one of visitor c received ten days earlier.
+ * The second batch holds a copy of the first identify (same id) under visitor b, received a minute *earlier*
+ * (within the lookback): it wins the dedup, so a loses the identify and b gains it; and a copy of the second
+ * under visitor d, received later: it loses the dedup to the stored copy, so d stays anonymous (the
+ * incremental identity map must dedup a new row against copies it did not otherwise read).
+ */
+function identifyCopy(): [RawData, RawData] {
+  const track = (id: string, anonymous: string, timestamp: string) => ({
+    id,
+    user_id: null,
+    anonymous_id: anonymous,
+    event_text: 'Viewed Item',
+    timestamp,
+    received_at: timestamp,
+    properties: {},
+  });
+  const identify = {
+    id: 'copied_id',
+    user_id: 'copied_user',
+    anonymous_id: 'copy_anon_a',
+    timestamp: '2024-03-20T20:00:00.000Z',
+    received_at: '2024-03-20T20:00:00.000Z',
+    traits: {},
+  };
+  const older = {
+    ...identify,
+    id: 'copied_id_2',
+    user_id: 'copied_user_2',
+    anonymous_id: 'copy_anon_c',
+    timestamp: '2024-03-10T20:00:00.000Z',
+    received_at: '2024-03-10T20:00:00.000Z',
+  };
+  const firstPart: RawData = {
+    tracks: [
+      track('copy_t1', 'copy_anon_a', '2024-03-05T10:00:00.000Z'),
+      track('copy_t2', 'copy_anon_b', '2024-03-12T10:00:00.000Z'),
+      track('copy_t3', 'copy_anon_c', '2024-03-06T10:00:00.000Z'),
+      track('copy_t4', 'copy_anon_d', '2024-03-07T10:00:00.000Z'),
+    ],
+    pages: [],
+    screens: [],
+    identifies: [identify, older],
+    aliases: [],
+  };
+  const secondPart: RawData = {
+    tracks: [],
+    pages: [],
+    screens: [],
+    identifies: [
+      { ...identify, anonymous_id: 'copy_anon_b', received_at: '2024-03-20T19:59:00.000Z' },
+      { ...older, anonymous_id: 'copy_anon_d', received_at: '2024-03-21T09:00:00.000Z' },
+    ],
+    aliases: [],
+  };
+  return [firstPart, secondPart];
+}
+
+/**
+ * Landed before the first build: an anonymous visitor's track, and an identify of that visitor received ten
+ * days before D1 (long before any lookback) but dated D2. At D1 the visitor is still anonymous; at D2 the identify counts and the track is the user's,
+ * although no new row arrived for it (the incremental identity map must look at rows dated since the last D).
+ */
+function futureIdentify(): RawData {
+  return {
+    tracks: [
+      {
+        id: 'future_t',
+        user_id: null,
+        anonymous_id: 'future_anon',
+        event_text: 'Viewed Item',
+        timestamp: '2024-03-10T10:00:00.000Z',
+        received_at: '2024-03-10T10:00:05.000Z',
+        properties: {},
+      },
+    ],
+    pages: [],
+    screens: [],
+    identifies: [
+      {
+        id: 'future_id',
+        user_id: 'future_user',
+        anonymous_id: 'future_anon',
+        timestamp: '2024-03-21T06:00:00.000Z',
+        received_at: '2024-03-11T12:00:00.000Z',
+        traits: {},
+      },
+    ],
+    aliases: [],
+  };
+}
+
 describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw }) => {
   let wh: Warehouse;
   const all = generate({ seed: SEED, users: 60, start: '2023-10-01', end: '2024-03-25' });
   // Rows received up to the end of D1 land first; the rest (incl. events dated after D1) before the second build.
-  const [first, rest] = splitByReceived(all, '2024-03-20T23:59:59.999Z');
-  const second = merge(rest, lateRows(), movedCopy(first));
+  const [generated, rest] = splitByReceived(all, '2024-03-20T23:59:59.999Z');
+  const [copyFirst, copySecond] = identifyCopy();
+  const first = merge(generated, futureIdentify(), copyFirst);
+  const second = merge(rest, lateRows(), movedCopy(first), copySecond);
   const everything = merge(first, second);
 
   beforeAll(async () => {
