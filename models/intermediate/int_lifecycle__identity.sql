@@ -22,7 +22,6 @@
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
-{%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
 
 with
 
@@ -66,12 +65,7 @@ prior as (
 ),
 
 watermark as (
-    select
-        case
-            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
-        end as received_after
-    from {{ this }} as t
+{{ lifecycle_watermark() }}
 ),
 
 -- Alias rows that are new, or that count from this D on. Other copies of a new row's id need no search: a

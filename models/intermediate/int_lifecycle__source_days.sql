@@ -17,6 +17,7 @@
 -#}
 
 {%- set tz = lifecycle_tz() -%}
+{#- Checked on every build (lifecycle_watermark reads it on incremental ones), so a bad value fails early. -#}
 {%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
 {%- set plan_trait = lifecycle_string_var('lifecycle__plan_trait', 'plan') -%}
 {%- set tables = ['tracks', 'pages', 'screens', 'identifies'] -%}
@@ -32,12 +33,7 @@ prior as (
 -- Rows received after this point are new. The lookback re-reads rows a loader committed late; reading a row
 -- twice is harmless because its whole pair is recomputed from scratch below.
 watermark as (
-    select
-        case
-            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
-        end as received_after
-    from {{ this }} as t
+{{ lifecycle_watermark() }}
 ),
 
 {% for t in tables %}

@@ -96,7 +96,6 @@ affected_users as (
     select r.user_id
     from {{ ref('int_lifecycle__status_runs') }} as r
     where r._built_at > (select p.prior_built_at from prior as p)
-
     {{ union_distinct() }}
     -- RFM values or scores changed
     select s.user_id

@@ -18,6 +18,21 @@
     where b.built_at = (select max(t._built_at) from {{ this }} as t)
 {%- endmacro %}
 
+{#-
+  The body of a `watermark` CTE: raw rows received after `received_after` are new to an incremental model that
+  stores max_received_at (the newest row its build saw). It is that minus lifecycle__lookback_hours, so rows a
+  loader committed late are read again, or the beginning of time when the `prior` CTE says to recompute all.
+-#}
+{% macro lifecycle_watermark() -%}
+{%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
+        end as received_after
+    from {{ this }} as t
+{%- endmacro %}
+
 {#- The source of an event: its user id when present, else its anonymous id; null when it has neither. -#}
 {% macro lifecycle_source_key(user_col, anonymous_col) -%}
 case
