@@ -249,7 +249,7 @@ async function main(): Promise<void> {
           `CPU ${fullCpuS.toFixed(2)} s = ${(fullCpuS / scanCpuS).toFixed(1)}x the scan's CPU`,
       );
       for (const m of full.models)
-        log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+        log(`    ${m.name.padEnd(40)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
       if (o.saveFull) {
         await wh.exec('checkpoint');
         await wh.close();
@@ -283,7 +283,7 @@ async function main(): Promise<void> {
         `(target <= 5x); CPU ${incCpuS.toFixed(2)} s = ${(incCpuS / scanCpuS).toFixed(1)}x the scan's CPU`,
     );
     for (const m of inc.models)
-      log(`    ${m.name.padEnd(32)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
+      log(`    ${m.name.padEnd(40)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
     const [[counts]] = await timed(() =>
       wh!.query<{ users: number; runs: number }>(
         'select (select count(*) from lifecycle.user_lifecycle) as users, (select count(*) from lifecycle.user_status_history) as runs',

@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -9,6 +10,8 @@
   One row per user with the facts of SPEC 4.3 that do not move with D by themselves: first_seen_date,
   first and last activity day, last churn signal, core feature use and the latest plan value. Re-derived for
   the users whose days changed; a user left without days keeps a row with a null first_seen_date (tombstone).
+  A re-derived row keeps the first_seen_date it replaced (previous_first_seen_date): the daily marts recompute
+  from the earlier of the two (see lifecycle_changed_from).
 -#}
 
 with
@@ -99,12 +102,19 @@ select
     f.last_churn_signal_date,
     f.has_core_event,
     f.subscription_status,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    t.first_seen_date as previous_first_seen_date
 from affected_users as a
 left join final as f on f.user_id = a.user_id
+left join (
+    select s.user_id, s.first_seen_date
+    from {{ this }} as s
+    where s.user_id in (select u.user_id from affected_users as u)
+) as t on t.user_id = a.user_id
 {% else %}
 select
     f.*,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    cast(null as date) as previous_first_seen_date
 from final as f
 {% endif %}

@@ -40,3 +40,52 @@ case
     when nullif({{ anonymous_col }}, '') is not null then 'a:' || {{ anonymous_col }}
 end
 {%- endmacro %}
+
+{#-
+  The body of a `changed` CTE for the daily marts (needs the `prior` CTE): changed_from, the first date whose
+  row may differ from the stored one. A user's status and activity on a day depend only on facts dated up to
+  that day, their identity and their first_seen_date, so rows before the earliest of these stay as they are:
+  - the day after the previous D (days the stored mart does not have yet; time-only changes come after it);
+  - the date of every (source, day) pair re-derived since the mart's last build (tombstones keep their date);
+  - the dates of every source whose identity row changed since then (its history moved between users);
+  - the old and the new first_seen_date of every user whose first_seen_date changed (user_facts keeps the
+    previous one; if user_facts was built more than once since, the older value is gone: recompute all).
+  Everything when the `prior` CTE says to recompute all.
+-#}
+{% macro lifecycle_changed_from(source_days, identity, user_facts) -%}
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then {{ date_literal('1900-01-01') }}
+            when (
+                select count(distinct f._built_at) from {{ user_facts }} as f
+                where f._built_at > (select p.prior_built_at from prior as p)
+            ) > 1 then {{ date_literal('1900-01-01') }}
+            else min(c.changed_from)
+        end as changed_from
+    from (
+        select {{ add_days('p.prior_as_of_date', 1) }} as changed_from from prior as p
+        union all
+        select min(s.event_date) from {{ source_days }} as s
+        where s._built_at > (select p.prior_built_at from prior as p)
+        union all
+        select min(s.event_date) from {{ source_days }} as s
+        where s.source_key in (
+            select m.source_key from {{ identity }} as m
+            where m._built_at > (select p.prior_built_at from prior as p)
+        )
+        union all
+        select min(
+            case
+                when f.previous_first_seen_date is null or f.first_seen_date < f.previous_first_seen_date then f.first_seen_date
+                else f.previous_first_seen_date
+            end
+        )
+        from {{ user_facts }} as f
+        where f._built_at > (select p.prior_built_at from prior as p)
+            and (
+                f.first_seen_date is null and f.previous_first_seen_date is not null
+                or f.first_seen_date is not null and f.previous_first_seen_date is null
+                or f.first_seen_date <> f.previous_first_seen_date
+            )
+    ) as c
+{%- endmacro %}

@@ -29,7 +29,13 @@ export async function landRaw(wh: Warehouse, raw: Partial<RawData>, rawSchema = 
 
 export async function build(
   wh: Warehouse,
-  opts: { schema?: string; rawSchema?: string; vars?: Record<string, unknown>; fullRefresh?: boolean } = {},
+  opts: {
+    schema?: string;
+    rawSchema?: string;
+    vars?: Record<string, unknown>;
+    fullRefresh?: boolean;
+    exclude?: string[];
+  } = {},
 ) {
   return buildModels({
     warehouse: wh,
@@ -37,6 +43,7 @@ export async function build(
     rawSchema: opts.rawSchema ?? 'cdp',
     vars: opts.vars,
     fullRefresh: opts.fullRefresh,
+    exclude: opts.exclude,
   });
 }
 

@@ -1,0 +1,123 @@
+{{ config(
+    materialized='incremental',
+    unique_key='date',
+    incremental_strategy='delete+insert',
+    post_hook=[
+        "delete from {{ this }} where date > {{ lifecycle_as_of_date() }} or date < (select coalesce(min(r.valid_from), {{ date_literal('9999-12-31') }}) from {{ ref('int_lifecycle__status_runs') }} as r where r.lifecycle_status is not null)"
+    ],
+    tags=['lifecycle', 'intermediate']
+) }}
+
+{#-
+  Users per status per date (SPEC 5), from the runs with +1 / -1 deltas: no user x day spine. status_daily is
+  a view on it.
+
+  Incremental: the dates from changed_from on (see lifecycle_changed_from) are recomputed, starting from the
+  stored counts of the day before; the earlier dates keep their rows. So a daily run reads the runs that start
+  or end since then, not every run of the history. The post-hook drops dates no longer in [first day, D]:
+  a date left without any user has no row to replace it (only non-zero rows are kept).
+-#}
+
+{%- set as_of = lifecycle_as_of_date() -%}
+
+with
+
+{% if is_incremental() %}
+prior as (
+{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+),
+
+changed as (
+{{ lifecycle_changed_from(ref('int_lifecycle__source_days'), ref('int_lifecycle__identity'), ref('int_lifecycle__user_facts')) }}
+),
+
+-- Users per status on the day before changed_from: unchanged, and where the recomputed counts start.
+base as (
+    select t.lifecycle_status, t.users
+    from {{ this }} as t
+    where t.date = (select {{ add_days('c.changed_from', -1) }} from changed as c)
+),
+{% else %}
+changed as (
+    select {{ date_literal('1900-01-01') }} as changed_from
+),
+
+base as (
+    select cast(null as {{ text_type() }}) as lifecycle_status, 0 as users
+    from changed
+    where 1 = 0
+),
+{% endif %}
+
+-- Runs that start on or after changed_from or end the day before it or later.
+runs as (
+    select r.lifecycle_status, r.valid_from, r.valid_to
+    from {{ ref('int_lifecycle__status_runs') }} as r
+    where r.lifecycle_status is not null
+        and (
+            r.valid_from >= (select c.changed_from from changed as c)
+            or r.valid_to >= (select {{ add_days('c.changed_from', -1) }} from changed as c)
+        )
+),
+
+-- A run adds one user to its status on valid_from and removes it the day after valid_to; the stored counts
+-- enter as deltas on changed_from.
+deltas as (
+    select valid_from as date_day, lifecycle_status, count(*) as users_delta
+    from runs
+    where valid_from >= (select c.changed_from from changed as c)
+    group by valid_from, lifecycle_status
+    union all
+    select {{ add_days('valid_to', 1) }}, lifecycle_status, -count(*)
+    from runs
+    where valid_to >= (select {{ add_days('c.changed_from', -1) }} from changed as c)
+    group by valid_to, lifecycle_status
+    union all
+    select c.changed_from, b.lifecycle_status, b.users
+    from base as b
+    cross join changed as c
+),
+
+bounds as (
+    select min(date_day) as start_date, {{ as_of }} as end_date
+    from deltas
+),
+
+spine as (
+    {{ date_spine('bounds') }}
+),
+
+statuses as (
+    select 'churned' as lifecycle_status
+    union all select 'dormant'
+    union all select 'new'
+    union all select 'resurrected'
+    union all select 'at_risk'
+    union all select 'power'
+    union all select 'active'
+),
+
+daily_deltas as (
+    select s.date_day, st.lifecycle_status, coalesce(sum(d.users_delta), 0) as users_delta
+    from spine as s
+    cross join statuses as st
+    left join deltas as d on d.date_day = s.date_day and d.lifecycle_status = st.lifecycle_status
+    group by s.date_day, st.lifecycle_status
+),
+
+counted as (
+    select
+        date_day,
+        lifecycle_status,
+        sum(users_delta) over (partition by lifecycle_status order by date_day rows between unbounded preceding and current row) as users
+    from daily_deltas
+)
+
+select
+    cast(date_day as {{ text_type() }}) || '|' || lifecycle_status as status_day_id,
+    date_day as date,
+    lifecycle_status,
+    cast(users as integer) as users,
+    {{ lifecycle_run_at() }} as _built_at
+from counted
+where users <> 0
