@@ -40,7 +40,10 @@ affected_users as (
     select f.user_id
     from {{ ref('int_lifecycle__user_facts') }} as f
     where f._built_at > (select p.prior_built_at from prior as p)
-        or (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    select f.user_id
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where (select p.recompute_all from prior as p) = 1
     {{ union_distinct() }}
     select t.user_id
     from {{ this }} as t

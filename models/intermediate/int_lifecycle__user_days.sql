@@ -30,10 +30,14 @@ prior as (
 
 -- The canonical user of each changed source (identity row, else the default: a user id is itself).
 changed_sources as (
+    -- two branches, not one `or`: a filter on _built_at alone skips all but the newest blocks
     select s.source_key
     from {{ ref('int_lifecycle__source_days') }} as s
     where s._built_at > (select p.prior_built_at from prior as p)
-        or s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
+    union all
+    select s.source_key
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
 ),
 
 changed_users as (

@@ -86,23 +86,37 @@ stored as (
     from {{ this }} as t
 ),
 
+-- Runs re-derived since this model's last build: appended together at the end of the table, so the filter on
+-- _built_at reads little of it.
+rederived_runs as (
+    select r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status
+    from {{ ref('int_lifecycle__status_runs') }} as r
+    where r._built_at > (select p.prior_built_at from prior as p)
+        and (select p.recompute_all from prior as p) = 0
+    union all
+    select r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status
+    from {{ ref('int_lifecycle__status_runs') }} as r
+    where (select p.recompute_all from prior as p) = 1
+),
+
 affected_users as (
     -- facts or status re-derived in this run (both carry this run's build time)
     select f.user_id
     from {{ ref('int_lifecycle__user_facts') }} as f
     where f._built_at > (select p.prior_built_at from prior as p)
-        or (select p.recompute_all from prior as p) = 1
     {{ union_distinct() }}
-    select r.user_id
-    from {{ ref('int_lifecycle__status_runs') }} as r
-    where r._built_at > (select p.prior_built_at from prior as p)
+    select f.user_id
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    select r.user_id from rederived_runs as r
     {{ union_distinct() }}
     -- RFM values or scores changed
     select s.user_id
     from scored as s
-    left join stored as t on t.user_id = s.user_id
+    -- stored purchasers only: a smaller hash table, and a user missing there is new to the ranks anyway
+    left join (select * from stored where rfm_recency_score is not null) as t on t.user_id = s.user_id
     where t.user_id is null
-        or t.rfm_recency_score is null
         or t.purchase_count <> s.frequency
         or t.rfm_recency_score <> s.rfm_recency_score
         or t.rfm_frequency_score <> s.rfm_frequency_score
@@ -139,13 +153,30 @@ users as (
 {% endif %}
 
 -- The open run holds the status as of D, since when, and the status before it.
+{% if is_incremental() %}
+-- Users whose runs were not re-derived keep their stored status (their runs are the ones it came from), so
+-- the other users' open runs need no search through every run.
+current_runs as (
+    select r.user_id, r.lifecycle_status, r.valid_from as status_since, r.previous_status
+    from rederived_runs as r
+    where r.valid_to is null
+        and r.lifecycle_status is not null
+    union all
+    select t.user_id, t.lifecycle_status, t.status_since, t.previous_status
+    from {{ this }} as t
+    where (select p.recompute_all from prior as p) = 0
+        and t.lifecycle_status is not null
+        and t.user_id in (select a.user_id from affected_users as a)
+        and t.user_id not in (select r.user_id from rederived_runs as r)
+),
+{% else %}
 current_runs as (
     select r.user_id, r.lifecycle_status, r.valid_from as status_since, r.previous_status
     from {{ ref('int_lifecycle__status_runs') }} as r
     where r.valid_to is null
         and r.lifecycle_status is not null
-        {% if is_incremental() %}and r.user_id in (select a.user_id from affected_users as a){% endif %}
 ),
+{% endif %}
 
 final as (
     select
