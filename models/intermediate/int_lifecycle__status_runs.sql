@@ -37,13 +37,9 @@ prior as (
 
 -- Users whose facts changed, users whose status may change by the passage of time, or everyone.
 affected_users as (
-    select f.user_id
-    from {{ ref('int_lifecycle__user_facts') }} as f
-    where f._built_at > (select p.prior_built_at from prior as p)
-    {{ union_distinct() }}
-    select f.user_id
-    from {{ ref('int_lifecycle__user_facts') }} as f
-    where (select p.recompute_all from prior as p) = 1
+    select f.user_id from (
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_facts'), 'r.user_id') }}
+    ) as f
     {{ union_distinct() }}
     select t.user_id
     from {{ this }} as t

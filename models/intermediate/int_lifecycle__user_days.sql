@@ -30,7 +30,7 @@ prior as (
 
 -- The canonical user of each changed source (identity row, else the default: a user id is itself).
 changed_sources as (
-    -- two branches, not one `or`: a filter on _built_at alone skips all but the newest blocks
+    -- two branches, not one `or`, so the filter on _built_at skips older blocks (see lifecycle_rebuilt_rows)
     select s.source_key
     from {{ ref('int_lifecycle__source_days') }} as s
     where s._built_at > (select p.prior_built_at from prior as p)

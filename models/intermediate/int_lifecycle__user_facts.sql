@@ -22,32 +22,18 @@ prior as (
 ),
 
 -- Users whose days were re-derived since this model's last build. user_days rewrites every row of such a user
--- (delete+insert by user_id), so their rows are exactly the ones built since: appended together at the end of
--- the table, where a filter on _built_at alone reads little of it (an `or` in the same filter would not).
+-- (delete+insert by user_id), so their days are exactly the rows built since (see lifecycle_rebuilt_rows).
 affected_users as (
-    select distinct d.user_id
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where d._built_at > (select p.prior_built_at from prior as p)
-    {{ union_distinct() }}
-    select d.user_id
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where (select p.recompute_all from prior as p) = 1
+    select d.user_id from (
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_days'), 'r.user_id') }}
+    ) as d
     {{ union_distinct() }}
     select t.user_id from {{ this }} as t
     where (select p.recompute_all from prior as p) = 1
 ),
 
 days as (
-    select d.*
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where d._built_at > (select p.prior_built_at from prior as p)
-        and (select p.recompute_all from prior as p) = 0
-        and d.date_day is not null
-    union all
-    select d.*
-    from {{ ref('int_lifecycle__user_days') }} as d
-    where (select p.recompute_all from prior as p) = 1
-        and d.date_day is not null
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_days'), 'r.*', 'r.date_day is not null') }}
 ),
 {% else %}
 days as (

@@ -86,28 +86,16 @@ stored as (
     from {{ this }} as t
 ),
 
--- Runs re-derived since this model's last build: appended together at the end of the table, so the filter on
--- _built_at reads little of it.
+-- Runs re-derived since this model's last build (see lifecycle_rebuilt_rows).
 rederived_runs as (
-    select r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status
-    from {{ ref('int_lifecycle__status_runs') }} as r
-    where r._built_at > (select p.prior_built_at from prior as p)
-        and (select p.recompute_all from prior as p) = 0
-    union all
-    select r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status
-    from {{ ref('int_lifecycle__status_runs') }} as r
-    where (select p.recompute_all from prior as p) = 1
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__status_runs'), 'r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status') }}
 ),
 
 affected_users as (
     -- facts or status re-derived in this run (both carry this run's build time)
-    select f.user_id
-    from {{ ref('int_lifecycle__user_facts') }} as f
-    where f._built_at > (select p.prior_built_at from prior as p)
-    {{ union_distinct() }}
-    select f.user_id
-    from {{ ref('int_lifecycle__user_facts') }} as f
-    where (select p.recompute_all from prior as p) = 1
+    select f.user_id from (
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_facts'), 'r.user_id') }}
+    ) as f
     {{ union_distinct() }}
     select r.user_id from rederived_runs as r
     {{ union_distinct() }}
