@@ -34,7 +34,7 @@ prior as (
 ),
 
 changed as (
-{{ lifecycle_changed_from(ref('int_lifecycle__source_days'), ref('int_lifecycle__identity'), ref('int_lifecycle__user_facts')) }}
+{{ lifecycle_changed_from(ref('int_lifecycle__source_days'), ref('int_lifecycle__identity'), ref('int_lifecycle__user_facts'), ref('int_lifecycle__builds')) }}
 ),
 
 -- The stored day before changed_from: unchanged; its inactive counts carry into the recomputed days and its

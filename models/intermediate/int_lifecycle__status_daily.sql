@@ -28,7 +28,7 @@ prior as (
 ),
 
 changed as (
-{{ lifecycle_changed_from(ref('int_lifecycle__source_days'), ref('int_lifecycle__identity'), ref('int_lifecycle__user_facts')) }}
+{{ lifecycle_changed_from(ref('int_lifecycle__source_days'), ref('int_lifecycle__identity'), ref('int_lifecycle__user_facts'), ref('int_lifecycle__builds')) }}
 ),
 
 -- Users per status on the day before changed_from: unchanged, and where the recomputed counts start.

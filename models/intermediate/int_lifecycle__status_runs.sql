@@ -1,7 +1,8 @@
 {{ config(
     materialized='incremental',
-    unique_key='user_id',
+    unique_key=['user_id', 'valid_from'],
     incremental_strategy='delete+insert',
+    post_hook=["delete from {{ this }} where lifecycle_status is null"],
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -15,6 +16,15 @@
 
   The open run keeps next_change_date, the first candidate day after D: until then the passage of time cannot
   change the status, so an incremental run re-derives only users with changed facts or next_change_date <= D.
+
+  Incremental runs also restart each such user's history instead of re-deriving all of it. A status on a day
+  depends only on facts dated up to that day, the identity map and first_seen_date (SPEC 4.4), so it can only
+  change from the user's restart_date on: the earliest re-derived (source, day) pair of theirs, or the stored
+  next_change_date; from the start when their identity or first_seen_date changed. The sweep rows before the
+  restart collapse into one row carrying their sum (the running state there), so the windows only sort the
+  recent candidate days; the stored run in force the day before is continued. Only runs that differ from the
+  stored ones are written (unique key user_id + valid_from); a stored run that no longer starts a run gets a
+  tombstone (null status) that the post-hook deletes.
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
@@ -35,16 +45,88 @@ prior as (
 {{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
 ),
 
+-- Users whose facts were re-derived since the last build (or everyone).
+rebuilt_facts as (
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_facts'), 'r.user_id, r.first_seen_date, r.previous_first_seen_date') }}
+),
+
+-- 1 when a re-derived user's history may have changed at a date nothing records any more: recomputing
+-- everyone, or this model skipped a build (a partial build with --select/--exclude) in which user_facts or
+-- identity may have changed: their previous_* columns only keep the value before their latest change.
+history_lost as (
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then 1
+            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds')) }} then 1
+            else 0
+        end as flag
+),
+
 -- Users whose facts changed, users whose status may change by the passage of time, or everyone.
 affected_users as (
-    select f.user_id from (
-{{ lifecycle_rebuilt_rows(ref('int_lifecycle__user_facts'), 'r.user_id') }}
-    ) as f
+    select f.user_id from rebuilt_facts as f
     {{ union_distinct() }}
+    -- two branches, not one `or`, so the date filter is pushed into the scan
     select t.user_id
     from {{ this }} as t
     where t.next_change_date <= {{ as_of }}
-        or (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    select t.user_id
+    from {{ this }} as t
+    where (select p.recompute_all from prior as p) = 1
+),
+
+-- The (source, day) pairs whose facts are new to this model: re-derived since its last build, or dated
+-- between the previous D and this one (two branches, not one `or`: see lifecycle_rebuilt_rows).
+changed_pairs as (
+    select s.source_key, s.event_date
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s._built_at > (select p.prior_built_at from prior as p)
+    union all
+    select s.source_key, s.event_date
+    from {{ ref('int_lifecycle__source_days') }} as s
+    where s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
+),
+
+-- The earliest day each piece of evidence says a user's status may have changed from.
+restart_evidence as (
+    -- a changed (source, day) pair, by the source's current user
+    select
+        case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id,
+        c.event_date as restart_date
+    -- a right join, so the few changed pairs are the hash join's build side and the identity scan probes them
+    from {{ ref('int_lifecycle__identity') }} as m
+    right join changed_pairs as c on m.source_key = c.source_key
+    union all
+    -- the passage of time: no candidate day lies between the previous D and the stored next_change_date
+    select t.user_id, t.next_change_date
+    from {{ this }} as t
+    where t.next_change_date <= {{ as_of }}
+    union all
+    -- a source that moved between users: its history may be dated anywhere
+    select m.user_id, {{ date_literal('1900-01-01') }}
+    from {{ ref('int_lifecycle__identity') }} as m
+    where m._built_at > (select p.prior_built_at from prior as p)
+    union all
+    select m.previous_user_id, {{ date_literal('1900-01-01') }}
+    from {{ ref('int_lifecycle__identity') }} as m
+    where m._built_at > (select p.prior_built_at from prior as p)
+    union all
+    -- a changed first_seen_date moves "new" and every threshold counted from it
+    select f.user_id, {{ date_literal('1900-01-01') }}
+    from rebuilt_facts as f
+    where (select h.flag from history_lost as h) = 1
+        or f.first_seen_date is null and f.previous_first_seen_date is not null
+        or f.first_seen_date is not null and f.previous_first_seen_date is null
+        or f.first_seen_date <> f.previous_first_seen_date
+),
+
+-- Each affected user's restart_date; from the start when no evidence dates the change.
+restarts as (
+    select a.user_id, coalesce(min(e.restart_date), {{ date_literal('1900-01-01') }}) as restart_date
+    from affected_users as a
+    left join restart_evidence as e on e.user_id = a.user_id
+    group by a.user_id
 ),
 
 facts as (
@@ -213,6 +295,39 @@ sweep as (
     select user_id, first_seen_date, {{ add_days('return_date', resurrected_days) }}, 0 from return_days
 ),
 
+{% if is_incremental() %}
+-- The candidate days from the restart on, and one row on the restart day with the sum of every earlier change:
+-- the running sum from there on equals the one over the whole history, and the windows sort only recent rows.
+restarted_sweep as (
+    select s.user_id, s.first_seen_date, s.point_date, s.packed
+    from sweep as s
+    inner join restarts as r on r.user_id = s.user_id
+    where s.point_date >= r.restart_date
+    union all
+    select s.user_id, max(s.first_seen_date), r.restart_date, cast(sum(s.packed) as bigint)
+    from sweep as s
+    inner join restarts as r on r.user_id = s.user_id
+    where s.point_date < r.restart_date
+    group by s.user_id, r.restart_date
+),
+
+-- The stored runs the new ones replace: the run in force the day before the restart, and every later one.
+stored_tail as (
+    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, r.restart_date
+    from {{ this }} as t
+    inner join restarts as r on r.user_id = t.user_id
+    where t.lifecycle_status is not null
+        and (t.valid_to is null or t.valid_to >= {{ add_days('r.restart_date', -1) }})
+),
+
+-- That first run: its status is unchanged, and the new runs continue it.
+kept_runs as (
+    select t.user_id, t.lifecycle_status, t.valid_from, t.previous_status
+    from stored_tail as t
+    where t.valid_from < t.restart_date
+),
+
+{% endif %}
 -- Running state at each candidate day up to D. Rows of the same day are peers of the range frame, so each
 -- sees every change of its day: no group by needed.
 point_state as (
@@ -221,7 +336,7 @@ point_state as (
         point_date,
         first_seen_date,
         cast(sum(packed) over (partition by user_id order by point_date range between unbounded preceding and current row) as bigint) as state
-    from sweep
+    from {% if is_incremental() %}restarted_sweep{% else %}sweep{% endif %}
     where point_date <= {{ as_of }}
 ),
 
@@ -270,6 +385,32 @@ point_status as (
     where point_date >= first_seen_date
 ),
 
+{% if is_incremental() %}
+-- The kept run goes first, with its own previous status; the restarted days follow it.
+status_points as (
+    select s.user_id, s.point_date, s.lifecycle_status, cast(null as {{ text_type() }}) as kept_previous_status, 0 as is_kept
+    from point_status as s
+    union all
+    select k.user_id, k.valid_from, k.lifecycle_status, k.previous_status, 1
+    from kept_runs as k
+),
+
+-- A run starts where the status differs from the previous candidate day's (and at the kept run).
+run_starts as (
+    select
+        user_id,
+        point_date as valid_from,
+        lifecycle_status,
+        case when is_kept = 1 then kept_previous_status else previous_status end as previous_status
+    from (
+        select
+            s.*,
+            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
+        from status_points as s
+    ) as flagged
+    where is_kept = 1 or previous_status is null or previous_status <> lifecycle_status
+),
+{% else %}
 -- A run starts where the status differs from the previous candidate day's.
 run_starts as (
     select user_id, point_date as valid_from, lifecycle_status, previous_status
@@ -281,6 +422,7 @@ run_starts as (
     ) as flagged
     where previous_status is null or previous_status <> lifecycle_status
 ),
+{% endif %}
 
 -- The first candidate day after D: the earliest day the passage of time alone could change the status.
 next_change as (
@@ -325,18 +467,36 @@ final as (
 )
 
 {% if is_incremental() %}
--- Affected users without a first_seen_date any more keep one tombstone row (null status) so that the delete
--- by user_id removes their old runs; every consumer filters lifecycle_status is not null.
+-- Runs that are new or differ from the stored run starting the same day ...
 select
-    a.user_id,
+    f.user_id,
     f.lifecycle_status,
     f.valid_from,
     f.valid_to,
     f.previous_status,
     f.next_change_date,
     {{ lifecycle_run_at() }} as _built_at
-from affected_users as a
-left join final as f on f.user_id = a.user_id
+from final as f
+left join stored_tail as t on t.user_id = f.user_id and t.valid_from = f.valid_from
+where t.user_id is null
+    or t.lifecycle_status <> f.lifecycle_status
+    or coalesce(t.valid_to, {{ date_literal('9999-12-31') }}) <> coalesce(f.valid_to, {{ date_literal('9999-12-31') }})
+    or coalesce(t.previous_status, '') <> coalesce(f.previous_status, '')
+    or coalesce(t.next_change_date, {{ date_literal('9999-12-31') }}) <> coalesce(f.next_change_date, {{ date_literal('9999-12-31') }})
+union all
+-- ... and a tombstone for each stored run that no longer starts a run (users without a first_seen_date any
+-- more lose them all); the post-hook deletes tombstones once they have replaced the stored rows.
+select
+    t.user_id,
+    cast(null as {{ text_type() }}),
+    t.valid_from,
+    cast(null as date),
+    cast(null as {{ text_type() }}),
+    cast(null as date),
+    {{ lifecycle_run_at() }}
+from stored_tail as t
+left join final as f on f.user_id = t.user_id and f.valid_from = t.valid_from
+where f.user_id is null
 {% else %}
 select
     f.*,

@@ -28,6 +28,23 @@ prior as (
 {{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
 ),
 
+-- Everyone is re-derived when recomputing all, or when this model skipped a build (a partial build) in which
+-- identity changed: a source remapped twice keeps only its last previous_user_id, and the user it first left
+-- would keep its days.
+everyone as (
+    select
+        case
+            when (select p.recompute_all from prior as p) = 1 then 1
+            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds')) }}
+                and exists (
+                    select 1 from {{ ref('int_lifecycle__identity') }} as m
+                    where m._built_at > (select p.prior_built_at from prior as p)
+                        and m._built_at < {{ lifecycle_run_at() }}
+                ) then 1
+            else 0
+        end as flag
+),
+
 -- The canonical user of each changed source (identity row, else the default: a user id is itself).
 changed_sources as (
     -- two branches, not one `or`, so the filter on _built_at skips older blocks (see lifecycle_rebuilt_rows)
@@ -42,8 +59,9 @@ changed_sources as (
 
 changed_users as (
     select case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id
-    from changed_sources as c
-    left join {{ ref('int_lifecycle__identity') }} as m on m.source_key = c.source_key
+    -- a right join, so the few changed sources are the hash join's build side and the identity scan probes them
+    from {{ ref('int_lifecycle__identity') }} as m
+    right join changed_sources as c on m.source_key = c.source_key
     {{ union_distinct() }}
     select m.user_id from {{ ref('int_lifecycle__identity') }} as m
     where m._built_at > (select p.prior_built_at from prior as p)
@@ -53,16 +71,16 @@ changed_users as (
 ),
 
 affected_users as (
-    select user_id from changed_users where user_id is not null and (select p.recompute_all from prior as p) = 0
+    select user_id from changed_users where user_id is not null and (select e.flag from everyone as e) = 0
     {{ union_distinct() }}
     select m.user_id from {{ ref('int_lifecycle__identity') }} as m
-    where (select p.recompute_all from prior as p) = 1 and m.user_id is not null
+    where (select e.flag from everyone as e) = 1 and m.user_id is not null
     {{ union_distinct() }}
     select s.source_id from {{ ref('int_lifecycle__source_days') }} as s
-    where (select p.recompute_all from prior as p) = 1 and s.source_type = 'user'
+    where (select e.flag from everyone as e) = 1 and s.source_type = 'user'
     {{ union_distinct() }}
     select t.user_id from {{ this }} as t
-    where (select p.recompute_all from prior as p) = 1
+    where (select e.flag from everyone as e) = 1
 ),
 
 -- Every source that may belong to an affected user: the sources mapped to them, and their own user id.
@@ -102,8 +120,14 @@ attributed as (
             when f.source_type = 'user' then f.source_id
         end as user_id,
         f.*
+    {% if is_incremental() -%}
+    -- the affected users' few facts are the hash join's build side; the identity scan probes them
+    from {{ ref('int_lifecycle__identity') }} as m
+    right join source_facts as f on m.source_key = f.source_key
+    {%- else -%}
     from source_facts as f
     left join {{ ref('int_lifecycle__identity') }} as m on m.source_key = f.source_key
+    {%- endif %}
 ),
 
 {% if is_incremental() %}

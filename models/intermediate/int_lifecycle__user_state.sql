@@ -142,20 +142,26 @@ users as (
 
 -- The open run holds the status as of D, since when, and the status before it.
 {% if is_incremental() %}
--- Users whose runs were not re-derived keep their stored status (their runs are the ones it came from), so
--- the other users' open runs need no search through every run.
-current_runs as (
+-- status_runs rewrites only the runs that changed, so a user whose open run was not rewritten keeps their stored
+-- status (the open run it came from is the same), and the other users' open runs need no search through every
+-- run.
+rederived_open_runs as (
     select r.user_id, r.lifecycle_status, r.valid_from as status_since, r.previous_status
     from rederived_runs as r
     where r.valid_to is null
         and r.lifecycle_status is not null
+),
+
+current_runs as (
+    select o.user_id, o.lifecycle_status, o.status_since, o.previous_status
+    from rederived_open_runs as o
     union all
     select t.user_id, t.lifecycle_status, t.status_since, t.previous_status
     from {{ this }} as t
     where (select p.recompute_all from prior as p) = 0
         and t.lifecycle_status is not null
         and t.user_id in (select a.user_id from affected_users as a)
-        and t.user_id not in (select r.user_id from rederived_runs as r)
+        and t.user_id not in (select o.user_id from rederived_open_runs as o)
 ),
 {% else %}
 current_runs as (

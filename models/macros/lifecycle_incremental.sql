@@ -49,17 +49,15 @@ end
   - the date of every (source, day) pair re-derived since the mart's last build (tombstones keep their date);
   - the dates of every source whose identity row changed since then (its history moved between users);
   - the old and the new first_seen_date of every user whose first_seen_date changed (user_facts keeps the
-    previous one; if user_facts was built more than once since, the older value is gone: recompute all).
+    previous one; if the mart skipped a build, user_facts may have changed twice and the older value is gone:
+    recompute all).
   Everything when the `prior` CTE says to recompute all.
 -#}
-{% macro lifecycle_changed_from(source_days, identity, user_facts) -%}
+{% macro lifecycle_changed_from(source_days, identity, user_facts, builds) -%}
     select
         case
             when (select p.recompute_all from prior as p) = 1 then {{ date_literal('1900-01-01') }}
-            when (
-                select count(distinct f._built_at) from {{ user_facts }} as f
-                where f._built_at > (select p.prior_built_at from prior as p)
-            ) > 1 then {{ date_literal('1900-01-01') }}
+            when {{ lifecycle_skipped_builds(builds) }} then {{ date_literal('1900-01-01') }}
             else min(c.changed_from)
         end as changed_from
     from (
@@ -108,4 +106,13 @@ end
     from {{ relation }} as r
     where (select p.recompute_all from prior as p) = 1
         {% if where %}and {{ where }}{% endif %}
+{%- endmacro %}
+
+{#-
+  True when the model being built skipped a build since it last wrote {{ this }} (needs the `prior` CTE): a
+  partial build (--select / --exclude) ran the models upstream without it. `builds` is
+  ref('int_lifecycle__builds'), which has a row for every build including this one.
+-#}
+{% macro lifecycle_skipped_builds(builds) -%}
+(select count(*) from {{ builds }} as b where b.built_at > (select p.prior_built_at from prior as p)) > 1
 {%- endmacro %}

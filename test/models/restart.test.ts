@@ -1,0 +1,241 @@
+/**
+ * Incremental status histories restart each user from the earliest day their status can have changed
+ * (int_lifecycle__status_runs): these cases make a too-late restart visible. Each affected user also has an
+ * ordinary event on the new D, so a restart that only looked at the newest facts would keep a stale history.
+ * Every mart is compared with the independent oracle, on DuckDB and PostgreSQL.
+ */
+import type { Warehouse } from '../../src/warehouse';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { computeOracle, type RawData } from './oracle';
+import { merge } from './generate';
+import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
+
+type Raw = Required<RawData>;
+const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
+
+let seq = 0;
+/** A track on `day` (10:00 UTC), received `received` (default: the same time). */
+function track(user: string | null, anonymous: string | null, day: string, received?: string) {
+  const timestamp = `${day}T10:00:00.000Z`;
+  return {
+    id: `t${++seq}`,
+    user_id: user,
+    anonymous_id: anonymous,
+    event_text: 'Viewed Item',
+    timestamp,
+    received_at: received ?? timestamp,
+    properties: {},
+  };
+}
+
+function identify(user: string, anonymous: string | null, day: string, traits: Record<string, unknown> = {}) {
+  const timestamp = `${day}T08:00:00.000Z`;
+  return {
+    id: `i${++seq}`,
+    user_id: user,
+    anonymous_id: anonymous,
+    timestamp,
+    received_at: timestamp,
+    traits,
+  };
+}
+
+const tracks = (...t: ReturnType<typeof track>[]): Raw => ({ ...empty(), tracks: t });
+
+async function expectOracle(wh: Warehouse, landed: RawData, asOf: string): Promise<void> {
+  const actual = normalise(await readMarts(wh));
+  const expected = normalise(computeOracle(landed, asOf));
+  expect(diffUsers(actual, expected)).toEqual([]);
+  expect(actual).toEqual(expected);
+}
+
+describeEachWarehouse('status histories restarted from the earliest change', ({ tw }) => {
+  let wh: Warehouse;
+  const D1 = '2024-03-20';
+  const D2 = '2024-03-21';
+  // Dormant from December to D1 (days 30+ after their last activity), each with activity on D1.
+  const first: Raw = {
+    ...tracks(
+      ...['01', '02', '03', '04', '05'].map((d) => track('late_u', null, `2023-12-${d}`)),
+      track('late_u', null, D1),
+      track('gain_u', null, '2023-12-01'),
+      track('gain_u', null, D1),
+      track(null, 'gain_anon', '2024-01-10'),
+      track(null, 'gain_anon', '2024-01-11'),
+      track('lose_u', null, '2023-12-01'),
+      track('lose_u', null, D1),
+      track(null, 'moved_anon', '2024-01-20'),
+      track(null, 'moved_anon', '2024-01-21'),
+      track('win_u', null, '2023-11-01'),
+    ),
+    identifies: [identify('lose_u', 'moved_anon', '2024-01-22')],
+  };
+  const recv = `${D2}T12:00:00.000Z`;
+  const second: Raw = {
+    ...tracks(
+      // a late activity dated in the dormant gap: a return day in February (a re-derived pair before D1)
+      track('late_u', null, '2024-02-15', recv),
+      track('late_u', null, D2, recv),
+      track('gain_u', null, D2, recv),
+      track('lose_u', null, D2, recv),
+      track('win_u', null, D2, recv),
+    ),
+    identifies: [
+      // gain_u gains an anonymous January (a source that moved to them) ...
+      { ...identify('gain_u', 'gain_anon', D2), received_at: recv },
+      // ... and moved_anon's January moves from lose_u to win_u (the latest identify wins)
+      { ...identify('win_u', 'moved_anon', D2), received_at: recv },
+    ],
+  };
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await landRaw(wh, first);
+  });
+  afterAll(async () => {
+    await wh?.close();
+  });
+
+  test('a late activity, a gained and a lost anonymous history rewrite the runs before the new D', async () => {
+    await build(wh, { vars: { lifecycle__as_of_date: D1 }, fullRefresh: true });
+    await landRaw(wh, second);
+    const inc = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    expect(inc.models.find((m) => m.name === 'int_lifecycle__status_runs')?.incremental).toBe(true);
+    await expectOracle(wh, merge(first, second), D2);
+    // the data really moves the histories: each user has a return day in January or February at D2 ...
+    const history = await wh.query<{ user_id: string; valid_from: unknown }>(
+      "select user_id, valid_from from lifecycle.user_status_history where lifecycle_status = 'resurrected' order by 1, 2",
+    );
+    const returns = (u: string) =>
+      history.filter((h) => h.user_id === u).map((h) => String(h.valid_from).slice(0, 10));
+    expect(returns('late_u')).toContain('2024-02-15');
+    expect(returns('gain_u')).toContain('2024-01-10');
+    expect(returns('win_u')).toContain('2024-01-20');
+    // ... and lose_u no longer has the one they had at D1
+    expect(returns('lose_u')).not.toContain('2024-01-20');
+  });
+
+  test('a week later (the passage of time only) the runs still equal the oracle', async () => {
+    await build(wh, { vars: { lifecycle__as_of_date: '2024-03-28' } });
+    await expectOracle(wh, merge(first, second), '2024-03-28');
+  });
+});
+
+/**
+ * The restart date comes from what changed since the last build of int_lifecycle__status_runs. When an upstream
+ * model ran twice without it (partial builds with --exclude), the older change is overwritten and the model must
+ * fall back to the user's whole history; and int_lifecycle__user_days, when identity ran twice without it,
+ * re-derives everyone.
+ */
+describeEachWarehouse('status histories after upstream models were built twice without them', ({ tw }) => {
+  let wh: Warehouse;
+  let landed: Raw = empty();
+  const land = async (raw: Raw) => {
+    landed = merge(landed, raw) as Raw;
+    await landRaw(wh, raw);
+  };
+  const base: Raw = {
+    ...tracks(
+      track('seen_u', null, '2023-12-10'),
+      track('seen_u', null, '2023-12-11'),
+      track('seen_u', null, '2024-03-20'),
+      track('first_u', null, '2023-12-01'),
+      track('first_u', null, '2024-03-20'),
+      track(null, 'hop_anon', '2024-01-05'),
+      track(null, 'hop_anon', '2024-01-06'),
+      track('hop2_u', null, '2023-12-01'),
+      track('hop2_u', null, '2024-03-20'),
+      track(null, 'hop2_anon', '2024-01-05'),
+      track(null, 'hop2_anon', '2024-01-06'),
+    ),
+    identifies: [
+      identify('first_u', 'hop_anon', '2024-01-07'),
+      identify('hop2_u', 'hop2_anon', '2024-01-07'),
+    ],
+  };
+  const at = (day: string) => `${day}T12:00:00.000Z`;
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await land(base);
+    await build(wh, { vars: { lifecycle__as_of_date: '2024-03-20' }, fullRefresh: true });
+  });
+  afterAll(async () => {
+    await wh?.close();
+  });
+
+  test('user_facts built twice: a first_seen_date moved a year back by createdAt still counts', async () => {
+    await land({
+      ...empty(),
+      identifies: [
+        {
+          ...identify('seen_u', null, '2024-03-21', { createdAt: '2023-03-01' }),
+          received_at: at('2024-03-21'),
+        },
+      ],
+    });
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-21' },
+      exclude: ['int_lifecycle__status_runs+'],
+    });
+    await land(tracks(track('seen_u', null, '2024-03-22', at('2024-03-22'))));
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-22' },
+      exclude: ['int_lifecycle__status_runs+'],
+    });
+    await build(wh, { vars: { lifecycle__as_of_date: '2024-03-22' } });
+    await expectOracle(wh, landed, '2024-03-22');
+    const [since] = await wh.query<{ first_seen_date: unknown }>(
+      "select first_seen_date from lifecycle.user_lifecycle where user_id = 'seen_u'",
+    );
+    expect(String(since.first_seen_date).slice(0, 10)).toBe('2023-03-01');
+  });
+
+  test('identity built twice without status_runs: the user an anonymous id first left loses its history', async () => {
+    // hop_anon: first_u -> second_u (identity, user_days, not user_facts) -> third_u (identity, user_days)
+    await land({
+      ...tracks(track('second_u', null, '2024-03-23', at('2024-03-23'))),
+      identifies: [{ ...identify('second_u', 'hop_anon', '2024-03-23'), received_at: at('2024-03-23') }],
+    });
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-23' },
+      exclude: ['int_lifecycle__user_facts+'],
+    });
+    await land({
+      ...tracks(
+        track('first_u', null, '2024-03-24', at('2024-03-24')),
+        track('third_u', null, '2024-03-24', at('2024-03-24')),
+      ),
+      identifies: [{ ...identify('third_u', 'hop_anon', '2024-03-24'), received_at: at('2024-03-24') }],
+    });
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-24' },
+      exclude: ['int_lifecycle__user_facts+'],
+    });
+    await build(wh, { vars: { lifecycle__as_of_date: '2024-03-24' } });
+    await expectOracle(wh, landed, '2024-03-24');
+  });
+
+  test('identity built twice without user_days: every user is re-derived', async () => {
+    // hop2_anon: hop2_u -> hop2_second -> hop2_third, with only identity (and raw facts) built in between
+    await land({
+      ...tracks(track('hop2_second', null, '2024-03-25', at('2024-03-25'))),
+      identifies: [{ ...identify('hop2_second', 'hop2_anon', '2024-03-25'), received_at: at('2024-03-25') }],
+    });
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-25' },
+      exclude: ['int_lifecycle__user_days+'],
+    });
+    await land({
+      // hop2_u has nothing new: only the identity map says it lost hop2_anon's January
+      ...tracks(track('hop2_third', null, '2024-03-26', at('2024-03-26'))),
+      identifies: [{ ...identify('hop2_third', 'hop2_anon', '2024-03-26'), received_at: at('2024-03-26') }],
+    });
+    await build(wh, {
+      vars: { lifecycle__as_of_date: '2024-03-26' },
+      exclude: ['int_lifecycle__user_days+'],
+    });
+    await build(wh, { vars: { lifecycle__as_of_date: '2024-03-26' } });
+    await expectOracle(wh, landed, '2024-03-26');
+  });
+});
