@@ -62,30 +62,33 @@ history_lost as (
         end as flag
 ),
 
+-- Open runs whose status may change by the passage of time: a filter on the date alone, pushed into the scan.
+due_runs as (
+    select t.user_id, t.next_change_date
+    from {{ this }} as t
+    where t.next_change_date <= {{ as_of }}
+),
+
 -- Users whose facts changed, users whose status may change by the passage of time, or everyone.
 affected_users as (
     select f.user_id from rebuilt_facts as f
     {{ union_distinct() }}
-    -- two branches, not one `or`, so the date filter is pushed into the scan
-    select t.user_id
-    from {{ this }} as t
-    where t.next_change_date <= {{ as_of }}
+    select d.user_id from due_runs as d
     {{ union_distinct() }}
     select t.user_id
     from {{ this }} as t
     where (select p.recompute_all from prior as p) = 1
 ),
 
--- The (source, day) pairs whose facts are new to this model: re-derived since its last build, or dated
--- between the previous D and this one (two branches, not one `or`: see lifecycle_rebuilt_rows).
 changed_pairs as (
-    select s.source_key, s.event_date
-    from {{ ref('int_lifecycle__source_days') }} as s
-    where s._built_at > (select p.prior_built_at from prior as p)
-    union all
-    select s.source_key, s.event_date
-    from {{ ref('int_lifecycle__source_days') }} as s
-    where s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
+{{ lifecycle_changed_pairs(ref('int_lifecycle__source_days')) }}
+),
+
+-- Sources that moved between users since the last build: their history may be dated anywhere.
+remapped as (
+    select m.user_id, m.previous_user_id
+    from {{ ref('int_lifecycle__identity') }} as m
+    where m._built_at > (select p.prior_built_at from prior as p)
 ),
 
 -- The earliest day each piece of evidence says a user's status may have changed from.
@@ -99,18 +102,12 @@ restart_evidence as (
     right join changed_pairs as c on m.source_key = c.source_key
     union all
     -- the passage of time: no candidate day lies between the previous D and the stored next_change_date
-    select t.user_id, t.next_change_date
-    from {{ this }} as t
-    where t.next_change_date <= {{ as_of }}
+    select d.user_id, d.next_change_date from due_runs as d
     union all
-    -- a source that moved between users: its history may be dated anywhere
-    select m.user_id, {{ date_literal('1900-01-01') }}
-    from {{ ref('int_lifecycle__identity') }} as m
-    where m._built_at > (select p.prior_built_at from prior as p)
+    -- a source that moved to or from the user
+    select m.user_id, {{ date_literal('1900-01-01') }} from remapped as m
     union all
-    select m.previous_user_id, {{ date_literal('1900-01-01') }}
-    from {{ ref('int_lifecycle__identity') }} as m
-    where m._built_at > (select p.prior_built_at from prior as p)
+    select m.previous_user_id, {{ date_literal('1900-01-01') }} from remapped as m
     union all
     -- a changed first_seen_date moves "new" and every threshold counted from it
     select f.user_id, {{ date_literal('1900-01-01') }}

@@ -47,14 +47,7 @@ everyone as (
 
 -- The canonical user of each changed source (identity row, else the default: a user id is itself).
 changed_sources as (
-    -- two branches, not one `or`, so the filter on _built_at skips older blocks (see lifecycle_rebuilt_rows)
-    select s.source_key
-    from {{ ref('int_lifecycle__source_days') }} as s
-    where s._built_at > (select p.prior_built_at from prior as p)
-    union all
-    select s.source_key
-    from {{ ref('int_lifecycle__source_days') }} as s
-    where s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ as_of }}
+{{ lifecycle_changed_pairs(ref('int_lifecycle__source_days')) }}
 ),
 
 changed_users as (

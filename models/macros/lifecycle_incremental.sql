@@ -116,3 +116,18 @@ end
 {% macro lifecycle_skipped_builds(builds) -%}
 (select count(*) from {{ builds }} as b where b.built_at > (select p.prior_built_at from prior as p)) > 1
 {%- endmacro %}
+
+{#-
+  The (source, day) pairs of `source_days` whose facts are new to the model being built (needs the `prior`
+  CTE): re-derived since its last build, or dated between the previous D and this one. Two branches, not one
+  `or`, so the filter on _built_at skips older blocks (see lifecycle_rebuilt_rows).
+-#}
+{% macro lifecycle_changed_pairs(source_days) -%}
+    select s.source_key, s.event_date
+    from {{ source_days }} as s
+    where s._built_at > (select p.prior_built_at from prior as p)
+    union all
+    select s.source_key, s.event_date
+    from {{ source_days }} as s
+    where s.event_date > (select p.prior_as_of_date from prior as p) and s.event_date <= {{ lifecycle_as_of_date() }}
+{%- endmacro %}
