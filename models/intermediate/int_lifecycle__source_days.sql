@@ -85,25 +85,40 @@ affected_anonymous_ids as (
 
 {% for t in tables %}
 -- The raw rows of the affected sources on the affected days (a superset of the pairs' rows, found on the raw
--- columns without building keys), plus every other copy of their ids so that dedup sees the first received.
--- Only these rows are parsed below.
-{{ t }}_raw as {{ cte_materialized() }} (
+-- columns without building keys). Only these rows, and the other copies of their ids below, are parsed.
+{{ t }}_in_range as {{ cte_materialized() }} (
     select r.*
     from {{ ref('stg_lifecycle__' ~ t) }} as r
-    where r.id in (
-        select s.id
-        from {{ ref('stg_lifecycle__' ~ t) }} as s
-        where s.event_date in (select d.event_date from affected_dates as d)
-            -- the same days as a range on the raw timestamp, widened past any time zone offset: a filter the
-            -- warehouse can check against each block's min/max (raw tables load in time order), where the local
-            -- date has to be computed for every row
-            and s.event_at >= (select cast({{ add_days('min(d.event_date)', -2) }} as timestamp) from affected_dates as d)
-            and s.event_at < (select cast({{ add_days('max(d.event_date)', 3) }} as timestamp) from affected_dates as d)
-            and (
-                nullif(s.user_id, '') in (select a.id from affected_user_ids as a)
-                {% if t != 'identifies' %}or (nullif(s.user_id, '') is null and s.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
-            )
-    )
+    where r.id is not null
+        and r.event_date in (select d.event_date from affected_dates as d)
+        -- the same days as a range on the raw timestamp, widened past any time zone offset: a filter the
+        -- warehouse can check against each block's min/max (raw tables load in time order), where the local
+        -- date has to be computed for every row
+        and r.event_at >= (select cast({{ add_days('min(d.event_date)', -2) }} as timestamp) from affected_dates as d)
+        and r.event_at < (select cast({{ add_days('max(d.event_date)', 3) }} as timestamp) from affected_dates as d)
+        and (
+            nullif(r.user_id, '') in (select a.id from affected_user_ids as a)
+            {% if t != 'identifies' %}or (nullif(r.user_id, '') is null and r.anonymous_id in (select a.id from affected_anonymous_ids as a)){% endif %}
+        )
+),
+
+-- Their ids that have another copy anywhere, so that dedup sees the first received. The search reads only the
+-- id column of the whole history; the few repeated ids are then fetched whole.
+{{ t }}_copied_ids as {{ cte_materialized() }} (
+    select c.id
+    from {{ ref('stg_lifecycle__' ~ t) }} as c
+    where c.id in (select i.id from {{ t }}_in_range as i)
+    group by c.id
+    having count(*) > 1
+),
+
+-- A row both in range and copied comes twice; dedup keeps one of two identical rows, so that is harmless.
+{{ t }}_raw as {{ cte_materialized() }} (
+    select i.* from {{ t }}_in_range as i
+    union all
+    select r.*
+    from {{ ref('stg_lifecycle__' ~ t) }} as r
+    where r.id in (select c.id from {{ t }}_copied_ids as c)
 ),
 {% endfor %}
 
