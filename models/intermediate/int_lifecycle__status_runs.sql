@@ -309,12 +309,32 @@ restarted_sweep as (
 ),
 
 -- The stored runs the new ones replace: the run in force the day before the restart, and every later one.
+-- Read in three parts, each with a filter the warehouse can check in the scan instead of joining every stored
+-- run: the open runs; the closed runs ending after the earliest dated restart; every run of the users
+-- restarting from the start (new users, identity or first_seen changes: few).
 stored_tail as (
     select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, r.restart_date
     from {{ this }} as t
     inner join restarts as r on r.user_id = t.user_id
-    where t.lifecycle_status is not null
-        and (t.valid_to is null or t.valid_to >= {{ add_days('r.restart_date', -1) }})
+    where t.valid_to is null
+        and t.lifecycle_status is not null
+    union all
+    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, r.restart_date
+    from {{ this }} as t
+    inner join restarts as r on r.user_id = t.user_id
+    where t.valid_to >= (
+            select {{ add_days('min(x.restart_date)', -1) }} from restarts as x
+            where x.restart_date > {{ date_literal('1900-01-01') }}
+        )
+        and t.valid_to >= {{ add_days('r.restart_date', -1) }}
+        and r.restart_date > {{ date_literal('1900-01-01') }}
+        and t.lifecycle_status is not null
+    union all
+    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, {{ date_literal('1900-01-01') }}
+    from {{ this }} as t
+    where t.user_id in (select r.user_id from restarts as r where r.restart_date = {{ date_literal('1900-01-01') }})
+        and t.valid_to is not null
+        and t.lifecycle_status is not null
 ),
 
 -- That first run: its status is unchanged, and the new runs continue it.
