@@ -25,7 +25,9 @@
 
 with
 
-identify_rows as (
+-- Inlined, so that each read below pushes its own filter into the scan instead of sharing one materialized copy
+-- of every identify row.
+identify_rows as {{ cte_inline() }} (
     select id, anonymous_id, user_id, event_at, event_date, received_at
     from {{ ref('stg_lifecycle__identifies') }}
 ),
@@ -84,8 +86,19 @@ affected_anonymous as {{ cte_materialized() }} (
     select i.anonymous_id
     from identify_rows as i
     where i.received_at > (select w.received_after from watermark as w)
-        or (i.event_date > (select p.prior_as_of_date from prior as p) and i.event_date <= {{ as_of }})
-        or (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    select i.anonymous_id
+    from identify_rows as i
+    where i.event_date > (select p.prior_as_of_date from prior as p)
+        and i.event_date <= {{ as_of }}
+        -- the same days as a range on the raw timestamp, widened past any time zone offset, that the warehouse
+        -- can check against each block's min/max before computing local dates
+        and i.event_at >= (select cast({{ add_days('p.prior_as_of_date', -2) }} as timestamp) from prior as p)
+        and i.event_at < cast({{ add_days(as_of, 3) }} as timestamp)
+    {{ union_distinct() }}
+    select i.anonymous_id
+    from identify_rows as i
+    where (select p.recompute_all from prior as p) = 1
     {{ union_distinct() }}
     -- ... the previous ids of such aliases (step 1 without an identify), ...
     select a.previous_id from new_alias_rows as a
