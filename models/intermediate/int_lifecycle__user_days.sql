@@ -84,40 +84,20 @@ candidate_sources as (
     select 'u:' || a.user_id from affected_users as a
 ),
 
--- The columns used below only: the facts of the affected users are read across the whole table.
+{% endif %}
+
+-- The columns used below only: an incremental run reads the affected users' facts across the whole table.
 source_facts as (
     select
-        s.source_key,
-        -- derived from the key rather than read: two fewer text columns to scan
-        case when substr(s.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
-        substr(s.source_key, 3) as source_id,
-        s.event_date, s.has_event, s.is_active, s.has_churn_signal,
-        s.has_core_event, s.purchase_count, s.revenue, s.has_identify, s.created_at_date, s.plan_value,
-        s.plan_event_at, s.plan_received_at, s.plan_id
-    from {{ ref('int_lifecycle__source_days') }} as s
-    where s.source_key in (select c.source_key from candidate_sources as c)
-        and s.event_date <= {{ as_of }}
-        -- rows without a fact are tombstones of emptied pairs (see int_lifecycle__source_days)
-        and (s.has_event = 1 or s.has_identify = 1)
-),
-
-{% else %}
-
-source_facts as (
-    select
-        s.source_key,
-        -- derived from the key rather than read: two fewer text columns to scan
-        case when substr(s.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
-        substr(s.source_key, 3) as source_id,
-        s.event_date, s.has_event, s.is_active, s.has_churn_signal,
-        s.has_core_event, s.purchase_count, s.revenue, s.has_identify, s.created_at_date, s.plan_value,
-        s.plan_event_at, s.plan_received_at, s.plan_id
+        s.source_key, s.event_date, s.has_event, s.is_active, s.has_churn_signal, s.has_core_event,
+        s.purchase_count, s.revenue, s.has_identify, s.created_at_date, s.plan_value, s.plan_event_at,
+        s.plan_received_at, s.plan_id
     from {{ ref('int_lifecycle__source_days') }} as s
     where s.event_date <= {{ as_of }}
+        -- rows without a fact are tombstones of emptied pairs (see int_lifecycle__source_days)
         and (s.has_event = 1 or s.has_identify = 1)
+        {% if is_incremental() %}and s.source_key in (select c.source_key from candidate_sources as c){% endif %}
 ),
-
-{% endif %}
 
 -- Identity (SPEC 4.2): the mapped user when the source has an identity row, else a user id maps to itself and
 -- an anonymous id stays anonymous (and out of every lifecycle model).
@@ -125,7 +105,7 @@ attributed as (
     select
         case
             when m.source_key is not null then m.user_id
-            when f.source_type = 'user' then f.source_id
+            when substr(f.source_key, 1, 2) = 'u:' then substr(f.source_key, 3)
         end as user_id,
         f.*
     {% if is_incremental() -%}
