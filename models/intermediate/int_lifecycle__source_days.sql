@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key=['source_key', 'event_date'],
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -285,8 +286,6 @@ source_dates as (
 {%- endif %}
 select
     {{ pair }}.source_key,
-    case when substr({{ pair }}.source_key, 1, 2) = 'u:' then 'user' else 'anonymous' end as source_type,
-    substr({{ pair }}.source_key, 3) as source_id,
     {{ pair }}.event_date,
     coalesce(d.has_event, 0) as has_event,
     coalesce(d.is_active, 0) as is_active,

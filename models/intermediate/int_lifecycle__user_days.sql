@@ -69,8 +69,8 @@ affected_users as (
     select m.user_id from {{ ref('int_lifecycle__identity') }} as m
     where (select e.flag from everyone as e) = 1 and m.user_id is not null
     {{ union_distinct() }}
-    select s.source_id from {{ ref('int_lifecycle__source_days') }} as s
-    where (select e.flag from everyone as e) = 1 and s.source_type = 'user'
+    select substr(s.source_key, 3) from {{ ref('int_lifecycle__source_days') }} as s
+    where (select e.flag from everyone as e) = 1 and substr(s.source_key, 1, 2) = 'u:'
     {{ union_distinct() }}
     select t.user_id from {{ this }} as t
     where (select e.flag from everyone as e) = 1
