@@ -3,7 +3,7 @@
     unique_key='date',
     incremental_strategy='delete+insert',
     post_hook=[
-        "delete from {{ this }} where date > {{ lifecycle_as_of_date() }} or date < (select coalesce(min(r.valid_from), {{ date_literal('9999-12-31') }}) from {{ ref('int_lifecycle__status_runs') }} as r where r.lifecycle_status is not null)"
+        "delete from {{ this }} where date > {{ lifecycle_as_of_date() }} or date < (select coalesce(min(r.valid_from), {{ date_literal('9999-12-31') }}) from {{ ref('int_lifecycle__status_runs') }} as r where r.status_code is not null)"
     ],
     tags=['lifecycle', 'intermediate']
 ) }}
@@ -51,9 +51,9 @@ base as (
 
 -- Runs that start on or after changed_from or end the day before it or later.
 runs as (
-    select r.lifecycle_status, r.valid_from, r.valid_to
+    select r.status_code, r.valid_from, r.valid_to
     from {{ ref('int_lifecycle__status_runs') }} as r
-    where r.lifecycle_status is not null
+    where r.status_code is not null
         and (
             r.valid_from >= (select c.changed_from from changed as c)
             or r.valid_to >= (select {{ add_days('c.changed_from', -1) }} from changed as c)
@@ -61,17 +61,20 @@ runs as (
 ),
 
 -- A run adds one user to its status on valid_from and removes it the day after valid_to; the stored counts
--- enter as deltas on changed_from.
+-- enter as deltas on changed_from. Runs are counted by status code and named once per day and status.
 deltas as (
-    select valid_from as date_day, lifecycle_status, count(*) as users_delta
-    from runs
-    where valid_from >= (select c.changed_from from changed as c)
-    group by valid_from, lifecycle_status
-    union all
-    select {{ add_days('valid_to', 1) }}, lifecycle_status, -count(*)
-    from runs
-    where valid_to >= (select {{ add_days('c.changed_from', -1) }} from changed as c)
-    group by valid_to, lifecycle_status
+    select date_day, {{ lifecycle_status_name('status_code') }} as lifecycle_status, users_delta
+    from (
+        select valid_from as date_day, status_code, count(*) as users_delta
+        from runs
+        where valid_from >= (select c.changed_from from changed as c)
+        group by valid_from, status_code
+        union all
+        select {{ add_days('valid_to', 1) }}, status_code, -count(*)
+        from runs
+        where valid_to >= (select {{ add_days('c.changed_from', -1) }} from changed as c)
+        group by valid_to, status_code
+    ) as run_deltas
     union all
     select c.changed_from, b.lifecycle_status, b.users
     from base as b

@@ -2,7 +2,8 @@
     materialized='incremental',
     unique_key=['user_id', 'valid_from'],
     incremental_strategy='delete+insert',
-    post_hook=["delete from {{ this }} where lifecycle_status is null"],
+    on_schema_change='sync_all_columns',
+    post_hook=["delete from {{ this }} where status_code is null"],
     tags=['lifecycle', 'intermediate']
 ) }}
 
@@ -25,6 +26,9 @@
   recent candidate days; the stored run in force the day before is continued. Only runs that differ from the
   stored ones are written (unique key user_id + valid_from); a stored run that no longer starts a run gets a
   tombstone (null status) that the post-hook deletes.
+
+  Statuses are small integer codes (lifecycle_status_code / lifecycle_status_name): cheaper to sort, compare
+  and write than text on millions of runs; the marts decode them.
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
@@ -313,13 +317,13 @@ restarted_sweep as (
 -- run: the open runs; the closed runs ending after the earliest dated restart; every run of the users
 -- restarting from the start (new users, identity or first_seen changes: few).
 stored_tail as (
-    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, r.restart_date
+    select t.user_id, t.status_code, t.valid_from, t.valid_to, t.previous_status_code, t.next_change_date, r.restart_date
     from {{ this }} as t
     inner join restarts as r on r.user_id = t.user_id
     where t.valid_to is null
-        and t.lifecycle_status is not null
+        and t.status_code is not null
     union all
-    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, r.restart_date
+    select t.user_id, t.status_code, t.valid_from, t.valid_to, t.previous_status_code, t.next_change_date, r.restart_date
     from {{ this }} as t
     inner join restarts as r on r.user_id = t.user_id
     where t.valid_to >= (
@@ -328,18 +332,18 @@ stored_tail as (
         )
         and t.valid_to >= {{ add_days('r.restart_date', -1) }}
         and r.restart_date > {{ date_literal('1900-01-01') }}
-        and t.lifecycle_status is not null
+        and t.status_code is not null
     union all
-    select t.user_id, t.lifecycle_status, t.valid_from, t.valid_to, t.previous_status, t.next_change_date, {{ date_literal('1900-01-01') }}
+    select t.user_id, t.status_code, t.valid_from, t.valid_to, t.previous_status_code, t.next_change_date, {{ date_literal('1900-01-01') }}
     from {{ this }} as t
     where t.user_id in (select r.user_id from restarts as r where r.restart_date = {{ date_literal('1900-01-01') }})
         and t.valid_to is not null
-        and t.lifecycle_status is not null
+        and t.status_code is not null
 ),
 
 -- That first run: its status is unchanged, and the new runs continue it.
 kept_runs as (
-    select t.user_id, t.lifecycle_status, t.valid_from, t.previous_status
+    select t.user_id, t.status_code, t.valid_from, t.previous_status_code
     from stored_tail as t
     where t.valid_from < t.restart_date
 ),
@@ -386,18 +390,18 @@ point_status as (
         point_date,
         case
             when last_churn_signal_date is not null
-                and last_churn_signal_date >= coalesce(last_active_date, first_seen_date) then 'churned'
-            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ churn_days }} then 'churned'
-            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ dormant_days }} then 'dormant'
-            when {{ days_between('point_date', 'first_seen_date') }} < {{ new_days }} then 'new'
+                and last_churn_signal_date >= coalesce(last_active_date, first_seen_date) then {{ lifecycle_status_code('churned') }}
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ churn_days }} then {{ lifecycle_status_code('churned') }}
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ dormant_days }} then {{ lifecycle_status_code('dormant') }}
+            when {{ days_between('point_date', 'first_seen_date') }} < {{ new_days }} then {{ lifecycle_status_code('new') }}
             when last_return_date is not null
-                and {{ days_between('point_date', 'last_return_date') }} < {{ resurrected_days }} then 'resurrected'
-            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ at_risk_days }} then 'at_risk'
+                and {{ days_between('point_date', 'last_return_date') }} < {{ resurrected_days }} then {{ lifecycle_status_code('resurrected') }}
+            when {{ days_between('point_date', 'coalesce(last_active_date, first_seen_date)') }} >= {{ at_risk_days }} then {{ lifecycle_status_code('at_risk') }}
             when active_days_28 - active_days_7 >= {{ decline_min }}
-                and 300 * active_days_7 <= {{ decline_pct }} * (active_days_28 - active_days_7) then 'at_risk'
-            when active_days_28 >= {{ power_days }} then 'power'
-            else 'active'
-        end as lifecycle_status
+                and 300 * active_days_7 <= {{ decline_pct }} * (active_days_28 - active_days_7) then {{ lifecycle_status_code('at_risk') }}
+            when active_days_28 >= {{ power_days }} then {{ lifecycle_status_code('power') }}
+            else {{ lifecycle_status_code('active') }}
+        end as status_code
     from point_counts
     where point_date >= first_seen_date
 ),
@@ -405,10 +409,10 @@ point_status as (
 {% if is_incremental() %}
 -- The kept run goes first, with its own previous status; the restarted days follow it.
 status_points as (
-    select s.user_id, s.point_date, s.lifecycle_status, cast(null as {{ text_type() }}) as kept_previous_status, 0 as is_kept
+    select s.user_id, s.point_date, s.status_code, cast(null as integer) as kept_previous_status_code, 0 as is_kept
     from point_status as s
     union all
-    select k.user_id, k.valid_from, k.lifecycle_status, k.previous_status, 1
+    select k.user_id, k.valid_from, k.status_code, k.previous_status_code, 1
     from kept_runs as k
 ),
 
@@ -417,27 +421,27 @@ run_starts as (
     select
         user_id,
         point_date as valid_from,
-        lifecycle_status,
-        case when is_kept = 1 then kept_previous_status else previous_status end as previous_status
+        status_code,
+        case when is_kept = 1 then kept_previous_status_code else previous_status_code end as previous_status_code
     from (
         select
             s.*,
-            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
+            lag(s.status_code) over (partition by s.user_id order by s.point_date) as previous_status_code
         from status_points as s
     ) as flagged
-    where is_kept = 1 or previous_status is null or previous_status <> lifecycle_status
+    where is_kept = 1 or previous_status_code is null or previous_status_code <> status_code
 ),
 {% else %}
 -- A run starts where the status differs from the previous candidate day's.
 run_starts as (
-    select user_id, point_date as valid_from, lifecycle_status, previous_status
+    select user_id, point_date as valid_from, status_code, previous_status_code
     from (
         select
             s.*,
-            lag(s.lifecycle_status) over (partition by s.user_id order by s.point_date) as previous_status
+            lag(s.status_code) over (partition by s.user_id order by s.point_date) as previous_status_code
         from point_status as s
     ) as flagged
-    where previous_status is null or previous_status <> lifecycle_status
+    where previous_status_code is null or previous_status_code <> status_code
 ),
 {% endif %}
 
@@ -452,10 +456,10 @@ next_change as (
 runs as (
     select
         r.user_id,
-        r.lifecycle_status,
+        r.status_code,
         r.valid_from,
         {{ add_days('lead(r.valid_from) over (partition by r.user_id order by r.valid_from)', -1) }} as valid_to,
-        r.previous_status
+        r.previous_status_code
     from run_starts as r
 ),
 
@@ -463,20 +467,20 @@ runs as (
 final as (
     select
         r.user_id,
-        r.lifecycle_status,
+        r.status_code,
         r.valid_from,
         r.valid_to,
-        r.previous_status,
+        r.previous_status_code,
         cast(null as date) as next_change_date
     from runs as r
     where r.valid_to is not null
     union all
     select
         r.user_id,
-        r.lifecycle_status,
+        r.status_code,
         r.valid_from,
         r.valid_to,
-        r.previous_status,
+        r.previous_status_code,
         n.next_change_date
     from runs as r
     left join next_change as n on n.user_id = r.user_id
@@ -487,28 +491,28 @@ final as (
 -- Runs that are new or differ from the stored run starting the same day ...
 select
     f.user_id,
-    f.lifecycle_status,
+    f.status_code,
     f.valid_from,
     f.valid_to,
-    f.previous_status,
+    f.previous_status_code,
     f.next_change_date,
     {{ lifecycle_run_at() }} as _built_at
 from final as f
 left join stored_tail as t on t.user_id = f.user_id and t.valid_from = f.valid_from
 where t.user_id is null
-    or t.lifecycle_status <> f.lifecycle_status
+    or t.status_code <> f.status_code
     or coalesce(t.valid_to, {{ date_literal('9999-12-31') }}) <> coalesce(f.valid_to, {{ date_literal('9999-12-31') }})
-    or coalesce(t.previous_status, '') <> coalesce(f.previous_status, '')
+    or coalesce(t.previous_status_code, 0) <> coalesce(f.previous_status_code, 0)
     or coalesce(t.next_change_date, {{ date_literal('9999-12-31') }}) <> coalesce(f.next_change_date, {{ date_literal('9999-12-31') }})
 union all
 -- ... and a tombstone for each stored run that no longer starts a run (users without a first_seen_date any
 -- more lose them all); the post-hook deletes tombstones once they have replaced the stored rows.
 select
     t.user_id,
-    cast(null as {{ text_type() }}),
+    cast(null as integer),
     t.valid_from,
     cast(null as date),
-    cast(null as {{ text_type() }}),
+    cast(null as integer),
     cast(null as date),
     {{ lifecycle_run_at() }}
 from stored_tail as t

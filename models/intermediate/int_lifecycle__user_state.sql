@@ -88,7 +88,7 @@ stored as (
 
 -- Runs re-derived since this model's last build (see lifecycle_rebuilt_rows).
 rederived_runs as (
-{{ lifecycle_rebuilt_rows(ref('int_lifecycle__status_runs'), 'r.user_id, r.lifecycle_status, r.valid_from, r.valid_to, r.previous_status') }}
+{{ lifecycle_rebuilt_rows(ref('int_lifecycle__status_runs'), 'r.user_id, r.status_code, r.valid_from, r.valid_to, r.previous_status_code') }}
 ),
 
 affected_users as (
@@ -146,10 +146,14 @@ users as (
 -- status (the open run it came from is the same), and the other users' open runs need no search through every
 -- run.
 rederived_open_runs as (
-    select r.user_id, r.lifecycle_status, r.valid_from as status_since, r.previous_status
+    select
+        r.user_id,
+        {{ lifecycle_status_name('r.status_code') }} as lifecycle_status,
+        r.valid_from as status_since,
+        {{ lifecycle_status_name('r.previous_status_code') }} as previous_status
     from rederived_runs as r
     where r.valid_to is null
-        and r.lifecycle_status is not null
+        and r.status_code is not null
 ),
 
 current_runs as (
@@ -165,10 +169,14 @@ current_runs as (
 ),
 {% else %}
 current_runs as (
-    select r.user_id, r.lifecycle_status, r.valid_from as status_since, r.previous_status
+    select
+        r.user_id,
+        {{ lifecycle_status_name('r.status_code') }} as lifecycle_status,
+        r.valid_from as status_since,
+        {{ lifecycle_status_name('r.previous_status_code') }} as previous_status
     from {{ ref('int_lifecycle__status_runs') }} as r
     where r.valid_to is null
-        and r.lifecycle_status is not null
+        and r.status_code is not null
 ),
 {% endif %}
 

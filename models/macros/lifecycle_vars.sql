@@ -104,7 +104,7 @@
   'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
-  'version=2'
+  'version=3'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}

@@ -5,8 +5,8 @@ select
     user_id || '|' || cast(valid_from as {{ text_type() }}) as transition_id,
     user_id,
     valid_from as transition_date,
-    previous_status as from_status,
-    lifecycle_status as to_status
+    {{ lifecycle_status_name('previous_status_code') }} as from_status,
+    {{ lifecycle_status_name('status_code') }} as to_status
 from {{ ref('int_lifecycle__status_runs') }}
-where lifecycle_status is not null
-    and previous_status is not null
+where status_code is not null
+    and previous_status_code is not null

@@ -5,9 +5,9 @@
 select
     user_id || '|' || cast(valid_from as {{ text_type() }}) as status_run_id,
     user_id,
-    lifecycle_status,
+    {{ lifecycle_status_name('status_code') }} as lifecycle_status,
     valid_from,
     valid_to,
-    previous_status
+    {{ lifecycle_status_name('previous_status_code') }} as previous_status
 from {{ ref('int_lifecycle__status_runs') }}
-where lifecycle_status is not null
+where status_code is not null

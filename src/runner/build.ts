@@ -6,6 +6,7 @@ import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph'
 import {
   buildIncremental,
   buildSwap,
+  columnsOf,
   ensureSchema,
   existingKind,
   parseIndexes,
@@ -31,7 +32,7 @@ export interface ModelResult {
   /** True when an incremental model ran incrementally (not a first run or full refresh). */
   incremental: boolean;
   ms: number;
-  /** The error (a full sentence naming model, file and warehouse) or why the model was skipped. */
+  /** The error (a full sentence naming model, file and warehouse), why the model was skipped, or a note on how it was built. */
   message?: string;
 }
 
@@ -227,7 +228,18 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
             const refresh = opts.fullRefresh === true && cfg.full_refresh !== false;
-            const isInc = existing === 'table' && !refresh;
+            let isInc = existing === 'table' && !refresh;
+            // A model that keeps its table in sync with itself may read a new column from {{ this }} before
+            // the column exists (dbt would fail and ask for --full-refresh): a stored table that lacks a
+            // column schema.yml declares predates the model, so it is rebuilt in full instead.
+            if (isInc && incOpts.onSchemaChange === 'sync_all_columns' && g.node.columns.length) {
+              const stored = new Set((await columnsOf(wh, schema, ident)).map((c) => c.toLowerCase()));
+              const missing = g.node.columns.map((c) => c.name).filter((c) => !stored.has(c.toLowerCase()));
+              if (missing.length) {
+                isInc = false;
+                result.message = `rebuilt in full: the stored table lacks ${missing.join(', ')}, declared in schema.yml`;
+              }
+            }
             const sql = compileModel(parsed, name, isInc, cache);
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>

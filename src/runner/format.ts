@@ -17,7 +17,8 @@ export function formatModelLine(r: ModelResult, index: number, total: number): s
         ? `${r.incremental ? 'merged' : 'created'} incremental model`
         : `created ${r.materialized} model`;
   const rows = r.rows === null ? '' : `${r.rows} row${r.rows === 1 ? '' : 's'} in `;
-  return `${n} OK ${what} ${r.relation} [${rows}${secs(r.ms)}]`;
+  const note = r.message ? ` (${r.message})` : '';
+  return `${n} OK ${what} ${r.relation} [${rows}${secs(r.ms)}]${note}`;
 }
 
 export function formatBuildSummary(res: BuildResult): string {

@@ -135,7 +135,7 @@ export async function buildSwap(
   return rows;
 }
 
-async function columnsOf(wh: SqlRunner, schema: string, name: string): Promise<string[]> {
+export async function columnsOf(wh: SqlRunner, schema: string, name: string): Promise<string[]> {
   const rows = await wh.query<{ column_name: string }>(
     'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
     [schema, name],

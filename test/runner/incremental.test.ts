@@ -107,6 +107,51 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
   });
 
+  it('rebuilds in full a sync_all_columns model whose stored table lacks a column schema.yml declares', async () => {
+    // An upgrade that adds a column the model reads from {{ this }}: built incrementally against the old
+    // table, the model would fail; the runner sees the declared column missing and rebuilds it instead.
+    const proj = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-upgrade-'));
+    try {
+      const write = (rel: string, text: string) => {
+        fs.mkdirSync(path.dirname(path.join(proj, rel)), { recursive: true });
+        fs.writeFileSync(path.join(proj, rel), text);
+      };
+      write('dbt_project.yml', files['dbt_project.yml']);
+      write('models/sources.yml', files['models/sources.yml']);
+      write(
+        'models/upgraded.sql',
+        `{{ config(materialized='incremental', unique_key='id', on_schema_change='sync_all_columns') }}
+select id, v from {{ source('raw', 'events') }}`,
+      );
+      const opts = { ...base(), projectDir: proj, select: ['upgraded'] };
+      await buildModels(opts);
+      write(
+        'models/upgraded.sql',
+        `{{ config(materialized='incremental', unique_key='id', on_schema_change='sync_all_columns') }}
+select e.id, e.v, {% if is_incremental() %}(select count(t.seen) from {{ this }} as t){% else %}0{% endif %} as seen
+from {{ source('raw', 'events') }} as e`,
+      );
+      write(
+        'models/schema.yml',
+        'version: 2\nmodels:\n  - name: upgraded\n    columns:\n      - name: id\n      - name: seen\n',
+      );
+      const res = await buildModels(opts);
+      const m = res.models.find((r) => r.name === 'upgraded');
+      expect(m?.incremental).toBe(false);
+      expect(m?.message).toBe('rebuilt in full: the stored table lacks seen, declared in schema.yml');
+      const n = (await wh.query<{ n: number }>('select count(*) as n from src.events'))[0].n;
+      expect(await wh.query('select count(*) as n, max(seen) as s from marts.upgraded')).toEqual([
+        { n, s: 0 },
+      ]);
+      // the next build is incremental again and reads the new column
+      const again = await buildModels(opts);
+      expect(again.models.find((r) => r.name === 'upgraded')?.incremental).toBe(true);
+      expect(await wh.query('select max(seen) as s from marts.upgraded')).toEqual([{ s: n }]);
+    } finally {
+      fs.rmSync(proj, { recursive: true, force: true });
+    }
+  });
+
   it('runs pre- and post-hooks rendered with the model context', async () => {
     expect(await wh.query('select model, n from src.hook_log')).toEqual([{ model: 'hooked', n: 2 }]);
     await buildModels({ ...base(), select: ['hooked'] });
