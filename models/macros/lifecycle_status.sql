@@ -5,13 +5,22 @@
   lifecycle_status_name, so no reader outside int_lifecycle__status_runs ever sees a code.
 -#}
 
-{#- The code of a status name (SPEC 4.4), for SQL literals. -#}
+{#- The one list of statuses (SPEC 4.4): a status's code is its position in it. -#}
+{% macro lifecycle__status_map(name, code) -%}
+{%- set statuses = ['new', 'active', 'power', 'at_risk', 'dormant', 'churned', 'resurrected'] -%}
+{%- if code == none -%}
+{%- for s in statuses %}{% if s == name %}{{ loop.index }}{% endif %}{% endfor -%}
+{%- else -%}
+case {{ code }}{% for s in statuses %} when {{ loop.index }} then '{{ s }}'{% endfor %} end
+{%- endif -%}
+{%- endmacro %}
+
+{#- The code of a status name, for SQL literals. -#}
 {% macro lifecycle_status_code(name) -%}
-{%- set codes = {'new': 1, 'active': 2, 'power': 3, 'at_risk': 4, 'dormant': 5, 'churned': 6, 'resurrected': 7} -%}
-{{ codes[name] }}
+{{ lifecycle__status_map(name, none) }}
 {%- endmacro %}
 
 {#- The status name of a code expression (null stays null). -#}
 {% macro lifecycle_status_name(code) -%}
-case {{ code }} when 1 then 'new' when 2 then 'active' when 3 then 'power' when 4 then 'at_risk' when 5 then 'dormant' when 6 then 'churned' when 7 then 'resurrected' end
+{{ lifecycle__status_map(none, code) }}
 {%- endmacro %}
