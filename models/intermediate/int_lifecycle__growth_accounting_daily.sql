@@ -8,7 +8,13 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+-- depends_on: {{ ref('int_lifecycle__source_days') }}
+-- depends_on: {{ ref('int_lifecycle__identity') }}
+-- depends_on: {{ ref('int_lifecycle__user_facts') }}
+
+{#
   Duolingo-style growth accounting (SPEC 4.5), one row per date from the earliest activity day to D, with no
   user x day spine: an activity day's state follows from the gap to the previous activity day, and the
   inactive states (at_risk_wau, at_risk_mau, dormant) are intervals after each activity day, counted with

@@ -6,7 +6,10 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+
+{#
   The canonical user of every source that is not simply itself (SPEC 4.2), as of D: anonymous ids with an
   identify or alias, and user ids that were aliased away (the single hop). A source absent from this table maps
   by default: a user id to itself, an anonymous id to nobody (anonymous).

@@ -6,7 +6,10 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+
+{#
   Daily facts per event *source* (a user id, or an anonymous id when the event has no user id), before
   identity resolution. Identity depends on D and on later identify/alias calls, so facts are kept per source and
   mapped to users downstream; that way a new identify re-attributes history without reading raw events again.

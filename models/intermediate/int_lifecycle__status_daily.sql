@@ -8,7 +8,13 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+-- depends_on: {{ ref('int_lifecycle__source_days') }}
+-- depends_on: {{ ref('int_lifecycle__identity') }}
+-- depends_on: {{ ref('int_lifecycle__user_facts') }}
+
+{#
   Users per status per date (SPEC 5), from the runs with +1 / -1 deltas: no user x day spine. status_daily is
   a view on it.
 

@@ -7,7 +7,12 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+-- depends_on: {{ ref('int_lifecycle__source_days') }}
+-- depends_on: {{ ref('int_lifecycle__identity') }}
+
+{#
   Each user's status history as runs of one status (SPEC 4.4), computed from change points instead of a
   user x day spine: a status can only change on a candidate day (first_seen, an activity day a, a+7 and a+28
   where the 7- and 28-day windows lose it, a + at_risk/dormant/churn days when no activity comes first,

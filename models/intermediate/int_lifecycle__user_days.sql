@@ -6,7 +6,10 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+
+{#
   One row per canonical user and day with any fact dated <= D (SPEC 4.3), with the previous two and the next
   activity day on activity rows: everything the status history and growth accounting need, without a
   user x day spine.

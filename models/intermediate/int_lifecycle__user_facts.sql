@@ -6,7 +6,10 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+
+{#
   One row per user with the facts of SPEC 4.3 that do not move with D by themselves: first_seen_date,
   first and last activity day, last churn signal, core feature use and the latest plan value. Re-derived for
   the users whose days changed; a user left without days keeps a row with a null first_seen_date (tombstone).

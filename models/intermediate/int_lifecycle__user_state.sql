@@ -6,7 +6,10 @@
     tags=['lifecycle', 'intermediate']
 ) }}
 
-{#-
+-- Read only by incremental runs; dbt (and the runner) take the DAG from a parse with is_incremental() false.
+-- depends_on: {{ ref('int_lifecycle__builds') }}
+
+{#
   Everything of user_lifecycle that does not move by itself when D advances (SPEC 4.3, 4.4, 4.6, 5): the
   status of the open run, the activity facts, purchases in the RFM window and the RFM scores and segment.
   user_lifecycle is a view that adds what moves every day: as_of_date, days_inactive, rfm_recency_days, and
