@@ -30,8 +30,8 @@ export async function relationKind(
 const rel = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`;
 
 function dropSql(wh: SqlRunner, kind: RelationKind, schema: string, name: string): string {
-  // PostgreSQL views that select from the old relation are dropped with it, as dbt-postgres does; they are
-  // rebuilt later in the same run because they come after it in the DAG.
+  // PostgreSQL views that select from the old relation are dropped with it, as dbt-postgres does; a swap
+  // recreates them at once (see buildSwap), and a selected one is rebuilt later in the run anyway.
   const cascade = wh.dialect === 'postgres' ? ' cascade' : '';
   return `drop ${kind} if exists ${rel(schema, name)}${cascade}`;
 }
@@ -138,10 +138,67 @@ export async function buildSwap(
   const rows = kind === 'table' ? await countRows(wh, schema, tmp) : null;
   await wh.transaction(async (tx) => {
     const old = await relationKind(tx, schema, name);
+    const views = old && tx.dialect === 'postgres' ? await dependentViews(tx, schema, name) : [];
     if (old) await tx.exec(dropSql(tx, old, schema, name));
     await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
+    await recreateViews(tx, views);
   });
   return rows;
+}
+
+type StoredView = {
+  schema: string;
+  name: string;
+  definition: string;
+};
+
+/**
+ * The views that select from a PostgreSQL relation, directly or through other views, with their definitions,
+ * in an order they can be recreated in. Read with search_path set to pg_catalog alone, so every name in the
+ * definitions comes out schema-qualified.
+ */
+async function dependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
+  await tx.exec('set local search_path = pg_catalog');
+  return tx.query<StoredView>(
+    `with recursive deps (oid, depth) as (
+       select r.ev_class, 1
+       from pg_depend d join pg_rewrite r on r.oid = d.objid
+       where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+         and d.refobjid = (select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                           where n.nspname = $1 and c.relname = $2)
+         and r.ev_class <> d.refobjid
+       union all
+       select r.ev_class, deps.depth + 1
+       from deps join pg_depend d on d.refobjid = deps.oid
+         and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+       join pg_rewrite r on r.oid = d.objid
+       where r.ev_class <> d.refobjid and deps.depth < 100
+     )
+     select n.nspname as schema, c.relname as name, pg_get_viewdef(c.oid) as definition
+     from deps join pg_class c on c.oid = deps.oid join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind = 'v'
+     group by n.nspname, c.relname, c.oid
+     order by max(deps.depth), n.nspname, c.relname`,
+    [schema, name],
+  );
+}
+
+/**
+ * Recreates the views a swap dropped on PostgreSQL, as they were, over the new relation: a view whose build
+ * is skipped or fails later in the run (or is not selected) must not vanish; DuckDB keeps such views by name.
+ * A view that no longer fits the new relation (a column it reads is gone) stays dropped; if it is selected,
+ * its own build later in the run recreates it from its model.
+ */
+async function recreateViews(tx: SqlRunner, views: StoredView[]): Promise<void> {
+  for (const v of views) {
+    await tx.exec('savepoint cdp_recreate_view');
+    try {
+      await tx.exec(`create view ${rel(v.schema, v.name)} as ${v.definition}`);
+      await tx.exec('release savepoint cdp_recreate_view');
+    } catch {
+      await tx.exec('rollback to savepoint cdp_recreate_view');
+    }
+  }
 }
 
 export async function columnsOf(wh: SqlRunner, schema: string, name: string): Promise<string[]> {

@@ -1,0 +1,70 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, BuildFailedError } from '../../src/runner';
+import type { Warehouse } from '../../src/warehouse';
+
+// A view over two tables (like user_lifecycle over user_state and recent_activity) and a view over that view.
+// PostgreSQL drops views with the table a swap replaces; none may vanish when a later model fails.
+const files: Record<string, string> = {
+  'dbt_project.yml': "name: failing\nconfig-version: 2\nmodel-paths: ['models']\n",
+  'models/sources.yml':
+    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: seed\n',
+  'models/a_table.sql': `{{ config(materialized='table') }}
+select s.v as {% if var('rename_a', false) %}w{% else %}v{% endif %} from {{ source('raw', 'seed') }} as s`,
+  'models/b_table.sql': `{{ config(materialized='table') }}
+select s.v{% if var('break_b', false) %}, s.no_such_column{% endif %} from {{ source('raw', 'seed') }} as s`,
+  'models/both_view.sql': `{{ config(materialized='view') }}
+select a.*, b.v as b_v from {{ ref('a_table') }} as a cross join {{ ref('b_table') }} as b`,
+  'models/chain_view.sql': `{{ config(materialized='view') }}
+select * from {{ ref('both_view') }}`,
+};
+
+describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
+  let wh: Warehouse;
+  let dir = '';
+  const base = () => ({ warehouse: wh, projectDir: dir, schema: 'fb_out', rawSchema: 'fb_raw' });
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-failed-'));
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    wh = await tw().open();
+    await wh.exec('create schema fb_raw');
+    await wh.exec('create table fb_raw.seed (v text)');
+    await wh.exec("insert into fb_raw.seed values ('one')");
+    await buildModels(base());
+  });
+  afterAll(async () => {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the views over a swapped table when a model after it fails; they read what each table holds', async () => {
+    await wh.exec("update fb_raw.seed set v = 'two'");
+    const err = await buildModels({ ...base(), vars: { break_b: true } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildFailedError);
+    const status = Object.fromEntries((err as BuildFailedError).result.models.map((m) => [m.name, m.status]));
+    expect(status).toEqual({
+      a_table: 'success',
+      b_table: 'error',
+      both_view: 'skipped',
+      chain_view: 'skipped',
+    });
+    // a_table was swapped in, b_table kept its previous build: the views still answer, over both
+    expect(await wh.query('select v, b_v from fb_out.both_view')).toEqual([{ v: 'two', b_v: 'one' }]);
+    expect(await wh.query('select v, b_v from fb_out.chain_view')).toEqual([{ v: 'two', b_v: 'one' }]);
+
+    await buildModels(base());
+    expect(await wh.query('select v, b_v from fb_out.chain_view')).toEqual([{ v: 'two', b_v: 'two' }]);
+  });
+
+  it('rebuilds a view that no longer fits the new table from its model', async () => {
+    const res = await buildModels({ ...base(), vars: { rename_a: true } });
+    expect(res.success).toBe(true);
+    expect(await wh.query('select w, b_v from fb_out.chain_view')).toEqual([{ w: 'two', b_v: 'two' }]);
+  });
+});
