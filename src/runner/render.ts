@@ -552,8 +552,14 @@ export class Renderer {
     };
     const prev = this.state;
     this.state = st;
+    // nunjucks numbers the lines of a syntax error (thrown while compiling) from 1, of a render error from 0
+    let compiling = true;
     try {
-      const sql = active(() => this.template(node).render({}));
+      const sql = active(() => {
+        const template = this.template(node);
+        compiling = false;
+        return template.render({});
+      });
       if (mode === 'parse') {
         this.configs.set(node.name, st.config);
         this.parsedRefs.set(node.name, [...st.refs]);
@@ -575,7 +581,7 @@ export class Renderer {
     } catch (err) {
       if (err instanceof UnseenRefError) throw err;
       throw new UserError(
-        `model ${node.name} (${node.file}) failed to render: ${renderErrorMessage(err, st.error)}`,
+        `model ${node.name} (${node.file}) failed to render: ${renderErrorMessage(err, st.error, compiling)}`,
         {
           cause: err,
         },
@@ -644,11 +650,12 @@ function flatten(msg: string): string {
 }
 
 /** The most useful one-line message for a render failure: our own errors as is, nunjucks' with its position. */
-export function renderErrorMessage(err: unknown, own?: unknown): string {
+export function renderErrorMessage(err: unknown, own?: unknown, syntaxError = false): string {
   const msg = errorMessage(err);
   const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(msg);
-  // nunjucks counts lines from 0 and leaves the position out on the first line.
-  const line = m ? ` (line ${Number(m[1]) + 1})` : '';
+  // nunjucks counts a render error's lines from 0 (a syntax error's from 1) and leaves the position out on the
+  // first line.
+  const line = m ? ` (line ${Number(m[1]) + (syntaxError ? 0 : 1)})` : '';
   if (own instanceof Error) return own.message + line;
   if (err instanceof UserError || err instanceof CompilerError) return err.message;
   if (m) {

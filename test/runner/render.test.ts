@@ -87,6 +87,18 @@ describe('runner rendering', () => {
     );
   });
 
+  it('gives the line of a syntax error and of a render error as an editor numbers them', async () => {
+    const file = (dir: string) => path.join(path.basename(dir), 'models', 'm.sql');
+    const syntax = project({ 'models/m.sql': 'select 1\n, 2\n, {{ foo( }}\n' });
+    expect((await compileError(syntax)).message).toBe(
+      `model m (${file(syntax)}) failed to render: unexpected token: }} (line 3)`,
+    );
+    const runtime = project({ 'models/m.sql': 'select 1\n, 2\n, {{ foo() }}\n' });
+    expect((await compileError(runtime)).message).toBe(
+      `model m (${file(runtime)}) failed to render: Unable to call \`foo\`, which is undefined or falsey (line 3)`,
+    );
+  });
+
   it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
     const dir = project({
       'macros/m.sql': `
