@@ -91,6 +91,11 @@ cast(({{ d }}) + cast({{ n }} as integer) as date)
 cast(({{ d }}) + cast({{ n }} as integer) as date)
 {%- endmacro %}
 
+{#- dbt-redshift falls back to postgres__ macros; Redshift documents dateadd/datediff for dates, not + and -. -#}
+{% macro redshift__add_days(d, n) -%}
+{{ default__add_days(d, n) }}
+{%- endmacro %}
+
 {% macro bigquery__add_days(d, n) -%}
 date_add({{ d }}, interval ({{ n }}) day)
 {%- endmacro %}
@@ -109,6 +114,10 @@ cast(({{ later }}) - ({{ earlier }}) as integer)
 
 {% macro postgres__days_between(later, earlier) -%}
 (({{ later }}) - ({{ earlier }}))
+{%- endmacro %}
+
+{% macro redshift__days_between(later, earlier) -%}
+{{ default__days_between(later, earlier) }}
 {%- endmacro %}
 
 {% macro bigquery__days_between(later, earlier) -%}
@@ -149,6 +158,11 @@ json_extract_string({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"
 
 {% macro postgres__json_text(column, key) -%}
 ({{ column }} ->> {{ sql_string(key) }})
+{%- endmacro %}
+
+{#- Redshift has no ->>; the third argument returns null for text that is not valid JSON instead of failing. -#}
+{% macro redshift__json_text(column, key) -%}
+json_extract_path_text({{ column }}, {{ sql_string(key) }}, true)
 {%- endmacro %}
 
 {% macro snowflake__json_text(column, key) -%}
@@ -261,6 +275,9 @@ coalesce(({{ expr }}) in ({% for v in values %}{% if not loop.first %}, {% endif
 
 {% macro postgres__text_type() %}text{% endmacro %}
 
+{#- Redshift's text is varchar(256): longer ids would not fit. -#}
+{% macro redshift__text_type() %}varchar(65535){% endmacro %}
+
 {% macro bigquery__text_type() %}string{% endmacro %}
 
 
@@ -312,6 +329,11 @@ where b.start_date <= b.end_date
 select cast(generate_series(cast(b.start_date as timestamp), cast(b.end_date as timestamp), interval '1 day') as date) as date_day
 from {{ bounds }} as b
 where b.start_date <= b.end_date
+{%- endmacro %}
+
+{#- Redshift runs generate_series on the leader node only, where it cannot be combined with a table. -#}
+{% macro redshift__date_spine(bounds) -%}
+{{ default__date_spine(bounds) }}
 {%- endmacro %}
 
 {% macro bigquery__date_spine(bounds) -%}
@@ -413,6 +435,9 @@ from (
 
 {% macro postgres__cte_inline() %}not materialized{% endmacro %}
 
+{#- Redshift's WITH has no [NOT] MATERIALIZED. -#}
+{% macro redshift__cte_inline() %}{% endmacro %}
+
 {#- Computes a small CTE that is read several times once. -#}
 {% macro cte_materialized() %}{{ return(adapter.dispatch('cte_materialized', 'cdp_lifecycle')()) }}{% endmacro %}
 
@@ -421,3 +446,5 @@ from (
 {% macro duckdb__cte_materialized() %}materialized{% endmacro %}
 
 {% macro postgres__cte_materialized() %}materialized{% endmacro %}
+
+{% macro redshift__cte_materialized() %}{% endmacro %}
