@@ -76,6 +76,8 @@ interface CompilerProto {
   compileConcat(node: { left: unknown; right: unknown }, frame: unknown): void;
   compile(node: unknown, frame: unknown): void;
   _emit(code: string): void;
+  _emitLine(code: string): void;
+  _compileMacro(node: unknown, frame?: unknown): string;
 }
 
 function active<T>(fn: () => T): T {
@@ -93,7 +95,9 @@ let patched = false;
 /**
  * Two dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
  * - `{{ return(x) }}` stops a macro and makes x its value: `return()` throws a signal that every macro
- *   catches at its own boundary (inert for macros that never call it);
+ *   catches at its own boundary (inert for macros that never call it). A compiled macro swaps the template's
+ *   `frame` for its own and swaps it back only on a normal exit, so the signal would leave its caller reading
+ *   the callee's scope (its `set` variables and `loop` gone): each macro restores the frame in a `finally`;
  * - `a ~ b` converts with Python's str() (None, True, lists), not JavaScript's (null, true), while one of
  *   our renders runs.
  */
@@ -115,6 +119,27 @@ function patchNunjucks(): void {
   };
   runtime.__cdpConcat = (a, b) => (activeRenders > 0 ? pyStr(a) + pyStr(b) : String(a) + String(b));
   const compiler = (require('nunjucks/src/compiler') as { Compiler: { prototype: CompilerProto } }).Compiler;
+  const compileMacro = compiler.prototype._compileMacro;
+  compiler.prototype._compileMacro = function (node, frame) {
+    // Wraps the generated function's body: `var callerFrame = frame;` opens it, and the `});` right after
+    // `return new runtime.SafeString(…)` closes it (nested macros open and close in between).
+    const emitLine = this._emitLine;
+    let closing = 0;
+    this._emitLine = function (code: string) {
+      if (code === '});' && closing > 0) {
+        closing--;
+        emitLine.call(this, '} finally { frame = callerFrame; }');
+      }
+      emitLine.call(this, code);
+      if (code === 'var callerFrame = frame;') emitLine.call(this, 'try {');
+      if (code.startsWith('return new runtime.SafeString(')) closing++;
+    };
+    try {
+      return compileMacro.call(this, node, frame);
+    } finally {
+      this._emitLine = emitLine;
+    }
+  };
   compiler.prototype.compileConcat = function (node, frame) {
     this._emit('runtime.__cdpConcat(');
     this.compile(node.left, frame);

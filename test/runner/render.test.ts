@@ -152,6 +152,21 @@ describe('runner rendering', () => {
     expect((await compile(dir)).m).toBe("select a, b, c, 3 as n, 'yesno' as p, 'plain text' as t");
   });
 
+  it('keeps the caller variables and loop after a macro it calls returns with return()', async () => {
+    // As Jinja2 renders it: the returning macro's scope must not replace the caller's.
+    const dir = project({
+      'macros/m.sql': `
+{% macro r(v) %}{{ return(v ~ '!') }}{% endmacro %}
+{% macro lst(vals) %}{% for v in vals %}{{ r(v) }}{% if not loop.last %},{% endif %}{% endfor %}{% endmacro %}
+{% macro keep(x) %}{% set a = 'kept' %}{{ r(x) }}|{{ a }}{% endmacro %}
+{% macro wrap() %}[{{ caller() }}]{% endmacro %}
+{% macro outer() %}{% set b = 'B' %}{% call wrap() %}in{{ r('c') }}{% endcall %}{{ b }}{% endmacro %}`,
+      'models/m.sql':
+        "select '{{ lst(['a', 'b', 'c']) }}' as l, '{{ keep('z') }}' as k, '{{ outer() }}' as o",
+    });
+    expect((await compile(dir)).m).toBe("select 'a!,b!,c!' as l, 'z!|kept' as k, '[inc!]B' as o");
+  });
+
   it('reports raise_compiler_error, unknown refs and sources with the model and file', async () => {
     const dir = project({
       'models/m.sql': "{{ exceptions.raise_compiler_error('lifecycle__x must be positive') }}",
