@@ -54,6 +54,8 @@ export interface TestSpec {
   /** Set for tests declared under `sources:`; then `model` is the `<source>.<table>` key. */
   source?: { source: string; table: string };
   column?: string;
+  /** The column came from a `column_name:` argument, which dbt takes as SQL: it may be an expression. */
+  columnIsSql?: boolean;
   args: Record<string, unknown>;
   config: { where?: string; severity?: 'error' | 'warn'; [key: string]: unknown };
   /** dbt-style unique test name, e.g. `not_null_user_lifecycle_user_id`. */
@@ -235,10 +237,11 @@ function parseTest(
   if (typeof config.severity === 'string')
     config.severity = config.severity.toLowerCase() as 'error' | 'warn';
   let col = column;
+  const columnIsSql = !col && typeof args.column_name === 'string';
   if (!col && typeof args.column_name === 'string') col = args.column_name;
   // dbt's generated test name: type, model, then the column and the argument values, cleaned and joined by __.
   const short = type.includes('.') ? type.split('.').pop()! : type;
-  const parts: string[] = col ? [col] : [];
+  const parts: string[] = col ? [col.replace(/[^0-9a-zA-Z_]+/g, '_')] : [];
   for (const [k, v] of Object.entries(args)) {
     if (k === 'column_name') continue;
     for (const x of Array.isArray(v) ? v : isObject(v) ? Object.values(v) : [v]) {
@@ -250,7 +253,7 @@ function parseTest(
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);
-  return { type, model, column: col, args, config, name: unique, file };
+  return { type, model, column: col, columnIsSql, args, config, name: unique, file };
 }
 
 /**

@@ -74,6 +74,9 @@ function testQuery(t: TestSpec, modelRel: string, parsed: ParsedProject): TestQu
   const type = t.type.startsWith('dbt.') ? t.type.slice(4) : t.type;
   const needCol = (): string => {
     if (!t.column) throw new UserError(`${where} needs a column: put it under a column or give column_name.`);
+    // A column under `columns:` is an identifier, quoted; a model-level `column_name:` is SQL written by the
+    // package's author, like the model itself, and dbt inserts it as is (e.g. "a || '|' || b").
+    if (t.columnIsSql && !isValidIdent(t.column)) return `(${t.column})`;
     return col(t.column, where);
   };
   switch (type) {
