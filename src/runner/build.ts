@@ -1,6 +1,6 @@
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
-import type { Warehouse } from '../warehouse/types';
+import type { SqlRunner, Warehouse } from '../warehouse/types';
 import { selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
@@ -224,6 +224,9 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             schemasMade.add(schema);
           }
           await runHooks(parsed, wh, name, cfg, 'pre');
+          // Inside the transaction that puts the model in place, as dbt does: a failing post-hook (e.g. the
+          // delete of tombstone rows) rolls the model back to its previous state instead of half-applying it.
+          const postHooks = (tx: SqlRunner): Promise<void> => runHooks(parsed, tx, name, cfg, 'post');
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -244,16 +247,23 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
-                ? buildIncremental(wh, schema, ident, sql, incOpts)
-                : buildSwap(wh, 'table', schema, ident, sql, indexes),
+                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
+                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks),
             );
           } else {
             const sql = compileModel(parsed, name, false, cache);
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
-              buildSwap(wh, materialized === 'table' ? 'table' : 'view', schema, ident, sql, indexes),
+              buildSwap(
+                wh,
+                materialized === 'table' ? 'table' : 'view',
+                schema,
+                ident,
+                sql,
+                indexes,
+                postHooks,
+              ),
             );
           }
-          await runHooks(parsed, wh, name, cfg, 'post');
         }
       } catch (err) {
         // A lost connection or a locked file ends the build: every later model would fail the same way.
@@ -353,7 +363,7 @@ async function restoreDroppedViews(
  */
 async function runHooks(
   parsed: ParsedProject,
-  wh: Warehouse,
+  wh: SqlRunner,
   name: string,
   cfg: ModelConfig,
   when: 'pre' | 'post',

@@ -112,6 +112,9 @@ async function createIndexes(
   }
 }
 
+/** Runs inside the transaction that puts a model in place (its post-hooks, as dbt runs them by default). */
+export type AfterApply = (tx: SqlRunner) => Promise<void>;
+
 export async function buildSwap(
   wh: Warehouse,
   kind: RelationKind,
@@ -119,6 +122,7 @@ export async function buildSwap(
   name: string,
   sql: string,
   indexes: IndexSpec[] = [],
+  afterApply?: AfterApply,
 ): Promise<number | null> {
   const tmp = tmpName(name);
   await dropIfExists(wh, schema, tmp);
@@ -142,6 +146,7 @@ export async function buildSwap(
     if (old) await tx.exec(dropSql(tx, old, schema, name));
     await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
     await recreateViews(tx, views);
+    if (afterApply) await afterApply(tx);
   });
   return rows;
 }
@@ -250,6 +255,7 @@ export async function buildIncremental(
   name: string,
   sql: string,
   opts: IncrementalOptions,
+  afterApply?: AfterApply,
 ): Promise<number> {
   const tmp = tmpName(name);
   await dropIfExists(wh, schema, tmp);
@@ -328,6 +334,7 @@ export async function buildIncremental(
         await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
       }
       await tx.exec(`drop table ${source}`);
+      if (afterApply) await afterApply(tx);
     });
     if (wh.dialect === 'postgres') await wh.exec(`analyze ${target}`);
     else await compactIfBloated(wh, schema, name);

@@ -19,6 +19,13 @@ select s.v{% if var('break_b', false) %}, s.no_such_column{% endif %} from {{ so
 select a.*, b.v as b_v from {{ ref('a_table') }} as a cross join {{ ref('b_table') }} as b`,
   'models/chain_view.sql': `{{ config(materialized='view') }}
 select * from {{ ref('both_view') }}`,
+  // post-hooks that fail when hook_column names no column
+  'models/hooked_inc.sql': `{{ config(materialized='incremental', unique_key='v',
+    post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
+select s.v from {{ source('raw', 'seed') }} as s`,
+  'models/hooked_table.sql': `{{ config(materialized='table',
+    post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
+select s.v from {{ source('raw', 'seed') }} as s`,
 };
 
 describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
@@ -48,7 +55,7 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     const err = await buildModels({ ...base(), vars: { break_b: true } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildFailedError);
     const status = Object.fromEntries((err as BuildFailedError).result.models.map((m) => [m.name, m.status]));
-    expect(status).toEqual({
+    expect(status).toMatchObject({
       a_table: 'success',
       b_table: 'error',
       both_view: 'skipped',
@@ -66,5 +73,29 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     const res = await buildModels({ ...base(), vars: { rename_a: true } });
     expect(res.success).toBe(true);
     expect(await wh.query('select w, b_v from fb_out.chain_view')).toEqual([{ w: 'two', b_v: 'two' }]);
+  });
+
+  it('rolls a model back when its post-hook fails: the hook runs in the transaction that applies it', async () => {
+    const rows = async (t: string) =>
+      (await wh.query<{ v: string }>(`select v from fb_out.${t} order by v`)).map((r) => r.v);
+    const before = { inc: await rows('hooked_inc'), table: await rows('hooked_table') };
+    await wh.exec("update fb_raw.seed set v = 'three'");
+    const err = await buildModels({ ...base(), vars: { hook_column: 'no_such_column' } }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BuildFailedError);
+    for (const name of ['hooked_inc', 'hooked_table']) {
+      const m = (err as BuildFailedError).result.models.find((x) => x.name === name)!;
+      expect(m.status).toBe('error');
+      expect(m.message).toMatch(
+        new RegExp(`^model ${name} \\(.*\\) failed on \\w+ in its post-hook: .*no_such_column`, 'i'),
+      );
+    }
+    expect({ inc: await rows('hooked_inc'), table: await rows('hooked_table') }).toEqual(before);
+    expect(before.table).not.toEqual(['three']);
+
+    await buildModels(base());
+    expect(await rows('hooked_table')).toEqual(['three']);
+    expect(await rows('hooked_inc')).toContain('three');
   });
 });
