@@ -163,7 +163,17 @@ type StoredView = {
  * definitions comes out schema-qualified.
  */
 async function dependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
+  const [{ path: saved }] = await tx.query<{ path: string }>("select current_setting('search_path') as path");
   await tx.exec('set local search_path = pg_catalog');
+  try {
+    return await readDependentViews(tx, schema, name);
+  } finally {
+    // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
+    await tx.query("select set_config('search_path', $1, true)", [saved]);
+  }
+}
+
+function readDependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
   return tx.query<StoredView>(
     `with recursive deps (oid, depth) as (
        select r.ev_class, 1

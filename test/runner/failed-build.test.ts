@@ -19,6 +19,11 @@ select s.v{% if var('break_b', false) %}, s.no_such_column{% endif %} from {{ so
 select a.*, b.v as b_v from {{ ref('a_table') }} as a cross join {{ ref('b_table') }} as b`,
   'models/chain_view.sql': `{{ config(materialized='view') }}
 select * from {{ ref('both_view') }}`,
+  // a post-hook naming a table without its schema, on a table a view selects from
+  'models/logged_table.sql': `{{ config(materialized='table', post_hook=["insert into hook_log values ('{{ this.identifier }}')"]) }}
+select s.v from {{ source('raw', 'seed') }} as s`,
+  'models/logged_view.sql': `{{ config(materialized='view') }}
+select v from {{ ref('logged_table') }}`,
   // post-hooks that fail when hook_column names no column
   'models/hooked_inc.sql': `{{ config(materialized='incremental', unique_key='v',
     post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
@@ -43,6 +48,8 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     await wh.exec('create schema fb_raw');
     await wh.exec('create table fb_raw.seed (v text)');
     await wh.exec("insert into fb_raw.seed values ('one')");
+    // in the connection's default schema (public, main), named without it by logged_table's post-hook
+    await wh.exec('create table hook_log (name text)');
     await buildModels(base());
   });
   afterAll(async () => {
@@ -97,5 +104,15 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     await buildModels(base());
     expect(await rows('hooked_table')).toEqual(['three']);
     expect(await rows('hooked_inc')).toContain('three');
+  });
+
+  it('resolves unqualified names in a post-hook as usual after the swap reads the dependent views', async () => {
+    const logged = async () =>
+      Number((await wh.query<{ n: number }>('select count(*) as n from hook_log'))[0].n);
+    const before = await logged();
+    const res = await buildModels({ ...base(), select: ['logged_table'] });
+    expect(res.success).toBe(true);
+    expect(await logged()).toBe(before + 1);
+    expect(await wh.query('select v from fb_out.logged_view')).toEqual([{ v: 'three' }]);
   });
 });
