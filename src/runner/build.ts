@@ -226,7 +226,9 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
           await runHooks(parsed, wh, name, cfg, 'pre');
           // Inside the transaction that puts the model in place, as dbt does: a failing post-hook (e.g. the
           // delete of tombstone rows) rolls the model back to its previous state instead of half-applying it.
-          const postHooks = (tx: SqlRunner): Promise<void> => runHooks(parsed, tx, name, cfg, 'post');
+          // A hook marked `transaction: false` (vacuum, create index concurrently) runs after the commit.
+          const postHooks = (tx: SqlRunner): Promise<void> =>
+            runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -264,6 +266,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
               ),
             );
           }
+          await runHooks(parsed, wh, name, cfg, 'post', 'after-commit');
         }
       } catch (err) {
         // A lost connection or a locked file ends the build: every later model would fail the same way.
@@ -367,12 +370,16 @@ async function runHooks(
   name: string,
   cfg: ModelConfig,
   when: 'pre' | 'post',
+  which: 'all' | 'in-transaction' | 'after-commit' = 'all',
 ): Promise<void> {
   const raw = cfg[`${when}-hook`] ?? cfg[`${when}_hook`];
   if (raw === undefined || raw === null) return;
-  const hooks = (Array.isArray(raw) ? raw : [raw]).map((h) =>
-    typeof h === 'string' ? h : String((h as { sql?: unknown } | null)?.sql ?? ''),
-  );
+  const hooks = (Array.isArray(raw) ? raw : [raw])
+    .filter((h) => {
+      const inTx = typeof h === 'string' || (h as { transaction?: unknown } | null)?.transaction !== false;
+      return which === 'all' || (which === 'in-transaction') === inTx;
+    })
+    .map((h) => (typeof h === 'string' ? h : String((h as { sql?: unknown } | null)?.sql ?? '')));
   const node = parsed.graph.get(name)!.node;
   for (const hook of hooks) {
     if (hook.trim() === '') continue;

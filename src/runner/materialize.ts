@@ -140,14 +140,20 @@ export async function buildSwap(
     throw err;
   }
   const rows = kind === 'table' ? await countRows(wh, schema, tmp) : null;
-  await wh.transaction(async (tx) => {
-    const old = await relationKind(tx, schema, name);
-    const views = old && tx.dialect === 'postgres' ? await dependentViews(tx, schema, name) : [];
-    if (old) await tx.exec(dropSql(tx, old, schema, name));
-    await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
-    await recreateViews(tx, views);
-    if (afterApply) await afterApply(tx);
-  });
+  try {
+    await wh.transaction(async (tx) => {
+      const old = await relationKind(tx, schema, name);
+      const views = old && tx.dialect === 'postgres' ? await dependentViews(tx, schema, name) : [];
+      if (old) await tx.exec(dropSql(tx, old, schema, name));
+      await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
+      await recreateViews(tx, views);
+      if (afterApply) await afterApply(tx);
+    });
+  } catch (err) {
+    // a failing post-hook rolled the rename back: the new relation is still the tmp one
+    await dropIfExists(wh, schema, tmp).catch(() => undefined);
+    throw err;
+  }
   return rows;
 }
 
@@ -165,12 +171,11 @@ type StoredView = {
 async function dependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
   const [{ path: saved }] = await tx.query<{ path: string }>("select current_setting('search_path') as path");
   await tx.exec('set local search_path = pg_catalog');
-  try {
-    return await readDependentViews(tx, schema, name);
-  } finally {
-    // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
-    await tx.query("select set_config('search_path', $1, true)", [saved]);
-  }
+  // (if the read fails, the transaction rolls back, and the setting with it)
+  const views = await readDependentViews(tx, schema, name);
+  // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
+  await tx.query("select set_config('search_path', $1, true)", [saved]);
+  return views;
 }
 
 function readDependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {

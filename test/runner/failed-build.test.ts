@@ -24,6 +24,9 @@ select * from {{ ref('both_view') }}`,
 select s.v from {{ source('raw', 'seed') }} as s`,
   'models/logged_view.sql': `{{ config(materialized='view') }}
 select v from {{ ref('logged_table') }}`,
+  // a post-hook that cannot run inside a transaction block on PostgreSQL
+  'models/vacuumed.sql': `{{ config(materialized='table', post_hook=[{'sql': "{% if target.type == 'postgres' %}vacuum analyze {{ this }}{% else %}checkpoint{% endif %}", 'transaction': false}]) }}
+select s.v from {{ source('raw', 'seed') }} as s`,
   // post-hooks that fail when hook_column names no column
   'models/hooked_inc.sql': `{{ config(materialized='incremental', unique_key='v',
     post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
@@ -99,6 +102,8 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
       );
     }
     expect({ inc: await rows('hooked_inc'), table: await rows('hooked_table') }).toEqual(before);
+    // the new table the failed hook rolled back is not left behind
+    expect(await wh.tableExists('fb_out', 'hooked_table__dbt_tmp')).toBe(false);
     expect(before.table).not.toEqual(['three']);
 
     await buildModels(base());
@@ -114,5 +119,11 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     expect(res.success).toBe(true);
     expect(await logged()).toBe(before + 1);
     expect(await wh.query('select v from fb_out.logged_view')).toEqual([{ v: 'three' }]);
+  });
+
+  it('runs a post-hook marked transaction: false after the commit, as dbt does', async () => {
+    const res = await buildModels({ ...base(), select: ['vacuumed'] });
+    expect(res.success).toBe(true);
+    expect(await wh.query('select v from fb_out.vacuumed')).toEqual([{ v: 'three' }]);
   });
 });
