@@ -9,6 +9,7 @@ import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, type RawData } from './oracle';
 import { merge } from './generate';
 import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
+import { buildModels } from '../../src/runner';
 
 type Raw = Required<RawData>;
 const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
@@ -237,5 +238,57 @@ describeEachWarehouse('status histories after upstream models were built twice w
     });
     await build(wh, { vars: { lifecycle__as_of_date: '2024-03-26' } });
     await expectOracle(wh, landed, '2024-03-26');
+  });
+});
+
+/**
+ * A partial --full-refresh of int_lifecycle__user_days with its upstream rebuilds it without the tombstone of a
+ * user the alias left with no fact at all, so the models downstream cannot learn of that user from the rows
+ * rebuilt since their last build. The refresh also restarts the builds log (int_lifecycle__builds is upstream),
+ * and the next build then recomputes every model from scratch: the user goes.
+ */
+describeEachWarehouse('a user left without facts by a partial --full-refresh upstream', ({ tw }) => {
+  let wh: Warehouse;
+  const D1 = '2024-03-20';
+  const D2 = '2024-03-21';
+  const first: Raw = tracks(
+    track('gone_u', null, '2024-03-01'),
+    track('gone_u', null, D1),
+    track('keep_u', null, '2024-03-10'),
+  );
+  // gone_u is aliased to keep_u: every event of gone_u is keep_u's now (SPEC 4.2), and gone_u has no fact
+  const at = `${D2}T09:00:00.000Z`;
+  const second: Raw = {
+    ...empty(),
+    aliases: [{ id: 'al1', previous_id: 'gone_u', user_id: 'keep_u', timestamp: at, received_at: at }],
+  };
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await landRaw(wh, first);
+  });
+  afterAll(async () => {
+    await wh?.close();
+  });
+
+  test('the next build drops the user, and every mart equals the oracle', async () => {
+    await build(wh, { vars: { lifecycle__as_of_date: D1 }, fullRefresh: true });
+    expect(
+      await wh.query("select user_id from lifecycle.user_lifecycle where user_id = 'gone_u'"),
+    ).toHaveLength(1);
+    await landRaw(wh, second);
+    await buildModels({
+      warehouse: wh,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      vars: { lifecycle__as_of_date: D2 },
+      fullRefresh: true,
+      select: ['+int_lifecycle__user_days'],
+    });
+    await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    await expectOracle(wh, merge(first, second), D2);
+    expect(await wh.query("select user_id from lifecycle.user_lifecycle where user_id = 'gone_u'")).toEqual(
+      [],
+    );
   });
 });
