@@ -301,9 +301,10 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * On PostgreSQL, swapping a relation in drops the views that select from it (dbt-postgres does the same).
- * Views downstream that were not selected would then be gone; rebuild them so a partial build never removes
- * a model. DuckDB does not bind views to relations, so there nothing is ever missing.
+ * On PostgreSQL, swapping a relation in drops the views that select from it (dbt-postgres does the same); the
+ * swap recreates them from their stored definitions, except a view that no longer fits the new relation. Such
+ * a view, when it was not selected, would then be gone: rebuild it from its model so a partial build never
+ * removes one. DuckDB does not bind views to relations, so there nothing is ever missing.
  */
 async function restoreDroppedViews(
   parsed: ParsedProject,
