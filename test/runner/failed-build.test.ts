@@ -36,7 +36,7 @@ select s.v from {{ source('raw', 'seed') }} as s`,
 select s.v from {{ source('raw', 'seed') }} as s`,
 };
 
-describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
+describeEachWarehouse('runner: a failed build keeps every view', ({ kind, tw }) => {
   let wh: Warehouse;
   let dir = '';
   const base = () => ({ warehouse: wh, projectDir: dir, schema: 'fb_out', rawSchema: 'fb_raw' });
@@ -125,5 +125,15 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ tw }) => {
     const res = await buildModels({ ...base(), select: ['vacuumed'] });
     expect(res.success).toBe(true);
     expect(await wh.query('select v from fb_out.vacuumed')).toEqual([{ v: 'three' }]);
+  });
+
+  it('rebuilds an unselected view that no longer fits the swapped table from its model', async () => {
+    const res = await buildModels({ ...base(), select: ['a_table'], vars: { rename_a: true } });
+    expect(res.success).toBe(true);
+    // PostgreSQL could not recreate both_view's stored definition (it names a.v), so it and chain_view above it
+    // are rebuilt from their models after the build; DuckDB binds views by name at query time.
+    const rebuilt = res.models.filter((m) => m.message?.startsWith('rebuilt')).map((m) => m.name);
+    expect(rebuilt).toEqual(kind === 'postgres' ? ['both_view', 'chain_view'] : []);
+    expect(await wh.query('select w, b_v from fb_out.chain_view')).toEqual([{ w: 'three', b_v: 'three' }]);
   });
 });
