@@ -376,11 +376,12 @@ async function runHooks(
   const raw = cfg[`${when}-hook`] ?? cfg[`${when}_hook`];
   if (raw === undefined || raw === null) return;
   const hooks = (Array.isArray(raw) ? raw : [raw])
-    .filter((h) => {
-      const inTx = typeof h === 'string' || (h as { transaction?: unknown } | null)?.transaction !== false;
-      return which === 'all' || (which === 'in-transaction') === inTx;
+    .map((h) => {
+      const o = typeof h === 'string' ? { sql: h } : ((h ?? {}) as { sql?: unknown; transaction?: unknown });
+      return { sql: String(o.sql ?? ''), inTx: o.transaction !== false };
     })
-    .map((h) => (typeof h === 'string' ? h : String((h as { sql?: unknown } | null)?.sql ?? '')));
+    .filter((h) => which === 'all' || (which === 'in-transaction') === h.inTx)
+    .map((h) => h.sql);
   const node = parsed.graph.get(name)!.node;
   for (const hook of hooks) {
     if (hook.trim() === '') continue;

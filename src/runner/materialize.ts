@@ -172,14 +172,7 @@ async function dependentViews(tx: SqlRunner, schema: string, name: string): Prom
   const [{ path: saved }] = await tx.query<{ path: string }>("select current_setting('search_path') as path");
   await tx.exec('set local search_path = pg_catalog');
   // (if the read fails, the transaction rolls back, and the setting with it)
-  const views = await readDependentViews(tx, schema, name);
-  // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
-  await tx.query("select set_config('search_path', $1, true)", [saved]);
-  return views;
-}
-
-function readDependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
-  return tx.query<StoredView>(
+  const views = await tx.query<StoredView>(
     `with recursive deps (oid, depth) as (
        select r.ev_class, 1
        from pg_depend d join pg_rewrite r on r.oid = d.objid
@@ -201,6 +194,9 @@ function readDependentViews(tx: SqlRunner, schema: string, name: string): Promis
      order by max(deps.depth), n.nspname, c.relname`,
     [schema, name],
   );
+  // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
+  await tx.query("select set_config('search_path', $1, true)", [saved]);
+  return views;
 }
 
 /**

@@ -238,7 +238,7 @@ function parseTest(
     config.severity = config.severity.toLowerCase() as 'error' | 'warn';
   let col = column;
   const columnIsSql = !col && typeof args.column_name === 'string';
-  if (!col && typeof args.column_name === 'string') col = args.column_name;
+  if (columnIsSql) col = args.column_name as string;
   // dbt's generated test name: type, model, then the column and the argument values, cleaned and joined by __.
   const short = type.includes('.') ? type.split('.').pop()! : type;
   const parts: string[] = col ? [col.replace(/[^0-9a-zA-Z_]+/g, '_')] : [];

@@ -167,9 +167,6 @@ function splitArgs(args: unknown[]): { pos: unknown[]; kw: Record<string, unknow
 
 export type RenderMode = 'parse' | 'run';
 
-/** A ref that the parse-time DAG lacks (see Renderer.render). */
-class UnseenRefError extends UserError {}
-
 /** What rendering one model produced. */
 export interface RenderedModel {
   sql: string;
@@ -579,32 +576,14 @@ export class Renderer {
     this.state = st;
     // nunjucks numbers the lines of a syntax error (thrown while compiling) from 1, of a render error from 0
     let compiling = true;
+    let sql: string;
     try {
-      const sql = active(() => {
+      sql = active(() => {
         const template = this.template(node);
         compiling = false;
         return template.render({});
       });
-      if (mode === 'parse') {
-        this.configs.set(node.name, st.config);
-        this.parsedRefs.set(node.name, [...st.refs]);
-      } else {
-        // dbt records refs when it parses a model, with is_incremental() false; a ref reached only on an
-        // incremental run is an edge the DAG lacks, so the model could run before what it reads. dbt refuses
-        // such a model the same way.
-        const parsed = this.parsedRefs.get(node.name);
-        const unseen = parsed ? st.refs.filter((r) => !parsed.includes(r)) : [];
-        if (unseen.length > 0) {
-          throw new UnseenRefError(
-            `model ${node.name} (${node.file}) refs ${unseen.join(', ')} only on this run (e.g. inside ` +
-              `{% if is_incremental() %}), so the DAG does not know it depends on ${unseen.length > 1 ? 'them' : 'it'}: ` +
-              `add ${unseen.map((r) => `"-- depends_on: {{ ref('${r}') }}"`).join(' and ')} at the top of the file.`,
-          );
-        }
-      }
-      return { sql, config: st.config, refs: st.refs, sources: st.sources, ephemeralRefs: st.ephemeralRefs };
     } catch (err) {
-      if (err instanceof UnseenRefError) throw err;
       throw new UserError(
         `model ${node.name} (${node.file}) failed to render: ${renderErrorMessage(err, st.error, compiling)}`,
         {
@@ -614,6 +593,24 @@ export class Renderer {
     } finally {
       this.state = prev;
     }
+    if (mode === 'parse') {
+      this.configs.set(node.name, st.config);
+      this.parsedRefs.set(node.name, [...st.refs]);
+    } else {
+      // dbt records refs when it parses a model, with is_incremental() false; a ref reached only on an
+      // incremental run is an edge the DAG lacks, so the model could run before what it reads. dbt refuses
+      // such a model the same way.
+      const parsed = this.parsedRefs.get(node.name);
+      const unseen = parsed ? st.refs.filter((r) => !parsed.includes(r)) : [];
+      if (unseen.length > 0) {
+        throw new UserError(
+          `model ${node.name} (${node.file}) refs ${unseen.join(', ')} only on this run (e.g. inside ` +
+            `{% if is_incremental() %}), so the DAG does not know it depends on ${unseen.length > 1 ? 'them' : 'it'}: ` +
+            `add ${unseen.map((r) => `"-- depends_on: {{ ref('${r}') }}"`).join(' and ')} at the top of the file.`,
+        );
+      }
+    }
+    return { sql, config: st.config, refs: st.refs, sources: st.sources, ephemeralRefs: st.ephemeralRefs };
   }
 
   /**
