@@ -1,32 +1,24 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
 import { COMPACT_DEAD_SHARE } from '../../src/runner/materialize';
 import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject } from './temp-project';
 
 // DuckDB only: the warehouse turns the checkpoint's vacuum off, so the rows a delete+insert removes stay in
 // the table file until the runner compacts the table (PostgreSQL has its own autovacuum).
 let dir = '';
-const files: Record<string, string> = {
-  'dbt_project.yml': "name: compaction\nconfig-version: 2\nmodel-paths: ['models']\n",
-  'models/sources.yml':
-    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: events\n',
+const files = oneSourceProject('compaction', 'events', {
   // rewrites the rows of the ids listed in src.touched on each incremental run
-  'models/state.sql': `{{ config(materialized='incremental', unique_key='id') }}
+  'state.sql': `{{ config(materialized='incremental', unique_key='id') }}
 select e.id, e.v from {{ source('raw', 'events') }} as e
 {% if is_incremental() %}where e.id in (select t.id from {{ var('lifecycle__raw_schema') }}.touched as t){% endif %}`,
-  'models/state_view.sql': `{{ config(materialized='view') }}
+  'state_view.sql': `{{ config(materialized='view') }}
 select id, v from {{ ref('state') }}`,
-};
+});
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-compact-'));
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), text);
-  }
+  dir = tempProject('compact', files);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, BuildFailedError } from '../../src/runner';
 import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject, writeFiles } from './temp-project';
 
 // dbt takes the DAG from a parse with is_incremental() false, so a ref() reached only inside
 // {% if is_incremental() %} is an edge it does not know. `reader` sorts before `z_upstream` by name: without the
@@ -16,18 +16,14 @@ select z.id, z.v from {{ ref('z_upstream') }} as z
 {% endif %}`;
 
 function writeProject(dir: string, reader: string): void {
-  const files: Record<string, string> = {
-    'dbt_project.yml': "name: deps\nconfig-version: 2\nmodel-paths: ['models']\n",
-    'models/sources.yml':
-      'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: seed\n',
-    'models/reader.sql': reader,
-    'models/z_upstream.sql': `{{ config(materialized='table') }}
+  writeFiles(
+    dir,
+    oneSourceProject('deps', 'seed', {
+      'reader.sql': reader,
+      'z_upstream.sql': `{{ config(materialized='table') }}
 select s.id + 100 as id, s.v from {{ source('raw', 'seed') }} as s`,
-  };
-  for (const [rel, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), text);
-  }
+    }),
+  );
 }
 
 describeEachWarehouse('runner refs that only incremental runs reach', ({ tw }) => {
@@ -36,7 +32,7 @@ describeEachWarehouse('runner refs that only incremental runs reach', ({ tw }) =
   const base = () => ({ warehouse: wh, projectDir: dir, schema: 'deps_out', rawSchema: 'deps_raw' });
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-deps-'));
+    dir = tempProject('deps', {});
     wh = await tw().open();
     await wh.exec('create schema deps_raw');
     await wh.exec('create table deps_raw.seed (id integer, v text)');

@@ -1,40 +1,36 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, BuildFailedError } from '../../src/runner';
 import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject } from './temp-project';
 
 // A view over two tables (like user_lifecycle over user_state and recent_activity) and a view over that view.
 // PostgreSQL drops views with the table a swap replaces; none may vanish when a later model fails.
-const files: Record<string, string> = {
-  'dbt_project.yml': "name: failing\nconfig-version: 2\nmodel-paths: ['models']\n",
-  'models/sources.yml':
-    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: seed\n',
-  'models/a_table.sql': `{{ config(materialized='table') }}
+const files = oneSourceProject('failing', 'seed', {
+  'a_table.sql': `{{ config(materialized='table') }}
 select s.v as {% if var('rename_a', false) %}w{% else %}v{% endif %} from {{ source('raw', 'seed') }} as s`,
-  'models/b_table.sql': `{{ config(materialized='table') }}
+  'b_table.sql': `{{ config(materialized='table') }}
 select s.v{% if var('break_b', false) %}, s.no_such_column{% endif %} from {{ source('raw', 'seed') }} as s`,
-  'models/both_view.sql': `{{ config(materialized='view') }}
+  'both_view.sql': `{{ config(materialized='view') }}
 select a.*, b.v as b_v from {{ ref('a_table') }} as a cross join {{ ref('b_table') }} as b`,
-  'models/chain_view.sql': `{{ config(materialized='view') }}
+  'chain_view.sql': `{{ config(materialized='view') }}
 select * from {{ ref('both_view') }}`,
   // a post-hook naming a table without its schema, on a table a view selects from
-  'models/logged_table.sql': `{{ config(materialized='table', post_hook=["insert into hook_log values ('{{ this.identifier }}')"]) }}
+  'logged_table.sql': `{{ config(materialized='table', post_hook=["insert into hook_log values ('{{ this.identifier }}')"]) }}
 select s.v from {{ source('raw', 'seed') }} as s`,
-  'models/logged_view.sql': `{{ config(materialized='view') }}
+  'logged_view.sql': `{{ config(materialized='view') }}
 select v from {{ ref('logged_table') }}`,
   // a post-hook that cannot run inside a transaction block on PostgreSQL
-  'models/vacuumed.sql': `{{ config(materialized='table', post_hook=[{'sql': "{% if target.type == 'postgres' %}vacuum analyze {{ this }}{% else %}checkpoint{% endif %}", 'transaction': false}]) }}
+  'vacuumed.sql': `{{ config(materialized='table', post_hook=[{'sql': "{% if target.type == 'postgres' %}vacuum analyze {{ this }}{% else %}checkpoint{% endif %}", 'transaction': false}]) }}
 select s.v from {{ source('raw', 'seed') }} as s`,
   // post-hooks that fail when hook_column names no column
-  'models/hooked_inc.sql': `{{ config(materialized='incremental', unique_key='v',
+  'hooked_inc.sql': `{{ config(materialized='incremental', unique_key='v',
     post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
 select s.v from {{ source('raw', 'seed') }} as s`,
-  'models/hooked_table.sql': `{{ config(materialized='table',
+  'hooked_table.sql': `{{ config(materialized='table',
     post_hook=["delete from {{ this }} where {{ var('hook_column', 'v') }} = 'never'"]) }}
 select s.v from {{ source('raw', 'seed') }} as s`,
-};
+});
 
 describeEachWarehouse('runner: a failed build keeps every view', ({ kind, tw }) => {
   let wh: Warehouse;
@@ -42,11 +38,7 @@ describeEachWarehouse('runner: a failed build keeps every view', ({ kind, tw }) 
   const base = () => ({ warehouse: wh, projectDir: dir, schema: 'fb_out', rawSchema: 'fb_raw' });
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-failed-'));
-    for (const [rel, text] of Object.entries(files)) {
-      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-      fs.writeFileSync(path.join(dir, rel), text);
-    }
+    dir = tempProject('failed', files);
     wh = await tw().open();
     await wh.exec('create schema fb_raw');
     await wh.exec('create table fb_raw.seed (v text)');

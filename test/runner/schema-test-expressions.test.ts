@@ -1,19 +1,15 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, testModels } from '../../src/runner';
 import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject } from './temp-project';
 
 // dbt takes a model-level test's column_name as SQL, so a key over several columns can be tested as one
 // expression; a column listed under columns: stays an identifier (quoted, validated).
-const files: Record<string, string> = {
-  'dbt_project.yml': "name: expr\nconfig-version: 2\nmodel-paths: ['models']\n",
-  'models/sources.yml':
-    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: runs\n',
-  'models/runs.sql':
+const files = oneSourceProject('expr', 'runs', {
+  'runs.sql':
     "{{ config(materialized='table') }}\nselect user_id, valid_from from {{ source('raw', 'runs') }}",
-  'models/schema.yml': `version: 2
+  'schema.yml': `version: 2
 models:
   - name: runs
     data_tests:
@@ -25,7 +21,7 @@ models:
       - name: "user_id || 'x'"
         tests: [not_null]
 `,
-};
+});
 
 describeEachWarehouse('runner schema tests on a column_name expression', ({ tw }) => {
   let wh: Warehouse;
@@ -33,11 +29,7 @@ describeEachWarehouse('runner schema tests on a column_name expression', ({ tw }
   const base = () => ({ warehouse: wh, projectDir: dir, schema: 'expr_out', rawSchema: 'expr_raw' });
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-runner-expr-'));
-    for (const [rel, text] of Object.entries(files)) {
-      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-      fs.writeFileSync(path.join(dir, rel), text);
-    }
+    dir = tempProject('expr', files);
     wh = await tw().open();
     await wh.exec('create schema expr_raw');
     await wh.exec('create table expr_raw.runs (user_id text, valid_from date)');
