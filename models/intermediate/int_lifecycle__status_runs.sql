@@ -118,11 +118,16 @@ restart_evidence as (
     union all
     select m.previous_user_id, {{ date_literal('1900-01-01') }} from remapped as m
     union all
+    -- nothing records when the history changed: every affected user restarts, including a stored user left
+    -- without facts whose open run is also due (a due date alone would keep the runs before it)
+    select a.user_id, {{ date_literal('1900-01-01') }}
+    from affected_users as a
+    where (select h.flag from history_lost as h) = 1
+    union all
     -- a changed first_seen_date moves "new" and every threshold counted from it
     select f.user_id, {{ date_literal('1900-01-01') }}
     from rebuilt_facts as f
-    where (select h.flag from history_lost as h) = 1
-        or f.first_seen_date is null and f.previous_first_seen_date is not null
+    where f.first_seen_date is null and f.previous_first_seen_date is not null
         or f.first_seen_date is not null and f.previous_first_seen_date is null
         or f.first_seen_date <> f.previous_first_seen_date
 ),
