@@ -34,6 +34,7 @@ export async function build(
     rawSchema?: string;
     vars?: Record<string, unknown>;
     fullRefresh?: boolean;
+    select?: string[];
     exclude?: string[];
   } = {},
 ) {
@@ -43,6 +44,7 @@ export async function build(
     rawSchema: opts.rawSchema ?? 'cdp',
     vars: opts.vars,
     fullRefresh: opts.fullRefresh,
+    select: opts.select,
     exclude: opts.exclude,
   });
 }

@@ -9,11 +9,10 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Warehouse } from '../../src/warehouse';
-import { buildModels } from '../../src/runner';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, DEFAULT_VARS, dayNum, toDbtVars, ymd, type RawData, type Vars } from './oracle';
 import { generate, merge, rng, splitByReceived } from './generate';
-import { diffUsers, landRaw, normalise, readMarts } from './helpers';
+import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
 
 /** The incremental and derived models a partial build picks from (the staging views have no state). */
 const MODELS = [
@@ -81,11 +80,11 @@ function delaySome(raw: RawData, r: () => number): RawData {
         : row,
     );
   return {
-    tracks: delay(raw.tracks ?? []),
-    pages: delay(raw.pages ?? []),
-    screens: delay(raw.screens ?? []),
-    identifies: delay(raw.identifies ?? []),
-    aliases: delay(raw.aliases ?? []),
+    tracks: delay(raw.tracks),
+    pages: delay(raw.pages),
+    screens: delay(raw.screens),
+    identifies: delay(raw.identifies),
+    aliases: delay(raw.aliases),
   };
 }
 
@@ -95,7 +94,7 @@ function delaySome(raw: RawData, r: () => number): RawData {
  * createdAt that moves the user's first_seen_date back, and aliases that merge a user into another.
  */
 function reattributions(r: () => number, prefix: string, day: number, users: number): RawData {
-  const out: RawData = { tracks: [], pages: [], screens: [], identifies: [], aliases: [] };
+  const out = merge();
   const at = `${ymd(day)}T${String(6 + Math.floor(r() * 12)).padStart(2, '0')}:00:00.000Z`;
   const user = () => `${prefix}user${Math.floor(r() * users)}`;
   const moves = Math.floor(r() * 3);
@@ -158,13 +157,7 @@ describeEachWarehouse('random sequences of partial and complete builds', ({ tw }
         };
         await landUntil(day);
         let vars = DEFAULT_VARS;
-        await buildModels({
-          warehouse: wh,
-          schema,
-          rawSchema,
-          vars: { lifecycle__as_of_date: ymd(day) },
-          fullRefresh: true,
-        });
+        await build(wh, { schema, rawSchema, vars: { lifecycle__as_of_date: ymd(day) }, fullRefresh: true });
         history.push(`${ymd(day)} --full-refresh`);
         let completes = 0;
         while (day < dayNum('2024-03-31')) {
@@ -178,8 +171,7 @@ describeEachWarehouse('random sequences of partial and complete builds', ({ tw }
           if (step.toggleVars) vars = vars === DEFAULT_VARS ? OTHER_VARS : DEFAULT_VARS;
           const asOf = ymd(day - (step.daysBack ?? 0));
           history.push(`${asOf} ${step.label}`);
-          await buildModels({
-            warehouse: wh,
+          await build(wh, {
             schema,
             rawSchema,
             vars: { ...toDbtVars(vars), lifecycle__as_of_date: asOf },

@@ -9,7 +9,6 @@ import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, type RawData } from './oracle';
 import { merge } from './generate';
 import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
-import { buildModels } from '../../src/runner';
 
 type Raw = Required<RawData>;
 const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
@@ -277,10 +276,7 @@ describeEachWarehouse('a user left without facts by a partial --full-refresh ups
       await wh.query("select user_id from lifecycle.user_lifecycle where user_id = 'gone_u'"),
     ).toHaveLength(1);
     await landRaw(wh, second);
-    await buildModels({
-      warehouse: wh,
-      schema: 'lifecycle',
-      rawSchema: 'cdp',
+    await build(wh, {
       vars: { lifecycle__as_of_date: D2 },
       fullRefresh: true,
       select: ['+int_lifecycle__user_days'],
