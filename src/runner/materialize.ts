@@ -143,10 +143,12 @@ export async function buildSwap(
   try {
     await wh.transaction(async (tx) => {
       const old = await relationKind(tx, schema, name);
-      const views = old && tx.dialect === 'postgres' ? await dependentViews(tx, schema, name) : [];
-      if (old) await tx.exec(dropSql(tx, old, schema, name));
-      await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
-      await recreateViews(tx, views);
+      if (old && tx.dialect === 'postgres') {
+        await swapKeepingDependents(tx, old, kind, schema, name);
+      } else {
+        if (old) await tx.exec(dropSql(tx, old, schema, name));
+        await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
+      }
       if (afterApply) await afterApply(tx);
     });
   } catch (err) {
@@ -157,22 +159,44 @@ export async function buildSwap(
   return rows;
 }
 
-type StoredView = {
-  schema: string;
-  name: string;
+/** A view or materialized view that selects from a PostgreSQL relation, as the catalog describes it. */
+type Dependent = {
+  /** `"schema"."name"`, quoted by PostgreSQL (a view of someone else's may have any name) */
+  qualified: string;
+  kind: 'v' | 'm';
+  /** 1 when it selects from the relation itself (it may also through other views) */
+  minDepth: number;
+  maxDepth: number;
   definition: string;
+  /** its reloptions (`security_barrier=true`, `check_option=local`, a materialized view's storage) */
+  options: string | null;
+  /** grants, comments and a materialized view's indexes, as statements PostgreSQL formatted */
+  restore: string[];
+  /** `alter … owner to …` when someone else owns it */
+  owner: string | null;
 };
 
 /**
- * The views that select from a PostgreSQL relation, directly or through other views, with their definitions,
- * in an order they can be recreated in. Read with search_path set to pg_catalog alone, so every name in the
- * definitions comes out schema-qualified.
+ * The recursive dependents (views and materialized views) of a relation, with everything needed to recreate
+ * them as they were. Read with search_path set to pg_catalog alone, so every name in the definitions comes
+ * out schema-qualified.
  */
-async function dependentViews(tx: SqlRunner, schema: string, name: string): Promise<StoredView[]> {
+async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promise<Dependent[]> {
   const [{ path: saved }] = await tx.query<{ path: string }>("select current_setting('search_path') as path");
   await tx.exec('set local search_path = pg_catalog');
   // (if the read fails, the transaction rolls back, and the setting with it)
-  const views = await tx.query<StoredView>(
+  const rows = await tx.query<{
+    qualified: string;
+    kind: 'v' | 'm';
+    min_depth: number;
+    max_depth: number;
+    definition: string;
+    options: string | null;
+    grants: string[];
+    comments: string[];
+    indexes: string[];
+    owner: string | null;
+  }>(
     `with recursive deps (oid, depth) as (
        select r.ev_class, 1
        from pg_depend d join pg_rewrite r on r.oid = d.objid
@@ -186,34 +210,114 @@ async function dependentViews(tx: SqlRunner, schema: string, name: string): Prom
          and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
        join pg_rewrite r on r.oid = d.objid
        where r.ev_class <> d.refobjid and deps.depth < 100
+     ),
+     found as (
+       select oid, min(depth) as min_depth, max(depth) as max_depth from deps group by oid
      )
-     select n.nspname as schema, c.relname as name, pg_get_viewdef(c.oid) as definition
-     from deps join pg_class c on c.oid = deps.oid join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind = 'v'
-     group by n.nspname, c.relname, c.oid
-     order by max(deps.depth), n.nspname, c.relname`,
+     select
+       format('%I.%I', n.nspname, c.relname) as qualified,
+       c.relkind::text as kind,
+       f.min_depth::int as min_depth,
+       f.max_depth::int as max_depth,
+       pg_get_viewdef(c.oid) as definition,
+       array_to_string(c.reloptions, ', ') as options,
+       array(
+         select format('grant %s on %I.%I to %s%s', a.privilege_type, n.nspname, c.relname,
+                       case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                       case when a.is_grantable then ' with grant option' else '' end)
+         from aclexplode(c.relacl) a where a.grantee <> c.relowner
+       ) as grants,
+       array(
+         select format('comment on %s %I.%I is %L',
+                       case c.relkind when 'm' then 'materialized view' else 'view' end,
+                       n.nspname, c.relname, obj_description(c.oid, 'pg_class'))
+         where obj_description(c.oid, 'pg_class') is not null
+         union all
+         select format('comment on column %I.%I.%I is %L', n.nspname, c.relname, a.attname,
+                       col_description(c.oid, a.attnum))
+         from pg_attribute a
+         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+           and col_description(c.oid, a.attnum) is not null
+       ) as comments,
+       array(select pg_get_indexdef(i.indexrelid) from pg_index i where i.indrelid = c.oid) as indexes,
+       case when c.relowner <> (select oid from pg_roles where rolname = current_user)
+         then format('alter %s %I.%I owner to %I',
+                     case c.relkind when 'm' then 'materialized view' else 'view' end,
+                     n.nspname, c.relname, pg_get_userbyid(c.relowner))
+       end as owner
+     from found f join pg_class c on c.oid = f.oid join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('v', 'm')
+     order by f.max_depth, n.nspname, c.relname`,
     [schema, name],
   );
   // the rest of the transaction (the recreated views, the model's post-hooks) resolves names as before
   await tx.query("select set_config('search_path', $1, true)", [saved]);
-  return views;
+  return rows.map((r) => ({
+    qualified: r.qualified,
+    kind: r.kind,
+    minDepth: Number(r.min_depth),
+    maxDepth: Number(r.max_depth),
+    definition: r.definition,
+    options: r.options,
+    restore: [...r.indexes, ...r.grants, ...r.comments],
+    owner: r.owner,
+  }));
 }
 
+/** Runs one statement in a savepoint: false, and the transaction goes on, when it fails. */
+async function attempt(tx: SqlRunner, sql: string): Promise<boolean> {
+  await tx.exec('savepoint cdp_attempt');
+  try {
+    await tx.exec(sql);
+    await tx.exec('release savepoint cdp_attempt');
+    return true;
+  } catch {
+    await tx.exec('rollback to savepoint cdp_attempt');
+    return false;
+  }
+}
+
+const withOptions = (d: Dependent): string => (d.options ? ` with (${d.options})` : '');
+
 /**
- * Recreates the views a swap dropped on PostgreSQL, as they were, over the new relation: a view whose build
- * is skipped or fails later in the run (or is not selected) must not vanish; DuckDB keeps such views by name.
- * A view that no longer fits the new relation (a column it reads is gone) stays dropped; if it is selected,
- * its own build later in the run recreates it from its model.
+ * Puts `name__dbt_tmp` in place of `name` on PostgreSQL without losing what selects from the old relation.
+ * PostgreSQL binds a view to the relation itself, not its name, so dropping the old relation drops every view
+ * over it, an analyst's views in other schemas included, with their grants, comments and owner. Instead, the
+ * old relation is renamed away, the new one takes its name, and each view that selects from it directly is
+ * pointed at the new one with `create or replace view` and its stored definition: the view stays the same
+ * object, so its grants, comments, owner and the views over it stay too. A view that cannot be replaced (a
+ * column it reads changed type or is gone, or the build's role does not own it) and a materialized view (it
+ * holds rows of the old relation) go with the old relation and are recreated as they were, with their
+ * grants, comments and indexes; a view that no longer fits the new relation stays dropped (when it is one of
+ * the project's models, its own build recreates it, see restoreDroppedViews).
  */
-async function recreateViews(tx: SqlRunner, views: StoredView[]): Promise<void> {
-  for (const v of views) {
-    await tx.exec('savepoint cdp_recreate_view');
-    try {
-      await tx.exec(`create view ${rel(v.schema, v.name)} as ${v.definition}`);
-      await tx.exec('release savepoint cdp_recreate_view');
-    } catch {
-      await tx.exec('rollback to savepoint cdp_recreate_view');
+async function swapKeepingDependents(
+  tx: SqlRunner,
+  oldKind: RelationKind,
+  kind: RelationKind,
+  schema: string,
+  name: string,
+): Promise<void> {
+  const dependents = await dependentsOf(tx, schema, name);
+  const backup = `${name}__dbt_bak`;
+  const oldBackup = await relationKind(tx, schema, backup);
+  if (oldBackup) await tx.exec(dropSql(tx, oldBackup, schema, backup));
+  await tx.exec(`alter ${oldKind} ${rel(schema, name)} rename to ${quoteIdent(backup)}`);
+  await tx.exec(`alter ${kind} ${rel(schema, tmpName(name))} rename to ${quoteIdent(name)}`);
+  for (const d of dependents) {
+    if (d.kind === 'v' && d.minDepth === 1) {
+      await attempt(tx, `create or replace view ${d.qualified}${withOptions(d)} as ${d.definition}`);
     }
+  }
+  // what still selects from the old relation goes with it, and comes back as it was
+  const left = new Set((await dependentsOf(tx, schema, backup)).map((d) => d.qualified));
+  await tx.exec(dropSql(tx, oldKind, schema, backup));
+  for (const d of dependents) {
+    if (!left.has(d.qualified)) continue;
+    const what = d.kind === 'm' ? 'materialized view' : 'view';
+    if (!(await attempt(tx, `create ${what} ${d.qualified}${withOptions(d)} as ${d.definition}`))) continue;
+    for (const sql of d.restore) await attempt(tx, sql);
+    if (d.owner) await attempt(tx, d.owner);
   }
 }
 
