@@ -15,6 +15,7 @@ import {
   type OnSchemaChange,
 } from './materialize';
 import { defaultProjectDir, loadProject, type ModelConfig } from './project';
+import { applyGrants, parseGrants, type Grants } from './grants';
 import type { RenderedModel } from './render';
 
 export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
@@ -184,6 +185,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
   const failed = new Set<string>();
   const cache = new Map<string, RenderedModel>();
   const schemasMade = new Set<string>();
+  let grantsNoted = false;
   opts.progress?.start(todo.length, 'build');
 
   for (let i = 0; i < todo.length; i++) {
@@ -223,12 +225,20 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
             await ensureSchema(wh, schema);
             schemasMade.add(schema);
           }
+          const grants = parseGrants(cfg.grants, `model ${name} (${g.node.file})`);
+          if (grants && wh.dialect !== 'postgres' && !grantsNoted) {
+            opts.log?.('grants configs are not applied on DuckDB, which has no privileges');
+            grantsNoted = true;
+          }
           await runHooks(parsed, wh, name, cfg, 'pre');
           // Inside the transaction that puts the model in place, as dbt does: a failing post-hook (e.g. the
           // delete of tombstone rows) rolls the model back to its previous state instead of half-applying it.
           // A hook marked `transaction: false` (vacuum, create index concurrently) runs after the commit.
-          const postHooks = (tx: SqlRunner): Promise<void> =>
-            runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
+          // The grants come last, as in dbt, so a grant to a missing role also leaves the previous relation.
+          const postHooks = async (tx: SqlRunner): Promise<void> => {
+            await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
+            await withGrants(grants, g.node.file, name, schema, ident)(tx);
+          };
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -347,8 +357,17 @@ async function restoreDroppedViews(
     };
     try {
       const sql = compileModel(parsed, name, false, new Map());
+      const grants = parseGrants(cfg.grants, `model ${name} (${g.node.file})`);
       await runWarehouse(name, g.node.file, wh.dialect, () =>
-        buildSwap(wh, 'view', rel.schema, rel.identifier, sql),
+        buildSwap(
+          wh,
+          'view',
+          rel.schema,
+          rel.identifier,
+          sql,
+          [],
+          withGrants(grants, g.node.file, name, rel.schema, rel.identifier),
+        ),
       );
       touched.add(name);
     } catch (err) {
@@ -388,6 +407,26 @@ async function runHooks(
     const sql = parsed.renderer.renderString(hook, node);
     await runWarehouse(name, node.file, wh.dialect, () => wh.exec(sql), `in its ${when}-hook`);
   }
+}
+
+/** Applies a model's grants config in the transaction that puts it in place (PostgreSQL only). */
+function withGrants(
+  grants: Grants | null,
+  file: string,
+  name: string,
+  schema: string,
+  ident: string,
+): (tx: SqlRunner) => Promise<void> {
+  return async (tx) => {
+    if (!grants || tx.dialect !== 'postgres') return;
+    await runWarehouse(
+      name,
+      file,
+      tx.dialect,
+      () => applyGrants(tx, schema, ident, grants),
+      'applying its grants',
+    );
+  };
 }
 
 async function runWarehouse<T>(

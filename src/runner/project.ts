@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { UserError, errorMessage } from '../errors';
 import { isValidIdent } from '../warehouse/types';
+import { mergeGrants } from './grants';
 
 /** Config keys a model can set through `config()`, schema.yml `config:` or dbt_project.yml `+key`. */
 export interface ModelConfig {
@@ -151,7 +152,10 @@ function asStringList(v: unknown, fallback: string[]): string[] {
   return fallback;
 }
 
-/** Merges one config layer over another the way dbt does: tags accumulate, everything else overrides. */
+/**
+ * Merges one config layer over another the way dbt does: tags accumulate, grants merge per privilege (see
+ * mergeGrants), everything else overrides.
+ */
 export function mergeConfig(base: ModelConfig, over: Record<string, unknown>): ModelConfig {
   const out: ModelConfig = { ...base };
   for (const [k0, v] of Object.entries(over)) {
@@ -159,6 +163,8 @@ export function mergeConfig(base: ModelConfig, over: Record<string, unknown>): M
     if (k === 'tags') {
       const add = typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : [];
       out.tags = [...new Set([...(out.tags ?? []), ...add])];
+    } else if (k === 'grants' && isObject(v)) {
+      out.grants = mergeGrants(out.grants, v);
     } else if (k === 'meta' && isObject(v) && isObject(out.meta)) {
       out.meta = { ...out.meta, ...v };
     } else out[k] = v;
