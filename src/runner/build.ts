@@ -16,6 +16,7 @@ import {
 } from './materialize';
 import { defaultProjectDir, loadProject, type ModelConfig } from './project';
 import { applyGrants, parseGrants, type Grants } from './grants';
+import { parsePersistDocs, persistDocs } from './persist-docs';
 import type { RenderedModel } from './render';
 
 export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
@@ -235,9 +236,12 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
           // delete of tombstone rows) rolls the model back to its previous state instead of half-applying it.
           // A hook marked `transaction: false` (vacuum, create index concurrently) runs after the commit.
           // The grants come last, as in dbt, so a grant to a missing role also leaves the previous relation.
+          const docs = parsePersistDocs(cfg.persist_docs, `model ${name} (${g.node.file})`);
+          const kind = materialized === 'view' ? 'view' : 'table';
           const postHooks = async (tx: SqlRunner): Promise<void> => {
             await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
             await withGrants(grants, g.node.file, name, schema, ident)(tx);
+            if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
           };
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
@@ -357,17 +361,14 @@ async function restoreDroppedViews(
     };
     try {
       const sql = compileModel(parsed, name, false, new Map());
-      const grants = parseGrants(cfg.grants, `model ${name} (${g.node.file})`);
+      const where = `model ${name} (${g.node.file})`;
+      const grants = parseGrants(cfg.grants, where);
+      const docs = parsePersistDocs(cfg.persist_docs, where);
       await runWarehouse(name, g.node.file, wh.dialect, () =>
-        buildSwap(
-          wh,
-          'view',
-          rel.schema,
-          rel.identifier,
-          sql,
-          [],
-          withGrants(grants, g.node.file, name, rel.schema, rel.identifier),
-        ),
+        buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], async (tx) => {
+          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier)(tx);
+          if (docs) await persistDocs(tx, 'view', rel.schema, rel.identifier, g.node, docs);
+        }),
       );
       touched.add(name);
     } catch (err) {

@@ -3,6 +3,9 @@
  * and PostgreSQL: a full build, an incremental build after more (late, duplicate, re-attributing) events, the
  * full refresh that must equal it, and a build with every var overridden.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, DEFAULT_VARS, toDbtVars, type RawData, type Vars } from './oracle';
@@ -259,6 +262,38 @@ describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw 
     const tests = await testModels({ warehouse: wh, schema: 'lifecycle', rawSchema: 'cdp' });
     expect(tests.tests.filter((t) => t.status !== 'pass').map((t) => t.name)).toEqual([]);
     expect(tests.passed).toBeGreaterThan(60);
+  });
+
+  test('the marts carry their schema.yml descriptions as comments, for analysts browsing the warehouse', async () => {
+    const doc = YAML.parse(
+      fs.readFileSync(path.join(__dirname, '../../models/marts/schema.yml'), 'utf8'),
+    ) as {
+      models: { name: string; description: string; columns: { name: string; description: string }[] }[];
+    };
+    const stored = await wh.query<{ k: string; c: string | null }>(
+      wh.dialect === 'postgres'
+        ? `select c.relname as k, obj_description(c.oid, 'pg_class') as c
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'lifecycle'
+           union all
+           select c.relname || '.' || a.attname, col_description(c.oid, a.attnum)
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+           where n.nspname = 'lifecycle'`
+        : `select view_name as k, comment as c from duckdb_views() where schema_name = 'lifecycle'
+           union all
+           select table_name || '.' || column_name, comment from duckdb_columns() where schema_name = 'lifecycle'`,
+    );
+    const comments = new Map(stored.map((r) => [r.k, r.c]));
+    expect(doc.models.length).toBe(5);
+    for (const m of doc.models) {
+      expect([m.name, comments.get(m.name)]).toEqual([m.name, m.description]);
+      for (const c of m.columns) {
+        expect([`${m.name}.${c.name}`, comments.get(`${m.name}.${c.name}`)]).toEqual([
+          `${m.name}.${c.name}`,
+          c.description,
+        ]);
+      }
+    }
   });
 
   test('an incremental build at D+1 after late, duplicate and re-attributing events equals the oracle and a full refresh', async () => {
