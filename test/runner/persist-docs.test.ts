@@ -19,7 +19,7 @@ const files: Record<string, string> = {
     '',
   ].join('\n'),
   'models/sources.yml':
-    "version: 2\nsources:\n  - name: raw\n    schema: \"{{ var('lifecycle__raw_schema') }}\"\n    tables:\n      - name: orders\n",
+    'version: 2\nsources:\n  - name: raw\n    schema: "{{ var(\'lifecycle__raw_schema\') }}"\n    tables:\n      - name: orders\n',
   'models/schema.yml': [
     'version: 2',
     'models:',
@@ -48,7 +48,8 @@ const files: Record<string, string> = {
   ].join('\n'),
   'models/totals.sql':
     "{{ config(materialized='table') }}\nselect user_id, sum(amount) as total from {{ source('raw', 'orders') }} group by user_id\n",
-  'models/totals_v.sql': "{{ config(materialized='view') }}\nselect user_id, total from {{ ref('totals') }}\n",
+  'models/totals_v.sql':
+    "{{ config(materialized='view') }}\nselect user_id, total from {{ ref('totals') }}\n",
   'models/orders_inc.sql':
     "{{ config(materialized='incremental', unique_key='id') }}\nselect id, amount from {{ source('raw', 'orders') }}\n" +
     '{% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}\n',
