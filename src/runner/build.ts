@@ -1,6 +1,7 @@
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
+import { modelSchemaLock } from '../warehouse/types';
 import { selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
@@ -175,7 +176,20 @@ export function compileModel(
   return injectCtes(sql, r.ephemeralRefs, ephemeral);
 }
 
+/**
+ * Builds the selected models. One build or sync of a schema at a time: two overlapping scheduled runs would
+ * drop each other's `__dbt_tmp` tables and apply the same incremental rows twice, so the second one stops
+ * with a message naming the first (see Warehouse.exclusive).
+ */
 export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
+  return opts.warehouse.exclusive(
+    modelSchemaLock(opts.schema),
+    `a build or sync of schema ${opts.schema}`,
+    () => buildUnlocked(opts),
+  );
+}
+
+async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const wh = opts.warehouse;
   const parsed = openProject(opts, wh.dialect);

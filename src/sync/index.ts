@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UsageError, UserError, errorMessage } from '../errors';
 import { isValidIdent, qualify, type Warehouse } from '../warehouse';
+import { modelSchemaLock } from '../warehouse/types';
 import { silentProgress, type Progress } from '../util/progress';
 import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
 import { SegmentTransport } from './segment';
@@ -235,8 +236,19 @@ interface Pending {
  * throw: they are in the summary (`exitCode` 1) and in sync_state, to be retried next run.
  */
 export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
-  const started = Date.now();
   checkOptions(opts);
+  // A real sync shares the build's lock: two at once would send the same changes twice, and one during a
+  // build would read the marts between two of its models. A dry run only reads, so it never waits.
+  if (opts.dryRun === true) return syncUnlocked(opts);
+  return opts.warehouse.exclusive(
+    modelSchemaLock(opts.schema),
+    `a build or sync of schema ${opts.schema}`,
+    () => syncUnlocked(opts),
+  );
+}
+
+async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
+  const started = Date.now();
   const wh = opts.warehouse;
   const schema = opts.schema;
   const dryRun = opts.dryRun === true;

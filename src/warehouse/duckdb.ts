@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { WarehouseUnavailableError, errorMessage } from '../errors';
+import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { quoteIdent } from './types';
 
@@ -303,6 +303,23 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       if (page.length > 0) yield page;
     } finally {
       conn.closeSync();
+    }
+  }
+
+  private readonly held = new Set<string>();
+
+  async exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+    // Another process cannot open the file at all (open() explains the file lock); this guards one process.
+    if (this.held.has(name)) {
+      throw new UserError(
+        `This process is already running ${what} on ${this.displayUrl}: wait for it to finish.`,
+      );
+    }
+    this.held.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.held.delete(name);
     }
   }
 

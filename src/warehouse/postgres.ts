@@ -4,7 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { PoolClient, CustomTypesConfig } from 'pg';
 import { types as pgTypes } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { WarehouseUnavailableError, errorMessage } from '../errors';
+import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { qualify, quoteIdent } from './types';
 
@@ -137,8 +137,11 @@ export class PostgresWarehouse implements Warehouse {
         types: customTypes,
         // Dates and timestamps are computed in UTC whatever the server's default.
         options: '-c TimeZone=UTC',
+        // shown in pg_stat_activity, and in the message of a run that finds another one holding its lock
+        application_name: 'cdp-lifecycle',
       } as Knex.PgConnectionConfig,
-      pool: { min: 0, max: 4 },
+      // one more than the work needs at once: a build or sync holds one for its lock (see exclusive)
+      pool: { min: 0, max: 5 },
       acquireConnectionTimeout: 10000,
       // knex prints each failed connection attempt with its stack trace; the same error reaches the caller as
       // a WarehouseUnavailableError, which the CLI shows once, as one sentence.
@@ -251,6 +254,43 @@ export class PostgresWarehouse implements Warehouse {
     } finally {
       await this.knex.client.releaseConnection(client);
     }
+  }
+
+  exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const key = `cdp-lifecycle:${name}`;
+    // A session lock on a connection of its own: it is released when fn ends, or by the server if this
+    // process dies, so a crashed run never blocks the next one.
+    return this.withClient(async (c) => {
+      const got = await c.query<{ ok: boolean }>(
+        'select pg_try_advisory_lock(hashtextextended($1, 0)) as ok',
+        [key],
+      );
+      if (!got.rows[0].ok) {
+        const holder = await c.query<{ pid: number; since: Date | null; addr: string | null; app: string }>(
+          `select a.pid, a.backend_start as since, host(a.client_addr) as addr, a.application_name as app
+           from (select hashtextextended($1, 0) as k) as key
+           join pg_locks l on l.locktype = 'advisory' and l.granted and l.objsubid = 1
+             and l.classid = ((key.k >> 32) & 4294967295)::oid and l.objid = (key.k & 4294967295)::oid
+           join pg_stat_activity a on a.pid = l.pid
+           where l.database = (select oid from pg_database where datname = current_database())`,
+          [key],
+        );
+        const h = holder.rows[0];
+        const who = h
+          ? ` (PostgreSQL backend PID ${h.pid}${h.app ? `, ${h.app}` : ''}${h.addr ? ` from ${h.addr}` : ''}${
+              h.since ? `, connected since ${h.since.toISOString().replace('T', ' ').slice(0, 19)} UTC` : ''
+            })`
+          : '';
+        throw new UserError(
+          `Another process is running ${what} on ${this.displayUrl}${who}: wait for it to finish, then run again.`,
+        );
+      }
+      try {
+        return await fn();
+      } finally {
+        await c.query('select pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
+      }
+    });
   }
 
   async tableExists(schema: string, table: string): Promise<boolean> {

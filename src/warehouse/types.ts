@@ -59,7 +59,19 @@ export interface Warehouse extends SqlRunner {
    */
   stream<T extends Row = Row>(sql: string, params: readonly SqlValue[], pageSize: number): AsyncIterable<T[]>;
   tableExists(schema: string, table: string): Promise<boolean>;
+  /**
+   * Runs `fn` holding the exclusive lock `name` for every process that uses this warehouse: a PostgreSQL
+   * advisory lock, held on a connection of its own. A DuckDB file admits one process, so there the lock only
+   * guards against a second caller in this process. When another holds it, throws a UserError saying who,
+   * with `what` (e.g. "a build or sync of schema lifecycle") naming the work.
+   */
+  exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** The Warehouse.exclusive lock that a build and a sync of one model schema share. */
+export function modelSchemaLock(schema: string): string {
+  return `schema:${schema}`;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;

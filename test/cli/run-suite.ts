@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Client } from 'pg';
 import { runCli } from '../helpers/cli';
 import { describeEachWarehouse, type WarehouseKind } from '../helpers/warehouses';
 import { expectExit, sampleEvents, startFakeSegment } from './fake-cdp';
@@ -93,6 +94,28 @@ export function runSuite(kind: WarehouseKind): void {
           await refusing.close();
         }
       });
+
+      if (kind === 'postgres') {
+        it('stops a run that overlaps another process on the same schema, exit 1, nothing sent', async () => {
+          // the lock another cdp-lifecycle process (a slow scheduled run) holds while it builds or syncs
+          const other = new Client({ connectionString: tw().url });
+          await other.connect();
+          try {
+            await other.query(
+              `select pg_advisory_lock(hashtextextended('cdp-lifecycle:schema:lifecycle', 0))`,
+            );
+            const before = fake.batches.length;
+            const r = await cli(['run', ...syncArgs(), '--full-resync']);
+            expectExit(r, 1);
+            expect(r.stderr).toMatch(
+              /^error: Another process is running a build or sync of schema lifecycle on postgres:\/\/\S+ \(PostgreSQL backend PID \d+ from [\d.:]+, connected since [^)]+ UTC\): wait for it to finish, then run again\.$/m,
+            );
+            expect(fake.batches.length).toBe(before);
+          } finally {
+            await other.end();
+          }
+        });
+      }
 
       it('reports in the terminal and as a self-contained HTML page', async () => {
         const r = await cli(['report', '--html', 'report.html']);

@@ -1,0 +1,88 @@
+import * as path from 'node:path';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels } from '../../src/runner';
+import { runSync } from '../../src/sync';
+import { UserError } from '../../src/errors';
+import { modelSchemaLock, type Warehouse } from '../../src/warehouse/types';
+
+const BASIC = path.join(__dirname, 'fixtures', 'basic');
+
+// Two scheduled runs that overlap (a slow build, a cron that fires again) would drop each other's __dbt_tmp
+// tables and apply the same incremental rows twice: a build or a real sync of a schema runs alone.
+describeEachWarehouse('one build or sync of a schema at a time', ({ kind, tw }) => {
+  let wh: Warehouse;
+  let other: Warehouse;
+  const base = (w: Warehouse) => ({ warehouse: w, projectDir: BASIC, schema: 'lifecycle', rawSchema: 'cdp' });
+
+  /** Holds the schema's lock through `holder` until the returned function is called. */
+  const holdLock = async (holder: Warehouse) => {
+    let release!: () => void;
+    let acquired!: () => void;
+    const got = new Promise<void>((r) => (acquired = r));
+    const done = holder.exclusive(modelSchemaLock('lifecycle'), 'a build or sync of schema lifecycle', () => {
+      acquired();
+      return new Promise<void>((r) => (release = r));
+    });
+    await got;
+    return async () => {
+      release();
+      await done;
+    };
+  };
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    // another process on PostgreSQL (its own pool); on DuckDB only one process may open the file
+    other = kind === 'postgres' ? await tw().open() : wh;
+    await wh.exec('create schema cdp');
+    await wh.exec(
+      'create table cdp.orders (id integer, user_id text, amount_cents integer, status text, ordered_at timestamp)',
+    );
+    await wh.exec(`insert into cdp.orders values (1, 'u1', 1000, 'completed', '2024-01-01 10:00:00')`);
+    await wh.exec('create table cdp.users (user_id text, plan text)');
+  });
+  afterAll(async () => {
+    if (other !== wh) await other.close().catch(() => undefined);
+    await wh.close().catch(() => undefined);
+  });
+
+  it('stops a second build with a message naming the first, and builds once it is over', async () => {
+    const release = await holdLock(wh);
+    try {
+      const err = await buildModels(base(other)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toMatch(
+        kind === 'postgres'
+          ? /^Another process is running a build or sync of schema lifecycle on postgres:\/\/\S+ \(PostgreSQL backend PID \d+, cdp-lifecycle from [\d.:]+, connected since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): wait for it to finish, then run again\.$/
+          : /^This process is already running a build or sync of schema lifecycle on \S+: wait for it to finish\.$/,
+      );
+      // nothing was built
+      expect(await other.tableExists('lifecycle', 'user_revenue')).toBe(false);
+      // another schema is not locked
+      const elsewhere = await buildModels({ ...base(other), schema: 'lifecycle_b', select: ['stg_orders'] });
+      expect(elsewhere.success).toBe(true);
+    } finally {
+      await release();
+    }
+    const res = await buildModels(base(other));
+    expect(res.success).toBe(true);
+    expect(await other.tableExists('lifecycle', 'user_revenue')).toBe(true);
+  });
+
+  it('stops a real sync during a build, but not a dry run', async () => {
+    const release = await holdLock(wh);
+    try {
+      const sync = { warehouse: other, schema: 'lifecycle', to: 'segment' as const };
+      const err = await runSync({ ...sync, endpoint: 'http://127.0.0.1:9', writeKey: 'k' }).catch(
+        (e: unknown) => e,
+      );
+      expect((err as Error).message).toMatch(/running a build or sync of schema lifecycle/);
+      // a dry run reads past the lock: here it fails on the missing mart, not on the lock
+      const dry = await runSync({ ...sync, dryRun: true }).catch((e: unknown) => e);
+      expect((dry as Error).message).not.toMatch(/running a build or sync/);
+      expect((dry as Error).message).toMatch(/user_lifecycle/);
+    } finally {
+      await release();
+    }
+  });
+});
