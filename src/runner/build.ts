@@ -252,11 +252,16 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
           // The grants come last, as in dbt, so a grant to a missing role also leaves the previous relation.
           const docs = parsePersistDocs(cfg.persist_docs, `model ${name} (${g.node.file})`);
           const kind = materialized === 'view' ? 'view' : 'table';
-          const postHooks = async (tx: SqlRunner): Promise<void> => {
-            await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
-            await withGrants(grants, g.node.file, name, schema, ident)(tx);
-            if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
-          };
+          // revoke: only on a table kept by an incremental run, as dbt-postgres (see applyGrants)
+          const postHooks =
+            (revoke: boolean) =>
+            async (tx: SqlRunner): Promise<void> => {
+              await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
+              await withGrants(grants, g.node.file, name, schema, ident, revoke)(tx);
+              if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
+            };
+          // what a PostgreSQL swap could not keep of the views over the old relation, for the model's line
+          const notes: string[] = [];
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -277,8 +282,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
-                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
-                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks),
+                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks(true))
+                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks(false), notes),
             );
           } else {
             const sql = compileModel(parsed, name, false, cache);
@@ -290,10 +295,12 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
                 ident,
                 sql,
                 indexes,
-                postHooks,
+                postHooks(false),
+                notes,
               ),
             );
           }
+          if (notes.length) result.message = [result.message, ...notes].filter(Boolean).join('; ');
           await runHooks(parsed, wh, name, cfg, 'post', 'after-commit');
         }
       } catch (err) {
@@ -380,7 +387,7 @@ async function restoreDroppedViews(
       const docs = parsePersistDocs(cfg.persist_docs, where);
       await runWarehouse(name, g.node.file, wh.dialect, () =>
         buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], async (tx) => {
-          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier)(tx);
+          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier, false)(tx);
           if (docs) await persistDocs(tx, 'view', rel.schema, rel.identifier, g.node, docs);
         }),
       );
@@ -431,6 +438,7 @@ function withGrants(
   name: string,
   schema: string,
   ident: string,
+  revoke: boolean,
 ): (tx: SqlRunner) => Promise<void> {
   return async (tx) => {
     if (!grants || tx.dialect !== 'postgres') return;
@@ -438,7 +446,7 @@ function withGrants(
       name,
       file,
       tx.dialect,
-      () => applyGrants(tx, schema, ident, grants),
+      () => applyGrants(tx, schema, ident, grants, revoke),
       'applying its grants',
     );
   };

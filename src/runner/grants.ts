@@ -68,15 +68,18 @@ export function parseGrants(value: unknown, where: string): Grants | null {
 }
 
 /**
- * Makes the grants on a PostgreSQL relation match the config, as dbt does after each build: the privileges
- * the building role granted to others and the config lacks are revoked (also those of a privilege the config
- * does not name), the missing ones granted. Runs in the transaction that puts the relation in place.
+ * Applies the grants config to a PostgreSQL relation in the transaction that puts it in place, as
+ * dbt-postgres does: the missing grants are granted; on a table kept by an incremental run (`revoke`), the
+ * privileges the building role granted to others that the config lacks are revoked too (also those of a
+ * privilege the config does not name). A relation just created has only what default privileges gave it,
+ * which dbt-postgres leaves (its copy_grants is false), and so does this.
  */
 export async function applyGrants(
   tx: SqlRunner,
   schema: string,
   name: string,
   grants: Grants,
+  revoke: boolean,
 ): Promise<void> {
   const current = await tx.query<{ privilege: string; role: string }>(
     `select lower(a.privilege_type) as privilege,
@@ -89,7 +92,7 @@ export async function applyGrants(
   );
   const relation = `${quoteIdent(schema)}.${quoteIdent(name)}`;
   const has = new Set(current.map((c) => `${c.privilege}\u0000${c.role}`));
-  for (const c of current) {
+  for (const c of revoke ? current : []) {
     if (grants.get(c.privilege)?.some((g) => g.role === c.role)) continue;
     const who = c.role === 'public' ? 'public' : `"${c.role.replace(/"/g, '""')}"`;
     await tx.exec(`revoke ${c.privilege} on ${relation} from ${who}`);

@@ -1,4 +1,4 @@
-import { UserError } from '../errors';
+import { UserError, errorMessage } from '../errors';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
 import { quoteIdent } from '../warehouse/types';
 
@@ -50,9 +50,7 @@ export function tmpName(name: string): string {
   return t;
 }
 
-export async function ensureSchema(wh: Warehouse, schema: string): Promise<void> {
-  await wh.exec(`create schema if not exists ${quoteIdent(schema)}`);
-}
+export { ensureSchema } from '../warehouse/types';
 
 async function countRows(wh: SqlRunner, schema: string, name: string): Promise<number> {
   const r = await wh.query<{ n: number | bigint }>(`select count(*) as n from ${rel(schema, name)}`);
@@ -123,6 +121,8 @@ export async function buildSwap(
   sql: string,
   indexes: IndexSpec[] = [],
   afterApply?: AfterApply,
+  /** receives what the swap could not keep of other relations (PostgreSQL views over this one) */
+  notes: string[] = [],
 ): Promise<number | null> {
   const tmp = tmpName(name);
   await dropIfExists(wh, schema, tmp);
@@ -144,7 +144,7 @@ export async function buildSwap(
     await wh.transaction(async (tx) => {
       const old = await relationKind(tx, schema, name);
       if (old && tx.dialect === 'postgres') {
-        await swapKeepingDependents(tx, old, kind, schema, name);
+        await swapKeepingDependents(tx, old, kind, schema, name, notes);
       } else {
         if (old) await tx.exec(dropSql(tx, old, schema, name));
         await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
@@ -174,6 +174,9 @@ type Dependent = {
   restore: string[];
   /** `alter … owner to …` when someone else owns it */
   owner: string | null;
+  /** when the owner cannot be given back: `grant all … with grant option` to them */
+  ownerGrant: string | null;
+  ownerName: string;
 };
 
 /**
@@ -196,6 +199,8 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     comments: string[];
     indexes: string[];
     owner: string | null;
+    owner_grant: string | null;
+    owner_name: string;
   }>(
     `with recursive deps (oid, depth) as (
        select r.ev_class, 1
@@ -204,7 +209,9 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
          and d.refobjid = (select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
                            where n.nspname = $1 and c.relname = $2)
          and r.ev_class <> d.refobjid
-       union all
+       -- union, not union all: pg_depend has a row per column a view reads, and duplicates would multiply
+       -- at every level of views over views
+       union
        select r.ev_class, deps.depth + 1
        from deps join pg_depend d on d.refobjid = deps.oid
          and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
@@ -226,6 +233,12 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
                        case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
                        case when a.is_grantable then ' with grant option' else '' end)
          from aclexplode(c.relacl) a where a.grantee <> c.relowner
+         union all
+         select format('grant %s (%I) on %I.%I to %s%s', a.privilege_type, att.attname, n.nspname, c.relname,
+                       case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                       case when a.is_grantable then ' with grant option' else '' end)
+         from pg_attribute att, aclexplode(att.attacl) a
+         where att.attrelid = c.oid and att.attnum > 0 and not att.attisdropped and a.grantee <> c.relowner
        ) as grants,
        array(
          select format('comment on %s %I.%I is %L',
@@ -244,7 +257,12 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
          then format('alter %s %I.%I owner to %I',
                      case c.relkind when 'm' then 'materialized view' else 'view' end,
                      n.nspname, c.relname, pg_get_userbyid(c.relowner))
-       end as owner
+       end as owner,
+       case when c.relowner <> (select oid from pg_roles where rolname = current_user)
+         then format('grant all on %I.%I to %I with grant option', n.nspname, c.relname,
+                     pg_get_userbyid(c.relowner))
+       end as owner_grant,
+       pg_get_userbyid(c.relowner) as owner_name
      from found f join pg_class c on c.oid = f.oid join pg_namespace n on n.oid = c.relnamespace
      where c.relkind in ('v', 'm')
      order by f.max_depth, n.nspname, c.relname`,
@@ -261,19 +279,21 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     options: r.options,
     restore: [...r.indexes, ...r.grants, ...r.comments],
     owner: r.owner,
+    ownerGrant: r.owner_grant,
+    ownerName: r.owner_name,
   }));
 }
 
-/** Runs one statement in a savepoint: false, and the transaction goes on, when it fails. */
-async function attempt(tx: SqlRunner, sql: string): Promise<boolean> {
+/** Runs one statement in a savepoint: null, or the error's first line when it failed (the transaction goes on). */
+async function attempt(tx: SqlRunner, sql: string): Promise<string | null> {
   await tx.exec('savepoint cdp_attempt');
   try {
     await tx.exec(sql);
     await tx.exec('release savepoint cdp_attempt');
-    return true;
-  } catch {
+    return null;
+  } catch (err) {
     await tx.exec('rollback to savepoint cdp_attempt');
-    return false;
+    return errorMessage(err).split('\n')[0];
   }
 }
 
@@ -297,6 +317,7 @@ async function swapKeepingDependents(
   kind: RelationKind,
   schema: string,
   name: string,
+  notes: string[],
 ): Promise<void> {
   const dependents = await dependentsOf(tx, schema, name);
   const backup = `${name}__dbt_bak`;
@@ -315,9 +336,19 @@ async function swapKeepingDependents(
   for (const d of dependents) {
     if (!left.has(d.qualified)) continue;
     const what = d.kind === 'm' ? 'materialized view' : 'view';
-    if (!(await attempt(tx, `create ${what} ${d.qualified}${withOptions(d)} as ${d.definition}`))) continue;
+    const failed = await attempt(tx, `create ${what} ${d.qualified}${withOptions(d)} as ${d.definition}`);
+    if (failed) {
+      notes.push(`dropped the ${what} ${d.qualified} over it, which could not be created again: ${failed}`);
+      continue;
+    }
     for (const sql of d.restore) await attempt(tx, sql);
-    if (d.owner) await attempt(tx, d.owner);
+    // The build's role now owns it; give it back, or at least every right on it, so its owner keeps it.
+    if (d.owner && (await attempt(tx, d.owner)) && d.ownerGrant) {
+      await attempt(tx, d.ownerGrant);
+      notes.push(
+        `recreated the ${what} ${d.qualified} over it, now owned by the build's role (its owner ${d.ownerName} was granted all on it)`,
+      );
+    }
   }
 }
 
@@ -479,7 +510,24 @@ export async function compactIfBloated(wh: Warehouse, schema: string, name: stri
   if (total === 0) return false;
   const live = await countRows(wh, schema, name);
   if (total - live <= COMPACT_DEAD_SHARE * total) return false;
-  await buildSwap(wh, 'table', schema, name, `select * from ${rel(schema, name)}`);
+  // the copy would lose the comments persist_docs wrote on the table and its columns
+  const comments = await wh.query<{ col: string | null; comment: string }>(
+    `select null as col, comment from duckdb_tables()
+     where database_name = current_database() and schema_name = $1 and table_name = $2 and comment is not null
+     union all
+     select column_name, comment from duckdb_columns()
+     where database_name = current_database() and schema_name = $1 and table_name = $2 and comment is not null`,
+    [schema, name],
+  );
+  const text = (t: string): string => `'${t.replace(/'/g, "''")}'`;
+  const restore = comments.map((c) =>
+    c.col === null
+      ? `comment on table ${rel(schema, name)} is ${text(c.comment)}`
+      : `comment on column ${rel(schema, name)}."${c.col.replace(/"/g, '""')}" is ${text(c.comment)}`,
+  );
+  await buildSwap(wh, 'table', schema, name, `select * from ${rel(schema, name)}`, [], async (tx) => {
+    if (restore.length) await tx.exec(restore.join(';\n'));
+  });
   return true;
 }
 

@@ -35,8 +35,9 @@ export function parsePersistDocs(value: unknown, where: string): PersistDocs | n
  */
 function literal(dialect: string, text: string): string {
   if (dialect !== 'postgres') return `'${text.replace(/'/g, "''")}'`;
+  // (not only `$tag$`: a text ending in `$tag` would close the literal early with the closing tag's `$`)
   let tag = 'cdp_comment';
-  for (let i = 0; text.includes(`$${tag}$`); i++) tag = `cdp_comment_${i}`;
+  for (let i = 0; text.includes(tag); i++) tag = `cdp_comment_${i}`;
   return `$${tag}$${text}$${tag}$`;
 }
 

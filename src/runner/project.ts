@@ -165,8 +165,9 @@ export function mergeConfig(base: ModelConfig, over: Record<string, unknown>): M
       out.tags = [...new Set([...(out.tags ?? []), ...add])];
     } else if (k === 'grants' && isObject(v)) {
       out.grants = mergeGrants(out.grants, v);
-    } else if (k === 'meta' && isObject(v) && isObject(out.meta)) {
-      out.meta = { ...out.meta, ...v };
+    } else if ((k === 'meta' || k === 'persist_docs') && isObject(v) && isObject(out[k])) {
+      // dicts dbt merges key by key: {columns: false} over {relation: true, columns: true} keeps relation
+      out[k] = { ...out[k], ...v };
     } else out[k] = v;
   }
   return out;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UserError, errorMessage } from '../errors';
 import type { ColumnSpec, Dialect, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from '../warehouse';
-import { qualify, quoteIdent } from '../warehouse';
+import { ensureSchema, qualify, quoteIdent } from '../warehouse';
 import type { TraitMapping } from './traits';
 
 export const SOURCE_TABLE = 'user_lifecycle';
@@ -26,7 +26,7 @@ export async function ensureSyncTables(wh: Warehouse, schema: string): Promise<v
   const s = quoteIdent(schema);
   const json = jsonType(wh.dialect);
   const pk = wh.dialect === 'postgres' ? ', primary key (destination, user_id)' : '';
-  await wh.exec(`create schema if not exists ${s}`);
+  await ensureSchema(wh, schema);
   await wh.exec(
     `create table if not exists ${s}.sync_state (
       destination text not null,

@@ -1,5 +1,5 @@
 import type { ColumnSpec, ColumnType, Dialect, SqlRunner, TableSpec } from './types';
-import { qualify, quoteIdent } from './types';
+import { ensureSchema, qualify, quoteIdent } from './types';
 
 const t = (name: string, type: ColumnType): ColumnSpec => ({ name, type });
 
@@ -123,7 +123,7 @@ export function createTableSql(dialect: Dialect, schema: string, table: TableSpe
  * Timestamps stay nullable except `received_at`, which the collector always sets.
  */
 export async function ensureRawTables(db: SqlRunner, rawSchema: string): Promise<void> {
-  await db.exec(`create schema if not exists ${quoteIdent(rawSchema)}`);
+  await ensureSchema(db, rawSchema);
   for (const table of Object.values(RAW_TABLES)) {
     await db.exec(createTableSql(db.dialect, rawSchema, table));
   }

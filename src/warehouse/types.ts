@@ -69,6 +69,20 @@ export interface Warehouse extends SqlRunner {
   close(): Promise<void>;
 }
 
+/**
+ * Creates a schema unless it exists. Checked first: PostgreSQL refuses even `create schema if not exists` to a
+ * role without CREATE on the database, and a DBA often gives the build's role just that: an existing schema
+ * it owns.
+ */
+export async function ensureSchema(db: SqlRunner, schema: string): Promise<void> {
+  const sql =
+    db.dialect === 'postgres'
+      ? 'select 1 as x from pg_namespace where nspname = $1'
+      : 'select 1 as x from duckdb_schemas() where database_name = current_database() and schema_name = $1';
+  if ((await db.query(sql, [schema])).length) return;
+  await db.exec(`create schema if not exists ${quoteIdent(schema)}`);
+}
+
 /** The Warehouse.exclusive lock that a build and a sync of one model schema share. */
 export function modelSchemaLock(schema: string): string {
   return `schema:${schema}`;

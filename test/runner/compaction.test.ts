@@ -15,6 +15,17 @@ select e.id, e.v from {{ source('raw', 'events') }} as e
 {% if is_incremental() %}where e.id in (select t.id from {{ var('lifecycle__raw_schema') }}.touched as t){% endif %}`,
   'state_view.sql': `{{ config(materialized='view') }}
 select id, v from {{ ref('state') }}`,
+  // the comments persist_docs writes must survive the rewrite
+  'schema.yml': `version: 2
+models:
+  - name: state
+    description: "The state's rows."
+    config:
+      persist_docs: {relation: true, columns: true}
+    columns:
+      - name: id
+        description: "The row's id."
+`,
 });
 
 beforeAll(() => {
@@ -62,6 +73,13 @@ describeEachWarehouse(
       await touch(0.25);
       await buildModels(base());
       expect(await stored()).toEqual({ total: N, live: N });
+      expect(
+        await wh.query(
+          `select comment from duckdb_tables() where schema_name = 'marts' and table_name = 'state'
+           union all
+           select comment from duckdb_columns() where schema_name = 'marts' and table_name = 'state' and column_name = 'id'`,
+        ),
+      ).toEqual([{ comment: "The state's rows." }, { comment: "The row's id." }]);
 
       // nothing lost or duplicated, the rewritten rows carry their new values, and the view still reads it
       const rows = await wh.query<{ n: number; ids: number; plus: number }>(

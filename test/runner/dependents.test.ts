@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
-import type { Warehouse } from '../../src/warehouse';
+import { openWarehouse, type Warehouse } from '../../src/warehouse';
 import { oneSourceProject, tempProject } from './temp-project';
 
 // PostgreSQL binds a view to the relation it reads, so a rebuild that dropped the old table would take every
@@ -25,6 +25,8 @@ describeEachWarehouse(
     const hex = randomBytes(3).toString('hex');
     const reader = `cdpl_reader_${hex}`;
     const owner = `cdpl_owner_${hex}`;
+    // a build role that is not a superuser, and not a member of the analyst's role
+    const builder = `cdpl_builder_${hex}`;
     const admin = async (sql: string) => {
       const c = new Client({ connectionString: PG_ADMIN_URL });
       await c.connect();
@@ -64,6 +66,7 @@ describeEachWarehouse(
     beforeAll(async () => {
       await admin(`create role ${reader} nologin`);
       await admin(`create role ${owner} nologin`);
+      await admin(`create role ${builder} login`);
       dir = tempProject('dependents', files);
       wh = await tw().open();
       await wh.exec('create schema raw');
@@ -100,6 +103,7 @@ describeEachWarehouse(
       fs.rmSync(dir, { recursive: true, force: true });
       await admin(`drop role if exists ${reader}`);
       await admin(`drop role if exists ${owner}`);
+      await admin(`drop role if exists ${builder}`);
     });
 
     it('keeps the same views (grants, comments, owner, options) and recreates a materialized view with its rows', async () => {
@@ -133,6 +137,61 @@ describeEachWarehouse(
         ],
       });
       expect(await wh.query(`select n::int as n from bi."Order Count"`)).toEqual([{ n: 3 }]);
+    });
+
+    it("as a build role that may not replace an analyst's view: recreates it and grants it back, or says it dropped it", async () => {
+      // the builder's own model schema, fed from raw; the analyst reads its tables by default privileges
+      await wh.exec(`create schema analytics_b authorization ${builder}`);
+      await wh.exec(`grant usage on schema raw to ${builder}`);
+      await wh.exec(`grant select on raw.orders to ${builder}`);
+      await wh.exec(`grant usage on schema analytics_b to ${owner}`);
+      await wh.exec(
+        `alter default privileges for role ${builder} in schema analytics_b grant select on tables to ${owner}`,
+      );
+      const url = new URL(tw().url);
+      url.username = builder;
+      const asBuilder = await openWarehouse(url.toString());
+      try {
+        const buildB = () =>
+          buildModels({
+            warehouse: asBuilder,
+            projectDir: dir,
+            schema: 'analytics_b',
+            rawSchema: 'raw',
+            vars: { amount_type: 'bigint' },
+          });
+        await buildB();
+        // bi_open: the builder may create views there; bi_closed: it may not
+        await wh.exec(`create schema bi_open`);
+        await wh.exec(`create schema bi_closed`);
+        for (const sc of ['bi_open', 'bi_closed']) {
+          await wh.exec(`grant usage, create on schema ${sc} to ${owner}`);
+          await wh.exec(`create view ${sc}.mine as select id, amount from analytics_b.base_orders`);
+          await wh.exec(`alter view ${sc}.mine owner to ${owner}`);
+          await wh.exec(`grant select on ${sc}.mine to ${reader}`);
+        }
+        await wh.exec(`grant usage, create on schema bi_open to ${builder}`);
+
+        const res = await buildB();
+        const line = res.models.find((m) => m.name === 'base_orders')?.message ?? '';
+        expect(line).toContain(
+          `recreated the view bi_open.mine over it, now owned by the build's role (its owner ${owner} was granted all on it)`,
+        );
+        expect(line).toMatch(
+          /dropped the view bi_closed\.mine over it, which could not be created again: permission denied for schema bi_closed/,
+        );
+        // the analyst and their reader can still use the recreated view
+        const [row] = await wh.query<{ owner_reads: boolean; reader_reads: boolean; owner_grants: boolean }>(
+          `select has_table_privilege($1, 'bi_open.mine', 'select') as owner_reads,
+                  has_table_privilege($2, 'bi_open.mine', 'select') as reader_reads,
+                  has_table_privilege($1, 'bi_open.mine', 'select with grant option') as owner_grants`,
+          [owner, reader],
+        );
+        expect(row).toEqual({ owner_reads: true, reader_reads: true, owner_grants: true });
+        expect(await wh.query(`select to_regclass('bi_closed.mine') as r`)).toEqual([{ r: null }]);
+      } finally {
+        await asBuilder.close();
+      }
     });
 
     it('recreates a view that cannot be replaced (a column changed type) with its grants, comments, owner and options', async () => {

@@ -118,6 +118,9 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
     await wh.exec('create schema analytics');
     if (kind === 'postgres') {
       for (const r of [roleA, roleB, roleC]) await wh.exec(`grant usage on schema analytics to "${r}"`);
+      // C also reads every new relation through default privileges, which a rebuild leaves as dbt-postgres
+      // does; only an incremental run, which keeps its table, revokes what its config does not list
+      await wh.exec(`alter default privileges in schema analytics grant select on tables to "${roleC}"`);
     }
   });
   afterAll(async () => {
@@ -139,17 +142,30 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
 
   it('grants what each model config says: inherited, replaced, added to', async () => {
     await build();
-    expect(await privileges()).toEqual({ a_and_b: ['A', 'B'], only_c: ['C'], inc: ['A'], to_var: ['A'] });
+    expect(await privileges()).toEqual({
+      a_and_b: ['A', 'B', 'C'],
+      only_c: ['C'],
+      inc: ['A', 'C'],
+      to_var: ['A', 'C'],
+    });
     expect(logs).toEqual([]);
   });
 
-  it('revokes what the config does not list when an incremental table is kept, as dbt does', async () => {
+  it('revokes what the config does not list when an incremental table is kept, as dbt-postgres does', async () => {
     await wh.exec(`grant select on analytics.inc to "${roleB}"`);
     await wh.exec(`grant insert on analytics.inc to "${roleA}"`);
+    await wh.exec(`grant insert on analytics.a_and_b to "${roleA}"`);
     await wh.exec('insert into raw.orders values (3, 30)');
     const res = await build();
     expect(res.models.find((m) => m.name === 'inc')).toMatchObject({ incremental: true, rows: 1 });
-    expect(await privileges()).toEqual({ a_and_b: ['A', 'B'], only_c: ['C'], inc: ['A'], to_var: ['A'] });
+    // inc keeps its table: B's select, A's insert and C's default select are revoked. The rebuilt tables
+    // are new relations: the hand-made insert grant went with the old one, the default privileges stay.
+    expect(await privileges()).toEqual({
+      a_and_b: ['A', 'B', 'C'],
+      only_c: ['C'],
+      inc: ['A'],
+      to_var: ['A', 'C'],
+    });
   });
 
   it('fails the model on a missing role and leaves its previous table and grants', async () => {
@@ -162,10 +178,10 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
       `model to_var (${path.basename(dir)}/models/to_var.sql) failed on postgres applying its grants: role "cdpl_nobody_${hex}" does not exist`,
     );
     expect(await wh.query('select n::int as n from analytics.to_var')).toEqual([{ n: 3 }]);
-    expect((await privileges()).to_var).toEqual(['A']);
-    // the same model with a role that exists moves the grant over
+    expect((await privileges()).to_var).toEqual(['A', 'C']);
+    // the same model with a role that exists: a new table, granted to that role (and C by default)
     await build({ vars: { grantee: roleB }, select: ['to_var'] });
     expect(await wh.query('select n::int as n from analytics.to_var')).toEqual([{ n: 4 }]);
-    expect((await privileges()).to_var).toEqual(['B']);
+    expect((await privileges()).to_var).toEqual(['B', 'C']);
   });
 });

@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
 import { parsePersistDocs } from '../../src/runner/persist-docs';
+import { mergeConfig } from '../../src/runner/project';
 import type { Warehouse } from '../../src/warehouse';
 import { tempProject } from './temp-project';
 
 // Text a naive literal would break: quotes, a backslash, PostgreSQL's dollar quoting, a newline.
-const TRICKY = "it's the user's \\ $$ $cdp_comment$ total\nin cents";
+const TRICKY = "it's the user's \\ $$ $cdp_comment$ total\nin cents $cdp_comment";
 
 const files: Record<string, string> = {
   'dbt_project.yml': [
@@ -56,6 +57,13 @@ const files: Record<string, string> = {
 };
 
 describe('persist_docs config parsing', () => {
+  it('merges key by key over the inherited config, as dbt does', () => {
+    expect(
+      mergeConfig({ persist_docs: { relation: true, columns: true } }, { persist_docs: { columns: false } })
+        .persist_docs,
+    ).toEqual({ relation: true, columns: false });
+  });
+
   it('names what to fix', () => {
     const where = 'model m (models/m.sql)';
     expect(parsePersistDocs({ relation: true }, where)).toEqual({ relation: true, columns: false });
