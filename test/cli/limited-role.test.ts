@@ -1,0 +1,70 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { runCli } from '../helpers/cli';
+import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { expectExit, sampleEvents, startFakeSegment } from './fake-cdp';
+
+// How a DBA often sets cdp-lifecycle up on PostgreSQL: a login role that owns the two schemas made for it,
+// with no CREATE on the database and no superuser rights. Load, build, test and sync must all work with that.
+describeEachWarehouse(
+  'cdp-lifecycle as a role that only owns its schemas',
+  ({ tw }) => {
+    const role = `cdpl_etl_${randomBytes(3).toString('hex')}`;
+    let dir: string;
+    let url: string;
+    let fake: Awaited<ReturnType<typeof startFakeSegment>>;
+    const admin = async (connectionString: string, sql: string[]) => {
+      const c = new Client({ connectionString });
+      await c.connect();
+      try {
+        for (const s of sql) await c.query(s);
+      } finally {
+        await c.end();
+      }
+    };
+
+    beforeAll(async () => {
+      await admin(PG_ADMIN_URL, [`create role ${role} login`]);
+      await admin(tw().url, [
+        'revoke create on schema public from public',
+        `revoke create on database ${new URL(tw().url).pathname.slice(1)} from public`,
+        `create schema cdp authorization ${role}`,
+        `create schema lifecycle authorization ${role}`,
+      ]);
+      const u = new URL(tw().url);
+      u.username = role;
+      url = u.toString();
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-role-'));
+      const lines = sampleEvents(['u1', 'u2', 'u3'], (i) => [0, 40, 100][i]).map((e) => JSON.stringify(e));
+      fs.writeFileSync(path.join(dir, 'events.ndjson'), lines.join('\n') + '\n');
+      fake = await startFakeSegment();
+    });
+    afterAll(async () => {
+      await fake.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      // the suite's database (which the role's objects live in) is dropped first
+      await admin(PG_ADMIN_URL, [`drop role if exists ${role}`]);
+    });
+
+    it('loads, builds, tests and syncs', async () => {
+      const load = await runCli(['load', 'events.ndjson', '--warehouse', url], { cwd: dir });
+      expectExit(load, 0);
+      const run = await runCli(
+        ['run', '--warehouse', url, '--to', 'segment', '--endpoint', fake.url, '--write-key', 'k'],
+        { cwd: dir },
+      );
+      expectExit(run, 0);
+      expect(run.stdout).toMatch(/Built \d+ models/);
+      expect(
+        fake
+          .identifies()
+          .map((m) => m.userId)
+          .sort(),
+      ).toEqual(['u1', 'u2', 'u3']);
+    });
+  },
+  ['postgres'],
+);
