@@ -123,6 +123,8 @@ class PgRunner implements SqlRunner {
 
 export class PostgresWarehouse implements Warehouse {
   readonly dialect = 'postgres' as const;
+  /** How often the connection holding an exclusive() lock runs a query while the work goes on. */
+  static lockHeartbeatMs = 30_000;
 
   private constructor(
     private readonly knex: Knex,
@@ -285,9 +287,16 @@ export class PostgresWarehouse implements Warehouse {
           `Another process is running ${what} on ${this.displayUrl}${who}: wait for it to finish, then run again.`,
         );
       }
+      // An idle connection can be ended under the work (idle_session_timeout, a proxy's idle timeout), which
+      // would release the lock silently: a trivial query now and then keeps it busy.
+      const beat = setInterval(() => {
+        c.query('select 1').catch(() => undefined);
+      }, PostgresWarehouse.lockHeartbeatMs);
+      beat.unref();
       try {
         return await fn();
       } finally {
+        clearInterval(beat);
         await c.query('select pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
       }
     });

@@ -1,5 +1,7 @@
 import * as path from 'node:path';
-import { describeEachWarehouse } from '../helpers/warehouses';
+import { Client } from 'pg';
+import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { PostgresWarehouse } from '../../src/warehouse/postgres';
 import { buildModels } from '../../src/runner';
 import { runSync } from '../../src/sync';
 import { UserError } from '../../src/errors';
@@ -68,6 +70,48 @@ describeEachWarehouse('one build or sync of a schema at a time', ({ kind, tw }) 
     expect(res.success).toBe(true);
     expect(await other.tableExists('lifecycle', 'user_revenue')).toBe(true);
   });
+
+  if (kind === 'postgres') {
+    it('keeps the lock while the server ends idle sessions (the lock connection is kept busy)', async () => {
+      const db = new URL(tw().url).pathname.slice(1);
+      const admin = async (sql: string) => {
+        const c = new Client({ connectionString: PG_ADMIN_URL });
+        await c.connect();
+        try {
+          await c.query(sql);
+        } finally {
+          await c.end();
+        }
+      };
+      // sessions opened from now on end after 1.5 s without a query
+      await admin(`alter database "${db}" set idle_session_timeout = '1500ms'`);
+      const saved = PostgresWarehouse.lockHeartbeatMs;
+      PostgresWarehouse.lockHeartbeatMs = 300;
+      const holder = await tw().open();
+      let release = async (): Promise<void> => undefined;
+      try {
+        release = await holdLock(holder);
+        await new Promise((r) => setTimeout(r, 3000));
+        const probe = new Client({ connectionString: tw().url });
+        await probe.connect();
+        try {
+          const [row] = (
+            await probe.query<{ ok: boolean }>(
+              `select pg_try_advisory_lock(hashtextextended('cdp-lifecycle:schema:lifecycle', 0)) as ok`,
+            )
+          ).rows;
+          expect(row.ok).toBe(false);
+        } finally {
+          await probe.end();
+        }
+      } finally {
+        await release();
+        PostgresWarehouse.lockHeartbeatMs = saved;
+        await holder.close().catch(() => undefined);
+        await admin(`alter database "${db}" reset idle_session_timeout`);
+      }
+    });
+  }
 
   it('stops a real sync during a build, but not a dry run', async () => {
     const release = await holdLock(wh);
