@@ -143,7 +143,16 @@ export async function buildSwap(
   try {
     await wh.transaction(async (tx) => {
       const old = await relationKind(tx, schema, name);
-      if (old && tx.dialect === 'postgres') {
+      // A view whose columns keep their names and types is replaced in place: the same object, so the views
+      // over it (an analyst's, whoever owns them) are not touched at all. Otherwise it is swapped like a table.
+      const replaced =
+        old === 'view' &&
+        kind === 'view' &&
+        tx.dialect === 'postgres' &&
+        (await attempt(tx, `create or replace view ${rel(schema, name)} as (\n${sql}\n)`)) === null;
+      if (replaced) {
+        await tx.exec(dropSql(tx, 'view', schema, tmp));
+      } else if (old && tx.dialect === 'postgres') {
         await swapKeepingDependents(tx, old, kind, schema, name, notes);
       } else {
         if (old) await tx.exec(dropSql(tx, old, schema, name));
@@ -172,10 +181,8 @@ type Dependent = {
   options: string | null;
   /** grants, comments and a materialized view's indexes, as statements PostgreSQL formatted */
   restore: string[];
-  /** `alter … owner to …` when someone else owns it */
-  owner: string | null;
-  /** when the owner cannot be given back: `grant all … with grant option` to them */
-  ownerGrant: string | null;
+  /** its owner, quoted for `set role`, when that is not the build's role */
+  ownerRole: string | null;
   ownerName: string;
 };
 
@@ -198,8 +205,7 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     grants: string[];
     comments: string[];
     indexes: string[];
-    owner: string | null;
-    owner_grant: string | null;
+    owner_role: string | null;
     owner_name: string;
   }>(
     `with recursive deps (oid, depth) as (
@@ -254,14 +260,8 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
        ) as comments,
        array(select pg_get_indexdef(i.indexrelid) from pg_index i where i.indrelid = c.oid) as indexes,
        case when c.relowner <> (select oid from pg_roles where rolname = current_user)
-         then format('alter %s %I.%I owner to %I',
-                     case c.relkind when 'm' then 'materialized view' else 'view' end,
-                     n.nspname, c.relname, pg_get_userbyid(c.relowner))
-       end as owner,
-       case when c.relowner <> (select oid from pg_roles where rolname = current_user)
-         then format('grant all on %I.%I to %I with grant option', n.nspname, c.relname,
-                     pg_get_userbyid(c.relowner))
-       end as owner_grant,
+         then quote_ident(pg_get_userbyid(c.relowner))
+       end as owner_role,
        pg_get_userbyid(c.relowner) as owner_name
      from found f join pg_class c on c.oid = f.oid join pg_namespace n on n.oid = c.relnamespace
      where c.relkind in ('v', 'm')
@@ -278,8 +278,7 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     definition: r.definition,
     options: r.options,
     restore: [...r.indexes, ...r.grants, ...r.comments],
-    owner: r.owner,
-    ownerGrant: r.owner_grant,
+    ownerRole: r.owner_role,
     ownerName: r.owner_name,
   }));
 }
@@ -307,9 +306,10 @@ const withOptions = (d: Dependent): string => (d.options ? ` with (${d.options})
  * pointed at the new one with `create or replace view` and its stored definition: the view stays the same
  * object, so its grants, comments, owner and the views over it stay too. A view that cannot be replaced (a
  * column it reads changed type or is gone, or the build's role does not own it) and a materialized view (it
- * holds rows of the old relation) go with the old relation and are recreated as they were, with their
- * grants, comments and indexes; a view that no longer fits the new relation stays dropped (when it is one of
- * the project's models, its own build recreates it, see restoreDroppedViews).
+ * holds rows of the old relation) go with the old relation and are recreated as they were, by their owner
+ * (`set role`), with their grants, comments and indexes. One whose owner the build's role may not act as,
+ * or that no longer fits the new relation, stays dropped and is named in `notes` (a project model among
+ * them is rebuilt from its model, see restoreDroppedViews).
  */
 async function swapKeepingDependents(
   tx: SqlRunner,
@@ -336,18 +336,27 @@ async function swapKeepingDependents(
   for (const d of dependents) {
     if (!left.has(d.qualified)) continue;
     const what = d.kind === 'm' ? 'materialized view' : 'view';
-    const failed = await attempt(tx, `create ${what} ${d.qualified}${withOptions(d)} as ${d.definition}`);
-    if (failed) {
-      notes.push(`dropped the ${what} ${d.qualified} over it, which could not be created again: ${failed}`);
-      continue;
+    // Created again by its owner, with the owner's rights only: created by the build's role, someone else's
+    // view would read what only the build's role may read, and a materialized view's query would run with
+    // the build's rights. A build's role that may not act as the owner leaves it dropped, as dbt does.
+    if (d.ownerRole) {
+      const denied = await attempt(tx, `set local role ${d.ownerRole}`);
+      if (denied) {
+        notes.push(
+          `dropped the ${what} ${d.qualified} over it: only its owner ${d.ownerName} may create it again (grant ${d.ownerName} to the build's role to keep it)`,
+        );
+        continue;
+      }
     }
-    for (const sql of d.restore) await attempt(tx, sql);
-    // The build's role now owns it; give it back, or at least every right on it, so its owner keeps it.
-    if (d.owner && (await attempt(tx, d.owner)) && d.ownerGrant) {
-      await attempt(tx, d.ownerGrant);
-      notes.push(
-        `recreated the ${what} ${d.qualified} over it, now owned by the build's role (its owner ${d.ownerName} was granted all on it)`,
-      );
+    try {
+      const failed = await attempt(tx, `create ${what} ${d.qualified}${withOptions(d)} as ${d.definition}`);
+      if (failed) {
+        notes.push(`dropped the ${what} ${d.qualified} over it, which could not be created again: ${failed}`);
+        continue;
+      }
+      for (const sql of d.restore) await attempt(tx, sql);
+    } finally {
+      if (d.ownerRole) await tx.exec('reset role');
     }
   }
 }
