@@ -65,6 +65,18 @@ describeEachWarehouse(
           .sort(),
       ).toEqual(['u1', 'u2', 'u3']);
     });
+
+    it('runs again incrementally, and rebuilds in full', async () => {
+      const again = await runCli(
+        ['run', '--warehouse', url, '--to', 'segment', '--endpoint', fake.url, '--write-key', 'k'],
+        { cwd: dir },
+      );
+      expectExit(again, 0);
+      expect(again.stdout).toMatch(/merged incremental model "lifecycle"\."int_lifecycle__status_runs"/);
+      const full = await runCli(['build', '--full-refresh', '--warehouse', url], { cwd: dir });
+      expectExit(full, 0);
+      expect(full.stdout).toMatch(/created incremental model "lifecycle"\."int_lifecycle__status_runs"/);
+    });
   },
   ['postgres'],
 );
