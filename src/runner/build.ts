@@ -1,7 +1,7 @@
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { modelSchemaLock } from '../warehouse/types';
+import { modelSchemaLock, type HeldLock } from '../warehouse/types';
 import { selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
@@ -185,11 +185,11 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
   return opts.warehouse.exclusive(
     modelSchemaLock(opts.schema),
     `a build or sync of schema ${opts.schema}`,
-    () => buildUnlocked(opts),
+    (lock) => buildUnlocked(opts, lock),
   );
 }
 
-async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
+async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildResult> {
   const started = Date.now();
   const wh = opts.warehouse;
   const parsed = openProject(opts, wh.dialect);
@@ -205,6 +205,14 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
 
   for (let i = 0; i < todo.length; i++) {
     const name = todo[i];
+    // Without the lock another run may start alongside: stop between two models rather than race it.
+    const lost = lock.lost();
+    if (lost !== null) {
+      opts.progress?.stop('stopped: the lock on the schema was lost');
+      throw new UserError(
+        `The build lost its lock on schema ${opts.schema} (its connection ended: ${lost}) and stopped before model ${name}, so that no other run builds alongside it; run it again.`,
+      );
+    }
     const g = graph.get(name)!;
     const cfg = renderer.configs.get(name) ?? g.config;
     const materialized = String(cfg.materialized ?? 'view') as Materialization;

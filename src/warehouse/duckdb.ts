@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
-import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
+import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { quoteIdent } from './types';
 
 // The ESM build of some DuckDB helpers misbehaves under jest; require keeps one module instance.
@@ -308,7 +308,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
 
   private readonly held = new Set<string>();
 
-  async exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+  async exclusive<T>(name: string, what: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
     // Another process cannot open the file at all (open() explains the file lock); this guards one process.
     if (this.held.has(name)) {
       throw new UserError(
@@ -317,7 +317,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
     }
     this.held.add(name);
     try {
-      return await fn();
+      return await fn({ lost: () => null });
     } finally {
       this.held.delete(name);
     }

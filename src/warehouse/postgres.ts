@@ -5,7 +5,7 @@ import type { PoolClient, CustomTypesConfig } from 'pg';
 import { types as pgTypes } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
-import type { ColumnSpec, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
+import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { qualify, quoteIdent } from './types';
 
 // Parse like DuckDB does so that both warehouses return the same JS values (see Row in types.ts).
@@ -145,11 +145,12 @@ export class PostgresWarehouse implements Warehouse {
       // one more than the work needs at once: a build or sync holds one for its lock (see exclusive)
       pool: { min: 0, max: 5 },
       acquireConnectionTimeout: 10000,
-      // knex prints each failed connection attempt with its stack trace; the same error reaches the caller as
-      // a WarehouseUnavailableError, which the CLI shows once, as one sentence.
+      // knex prints each failed connection attempt (and each connection that ends) on its own; the same error
+      // reaches the caller as a WarehouseUnavailableError (or a lost lock), which the CLI shows once, as one
+      // sentence.
       log: {
         warn: (message: string) => {
-          if (!/^Acquire connection error/.test(message)) console.warn(message);
+          if (!/^(Acquire connection error|Connection Error:)/.test(message)) console.warn(message);
         },
       },
     });
@@ -258,11 +259,12 @@ export class PostgresWarehouse implements Warehouse {
     }
   }
 
-  exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+  async exclusive<T>(name: string, what: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
     const key = `cdp-lifecycle:${name}`;
     // A session lock on a connection of its own: it is released when fn ends, or by the server if this
-    // process dies, so a crashed run never blocks the next one.
-    return this.withClient(async (c) => {
+    // process dies, so a crashed run never blocks the next one. fn's own errors come out as they are (not
+    // taken for a failure of this connection), hence the wrapper.
+    const outcome = await this.withClient(async (c): Promise<{ value: T } | { error: unknown }> => {
       const got = await c.query<{ ok: boolean }>(
         'select pg_try_advisory_lock(hashtextextended($1, 0)) as ok',
         [key],
@@ -289,17 +291,25 @@ export class PostgresWarehouse implements Warehouse {
       }
       // An idle connection can be ended under the work (idle_session_timeout, a proxy's idle timeout), which
       // would release the lock silently: a trivial query now and then keeps it busy.
+      // A failed beat means the connection, and the lock with it, is gone: the work is told (HeldLock.lost).
+      let lost: string | null = null;
       const beat = setInterval(() => {
-        c.query('select 1').catch(() => undefined);
+        c.query('select 1').catch((err: unknown) => {
+          lost ??= errorMessage(err).split('\n')[0];
+        });
       }, PostgresWarehouse.lockHeartbeatMs);
       beat.unref();
       try {
-        return await fn();
+        return { value: await fn({ lost: () => lost }) };
+      } catch (error) {
+        return { error };
       } finally {
         clearInterval(beat);
         await c.query('select pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
       }
     });
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
   }
 
   async tableExists(schema: string, table: string): Promise<boolean> {

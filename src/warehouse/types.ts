@@ -63,9 +63,10 @@ export interface Warehouse extends SqlRunner {
    * Runs `fn` holding the exclusive lock `name` for every process that uses this warehouse: a PostgreSQL
    * advisory lock, held on a connection of its own. A DuckDB file admits one process, so there the lock only
    * guards against a second caller in this process. When another holds it, throws a UserError saying who,
-   * with `what` (e.g. "a build or sync of schema lifecycle") naming the work.
+   * with `what` (e.g. "a build or sync of schema lifecycle") naming the work. `fn` gets the held lock, to
+   * check between steps that it still holds it.
    */
-  exclusive<T>(name: string, what: string, fn: () => Promise<T>): Promise<T>;
+  exclusive<T>(name: string, what: string, fn: (lock: HeldLock) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -81,6 +82,12 @@ export async function ensureSchema(db: SqlRunner, schema: string): Promise<void>
       : 'select 1 as x from duckdb_schemas() where database_name = current_database() and schema_name = $1';
   if ((await db.query(sql, [schema])).length) return;
   await db.exec(`create schema if not exists ${quoteIdent(schema)}`);
+}
+
+/** A lock Warehouse.exclusive holds while its work runs. */
+export interface HeldLock {
+  /** Why the lock was lost (its connection ended), or null while it is held. */
+  lost(): string | null;
 }
 
 /** The Warehouse.exclusive lock that a build and a sync of one model schema share. */

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
@@ -6,6 +7,7 @@ import { buildModels } from '../../src/runner';
 import { runSync } from '../../src/sync';
 import { UserError } from '../../src/errors';
 import { modelSchemaLock, type Warehouse } from '../../src/warehouse/types';
+import { tempProject } from './temp-project';
 
 const BASIC = path.join(__dirname, 'fixtures', 'basic');
 
@@ -109,6 +111,49 @@ describeEachWarehouse('one build or sync of a schema at a time', ({ kind, tw }) 
         PostgresWarehouse.lockHeartbeatMs = saved;
         await holder.close().catch(() => undefined);
         await admin(`alter database "${db}" reset idle_session_timeout`);
+      }
+    });
+  }
+
+  if (kind === 'postgres') {
+    it('stops a build between two models when its lock is lost', async () => {
+      // a first model that takes two seconds (its pre-hook), then one over it
+      const proj = tempProject('lock-lost', {
+        'dbt_project.yml': "name: lock_lost\nconfig-version: 2\nmodel-paths: ['models']\n",
+        'models/slow.sql': `{{ config(materialized='view', pre_hook='select pg_sleep(2)') }}\nselect 1 as x\n`,
+        'models/after_slow.sql': "{{ config(materialized='view') }}\nselect x from {{ ref('slow') }}\n",
+      });
+      const saved = PostgresWarehouse.lockHeartbeatMs;
+      PostgresWarehouse.lockHeartbeatMs = 200;
+      try {
+        const building = buildModels({
+          warehouse: other,
+          projectDir: proj,
+          schema: 'lock_lost',
+          rawSchema: 'cdp',
+        }).catch((e: unknown) => e);
+        // the build's lock connection, found by its advisory lock; a DBA (or a network fault) ends it
+        let pid: number | undefined;
+        for (let i = 0; i < 50 && pid === undefined; i++) {
+          const rows = await wh.query<{ pid: number }>(
+            `select l.pid from pg_locks l, (select hashtextextended('cdp-lifecycle:schema:lock_lost', 0) as k) as key
+             where l.locktype = 'advisory' and l.granted and l.objid = (key.k & 4294967295)::oid`,
+          );
+          pid = rows[0]?.pid;
+          if (pid === undefined) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(pid).toBeDefined();
+        await wh.query('select pg_terminate_backend($1)', [pid!]);
+        const err = await building;
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as Error).message).toMatch(
+          /^The build lost its lock on schema lock_lost \(its connection ended: .+\) and stopped before model after_slow, so that no other run builds alongside it; run it again\.$/,
+        );
+        expect(await wh.tableExists('lock_lost', 'slow')).toBe(true);
+        expect(await wh.tableExists('lock_lost', 'after_slow')).toBe(false);
+      } finally {
+        PostgresWarehouse.lockHeartbeatMs = saved;
+        fs.rmSync(proj, { recursive: true, force: true });
       }
     });
   }
