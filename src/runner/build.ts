@@ -260,14 +260,13 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           // The grants come last, as in dbt, so a grant to a missing role also leaves the previous relation.
           const docs = parsePersistDocs(cfg.persist_docs, `model ${name} (${g.node.file})`);
           const kind = materialized === 'view' ? 'view' : 'table';
-          // revoke: only on a table kept by an incremental run, as dbt-postgres (see applyGrants)
-          const postHooks =
-            (revoke: boolean) =>
-            async (tx: SqlRunner): Promise<void> => {
-              await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
-              await withGrants(grants, g.node.file, name, schema, ident, revoke)(tx);
-              if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
-            };
+          // Grants are revoked only on a relation kept (an incremental table, a view replaced in place), as
+          // dbt-postgres revokes only on relations it keeps (see applyGrants).
+          const postHooks = async (tx: SqlRunner, info: { kept: boolean }): Promise<void> => {
+            await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
+            await withGrants(grants, g.node.file, name, schema, ident, info.kept)(tx);
+            if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
+          };
           // what a PostgreSQL swap could not keep of the views over the old relation, for the model's line
           const notes: string[] = [];
           if (materialized === 'incremental') {
@@ -290,8 +289,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
-                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks(true))
-                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks(false), notes),
+                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
+                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes),
             );
           } else {
             const sql = compileModel(parsed, name, false, cache);
@@ -303,7 +302,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
                 ident,
                 sql,
                 indexes,
-                postHooks(false),
+                postHooks,
                 notes,
               ),
             );
@@ -394,8 +393,8 @@ async function restoreDroppedViews(
       const grants = parseGrants(cfg.grants, where);
       const docs = parsePersistDocs(cfg.persist_docs, where);
       await runWarehouse(name, g.node.file, wh.dialect, () =>
-        buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], async (tx) => {
-          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier, false)(tx);
+        buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], async (tx, info) => {
+          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier, info.kept)(tx);
           if (docs) await persistDocs(tx, 'view', rel.schema, rel.identifier, g.node, docs);
         }),
       );

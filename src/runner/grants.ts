@@ -69,10 +69,11 @@ export function parseGrants(value: unknown, where: string): Grants | null {
 
 /**
  * Applies the grants config to a PostgreSQL relation in the transaction that puts it in place, as
- * dbt-postgres does: the missing grants are granted; on a table kept by an incremental run (`revoke`), the
- * privileges the building role granted to others that the config lacks are revoked too (also those of a
- * privilege the config does not name). A relation just created has only what default privileges gave it,
- * which dbt-postgres leaves (its copy_grants is false), and so does this.
+ * dbt-postgres does: the missing grants are granted; on a relation kept (`revoke`: a table an incremental run
+ * keeps, or a view replaced in place), the privileges the building role granted to others that the config
+ * lacks are revoked too (also those of a privilege the config does not name). A relation just created has
+ * only what default privileges gave it, which dbt-postgres leaves (its copy_grants is false), and so does
+ * this.
  */
 export async function applyGrants(
   tx: SqlRunner,

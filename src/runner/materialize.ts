@@ -111,7 +111,11 @@ async function createIndexes(
 }
 
 /** Runs inside the transaction that puts a model in place (its post-hooks, as dbt runs them by default). */
-export type AfterApply = (tx: SqlRunner) => Promise<void>;
+export type AfterApply = (
+  tx: SqlRunner,
+  /** kept: the relation was changed in place (an incremental table, a view replaced), not created anew */
+  info: { kept: boolean },
+) => Promise<void>;
 
 export async function buildSwap(
   wh: Warehouse,
@@ -158,7 +162,7 @@ export async function buildSwap(
         if (old) await tx.exec(dropSql(tx, old, schema, name));
         await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
       }
-      if (afterApply) await afterApply(tx);
+      if (afterApply) await afterApply(tx, { kept: replaced });
     });
   } catch (err) {
     // a failing post-hook rolled the rename back: the new relation is still the tmp one
@@ -489,7 +493,7 @@ export async function buildIncremental(
         await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
       }
       await tx.exec(`drop table ${source}`);
-      if (afterApply) await afterApply(tx);
+      if (afterApply) await afterApply(tx, { kept: true });
     });
     if (wh.dialect === 'postgres') await wh.exec(`analyze ${target}`);
     else await compactIfBloated(wh, schema, name);

@@ -155,11 +155,14 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
     await wh.exec(`grant select on analytics.inc to "${roleB}"`);
     await wh.exec(`grant insert on analytics.inc to "${roleA}"`);
     await wh.exec(`grant insert on analytics.a_and_b to "${roleA}"`);
+    // only_c, a view with the same columns, is replaced in place: kept, like inc, so A's grant goes
+    await wh.exec(`grant select on analytics.only_c to "${roleA}"`);
     await wh.exec('insert into raw.orders values (3, 30)');
     const res = await build();
     expect(res.models.find((m) => m.name === 'inc')).toMatchObject({ incremental: true, rows: 1 });
-    // inc keeps its table: B's select, A's insert and C's default select are revoked. The rebuilt tables
-    // are new relations: the hand-made insert grant went with the old one, the default privileges stay.
+    // inc keeps its table: B's select, A's insert and C's default select are revoked; only_c, kept too,
+    // loses A's. The rebuilt tables are new relations: the hand-made insert grant went with the old one,
+    // the default privileges stay.
     expect(await privileges()).toEqual({
       a_and_b: ['A', 'B', 'C'],
       only_c: ['C'],
