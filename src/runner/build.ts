@@ -1,21 +1,21 @@
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { modelSchemaLock, type HeldLock } from '../warehouse/types';
+import { ensureSchema, modelSchemaLock, type HeldLock } from '../warehouse/types';
 import { selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
   buildIncremental,
   buildSwap,
   columnsOf,
-  ensureSchema,
   existingKind,
   parseIndexes,
+  type AfterApply,
   type IncrementalOptions,
   type IncrementalStrategy,
   type OnSchemaChange,
 } from './materialize';
-import { defaultProjectDir, loadProject, type ModelConfig } from './project';
+import { defaultProjectDir, loadProject, type ModelConfig, type ModelNode } from './project';
 import { applyGrants, parseGrants, type Grants } from './grants';
 import { parsePersistDocs, persistDocs } from './persist-docs';
 import type { RenderedModel } from './render';
@@ -248,8 +248,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             await ensureSchema(wh, schema);
             schemasMade.add(schema);
           }
-          const grants = parseGrants(cfg.grants, `model ${name} (${g.node.file})`);
-          if (grants && wh.dialect !== 'postgres' && !grantsNoted) {
+          const configured = configSteps(name, g.node, cfg, schema, ident, materialized);
+          if (configured.grants && wh.dialect !== 'postgres' && !grantsNoted) {
             opts.log?.('grants configs are not applied on DuckDB, which has no privileges');
             grantsNoted = true;
           }
@@ -258,14 +258,9 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           // delete of tombstone rows) rolls the model back to its previous state instead of half-applying it.
           // A hook marked `transaction: false` (vacuum, create index concurrently) runs after the commit.
           // The grants come last, as in dbt, so a grant to a missing role also leaves the previous relation.
-          const docs = parsePersistDocs(cfg.persist_docs, `model ${name} (${g.node.file})`);
-          const kind = materialized === 'view' ? 'view' : 'table';
-          // Grants are revoked only on a relation kept (an incremental table, a view replaced in place), as
-          // dbt-postgres revokes only on relations it keeps (see applyGrants).
-          const postHooks = async (tx: SqlRunner, info: { kept: boolean }): Promise<void> => {
+          const postHooks: AfterApply = async (tx, info) => {
             await runHooks(parsed, tx, name, cfg, 'post', 'in-transaction');
-            await withGrants(grants, g.node.file, name, schema, ident, info.kept)(tx);
-            if (docs) await persistDocs(tx, kind, schema, ident, g.node, docs);
+            await configured.apply(tx, info);
           };
           // what a PostgreSQL swap could not keep of the views over the old relation, for the model's line
           const notes: string[] = [];
@@ -389,14 +384,9 @@ async function restoreDroppedViews(
     };
     try {
       const sql = compileModel(parsed, name, false, new Map());
-      const where = `model ${name} (${g.node.file})`;
-      const grants = parseGrants(cfg.grants, where);
-      const docs = parsePersistDocs(cfg.persist_docs, where);
+      const { apply } = configSteps(name, g.node, cfg, rel.schema, rel.identifier, 'view');
       await runWarehouse(name, g.node.file, wh.dialect, () =>
-        buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], async (tx, info) => {
-          await withGrants(grants, g.node.file, name, rel.schema, rel.identifier, info.kept)(tx);
-          if (docs) await persistDocs(tx, 'view', rel.schema, rel.identifier, g.node, docs);
-        }),
+        buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], apply),
       );
       touched.add(name);
     } catch (err) {
@@ -438,25 +428,36 @@ async function runHooks(
   }
 }
 
-/** Applies a model's grants config in the transaction that puts it in place (PostgreSQL only). */
-function withGrants(
-  grants: Grants | null,
-  file: string,
+/**
+ * A model's grants (PostgreSQL only) and comments (persist_docs), applied in the transaction that puts it in
+ * place. Grants are revoked only on a relation kept (an incremental table, a view replaced in place), as
+ * dbt-postgres revokes only on relations it keeps (see applyGrants).
+ */
+function configSteps(
   name: string,
+  node: ModelNode,
+  cfg: ModelConfig,
   schema: string,
   ident: string,
-  revoke: boolean,
-): (tx: SqlRunner) => Promise<void> {
-  return async (tx) => {
-    if (!grants || tx.dialect !== 'postgres') return;
-    await runWarehouse(
-      name,
-      file,
-      tx.dialect,
-      () => applyGrants(tx, schema, ident, grants, revoke),
-      'applying its grants',
-    );
+  materialized: string,
+): { grants: Grants | null; apply: AfterApply } {
+  const where = `model ${name} (${node.file})`;
+  const grants = parseGrants(cfg.grants, where);
+  const docs = parsePersistDocs(cfg.persist_docs, where);
+  const kind = materialized === 'view' ? 'view' : 'table';
+  const apply: AfterApply = async (tx, info) => {
+    if (grants && tx.dialect === 'postgres') {
+      await runWarehouse(
+        name,
+        node.file,
+        tx.dialect,
+        () => applyGrants(tx, schema, ident, grants, info.kept),
+        'applying its grants',
+      );
+    }
+    if (docs) await persistDocs(tx, kind, schema, ident, node, docs);
   };
+  return { grants, apply };
 }
 
 async function runWarehouse<T>(

@@ -1,6 +1,6 @@
 import { UserError } from '../errors';
 import type { SqlRunner } from '../warehouse/types';
-import { quoteIdent } from '../warehouse/types';
+import { quoteCatalogName, quoteIdent } from '../warehouse/types';
 
 /** PostgreSQL's privileges on tables and views, as `aclexplode` names them (lowercased). */
 const PRIVILEGES = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger', 'maintain'];
@@ -95,7 +95,7 @@ export async function applyGrants(
   const has = new Set(current.map((c) => `${c.privilege}\u0000${c.role}`));
   for (const c of revoke ? current : []) {
     if (grants.get(c.privilege)?.some((g) => g.role === c.role)) continue;
-    const who = c.role === 'public' ? 'public' : `"${c.role.replace(/"/g, '""')}"`;
+    const who = c.role === 'public' ? 'public' : quoteCatalogName(c.role);
     await tx.exec(`revoke ${c.privilege} on ${relation} from ${who}`);
   }
   for (const [privilege, grantees] of grants) {

@@ -1,6 +1,6 @@
 import { UserError, errorMessage } from '../errors';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { quoteIdent } from '../warehouse/types';
+import { quoteCatalogName, quoteIdent, quoteText } from '../warehouse/types';
 
 export type RelationKind = 'table' | 'view';
 
@@ -49,8 +49,6 @@ export function tmpName(name: string): string {
   }
   return t;
 }
-
-export { ensureSchema } from '../warehouse/types';
 
 async function countRows(wh: SqlRunner, schema: string, name: string): Promise<number> {
   const r = await wh.query<{ n: number | bigint }>(`select count(*) as n from ${rel(schema, name)}`);
@@ -179,7 +177,6 @@ type Dependent = {
   kind: 'v' | 'm';
   /** 1 when it selects from the relation itself (it may also through other views) */
   minDepth: number;
-  maxDepth: number;
   definition: string;
   /** its reloptions (`security_barrier=true`, `check_option=local`, a materialized view's storage) */
   options: string | null;
@@ -203,7 +200,6 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     qualified: string;
     kind: 'v' | 'm';
     min_depth: number;
-    max_depth: number;
     definition: string;
     options: string | null;
     grants: string[];
@@ -235,7 +231,6 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
        format('%I.%I', n.nspname, c.relname) as qualified,
        c.relkind::text as kind,
        f.min_depth::int as min_depth,
-       f.max_depth::int as max_depth,
        pg_get_viewdef(c.oid) as definition,
        array_to_string(c.reloptions, ', ') as options,
        array(
@@ -278,7 +273,6 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
     qualified: r.qualified,
     kind: r.kind,
     minDepth: Number(r.min_depth),
-    maxDepth: Number(r.max_depth),
     definition: r.definition,
     options: r.options,
     restore: [...r.indexes, ...r.grants, ...r.comments],
@@ -532,11 +526,10 @@ export async function compactIfBloated(wh: Warehouse, schema: string, name: stri
      where database_name = current_database() and schema_name = $1 and table_name = $2 and comment is not null`,
     [schema, name],
   );
-  const text = (t: string): string => `'${t.replace(/'/g, "''")}'`;
   const restore = comments.map((c) =>
     c.col === null
-      ? `comment on table ${rel(schema, name)} is ${text(c.comment)}`
-      : `comment on column ${rel(schema, name)}."${c.col.replace(/"/g, '""')}" is ${text(c.comment)}`,
+      ? `comment on table ${rel(schema, name)} is ${quoteText(wh.dialect, c.comment)}`
+      : `comment on column ${rel(schema, name)}.${quoteCatalogName(c.col)} is ${quoteText(wh.dialect, c.comment)}`,
   );
   await buildSwap(wh, 'table', schema, name, `select * from ${rel(schema, name)}`, [], async (tx) => {
     if (restore.length) await tx.exec(restore.join(';\n'));

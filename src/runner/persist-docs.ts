@@ -1,6 +1,6 @@
 import { UserError } from '../errors';
 import type { SqlRunner } from '../warehouse/types';
-import { quoteIdent } from '../warehouse/types';
+import { quoteCatalogName, quoteIdent, quoteText } from '../warehouse/types';
 import type { RelationKind } from './materialize';
 import { columnsOf } from './materialize';
 import type { ModelNode } from './project';
@@ -30,18 +30,6 @@ export function parsePersistDocs(value: unknown, where: string): PersistDocs | n
 }
 
 /**
- * A string literal of any text. PostgreSQL gets a dollar-quoted one (as dbt-postgres writes comments), whose
- * tag does not occur in the text, so no setting (standard_conforming_strings) changes its meaning.
- */
-function literal(dialect: string, text: string): string {
-  if (dialect !== 'postgres') return `'${text.replace(/'/g, "''")}'`;
-  // (not only `$tag$`: a text ending in `$tag` would close the literal early with the closing tag's `$`)
-  let tag = 'cdp_comment';
-  for (let i = 0; text.includes(tag); i++) tag = `cdp_comment_${i}`;
-  return `$${tag}$${text}$${tag}$`;
-}
-
-/**
  * Writes the model's description and its columns' descriptions as comments on the relation just put in
  * place (dbt's persist_docs), in the same transaction. Columns schema.yml describes but the relation lacks
  * are skipped, as dbt-postgres does. One batch, so an incremental run pays one round trip per model.
@@ -55,10 +43,9 @@ export async function persistDocs(
   docs: PersistDocs,
 ): Promise<void> {
   const rel = `${quoteIdent(schema)}.${quoteIdent(name)}`;
-  // (a column name comes from the catalog, and may need its quotes escaped)
   const statements: string[] = [];
   if (docs.relation && node.description !== undefined) {
-    statements.push(`comment on ${kind} ${rel} is ${literal(tx.dialect, node.description)}`);
+    statements.push(`comment on ${kind} ${rel} is ${quoteText(tx.dialect, node.description)}`);
   }
   if (docs.columns) {
     const described = node.columns.filter((c) => c.description !== undefined);
@@ -68,7 +55,7 @@ export async function persistDocs(
         const col = present.get(c.name.toLowerCase());
         if (col === undefined) continue;
         statements.push(
-          `comment on column ${rel}."${col.replace(/"/g, '""')}" is ${literal(tx.dialect, c.description ?? '')}`,
+          `comment on column ${rel}.${quoteCatalogName(col)} is ${quoteText(tx.dialect, c.description ?? '')}`,
         );
       }
     }

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UsageError, UserError, errorMessage } from '../errors';
-import { isValidIdent, qualify, type Warehouse } from '../warehouse';
-import { modelSchemaLock } from '../warehouse/types';
+import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
 import { SegmentTransport } from './segment';

@@ -108,6 +108,27 @@ export function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
+/**
+ * Quotes a name read from a catalog (a column, a role): unlike configuration, it may hold any character, so its
+ * quotes are doubled instead of refused.
+ */
+export function quoteCatalogName(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * A string literal of any text (a comment). PostgreSQL gets a dollar-quoted one, as dbt-postgres writes
+ * comments, whose tag does not occur in the text, so no setting (standard_conforming_strings) changes its
+ * meaning; DuckDB a quoted one with its quotes doubled.
+ */
+export function quoteText(dialect: Dialect, text: string): string {
+  if (dialect !== 'postgres') return `'${text.replace(/'/g, "''")}'`;
+  // (not only `$tag$`: a text ending in `$tag` would close the literal early with the closing tag's `$`)
+  let tag = 'cdp_text';
+  for (let i = 0; text.includes(tag); i++) tag = `cdp_text_${i}`;
+  return `$${tag}$${text}$${tag}$`;
+}
+
 export function qualify(schema: string, table: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }

@@ -2,9 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { runCli } from '../helpers/cli';
-import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { describeEachWarehouse, pgAdmin } from '../helpers/warehouses';
 import { expectExit, sampleEvents, startFakeSegment } from './fake-cdp';
 
 // How a DBA often sets cdp-lifecycle up on PostgreSQL: a login role that owns the two schemas made for it,
@@ -16,24 +15,18 @@ describeEachWarehouse(
     let dir: string;
     let url: string;
     let fake: Awaited<ReturnType<typeof startFakeSegment>>;
-    const admin = async (connectionString: string, sql: string[]) => {
-      const c = new Client({ connectionString });
-      await c.connect();
-      try {
-        for (const s of sql) await c.query(s);
-      } finally {
-        await c.end();
-      }
-    };
 
     beforeAll(async () => {
-      await admin(PG_ADMIN_URL, [`create role ${role} login`]);
-      await admin(tw().url, [
-        'revoke create on schema public from public',
-        `revoke create on database ${new URL(tw().url).pathname.slice(1)} from public`,
-        `create schema cdp authorization ${role}`,
-        `create schema lifecycle authorization ${role}`,
-      ]);
+      await pgAdmin(`create role ${role} login`);
+      await pgAdmin(
+        [
+          'revoke create on schema public from public',
+          `revoke create on database ${new URL(tw().url).pathname.slice(1)} from public`,
+          `create schema cdp authorization ${role}`,
+          `create schema lifecycle authorization ${role}`,
+        ],
+        tw().url,
+      );
       const u = new URL(tw().url);
       u.username = role;
       url = u.toString();
@@ -46,7 +39,7 @@ describeEachWarehouse(
       await fake.close();
       fs.rmSync(dir, { recursive: true, force: true });
       // the suite's database (which the role's objects live in) is dropped first
-      await admin(PG_ADMIN_URL, [`drop role if exists ${role}`]);
+      await pgAdmin(`drop role if exists ${role}`);
     });
 
     it('loads, builds, tests and syncs', async () => {

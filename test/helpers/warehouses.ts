@@ -10,6 +10,20 @@ export { PG_ADMIN_URL };
 
 export type WarehouseKind = 'duckdb' | 'postgres';
 
+/**
+ * Runs statements on their own connection, as the PostgreSQL superuser of the test server: databases, roles,
+ * settings a suite's own connection should not hold. `url` picks the database (default: the admin one).
+ */
+export async function pgAdmin(sql: string | string[], url: string = PG_ADMIN_URL): Promise<void> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const s of Array.isArray(sql) ? sql : [sql]) await c.query(s);
+  } finally {
+    await c.end();
+  }
+}
+
 export function pgEnabled(): boolean {
   return process.env.CDP_LIFECYCLE_PG_AVAILABLE !== '0';
 }
@@ -40,13 +54,7 @@ export async function createTestWarehouse(kind: WarehouseKind, label = 'test'): 
     };
   }
   const db = `cdpl_${suffix}`;
-  const admin = new Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${db}`);
-  } finally {
-    await admin.end();
-  }
+  await pgAdmin(`create database ${db}`);
   const u = new URL(PG_ADMIN_URL);
   u.pathname = `/${db}`;
   const url = u.toString();
@@ -54,15 +62,7 @@ export async function createTestWarehouse(kind: WarehouseKind, label = 'test'): 
     kind,
     url,
     open: () => openWarehouse(url),
-    drop: async () => {
-      const c = new Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(`drop database if exists ${db} with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
+    drop: () => pgAdmin(`drop database if exists ${db} with (force)`),
   };
 }
 

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { describeEachWarehouse, pgAdmin } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
 import { openWarehouse, type Warehouse } from '../../src/warehouse';
 import { oneSourceProject, tempProject } from './temp-project';
@@ -27,15 +26,6 @@ describeEachWarehouse(
     const owner = `cdpl_owner_${hex}`;
     // a build role that is not a superuser, and not a member of the analyst's role
     const builder = `cdpl_builder_${hex}`;
-    const admin = async (sql: string) => {
-      const c = new Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    };
     const build = (vars: Record<string, unknown> = {}) =>
       buildModels({ warehouse: wh, projectDir: dir, schema: 'analytics', rawSchema: 'raw', vars });
 
@@ -64,9 +54,9 @@ describeEachWarehouse(
     };
 
     beforeAll(async () => {
-      await admin(`create role ${reader} nologin`);
-      await admin(`create role ${owner} nologin`);
-      await admin(`create role ${builder} login`);
+      await pgAdmin(`create role ${reader} nologin`);
+      await pgAdmin(`create role ${owner} nologin`);
+      await pgAdmin(`create role ${builder} login`);
       dir = tempProject('dependents', files);
       wh = await tw().open();
       await wh.exec('create schema raw');
@@ -107,9 +97,9 @@ describeEachWarehouse(
     afterAll(async () => {
       await wh.close().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
-      await admin(`drop role if exists ${reader}`);
-      await admin(`drop role if exists ${owner}`);
-      await admin(`drop role if exists ${builder}`);
+      await pgAdmin(`drop role if exists ${reader}`);
+      await pgAdmin(`drop role if exists ${owner}`);
+      await pgAdmin(`drop role if exists ${builder}`);
     });
 
     it('keeps the same views (grants, comments, owner, options) and recreates a materialized view with its rows', async () => {
@@ -199,7 +189,7 @@ describeEachWarehouse(
 
         // as the line says: with the builder a member of the analyst's role, the view stays the same object
         await mine();
-        await admin(`grant ${owner} to ${builder}`);
+        await pgAdmin(`grant ${owner} to ${builder}`);
         const before = await describeObject('bi_b.mine');
         res = await buildB();
         expect(res.models.find((m) => m.name === 'base_orders')?.message).toBeUndefined();

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { describeEachWarehouse, pgAdmin } from '../helpers/warehouses';
 import { buildModels, BuildFailedError } from '../../src/runner';
 import { mergeGrants, parseGrants } from '../../src/runner/grants';
 import type { Warehouse } from '../../src/warehouse';
@@ -70,15 +69,6 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
   let wh: Warehouse;
   let dir: string;
   const logs: string[] = [];
-  const admin = async (sql: string) => {
-    const c = new Client({ connectionString: PG_ADMIN_URL });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
   const build = (extra: { vars?: Record<string, unknown>; select?: string[] } = {}) =>
     buildModels({
       warehouse: wh,
@@ -108,7 +98,7 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
 
   beforeAll(async () => {
     if (kind === 'postgres') {
-      for (const r of [roleA, roleB, roleC]) await admin(`create role "${r}" nologin`);
+      for (const r of [roleA, roleB, roleC]) await pgAdmin(`create role "${r}" nologin`);
     }
     dir = tempProject('grants', files);
     wh = await tw().open();
@@ -127,7 +117,7 @@ describeEachWarehouse('runner applies the grants config', ({ kind, tw }) => {
     await wh.close().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     if (kind === 'postgres') {
-      for (const r of [roleA, roleB, roleC]) await admin(`drop role if exists "${r}"`);
+      for (const r of [roleA, roleB, roleC]) await pgAdmin(`drop role if exists "${r}"`);
     }
   });
 

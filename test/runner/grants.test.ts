@@ -1,7 +1,6 @@
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { describeEachWarehouse, pgAdmin } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
 import type { Warehouse } from '../../src/warehouse';
 
@@ -15,19 +14,10 @@ describeEachWarehouse(
   ({ tw }) => {
     let wh: Warehouse;
     const role = `cdpl_bi_${randomBytes(3).toString('hex')}`;
-    const admin = async (sql: string) => {
-      const c = new Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    };
     const base = () => ({ warehouse: wh, projectDir: BASIC, schema: 'analytics', rawSchema: 'cdp' });
 
     beforeAll(async () => {
-      await admin(`create role ${role} nologin`);
+      await pgAdmin(`create role ${role} nologin`);
       wh = await tw().open();
       await wh.exec('create schema cdp');
       await wh.exec(
@@ -43,7 +33,7 @@ describeEachWarehouse(
     // runs after the suite's database is dropped (with its grants and default privileges), so the role can go
     afterAll(async () => {
       await wh.close().catch(() => undefined);
-      await admin(`drop role if exists ${role}`);
+      await pgAdmin(`drop role if exists ${role}`);
     });
 
     it('keeps the role able to read every table and view across rebuilds and swaps', async () => {

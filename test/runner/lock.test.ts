@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
+import { describeEachWarehouse, pgAdmin } from '../helpers/warehouses';
 import { PostgresWarehouse } from '../../src/warehouse/postgres';
 import { buildModels } from '../../src/runner';
 import { runSync } from '../../src/sync';
@@ -76,17 +76,8 @@ describeEachWarehouse('one build or sync of a schema at a time', ({ kind, tw }) 
   if (kind === 'postgres') {
     it('keeps the lock while the server ends idle sessions (the lock connection is kept busy)', async () => {
       const db = new URL(tw().url).pathname.slice(1);
-      const admin = async (sql: string) => {
-        const c = new Client({ connectionString: PG_ADMIN_URL });
-        await c.connect();
-        try {
-          await c.query(sql);
-        } finally {
-          await c.end();
-        }
-      };
       // sessions opened from now on end after 1.5 s without a query
-      await admin(`alter database "${db}" set idle_session_timeout = '1500ms'`);
+      await pgAdmin(`alter database "${db}" set idle_session_timeout = '1500ms'`);
       const saved = PostgresWarehouse.lockHeartbeatMs;
       PostgresWarehouse.lockHeartbeatMs = 300;
       const holder = await tw().open();
@@ -110,7 +101,7 @@ describeEachWarehouse('one build or sync of a schema at a time', ({ kind, tw }) 
         await release();
         PostgresWarehouse.lockHeartbeatMs = saved;
         await holder.close().catch(() => undefined);
-        await admin(`alter database "${db}" reset idle_session_timeout`);
+        await pgAdmin(`alter database "${db}" reset idle_session_timeout`);
       }
     });
   }
