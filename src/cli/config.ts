@@ -15,6 +15,8 @@ export interface ResolvedConfig {
   rawSchema: string;
   schema: string;
   vars: Record<string, unknown>;
+  /** Where run_results.json goes. */
+  targetPath: string;
   serve: {
     port: number;
     host: string;
@@ -341,6 +343,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     rawSchema: get<string>('raw_schema'),
     schema: get<string>('schema'),
     vars: get<Record<string, unknown>>('vars'),
+    targetPath: get<string>('target_path'),
     serve: {
       port: get<number>('serve.port'),
       host: get<string>('serve.host'),

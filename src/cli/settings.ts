@@ -83,6 +83,18 @@ export const SETTINGS: readonly Setting[] = [
     commands: MODEL_COMMANDS,
   },
   {
+    key: 'target_path',
+    help: "folder for run_results.json, dbt's artifact of each model's and test's status and timing",
+    type: 'string',
+    env: 'LIFECYCLE_TARGET_PATH',
+    flag: '--target-path <dir>',
+    default: 'target',
+    description:
+      "Folder (relative to the working directory) where `build`, `test`, `run` and scheduled runs write `run_results.json`, dbt's artifact (schema v6) with each model's and test's status, timing, rows and failures.",
+    commands: ['serve', 'build', 'test', 'run'],
+    flagOn: ['build', 'test', 'run'],
+  },
+  {
     key: 'serve.port',
     help: 'collector port',
     type: 'integer',

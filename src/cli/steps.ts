@@ -2,12 +2,14 @@
  * The build, test and sync steps as `build`, `test`, `sync`, `run`, `serve --schedule` and `demo` use them:
  * each prints its summary and returns an exit code, so a chain can stop at the first failing step.
  */
-import { UsageError, UserError } from '../errors';
+import * as path from 'node:path';
+import { UsageError, UserError, errorMessage } from '../errors';
+import type { RunResultsRecorder } from '../runner';
 import type { Warehouse } from '../warehouse';
 import { closest } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
-import { runnerPart, syncPart } from './parts';
+import { packageInfo, runnerPart, syncPart } from './parts';
 
 export interface StepOptions {
   select?: string[];
@@ -18,6 +20,43 @@ export interface StepOptions {
   vars?: Record<string, unknown>;
   /** Summaries only, no line per model or test (the demo, for readers who are not data engineers). */
   brief?: boolean;
+  /** Records the steps' results into `<target_path>/run_results.json` (see runResultsFor). */
+  runResults?: RunResultsRecorder;
+}
+
+/**
+ * A recorder for dbt's run_results.json of this invocation (`which`: build, test, run), with the arguments
+ * dbt would list. The warehouse URL is left out: it may carry a password.
+ */
+export async function runResultsFor(
+  ctx: CommandContext,
+  which: string,
+  o: StepOptions = {},
+): Promise<RunResultsRecorder> {
+  const { RunResultsRecorder, loadProject, defaultProjectDir } = await runnerPart();
+  const args: Record<string, string | boolean | string[] | Record<string, unknown>> = {
+    which,
+    cdp_lifecycle_version: packageInfo().version,
+    schema: ctx.config.schema,
+    raw_schema: ctx.config.rawSchema,
+    vars: { ...ctx.config.vars, ...o.vars },
+    target_path: ctx.config.targetPath,
+  };
+  if (o.fullRefresh) args.full_refresh = true;
+  if (o.select) args.select = o.select;
+  return new RunResultsRecorder(loadProject(defaultProjectDir()).name, args);
+}
+
+/** Writes the artifact; a folder that cannot be written is a warning, never a failed build. */
+function writeRunResults(ctx: CommandContext, rec: RunResultsRecorder): void {
+  try {
+    const file = rec.write(path.resolve(ctx.config.targetPath));
+    ctx.out.debug(`wrote ${path.relative(process.cwd(), file) || file}`);
+  } catch (err) {
+    ctx.out.warn(
+      `could not write run_results.json into ${ctx.config.targetPath} (${errorMessage(err)}): set --target-path to a writable folder; the models are not affected.`,
+    );
+  }
 }
 
 /**
@@ -39,11 +78,12 @@ export async function warnUnknownVars(ctx: CommandContext, vars: Record<string, 
 }
 
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
-  const { buildModels, formatModelLine, formatBuildSummary } = await runnerPart();
+  const { buildModels, formatModelLine, formatBuildSummary, BuildFailedError } = await runnerPart();
   const out = ctx.out;
   await warnUnknownVars(ctx, ctx.config.vars);
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
-  const result = await buildModels({
+  const rec = o.runResults;
+  const building = buildModels({
     warehouse: wh,
     schema: ctx.config.schema,
     rawSchema: ctx.config.rawSchema,
@@ -54,6 +94,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
       if (e.phase !== 'end' || !e.result) return;
+      rec?.finishedAt.set(`model:${e.name}`, Date.now());
       if (o.brief && e.result.status === 'success' && !out.verbose) return;
       const line = `  ${formatModelLine(e.result, e.index, e.total)}`;
       out.print(
@@ -63,6 +104,20 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
       );
     },
   });
+  let result;
+  try {
+    result = await building;
+  } catch (err) {
+    if (rec && err instanceof BuildFailedError) {
+      rec.addBuild(err.result);
+      writeRunResults(ctx, rec);
+    }
+    throw err;
+  }
+  if (rec) {
+    rec.addBuild(result);
+    writeRunResults(ctx, rec);
+  }
   out.print(formatBuildSummary(result));
   return 0;
 }
@@ -78,7 +133,12 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     vars: { ...ctx.config.vars, ...o.vars },
     select: o.select,
     log: (message) => out.debug(message),
+    onTest: (t) => o.runResults?.finishedAt.set(`test:${t.name}`, Date.now()),
   });
+  if (o.runResults) {
+    o.runResults.addTests(result);
+    writeRunResults(ctx, o.runResults);
+  }
   if (
     result.tests.length > 0 &&
     result.tests.every((t) => t.status === 'error' && /is not built/.test(t.message ?? ''))

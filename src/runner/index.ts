@@ -49,3 +49,9 @@ export { compileModels, type CompileOptions, type CompileResult, type CompiledMo
 export { TARGET_TYPES, type TargetType } from './render';
 export { formatModelLine, formatBuildSummary, formatTestLine, formatTestSummary } from './format';
 export { defaultProjectDir, loadProject, type Project } from './project';
+export {
+  RunResultsRecorder,
+  RUN_RESULTS_SCHEMA,
+  type RunResultsArtifact,
+  type RunResultEntry,
+} from './run-results';

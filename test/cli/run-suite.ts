@@ -71,6 +71,17 @@ export function runSuite(kind: WarehouseKind): void {
           ['u_new', 'new'],
         ]);
         for (const m of sent) expect(m.type).toBe('identify');
+        // dbt's artifact of the build and test steps (test/cli/run-results.test.ts checks its shape)
+        const art = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+          results: Array<{ unique_id: string; status: string; adapter_response: { rows_affected?: number } }>;
+        };
+        const state = art.results.find(
+          (e) => e.unique_id === 'model.cdp_lifecycle.int_lifecycle__user_state',
+        );
+        expect(state).toMatchObject({ status: 'success', adapter_response: { rows_affected: 3 } });
+        expect(art.results.filter((e) => e.unique_id.startsWith('test.')).map((e) => e.status)).not.toContain(
+          'fail',
+        );
         expect(fake.batches[0].authorization).toBe(`Basic ${Buffer.from('sync-key:').toString('base64')}`);
       });
 

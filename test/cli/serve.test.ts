@@ -125,6 +125,16 @@ describe('cdp-lifecycle serve --schedule', () => {
     );
     // Unchanged users are not sent again by the later runs.
     expect(fake.identifies()).toHaveLength(2);
+    // Each scheduled run leaves dbt's artifact of its build and test steps in the working directory.
+    const art = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ unique_id: string; status: string }>;
+      args: { which: string };
+    };
+    expect(art.args.which).toBe('run');
+    expect(art.results.find((e) => e.unique_id === 'model.cdp_lifecycle.user_lifecycle')?.status).toBe(
+      'success',
+    );
+    expect(art.results.some((e) => e.unique_id.startsWith('test.') && e.status === 'pass')).toBe(true);
 
     child.kill('SIGTERM');
     const { code } = await exited;

@@ -6,7 +6,7 @@ import { plural } from '../output';
 import { runnerPart } from '../parts';
 import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
-import { buildStep, testStep, warnUnknownVars } from '../steps';
+import { buildStep, runResultsFor, testStep, warnUnknownVars, type StepOptions } from '../steps';
 
 export const selectOption = (): Option =>
   new Option(
@@ -24,13 +24,16 @@ export const buildCommand: CommandSpec = {
     'cdp-lifecycle build --vars @vars.yml --select +user_lifecycle',
     'cdp-lifecycle build --full-refresh --warehouse postgres://etl@db.internal/analytics',
   ],
-  action: (ctx) =>
-    withWarehouse(ctx, (wh) =>
-      buildStep(ctx, wh, {
-        fullRefresh: Boolean(ctx.opts.fullRefresh),
-        select: ctx.opts.select as string[] | undefined,
-      }),
-    ),
+  notes:
+    "Writes target/run_results.json (dbt schema v6) with every model's status, timing and rows (--target-path).",
+  action: async (ctx) => {
+    const o: StepOptions = {
+      fullRefresh: Boolean(ctx.opts.fullRefresh),
+      select: ctx.opts.select as string[] | undefined,
+    };
+    o.runResults = await runResultsFor(ctx, 'build', o);
+    return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));
+  },
 };
 
 export const testCommand: CommandSpec = {
@@ -38,9 +41,13 @@ export const testCommand: CommandSpec = {
   summary: 'run the schema tests (unique, not_null, accepted_values, relationships) of the built models',
   options: [selectOption()],
   examples: ['cdp-lifecycle test', 'cdp-lifecycle test --select user_lifecycle'],
-  notes: 'Exits 1 when a test fails, listing the failing rows.',
-  action: (ctx) =>
-    withWarehouse(ctx, (wh) => testStep(ctx, wh, { select: ctx.opts.select as string[] | undefined })),
+  notes:
+    "Exits 1 when a test fails, listing the failing rows. Writes target/run_results.json (dbt schema v6) with every test's status and failures (--target-path).",
+  action: async (ctx) => {
+    const o: StepOptions = { select: ctx.opts.select as string[] | undefined };
+    o.runResults = await runResultsFor(ctx, 'test', o);
+    return withWarehouse(ctx, (wh) => testStep(ctx, wh, o));
+  },
 };
 
 export const compileCommand: CommandSpec = {

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { buildStep, checkSyncSettings, syncStep, testStep, type StepOptions } from '../steps';
+import { buildStep, checkSyncSettings, runResultsFor, syncStep, testStep, type StepOptions } from '../steps';
 import type { Warehouse } from '../../warehouse';
 import { dryRunOption, fullResyncOption } from './sync';
 import { selectOption } from './models';
@@ -42,17 +42,19 @@ export const runCommand: CommandSpec = {
     'cdp-lifecycle run --to rudderstack --endpoint https://acme.dataplane.rudderstack.com --write-key $KEY',
     'cdp-lifecycle run --to segment --dry-run --vars \'{"lifecycle__as_of_date": "2024-06-30"}\'',
   ],
-  notes: 'For a schedule inside the collector process (required with a DuckDB file), use `serve --schedule`.',
-  action: (ctx) => {
+  notes:
+    'Writes target/run_results.json (dbt schema v6) for the build and test steps (--target-path). For a schedule inside the collector process (required with a DuckDB file), use `serve --schedule`.',
+  action: async (ctx) => {
     const dryRun = Boolean(ctx.opts.dryRun);
     checkSyncSettings(ctx, dryRun);
-    return withWarehouse(ctx, (wh) =>
-      runPipeline(ctx, wh, {
-        dryRun,
-        fullRefresh: Boolean(ctx.opts.fullRefresh),
-        fullResync: Boolean(ctx.opts.fullResync),
-        select: ctx.opts.select as string[] | undefined,
-      }),
-    );
+    const o: StepOptions = {
+      dryRun,
+      fullRefresh: Boolean(ctx.opts.fullRefresh),
+      fullResync: Boolean(ctx.opts.fullResync),
+      select: ctx.opts.select as string[] | undefined,
+    };
+    // one artifact for the build and the test step, as dbt build writes
+    o.runResults = await runResultsFor(ctx, 'run', o);
+    return withWarehouse(ctx, (wh) => runPipeline(ctx, wh, o));
   },
 };

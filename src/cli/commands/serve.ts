@@ -7,6 +7,7 @@ import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
 import { ensureRawTables, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
+import { runResultsFor } from '../steps';
 
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
 export function parseSchedule(pattern: string): Cron {
@@ -92,7 +93,12 @@ function startSchedule(
       current = (async () => {
         const runCtx: CommandContext = { ...ctx, out: logOutput(runLog, ctx.verbose) };
         try {
-          const code = await runPipeline(runCtx, wh, {}, steps);
+          const code = await runPipeline(
+            runCtx,
+            wh,
+            { runResults: await runResultsFor(runCtx, 'run') },
+            steps,
+          );
           runLog[code === 0 ? 'info' : 'error'](
             { exitCode: code, ms: Date.now() - started },
             `scheduled run ${code === 0 ? 'succeeded' : 'failed'} in ${seconds(Date.now() - started)}`,
