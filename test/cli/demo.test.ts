@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { runCli } from '../helpers/cli';
 import { openWarehouse } from '../../src/warehouse';
 import { expectExit } from './fake-cdp';
@@ -37,6 +38,21 @@ describe('cdp-lifecycle demo', () => {
     const html = fs.readFileSync(path.join(dir, 'lifecycle-report.html'), 'utf8');
     expect(html).toMatch(/^<!doctype html>/i);
 
+    // The printed query runs as printed (DuckDB names a directly opened file's catalog after it: lifecycle).
+    const hint = /duckdb -c "(.*?)" \(attach/.exec(r.stdout);
+    expect(hint).not.toBeNull();
+    const shell = await DuckDBInstance.create(':memory:');
+    const con = await shell.connect();
+    try {
+      const statements = hint![1].split(/;\s*/).filter(Boolean);
+      for (const s of statements.slice(0, -1)) await con.run(s);
+      const counts = (await con.runAndReadAll(statements[statements.length - 1])).getRows();
+      expect(counts.length).toBe(7);
+    } finally {
+      con.closeSync();
+      shell.closeSync();
+    }
+
     const wh = await openWarehouse(`duckdb://${file}`);
     try {
       const rows = await wh.query<{ lifecycle_status: string; n: number }>(
@@ -62,6 +78,33 @@ describe('cdp-lifecycle demo', () => {
       await wh.close();
     }
   }, 180_000);
+
+  it('checks its options before touching the warehouse: a bad one exits 2 and the previous demo stays', async () => {
+    const file = path.join(dir, 'lifecycle.duckdb');
+    const tracks = async (): Promise<number> => {
+      const wh = await openWarehouse(`duckdb://${file}`);
+      try {
+        return Number((await wh.query<{ n: number }>('select count(*) as n from cdp.tracks'))[0].n);
+      } finally {
+        await wh.close();
+      }
+    };
+    const before = await tracks();
+    expect(before).toBeGreaterThan(0);
+    for (const [args, message] of [
+      [['--users', 'abc'], /--users "abc" is not a whole number from 1 to 1000000/],
+      [['--users', '0'], /--users "0" is not a whole number/],
+      [['--seed', '1.5'], /--seed "1.5" is not a whole number/],
+      [['--as-of', '2024-02-30'], /--as-of "2024-02-30" is not a date/],
+      [['--retail', 'no-such.csv'], /--retail no-such\.csv: there is no file/],
+    ] as const) {
+      const r = await runCli(['demo', ...args, '--warehouse', `duckdb://${file}`], { cwd: dir });
+      expectExit(r, 2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).not.toMatch(/1\. Collect/);
+    }
+    expect(await tracks()).toBe(before);
+  }, 60_000);
 
   it('refuses to wipe a warehouse holding events it did not write', async () => {
     const file = path.join(dir, 'collected.duckdb');

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option } from 'commander';
 import { UsageError, UserError } from '../../errors';
-import { ensureRawTables, quoteIdent, type Warehouse } from '../../warehouse';
+import { ensureRawTables, parseWarehouseUrl, quoteIdent, type Warehouse } from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { plural, seconds } from '../output';
@@ -24,6 +24,42 @@ export const RETAIL_SAMPLE = path.resolve(
 const MARKER_TABLE = 'cdp_lifecycle_demo';
 
 const BATCH = 5000;
+
+/** YYYY-MM-DD naming a day that exists (Date.parse takes 2024-02-30 as 1 March). */
+function isCalendarDate(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === s;
+}
+
+function wholeNumberOption(flag: string, raw: unknown, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new UsageError(`${flag} "${text}" is not a whole number from ${min} to ${max}.`);
+  }
+  return n;
+}
+
+/**
+ * How to run `sql` on the warehouse from a shell. A DuckDB file opened directly names its catalog after the
+ * file, so lifecycle.duckdb's catalog `lifecycle` clashes with the schema `lifecycle` ("Ambiguous reference to
+ * catalog or schema"), inside the models' views too: attaching it under another name avoids that.
+ */
+export function queryHint(ctx: CommandContext, sql: string): string {
+  const loc = parseWarehouseUrl(ctx.config.warehouse);
+  if (loc.kind === 'postgres') {
+    // without the password: psql takes it from PGPASSWORD or ~/.pgpass, and it stays out of the terminal
+    const u = new URL(loc.url);
+    u.password = '';
+    return `psql '${u.toString()}' -c "${sql}"`;
+  }
+  if (loc.path === ':memory:')
+    return `use a DuckDB file (--warehouse duckdb://./demo.duckdb) to query the models afterwards`;
+  return `duckdb -c "ATTACH '${loc.path.replace(/'/g, "''")}' AS db (READ_ONLY); USE db; ${sql}" (attach the file under another name: opened directly, its catalog takes the file's name, which clashes with a schema of the same name)`;
+}
 
 function todayUtc(): string {
   return new Date().toISOString().slice(0, 10);
@@ -102,8 +138,8 @@ export const demoCommand: CommandSpec = {
   summary: 'land sample events in the embedded DuckDB, then build, test, report and a dry-run sync',
   options: [
     new Option('--as-of <date>', 'the demo’s as-of date D (YYYY-MM-DD, default: today in UTC)'),
-    new Option('--users <n>', 'number of generated users').argParser((v) => Number(v)),
-    new Option('--seed <n>', 'seed of the generator (same seed, same events)').argParser((v) => Number(v)),
+    new Option('--users <n>', 'number of generated users (1 to 1000000)'),
+    new Option('--seed <n>', 'seed of the generator (same seed, same events)'),
     new Option(
       '--retail <csv>',
       'the Online Retail sample to add (default: ../shared/datasets/online-retail-sample.csv)',
@@ -118,9 +154,16 @@ export const demoCommand: CommandSpec = {
     'The demo recreates its schemas (--raw-schema, --schema) on every run, and refuses to touch a warehouse\n' +
     'holding events it did not write.',
   action: async (ctx) => {
+    // Every option is checked before the warehouse is opened: the demo recreates its schemas first thing.
     const asOf = (ctx.opts.asOf as string | undefined) ?? todayUtc();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(asOf) || Number.isNaN(Date.parse(asOf))) {
+    if (!isCalendarDate(asOf)) {
       throw new UsageError(`--as-of "${asOf}" is not a date: use YYYY-MM-DD.`);
+    }
+    const users = wholeNumberOption('--users', ctx.opts.users, 1, 1_000_000);
+    const seed = wholeNumberOption('--seed', ctx.opts.seed, 0, Number.MAX_SAFE_INTEGER);
+    const retailCsv = ctx.opts.retail ? path.resolve(String(ctx.opts.retail)) : undefined;
+    if (retailCsv && !fs.existsSync(retailCsv)) {
+      throw new UsageError(`--retail ${String(ctx.opts.retail)}: there is no file ${retailCsv}.`);
     }
     const out = ctx.out;
     const started = Date.now();
@@ -134,7 +177,7 @@ export const demoCommand: CommandSpec = {
       out.heading('1. Collect');
       const { Ingestor } = await collectorPart();
       const { generateDemoEvents, retailSampleEvents, demoVars, DEMO_DEFAULTS } = await demoPart();
-      const users = (ctx.opts.users as number | undefined) ?? DEMO_DEFAULTS.users;
+      const userCount = users ?? DEMO_DEFAULTS.users;
       const vars = demoVars(asOf);
       const ingestor = new Ingestor({
         warehouse: wh,
@@ -147,18 +190,18 @@ export const demoCommand: CommandSpec = {
           ingestor,
           generateDemoEvents({
             endDate: asOf,
-            users,
-            seed: ctx.opts.seed as number | undefined,
+            users: userCount,
+            seed,
           }),
           'landing demo events',
         );
         out.print(
-          `  ${plural(app.landed, 'event')} from a simulated app (${plural(users, 'user')} over ${DEMO_DEFAULTS.days} days) landed through the collector’s ingest path` +
+          `  ${plural(app.landed, 'event')} from a simulated app (${plural(userCount, 'user')} over ${DEMO_DEFAULTS.days} days) landed through the collector’s ingest path` +
             (app.rejected
               ? ` (${plural(app.rejected, 'event')} rejected on purpose, see rejected_events)`
               : ''),
         );
-        const csv = ctx.opts.retail ? path.resolve(String(ctx.opts.retail)) : RETAIL_SAMPLE;
+        const csv = retailCsv ?? RETAIL_SAMPLE;
         if (fs.existsSync(csv)) {
           const retail = await land(
             ctx,
@@ -201,7 +244,7 @@ export const demoCommand: CommandSpec = {
       out.heading('Next steps');
       out.print(`  • Open ${html} in a browser for the charts.`);
       out.print(
-        `  • Query the models in ${wh.displayUrl} with any SQL client, e.g. select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1;`,
+        `  • Query the models: ${queryHint(ctx, `select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1`)}`,
       );
       out.print(`  • See the report again at any time: cdp-lifecycle report --warehouse ${wh.displayUrl}`);
       out.print(
