@@ -1,5 +1,7 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { WarehouseUnavailableError } from '../errors';
+import { UserError, WarehouseUnavailableError } from '../errors';
 import { openWarehouse, parseWarehouseUrl, type Warehouse } from '../warehouse';
 import { resolveConfig, type ResolvedConfig } from './config';
 import { Output } from './output';
@@ -78,6 +80,9 @@ export function addCommand(program: Command, spec: CommandSpec, onExit: (code: n
   return cmd;
 }
 
+/** Commands that land events, so may create a new DuckDB file. */
+const CREATES_WAREHOUSE = ['serve', 'load', 'demo'];
+
 const LOCK_ADVICE: Record<string, string> = {
   load: 'send the events to that collector (POST /v1/batch) instead, or stop it first',
   build: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
@@ -96,6 +101,18 @@ const LOCK_ADVICE: Record<string, string> = {
 export async function withWarehouse<T>(ctx: CommandContext, fn: (wh: Warehouse) => Promise<T>): Promise<T> {
   const loc = parseWarehouseUrl(ctx.config.warehouse);
   ctx.out.debug(`warehouse: ${loc.displayUrl}`);
+  // Opening a DuckDB path creates the file: a mistyped --warehouse would leave an empty file behind and fail
+  // later with "table … does not exist". Only the commands that land events may start a new file.
+  if (
+    loc.kind === 'duckdb' &&
+    loc.path !== ':memory:' &&
+    !CREATES_WAREHOUSE.includes(ctx.command) &&
+    !fs.existsSync(path.resolve(loc.path))
+  ) {
+    throw new UserError(
+      `There is no DuckDB file at ${path.resolve(loc.path)}: check --warehouse (or LIFECYCLE_WAREHOUSE), or land events there first with \`cdp-lifecycle serve\`, \`load\` or \`demo\`.`,
+    );
+  }
   let wh: Warehouse;
   try {
     wh = await openWarehouse(ctx.config.warehouse);

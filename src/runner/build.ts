@@ -196,6 +196,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   const { graph, order, renderer } = parsed;
   const selected = selectModels(graph, opts.select, parsed.project.name, opts.exclude);
   const todo = order.filter((n) => selected.has(n));
+  await checkSources(parsed, wh, todo);
   const results: ModelResult[] = [];
   const failed = new Set<string>();
   const cache = new Map<string, RenderedModel>();
@@ -458,6 +459,35 @@ function configSteps(
     if (docs) await persistDocs(tx, kind, schema, ident, node, docs);
   };
   return { grants, apply };
+}
+
+/**
+ * Every source table the selected models read must exist before anything is built: otherwise each model over
+ * a missing raw table fails with the warehouse's bare "does not exist", and the models after it are skipped.
+ */
+async function checkSources(parsed: ParsedProject, wh: Warehouse, models: string[]): Promise<void> {
+  const read = new Map<string, { schema: string; identifier: string; models: string[] }>();
+  for (const name of models) {
+    for (const key of parsed.graph.get(name)?.sources ?? []) {
+      const r = parsed.renderer.sourceRelation(key);
+      if (!r) continue;
+      const k = `${r.schema}.${r.identifier}`;
+      const entry = read.get(k) ?? { ...r, models: [] };
+      entry.models.push(name);
+      read.set(k, entry);
+    }
+  }
+  const missing: string[] = [];
+  for (const [rel, e] of read) {
+    if ((await existingKind(wh, e.schema, e.identifier)) === null) {
+      missing.push(`${rel} (read by ${e.models.join(', ')})`);
+    }
+  }
+  if (missing.length === 0) return;
+  const one = missing.length === 1;
+  throw new UserError(
+    `${one ? 'The source table' : 'The source tables'} ${missing.join('; ')} ${one ? 'does' : 'do'} not exist in ${wh.displayUrl}: land events there first (cdp-lifecycle serve or load), check --raw-schema, or point the source at your table with the package's lifecycle__*_table vars (docs/warehouse-destinations.md).`,
+  );
 }
 
 async function runWarehouse<T>(

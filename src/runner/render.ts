@@ -347,6 +347,16 @@ export class Renderer {
   }
 
   /** Renders a source's schema or identifier, which may use Jinja (`{{ var('lifecycle__raw_schema') }}`). */
+  /** Where `source(source, table)` points (key `source.table`), with its schema rendered; undefined if undeclared. */
+  sourceRelation(key: string): { schema: string; identifier: string } | undefined {
+    const src = this.project.sources.get(key);
+    if (!src) return undefined;
+    return {
+      schema: this.sourcePart(`${key}:schema`, src.schemaTemplate),
+      identifier: this.sourcePart(`${key}:identifier`, src.identifier),
+    };
+  }
+
   private sourcePart(key: string, template: string): string {
     if (!template.includes('{')) return template;
     let s = this.sourceSchemas.get(key);

@@ -58,6 +58,15 @@ export function runSuite(kind: WarehouseKind): void {
         expect(fake.batches).toHaveLength(0);
       });
 
+      it('names every missing source table before building anything: a wrong --raw-schema', async () => {
+        const r = await cli(['build', '--raw-schema', 'segment']);
+        expectExit(r, 1);
+        expect(r.stderr).toMatch(
+          /^error: The source tables segment\.aliases \(read by stg_lifecycle__aliases\); .*segment\.tracks \(read by stg_lifecycle__tracks\) do not exist in .*: land events there first \(cdp-lifecycle serve or load\), check --raw-schema/m,
+        );
+        expect(r.stdout).not.toMatch(/ OK created /);
+      });
+
       it('builds, tests and syncs each user once with the lifecycle traits', async () => {
         const r = await cli(['run', ...syncArgs()]);
         expectExit(r, 0);

@@ -17,14 +17,19 @@ describe('cdp-lifecycle test', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('says to build first, passes on fresh marts, then exits 1 naming the failing test and its rows', async () => {
+    // a mistyped path: nothing is created, and the message points at --warehouse
+    const typo = await runCli(['test', '--warehouse', url], { cwd: dir });
+    expectExit(typo, 1);
+    expect(typo.stderr).toMatch(/^error: There is no DuckDB file at .*w\.duckdb: check --warehouse/m);
+    expect(fs.existsSync(path.join(dir, 'w.duckdb'))).toBe(false);
+
+    expectExit(await runCli(['load', 'e.ndjson', '--warehouse', url], { cwd: dir }), 0);
     const early = await runCli(['test', '--warehouse', url], { cwd: dir });
     expectExit(early, 1);
     expect(early.stderr).toMatch(
       /^error: The models are not built in schema "lifecycle" of .*: run `cdp-lifecycle build` first/m,
     );
     expect(early.stdout).not.toMatch(/ERROR/);
-
-    expectExit(await runCli(['load', 'e.ndjson', '--warehouse', url], { cwd: dir }), 0);
     expectExit(await runCli(['build', '--warehouse', url], { cwd: dir }), 0);
     const ok = await runCli(['test', '--warehouse', url], { cwd: dir });
     expectExit(ok, 0);
