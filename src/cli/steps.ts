@@ -77,10 +77,43 @@ export async function warnUnknownVars(ctx: CommandContext, vars: Record<string, 
   }
 }
 
+/**
+ * The vars whose bad values would otherwise surface as a failed model with the warehouse's text (an unknown
+ * time zone) or not at all (2024-02-30 becomes 1 March on some warehouses): a usage error before anything runs.
+ */
+export function checkVarValues(vars: Record<string, unknown>): void {
+  const tz = vars.lifecycle__timezone;
+  if (tz !== undefined && tz !== null) {
+    const name = String(tz).trim();
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: name });
+    } catch {
+      const hint = closest(name, Intl.supportedValuesOf('timeZone'));
+      throw new UsageError(
+        `The var lifecycle__timezone "${name}" is not an IANA time zone${hint ? ` (did you mean ${hint}?)` : ': use a name such as Europe/Berlin or UTC'}.`,
+      );
+    }
+  }
+  const d = vars.lifecycle__as_of_date;
+  if (d === undefined || d === null || d instanceof Date) return;
+  const text = String(d).trim();
+  if (text === '' || ['none', 'today'].includes(text.toLowerCase())) return;
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  const real =
+    m !== null &&
+    new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))).toISOString().slice(0, 10) === text;
+  if (!real) {
+    throw new UsageError(
+      `The var lifecycle__as_of_date "${text}" is not a calendar date: use YYYY-MM-DD (or leave it out for today).`,
+    );
+  }
+}
+
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { buildModels, formatModelLine, formatBuildSummary, BuildFailedError } = await runnerPart();
   const out = ctx.out;
   await warnUnknownVars(ctx, ctx.config.vars);
+  checkVarValues({ ...ctx.config.vars, ...o.vars });
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const rec = o.runResults;
   const building = buildModels({

@@ -44,6 +44,18 @@ describe('cli error manners', () => {
     ['{"lifecycle__new_days": 14', /--vars is not valid JSON or YAML/],
     ['[1, 2]', /--vars must be a mapping of var names to values/],
     ['@does-not-exist.yml', /Cannot read the vars file .*does-not-exist\.yml given to --vars/],
+    [
+      '{lifecycle__timezone: Europe/Berln}',
+      /The var lifecycle__timezone "Europe\/Berln" is not an IANA time zone \(did you mean Europe\/Berlin\?\)/,
+    ],
+    [
+      '{lifecycle__as_of_date: 2024-13-45}',
+      /The var lifecycle__as_of_date "2024-13-45" is not a calendar date/,
+    ],
+    [
+      '{lifecycle__as_of_date: 2024-02-30}',
+      /The var lifecycle__as_of_date "2024-02-30" is not a calendar date/,
+    ],
   ])('exits 2 on bad --vars %s', async (vars, message) => {
     const r = await runCli(['build', '--warehouse', `duckdb://${dir}/x.duckdb`, '--vars', vars], {
       cwd: dir,

@@ -6,7 +6,14 @@ import { plural } from '../output';
 import { runnerPart } from '../parts';
 import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
-import { buildStep, runResultsFor, testStep, warnUnknownVars, type StepOptions } from '../steps';
+import {
+  buildStep,
+  checkVarValues,
+  runResultsFor,
+  testStep,
+  warnUnknownVars,
+  type StepOptions,
+} from '../steps';
 
 export const selectOption = (): Option =>
   new Option(
@@ -31,6 +38,7 @@ export const buildCommand: CommandSpec = {
       fullRefresh: Boolean(ctx.opts.fullRefresh),
       select: ctx.opts.select as string[] | undefined,
     };
+    checkVarValues(ctx.config.vars);
     o.runResults = await runResultsFor(ctx, 'build', o);
     return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));
   },
@@ -69,6 +77,7 @@ export const compileCommand: CommandSpec = {
       (ctx.opts.dialect as CompileDialect | undefined) ?? parseWarehouseUrl(ctx.config.warehouse).kind;
     const { compileModels } = await runnerPart();
     await warnUnknownVars(ctx, ctx.config.vars);
+    checkVarValues(ctx.config.vars);
     const result = await compileModels({
       dialect,
       outDir: ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined,

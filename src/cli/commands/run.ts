@@ -1,7 +1,15 @@
 import { Option } from 'commander';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { buildStep, checkSyncSettings, runResultsFor, syncStep, testStep, type StepOptions } from '../steps';
+import {
+  buildStep,
+  checkSyncSettings,
+  checkVarValues,
+  runResultsFor,
+  syncStep,
+  testStep,
+  type StepOptions,
+} from '../steps';
 import type { Warehouse } from '../../warehouse';
 import { dryRunOption, fullResyncOption } from './sync';
 import { selectOption } from './models';
@@ -47,6 +55,7 @@ export const runCommand: CommandSpec = {
   action: async (ctx) => {
     const dryRun = Boolean(ctx.opts.dryRun);
     checkSyncSettings(ctx, dryRun);
+    checkVarValues(ctx.config.vars);
     const o: StepOptions = {
       dryRun,
       fullRefresh: Boolean(ctx.opts.fullRefresh),
