@@ -182,6 +182,8 @@ function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: 
   const out = new Set(base);
   for (const b of base) {
     if (up !== undefined) ancestors(graph, b, up === '' ? Infinity : Number(up), out);
+    // dbt's `@` is the parents of (the model and its children): a leaf model still brings its own ancestors.
+    if (at) ancestors(graph, b, Infinity, out);
     if (down !== undefined || at) {
       const ds = new Set<string>();
       descendants(graph, b, down === undefined || down === '' ? Infinity : Number(down), ds);

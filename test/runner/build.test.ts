@@ -195,6 +195,19 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
         .sort();
     expect(await names(['+user_revenue'])).toEqual(['completed_orders', 'stg_orders', 'user_revenue']);
     expect(await names(['completed_orders+'])).toEqual(['completed_orders', 'top_users', 'user_revenue']);
+    // `@`: the model, its descendants and every ancestor of both, so a leaf still brings its parents.
+    expect(await names(['@completed_orders'])).toEqual([
+      'completed_orders',
+      'stg_orders',
+      'top_users',
+      'user_revenue',
+    ]);
+    expect(await names(['@top_users'])).toEqual([
+      'completed_orders',
+      'stg_orders',
+      'top_users',
+      'user_revenue',
+    ]);
     expect(await names(['tag:incremental'])).toEqual(['orders_incremental']);
     expect(await names(['source:raw.users'])).toEqual(['dim_users']);
     expect(await names(['path:models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
