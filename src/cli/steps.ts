@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
-import type { Warehouse } from '../warehouse';
+import { parseWarehouseUrl, type Warehouse } from '../warehouse';
 import { closest } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
@@ -107,6 +107,24 @@ export function checkVarValues(vars: Record<string, unknown>): void {
       `The var lifecycle__as_of_date "${text}" is not a calendar date: use YYYY-MM-DD (or leave it out for today).`,
     );
   }
+}
+
+/**
+ * A selector that matches no model is a usage error before the warehouse is opened: resolving it needs only
+ * the project, and a connection error or a lock wait would otherwise hide the typo.
+ */
+export async function checkSelectors(
+  ctx: CommandContext,
+  select: string[] | undefined,
+  forTests = false,
+): Promise<void> {
+  if (!select || select.length === 0) return;
+  const { checkSelection } = await runnerPart();
+  checkSelection(
+    { schema: ctx.config.schema, rawSchema: ctx.config.rawSchema, vars: ctx.config.vars, select },
+    parseWarehouseUrl(ctx.config.warehouse).kind,
+    forTests,
+  );
 }
 
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {

@@ -148,6 +148,23 @@ export function openProject(
   });
 }
 
+/**
+ * The models a `--select`/`--exclude` picks, resolved without a warehouse so that a selector that matches
+ * nothing stops the command before it connects. Tests take `source:` selectors on their own (source tests), so
+ * `forTests` leaves those out, as testModels does.
+ */
+export function checkSelection(
+  opts: RunnerBaseOptions,
+  targetType: ParsedProject['renderer']['targetType'],
+  forTests = false,
+): Set<string> {
+  const items = (opts.select ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
+  const chosen = forTests ? items.filter((x) => !x.startsWith('source:')) : items;
+  if (chosen.length === 0 && (opts.exclude ?? []).length === 0) return new Set();
+  const parsed = openProject(opts, targetType);
+  return selectModels(parsed.graph, chosen, parsed.project.name, opts.exclude);
+}
+
 /** Renders a model for execution, with ephemeral CTEs injected. */
 export function compileModel(
   parsed: ParsedProject,

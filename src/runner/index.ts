@@ -30,6 +30,7 @@
  */
 export {
   buildModels,
+  checkSelection,
   BuildFailedError,
   type BuildOptions,
   type BuildResult,

@@ -79,6 +79,19 @@ describe('cli error manners', () => {
     expectNoStack(r);
   });
 
+  it.each([
+    [['build', '--select', 'user_lifecyle']],
+    [['test', '--select', '+nope']],
+    [['run', '--to', 'segment', '--dry-run', '--select', 'tag:nope']],
+  ])('exits 2 on a selector that matches no model before connecting: %j', async (args) => {
+    // Port 1 refuses connections: reaching the warehouse would fail with a connection error instead.
+    const r = await inProcess([...args, '--warehouse', 'postgres://postgres@127.0.0.1:1/nowhere']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/The selector ".+" matches no model: check the name \(models: .*user_lifecycle/);
+    expect(r.stderr).not.toMatch(/ECONNREFUSED|connect/i);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   // The same main() as the process runs, called in-process to keep this file fast; stderr is captured.
   async function inProcess(args: string[]): Promise<{ code: number; stderr: string }> {
     let stderr = '';

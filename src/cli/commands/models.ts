@@ -8,6 +8,7 @@ import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
 import {
   buildStep,
+  checkSelectors,
   checkVarValues,
   runResultsFor,
   testStep,
@@ -39,6 +40,7 @@ export const buildCommand: CommandSpec = {
       select: ctx.opts.select as string[] | undefined,
     };
     checkVarValues(ctx.config.vars);
+    await checkSelectors(ctx, o.select);
     o.runResults = await runResultsFor(ctx, 'build', o);
     return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));
   },
@@ -53,6 +55,7 @@ export const testCommand: CommandSpec = {
     "Exits 1 when a test fails, listing the failing rows. Writes target/run_results.json (dbt schema v6) with every test's status and failures (--target-path).",
   action: async (ctx) => {
     const o: StepOptions = { select: ctx.opts.select as string[] | undefined };
+    await checkSelectors(ctx, o.select, true);
     o.runResults = await runResultsFor(ctx, 'test', o);
     return withWarehouse(ctx, (wh) => testStep(ctx, wh, o));
   },

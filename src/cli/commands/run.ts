@@ -4,6 +4,7 @@ import { withWarehouse } from '../context';
 import {
   buildStep,
   checkSyncSettings,
+  checkSelectors,
   checkVarValues,
   runResultsFor,
   syncStep,
@@ -63,6 +64,7 @@ export const runCommand: CommandSpec = {
       select: ctx.opts.select as string[] | undefined,
     };
     // one artifact for the build and the test step, as dbt build writes
+    await checkSelectors(ctx, o.select);
     o.runResults = await runResultsFor(ctx, 'run', o);
     return withWarehouse(ctx, (wh) => runPipeline(ctx, wh, o));
   },
