@@ -52,7 +52,8 @@ export function sleep(ms: number): Promise<void> {
 export class FatalDeliveryError extends Error {
   constructor(
     message: string,
-    readonly status: number,
+    /** Undefined when no request reached the CDP (an endpoint fetch refuses). */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'FatalDeliveryError';

@@ -122,12 +122,26 @@ export interface SyncSummary {
   transitions: SyncTransition[];
   /** Up to 20 examples of failed and invalid rows with their reason. */
   errors: Array<{ userId: string | null; status: 'failed' | 'invalid'; error: string }>;
+  /**
+   * Every failed and invalid row counted by reason (up to 20 distinct reasons, the rest in `otherProblems`),
+   * with the first few user ids of each: one reason (the CDP down) often covers thousands of rows.
+   */
+  problemGroups: SyncProblemGroup[];
+  otherProblems: number;
   /** Why the run stopped early (CDP down after retries), when it did. */
   aborted: string | null;
   requests: number;
   durationMs: number;
   /** What the CLI should exit with: 1 when rows failed (SPEC §8), else 0. */
   exitCode: 0 | 1;
+}
+
+export interface SyncProblemGroup {
+  status: 'failed' | 'invalid';
+  error: string;
+  count: number;
+  /** The first 3 users with this reason (null: a row without user_id). */
+  userIds: Array<string | null>;
 }
 
 const DEFAULT_INTEGRATIONS = Object.freeze({ All: true });
@@ -321,8 +335,22 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   const timestamp = startedAt.toISOString();
   const salt = fullResync ? `full-resync:${runId}` : '';
 
+  const groups = new Map<string, SyncProblemGroup>();
+  let otherProblems = 0;
   const noteError = (userId: string | null, status: 'failed' | 'invalid', error: string): void => {
     if (errors.length < 20) errors.push({ userId, status, error });
+    const key = `${status}\u0000${error}`;
+    let g = groups.get(key);
+    if (!g) {
+      if (groups.size >= 20) {
+        otherProblems++;
+        return;
+      }
+      g = { status, error, count: 0, userIds: [] };
+      groups.set(key, g);
+    }
+    g.count++;
+    if (g.userIds.length < 3) g.userIds.push(userId);
   };
 
   // Writes are serialised (one DuckDB writer; ordered state) and overlap with the requests. Acknowledged rows
@@ -537,7 +565,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     status = 'error';
     errorText =
       runError instanceof FatalDeliveryError
-        ? `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} refused the request: ${runError.message}`
+        ? `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} ${runError.status === undefined ? 'cannot be reached' : 'refused the request'}: ${runError.message}`
         : errorMessage(runError);
   }
   const transitionRecord: Record<string, number> = {};
@@ -552,8 +580,9 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
 
   if (runError) {
     if (runError instanceof FatalDeliveryError) {
+      const what = runError.status === undefined ? 'cannot be reached' : 'refused the sync';
       throw new UserError(
-        `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} refused the sync: ${runError.message}; nothing more was sent (run ${runId}).`,
+        `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} ${what}: ${runError.message}; nothing more was sent (run ${runId}).`,
         { cause: runError },
       );
     }
@@ -571,6 +600,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     ...counts,
     transitions: [...transitions.values()].sort((a, b) => b.count - a.count),
     errors,
+    problemGroups: [...groups.values()].sort((a, b) => b.count - a.count),
+    otherProblems,
     aborted,
     requests,
     durationMs: Date.now() - started,

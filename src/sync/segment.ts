@@ -68,7 +68,16 @@ export class SegmentTransport implements Transport {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, bad port…) is in its cause.
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message;
+      if (c?.message === 'bad port') {
+        // fetch refuses the ports browsers block (1, 25, 6000…) every time: retrying only wastes the backoff.
+        return {
+          kind: 'fatal',
+          message: `${this.url}: fetch refuses to connect to port ${new URL(this.url).port}, one of the ports browsers block: serve the batch API on another port`,
+        };
+      }
       const msg =
         (err as Error).name === 'TimeoutError'
           ? `no answer within ${this.timeoutMs} ms`

@@ -27,9 +27,15 @@ export function formatSyncSummary(s: SyncSummary): string {
     const cw = Math.max(...s.transitions.map((t) => n(t.count).length));
     s.transitions.forEach((t, i) => lines.push(`    ${labels[i].padEnd(lw)}  ${n(t.count).padStart(cw)}`));
   }
-  if (s.errors.length > 0) {
-    lines.push(`  ${s.failed + s.invalid > s.errors.length ? 'first problems' : 'problems'}:`);
-    for (const e of s.errors) lines.push(`    ${e.status} ${e.userId ?? '(no user_id)'}: ${e.error}`);
+  if (s.problemGroups.length > 0) {
+    // One line per reason with its count and a few users: the CDP being down is one reason, not 1,000 lines.
+    lines.push('  problems:');
+    for (const g of s.problemGroups) {
+      const users = g.userIds.map((u) => u ?? '(no user_id)').join(', ');
+      const more = g.count > g.userIds.length ? ` and ${n(g.count - g.userIds.length)} more` : '';
+      lines.push(`    ${g.status} ${n(g.count)} (${users}${more}): ${g.error}`);
+    }
+    if (s.otherProblems > 0) lines.push(`    … ${n(s.otherProblems)} more with other reasons`);
   }
   if (s.aborted) lines.push(`  stopped early: ${s.aborted}`);
   if (s.failed > 0) {

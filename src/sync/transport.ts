@@ -18,8 +18,8 @@ export type Outcome =
   | { kind: 'retry'; status?: number; retryAfterMs?: number; message: string }
   /** Another 4xx: something in the request is refused; bisecting finds which event. */
   | { kind: 'reject'; status: number; message: string }
-  /** 401/403/404: no event can succeed with this configuration, so the run stops. */
-  | { kind: 'fatal'; status: number; message: string };
+  /** 401/403/404, or an endpoint fetch will never connect to: no event can succeed, so the run stops. */
+  | { kind: 'fatal'; status?: number; message: string };
 
 export interface Limits {
   /** Largest single event, in bytes of JSON as it travels (SPEC §6: 32 KB). */
@@ -79,17 +79,23 @@ export function classify(
   retryAfter?: string | null,
 ): Exclude<Outcome, { kind: 'ok' }> {
   if (status === undefined) return { kind: 'retry', message };
+  // describeError's text starts with the status already; the fatal messages below name it themselves.
+  const detail = message.replace(new RegExp(`^HTTP ${status}(: )?`), '');
   if (status === 429 || status === 408 || status >= 500) {
     return { kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfter), message };
   }
   if (status === 401 || status === 403) {
-    return { kind: 'fatal', status, message: `the write key was refused (HTTP ${status}): ${message}` };
+    return {
+      kind: 'fatal',
+      status,
+      message: `the write key was refused (HTTP ${status})${detail ? `: ${detail}` : ''}`,
+    };
   }
   if (status === 404 || status === 405) {
     return {
       kind: 'fatal',
       status,
-      message: `the endpoint has no batch API (HTTP ${status}): check --endpoint; ${message}`,
+      message: `the endpoint has no batch API (HTTP ${status}): check --endpoint${detail ? ` (${detail})` : ''}`,
     };
   }
   return { kind: 'reject', status, message };

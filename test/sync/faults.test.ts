@@ -69,6 +69,11 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       // The other 20 changed users were not tried: they stay changed for the next run.
       expect(s.changed).toBe(30);
       expect(formatSyncSummary(s)).toMatch(/not tried\s+20/);
+      // One reason for all ten rows: one summary line with the count and a few users, not ten lines.
+      expect(s.problemGroups).toHaveLength(1);
+      expect(formatSyncSummary(s)).toMatch(
+        /problems:\n {4}failed 10 \(u\d+, u\d+, u\d+ and 7 more\): gave up after 2 attempts: .*ECONNREFUSED.*\n {2}stopped early/,
+      );
     });
 
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {

@@ -243,7 +243,9 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     await setStatus(wh, 'lifecycle', 'u00012', 'dormant', '2024-06-30', 'active');
     cdp.setHandler(() => ({ status: 401, body: { success: false, message: 'Invalid write key' } }));
     await expect(runSync(base())).rejects.toThrow(UserError);
-    await expect(runSync(base())).rejects.toThrow(/refused the sync: the write key was refused \(HTTP 401\)/);
+    await expect(runSync(base())).rejects.toThrow(
+      /refused the sync: the write key was refused \(HTTP 401\): Invalid write key; nothing more was sent/,
+    );
     const runs = await wh.query(`select status, error from lifecycle.sync_runs where status = 'error'`);
     expect(runs.length).toBe(2);
     expect(String(runs[0].error)).toMatch(/Invalid write key/);
@@ -252,6 +254,18 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(st.status).toBe('delivered');
     cdp.setHandler(() => ({ status: 200 }));
     expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
+  });
+
+  it('stops at once on an endpoint port fetch never connects to, saying so', async () => {
+    await setStatus(wh, 'lifecycle', 'u00013', 'dormant', '2024-06-30', 'active');
+    const t0 = Date.now();
+    // Port 1 is on fetch's blocked-port list: no retry can succeed, so none is made.
+    const slowRetry = { baseDelayMs: 5000, maxDelayMs: 5000, maxAttempts: 2 };
+    await expect(runSync({ ...base(), endpoint: 'http://127.0.0.1:1', retry: slowRetry })).rejects.toThrow(
+      /Segment at http:\/\/127\.0\.0\.1:1 cannot be reached: .*port 1, one of the ports browsers block: serve the batch API on another port/,
+    );
+    // A retry would have waited 5 s first.
+    expect(Date.now() - t0).toBeLessThan(4000);
   });
 
   it('full resync resends everyone', async () => {
