@@ -147,7 +147,8 @@ export function formatTerminalReport(
 
   // ------------------------------------------------------------- RFM
   out.push(
-    heading('RFM value segments') + ` — ${int(data.purchasers)} customers with a purchase in the RFM window`,
+    heading('RFM value segments') +
+      ` — ${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window`,
   );
   if (data.purchasers === 0) {
     out.push(
