@@ -37,6 +37,8 @@ export interface ModelResult {
   ms: number;
   /** The error (a full sentence naming model, file and warehouse), why the model was skipped, or a note on how it was built. */
   message?: string;
+  /** The SELECT the model ran (the incremental variant on an incremental run); absent when it never rendered. */
+  compiledSql?: string;
 }
 
 /** Progress of one model: `start` before it runs, `end` with its result. */
@@ -260,7 +262,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         const ident = relation.identifier;
         const indexes = parseIndexes(cfg.indexes, `model ${name} (${g.node.file})`);
         if (materialized === 'ephemeral') {
-          compileModel(parsed, name, false, cache);
+          result.compiledSql = compileModel(parsed, name, false, cache);
         } else {
           if (!schemasMade.has(schema)) {
             await ensureSchema(wh, schema);
@@ -299,6 +301,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
               }
             }
             const sql = compileModel(parsed, name, isInc, cache);
+            result.compiledSql = sql;
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
@@ -307,6 +310,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             );
           } else {
             const sql = compileModel(parsed, name, false, cache);
+            result.compiledSql = sql;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               buildSwap(
                 wh,

@@ -33,7 +33,7 @@ export interface RunResultEntry {
   /** `model.<package>.<name>` or `test.<package>.<test name>`. */
   unique_id: string;
   compiled: boolean | null;
-  /** The test query that selects the failing rows; null for models (see target/compiled for their SQL). */
+  /** A model's SELECT as it ran, or the test query that selects the failing rows; null when never rendered. */
   compiled_code: string | null;
   relation_name: string | null;
 }
@@ -85,8 +85,8 @@ export class RunResultsRecorder {
         message: m.message ?? (m.status === 'success' ? 'OK' : null),
         failures: null,
         unique_id: `model.${this.projectName}.${m.name}`,
-        compiled: m.status === 'skipped' ? null : true,
-        compiled_code: null,
+        compiled: m.compiledSql === undefined ? null : true,
+        compiled_code: m.compiledSql ?? null,
         relation_name: m.materialized === 'ephemeral' ? null : m.relation,
       });
     }

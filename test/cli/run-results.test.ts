@@ -154,6 +154,11 @@ describe('run_results.json (dbt schema v6)', () => {
     expect(state.adapter_response.rows_affected).toBe(3);
     const view = art.results.find((e) => e.unique_id.endsWith('.user_lifecycle'))!;
     expect(view.adapter_response).toEqual({});
+    // the SELECT as it ran: refs resolved to relations, no template left
+    expect(state.compiled).toBe(true);
+    expect(state.compiled_code).toContain('"lifecycle"."int_lifecycle__user_facts"');
+    expect(state.compiled_code).not.toMatch(/\{\{|\{%|ref\(/);
+    expect(view.compiled_code).toMatch(/\bfrom "lifecycle"\."int_lifecycle__user_state"/);
 
     const [t] = state.timing;
     expect(Date.parse(t.started_at)).toBeGreaterThanOrEqual(before - 1000);
@@ -198,7 +203,12 @@ describe('run_results.json (dbt schema v6)', () => {
       const byId = new Map(art.results.map((e) => [e.unique_id.split('.')[2], e]));
       expect(byId.get('stg_lifecycle__tracks')).toMatchObject({ status: 'error' });
       expect(byId.get('stg_lifecycle__tracks')?.message).toMatch(/properties/);
-      expect(byId.get('user_lifecycle')?.status).toBe('skipped');
+      expect(byId.get('stg_lifecycle__tracks')?.compiled_code).toMatch(/\bproperties\b/);
+      expect(byId.get('user_lifecycle')).toMatchObject({
+        status: 'skipped',
+        compiled: null,
+        compiled_code: null,
+      });
       expect(byId.get('stg_lifecycle__aliases')?.status).toBe('success');
       expect(art.args).toMatchObject({ which: 'build', full_refresh: true });
     } finally {
