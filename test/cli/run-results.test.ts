@@ -95,6 +95,7 @@ interface Entry {
   failures: number | null;
   message: string | null;
   relation_name: string | null;
+  compiled: boolean | null;
   compiled_code: string | null;
 }
 interface Artifact {
