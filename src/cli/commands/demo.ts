@@ -142,7 +142,7 @@ export const demoCommand: CommandSpec = {
     new Option('--seed <n>', 'seed of the generator (same seed, same events)'),
     new Option(
       '--retail <csv>',
-      'the Online Retail sample to add (default: ../shared/datasets/online-retail-sample.csv)',
+      'the Online Retail sample to add (default: shared/datasets/online-retail-sample.csv beside the cdp-lifecycle folder, used when present)',
     ),
     new Option('--html <file>', 'where to write the HTML report').default('lifecycle-report.html'),
   ],
