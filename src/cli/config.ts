@@ -369,8 +369,18 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     ['--schema', resolved.schema],
   ] as const) {
     if (!isValidIdent(value)) {
+      const why = !/^[A-Za-z0-9_$]+$/.test(value)
+        ? 'use letters, digits and underscores only'
+        : /^[0-9$]/.test(value)
+          ? 'start it with a letter or an underscore'
+          : 'use at most 63 characters';
+      throw new UsageError(`${name} "${value}" is not a valid schema name: ${why}.`);
+    }
+    if (value !== value.toLowerCase()) {
+      // DuckDB matches names without case while the runner's catalog checks compare them exactly, and on
+      // PostgreSQL a quoted "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
       throw new UsageError(
-        `${name} "${value}" is not a valid schema name: use letters, digits and underscores only.`,
+        `${name} "${value}" has upper-case letters: use "${value.toLowerCase()}" (DuckDB ignores case in names and PostgreSQL folds unquoted ones to lower case).`,
       );
     }
   }

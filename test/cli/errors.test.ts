@@ -114,6 +114,10 @@ describe('cli error manners', () => {
     ],
     [['build', '--schema', 'life-cycle'], /--schema "life-cycle" is not a valid schema name/],
     [['build', '--raw-schema', 'x;drop'], /--raw-schema "x;drop" is not a valid schema name/],
+    [['build', '--schema', '1abc'], /--schema "1abc" is not a valid schema name: start it with a letter/],
+    [['build', '--schema', 'a'.repeat(64)], /is not a valid schema name: use at most 63 characters/],
+    [['build', '--schema', 'LIFECYCLE'], /--schema "LIFECYCLE" has upper-case letters: use "lifecycle"/],
+    [['test', '--raw-schema', 'CDP'], /--raw-schema "CDP" has upper-case letters: use "cdp"/],
     [['serve', '--write-key', 'k', '--port', 'eighty'], /--port must be a whole number, not "eighty"/],
     [['serve', '--write-key', 'k', '--port', '70000'], /The port 70000 is out of range/],
     [
