@@ -84,15 +84,15 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'target_path',
-    help: "folder for run_results.json, dbt's artifact of each model's and test's status and timing",
+    help: "folder for run_results.json, dbt's artifact of each model's and test's status and timing (and for compile's compiled/)",
     type: 'string',
     env: 'LIFECYCLE_TARGET_PATH',
     flag: '--target-path <dir>',
     default: 'target',
     description:
-      "Folder (relative to the working directory) where `build`, `test`, `run` and scheduled runs write `run_results.json`, dbt's artifact (schema v6) with each model's and test's status, timing, rows and failures.",
-    commands: ['serve', 'build', 'test', 'run'],
-    flagOn: ['build', 'test', 'run'],
+      "Folder (relative to the working directory) where `build`, `test`, `run` and scheduled runs write `run_results.json`, dbt's artifact (schema v6) with each model's and test's status, timing, rows and failures; `compile` writes into its `compiled/` folder unless given `--out`.",
+    commands: ['serve', 'build', 'test', 'run', 'compile'],
+    flagOn: ['build', 'test', 'run', 'compile'],
   },
   {
     key: 'serve.port',

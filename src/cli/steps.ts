@@ -13,6 +13,7 @@ import { packageInfo, runnerPart, syncPart } from './parts';
 
 export interface StepOptions {
   select?: string[];
+  exclude?: string[];
   fullRefresh?: boolean;
   dryRun?: boolean;
   fullResync?: boolean;
@@ -44,6 +45,7 @@ export async function runResultsFor(
   };
   if (o.fullRefresh) args.full_refresh = true;
   if (o.select) args.select = o.select;
+  if (o.exclude) args.exclude = o.exclude;
   return new RunResultsRecorder(loadProject(defaultProjectDir()).name, args);
 }
 
@@ -115,13 +117,19 @@ export function checkVarValues(vars: Record<string, unknown>): void {
  */
 export async function checkSelectors(
   ctx: CommandContext,
-  select: string[] | undefined,
+  o: Pick<StepOptions, 'select' | 'exclude'>,
   forTests = false,
 ): Promise<void> {
-  if (!select || select.length === 0) return;
+  if (!o.select?.length && !o.exclude?.length) return;
   const { checkSelection } = await runnerPart();
   checkSelection(
-    { schema: ctx.config.schema, rawSchema: ctx.config.rawSchema, vars: ctx.config.vars, select },
+    {
+      schema: ctx.config.schema,
+      rawSchema: ctx.config.rawSchema,
+      vars: ctx.config.vars,
+      select: o.select,
+      exclude: o.exclude,
+    },
     parseWarehouseUrl(ctx.config.warehouse).kind,
     forTests,
   );
@@ -141,6 +149,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     vars: { ...ctx.config.vars, ...o.vars },
     fullRefresh: o.fullRefresh,
     select: o.select,
+    exclude: o.exclude,
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
@@ -183,6 +192,7 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     rawSchema: ctx.config.rawSchema,
     vars: { ...ctx.config.vars, ...o.vars },
     select: o.select,
+    exclude: o.exclude,
     log: (message) => out.debug(message),
     onTest: (t) => o.runResults?.finishedAt.set(`test:${t.name}`, Date.now()),
   });

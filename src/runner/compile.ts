@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../errors';
+import { UsageError, UserError, errorMessage } from '../errors';
 import { compileModel, openProject, type RunnerBaseOptions } from './build';
 import { selectModels } from './dag';
 import type { RenderedModel, TargetType } from './render';
@@ -40,7 +40,15 @@ export async function compileModels(opts: CompileOptions): Promise<CompileResult
   const parsed = openProject(opts, opts.dialect);
   const selected = selectModels(parsed.graph, opts.select, parsed.project.name, opts.exclude);
   const dir = path.resolve(opts.outDir ?? path.join('target', 'compiled'), opts.dialect);
-  fs.mkdirSync(dir, { recursive: true });
+  const unwritable = (err: unknown): UserError =>
+    new UserError(
+      `Cannot write the compiled models into ${dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}): pass --out with a folder you can write to.`,
+    );
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw unwritable(err);
+  }
   const cache = new Map<string, RenderedModel>();
   const models: CompiledModel[] = [];
   for (const name of parsed.order) {
@@ -48,7 +56,11 @@ export async function compileModels(opts: CompileOptions): Promise<CompileResult
     const g = parsed.graph.get(name)!;
     const sql = compileModel(parsed, name, false, cache) + '\n';
     const file = path.join(dir, `${name}.sql`);
-    fs.writeFileSync(file, sql);
+    try {
+      fs.writeFileSync(file, sql);
+    } catch (err) {
+      throw unwritable(err);
+    }
     models.push({
       name,
       file: g.node.file,

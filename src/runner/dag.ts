@@ -218,6 +218,12 @@ export function selectModels(
         const s = matchSelector(graph, p, projectName);
         acc = acc === undefined ? s : new Set([...acc].filter((x) => s.has(x)));
       }
+      if (parts.length > 1 && acc !== undefined && acc.size === 0) {
+        // `a,b` is dbt's intersection, an easy slip for "a and b": building nothing would look like success.
+        throw new UsageError(
+          `The selector "${item}" matches no model: a comma keeps the models matched by every part; to select each, separate them with spaces ("${parts.join(' ')}").`,
+        );
+      }
       for (const x of acc ?? []) chosen.add(x);
     }
   }

@@ -44,4 +44,40 @@ describe('cdp-lifecycle compile', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('writes into the target path, takes --select and --exclude, and names an unwritable --out', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-compile-'));
+    try {
+      const r = await runCli(
+        [
+          'compile',
+          '--dialect',
+          'duckdb',
+          '--select',
+          '+user_lifecycle',
+          '--exclude',
+          'stg_lifecycle__pages',
+        ],
+        { cwd: dir, env: { LIFECYCLE_TARGET_PATH: 'artifacts' } },
+      );
+      expectExit(r, 0);
+      const files = fs.readdirSync(path.join(dir, 'artifacts', 'compiled', 'duckdb'));
+      expect(files).toContain('user_lifecycle.sql');
+      expect(files).toContain('stg_lifecycle__screens.sql');
+      // excluded, and not an ancestor of user_lifecycle
+      expect(files).not.toContain('stg_lifecycle__pages.sql');
+      expect(files).not.toContain('status_daily.sql');
+      expect(fs.existsSync(path.join(dir, 'target'))).toBe(false);
+
+      fs.writeFileSync(path.join(dir, 'a-file'), '');
+      const bad = await runCli(['compile', '--dialect', 'duckdb', '--out', 'a-file/out'], { cwd: dir });
+      expectExit(bad, 1);
+      expect(bad.stderr).toMatch(
+        /Cannot write the compiled models into .*a-file\/out\/duckdb \(ENOTDIR\): pass --out with a folder you can write to\./,
+      );
+      expect(bad.stderr).not.toMatch(/unexpected|\n\s+at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

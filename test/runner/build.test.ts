@@ -213,6 +213,9 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     expect(await names(['path:models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
     expect(await names(['dim_users top_users'])).toEqual(['dim_users', 'top_users']);
     expect(await names(['tag:mart,+top_users'])).toEqual(['top_users', 'user_revenue']);
+    await expect(buildModels({ ...base(), select: ['dim_users,top_users'] })).rejects.toThrow(
+      /"dim_users,top_users" matches no model: a comma keeps the models matched by every part; .*\("dim_users top_users"\)/,
+    );
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(UsageError);
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(/"nope" matches no model/);
   });

@@ -19,13 +19,20 @@ import {
 export const selectOption = (): Option =>
   new Option(
     '--select <selector...>',
-    'only these models: a name, +name (with its ancestors), name+ (with its descendants), tag:x',
+    'only these models: name (globs), +name (with ancestors), name+ (with descendants), @name, tag:x, path:dir, source:x, config:key:value; a comma intersects',
   );
+
+export const excludeOption = (): Option =>
+  new Option('--exclude <selector...>', 'leave out these models (same forms as --select)');
 
 export const buildCommand: CommandSpec = {
   name: 'build',
   summary: 'render and run the lifecycle models in the warehouse',
-  options: [new Option('--full-refresh', 'rebuild incremental models from scratch'), selectOption()],
+  options: [
+    new Option('--full-refresh', 'rebuild incremental models from scratch'),
+    selectOption(),
+    excludeOption(),
+  ],
   examples: [
     'cdp-lifecycle build',
     'cdp-lifecycle build --vars \'{"lifecycle__as_of_date": "2024-06-30", "lifecycle__timezone": "Europe/Berlin"}\'',
@@ -38,9 +45,10 @@ export const buildCommand: CommandSpec = {
     const o: StepOptions = {
       fullRefresh: Boolean(ctx.opts.fullRefresh),
       select: ctx.opts.select as string[] | undefined,
+      exclude: ctx.opts.exclude as string[] | undefined,
     };
     checkVarValues(ctx.config.vars);
-    await checkSelectors(ctx, o.select);
+    await checkSelectors(ctx, o);
     o.runResults = await runResultsFor(ctx, 'build', o);
     return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));
   },
@@ -49,13 +57,16 @@ export const buildCommand: CommandSpec = {
 export const testCommand: CommandSpec = {
   name: 'test',
   summary: 'run the schema tests (unique, not_null, accepted_values, relationships) of the built models',
-  options: [selectOption()],
+  options: [selectOption(), excludeOption()],
   examples: ['cdp-lifecycle test', 'cdp-lifecycle test --select user_lifecycle'],
   notes:
     "Exits 1 when a test fails, listing the failing rows. Writes target/run_results.json (dbt schema v6) with every test's status and failures (--target-path).",
   action: async (ctx) => {
-    const o: StepOptions = { select: ctx.opts.select as string[] | undefined };
-    await checkSelectors(ctx, o.select, true);
+    const o: StepOptions = {
+      select: ctx.opts.select as string[] | undefined,
+      exclude: ctx.opts.exclude as string[] | undefined,
+    };
+    await checkSelectors(ctx, o, true);
     o.runResults = await runResultsFor(ctx, 'test', o);
     return withWarehouse(ctx, (wh) => testStep(ctx, wh, o));
   },
@@ -63,13 +74,17 @@ export const testCommand: CommandSpec = {
 
 export const compileCommand: CommandSpec = {
   name: 'compile',
-  summary: 'render every model to target/compiled/<dialect>/ without connecting to a warehouse',
+  summary: 'render every model to <target-path>/compiled/<dialect>/ without connecting to a warehouse',
   options: [
     new Option('--dialect <dialect>', 'SQL dialect to render for (default: the --warehouse kind)').choices([
       ...DIALECTS,
     ]),
-    new Option('--out <dir>', 'output root; files go to <dir>/<dialect>/ (default: target/compiled)'),
+    new Option(
+      '--out <dir>',
+      'output root; files go to <dir>/<dialect>/ (default: compiled/ in --target-path, target/compiled)',
+    ),
     selectOption(),
+    excludeOption(),
   ],
   examples: [
     'cdp-lifecycle compile --dialect snowflake',
@@ -83,11 +98,14 @@ export const compileCommand: CommandSpec = {
     checkVarValues(ctx.config.vars);
     const result = await compileModels({
       dialect,
-      outDir: ctx.opts.out ? path.resolve(String(ctx.opts.out)) : undefined,
+      outDir: path.resolve(
+        ctx.opts.out ? String(ctx.opts.out) : path.join(ctx.config.targetPath, 'compiled'),
+      ),
       schema: ctx.config.schema,
       rawSchema: ctx.config.rawSchema,
       vars: ctx.config.vars,
       select: ctx.opts.select as string[] | undefined,
+      exclude: ctx.opts.exclude as string[] | undefined,
     });
     for (const m of result.models) ctx.out.print(`  ${path.relative(process.cwd(), m.path) || m.path}`);
     ctx.out.print(`Compiled ${plural(result.models.length, 'model')} for ${dialect} into ${result.dir}.`);

@@ -13,7 +13,7 @@ import {
 } from '../steps';
 import type { Warehouse } from '../../warehouse';
 import { dryRunOption, fullResyncOption } from './sync';
-import { selectOption } from './models';
+import { excludeOption, selectOption } from './models';
 
 /** build → test → sync on one open warehouse; stops at the first step that does not exit 0. */
 export async function runPipeline(
@@ -43,6 +43,7 @@ export const runCommand: CommandSpec = {
   options: [
     new Option('--full-refresh', 'rebuild incremental models from scratch'),
     selectOption(),
+    excludeOption(),
     dryRunOption(),
     fullResyncOption(),
   ],
@@ -62,9 +63,10 @@ export const runCommand: CommandSpec = {
       fullRefresh: Boolean(ctx.opts.fullRefresh),
       fullResync: Boolean(ctx.opts.fullResync),
       select: ctx.opts.select as string[] | undefined,
+      exclude: ctx.opts.exclude as string[] | undefined,
     };
     // one artifact for the build and the test step, as dbt build writes
-    await checkSelectors(ctx, o.select);
+    await checkSelectors(ctx, o);
     o.runResults = await runResultsFor(ctx, 'run', o);
     return withWarehouse(ctx, (wh) => runPipeline(ctx, wh, o));
   },
