@@ -112,15 +112,14 @@ export function checkVarValues(vars: Record<string, unknown>): void {
 }
 
 /**
- * A selector that matches no model is a usage error before the warehouse is opened: resolving it needs only
- * the project, and a connection error or a lock wait would otherwise hide the typo.
+ * A var the package refuses or a selector that matches no model is a usage error before the warehouse is
+ * opened: both need only the project, and a connection error or a lock wait would otherwise hide the typo.
  */
-export async function checkSelectors(
+export async function checkProject(
   ctx: CommandContext,
   o: Pick<StepOptions, 'select' | 'exclude'>,
   forTests = false,
 ): Promise<void> {
-  if (!o.select?.length && !o.exclude?.length) return;
   const { checkSelection } = await runnerPart();
   checkSelection(
     {

@@ -1,4 +1,4 @@
-import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
+import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
 import { ensureSchema, modelSchemaLock, type HeldLock } from '../warehouse/types';
@@ -18,7 +18,7 @@ import {
 import { defaultProjectDir, loadProject, type ModelConfig, type ModelNode } from './project';
 import { applyGrants, parseGrants, type Grants } from './grants';
 import { parsePersistDocs, persistDocs } from './persist-docs';
-import type { RenderedModel } from './render';
+import { ModelRenderError, type RenderedModel } from './render';
 
 export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
 
@@ -139,21 +139,30 @@ export function openProject(
   targetType: ParsedProject['renderer']['targetType'],
 ): ParsedProject {
   const project = loadProject(opts.projectDir ?? defaultProjectDir());
-  return parseProject({
-    project,
-    targetType,
-    schema: opts.schema,
-    vars: opts.vars,
-    rawSchema: opts.rawSchema,
-    log: opts.log,
-    fullRefresh: (opts as Partial<BuildOptions>).fullRefresh,
-  });
+  try {
+    return parseProject({
+      project,
+      targetType,
+      schema: opts.schema,
+      vars: opts.vars,
+      rawSchema: opts.rawSchema,
+      log: opts.log,
+      fullRefresh: (opts as Partial<BuildOptions>).fullRefresh,
+    });
+  } catch (err) {
+    // A var the package's macros refuse (lifecycle__new_days: 0) is bad input, not a broken model: a usage
+    // error in the macro's own words, rather than a failed render blamed on the first model that reads it.
+    if (err instanceof ModelRenderError && err.compilerMessage?.startsWith('The var ')) {
+      throw new UsageError(err.compilerMessage, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**
- * The models a `--select`/`--exclude` picks, resolved without a warehouse so that a selector that matches
- * nothing stops the command before it connects. Tests take `source:` selectors on their own (source tests), so
- * `forTests` leaves those out, as testModels does.
+ * The project parsed with these vars and the models a `--select`/`--exclude` picks, without a warehouse, so
+ * that a bad var or a selector that matches nothing stops the command before it connects. Tests take `source:`
+ * selectors on their own (source tests), so `forTests` leaves those out, as testModels does.
  */
 export function checkSelection(
   opts: RunnerBaseOptions,
@@ -162,8 +171,8 @@ export function checkSelection(
 ): Set<string> {
   const items = (opts.select ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
   const chosen = forTests ? items.filter((x) => !x.startsWith('source:')) : items;
-  if (chosen.length === 0 && (opts.exclude ?? []).length === 0) return new Set();
   const parsed = openProject(opts, targetType);
+  if (forTests && items.length > 0 && chosen.length === 0) return new Set();
   return selectModels(parsed.graph, chosen, parsed.project.name, opts.exclude);
 }
 

@@ -63,6 +63,18 @@ export class Relation {
 /** Raised by `exceptions.raise_compiler_error`; its message is shown as is. */
 export class CompilerError extends Error {}
 
+/** A model that failed to render; `compilerMessage` is the template's own `raise_compiler_error` text, if any. */
+export class ModelRenderError extends UserError {
+  constructor(
+    message: string,
+    readonly compilerMessage: string | undefined,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'ModelRenderError';
+  }
+}
+
 class ReturnSignal {
   constructor(readonly value: unknown) {}
 }
@@ -594,11 +606,10 @@ export class Renderer {
         return template.render({});
       });
     } catch (err) {
-      throw new UserError(
+      throw new ModelRenderError(
         `model ${node.name} (${node.file}) failed to render: ${renderErrorMessage(err, st.error, compiling)}`,
-        {
-          cause: err,
-        },
+        st.error instanceof CompilerError ? st.error.message : undefined,
+        err,
       );
     } finally {
       this.state = prev;

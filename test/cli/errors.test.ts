@@ -52,6 +52,13 @@ describe('cli error manners', () => {
       '{lifecycle__as_of_date: 2024-13-45}',
       /The var lifecycle__as_of_date "2024-13-45" is not a calendar date/,
     ],
+    // the package's own checks (models/macros/lifecycle_vars.sql), before anything is opened, in their words
+    ['{lifecycle__new_days: 0}', /^error: The var lifecycle__new_days must be a whole number >= 1, not '0'/m],
+    [
+      '{lifecycle__churn_days: ninety}',
+      /The var lifecycle__churn_days must be a whole number >= 1, not 'ninety'/,
+    ],
+    ['{lifecycle__core_events: Signup}', /The var lifecycle__core_events must be a list of event names/],
     [
       '{lifecycle__as_of_date: 2024-02-30}',
       /The var lifecycle__as_of_date "2024-02-30" is not a calendar date/,

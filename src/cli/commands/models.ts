@@ -8,7 +8,7 @@ import { DIALECTS, type CompileDialect } from '../settings';
 import { parseWarehouseUrl } from '../../warehouse';
 import {
   buildStep,
-  checkSelectors,
+  checkProject,
   checkVarValues,
   runResultsFor,
   testStep,
@@ -48,7 +48,7 @@ export const buildCommand: CommandSpec = {
       exclude: ctx.opts.exclude as string[] | undefined,
     };
     checkVarValues(ctx.config.vars);
-    await checkSelectors(ctx, o);
+    await checkProject(ctx, o);
     o.runResults = await runResultsFor(ctx, 'build', o);
     return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));
   },
@@ -66,7 +66,7 @@ export const testCommand: CommandSpec = {
       select: ctx.opts.select as string[] | undefined,
       exclude: ctx.opts.exclude as string[] | undefined,
     };
-    await checkSelectors(ctx, o, true);
+    await checkProject(ctx, o, true);
     o.runResults = await runResultsFor(ctx, 'test', o);
     return withWarehouse(ctx, (wh) => testStep(ctx, wh, o));
   },

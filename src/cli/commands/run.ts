@@ -4,7 +4,7 @@ import { withWarehouse } from '../context';
 import {
   buildStep,
   checkSyncSettings,
-  checkSelectors,
+  checkProject,
   checkVarValues,
   runResultsFor,
   syncStep,
@@ -66,7 +66,7 @@ export const runCommand: CommandSpec = {
       exclude: ctx.opts.exclude as string[] | undefined,
     };
     // one artifact for the build and the test step, as dbt build writes
-    await checkSelectors(ctx, o);
+    await checkProject(ctx, o);
     o.runResults = await runResultsFor(ctx, 'run', o);
     return withWarehouse(ctx, (wh) => runPipeline(ctx, wh, o));
   },
