@@ -77,6 +77,64 @@ describe('cdp-lifecycle demo', () => {
     } finally {
       await wh.close();
     }
+
+    // The printed rebuild command, run as printed, gives the demo's statuses again (a plain build would drop
+    // the demo's non-activity and core events and move users between statuses).
+    const statuses = async () => {
+      const w = await openWarehouse(`duckdb://${file}`);
+      try {
+        return await w.query(
+          'select lifecycle_status, count(*) as n from lifecycle.user_lifecycle group by 1 order by 1',
+        );
+      } finally {
+        await w.close();
+      }
+    };
+    const before = await statuses();
+    const rebuild = /Rebuild as the demo did: cdp-lifecycle (build --warehouse \S+) --vars '(.*)'$/m.exec(
+      r.stdout,
+    );
+    expect(rebuild).not.toBeNull();
+    const vars = JSON.parse(rebuild![2]) as Record<string, unknown>;
+    expect(vars.lifecycle__core_events).toEqual(['Report Created']);
+    const again = await runCli([...rebuild![1].split(' '), '--vars', rebuild![2]], { cwd: dir });
+    expectExit(again, 0);
+    expect(await statuses()).toEqual(before);
+  }, 180_000);
+
+  it("lets the user's vars override the demo's event lists, but not its --as-of", async () => {
+    const file = path.join(dir, 'vars.duckdb');
+    const r = await runCli(
+      [
+        'demo',
+        '--users',
+        '200',
+        '--as-of',
+        '2026-03-31',
+        '--vars',
+        '{"lifecycle__core_events": ["Signup"], "lifecycle__as_of_date": "2020-01-01"}',
+        '--warehouse',
+        `duckdb://${file}`,
+      ],
+      { cwd: dir, timeoutMs: 170_000 },
+    );
+    expectExit(r, 0);
+    expect(r.stderr).toMatch(
+      /warning: the demo builds as of 2026-03-31 \(its --as-of\); lifecycle__as_of_date from your vars is not used/,
+    );
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const [b] = await wh.query<{ as_of_date: unknown; config_fingerprint: string }>(
+        'select cast(as_of_date as varchar) as as_of_date, config_fingerprint from lifecycle.int_lifecycle__builds',
+      );
+      expect(b.as_of_date).toBe('2026-03-31');
+      expect(b.config_fingerprint).toContain('[Signup]');
+      expect(b.config_fingerprint).not.toContain('Report Created');
+      // the demo's own list, which the user did not override, still applies
+      expect(b.config_fingerprint).toContain('Email Delivered');
+    } finally {
+      await wh.close();
+    }
   }, 180_000);
 
   it('checks its options before touching the warehouse: a bad one exits 2 and the previous demo stays', async () => {

@@ -20,6 +20,11 @@ export const RETAIL_SAMPLE = path.resolve(
   'online-retail-sample.csv',
 );
 
+/** POSIX single quotes, so the printed command runs as printed. */
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Marks a warehouse as the demo's, so a re-run may recreate it but real collected data is never dropped. */
 const MARKER_TABLE = 'cdp_lifecycle_demo';
 
@@ -178,7 +183,19 @@ export const demoCommand: CommandSpec = {
       const { Ingestor } = await collectorPart();
       const { generateDemoEvents, retailSampleEvents, demoVars, DEMO_DEFAULTS } = await demoPart();
       const userCount = users ?? DEMO_DEFAULTS.users;
-      const vars = demoVars(asOf);
+      // The demo's event lists are defaults: a var the user set (--vars, env, config file) wins, except the
+      // as-of date, which is --as-of here (the generated personas are placed around it).
+      const userVars = ctx.config.vars;
+      if (userVars.lifecycle__as_of_date !== undefined) {
+        out.warn(
+          `the demo builds as of ${asOf} (its --as-of); lifecycle__as_of_date from your vars is not used.`,
+        );
+      }
+      const vars = Object.fromEntries(
+        Object.entries(demoVars(asOf)).filter(
+          ([k]) => k === 'lifecycle__as_of_date' || userVars[k] === undefined,
+        ),
+      );
       const ingestor = new Ingestor({
         warehouse: wh,
         rawSchema: ctx.config.rawSchema,
@@ -247,6 +264,10 @@ export const demoCommand: CommandSpec = {
         `  • Query the models: ${queryHint(ctx, `select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1`)}`,
       );
       out.print(`  • See the report again at any time: cdp-lifecycle report --warehouse ${wh.displayUrl}`);
+      // A plain `build` would use the package defaults (no non-activity or core events): say what the demo set.
+      out.print(
+        `  • Rebuild as the demo did: cdp-lifecycle build --warehouse ${wh.displayUrl} --vars ${shellQuote(JSON.stringify({ ...userVars, ...vars }))}`,
+      );
       out.print(
         '  • Collect your own events: cdp-lifecycle serve --write-key <key>, then point Segment or RudderStack at it.',
       );
