@@ -227,9 +227,14 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     out.print(`  … and ${problems - MAX_LISTED} more (--verbose lists them all)`);
   out.print(formatTestSummary(result));
   if (!result.success) {
-    out.error(
-      `${plural(result.failed + result.errored, 'schema test')} of the models did not pass: see the failing rows above.`,
-    );
+    // failures have rows to look at; errors (a model not built, a bad column) have only their message
+    const what = [
+      result.failed > 0 ? `${plural(result.failed, 'schema test')} failed (failing rows above)` : '',
+      result.errored > 0
+        ? `${plural(result.errored, 'schema test')} could not run (errors above: a model not built or a column missing)`
+        : '',
+    ].filter(Boolean);
+    out.error(`${what.join('; ')}.`);
     return 1;
   }
   return 0;

@@ -227,6 +227,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   await checkSources(parsed, wh, todo);
   const results: ModelResult[] = [];
   const failed = new Set<string>();
+  /** For a skipped model, the failed model that caused it. */
+  const failedRoot = new Map<string, string>();
   const cache = new Map<string, RenderedModel>();
   const schemasMade = new Set<string>();
   let grantsNoted = false;
@@ -261,9 +263,14 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     const brokenUpstream = g.refs.find((r) => failed.has(r));
     if (brokenUpstream || (opts.failFast && failed.size > 0)) {
       result.status = 'skipped';
-      result.message = brokenUpstream
-        ? `skipped because ${brokenUpstream} failed`
-        : 'skipped because an earlier model failed';
+      // name the model that failed, not a skipped one between it and this one
+      const root = brokenUpstream ? (failedRoot.get(brokenUpstream) ?? brokenUpstream) : undefined;
+      result.message = !brokenUpstream
+        ? 'skipped because an earlier model failed'
+        : root === brokenUpstream
+          ? `skipped because ${root} failed`
+          : `skipped because ${root} failed (upstream of ${brokenUpstream})`;
+      if (root) failedRoot.set(name, root);
       failed.add(name);
     } else {
       try {
@@ -359,9 +366,14 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   opts.progress?.stop(`built ${ok}/${results.length} models in ${(res.ms / 1000).toFixed(1)}s`);
   if (!res.success) {
     const first = results.find((r) => r.status === 'error');
-    const more = results.filter((r) => r.status !== 'success').length - 1;
+    const otherErrors = results.filter((r) => r.status === 'error').length - (first ? 1 : 0);
+    const skipped = results.filter((r) => r.status === 'skipped').length;
+    const parts = [
+      otherErrors > 0 ? `${otherErrors} more model${otherErrors > 1 ? 's' : ''} failed` : '',
+      skipped > 0 ? `${skipped} skipped` : '',
+    ].filter(Boolean);
     throw new BuildFailedError(
-      `${first?.message ?? 'a model failed'}${more > 0 ? ` (${more} more model${more > 1 ? 's' : ''} failed or skipped)` : ''}`,
+      `${first?.message ?? 'a model failed'}${parts.length ? ` (${parts.join(', ')})` : ''}`,
       res,
     );
   }

@@ -49,8 +49,20 @@ describe('cdp-lifecycle test', () => {
     expectExit(bad, 1);
     expect(bad.stdout).toMatch(/FAIL 1 unique_user_lifecycle_user_id/);
     expect(bad.stdout).toMatch(/"a"/); // the sample row names the duplicated user
-    expect(bad.stderr).toMatch(
-      /^error: 1 schema test of the models did not pass: see the failing rows above\.$/m,
+    expect(bad.stderr).toMatch(/^error: 1 schema test failed \(failing rows above\)\.$/m);
+
+    // A model that is not there: its tests error (no rows to show), and the last line says so apart.
+    const wh2 = await openWarehouse(url);
+    try {
+      await wh2.exec('drop table lifecycle.int_lifecycle__status_daily');
+    } finally {
+      await wh2.close();
+    }
+    const mixed = await runCli(['test', '--warehouse', url], { cwd: dir });
+    expectExit(mixed, 1);
+    expect(mixed.stdout).toMatch(/ERROR \S+int_lifecycle__status_daily\S*: .*is not built/);
+    expect(mixed.stderr).toMatch(
+      /^error: \d+ schema tests? failed \(failing rows above\); \d+ schema tests? could not run \(errors above: a model not built or a column missing\)\.$/m,
     );
   });
 });

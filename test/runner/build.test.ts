@@ -220,6 +220,27 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(/"nope" matches no model/);
   });
 
+  it('names the failed model, not a skipped one, for models further down, and counts errors and skips apart', async () => {
+    let err: unknown;
+    try {
+      await buildModels({ ...base(), vars: { break_stg_orders: true } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BuildFailedError);
+    const e = err as BuildFailedError;
+    const m = byName(e.result);
+    expect(m.stg_orders.status).toBe('error');
+    // completed_orders (ephemeral) refs stg_orders; user_revenue refs completed_orders; top_users user_revenue
+    expect(m.completed_orders.message).toBe('skipped because stg_orders failed');
+    expect(m.user_revenue.message).toBe('skipped because stg_orders failed (upstream of completed_orders)');
+    expect(m.top_users.message).toBe('skipped because stg_orders failed (upstream of user_revenue)');
+    const skipped = e.result.models.filter((x) => x.status === 'skipped').length;
+    expect(skipped).toBeGreaterThanOrEqual(5);
+    expect(e.message).toMatch(new RegExp(`^model stg_orders .* \\(${skipped} skipped\\)$`));
+    expect(m.dim_users.status).toBe('success');
+  });
+
   it('never loses an unselected view that selects from a rebuilt table', async () => {
     const res = await buildModels({ ...base(), select: ['user_revenue'] });
     const names = res.models.map((m) => m.name);
