@@ -1,7 +1,8 @@
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
+import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { ensureSchema, modelSchemaLock, type HeldLock } from '../warehouse/types';
+import { ensureSchema, listSchemas, modelSchemaLock, type HeldLock } from '../warehouse/types';
 import { selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
@@ -526,6 +527,18 @@ async function checkSources(parsed: ParsedProject, wh: Warehouse, models: string
     }
   }
   if (missing.length === 0) return;
+  // A whole schema missing is one mistake (a typo in --raw-schema), not a list of absent tables.
+  const schemas = await listSchemas(wh);
+  const absent = [...new Set([...read.values()].map((e) => e.schema))].filter((s) => !schemas.includes(s));
+  if (absent.length > 0) {
+    const s = absent[0];
+    const others = schemas.filter((x) => !x.startsWith('__'));
+    const hint = closest(s, others);
+    const shown = others.length > 12 ? [...others.slice(0, 12), '…'] : others;
+    throw new UserError(
+      `The schema ${s}, where the source tables should be, does not exist in ${wh.displayUrl}${hint ? `: did you mean --raw-schema ${hint}?` : ''} (schemas there: ${shown.join(', ') || 'none'}).`,
+    );
+  }
   const one = missing.length === 1;
   throw new UserError(
     `${one ? 'The source table' : 'The source tables'} ${missing.join('; ')} ${one ? 'does' : 'do'} not exist in ${wh.displayUrl}: land events there first (cdp-lifecycle serve or load), check --raw-schema, or point the source at your table with the package's lifecycle__*_table vars (docs/warehouse-destinations.md).`,

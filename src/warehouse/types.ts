@@ -84,6 +84,15 @@ export async function ensureSchema(db: SqlRunner, schema: string): Promise<void>
   await db.exec(`create schema if not exists ${quoteIdent(schema)}`);
 }
 
+/** The schemas of the warehouse's current database, system schemas left out, sorted. */
+export async function listSchemas(db: SqlRunner): Promise<string[]> {
+  const sql =
+    db.dialect === 'postgres'
+      ? "select nspname as name from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1"
+      : "select schema_name as name from duckdb_schemas() where database_name = current_database() and schema_name not in ('information_schema', 'pg_catalog') order by 1";
+  return (await db.query<{ name: string }>(sql)).map((r) => r.name);
+}
+
 /** A lock Warehouse.exclusive holds while its work runs. */
 export interface HeldLock {
   /** Why the lock was lost (its connection ended), or null while it is held. */

@@ -58,7 +58,22 @@ export function runSuite(kind: WarehouseKind): void {
         expect(fake.batches).toHaveLength(0);
       });
 
+      it('names a raw schema that does not exist, with the nearest one, before building anything', async () => {
+        const r = await cli(['build', '--raw-schema', 'cpd']);
+        expectExit(r, 1);
+        expect(r.stderr).toMatch(
+          /^error: The schema cpd, where the source tables should be, does not exist in .*: did you mean --raw-schema cdp\? \(schemas there: .*\bcdp\b.*\)\.$/m,
+        );
+        expect(r.stdout).not.toMatch(/ OK created /);
+      });
+
       it('names every missing source table before building anything: a wrong --raw-schema', async () => {
+        const wh = await tw().open();
+        try {
+          await wh.exec('create schema if not exists segment');
+        } finally {
+          await wh.close();
+        }
         const r = await cli(['build', '--raw-schema', 'segment']);
         expectExit(r, 1);
         expect(r.stderr).toMatch(
