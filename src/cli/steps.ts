@@ -70,12 +70,28 @@ export async function warnUnknownVars(ctx: CommandContext, vars: Record<string, 
   if (names.length === 0) return;
   const { loadProject, defaultProjectDir } = await runnerPart();
   const project = loadProject(defaultProjectDir());
-  const declared = Object.keys({ ...project.globalVars, ...(project.packageVars[project.name] ?? {}) });
+  const defaults = { ...project.globalVars, ...(project.packageVars[project.name] ?? {}) };
+  const declared = Object.keys(defaults);
   for (const name of names.filter((n) => !declared.includes(n))) {
     const hint = closest(name, declared);
     ctx.out.warn(
       `the var ${name} is not declared by the ${project.name} package, so it changes nothing${hint ? ` (did you mean ${hint}?)` : ''}.`,
     );
+  }
+  // SPEC 4.4 counts inactivity up through at_risk < dormant < churn days: out of order, a status is unreachable.
+  const eff = { ...defaults, ...vars } as Record<string, unknown>;
+  const steps: Array<[string, string, string]> = [
+    ['lifecycle__at_risk_days', 'lifecycle__dormant_days', 'at_risk by inactivity'],
+    ['lifecycle__dormant_days', 'lifecycle__churn_days', 'dormant'],
+  ];
+  for (const [lo, hi, status] of steps) {
+    const a = Number(eff[lo]);
+    const b = Number(eff[hi]);
+    if (Number.isInteger(a) && Number.isInteger(b) && a >= b && (lo in vars || hi in vars)) {
+      ctx.out.warn(
+        `${hi} (${b}) is not above ${lo} (${a}), so no user can be ${status}: the thresholds must grow in that order.`,
+      );
+    }
   }
 }
 

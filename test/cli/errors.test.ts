@@ -99,6 +99,17 @@ describe('cli error manners', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('warns when the inactivity thresholds are out of order, naming the status that cannot happen', async () => {
+    const out = path.join(dir, 'compiled-order');
+    const r = await inProcess(['compile', '--out', out, '--vars', '{lifecycle__churn_days: 5}']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /warning: lifecycle__churn_days \(5\) is not above lifecycle__dormant_days \(30\), so no user can be dormant/,
+    );
+    const fine = await inProcess(['compile', '--out', out, '--vars', '{lifecycle__churn_days: 60}']);
+    expect(fine.stderr).not.toMatch(/is not above/);
+  });
+
   // The same main() as the process runs, called in-process to keep this file fast; stderr is captured.
   async function inProcess(args: string[]): Promise<{ code: number; stderr: string }> {
     let stderr = '';
