@@ -44,7 +44,7 @@ export const runCommand: CommandSpec = {
     new Option('--full-refresh', 'rebuild incremental models from scratch'),
     selectOption(),
     excludeOption(),
-    dryRunOption(),
+    dryRunOption('build and test for real, then log what the sync would send and send nothing'),
     fullResyncOption(),
   ],
   examples: [

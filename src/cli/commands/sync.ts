@@ -3,8 +3,8 @@ import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { checkSyncSettings, syncStep } from '../steps';
 
-export const dryRunOption = (): Option =>
-  new Option('--dry-run', 'compute and log what would be sent, send nothing');
+export const dryRunOption = (what = 'compute and log what would be sent, send nothing'): Option =>
+  new Option('--dry-run', what);
 export const fullResyncOption = (): Option =>
   new Option('--full-resync', 'send every user again, changed or not (e.g. after changing --traits)');
 
