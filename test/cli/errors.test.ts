@@ -90,6 +90,8 @@ describe('cli error manners', () => {
     [['build', '--select', 'user_lifecyle']],
     [['test', '--select', '+nope']],
     [['run', '--to', 'segment', '--dry-run', '--select', 'tag:nope']],
+    // dbt's short form
+    [['build', '-s', 'user_lifecyle']],
   ])('exits 2 on a selector that matches no model before connecting: %j', async (args) => {
     // Port 1 refuses connections: reaching the warehouse would fail with a connection error instead.
     const r = await inProcess([...args, '--warehouse', 'postgres://postgres@127.0.0.1:1/nowhere']);

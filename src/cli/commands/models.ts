@@ -18,7 +18,7 @@ import {
 
 export const selectOption = (): Option =>
   new Option(
-    '--select <selector...>',
+    '-s, --select <selector...>',
     'only these models: name (globs), +name (with ancestors), name+ (with descendants), @name, tag:x, path:dir, source:x, config:key:value; a comma intersects',
   );
 
