@@ -368,5 +368,3 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   }
   return resolved;
 }
-
-export { closest };

@@ -5,8 +5,8 @@
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
+import { closest } from '../util/closest';
 import { parseWarehouseUrl, type Warehouse } from '../warehouse';
-import { closest } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
 import { packageInfo, runnerPart, syncPart } from './parts';
@@ -62,10 +62,11 @@ function writeRunResults(ctx: CommandContext, rec: RunResultsRecorder): void {
 }
 
 /**
- * dbt accepts any var, so a typo (`lifecycle__new_day`) would silently keep the default: warn about vars the
- * package does not declare, suggesting the nearest one.
+ * Vars that are valid but probably wrong, as warnings. dbt accepts any var, so a typo (`lifecycle__new_day`)
+ * would silently keep the default: vars the package does not declare are named with the nearest one. And
+ * inactivity thresholds out of order leave a status unreachable.
  */
-export async function warnUnknownVars(ctx: CommandContext, vars: Record<string, unknown>): Promise<void> {
+export async function warnAboutVars(ctx: CommandContext, vars: Record<string, unknown>): Promise<void> {
   const names = Object.keys(vars);
   if (names.length === 0) return;
   const { loadProject, defaultProjectDir } = await runnerPart();
@@ -153,7 +154,7 @@ export async function checkProject(
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { buildModels, formatModelLine, formatBuildSummary, BuildFailedError } = await runnerPart();
   const out = ctx.out;
-  await warnUnknownVars(ctx, ctx.config.vars);
+  await warnAboutVars(ctx, ctx.config.vars);
   checkVarValues({ ...ctx.config.vars, ...o.vars });
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const rec = o.runResults;

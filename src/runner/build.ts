@@ -3,7 +3,7 @@ import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
 import { ensureSchema, listSchemas, modelSchemaLock, type HeldLock } from '../warehouse/types';
-import { selectModels } from './dag';
+import { selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
   buildIncremental,
@@ -162,19 +162,19 @@ export function openProject(
 
 /**
  * The project parsed with these vars and the models a `--select`/`--exclude` picks, without a warehouse, so
- * that a bad var or a selector that matches nothing stops the command before it connects. Tests take `source:`
- * selectors on their own (source tests), so `forTests` leaves those out, as testModels does.
+ * that a bad var or a selector that matches nothing stops the command before it connects. `forTests` reads
+ * the selectors as `test` does (`source:` ones pick source tests).
  */
 export function checkSelection(
   opts: RunnerBaseOptions,
   targetType: ParsedProject['renderer']['targetType'],
   forTests = false,
 ): Set<string> {
-  const items = (opts.select ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
-  const chosen = forTests ? items.filter((x) => !x.startsWith('source:')) : items;
   const parsed = openProject(opts, targetType);
-  if (forTests && items.length > 0 && chosen.length === 0) return new Set();
-  return selectModels(parsed.graph, chosen, parsed.project.name, opts.exclude);
+  const { graph, project } = parsed;
+  return forTests
+    ? selectForTests(graph, opts.select, project.name, opts.exclude).models
+    : selectModels(graph, opts.select, project.name, opts.exclude);
 }
 
 /** Renders a model for execution, with ephemeral CTEs injected. */

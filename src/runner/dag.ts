@@ -232,3 +232,23 @@ export function selectModels(
   }
   return chosen;
 }
+
+/**
+ * `test`'s selection: `source:<source>[.<table>]` selectors pick source tests, the others pick models through
+ * selectModels (none when every selector is a source one). No selection means everything.
+ */
+export function selectForTests(
+  graph: Map<string, GraphNode>,
+  select: readonly string[] | undefined,
+  projectName: string,
+  exclude?: readonly string[],
+): { models: Set<string>; sources: string[]; everything: boolean } {
+  const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+  const sources = items.filter((x) => x.startsWith('source:')).map((x) => x.slice('source:'.length));
+  const modelSelectors = items.filter((x) => !x.startsWith('source:'));
+  const models =
+    items.length > 0 && modelSelectors.length === 0
+      ? new Set<string>()
+      : selectModels(graph, modelSelectors, projectName, exclude);
+  return { models, sources, everything: items.length === 0 };
+}

@@ -3,7 +3,7 @@ import type { Progress } from '../util/progress';
 import type { Row, SqlValue, Warehouse } from '../warehouse/types';
 import { isValidIdent, quoteIdent } from '../warehouse/types';
 import { compileModel, openProject, type RunnerBaseOptions } from './build';
-import { selectModels } from './dag';
+import { selectForTests } from './dag';
 import type { ParsedProject } from './graph';
 import { relationKind } from './materialize';
 import type { TestSpec } from './project';
@@ -156,15 +156,13 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
   const wh = opts.warehouse;
   const parsed = openProject(opts, wh.dialect);
   // Source tests run with the whole project, or when a selector names `source:<source>[.<table>]`.
-  const items = (opts.select ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
-  const sourceSelectors = items.filter((x) => x.startsWith('source:')).map((x) => x.slice(7));
-  const modelSelectors = items.filter((x) => !x.startsWith('source:'));
-  const selected =
-    items.length > 0 && modelSelectors.length === 0
-      ? new Set<string>()
-      : selectModels(parsed.graph, modelSelectors, parsed.project.name, opts.exclude);
+  const {
+    models: selected,
+    sources: sourceSelectors,
+    everything,
+  } = selectForTests(parsed.graph, opts.select, parsed.project.name, opts.exclude);
   const sourceSelected = (t: TestSpec): boolean =>
-    items.length === 0 ||
+    everything ||
     sourceSelectors.some((s) => s === t.source!.source || s === `${t.source!.source}.${t.source!.table}`);
   const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : selected.has(t.model)));
   const results: SchemaTestResult[] = [];

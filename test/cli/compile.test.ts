@@ -5,79 +5,67 @@ import { runCli } from '../helpers/cli';
 import { expectExit } from './fake-cdp';
 
 describe('cdp-lifecycle compile', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-compile-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   it('renders every model for each dialect without a warehouse', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-compile-'));
-    try {
-      // An unreachable warehouse proves nothing is opened.
-      const r = await runCli(
-        [
-          'compile',
-          '--dialect',
-          'snowflake',
-          '--out',
-          'out',
-          '--warehouse',
-          'postgres://nobody@127.0.0.1:1/x',
-          '--vars',
-          '{"lifecycle__new_day": 3, "lifecycle__timezone": "Asia/Tokyo"}',
-        ],
-        { cwd: dir },
-      );
-      expectExit(r, 0);
-      const files = fs.readdirSync(path.join(dir, 'out', 'snowflake'));
-      for (const mart of [
-        'user_lifecycle',
-        'user_status_history',
-        'status_transitions',
-        'status_daily',
-        'growth_accounting_daily',
-      ]) {
-        expect(files).toContain(`${mart}.sql`);
-      }
-      expect(r.stdout).toMatch(/Compiled \d+ models for snowflake into .*out\/snowflake/);
-      // A misspelt var would silently keep its default: the CLI says so, naming the var it probably meant.
-      expect(r.stderr).toMatch(
-        /warning: the var lifecycle__new_day is not declared by the cdp_lifecycle package, so it changes nothing \(did you mean lifecycle__new_days\?\)/,
-      );
-      expect(r.stderr).not.toMatch(/lifecycle__timezone/);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    // An unreachable warehouse proves nothing is opened.
+    const r = await runCli(
+      [
+        'compile',
+        '--dialect',
+        'snowflake',
+        '--out',
+        'out',
+        '--warehouse',
+        'postgres://nobody@127.0.0.1:1/x',
+        '--vars',
+        '{"lifecycle__new_day": 3, "lifecycle__timezone": "Asia/Tokyo"}',
+      ],
+      { cwd: dir },
+    );
+    expectExit(r, 0);
+    const files = fs.readdirSync(path.join(dir, 'out', 'snowflake'));
+    for (const mart of [
+      'user_lifecycle',
+      'user_status_history',
+      'status_transitions',
+      'status_daily',
+      'growth_accounting_daily',
+    ]) {
+      expect(files).toContain(`${mart}.sql`);
     }
+    expect(r.stdout).toMatch(/Compiled \d+ models for snowflake into .*out\/snowflake/);
+    // A misspelt var would silently keep its default: the CLI says so, naming the var it probably meant.
+    expect(r.stderr).toMatch(
+      /warning: the var lifecycle__new_day is not declared by the cdp_lifecycle package, so it changes nothing \(did you mean lifecycle__new_days\?\)/,
+    );
+    expect(r.stderr).not.toMatch(/lifecycle__timezone/);
   });
 
   it('writes into the target path, takes --select and --exclude, and names an unwritable --out', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-compile-'));
-    try {
-      const r = await runCli(
-        [
-          'compile',
-          '--dialect',
-          'duckdb',
-          '--select',
-          '+user_lifecycle',
-          '--exclude',
-          'stg_lifecycle__pages',
-        ],
-        { cwd: dir, env: { LIFECYCLE_TARGET_PATH: 'artifacts' } },
-      );
-      expectExit(r, 0);
-      const files = fs.readdirSync(path.join(dir, 'artifacts', 'compiled', 'duckdb'));
-      expect(files).toContain('user_lifecycle.sql');
-      expect(files).toContain('stg_lifecycle__screens.sql');
-      // excluded, and not an ancestor of user_lifecycle
-      expect(files).not.toContain('stg_lifecycle__pages.sql');
-      expect(files).not.toContain('status_daily.sql');
-      expect(fs.existsSync(path.join(dir, 'target'))).toBe(false);
+    const r = await runCli(
+      ['compile', '--dialect', 'duckdb', '--select', '+user_lifecycle', '--exclude', 'stg_lifecycle__pages'],
+      { cwd: dir, env: { LIFECYCLE_TARGET_PATH: 'artifacts' } },
+    );
+    expectExit(r, 0);
+    const files = fs.readdirSync(path.join(dir, 'artifacts', 'compiled', 'duckdb'));
+    expect(files).toContain('user_lifecycle.sql');
+    expect(files).toContain('stg_lifecycle__screens.sql');
+    // excluded, and not an ancestor of user_lifecycle
+    expect(files).not.toContain('stg_lifecycle__pages.sql');
+    expect(files).not.toContain('status_daily.sql');
+    expect(fs.existsSync(path.join(dir, 'target'))).toBe(false);
 
-      fs.writeFileSync(path.join(dir, 'a-file'), '');
-      const bad = await runCli(['compile', '--dialect', 'duckdb', '--out', 'a-file/out'], { cwd: dir });
-      expectExit(bad, 1);
-      expect(bad.stderr).toMatch(
-        /Cannot write the compiled models into .*a-file\/out\/duckdb \(ENOTDIR\): pass --out with a folder you can write to\./,
-      );
-      expect(bad.stderr).not.toMatch(/unexpected|\n\s+at /);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    fs.writeFileSync(path.join(dir, 'a-file'), '');
+    const bad = await runCli(['compile', '--dialect', 'duckdb', '--out', 'a-file/out'], { cwd: dir });
+    expectExit(bad, 1);
+    expect(bad.stderr).toMatch(
+      /Cannot write the compiled models into .*a-file\/out\/duckdb \(ENOTDIR\): pass --out with a folder you can write to\./,
+    );
+    expect(bad.stderr).not.toMatch(/unexpected|\n\s+at /);
   });
 });

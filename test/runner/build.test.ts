@@ -162,16 +162,19 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     }
   });
 
+  /** A build with these vars, which must fail with a BuildFailedError. */
+  const failedBuild = async (vars: Record<string, unknown>): Promise<BuildFailedError> => {
+    const err: unknown = await buildModels({ ...base(), vars }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(err).toBeInstanceOf(BuildFailedError);
+    return err as BuildFailedError;
+  };
+
   it('keeps the previous table when a model fails, names model, file and warehouse, and skips dependents', async () => {
     const before = await wh.query('select * from lifecycle.user_revenue order by user_id');
-    let err: unknown;
-    try {
-      await buildModels({ ...base(), vars: { break_user_revenue: true } });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(BuildFailedError);
-    const e = err as BuildFailedError;
+    const e = await failedBuild({ break_user_revenue: true });
     const file = path.join('basic', 'models', 'marts', 'user_revenue.sql');
     expect(e.message).toContain(`model user_revenue (${file}) failed on ${kind}: `);
     expect(e.message).toMatch(/no_such_column/);
@@ -221,14 +224,7 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
   });
 
   it('names the failed model, not a skipped one, for models further down, and counts errors and skips apart', async () => {
-    let err: unknown;
-    try {
-      await buildModels({ ...base(), vars: { break_stg_orders: true } });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(BuildFailedError);
-    const e = err as BuildFailedError;
+    const e = await failedBuild({ break_stg_orders: true });
     const m = byName(e.result);
     expect(m.stg_orders.status).toBe('error');
     // completed_orders (ephemeral) refs stg_orders; user_revenue refs completed_orders; top_users user_revenue

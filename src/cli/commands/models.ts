@@ -12,7 +12,7 @@ import {
   checkVarValues,
   runResultsFor,
   testStep,
-  warnUnknownVars,
+  warnAboutVars,
   type StepOptions,
 } from '../steps';
 
@@ -94,7 +94,7 @@ export const compileCommand: CommandSpec = {
     const dialect =
       (ctx.opts.dialect as CompileDialect | undefined) ?? parseWarehouseUrl(ctx.config.warehouse).kind;
     const { compileModels } = await runnerPart();
-    await warnUnknownVars(ctx, ctx.config.vars);
+    await warnAboutVars(ctx, ctx.config.vars);
     checkVarValues(ctx.config.vars);
     const result = await compileModels({
       dialect,
