@@ -509,22 +509,40 @@ function configSteps(
  * a missing raw table fails with the warehouse's bare "does not exist", and the models after it are skipped.
  */
 async function checkSources(parsed: ParsedProject, wh: Warehouse, models: string[]): Promise<void> {
-  const read = new Map<string, { schema: string; identifier: string; models: string[] }>();
+  const read = new Map<string, { schema: string; identifier: string; columns: string[]; models: string[] }>();
   for (const name of models) {
     for (const key of parsed.graph.get(name)?.sources ?? []) {
       const r = parsed.renderer.sourceRelation(key);
       if (!r) continue;
       const k = `${r.schema}.${r.identifier}`;
-      const entry = read.get(k) ?? { ...r, models: [] };
+      const columns = parsed.project.sources.get(key)?.columns ?? [];
+      const entry = read.get(k) ?? { ...r, columns, models: [] };
       entry.models.push(name);
       read.set(k, entry);
     }
   }
   const missing: string[] = [];
+  const lacking: string[] = [];
   for (const [rel, e] of read) {
     if ((await existingKind(wh, e.schema, e.identifier)) === null) {
       missing.push(`${rel} (read by ${e.models.join(', ')})`);
+      continue;
     }
+    if (e.columns.length === 0) continue;
+    // Unquoted names match without case on both warehouses.
+    const have = new Set((await columnsOf(wh, e.schema, e.identifier)).map((c) => c.toLowerCase()));
+    const absent = e.columns.filter((c) => !have.has(c.toLowerCase()));
+    if (absent.length > 0) {
+      lacking.push(
+        `${rel} has no ${absent.length === 1 ? 'column' : 'columns'} ${absent.join(', ')} (read by ${e.models.join(', ')})`,
+      );
+    }
+  }
+  if (missing.length === 0 && lacking.length > 0) {
+    // Checked before any model runs: a view already rebuilt on the wrong table would otherwise stay so.
+    throw new UserError(
+      `The source ${lacking.length === 1 ? 'table' : 'tables'} ${lacking.join('; ')}, though the project's sources YAML declares them: point the sources at tables of the landing shape (a Segment or RudderStack destination's own tables need the views of docs/warehouse-destinations.md, and --raw-schema then names the views' schema).`,
+    );
   }
   if (missing.length === 0) return;
   // A whole schema missing is one mistake (a typo in --raw-schema), not a list of absent tables.

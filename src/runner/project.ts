@@ -91,6 +91,8 @@ export interface SourceTable {
   /** Unrendered schema (may contain Jinja such as `{{ var('lifecycle__raw_schema', 'cdp') }}`). */
   schemaTemplate: string;
   description?: string;
+  /** The column names its YAML declares, which the runner checks exist before a build reads the table. */
+  columns: string[];
 }
 
 export interface MacroFile {
@@ -418,6 +420,12 @@ export function loadProject(projectDir: string): Project {
             identifier: typeof t.identifier === 'string' ? t.identifier : t.name,
             schemaTemplate,
             description: typeof t.description === 'string' ? t.description : undefined,
+            columns: (Array.isArray(t.columns) ? t.columns : [])
+              .filter(
+                (c): c is Record<string, unknown> & { name: string } =>
+                  isObject(c) && typeof c.name === 'string',
+              )
+              .map((c) => c.name),
           });
           // Tests on source tables, named like dbt's: source_not_null_<source>_<table>_<column>.
           const key = `${s.name}_${t.name}`;

@@ -82,6 +82,33 @@ export function runSuite(kind: WarehouseKind): void {
         expect(r.stdout).not.toMatch(/ OK created /);
       });
 
+      it("names the columns a destination's own tables lack before building anything: --raw-schema at them", async () => {
+        // A Segment warehouse destination flattens properties and traits into columns of their own.
+        const base =
+          'id text, user_id text, anonymous_id text, "timestamp" timestamptz, received_at timestamptz';
+        const wh = await tw().open();
+        try {
+          await wh.exec('create schema if not exists seg_dest');
+          await wh.exec(
+            `create table seg_dest.tracks (${base}, event text, event_text text, revenue double precision)`,
+          );
+          await wh.exec(`create table seg_dest.identifies (${base}, email text)`);
+          for (const t of ['pages', 'screens']) await wh.exec(`create table seg_dest.${t} (${base})`);
+          await wh.exec(
+            'create table seg_dest.aliases (id text, previous_id text, user_id text, "timestamp" timestamptz, received_at timestamptz)',
+          );
+        } finally {
+          await wh.close();
+        }
+        const r = await cli(['build', '--raw-schema', 'seg_dest']);
+        expectExit(r, 1);
+        expect(r.stderr).toMatch(
+          /^error: The source tables seg_dest\.identifies has no column traits \(read by stg_lifecycle__identifies\); seg_dest\.tracks has no column properties \(read by stg_lifecycle__tracks\), though .* docs\/warehouse-destinations\.md/m,
+        );
+        // The views that read complete tables (aliases, pages, screens) were not repointed either.
+        expect(r.stdout).not.toMatch(/ OK created /);
+      });
+
       it('builds, tests and syncs each user once with the lifecycle traits', async () => {
         const r = await cli(['run', ...syncArgs()]);
         expectExit(r, 0);
