@@ -143,7 +143,7 @@ describeEachWarehouse(
       const cascade = wh.dialect === 'postgres' ? ' cascade' : '';
       await wh.exec(`drop view cdp.screens${cascade}`);
       await wh.exec(`drop view cdp.aliases${cascade}`);
-      for (const sql of viewsSql('empty')) await wh.exec(sql);
+      for (const sql of [...viewsSql('empty-screens'), ...viewsSql('empty-aliases')]) await wh.exec(sql);
       await build(wh, { vars: { lifecycle__as_of_date: D }, fullRefresh: true });
       const actual = normalise(await readMarts(wh));
       const expected = normalise(computeOracle({ ...seen, screens: [], aliases: [] }, D));
