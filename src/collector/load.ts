@@ -8,7 +8,7 @@ import * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Ingestor } from './ingest';
-import type { Warehouse } from '../warehouse';
+import { ensureRawTables, type Warehouse } from '../warehouse';
 import { UserError, errorMessage } from '../errors';
 import { silentProgress, type Progress } from '../util/progress';
 
@@ -47,6 +47,9 @@ export interface LoadSummary {
 
 const MAX_LISTED = 1000;
 
+const count = (n: number, word: string): string =>
+  `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+
 /** Loads every file in order; rejected lines land in `rejected_events` and are counted in the summary. */
 export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   if (opts.files.length === 0)
@@ -56,6 +59,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
     if (f !== '-' && fs.statSync(f).isDirectory())
       throw new UserError(`${f} is a directory: name NDJSON files.`);
   }
+  // Before the first line is read: a raw schema of views or foreign tables refuses every write alike.
+  await ensureRawTables(opts.warehouse, opts.rawSchema);
   const progress = opts.progress ?? silentProgress;
   const batchLines = opts.batchLines ?? 2000;
   const ingestor = new Ingestor({
@@ -163,7 +168,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   } finally {
     await ingestor.close();
     progress.stop(
-      `loaded ${summary.landed} events from ${summary.files} file(s), ${summary.rejected} rejected` +
+      `loaded ${count(summary.landed, 'event')} from ${count(summary.files, 'file')}, ${summary.rejected} rejected` +
         (summary.rejected > 0 ? ` (see ${opts.rawSchema}.rejected_events)` : ''),
     );
   }

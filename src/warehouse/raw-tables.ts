@@ -1,3 +1,4 @@
+import { UserError } from '../errors';
 import type { ColumnSpec, ColumnType, Dialect, SqlRunner, TableSpec } from './types';
 import { ensureSchema, qualify, quoteIdent } from './types';
 
@@ -123,8 +124,54 @@ export function createTableSql(dialect: Dialect, schema: string, table: TableSpe
  * Timestamps stay nullable except `received_at`, which the collector always sets.
  */
 export async function ensureRawTables(db: SqlRunner, rawSchema: string): Promise<void> {
+  await checkRawShape(db, rawSchema);
   await ensureSchema(db, rawSchema);
   for (const table of Object.values(RAW_TABLES)) {
     await db.exec(createTableSql(db.dialect, rawSchema, table));
+  }
+}
+
+/**
+ * Refuses a raw schema whose landing tables exist in another shape, before anything is created or written:
+ * `create table if not exists` passes over a view or a table of the same name, and the first write would then
+ * fail on every event (the views of docs/warehouse-destinations.md over a destination's tables, or the
+ * destination's own flattened tables).
+ */
+async function checkRawShape(db: SqlRunner, rawSchema: string): Promise<void> {
+  const rows = await db.query<{ table_name: string; table_type: string; column_name: string | null }>(
+    `select t.table_name, t.table_type, c.column_name
+     from information_schema.tables as t
+     left join information_schema.columns as c
+       on c.table_schema = t.table_schema and c.table_name = t.table_name
+     where t.table_schema = $1`,
+    [rawSchema],
+  );
+  const found = new Map<string, { view: boolean; columns: Set<string> }>();
+  for (const r of rows) {
+    const e = found.get(r.table_name) ?? { view: /view/i.test(r.table_type), columns: new Set<string>() };
+    if (r.column_name !== null) e.columns.add(r.column_name.toLowerCase());
+    found.set(r.table_name, e);
+  }
+  const views: string[] = [];
+  const lacking: string[] = [];
+  for (const table of Object.values(RAW_TABLES)) {
+    const e = found.get(table.name);
+    if (!e) continue;
+    if (e.view) {
+      views.push(table.name);
+      continue;
+    }
+    const absent = table.columns.filter((c) => !e.columns.has(c.name)).map((c) => c.name);
+    if (absent.length > 0) lacking.push(`${table.name} has no ${absent.join(', ')}`);
+  }
+  if (views.length > 0) {
+    throw new UserError(
+      `The raw schema ${rawSchema} holds views (${views.join(', ')}), and events land in tables: collect or load into another raw schema (--raw-schema) and union it into those views (docs/warehouse-destinations.md).`,
+    );
+  }
+  if (lacking.length > 0) {
+    throw new UserError(
+      `The raw schema ${rawSchema} holds tables of another shape (${lacking.join('; ')}): collect or load into a schema of your own (--raw-schema); a warehouse destination's tables are read through the views of docs/warehouse-destinations.md.`,
+    );
   }
 }

@@ -77,7 +77,7 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     });
     expect(calls).toEqual([
       `start load ${fs.statSync(file).size}`,
-      'stop loaded 3 events from 1 file(s), 3 rejected (see cdp.rejected_events)',
+      'stop loaded 3 events from 1 file, 3 rejected (see cdp.rejected_events)',
     ]);
     const [t] = await wh.query<{ ra: Date; ts: Date }>(
       `select received_at as ra, timestamp as ts from cdp.tracks where id = 'f-1'`,
@@ -121,6 +121,36 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     expect(await wh.query(`select previous_id from cdp.aliases where id = 'f-9'`)).toEqual([
       { previous_id: 'f-a9' },
     ]);
+  });
+
+  it('refuses a raw schema of views or foreign tables before writing anything, and creates nothing there', async () => {
+    const file = path.join(dir, 'one.ndjson');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ type: 'track', userId: 'v-u1', event: 'A', messageId: 'v-1' }) + '\n',
+    );
+    const relations = async (schema: string): Promise<string[]> =>
+      (
+        await wh.query<{ n: string }>(
+          'select table_name as n from information_schema.tables where table_schema = $1 order by 1',
+          [schema],
+        )
+      ).map((r) => r.n);
+    // the views of docs/warehouse-destinations.md over a destination's tables
+    await wh.exec('create schema seg_views');
+    await wh.exec('create table seg_views.src (id text, event text)');
+    await wh.exec('create view seg_views.tracks as select id, event from seg_views.src');
+    await expect(loadFiles({ warehouse: wh, rawSchema: 'seg_views', files: [file] })).rejects.toThrow(
+      'The raw schema seg_views holds views (tracks), and events land in tables: collect or load into another raw schema (--raw-schema) and union it into those views (docs/warehouse-destinations.md).',
+    );
+    expect(await relations('seg_views')).toEqual(['src', 'tracks']);
+    // a destination's own tables, flattened
+    await wh.exec('create schema seg_tables');
+    await wh.exec('create table seg_tables.identifies (id text, user_id text, email text)');
+    await expect(loadFiles({ warehouse: wh, rawSchema: 'seg_tables', files: [file] })).rejects.toThrow(
+      /^The raw schema seg_tables holds tables of another shape \(identifies has no anonymous_id, timestamp, original_timestamp, sent_at, received_at, traits, context\): collect or load into a schema of your own/,
+    );
+    expect(await relations('seg_tables')).toEqual(['identifies']);
   });
 
   it('refuses a missing file with a clear error before loading anything', async () => {
