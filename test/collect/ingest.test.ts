@@ -1,6 +1,7 @@
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { Ingestor } from '../../src/collector';
-import type { SqlRunner, Warehouse } from '../../src/warehouse';
+import { RAW_TABLES, type SqlRunner, type Warehouse } from '../../src/warehouse';
+import { createTableSql } from '../../src/warehouse/raw-tables';
 import { UsageError } from '../../src/errors';
 
 /** The real warehouse, with its transactions counted (every call is passed through unchanged). */
@@ -65,10 +66,16 @@ describeEachWarehouse('Ingestor', ({ tw, kind }) => {
   });
 
   it('lands nothing of any caller when the transaction fails, and reports the failure to each', async () => {
-    // A landing table of the wrong shape (the raw tables are created only if missing) makes the write fail.
+    // A landing table with every column plus one the collector cannot fill passes the shape check made before
+    // the first write, then makes the write itself fail.
     const ingestor = new Ingestor({ warehouse: wh, rawSchema: 'blocked_schema', batchWindowMs: 20 });
     await wh.exec('create schema if not exists blocked_schema');
-    await wh.exec('create table if not exists blocked_schema.tracks (only_one_column integer)');
+    await wh.exec(
+      createTableSql(wh.dialect, 'blocked_schema', RAW_TABLES.tracks).replace(
+        /\)$/,
+        ', must_have integer not null)',
+      ),
+    );
     const results = await Promise.allSettled([
       ingestor.ingest(events(100, 3)),
       ingestor.ingest(events(101, 3)),
