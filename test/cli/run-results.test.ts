@@ -196,14 +196,15 @@ describe('run_results.json (dbt schema v6)', () => {
   });
 
   it('a failed build still writes its artifact: the failing model as error, the ones after it skipped', async () => {
-    await sql('alter table cdp.tracks rename column properties to props');
+    // A column of the wrong type (the build checks beforehand that the declared columns exist, not their types).
+    await sql('alter table cdp.tracks alter column "timestamp" set data type varchar');
     try {
       const r = await cli(['build', '--full-refresh']);
       expectExit(r, 1);
       const art = readArtifact(path.join(dir, 'target', 'run_results.json'));
       const byId = new Map(art.results.map((e) => [e.unique_id.split('.')[2], e]));
       expect(byId.get('stg_lifecycle__tracks')).toMatchObject({ status: 'error' });
-      expect(byId.get('stg_lifecycle__tracks')?.message).toMatch(/properties/);
+      expect(byId.get('stg_lifecycle__tracks')?.message).toMatch(/VARCHAR/);
       expect(byId.get('stg_lifecycle__tracks')?.compiled_code).toMatch(/\bproperties\b/);
       expect(byId.get('user_lifecycle')).toMatchObject({
         status: 'skipped',
@@ -213,7 +214,7 @@ describe('run_results.json (dbt schema v6)', () => {
       expect(byId.get('stg_lifecycle__aliases')?.status).toBe('success');
       expect(art.args).toMatchObject({ which: 'build', full_refresh: true });
     } finally {
-      await sql('alter table cdp.tracks rename column props to properties');
+      await sql('alter table cdp.tracks alter column "timestamp" set data type timestamptz');
     }
   });
 
@@ -221,6 +222,8 @@ describe('run_results.json (dbt schema v6)', () => {
     await sql("delete from lifecycle.int_lifecycle__user_state where user_id = 'u1'");
     const r = await cli(['run', '--to', 'segment', '--dry-run', '--full-refresh']);
     expectExit(r, 0);
+    // a dry run is how a setup is checked: it names what the real run would still need
+    expect(r.stderr).toMatch(/^warning: a real sync to segment also needs --write-key/m);
     const art = readArtifact(path.join(dir, 'target', 'run_results.json'));
     const kinds = new Set(art.results.map((e) => e.unique_id.split('.')[0]));
     expect(kinds).toEqual(new Set(['model', 'test']));
