@@ -291,10 +291,11 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       continue;
     }
     const layers: Array<[Source, unknown]> = [];
-    const fileValue = getPath(doc, setting.key);
+    const flagOnly = setting.flagOnly?.includes(input.command) ?? false;
+    const fileValue = flagOnly ? undefined : getPath(doc, setting.key);
     if (fileValue !== undefined && fileValue !== null)
       layers.push([{ kind: 'file', name: setting.key }, fileValue]);
-    const envValue = setting.env ? env[setting.env] : undefined;
+    const envValue = setting.env && !flagOnly ? env[setting.env] : undefined;
     if (envValue !== undefined && envValue !== '')
       layers.push([{ kind: 'env', name: setting.env! }, envValue]);
     const flag = flagName(setting);

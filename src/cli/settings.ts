@@ -22,6 +22,8 @@ export interface Setting {
   commands: readonly string[];
   /** Commands that take the flag (default: all of `commands`); the others read the file and env only. */
   flagOn?: readonly string[];
+  /** Commands that read the flag alone, never the file or the environment (see DEMO_OWN). */
+  flagOnly?: readonly string[];
   /** Never echo the value (write keys). */
   secret?: boolean;
 }
@@ -36,6 +38,9 @@ const MODEL_COMMANDS = ['serve', 'build', 'test', 'compile', 'run', 'demo'] as c
 const SYNC_COMMANDS = ['serve', 'sync', 'run'] as const;
 // `serve --write-key` is the collector's key, so a scheduled sync takes its settings from the file or env.
 const SYNC_FLAG_COMMANDS = ['sync', 'run'] as const;
+// The demo drops and recreates its schemas: where it does so comes from its own flags, never from a config
+// file or environment set up for the real warehouse.
+const DEMO_OWN = ['demo'] as const;
 
 export const SETTINGS: readonly Setting[] = [
   {
@@ -48,6 +53,7 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Where events land and models build: `duckdb://<path>`, `duckdb://:memory:` or `postgres://user[:pass]@host[:port]/db`.',
     commands: [...WAREHOUSE_COMMANDS, 'compile'],
+    flagOnly: DEMO_OWN,
   },
   {
     key: 'raw_schema',
@@ -59,6 +65,7 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Schema of the raw landing tables (`tracks`, `identifies`, …); reaches the models as `lifecycle__raw_schema`.',
     commands: [...WAREHOUSE_COMMANDS, 'compile'],
+    flagOnly: DEMO_OWN,
   },
   {
     key: 'schema',
@@ -70,6 +77,7 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Schema the models build into (dbt `target.schema`); the sync keeps its state tables there too.',
     commands: [...WAREHOUSE_COMMANDS, 'compile'],
+    flagOnly: DEMO_OWN,
   },
   {
     key: 'vars',

@@ -277,10 +277,29 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
   }
 }
 
+/** Marks a model schema as the demo's: a re-run may recreate it, and a real sync refuses it. */
+export const DEMO_MARKER_TABLE = 'cdp_lifecycle_demo';
+
 export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const dryRun = Boolean(o.dryRun);
   checkSyncSettings(ctx, dryRun);
   const s = ctx.config.sync;
+  if (!dryRun && (await wh.tableExists(ctx.config.schema, DEMO_MARKER_TABLE))) {
+    // Its users are generated: sent for real they would become profiles in the customer's CDP.
+    throw new UserError(
+      `The schema ${ctx.config.schema} of ${wh.displayUrl} holds the demo's generated users (cdp-lifecycle demo made it): sync a schema built from your own events, or use --dry-run.`,
+    );
+  }
+  if (dryRun && ctx.command !== 'demo') {
+    // A dry run is how a setup gets checked: say what the real run would refuse.
+    if (!s.writeKey)
+      ctx.out.warn(`a real sync to ${s.to} also needs --write-key (or LIFECYCLE_SYNC_WRITE_KEY).`);
+    if (s.to === 'rudderstack' && !s.endpoint) {
+      ctx.out.warn(
+        'a real sync to RudderStack also needs your data plane URL: --endpoint https://<your-data-plane>.',
+      );
+    }
+  }
   const { runSync, formatSyncSummary } = await syncPart();
   const summary = await runSync({
     warehouse: wh,

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { runCli } from '../helpers/cli';
 import { openWarehouse } from '../../src/warehouse';
-import { expectExit } from './fake-cdp';
+import { expectExit, startFakeSegment } from './fake-cdp';
 
 /**
  * The README's first command on a fresh checkout: `npx cdp-lifecycle demo` (here from the sources, on a temp
@@ -20,8 +20,23 @@ describe('cdp-lifecycle demo', () => {
   it('lands, builds, tests, reports and dry-runs the sync; the marts hold every lifecycle status', async () => {
     // The README's default file name: its catalog must not shadow the `lifecycle` schema.
     const file = path.join(dir, 'lifecycle.duckdb');
-    const r = await runCli(['demo', '--warehouse', `duckdb://${file}`], { cwd: dir, timeoutMs: 170_000 });
+    // A config file and environment set up for the real warehouse: the demo takes its location from its own
+    // flags only (default ./lifecycle.duckdb), or it would recreate the real schemas.
+    fs.writeFileSync(
+      path.join(dir, 'cdp-lifecycle.yml'),
+      'warehouse: duckdb://./real.duckdb\nraw_schema: real_raw\nschema: real_models\n',
+    );
+    const r = await runCli(['demo'], {
+      cwd: dir,
+      timeoutMs: 170_000,
+      env: { LIFECYCLE_WAREHOUSE: 'duckdb://./real-env.duckdb', LIFECYCLE_SCHEMA: 'real_env' },
+    });
     expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /Warehouse: duckdb:\/\/\.\/lifecycle\.duckdb \(raw events in "cdp", models in "lifecycle"\)/,
+    );
+    expect(fs.existsSync(path.join(dir, 'real.duckdb'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'real-env.duckdb'))).toBe(false);
     for (const heading of [
       '1. Collect',
       '2. Build',
@@ -91,15 +106,43 @@ describe('cdp-lifecycle demo', () => {
       }
     };
     const before = await statuses();
-    const rebuild = /Rebuild as the demo did: cdp-lifecycle (build --warehouse \S+) --vars '(.*)'$/m.exec(
-      r.stdout,
-    );
+    const rebuild =
+      /Rebuild as the demo did: cdp-lifecycle (build --warehouse \S+ --raw-schema cdp --schema lifecycle) --vars '(.*)'$/m.exec(
+        r.stdout,
+      );
     expect(rebuild).not.toBeNull();
     const vars = JSON.parse(rebuild![2]) as Record<string, unknown>;
     expect(vars.lifecycle__core_events).toEqual(['Report Created']);
     const again = await runCli([...rebuild![1].split(' '), '--vars', rebuild![2]], { cwd: dir });
     expectExit(again, 0);
     expect(await statuses()).toEqual(before);
+    fs.rmSync(path.join(dir, 'cdp-lifecycle.yml'));
+
+    // Its generated users never reach a real CDP: a real sync of the demo's schema stops before sending.
+    const fake = await startFakeSegment();
+    try {
+      const sync = await runCli(
+        [
+          'sync',
+          '--warehouse',
+          `duckdb://${file}`,
+          '--to',
+          'segment',
+          '--endpoint',
+          fake.url,
+          '--write-key',
+          'k',
+        ],
+        { cwd: dir },
+      );
+      expectExit(sync, 1);
+      expect(sync.stderr).toMatch(
+        /^error: The schema lifecycle of .* holds the demo's generated users \(cdp-lifecycle demo made it\): sync a schema built from your own events, or use --dry-run\.$/m,
+      );
+      expect(fake.batches).toHaveLength(0);
+    } finally {
+      await fake.close();
+    }
   }, 180_000);
 
   it("lets the user's vars override the demo's event lists, but not its --as-of", async () => {
@@ -195,5 +238,27 @@ describe('cdp-lifecycle demo', () => {
     const r2 = await runCli(['demo', '--warehouse', `duckdb://${other}`], { cwd: dir });
     expectExit(r2, 1);
     expect(r2.stderr).toMatch(/The schema lifecycle of .* already holds tables the demo did not create/);
+
+    // Nor a raw schema of views over a warehouse destination's tables, even before it loaded a row: dropping
+    // it would take the views (and, on PostgreSQL, every view built on them) with it.
+    const views = path.join(dir, 'views.duckdb');
+    const wh3 = await openWarehouse(`duckdb://${views}`);
+    try {
+      await wh3.exec('create schema segment; create table segment.tracks (id varchar)');
+      await wh3.exec('create schema cdp; create view cdp.tracks as select id from segment.tracks');
+    } finally {
+      await wh3.close();
+    }
+    const r3 = await runCli(['demo', '--warehouse', `duckdb://${views}`], { cwd: dir });
+    expectExit(r3, 1);
+    expect(r3.stderr).toMatch(
+      /^error: The schema cdp of .* already holds views \(tracks\) the demo did not create: give the demo its own file/m,
+    );
+    const wh4 = await openWarehouse(`duckdb://${views}`);
+    try {
+      expect(await wh4.query('select count(*) as n from cdp.tracks')).toEqual([{ n: 0 }]);
+    } finally {
+      await wh4.close();
+    }
   });
 });

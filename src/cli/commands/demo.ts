@@ -9,7 +9,7 @@ import { plural, seconds } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { printReport } from './report';
-import { buildStep, syncStep, testStep } from '../steps';
+import { DEMO_MARKER_TABLE, buildStep, syncStep, testStep } from '../steps';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
 export const RETAIL_SAMPLE = path.resolve(
@@ -24,9 +24,6 @@ export const RETAIL_SAMPLE = path.resolve(
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
-
-/** Marks a warehouse as the demo's, so a re-run may recreate it but real collected data is never dropped. */
-const MARKER_TABLE = 'cdp_lifecycle_demo';
 
 const BATCH = 5000;
 
@@ -63,38 +60,54 @@ export function queryHint(ctx: CommandContext, sql: string): string {
   }
   if (loc.path === ':memory:')
     return `use a DuckDB file (--warehouse duckdb://./demo.duckdb) to query the models afterwards`;
-  return `duckdb -c "ATTACH '${loc.path.replace(/'/g, "''")}' AS db (READ_ONLY); USE db; ${sql}" (attach the file under another name: opened directly, its catalog takes the file's name, which clashes with a schema of the same name)`;
+  return `duckdb -c "ATTACH '${path.resolve(loc.path).replace(/'/g, "''")}' AS db (READ_ONLY); USE db; ${sql}" (attach the file under another name: opened directly, its catalog takes the file's name, which clashes with a schema of the same name)`;
 }
 
 function todayUtc(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
+/** The tables and views of a schema, with their kind. */
+async function relationsIn(wh: Warehouse, schema: string): Promise<Array<{ name: string; view: boolean }>> {
+  const rows = await wh.query<{ table_name: string; table_type: string }>(
+    'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
+    [schema],
+  );
+  return rows.map((r) => ({ name: r.table_name, view: /view/i.test(r.table_type) }));
+}
+
 /**
- * The demo drops and recreates its raw and model schemas so that it is repeatable. It refuses when the raw
- * schema holds events the demo did not write (e.g. a `serve` that collected into ./lifecycle.duckdb).
+ * The demo drops and recreates its raw and model schemas so that it is repeatable, but only schemas it made
+ * (marked by DEMO_MARKER_TABLE) or ones holding nothing: a raw schema with collected events, views over a
+ * destination's tables or tables of any kind, or a model schema with built models, is refused. Dropping a
+ * schema of views would also drop, on PostgreSQL, every view elsewhere built on them.
  */
 async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
   const { rawSchema, schema } = ctx.config;
-  const isDemo = await wh.tableExists(schema, MARKER_TABLE);
-  if (!isDemo && (await wh.tableExists(rawSchema, 'tracks'))) {
-    const [{ n }] = await wh.query<{ n: number }>(
-      `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
-    );
-    if (Number(n) > 0) {
+  const isDemo = await wh.tableExists(schema, DEMO_MARKER_TABLE);
+  if (!isDemo) {
+    const raw = await relationsIn(wh, rawSchema);
+    if (raw.some((r) => r.name === 'tracks' && !r.view)) {
+      const [{ n }] = await wh.query<{ n: number }>(
+        `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
+      );
+      if (Number(n) > 0) {
+        throw new UserError(
+          `The warehouse ${wh.displayUrl} already holds ${plural(Number(n), 'collected event')} in schema ${rawSchema} ` +
+            'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb.',
+        );
+      }
+    }
+    if (raw.length > 0) {
+      const views = raw.filter((r) => r.view).map((r) => r.name);
+      const shown = (views.length ? views : raw.map((r) => r.name)).slice(0, 5).join(', ');
       throw new UserError(
-        `The warehouse ${wh.displayUrl} already holds ${plural(Number(n), 'collected event')} in schema ${rawSchema} ` +
-          'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb.',
+        `The schema ${rawSchema} of ${wh.displayUrl} already holds ${views.length ? `views (${shown})` : `tables (${shown})`} ` +
+          'the demo did not create: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --raw-schema.',
       );
     }
-  }
-  if (!isDemo) {
     // Built marts and the sync's delivery state are not the demo's to drop either.
-    const [{ n }] = await wh.query<{ n: number }>(
-      'select count(*) as n from information_schema.tables where table_schema = $1',
-      [schema],
-    );
-    if (Number(n) > 0) {
+    if ((await relationsIn(wh, schema)).length > 0) {
       throw new UserError(
         `The schema ${schema} of ${wh.displayUrl} already holds tables the demo did not create: ` +
           'give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --schema.',
@@ -102,11 +115,12 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
     }
   }
   for (const s of [schema, rawSchema]) await wh.exec(`drop schema if exists ${quoteIdent(s)} cascade`);
-  await ensureRawTables(wh, rawSchema);
+  // The marker first: a demo stopped before its raw tables exist may still be re-run.
   await wh.exec(`create schema if not exists ${quoteIdent(schema)}`);
   await wh.exec(
-    `create table ${quoteIdent(schema)}.${quoteIdent(MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
+    `create table ${quoteIdent(schema)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
   );
+  await ensureRawTables(wh, rawSchema);
 }
 
 async function land(
@@ -236,7 +250,7 @@ export const demoCommand: CommandSpec = {
         await ingestor.close();
       }
       await wh.query(
-        `insert into ${quoteIdent(ctx.config.schema)}.${quoteIdent(MARKER_TABLE)} values (current_timestamp, cast($1 as date))`,
+        `insert into ${quoteIdent(ctx.config.schema)}.${quoteIdent(DEMO_MARKER_TABLE)} values (current_timestamp, cast($1 as date))`,
         [asOf],
       );
 
@@ -263,16 +277,19 @@ export const demoCommand: CommandSpec = {
       out.print(
         `  • Query the models: ${queryHint(ctx, `select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1`)}`,
       );
-      out.print(`  • See the report again at any time: cdp-lifecycle report --warehouse ${wh.displayUrl}`);
+      // The demo reads its location from its flags alone; the printed commands pass it whole, so a config
+      // file or environment meant for the real warehouse does not redirect them.
+      const at = `--warehouse ${wh.displayUrl} --raw-schema ${ctx.config.rawSchema} --schema ${ctx.config.schema}`;
+      out.print(`  • See the report again at any time: cdp-lifecycle report ${at}`);
       // A plain `build` would use the package defaults (no non-activity or core events): say what the demo set.
       out.print(
-        `  • Rebuild as the demo did: cdp-lifecycle build --warehouse ${wh.displayUrl} --vars ${shellQuote(JSON.stringify({ ...userVars, ...vars }))}`,
+        `  • Rebuild as the demo did: cdp-lifecycle build ${at} --vars ${shellQuote(JSON.stringify({ ...userVars, ...vars }))}`,
       );
       out.print(
-        '  • Collect your own events: cdp-lifecycle serve --write-key <key>, then point Segment or RudderStack at it.',
+        '  • Collect your own events, in a warehouse of their own: cdp-lifecycle serve --warehouse <url> --write-key <key>, then point Segment or RudderStack at it.',
       );
       out.print(
-        '  • Push the traits for real: cdp-lifecycle sync --to segment --write-key <key of a separate source>.',
+        '  • Once they are built, push the traits: cdp-lifecycle sync --warehouse <url> --to segment --write-key <key of a separate source> (a real sync refuses the demo’s generated users).',
       );
       out.print(`\nDone in ${seconds(Date.now() - started)}.`);
       return code;
