@@ -28,8 +28,13 @@ export interface HtmlReportOptions {
  */
 export async function writeHtmlReport(opts: HtmlReportOptions): Promise<ReportData> {
   const data = await loadReportData(opts);
-  const html = renderHtmlReport(data);
-  const file = path.resolve(opts.file);
+  writeHtmlFile(opts.file, renderHtmlReport(data));
+  return data;
+}
+
+/** Writes the page whole or not at all. */
+export function writeHtmlFile(file: string, html: string): void {
+  file = path.resolve(file);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     // Write then rename, so a reader (or a browser tab being refreshed) never sees half a page.
@@ -42,7 +47,6 @@ export async function writeHtmlReport(opts: HtmlReportOptions): Promise<ReportDa
       { cause: err },
     );
   }
-  return data;
 }
 
 let chartJsSource: string | undefined;

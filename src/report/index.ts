@@ -11,4 +11,4 @@ export {
   type TransitionCount,
 } from './data';
 export { formatTerminalReport, renderTerminalReport, type TerminalReportOptions } from './terminal';
-export { renderHtmlReport, writeHtmlReport, type HtmlReportOptions } from './html';
+export { renderHtmlReport, writeHtmlFile, writeHtmlReport, type HtmlReportOptions } from './html';

@@ -8,7 +8,7 @@ import { withWarehouse } from '../context';
 import { plural, seconds } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
-import { printReport } from './report';
+import { htmlOption, printReport } from './report';
 import { DEMO_MARKER_TABLE, buildStep, syncStep, testStep } from '../steps';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
@@ -184,6 +184,7 @@ export const demoCommand: CommandSpec = {
     if (retailCsv && !fs.existsSync(retailCsv)) {
       throw new UsageError(`--retail ${String(ctx.opts.retail)}: there is no file ${retailCsv}.`);
     }
+    const html = htmlOption(ctx)!;
     const out = ctx.out;
     const started = Date.now();
     return withWarehouse(ctx, async (wh) => {
@@ -262,7 +263,6 @@ export const demoCommand: CommandSpec = {
       if (code !== 0) return code;
 
       out.heading('4. Report');
-      const html = path.resolve(String(ctx.opts.html));
       await printReport(ctx, wh, html);
 
       out.heading('5. What a sync would push (dry run, nothing sent)');

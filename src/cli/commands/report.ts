@@ -1,6 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option } from 'commander';
+import { UsageError } from '../../errors';
+import { writableFileProblem } from '../../util/files';
 import type { CommandContext, CommandSpec } from '../context';
 import type { Warehouse } from '../../warehouse';
 import { withWarehouse } from '../context';
@@ -8,10 +9,19 @@ import { reportPart } from '../parts';
 
 /** Prints the terminal report and, when asked, writes the HTML page, from one read of the marts. */
 export async function printReport(ctx: CommandContext, wh: Warehouse, htmlFile?: string): Promise<void> {
-  const { loadReportData, formatTerminalReport, renderHtmlReport } = await reportPart();
+  const { loadReportData, formatTerminalReport, renderHtmlReport, writeHtmlFile } = await reportPart();
   const data = await loadReportData({ warehouse: wh, schema: ctx.config.schema });
   ctx.out.print(formatTerminalReport(data, { color: ctx.out.color }));
-  if (htmlFile) fs.writeFileSync(htmlFile, renderHtmlReport(data));
+  if (htmlFile) writeHtmlFile(htmlFile, renderHtmlReport(data));
+}
+
+/** The --html file, resolved, once it is known to be writable. */
+export function htmlOption(ctx: CommandContext): string | undefined {
+  if (!ctx.opts.html) return undefined;
+  const file = path.resolve(String(ctx.opts.html));
+  const problem = writableFileProblem(file);
+  if (problem) throw new UsageError(`--html ${String(ctx.opts.html)}: ${problem}; choose another file.`);
+  return file;
 }
 
 export const reportCommand: CommandSpec = {
@@ -19,10 +29,11 @@ export const reportCommand: CommandSpec = {
   summary: 'status counts, transitions, growth accounting and the RFM grid, in the terminal or as HTML',
   options: [new Option('--html <file>', 'also write a self-contained HTML page with charts (works offline)')],
   examples: ['cdp-lifecycle report', 'cdp-lifecycle report --html lifecycle-report.html'],
-  action: (ctx) =>
-    withWarehouse(ctx, async (wh) => {
-      const html = ctx.opts.html ? path.resolve(String(ctx.opts.html)) : undefined;
+  action: (ctx) => {
+    const html = htmlOption(ctx);
+    return withWarehouse(ctx, async (wh) => {
       await printReport(ctx, wh, html);
       if (html) ctx.out.info(`HTML report written to ${html}`);
-    }),
+    });
+  },
 };
