@@ -227,8 +227,16 @@ export function selectModels(
       for (const x of acc ?? []) chosen.add(x);
     }
   }
-  for (const item of (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean)) {
+  const excluded = (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+  const before = chosen.size;
+  for (const item of excluded) {
     for (const x of matchSelector(graph, item, projectName)) chosen.delete(x);
+  }
+  if (before > 0 && chosen.size === 0) {
+    // Like a selector that matches nothing: a run of no model would look like success.
+    throw new UsageError(
+      `--exclude ${excluded.join(' ')} removes every model ${items.length ? `that --select ${items.join(' ')} picks` : 'of the project'}: nothing would run; narrow --exclude.`,
+    );
   }
   return chosen;
 }

@@ -221,6 +221,15 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     );
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(UsageError);
     await expect(buildModels({ ...base(), select: ['nope'] })).rejects.toThrow(/"nope" matches no model/);
+    // an exclusion that leaves nothing is the same slip as a selector that matches nothing
+    await expect(
+      buildModels({ ...base(), select: ['path:models/staging'], exclude: ['path:models'] }),
+    ).rejects.toThrow(
+      '--exclude path:models removes every model that --select path:models/staging picks: nothing would run; narrow --exclude.',
+    );
+    await expect(buildModels({ ...base(), exclude: ['*'] })).rejects.toThrow(
+      /^--exclude \* removes every model of the project/,
+    );
   });
 
   it('names the failed model, not a skipped one, for models further down, and counts errors and skips apart', async () => {
