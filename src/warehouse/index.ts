@@ -38,6 +38,10 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     }
     return { kind: 'postgres', url: trimmed, displayUrl: redact(trimmed) };
   }
+  // A bare file path is the likeliest slip: name the URL it meant.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) && /\.(duckdb|db)$/i.test(trimmed)) {
+    throw new UsageError(`The warehouse URL "${trimmed}" is a file path: write it as duckdb://${trimmed}.`);
+  }
   throw new UsageError(
     `The warehouse URL "${redact(trimmed)}" is not supported: use duckdb://<path>, duckdb://:memory: or postgres://user[:pass]@host[:port]/db.`,
   );
