@@ -79,6 +79,10 @@ describe('cli error manners', () => {
     ['mysql://h/db', /The warehouse URL "mysql:\/\/h\/db" is not supported: use duckdb:\/\/<path>/],
     ['duckdb://', /has no path/],
     ['postgres://host-only', /needs a host and a database/],
+    [
+      './seg.duckdb',
+      /The warehouse URL "\.\/seg\.duckdb" is a file path: write it as duckdb:\/\/\.\/seg\.duckdb\./,
+    ],
   ])('exits 2 on the bad --warehouse %s', async (url, message) => {
     const r = await runCli(['build', '--warehouse', url], { cwd: dir });
     expect(r.code).toBe(2);
@@ -151,6 +155,12 @@ describe('cli error manners', () => {
     [['run', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
     [['demo', '--as-of', '2024-13-45'], /--as-of "2024-13-45" is not a date/],
+    // before any query or, for the demo, its whole run
+    [
+      ['report', '--html', '/nonexistent/x.html'],
+      /^error: --html \/nonexistent\/x\.html: the folder \/nonexistent does not exist; choose another file\.$/m,
+    ],
+    [['demo', '--html', '.'], /^error: --html \.: .* is a folder, not a file; choose another file\.$/m],
   ])('exits 2 on %j', async (args, message) => {
     const cwd = process.cwd();
     process.chdir(dir);
