@@ -196,22 +196,32 @@ regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
 
 {#-
   A number from text that never fails on garbage: a plain decimal ('12', '-3.5', ' 19.99 ') or one with an
-  exponent ('1e3'), else null. Plain decimals are cast exactly; exponents go through a double. A magnitude of
-  10^24 or more is not a revenue but a data error, and would overflow decimal(38, 12): it is null too (plain
-  decimals with at most 24 integer digits; exponents below 1e24), so the next revenue field is used.
+  exponent ('1e3', '2.5E-1'), else null. Both are cast exactly (each engine parses an exponent into a decimal
+  without a double). A magnitude of 10^24 or more is not a revenue but a data error, and would overflow
+  decimal(38, 12): it is null too, so the next revenue field is used (plain decimals: at most 24 integer
+  digits; exponents: tested through a double first, which only a one- or two-digit exponent over at most 24+24
+  mantissa digits is sure to fit on every engine). A three-digit exponent is decided from its sign alone, since
+  a double would overflow (PostgreSQL raises an error on '1e400' and '1e-400'): negative, the value rounds to
+  0; positive, it is 10^24 or more (null), unless the mantissa is zero.
 -#}
 {% macro safe_decimal(expr) %}{{ return(adapter.dispatch('safe_decimal', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
 {% macro default__safe_decimal(expr) -%}
+{%- set t = 'trim(' ~ expr ~ ')' -%}
+{%- set mantissa = '[-+]?([0-9]{1,24}([.][0-9]{0,24})?|[.][0-9]{1,24})' -%}
 {#- Nested CASE: only CASE guarantees the casts never see text the patterns rejected. -#}
 case
-  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
-    then cast(trim({{ expr }}) as decimal(38, 12))
-  when {{ regex_full_match('trim(' ~ expr ~ ')', '[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)[eE][-+]?[0-9]{1,3}') }}
+  when {{ regex_full_match(t, '[-+]?([0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
+    then cast({{ t }} as decimal(38, 12))
+  when {{ regex_full_match(t, mantissa ~ '[eE][-+]?[0-9]{1,2}') }}
     then case
-      when abs(cast(trim({{ expr }}) as double precision)) < 1e24
-        then cast(cast(trim({{ expr }}) as double precision) as decimal(38, 12))
+      when abs(cast({{ t }} as double precision)) < 1e24
+        then cast({{ t }} as decimal(38, 12))
     end
+  when {{ regex_full_match(t, mantissa ~ '[eE]-[0-9]{3}') }}
+    then cast(0 as decimal(38, 12))
+  when {{ regex_full_match(t, '[-+]?(0{1,24}([.]0{0,24})?|[.]0{1,24})[eE][+]?[0-9]{3}') }}
+    then cast(0 as decimal(38, 12))
 end
 {%- endmacro %}
 
@@ -220,13 +230,16 @@ safe_cast(trim({{ expr }}) as bignumeric)
 {%- endmacro %}
 
 
-{#- A date from text starting with YYYY-MM-DD (that literal date), else null; never fails on 2023-02-30. -#}
+{#-
+  A date from text starting with YYYY-MM-DD (that literal date), else null; never fails on 2023-02-30. Year 0000
+  is not a date either: PostgreSQL has no year 0 (it fails the cast) while DuckDB accepts it, so both refuse it.
+-#}
 {% macro safe_date_prefix(expr) %}{{ return(adapter.dispatch('safe_date_prefix', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
 {% macro default__safe_date_prefix(expr) -%}
 {#- Nested CASE, not AND: only CASE guarantees the casts never see text the pattern rejected. -#}
 case
-  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])') }}
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])') }}
     then case
       when extract(month from {{ add_days("cast(substr(" ~ expr ~ ", 1, 7) || '-01' as date)", "cast(substr(" ~ expr ~ ", 9, 2) as integer) - 1") }}) = cast(substr({{ expr }}, 6, 2) as integer)
         then {{ add_days("cast(substr(" ~ expr ~ ", 1, 7) || '-01' as date)", "cast(substr(" ~ expr ~ ", 9, 2) as integer) - 1") }}
@@ -236,21 +249,21 @@ end
 
 {% macro duckdb__safe_date_prefix(expr) -%}
 case
-  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}') }}
     then try_cast(substr({{ expr }}, 1, 10) as date)
 end
 {%- endmacro %}
 
 {% macro snowflake__safe_date_prefix(expr) -%}
 case
-  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}') }}
     then try_to_date(substr({{ expr }}, 1, 10), 'YYYY-MM-DD')
 end
 {%- endmacro %}
 
 {% macro bigquery__safe_date_prefix(expr) -%}
 case
-  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '[0-9]{4}-[0-9]{2}-[0-9]{2}') }}
+  when {{ regex_full_match('substr(' ~ expr ~ ', 1, 10)', '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}') }}
     then safe.parse_date('%Y-%m-%d', substr({{ expr }}, 1, 10))
 end
 {%- endmacro %}

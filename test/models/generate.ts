@@ -41,6 +41,12 @@ const REVENUES: unknown[] = [
   {},
   { revenue: null, total: null, value: '-4.005' },
   { revenue: 100 },
+  // exponents: beyond a double on PostgreSQL (the build must not fail), tiny, exact at a half cent, zero
+  { revenue: '1e400', total: '2.5e1' },
+  { revenue: '1e-400', total: 9 },
+  { value: '1.005e0' },
+  { revenue: '-7.125E+1' },
+  { revenue: '0e500', value: 3 },
 ];
 
 /**
@@ -138,6 +144,8 @@ export function generate(opts: GenOptions): RawData {
       if (r() < 0.4)
         traits[r() < 0.5 ? 'createdAt' : 'created_at'] = `${ymd(first - Math.floor(r() * 20))}T08:00:00Z`;
       if (r() < 0.1) traits.createdAt = 'yesterday';
+      // year 0 (JavaScript's toISOString of a zero date): not a date on PostgreSQL, so not one anywhere
+      else if (r() < 0.05) traits.created_at = '0000-01-01T00:00:00Z';
       if (r() < 0.6) traits.plan = pick(['free', 'pro', 'team', null]);
       const row: IdentifyRow = {
         id: id(),

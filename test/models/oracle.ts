@@ -199,9 +199,30 @@ export function localDate(iso: string, tz: string): number {
 
 // ---- revenue: exact cents ----
 
-// SPEC 4.6 numbers; a magnitude of 10^24 or more is a data error, not a revenue (see safe_decimal).
+// SPEC 4.6 numbers; a magnitude of 10^24 or more is a data error, not a revenue (see safe_decimal). An exponent
+// of one or two digits over a bounded mantissa is read exactly; a three-digit one is 0 when negative, and when
+// positive 10^24 or more (not a revenue) unless the mantissa is zero.
 const PLAIN = /^[-+]?(\d{1,24}(\.\d*)?|\.\d+)$/;
-const EXPONENT = /^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d{1,3}$/;
+const MANTISSA = '[-+]?(\\d{1,24}(\\.\\d{0,24})?|\\.\\d{1,24})';
+const EXPONENT = new RegExp(`^(${MANTISSA})[eE]([-+]?\\d{1,2})$`);
+const TINY = new RegExp(`^${MANTISSA}[eE]-\\d{3}$`);
+const ZERO_HUGE = /^[-+]?(0{1,24}(\.0{0,24})?|\.0{1,24})[eE]\+?\d{3}$/;
+
+/** The exact plain decimal an exponent string stands for ('-1.25e1' → '-12.5'). */
+function exponentToPlain(mantissa: string, exponent: number): string {
+  const neg = mantissa.startsWith('-');
+  const body = mantissa.replace(/^[-+]/, '');
+  const [intPart, frac = ''] = body.split('.');
+  let digits = intPart + frac;
+  let point = intPart.length + exponent;
+  if (point < 0) {
+    digits = '0'.repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits = digits + '0'.repeat(point - digits.length);
+  const plain = `${digits.slice(0, point) || '0'}.${digits.slice(point)}`;
+  return neg ? `-${plain}` : plain;
+}
 
 /** Cents of a plain decimal string rounded half away from zero, exactly (BigInt). */
 function plainToCents(s: string): bigint {
@@ -227,11 +248,12 @@ export function revenueCents(v: unknown): bigint | null {
     return null;
   }
   if (PLAIN.test(s)) return plainToCents(s);
-  if (EXPONENT.test(s)) {
-    const n = Number(s);
-    if (!(Math.abs(n) < 1e24)) return null;
-    return plainToCents(n.toFixed(6));
+  const e = EXPONENT.exec(s);
+  if (e) {
+    if (!(Math.abs(Number(s)) < 1e24)) return null;
+    return plainToCents(exponentToPlain(e[1], Number(e[e.length - 1])));
   }
+  if (TINY.test(s) || ZERO_HUGE.test(s)) return 0n;
   return null;
 }
 
@@ -279,7 +301,10 @@ function createdDate(v: unknown): number | null {
   if (typeof v !== 'string') return null;
   const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
   if (!m) return null;
-  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+  // year 0000 is not a date (PostgreSQL has no year 0); Date.UTC would read years below 100 as 19xx
+  if (+m[1] === 0) return null;
+  const d = new Date(Date.UTC(2000, 0, 1));
+  d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
   if (d.getUTCFullYear() !== +m[1] || d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3]) return null;
   return dayNum(m[0]);
 }
