@@ -88,7 +88,8 @@ function flatten(raw: RawData): { tables: Record<string, Array<Record<string, un
     const { traits, ...row } = i;
     // at 02:00 UTC, the day before in the Americas: only a view that writes it in UTC keeps the date
     const sent = text(traits.createdAt ?? traits.created_at);
-    const day = sent && /^\d{4}-\d\d-\d\d/.test(sent) ? sent.slice(0, 10) : null;
+    // a timestamp column holds no year 0 (PostgreSQL): such a trait does not reach the column
+    const day = sent && /^\d{4}-\d\d-\d\d/.test(sent) && !sent.startsWith('0000') ? sent.slice(0, 10) : null;
     const flat = { created_at: day && `${day}T02:00:00Z`, plan: text(traits.plan) };
     tables.identifies.push({ ...row, ...flat });
     seen.identifies.push({ ...i, traits: flat });
