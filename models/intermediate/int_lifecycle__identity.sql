@@ -70,7 +70,7 @@ prior as (
 ),
 
 watermark as (
-{{ lifecycle_watermark() }}
+{{ lifecycle_watermark(['stg_lifecycle__identifies', 'stg_lifecycle__aliases']) }}
 ),
 
 -- Alias rows that are new, or that count from this D on. Other copies of a new row's id need no search: a
@@ -193,7 +193,7 @@ current_map as (
     where h.user_id <> h.previous_id
 ),
 
--- The newest raw row seen (the next incremental run's watermark).
+-- The newest raw row seen, and what the next incremental run's watermark starts from (see lifecycle_watermark).
 received as (
     select max(m) as max_received_at
     from (
@@ -201,6 +201,10 @@ received as (
         union all
         select max(received_at) from alias_rows
     ) as r
+),
+
+watermark_state as (
+{{ lifecycle_watermark_state(['stg_lifecycle__identifies', 'stg_lifecycle__aliases']) }}
 )
 
 {% if is_incremental() %}
@@ -246,8 +250,26 @@ select
     c.user_id,
     c.previous_user_id,
     (select r.max_received_at from received as r) as max_received_at,
+    (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
+    (select w.watermark_rows from watermark_state as w) as watermark_rows,
     {{ lifecycle_run_at() }} as _built_at
 from changes as c
+union all
+-- After reading everything again (late rows, or recomputing all) without a change to write, one stored row is
+-- rewritten as it is, to carry the new watermark state: otherwise every later run would count the same late
+-- rows again and read everything again. Downstream, it only re-derives that one source's user.
+select
+    t.source_key,
+    t.user_id,
+    t.previous_user_id,
+    (select r.max_received_at from received as r),
+    (select w.watermark_cutoff from watermark_state as w),
+    (select w.watermark_rows from watermark_state as w),
+    {{ lifecycle_run_at() }}
+from {{ this }} as t
+where (select w.received_after from watermark as w) = {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+    and not exists (select 1 from changes as c)
+    and t.source_key = (select min(m.source_key) from {{ this }} as m)
 
 {% else %}
 
@@ -256,6 +278,8 @@ select
     c.user_id,
     cast(null as {{ text_type() }}) as previous_user_id,
     (select r.max_received_at from received as r) as max_received_at,
+    (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
+    (select w.watermark_rows from watermark_state as w) as watermark_rows,
     {{ lifecycle_run_at() }} as _built_at
 from current_map as c
 

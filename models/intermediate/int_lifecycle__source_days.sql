@@ -25,6 +25,7 @@
 {%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
 {%- set plan_trait = lifecycle_string_var('lifecycle__plan_trait', 'plan') -%}
 {%- set tables = ['tracks', 'pages', 'screens', 'identifies'] -%}
+{%- set raw_models = ['stg_lifecycle__tracks', 'stg_lifecycle__pages', 'stg_lifecycle__screens', 'stg_lifecycle__identifies'] -%}
 
 with
 
@@ -35,9 +36,10 @@ prior as (
 ),
 
 -- Rows received after this point are new. The lookback re-reads rows a loader committed late; reading a row
--- twice is harmless because its whole pair is recomputed from scratch below.
+-- twice is harmless because its whole pair is recomputed from scratch below. Rows landed later still, with an
+-- older received_at, are counted there and make it read everything (see lifecycle_watermark).
 watermark as (
-{{ lifecycle_watermark() }}
+{{ lifecycle_watermark(raw_models) }}
 ),
 
 {% for t in tables %}
@@ -240,6 +242,11 @@ identify_plans as (
     where plan_rank = 1
 ),
 
+-- What the next incremental run's watermark starts from (see lifecycle_watermark).
+watermark_state as (
+{{ lifecycle_watermark_state(raw_models) }}
+),
+
 -- One row per source and day with any fact: events and identifies in one aggregation.
 source_dates as (
     select
@@ -305,6 +312,8 @@ select
     p.plan_received_at,
     cast(p.plan_id as {{ text_type() }}) as plan_id,
     d.max_received_at,
+    (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
+    (select w.watermark_rows from watermark_state as w) as watermark_rows,
     {{ lifecycle_run_at() }} as _built_at
 {% if is_incremental() %}
 from affected_pairs as k

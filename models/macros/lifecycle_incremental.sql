@@ -19,18 +19,57 @@
 {%- endmacro %}
 
 {#-
-  The body of a `watermark` CTE: raw rows received after `received_after` are new to an incremental model that
-  stores max_received_at (the newest row its build saw). It is that minus lifecycle__lookback_hours, so rows a
-  loader committed late are read again, or the beginning of time when the `prior` CTE says to recompute all.
+  The body of a `watermark` CTE: raw rows received after `received_after` are new to an incremental model.
+  Each build stores, on the rows it writes, its cutoff (the newest received_at of `raw_models` minus
+  lifecycle__lookback_hours) and how many raw rows were received up to it (lifecycle_watermark_state). The next
+  run reads the rows received after that cutoff, and first counts the rows received up to it again: raw tables
+  are append-only, so a larger count means rows landed since with an older received_at than the lookback
+  covers (a backfill with `load`, a destination catching up after an outage), and then everything is read
+  again, so an incremental build still equals a full refresh. So does recomputing all, and a build without a
+  stored cutoff (the first incremental run after an upgrade).
 -#}
-{% macro lifecycle_watermark() -%}
-{%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
+{% macro lifecycle_watermark(raw_models) -%}
     select
         case
             when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            else coalesce({{ sub_hours('max(t.max_received_at)', lookback) }}, {{ timestamp_literal('1900-01-01 00:00:00+00:00') }})
+            when w.cutoff is null or w.rows_seen is null then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            when w.rows_seen <> (
+                {% for m in raw_models -%}
+                {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= w.cutoff)
+                {% endfor -%}
+            ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            else w.cutoff
         end as received_after
-    from {{ this }} as t
+    from (
+        -- every row a build writes carries the same cutoff: those of the newest build are the latest
+        select max(t.watermark_cutoff) as cutoff, max(t.watermark_rows) as rows_seen
+        from {{ this }} as t
+        where t._built_at = (select max(b._built_at) from {{ this }} as b)
+    ) as w
+{%- endmacro %}
+
+{#-
+  The body of a CTE with the two values lifecycle_watermark reads on the next run: the cutoff (newest
+  received_at of `raw_models` minus lifecycle__lookback_hours) and the number of raw rows received up to it, both
+  from this statement's snapshot of the raw tables.
+-#}
+{% macro lifecycle_watermark_state(raw_models) -%}
+{%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
+    select
+        n.cutoff as watermark_cutoff,
+        cast(
+            {% for m in raw_models -%}
+            {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= n.cutoff)
+            {% endfor -%}
+        as bigint) as watermark_rows
+    from (
+        select {{ sub_hours('max(r.received_at)', lookback) }} as cutoff
+        from (
+            {% for m in raw_models -%}
+            {% if not loop.first %}union all {% endif %}select max(x.received_at) as received_at from {{ ref(m) }} as x
+            {% endfor -%}
+        ) as r
+    ) as n
 {%- endmacro %}
 
 {#- The source of an event: its user id when present, else its anonymous id; null when it has neither. -#}
