@@ -180,7 +180,10 @@ export interface OracleResult {
 // ---- dates as day numbers ----
 
 export function dayNum(ymd: string): number {
-  return Math.round(Date.UTC(+ymd.slice(0, 4), +ymd.slice(5, 7) - 1, +ymd.slice(8, 10)) / 86400000);
+  // setUTCFullYear, since Date.UTC reads the years 0-99 as 1900-1999
+  const d = new Date(0);
+  d.setUTCFullYear(+ymd.slice(0, 4), +ymd.slice(5, 7) - 1, +ymd.slice(8, 10));
+  return Math.round(d.getTime() / 86400000);
 }
 export function ymd(day: number): string {
   return new Date(day * 86400000).toISOString().slice(0, 10);
