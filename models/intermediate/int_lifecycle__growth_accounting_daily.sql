@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='date',
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
     post_hook=[
         "delete from {{ this }} where date > {{ lifecycle_as_of_date() }} or date < (select coalesce(min(d.date_day), {{ date_literal('9999-12-31') }}) from {{ ref('int_lifecycle__user_days') }} as d where d.is_active = 1)"
     ],

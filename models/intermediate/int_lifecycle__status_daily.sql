@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key='date',
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
     post_hook=[
         "delete from {{ this }} where date > {{ lifecycle_as_of_date() }} or date < (select coalesce(min(r.valid_from), {{ date_literal('9999-12-31') }}) from {{ ref('int_lifecycle__status_runs') }} as r where r.status_code is not null)"
     ],

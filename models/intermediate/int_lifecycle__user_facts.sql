@@ -2,7 +2,7 @@
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
+    on_schema_change='sync_all_columns',
     tags=['lifecycle', 'intermediate']
 ) }}
 
