@@ -79,7 +79,7 @@ watermark as (
 new_alias_rows as (
     select a.previous_id
     from alias_rows as a
-    where a.received_at > (select w.received_after from watermark as w)
+    where {{ lifecycle_received_new('a.received_at') }}
         or (a.event_date > (select p.prior_as_of_date from prior as p) and a.event_date <= {{ as_of }})
 ),
 
@@ -88,7 +88,7 @@ new_alias_rows as (
 affected_anonymous as {{ cte_materialized() }} (
     select i.anonymous_id
     from identify_rows as i
-    where i.received_at > (select w.received_after from watermark as w)
+    where {{ lifecycle_received_new('i.received_at') }}
     {{ union_distinct() }}
     select i.anonymous_id
     from identify_rows as i
@@ -257,7 +257,8 @@ from changes as c
 union all
 -- After reading everything again (late rows, or recomputing all) without a change to write, one stored row is
 -- rewritten as it is, to carry the new watermark state: otherwise every later run would count the same late
--- rows again and read everything again. Downstream, it only re-derives that one source's user.
+-- rows again and read everything again. Downstream, it re-derives that one source's user, and the daily marts
+-- recompute from that source's first day (lifecycle_changed_from): one such run, not one per day.
 select
     t.source_key,
     t.user_id,
@@ -267,7 +268,7 @@ select
     (select w.watermark_rows from watermark_state as w),
     {{ lifecycle_run_at() }}
 from {{ this }} as t
-where (select w.received_after from watermark as w) = {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+where (select w.read_all from watermark as w) = 1
     and not exists (select 1 from changes as c)
     and t.source_key = (select min(m.source_key) from {{ this }} as m)
 

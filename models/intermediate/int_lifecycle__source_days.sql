@@ -44,7 +44,11 @@ watermark as (
 
 {% for t in tables %}
 -- The rows received after the watermark (a range filter on received_at, which follows the load order).
+-- Rows without a received_at are read only when everything is (a second branch, so that the range filter stays
+-- a plain one the warehouse checks against each block's min/max).
 {{ t }}_new as (
+    {% for branch in ['received', 'unstamped'] -%}
+    {% if not loop.first %}union all{% endif %}
     select
         n.id,
         {% if t == 'identifies' -%}
@@ -54,7 +58,12 @@ watermark as (
         {%- endif %}
         n.event_date
     from {{ ref('stg_lifecycle__' ~ t) }} as n
+    {% if branch == 'received' -%}
     where n.received_at > (select w.received_after from watermark as w)
+    {%- else -%}
+    where n.received_at is null and (select w.read_all from watermark as w) = 1
+    {%- endif %}
+    {% endfor %}
 ),
 {% endfor %}
 

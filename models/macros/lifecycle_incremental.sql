@@ -26,32 +26,48 @@
   are append-only, so a larger count means rows landed since with an older received_at than the lookback
   covers (a backfill with `load`, a destination catching up after an outage), and then everything is read
   again, so an incremental build still equals a full refresh. So does recomputing all, and a build without a
-  stored cutoff (the first incremental run after an upgrade).
+  stored cutoff (the first incremental run after an upgrade). A row without a received_at is never after the
+  cutoff: it counts as received up to it, so a new one also makes the run read everything, and `read_all` = 1
+  tells the model to read such rows too (see lifecycle_received_new).
 -#}
 {% macro lifecycle_watermark(raw_models) -%}
+    select
+        x.received_after,
+        case when x.received_after = {{ timestamp_literal('1900-01-01 00:00:00+00:00') }} then 1 else 0 end as read_all
+    from (
     select
         case
             when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             when w.cutoff is null or w.rows_seen is null then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             when w.rows_seen <> (
                 {% for m in raw_models -%}
-                {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= w.cutoff)
+                {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= w.cutoff or x.received_at is null)
                 {% endfor -%}
             ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             else w.cutoff
         end as received_after
     from (
-        -- every row a build writes carries the same cutoff: those of the newest build are the latest
+        -- every row a build writes carries the same cutoff: those of the newest build (prior's) are the latest
         select max(t.watermark_cutoff) as cutoff, max(t.watermark_rows) as rows_seen
         from {{ this }} as t
-        where t._built_at = (select max(b._built_at) from {{ this }} as b)
+        where t._built_at = (select p.prior_built_at from prior as p)
     ) as w
+    ) as x
+{%- endmacro %}
+
+{#-
+  The condition that a raw row is new to an incremental model (needs the `watermark` CTE): received after the
+  watermark, or without a received_at when the model reads everything.
+-#}
+{% macro lifecycle_received_new(received_at) -%}
+({{ received_at }} > (select w.received_after from watermark as w)
+    or {{ received_at }} is null and (select w.read_all from watermark as w) = 1)
 {%- endmacro %}
 
 {#-
   The body of a CTE with the two values lifecycle_watermark reads on the next run: the cutoff (newest
-  received_at of `raw_models` minus lifecycle__lookback_hours) and the number of raw rows received up to it, both
-  from this statement's snapshot of the raw tables.
+  received_at of `raw_models`, or the build's start if that is earlier, minus lifecycle__lookback_hours) and the
+  number of raw rows received up to it, both from this statement's snapshot of the raw tables.
 -#}
 {% macro lifecycle_watermark_state(raw_models) -%}
 {%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
@@ -59,11 +75,13 @@
         n.cutoff as watermark_cutoff,
         cast(
             {% for m in raw_models -%}
-            {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= n.cutoff)
+            {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= n.cutoff or x.received_at is null)
             {% endfor -%}
         as bigint) as watermark_rows
     from (
-        select {{ sub_hours('max(r.received_at)', lookback) }} as cutoff
+        -- a received_at after this build started (a loader's clock, a test row) must not become the cutoff:
+        -- every row landed later with a present received_at would count as late and make each run read everything
+        select {{ sub_hours('case when max(r.received_at) > ' ~ lifecycle_run_at() ~ ' then ' ~ lifecycle_run_at() ~ ' else max(r.received_at) end', lookback) }} as cutoff
         from (
             {% for m in raw_models -%}
             {% if not loop.first %}union all {% endif %}select max(x.received_at) as received_at from {{ ref(m) }} as x
