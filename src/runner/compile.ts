@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
+import { makeDirs } from '../util/files';
 import { compileModel, openProject, type RunnerBaseOptions } from './build';
 import { selectModels } from './dag';
 import type { RenderedModel, TargetType } from './render';
@@ -42,10 +43,10 @@ export async function compileModels(opts: CompileOptions): Promise<CompileResult
   const dir = path.resolve(opts.outDir ?? path.join('target', 'compiled'), opts.dialect);
   const unwritable = (err: unknown): UserError =>
     new UserError(
-      `Cannot write the compiled models into ${dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}): pass --out with a folder you can write to.`,
+      `Cannot write the compiled models into ${dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}): pass --out (or --target-path) with a folder you can write to.`,
     );
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (err) {
     throw unwritable(err);
   }

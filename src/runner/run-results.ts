@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BuildResult, ModelResult } from './build';
+import { makeDirs } from '../util/files';
 import type { SchemaTestResult, TestResult } from './schema-tests';
 
 export const RUN_RESULTS_SCHEMA = 'https://schemas.getdbt.com/dbt/run-results/v6.json';
@@ -126,7 +127,7 @@ export class RunResultsRecorder {
 
   /** Writes `<dir>/run_results.json` through a temporary file, so a reader never sees half of it. */
   write(dir: string): string {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     const file = path.join(dir, 'run_results.json');
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, `${JSON.stringify(this.artifact(), null, 2)}\n`);

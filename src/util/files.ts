@@ -19,3 +19,30 @@ export function writableFileProblem(file: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * `mkdir -p` one level at a time. Node's `mkdirSync(dir, { recursive: true })` never returns for a path under
+ * /proc (it retries ENOENT forever), so a mistyped --target-path or --out hung the command instead of failing.
+ */
+export function makeDirs(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let cur = abs;
+  while (!fs.existsSync(cur)) {
+    missing.unshift(cur);
+    const up = path.dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  if (fs.existsSync(cur) && !fs.statSync(cur).isDirectory()) {
+    throw Object.assign(new Error(`${cur} is not a folder`), { code: 'ENOTDIR' });
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (err) {
+      // created meanwhile by another process: fine, as with recursive
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw err;
+    }
+  }
+}

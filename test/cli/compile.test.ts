@@ -64,8 +64,16 @@ describe('cdp-lifecycle compile', () => {
     const bad = await runCli(['compile', '--dialect', 'duckdb', '--out', 'a-file/out'], { cwd: dir });
     expectExit(bad, 1);
     expect(bad.stderr).toMatch(
-      /Cannot write the compiled models into .*a-file\/out\/duckdb \(ENOTDIR\): pass --out with a folder you can write to\./,
+      /Cannot write the compiled models into .*a-file\/out\/duckdb \(ENOTDIR\): pass --out \(or --target-path\) with a folder you can write to\./,
     );
     expect(bad.stderr).not.toMatch(/unexpected|\n\s+at /);
+    // Node's recursive mkdir never returns under /proc: the command must fail, not hang
+    const proc = await runCli(['compile', '--dialect', 'duckdb', '--target-path', '/proc/cdp-lifecycle-x'], {
+      cwd: dir,
+    });
+    expectExit(proc, 1);
+    expect(proc.stderr).toMatch(
+      /Cannot write the compiled models into \/proc\/cdp-lifecycle-x\/compiled\/duckdb \(ENOENT\)/,
+    );
   });
 });

@@ -239,5 +239,11 @@ describe('run_results.json (dbt schema v6)', () => {
       /could not write run_results\.json into not-a-folder .*set --target-path to a writable folder/,
     );
     expect(r.stdout).toMatch(/Built \d+ models/);
+    // under /proc, where Node's recursive mkdir never returns
+    const proc = await cli(['build', '--select', 'int_lifecycle__builds'], {
+      LIFECYCLE_TARGET_PATH: '/proc/cdp-lifecycle-x',
+    });
+    expectExit(proc, 0);
+    expect(proc.stderr).toMatch(/could not write run_results\.json into \/proc\/cdp-lifecycle-x \(ENOENT/);
   });
 });
