@@ -41,7 +41,7 @@
             when w.cutoff is null or w.rows_seen is null then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             when w.rows_seen <> (
                 {% for m in raw_models -%}
-                {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= w.cutoff or x.received_at is null)
+                {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'w.cutoff') }}
                 {% endfor -%}
             ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             else w.cutoff
@@ -75,7 +75,7 @@
         n.cutoff as watermark_cutoff,
         cast(
             {% for m in raw_models -%}
-            {% if not loop.first %}+ {% endif %}(select count(*) from {{ ref(m) }} as x where x.received_at <= n.cutoff or x.received_at is null)
+            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'n.cutoff') }}
             {% endfor -%}
         as bigint) as watermark_rows
     from (
