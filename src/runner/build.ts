@@ -230,6 +230,9 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   const failed = new Set<string>();
   /** For a skipped model, the failed model that caused it. */
   const failedRoot = new Map<string, string>();
+  // Models whose stored table this build replaced in full (and the views and ephemerals over them), with the
+  // incremental model that started it: see below.
+  const rebuiltFrom = new Map<string, string>();
   const cache = new Map<string, RenderedModel>();
   const schemasMade = new Set<string>();
   let grantsNoted = false;
@@ -317,6 +320,17 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
                 result.message = `rebuilt in full: the stored table lacks ${missing.join(', ')}, declared in schema.yml`;
               }
             }
+            // An incremental model tracks what changed upstream since its last run from the rows its upstream
+            // incremental models rewrote (their build times, previous values, tombstones). An upstream table
+            // rebuilt in full keeps none of that, so everything downstream of it is rebuilt in full too.
+            const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
+            if (isInc && upstreamRebuilt) {
+              isInc = false;
+              const root = rebuiltFrom.get(upstreamRebuilt)!;
+              result.message = `rebuilt in full: ${root} was rebuilt in full upstream`;
+            }
+            if (existing === 'table' && !isInc)
+              rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
             const sql = compileModel(parsed, name, isInc, cache);
             result.compiledSql = sql;
             result.incremental = isInc;
@@ -326,6 +340,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
                 : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes),
             );
           } else {
+            const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
+            if (upstreamRebuilt) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt)!);
             const sql = compileModel(parsed, name, false, cache);
             result.compiledSql = sql;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>

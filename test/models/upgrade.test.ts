@@ -4,8 +4,10 @@
  * models' incremental SQL reads such columns from {{ this }}, so the next run must rebuild those tables in full,
  * with no manual --full-refresh (models/README.md), and give the rows the oracle computes.
  *
- * The older tables are made here by dropping, from every incremental table the package stores, each column its
- * schema.yml declares except the unique key: whatever a future version adds is covered the same way.
+ * The older tables are made here by dropping, from the incremental tables the package stores, each column their
+ * schema.yml declares except the unique key: whatever a future version adds is covered the same way. One table at
+ * a time too: the models downstream of a table rebuilt in full must not stay incremental, since they find
+ * what changed upstream from the rows the upstream models rewrote (a remapped anonymous id here).
  */
 import type { Warehouse } from '../../src/warehouse';
 import { defaultProjectDir, loadProject } from '../../src/runner/project';
@@ -31,6 +33,16 @@ function track(user: string | null, anonymous: string | null, day: string, recei
   };
 }
 
+function identify(
+  id: string,
+  user: string,
+  anonymous: string,
+  timestamp: string,
+  traits: Record<string, unknown> = {},
+) {
+  return { id, user_id: user, anonymous_id: anonymous, timestamp, received_at: timestamp, traits };
+}
+
 describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw }) => {
   let wh: Warehouse;
   const D1 = '2024-03-20';
@@ -43,40 +55,54 @@ describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw
       track(null, 'a1', '2024-03-10'),
       track('u2', null, '2024-01-05'),
     ],
-    identifies: [
-      {
-        id: 'i1',
-        user_id: 'u2',
-        anonymous_id: 'a1',
-        timestamp: '2024-03-11T08:00:00.000Z',
-        received_at: '2024-03-11T08:00:00.000Z',
-        traits: { plan: 'pro' },
-      },
-    ],
+    identifies: [identify('i1', 'u2', 'a1', '2024-03-11T08:00:00.000Z', { plan: 'pro' })],
   };
   const recv = `${D2}T12:00:00.000Z`;
   const second: Raw = {
     ...empty(),
     // a late row for an earlier day as well as one on the new D
     tracks: [track('u2', null, '2024-03-15', recv), track('u1', null, D2, recv)],
+    // a1's history moves from u2 to u3
+    identifies: [{ ...identify('i2', 'u3', 'a1', `${D2}T09:00:00.000Z`), received_at: recv }],
   };
+  const project = loadProject(defaultProjectDir());
+  let incremental: string[] = [];
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     wh = await tw().open();
+    await wh.exec('drop schema if exists lifecycle cascade');
+    await wh.exec('drop schema if exists cdp cascade');
     await landRaw(wh, first);
+    const built = await build(wh, { vars: { lifecycle__as_of_date: D1 }, fullRefresh: true });
+    incremental = built.models.filter((m) => m.materialized === 'incremental').map((m) => m.name);
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await wh?.close();
   });
 
-  test('the next run rebuilds each such table in full and equals the oracle', async () => {
-    const built = await build(wh, { vars: { lifecycle__as_of_date: D1 }, fullRefresh: true });
-    const project = loadProject(defaultProjectDir());
-    const incremental = built.models.filter((m) => m.materialized === 'incremental').map((m) => m.name);
+  /** Drops every declared column but the key from `name`, as a table from an older version would lack them. */
+  async function makeOld(name: string): Promise<void> {
+    const node = project.models.get(name);
+    const keys = new Set(uniqueKeyOf(name));
+    const cols = (node?.columns ?? []).map((c) => c.name).filter((c) => !keys.has(c));
+    expect(cols.length).toBeGreaterThan(0);
+    // PostgreSQL binds the mart views to these columns: they go too, and the build recreates them
+    const cascade = wh.dialect === 'postgres' ? ' cascade' : '';
+    for (const c of cols) await wh.exec(`alter table lifecycle.${name} drop column ${c}${cascade}`);
+  }
+
+  async function expectOracle(): Promise<void> {
+    const actual = normalise(await readMarts(wh));
+    const expected = normalise(computeOracle(merge(first, second), D2));
+    expect(diffUsers(actual, expected)).toEqual([]);
+    expect(actual).toEqual(expected);
+  }
+
+  test('every column a stored incremental table has is declared in schema.yml', async () => {
     expect(incremental).toContain('int_lifecycle__identity');
     expect(incremental).toContain('int_lifecycle__source_days');
     // A column the store has and schema.yml does not declare would not trigger the rebuild when a later
-    // version adds it: every stored column must be declared.
+    // version adds it.
     const undeclared: string[] = [];
     for (const name of incremental) {
       const declared = new Set((project.models.get(name)?.columns ?? []).map((c) => c.name));
@@ -86,18 +112,10 @@ describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw
       for (const c of stored) if (!declared.has(c.column_name)) undeclared.push(`${name}.${c.column_name}`);
     }
     expect(undeclared).toEqual([]);
-    const dropped: string[] = [];
-    for (const name of incremental) {
-      const node = project.models.get(name);
-      const keys = new Set([node?.baseConfig.unique_key, ...(await uniqueKeyOf(name))].flat());
-      const cols = (node?.columns ?? []).map((c) => c.name).filter((c) => !keys.has(c));
-      // PostgreSQL binds the mart views to these columns: they go too, and the build recreates them
-      const cascade = wh.dialect === 'postgres' ? ' cascade' : '';
-      for (const c of cols) await wh.exec(`alter table lifecycle.${name} drop column ${c}${cascade}`);
-      if (cols.length) dropped.push(name);
-    }
-    expect(dropped).toEqual(incremental);
+  });
 
+  test('when every table is older, the next run rebuilds each in full and equals the oracle', async () => {
+    for (const name of incremental) await makeOld(name);
     await landRaw(wh, second);
     const res = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
     for (const name of incremental) {
@@ -108,19 +126,39 @@ describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw
         message: expect.stringMatching(/^rebuilt in full: the stored table lacks /),
       });
     }
-    const actual = normalise(await readMarts(wh));
-    const expected = normalise(computeOracle(merge(first, second), D2));
-    expect(diffUsers(actual, expected)).toEqual([]);
-    expect(actual).toEqual(expected);
-
+    await expectOracle();
     // and the run after it is incremental again
     const again = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
     expect(again.models.filter((m) => m.incremental).map((m) => m.name)).toEqual(incremental);
   });
 
+  test.each([
+    'int_lifecycle__identity',
+    'int_lifecycle__source_days',
+    'int_lifecycle__user_days',
+    'int_lifecycle__user_facts',
+    'int_lifecycle__status_runs',
+    'int_lifecycle__user_state',
+    'int_lifecycle__status_daily',
+  ])('when only %s is older, it and the models downstream of it are rebuilt in full', async (old) => {
+    await makeOld(old);
+    await landRaw(wh, second);
+    const res = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    const full = res.models.filter((m) => m.materialized === 'incremental' && !m.incremental);
+    expect(full[0]).toMatchObject({
+      name: old,
+      message: expect.stringMatching(/^rebuilt in full: the stored table lacks /),
+    });
+    for (const m of full.slice(1))
+      expect(m.message).toBe(`rebuilt in full: ${old} was rebuilt in full upstream`);
+    // the models not downstream of it stay incremental
+    expect(res.models.find((m) => m.name === 'int_lifecycle__builds')?.incremental).toBe(true);
+    await expectOracle();
+  });
+
   /** The unique_key set in the model's own config() call, which loadProject does not parse. */
-  async function uniqueKeyOf(name: string): Promise<string[]> {
-    const raw = loadProject(defaultProjectDir()).models.get(name)?.raw ?? '';
+  function uniqueKeyOf(name: string): string[] {
+    const raw = project.models.get(name)?.raw ?? '';
     const m = /unique_key\s*=\s*(\[[^\]]*\]|'[^']*')/.exec(raw);
     if (!m) return [];
     return Array.from(m[1].matchAll(/'([^']*)'/g), (x) => x[1]);
