@@ -44,10 +44,11 @@ watermark as (
 
 {% for t in tables %}
 -- The rows received after the watermark (a range filter on received_at, which follows the load order).
--- Rows without a received_at are read only when everything is (a second branch, so that the range filter stays
--- a plain one the warehouse checks against each block's min/max).
+-- When everything is read, so are the rows without a received_at and those received at or before 1900-01-01
+-- (the watermark that stands for "everything"): two more branches, each a constant filter the warehouse checks
+-- against each block's statistics, so that they cost nothing on other runs.
 {{ t }}_new as (
-    {% for branch in ['received', 'unstamped'] -%}
+    {% for branch in ['received', 'unstamped', 'ancient'] -%}
     {% if not loop.first %}union all{% endif %}
     select
         n.id,
@@ -60,8 +61,10 @@ watermark as (
     from {{ ref('stg_lifecycle__' ~ t) }} as n
     {% if branch == 'received' -%}
     where n.received_at > (select w.received_after from watermark as w)
+    {%- elif branch == 'unstamped' -%}
+    where n.received_at is null and {{ lifecycle_reads_all() }}
     {%- else -%}
-    where n.received_at is null and (select w.read_all from watermark as w) = 1
+    where n.received_at <= {{ timestamp_literal('1900-01-01 00:00:00+00:00') }} and {{ lifecycle_reads_all() }}
     {%- endif %}
     {% endfor %}
 ),
@@ -207,11 +210,13 @@ identifies_keys as {{ cte_inline() }} (
 
 {% for t in tables %}
 -- Dedup on id (SPEC 3): keep the copy received first; ties broken on fields so every warehouse picks the same.
+-- A copy without a received_at counts as received first, as the watermark counts it (a stamped copy landing
+-- later then leaves the stored pairs as they are).
 -- An incremental run keeps the winners that fall in an affected pair (the others' pairs did not change).
 {{ t }}_first as (
     select d.*
     from (
-        {{ dedup_first(t ~ '_keys', ['received_at', 'event_at', 'source_key']) }}
+        {{ dedup_first(t ~ '_keys', ['received_at is not null', 'received_at', 'event_at', 'source_key']) }}
     ) as d
     {% if is_incremental() %}
     inner join affected_pairs as p on p.source_key = d.source_key and p.event_date = d.event_date

@@ -397,8 +397,9 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 {#-
   The first copy of every id of `relation` (a CTE or relation with an `id` column), first by the order keys
-  `order_keys` (a list of column names, ascending): dedup keeping the row received first (SPEC 3). Rows without
-  an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
+  `order_keys` (a list of column names, ascending, or expressions that start with one, such as
+  `received_at is not null`: each is prefixed with the row's alias): dedup keeping the row received first
+  (SPEC 3). Rows without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
   along); DuckDB finds the ids that occur more than once with a hash aggregate on their 64-bit hashes, passes
   every other row through and keeps the first copy of the few duplicates with arg_min: far cheaper.
 -#}

@@ -27,14 +27,10 @@
   covers (a backfill with `load`, a destination catching up after an outage), and then everything is read
   again, so an incremental build still equals a full refresh. So does recomputing all, and a build without a
   stored cutoff (the first incremental run after an upgrade). A row without a received_at is never after the
-  cutoff: it counts as received up to it, so a new one also makes the run read everything, and `read_all` = 1
-  tells the model to read such rows too (see lifecycle_received_new).
+  cutoff: it counts as received up to it, so a new one also makes the run read everything, and such a run
+  reads those rows too (lifecycle_reads_all, lifecycle_received_new).
 -#}
 {% macro lifecycle_watermark(raw_models) -%}
-    select
-        x.received_after,
-        case when x.received_after = {{ timestamp_literal('1900-01-01 00:00:00+00:00') }} then 1 else 0 end as read_all
-    from (
     select
         case
             when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
@@ -52,16 +48,20 @@
         from {{ this }} as t
         where t._built_at = (select p.prior_built_at from prior as p)
     ) as w
-    ) as x
+{%- endmacro %}
+
+{#- True when the run reads every raw row (needs the `watermark` CTE). -#}
+{% macro lifecycle_reads_all() -%}
+(select w.received_after from watermark as w) = {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
 {%- endmacro %}
 
 {#-
   The condition that a raw row is new to an incremental model (needs the `watermark` CTE): received after the
-  watermark, or without a received_at when the model reads everything.
+  watermark, or any row when the model reads everything (also those without a received_at or with one at or
+  before the 1900-01-01 that stands for "everything").
 -#}
 {% macro lifecycle_received_new(received_at) -%}
-({{ received_at }} > (select w.received_after from watermark as w)
-    or {{ received_at }} is null and (select w.read_all from watermark as w) = 1)
+({{ received_at }} > (select w.received_after from watermark as w) or {{ lifecycle_reads_all() }})
 {%- endmacro %}
 
 {#-

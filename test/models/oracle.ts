@@ -262,15 +262,18 @@ export function revenueCents(v: unknown): bigint | null {
 
 // ---- dedup / identity ----
 
+/** A copy without a received_at counts as received before any other (the models' watermark counts it so). */
+const receivedMs = (r: { received_at: string | null }): number =>
+  r.received_at === null || r.received_at === undefined ? -Infinity : Date.parse(r.received_at);
+
 function dedup<T extends { id: string; received_at: string; timestamp: string }>(rows: T[]): T[] {
   const best = new Map<string, T>();
   for (const r of rows) {
     const cur = best.get(r.id);
     if (
       !cur ||
-      Date.parse(r.received_at) < Date.parse(cur.received_at) ||
-      (Date.parse(r.received_at) === Date.parse(cur.received_at) &&
-        Date.parse(r.timestamp) < Date.parse(cur.timestamp))
+      receivedMs(r) < receivedMs(cur) ||
+      (receivedMs(r) === receivedMs(cur) && Date.parse(r.timestamp) < Date.parse(cur.timestamp))
     ) {
       best.set(r.id, r);
     }

@@ -122,4 +122,60 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
     await build(wh, { vars: vars('2024-03-24') });
     expect(await rewrittenPairs(wh)).toBe(2);
   });
+
+  test.each(['1899-12-31T00:00:00.000Z', '1900-01-01T00:00:00.000Z', '0001-01-01T00:00:00.000Z'])(
+    'a row received at %s (at or before the watermark that stands for "everything") is read',
+    async (received) => {
+      await landRaw(wh, { ...empty(), tracks: [track('old_clock', null, '2024-03-15', received)] });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+      expect(incremental.user_lifecycle.map((u) => u.user_id)).toContain('old_clock');
+      expect(incremental).toEqual(full);
+    },
+  );
+
+  test('a copy without a received_at counts as the first received: a stamped copy landed later loses', async () => {
+    // read by the next build (a new unstamped row makes it read everything) ...
+    await landRaw(wh, { ...empty(), tracks: [{ ...track('ux', null, '2024-03-12', null), id: 'dup' }] });
+    await build(wh, { vars: vars('2024-03-21') });
+    // ... then the same message id again, stamped and attributed to another user; and an identify the same way
+    const now = new Date().toISOString();
+    await landRaw(wh, {
+      ...empty(),
+      tracks: [{ ...track('uy', null, '2024-03-12', now), id: 'dup' }],
+      identifies: [
+        {
+          id: 'dup_i',
+          user_id: 'u5',
+          anonymous_id: 'a5',
+          timestamp: '2024-03-11T09:00:00.000Z',
+          received_at: null as unknown as string,
+          traits: {},
+        },
+      ],
+    });
+    await build(wh, { vars: vars('2024-03-22') });
+    await landRaw(wh, {
+      ...empty(),
+      tracks: [track(null, 'a5', '2024-03-10', new Date().toISOString())],
+      identifies: [
+        {
+          id: 'dup_i',
+          user_id: 'u6',
+          anonymous_id: 'a6',
+          timestamp: '2024-03-11T09:00:00.000Z',
+          received_at: new Date().toISOString(),
+          traits: {},
+        },
+      ],
+    });
+    const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-23');
+    expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+    const users = incremental.user_lifecycle.map((u) => u.user_id);
+    expect(users).toContain('ux');
+    expect(users).toContain('u5');
+    expect(users).not.toContain('uy');
+    expect(users).not.toContain('u6');
+    expect(incremental).toEqual(full);
+  });
 });
