@@ -11,6 +11,9 @@
  *   (same --users/--events/--days/--seed) and only times the incremental day: for iterating on incremental SQL.
  *   --trace <dir> writes each statement of the incremental build, with its time, to <dir>/NNN-<ms>.sql, and the
  *   warehouse as it was before that build to <dir>/before-incremental.duckdb.
+ *   --warehouse postgres://… builds on PostgreSQL instead (schemas cdp_bench and lifecycle_bench, dropped first
+ *   and at the end): the events are generated in DuckDB as usual and copied over with COPY; the bare scan runs
+ *   on PostgreSQL, and only wall times are compared (the server's CPU is not this process's).
  *
  * Events are generated inside DuckDB with SQL (hash-based pseudo-random), so generation takes seconds: users
  * have a first day, sessions of 1-5 events concentrated after it with a long tail (so there are dormant,
@@ -20,7 +23,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openWarehouse, ensureRawTables, type Warehouse } from '../src/warehouse';
+import {
+  openWarehouse,
+  ensureRawTables,
+  RAW_TABLES,
+  type InsertValue,
+  type Warehouse,
+} from '../src/warehouse';
 import { buildModels } from '../src/runner';
 
 interface Options {
@@ -32,6 +41,7 @@ interface Options {
   saveFull?: string;
   fromFull?: string;
   trace?: string;
+  warehouse?: string;
   json: boolean;
 }
 
@@ -53,8 +63,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--save-full') o.saveFull = next();
     else if (a === '--from-full') o.fromFull = next();
     else if (a === '--trace') o.trace = next();
+    else if (a === '--warehouse') o.warehouse = next();
     else throw new Error(`unknown option ${a} (see the header of bench/models.ts)`);
   }
+  if (o.warehouse !== undefined && !/^postgres(ql)?:\/\//.test(o.warehouse))
+    throw new Error('--warehouse takes a postgres:// URL (DuckDB is the default)');
+  if (o.warehouse && (o.saveFull || o.fromFull || o.trace || o.file))
+    throw new Error('--save-full, --from-full, --trace and --file work on DuckDB only');
   for (const k of ['users', 'events', 'days'] as const) {
     if (!Number.isInteger(o[k]) || o[k] <= 0) throw new Error(`--${k} must be a positive whole number`);
   }
@@ -184,6 +199,45 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [r, Number(process.hrtime.bigint() - t0) / 1e9];
 }
 
+/**
+ * Copies the raw rows of `from` (DuckDB) with a rowid above `after[table]` into `to`, in chunks through the
+ * warehouse layer's bulk path (COPY on PostgreSQL); returns the highest rowid copied per table.
+ */
+async function copyRaw(
+  from: Warehouse,
+  to: Warehouse,
+  toSchema: string,
+  after: Record<string, number>,
+): Promise<Record<string, number>> {
+  const last: Record<string, number> = {};
+  for (const table of ['tracks', 'pages', 'screens', 'identifies', 'aliases'] as const) {
+    const cols = RAW_TABLES[table].columns;
+    const select = cols
+      .map((c) =>
+        c.type === 'timestamptz'
+          ? `strftime(${c.name === 'timestamp' ? '"timestamp"' : c.name}, '%Y-%m-%dT%H:%M:%S.%fZ') as "${c.name}"`
+          : `cast("${c.name}" as varchar) as "${c.name}"`,
+      )
+      .join(', ');
+    let from0 = after[table] ?? -1;
+    for (;;) {
+      const rows = await from.query<Record<string, unknown>>(
+        `select rowid as _r, ${select} from cdp.${table} where rowid > ${from0} order by rowid limit 200000`,
+      );
+      if (!rows.length) break;
+      await to.insertRows(
+        toSchema,
+        table,
+        cols,
+        rows.map((r) => cols.map((c) => (r[c.name] ?? null) as InsertValue)),
+      );
+      from0 = Number(rows[rows.length - 1]._r);
+    }
+    last[table] = from0;
+  }
+  return last;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const dir = o.file ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-lifecycle-bench-'));
@@ -196,10 +250,20 @@ async function main(): Promise<void> {
     if (!o.json) console.log(msg);
   };
   let wh: Warehouse | undefined;
+  // where the events are generated (DuckDB); `wh` is where the models build: the same, or PostgreSQL
+  let gen: Warehouse | undefined;
+  const pg = o.warehouse !== undefined;
+  const raw = pg ? 'cdp_bench' : 'cdp';
+  const target = pg ? 'lifecycle_bench' : 'lifecycle';
+  const dropPg = async () => {
+    await wh!.exec(`drop schema if exists ${target} cascade`);
+    await wh!.exec(`drop schema if exists ${raw} cascade`);
+  };
   try {
     if (o.fromFull) fs.copyFileSync(o.fromFull, file);
     wh = await openWarehouse(`duckdb://${file}`);
     await ensureRawTables(wh, 'cdp');
+    gen = wh;
     const sessions = Math.round(o.events / 3);
     const D = addDays(DAY0, o.days - 1);
     const D1 = addDays(DAY0, o.days);
@@ -218,8 +282,19 @@ async function main(): Promise<void> {
       wh!.query<{ n: number }>('select count(*) as n from cdp.tracks'),
     );
     log(`  ${events.toLocaleString()} tracks`);
+    let copied: Record<string, number> = {};
+    if (pg) {
+      wh = await openWarehouse(o.warehouse!);
+      await dropPg();
+      await ensureRawTables(wh, raw);
+      const [, copyS] = await timed(async () => {
+        copied = await copyRaw(gen!, wh!, raw, {});
+        await wh!.exec('analyze');
+      });
+      log(`  copied to PostgreSQL (${raw}) in ${copyS.toFixed(1)} s`);
+    }
 
-    const scanSql = 'select user_id, count(*), min(timestamp), max(timestamp) from cdp.tracks group by 1';
+    const scanSql = `select user_id, count(*), min(timestamp), max(timestamp) from ${raw}.tracks group by 1`;
     // the floor: one pass over the raw events; best of three so a cold cache does not flatter the ratios.
     // Measured again right before the incremental build, which uses that one: this machine's speed drifts by
     // up to 20% within minutes, and a ratio should compare two timings taken under the same conditions.
@@ -227,13 +302,13 @@ async function main(): Promise<void> {
       let wall = Infinity;
       let cpu = Infinity;
       for (let i = 0; i < 3; i++) {
-        wall = Math.min(wall, (await timed(() => wh!.query(`select count(*) from (${scanSql})`)))[1]);
+        wall = Math.min(wall, (await timed(() => wh!.query(`select count(*) from (${scanSql}) as s`)))[1]);
         cpu = Math.min(cpu, lastCpuS);
       }
       return [wall, cpu];
     };
     const [scanS, scanCpuS] = await measureScan();
-    log(`bare scan (${scanSql}): ${scanS.toFixed(3)} s wall, ${scanCpuS.toFixed(3)} s CPU`);
+    log(`bare scan (${scanSql}): ${scanS.toFixed(3)} s wall${pg ? '' : `, ${scanCpuS.toFixed(3)} s CPU`}`);
 
     const rssBefore = peakRss;
     let fullS = NaN;
@@ -242,8 +317,8 @@ async function main(): Promise<void> {
       const [full, fullWall] = await timed(() =>
         buildModels({
           warehouse: wh!,
-          schema: 'lifecycle',
-          rawSchema: 'cdp',
+          schema: target,
+          rawSchema: raw,
           vars: { lifecycle__as_of_date: D },
           fullRefresh: true,
         }),
@@ -251,8 +326,8 @@ async function main(): Promise<void> {
       fullS = fullWall;
       fullCpuS = lastCpuS;
       log(
-        `full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x); ` +
-          `CPU ${fullCpuS.toFixed(2)} s = ${(fullCpuS / scanCpuS).toFixed(1)}x the scan's CPU`,
+        `full build at ${D}: ${fullS.toFixed(2)} s = ${(fullS / scanS).toFixed(1)}x the scan (target <= 40x)` +
+          (pg ? '' : `; CPU ${fullCpuS.toFixed(2)} s = ${(fullCpuS / scanCpuS).toFixed(1)}x the scan's CPU`),
       );
       for (const m of full.models)
         log(`    ${m.name.padEnd(40)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
@@ -267,8 +342,12 @@ async function main(): Promise<void> {
 
     // one more day of events (about events/days), received the next day
     const perDay = Math.max(1, Math.round(sessions / o.days));
-    await wh.exec(eventsSql(o, perDay, sessions + 1, o.days, o.days));
-    await wh.exec('checkpoint');
+    await gen.exec(eventsSql(o, perDay, sessions + 1, o.days, o.days));
+    await gen.exec('checkpoint');
+    if (pg) {
+      await copyRaw(gen, wh, raw, copied);
+      await wh.exec('analyze');
+    }
     if (o.trace) {
       fs.mkdirSync(o.trace, { recursive: true });
       await wh.close();
@@ -277,31 +356,33 @@ async function main(): Promise<void> {
     }
     const [incScanS, incScanCpuS] = await measureScan();
     log(
-      `bare scan again, before the incremental build: ${incScanS.toFixed(3)} s wall, ${incScanCpuS.toFixed(3)} s CPU`,
+      `bare scan again, before the incremental build: ${incScanS.toFixed(3)} s wall` +
+        (pg ? '' : `, ${incScanCpuS.toFixed(3)} s CPU`),
     );
     const [inc, incS] = await timed(() =>
       buildModels({
         warehouse: o.trace ? traced(wh!, o.trace) : wh!,
-        schema: 'lifecycle',
-        rawSchema: 'cdp',
+        schema: target,
+        rawSchema: raw,
         vars: { lifecycle__as_of_date: D1 },
       }),
     );
     const incCpuS = lastCpuS;
     log(
       `incremental build at ${D1} after one more day: ${incS.toFixed(2)} s = ${(incS / incScanS).toFixed(1)}x the scan ` +
-        `(target <= 5x); CPU ${incCpuS.toFixed(2)} s = ${(incCpuS / incScanCpuS).toFixed(1)}x the scan's CPU`,
+        `(target <= 5x)` +
+        (pg ? '' : `; CPU ${incCpuS.toFixed(2)} s = ${(incCpuS / incScanCpuS).toFixed(1)}x the scan's CPU`),
     );
     for (const m of inc.models)
       log(`    ${m.name.padEnd(40)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
     const [[counts]] = await timed(() =>
       wh!.query<{ users: number; runs: number }>(
-        'select (select count(*) from lifecycle.user_lifecycle) as users, (select count(*) from lifecycle.user_status_history) as runs',
+        `select (select count(*) from ${target}.user_lifecycle) as users, (select count(*) from ${target}.user_status_history) as runs`,
       ),
     );
     log(`  ${counts.users.toLocaleString()} users, ${counts.runs.toLocaleString()} status runs`);
     log(
-      `peak RSS: ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before building)`,
+      `peak RSS${pg ? ' of this process (not the server)' : ''}: ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before building)`,
     );
     if (o.json) {
       console.log(
@@ -324,7 +405,9 @@ async function main(): Promise<void> {
     }
   } finally {
     clearInterval(sampler);
+    if (pg && wh) await dropPg().catch(() => undefined);
     await wh?.close();
+    if (gen && gen !== wh) await gen.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
