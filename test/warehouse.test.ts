@@ -101,3 +101,21 @@ describeEachWarehouse('warehouse layer', ({ tw }) => {
     expect(pages).toBeGreaterThanOrEqual(3);
   });
 });
+
+describeEachWarehouse(
+  'PostgreSQL sessions',
+  ({ tw }) => {
+    it('compute in UTC and without JIT, whatever the server defaults', async () => {
+      const wh = await tw().open();
+      try {
+        // JIT compiled every expression of a model's plan on first use: 2.5 s per big statement (docs/models.md)
+        expect(
+          await wh.query("select current_setting('TimeZone') as tz, current_setting('jit') as jit"),
+        ).toEqual([{ tz: 'UTC', jit: 'off' }]);
+      } finally {
+        await wh.close();
+      }
+    });
+  },
+  ['postgres'],
+);
