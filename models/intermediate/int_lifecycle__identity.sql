@@ -57,7 +57,7 @@ latest_alias as (
     from (
         select
             a.*,
-            row_number() over (partition by a.previous_id order by a.event_at desc, a.received_at desc, a.id desc) as pick
+            row_number() over (partition by a.previous_id order by a.event_at desc, a.received_at desc nulls last, a.id desc) as pick
         from aliases as a
     ) as ranked
     where pick = 1
@@ -159,7 +159,7 @@ latest_identify as (
     from (
         select
             i.*,
-            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc, i.id desc) as pick
+            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc nulls last, i.id desc) as pick
         from identifies as i
     ) as ranked
     where pick = 1

@@ -248,7 +248,9 @@ identify_plans as (
             r.*,
             row_number() over (
                 partition by r.source_key, r.event_date
-                order by r.event_at desc, r.received_at desc, r.id desc
+                -- nulls last: a row without a received_at counts as received first, as in dedup (PostgreSQL
+                -- would otherwise put it first in a descending order, DuckDB last)
+                order by r.event_at desc, r.received_at desc nulls last, r.id desc
             ) as plan_rank
         from identify_rows as r
         where r.plan_value is not null

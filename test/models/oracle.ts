@@ -288,8 +288,8 @@ function later(
   const ta = Date.parse(a.timestamp);
   const tb = Date.parse(b.timestamp);
   if (ta !== tb) return ta > tb;
-  const ra = Date.parse(a.received_at);
-  const rb = Date.parse(b.received_at);
+  const ra = receivedMs(a);
+  const rb = receivedMs(b);
   if (ra !== rb) return ra > rb;
   return a.id > b.id;
 }

@@ -178,4 +178,34 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
     expect(users).not.toContain('u6');
     expect(incremental).toEqual(full);
   });
+
+  test('between two rows of the same time, one without a received_at, the stamped one is the latest', async () => {
+    const at = '2024-03-11T09:00:00.000Z';
+    const ident = (id: string, user: string, anonymous: string, plan: string, received: string | null) => ({
+      id,
+      user_id: user,
+      anonymous_id: anonymous,
+      timestamp: at,
+      received_at: received as string,
+      traits: { plan },
+    });
+    await landRaw(wh, {
+      ...empty(),
+      tracks: [track('tie_a', null, '2024-03-11', null), track(null, 'tie_anon', '2024-03-10', null)],
+      identifies: [
+        ident('tie1', 'tie_a', 'tie_anon', 'free', null),
+        ident('tie2', 'tie_a', 'other_anon', 'pro', new Date().toISOString()),
+        ident('tie3', 'tie_b', 'tie_anon', 'team', new Date().toISOString()),
+      ],
+    });
+    const { incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+    for (const r of [incremental, full]) {
+      const a = r.user_lifecycle.find((u) => u.user_id === 'tie_a');
+      const b = r.user_lifecycle.find((u) => u.user_id === 'tie_b');
+      // the plan of the stamped identify, and tie_anon's day goes to the user of its stamped identify
+      expect(a?.subscription_status).toBe('pro');
+      expect(b?.first_seen_date).toBe('2024-03-10');
+    }
+    expect(incremental).toEqual(full);
+  });
 });
