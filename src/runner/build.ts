@@ -233,6 +233,19 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   // Models whose stored table this build replaced in full (and the views and ephemerals over them), with the
   // incremental model that started it: see below.
   const rebuiltFrom = new Map<string, string>();
+  const downstreamOf = (root: string): string[] => {
+    const seen = new Set<string>();
+    const walk = (n: string) => {
+      for (const [m, gm] of graph) {
+        if (gm.refs.includes(n) && !seen.has(m)) {
+          seen.add(m);
+          walk(m);
+        }
+      }
+    };
+    walk(root);
+    return order.filter((n) => seen.has(n));
+  };
   const cache = new Map<string, RenderedModel>();
   const schemasMade = new Set<string>();
   let grantsNoted = false;
@@ -329,8 +342,21 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
               const root = rebuiltFrom.get(upstreamRebuilt)!;
               result.message = `rebuilt in full: ${root} was rebuilt in full upstream`;
             }
-            if (existing === 'table' && !isInc)
-              rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
+            // (also a table built for the first time: its downstream tables may survive from before it was dropped)
+            if (!isInc) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
+            // Downstream incremental models left out of this build keep what they derived from the old table,
+            // and no later run finds out: say so on the model's line.
+            if (existing === 'table' && !isInc) {
+              const left = downstreamOf(name).filter(
+                (d) =>
+                  !selected.has(d) &&
+                  (renderer.configs.get(d) ?? graph.get(d)!.config).materialized === 'incremental',
+              );
+              if (left.length) {
+                const note = `the incremental models downstream of it not in this build (${left.join(', ')}) still hold what they derived from the old table: build them with --full-refresh (--select ${name}+)`;
+                result.message = result.message ? `${result.message}; ${note}` : `rebuilt in full; ${note}`;
+              }
+            }
             const sql = compileModel(parsed, name, isInc, cache);
             result.compiledSql = sql;
             result.incremental = isInc;

@@ -156,6 +156,39 @@ describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw
     await expectOracle();
   });
 
+  test('a dropped table is built again, and the models downstream of it in full', async () => {
+    await wh.exec(
+      `drop table lifecycle.int_lifecycle__identity${wh.dialect === 'postgres' ? ' cascade' : ''}`,
+    );
+    await landRaw(wh, second);
+    const res = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    expect(res.models.find((m) => m.name === 'int_lifecycle__user_days')?.message).toBe(
+      'rebuilt in full: int_lifecycle__identity was rebuilt in full upstream',
+    );
+    await expectOracle();
+  });
+
+  test('a full refresh of one model names the incremental models left out, and building them repairs them', async () => {
+    await landRaw(wh, second);
+    const res = await build(wh, {
+      vars: { lifecycle__as_of_date: D2 },
+      fullRefresh: true,
+      select: ['int_lifecycle__identity'],
+    });
+    const line = res.models.find((m) => m.name === 'int_lifecycle__identity')?.message ?? '';
+    expect(line).toMatch(/^rebuilt in full; the incremental models downstream of it not in this build \(/);
+    expect(line).toContain('int_lifecycle__user_days');
+    expect(line).toContain('--select int_lifecycle__identity+');
+    await build(wh, {
+      vars: { lifecycle__as_of_date: D2 },
+      fullRefresh: true,
+      select: ['int_lifecycle__identity+'],
+    });
+    // and the next complete run (source_days, not downstream of identity, reads the new tracks)
+    await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    await expectOracle();
+  });
+
   /** The unique_key set in the model's own config() call, which loadProject does not parse. */
   function uniqueKeyOf(name: string): string[] {
     const raw = project.models.get(name)?.raw ?? '';
