@@ -215,7 +215,8 @@ async function copyRaw(
     const select = cols
       .map((c) =>
         c.type === 'timestamptz'
-          ? `strftime(${c.name === 'timestamp' ? '"timestamp"' : c.name}, '%Y-%m-%dT%H:%M:%S.%fZ') as "${c.name}"`
+          ? // in UTC whatever the machine's zone, which DuckDB formats a timestamptz in
+            `strftime(timezone('UTC', "${c.name}"), '%Y-%m-%dT%H:%M:%S.%fZ') as "${c.name}"`
           : `cast("${c.name}" as varchar) as "${c.name}"`,
       )
       .join(', ');
