@@ -1,5 +1,11 @@
 import { describeEachWarehouse } from './helpers/warehouses';
-import { ensureRawTables, parseWarehouseUrl, RAW_TABLES, type Warehouse } from '../src/warehouse';
+import {
+  ensureRawTables,
+  openWarehouse,
+  parseWarehouseUrl,
+  RAW_TABLES,
+  type Warehouse,
+} from '../src/warehouse';
 import { UsageError } from '../src/errors';
 
 describe('parseWarehouseUrl', () => {
@@ -109,6 +115,19 @@ describeEachWarehouse(
       const wh = await tw().open();
       try {
         // JIT compiled every expression of a model's plan on first use: 2.5 s per big statement (docs/models.md)
+        expect(
+          await wh.query("select current_setting('TimeZone') as tz, current_setting('jit') as jit"),
+        ).toEqual([{ tz: 'UTC', jit: 'off' }]);
+      } finally {
+        await wh.close();
+      }
+    });
+
+    it('keep those settings when the URL passes options of its own', async () => {
+      const base = tw().url;
+      const options = encodeURIComponent('-c statement_timeout=0');
+      const wh = await openWarehouse(`${base}${base.includes('?') ? '&' : '?'}options=${options}`);
+      try {
         expect(
           await wh.query("select current_setting('TimeZone') as tz, current_setting('jit') as jit"),
         ).toEqual([{ tz: 'UTC', jit: 'off' }]);

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import knexFactory, { type Knex } from 'knex';
-import type { PoolClient, CustomTypesConfig } from 'pg';
+import type { Client as PgClient, PoolClient, CustomTypesConfig } from 'pg';
 import { types as pgTypes } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
@@ -137,16 +137,26 @@ export class PostgresWarehouse implements Warehouse {
       connection: {
         connectionString: url,
         types: customTypes,
-        // Dates and timestamps are computed in UTC whatever the server's default. JIT is off: PostgreSQL
-        // compiles every expression of a statement's plan on first use, and a model's plan has hundreds (most
-        // in CTEs a given run never executes): about 2.5 s per big model statement, more than the statement
-        // itself (bench:models on PostgreSQL, 200k users: incremental day 16.4 s with JIT; see docs/models.md).
-        options: '-c TimeZone=UTC -c jit=off',
         // shown in pg_stat_activity, and in the message of a run that finds another one holding its lock
         application_name: 'cdp-lifecycle',
       } as Knex.PgConnectionConfig,
       // one more than the work needs at once: a build or sync holds one for its lock (see exclusive)
-      pool: { min: 0, max: 5 },
+      pool: {
+        min: 0,
+        max: 5,
+        // Set on every new connection rather than as startup options, which an `options` parameter in the URL
+        // (or a pooler that drops them) would replace. Dates and timestamps are computed in UTC whatever the
+        // server's default. JIT is off: PostgreSQL compiles every expression of a statement's plan on first
+        // use, and a model's plan has hundreds (most in CTEs a given run never executes): about 2.5 s per big
+        // model statement, more than the statement itself (bench:models on PostgreSQL, 200k users: incremental
+        // day 16.4 s with JIT, 6.3 s without; see docs/models.md). A server without JIT (before 11) keeps going.
+        afterCreate: (conn: PgClient, done: (err: Error | null, conn: PgClient) => void) => {
+          conn.query("set TimeZone = 'UTC'", (err: Error | null) => {
+            if (err) return done(err, conn);
+            conn.query('set jit = off', () => done(null, conn));
+          });
+        },
+      },
       acquireConnectionTimeout: 10000,
       // knex prints each failed connection attempt (and each connection that ends) on its own; the same error
       // reaches the caller as a WarehouseUnavailableError (or a lost lock), which the CLI shows once, as one
