@@ -2,7 +2,7 @@ import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '
 import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { ensureSchema, listSchemas, modelSchemaLock, type HeldLock } from '../warehouse/types';
+import { ensureSchema, listSchemas, modelSchemaLock, qualify, type HeldLock } from '../warehouse/types';
 import { selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
@@ -246,6 +246,16 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     walk(root);
     return order.filter((n) => seen.has(n));
   };
+  // Incremental models an earlier partial build left out when it rebuilt a model upstream of them in full,
+  // with that model: they are rebuilt in full the next time they are built (see below).
+  const pendingTable = qualify(opts.schema, PENDING_REBUILDS);
+  const pending = new Map<string, string>();
+  if ((await existingKind(wh, opts.schema, PENDING_REBUILDS)) === 'table') {
+    for (const r of await wh.query<{ model: string; upstream: string }>(
+      `select model, upstream from ${pendingTable}`,
+    ))
+      pending.set(r.model, r.upstream);
+  }
   const cache = new Map<string, RenderedModel>();
   const schemasMade = new Set<string>();
   let grantsNoted = false;
@@ -342,20 +352,26 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
               const root = rebuiltFrom.get(upstreamRebuilt)!;
               result.message = `rebuilt in full: ${root} was rebuilt in full upstream`;
             }
+            const queued = pending.get(name);
+            if (isInc && queued !== undefined) {
+              isInc = false;
+              result.message = `rebuilt in full: ${queued} was rebuilt in full by an earlier build without it`;
+            }
             // (also a table built for the first time: its downstream tables may survive from before it was dropped)
             if (!isInc) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
-            // Downstream incremental models left out of this build keep what they derived from the old table,
-            // and no later run finds out: say so on the model's line.
-            if (existing === 'table' && !isInc) {
-              const left = downstreamOf(name).filter(
-                (d) =>
-                  !selected.has(d) &&
-                  (renderer.configs.get(d) ?? graph.get(d)!.config).materialized === 'incremental',
-              );
-              if (left.length) {
-                const note = `the incremental models downstream of it not in this build (${left.join(', ')}) still hold what they derived from the old table: build them with --full-refresh (--select ${name}+)`;
-                result.message = result.message ? `${result.message}; ${note}` : `rebuilt in full; ${note}`;
-              }
+            // Downstream incremental models left out of this build keep what they derived from the old table:
+            // once this one is built, they are queued to be rebuilt in full whenever they are next built.
+            const left =
+              existing === 'table' && !isInc
+                ? downstreamOf(name).filter(
+                    (d) =>
+                      !selected.has(d) &&
+                      (renderer.configs.get(d) ?? graph.get(d)!.config).materialized === 'incremental',
+                  )
+                : [];
+            if (left.length) {
+              const note = `the incremental models downstream of it not in this build (${left.join(', ')}) will be rebuilt in full when they are next built`;
+              result.message = result.message ? `${result.message}; ${note}` : `rebuilt in full; ${note}`;
             }
             const sql = compileModel(parsed, name, isInc, cache);
             result.compiledSql = sql;
@@ -365,6 +381,20 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
                 ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
                 : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes),
             );
+            if (queued !== undefined) {
+              await wh.query(`delete from ${pendingTable} where model = $1`, [name]);
+              pending.delete(name);
+            }
+            if (left.length) {
+              await ensureSchema(wh, opts.schema);
+              await wh.exec(
+                `create table if not exists ${pendingTable} (model ${textType(wh)}, upstream ${textType(wh)})`,
+              );
+              for (const d of left.filter((x) => !pending.has(x))) {
+                await wh.query(`insert into ${pendingTable} (model, upstream) values ($1, $2)`, [d, name]);
+                pending.set(d, name);
+              }
+            }
           } else {
             const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
             if (upstreamRebuilt) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt)!);
@@ -624,4 +654,14 @@ async function runWarehouse<T>(
       },
     );
   }
+}
+
+/**
+ * The runner's note of incremental models to rebuild in full at their next build, in the build's schema: a
+ * partial build that rebuilt a model upstream of them in full left them out (see buildUnlocked).
+ */
+export const PENDING_REBUILDS = 'cdp_lifecycle_pending_rebuilds';
+
+function textType(wh: Warehouse): string {
+  return wh.dialect === 'postgres' ? 'text' : 'varchar';
 }
