@@ -216,7 +216,7 @@ identifies_keys as {{ cte_inline() }} (
 {{ t }}_first as (
     select d.*
     from (
-        {{ dedup_first(t ~ '_keys', ['received_at is not null', 'received_at', 'event_at', 'source_key']) }}
+        {{ dedup_first(t ~ '_keys', ['event_at', 'source_key']) }}
     ) as d
     {% if is_incremental() %}
     inner join affected_pairs as p on p.source_key = d.source_key and p.event_date = d.event_date

@@ -396,10 +396,10 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 
 {#-
-  The first copy of every id of `relation` (a CTE or relation with an `id` column), first by the order keys
-  `order_keys` (a list of column names, ascending, or expressions that start with one, such as
-  `received_at is not null`: each is prefixed with the row's alias): dedup keeping the row received first
-  (SPEC 3). Rows without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
+  The first copy of every id of `relation` (a CTE or relation with `id` and `received_at` columns): dedup
+  keeping the row received first (SPEC 3), a row without a received_at counting as received before any other
+  (as the incremental watermark counts it), then first by the tie-break columns `order_keys` (a list of column
+  names, ascending). Rows without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
   along); DuckDB finds the ids that occur more than once with a hash aggregate on their 64-bit hashes, passes
   every other row through and keeps the first copy of the few duplicates with arg_min: far cheaper.
 -#}
@@ -410,7 +410,7 @@ select *
 from (
     select
         r.*,
-        row_number() over (partition by r.id order by {% for k in order_keys %}{% if not loop.first %}, {% endif %}r.{{ k }}{% endfor %}) as dedup_rank
+        row_number() over (partition by r.id order by r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}) as dedup_rank
     from {{ relation }} as r
     where r.id is not null
 ) as ranked
@@ -430,7 +430,7 @@ where r.id is not null
 union all
 select unnest(first_copy)
 from (
-    select arg_min(r, ({% for k in order_keys %}{% if not loop.first %}, {% endif %}r.{{ k }}{% endfor %})) as first_copy
+    select arg_min(r, (r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %})) as first_copy
     from {{ relation }} as r
     where r.id is not null
         and hash(r.id) in (select x.id_hash from dedup_repeated_hashes as x)
