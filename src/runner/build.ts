@@ -1,7 +1,8 @@
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
-import type { SqlRunner, Warehouse } from '../warehouse/types';
+import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
+import { createTableSql } from '../warehouse/raw-tables';
 import { ensureSchema, listSchemas, modelSchemaLock, qualify, type HeldLock } from '../warehouse/types';
 import { selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
@@ -327,6 +328,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           };
           // what a PostgreSQL swap could not keep of the views over the old relation, for the model's line
           const notes: string[] = [];
+          // a model upstream of this one whose stored table this build replaced in full (see rebuiltFrom)
+          const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
@@ -346,7 +349,6 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             // An incremental model tracks what changed upstream since its last run from the rows its upstream
             // incremental models rewrote (their build times, previous values, tombstones). An upstream table
             // rebuilt in full keeps none of that, so everything downstream of it is rebuilt in full too.
-            const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
             if (isInc && upstreamRebuilt) {
               isInc = false;
               const root = rebuiltFrom.get(upstreamRebuilt)!;
@@ -387,16 +389,13 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             }
             if (left.length) {
               await ensureSchema(wh, opts.schema);
-              await wh.exec(
-                `create table if not exists ${pendingTable} (model ${textType(wh)}, upstream ${textType(wh)})`,
-              );
+              await wh.exec(createTableSql(wh.dialect, opts.schema, PENDING_TABLE));
               for (const d of left.filter((x) => !pending.has(x))) {
                 await wh.query(`insert into ${pendingTable} (model, upstream) values ($1, $2)`, [d, name]);
                 pending.set(d, name);
               }
             }
           } else {
-            const upstreamRebuilt = g.refs.find((r) => rebuiltFrom.has(r));
             if (upstreamRebuilt) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt)!);
             const sql = compileModel(parsed, name, false, cache);
             result.compiledSql = sql;
@@ -662,6 +661,10 @@ async function runWarehouse<T>(
  */
 export const PENDING_REBUILDS = 'cdp_lifecycle_pending_rebuilds';
 
-function textType(wh: Warehouse): string {
-  return wh.dialect === 'postgres' ? 'text' : 'varchar';
-}
+const PENDING_TABLE: TableSpec = {
+  name: PENDING_REBUILDS,
+  columns: [
+    { name: 'model', type: 'text' },
+    { name: 'upstream', type: 'text' },
+  ],
+};
