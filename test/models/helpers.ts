@@ -2,6 +2,32 @@ import { ensureRawTables, RAW_TABLES, type InsertValue, type Warehouse } from '.
 import { buildModels } from '../../src/runner';
 import type { OracleResult, RawData } from './oracle';
 
+export type Raw = Required<RawData>;
+export const emptyRaw = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
+
+let trackSeq = 0;
+/**
+ * A 'Viewed Item' track with a fresh id on `day` (10:00 UTC), received at `received` (default: the same time;
+ * null: without a received_at).
+ */
+export function viewedItem(
+  user: string | null,
+  anonymous: string | null,
+  day: string,
+  received?: string | null,
+) {
+  const timestamp = `${day}T10:00:00.000Z`;
+  return {
+    id: `t${++trackSeq}`,
+    user_id: user,
+    anonymous_id: anonymous,
+    event_text: 'Viewed Item',
+    timestamp,
+    received_at: (received === undefined ? timestamp : received) as string,
+    properties: {},
+  };
+}
+
 /** Lands raw rows with the foundation's bulk path, filling the columns the models do not read. */
 export async function landRaw(wh: Warehouse, raw: Partial<RawData>, rawSchema = 'cdp'): Promise<void> {
   await ensureRawTables(wh, rawSchema);

@@ -8,26 +8,18 @@ import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { computeOracle, type RawData } from './oracle';
 import { merge } from './generate';
-import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
-
-type Raw = Required<RawData>;
-const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
+import {
+  build,
+  diffUsers,
+  emptyRaw as empty,
+  landRaw,
+  normalise,
+  readMarts,
+  viewedItem as track,
+  type Raw,
+} from './helpers';
 
 let seq = 0;
-/** A track on `day` (10:00 UTC), received `received` (default: the same time). */
-function track(user: string | null, anonymous: string | null, day: string, received?: string) {
-  const timestamp = `${day}T10:00:00.000Z`;
-  return {
-    id: `t${++seq}`,
-    user_id: user,
-    anonymous_id: anonymous,
-    event_text: 'Viewed Item',
-    timestamp,
-    received_at: received ?? timestamp,
-    properties: {},
-  };
-}
-
 function identify(user: string, anonymous: string | null, day: string, traits: Record<string, unknown> = {}) {
   const timestamp = `${day}T08:00:00.000Z`;
   return {

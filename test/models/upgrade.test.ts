@@ -12,26 +12,18 @@
 import type { Warehouse } from '../../src/warehouse';
 import { defaultProjectDir, loadProject } from '../../src/runner/project';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import { computeOracle, type RawData } from './oracle';
+import { computeOracle } from './oracle';
 import { merge } from './generate';
-import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
-
-type Raw = Required<RawData>;
-const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
-
-let seq = 0;
-function track(user: string | null, anonymous: string | null, day: string, received?: string) {
-  const timestamp = `${day}T10:00:00.000Z`;
-  return {
-    id: `t${++seq}`,
-    user_id: user,
-    anonymous_id: anonymous,
-    event_text: 'Viewed Item',
-    timestamp,
-    received_at: received ?? timestamp,
-    properties: {},
-  };
-}
+import {
+  build,
+  diffUsers,
+  emptyRaw as empty,
+  landRaw,
+  normalise,
+  readMarts,
+  viewedItem as track,
+  type Raw,
+} from './helpers';
 
 function identify(
   id: string,

@@ -6,24 +6,16 @@
  */
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import type { RawData } from './oracle';
-import { build, landRaw, normalise, readMarts } from './helpers';
+import {
+  build,
+  emptyRaw as empty,
+  landRaw,
+  normalise,
+  readMarts,
+  viewedItem as track,
+  type Raw,
+} from './helpers';
 
-type Raw = Required<RawData>;
-const empty = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
-
-let seq = 0;
-function track(user: string | null, anonymous: string | null, day: string, received: string | null) {
-  return {
-    id: `w${++seq}`,
-    user_id: user,
-    anonymous_id: anonymous,
-    event_text: 'Viewed Item',
-    timestamp: `${day}T10:00:00.000Z`,
-    received_at: received as string,
-    properties: {},
-  };
-}
 const at = (day: string) => `${day}T12:00:00.000Z`;
 // No lookback, so that the rows a build re-reads are exactly those received after the previous one started.
 const vars = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 0 });
