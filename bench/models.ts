@@ -260,6 +260,15 @@ async function main(): Promise<void> {
     await wh!.exec(`drop schema if exists ${target} cascade`);
     await wh!.exec(`drop schema if exists ${raw} cascade`);
   };
+  // DuckDB only: copies the database file, which needs it closed. `gen` is the same connection here, so it
+  // must follow, or the next day's events go to a closed connection.
+  const reopenCopying = async (to: string) => {
+    await wh!.exec('checkpoint');
+    await wh!.close();
+    fs.copyFileSync(file, to);
+    wh = await openWarehouse(`duckdb://${file}`);
+    gen = wh;
+  };
   try {
     if (o.fromFull) fs.copyFileSync(o.fromFull, file);
     wh = await openWarehouse(`duckdb://${file}`);
@@ -333,10 +342,7 @@ async function main(): Promise<void> {
       for (const m of full.models)
         log(`    ${m.name.padEnd(40)} ${(m.ms / 1000).toFixed(2).padStart(7)} s ${m.rows ?? ''}`);
       if (o.saveFull) {
-        await wh.exec('checkpoint');
-        await wh.close();
-        fs.copyFileSync(file, o.saveFull);
-        wh = await openWarehouse(`duckdb://${file}`);
+        await reopenCopying(o.saveFull);
         log(`  saved the fully built warehouse to ${o.saveFull}`);
       }
     }
@@ -351,9 +357,7 @@ async function main(): Promise<void> {
     }
     if (o.trace) {
       fs.mkdirSync(o.trace, { recursive: true });
-      await wh.close();
-      fs.copyFileSync(file, path.join(o.trace, 'before-incremental.duckdb'));
-      wh = await openWarehouse(`duckdb://${file}`);
+      await reopenCopying(path.join(o.trace, 'before-incremental.duckdb'));
     }
     const [incScanS, incScanCpuS] = await measureScan();
     log(
