@@ -194,7 +194,7 @@ tracks_keys as {{ cte_inline() }} (
 {% endfor %}
 
 -- createdAt / created_at give a literal date when the text starts with YYYY-MM-DD; the plan trait feeds
--- subscription_status (SPEC 4.3, 5).
+-- subscription_status (SPEC 4.3, 5): a scalar's text, as an object or array prints differently per warehouse.
 identifies_keys as {{ cte_inline() }} (
     select
         id,
@@ -204,7 +204,7 @@ identifies_keys as {{ cte_inline() }} (
         event_date,
         {{ safe_date_prefix(json_text('traits', 'createdAt')) }} as created_at_camel,
         {{ safe_date_prefix(json_text('traits', 'created_at')) }} as created_at_snake,
-        {{ json_text('traits', plan_trait) }} as plan_value
+        {{ json_scalar_text('traits', plan_trait) }} as plan_value
     from identifies_raw
 ),
 

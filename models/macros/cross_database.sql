@@ -174,6 +174,44 @@ json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"'
 {%- endmacro %}
 
 
+{#-
+  A top-level field of a JSON column as text when it is a scalar (string, number or boolean); null when it is
+  absent, JSON null, an object or an array. Warehouses print a nested value differently (PostgreSQL's jsonb
+  sorts its keys and adds spaces, DuckDB keeps them as loaded), so a text that must be the same everywhere
+  skips them, as BigQuery's json_value does.
+-#}
+{% macro json_scalar_text(column, key) %}{{ return(adapter.dispatch('json_scalar_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
+
+{% macro default__json_scalar_text(column, key) -%}
+{{ json_text(column, key) }}
+{%- endmacro %}
+
+{#- Redshift only has a type test on SUPER, which needs the whole column parsed: an object or array stays its
+    JSON text there. Explicit, as Redshift would otherwise dispatch to the PostgreSQL variant and its ->>. -#}
+{% macro redshift__json_scalar_text(column, key) -%}
+{{ json_text(column, key) }}
+{%- endmacro %}
+
+{#- json_value returns a scalar as JSON (a string in quotes) and null for the rest; ->> '$' unquotes it. -#}
+{% macro duckdb__json_scalar_text(column, key) -%}
+(json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }}) ->> '$')
+{%- endmacro %}
+
+{#- to_jsonb is a no-op on jsonb and parses json, so the column may have either type. -#}
+{% macro postgres__json_scalar_text(column, key) -%}
+case when jsonb_typeof(to_jsonb({{ column }} -> {{ sql_string(key) }})) in ('object', 'array') then null else ({{ column }} ->> {{ sql_string(key) }}) end
+{%- endmacro %}
+
+{% macro snowflake__json_scalar_text(column, key) -%}
+case when is_object(get({{ column }}, {{ sql_string(key) }})) or is_array(get({{ column }}, {{ sql_string(key) }})) then null else cast(get({{ column }}, {{ sql_string(key) }}) as varchar) end
+{%- endmacro %}
+
+{#- json_value already returns scalars only. -#}
+{% macro bigquery__json_scalar_text(column, key) -%}
+{{ json_text(column, key) }}
+{%- endmacro %}
+
+
 {#- True when the text matches the whole regular expression `pattern` (POSIX ERE subset). -#}
 {% macro regex_full_match(expr, pattern) %}{{ return(adapter.dispatch('regex_full_match', 'cdp_lifecycle')(expr, pattern)) }}{% endmacro %}
 

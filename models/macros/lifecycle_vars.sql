@@ -84,7 +84,8 @@
   Everything a stored derivation depends on besides the events, as one text literal. Incremental models store
   it with each build (int_lifecycle__builds); when it differs from the last build's, they recompute everyone,
   so changing a var never leaves stale rows behind. `version` changes when a release changes what the stored
-  rows hold (2: int_lifecycle__user_days gained floor_next_active_date), so an upgrade recomputes them too.
+  rows hold (2: int_lifecycle__user_days gained floor_next_active_date; 4: an object or array plan trait is no
+  longer a plan value), so an upgrade recomputes them too.
 -#}
 {% macro lifecycle_config_fingerprint() -%}
 {%- set parts = [
@@ -104,7 +105,7 @@
   'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
-  'version=3'
+  'version=4'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}

@@ -146,7 +146,7 @@ export function generate(opts: GenOptions): RawData {
       if (r() < 0.1) traits.createdAt = 'yesterday';
       // year 0 (JavaScript's toISOString of a zero date): not a date on PostgreSQL, so not one anywhere
       else if (r() < 0.05) traits.created_at = '0000-01-01T00:00:00Z';
-      if (r() < 0.6) traits.plan = pick(['free', 'pro', 'team', null]);
+      if (r() < 0.6) traits.plan = pick(['free', 'pro', 'team', null, { tier: 'pro' }, ['team']]);
       const row: IdentifyRow = {
         id: id(),
         user_id: user,

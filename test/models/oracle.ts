@@ -296,11 +296,11 @@ function later(
 
 const present = (s: string | null | undefined): s is string => s !== null && s !== undefined && s !== '';
 
+/** A scalar trait's text; objects and arrays are not values (see the json_scalar_text macro). */
 function textOf(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return JSON.stringify(v);
+  return null;
 }
 
 function createdDate(v: unknown): number | null {

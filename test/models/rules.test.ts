@@ -171,8 +171,13 @@ const identifies: IdentifyRow[] = [
   identify('plan_user', null, -5, { plan: 'pro' }),
   identify('plan_user', null, -2, { plan: null }),
   identify('plan_user', null, -1, { email: 'x@example.com' }),
-  // a numeric plan is text
+  // a numeric or boolean plan is text
   identify('plan_number', null, -1, { plan: 3 }),
+  identify('plan_boolean', null, -1, { plan: true }),
+  // an object or an array is not a plan value (warehouses print them differently): the earlier 'basic' stays
+  identify('plan_nested', null, -3, { plan: 'basic' }),
+  identify('plan_nested', null, -2, { plan: { tier: 'pro', seats: 5 } }),
+  identify('plan_nested', null, -1, { plan: ['pro'] }),
 ];
 
 const aliases: AliasRow[] = [
@@ -352,6 +357,8 @@ describeEachWarehouse('lifecycle rules of SPEC 4, hand-derived', ({ tw }) => {
     expect(users.get('created_bad')).toMatchObject({ first_seen_date: date(-3) });
     expect(users.get('plan_user')?.subscription_status).toBe('pro');
     expect(users.get('plan_number')?.subscription_status).toBe('3');
+    expect(users.get('plan_boolean')?.subscription_status).toBe('true');
+    expect(users.get('plan_nested')?.subscription_status).toBe('basic');
     expect(users.get('new_day0')?.subscription_status).toBeNull();
     // core_events is empty by default: adoption is unknown, not false
     expect(users.get('new_day0')?.core_feature_adopted).toBeNull();
