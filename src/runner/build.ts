@@ -361,16 +361,18 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             }
             // (also a table built for the first time: its downstream tables may survive from before it was dropped)
             if (!isInc) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
-            // Downstream incremental models left out of this build keep what they derived from the old table:
-            // once this one is built, they are queued to be rebuilt in full whenever they are next built.
-            const left =
-              existing === 'table' && !isInc
-                ? downstreamOf(name).filter(
-                    (d) =>
-                      !selected.has(d) &&
-                      (renderer.configs.get(d) ?? graph.get(d)!.config).materialized === 'incremental',
-                  )
-                : [];
+            // Downstream incremental models left out of this build keep what they derived from the old table
+            // (or from the one dropped before this build made it again): once this one is built, those with a
+            // stored table are queued to be rebuilt in full whenever they are next built.
+            const left: string[] = [];
+            if (!isInc) {
+              for (const d of downstreamOf(name)) {
+                const dCfg = renderer.configs.get(d) ?? graph.get(d)!.config;
+                if (selected.has(d) || dCfg.materialized !== 'incremental') continue;
+                const dRel = renderer.relationFor(d, dCfg);
+                if ((await existingKind(wh, dRel.schema, dRel.identifier)) === 'table') left.push(d);
+              }
+            }
             if (left.length) {
               const note = `the incremental models downstream of it not in this build (${left.join(', ')}) will be rebuilt in full when they are next built`;
               result.message = result.message ? `${result.message}; ${note}` : `rebuilt in full; ${note}`;

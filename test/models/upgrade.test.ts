@@ -184,6 +184,35 @@ describeEachWarehouse('upgrading from tables that lack a declared column', ({ tw
     expect(after.models.filter((m) => m.materialized === 'incremental' && !m.incremental)).toEqual([]);
   });
 
+  test('a dropped table built again by a partial build queues the incremental models it left out', async () => {
+    await wh.exec(
+      `drop table lifecycle.int_lifecycle__identity${wh.dialect === 'postgres' ? ' cascade' : ''}`,
+    );
+    await landRaw(wh, second);
+    // not a full refresh: the table is missing, so it is built in full anyway
+    const res = await build(wh, { vars: { lifecycle__as_of_date: D2 }, select: ['int_lifecycle__identity'] });
+    const line = res.models.find((m) => m.name === 'int_lifecycle__identity')?.message ?? '';
+    expect(line).toContain('int_lifecycle__user_days');
+    expect(line).toMatch(/will be rebuilt in full when they are next built$/);
+    const next = await build(wh, { vars: { lifecycle__as_of_date: D2 } });
+    expect(next.models.find((m) => m.name === 'int_lifecycle__user_days')).toMatchObject({
+      incremental: false,
+      message: 'rebuilt in full: int_lifecycle__identity was rebuilt in full by an earlier build without it',
+    });
+    await expectOracle();
+  });
+
+  test('a first build of one model (and what it reads) on an empty schema queues nothing', async () => {
+    await wh.exec('drop schema lifecycle cascade');
+    const res = await build(wh, {
+      vars: { lifecycle__as_of_date: D1 },
+      select: ['+int_lifecycle__identity'],
+    });
+    expect(res.models.find((m) => m.name === 'int_lifecycle__identity')?.message).toBeUndefined();
+    const next = await build(wh, { vars: { lifecycle__as_of_date: D1 } });
+    expect(next.models.filter((m) => /earlier build/.test(m.message ?? ''))).toEqual([]);
+  });
+
   /** The unique_key set in the model's own config() call, which loadProject does not parse. */
   function uniqueKeyOf(name: string): string[] {
     const raw = project.models.get(name)?.raw ?? '';
