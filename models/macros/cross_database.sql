@@ -178,7 +178,8 @@ json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"'
   A top-level field of a JSON column as text when it is a scalar (string, number or boolean); null when it is
   absent, JSON null, an object or an array. Warehouses print a nested value differently (PostgreSQL's jsonb
   sorts its keys and adds spaces, DuckDB keeps them as loaded), so a text that must be the same everywhere
-  skips them, as BigQuery's json_value does.
+  skips them, as BigQuery's json_value does. The default variant (adapters without their own) and Redshift's
+  cannot tell them apart cheaply and keep their JSON text.
 -#}
 {% macro json_scalar_text(column, key) %}{{ return(adapter.dispatch('json_scalar_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
 
