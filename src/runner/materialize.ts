@@ -8,10 +8,32 @@ export type RelationKind = 'table' | 'view';
 const DUCKDB_RELATION_SQL =
   "select 'BASE TABLE' as table_type from duckdb_tables() where database_name = current_database() and schema_name = $1 and table_name = $2" +
   " union all select 'VIEW' from duckdb_views() where database_name = current_database() and schema_name = $1 and view_name = $2";
-const DUCKDB_COLUMNS_SQL =
-  'select column_name, data_type from duckdb_columns() where database_name = current_database() and schema_name = $1 and table_name = $2 order by column_index';
-const DUCKDB_TEMP_COLUMNS_SQL =
-  "select column_name, data_type from duckdb_columns() where database_name = 'temp' and schema_name = 'main' and table_name = $1 order by column_index";
+
+/**
+ * The columns of one DuckDB relation, in order; none when it does not exist. pragma_table_info looks the one
+ * relation up, where duckdb_columns() lists every column of every catalog first: about 1 ms against 4-7 ms, on
+ * ~60 lookups per build. Its error for a missing relation comes from the binder, which leaves an open
+ * transaction usable. The name carries its catalog: "schema"."name" alone would find a temporary table of
+ * that name first. (Names are plain identifiers, see quoteIdent: pragma_table_info misreads a doubled quote.)
+ */
+async function duckdbColumns(
+  wh: SqlRunner,
+  schema: string,
+  name: string,
+  temp: boolean,
+): Promise<{ column_name: string; data_type: string }[]> {
+  try {
+    return await wh.query<{ column_name: string; data_type: string }>(
+      temp
+        ? 'select name as column_name, type as data_type from pragma_table_info($1) order by cid'
+        : 'select name as column_name, type as data_type from pragma_table_info(current_database() || $1) order by cid',
+      [temp ? `temp.main.${quoteIdent(name)}` : `.${quoteIdent(schema)}.${quoteIdent(name)}`],
+    );
+  } catch (err) {
+    if (/Catalog Error: .* does not exist/.test(errorMessage(err))) return [];
+    throw err;
+  }
+}
 
 /** What exists at schema.name: a table, a view, or nothing. */
 export async function relationKind(
@@ -368,14 +390,13 @@ export async function columnsOf(
   name: string,
   temp = false,
 ): Promise<string[]> {
-  const rows = await wh.query<{ column_name: string }>(
+  const rows =
     wh.dialect === 'duckdb'
-      ? temp
-        ? DUCKDB_TEMP_COLUMNS_SQL
-        : DUCKDB_COLUMNS_SQL
-      : 'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
-    temp ? [name] : [schema, name],
-  );
+      ? await duckdbColumns(wh, schema, name, temp)
+      : await wh.query<{ column_name: string }>(
+          'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+          [schema, name],
+        );
   return rows.map((r) => r.column_name);
 }
 
@@ -394,9 +415,7 @@ async function columnTypes(
            where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped`,
           [schema, name],
         )
-      : temp
-        ? await wh.query<{ column_name: string; data_type: string }>(DUCKDB_TEMP_COLUMNS_SQL, [name])
-        : await wh.query<{ column_name: string; data_type: string }>(DUCKDB_COLUMNS_SQL, [schema, name]);
+      : await duckdbColumns(wh, schema, name, temp);
   return new Map(rows.map((r) => [r.column_name, r.data_type]));
 }
 
