@@ -145,6 +145,11 @@ div({{ a }}, {{ b }})
 {%- endmacro %}
 
 
+{#- The JSONPath of a top-level key, as a SQL string literal: `$."key"`, a double quote in the key escaped. -#}
+{% macro json_key_path(key) -%}
+{{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }}
+{%- endmacro %}
+
 {#- A top-level field of a JSON column as text (null when absent or JSON null). `key` is a plain string. -#}
 {% macro json_text(column, key) %}{{ return(adapter.dispatch('json_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
 
@@ -153,7 +158,7 @@ json_extract_path_text({{ column }}, {{ sql_string(key) }})
 {%- endmacro %}
 
 {% macro duckdb__json_text(column, key) -%}
-json_extract_string({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }})
+json_extract_string({{ column }}, {{ json_key_path(key) }})
 {%- endmacro %}
 
 {% macro postgres__json_text(column, key) -%}
@@ -170,7 +175,7 @@ cast(get({{ column }}, {{ sql_string(key) }}) as varchar)
 {%- endmacro %}
 
 {% macro bigquery__json_text(column, key) -%}
-json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }})
+json_value({{ column }}, {{ json_key_path(key) }})
 {%- endmacro %}
 
 
@@ -195,7 +200,7 @@ json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"'
 
 {#- json_value returns a scalar as JSON (a string in quotes) and null for the rest; ->> '$' unquotes it. -#}
 {% macro duckdb__json_scalar_text(column, key) -%}
-(json_value({{ column }}, {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }}) ->> '$')
+(json_value({{ column }}, {{ json_key_path(key) }}) ->> '$')
 {%- endmacro %}
 
 {#- to_jsonb is a no-op on jsonb and parses json, so the column may have either type. -#}
