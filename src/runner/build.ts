@@ -4,7 +4,7 @@ import type { Progress } from '../util/progress';
 import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
 import { createTableSql } from '../warehouse/raw-tables';
 import { ensureSchema, listSchemas, modelSchemaLock, qualify, type HeldLock } from '../warehouse/types';
-import { selectForTests, selectModels } from './dag';
+import { descendants, selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
   buildIncremental,
@@ -236,15 +236,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   const rebuiltFrom = new Map<string, string>();
   const downstreamOf = (root: string): string[] => {
     const seen = new Set<string>();
-    const walk = (n: string) => {
-      for (const [m, gm] of graph) {
-        if (gm.refs.includes(n) && !seen.has(m)) {
-          seen.add(m);
-          walk(m);
-        }
-      }
-    };
-    walk(root);
+    descendants(graph, root, Infinity, seen);
     return order.filter((n) => seen.has(n));
   };
   // Incremental models an earlier partial build left out when it rebuilt a model upstream of them in full,

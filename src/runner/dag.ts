@@ -91,7 +91,13 @@ function ancestors(graph: Map<string, GraphNode>, name: string, depth: number, o
   }
 }
 
-function descendants(graph: Map<string, GraphNode>, name: string, depth: number, out: Set<string>): void {
+/** Adds to `out` the models that ref `name`, down to `depth` levels (Infinity: all of them). */
+export function descendants(
+  graph: Map<string, GraphNode>,
+  name: string,
+  depth: number,
+  out: Set<string>,
+): void {
   if (depth === 0) return;
   for (const [n, g] of graph) {
     if (out.has(n) || !g.refs.includes(name)) continue;

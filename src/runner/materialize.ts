@@ -400,7 +400,7 @@ export async function columnsOf(
   return rows.map((r) => r.column_name);
 }
 
-/** Exact column types (with precision), usable in `alter table … add column`. */
+/** Exact column types (with precision), usable in `alter table … add column`, in column order. */
 async function columnTypes(
   wh: SqlRunner,
   schema: string,
@@ -412,7 +412,8 @@ async function columnTypes(
       ? await wh.query<{ column_name: string; data_type: string }>(
           `select a.attname as column_name, format_type(a.atttypid, a.atttypmod) as data_type
            from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped`,
+           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped
+           order by a.attnum`,
           [schema, name],
         )
       : await duckdbColumns(wh, schema, name, temp);
@@ -463,7 +464,9 @@ export async function buildIncremental(
         ? `create temp table ${quoteIdent(tmp)} as (\n${sql}\n)`
         : `create unlogged table ${source} as (\n${sql}\n)`,
     );
-    const srcCols = await columnsOf(wh, schema, tmp, temp);
+    // the new rows' columns with their types, in one lookup: the types serve the schema change below
+    const srcTypes = await columnTypes(wh, schema, tmp, temp);
+    const srcCols = [...srcTypes.keys()];
     const tgtCols = await columnsOf(wh, schema, name);
     const lower = new Set(srcCols.map((c) => c.toLowerCase()));
     const cols = tgtCols.filter((c) => lower.has(c.toLowerCase()));
@@ -490,9 +493,8 @@ export async function buildIncremental(
     // are), and sync_all_columns also drops the columns the model no longer has, in the same transaction.
     const alters: string[] = [];
     if (opts.onSchemaChange === 'append_new_columns' || opts.onSchemaChange === 'sync_all_columns') {
-      const types = await columnTypes(wh, schema, tmp, temp);
       for (const c of added) {
-        alters.push(`alter table ${target} add column ${quoteIdent(c)} ${types.get(c)}`);
+        alters.push(`alter table ${target} add column ${quoteIdent(c)} ${srcTypes.get(c)}`);
         cols.push(c);
       }
       if (opts.onSchemaChange === 'sync_all_columns') {
