@@ -1,6 +1,6 @@
 import { ensureRawTables, RAW_TABLES, type InsertValue, type Warehouse } from '../../src/warehouse';
 import { buildModels } from '../../src/runner';
-import type { OracleResult, RawData } from './oracle';
+import { computeOracle, type OracleResult, type RawData } from './oracle';
 
 export type Raw = Required<RawData>;
 export const emptyRaw = (): Raw => ({ tracks: [], pages: [], screens: [], identifies: [], aliases: [] });
@@ -166,4 +166,12 @@ export function diffUsers(actual: OracleResult, expected: OracleResult): string[
   }
   for (const id of exp.keys()) out.push(`missing user ${id}`);
   return out;
+}
+
+/** Every mart of the build in `wh` equals what the oracle computes from `landed` at `asOf` (per-user diff first). */
+export async function expectOracle(wh: Warehouse, landed: RawData, asOf: string): Promise<void> {
+  const actual = normalise(await readMarts(wh));
+  const expected = normalise(computeOracle(landed, asOf));
+  expect(diffUsers(actual, expected)).toEqual([]);
+  expect(actual).toEqual(expected);
 }

@@ -6,18 +6,8 @@
  */
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import { computeOracle, type RawData } from './oracle';
 import { merge } from './generate';
-import {
-  build,
-  diffUsers,
-  emptyRaw as empty,
-  landRaw,
-  normalise,
-  readMarts,
-  viewedItem as track,
-  type Raw,
-} from './helpers';
+import { build, emptyRaw as empty, expectOracle, landRaw, viewedItem as track, type Raw } from './helpers';
 
 let seq = 0;
 function identify(user: string, anonymous: string | null, day: string, traits: Record<string, unknown> = {}) {
@@ -33,13 +23,6 @@ function identify(user: string, anonymous: string | null, day: string, traits: R
 }
 
 const tracks = (...t: ReturnType<typeof track>[]): Raw => ({ ...empty(), tracks: t });
-
-async function expectOracle(wh: Warehouse, landed: RawData, asOf: string): Promise<void> {
-  const actual = normalise(await readMarts(wh));
-  const expected = normalise(computeOracle(landed, asOf));
-  expect(diffUsers(actual, expected)).toEqual([]);
-  expect(actual).toEqual(expected);
-}
 
 describeEachWarehouse('status histories restarted from the earliest change', ({ tw }) => {
   let wh: Warehouse;
