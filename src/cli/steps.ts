@@ -166,6 +166,18 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     fullRefresh: o.fullRefresh,
     select: o.select,
     exclude: o.exclude,
+    // A partial build keeps its selection's semantics: the models it leaves out recompute when next built.
+    decideFullRefresh:
+      o.select?.length || o.exclude?.length
+        ? undefined
+        : async (probe) => {
+            const { recomputeReason } = await import('./full-refresh');
+            const reason = await recomputeReason(probe, ctx.config.schema);
+            if (reason !== null && !o.brief) {
+              out.print(`Rebuilding every model in full: ${reason}, which a full build does faster.`);
+            }
+            return reason;
+          },
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {

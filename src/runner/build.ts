@@ -83,6 +83,19 @@ export interface BuildOptions extends RunnerBaseOptions {
   onModel?: (event: ModelEvent) => void;
   /** Stop at the first failing model instead of building the models that do not depend on it. */
   failFast?: boolean;
+  /**
+   * Asked once the schema is locked and before any model runs, unless fullRefresh is set: a reason to rebuild
+   * every selected model in full (each incremental model's line then gives it), or null to build as usual.
+   * The package's own check lives with its caller (see src/cli/full-refresh.ts); `compile` renders a model's
+   * SQL as a full build would run it.
+   */
+  decideFullRefresh?: (probe: FullRefreshProbe) => Promise<string | null>;
+}
+
+/** What decideFullRefresh may look at: the warehouse (under the build's lock) and the parsed project. */
+export interface FullRefreshProbe {
+  warehouse: Warehouse;
+  compile: (model: string) => string;
 }
 
 /** Thrown by buildModels when a model failed; `result` lists every model's outcome. */
@@ -250,6 +263,15 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
       pending.set(r.model, r.upstream);
   }
   const cache = new Map<string, RenderedModel>();
+  let fullRefresh = opts.fullRefresh === true;
+  let autoRefresh: string | null = null;
+  if (!fullRefresh && opts.decideFullRefresh) {
+    autoRefresh = await opts.decideFullRefresh({
+      warehouse: wh,
+      compile: (n) => compileModel(parsed, n, false, cache),
+    });
+    fullRefresh = autoRefresh !== null;
+  }
   const schemasMade = new Set<string>();
   let grantsNoted = false;
   opts.progress?.start(todo.length, 'build');
@@ -325,8 +347,10 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
-            const refresh = opts.fullRefresh === true && cfg.full_refresh !== false;
+            const refresh = fullRefresh && cfg.full_refresh !== false;
             let isInc = existing === 'table' && !refresh;
+            if (existing === 'table' && refresh && autoRefresh !== null)
+              result.message = `rebuilt in full: ${autoRefresh}`;
             // A model that keeps its table in sync with itself may read a new column from {{ this }} before
             // the column exists (dbt would fail and ask for --full-refresh): a stored table that lacks a
             // column schema.yml declares predates the model, so it is rebuilt in full instead.

@@ -33,6 +33,7 @@ export {
   checkSelection,
   BuildFailedError,
   type BuildOptions,
+  type FullRefreshProbe,
   type BuildResult,
   type ModelResult,
   type ModelEvent,
@@ -46,6 +47,7 @@ export {
   type SchemaTestResult,
   type TestStatus,
 } from './schema-tests';
+export { relationKind, columnsOf } from './materialize';
 export { compileModels, type CompileOptions, type CompileResult, type CompiledModel } from './compile';
 export { TARGET_TYPES, type TargetType } from './render';
 export { formatModelLine, formatBuildSummary, formatTestLine, formatTestSummary } from './format';

@@ -1,0 +1,140 @@
+/**
+ * `cdp-lifecycle build` rebuilds in full, by itself, when the stored models would recompute every user anyway:
+ * a var of the lifecycle rules changed, the package's model version changed, or D moved back. The marts are
+ * the oracle's either way (the incremental recompute gives the same rows); this checks that the CLI takes the
+ * full path then, says why, and keeps the incremental path otherwise.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Warehouse } from '../../src/warehouse';
+import { BUILDS_MODEL, describeChange } from '../../src/cli/full-refresh';
+import { compileModel, openProject } from '../../src/runner/build';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { runCli } from '../helpers/cli';
+import { computeOracle, DEFAULT_VARS } from '../models/oracle';
+import { emptyRaw, landRaw, normalise, readMarts, viewedItem, type Raw } from '../models/helpers';
+import { expectExit } from './fake-cdp';
+
+describeEachWarehouse('build: a full rebuild instead of an incremental recompute of everyone', ({ tw }) => {
+  let dir: string;
+  // u1 is active on days 1..10 of March: with new_days 7 it leaves "new" on the 8th, with 3 on the 4th
+  const raw: Raw = {
+    ...emptyRaw(),
+    tracks: [
+      ...Array.from({ length: 10 }, (_, i) =>
+        viewedItem('u1', null, `2024-03-${String(i + 1).padStart(2, '0')}`),
+      ),
+      viewedItem('u2', null, '2024-02-01'),
+      viewedItem(null, 'a9', '2024-03-05'),
+    ],
+  };
+  const cli = (args: string[]) => runCli([...args, '--warehouse', tw().url], { cwd: dir });
+  const vars = (v: Record<string, unknown>) => ['--vars', JSON.stringify(v)];
+  const modelLines = (stdout: string) =>
+    stdout.split('\n').filter((l) => / OK (merged|created) incremental model /.test(l));
+
+  // The CLI opens the DuckDB file itself, so this process holds it only while it lands or reads.
+  const withWarehouse = async <T>(fn: (wh: Warehouse) => Promise<T>): Promise<T> => {
+    const wh = await tw().open();
+    try {
+      return await fn(wh);
+    } finally {
+      await wh.close();
+    }
+  };
+  const marts = () => withWarehouse((wh) => readMarts(wh)).then(normalise);
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-refresh-'));
+    await withWarehouse((wh) => landRaw(wh, raw));
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('builds incrementally when nothing that the rules depend on changed', async () => {
+    expectExit(await cli(['build', ...vars({ lifecycle__as_of_date: '2024-03-12' })]), 0);
+    const r = await cli(['build', ...vars({ lifecycle__as_of_date: '2024-03-13' })]);
+    expectExit(r, 0);
+    expect(r.stdout).not.toMatch(/Rebuilding every model in full/);
+    const lines = modelLines(r.stdout);
+    expect(lines.length).toBeGreaterThan(5);
+    for (const l of lines) expect(l).toMatch(/ OK merged incremental model /);
+  });
+
+  it('rebuilds in full after a rule var changed, names it, and gives the marts of the new rules', async () => {
+    const r = await cli(['build', ...vars({ lifecycle__as_of_date: '2024-03-13', lifecycle__new_days: 3 })]);
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /^Rebuilding every model in full: lifecycle__new_days changed \(7 → 3\) since the last build, so every user is recomputed, which a full build does faster\.$/m,
+    );
+    const lines = modelLines(r.stdout);
+    expect(lines.length).toBeGreaterThan(5);
+    for (const l of lines)
+      expect(l).toMatch(/ OK created incremental model .*\(rebuilt in full: lifecycle__new_days changed/);
+    const expected = normalise(computeOracle(raw, '2024-03-13', { ...DEFAULT_VARS, newDays: 3 }));
+    expect(await marts()).toEqual(expected);
+    // u1 left "new" on the 4th under the new rule (on the 8th under the default)
+    expect(expected.user_status_history.filter((h) => h.user_id === 'u1')[1]).toMatchObject({
+      valid_from: '2024-03-04',
+    });
+  });
+
+  it('rebuilds in full when D moves back before the last build', async () => {
+    const r = await cli(['build', ...vars({ lifecycle__as_of_date: '2024-03-06', lifecycle__new_days: 3 })]);
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /^Rebuilding every model in full: the as-of date 2024-03-06 is before the last build's \(2024-03-13\)/m,
+    );
+    expect(await marts()).toEqual(
+      normalise(computeOracle(raw, '2024-03-06', { ...DEFAULT_VARS, newDays: 3 })),
+    );
+  });
+
+  it('leaves a partial build (--select) to the models themselves', async () => {
+    const r = await cli([
+      'build',
+      '--select',
+      'int_lifecycle__builds',
+      ...vars({ lifecycle__as_of_date: '2024-03-07', lifecycle__new_days: 4 }),
+    ]);
+    expectExit(r, 0);
+    expect(r.stdout).not.toMatch(/Rebuilding every model in full/);
+    expect(r.stdout).toMatch(/ OK merged incremental model .*int_lifecycle__builds/);
+  });
+});
+
+describe('describeChange: what changed between two config fingerprints', () => {
+  // The fingerprints as int_lifecycle__builds stores them, rendered from the package's own macro.
+  const fingerprint = (vars: Record<string, unknown>): string => {
+    const parsed = openProject({ schema: 'lifecycle', rawSchema: 'cdp', vars }, 'duckdb');
+    const sql = compileModel(parsed, BUILDS_MODEL, false, new Map());
+    const m = /cast\('([^']*)' as varchar\) as config_fingerprint/.exec(sql);
+    if (!m) throw new Error(`no fingerprint in ${sql}`);
+    return m[1];
+  };
+
+  it('names each var that changed with both values, in the words of the vars', () => {
+    const before = fingerprint({});
+    expect(
+      describeChange(
+        before,
+        fingerprint({ lifecycle__timezone: 'Europe/Berlin', lifecycle__churn_days: 60 }),
+      ),
+    ).toBe('lifecycle__timezone changed (UTC → Europe/Berlin), lifecycle__churn_days changed (90 → 60)');
+    expect(
+      describeChange(before, fingerprint({ lifecycle__purchase_events: ['Order Completed', 'Renewed'] })),
+    ).toBe('lifecycle__purchase_events changed ([Order Completed] → [Order Completed, Renewed])');
+  });
+
+  it('names a new model version, and says less rather than something wrong when a value holds the separator', () => {
+    const now = fingerprint({});
+    expect(describeChange(now.replace(/version=\d+$/, 'version=1'), now)).toMatch(
+      /^the package's model version changed \(1 → \d+\)$/,
+    );
+    expect(describeChange(now, fingerprint({ lifecycle__core_events: ['a|b=c'] }))).toBe(
+      'the lifecycle vars or the package version changed',
+    );
+  });
+});
