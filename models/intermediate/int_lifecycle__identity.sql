@@ -116,7 +116,9 @@ affected_anonymous as {{ cte_materialized() }} (
                 select s.user_id from {{ this }} as s
                 where s.source_key in (select 'u:' || a.previous_id from new_alias_rows as a)
             )
-            or (select p.recompute_all from prior as p) = 1
+            -- reading everything (recomputing all, or raw rows were deleted): every stored mapping is looked
+            -- at again, so one whose identify rows are gone falls back to the default
+            or {{ lifecycle_reads_all() }}
         )
     {{ union_distinct() }}
     select a.previous_id from aliases as a
@@ -257,6 +259,8 @@ select
     (select r.max_received_at from received as r) as max_received_at,
     (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
+    (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
+    (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
     {{ lifecycle_run_at() }} as _built_at
 from changes as c
 union all
@@ -271,6 +275,8 @@ select
     (select r.max_received_at from received as r),
     (select w.watermark_cutoff from watermark_state as w),
     (select w.watermark_rows from watermark_state as w),
+    (select w.watermark_seen_at from watermark_state as w),
+    (select w.watermark_seen_rows from watermark_state as w),
     {{ lifecycle_run_at() }}
 from {{ this }} as t
 where {{ lifecycle_reads_all() }}
@@ -286,6 +292,8 @@ select
     (select r.max_received_at from received as r) as max_received_at,
     (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
+    (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
+    (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
     {{ lifecycle_run_at() }} as _built_at
 from current_map as c
 

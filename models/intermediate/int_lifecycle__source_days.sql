@@ -80,11 +80,12 @@ affected_pairs as {{ cte_materialized() }} (
         {% if not loop.first %}union all{% endif %}
         select n.source_key, n.event_date from {{ t }}_new as n
         {% endfor %}
-        -- recomputing everyone (a var changed, e.g. the time zone that dates every row): the stored pairs are
-        -- replaced too, as tombstones where no row dates there any more (--full-refresh drops those)
+        -- reading everything (recomputing everyone after a var changed, e.g. the time zone that dates every
+        -- row, or raw rows were deleted): the stored pairs are replaced too, as tombstones where no row dates
+        -- there any more (--full-refresh drops those)
         union all
         select t.source_key, t.event_date from {{ this }} as t
-        where (select p.recompute_all from prior as p) = 1
+        where {{ lifecycle_reads_all() }}
     ) as pairs
     where source_key is not null
 ),
@@ -330,6 +331,8 @@ select
     d.max_received_at,
     (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
+    (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
+    (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
     {{ lifecycle_run_at() }} as _built_at
 {% if is_incremental() %}
 from affected_pairs as k

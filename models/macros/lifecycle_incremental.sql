@@ -29,6 +29,11 @@
   stored cutoff (the first incremental run after an upgrade). A row without a received_at is never after the
   cutoff: it counts as received up to it, so a new one also makes the run read everything, and such a run
   reads those rows too (lifecycle_reads_all, lifecycle_received_new).
+  Each build also stores the newest received_at it saw (watermark_seen_at, before the lookback) and how many
+  rows were received up to it: fewer now means raw rows were deleted (a user erased on request), anywhere in
+  the history or the lookback window, and then everything is read again too, and the stored rows no raw row
+  supports any more are removed (int_lifecycle__source_days, int_lifecycle__identity). Only fewer: rows a
+  loader commits late inside the lookback window are the normal case, and are read anyway.
 -#}
 {% macro lifecycle_watermark(raw_models) -%}
     select
@@ -40,11 +45,20 @@
                 {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'w.cutoff') }}
                 {% endfor -%}
             ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            when w.seen_rows > (
+                {% for m in raw_models -%}
+                {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'w.seen_at') }}
+                {% endfor -%}
+            ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             else w.cutoff
         end as received_after
     from (
         -- every row a build writes carries the same cutoff: those of the newest build (prior's) are the latest
-        select max(t.watermark_cutoff) as cutoff, max(t.watermark_rows) as rows_seen
+        select
+            max(t.watermark_cutoff) as cutoff,
+            max(t.watermark_rows) as rows_seen,
+            max(t.watermark_seen_at) as seen_at,
+            max(t.watermark_seen_rows) as seen_rows
         from {{ this }} as t
         where t._built_at = (select p.prior_built_at from prior as p)
     ) as w
@@ -65,29 +79,40 @@
 {%- endmacro %}
 
 {#-
-  The body of a CTE with the two values lifecycle_watermark reads on the next run: the cutoff (newest
-  received_at of `raw_models`, or the build's start if that is earlier, minus lifecycle__lookback_hours) and the
-  number of raw rows received up to it, both from this statement's snapshot of the raw tables.
+  The body of a CTE with the values lifecycle_watermark reads on the next run: the newest received_at of
+  `raw_models` (or the build's start if that is earlier) as seen_at, the cutoff (seen_at minus
+  lifecycle__lookback_hours), and the number of raw rows received up to each, all from this statement's
+  snapshot of the raw tables.
 -#}
 {% macro lifecycle_watermark_state(raw_models) -%}
 {%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
     select
-        n.cutoff as watermark_cutoff,
+        c.cutoff as watermark_cutoff,
         cast(
             {% for m in raw_models -%}
-            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'n.cutoff') }}
+            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'c.cutoff') }}
             {% endfor -%}
-        as bigint) as watermark_rows
-    from (
-        -- a received_at after this build started (a loader's clock, a test row) must not become the cutoff:
-        -- every row landed later with a present received_at would count as late and make each run read everything
-        select {{ sub_hours('case when max(r.received_at) > ' ~ lifecycle_run_at() ~ ' then ' ~ lifecycle_run_at() ~ ' else max(r.received_at) end', lookback) }} as cutoff
-        from (
+        as bigint) as watermark_rows,
+        c.seen_at as watermark_seen_at,
+        cast(
             {% for m in raw_models -%}
-            {% if not loop.first %}union all {% endif %}select max(x.received_at) as received_at from {{ ref(m) }} as x
+            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'c.seen_at') }}
             {% endfor -%}
-        ) as r
-    ) as n
+        as bigint) as watermark_seen_rows
+    from (
+        select n.seen_at, {{ sub_hours('n.seen_at', lookback) }} as cutoff
+        from (
+            -- a received_at after this build started (a loader's clock, a test row) must not become the cutoff:
+            -- every row landed later with a present received_at would count as late and make each run read
+            -- everything
+            select case when max(r.received_at) > {{ lifecycle_run_at() }} then {{ lifecycle_run_at() }} else max(r.received_at) end as seen_at
+            from (
+                {% for m in raw_models -%}
+                {% if not loop.first %}union all {% endif %}select max(x.received_at) as received_at from {{ ref(m) }} as x
+                {% endfor -%}
+            ) as r
+        ) as n
+    ) as c
 {%- endmacro %}
 
 {#- The source of an event: its user id when present, else its anonymous id; null when it has neither. -#}

@@ -103,6 +103,38 @@ describeEachWarehouse('build: a full rebuild instead of an incremental recompute
     expect(r.stdout).not.toMatch(/Rebuilding every model in full/);
     expect(r.stdout).toMatch(/ OK merged incremental model .*int_lifecycle__builds/);
   });
+
+  // From here on the vars stay as the last build left them: only the raw tables change.
+  const same = (asOf: string) => vars({ lifecycle__as_of_date: asOf, lifecycle__new_days: 4 });
+  const newDays4 = { ...DEFAULT_VARS, newDays: 4 };
+
+  it('rebuilds in full after raw rows were deleted (a user erased), and the marts lose them', async () => {
+    expectExit(await cli(['build', ...same('2024-03-08')]), 0);
+    await withWarehouse((wh) => wh.exec("delete from cdp.tracks where user_id = 'u2'"));
+    const r = await cli(['build', ...same('2024-03-09')]);
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /^Rebuilding every model in full: 1 raw row was deleted since the last build, so every raw row is read and every user recomputed, which a full build does faster\.$/m,
+    );
+    const left: Raw = { ...raw, tracks: raw.tracks.filter((t) => t.user_id !== 'u2') };
+    expect(await marts()).toEqual(normalise(computeOracle(left, '2024-03-09', newDays4)));
+    // the next day, with nothing deleted, is incremental again
+    const next = await cli(['build', ...same('2024-03-10')]);
+    expectExit(next, 0);
+    expect(next.stdout).not.toMatch(/Rebuilding every model in full/);
+  });
+
+  it('rebuilds in full after rows landed with a received_at before the last cutoff (a backfill)', async () => {
+    const late = viewedItem('u3', null, '2024-02-20', '2024-02-20T10:00:00.000Z');
+    await withWarehouse((wh) => landRaw(wh, { ...emptyRaw(), tracks: [late] }));
+    const r = await cli(['build', ...same('2024-03-10')]);
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /^Rebuilding every model in full: 1 raw row landed with a received_at before the last build's cutoff \(a backfill, or a loader catching up\)/m,
+    );
+    const left: Raw = { ...raw, tracks: [...raw.tracks.filter((t) => t.user_id !== 'u2'), late] };
+    expect(await marts()).toEqual(normalise(computeOracle(left, '2024-03-10', newDays4)));
+  });
 });
 
 describe('describeChange: what changed between two config fingerprints', () => {

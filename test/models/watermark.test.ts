@@ -200,4 +200,92 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
     }
     expect(incremental).toEqual(full);
   });
+
+  describe('raw rows deleted after a build (a user erased on request)', () => {
+    // gone: two days of tracks, and an anonymous day stitched to them by an identify with a plan
+    const erased: Raw = {
+      ...empty(),
+      tracks: [
+        track('gone', null, '2024-03-02', at('2024-03-02')),
+        track('gone', null, '2024-03-12', at('2024-03-12')),
+        track(null, 'gone_anon', '2024-03-01', at('2024-03-01')),
+        track('stays', null, '2024-03-12', at('2024-03-12')),
+      ],
+      identifies: [
+        {
+          id: 'gone_i',
+          user_id: 'gone',
+          anonymous_id: 'gone_anon',
+          timestamp: '2024-03-03T09:00:00.000Z',
+          received_at: at('2024-03-03'),
+          traits: { plan: 'pro' },
+        },
+      ],
+    };
+    const erase = async (where: { tracks: string; identifies: string }) => {
+      await wh.exec(`delete from cdp.tracks where ${where.tracks}`);
+      await wh.exec(`delete from cdp.identifies where ${where.identifies}`);
+    };
+
+    test('every row of a user: the next incremental build forgets them, as a full refresh does', async () => {
+      await landRaw(wh, erased);
+      await build(wh, { vars: vars('2024-03-20') });
+      const before = normalise(await readMarts(wh));
+      expect(before.user_lifecycle.find((u) => u.user_id === 'gone')).toMatchObject({
+        first_seen_date: '2024-03-01',
+        subscription_status: 'pro',
+      });
+      await erase({
+        tracks: "user_id = 'gone' or anonymous_id = 'gone_anon'",
+        identifies: "user_id = 'gone'",
+      });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+      expect(incremental.user_lifecycle.map((u) => u.user_id)).not.toContain('gone');
+      expect(incremental.user_status_history.map((h) => h.user_id)).not.toContain('gone');
+      expect(incremental).toEqual(full);
+      // and the intermediate tables keep nothing of them either, once the next build has run
+      const [{ n }] = await wh.query<{ n: unknown }>(
+        `select count(*) as n from lifecycle.int_lifecycle__identity where source_key = 'a:gone_anon' and user_id is not null`,
+      );
+      expect(Number(n)).toBe(0);
+    });
+
+    test('only the identify: the anonymous day goes back to nobody, the rest of the user stays', async () => {
+      await landRaw(wh, erased);
+      await build(wh, { vars: vars('2024-03-20') });
+      await erase({ tracks: '1 = 0', identifies: "id = 'gone_i'" });
+      const { incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+      expect(incremental.user_lifecycle.find((u) => u.user_id === 'gone')).toMatchObject({
+        first_seen_date: '2024-03-02',
+        subscription_status: null,
+      });
+      expect(incremental).toEqual(full);
+    });
+
+    test('rows received inside the lookback window of the build before', async () => {
+      // a lookback of 48 hours: the cutoff lies before both rows, which the next build re-reads anyway
+      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [
+          track('recent', null, '2024-03-19', at('2024-03-20')),
+          track('recent', null, '2024-03-20', at('2024-03-20')),
+        ],
+      });
+      await build(wh, { vars: lookback('2024-03-20') });
+      await erase({
+        tracks: "user_id = 'recent' and timestamp < '2024-03-20T00:00:00Z'",
+        identifies: '1 = 0',
+      });
+      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+      const incremental = normalise(await readMarts(wh));
+      expect(incremental.user_lifecycle.find((u) => u.user_id === 'recent')).toMatchObject({
+        first_seen_date: '2024-03-20',
+      });
+      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
+      expect(incremental).toEqual(normalise(await readMarts(wh)));
+    });
+  });
 });
