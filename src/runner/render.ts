@@ -101,6 +101,35 @@ function active<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Compiled template code by file and source, shared by every Renderer of the process. One CLI command parses
+ * the project several times (the selection check, the build, `test`), and nunjucks' compile was about half of a
+ * parse. The generated code depends only on the source and on the compiler options, which are the same for
+ * every Renderer (autoescape off, throwOnUndefined off, no async filters or extensions); the environment (the
+ * globals: ref, var, config...) is passed when it renders.
+ */
+const compiledCode = new Map<string, Record<string, unknown>>();
+const COMPILED_CODE_LIMIT = 1000;
+
+type CompiledTemplate = nunjucks.Template & {
+  rootRenderFunc: unknown;
+  blocks: Record<string, unknown> | undefined;
+};
+
+function compiledTemplate(source: string, env: nunjucks.Environment, file: string): nunjucks.Template {
+  const key = `${file}\u0000${source}`;
+  const code = compiledCode.get(key);
+  // nunjucks' own form of precompiled code (`{type: 'code', obj}`), which its typings leave out
+  if (code) return new nunjucks.Template({ type: 'code', obj: code } as unknown as string, env, file, true);
+  // The first compile goes through nunjucks as before, so a syntax error reads the same.
+  const t = new nunjucks.Template(source, env, file, true) as CompiledTemplate;
+  const obj: Record<string, unknown> = { root: t.rootRenderFunc };
+  for (const [name, fn] of Object.entries(t.blocks ?? {})) obj[`b_${name}`] = fn;
+  if (compiledCode.size >= COMPILED_CODE_LIMIT) compiledCode.clear();
+  compiledCode.set(key, obj);
+  return t;
+}
+
 /** >0 while a Renderer renders: only then does `~` use Python's str() (other nunjucks users keep theirs). */
 let activeRenders = 0;
 let patched = false;
@@ -276,7 +305,7 @@ export class Renderer {
     let exported: Record<string, unknown> = {};
     try {
       // getExported is public in nunjucks but missing from its type definitions.
-      const tmpl = new nunjucks.Template(source, this.env, file, true) as nunjucks.Template & {
+      const tmpl = compiledTemplate(source, this.env, file) as nunjucks.Template & {
         getExported(ctx: object, frame: null, cb: (err: Error | null, ex: unknown) => void): void;
       };
       active(() =>
@@ -573,7 +602,7 @@ export class Renderer {
   private template(node: ModelNode): nunjucks.Template {
     let t = this.templates.get(node.name);
     if (!t) {
-      t = new nunjucks.Template(node.raw, this.env, node.file, true);
+      t = compiledTemplate(node.raw, this.env, node.file);
       this.templates.set(node.name, t);
     }
     return t;
