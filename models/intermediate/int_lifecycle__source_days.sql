@@ -86,6 +86,12 @@ affected_pairs as {{ cte_materialized() }} (
         union all
         select t.source_key, t.event_date from {{ this }} as t
         where {{ lifecycle_reads_all() }}
+        -- stored pairs holding a row received after the watermark are re-derived even when no new row lands
+        -- in them: a row deleted since (inside the lookback window, or stamped after its build started, which
+        -- no count sees) then goes too
+        union all
+        select t.source_key, t.event_date from {{ this }} as t
+        where t.max_received_at > (select w.received_after from watermark as w)
     ) as pairs
     where source_key is not null
 ),

@@ -30,10 +30,11 @@
   cutoff: it counts as received up to it, so a new one also makes the run read everything, and such a run
   reads those rows too (lifecycle_reads_all, lifecycle_received_new).
   Each build also stores the newest received_at it saw (watermark_seen_at, before the lookback) and how many
-  rows were received up to it: fewer now means raw rows were deleted (a user erased on request), anywhere in
-  the history or the lookback window, and then everything is read again too, and the stored rows no raw row
+  rows were received up to it: fewer now means raw rows were deleted (a user erased on request), in the
+  history or the lookback window, and then everything is read again too, and the stored rows no raw row
   supports any more are removed (int_lifecycle__source_days, int_lifecycle__identity). Only fewer: rows a
-  loader commits late inside the lookback window are the normal case, and are read anyway.
+  loader commits late inside the lookback window are the normal case, and are read anyway; so a deletion and
+  such a row can cancel out, which int_lifecycle__source_days covers by re-deriving its recent pairs anyway.
 -#}
 {% macro lifecycle_watermark(raw_models) -%}
     select

@@ -85,7 +85,9 @@
   it with each build (int_lifecycle__builds); when it differs from the last build's, they recompute everyone,
   so changing a var never leaves stale rows behind. `version` changes when a release changes what the stored
   rows hold (2: int_lifecycle__user_days gained floor_next_active_date; 4: an object or array plan trait is no
-  longer a plan value), so an upgrade recomputes them too.
+  longer a plan value; 5: the raw tables joined the fingerprint), so an upgrade recomputes them too. The raw
+  tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
+  rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
 {% macro lifecycle_config_fingerprint() -%}
 {%- set parts = [
@@ -105,7 +107,8 @@
   'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
-  'version=4'
+  'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
+  'version=5'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}

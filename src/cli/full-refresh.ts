@@ -9,6 +9,7 @@
  * So the CLI rebuilds in full then, and says why. dbt cannot make that choice for a package; with dbt, pass
  * --full-refresh after such a change.
  */
+import { WarehouseUnavailableError } from '../errors';
 import type { FullRefreshProbe } from '../runner';
 import { quoteIdent, type SqlValue } from '../warehouse/types';
 import { runnerPart } from './parts';
@@ -65,8 +66,8 @@ cross join (
 
 /** The model that reads every raw event table and keeps the raw watermark (lifecycle_watermark). */
 export const SOURCE_DAYS_MODEL = 'int_lifecycle__source_days';
-/** The staging views over the raw tables it reads (each on the sources the vars point at). */
-const RAW_VIEWS = [
+/** The staging models over the raw tables it reads (each on the sources the vars point at). */
+const RAW_MODELS = [
   'stg_lifecycle__tracks',
   'stg_lifecycle__pages',
   'stg_lifecycle__screens',
@@ -89,16 +90,25 @@ const iso = (v: SqlValue): string => (v instanceof Date ? v.toISOString() : Stri
 /**
  * Why the next build would read every raw row again (lifecycle_watermark): raw rows deleted since the last
  * build, or rows landed with a received_at before its cutoff. Both make int_lifecycle__source_days rewrite every
- * (source, day) pair, so every user downstream is recomputed. The same counts as the macro, in one pass per
- * table; a difference between the two only costs speed, since the models decide what they read.
+ * (source, day) pair, so every user downstream is recomputed. The same counts as the macro, over the raw tables
+ * this build reads (the staging models' SQL, not the views the last build left, which may point elsewhere).
+ * Only a speed decision: the models decide what they read, so a count that fails leaves the build as it is.
  */
 async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<string | null> {
+  try {
+    return await rawRowsCheck(probe, schema);
+  } catch (err) {
+    if (err instanceof WarehouseUnavailableError) throw err;
+    return null;
+  }
+}
+
+async function rawRowsCheck(probe: FullRefreshProbe, schema: string): Promise<string | null> {
   const { warehouse: wh } = probe;
   const { relationKind, columnsOf } = await runnerPart();
   if ((await relationKind(wh, schema, SOURCE_DAYS_MODEL)) !== 'table') return null;
   const columns = new Set((await columnsOf(wh, schema, SOURCE_DAYS_MODEL)).map((c) => c.toLowerCase()));
   if (!WATERMARK_COLUMNS.every((c) => columns.has(c))) return null;
-  for (const v of RAW_VIEWS) if ((await relationKind(wh, schema, v)) === null) return null;
   const stored = `${quoteIdent(schema)}.${quoteIdent(SOURCE_DAYS_MODEL)}`;
   // In steps, with the values bound: a constant filter lets DuckDB skip every block but the newest on its
   // min/max (one query with the lookups as subqueries took about 70 ms at 10M raw rows). The times travel as
@@ -116,14 +126,14 @@ where t._built_at = $1`,
     [last.b],
   );
   if (!w || w.cutoff === null || w.stored_cut === null) return null;
-  const view = (v: string) => `${quoteIdent(schema)}.${quoteIdent(v)}`;
+  const staging = (v: string) => `(\n${probe.compile(v)}\n)`;
   // Rows received up to a time, those without a received_at included (as count_received_up_to counts them):
   // on DuckDB all rows minus the later ones, which its block statistics answer without a scan.
   const upTo = (v: string, param: string) =>
     wh.dialect === 'duckdb'
-      ? `(select count(*) from ${view(v)}) - (select count(*) from ${view(v)} as r where r.received_at > cast(${param} as timestamptz))`
-      : `(select count(*) from ${view(v)} as r where r.received_at <= cast(${param} as timestamptz) or r.received_at is null)`;
-  const sum = (param: string) => RAW_VIEWS.map((v) => upTo(v, param)).join('\n    + ');
+      ? `(select count(*) from ${staging(v)} as r) - (select count(*) from ${staging(v)} as r where r.received_at > cast(${param} as timestamptz))`
+      : `(select count(*) from ${staging(v)} as r where r.received_at <= cast(${param} as timestamptz) or r.received_at is null)`;
+  const sum = (param: string) => RAW_MODELS.map((v) => upTo(v, param)).join('\n    + ');
   const [r] = await wh.query<RawCounts>(
     `select
     cast(${sum('$1')} as bigint) as now_cut,
@@ -169,6 +179,7 @@ const PART_NAMES: Record<string, string> = {
   plan: 'lifecycle__plan_trait',
   wau: 'lifecycle__wau_days',
   mau: 'lifecycle__mau_days',
+  raw: 'the raw tables (lifecycle__raw_schema, lifecycle__<call>_table)',
 };
 
 function parts(fingerprint: string): Map<string, string> | null {
@@ -189,16 +200,20 @@ export function describeChange(last: string, next: string): string {
   const known = (m: Map<string, string>) => [...m.keys()].every((k) => k === 'version' || k in PART_NAMES);
   if (!a || !b || !known(a) || !known(b)) return 'the lifecycle vars or the package version changed';
   const changed: string[] = [];
-  if (a.get('version') !== b.get('version')) {
+  // A new version may add parts: only those both fingerprints have are compared then.
+  const versionChanged = a.get('version') !== b.get('version');
+  if (versionChanged) {
     changed.push(
       `the package's model version changed (${a.get('version') ?? '?'} → ${b.get('version') ?? '?'})`,
     );
   }
   // lifecycle_list_text writes a list as [a","b]: shown as [a, b]
-  const show = (v: string | undefined) => (v === undefined ? 'unset' : v.split('","').join(', '));
+  const show = (v: string | undefined) =>
+    v === undefined ? 'unset' : /^\[.*\]$/.test(v) ? v.split('","').join(', ') : v;
   for (const [key, name] of Object.entries(PART_NAMES)) {
     const before = a.get(key);
     const after = b.get(key);
+    if (versionChanged && (before === undefined || after === undefined)) continue;
     if (before !== after) changed.push(`${name} changed (${show(before)} → ${show(after)})`);
   }
   return changed.length ? changed.join(', ') : 'the lifecycle vars or the package version changed';

@@ -77,7 +77,8 @@ export function runSuite(kind: WarehouseKind): void {
         const r = await cli(['build', '--raw-schema', 'segment']);
         expectExit(r, 1);
         expect(r.stderr).toMatch(
-          /^error: The source tables segment\.aliases \(read by stg_lifecycle__aliases\); .*segment\.tracks \(read by stg_lifecycle__tracks\) do not exist in .*: land events there first \(cdp-lifecycle serve or load\), check --raw-schema/m,
+          // int_lifecycle__builds names the sources in its config fingerprint (lifecycle_config_fingerprint)
+          /^error: The source tables segment\.tracks \(read by int_lifecycle__builds, stg_lifecycle__tracks\); .*segment\.aliases \(read by int_lifecycle__builds, stg_lifecycle__aliases\) do not exist in .*: land events there first \(cdp-lifecycle serve or load\), check --raw-schema/m,
         );
         expect(r.stdout).not.toMatch(/ OK created /);
       });
@@ -103,7 +104,7 @@ export function runSuite(kind: WarehouseKind): void {
         const r = await cli(['build', '--raw-schema', 'seg_dest']);
         expectExit(r, 1);
         expect(r.stderr).toMatch(
-          /^error: The source tables seg_dest\.identifies has no column traits \(read by stg_lifecycle__identifies\); seg_dest\.tracks has no column properties \(read by stg_lifecycle__tracks\), though .* docs\/warehouse-destinations\.md/m,
+          /^error: The source tables seg_dest\.tracks has no column properties \(read by int_lifecycle__builds, stg_lifecycle__tracks\); seg_dest\.identifies has no column traits \(read by int_lifecycle__builds, stg_lifecycle__identifies\), though .* docs\/warehouse-destinations\.md/m,
         );
         // The views that read complete tables (aliases, pages, screens) were not repointed either.
         expect(r.stdout).not.toMatch(/ OK created /);

@@ -201,6 +201,22 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
     expect(incremental).toEqual(full);
   });
 
+  test('pointed at other raw tables with as many rows, the next run recomputes from them', async () => {
+    // the same number of rows, other users: no count can tell, the config fingerprint does
+    await landRaw(
+      wh,
+      { ...base, tracks: base.tracks.map((t) => ({ ...t, user_id: `other_${t.user_id}` })) },
+      'cdp_moved',
+    );
+    const inc = await build(wh, { vars: vars('2024-03-21'), rawSchema: 'cdp_moved' });
+    expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+    const incremental = normalise(await readMarts(wh));
+    expect(incremental.user_lifecycle.map((u) => u.user_id).every((u) => u.startsWith('other_'))).toBe(true);
+    await build(wh, { vars: vars('2024-03-21'), rawSchema: 'cdp_moved', fullRefresh: true });
+    expect(incremental).toEqual(normalise(await readMarts(wh)));
+    await wh.exec('drop schema cdp_moved cascade');
+  });
+
   describe('raw rows deleted after a build (a user erased on request)', () => {
     // gone: two days of tracks, and an anonymous day stitched to them by an identify with a plan
     const erased: Raw = {
@@ -286,6 +302,43 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
       });
       await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
       expect(incremental).toEqual(normalise(await readMarts(wh)));
+    });
+
+    test('a row inside the lookback window deleted while another lands late in it: the counts cancel, the pairs do not', async () => {
+      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [track('erased', null, '2024-03-19', at('2024-03-20'))],
+      });
+      await build(wh, { vars: lookback('2024-03-20') });
+      await erase({ tracks: "user_id = 'erased'", identifies: '1 = 0' });
+      // a loader commits a row stamped inside the same window after the build: one row more, one fewer
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [track('lagging', null, '2024-03-19', '2024-03-20T06:00:00.000Z')],
+      });
+      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+      const incremental = normalise(await readMarts(wh));
+      const users = incremental.user_lifecycle.map((u) => u.user_id);
+      expect(users).not.toContain('erased');
+      expect(users).toContain('lagging');
+      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
+      expect(incremental).toEqual(normalise(await readMarts(wh)));
+    });
+
+    test('a row stamped after its build started (a loader clock ahead), deleted before the next build', async () => {
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [track('ahead', null, '2024-03-15', '2099-01-01T00:00:00.000Z')],
+      });
+      await build(wh, { vars: vars('2024-03-20') });
+      expect(normalise(await readMarts(wh)).user_lifecycle.map((u) => u.user_id)).toContain('ahead');
+      await erase({ tracks: "user_id = 'ahead'", identifies: '1 = 0' });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
+      expect(incremental.user_lifecycle.map((u) => u.user_id)).not.toContain('ahead');
+      expect(incremental).toEqual(full);
     });
   });
 });
