@@ -53,7 +53,7 @@ aliases as (
 
 -- The latest alias of each previous id: step 1 for anonymous ids without an identify, and the single hop.
 latest_alias as (
-    select previous_id, user_id
+    select previous_id, user_id, received_at
     from (
         select
             a.*,
@@ -123,6 +123,14 @@ affected_anonymous as {{ cte_materialized() }} (
     {{ union_distinct() }}
     select a.previous_id from aliases as a
     where (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    -- ... and those whose stored mapping was decided by a row received after the watermark: looked at again
+    -- whether or not a new row came, so a deciding row deleted since (inside the lookback window, or stamped
+    -- after its build started, which no count sees) takes its mapping with it
+    select substr(t.source_key, 3)
+    from {{ this }} as t
+    where substr(t.source_key, 1, 2) = 'a:'
+        and t.mapped_received_at > (select w.received_after from watermark as w)
 ),
 
 -- Only their identify rows, with every copy of those rows' ids so that dedup sees the first received.
@@ -157,7 +165,7 @@ identifies as (
 
 -- The latest identify of each anonymous id (by timestamp, then received_at, then id).
 latest_identify as (
-    select anonymous_id, user_id
+    select anonymous_id, user_id, received_at
     from (
         select
             i.*,
@@ -171,26 +179,33 @@ latest_identify as (
 anonymous_step_one as (
     select
         coalesce(i.anonymous_id, a.previous_id) as anonymous_id,
-        coalesce(i.user_id, a.user_id) as user_id
+        coalesce(i.user_id, a.user_id) as user_id,
+        case when i.anonymous_id is not null then i.received_at else a.received_at end as received_at
     from latest_identify as i
     full outer join (
-        select l.previous_id, l.user_id
+        select l.previous_id, l.user_id, l.received_at
         from latest_alias as l
         {% if is_incremental() %}where l.previous_id in (select a.anonymous_id from affected_anonymous as a){% endif %}
     ) as a on a.previous_id = i.anonymous_id
 ),
 
 -- Step 2, once: an id that is itself the previous_id of an alias becomes that alias's user_id.
+-- mapped_received_at: when the newest row that decides the mapping was received (the step-1 row, or the hop)
 current_map as (
     select
         'a:' || s.anonymous_id as source_key,
-        coalesce(h.user_id, s.user_id) as user_id
+        coalesce(h.user_id, s.user_id) as user_id,
+        case
+            when h.received_at is not null and (s.received_at is null or h.received_at > s.received_at) then h.received_at
+            else s.received_at
+        end as mapped_received_at
     from anonymous_step_one as s
     left join latest_alias as h on h.previous_id = s.user_id
     union all
     select
         'u:' || h.previous_id as source_key,
-        h.user_id
+        h.user_id,
+        h.received_at
     from latest_alias as h
     where h.user_id <> h.previous_id
 ),
@@ -233,7 +248,8 @@ changes as (
         case
             when s.source_key is not null then s.user_id
             when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3)
-        end as previous_user_id
+        end as previous_user_id,
+        c.mapped_received_at
     from current_map as c
     left join stored as s on s.source_key = c.source_key
     where s.source_key is null
@@ -245,7 +261,8 @@ changes as (
     select
         s.source_key,
         case when substr(s.source_key, 1, 2) = 'u:' then substr(s.source_key, 3) end as user_id,
-        s.user_id as previous_user_id
+        s.user_id as previous_user_id,
+        null as mapped_received_at
     from stored as s
     where s.source_key not in (select c.source_key from current_map as c)
         and s.user_id is not null
@@ -256,6 +273,7 @@ select
     c.source_key,
     c.user_id,
     c.previous_user_id,
+    c.mapped_received_at,
     (select r.max_received_at from received as r) as max_received_at,
     (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
@@ -272,6 +290,7 @@ select
     t.source_key,
     t.user_id,
     t.previous_user_id,
+    t.mapped_received_at,
     (select r.max_received_at from received as r),
     (select w.watermark_cutoff from watermark_state as w),
     (select w.watermark_rows from watermark_state as w),
@@ -289,6 +308,7 @@ select
     c.source_key,
     c.user_id,
     cast(null as {{ text_type() }}) as previous_user_id,
+    c.mapped_received_at,
     (select r.max_received_at from received as r) as max_received_at,
     (select w.watermark_cutoff from watermark_state as w) as watermark_cutoff,
     (select w.watermark_rows from watermark_state as w) as watermark_rows,

@@ -34,7 +34,8 @@
   history or the lookback window, and then everything is read again too, and the stored rows no raw row
   supports any more are removed (int_lifecycle__source_days, int_lifecycle__identity). Only fewer: rows a
   loader commits late inside the lookback window are the normal case, and are read anyway; so a deletion and
-  such a row can cancel out, which int_lifecycle__source_days covers by re-deriving its recent pairs anyway.
+  such a row can cancel out, which both models cover by looking at what the rows after the watermark decided
+  anyway (source_days' recent pairs, identity's recently decided mappings).
 -#}
 {% macro lifecycle_watermark(raw_models) -%}
     select

@@ -28,7 +28,10 @@ type BuildStamp = {
  * Why this build would recompute every user, or null when it would not (or cannot tell: no stored build yet,
  * or a builds table from before the fingerprint, which the models then handle themselves).
  */
-export async function recomputeReason(probe: FullRefreshProbe, schema: string): Promise<string | null> {
+export async function recomputeReason(
+  probe: FullRefreshProbe,
+  schema: string,
+): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
   const { relationKind, columnsOf } = await runnerPart();
   if ((await relationKind(wh, schema, BUILDS_MODEL)) !== 'table') return null;
@@ -56,10 +59,16 @@ cross join (
   const r = rows[0];
   if (!r || r.last_fingerprint === null) return null;
   if (r.next_fingerprint !== r.last_fingerprint) {
-    return `${describeChange(r.last_fingerprint, r.next_fingerprint ?? '')} since the last build, so every user is recomputed`;
+    return {
+      detail: `${describeChange(r.last_fingerprint, r.next_fingerprint ?? '')} since the last build, so every user is recomputed`,
+      summary: `${changeSummary(r.last_fingerprint, r.next_fingerprint ?? '')} since the last build`,
+    };
   }
   if (r.next_as_of !== null && r.last_as_of !== null && r.next_as_of < r.last_as_of) {
-    return `the as-of date ${r.next_as_of} is before the last build's (${r.last_as_of}), so every user is recomputed`;
+    return {
+      detail: `the as-of date ${r.next_as_of} is before the last build's (${r.last_as_of}), so every user is recomputed`,
+      summary: 'the as-of date moved back',
+    };
   }
   return rawRowsReason(probe, schema);
 }
@@ -94,7 +103,7 @@ const iso = (v: SqlValue): string => (v instanceof Date ? v.toISOString() : Stri
  * this build reads (the staging models' SQL, not the views the last build left, which may point elsewhere).
  * Only a speed decision: the models decide what they read, so a count that fails leaves the build as it is.
  */
-async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<string | null> {
+async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<RecomputeReason | null> {
   try {
     return await rawRowsCheck(probe, schema);
   } catch (err) {
@@ -103,7 +112,7 @@ async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<s
   }
 }
 
-async function rawRowsCheck(probe: FullRefreshProbe, schema: string): Promise<string | null> {
+async function rawRowsCheck(probe: FullRefreshProbe, schema: string): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
   const { relationKind, columnsOf } = await runnerPart();
   if ((await relationKind(wh, schema, SOURCE_DAYS_MODEL)) !== 'table') return null;
@@ -150,15 +159,45 @@ where t._built_at = $1`,
   ];
   if (storedSeen !== null && nowSeen !== null && nowSeen < storedSeen) {
     const fewer = storedSeen - nowSeen;
-    return `${fewer.toLocaleString('en-US')} raw row${fewer === 1 ? ' was' : 's were'} deleted since the last build, so every raw row is read and every user recomputed`;
+    return {
+      detail: `${fewer.toLocaleString('en-US')} raw row${fewer === 1 ? ' was' : 's were'} deleted since the last build, so every raw row is read and every user recomputed`,
+      summary: 'raw rows were deleted since the last build',
+    };
   }
   if (storedCut !== null && nowCut !== null && nowCut !== storedCut) {
     const late = nowCut - storedCut;
-    return late > 0
-      ? `${late.toLocaleString('en-US')} raw row${late === 1 ? '' : 's'} landed with a received_at before the last build's cutoff (a backfill, or a loader catching up), so every raw row is read and every user recomputed`
-      : `raw rows received before the last build's cutoff changed, so every raw row is read and every user recomputed`;
+    return {
+      detail:
+        late > 0
+          ? `${late.toLocaleString('en-US')} raw row${late === 1 ? '' : 's'} landed with a received_at before the last build's cutoff (a backfill, or a loader catching up), so every raw row is read and every user recomputed`
+          : `raw rows received before the last build's cutoff changed, so every raw row is read and every user recomputed`,
+      summary: "raw rows landed before the last build's cutoff",
+    };
   }
   return null;
+}
+
+/** What the CLI prints before the build (detail), and what each incremental model's line repeats (summary). */
+export interface RecomputeReason {
+  detail: string;
+  summary: string;
+}
+
+/** The kind of change between two fingerprints, short enough for every model's line. */
+export function changeSummary(last: string, next: string): string {
+  const a = parts(last);
+  const b = parts(next);
+  if (!a || !b) return 'the lifecycle vars or the package version changed';
+  if (a.get('version') !== b.get('version')) return "the package's model version changed";
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  const changed = [...keys].filter((k) => a.get(k) !== b.get(k));
+  const raw = changed.includes('raw');
+  const vars = changed.some((k) => k !== 'raw');
+  return raw && vars
+    ? 'lifecycle vars and the raw tables changed'
+    : raw
+      ? 'the raw tables changed'
+      : 'lifecycle vars changed';
 }
 
 /** Fingerprint part names (lifecycle_config_fingerprint) as the vars a data engineer sets. */

@@ -174,9 +174,9 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
             const { recomputeReason } = await import('./full-refresh');
             const reason = await recomputeReason(probe, ctx.config.schema);
             if (reason !== null && !o.brief) {
-              out.print(`Rebuilding every model in full: ${reason}, which a full build does faster.`);
+              out.print(`Rebuilding every model in full: ${reason.detail}, which a full build does faster.`);
             }
-            return reason;
+            return reason?.summary ?? null;
           },
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Warehouse } from '../../src/warehouse';
-import { BUILDS_MODEL, describeChange } from '../../src/cli/full-refresh';
+import { BUILDS_MODEL, changeSummary, describeChange } from '../../src/cli/full-refresh';
 import { compileModel, openProject } from '../../src/runner/build';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { runCli } from '../helpers/cli';
@@ -72,7 +72,9 @@ describeEachWarehouse('build: a full rebuild instead of an incremental recompute
     const lines = modelLines(r.stdout);
     expect(lines.length).toBeGreaterThan(5);
     for (const l of lines)
-      expect(l).toMatch(/ OK created incremental model .*\(rebuilt in full: lifecycle__new_days changed/);
+      expect(l).toMatch(
+        / OK created incremental model .*\(rebuilt in full: lifecycle vars changed since the last build\)$/,
+      );
     const expected = normalise(computeOracle(raw, '2024-03-13', { ...DEFAULT_VARS, newDays: 3 }));
     expect(await marts()).toEqual(expected);
     // u1 left "new" on the 4th under the new rule (on the 8th under the default)
@@ -173,6 +175,17 @@ describe('describeChange: what changed between two config fingerprints', () => {
     expect(
       describeChange(before, fingerprint({ lifecycle__purchase_events: ['Order Completed', 'Renewed'] })),
     ).toBe('lifecycle__purchase_events changed ([Order Completed] → [Order Completed, Renewed])');
+  });
+
+  it("sums the change up for each model's line", () => {
+    const before = fingerprint({});
+    expect(changeSummary(before, fingerprint({ lifecycle__new_days: 3 }))).toBe('lifecycle vars changed');
+    expect(changeSummary(before, fingerprint({ lifecycle__raw_schema: 'segment' }))).toBe(
+      'the raw tables changed',
+    );
+    expect(changeSummary(before.replace(/version=\d+$/, 'version=1'), before)).toBe(
+      "the package's model version changed",
+    );
   });
 
   it('names a new model version, and says less rather than something wrong when a value holds the separator', () => {

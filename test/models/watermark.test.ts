@@ -327,6 +327,74 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
       expect(incremental).toEqual(normalise(await readMarts(wh)));
     });
 
+    test('an identify inside the lookback window deleted while another lands late in it: the mapping goes', async () => {
+      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
+      const identify = (id: string, user: string, anonymous: string, received: string) => ({
+        id,
+        user_id: user,
+        anonymous_id: anonymous,
+        timestamp: '2024-03-19T09:00:00.000Z',
+        received_at: received,
+        traits: {},
+      });
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [
+          track(null, 'anon_e', '2024-03-18', at('2024-03-18')),
+          track('erased', null, '2024-03-02', at('2024-03-02')),
+        ],
+        identifies: [identify('ie', 'erased', 'anon_e', '2024-03-20T12:00:00.000Z')],
+      });
+      await build(wh, { vars: lookback('2024-03-20') });
+      expect(normalise(await readMarts(wh)).user_lifecycle.find((u) => u.user_id === 'erased')).toMatchObject(
+        {
+          last_active_date: '2024-03-18',
+        },
+      );
+      await erase({ tracks: '1 = 0', identifies: "id = 'ie'" });
+      // another user's identify, committed late inside the same window: the identify counts stay equal
+      await landRaw(wh, {
+        ...empty(),
+        identifies: [identify('il', 'late_user', 'anon_l', '2024-03-20T06:00:00.000Z')],
+      });
+      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__identity')?.incremental).toBe(true);
+      const incremental = normalise(await readMarts(wh));
+      expect(incremental.user_lifecycle.find((u) => u.user_id === 'erased')).toMatchObject({
+        last_active_date: '2024-03-02',
+      });
+      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
+      expect(incremental).toEqual(normalise(await readMarts(wh)));
+    });
+
+    test('an identify stamped after its build started, deleted before the next build: the mapping goes', async () => {
+      await landRaw(wh, {
+        ...empty(),
+        tracks: [
+          track(null, 'anon_f', '2024-03-18', at('2024-03-18')),
+          track('fu', null, '2024-03-02', at('2024-03-02')),
+        ],
+        identifies: [
+          {
+            id: 'if',
+            user_id: 'fu',
+            anonymous_id: 'anon_f',
+            timestamp: '2024-03-19T09:00:00.000Z',
+            received_at: '2099-01-01T00:00:00.000Z',
+            traits: {},
+          },
+        ],
+      });
+      await build(wh, { vars: vars('2024-03-20') });
+      await erase({ tracks: '1 = 0', identifies: "id = 'if'" });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21');
+      expect(inc.models.find((m) => m.name === 'int_lifecycle__identity')?.incremental).toBe(true);
+      expect(incremental.user_lifecycle.find((u) => u.user_id === 'fu')).toMatchObject({
+        last_active_date: '2024-03-02',
+      });
+      expect(incremental).toEqual(full);
+    });
+
     test('a row stamped after its build started (a loader clock ahead), deleted before the next build', async () => {
       await landRaw(wh, {
         ...empty(),
