@@ -109,7 +109,7 @@ affected_anonymous as {{ cte_materialized() }} (
     -- ... and those whose stored user goes through a user id with such an alias (the hop)
     select substr(t.source_key, 3)
     from {{ this }} as t
-    where substr(t.source_key, 1, 2) = 'a:'
+    where t.source_key like 'a:%'
         and (
             t.user_id in (select a.previous_id from new_alias_rows as a)
             or t.user_id in (
@@ -129,7 +129,7 @@ affected_anonymous as {{ cte_materialized() }} (
     -- after its build started, which no count sees) takes its mapping with it
     select substr(t.source_key, 3)
     from {{ this }} as t
-    where substr(t.source_key, 1, 2) = 'a:'
+    where t.source_key like 'a:%'
         and t.mapped_received_at > (select w.received_after from watermark as w)
 ),
 
@@ -231,7 +231,7 @@ watermark_state as (
 , stored as (
     select t.source_key, t.user_id
     from {{ this }} as t
-    where substr(t.source_key, 1, 2) = 'u:'
+    where t.source_key like 'u:%'
     union all
     -- a semi-join on the key, not an `or` with the one above: PostgreSQL runs an `in` under an `or` as a subplan
     -- rescanned for every stored row (13 s for 200k stored sources and 542 affected ones)
@@ -247,7 +247,7 @@ changes as (
         c.user_id,
         case
             when s.source_key is not null then s.user_id
-            when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3)
+            when c.source_key like 'u:%' then substr(c.source_key, 3)
         end as previous_user_id,
         c.mapped_received_at
     from current_map as c
@@ -260,13 +260,13 @@ changes as (
     -- mappings that no longer hold fall back to the default
     select
         s.source_key,
-        case when substr(s.source_key, 1, 2) = 'u:' then substr(s.source_key, 3) end as user_id,
+        case when s.source_key like 'u:%' then substr(s.source_key, 3) end as user_id,
         s.user_id as previous_user_id,
         null as mapped_received_at
     from stored as s
     where s.source_key not in (select c.source_key from current_map as c)
         and s.user_id is not null
-        and (substr(s.source_key, 1, 2) <> 'u:' or s.user_id <> substr(s.source_key, 3))
+        and (s.source_key not like 'u:%' or s.user_id <> substr(s.source_key, 3))
 )
 
 select

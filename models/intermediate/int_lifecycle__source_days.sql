@@ -101,11 +101,11 @@ affected_dates as (
 ),
 
 affected_user_ids as (
-    select distinct substr(source_key, 3) as id from affected_pairs where substr(source_key, 1, 2) = 'u:'
+    select distinct substr(source_key, 3) as id from affected_pairs where source_key like 'u:%'
 ),
 
 affected_anonymous_ids as (
-    select distinct substr(source_key, 3) as id from affected_pairs where substr(source_key, 1, 2) = 'a:'
+    select distinct substr(source_key, 3) as id from affected_pairs where source_key like 'a:%'
 ),
 
 {% for t in tables %}

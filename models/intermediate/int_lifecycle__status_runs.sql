@@ -104,7 +104,7 @@ remapped as (
 restart_evidence as (
     -- a changed (source, day) pair, by the source's current user
     select
-        case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id,
+        case when m.source_key is not null then m.user_id when c.source_key like 'u:%' then substr(c.source_key, 3) end as user_id,
         c.event_date as restart_date
     -- a right join, so the few changed pairs are the hash join's build side and the identity scan probes them
     from {{ ref('int_lifecycle__identity') }} as m

@@ -54,7 +54,7 @@ changed_sources as (
 ),
 
 changed_users as (
-    select case when m.source_key is not null then m.user_id when substr(c.source_key, 1, 2) = 'u:' then substr(c.source_key, 3) end as user_id
+    select case when m.source_key is not null then m.user_id when c.source_key like 'u:%' then substr(c.source_key, 3) end as user_id
     -- a right join, so the few changed sources are the hash join's build side and the identity scan probes them
     from {{ ref('int_lifecycle__identity') }} as m
     right join changed_sources as c on m.source_key = c.source_key
@@ -73,7 +73,7 @@ affected_users as (
     where (select e.flag from everyone as e) = 1 and m.user_id is not null
     {{ union_distinct() }}
     select substr(s.source_key, 3) from {{ ref('int_lifecycle__source_days') }} as s
-    where (select e.flag from everyone as e) = 1 and substr(s.source_key, 1, 2) = 'u:'
+    where (select e.flag from everyone as e) = 1 and s.source_key like 'u:%'
     {{ union_distinct() }}
     select t.user_id from {{ this }} as t
     where (select e.flag from everyone as e) = 1
@@ -108,7 +108,7 @@ attributed as (
     select
         case
             when m.source_key is not null then m.user_id
-            when substr(f.source_key, 1, 2) = 'u:' then substr(f.source_key, 3)
+            when f.source_key like 'u:%' then substr(f.source_key, 3)
         end as user_id,
         f.*
     {% if is_incremental() -%}
