@@ -17,14 +17,18 @@ import {
 } from './helpers';
 
 const at = (day: string) => `${day}T12:00:00.000Z`;
-// No lookback, so that the rows a build re-reads are exactly those received after the previous one started.
-const vars = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 0 });
+// No lookback by default, so that the rows a build re-reads are exactly those received after the previous one
+// started; the deletion tests inside the window set one.
+const vars = (asOf: string, lookbackHours = 0) => ({
+  lifecycle__as_of_date: asOf,
+  lifecycle__lookback_hours: lookbackHours,
+});
 
 /** Builds incrementally, reads the marts, then rebuilds the same D with --full-refresh and reads them again. */
-async function incrementalAndFull(wh: Warehouse, asOf: string) {
-  const inc = await build(wh, { vars: vars(asOf) });
+async function incrementalAndFull(wh: Warehouse, asOf: string, lookbackHours = 0) {
+  const inc = await build(wh, { vars: vars(asOf, lookbackHours) });
   const incremental = normalise(await readMarts(wh));
-  await build(wh, { vars: vars(asOf), fullRefresh: true });
+  await build(wh, { vars: vars(asOf, lookbackHours), fullRefresh: true });
   const full = normalise(await readMarts(wh));
   return { inc, incremental, full };
 }
@@ -238,6 +242,15 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
         },
       ],
     };
+    // an identify of 2024-03-19, received at `received`
+    const identify = (id: string, user: string, anonymous: string, received: string) => ({
+      id,
+      user_id: user,
+      anonymous_id: anonymous,
+      timestamp: '2024-03-19T09:00:00.000Z',
+      received_at: received,
+      traits: {},
+    });
     const erase = async (where: { tracks: string; identifies: string }) => {
       await wh.exec(`delete from cdp.tracks where ${where.tracks}`);
       await wh.exec(`delete from cdp.identifies where ${where.identifies}`);
@@ -281,7 +294,6 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
 
     test('rows received inside the lookback window of the build before', async () => {
       // a lookback of 48 hours: the cutoff lies before both rows, which the next build re-reads anyway
-      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
       await landRaw(wh, {
         ...empty(),
         tracks: [
@@ -289,54 +301,40 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
           track('recent', null, '2024-03-20', at('2024-03-20')),
         ],
       });
-      await build(wh, { vars: lookback('2024-03-20') });
+      await build(wh, { vars: vars('2024-03-20', 48) });
       await erase({
         tracks: "user_id = 'recent' and timestamp < '2024-03-20T00:00:00Z'",
         identifies: '1 = 0',
       });
-      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21', 48);
       expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
-      const incremental = normalise(await readMarts(wh));
       expect(incremental.user_lifecycle.find((u) => u.user_id === 'recent')).toMatchObject({
         first_seen_date: '2024-03-20',
       });
-      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
-      expect(incremental).toEqual(normalise(await readMarts(wh)));
+      expect(incremental).toEqual(full);
     });
 
     test('a row inside the lookback window deleted while another lands late in it: the counts cancel, the pairs do not', async () => {
-      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
       await landRaw(wh, {
         ...empty(),
         tracks: [track('erased', null, '2024-03-19', at('2024-03-20'))],
       });
-      await build(wh, { vars: lookback('2024-03-20') });
+      await build(wh, { vars: vars('2024-03-20', 48) });
       await erase({ tracks: "user_id = 'erased'", identifies: '1 = 0' });
       // a loader commits a row stamped inside the same window after the build: one row more, one fewer
       await landRaw(wh, {
         ...empty(),
         tracks: [track('lagging', null, '2024-03-19', '2024-03-20T06:00:00.000Z')],
       });
-      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21', 48);
       expect(inc.models.find((m) => m.name === 'int_lifecycle__source_days')?.incremental).toBe(true);
-      const incremental = normalise(await readMarts(wh));
       const users = incremental.user_lifecycle.map((u) => u.user_id);
       expect(users).not.toContain('erased');
       expect(users).toContain('lagging');
-      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
-      expect(incremental).toEqual(normalise(await readMarts(wh)));
+      expect(incremental).toEqual(full);
     });
 
     test('an identify inside the lookback window deleted while another lands late in it: the mapping goes', async () => {
-      const lookback = (asOf: string) => ({ lifecycle__as_of_date: asOf, lifecycle__lookback_hours: 48 });
-      const identify = (id: string, user: string, anonymous: string, received: string) => ({
-        id,
-        user_id: user,
-        anonymous_id: anonymous,
-        timestamp: '2024-03-19T09:00:00.000Z',
-        received_at: received,
-        traits: {},
-      });
       await landRaw(wh, {
         ...empty(),
         tracks: [
@@ -345,7 +343,7 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
         ],
         identifies: [identify('ie', 'erased', 'anon_e', '2024-03-20T12:00:00.000Z')],
       });
-      await build(wh, { vars: lookback('2024-03-20') });
+      await build(wh, { vars: vars('2024-03-20', 48) });
       expect(normalise(await readMarts(wh)).user_lifecycle.find((u) => u.user_id === 'erased')).toMatchObject(
         {
           last_active_date: '2024-03-18',
@@ -357,14 +355,12 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
         ...empty(),
         identifies: [identify('il', 'late_user', 'anon_l', '2024-03-20T06:00:00.000Z')],
       });
-      const inc = await build(wh, { vars: lookback('2024-03-21') });
+      const { inc, incremental, full } = await incrementalAndFull(wh, '2024-03-21', 48);
       expect(inc.models.find((m) => m.name === 'int_lifecycle__identity')?.incremental).toBe(true);
-      const incremental = normalise(await readMarts(wh));
       expect(incremental.user_lifecycle.find((u) => u.user_id === 'erased')).toMatchObject({
         last_active_date: '2024-03-02',
       });
-      await build(wh, { vars: lookback('2024-03-21'), fullRefresh: true });
-      expect(incremental).toEqual(normalise(await readMarts(wh)));
+      expect(incremental).toEqual(full);
     });
 
     test('an identify stamped after its build started, deleted before the next build: the mapping goes', async () => {
@@ -374,16 +370,7 @@ describeEachWarehouse('the incremental watermark', ({ tw }) => {
           track(null, 'anon_f', '2024-03-18', at('2024-03-18')),
           track('fu', null, '2024-03-02', at('2024-03-02')),
         ],
-        identifies: [
-          {
-            id: 'if',
-            user_id: 'fu',
-            anonymous_id: 'anon_f',
-            timestamp: '2024-03-19T09:00:00.000Z',
-            received_at: '2099-01-01T00:00:00.000Z',
-            traits: {},
-          },
-        ],
+        identifies: [identify('if', 'fu', 'anon_f', '2099-01-01T00:00:00.000Z')],
       });
       await build(wh, { vars: vars('2024-03-20') });
       await erase({ tracks: '1 = 0', identifies: "id = 'if'" });
