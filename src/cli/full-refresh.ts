@@ -11,11 +11,21 @@
  */
 import { WarehouseUnavailableError } from '../errors';
 import type { FullRefreshProbe } from '../runner';
-import { quoteIdent, type SqlValue } from '../warehouse/types';
+import { quoteIdent, type SqlValue, type Warehouse } from '../warehouse/types';
 import { runnerPart } from './parts';
 
 /** The model that records each build's D and config fingerprint (models/intermediate). */
 export const BUILDS_MODEL = 'int_lifecycle__builds';
+
+/**
+ * True when schema.model exists with these columns. A missing relation has no columns, and a table from a
+ * version before them leaves the decision to the models.
+ */
+async function hasColumns(wh: Warehouse, schema: string, model: string, wanted: string[]): Promise<boolean> {
+  const { columnsOf } = await runnerPart();
+  const columns = new Set((await columnsOf(wh, schema, model)).map((c) => c.toLowerCase()));
+  return wanted.every((c) => columns.has(c));
+}
 
 type BuildStamp = {
   next_fingerprint: string | null;
@@ -33,11 +43,8 @@ export async function recomputeReason(
   schema: string,
 ): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
-  const { relationKind, columnsOf } = await runnerPart();
-  if ((await relationKind(wh, schema, BUILDS_MODEL)) !== 'table') return null;
+  if (!(await hasColumns(wh, schema, BUILDS_MODEL, ['config_fingerprint', 'as_of_date']))) return null;
   const stored = `${quoteIdent(schema)}.${quoteIdent(BUILDS_MODEL)}`;
-  const columns = new Set((await columnsOf(wh, schema, BUILDS_MODEL)).map((c) => c.toLowerCase()));
-  if (!columns.has('config_fingerprint') || !columns.has('as_of_date')) return null;
   // Evaluated by the warehouse from the model's own SQL, so the fingerprint is exactly the one the build
   // stores, and the dates compare as dates.
   const rows = await wh.query<BuildStamp>(
@@ -84,17 +91,15 @@ const RAW_MODELS = [
 ];
 const WATERMARK_COLUMNS = ['watermark_cutoff', 'watermark_rows', 'watermark_seen_at', 'watermark_seen_rows'];
 
+// The times are read as text (with their offset) and bound again as such.
 type StoredWatermark = {
-  cutoff: SqlValue;
+  cutoff: string | null;
   stored_cut: SqlValue;
-  seen_at: SqlValue;
+  seen_at: string | null;
   stored_seen: SqlValue;
 };
 
 type RawCounts = { now_cut: SqlValue; now_seen: SqlValue };
-
-/** A timestamp read as text (with its offset), to bind again. */
-const iso = (v: SqlValue): string => (v instanceof Date ? v.toISOString() : String(v));
 
 /**
  * Why the next build would read every raw row again (lifecycle_watermark): raw rows deleted since the last
@@ -114,10 +119,7 @@ async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<R
 
 async function rawRowsCheck(probe: FullRefreshProbe, schema: string): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
-  const { relationKind, columnsOf } = await runnerPart();
-  if ((await relationKind(wh, schema, SOURCE_DAYS_MODEL)) !== 'table') return null;
-  const columns = new Set((await columnsOf(wh, schema, SOURCE_DAYS_MODEL)).map((c) => c.toLowerCase()));
-  if (!WATERMARK_COLUMNS.every((c) => columns.has(c))) return null;
+  if (!(await hasColumns(wh, schema, SOURCE_DAYS_MODEL, WATERMARK_COLUMNS))) return null;
   const stored = `${quoteIdent(schema)}.${quoteIdent(SOURCE_DAYS_MODEL)}`;
   // In steps, with the values bound: a constant filter lets DuckDB skip every block but the newest on its
   // min/max (one query with the lookups as subqueries took about 70 ms at 10M raw rows). The times travel as
@@ -147,7 +149,7 @@ where t._built_at = $1`,
     `select
     cast(${sum('$1')} as bigint) as now_cut,
     cast(${w.seen_at === null ? 'null' : sum('$2')} as bigint) as now_seen`,
-    w.seen_at === null ? [iso(w.cutoff)] : [iso(w.cutoff), iso(w.seen_at)],
+    w.seen_at === null ? [w.cutoff] : [w.cutoff, w.seen_at],
   );
   if (!r) return null;
   const n = (v: SqlValue) => (v === null ? null : Number(v));

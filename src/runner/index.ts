@@ -47,7 +47,7 @@ export {
   type SchemaTestResult,
   type TestStatus,
 } from './schema-tests';
-export { relationKind, columnsOf } from './materialize';
+export { columnsOf } from './materialize';
 export { compileModels, type CompileOptions, type CompileResult, type CompiledModel } from './compile';
 export { TARGET_TYPES, type TargetType } from './render';
 export { formatModelLine, formatBuildSummary, formatTestLine, formatTestSummary } from './format';
