@@ -42,16 +42,8 @@
         case
             when (select p.recompute_all from prior as p) = 1 then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             when w.cutoff is null or w.rows_seen is null then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            when w.rows_seen <> (
-                {% for m in raw_models -%}
-                {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'w.cutoff') }}
-                {% endfor -%}
-            ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
-            when w.seen_rows > (
-                {% for m in raw_models -%}
-                {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'w.seen_at') }}
-                {% endfor -%}
-            ) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            when w.rows_seen <> ({{ lifecycle_rows_received_up_to(raw_models, 'w.cutoff') }}) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
+            when w.seen_rows > ({{ lifecycle_rows_received_up_to(raw_models, 'w.seen_at') }}) then {{ timestamp_literal('1900-01-01 00:00:00+00:00') }}
             else w.cutoff
         end as received_after
     from (
@@ -80,6 +72,13 @@
 ({{ received_at }} > (select w.received_after from watermark as w) or {{ lifecycle_reads_all() }})
 {%- endmacro %}
 
+{#- How many rows of `raw_models` were received up to `cutoff` (a SQL expression), rows without one included. -#}
+{% macro lifecycle_rows_received_up_to(raw_models, cutoff) -%}
+{% for m in raw_models -%}
+{% if not loop.first %} + {% endif %}{{ count_received_up_to(ref(m), 'received_at', cutoff) }}
+{%- endfor %}
+{%- endmacro %}
+
 {#-
   The body of a CTE with the values lifecycle_watermark reads on the next run: the newest received_at of
   `raw_models` (or the build's start if that is earlier) as seen_at, the cutoff (seen_at minus
@@ -90,17 +89,9 @@
 {%- set lookback = lifecycle_int_var('lifecycle__lookback_hours', 24, 0) -%}
     select
         c.cutoff as watermark_cutoff,
-        cast(
-            {% for m in raw_models -%}
-            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'c.cutoff') }}
-            {% endfor -%}
-        as bigint) as watermark_rows,
+        cast({{ lifecycle_rows_received_up_to(raw_models, 'c.cutoff') }} as bigint) as watermark_rows,
         c.seen_at as watermark_seen_at,
-        cast(
-            {% for m in raw_models -%}
-            {% if not loop.first %}+ {% endif %}{{ count_received_up_to(ref(m), 'received_at', 'c.seen_at') }}
-            {% endfor -%}
-        as bigint) as watermark_seen_rows
+        cast({{ lifecycle_rows_received_up_to(raw_models, 'c.seen_at') }} as bigint) as watermark_seen_rows
     from (
         select n.seen_at, {{ sub_hours('n.seen_at', lookback) }} as cutoff
         from (
