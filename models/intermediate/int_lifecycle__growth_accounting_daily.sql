@@ -31,6 +31,11 @@
 {%- set as_of = lifecycle_as_of_date() -%}
 {%- set w = lifecycle_int_var('lifecycle__wau_days', 7, 1) | int -%}
 {%- set m = lifecycle_int_var('lifecycle__mau_days', 30, 1) | int -%}
+{#- SPEC 4.5 puts every user in exactly one state; with W > M the states overlap (active only on d - M would be
+    both at_risk_wau and dormant) and the counts would add up to more than the users. -#}
+{%- if w > m -%}
+{{ exceptions.raise_compiler_error("The var lifecycle__wau_days (" ~ w ~ ") must not be above lifecycle__mau_days (" ~ m ~ "): a user would be in two growth-accounting states on one day.") }}
+{%- endif %}
 {%- set states = ['new', 'current', 'reactivated', 'resurrected', 'at_risk_wau', 'at_risk_mau', 'dormant'] -%}
 
 with

@@ -277,12 +277,34 @@ export function locateConfigFile(
 }
 
 /** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
+/**
+ * Why a schema or table name cannot be used (to follow the name in a message), or undefined when it can. Names are lower case: DuckDB ignores
+ * case in names while the runner's catalog checks compare them exactly, and on PostgreSQL a quoted
+ * "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
+ */
+export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'schema'): string | undefined {
+  if (!isValidIdent(value)) {
+    const why = !/^[A-Za-z0-9_$]+$/.test(value)
+      ? 'use letters, digits and underscores only'
+      : /^[0-9$]/.test(value)
+        ? 'start it with a letter or an underscore'
+        : 'use at most 63 characters';
+    return `is not a valid ${kind} name: ${why}`;
+  }
+  if (value !== value.toLowerCase()) {
+    return `has upper-case letters: use "${value.toLowerCase()}" (DuckDB ignores case in names and PostgreSQL folds unquoted ones to lower case)`;
+  }
+  return undefined;
+}
+
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
   const configFile = locateConfigFile(input.flags, cwd, env);
   const doc = configFile ? readConfigFile(configFile) : {};
   const values = new Map<string, unknown>();
+  // the settings given by a file, the environment or a flag rather than left at their defaults
+  const explicit = new Set<string>();
 
   for (const setting of SETTINGS) {
     // A setting another command reads (e.g. LIFECYCLE_PORT while running `build`) is neither read nor judged.
@@ -312,6 +334,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       continue;
     }
     const top = layers[layers.length - 1];
+    if (top) explicit.add(setting.key);
     values.set(setting.key, top ? coerce(setting, top[1], top[0], cwd) : setting.default);
   }
 
@@ -346,21 +369,21 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     ['--raw-schema', resolved.rawSchema],
     ['--schema', resolved.schema],
   ] as const) {
-    if (!isValidIdent(value)) {
-      const why = !/^[A-Za-z0-9_$]+$/.test(value)
-        ? 'use letters, digits and underscores only'
-        : /^[0-9$]/.test(value)
-          ? 'start it with a letter or an underscore'
-          : 'use at most 63 characters';
-      throw new UsageError(`${name} "${value}" is not a valid schema name: ${why}.`);
-    }
-    if (value !== value.toLowerCase()) {
-      // DuckDB matches names without case while the runner's catalog checks compare them exactly, and on
-      // PostgreSQL a quoted "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
-      throw new UsageError(
-        `${name} "${value}" has upper-case letters: use "${value.toLowerCase()}" (DuckDB ignores case in names and PostgreSQL folds unquoted ones to lower case).`,
-      );
-    }
+    const problem = schemaNameProblem(value);
+    if (problem) throw new UsageError(`${name} "${value}" ${problem}.`);
+  }
+  // The var lifecycle__raw_schema is how a dbt project points the package at its tables, and it wins over
+  // --raw-schema in the runner: both set to different schemas would read one and silently ignore the other.
+  const rawVar = resolved.vars.lifecycle__raw_schema;
+  if (
+    explicit.has('raw_schema') &&
+    rawVar !== undefined &&
+    rawVar !== null &&
+    String(rawVar) !== resolved.rawSchema
+  ) {
+    throw new UsageError(
+      `--raw-schema "${resolved.rawSchema}" and the var lifecycle__raw_schema "${String(rawVar)}" name different raw schemas: set only one of them.`,
+    );
   }
   if (resolved.serve.port > 65535) {
     throw new UsageError(

@@ -7,6 +7,7 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, type Warehouse } from '../warehouse';
+import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
 import { packageInfo, runnerPart, syncPart } from './parts';
@@ -101,6 +102,19 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
  * time zone) or not at all (2024-02-30 becomes 1 March on some warehouses): a usage error before anything runs.
  */
 export function checkVarValues(vars: Record<string, unknown>): void {
+  // The raw tables' schema and names become quoted identifiers: a bad one would fail the first model that
+  // reads it, with the model blamed instead of the var.
+  for (const [name, value] of Object.entries(vars)) {
+    const kind =
+      name === 'lifecycle__raw_schema'
+        ? 'schema'
+        : /^lifecycle__[a-z]+_table$/.test(name)
+          ? 'table'
+          : undefined;
+    if (!kind || value === undefined || value === null) continue;
+    const problem = schemaNameProblem(String(value), kind);
+    if (problem) throw new UsageError(`The var ${name} "${String(value)}" ${problem}.`);
+  }
   const tz = vars.lifecycle__timezone;
   if (tz !== undefined && tz !== null) {
     const name = String(tz).trim();
@@ -137,6 +151,7 @@ export async function checkProject(
   o: Pick<StepOptions, 'select' | 'exclude'>,
   forTests = false,
 ): Promise<void> {
+  checkVarValues(ctx.config.vars);
   const { checkSelection } = await runnerPart();
   checkSelection(
     {

@@ -142,6 +142,28 @@ describe('cli error manners', () => {
     [['build', '--schema', 'a'.repeat(64)], /is not a valid schema name: use at most 63 characters/],
     [['build', '--schema', 'LIFECYCLE'], /--schema "LIFECYCLE" has upper-case letters: use "lifecycle"/],
     [['test', '--raw-schema', 'CDP'], /--raw-schema "CDP" has upper-case letters: use "cdp"/],
+    // the var that points the package at other raw tables: checked like the flag, and never against it
+    [
+      ['build', '--vars', '{"lifecycle__raw_schema": "a b"}'],
+      /^error: The var lifecycle__raw_schema "a b" is not a valid schema name: use letters, digits and underscores only\.$/m,
+    ],
+    [
+      ['test', '--vars', '{"lifecycle__tracks_table": "Tracks"}'],
+      /The var lifecycle__tracks_table "Tracks" has upper-case letters: use "tracks"/,
+    ],
+    [
+      ['compile', '--vars', '{"lifecycle__aliases_table": "x;drop"}'],
+      /The var lifecycle__aliases_table "x;drop" is not a valid table name/,
+    ],
+    [
+      ['build', '--raw-schema', 'foo', '--vars', '{"lifecycle__raw_schema": "other"}'],
+      /--raw-schema "foo" and the var lifecycle__raw_schema "other" name different raw schemas: set only one of them\./,
+    ],
+    // SPEC 4.5: with W > M a user would be in two growth-accounting states on one day
+    [
+      ['build', '--vars', '{"lifecycle__wau_days": 40, "lifecycle__mau_days": 7}'],
+      /^error: The var lifecycle__wau_days \(40\) must not be above lifecycle__mau_days \(7\)/m,
+    ],
     [['serve', '--write-key', 'k', '--port', 'eighty'], /--port must be a whole number, not "eighty"/],
     [['serve', '--write-key', 'k', '--port', '70000'], /The port 70000 is out of range/],
     [

@@ -47,7 +47,6 @@ export const buildCommand: CommandSpec = {
       select: ctx.opts.select as string[] | undefined,
       exclude: ctx.opts.exclude as string[] | undefined,
     };
-    checkVarValues(ctx.config.vars);
     await checkProject(ctx, o);
     o.runResults = await runResultsFor(ctx, 'build', o);
     return withWarehouse(ctx, (wh) => buildStep(ctx, wh, o));

@@ -5,7 +5,6 @@ import {
   buildStep,
   checkSyncSettings,
   checkProject,
-  checkVarValues,
   runResultsFor,
   syncStep,
   testStep,
@@ -57,7 +56,6 @@ export const runCommand: CommandSpec = {
   action: async (ctx) => {
     const dryRun = Boolean(ctx.opts.dryRun);
     checkSyncSettings(ctx, dryRun);
-    checkVarValues(ctx.config.vars);
     const o: StepOptions = {
       dryRun,
       fullRefresh: Boolean(ctx.opts.fullRefresh),
