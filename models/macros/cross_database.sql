@@ -252,10 +252,11 @@ regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
 
 {% macro default__safe_decimal(expr) -%}
 {%- set t = 'trim(' ~ expr ~ ')' -%}
-{%- set mantissa = '[-+]?([0-9]{1,24}([.][0-9]{0,24})?|[.][0-9]{1,24})' -%}
+{#- Up to 24 integer digits after any leading zeros ('000…012.50' is 12.50): the casts read those exactly. -#}
+{%- set mantissa = '[-+]?(0*[0-9]{1,24}([.][0-9]{0,24})?|[.][0-9]{1,24})' -%}
 {#- Nested CASE: only CASE guarantees the casts never see text the patterns rejected. -#}
 case
-  when {{ regex_full_match(t, '[-+]?([0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
+  when {{ regex_full_match(t, '[-+]?(0*[0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
     then cast({{ t }} as decimal(38, 12))
   when {{ regex_full_match(t, mantissa ~ '[eE][-+]?[0-9]{1,2}') }}
     then case
@@ -264,7 +265,7 @@ case
     end
   when {{ regex_full_match(t, mantissa ~ '[eE]-[0-9]{3}') }}
     then cast(0 as decimal(38, 12))
-  when {{ regex_full_match(t, '[-+]?(0{1,24}([.]0{0,24})?|[.]0{1,24})[eE][+]?[0-9]{3}') }}
+  when {{ regex_full_match(t, '[-+]?(0+([.]0{0,24})?|[.]0{1,24})[eE][+]?[0-9]{3}') }}
     then cast(0 as decimal(38, 12))
 end
 {%- endmacro %}

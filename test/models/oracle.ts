@@ -205,11 +205,12 @@ export function localDate(iso: string, tz: string): number {
 // SPEC 4.6 numbers; a magnitude of 10^24 or more is a data error, not a revenue (see safe_decimal). An exponent
 // of one or two digits over a bounded mantissa is read exactly; a three-digit one is 0 when negative, and when
 // positive 10^24 or more (not a revenue) unless the mantissa is zero.
-const PLAIN = /^[-+]?(\d{1,24}(\.\d*)?|\.\d+)$/;
-const MANTISSA = '[-+]?(\\d{1,24}(\\.\\d{0,24})?|\\.\\d{1,24})';
+// Leading zeros do not count toward the 24 integer digits ('000…012.50' is 12.50).
+const PLAIN = /^[-+]?(0*\d{1,24}(\.\d*)?|\.\d+)$/;
+const MANTISSA = '[-+]?(0*\\d{1,24}(\\.\\d{0,24})?|\\.\\d{1,24})';
 const EXPONENT = new RegExp(`^(${MANTISSA})[eE]([-+]?\\d{1,2})$`);
 const TINY = new RegExp(`^${MANTISSA}[eE]-\\d{3}$`);
-const ZERO_HUGE = /^[-+]?(0{1,24}(\.0{0,24})?|\.0{1,24})[eE]\+?\d{3}$/;
+const ZERO_HUGE = /^[-+]?(0+(\.0{0,24})?|\.0{1,24})[eE]\+?\d{3}$/;
 
 /** The exact plain decimal an exponent string stands for ('-1.25e1' → '-12.5'). */
 function exponentToPlain(mantissa: string, exponent: number): string {

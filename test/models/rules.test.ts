@@ -136,11 +136,18 @@ const tracks: TrackRow[] = [
   track('tie_a', -5, 'Order Completed', { properties: { revenue: 10.0 } }),
   track('tie_b', -5, 'Order Completed', { properties: { revenue: '10' } }),
   track('tie_c', -20, 'Order Completed', { properties: { revenue: 'n/a', total: '5.499' } }),
-  // a revenue of 10^24 or more is a data error: the next field counts (and the build does not overflow)
+  // a revenue of 10^24 or more is a data error: the next field counts (and the build does not overflow);
+  // leading zeros are not magnitude: 28 digits that read 4.50 are 4.50
   track('tie_c', -1, 'Order Completed', {
-    properties: { revenue: '123456789012345678901234567890', value: 4.5 },
+    properties: {
+      revenue: '123456789012345678901234567890',
+      total: '0000000000000000000000000004.50',
+      value: 'x',
+    },
   }),
-  track('tie_d', -40, 'Order Completed', { properties: { revenue: '1e300', total: null, value: '1e1' } }),
+  track('tie_d', -40, 'Order Completed', {
+    properties: { revenue: '1e300', total: null, value: '00000000000000000000000000001e1' },
+  }),
   // a purchase outside the 365-day window does not make a purchaser
   track('old_buyer', -365, 'Order Completed', { properties: { revenue: 50 } }),
   // time zones: 23:30 UTC on D-1 is D in Tokyo and D-1 in Los Angeles; 02:00 UTC on D is D-1 in Los Angeles;
@@ -365,7 +372,8 @@ describeEachWarehouse('lifecycle rules of SPEC 4, hand-derived', ({ tw }) => {
   });
 
   test('RFM ties: k counts every purchaser tied with the user; revenue shapes sum to exact cents', () => {
-    // recency 2/5/5/1/40, frequency 1/1/1/2/1, monetary 10.00 each (10, '10', '5.499'->5.50 + 4.5, '1e1')
+    // recency 2/5/5/1/40, frequency 1/1/1/2/1, monetary 10.00 each (10, '10', '5.499'->5.50 + '0…04.50',
+    // '0…01e1')
     expect(users.get('dup')).toMatchObject({
       rfm_recency_score: 4,
       rfm_frequency_score: 4,
