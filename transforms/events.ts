@@ -94,19 +94,26 @@ export function parseIsoTimestamp(value: string): number {
   return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;
 }
 
+// The one form every warehouse and the DuckDB appender read alike: UTC, `T`, seconds below 60, at most
+// microseconds.
+const CANONICAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(?:\.\d{1,6})?Z$/;
+
 /**
- * Canonical form for storage: a timestamp that carries a zone is kept as sent (so microseconds survive);
- * one without a zone gets `Z`, so no layer ever reads it as local time.
+ * Canonical form for storage. ISO-8601 allows more than the warehouses read: an hour-only offset (`+01`), a
+ * comma before the fraction, a leap second (`:60`), nanoseconds. Such a value passed validation but failed the
+ * write, and with it every valid event of its request; it is rewritten as the same instant in UTC (a leap
+ * second as the next second, as every warehouse stores it), keeping microseconds. A value without a zone is
+ * read as UTC, so no layer ever takes it as local time. Text that is not a timestamp stays as it is, for the
+ * validator to reject.
  */
 export function canonicalTimestamp(value: string): string {
-  // Fast path for what SDKs send (`2024-03-10T07:30:00.123Z`): already explicit UTC.
-  if (value.length >= 20 && value.charCodeAt(10) === 84 && value.charCodeAt(value.length - 1) === 90)
-    return value;
-  const m = ISO_RE.exec(value);
-  if (!m) return value;
-  if (m[8]) return value;
-  if (m[4] === undefined) return `${value}T00:00:00Z`;
-  return `${value.replace(' ', 'T')}Z`;
+  // Fast path for what SDKs send (`2024-03-10T07:30:00.123Z`).
+  if (CANONICAL_RE.test(value)) return value;
+  const ms = parseIsoTimestamp(value);
+  if (Number.isNaN(ms)) return value;
+  const iso = new Date(ms).toISOString();
+  const micros = (ISO_RE.exec(value)?.[7] ?? '').slice(3, 6);
+  return micros ? `${iso.slice(0, -1)}${micros.padEnd(3, '0')}Z` : iso;
 }
 
 export interface TimestampFields {

@@ -233,6 +233,38 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('tracks', `user_id = 'gzip-user'`)).toBe(1);
   });
 
+  it('lands ISO-8601 forms the warehouse would not read (hour-only offset, comma, leap second, nanoseconds) as the same instant', async () => {
+    // Each passed validation but failed the write before, taking the valid events of the request with it (500).
+    const cases: Array<[string, string]> = [
+      ['iso-hour-offset', '2024-03-10T07:30:00+01'],
+      ['iso-comma', '2024-03-10T06:30:00,5Z'],
+      ['iso-leap', '2016-12-31T23:59:60Z'],
+      ['iso-nanos', '2024-03-10T06:30:00.123456789Z'],
+    ];
+    const batch = [
+      { type: 'track', userId: 'iso-user', event: 'Plain', messageId: 'iso-plain' },
+      ...cases.map(([id, timestamp]) => ({
+        type: 'track',
+        userId: 'iso-user',
+        event: 'Odd',
+        messageId: id,
+        timestamp,
+      })),
+    ];
+    const res = await post(collector.url, '/v1/batch', JSON.stringify({ batch }), { key: KEY });
+    expect(res.status).toBe(200);
+    const rows = await wh.query<{ id: string; ms: number }>(
+      `select id, round(extract(epoch from timestamp) * 1000) as ms from cdp.tracks where user_id = 'iso-user' and id <> 'iso-plain' order by id`,
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.id, Number(r.ms)]))).toEqual({
+      'iso-hour-offset': Date.UTC(2024, 2, 10, 6, 30),
+      'iso-comma': Date.UTC(2024, 2, 10, 6, 30, 0, 500),
+      'iso-leap': Date.UTC(2017, 0, 1),
+      'iso-nanos': Date.UTC(2024, 2, 10, 6, 30, 0, 123),
+    });
+    expect(await count('tracks', `id = 'iso-plain'`)).toBe(1);
+  });
+
   it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
     let deep: unknown = 'bottom';
     for (let i = 0; i < 200; i++) deep = { d: deep };

@@ -1,6 +1,7 @@
 import {
   slugify,
   resolveTimestamp,
+  canonicalTimestamp,
   mergeTraits,
   landingRow,
   normalizeEvent,
@@ -62,6 +63,18 @@ describe('timestamp rule (SPEC §3)', () => {
       '2024-03-10T08:00:00.000Z',
     );
   });
+  it('stores every accepted form as UTC with at most microseconds, which every warehouse reads', () => {
+    expect(canonicalTimestamp('2024-03-10T07:30:00.123Z')).toBe('2024-03-10T07:30:00.123Z');
+    expect(canonicalTimestamp('2024-03-10T07:30:00Z')).toBe('2024-03-10T07:30:00Z');
+    expect(canonicalTimestamp('2024-03-10T07:30:00.123456+01:00')).toBe('2024-03-10T06:30:00.123456Z');
+    expect(canonicalTimestamp('2024-03-10T07:30:00+01')).toBe('2024-03-10T06:30:00.000Z');
+    expect(canonicalTimestamp('2024-03-10 07:30:00,25')).toBe('2024-03-10T07:30:00.250Z');
+    expect(canonicalTimestamp('2016-12-31T23:59:60Z')).toBe('2017-01-01T00:00:00.000Z');
+    expect(canonicalTimestamp('2024-03-10T07:30:00.1234567Z')).toBe('2024-03-10T07:30:00.123456Z');
+    expect(canonicalTimestamp('2024-03-10T07:30:00.1234+00:00')).toBe('2024-03-10T07:30:00.123400Z');
+    expect(canonicalTimestamp('2024-03-10')).toBe('2024-03-10T00:00:00.000Z');
+    expect(canonicalTimestamp('yesterday')).toBe('yesterday');
+  });
   it('parses ISO-8601 strictly', () => {
     expect(parseIsoTimestamp('2024-02-29T12:00:00Z')).toBe(Date.UTC(2024, 1, 29, 12));
     expect(parseIsoTimestamp('2024-03-10')).toBe(Date.UTC(2024, 2, 10));
@@ -114,7 +127,7 @@ describe('normalizeEvent and landingRow', () => {
       receivedAt: '2020-01-01T00:00:00',
     };
     normalizeEvent(w, { receivedAt, keepReceivedAt: true });
-    expect(w.receivedAt).toBe('2020-01-01T00:00:00Z');
+    expect(w.receivedAt).toBe('2020-01-01T00:00:00.000Z');
   });
   it('builds a tracks row in the column order of RAW_TABLES', () => {
     const row = landingRow('track', {
