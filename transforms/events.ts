@@ -290,6 +290,11 @@ export interface NormalizeOptions {
   keepReceivedAt: boolean;
   /** `sentAt` of the enclosing batch, which SDKs set once per request rather than per event. */
   batchSentAt?: string;
+  /**
+   * `context` of the enclosing batch (Segment HTTP API), for events that carry none. Applied here, after
+   * validation, so that it neither counts toward an event's size limit nor lands in a rejected event's payload.
+   */
+  batchContext?: JsonObject;
 }
 
 const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const;
@@ -306,6 +311,7 @@ export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void 
   if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
   if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;
   if (event.sentAt === undefined && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;
+  if (event.context === undefined && opts.batchContext !== undefined) event.context = opts.batchContext;
   // actions-core destructures these with defaults, which a null does not take: null means absent.
   if (event.context === null) delete event.context;
   if (event.properties === null) delete event.properties;

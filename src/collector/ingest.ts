@@ -54,6 +54,8 @@ export interface IngestMeta {
   impliedType?: CallType;
   /** `sentAt` of the enclosing batch, copied onto events that have none. */
   batchSentAt?: string;
+  /** `context` of the enclosing batch, given to the valid events that have none (see NormalizeOptions). */
+  batchContext?: JsonObject;
   /**
    * Size in bytes of the whole request or line the events came from: when it is within the event limit, no
    * event can exceed it and the per-event size check is skipped.
@@ -230,6 +232,7 @@ export class Ingestor {
       receivedAt,
       keepReceivedAt: meta.keepReceivedAt ?? false,
       batchSentAt: meta.batchSentAt,
+      batchContext: meta.batchContext,
     };
     const limit = { maxBytes: this.maxEventBytes };
     for (let i = 0; i < events.length; i++) {

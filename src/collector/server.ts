@@ -209,10 +209,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       events = parsed.batch;
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
-      // Batch-level context (Segment HTTP API) applies to the events that carry none.
-      if (isJsonObject(parsed.context)) {
-        for (const e of events) if (isJsonObject(e) && e.context === undefined) e.context = parsed.context;
-      }
+      // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid.
+      if (isJsonObject(parsed.context)) meta.batchContext = parsed.context;
     } else if (path === '/webhook') {
       events = Array.isArray(parsed) ? parsed : [parsed];
       meta.keepReceivedAt = true;

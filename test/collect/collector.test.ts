@@ -265,6 +265,43 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('tracks', `id = 'iso-plain'`)).toBe(1);
   });
 
+  it('gives a batch-level context to the events without one after validation: it counts toward no event size and stays out of a rejected payload', async () => {
+    const context = { library: { name: 'http-api' }, padding: 'c'.repeat(20_000) };
+    const big = {
+      type: 'track',
+      userId: 'bctx-user',
+      event: 'Big',
+      messageId: 'bctx-big',
+      properties: { p: 'p'.repeat(15_000) },
+    };
+    const own = {
+      type: 'track',
+      userId: 'bctx-user',
+      event: 'Own',
+      messageId: 'bctx-own',
+      context: { library: { name: 'own' } },
+    };
+    const bad = { type: 'track', userId: 'bctx-user', messageId: 'bctx-bad' };
+    const res = await post(collector.url, '/v1/batch', JSON.stringify({ batch: [big, own, bad], context }), {
+      key: KEY,
+    });
+    expect(res.status).toBe(200);
+    expect((res.body as { rejected: Array<{ messageId: string }> }).rejected.map((r) => r.messageId)).toEqual(
+      ['bctx-bad'],
+    );
+    const rows = await wh.query<{ id: string; lib: string }>(
+      `select id, context->'library'->>'name' as lib from cdp.tracks where user_id = 'bctx-user' order by id`,
+    );
+    expect(rows).toEqual([
+      { id: 'bctx-big', lib: 'http-api' },
+      { id: 'bctx-own', lib: 'own' },
+    ]);
+    const [rej] = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%bctx-bad%'`,
+    );
+    expect(JSON.parse(rej.payload)).toEqual(bad);
+  });
+
   it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
     let deep: unknown = 'bottom';
     for (let i = 0; i < 200; i++) deep = { d: deep };
