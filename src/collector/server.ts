@@ -197,6 +197,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (err) {
+      // Without a header the key could only be in the body: a body that does not parse authorises nothing.
+      if (keys.size > 0 && !req.headers.authorization)
+        throw new HttpError(401, 'The write key is missing or wrong.');
       throw new HttpError(400, `The request body is not valid JSON: ${errorMessage(err)}.`);
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');

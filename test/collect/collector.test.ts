@@ -158,6 +158,9 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     const none = await post(collector.url, '/v1/track', JSON.stringify(ev('auth-1')));
     expect(none.status).toBe(401);
     expect(none.body).toEqual({ success: false, error: 'The write key is missing or wrong.' });
+    // without a header, a body that does not parse cannot carry the key either: 401, not 400
+    const garbled = await post(collector.url, '/v1/track', '{bad');
+    expect(garbled.status).toBe(401);
     expect((await postJson(collector.url, '/v1/track', ev('auth-2'), 'nope')).status).toBe(401);
     expect(
       (await postJson(collector.url, '/v1/batch', { writeKey: 'nope', batch: [ev('auth-3')] })).status,
