@@ -273,7 +273,8 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
         str(f.groupId),
         ts,
         received,
-        jsonColumn(mergeTraits(f.traits, f.context)),
+        // the group's own traits: context.traits describe the user (SPEC 3 merges them for identifies only)
+        jsonColumn(f.traits),
         jsonColumn(f.context),
       ];
   }
