@@ -43,7 +43,7 @@ export const EVENT_SCHEMAS: Readonly<Record<CallType, Record<string, unknown>>> 
   track: {
     type: 'object',
     required: ['event'],
-    properties: { ...common, event: { type: 'string', minLength: 1 }, properties: object },
+    properties: { ...common, event: { type: 'string', minLength: 1, pattern: '\\S' }, properties: object },
     ...needsIdentity,
   },
   identify: {
@@ -105,6 +105,9 @@ function describe(type: CallType, errors: ErrorObject[] | null | undefined): str
       return `${f} is longer than ${String((e.params as { limit: number }).limit)} characters`;
     case 'minLength':
       return `${f} is empty`;
+    // a name of spaces only would land as the empty slug, which no var can name
+    case 'pattern':
+      return `${f} is blank`;
     case 'format':
       return `${f} is not an ISO-8601 timestamp`;
     case 'type':

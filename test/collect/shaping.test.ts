@@ -191,6 +191,9 @@ describe('event schemas', () => {
     [{ type: 'track', event: 'A' }, 'track call has neither userId nor anonymousId'],
     [{ type: 'identify', userId: '' }, 'identify call has neither userId nor anonymousId'],
     [{ ...ok, type: 'track' }, 'track call without event'],
+    [{ ...ok, type: 'track', event: '' }, 'event is empty'],
+    [{ ...ok, type: 'track', event: ' \t ' }, 'event is blank'],
+    [{ ...ok, type: 'track', event: ' A ' }, null],
     [{ ...ok, type: 'track', event: 'A', timestamp: 'yesterday' }, 'timestamp is not an ISO-8601 timestamp'],
     [{ ...ok, type: 'track', event: 'A', sentAt: 1710000000 }, 'sentAt must be string'],
     [
