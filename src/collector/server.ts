@@ -46,7 +46,17 @@ const TYPED_ROUTES: Record<string, CallType> = {
   '/v1/screen': 'screen',
   '/v1/alias': 'alias',
   '/v1/group': 'group',
+  // analytics.js (Segment's browser SDK) posts each call type to its one-letter path, writeKey in the body
+  '/v1/t': 'track',
+  '/v1/i': 'identify',
+  '/v1/p': 'page',
+  '/v1/s': 'screen',
+  '/v1/a': 'alias',
+  '/v1/g': 'group',
 };
+
+/** The batch endpoints: `/v1/b` is analytics.js's batching path. */
+const BATCH_ROUTES = new Set(['/v1/batch', '/v1/import', '/v1/b']);
 
 class HttpError extends Error {
   constructor(
@@ -206,7 +216,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
 
     let events: unknown[];
     const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
-    if (path === '/v1/batch' || path === '/v1/import') {
+    if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
         throw new HttpError(400, 'The body of /v1/batch must be an object with a "batch" array of events.');
       }
@@ -260,9 +270,22 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         }
         return;
       }
-      const isEventRoute =
-        path === '/v1/batch' || path === '/v1/import' || path === '/webhook' || path in TYPED_ROUTES;
+      const isEventRoute = BATCH_ROUTES.has(path) || path === '/webhook' || path in TYPED_ROUTES;
       if (!isEventRoute) throw new HttpError(404, `There is no endpoint ${path}.`);
+      // Browser SDKs call from the site's origin: every answer allows any origin (the write key, not the
+      // origin, authenticates), and a preflight (RudderStack's JS SDK sends Basic auth) is answered here.
+      res.setHeader('access-control-allow-origin', '*');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'POST, OPTIONS',
+          'access-control-allow-headers':
+            (req.headers['access-control-request-headers'] as string | undefined)?.slice(0, 1000) ||
+            'authorization, content-type, content-encoding',
+          'access-control-max-age': '86400',
+        });
+        res.end();
+        return;
+      }
       if (req.method !== 'POST') throw new HttpError(405, `${path} accepts POST only.`);
       if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
       await handleEvents(req, res, path, log);

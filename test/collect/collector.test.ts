@@ -457,6 +457,52 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('tracks', `user_id = 'gone-user'`)).toBe(0);
   });
 
+  it('serves browser SDKs: CORS preflight and headers, and analytics.js one-letter and batching paths', async () => {
+    // RudderStack's JS SDK sends Basic auth from the site's origin: the browser asks first
+    const pre = await fetch(`${collector.url}/v1/batch`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
+    expect(pre.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    // analytics.js posts text/plain (no preflight) with the write key in the body
+    const ev = { type: 'track', userId: 'browser-user', event: 'Clicked', messageId: 'br-1', writeKey: KEY };
+    const one = await fetch(`${collector.url}/v1/t`, {
+      method: 'POST',
+      headers: { origin: 'https://shop.example', 'content-type': 'text/plain' },
+      body: JSON.stringify(ev),
+    });
+    expect(one.status).toBe(200);
+    expect(one.headers.get('access-control-allow-origin')).toBe('*');
+    const batch = await fetch(`${collector.url}/v1/b`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({
+        writeKey: KEY,
+        batch: [
+          { ...ev, messageId: 'br-2', writeKey: undefined },
+          { type: 'identify', userId: 'browser-user', messageId: 'br-3' },
+        ],
+      }),
+    });
+    expect(batch.status).toBe(200);
+    expect(await count('tracks', `user_id = 'browser-user'`)).toBe(2);
+    expect(await count('identifies', `user_id = 'browser-user'`)).toBe(1);
+    // a wrong key from a browser is still 401, readable by the page
+    const wrong = await fetch(`${collector.url}/v1/i`, {
+      method: 'POST',
+      body: JSON.stringify({ ...ev, writeKey: 'nope' }),
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it('echoes x-request-id, answers /health, 404 and 405', async () => {
     const res = await post(collector.url, '/v1/track', JSON.stringify({ userId: 'rid', event: 'E' }), {
       key: KEY,
