@@ -150,9 +150,21 @@ function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-/** Deterministic: the same destination, user and traits always give the same id, so replays are deduplicated. */
-export function messageIdFor(destination: string, userId: string, traitsHash: string, salt = ''): string {
-  return `cdpl-${sha256(`${destination}\n${userId}\n${traitsHash}${salt ? `\n${salt}` : ''}`)}`;
+/**
+ * Deterministic: the same destination, user, traits and previously delivered change always give the same id,
+ * so a replay after a crash is deduplicated. The previous change's id is part of it because the state moves
+ * only once the CDP has acknowledged: a value that comes back (at_risk → loyal → at_risk) is a new change,
+ * which must not reuse the id the CDP deduplicates on for a day or more.
+ */
+export function messageIdFor(
+  destination: string,
+  userId: string,
+  traitsHash: string,
+  salt = '',
+  previousMessageId: string | null = null,
+): string {
+  const prev = previousMessageId ? `\nafter:${previousMessageId}` : '';
+  return `cdpl-${sha256(`${destination}\n${userId}\n${traitsHash}${salt ? `\n${salt}` : ''}${prev}`)}`;
 }
 
 function resolveHost(opts: SyncOptions): string | null {
@@ -504,7 +516,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         let msg: IdentifyMessage | undefined;
         let bytes = 0;
         if (reason === null && userId !== null) {
-          entry.messageId = messageIdFor(destination, userId, row.traits_hash, salt);
+          entry.messageId = messageIdFor(destination, userId, row.traits_hash, salt, row.prev_message_id);
           msg = {
             type: 'identify',
             userId,
@@ -516,7 +528,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
           };
           bytes = sizer.eventBytes(msg);
           if (bytes > limits.maxEventBytes) {
-            reason = `the identify is ${bytes} bytes, over the ${limits.maxEventBytes + 1}-byte event limit`;
+            reason = `the identify is ${bytes} bytes, over the ${limits.maxEventBytes}-byte event limit`;
           }
         }
         if (reason !== null || !msg) {

@@ -154,6 +154,8 @@ export interface DiffRow extends Row {
   to_status: string | null;
   prev_traits: Record<string, unknown> | null;
   prev_status: string | null;
+  /** The messageId of the change last delivered to this destination (null before the first). */
+  prev_message_id: string | null;
 }
 
 export interface DiffQuery {
@@ -197,7 +199,7 @@ export function buildDiffQuery(opts: {
   const select = (hashExpr: string): string => `select u.user_id as user_id, ${traitCols},
       ${hashExpr} as traits_hash,
       ${hasStatus ? 'cast(u.lifecycle_status as varchar)' : 'cast(null as varchar)'} as to_status,
-      s.traits as prev_traits, s.status as prev_status`;
+      s.traits as prev_traits, s.status as prev_status, s.message_id as prev_message_id`;
   const createSql = `create table ${pending} as ${select('cast(null as varchar)')}
     from ${qualify(opts.schema, SOURCE_TABLE)} as u
     left join ${qualify(opts.schema, 'sync_state')} as s on false

@@ -48,16 +48,16 @@ export const SEGMENT_HOSTS = {
   eu: 'https://events.eu1.segmentapis.com',
 } as const;
 
-// Segment: 32 KB per call, 500 KB and 2,500 calls per batch request. Kept strictly below, in bytes, because
-// the API measures bytes and rejects the whole request when over.
+// Segment: 32 KB per call, 500 KB and 2,500 calls per batch request, in bytes (the API measures bytes and
+// rejects the whole request when over); an event of exactly 32 KB is within the limit (SPEC 6: <= 32 KB).
 export const SEGMENT_LIMITS: Limits = {
-  maxEventBytes: 32 * 1024 - 1,
+  maxEventBytes: 32 * 1024,
   maxBatchBytes: 500 * 1000,
   maxBatchEvents: 2500,
 };
 // RudderStack data plane: 4 MB per request, 32 KB per event.
 export const RUDDERSTACK_LIMITS: Limits = {
-  maxEventBytes: 32 * 1024 - 1,
+  maxEventBytes: 32 * 1024,
   maxBatchBytes: 4 * 1000 * 1000,
   maxBatchEvents: 2500,
 };

@@ -139,6 +139,40 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(cdp.requests).toHaveLength(1);
   });
 
+  it('gives a value that comes back (A -> B -> A) a new messageId, which the CDP would otherwise drop as a duplicate', async () => {
+    const before = await wh.query<{
+      lifecycle_status: string;
+      status_since: unknown;
+      previous_status: string | null;
+    }>(
+      `select lifecycle_status, cast(status_since as varchar) as status_since, previous_status from lifecycle.user_lifecycle where user_id = 'u00011'`,
+    );
+    const ids: string[] = [];
+    for (const [status, since, prev] of [
+      ['dormant', '2024-06-20', 'at_risk'],
+      ['at_risk', '2024-06-10', 'active'],
+      ['dormant', '2024-06-20', 'at_risk'],
+    ] as const) {
+      cdp.requests.length = 0;
+      await setStatus(wh, 'lifecycle', 'u00011', status, since, prev);
+      expect(await runSync(base())).toMatchObject({ changed: 1, sent: 1 });
+      ids.push(String(cdp.requests[0].body.batch[0].messageId));
+    }
+    expect(new Set(ids).size).toBe(3);
+    // a replay of the last change from the state before it was acknowledged (a crash before the state write,
+    // or a failed attempt: both keep the previously delivered change's id) sends the same id again
+    await wh.query(
+      `update lifecycle.sync_state set status = 'failed', message_id = $1 where user_id = 'u00011' and destination like 'segment:%'`,
+      [ids[1]],
+    );
+    cdp.requests.length = 0;
+    await runSync(base());
+    expect(cdp.requests[0].body.batch[0].messageId).toBe(ids[2]);
+    const b = before[0];
+    await setStatus(wh, 'lifecycle', 'u00011', b.lifecycle_status, String(b.status_since), b.previous_status);
+    await runSync(base());
+  });
+
   it('dry run logs the diff per transition and sends nothing, without a write key', async () => {
     await setStatus(wh, 'lifecycle', 'u00008', 'dormant', '2024-06-30', 'active');
     await setStatus(wh, 'lifecycle', 'u00009', 'dormant', '2024-06-30', 'power');
