@@ -308,9 +308,15 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   else if (opts.writeKey) destination = `${opts.to}:${hostId}:${sha256(opts.writeKey).slice(0, 12)}`;
   else {
     // A dry run without a key diffs against the one destination already synced for this target and host, so
-    // it previews what the real run would send; with none or several, against nothing (everyone is new).
+    // it previews what the real run would send; with none, against nothing (everyone is new). With several,
+    // any choice would preview the wrong one, so it asks which.
     const prefix = hostId === null ? `${opts.to}:` : `${opts.to}:${hostId}:`;
     const known = await knownDestinations(wh, schema, prefix);
+    if (known.length > 1) {
+      throw new UsageError(
+        `${known.length} write keys have been synced to ${opts.to}${hostId === null ? '' : ` at ${hostId}`}: pass the --write-key of the one this dry run should compare with.`,
+      );
+    }
     destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:no-write-key`;
   }
 

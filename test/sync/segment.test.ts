@@ -207,6 +207,18 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       'u00008',
       'u00009',
     ]);
+
+    // once a second write key has been synced to the same host, a keyless dry run cannot tell which to preview
+    const second = await runSync({ ...base(), writeKey: 'wk_second' });
+    await expect(runSync({ ...noKey, dryRun: true })).rejects.toThrow(
+      /^2 write keys have been synced to segment at .*: pass the --write-key of the one this dry run should compare with\.$/,
+    );
+    await expect(runSync({ ...base(), dryRun: true })).resolves.toMatchObject({ changed: 0 });
+    // the later tests look at one destination's state
+    await wh.query(
+      `delete from lifecycle.sync_state where destination = (select destination from lifecycle.sync_runs where run_id = $1)`,
+      [second.runId],
+    );
   });
 
   it('isolates a poisoned row refused with 400, delivers the rest, and retries it next run', async () => {
