@@ -471,7 +471,15 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       wh,
       opts.duckdbMemoryLimit === undefined ? '32MB' : opts.duckdbMemoryLimit,
     );
-    const q = buildDiffQuery({ dialect: wh.dialect, schema, mapping, columns, destination, fullResync });
+    const q = buildDiffQuery({
+      dialect: wh.dialect,
+      schema,
+      mapping,
+      columns,
+      destination,
+      fullResync,
+      dryRunId: dryRun ? runId : undefined,
+    });
     const duplicates = await memory.run(() => duplicateUserIds(wh, schema));
     pendingTable = q.pendingTable;
     await wh.exec(`drop table if exists ${qualify(schema, q.pendingTable)}`);

@@ -186,6 +186,8 @@ export function buildDiffQuery(opts: {
   columns: readonly SourceColumn[];
   destination: string;
   fullResync: boolean;
+  /** The run id of a dry run (which gets a pending table of its own). */
+  dryRunId?: string;
 }): DiffQuery {
   const types = new Map(opts.columns.map((c) => [c.name, c.type]));
   const hash = traitsHashSql(opts.dialect, 'u', opts.mapping, types, '$2');
@@ -194,7 +196,9 @@ export function buildDiffQuery(opts: {
   const traitCols = Object.entries(opts.mapping)
     .map(([, col], i) => `u.${quoteIdent(col)} as t${i}`)
     .join(', ');
-  const pendingTable = `sync_pending_${createHash('sha256').update(opts.destination).digest('hex').slice(0, 16)}`;
+  // A dry run takes no lock, so it may run beside a real run of the same destination: its own table then.
+  const tableKey = opts.dryRunId ? `${opts.destination}\ndry-run:${opts.dryRunId}` : opts.destination;
+  const pendingTable = `sync_pending_${createHash('sha256').update(tableKey).digest('hex').slice(0, 16)}`;
   const pending = qualify(opts.schema, pendingTable);
   const select = (hashExpr: string): string => `select u.user_id as user_id, ${traitCols},
       ${hashExpr} as traits_hash,
@@ -409,11 +413,14 @@ export async function startRun(
   const runs = qualify(schema, 'sync_runs');
   // A run of this destination still `running` was killed or crashed: its acknowledged batches are in
   // sync_state already, the rest is simply changed again. Saying so beats a run that looks alive forever.
-  await wh.query(
-    `update ${runs} set status = 'interrupted', error = 'the process stopped before the run finished'
-      where destination = $1 and status = 'running'`,
-    [run.destination],
-  );
+  // Only a real run can tell: it holds the destination's lock, which a dry run does not take.
+  if (!run.dryRun) {
+    await wh.query(
+      `update ${runs} set status = 'interrupted', error = 'the process stopped before the run finished'
+        where destination = $1 and status = 'running'`,
+      [run.destination],
+    );
+  }
   await wh.query(
     `insert into ${runs} (run_id, destination, target, started_at, status, dry_run, full_resync,
                           considered, changed, sent, failed, invalid)

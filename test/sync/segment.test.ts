@@ -214,6 +214,19 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       /^2 write keys have been synced to segment at .*: pass the --write-key of the one this dry run should compare with\.$/,
     );
     await expect(runSync({ ...base(), dryRun: true })).resolves.toMatchObject({ changed: 0 });
+    // a dry run takes no lock, so it can run beside a real one: it leaves that run's row alone
+    await wh.query(
+      `insert into lifecycle.sync_runs (run_id, destination, target, started_at, status, dry_run, full_resync,
+         considered, changed, sent, failed, invalid)
+       select 'live-run', destination, target, started_at, 'running', false, false, 0, 0, 0, 0, 0
+       from lifecycle.sync_runs where run_id = $1`,
+      [real.runId],
+    );
+    await runSync({ ...base(), dryRun: true });
+    expect(await wh.query(`select status from lifecycle.sync_runs where run_id = 'live-run'`)).toEqual([
+      { status: 'running' },
+    ]);
+    await wh.query(`delete from lifecycle.sync_runs where run_id = 'live-run'`);
     // the later tests look at one destination's state
     await wh.query(
       `delete from lifecycle.sync_state where destination = (select destination from lifecycle.sync_runs where run_id = $1)`,
