@@ -596,7 +596,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   }
   const transitionRecord: Record<string, number> = {};
   for (const t of transitions.values())
-    transitionRecord[`${t.from ?? '(none)'} -> ${t.to ?? '(none)'}`] = t.count;
+    transitionRecord[`${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`] = t.count;
   try {
     await finishRun(wh, schema, runId, status, counts, transitionRecord, errorText);
   } catch (err) {
