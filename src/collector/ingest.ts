@@ -335,20 +335,97 @@ export class Ingestor {
       const results = await this.process(group);
       for (let i = 0; i < group.length; i++) group[i].resolve(results[i]);
     } catch (err) {
-      if (err instanceof WarehouseUnavailableError || group.length === 1) {
-        if (!(err instanceof WarehouseUnavailableError)) {
-          this.logger?.error({ err: errorMessage(err) }, 'writing a batch of events failed');
-        }
+      if (err instanceof WarehouseUnavailableError) {
         for (const p of group) p.reject(err);
         return;
       }
-      // A data error in one caller's events must not fail the others grouped with it: write each alone.
+      if (group.length > 1) {
+        // A data error in one caller's events must not fail the others grouped with it: write each alone.
+        this.logger?.warn(
+          { err: errorMessage(err), callers: group.length },
+          'grouped write failed; retrying one by one',
+        );
+        for (const p of group) await this.writeGroup([p]);
+        return;
+      }
+      // One caller's events that the warehouse refuses although they passed validation (a constraint a DBA
+      // added, a value the validator could not foresee): answering 500 would make the SDK resend the same
+      // batch forever and land none of its valid events. Halve until the refused events are alone, and
+      // quarantine them with the warehouse's message (see isolate for a table that refuses everything).
+      const p = group[0];
       this.logger?.warn(
-        { err: errorMessage(err), callers: group.length },
-        'grouped write failed; retrying one by one',
+        { err: errorMessage(err), events: p.events.length },
+        'the warehouse refused a batch of valid events; isolating the refused ones',
       );
-      for (const p of group) await this.writeGroup([p]);
+      try {
+        p.resolve(await this.isolate(p, err));
+      } catch (e) {
+        this.logger?.error({ err: errorMessage(e) }, 'writing a batch of events failed');
+        p.reject(e);
+      }
     }
+  }
+
+  /**
+   * Writes `p` (whose write just failed with `err`) in halves down to single events, then quarantines the
+   * events refused alone. When no part could be written at all, the table refuses everything (a column the
+   * collector cannot fill, a broken table): that is the warehouse's problem, not the events', so the request
+   * fails as a whole and the SDK retries it once the table is fixed.
+   */
+  private async isolate(p: Pending, err: unknown): Promise<IngestResult> {
+    const refused: Array<{ index: number; event: JsonObject; reason: string }> = [];
+    const out: IngestResult = { landed: 0, rejected: [] };
+    let written = false;
+    const walk = async (events: JsonObject[], indexes: number[], e: unknown): Promise<void> => {
+      if (e instanceof WarehouseUnavailableError) throw e;
+      if (events.length === 1) {
+        refused.push({
+          index: indexes[0],
+          event: events[0],
+          reason: `the warehouse refused it: ${errorMessage(e)}`,
+        });
+        return;
+      }
+      const mid = events.length >> 1;
+      for (const [from, to] of [
+        [0, mid],
+        [mid, events.length],
+      ]) {
+        const part: Pending = {
+          ...p,
+          events: events.slice(from, to),
+          indexes: indexes.slice(from, to),
+          rejected: [],
+          rejectedRows: [],
+        };
+        let r: IngestResult;
+        try {
+          r = (await this.process([part]))[0];
+        } catch (e2) {
+          await walk(part.events, part.indexes, e2);
+          continue;
+        }
+        written = true;
+        out.landed += r.landed;
+        out.rejected.push(...r.rejected);
+      }
+    };
+    await walk(p.events, p.indexes, err);
+    if (!written) throw err;
+    // the caller's own rejections and the refused events, in one write
+    const rest: Pending = {
+      ...p,
+      events: [],
+      indexes: [],
+      rejected: p.rejected.slice(),
+      rejectedRows: p.rejectedRows.slice(),
+    };
+    for (const x of refused)
+      addRejection(rest.rejected, rest.rejectedRows, p.receivedAt, x.index, x.event, x.reason);
+    const r = (await this.process([rest]))[0];
+    out.rejected.push(...r.rejected);
+    out.rejected.sort((a, b) => a.index - b.index);
+    return out;
   }
 
   private ensureTables(): Promise<void> {

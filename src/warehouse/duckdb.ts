@@ -136,14 +136,23 @@ class DuckRunner implements SqlRunner {
   ): Promise<number> {
     if (rows.length === 0) return 0;
     const appender = await this.conn().createAppender(table, schema);
+    let failed = false;
     try {
       for (const row of rows) {
         for (let j = 0; j < columns.length; j++) appendValue(appender, columns[j], row[j]);
         appender.endRow();
       }
       appender.flushSync();
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
-      appender.closeSync();
+      try {
+        appender.closeSync();
+      } catch (err) {
+        // after a failed flush, closing fails too ("transaction is aborted"): keep the first, telling error
+        if (!failed) throw err;
+      }
     }
     return rows.length;
   }

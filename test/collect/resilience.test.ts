@@ -4,7 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import pino from 'pino';
 import { describeEachWarehouse, PG_ADMIN_URL } from '../helpers/warehouses';
 import { spawnTs } from '../helpers/cli';
-import { openWarehouse, type Warehouse } from '../../src/warehouse';
+import { openWarehouse, RAW_TABLES, type Warehouse } from '../../src/warehouse';
+import { createTableSql } from '../../src/warehouse/raw-tables';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -201,4 +202,71 @@ describeEachWarehouse('collector process on SIGTERM', ({ tw }) => {
       await wh.close();
     }
   }, 60000);
+});
+
+describeEachWarehouse('collector when the warehouse refuses some valid events', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_refusing';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await wh.exec(`drop schema if exists ${schema} cascade`);
+    // A raw table of the landing shape with a constraint a DBA added: it refuses rows the validator passes.
+    await wh.exec(`create schema ${schema}`);
+    await wh.exec(
+      createTableSql(wh.dialect, schema, RAW_TABLES.tracks).replace(
+        /\)$/,
+        `, constraint no_blocked check (event_text <> 'Blocked'))`,
+      ),
+    );
+    collector = await startCollector({
+      warehouse: wh,
+      rawSchema: schema,
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('lands the valid events of the request and quarantines the refused ones with the warehouse message', async () => {
+    const events = Array.from({ length: 7 }, (_, i) => ({
+      type: 'track',
+      userId: 'refused-user',
+      event: i === 2 || i === 5 ? 'Blocked' : 'Fine',
+      messageId: `refused-${i}`,
+    }));
+    // one invalid event too, rejected by the validator before any write
+    const batch = [...events, { type: 'track', userId: 'refused-user', messageId: 'refused-noevent' }];
+    const res = await postJson(collector.url, '/v1/batch', { batch }, KEY);
+    expect(res.status).toBe(200);
+    const body = res.body as { landed: number; rejected: Array<{ index: number; reason: string }> };
+    expect(body.landed).toBe(5);
+    expect(body.rejected.map((r) => r.index)).toEqual([2, 5, 7]);
+    expect(body.rejected[0].reason).toMatch(
+      /^the warehouse refused it: .*no_blocked|^the warehouse refused it: .*CHECK/i,
+    );
+    expect(body.rejected[2].reason).toBe('track call without event');
+    const landed = await wh.query<{ id: string }>(
+      `select id from ${schema}.tracks where user_id = 'refused-user' order by id`,
+    );
+    expect(landed.map((r) => r.id)).toEqual([
+      'refused-0',
+      'refused-1',
+      'refused-3',
+      'refused-4',
+      'refused-6',
+    ]);
+    const quarantined = await wh.query<{ payload: string }>(
+      `select payload from ${schema}.rejected_events order by payload`,
+    );
+    expect(quarantined.map((r) => (JSON.parse(r.payload) as { messageId: string }).messageId).sort()).toEqual(
+      ['refused-2', 'refused-5', 'refused-noevent'],
+    );
+  });
 });
