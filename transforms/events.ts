@@ -88,7 +88,11 @@ export function parseIsoTimestamp(value: string): number {
   if (zone !== 'Z' && zone !== 'z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
-    offsetMin = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0'));
+    const oh = Number(digits.slice(0, 2));
+    const om = Number(digits.slice(2, 4) || '0');
+    // +99:99 is no zone: reading it would land a wrong instant
+    if (oh > 23 || om > 59) return NaN;
+    offsetMin = sign * (oh * 60 + om);
   }
   const ms = Number((frac + '000').slice(0, 3));
   return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;

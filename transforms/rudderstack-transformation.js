@@ -9,9 +9,11 @@
  *    accounts never get a lifecycle status.
  * 2. Tags track events that are not user activity (messages you send, system events) with
  *    `properties.non_activity = true`, and records why in `properties.non_activity_reason`. List the same
- *    names in the `lifecycle__non_activity_events` var so the models agree.
+ *    names in the `lifecycle__non_activity_events` var so the models agree: both match the event name
+ *    exactly, as sent (SPEC 4.3).
  *
- * Edit the lists below; matching is case-insensitive and ignores surrounding spaces.
+ * Edit the lists below. User IDs and email domains match without case and surrounding spaces; the email is the
+ * user's (`traits.email` or `context.traits.email`), never a property such as an invitee's address.
  */
 
 const INTERNAL_USER_IDS = ['test-user', 'qa-bot'];
@@ -24,31 +26,36 @@ const NON_ACTIVITY_EVENTS = [
 ];
 
 function normalise(value) {
+  if (typeof value === 'number') return String(value);
   return typeof value === 'string' ? value.trim().toLowerCase() : '';
 }
 
 const internalIds = new Set(INTERNAL_USER_IDS.map(normalise));
 const internalDomains = INTERNAL_EMAIL_DOMAINS.map(normalise);
-const nonActivity = new Set(NON_ACTIVITY_EVENTS.map(normalise));
+const nonActivity = new Set(NON_ACTIVITY_EVENTS);
 
 function emailOf(event) {
   const traits = event.traits || {};
   const contextTraits = (event.context && event.context.traits) || {};
-  const properties = event.properties || {};
-  return normalise(traits.email || contextTraits.email || properties.email);
+  // a group's traits describe the group, not the user
+  const own = event.type === 'group' ? undefined : traits.email;
+  return normalise(own || contextTraits.email);
 }
 
 function isInternal(event) {
-  if (internalIds.has(normalise(event.userId)) || internalIds.has(normalise(event.anonymousId))) return true;
+  for (const id of [event.userId, event.anonymousId, event.previousId]) {
+    if (internalIds.has(normalise(id))) return true;
+  }
   const email = emailOf(event);
-  if (!email) return false;
-  const domain = email.slice(email.lastIndexOf('@') + 1);
+  const at = email.lastIndexOf('@');
+  if (at < 0) return false;
+  const domain = email.slice(at + 1);
   return internalDomains.some((d) => domain === d || domain.endsWith('.' + d));
 }
 
 export function transformEvent(event, metadata) {
   if (!event || isInternal(event)) return; // returning nothing drops the event
-  if (event.type === 'track' && nonActivity.has(normalise(event.event))) {
+  if (event.type === 'track' && nonActivity.has(event.event)) {
     event.properties = Object.assign({}, event.properties, {
       non_activity: true,
       non_activity_reason: 'listed in NON_ACTIVITY_EVENTS',

@@ -9,10 +9,18 @@ const FILE = path.join(__dirname, '..', '..', 'transforms', 'rudderstack-transfo
 
 /**
  * Runs the file the way RudderStack does: as a self-contained module in a sandbox with no require, no
- * process and no imports. `export` is the only module syntax it may use.
+ * process and no imports. `export` is the only module syntax it may use. `lists` replaces the lists at the top
+ * of the file, as a user edits them.
  */
-function load(): TransformEvent {
-  const source = fs.readFileSync(FILE, 'utf8');
+function load(lists: Record<string, string[]> = {}): TransformEvent {
+  let source = fs.readFileSync(FILE, 'utf8');
+  // as a user edits the file: replace a list's literal
+  for (const [name, values] of Object.entries(lists)) {
+    source = source.replace(
+      new RegExp(`const ${name} = \\[[^\\]]*\\];`),
+      `const ${name} = ${JSON.stringify(values)};`,
+    );
+  }
   expect(source).not.toMatch(/\b(import|require)\s*[(\s'"{]/);
   const sandbox: Record<string, unknown> = { exports: {} };
   vm.runInNewContext(source.replace(/^export function /m, 'exports.transformEvent = function '), sandbox);
@@ -38,6 +46,22 @@ describe('RudderStack user transformation', () => {
     ).toBeUndefined();
   });
 
+  it('matches numeric ids, alias previous ids and only the user own email', () => {
+    const withIds = load({ INTERNAL_USER_IDS: ['12345'] });
+    expect(
+      withIds({ type: 'track', event: 'A', userId: 12345 } as unknown as Event, metadata),
+    ).toBeUndefined();
+    expect(transformEvent({ type: 'alias', previousId: 'qa-bot', userId: 'u9' }, metadata)).toBeUndefined();
+    // an address without @ is no email; an invitee's address or a group's contact is not the user's
+    for (const e of [
+      { type: 'identify', userId: 'u6', traits: { email: 'example.com' } },
+      { type: 'track', event: 'Invite Sent', userId: 'u7', properties: { email: 'guest@example.com' } },
+      { type: 'group', userId: 'u8', groupId: 'g', traits: { email: 'billing@example.com' } },
+    ]) {
+      expect(transformEvent(JSON.parse(JSON.stringify(e)) as Event, metadata)).toEqual(e);
+    }
+  });
+
   it('keeps everyone else untouched', () => {
     const event = { type: 'identify', userId: 'u3', traits: { email: 'bo@customer.io' } };
     expect(transformEvent(JSON.parse(JSON.stringify(event)) as Event, metadata)).toEqual(event);
@@ -58,12 +82,12 @@ describe('RudderStack user transformation', () => {
   it('tags listed track events as non-activity, keeping their properties', () => {
     expect(
       transformEvent(
-        { type: 'track', event: 'email delivered', userId: 'u5', properties: { campaign: 'c1' } },
+        { type: 'track', event: 'Email Delivered', userId: 'u5', properties: { campaign: 'c1' } },
         metadata,
       ),
     ).toEqual({
       type: 'track',
-      event: 'email delivered',
+      event: 'Email Delivered',
       userId: 'u5',
       properties: {
         campaign: 'c1',
@@ -75,6 +99,12 @@ describe('RudderStack user transformation', () => {
       transformEvent({ type: 'track', event: 'Push Notification Sent', userId: 'u5' }, metadata),
     ).toMatchObject({
       properties: { non_activity: true },
+    });
+    // the models match event_text exactly (SPEC 4.3): another spelling is activity there, and so it stays here
+    expect(transformEvent({ type: 'track', event: 'email delivered', userId: 'u5' }, metadata)).toEqual({
+      type: 'track',
+      event: 'email delivered',
+      userId: 'u5',
     });
     const activity = transformEvent({ type: 'track', event: 'Order Completed', userId: 'u5' }, metadata);
     expect(activity).toEqual({ type: 'track', event: 'Order Completed', userId: 'u5' });

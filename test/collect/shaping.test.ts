@@ -79,7 +79,17 @@ describe('timestamp rule (SPEC §3)', () => {
     expect(parseIsoTimestamp('2024-02-29T12:00:00Z')).toBe(Date.UTC(2024, 1, 29, 12));
     expect(parseIsoTimestamp('2024-03-10')).toBe(Date.UTC(2024, 2, 10));
     expect(parseIsoTimestamp('2024-03-10T01:02:03.456789-01:30')).toBe(Date.UTC(2024, 2, 10, 2, 32, 3, 456));
-    for (const bad of ['2023-02-29T00:00:00Z', 'yesterday', '10/03/2024', '2024-13-01', '1710000000', '']) {
+    for (const bad of [
+      '2023-02-29T00:00:00Z',
+      'yesterday',
+      '10/03/2024',
+      '2024-13-01',
+      '1710000000',
+      '',
+      '2024-05-01T11:00:00+99:99',
+      '2024-05-01T11:00:00+24:00',
+      '2024-05-01T11:00:00-05:60',
+    ]) {
       expect(parseIsoTimestamp(bad)).toBeNaN();
     }
   });
