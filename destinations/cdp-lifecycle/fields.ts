@@ -46,7 +46,7 @@ export const properties: InputField = {
 export const traits: InputField = {
   label: 'Traits',
   description:
-    'Traits of the call; they are merged over `context.traits` (top-level traits win) and stored as JSON.',
+    'Traits of the call; on identify calls they are merged over `context.traits` (top-level traits win). Stored as JSON.',
   type: 'object',
   default: { '@path': '$.traits' },
 };

@@ -18,7 +18,7 @@ export interface Payload {
    */
   groupId: string;
   /**
-   * Traits of the call; they are merged over `context.traits` (top-level traits win) and stored as JSON.
+   * The group's traits, stored as JSON (context.traits describe the user, so they are not merged in).
    */
   traits?: {
     [k: string]: unknown;

@@ -6,7 +6,7 @@ import { landPayloads } from '../client';
 
 const action: ActionDefinition<Settings, Payload> = {
   title: 'Land Group Calls',
-  description: 'Lands group calls in the `groups` table, with top-level traits merged over context.traits.',
+  description: "Lands group calls in the `groups` table, with the group's own traits.",
   defaultSubscription: 'type = "group"',
   fields: {
     ...identityFields,
@@ -17,7 +17,11 @@ const action: ActionDefinition<Settings, Payload> = {
       required: true,
       default: { '@path': '$.groupId' },
     },
-    traits,
+    traits: {
+      ...traits,
+      description:
+        "The group's traits, stored as JSON (context.traits describe the user, so they are not merged in).",
+    },
     context,
     ...timeFields,
   },

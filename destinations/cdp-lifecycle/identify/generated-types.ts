@@ -14,7 +14,7 @@ export interface Payload {
    */
   anonymousId?: string | null;
   /**
-   * Traits of the call; they are merged over `context.traits` (top-level traits win) and stored as JSON.
+   * Traits of the call; on identify calls they are merged over `context.traits` (top-level traits win). Stored as JSON.
    */
   traits?: {
     [k: string]: unknown;
