@@ -18,7 +18,14 @@ import {
 } from '../../src/warehouse';
 import { isValidIdent } from '../../src/warehouse/types';
 import { UsageError } from '../../src/errors';
-import { TABLE_FOR_TYPE, landingRow, type CallType, type ShapedFields } from '../../transforms/events';
+import { MultiStatusResponse, PayloadValidationError, type JSONLikeObject } from '@segment/actions-core';
+import {
+  TABLE_FOR_TYPE,
+  landingRow,
+  payloadProblem,
+  type CallType,
+  type ShapedFields,
+} from '../../transforms/events';
 import type { Settings } from './generated-types';
 
 export const DEFAULT_RAW_SCHEMA = 'cdp';
@@ -105,27 +112,52 @@ async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
 }
 
 /**
- * Lands the payloads of one action call: into the current write set inside the Ingestor, else straight into
- * the warehouse of the settings. Returns the number of rows.
+ * Lands the payloads of one action call: into the current write set inside the Ingestor (which validated the
+ * events already), else straight into the warehouse of the settings. There nobody validated them: a payload
+ * the collector would refuse (a timestamp that is not ISO-8601 would fail the whole transaction, or land as a
+ * wrong date) is left out and reported, so the valid ones still land. Returns the number of rows, or for a
+ * batch with refused payloads a MultiStatusResponse with each payload's outcome; a single refused payload
+ * throws PayloadValidationError.
  */
 export async function landPayloads(
   type: CallType,
   settings: Settings,
   payloads: ShapedFields[],
-): Promise<number> {
+  batch: boolean,
+): Promise<number | MultiStatusResponse> {
   const table = TABLE_FOR_TYPE[type];
-  const rows = new Array<InsertValue[]>(payloads.length);
-  for (let i = 0; i < payloads.length; i++) rows[i] = landingRow(type, payloads[i]);
   const ws = writeSetStorage.getStore();
   if (ws) {
+    const rows = new Array<InsertValue[]>(payloads.length);
+    for (let i = 0; i < payloads.length; i++) rows[i] = landingRow(type, payloads[i]);
     ws.push(table, rows);
     return rows.length;
   }
-  const schema = rawSchemaOf(settings);
-  const wh = await resolveWarehouse(settings.warehouseUrl);
-  await ensureTables(wh, schema);
-  await wh.transaction((tx) => tx.insertRows(schema, table, RAW_TABLES[table].columns, rows));
-  return rows.length;
+  const problems = payloads.map((p) => payloadProblem(type, p));
+  if (!batch && problems[0]) throw new PayloadValidationError(problems[0]);
+  const rows = payloads.filter((_, i) => !problems[i]).map((p) => landingRow(type, p));
+  if (rows.length > 0) {
+    const schema = rawSchemaOf(settings);
+    const wh = await resolveWarehouse(settings.warehouseUrl);
+    await ensureTables(wh, schema);
+    await wh.transaction((tx) => tx.insertRows(schema, table, RAW_TABLES[table].columns, rows));
+  }
+  if (!problems.some((x) => x)) return rows.length;
+  const status = new MultiStatusResponse();
+  problems.forEach((problem, i) => {
+    const sent = payloads[i] as JSONLikeObject;
+    if (problem) {
+      status.setErrorResponseAtIndex(i, {
+        status: 400,
+        errortype: 'PAYLOAD_VALIDATION_FAILED',
+        errormessage: problem,
+        sent,
+      });
+    } else {
+      status.setSuccessResponseAtIndex(i, { status: 200, sent, body: 'landed' });
+    }
+  });
+  return status;
 }
 
 /** testAuthentication: the warehouse answers and the raw tables can be created. */

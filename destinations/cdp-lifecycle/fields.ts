@@ -7,9 +7,9 @@ import type { InputField } from '@segment/actions-core';
 
 export const messageId: InputField = {
   label: 'Message ID',
-  description: 'The unique ID of the call; it becomes the `id` column that the models deduplicate on.',
+  description:
+    'The unique ID of the call; it becomes the `id` column that the models deduplicate on. A UUID is generated when the call has none.',
   type: 'string',
-  required: true,
   default: { '@path': '$.messageId' },
 };
 

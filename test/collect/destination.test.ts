@@ -138,6 +138,50 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     ]);
   });
 
+  it('outside the collector, a payload the collector would refuse is reported and the rest of the batch lands', async () => {
+    // nobody validated these events: a timestamp that is not ISO-8601 used to fail the whole transaction on
+    // PostgreSQL (or land "yesterday" as a date), a missing messageId was refused although one is generated
+    await testDestination.testBatchAction('track', {
+      events: [
+        { ...base, messageId: 'v1', type: 'track', event: 'vA' },
+        { ...base, messageId: 'v2', type: 'track', event: 'vB', timestamp: 'yesterday' },
+        { ...base, messageId: undefined, type: 'track', event: 'vC' },
+        { ...base, messageId: 'v4', type: 'track', event: '   ' },
+        { ...base, messageId: 'v5', type: 'track', event: 'vE', userId: undefined, anonymousId: undefined },
+      ] as unknown as SegmentEvent[],
+      settings,
+      useDefaultMappings: true,
+    });
+    const [result] = testDestination.results as Array<{
+      multistatus: Array<{ status: number; errormessage?: string }>;
+    }>;
+    expect(result.multistatus.map((m) => [m.status, m.errormessage])).toEqual([
+      [200, undefined],
+      [400, 'timestamp is not an ISO-8601 timestamp'],
+      [200, undefined],
+      [400, 'event is blank'],
+      [400, 'track call has neither userId nor anonymousId'],
+    ]);
+    const rows = await wh.query<{ event_text: string; id: string }>(
+      `select event_text, id from landing.tracks where event_text in ('vA', 'vB', 'vC', '   ', 'vE') order by event_text`,
+    );
+    expect(rows.map((r) => r.event_text)).toEqual(['vA', 'vC']);
+    expect(rows[1].id).toMatch(/^[0-9a-f-]{36}$/);
+    await expect(
+      testDestination.testAction('track', {
+        event: {
+          ...base,
+          messageId: 'v6',
+          type: 'track',
+          event: 'F',
+          timestamp: 'yesterday',
+        } as Partial<SegmentEvent>,
+        settings,
+        useDefaultMappings: true,
+      }),
+    ).rejects.toThrow('timestamp is not an ISO-8601 timestamp');
+  });
+
   it('identify: traits are merged over context.traits, perform and performBatch alike', async () => {
     const event = { ...base, type: 'identify', traits: { plan: 'pro', email: 'ann@example.com' } };
     await testDestination.testAction('identify', {

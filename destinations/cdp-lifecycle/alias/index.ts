@@ -21,8 +21,8 @@ const action: ActionDefinition<Settings, Payload> = {
     context,
     ...timeFields,
   },
-  perform: (_request, { settings, payload }) => landPayloads('alias', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('alias', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('alias', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('alias', settings, payload, true),
 };
 
 export default action;

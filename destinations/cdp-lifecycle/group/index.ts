@@ -25,8 +25,8 @@ const action: ActionDefinition<Settings, Payload> = {
     context,
     ...timeFields,
   },
-  perform: (_request, { settings, payload }) => landPayloads('group', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('group', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('group', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('group', settings, payload, true),
 };
 
 export default action;

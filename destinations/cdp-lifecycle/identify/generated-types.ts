@@ -2,9 +2,9 @@
 
 export interface Payload {
   /**
-   * The unique ID of the call; it becomes the `id` column that the models deduplicate on.
+   * The unique ID of the call; it becomes the `id` column that the models deduplicate on. A UUID is generated when the call has none.
    */
-  messageId: string;
+  messageId?: string;
   /**
    * The ID of the user in your systems.
    */

@@ -10,8 +10,8 @@ const action: ActionDefinition<Settings, Payload> = {
     'Lands identify calls in the `identifies` table, with top-level traits merged over context.traits.',
   defaultSubscription: 'type = "identify"',
   fields: { ...identityFields, traits, context, ...timeFields },
-  perform: (_request, { settings, payload }) => landPayloads('identify', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('identify', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('identify', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('identify', settings, payload, true),
 };
 
 export default action;

@@ -9,8 +9,8 @@ const action: ActionDefinition<Settings, Payload> = {
   description: 'Lands page calls in the `pages` table.',
   defaultSubscription: 'type = "page"',
   fields: { ...identityFields, name, properties, context, ...timeFields },
-  perform: (_request, { settings, payload }) => landPayloads('page', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('page', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('page', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('page', settings, payload, true),
 };
 
 export default action;

@@ -9,8 +9,8 @@ const action: ActionDefinition<Settings, Payload> = {
   description: 'Lands screen calls in the `screens` table.',
   defaultSubscription: 'type = "screen"',
   fields: { ...identityFields, name, properties, context, ...timeFields },
-  perform: (_request, { settings, payload }) => landPayloads('screen', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('screen', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('screen', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('screen', settings, payload, true),
 };
 
 export default action;

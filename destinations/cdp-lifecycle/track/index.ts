@@ -22,8 +22,8 @@ const action: ActionDefinition<Settings, Payload> = {
     context,
     ...timeFields,
   },
-  perform: (_request, { settings, payload }) => landPayloads('track', settings, [payload]),
-  performBatch: (_request, { settings, payload }) => landPayloads('track', settings, payload),
+  perform: (_request, { settings, payload }) => landPayloads('track', settings, [payload], false),
+  performBatch: (_request, { settings, payload }) => landPayloads('track', settings, payload, true),
 };
 
 export default action;
