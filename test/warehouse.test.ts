@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describeEachWarehouse } from './helpers/warehouses';
 import {
   ensureRawTables,
@@ -24,6 +27,25 @@ describe('parseWarehouseUrl', () => {
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(UsageError);
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(/duckdb:\/\/<path>.*postgres:\/\//);
     expect(() => parseWarehouseUrl('postgres://host-only')).toThrow(/needs a host and a database/);
+  });
+});
+
+describe('opening a DuckDB file', () => {
+  it('refuses a file that is not a DuckDB database instead of writing to memory and losing everything', async () => {
+    // DuckDB attaches an existing .ndjson/.json/.csv file as an empty in-memory database unless told its type
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-notduckdb-'));
+    try {
+      for (const name of ['events.ndjson', 'events.json', 'events.csv']) {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, '{"type":"track"}\n');
+        await expect(openWarehouse(`duckdb://${file}`)).rejects.toThrow(
+          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB file (a new name creates one).`,
+        );
+        expect(fs.readFileSync(file, 'utf8')).toBe('{"type":"track"}\n');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -216,7 +216,9 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
         instance = await duckdb.DuckDBInstance.create(':memory:');
         const setup = await instance.connect();
         try {
-          await setup.run(`ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG}`);
+          // TYPE duckdb: without it, DuckDB attaches an existing .ndjson/.json/.csv file as an empty in-memory
+          // database, and everything written there would be lost without a word
+          await setup.run(`ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG} (TYPE duckdb)`);
         } catch (err) {
           setup.closeSync();
           instance.closeSync();
@@ -226,6 +228,12 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       }
     } catch (err) {
       const msg = errorMessage(err);
+      if (/not a valid DuckDB database file/i.test(msg)) {
+        throw new UserError(
+          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB file (a new name creates one).`,
+          { cause: err },
+        );
+      }
       if (/lock/i.test(msg)) {
         const pid = /PID (\d+)/.exec(msg)?.[1];
         throw new WarehouseUnavailableError(
