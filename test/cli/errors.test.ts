@@ -177,6 +177,11 @@ describe('cli error manners', () => {
     [['run', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
     [['demo', '--as-of', '2024-13-45'], /--as-of "2024-13-45" is not a date/],
+    // before it resets its schemas and lands the demo events
+    [
+      ['demo', '--vars', '{"lifecycle__timezone": "Mars/Base"}'],
+      /The var lifecycle__timezone "Mars\/Base" is not an IANA time zone/,
+    ],
     // before any query or, for the demo, its whole run
     [
       ['report', '--html', '/nonexistent/x.html'],
@@ -194,6 +199,20 @@ describe('cli error manners', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+
+  it('stops a demo with a var the package refuses before it creates or resets anything', async () => {
+    const file = path.join(dir, 'demo-bad-vars.duckdb');
+    const r = await inProcess([
+      'demo',
+      '--warehouse',
+      `duckdb://${file}`,
+      '--vars',
+      '{"lifecycle__new_days": 0}',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/The var lifecycle__new_days must be a whole number >= 1/);
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {

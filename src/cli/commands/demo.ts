@@ -9,7 +9,7 @@ import { plural, seconds } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { htmlOption, printReport } from './report';
-import { DEMO_MARKER_TABLE, buildStep, syncStep, testStep } from '../steps';
+import { DEMO_MARKER_TABLE, buildStep, checkProject, syncStep, testStep } from '../steps';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
 export const RETAIL_SAMPLE = path.resolve(
@@ -185,6 +185,8 @@ export const demoCommand: CommandSpec = {
       throw new UsageError(`--retail ${String(ctx.opts.retail)}: there is no file ${retailCsv}.`);
     }
     const html = htmlOption(ctx)!;
+    // a var the package refuses stops the demo before it resets its schemas and lands a quarter million events
+    await checkProject(ctx, {});
     const out = ctx.out;
     const started = Date.now();
     return withWarehouse(ctx, async (wh) => {
