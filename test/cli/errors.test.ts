@@ -171,6 +171,11 @@ describe('cli error manners', () => {
       /The schedule "every minute" is not a valid cron/,
     ],
     [['serve'], /--write-key <key>.*LIFECYCLE_WRITE_KEYS/],
+    // every scheduled run would fail on these: refused before the collector starts
+    [
+      ['serve', '--write-key', 'k', '--schedule', '0 * * * *', '--vars', '{"lifecycle__new_days": 0}'],
+      /The var lifecycle__new_days must be a whole number >= 1/,
+    ],
     [['sync'], /pass --to segment or --to rudderstack/],
     [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [['sync', '--to', 'rudderstack', '--write-key', 'k'], /needs your data plane URL: pass --endpoint/],
@@ -199,6 +204,25 @@ describe('cli error manners', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+
+  it('names --host when the collector cannot listen on it', async () => {
+    const r = await inProcess([
+      'serve',
+      '--write-key',
+      'k',
+      '--warehouse',
+      `duckdb://${path.join(dir, 'host.duckdb')}`,
+      '--host',
+      'no-such-host.invalid',
+      '--port',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^error: Cannot listen on --host no-such-host\.invalid: it is not an address of this machine/m,
+    );
+    expect(r.stderr).not.toMatch(/unexpected/);
   });
 
   it('stops a demo with a var the package refuses before it creates or resets anything', async () => {

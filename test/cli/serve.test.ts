@@ -207,6 +207,22 @@ describe('cdp-lifecycle serve --schedule', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       second.kill('SIGTERM');
+      const until2 = Date.now() + 10_000;
+      while (!lines.some((l) => l.msg === 'shutting down: draining in-flight requests')) {
+        if (Date.now() > until2) throw new Error(`no shutdown logged; stderr: ${err}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // it stops taking events at once, while the scheduled run in progress finishes
+      const url = lines.find((l) => l.url)!.url!;
+      const late = await fetch(`${url}/v1/track`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('k:').toString('base64')}` },
+        body: JSON.stringify({ userId: 'late', event: 'Late' }),
+      }).then(
+        (r) => r.status,
+        () => 'refused',
+      );
+      expect(late).not.toBe(200);
       expect(await done).toBe(0);
     } finally {
       if (second.exitCode === null) second.kill('SIGKILL');

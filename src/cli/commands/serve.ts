@@ -7,7 +7,7 @@ import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
 import { ensureRawTables, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
-import { runResultsFor } from '../steps';
+import { checkProject, runResultsFor } from '../steps';
 
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
 export function parseSchedule(pattern: string): Cron {
@@ -148,7 +148,17 @@ export const serveCommand: CommandSpec = {
         'The collector needs at least one write key: pass --write-key <key> (repeatable) or set LIFECYCLE_WRITE_KEYS.',
       );
     }
-    if (c.schedule) parseSchedule(c.schedule).stop();
+    if (c.schedule) {
+      parseSchedule(c.schedule).stop();
+      // Every scheduled run would fail on these: say so now, not once per run in the log.
+      await checkProject(ctx, {});
+      const sync = ctx.config.sync;
+      if (sync.to === 'rudderstack' && sync.writeKey && !sync.endpoint) {
+        throw new UsageError(
+          'The scheduled sync to RudderStack needs your data plane URL: set sync.endpoint in cdp-lifecycle.yml or LIFECYCLE_SYNC_ENDPOINT.',
+        );
+      }
+    }
     const log = pino({
       name: 'cdp-lifecycle',
       level: ctx.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'),
@@ -169,6 +179,12 @@ export const serveCommand: CommandSpec = {
         maxEventBytes: c.maxEventBytes,
       }).catch((err: unknown) => {
         const code = (err as { code?: string }).code;
+        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+          throw new UserError(
+            `Cannot listen on --host ${c.host}: it is not an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or one of its own addresses.`,
+            { cause: err },
+          );
+        }
         if (code === 'EADDRINUSE' || code === 'EACCES') {
           throw new UserError(
             code === 'EADDRINUSE'
@@ -182,8 +198,11 @@ export const serveCommand: CommandSpec = {
       const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
       const received = await signal;
       log.info({ signal: received }, 'shutting down: draining in-flight requests');
+      // Stop taking events first (close stops listening at once, then drains), while a scheduled run in
+      // progress finishes: it needs the warehouse, not the collector.
+      const closing = collector.close();
       await schedule?.stop();
-      await collector.close();
+      await closing;
       log.info('closing the warehouse');
       return 0;
     });
