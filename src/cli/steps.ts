@@ -7,6 +7,7 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, type Warehouse } from '../warehouse';
+import { normaliseHost } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
@@ -302,6 +303,37 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
       'Syncing to RudderStack needs your data plane URL: pass --endpoint https://<your-data-plane>.',
     );
   }
+  // The sync checks these again; here `run` finds them before it builds and tests.
+  if (s.endpoint) {
+    try {
+      normaliseHost(s.endpoint);
+    } catch {
+      throw new UsageError(
+        `--endpoint "${s.endpoint}" is not an http(s) URL: pass e.g. https://api.segment.io.`,
+      );
+    }
+  }
+  if (s.rateLimit !== undefined && !(Number.isFinite(s.rateLimit) && s.rateLimit > 0)) {
+    throw new UsageError(`--rate-limit must be a positive number, got ${String(s.rateLimit)}.`);
+  }
+}
+
+/**
+ * The trait mapping against the columns `user_lifecycle` declares in the package's schema.yml, so `run` finds
+ * a mapped column that does not exist before it builds and tests (the sync checks the built table again).
+ */
+export async function checkTraitColumns(ctx: CommandContext): Promise<void> {
+  const traits = ctx.config.sync.traits;
+  if (!traits) return;
+  const { loadProject, defaultProjectDir } = await runnerPart();
+  const model = loadProject(defaultProjectDir()).models.get('user_lifecycle');
+  if (!model || model.columns.length === 0) return;
+  const { validateMapping } = await import('../sync/traits');
+  validateMapping(
+    traits,
+    model.columns.map((c) => c.name),
+    `${ctx.config.schema}.user_lifecycle`,
+  );
 }
 
 /** Marks a model schema as the demo's: a re-run may recreate it, and a real sync refuses it. */

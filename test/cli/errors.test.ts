@@ -180,6 +180,19 @@ describe('cli error manners', () => {
     [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [['sync', '--to', 'rudderstack', '--write-key', 'k'], /needs your data plane URL: pass --endpoint/],
     [['run', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
+    // found before run builds and tests, not after
+    [
+      ['run', '--to', 'segment', '--dry-run', '--traits', 'x=not_a_column'],
+      /The trait "x" maps to "not_a_column", which is not a column of lifecycle\.user_lifecycle/,
+    ],
+    [
+      ['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'],
+      /--rate-limit must be a positive number, got 0\./,
+    ],
+    [
+      ['run', '--to', 'segment', '--dry-run', '--endpoint', 'ftp://x'],
+      /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
+    ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
     [['demo', '--as-of', '2024-13-45'], /--as-of "2024-13-45" is not a date/],
     // before it resets its schemas and lands the demo events

@@ -4,6 +4,7 @@ import { withWarehouse } from '../context';
 import {
   buildStep,
   checkSyncSettings,
+  checkTraitColumns,
   checkProject,
   runResultsFor,
   syncStep,
@@ -56,6 +57,7 @@ export const runCommand: CommandSpec = {
   action: async (ctx) => {
     const dryRun = Boolean(ctx.opts.dryRun);
     checkSyncSettings(ctx, dryRun);
+    await checkTraitColumns(ctx);
     const o: StepOptions = {
       dryRun,
       fullRefresh: Boolean(ctx.opts.fullRefresh),
