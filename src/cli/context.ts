@@ -46,7 +46,8 @@ export function addCommand(program: Command, spec: CommandSpec, onExit: (code: n
   for (const setting of SETTINGS) {
     if (!setting.flag || !(setting.flagOn ?? setting.commands).includes(spec.name)) continue;
     const extras: string[] = [];
-    if (setting.env) extras.push(`env: ${setting.env}`);
+    // a flag-only setting of this command (the demo's location) does not read its environment variable
+    if (setting.env && !setting.flagOnly?.includes(spec.name)) extras.push(`env: ${setting.env}`);
     const def = defaultText(setting.default);
     if (def) extras.push(`default: ${def}`);
     const desc = setting.help + (extras.length ? ` (${extras.join(', ')})` : '');
