@@ -231,6 +231,9 @@ function coerce(setting: Setting, raw: unknown, source: Source, cwd: string): un
       if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
       const v = String(raw).trim();
       if (!/^\d+$/.test(v)) throw new UsageError(`${where} must be a whole number, not "${v}".`);
+      // as the config file's schema says: only a port may be 0 (any free one)
+      if (Number(v) === 0 && setting.key !== 'serve.port')
+        throw new UsageError(`${where} must be 1 or more, not 0.`);
       return Number(v);
     }
     case 'string[]': {

@@ -303,7 +303,7 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
       'Syncing to RudderStack needs your data plane URL: pass --endpoint https://<your-data-plane>.',
     );
   }
-  // The sync checks these again; here `run` finds them before it builds and tests.
+  // The sync checks it again; here `run` finds it before it builds and tests.
   if (s.endpoint) {
     try {
       normaliseHost(s.endpoint);
@@ -312,9 +312,6 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
         `--endpoint "${s.endpoint}" is not an http(s) URL: pass e.g. https://api.segment.io.`,
       );
     }
-  }
-  if (s.rateLimit !== undefined && !(Number.isFinite(s.rateLimit) && s.rateLimit > 0)) {
-    throw new UsageError(`--rate-limit must be a positive number, got ${String(s.rateLimit)}.`);
   }
 }
 

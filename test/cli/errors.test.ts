@@ -167,6 +167,10 @@ describe('cli error manners', () => {
     [['serve', '--write-key', 'k', '--port', 'eighty'], /--port must be a whole number, not "eighty"/],
     [['serve', '--write-key', 'k', '--port', '70000'], /The port 70000 is out of range/],
     [
+      ['serve', '--write-key', 'k', '--max-request-bytes', '0'],
+      /--max-request-bytes must be 1 or more, not 0\./,
+    ],
+    [
       ['serve', '--write-key', 'k', '--schedule', 'every minute'],
       /The schedule "every minute" is not a valid cron/,
     ],
@@ -187,7 +191,7 @@ describe('cli error manners', () => {
     ],
     [
       ['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'],
-      /--rate-limit must be a positive number, got 0\./,
+      /--rate-limit must be 1 or more, not 0\./,
     ],
     [
       ['run', '--to', 'segment', '--dry-run', '--endpoint', 'ftp://x'],
