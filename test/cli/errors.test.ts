@@ -189,10 +189,7 @@ describe('cli error manners', () => {
       ['run', '--to', 'segment', '--dry-run', '--traits', 'x=not_a_column'],
       /The trait "x" maps to "not_a_column", which is not a column of lifecycle\.user_lifecycle/,
     ],
-    [
-      ['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'],
-      /--rate-limit must be 1 or more, not 0\./,
-    ],
+    [['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'], /--rate-limit must be 1 or more, not 0\./],
     [
       ['run', '--to', 'segment', '--dry-run', '--endpoint', 'ftp://x'],
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
