@@ -220,6 +220,28 @@ describe('cli error manners', () => {
     }
   });
 
+  it('refuses a LOG_LEVEL pino does not know before serve opens anything', async () => {
+    const before = process.env.LOG_LEVEL;
+    process.env.LOG_LEVEL = 'bogus';
+    try {
+      const r = await inProcess([
+        'serve',
+        '--write-key',
+        'k',
+        '--warehouse',
+        `duckdb://${path.join(dir, 'll.duckdb')}`,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(
+        /^error: LOG_LEVEL "bogus" is not a log level: use one of trace, debug, info/m,
+      );
+      expect(fs.existsSync(path.join(dir, 'll.duckdb'))).toBe(false);
+    } finally {
+      if (before === undefined) delete process.env.LOG_LEVEL;
+      else process.env.LOG_LEVEL = before;
+    }
+  });
+
   it('names --host when the collector cannot listen on it', async () => {
     const r = await inProcess([
       'serve',

@@ -159,10 +159,13 @@ export const serveCommand: CommandSpec = {
         );
       }
     }
-    const log = pino({
-      name: 'cdp-lifecycle',
-      level: ctx.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'),
-    });
+    const level = ctx.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
+    if (!(level in pino.levels.values)) {
+      throw new UsageError(
+        `LOG_LEVEL "${level}" is not a log level: use one of ${Object.keys(pino.levels.values).join(', ')}.`,
+      );
+    }
+    const log = pino({ name: 'cdp-lifecycle', level });
     const signal = waitForShutdownSignal(log);
     return withWarehouse(ctx, async (wh) => {
       // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
