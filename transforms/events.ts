@@ -206,28 +206,6 @@ export interface ShapedFields {
   receivedAt?: TimeValue;
 }
 
-/**
- * What the collector's validator (transforms/schemas.ts) would refuse in an action payload, for the destination
- * run outside the collector, whose events nobody validated: null when the payload can land. The same reasons,
- * word for word, so both paths report a bad event alike.
- */
-export function payloadProblem(type: CallType, f: ShapedFields): string | null {
-  if (typeof f.messageId === 'string' && f.messageId.length > 100)
-    return 'messageId is longer than 100 characters';
-  if (type !== 'alias' && !f.userId && !f.anonymousId)
-    return `${type} call has neither userId nor anonymousId`;
-  if (type === 'track' && (typeof f.event !== 'string' || f.event.trim() === '')) {
-    return typeof f.event === 'string' && f.event !== '' ? 'event is blank' : 'track call without event';
-  }
-  for (const k of ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const) {
-    const v = f[k];
-    if (typeof v === 'string' && v !== '' && Number.isNaN(parseIsoTimestamp(v))) {
-      return `${k} is not an ISO-8601 timestamp`;
-    }
-  }
-  return null;
-}
-
 function times(f: ShapedFields): { ts: string; received: string } {
   // receivedAt is always set by the Ingestor; a direct action call without one lands "now".
   const received = timeText(f.receivedAt) ?? new Date().toISOString();

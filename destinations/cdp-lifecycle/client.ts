@@ -19,13 +19,8 @@ import {
 import { isValidIdent } from '../../src/warehouse/types';
 import { UsageError } from '../../src/errors';
 import { MultiStatusResponse, PayloadValidationError, type JSONLikeObject } from '@segment/actions-core';
-import {
-  TABLE_FOR_TYPE,
-  landingRow,
-  payloadProblem,
-  type CallType,
-  type ShapedFields,
-} from '../../transforms/events';
+import { TABLE_FOR_TYPE, landingRow, type CallType, type ShapedFields } from '../../transforms/events';
+import { validateEvent } from '../../transforms/schemas';
 import type { Settings } from './generated-types';
 
 export const DEFAULT_RAW_SCHEMA = 'cdp';
@@ -109,6 +104,19 @@ async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
   if (done.has(schema)) return;
   await ensureRawTables(wh, schema);
   done.add(schema);
+}
+
+/**
+ * What the collector's validator would refuse in an action payload (its fields carry the event's names), with
+ * the collector's reason; null when it can land. An empty time field counts as absent, as in landingRow.
+ */
+function payloadProblem(type: CallType, f: ShapedFields): string | null {
+  const event: Record<string, unknown> = { ...f, type };
+  for (const k of ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const) {
+    if (event[k] === '' || event[k] === null) delete event[k];
+  }
+  const v = validateEvent(event, type);
+  return 'reason' in v ? v.reason : null;
 }
 
 /**
