@@ -494,25 +494,35 @@ export async function buildIncremental(
     const alters: string[] = [];
     if (opts.onSchemaChange === 'append_new_columns' || opts.onSchemaChange === 'sync_all_columns') {
       for (const c of added) {
-        alters.push(`alter table ${target} add column ${quoteIdent(c)} ${srcTypes.get(c)}`);
+        alters.push(`alter table ${target} add column ${quoteCatalogName(c)} ${srcTypes.get(c)}`);
         cols.push(c);
       }
       if (opts.onSchemaChange === 'sync_all_columns') {
         const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
         for (const c of removed)
-          if (!keys.has(c.toLowerCase())) alters.push(`alter table ${target} drop column ${quoteIdent(c)}`);
+          if (!keys.has(c.toLowerCase()))
+            alters.push(`alter table ${target} drop column ${quoteCatalogName(c)}`);
       }
     }
-    const colList = cols.map(quoteIdent).join(', ');
+    // names read from the catalog, which a model may have given any spelling ("Order Total")
+    const colList = cols.map(quoteCatalogName).join(', ');
+    // Each side's own spelling: a key or column matched without case ("UserId" in the config, "userid" or
+    // "UserId" in a table) is a different quoted name on PostgreSQL.
+    const srcName = new Map(srcCols.map((c) => [c.toLowerCase(), c]));
+    const tgtName = new Map(tgtCols.map((c) => [c.toLowerCase(), c]));
+    const fromSource = (c: string): string => quoteCatalogName(srcName.get(c.toLowerCase()) ?? c);
+    const srcList = cols.map(fromSource).join(', ');
     const keyMatch = (t: string, s: string): string =>
-      opts.uniqueKey.map((k) => `${t}.${quoteIdent(k)} = ${s}.${quoteIdent(k)}`).join(' and ');
+      opts.uniqueKey
+        .map((k) => `${t}.${quoteCatalogName(tgtName.get(k.toLowerCase()) ?? k)} = ${s}.${fromSource(k)}`)
+        .join(' and ');
     await wh.transaction(async (tx) => {
       for (const a of alters) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         await tx.exec(
           `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,
         );
-        await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
+        await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {
         const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
         const only = opts.mergeUpdateColumns?.map((c) => c.toLowerCase());
@@ -525,16 +535,16 @@ export async function buildIncremental(
         );
         if (setCols.length) {
           await tx.exec(
-            `update ${target} set ${setCols.map((c) => `${quoteIdent(c)} = dbt_src.${quoteIdent(c)}`).join(', ')} ` +
+            `update ${target} set ${setCols.map((c) => `${quoteCatalogName(c)} = dbt_src.${fromSource(c)}`).join(', ')} ` +
               `from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')}`,
           );
         }
         await tx.exec(
-          `insert into ${target} (${colList}) select ${cols.map((c) => `dbt_src.${quoteIdent(c)}`).join(', ')} ` +
+          `insert into ${target} (${colList}) select ${cols.map((c) => `dbt_src.${fromSource(c)}`).join(', ')} ` +
             `from ${source} as dbt_src where not exists (select 1 from ${target} where ${keyMatch(target, 'dbt_src')})`,
         );
       } else {
-        await tx.exec(`insert into ${target} (${colList}) select ${colList} from ${source}`);
+        await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       }
       await tx.exec(`drop table ${source}`);
       if (afterApply) await afterApply(tx, { kept: true });
