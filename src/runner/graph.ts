@@ -36,6 +36,20 @@ export function parseProject(opts: RendererOptions): ParsedProject {
       );
     }
   }
+  // Two models writing one relation (an alias equal to another model's name) would overwrite each other and
+  // test each other's rows: dbt refuses such a project at parse time, and so does the runner.
+  const owners = new Map<string, string>();
+  for (const [name, g] of graph) {
+    if (g.config.materialized === 'ephemeral') continue;
+    const key = renderer.relationFor(name, g.config).render().toLowerCase();
+    const other = owners.get(key);
+    if (other) {
+      throw new UserError(
+        `models ${other} and ${name} (${g.node.file}) both build ${key}: give one of them another alias or schema.`,
+      );
+    }
+    owners.set(key, name);
+  }
   const order = topoSort(graph);
   return { project, renderer, graph, order };
 }

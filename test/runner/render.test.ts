@@ -66,6 +66,17 @@ describe('runner rendering', () => {
     expect(e.message).toContain(path.join(path.basename(dir), 'models', 'a.sql'));
   });
 
+  it('refuses two models that build the same relation (an alias equal to another model)', async () => {
+    const dir = project({
+      'models/a.sql': "{{ config(alias='b', materialized='table') }}select 1 as x",
+      'models/b.sql': "{{ config(materialized='table') }}select 2 as x",
+    });
+    const e = await compileError(dir);
+    expect(e.message).toMatch(
+      /^models a and b \(\S*models\/b\.sql\) both build "lifecycle"\."b": give one of them another alias or schema\.$/,
+    );
+  });
+
   it('names a missing required var, the model and the file; defaults and --vars fill it', async () => {
     const dir = project(
       {
