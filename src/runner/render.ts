@@ -352,13 +352,16 @@ export class Renderer {
     return { found: false, value: undefined };
   }
 
-  /** dbt's default generate_schema_name: a custom schema is appended to the target schema. */
-  schemaFor(config: ModelConfig): string {
+  /**
+   * dbt's default generate_schema_name: a custom schema is appended to the target schema. A project's own
+   * generate_schema_name gets the node of the model the relation belongs to (not the model being rendered,
+   * which differs inside ref(), nor none, as between models of a build).
+   */
+  schemaFor(config: ModelConfig, node: ModelNode | undefined = this.state?.node): string {
     const custom =
       typeof config.schema === 'string' && config.schema.trim() !== '' ? config.schema.trim() : '';
     const gen = this.packageMacros.get('generate_schema_name');
     if (gen) {
-      const node = this.state?.node;
       const out = String(gen(custom || null, node ? this.modelObject(node, config) : null)).trim();
       return out;
     }
@@ -368,7 +371,12 @@ export class Renderer {
   relationFor(name: string, config: ModelConfig): Relation {
     const identifier = typeof config.alias === 'string' && config.alias ? config.alias : name;
     const type = config.materialized === 'view' ? 'view' : 'table';
-    return new Relation(this.schemaFor(config), identifier, this.targetType, type);
+    return new Relation(
+      this.schemaFor(config, this.project.models.get(name) ?? this.state?.node),
+      identifier,
+      this.targetType,
+      type,
+    );
   }
 
   private modelObject(node: ModelNode, config: ModelConfig): Ctx {

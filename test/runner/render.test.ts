@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileModels, type TargetType } from '../../src/runner';
+import { parseProject } from '../../src/runner/graph';
+import { loadProject } from '../../src/runner/project';
 import { UserError } from '../../src/errors';
 
 // Rendering needs no warehouse: these tests compile small projects written to a temp folder.
@@ -64,6 +66,23 @@ describe('runner rendering', () => {
       /^The models form a cycle: a -> b -> c -> a; remove one of these ref\(\) calls/,
     );
     expect(e.message).toContain(path.join(path.basename(dir), 'models', 'a.sql'));
+  });
+
+  it("gives a project's generate_schema_name the node of the model the relation is for", async () => {
+    const dir = project(
+      {
+        'macros/schemas.sql':
+          '{% macro generate_schema_name(custom_schema_name, node) %}{{ target.schema }}_{{ node.fqn[1] if node else "nonode" }}_{{ custom_schema_name }}{% endmacro %}',
+        'models/marts/m.sql': "{{ config(materialized='table') }}select 1 as x",
+        'models/other/m2.sql': "{{ config(materialized='table') }}select * from {{ ref('m') }}",
+      },
+      'models:\n  pkg:\n    marts:\n      +schema: s1\n    other:\n      +schema: s2\n',
+    );
+    const parsed = parseProject({ project: loadProject(dir), targetType: 'duckdb', schema: 'lifecycle' });
+    // where the build puts m (no model being rendered) and where m2's ref points (m2 being rendered)
+    const m = parsed.graph.get('m')!;
+    expect(parsed.renderer.relationFor('m', m.config).render()).toBe('"lifecycle_marts_s1"."m"');
+    expect((await compile(dir)).m2).toContain('"lifecycle_marts_s1"."m"');
   });
 
   it('refuses two models that build the same relation (an alias equal to another model)', async () => {
