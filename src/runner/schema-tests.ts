@@ -66,7 +66,12 @@ interface TestQuery {
 }
 
 /** Builds the SQL of a generic test the way dbt's built-in test macros write it, with bound values. */
-function testQuery(t: TestSpec, modelRel: string, parsed: ParsedProject): TestQuery {
+function testQuery(
+  t: TestSpec,
+  modelRel: string,
+  parsed: ParsedProject,
+  cache: Map<string, RenderedModel>,
+): TestQuery {
   const where = `the ${t.type} test ${t.name} (${t.file})`;
   const model = t.config.where
     ? `(select * from ${modelRel} where ${parsed.renderer.renderString(String(t.config.where), parsed.graph.get(t.model)?.node)}) dbt_subquery`
@@ -121,7 +126,11 @@ function testQuery(t: TestSpec, modelRel: string, parsed: ParsedProject): TestQu
         throw new UserError(`${where} needs "to: ref('model')" and "field: column".`);
       }
       const expr = /^\s*\{\{/.test(to) ? to : `{{ ${to} }}`;
-      const parent = parsed.renderer.renderString(expr, parsed.graph.get(t.model)?.node).trim();
+      let parent = parsed.renderer.renderString(expr, parsed.graph.get(t.model)?.node).trim();
+      // ref() to an ephemeral model renders its CTE name, which no test query defines: inline its SQL instead
+      const eph = /^"?__dbt__cte__(\w+)"?$/.exec(parent);
+      if (eph && parsed.graph.has(eph[1]))
+        parent = `(\n${compileModel(parsed, eph[1], false, cache)}\n) dbt_parent`;
       const f = col(field, where);
       return {
         sql:
@@ -216,7 +225,7 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
     try {
       const rel = await modelRelation(t.model);
       if ('error' in rel) throw new UserError(rel.error);
-      const q = testQuery(t, rel.rel, parsed);
+      const q = testQuery(t, rel.rel, parsed, cache);
       res.sql = inlineParams(q);
       const counted = await wh.query<{ n: number | bigint }>(
         `select count(*) as n from (${q.sql}) dbt_test`,

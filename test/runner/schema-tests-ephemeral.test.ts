@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, testModels } from '../../src/runner';
+import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject } from './temp-project';
+
+// A relationships test whose parent is an ephemeral model: it has no relation, so its SQL is inlined, as for
+// a tested ephemeral model.
+const FILES = oneSourceProject('eph', 'events', {
+  'eph.sql': "{{ config(materialized='ephemeral') }}select id from {{ source('raw', 'events') }}",
+  'child.sql':
+    "{{ config(materialized='table') }}select id from {{ source('raw', 'events') }} union all select 99 as id",
+  'schema.yml': `version: 2
+models:
+  - name: child
+    columns:
+      - name: id
+        tests:
+          - relationships:
+              to: ref('eph')
+              field: id
+`,
+});
+
+describeEachWarehouse('runner relationships test to an ephemeral model', ({ tw }) => {
+  let wh: Warehouse;
+  let dir: string;
+  beforeAll(async () => {
+    dir = tempProject('eph', FILES);
+    wh = await tw().open();
+    await wh.exec('create schema src');
+    await wh.exec('create table src.events (id integer)');
+    await wh.exec('insert into src.events values (1), (2)');
+  });
+  afterAll(async () => {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finds the child rows without a parent row', async () => {
+    const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+    await buildModels(base);
+    const res = await testModels(base);
+    expect(res.tests.map((t) => [t.type, t.status, t.failures])).toEqual([['relationships', 'fail', 1]]);
+  });
+});
