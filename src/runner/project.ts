@@ -335,7 +335,7 @@ export function loadProject(projectDir: string): Project {
       const relFile = path.relative(dir, f);
       if (!isValidIdent(modelName)) {
         throw new UserError(
-          `The model file ${relFile} has a name that is not a plain SQL identifier: rename it to letters, digits and underscores.`,
+          `The model file ${relFile} has a name that is not a plain SQL identifier: rename it to letters, digits and underscores${/^[0-9]/.test(modelName) ? ', starting with a letter or an underscore' : ''}${modelName.length > 63 ? ', at most 63 characters' : ''}.`,
         );
       }
       const prev = models.get(modelName);

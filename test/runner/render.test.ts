@@ -85,6 +85,13 @@ describe('runner rendering', () => {
     expect((await compile(dir)).m2).toContain('"lifecycle_marts_s1"."m"');
   });
 
+  it('says what to change in a model file name that is not an identifier', async () => {
+    const e = await compileError(project({ 'models/2024_report.sql': 'select 1 as x' }));
+    expect(e.message).toMatch(
+      /2024_report\.sql has a name that is not a plain SQL identifier: rename it to letters, digits and underscores, starting with a letter or an underscore\.$/,
+    );
+  });
+
   it('refuses two models that build the same relation (an alias equal to another model)', async () => {
     const dir = project({
       'models/a.sql': "{{ config(alias='b', materialized='table') }}select 1 as x",
