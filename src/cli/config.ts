@@ -279,11 +279,10 @@ export function locateConfigFile(
   return fs.existsSync(file) ? file : undefined;
 }
 
-/** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
 /**
- * Why a schema or table name cannot be used (to follow the name in a message), or undefined when it can. Names are lower case: DuckDB ignores
- * case in names while the runner's catalog checks compare them exactly, and on PostgreSQL a quoted
- * "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
+ * Why a schema or table name cannot be used (to follow the name in a message), or undefined when it can.
+ * Names are lower case: DuckDB ignores case in names while the runner's catalog checks compare them exactly,
+ * and on PostgreSQL a quoted "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
  */
 export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'schema'): string | undefined {
   if (!isValidIdent(value)) {
@@ -300,6 +299,7 @@ export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'sch
   return undefined;
 }
 
+/** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
