@@ -450,7 +450,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     opts.onModel?.({ phase: 'end', index: i, total: todo.length, name, result });
     opts.progress?.increment(1, `${name} ${result.status} ${result.ms}ms`);
   }
-  await restoreDroppedViews(parsed, wh, todo, failed, results);
+  await restoreDroppedViews(parsed, wh, todo, failed, results, opts.onModel);
   const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };
   const ok = results.filter((r) => r.status === 'success').length;
   opts.progress?.stop(`built ${ok}/${results.length} models in ${(res.ms / 1000).toFixed(1)}s`);
@@ -482,9 +482,13 @@ async function restoreDroppedViews(
   built: string[],
   failed: Set<string>,
   results: ModelResult[],
+  onModel?: (event: ModelEvent) => void,
 ): Promise<void> {
   if (wh.dialect !== 'postgres') return;
   const done = new Set(built);
+  // Their lines follow the selected models' ("21 of 21", "22 of 22"): how many there are is known only as
+  // each is found.
+  let extra = 0;
   const touched = new Set(built.filter((n) => !failed.has(n)));
   for (const name of parsed.order) {
     if (done.has(name)) continue;
@@ -529,6 +533,8 @@ async function restoreDroppedViews(
     }
     result.ms = Date.now() - t0;
     results.push(result);
+    const index = built.length + extra++;
+    onModel?.({ phase: 'end', index, total: index + 1, name, result });
   }
 }
 

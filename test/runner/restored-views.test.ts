@@ -1,0 +1,55 @@
+import * as fs from 'node:fs';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, type ModelEvent } from '../../src/runner';
+import type { Warehouse } from '../../src/warehouse';
+import { oneSourceProject, tempProject } from './temp-project';
+
+// PostgreSQL drops a view with the table it selects from when that table loses a column the view reads. A
+// partial build of the table alone then rebuilds the view after the selected models: it gets its progress
+// line too, after theirs.
+const FILES = oneSourceProject('restore', 'events', {
+  't.sql': `{{ config(materialized='table') }}
+select id{% if not var('drop_v', false) %}, v{% endif %} from {{ source('raw', 'events') }}`,
+  'vw.sql': "{{ config(materialized='view') }}select * from {{ ref('t') }}",
+});
+
+describeEachWarehouse(
+  'runner views rebuilt after a partial build',
+  ({ tw }) => {
+    let wh: Warehouse;
+    let dir: string;
+    beforeAll(async () => {
+      dir = tempProject('restore', FILES);
+      wh = await tw().open();
+      await wh.exec('create schema src');
+      await wh.exec('create table src.events (id integer, v text)');
+      await wh.exec(`insert into src.events values (1, 'a')`);
+    });
+    afterAll(async () => {
+      await wh.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('reports each rebuilt view as a model line after the selected ones', async () => {
+      const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+      await buildModels(base);
+      const events: ModelEvent[] = [];
+      const res = await buildModels({
+        ...base,
+        select: ['t'],
+        vars: { drop_v: true },
+        onModel: (e) => events.push(e),
+      });
+      const ends = events
+        .filter((e) => e.phase === 'end')
+        .map((e) => [e.name, e.index, e.total, e.result?.status]);
+      expect(ends).toEqual([
+        ['t', 0, 1, 'success'],
+        ['vw', 1, 2, 'success'],
+      ]);
+      expect(res.models.map((m) => m.name)).toEqual(['t', 'vw']);
+      expect(await wh.query('select * from marts.vw')).toEqual([{ id: 1 }]);
+    });
+  },
+  ['postgres'],
+);
