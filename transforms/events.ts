@@ -302,7 +302,7 @@ export interface NormalizeOptions {
   batchContext?: JsonObject;
 }
 
-const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const;
+export const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const;
 
 /**
  * Fills in what the SDKs leave out and brings RudderStack's variants onto the Segment spec, in place, on an

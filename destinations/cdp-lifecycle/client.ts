@@ -19,7 +19,13 @@ import {
 import { isValidIdent } from '../../src/warehouse/types';
 import { UsageError } from '../../src/errors';
 import { MultiStatusResponse, PayloadValidationError, type JSONLikeObject } from '@segment/actions-core';
-import { TABLE_FOR_TYPE, landingRow, type CallType, type ShapedFields } from '../../transforms/events';
+import {
+  TABLE_FOR_TYPE,
+  TIME_KEYS,
+  landingRow,
+  type CallType,
+  type ShapedFields,
+} from '../../transforms/events';
 import { validateEvent } from '../../transforms/schemas';
 import type { Settings } from './generated-types';
 
@@ -112,7 +118,7 @@ async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
  */
 function payloadProblem(type: CallType, f: ShapedFields): string | null {
   const event: Record<string, unknown> = { ...f, type };
-  for (const k of ['timestamp', 'originalTimestamp', 'sentAt', 'receivedAt'] as const) {
+  for (const k of TIME_KEYS) {
     if (event[k] === '' || event[k] === null) delete event[k];
   }
   const v = validateEvent(event, type);
