@@ -91,6 +91,24 @@ interface Pending {
 
 let instanceCount = 0;
 
+/** Thrown inside a probe's transaction so that it rolls back; carries how many events the actions wrote. */
+class ProbeRolledBack extends Error {
+  constructor(readonly landed: number) {
+    super('probe rolled back');
+  }
+}
+
+/** An event of `type` with nothing of any caller's in it: what a healthy raw table always takes. */
+function neutralEvent(type: CallType, receivedAt: string): JsonObject {
+  const id = 'cdp-lifecycle-probe';
+  const e: JsonObject = { type, messageId: id, userId: id, timestamp: receivedAt, receivedAt };
+  if (type === 'track') e.event = 'cdp-lifecycle probe';
+  if (type === 'alias') e.previousId = `${id}-previous`;
+  if (type === 'group') e.groupId = id;
+  normalizeEvent(e, { receivedAt, keepReceivedAt: true });
+  return e;
+}
+
 function addRejection(
   rejected: RejectedEvent[],
   rows: InsertValue[][],
@@ -411,7 +429,17 @@ export class Ingestor {
       }
     };
     await walk(p.events, p.indexes, err);
-    if (!written) throw err;
+    // Nothing could be written: either every event is at fault (a lone event refused by a constraint, which
+    // the SDK would otherwise resend forever) or the table refuses any row. A neutral event of each refused
+    // type, written and rolled back, tells them apart.
+    if (
+      !written &&
+      !(await this.acceptsNeutralEvents(
+        refused.map((x) => x.event),
+        p.receivedAt,
+      ))
+    )
+      throw err;
     // the caller's own rejections and the refused events, in one write
     const rest: Pending = {
       ...p,
@@ -428,6 +456,33 @@ export class Ingestor {
     return out;
   }
 
+  /**
+   * Whether the raw tables take an event of each type in `like` that carries nothing of the caller's but its
+   * type and receipt time. Written through the same path as real events, then rolled back: nothing lands.
+   */
+  private async acceptsNeutralEvents(like: readonly JsonObject[], receivedAt: string): Promise<boolean> {
+    const types = [...new Set(like.map((e) => e.type as CallType))];
+    const events = types.map((type) => neutralEvent(type, receivedAt));
+    const probe: Pending = {
+      events,
+      indexes: events.map((_, i) => i),
+      rejected: [],
+      rejectedRows: [],
+      receivedAt,
+      resolve: () => undefined,
+      reject: () => undefined,
+    };
+    try {
+      await this.process([probe], true);
+    } catch (e) {
+      if (e instanceof ProbeRolledBack) return e.landed === events.length;
+      if (e instanceof WarehouseUnavailableError) throw e;
+      this.logger?.warn({ err: errorMessage(e) }, 'the raw tables refuse a neutral event too');
+      return false;
+    }
+    return false;
+  }
+
   private ensureTables(): Promise<void> {
     if (!this.tablesReady) {
       this.tablesReady = ensureRawTables(this.wh, this.rawSchema).catch((err: unknown) => {
@@ -438,7 +493,8 @@ export class Ingestor {
     return this.tablesReady;
   }
 
-  private async process(group: Pending[]): Promise<IngestResult[]> {
+  /** `rollback`: write, then undo the transaction by throwing ProbeRolledBack (see acceptsNeutralEvents). */
+  private async process(group: Pending[], rollback = false): Promise<IngestResult[]> {
     const events: JsonObject[] = [];
     for (const p of group) for (const e of p.events) events.push(e);
     const ws = new WriteSet(this.rawSchema);
@@ -510,6 +566,7 @@ export class Ingestor {
           rejectedRows,
         );
       }
+      if (rollback) throw new ProbeRolledBack(out.reduce((n, r) => n + r.landed, 0));
     });
     return out;
   }

@@ -269,4 +269,95 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
       ['refused-2', 'refused-5', 'refused-noevent'],
     );
   });
+
+  it('quarantines a lone refused event (as analytics.js sends them) instead of failing it for the SDK to resend forever', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/track',
+      { userId: 'lone-user', event: 'Blocked', messageId: 'lone-blocked' },
+      KEY,
+    );
+    expect(res.status).toBe(200);
+    const body = res.body as { landed: number; rejected: Array<{ index: number; reason: string }> };
+    expect(body.landed).toBe(0);
+    expect(body.rejected.map((r) => r.index)).toEqual([0]);
+    expect(body.rejected[0].reason).toMatch(/^the warehouse refused it: .*(no_blocked|CHECK)/i);
+    // every event of a batch refused: all quarantined, none resent
+    const all = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'lone-user', event: 'Blocked', messageId: 'all-blocked-0' },
+          { type: 'track', userId: 'lone-user', event: 'Blocked', messageId: 'all-blocked-1' },
+        ],
+      },
+      KEY,
+    );
+    expect(all.status).toBe(200);
+    expect((all.body as { rejected: Array<{ index: number }> }).rejected.map((r) => r.index)).toEqual([0, 1]);
+    const quarantined = await wh.query<{ payload: string }>(
+      `select payload from ${schema}.rejected_events where payload like '%-blocked%'`,
+    );
+    expect(quarantined.map((r) => (JSON.parse(r.payload) as { messageId: string }).messageId).sort()).toEqual(
+      ['all-blocked-0', 'all-blocked-1', 'lone-blocked'],
+    );
+    // the neutral event that told the table's health apart was rolled back
+    const probes = await wh.query(
+      `select id from ${schema}.tracks where user_id = 'cdp-lifecycle-probe' or user_id = 'lone-user'`,
+    );
+    expect(probes).toEqual([]);
+  });
+});
+
+describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_refusing_all';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await wh.exec(`drop schema if exists ${schema} cascade`);
+    // A column the collector does not fill, which a DBA made NOT NULL: no row can land until it is fixed.
+    await wh.exec(`create schema ${schema}`);
+    await wh.exec(
+      createTableSql(wh.dialect, schema, RAW_TABLES.tracks).replace(/\)$/, `, tenant text not null)`),
+    );
+    collector = await startCollector({
+      warehouse: wh,
+      rawSchema: schema,
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('fails the request (the SDK retries it once the table is fixed) and quarantines nothing', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/track',
+      { userId: 'u-all', event: 'Fine', messageId: 'refused-all-0' },
+      KEY,
+    );
+    expect(res.status).toBe(500);
+    expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([]);
+    expect(await wh.query(`select payload from ${schema}.rejected_events`)).toEqual([]);
+    // fixed by the DBA: the same event, resent, lands
+    await wh.exec(`alter table ${schema}.tracks drop column tenant`);
+    const again = await postJson(
+      collector.url,
+      '/v1/track',
+      { userId: 'u-all', event: 'Fine', messageId: 'refused-all-0' },
+      KEY,
+    );
+    expect(again.status).toBe(200);
+    expect(await wh.query<{ id: string }>(`select id from ${schema}.tracks`)).toEqual([
+      { id: 'refused-all-0' },
+    ]);
+  });
 });
