@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { UserError, errorMessage } from '../errors';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
 import { quoteCatalogName, quoteIdent, quoteText } from '../warehouse/types';
@@ -67,11 +68,19 @@ async function dropIfExists(wh: SqlRunner, schema: string, name: string): Promis
 
 /** The intermediate relation dbt builds before swapping it in. */
 export function tmpName(name: string): string {
-  const t = `${name}__dbt_tmp`;
-  if (t.length > 63) {
-    throw new UserError(`The model name ${name} is too long: keep it under 54 characters.`);
-  }
-  return t;
+  return suffixedName(name, '__dbt_tmp');
+}
+
+/**
+ * `name` + `suffix` (a temporary or backup relation). A name too long for the suffix within PostgreSQL's 63
+ * characters is cut, as dbt-postgres cuts it, plus a hash of the whole name, so that two long names sharing
+ * their first characters never build into the same relation.
+ */
+function suffixedName(name: string, suffix: string): string {
+  const t = `${name}${suffix}`;
+  if (t.length <= 63) return t;
+  const hash = createHash('md5').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, 63 - suffix.length - 9)}_${hash}${suffix}`;
 }
 
 async function countRows(wh: SqlRunner, schema: string, name: string): Promise<number> {
@@ -342,7 +351,7 @@ async function swapKeepingDependents(
   notes: string[],
 ): Promise<void> {
   const dependents = await dependentsOf(tx, schema, name);
-  const backup = `${name}__dbt_bak`;
+  const backup = suffixedName(name, '__dbt_bak');
   const oldBackup = await relationKind(tx, schema, backup);
   if (oldBackup) await tx.exec(dropSql(tx, oldBackup, schema, backup));
   await tx.exec(`alter ${oldKind} ${rel(schema, name)} rename to ${quoteIdent(backup)}`);
