@@ -125,6 +125,11 @@ function testQuery(
       if (typeof to !== 'string' || typeof field !== 'string') {
         throw new UserError(`${where} needs "to: ref('model')" and "field: column".`);
       }
+      // dbt disables (with a warning) a test whose parent is a disabled model: no relation was built for it
+      const target = /\bref\(\s*(?:['"][^'"]*['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)/.exec(to)?.[1];
+      if (target && parsed.project.models.has(target) && !parsed.graph.has(target)) {
+        throw new UnsupportedTest(`its parent ref('${target}') is disabled`);
+      }
       const expr = /^\s*\{\{/.test(to) ? to : `{{ ${to} }}`;
       let parent = parsed.renderer.renderString(expr, parsed.graph.get(t.model)?.node).trim();
       // ref() to an ephemeral model renders its CTE name, which no test query defines: inline its SQL instead

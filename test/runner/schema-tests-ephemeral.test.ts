@@ -44,3 +44,49 @@ describeEachWarehouse('runner relationships test to an ephemeral model', ({ tw }
     expect(res.tests.map((t) => [t.type, t.status, t.failures])).toEqual([['relationships', 'fail', 1]]);
   });
 });
+
+// dbt disables a test whose relationships parent is a disabled model (with a warning) instead of querying a
+// relation that was never built.
+const DISABLED = oneSourceProject('offparent', 'events', {
+  'off.sql': "{{ config(enabled=false) }}select id from {{ source('raw', 'events') }}",
+  'child.sql': "{{ config(materialized='table') }}select id from {{ source('raw', 'events') }}",
+  'schema.yml': `version: 2
+models:
+  - name: child
+    columns:
+      - name: id
+        tests:
+          - not_null
+          - relationships:
+              to: ref('off')
+              field: id
+`,
+});
+
+describeEachWarehouse('runner relationships test to a disabled model', ({ tw }) => {
+  let wh: Warehouse;
+  let dir: string;
+  beforeAll(async () => {
+    dir = tempProject('offparent', DISABLED);
+    wh = await tw().open();
+    await wh.exec('create schema src');
+    await wh.exec('create table src.events (id integer)');
+    await wh.exec('insert into src.events values (1), (2)');
+  });
+  afterAll(async () => {
+    await wh.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('skips that test, naming the disabled model, and runs the others', async () => {
+    const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+    await buildModels(base);
+    const res = await testModels(base);
+    expect(res.tests.map((t) => [t.type, t.status])).toEqual([
+      ['not_null', 'pass'],
+      ['relationships', 'skipped'],
+    ]);
+    expect(res.tests[1].message).toMatch(/ref\('off'\).* is disabled/);
+    expect(res.success).toBe(true);
+  });
+});
