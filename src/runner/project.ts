@@ -57,6 +57,8 @@ export interface TestSpec {
   column?: string;
   /** The column came from a `column_name:` argument, which dbt takes as SQL: it may be an expression. */
   columnIsSql?: boolean;
+  /** The column has `quote: true`: its name is matched exactly instead of as an unquoted identifier. */
+  columnQuoted?: boolean;
   args: Record<string, unknown>;
   config: { where?: string; severity?: 'error' | 'warn'; [key: string]: unknown };
   /** dbt-style unique test name, e.g. `not_null_user_lifecycle_user_id`. */
@@ -399,7 +401,11 @@ export function loadProject(projectDir: string): Project {
               description: typeof c.description === 'string' ? c.description : undefined,
               data_type: typeof c.data_type === 'string' ? c.data_type : undefined,
             });
-            for (const t of testsOf(c)) tests.push(parseTest(t, m.name, c.name, relFile, usedNames));
+            for (const t of testsOf(c))
+              tests.push({
+                ...parseTest(t, m.name, c.name, relFile, usedNames),
+                columnQuoted: c.quote === true,
+              });
           }
         }
       }
@@ -435,7 +441,10 @@ export function loadProject(projectDir: string): Project {
           for (const c of Array.isArray(t.columns) ? t.columns : []) {
             if (!isObject(c) || typeof c.name !== 'string') continue;
             for (const x of testsOf(c))
-              srcTests.push(parseTest(x, key, c.name, relFile, usedNames, 'source_'));
+              srcTests.push({
+                ...parseTest(x, key, c.name, relFile, usedNames, 'source_'),
+                columnQuoted: c.quote === true,
+              });
           }
           for (const x of srcTests)
             tests.push({ ...x, model: `${s.name}.${t.name}`, source: { source: s.name, table: t.name } });

@@ -51,13 +51,18 @@ export interface TestOptions extends RunnerBaseOptions {
 
 const SAMPLE_SIZE = 5;
 
-function col(name: string, where: string): string {
+/**
+ * A tested column. dbt writes it unquoted unless the column says `quote: true`, so the warehouse folds its case
+ * (PostgreSQL to lower case): `UserId` in schema.yml tests the column user_id. Quoted here (a reserved word
+ * must not break the query), after the same folding.
+ */
+function col(name: string, where: string, exact = false): string {
   if (!isValidIdent(name)) {
     throw new UserError(
       `${where}: the column "${name}" is not a plain SQL identifier; tests take column names.`,
     );
   }
-  return quoteIdent(name);
+  return quoteIdent(exact ? name : name.toLowerCase());
 }
 
 interface TestQuery {
@@ -82,7 +87,7 @@ function testQuery(
     // A column under `columns:` is an identifier, quoted; a model-level `column_name:` is SQL written by the
     // package's author, like the model itself, and dbt inserts it as is (e.g. "a || '|' || b").
     if (t.columnIsSql && !isValidIdent(t.column)) return `(${t.column})`;
-    return col(t.column, where);
+    return col(t.column, where, t.columnQuoted);
   };
   switch (type) {
     case 'not_null': {
