@@ -308,6 +308,8 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const values = new Map<string, unknown>();
   // the settings given by a file, the environment or a flag rather than left at their defaults
   const explicit = new Set<string>();
+  // where each explicit setting's value came from, for messages that name what to change
+  const origins = new Map<string, Source>();
 
   for (const setting of SETTINGS) {
     // A setting another command reads (e.g. LIFECYCLE_PORT while running `build`) is neither read nor judged.
@@ -337,7 +339,10 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       continue;
     }
     const top = layers[layers.length - 1];
-    if (top) explicit.add(setting.key);
+    if (top) {
+      explicit.add(setting.key);
+      origins.set(setting.key, top[0]);
+    }
     values.set(setting.key, top ? coerce(setting, top[1], top[0], cwd) : setting.default);
   }
 
@@ -368,12 +373,16 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   };
   // Validate early so a typo is a usage error (exit 2) before anything is opened.
   parseWarehouseUrl(resolved.warehouse);
-  for (const [name, value] of [
-    ['--raw-schema', resolved.rawSchema],
-    ['--schema', resolved.schema],
+  const named = (key: string, flag: string): string => {
+    const origin = origins.get(key);
+    return origin ? describeSource(origin) : flag;
+  };
+  for (const [key, flag, value] of [
+    ['raw_schema', '--raw-schema', resolved.rawSchema],
+    ['schema', '--schema', resolved.schema],
   ] as const) {
     const problem = schemaNameProblem(value);
-    if (problem) throw new UsageError(`${name} "${value}" ${problem}.`);
+    if (problem) throw new UsageError(`${named(key, flag)} "${value}" ${problem}.`);
   }
   // The var lifecycle__raw_schema is how a dbt project points the package at its tables, and it wins over
   // --raw-schema in the runner: both set to different schemas would read one and silently ignore the other.
@@ -385,7 +394,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     String(rawVar) !== resolved.rawSchema
   ) {
     throw new UsageError(
-      `--raw-schema "${resolved.rawSchema}" and the var lifecycle__raw_schema "${String(rawVar)}" name different raw schemas: set only one of them.`,
+      `${named('raw_schema', '--raw-schema')} "${resolved.rawSchema}" and the var lifecycle__raw_schema "${String(rawVar)}" name different raw schemas: set only one of them.`,
     );
   }
   if (resolved.serve.port > 65535) {

@@ -164,6 +164,24 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     expect(() =>
       resolveConfig({ command: 'sync', flags: {}, env: { LIFECYCLE_SYNC_TO: 'mparticle' }, cwd: dir }),
     ).toThrow(/LIFECYCLE_SYNC_TO must be one of rudderstack, segment, not "mparticle"/);
+    // schema names and the raw-schema clash name where the value was set, not a flag nobody passed
+    expect(() =>
+      resolveConfig({ command: 'build', flags: {}, env: { LIFECYCLE_SCHEMA: 'Life' }, cwd: dir }),
+    ).toThrow(/^the environment variable LIFECYCLE_SCHEMA "Life" has upper-case letters/);
+    expect(() =>
+      resolveConfig({
+        command: 'build',
+        flags: { vars: '{"lifecycle__raw_schema": "other"}' },
+        env: { LIFECYCLE_RAW_SCHEMA: 'foo' },
+        cwd: dir,
+      }),
+    ).toThrow(
+      /^the environment variable LIFECYCLE_RAW_SCHEMA "foo" and the var lifecycle__raw_schema "other" name different raw schemas/,
+    );
+    write('cdp-lifecycle.yml', 'raw_schema: foo\nvars:\n  lifecycle__raw_schema: other\n');
+    expect(() => resolveConfig({ command: 'build', flags: {}, env: {}, cwd: dir })).toThrow(
+      /^"raw_schema" in cdp-lifecycle.yml "foo" and the var lifecycle__raw_schema "other"/,
+    );
   });
 
   it('parses --vars as JSON, YAML or @file, and refuses anything but a mapping', () => {
