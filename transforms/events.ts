@@ -120,6 +120,24 @@ export function canonicalTimestamp(value: string): string {
   return micros ? `${iso.slice(0, -1)}${micros.padEnd(3, '0')}Z` : iso;
 }
 
+/**
+ * Microseconds since the epoch (exact in a double until the year 2255), so that a derived timestamp keeps the
+ * microseconds its inputs carry, as every stored one does.
+ */
+function parseIsoMicros(value: string): number {
+  const ms = parseIsoTimestamp(value);
+  if (Number.isNaN(ms)) return NaN;
+  const micros = (ISO_RE.exec(value)?.[7] ?? '').slice(3, 6).padEnd(3, '0');
+  return ms * 1000 + Number(micros);
+}
+
+function isoFromMicros(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const rest = us - ms * 1000;
+  const iso = new Date(ms).toISOString();
+  return rest === 0 ? iso : `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
+}
+
 export interface TimestampFields {
   timestamp?: string | null;
   originalTimestamp?: string | null;
@@ -133,12 +151,12 @@ export interface TimestampFields {
  */
 export function resolveTimestamp(f: TimestampFields): string {
   if (f.timestamp) return canonicalTimestamp(f.timestamp);
-  const received = parseIsoTimestamp(f.receivedAt);
   if (f.sentAt && f.originalTimestamp) {
-    const sent = parseIsoTimestamp(f.sentAt);
-    const original = parseIsoTimestamp(f.originalTimestamp);
+    const sent = parseIsoMicros(f.sentAt);
+    const original = parseIsoMicros(f.originalTimestamp);
+    const received = parseIsoMicros(f.receivedAt);
     if (!Number.isNaN(sent) && !Number.isNaN(original) && !Number.isNaN(received)) {
-      return new Date(received - (sent - original)).toISOString();
+      return isoFromMicros(received - (sent - original));
     }
   }
   return canonicalTimestamp(f.receivedAt);

@@ -48,6 +48,24 @@ describe('timestamp rule (SPEC §3)', () => {
       }),
     ).toBe('2024-03-10T08:00:05.000Z');
   });
+  it('keeps the microseconds of the derivation, as stored timestamps keep theirs', () => {
+    // 08:00:10.000002 - (07:00:05.000001 - 07:00:00.123456) = 08:00:05.123457
+    expect(
+      resolveTimestamp({
+        originalTimestamp: '2024-03-10T07:00:00.123456Z',
+        sentAt: '2024-03-10T07:00:05.000001Z',
+        receivedAt: '2024-03-10T08:00:10.000002Z',
+      }),
+    ).toBe('2024-03-10T08:00:05.123457Z');
+    // borrowing across the millisecond and the second: 08:00:00.000 - (07:00:00.000001 - 07:00:00) = 07:59:59.999999
+    expect(
+      resolveTimestamp({
+        originalTimestamp: '2024-03-10T07:00:00Z',
+        sentAt: '2024-03-10T07:00:00.000001Z',
+        receivedAt: '2024-03-10T08:00:00.000Z',
+      }),
+    ).toBe('2024-03-10T07:59:59.999999Z');
+  });
   it('understands offsets', () => {
     expect(
       resolveTimestamp({
