@@ -6,7 +6,10 @@ export interface RetryPolicy {
   /** First backoff; doubles each attempt, with jitter, up to maxDelayMs. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** A Retry-After longer than this is cut to it, so one answer cannot park a scheduled run for hours. */
+  /**
+   * The longest Retry-After a run waits for. A longer one is not cut short (that would resend before the CDP
+   * asked): the rows are marked failed and the run stops, so one answer cannot park a scheduled run for hours.
+   */
   maxRetryAfterMs: number;
 }
 
@@ -66,6 +69,8 @@ export interface BatchResult {
   results: EventResult[];
   /** Some events failed because retries ran out: the CDP is down or throttling hard, so stop the run. */
   exhausted: boolean;
+  /** Why the run should stop when not because attempts ran out (a Retry-After longer than a run waits). */
+  stopReason?: string;
   requests: number;
 }
 
@@ -83,6 +88,7 @@ export async function deliverBatch(
 ): Promise<BatchResult> {
   const results: Array<EventResult | undefined> = new Array(msgs.length);
   let exhausted = false;
+  let stopReason: string | undefined;
   let requests = 0;
 
   async function attempt(indices: number[], n: number): Promise<void> {
@@ -112,7 +118,18 @@ export async function deliverBatch(
       }
     });
     if (retry.length > 0 && lastRetry) {
-      if (n >= policy.maxAttempts) {
+      const asked = lastRetry.retryAfterMs;
+      if (asked !== undefined && asked > policy.maxRetryAfterMs) {
+        exhausted = true;
+        const wait = `${Math.ceil(asked / 1000)} s`;
+        stopReason = `the CDP asked to wait ${wait} (Retry-After); the rest is left for the next run`;
+        for (const i of retry) {
+          results[i] = {
+            ok: false,
+            error: `the endpoint asked to wait ${wait} (Retry-After), longer than a run waits (${Math.round(policy.maxRetryAfterMs / 1000)} s): ${lastRetry.message}`,
+          };
+        }
+      } else if (n >= policy.maxAttempts) {
         exhausted = true;
         for (const i of retry) {
           results[i] = { ok: false, error: `gave up after ${n} attempts: ${lastRetry.message}` };
@@ -142,6 +159,7 @@ export async function deliverBatch(
   return {
     results: results.map((r) => r ?? { ok: false, error: 'no answer from the CDP' }),
     exhausted,
+    ...(stopReason ? { stopReason } : {}),
     requests,
   };
 }

@@ -451,7 +451,9 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         acked.push(e);
       });
       if (res.exhausted && !aborted) {
-        aborted = `the CDP kept failing after ${retry.maxAttempts} attempts; the rest is left for the next run`;
+        aborted =
+          res.stopReason ??
+          `the CDP kept failing after ${retry.maxAttempts} attempts; the rest is left for the next run`;
       }
       flushWrites(false);
       progress.increment(batch.length);

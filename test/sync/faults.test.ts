@@ -76,6 +76,36 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       );
     });
 
+    it('does not resend before a long Retry-After: marks the rows failed and stops the run', async () => {
+      cdp.setHandler(() => ({
+        status: 429,
+        headers: { 'retry-after': '3600' },
+        body: 'come back in an hour',
+      }));
+      const started = Date.now();
+      const s = await runSync({ ...base(), batchSize: 10, concurrency: 1 });
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // one request answered 429, never resent; the other 20 users were not tried
+      expect(cdp.requests.length).toBeGreaterThanOrEqual(1);
+      expect(cdp.acked()).toEqual([]);
+      expect(s).toMatchObject({ sent: 0, status: 'failed', exitCode: 1 });
+      expect(s.failed).toBeGreaterThan(0);
+      expect(s.failed).toBeLessThanOrEqual(10);
+      expect(s.errors[0].error).toMatch(
+        /the endpoint asked to wait 3600 s \(Retry-After\), longer than a run waits \(120 s\)/,
+      );
+      expect(s.aborted).toMatch(
+        /the CDP asked to wait 3600 s \(Retry-After\); the rest is left for the next run/,
+      );
+      // a short Retry-After is still waited for and the same events resent
+      let n = 0;
+      cdp.setHandler(() => (++n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+      const waited = Date.now();
+      const again = await runSync({ ...base(), batchSize: 30, concurrency: 1 });
+      expect(again).toMatchObject({ sent: 30, failed: 0 });
+      expect(Date.now() - waited).toBeGreaterThanOrEqual(900);
+    });
+
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {
       const s = await runSync({
         ...base(),
