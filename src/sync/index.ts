@@ -20,6 +20,7 @@ import {
   type LogEntry,
   type MemoryCap,
   type RunStatus,
+  dropStaleDryRunTables,
 } from './state';
 import {
   DEFAULT_TRAITS,
@@ -481,7 +482,10 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       destination,
       fullResync,
       dryRunId: dryRun ? runId : undefined,
+      startedAtMs: startedAt.getTime(),
     });
+    // housekeeping only: a role that may not drop them still syncs
+    await dropStaleDryRunTables(wh, schema).catch(() => undefined);
     const duplicates = await memory.run(() => duplicateUserIds(wh, schema));
     pendingTable = q.pendingTable;
     await wh.exec(`drop table if exists ${qualify(schema, q.pendingTable)}`);

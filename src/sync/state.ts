@@ -179,6 +179,37 @@ export interface DiffQuery {
  * every user runs once and frees its memory (spilling if it must) instead of staying pinned while the slow
  * part, sending, streams through it. Only changed rows leave the warehouse.
  */
+/** Dry-run pending tables: `sync_pending_dry_<start, epoch seconds>_<hash>`. */
+const DRY_RUN_TABLE_PREFIX = 'sync_pending_dry_';
+
+/** A dry run's table left this long is an orphan (its process was killed): no dry run takes a day. */
+export const STALE_DRY_RUN_MS = 24 * 3600 * 1000;
+
+/**
+ * Drops the pending tables of dry runs that started more than STALE_DRY_RUN_MS ago. A dry run drops its own
+ * table when it ends, but a killed one cannot, and its name is unique to it: nothing else would ever reuse or
+ * replace it. Returns the names dropped.
+ */
+export async function dropStaleDryRunTables(
+  wh: SqlRunner,
+  schema: string,
+  nowMs = Date.now(),
+): Promise<string[]> {
+  const sql =
+    wh.dialect === 'postgres'
+      ? 'select tablename as name from pg_tables where schemaname = $1'
+      : 'select table_name as name from duckdb_tables() where database_name = current_database() and schema_name = $1';
+  const names = (await wh.query<{ name: string }>(sql, [schema])).map((r) => r.name);
+  const dropped: string[] = [];
+  for (const name of names) {
+    const m = /^sync_pending_dry_(\d+)_[0-9a-f]{16}$/.exec(name);
+    if (!m || Number(m[1]) * 1000 > nowMs - STALE_DRY_RUN_MS) continue;
+    await wh.exec(`drop table if exists ${qualify(schema, name)}`);
+    dropped.push(name);
+  }
+  return dropped;
+}
+
 export function buildDiffQuery(opts: {
   dialect: Dialect;
   schema: string;
@@ -188,6 +219,8 @@ export function buildDiffQuery(opts: {
   fullResync: boolean;
   /** The run id of a dry run (which gets a pending table of its own). */
   dryRunId?: string;
+  /** When the dry run started (ms since the epoch), in its table's name so that an orphan can be told. */
+  startedAtMs?: number;
 }): DiffQuery {
   const types = new Map(opts.columns.map((c) => [c.name, c.type]));
   const hash = traitsHashSql(opts.dialect, 'u', opts.mapping, types, '$2');
@@ -198,7 +231,10 @@ export function buildDiffQuery(opts: {
     .join(', ');
   // A dry run takes no lock, so it may run beside a real run of the same destination: its own table then.
   const tableKey = opts.dryRunId ? `${opts.destination}\ndry-run:${opts.dryRunId}` : opts.destination;
-  const pendingTable = `sync_pending_${createHash('sha256').update(tableKey).digest('hex').slice(0, 16)}`;
+  const digest = createHash('sha256').update(tableKey).digest('hex').slice(0, 16);
+  const pendingTable = opts.dryRunId
+    ? `${DRY_RUN_TABLE_PREFIX}${Math.floor((opts.startedAtMs ?? Date.now()) / 1000)}_${digest}`
+    : `sync_pending_${digest}`;
   const pending = qualify(opts.schema, pendingTable);
   const select = (hashExpr: string): string => `select u.user_id as user_id, ${traitCols},
       ${hashExpr} as traits_hash,

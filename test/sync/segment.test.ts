@@ -234,6 +234,22 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     );
   });
 
+  it("drops a killed dry run's pending table after a day, and leaves a running one's alone", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const orphan = `sync_pending_dry_${now - 2 * 86400}_0123456789abcdef`;
+    const live = `sync_pending_dry_${now - 60}_fedcba9876543210`;
+    for (const t of [orphan, live]) await wh.exec(`create table lifecycle.${t} (user_id varchar)`);
+    const { writeKey: _k, ...noKey } = base();
+    await runSync({ ...noKey, dryRun: true });
+    const left = await wh.query<{ name: string }>(
+      `select table_name as name from information_schema.tables
+       where table_schema = 'lifecycle' and table_name like 'sync_pending%' order by 1`,
+    );
+    // the dry run's own table is gone too
+    expect(left.map((r) => r.name)).toEqual([live]);
+    await wh.exec(`drop table lifecycle.${live}`);
+  });
+
   it('isolates a poisoned row refused with 400, delivers the rest, and retries it next run', async () => {
     for (const id of ['u00001', 'u00002', 'u00003', 'u00004', 'u00005']) {
       await setStatus(wh, 'lifecycle', id, 'churned', '2024-06-30', 'dormant');
