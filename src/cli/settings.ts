@@ -140,7 +140,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'LIFECYCLE_SCHEDULE',
     flag: '--schedule <cron>',
     description:
-      'Cron expression (5 fields, or 6 with seconds) on which `serve` runs build, test and sync inside the collector process.',
+      "Cron expression (5 fields, 6 with seconds, 7 with a year, or @hourly/@daily…), in the process's time zone (TZ), on which `serve` runs build, test and sync inside the collector process.",
     commands: ['serve'],
   },
   {
