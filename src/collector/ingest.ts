@@ -5,6 +5,7 @@
  * a caller's promise resolves only after the transaction holding its events committed, and a caller's events
  * are all-or-nothing: they are always in the same transaction.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Destination, type SegmentEvent, type Result, type JSONObject } from '@segment/actions-core';
 import definition from '../../destinations/cdp-lifecycle';
@@ -91,6 +92,28 @@ interface Pending {
 
 let instanceCount = 0;
 
+/**
+ * Whether the warehouse refused the data itself (a constraint, a value it cannot convert) rather than failed
+ * for a reason of its own: PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint
+ * violation), DuckDB's constraint, conversion and range errors.
+ */
+export function isDataError(err: unknown): boolean {
+  // not `instanceof Error`: the DuckDB addon's errors may come from another realm (a test sandbox)
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (typeof e.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|constraint failed|Could not convert/i.test(
+        e.message,
+      )
+    )
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** Thrown inside a probe's transaction so that it rolls back; carries how many events the actions wrote. */
 class ProbeRolledBack extends Error {
   constructor(readonly landed: number) {
@@ -101,7 +124,14 @@ class ProbeRolledBack extends Error {
 /** An event of `type` with nothing of any caller's in it: what a healthy raw table always takes. */
 function neutralEvent(type: CallType, receivedAt: string): JsonObject {
   const id = 'cdp-lifecycle-probe';
-  const e: JsonObject = { type, messageId: id, userId: id, timestamp: receivedAt, receivedAt };
+  // a message id of its own, so that concurrent probes never wait on each other in a unique index
+  const e: JsonObject = {
+    type,
+    messageId: `${id}-${randomUUID()}`,
+    userId: id,
+    timestamp: receivedAt,
+    receivedAt,
+  };
   if (type === 'track') e.event = 'cdp-lifecycle probe';
   if (type === 'alias') e.previousId = `${id}-previous`;
   if (type === 'group') e.groupId = id;
@@ -397,6 +427,10 @@ export class Ingestor {
     const walk = async (events: JsonObject[], indexes: number[], e: unknown): Promise<void> => {
       if (e instanceof WarehouseUnavailableError) throw e;
       if (events.length === 1) {
+        // Only a refusal of the data is the event's fault. Anything else (a deadlock, a timeout, a full disk,
+        // a missing column) fails the request, and the SDK resends it: the parts already written land twice,
+        // which the models' dedup on id absorbs, and nothing is quarantined that a retry would have landed.
+        if (!isDataError(e)) throw e;
         refused.push({
           index: indexes[0],
           event: events[0],
@@ -461,7 +495,8 @@ export class Ingestor {
    * type and receipt time. Written through the same path as real events, then rolled back: nothing lands.
    */
   private async acceptsNeutralEvents(like: readonly JsonObject[], receivedAt: string): Promise<boolean> {
-    const types = [...new Set(like.map((e) => e.type as CallType))];
+    // in one order, so that two probes never lock the tables in opposite orders
+    const types = [...new Set(like.map((e) => e.type as CallType))].sort();
     const events = types.map((type) => neutralEvent(type, receivedAt));
     const probe: Pending = {
       events,
@@ -555,6 +590,8 @@ export class Ingestor {
     }
     await this.ensureTables();
     await this.wh.transaction(async (tx) => {
+      // A probe never commits, so a deferred constraint would never judge it: check them on each row instead.
+      if (rollback && tx.dialect === 'postgres') await tx.exec('set constraints all immediate');
       for (const [table, rows] of ws.rows) {
         await tx.insertRows(this.rawSchema, table, RAW_TABLES[table].columns, rows);
       }

@@ -361,3 +361,72 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
     ]);
   });
 });
+
+describeEachWarehouse(
+  'collector when a write fails for a reason of the warehouse, not of the events',
+  ({ tw }) => {
+    let wh: Warehouse;
+    let collector: Collector;
+    const schema = 'cdp_transient';
+
+    beforeAll(async () => {
+      wh = await tw().open();
+      await wh.exec(`drop schema if exists ${schema} cascade`);
+      await wh.exec(`create schema ${schema}`);
+      await wh.exec(createTableSql(wh.dialect, schema, RAW_TABLES.tracks));
+      // a deadlock on the first insert only (a sequence, which the failed transaction does not roll back): what
+      // a retry a moment later gets past
+      await wh.exec(`create sequence ${schema}.fired`);
+      await wh.exec(`create function ${schema}.deadlock_once() returns trigger language plpgsql as $$
+        begin
+          if nextval('${schema}.fired') = 1 then
+            raise exception 'deadlock detected (simulated)' using errcode = '40P01';
+          end if;
+          return new;
+        end $$`);
+      await wh.exec(
+        `create trigger deadlock_once before insert on ${schema}.tracks for each row execute function ${schema}.deadlock_once()`,
+      );
+      collector = await startCollector({
+        warehouse: wh,
+        rawSchema: schema,
+        port: 0,
+        host: '127.0.0.1',
+        writeKeys: [KEY],
+        logger: pino({ level: 'silent' }),
+      });
+    });
+    afterAll(async () => {
+      await collector.close();
+      await wh.close();
+    });
+
+    it('fails the request (500) instead of quarantining its events, and the resend lands', async () => {
+      const event = { userId: 'u-transient', event: 'Fine', messageId: 'transient-0' };
+      const res = await postJson(collector.url, '/v1/track', event, KEY);
+      expect(res.status).toBe(500);
+      expect(await wh.query(`select payload from ${schema}.rejected_events`)).toEqual([]);
+      const again = await postJson(collector.url, '/v1/track', event, KEY);
+      expect(again.status).toBe(200);
+      expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([{ id: 'transient-0' }]);
+    });
+
+    it('judges a table whose deferred constraint refuses every row as broken (500), not the events', async () => {
+      await wh.exec(`create table ${schema}.tenants (id text primary key)`);
+      await wh.exec(
+        `alter table ${schema}.tracks add column tenant text references ${schema}.tenants (id) deferrable initially deferred`,
+      );
+      await wh.exec(`alter table ${schema}.tracks alter column tenant set default 'none'`);
+      const res = await postJson(
+        collector.url,
+        '/v1/track',
+        { userId: 'u-deferred', event: 'Fine', messageId: 'deferred-0' },
+        KEY,
+      );
+      expect(res.status).toBe(500);
+      expect(await wh.query(`select payload from ${schema}.rejected_events`)).toEqual([]);
+      expect(await wh.query(`select id from ${schema}.tracks where id = 'deferred-0'`)).toEqual([]);
+    });
+  },
+  ['postgres'],
+);
