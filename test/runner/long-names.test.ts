@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
+import { tmpName } from '../../src/runner/materialize';
 import type { Warehouse } from '../../src/warehouse';
 
 // Model names up to PostgreSQL's 63 characters are valid; the runner's intermediate `__dbt_tmp` relation must
@@ -28,6 +29,19 @@ select id, v from {{ ref('${weekly}') }}`,
   }
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('intermediate relation names', () => {
+  it('fit in 63 characters and differ for two long names that share their first 51', () => {
+    expect(tmpName('orders')).toBe('orders__dbt_tmp');
+    const a = tmpName(weekly);
+    const b = tmpName(daily);
+    expect(a).toHaveLength(63);
+    expect(b).toHaveLength(63);
+    expect(a).not.toBe(b);
+    expect(a.endsWith('__dbt_tmp')).toBe(true);
+    expect(tmpName(weekly)).toBe(a);
+  });
+});
 
 describeEachWarehouse('runner with 63-character model names', ({ tw }) => {
   let wh: Warehouse;
