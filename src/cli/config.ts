@@ -38,12 +38,16 @@ export interface ResolvedConfig {
   configFile?: string;
 }
 
-type Source = { kind: 'flag'; name: string } | { kind: 'env'; name: string } | { kind: 'file'; name: string };
+type Source =
+  | { kind: 'flag'; name: string }
+  | { kind: 'env'; name: string }
+  /** `file`: the config file as found (./cdp-lifecycle.yml, --config or LIFECYCLE_CONFIG), for messages. */
+  | { kind: 'file'; name: string; file?: string };
 
 function describeSource(s: Source): string {
   if (s.kind === 'flag') return s.name;
   if (s.kind === 'env') return `the environment variable ${s.name}`;
-  return `"${s.name}" in ${CONFIG_FILE_NAME}`;
+  return `"${s.name}" in ${s.file ?? CONFIG_FILE_NAME}`;
 }
 
 function flagName(setting: Setting): string | undefined {
@@ -305,6 +309,13 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const cwd = input.cwd ?? process.cwd();
   const configFile = locateConfigFile(input.flags, cwd, env);
   const doc = configFile ? readConfigFile(configFile) : {};
+  const relative = configFile ? path.relative(cwd, configFile) : undefined;
+  const fileLabel =
+    relative === undefined
+      ? undefined
+      : relative.startsWith('..') || path.isAbsolute(relative)
+        ? configFile
+        : relative;
   const values = new Map<string, unknown>();
   // the settings given by a file, the environment or a flag rather than left at their defaults
   const explicit = new Set<string>();
@@ -321,7 +332,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     const flagOnly = setting.flagOnly?.includes(input.command) ?? false;
     const fileValue = flagOnly ? undefined : getPath(doc, setting.key);
     if (fileValue !== undefined && fileValue !== null)
-      layers.push([{ kind: 'file', name: setting.key }, fileValue]);
+      layers.push([{ kind: 'file', name: setting.key, file: fileLabel }, fileValue]);
     const envValue = setting.env && !flagOnly ? env[setting.env] : undefined;
     if (envValue !== undefined && envValue !== '')
       layers.push([{ kind: 'env', name: setting.env! }, envValue]);

@@ -182,6 +182,11 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     expect(() => resolveConfig({ command: 'build', flags: {}, env: {}, cwd: dir })).toThrow(
       /^"raw_schema" in cdp-lifecycle.yml "foo" and the var lifecycle__raw_schema "other"/,
     );
+    // the file given with --config is the one named
+    write('prod.yml', 'schema: Prod\n');
+    expect(() =>
+      resolveConfig({ command: 'build', flags: { config: 'prod.yml' }, env: {}, cwd: dir }),
+    ).toThrow(/^"schema" in prod\.yml "Prod" has upper-case letters/);
   });
 
   it('parses --vars as JSON, YAML or @file, and refuses anything but a mapping', () => {
