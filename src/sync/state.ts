@@ -172,13 +172,6 @@ export interface DiffQuery {
   columnAliases: Array<{ trait: string; alias: string }>;
 }
 
-/**
- * Change detection in SQL: the current `user_lifecycle` left-joined to this destination's `sync_state`; a
- * user is sent when it was never delivered, last failed, or its traits hash differs (or always with
- * `fullResync`). The changed rows are first written to a pending table, then streamed from it: the join over
- * every user runs once and frees its memory (spilling if it must) instead of staying pinned while the slow
- * part, sending, streams through it. Only changed rows leave the warehouse.
- */
 /** Dry-run pending tables: `sync_pending_dry_<start, epoch seconds>_<hash>`. */
 const DRY_RUN_TABLE_PREFIX = 'sync_pending_dry_';
 
@@ -188,7 +181,9 @@ export const STALE_DRY_RUN_MS = 24 * 3600 * 1000;
 /**
  * Drops the pending tables of dry runs that started more than STALE_DRY_RUN_MS ago. A dry run drops its own
  * table when it ends, but a killed one cannot, and its name is unique to it: nothing else would ever reuse or
- * replace it. Returns the names dropped.
+ * replace it. Also drops the tables dry runs left under the older name, `sync_pending_<hash>` with a hash that
+ * is no destination's (a real run's table is named after its destination, recorded in sync_runs before the
+ * table is made). Returns the names dropped.
  */
 export async function dropStaleDryRunTables(
   wh: SqlRunner,
@@ -200,16 +195,33 @@ export async function dropStaleDryRunTables(
       ? 'select tablename as name from pg_tables where schemaname = $1'
       : 'select table_name as name from duckdb_tables() where database_name = current_database() and schema_name = $1';
   const names = (await wh.query<{ name: string }>(sql, [schema])).map((r) => r.name);
+  const destinations = await wh.query<{ d: string }>(
+    `select distinct destination as d from ${qualify(schema, 'sync_runs')}`,
+  );
+  const ownHashes = new Set(
+    destinations.map((r) => createHash('sha256').update(r.d).digest('hex').slice(0, 16)),
+  );
   const dropped: string[] = [];
   for (const name of names) {
     const m = /^sync_pending_dry_(\d+)_[0-9a-f]{16}$/.exec(name);
-    if (!m || Number(m[1]) * 1000 > nowMs - STALE_DRY_RUN_MS) continue;
+    const legacy = /^sync_pending_([0-9a-f]{16})$/.exec(name);
+    const stale = m
+      ? Number(m[1]) * 1000 <= nowMs - STALE_DRY_RUN_MS
+      : legacy !== null && !ownHashes.has(legacy[1]);
+    if (!stale) continue;
     await wh.exec(`drop table if exists ${qualify(schema, name)}`);
     dropped.push(name);
   }
   return dropped;
 }
 
+/**
+ * Change detection in SQL: the current `user_lifecycle` left-joined to this destination's `sync_state`; a
+ * user is sent when it was never delivered, last failed, or its traits hash differs (or always with
+ * `fullResync`). The changed rows are first written to a pending table, then streamed from it: the join over
+ * every user runs once and frees its memory (spilling if it must) instead of staying pinned while the slow
+ * part, sending, streams through it. Only changed rows leave the warehouse.
+ */
 export function buildDiffQuery(opts: {
   dialect: Dialect;
   schema: string;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import type { Warehouse } from '../../src/warehouse';
 import { UsageError, UserError } from '../../src/errors';
@@ -238,7 +239,14 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     const now = Math.floor(Date.now() / 1000);
     const orphan = `sync_pending_dry_${now - 2 * 86400}_0123456789abcdef`;
     const live = `sync_pending_dry_${now - 60}_fedcba9876543210`;
-    for (const t of [orphan, live]) await wh.exec(`create table lifecycle.${t} (user_id varchar)`);
+    // a dry run's table under the name used before the start time was in it: a hash that is no destination's
+    const legacy = `sync_pending_${createHash('sha256').update('segment:x\ndry-run:y').digest('hex').slice(0, 16)}`;
+    // a real run's table (named after its destination): the next run of that destination replaces it
+    const [{ d }] = await wh.query<{ d: string }>(`select min(destination) as d from lifecycle.sync_runs`);
+    const real = `sync_pending_${createHash('sha256').update(d).digest('hex').slice(0, 16)}`;
+    for (const t of [orphan, live, legacy, real]) {
+      await wh.exec(`create table lifecycle.${t} (user_id varchar)`);
+    }
     const { writeKey: _k, ...noKey } = base();
     await runSync({ ...noKey, dryRun: true });
     const left = await wh.query<{ name: string }>(
@@ -246,8 +254,8 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
        where table_schema = 'lifecycle' and table_name like 'sync_pending%' order by 1`,
     );
     // the dry run's own table is gone too
-    expect(left.map((r) => r.name)).toEqual([live]);
-    await wh.exec(`drop table lifecycle.${live}`);
+    expect(left.map((r) => r.name)).toEqual([live, real].sort());
+    for (const t of [live, real]) await wh.exec(`drop table lifecycle.${t}`);
   });
 
   it('isolates a poisoned row refused with 400, delivers the rest, and retries it next run', async () => {
