@@ -18,6 +18,20 @@ function onSignal(signal: NodeJS.Signals): void {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+/**
+ * `cdp-lifecycle build | head` or `| grep -m1`: the reader closes the pipe, and Node reports EPIPE as an
+ * unhandled 'error' event that kills the process mid-build with a stack trace. Output nobody reads is dropped
+ * instead, and the work (a build, a sync) finishes as it would with its output shown.
+ */
+function dropOutputToClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+    throw err;
+  });
+}
+dropOutputToClosedPipe(process.stdout);
+dropOutputToClosedPipe(process.stderr);
+
 void main(process.argv).then((code) => {
   process.exitCode = code;
   // Every command closes what it opened; should a library still hold a timer or socket, leave anyway rather

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runCli, type CliResult } from '../helpers/cli';
+import { runCli, spawnTs, type CliResult } from '../helpers/cli';
 import { main } from '../../src/cli/main';
 
 /** Neither a stack frame nor a multi-line dump: the CLI's errors are one sentence. */
@@ -32,6 +32,22 @@ describe('cli error manners', () => {
     const typo = await inProcess(['biuld']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/Did you mean build\?/);
+  });
+
+  it('finishes its work quietly when the reader of its output goes away (| head)', async () => {
+    const cwd = fs.mkdtempSync(path.join(dir, 'pipe-'));
+    const child = spawnTs('src/cli/run.ts', ['compile', '--dialect', 'duckdb'], { cwd });
+    // the read end closed before the first line: every write of the CLI meets EPIPE
+    child.stdout?.destroy();
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin?.end();
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(code).toBe(0);
+    // the work was done: every model compiled, the last in DAG order included
+    const compiled = fs.readdirSync(path.join(cwd, 'target', 'compiled', 'duckdb'));
+    expect(compiled).toEqual(expect.arrayContaining(['user_lifecycle.sql', 'growth_accounting_daily.sql']));
   });
 
   it('exits 2 on an unknown flag', async () => {

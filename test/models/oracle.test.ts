@@ -15,7 +15,7 @@ import { build, diffUsers, landRaw, normalise, readMarts } from './helpers';
 
 const D1 = '2024-03-20';
 const D2 = '2024-03-21';
-const SEED = 20240320;
+const SEED = Number(process.env.ORACLE_SEED ?? 20240320);
 
 function lateRows(): RawData {
   // Rows that arrive after the first build: activity dated well before D1 (late arrivals), a redelivery of
