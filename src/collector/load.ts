@@ -144,6 +144,15 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
             bad.push({ reason: 'line is not valid JSON', payload: line, line: lineNo });
             continue;
           }
+          if (Array.isArray(parsed)) {
+            // a JSON file of events, or a webhook's array, where one event per line was expected
+            bad.push({
+              reason: 'line is a JSON array: load takes NDJSON, one event object per line (e.g. jq -c ".[]")',
+              payload: line,
+              line: lineNo,
+            });
+            continue;
+          }
           events.push(parsed);
           texts.push(trimmed);
           lineNos.push(lineNo);

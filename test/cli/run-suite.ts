@@ -50,6 +50,31 @@ export function runSuite(kind: WarehouseKind): void {
         }
       });
 
+      it('exits 1 when no line of the files landed, and says why a JSON array is not NDJSON', async () => {
+        fs.writeFileSync(
+          path.join(dir, 'array.json'),
+          JSON.stringify([{ type: 'track', userId: 'arr-user', event: 'Array Event', messageId: 'arr-1' }]) +
+            '\n',
+        );
+        const r = await cli(['load', 'array.json']);
+        expectExit(r, 1);
+        expect(r.stderr).toMatch(
+          /array\.json:1: line is a JSON array: load takes NDJSON, one event object per line/,
+        );
+        expect(r.stderr).toMatch(/^error: The one line read did not land: fix the reasons above/m);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        const wh = await tw().open();
+        try {
+          // nothing lost: the line is in quarantine as it was
+          const rows = await wh.query<{ payload: string }>(
+            `select payload from cdp.rejected_events where payload like '%arr-user%'`,
+          );
+          expect(rows).toHaveLength(1);
+        } finally {
+          await wh.close();
+        }
+      });
+
       it('stops at the first failing step with its exit code: a bad --select fails the build, nothing is synced', async () => {
         const r = await cli(['run', ...syncArgs(), '--select', 'no_such_model']);
         expectExit(r, 2);

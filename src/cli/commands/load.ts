@@ -15,7 +15,8 @@ export const loadCommand: CommandSpec = {
   notes:
     'Each line is one spec event (track, identify, page, screen, alias, group). Invalid events and\n' +
     'unparsable lines land in <raw-schema>.rejected_events with the reason; valid ones are never lost.\n' +
-    'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr).',
+    'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
+    'exits 1 when lines were read but none of them landed.',
   action: (ctx, files) =>
     withWarehouse(ctx, async (wh) => {
       const { loadFiles } = await collectorPart();
@@ -40,5 +41,13 @@ export const loadCommand: CommandSpec = {
         }
         for (const b of s.badLines.slice(0, 5)) ctx.out.info(`  e.g. ${b.file}:${b.line}: ${b.reason}`);
       }
+      // Every line refused is a failure a scheduled job must see: the files are not what load takes.
+      if (s.landed === 0 && s.rejected > 0) {
+        ctx.out.error(
+          `${s.rejected === 1 ? 'The one line read did not land' : `None of the ${s.rejected} lines landed`}: fix the reasons above (load takes NDJSON, one Segment or RudderStack event per line).`,
+        );
+        return 1;
+      }
+      return 0;
     }),
 };
