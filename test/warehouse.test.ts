@@ -39,10 +39,14 @@ describe('opening a DuckDB file', () => {
         const file = path.join(dir, name);
         fs.writeFileSync(file, '{"type":"track"}\n');
         await expect(openWarehouse(`duckdb://${file}`)).rejects.toThrow(
-          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB file (a new name creates one).`,
+          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB database file (serve, load and demo create one under a new name).`,
         );
         expect(fs.readFileSync(file, 'utf8')).toBe('{"type":"track"}\n');
       }
+      // a directory: the fix is a file in it, not DuckDB's "IO Error: Is a directory"
+      await expect(openWarehouse(`duckdb://${dir}`)).rejects.toThrow(
+        `${dir} is a directory: point --warehouse at a DuckDB file, e.g. duckdb://${path.join(dir, 'lifecycle.duckdb')}.`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

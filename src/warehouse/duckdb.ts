@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
@@ -205,6 +206,11 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
 
   static async open(location: string, displayUrl: string): Promise<DuckDBWarehouse> {
     const file = location === ':memory:' ? ':memory:' : path.resolve(location);
+    if (file !== ':memory:' && fs.existsSync(file) && fs.statSync(file).isDirectory()) {
+      throw new UserError(
+        `${file} is a directory: point --warehouse at a DuckDB file, e.g. duckdb://${path.join(file, 'lifecycle.duckdb')}.`,
+      );
+    }
     let instance: duckdb.DuckDBInstance;
     try {
       if (file === ':memory:') {
@@ -230,7 +236,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       const msg = errorMessage(err);
       if (/not a valid DuckDB database file/i.test(msg)) {
         throw new UserError(
-          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB file (a new name creates one).`,
+          `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB database file (serve, load and demo create one under a new name).`,
           { cause: err },
         );
       }
