@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runCli, spawnTs, type CliResult } from '../helpers/cli';
 import { main } from '../../src/cli/main';
+import { openWarehouse } from '../../src/warehouse';
 
 /** Neither a stack frame nor a multi-line dump: the CLI's errors are one sentence. */
 function expectNoStack(r: CliResult): void {
@@ -275,6 +276,25 @@ describe('cli error manners', () => {
       /^error: Cannot listen on --host no-such-host\.invalid: it is not an address of this machine/m,
     );
     expect(r.stderr).not.toMatch(/unexpected/);
+    // the DuckDB file it had just created for the collector is gone: nothing landed there
+    expect(fs.existsSync(path.join(dir, 'host.duckdb'))).toBe(false);
+    // a warehouse that was there before stays, whatever the failure
+    const kept = path.join(dir, 'kept.duckdb');
+    const wh = await openWarehouse(`duckdb://${kept}`);
+    await wh.close();
+    const again = await inProcess([
+      'serve',
+      '--write-key',
+      'k',
+      '--warehouse',
+      `duckdb://${kept}`,
+      '--host',
+      'no-such-host.invalid',
+      '--port',
+      '0',
+    ]);
+    expect(again.code).toBe(1);
+    expect(fs.existsSync(kept)).toBe(true);
   });
 
   it('stops a demo with a var the package refuses before it creates or resets anything', async () => {
@@ -314,6 +334,7 @@ describe('cli error manners', () => {
         `error: Port ${port} on 127.0.0.1 is already in use: stop the other process or pick another --port.`,
       ]);
       expectNoStack(r);
+      expect(fs.existsSync(path.join(dir, 'port.duckdb'))).toBe(false);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Cron } from 'croner';
 import pino, { type Logger } from 'pino';
 import { UsageError, UserError, errorMessage } from '../../errors';
@@ -5,7 +7,7 @@ import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
-import { ensureRawTables, type Warehouse } from '../../warehouse';
+import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
 import { checkProject, runResultsFor } from '../steps';
 
@@ -167,47 +169,73 @@ export const serveCommand: CommandSpec = {
     }
     const log = pino({ name: 'cdp-lifecycle', level });
     const signal = waitForShutdownSignal(log);
-    return withWarehouse(ctx, async (wh) => {
-      // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
-      await ensureRawTables(wh, ctx.config.rawSchema);
-      const { startCollector } = await collectorPart();
-      const collector = await startCollector({
-        logger: log,
-        warehouse: wh,
-        rawSchema: ctx.config.rawSchema,
-        port: c.port,
-        host: c.host,
-        writeKeys: c.writeKeys,
-        maxRequestBytes: c.maxRequestBytes,
-        maxEventBytes: c.maxEventBytes,
-      }).catch((err: unknown) => {
-        const code = (err as { code?: string }).code;
-        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-          throw new UserError(
-            `Cannot listen on --host ${c.host}: it is not an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or one of its own addresses.`,
-            { cause: err },
-          );
-        }
-        if (code === 'EADDRINUSE' || code === 'EACCES') {
-          throw new UserError(
-            code === 'EADDRINUSE'
-              ? `Port ${c.port} on ${c.host} is already in use: stop the other process or pick another --port.`
-              : `Not allowed to listen on ${c.host}:${c.port}: pick a port above 1023 or another --host.`,
-            { cause: err },
-          );
-        }
-        throw err;
-      });
-      const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
-      const received = await signal;
-      log.info({ signal: received }, 'shutting down: draining in-flight requests');
-      // Stop taking events first (close stops listening at once, then drains), while a scheduled run in
-      // progress finishes: it needs the warehouse, not the collector.
-      const closing = collector.close();
-      await schedule?.stop();
-      await closing;
-      log.info('closing the warehouse');
-      return 0;
-    });
+    // A collector that could not start (port taken, wrong --host) leaves no DuckDB file it just created:
+    // nothing landed in it, and a stray file would later pass for a warehouse.
+    const loc = parseWarehouseUrl(ctx.config.warehouse);
+    const newFile =
+      loc.kind === 'duckdb' && loc.path !== ':memory:' && !fs.existsSync(path.resolve(loc.path))
+        ? path.resolve(loc.path)
+        : undefined;
+    let listening = false;
+    try {
+      return await serveOn(ctx, c, log, signal, () => (listening = true));
+    } catch (err) {
+      if (newFile && !listening) {
+        for (const f of [newFile, `${newFile}.wal`]) fs.rmSync(f, { force: true });
+      }
+      throw err;
+    }
   },
 };
+
+function serveOn(
+  ctx: CommandContext,
+  c: CommandContext['config']['serve'],
+  log: Logger,
+  signal: Promise<NodeJS.Signals>,
+  onListening: () => void,
+): Promise<number> {
+  return withWarehouse(ctx, async (wh) => {
+    // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
+    await ensureRawTables(wh, ctx.config.rawSchema);
+    const { startCollector } = await collectorPart();
+    const collector = await startCollector({
+      logger: log,
+      warehouse: wh,
+      rawSchema: ctx.config.rawSchema,
+      port: c.port,
+      host: c.host,
+      writeKeys: c.writeKeys,
+      maxRequestBytes: c.maxRequestBytes,
+      maxEventBytes: c.maxEventBytes,
+    }).catch((err: unknown) => {
+      const code = (err as { code?: string }).code;
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+        throw new UserError(
+          `Cannot listen on --host ${c.host}: it is not an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or one of its own addresses.`,
+          { cause: err },
+        );
+      }
+      if (code === 'EADDRINUSE' || code === 'EACCES') {
+        throw new UserError(
+          code === 'EADDRINUSE'
+            ? `Port ${c.port} on ${c.host} is already in use: stop the other process or pick another --port.`
+            : `Not allowed to listen on ${c.host}:${c.port}: pick a port above 1023 or another --host.`,
+          { cause: err },
+        );
+      }
+      throw err;
+    });
+    onListening();
+    const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
+    const received = await signal;
+    log.info({ signal: received }, 'shutting down: draining in-flight requests');
+    // Stop taking events first (close stops listening at once, then drains), while a scheduled run in
+    // progress finishes: it needs the warehouse, not the collector.
+    const closing = collector.close();
+    await schedule?.stop();
+    await closing;
+    log.info('closing the warehouse');
+    return 0;
+  });
+}
