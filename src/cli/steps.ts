@@ -11,7 +11,7 @@ import { normaliseHost } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
-import { packageInfo, runnerPart, syncPart } from './parts';
+import { packageInfo, reportPart, runnerPart, syncPart } from './parts';
 
 export interface StepOptions {
   select?: string[];
@@ -223,6 +223,13 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     writeRunResults(ctx, rec);
   }
   out.print(formatBuildSummary(result));
+  // A build that succeeds with no user at all is almost always a setting, not the data: say which now, not
+  // when a marketer finds the traits missing.
+  if (!o.select?.length && !o.exclude?.length) {
+    const { whyNoUsers } = await reportPart();
+    const why = await whyNoUsers(wh, ctx.config.schema).catch(() => null);
+    if (why) out.warn(`the models hold no user: ${why}.`);
+  }
   return 0;
 }
 

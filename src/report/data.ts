@@ -142,6 +142,40 @@ function dateText(v: unknown): string {
 }
 
 /**
+ * Why the built models hold no user although events landed, as a clause naming the fix; null when they hold
+ * users, nothing landed, or the package's intermediate models are not there to tell. A build at an as-of date
+ * before every event, or on events that are all anonymous, succeeds with empty marts: this says which.
+ */
+export async function whyNoUsers(wh: Warehouse, schema: string): Promise<string | null> {
+  const s = quoteIdent(schema);
+  for (const m of ['user_lifecycle', 'int_lifecycle__builds', 'int_lifecycle__source_days']) {
+    if (!(await wh.tableExists(schema, m))) return null;
+  }
+  const [users] = await wh.query<{ n: unknown }>(`select count(*) as n from ${s}.user_lifecycle`);
+  if (num(users?.n) > 0) return null;
+  // rows without a fact are tombstones (see int_lifecycle__source_days)
+  const [facts] = await wh.query<{ first: unknown; n: unknown; identified: unknown }>(
+    `select min(event_date) as first, count(*) as n,
+        sum(case when source_key like 'u:%' then 1 else 0 end) as identified
+     from ${s}.int_lifecycle__source_days
+     where has_event = 1 or has_identify = 1`,
+  );
+  if (!facts || num(facts.n) === 0) return null;
+  const [build] = await wh.query<{ d: unknown }>(
+    `select as_of_date as d from ${s}.int_lifecycle__builds order by built_at desc limit 1`,
+  );
+  const asOf = build?.d == null ? null : dateText(build.d);
+  const first = facts.first == null ? null : dateText(facts.first);
+  if (asOf !== null && first !== null && first > asOf) {
+    return `no event is dated on or before the as-of date ${asOf} (the first is dated ${first}): build with a later lifecycle__as_of_date, or without it for today`;
+  }
+  if (num(facts.identified) === 0) {
+    return 'every event is anonymous (no userId, and no identify or alias ties an anonymousId to one), and statuses are computed for identified users: send identify calls with a userId';
+  }
+  return null;
+}
+
+/**
  * Reads everything both reports show from the built models (SPEC §5) in `schema`. Identifiers are quoted,
  * dates bound as parameters, and all ordering is done here so DuckDB and PostgreSQL give the same report.
  */
@@ -165,8 +199,11 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     asOfDate = row?.d == null ? null : dateText(row.d);
   }
   if (asOfDate === null) {
+    const why = await whyNoUsers(wh, opts.schema);
     throw new UserError(
-      `The models in ${opts.schema} are empty: land some events (cdp-lifecycle load or serve) and run \`cdp-lifecycle build\`.`,
+      why
+        ? `The models in ${opts.schema} hold no user: ${why}.`
+        : `The models in ${opts.schema} are empty: land some events (cdp-lifecycle load or serve) and run \`cdp-lifecycle build\`.`,
     );
   }
   const weekAgo = addDays(asOfDate, -7);

@@ -3,6 +3,7 @@ export {
   RFM_SEGMENTS,
   STATUS_MEANING,
   loadReportData,
+  whyNoUsers,
   type GrowthRow,
   type LifecycleStatus,
   type ReportData,
