@@ -1,4 +1,5 @@
 import { UsageError, UserError } from '../errors';
+import { closest } from '../util/closest';
 import type { ModelConfig, ModelNode } from './project';
 
 /** A parsed model: its refs (edges) and its final config. */
@@ -181,8 +182,11 @@ function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: 
   const [, at, up, atom, down] = m;
   const base = matchAtom(graph, atom, projectName);
   if (base.size === 0) {
+    const near = /^[A-Za-z0-9_]+$/.test(atom) ? closest(atom, [...graph.keys()]) : undefined;
     throw new UsageError(
-      `The selector "${sel}" matches no model: check the name (models: ${[...graph.keys()].sort().join(', ')}).`,
+      near
+        ? `The selector "${sel}" matches no model: did you mean ${sel.replace(atom, near)}?`
+        : `The selector "${sel}" matches no model: check the name (models: ${[...graph.keys()].sort().join(', ')}).`,
     );
   }
   const out = new Set(base);

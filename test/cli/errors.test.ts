@@ -108,16 +108,29 @@ describe('cli error manners', () => {
   });
 
   it.each([
-    [['build', '--select', 'user_lifecyle']],
-    [['test', '--select', '+nope']],
-    [['run', '--to', 'segment', '--dry-run', '--select', 'tag:nope']],
+    // a typo gets the nearest model, keeping the graph operators
+    [
+      ['build', '--select', 'user_lifecyle+'],
+      /The selector "user_lifecyle\+" matches no model: did you mean user_lifecycle\+\?/,
+    ],
+    [
+      ['test', '--select', '+nope'],
+      /The selector "\+nope" matches no model: check the name \(models: .*user_lifecycle/,
+    ],
+    [
+      ['run', '--to', 'segment', '--dry-run', '--select', 'tag:nope'],
+      /The selector "tag:nope" matches no model: check the name \(models: .*user_lifecycle/,
+    ],
     // dbt's short form
-    [['build', '-s', 'user_lifecyle']],
-  ])('exits 2 on a selector that matches no model before connecting: %j', async (args) => {
+    [
+      ['build', '-s', 'user_lifecyle'],
+      /The selector "user_lifecyle" matches no model: did you mean user_lifecycle\?/,
+    ],
+  ])('exits 2 on a selector that matches no model before connecting: %j', async (args, message) => {
     // Port 1 refuses connections: reaching the warehouse would fail with a connection error instead.
     const r = await inProcess([...args, '--warehouse', 'postgres://postgres@127.0.0.1:1/nowhere']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/The selector ".+" matches no model: check the name \(models: .*user_lifecycle/);
+    expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/ECONNREFUSED|connect/i);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
