@@ -1,4 +1,5 @@
 import { UsageError } from '../errors';
+import { closest } from '../util/closest';
 import { isValidIdent } from '../warehouse';
 
 /** trait name -> column of `user_lifecycle`. Order is the order traits appear in the identify. */
@@ -90,8 +91,11 @@ export function validateMapping(mapping: TraitMapping, columns: readonly string[
   for (const [trait, column] of entries) {
     checkTraitName(trait);
     if (!isValidIdent(column) || !known.has(column)) {
+      const near = closest(column, [...known]);
       throw new UsageError(
-        `The trait "${trait}" maps to "${column}", which is not a column of ${table}: use one of ${[...known].sort().join(', ')}.`,
+        near
+          ? `The trait "${trait}" maps to "${column}", which is not a column of ${table}: did you mean ${near}?`
+          : `The trait "${trait}" maps to "${column}", which is not a column of ${table}: use one of ${[...known].sort().join(', ')}.`,
       );
     }
   }

@@ -369,7 +369,11 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(e?.traits).toEqual({ stage: 'new', rfm: 'champions' });
     await expect(runSync({ ...base(), traits: 'stage=lifecycle_stat' })).rejects.toThrow(UsageError);
     await expect(runSync({ ...base(), traits: 'stage=lifecycle_stat' })).rejects.toThrow(
-      /"lifecycle_stat", which is not a column of lifecycle\.user_lifecycle/,
+      /"lifecycle_stat", which is not a column of lifecycle\.user_lifecycle: did you mean lifecycle_status\?/,
+    );
+    // nothing near: every column is listed
+    await expect(runSync({ ...base(), traits: 'stage=zzzzzzzzzz' })).rejects.toThrow(
+      /"zzzzzzzzzz", which is not a column of lifecycle\.user_lifecycle: use one of .*lifecycle_status/,
     );
     await expect(runSync({ ...base(), traits: '{"bad name":"rfm_segment"}' })).rejects.toThrow(
       /trait name "bad name" is not valid/,
