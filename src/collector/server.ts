@@ -100,7 +100,10 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     else if (encoding === 'deflate') stream = req.pipe(createInflate());
     else if (encoding !== 'identity') {
       reject(
-        new HttpError(415, `Content-Encoding "${encoding}" is not supported: send gzip or no encoding.`),
+        new HttpError(
+          415,
+          `Content-Encoding "${encoding}" is not supported: send gzip, deflate or no encoding.`,
+        ),
       );
       return;
     }

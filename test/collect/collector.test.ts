@@ -1,3 +1,4 @@
+import { deflateSync } from 'node:zlib';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
@@ -234,6 +235,26 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     );
     expect(res.status).toBe(200);
     expect(await count('tracks', `user_id = 'gzip-user'`)).toBe(1);
+  });
+
+  it('accepts deflate bodies, and answers 415 naming every encoding it takes for another', async () => {
+    const body = JSON.stringify({
+      batch: [{ type: 'track', userId: 'deflate-user', event: 'Deflated', messageId: 'df-1' }],
+    });
+    const res = await post(collector.url, '/v1/batch', deflateSync(Buffer.from(body)), {
+      key: KEY,
+      headers: { 'content-encoding': 'deflate' },
+    });
+    expect(res.status).toBe(200);
+    expect(await count('tracks', `user_id = 'deflate-user'`)).toBe(1);
+    const br = await post(collector.url, '/v1/batch', body, {
+      key: KEY,
+      headers: { 'content-encoding': 'br' },
+    });
+    expect(br.status).toBe(415);
+    expect(JSON.stringify(br.body)).toMatch(
+      /Content-Encoding \\"br\\" is not supported: send gzip, deflate or no encoding/,
+    );
   });
 
   it('lands ISO-8601 forms the warehouse would not read (hour-only offset, comma, leap second, nanoseconds) as the same instant', async () => {
