@@ -22,7 +22,12 @@ export function formatSyncSummary(s: SyncSummary): string {
   for (const [label, v] of rows) lines.push(`  ${label.padEnd(11)}${n(v).padStart(width)}`);
   if (s.transitions.length > 0) {
     lines.push('  changes by lifecycle status (last delivered -> now):');
-    const labels = s.transitions.map((t) => `${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`);
+    // the same status on both sides: another trait changed, the row failed last time, or --full-resync
+    const labels = s.transitions.map((t) =>
+      t.from !== null && t.from === t.to
+        ? `${t.from} (status unchanged)`
+        : `${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`,
+    );
     const lw = Math.max(...labels.map((l) => l.length));
     const cw = Math.max(...s.transitions.map((t) => n(t.count).length));
     s.transitions.forEach((t, i) => lines.push(`    ${labels[i].padEnd(lw)}  ${n(t.count).padStart(cw)}`));

@@ -356,6 +356,10 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     const s = await runSync({ ...base(), fullResync: true });
     expect(s).toMatchObject({ considered: 30, changed: 30, sent: 30 });
     expect(cdp.requests.flatMap((r) => r.body.batch)).toHaveLength(30);
+    // resent users whose status did not move are not shown as a change of status
+    const summary = formatSyncSummary(s);
+    expect(summary).toMatch(/^ {4}\w+ \(status unchanged\)\s+\d+$/m);
+    expect(summary).not.toMatch(/(\w+) -> \1\b/);
   });
 
   it('uses a custom trait mapping and refuses unknown columns or bad trait names', async () => {
