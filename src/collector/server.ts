@@ -30,6 +30,11 @@ export interface CollectorOptions {
   logger?: Logger;
   /** How long `close()` waits for in-flight requests before cutting connections (default 30 s). */
   drainTimeoutMs?: number;
+  /**
+   * Every this often, one info record sums up the requests since the last one (default 60 s; none when
+   * nothing came): a collector's health at a glance without a line per request (those are debug records).
+   */
+  activityLogMs?: number;
 }
 
 export interface Collector {
@@ -185,6 +190,17 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   let inFlight = 0;
   let closing = false;
   let drained: (() => void) | undefined;
+  const activity = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
+  const logActivity = (): void => {
+    if (activity.requests === 0) return;
+    logger.info(
+      { ...activity, seconds: Math.round((opts.activityLogMs ?? 60_000) / 1000) },
+      'collector activity',
+    );
+    for (const k of Object.keys(activity) as Array<keyof typeof activity>) activity[k] = 0;
+  };
+  const activityTimer = setInterval(logActivity, opts.activityLogMs ?? 60_000);
+  activityTimer.unref();
 
   const authorised = (req: http.IncomingMessage, body: unknown): boolean => {
     if (keys.size === 0) return true;
@@ -250,6 +266,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       throw err;
     }
+    activity.requests++;
+    activity.landed += result.landed;
+    activity.rejected += result.rejected.length;
     if (result.rejected.length > 0) {
       log.info({ landed: result.landed, rejected: result.rejected.length }, 'events rejected');
     }
@@ -298,6 +317,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         err instanceof HttpError ? err.message : 'Internal error; nothing was stored, retry later.';
       if (status >= 500) log.error({ err: errorMessage(err), status }, 'request failed');
       else log.info({ status, error: message }, 'request refused');
+      activity.requests++;
+      if (status >= 500) activity.failed++;
+      else activity.refused++;
       // After 413 the rest of the body is never read: close the connection instead of draining it.
       send(res, status, { success: false, error: message }, status === 413 ? { connection: 'close' } : {});
       if (status === 413) res.on('finish', () => req.destroy());
@@ -348,6 +370,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       server.closeAllConnections();
       await stopped;
       await ingestor.close();
+      clearInterval(activityTimer);
+      logActivity();
       logger.info('collector stopped');
     })();
     return closePromise;

@@ -538,3 +538,55 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect((await fetch(`${collector.url}/v1/batch`)).status).toBe(405);
   });
 });
+
+function total(records: Array<Record<string, unknown>>): Record<string, number> {
+  const out: Record<string, number> = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
+  for (const r of records) for (const k of Object.keys(out)) out[k] += Number(r[k]);
+  return out;
+}
+
+describeEachWarehouse('collector activity log', ({ tw }) => {
+  it('sums up the requests of each interval in one info record, and the rest when it stops', async () => {
+    const wh = await tw().open();
+    const records: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const collector = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp_activity',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger,
+      activityLogMs: 300,
+    });
+    try {
+      const batch = [
+        { type: 'track', userId: 'act-user', event: 'Fine', messageId: 'act-1' },
+        { type: 'track', userId: 'act-user', messageId: 'act-bad' },
+      ];
+      expect((await postJson(collector.url, '/v1/batch', { batch }, KEY)).status).toBe(200);
+      expect((await postJson(collector.url, '/v1/batch', { batch: [] }, 'wrong-key')).status).toBe(401);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      // the intervals with requests (one, or two if a tick fell between them); quiet ones write none
+      const sums = records.filter((r) => r.msg === 'collector activity');
+      expect(sums.length).toBeGreaterThanOrEqual(1);
+      expect(sums.length).toBeLessThanOrEqual(2);
+      expect(total(sums)).toEqual({ requests: 2, landed: 1, rejected: 1, refused: 1, failed: 0 });
+      expect(await postJson(collector.url, '/v1/track', batch[0], KEY)).toMatchObject({ status: 200 });
+    } finally {
+      await collector.close();
+      await wh.close();
+    }
+    // what came after the last tick is summed up when the collector stops
+    expect(total(records.filter((r) => r.msg === 'collector activity'))).toEqual({
+      requests: 3,
+      landed: 2,
+      rejected: 1,
+      refused: 1,
+      failed: 0,
+    });
+  });
+});
