@@ -343,6 +343,19 @@ export async function checkTraitColumns(ctx: CommandContext): Promise<void> {
 /** Marks a model schema as the demo's: a re-run may recreate it, and a real sync refuses it. */
 export const DEMO_MARKER_TABLE = 'cdp_lifecycle_demo';
 
+/**
+ * Refuses to land real events where the demo's are: they would mix with generated users, and the next
+ * `cdp-lifecycle demo` resets its schemas, dropping them.
+ */
+export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): Promise<void> {
+  if (await wh.tableExists(ctx.config.schema, DEMO_MARKER_TABLE)) {
+    throw new UserError(
+      `The warehouse ${wh.displayUrl} holds the demo (cdp-lifecycle demo made schema ${ctx.config.schema}), which the next demo resets: ` +
+        'land your events in a warehouse of their own, e.g. --warehouse duckdb://./events.duckdb.',
+    );
+  }
+}
+
 export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const dryRun = Boolean(o.dryRun);
   checkSyncSettings(ctx, dryRun);

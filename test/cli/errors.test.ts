@@ -324,6 +324,30 @@ describe('cli error manners', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
+  it("refuses to land real events in the demo's warehouse, which the next demo resets", async () => {
+    const file = path.join(dir, 'demo-made.duckdb');
+    const wh = await openWarehouse(`duckdb://${file}`);
+    await wh.exec('create schema lifecycle');
+    await wh.exec('create table lifecycle.cdp_lifecycle_demo (created_at timestamptz, as_of_date date)');
+    await wh.close();
+    fs.writeFileSync(path.join(dir, 'one.ndjson'), '{"type":"track","userId":"u","event":"E"}\n');
+    const message = `error: The warehouse duckdb://${file} holds the demo (cdp-lifecycle demo made schema lifecycle), which the next demo resets: land your events in a warehouse of their own, e.g. --warehouse duckdb://./events.duckdb.`;
+    for (const args of [
+      ['load', path.join(dir, 'one.ndjson')],
+      ['serve', '--write-key', 'k', '--port', '0'],
+    ]) {
+      const r = await inProcess([...args, '--warehouse', `duckdb://${file}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(message);
+    }
+    const after = await openWarehouse(`duckdb://${file}`);
+    try {
+      expect(await after.tableExists('cdp', 'tracks')).toBe(false);
+    } finally {
+      await after.close();
+    }
+  });
+
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {
     const r = await runCli(['build', '--warehouse', 'postgres://postgres@127.0.0.1:1/x'], { cwd: dir });
     expect(r.code).toBe(1);

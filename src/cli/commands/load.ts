@@ -2,6 +2,7 @@ import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { plural } from '../output';
 import { collectorPart } from '../parts';
+import { refuseDemoWarehouse } from '../steps';
 
 export const loadCommand: CommandSpec = {
   name: 'load',
@@ -19,6 +20,7 @@ export const loadCommand: CommandSpec = {
     'exits 1 when lines were read but none of them landed.',
   action: (ctx, files) =>
     withWarehouse(ctx, async (wh) => {
+      await refuseDemoWarehouse(ctx, wh);
       const { loadFiles } = await collectorPart();
       const s = await loadFiles({
         warehouse: wh,

@@ -9,7 +9,7 @@ import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
 import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
-import { checkProject, runResultsFor } from '../steps';
+import { checkProject, refuseDemoWarehouse, runResultsFor } from '../steps';
 
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
 export function parseSchedule(pattern: string): Cron {
@@ -196,6 +196,7 @@ function serveOn(
   onListening: () => void,
 ): Promise<number> {
   return withWarehouse(ctx, async (wh) => {
+    await refuseDemoWarehouse(ctx, wh);
     // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
     await ensureRawTables(wh, ctx.config.rawSchema);
     const { startCollector } = await collectorPart();
