@@ -95,7 +95,7 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
   );
   if (rows.length === 0) {
     throw new UserError(
-      `The table ${schema}.${SOURCE_TABLE} does not exist in ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema the models were built into).`,
+      `The model ${schema}.${SOURCE_TABLE} does not exist in ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema the models were built in).`,
     );
   }
   return rows.map((r) => ({ name: r.column_name, type: r.data_type.toLowerCase() }));
