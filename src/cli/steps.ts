@@ -366,16 +366,6 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       `The schema ${ctx.config.schema} of ${wh.displayUrl} holds the demo's generated users (cdp-lifecycle demo made it): sync a schema built from your own events, or use --dry-run.`,
     );
   }
-  if (dryRun && ctx.command !== 'demo') {
-    // A dry run is how a setup gets checked: say what the real run would refuse.
-    if (!s.writeKey)
-      ctx.out.warn(`a real sync to ${s.to} also needs --write-key (or LIFECYCLE_SYNC_WRITE_KEY).`);
-    if (s.to === 'rudderstack' && !s.endpoint) {
-      ctx.out.warn(
-        'a real sync to RudderStack also needs your data plane URL: --endpoint https://<your-data-plane>.',
-      );
-    }
-  }
   const { runSync, formatSyncSummary } = await syncPart();
   const summary = await runSync({
     warehouse: wh,
@@ -395,6 +385,16 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       ),
   });
   ctx.out.print(formatSyncSummary(summary));
+  if (dryRun && ctx.command !== 'demo') {
+    // A dry run is how a setup gets checked: after its diff, say what the real run would still need.
+    if (!s.writeKey)
+      ctx.out.warn(`a real sync to ${s.to} also needs --write-key (or LIFECYCLE_SYNC_WRITE_KEY).`);
+    if (s.to === 'rudderstack' && !s.endpoint) {
+      ctx.out.warn(
+        'a real sync to RudderStack also needs your data plane URL: --endpoint https://<your-data-plane>.',
+      );
+    }
+  }
   if (summary.exitCode !== 0) {
     ctx.out.error(
       `${plural(summary.failed, 'user')} could not be delivered to ${s.to}: they are retried on the next sync (details in ${ctx.config.schema}.sync_log).`,
