@@ -324,6 +324,38 @@ describe('cli error manners', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
+  it('never removes a new DuckDB file another collector opened first (the second one cannot start)', async () => {
+    const file = path.join(dir, 'shared-new.duckdb');
+    const first = spawnTs(
+      'src/cli/run.ts',
+      ['serve', '--write-key', 'k', '--port', '0', '--warehouse', `duckdb://${file}`],
+      { cwd: dir },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        first.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('collector listening')) resolve();
+        });
+        first.on('exit', (code) => reject(new Error(`the first collector exited (${String(code)})`)));
+      });
+      const second = await runCli(
+        ['serve', '--write-key', 'k', '--port', '0', '--warehouse', `duckdb://${file}`],
+        {
+          cwd: dir,
+        },
+      );
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/is in use by another process/);
+      expect(fs.existsSync(file)).toBe(true);
+    } finally {
+      first.kill('SIGTERM');
+      await new Promise((resolve) => first.on('close', resolve));
+    }
+    expect(fs.existsSync(file)).toBe(true);
+  });
+
   it("refuses to land real events in the demo's warehouse, which the next demo resets", async () => {
     const file = path.join(dir, 'demo-made.duckdb');
     const wh = await openWarehouse(`duckdb://${file}`);

@@ -176,12 +176,24 @@ export const serveCommand: CommandSpec = {
       loc.kind === 'duckdb' && loc.path !== ':memory:' && !fs.existsSync(path.resolve(loc.path))
         ? path.resolve(loc.path)
         : undefined;
+    // Only a file this process opened itself: when the open fails (another process created and locked it in
+    // the meantime) the file is that process's. The inode guards against a file replaced since.
+    let openedInode: number | undefined;
     let listening = false;
+    const stages = {
+      opened: () => {
+        if (newFile) openedInode = fs.statSync(newFile).ino;
+      },
+      listening: () => (listening = true),
+    };
     try {
-      return await serveOn(ctx, c, log, signal, () => (listening = true));
+      return await serveOn(ctx, c, log, signal, stages);
     } catch (err) {
-      if (newFile && !listening) {
-        for (const f of [newFile, `${newFile}.wal`]) fs.rmSync(f, { force: true });
+      if (newFile && openedInode !== undefined && !listening) {
+        const ino = fs.existsSync(newFile) ? fs.statSync(newFile).ino : undefined;
+        if (ino === openedInode) {
+          for (const f of [newFile, `${newFile}.wal`]) fs.rmSync(f, { force: true });
+        }
       }
       throw err;
     }
@@ -193,9 +205,10 @@ function serveOn(
   c: CommandContext['config']['serve'],
   log: Logger,
   signal: Promise<NodeJS.Signals>,
-  onListening: () => void,
+  stages: { opened: () => void; listening: () => void },
 ): Promise<number> {
   return withWarehouse(ctx, async (wh) => {
+    stages.opened();
     await refuseDemoWarehouse(ctx, wh);
     // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
     await ensureRawTables(wh, ctx.config.rawSchema);
@@ -227,7 +240,7 @@ function serveOn(
       }
       throw err;
     });
-    onListening();
+    stages.listening();
     const schedule = c.schedule ? startSchedule(ctx, wh, c.schedule, log) : undefined;
     const received = await signal;
     log.info({ signal: received }, 'shutting down: draining in-flight requests');
