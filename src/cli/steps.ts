@@ -348,11 +348,14 @@ export const DEMO_MARKER_TABLE = 'cdp_lifecycle_demo';
  * `cdp-lifecycle demo` resets its schemas, dropping them.
  */
 export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): Promise<void> {
-  if (await wh.tableExists(ctx.config.schema, DEMO_MARKER_TABLE)) {
-    throw new UserError(
-      `The warehouse ${wh.displayUrl} holds the demo (cdp-lifecycle demo made schema ${ctx.config.schema}), which the next demo resets: ` +
-        'land your events in a warehouse of their own, e.g. --warehouse duckdb://./events.duckdb.',
-    );
+  // the raw schema events would land in, or the model schema they would be built into
+  for (const schema of [ctx.config.rawSchema, ctx.config.schema]) {
+    if (await wh.tableExists(schema, DEMO_MARKER_TABLE)) {
+      throw new UserError(
+        `The warehouse ${wh.displayUrl} holds the demo (cdp-lifecycle demo made schema ${schema}), which the next demo resets: ` +
+          'land your events in a warehouse of their own, e.g. --warehouse duckdb://./events.duckdb.',
+      );
+    }
   }
 }
 

@@ -140,6 +140,14 @@ describe('cdp-lifecycle demo', () => {
         /^error: The schema lifecycle of .* holds the demo's generated users \(cdp-lifecycle demo made it\): sync a schema built from your own events, or use --dry-run\.$/m,
       );
       expect(fake.batches).toHaveLength(0);
+      // nor can real events be landed in its raw schema, whatever --schema says: the next demo resets it
+      fs.writeFileSync(path.join(dir, 'real.ndjson'), '{"type":"track","userId":"real","event":"E"}\n');
+      const load = await runCli(
+        ['load', 'real.ndjson', '--warehouse', `duckdb://${file}`, '--schema', 'prod'],
+        { cwd: dir },
+      );
+      expectExit(load, 1);
+      expect(load.stderr).toMatch(/holds the demo \(cdp-lifecycle demo made schema cdp\)/);
     } finally {
       await fake.close();
     }

@@ -375,9 +375,22 @@ describe('cli error manners', () => {
     const after = await openWarehouse(`duckdb://${file}`);
     try {
       expect(await after.tableExists('cdp', 'tracks')).toBe(false);
+      // the demo marks its raw schema too: another --schema does not make its raw tables safe to land in
+      await after.exec('create schema cdp');
+      await after.exec('create table cdp.cdp_lifecycle_demo (created_at timestamptz)');
     } finally {
       await after.close();
     }
+    const other = await inProcess([
+      'load',
+      path.join(dir, 'one.ndjson'),
+      '--schema',
+      'prod',
+      '--warehouse',
+      `duckdb://${file}`,
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/holds the demo \(cdp-lifecycle demo made schema cdp\)/);
   });
 
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {

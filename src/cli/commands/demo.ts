@@ -121,6 +121,10 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
     `create table ${quoteIdent(schema)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
   );
   await ensureRawTables(wh, rawSchema);
+  // The raw schema is marked too, so that serve and load refuse it under any --schema (refuseDemoWarehouse).
+  await wh.exec(
+    `create table ${quoteIdent(rawSchema)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz)`,
+  );
 }
 
 async function land(
