@@ -191,16 +191,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   let closing = false;
   let drained: (() => void) | undefined;
   const activity = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
+  let activitySince = Date.now();
   const logActivity = (): void => {
-    if (activity.requests === 0) return;
-    logger.info(
-      { ...activity, seconds: Math.round((opts.activityLogMs ?? 60_000) / 1000) },
-      'collector activity',
-    );
+    const now = Date.now();
+    if (activity.requests > 0) {
+      logger.info({ ...activity, seconds: Math.round((now - activitySince) / 1000) }, 'collector activity');
+    }
     for (const k of Object.keys(activity) as Array<keyof typeof activity>) activity[k] = 0;
+    activitySince = now;
   };
-  const activityTimer = setInterval(logActivity, opts.activityLogMs ?? 60_000);
-  activityTimer.unref();
 
   const authorised = (req: http.IncomingMessage, body: unknown): boolean => {
     if (keys.size === 0) return true;
@@ -346,6 +345,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       resolve();
     });
   });
+  // started once listening: a collector that cannot start leaves no timer behind
+  activitySince = Date.now();
+  const activityTimer = setInterval(logActivity, opts.activityLogMs ?? 60_000);
+  activityTimer.unref();
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
@@ -369,9 +372,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       server.closeAllConnections();
       await stopped;
-      await ingestor.close();
-      clearInterval(activityTimer);
-      logActivity();
+      try {
+        await ingestor.close();
+      } finally {
+        clearInterval(activityTimer);
+        logActivity();
+      }
       logger.info('collector stopped');
     })();
     return closePromise;

@@ -167,7 +167,10 @@ export async function whyNoUsers(wh: Warehouse, schema: string): Promise<string 
   const asOf = build?.d == null ? null : dateText(build.d);
   const first = facts.first == null ? null : dateText(facts.first);
   if (asOf !== null && first !== null && first > asOf) {
-    return `no event is dated on or before the as-of date ${asOf} (the first is dated ${first}): build with a later lifecycle__as_of_date, or without it for today`;
+    const today = new Date().toISOString().slice(0, 10);
+    return asOf >= today
+      ? `every event is dated after the as-of date ${asOf} (the first ${first}): check the clocks of the devices that sent them and lifecycle__timezone`
+      : `no event is dated on or before the as-of date ${asOf} (the first is dated ${first}): build with a later lifecycle__as_of_date, or without it for today`;
   }
   if (num(facts.identified) === 0) {
     return 'every event is anonymous (no userId, and no identify or alias ties an anonymousId to one), and statuses are computed for identified users: send identify calls with a userId';
@@ -199,7 +202,8 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     asOfDate = row?.d == null ? null : dateText(row.d);
   }
   if (asOfDate === null) {
-    const why = await whyNoUsers(wh, opts.schema);
+    // only a better message: a failing look-up leaves the plain one
+    const why = await whyNoUsers(wh, opts.schema).catch(() => null);
     throw new UserError(
       why
         ? `The models in ${opts.schema} hold no user: ${why}.`

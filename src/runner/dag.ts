@@ -185,7 +185,7 @@ function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: 
     const near = /^[A-Za-z0-9_]+$/.test(atom) ? closest(atom, [...graph.keys()]) : undefined;
     throw new UsageError(
       near
-        ? `The selector "${sel}" matches no model: did you mean ${sel.replace(atom, near)}?`
+        ? `The selector "${sel}" matches no model: did you mean ${at ?? ''}${up !== undefined ? `${up}+` : ''}${near}${down !== undefined ? `+${down}` : ''}?`
         : `The selector "${sel}" matches no model: check the name (models: ${[...graph.keys()].sort().join(', ')}).`,
     );
   }

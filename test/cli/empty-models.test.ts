@@ -26,6 +26,10 @@ describeEachWarehouse('cli on models that hold no user', ({ tw }) => {
       });
     fs.writeFileSync(path.join(dir, 'known.ndjson'), event('k1', { userId: 'u1' }) + '\n');
     fs.writeFileSync(path.join(dir, 'anonymous.ndjson'), event('a1', { anonymousId: 'anon-1' }) + '\n');
+    fs.writeFileSync(
+      path.join(dir, 'future.ndjson'),
+      event('f1', { userId: 'u1', timestamp: '2099-01-01T10:00:00.000Z' }) + '\n',
+    );
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -44,6 +48,16 @@ describeEachWarehouse('cli on models that hold no user', ({ tw }) => {
     const later = await cli(['build', '--vars', '{"lifecycle__as_of_date": "2024-03-12"}'], schemas);
     expectExit(later, 0);
     expect(later.stderr).not.toMatch(/hold no user/);
+  });
+
+  it('names events all dated after today, when the build is as of today', async () => {
+    const schemas = ['future_raw', 'future_models'];
+    expectExit(await cli(['load', 'future.ndjson'], schemas), 0);
+    const build = await cli(['build'], schemas);
+    expectExit(build, 0);
+    expect(build.stderr).toMatch(
+      /warning: the models hold no user: every event is dated after the as-of date \d{4}-\d{2}-\d{2} \(the first 2099-01-01\): check the clocks/,
+    );
   });
 
   it('names events that are all anonymous', async () => {

@@ -37,8 +37,19 @@ describe('cli error manners', () => {
 
   it('finishes its work quietly when the reader of its output goes away (| head)', async () => {
     const cwd = fs.mkdtempSync(path.join(dir, 'pipe-'));
-    const child = spawnTs('src/cli/run.ts', ['compile', '--dialect', 'duckdb'], { cwd });
-    // the read end closed before the first line: every write of the CLI meets EPIPE
+    fs.writeFileSync(
+      path.join(cwd, 'e.ndjson'),
+      '{"type":"track","userId":"piped","event":"E","timestamp":"2024-03-10T10:00:00Z"}\n',
+    );
+    const warehouse = `duckdb://${path.join(cwd, 'w.duckdb')}`;
+    expect((await runCli(['load', 'e.ndjson', '--warehouse', warehouse], { cwd })).code).toBe(0);
+    const child = spawnTs(
+      'src/cli/run.ts',
+      ['build', '--warehouse', warehouse, '--vars', '{"lifecycle__as_of_date": "2024-03-12"}'],
+      { cwd },
+    );
+    // the read end closed before the first line: every write of the CLI meets EPIPE, the first one before
+    // any model is built
     child.stdout?.destroy();
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -46,9 +57,15 @@ describe('cli error manners', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect(stderr).not.toMatch(/EPIPE|\n\s+at /);
     expect(code).toBe(0);
-    // the work was done: every model compiled, the last in DAG order included
-    const compiled = fs.readdirSync(path.join(cwd, 'target', 'compiled', 'duckdb'));
-    expect(compiled).toEqual(expect.arrayContaining(['user_lifecycle.sql', 'growth_accounting_daily.sql']));
+    // the work was done: every model built, the last marts included
+    const wh = await openWarehouse(warehouse);
+    try {
+      expect(await wh.query('select user_id, lifecycle_status from lifecycle.user_lifecycle')).toEqual([
+        { user_id: 'piped', lifecycle_status: 'new' },
+      ]);
+    } finally {
+      await wh.close();
+    }
   });
 
   it('exits 2 on an unknown flag', async () => {
