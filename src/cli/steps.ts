@@ -236,7 +236,6 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { testModels, formatTestLine, formatTestSummary } = await runnerPart();
   const out = ctx.out;
-  if (!o.brief) out.print(`Testing the models in schema "${ctx.config.schema}"`);
   const result = await testModels({
     warehouse: wh,
     schema: ctx.config.schema,
@@ -259,6 +258,8 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       `The models are not built in schema "${ctx.config.schema}" of ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema they were built in).`,
     );
   }
+  // after the tests ran (they print nothing as they go): an error that stops them is not preceded by a heading
+  if (!o.brief) out.print(`Testing the models in schema "${ctx.config.schema}"`);
   const MAX_LISTED = 20;
   const problems = result.tests.filter((t) => t.status !== 'pass').length;
   let listed = 0;

@@ -30,8 +30,11 @@ describe('cdp-lifecycle test', () => {
       /^error: The models are not built in schema "lifecycle" of .*: run `cdp-lifecycle build` first/m,
     );
     expect(early.stdout).not.toMatch(/ERROR/);
+    // the error alone: no heading announcing tests that did not run
+    expect(early.stdout).not.toMatch(/Testing the models/);
     expectExit(await runCli(['build', '--warehouse', url], { cwd: dir }), 0);
     const ok = await runCli(['test', '--warehouse', url], { cwd: dir });
+    expect(ok.stdout).toMatch(/^Testing the models in schema "lifecycle"$/m);
     expectExit(ok, 0);
     expect(ok.stdout).toMatch(/Ran \d+ tests in .*: \d+ passed, 0 failed/);
 
