@@ -7,7 +7,12 @@ export function formatSyncSummary(s: SyncSummary): string {
   const target = s.target === 'segment' ? 'Segment' : 'RudderStack';
   const lines: string[] = [];
   const head = s.dryRun ? `Dry run of the sync to ${target}` : `Sync to ${target}`;
-  lines.push(`${head} (${s.destination}), run ${s.runId}: ${s.status}`);
+  // a keyless dry run with nothing synced yet compares with no destination: say so rather than show its key
+  const keyless = ':no-write-key';
+  const where = s.destination.endsWith(keyless)
+    ? `${s.destination.slice(0, -keyless.length)}, nothing synced there yet: every user is new`
+    : s.destination;
+  lines.push(`${head} (${where}), run ${s.runId}: ${s.status}`);
   const rows: Array<[string, number]> = [
     ['considered', s.considered],
     ['changed', s.changed],

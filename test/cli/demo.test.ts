@@ -37,6 +37,10 @@ describe('cdp-lifecycle demo', () => {
     );
     expect(fs.existsSync(path.join(dir, 'real.duckdb'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'real-env.duckdb'))).toBe(false);
+    // the dry run compares with no destination (nothing synced, no key): said in words, not as an id
+    expect(r.stdout).toMatch(
+      /^Dry run of the sync to Segment \(segment:api\.segment\.io, nothing synced there yet: every user is new\), run \S+: success$/m,
+    );
     for (const heading of [
       '1. Collect',
       '2. Build',
