@@ -366,9 +366,9 @@ export function renderReadmeReference(m: Manifest): string {
   const lines: string[] = [README_BEGIN, ''];
   lines.push('### Configuration reference', '');
   lines.push(
-    'Every setting can be a flag, an environment variable or a key in `cdp-lifecycle.yml` (in the working',
-    'directory, or `--config <file>`); flags win over the environment, which wins over the file. Unknown keys in',
-    'the file are a usage error.',
+    'Every setting is a key in `cdp-lifecycle.yml` (in the working directory, or `--config <file>`) and, where the',
+    'table names them, a flag and an environment variable; flags win over the environment, which wins over the',
+    'file. Unknown keys in the file are a usage error.',
     '',
     '| key in `cdp-lifecycle.yml` | flag | environment | default | description |',
     '|---|---|---|---|---|',

@@ -6,6 +6,7 @@ import { REPO_ROOT, spawnTs } from '../helpers/cli';
 import { README_BEGIN, README_END } from '../../src/manifest/generate';
 import type { Manifest } from '../../src/manifest/types';
 import { readConfigFile } from '../../src/cli/config';
+import { SETTINGS } from '../../src/cli/settings';
 import { openWarehouse } from '../../src/warehouse';
 import { startCollector } from '../../src/collector';
 
@@ -188,5 +189,18 @@ describe('manifest.json', () => {
     const validate = ajv.compile(manifest.configuration.fileSchema);
     expect(validate(readConfigFile(path.join(REPO_ROOT, 'cdp-lifecycle.example.yml')))).toBe(true);
     expect(validate({ serve: { prot: 1 } })).toBe(false);
+  });
+
+  it('shows every setting in the example file (set, or commented out), as docs/cli.md says', () => {
+    const text = fs.readFileSync(path.join(REPO_ROOT, 'cdp-lifecycle.example.yml'), 'utf8');
+    const doc = readConfigFile(path.join(REPO_ROOT, 'cdp-lifecycle.example.yml')) as Record<string, unknown>;
+    const missing = SETTINGS.filter((setting) => {
+      const parts = setting.key.split('.');
+      let v: unknown = doc;
+      for (const p of parts) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+      if (v !== undefined) return false;
+      return !new RegExp(`^\\s*#\\s*${parts[parts.length - 1]}:`, 'm').test(text);
+    }).map((setting) => setting.key);
+    expect(missing).toEqual([]);
   });
 });
