@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,6 +28,31 @@ describe('parseWarehouseUrl', () => {
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(UsageError);
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(/duckdb:\/\/<path>.*postgres:\/\//);
     expect(() => parseWarehouseUrl('postgres://host-only')).toThrow(/needs a host and a database/);
+  });
+});
+
+describe('a DuckDB bulk insert the warehouse refuses', () => {
+  it('leaves nothing behind that a later garbage collection could flush into another transaction', () => {
+    // The appender that failed keeps the refused rows; destroying it at a GC used to flush them again and
+    // abort whatever transaction ran then ("Current transaction is aborted"): the collector answered 500 to
+    // a later, valid request. A child process with --expose-gc makes the GC happen inside that transaction.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-appender-gc-'));
+    try {
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          '-r',
+          path.join(__dirname, 'helpers', 'ts-register.js'),
+          path.join(__dirname, 'helpers', 'appender-gc.ts'),
+          path.join(dir, 'w.duckdb'),
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(out.trim()).toBe('[{"a":"ok"}]');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -146,6 +146,14 @@ class DuckRunner implements SqlRunner {
       appender.flushSync();
     } catch (err) {
       failed = true;
+      // The refused rows stay in the appender's buffer, and destroying it (when the garbage collector gets to
+      // it, at any later moment) flushes them again: that failure would abort whatever transaction then runs
+      // on this connection ("Current transaction is aborted"). Dropped now, they cannot.
+      try {
+        appender.clear();
+      } catch {
+        // nothing buffered, or the appender is unusable: either way nothing is left to flush
+      }
       throw err;
     } finally {
       try {

@@ -208,6 +208,15 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
   let wh: Warehouse;
   let collector: Collector;
   const schema = 'cdp_refusing';
+  // the collector's warnings and errors, shown when a request is not answered as expected
+  const logged: string[] = [];
+  const expectStatus = (res: { status: number; body: unknown }, status: number): void => {
+    if (res.status !== status) {
+      throw new Error(
+        `answered ${res.status} ${JSON.stringify(res.body)}; collector log:\n${logged.join('\n')}`,
+      );
+    }
+  };
 
   beforeAll(async () => {
     wh = await tw().open();
@@ -226,7 +235,7 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
       port: 0,
       host: '127.0.0.1',
       writeKeys: [KEY],
-      logger: pino({ level: 'silent' }),
+      logger: pino({ level: 'warn' }, { write: (line: string) => void logged.push(line.trim()) }),
     });
   });
   afterAll(async () => {
@@ -277,7 +286,7 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
       { userId: 'lone-user', event: 'Blocked', messageId: 'lone-blocked' },
       KEY,
     );
-    expect(res.status).toBe(200);
+    expectStatus(res, 200);
     const body = res.body as { landed: number; rejected: Array<{ index: number; reason: string }> };
     expect(body.landed).toBe(0);
     expect(body.rejected.map((r) => r.index)).toEqual([0]);
@@ -294,7 +303,7 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
       },
       KEY,
     );
-    expect(all.status).toBe(200);
+    expectStatus(all, 200);
     expect((all.body as { rejected: Array<{ index: number }> }).rejected.map((r) => r.index)).toEqual([0, 1]);
     const quarantined = await wh.query<{ payload: string }>(
       `select payload from ${schema}.rejected_events where payload like '%-blocked%'`,
