@@ -164,17 +164,24 @@ describe('cli error manners', () => {
   });
 
   // The same main() as the process runs, called in-process to keep this file fast; stderr is captured.
-  async function inProcess(args: string[]): Promise<{ code: number; stderr: string }> {
+  async function inProcess(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
     let stderr = '';
+    let stdout = '';
     const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
       stderr += String(chunk);
       return true;
     });
+    // captured too, so that a command's results do not end up in the test run's own output
+    const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
     try {
       const code = await main(['node', 'cdp-lifecycle', ...args]);
-      return { code, stderr };
+      return { code, stderr, stdout };
     } finally {
       spy.mockRestore();
+      outSpy.mockRestore();
     }
   }
 
