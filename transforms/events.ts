@@ -116,8 +116,13 @@ export function canonicalTimestamp(value: string): string {
   const ms = parseIsoTimestamp(value);
   if (Number.isNaN(ms)) return value;
   const iso = new Date(ms).toISOString();
-  const micros = (ISO_RE.exec(value)?.[7] ?? '').slice(3, 6);
+  const micros = microDigits(value);
   return micros ? `${iso.slice(0, -1)}${micros.padEnd(3, '0')}Z` : iso;
+}
+
+/** The fraction's digits after the milliseconds (at most 3; '' when there are none), which a Date drops. */
+function microDigits(value: string): string {
+  return (ISO_RE.exec(value)?.[7] ?? '').slice(3, 6);
 }
 
 /**
@@ -127,8 +132,7 @@ export function canonicalTimestamp(value: string): string {
 function parseIsoMicros(value: string): number {
   const ms = parseIsoTimestamp(value);
   if (Number.isNaN(ms)) return NaN;
-  const micros = (ISO_RE.exec(value)?.[7] ?? '').slice(3, 6).padEnd(3, '0');
-  return ms * 1000 + Number(micros);
+  return ms * 1000 + Number(microDigits(value).padEnd(3, '0'));
 }
 
 function isoFromMicros(us: number): string {
