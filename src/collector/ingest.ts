@@ -24,7 +24,7 @@ import {
   type JsonObject,
 } from '../../transforms/events';
 import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
-import { ensureRawTables, RAW_TABLES, type InsertValue, type Warehouse } from '../warehouse';
+import { ensureRawTables, isDataError, RAW_TABLES, type InsertValue, type Warehouse } from '../warehouse';
 import { isValidIdent } from '../warehouse/types';
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 
@@ -91,28 +91,6 @@ interface Pending {
 }
 
 let instanceCount = 0;
-
-/**
- * Whether the warehouse refused the data itself (a constraint, a value it cannot convert) rather than failed
- * for a reason of its own: PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint
- * violation), DuckDB's constraint, conversion and range errors.
- */
-export function isDataError(err: unknown): boolean {
-  // not `instanceof Error`: the DuckDB addon's errors may come from another realm (a test sandbox)
-  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if (typeof e.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) return true;
-    if (
-      typeof e.message === 'string' &&
-      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|constraint failed|Could not convert/i.test(
-        e.message,
-      )
-    )
-      return true;
-    e = e.cause as typeof e;
-  }
-  return false;
-}
 
 /** Thrown inside a probe's transaction so that it rolls back; carries how many events the actions wrote. */
 class ProbeRolledBack extends Error {
@@ -466,14 +444,13 @@ export class Ingestor {
     // Nothing could be written: either every event is at fault (a lone event refused by a constraint, which
     // the SDK would otherwise resend forever) or the table refuses any row. A neutral event of each refused
     // type, written and rolled back, tells them apart.
-    if (
-      !written &&
-      !(await this.acceptsNeutralEvents(
+    if (!written) {
+      const healthy = await this.acceptsNeutralEvents(
         refused.map((x) => x.event),
         p.receivedAt,
-      ))
-    )
-      throw err;
+      );
+      if (!healthy) throw err;
+    }
     // the caller's own rejections and the refused events, in one write
     const rest: Pending = {
       ...p,
