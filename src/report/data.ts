@@ -151,8 +151,9 @@ export async function whyNoUsers(wh: Warehouse, schema: string): Promise<string 
   for (const m of ['user_lifecycle', 'int_lifecycle__builds', 'int_lifecycle__source_days']) {
     if (!(await wh.tableExists(schema, m))) return null;
   }
-  const [users] = await wh.query<{ n: unknown }>(`select count(*) as n from ${s}.user_lifecycle`);
-  if (num(users?.n) > 0) return null;
+  // one row is enough to know (build calls this after every build: no count over the whole view)
+  const users = await wh.query(`select 1 as x from ${s}.user_lifecycle limit 1`);
+  if (users.length > 0) return null;
   // rows without a fact are tombstones (see int_lifecycle__source_days)
   const [facts] = await wh.query<{ first: unknown; n: unknown; identified: unknown }>(
     `select min(event_date) as first, count(*) as n,
