@@ -21,6 +21,7 @@ import {
   type MemoryCap,
   type RunStatus,
   dropStaleDryRunTables,
+  NO_WRITE_KEY,
 } from './state';
 import {
   DEFAULT_TRAITS,
@@ -318,7 +319,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         `${known.length} write keys have been synced to ${opts.to}${hostId === null ? '' : ` at ${hostId}`}: pass the --write-key of the one this dry run should compare with.`,
       );
     }
-    destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:no-write-key`;
+    destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:${NO_WRITE_KEY}`;
   }
 
   let transport: Transport | undefined;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UserError, errorMessage } from '../errors';
 import type { ColumnSpec, Dialect, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from '../warehouse';
-import { ensureSchema, qualify, quoteIdent } from '../warehouse';
+import { ensureSchema, listRelations, qualify, quoteIdent } from '../warehouse';
 import type { TraitMapping } from './traits';
 
 export const SOURCE_TABLE = 'user_lifecycle';
@@ -172,6 +172,9 @@ export interface DiffQuery {
   columnAliases: Array<{ trait: string; alias: string }>;
 }
 
+/** The last part of the destination a dry run without a write key compares with when none was synced. */
+export const NO_WRITE_KEY = 'no-write-key';
+
 /** Dry-run pending tables: `sync_pending_dry_<start, epoch seconds>_<hash>`. */
 const DRY_RUN_TABLE_PREFIX = 'sync_pending_dry_';
 
@@ -190,11 +193,7 @@ export async function dropStaleDryRunTables(
   schema: string,
   nowMs = Date.now(),
 ): Promise<string[]> {
-  const sql =
-    wh.dialect === 'postgres'
-      ? 'select tablename as name from pg_tables where schemaname = $1'
-      : 'select table_name as name from duckdb_tables() where database_name = current_database() and schema_name = $1';
-  const names = (await wh.query<{ name: string }>(sql, [schema])).map((r) => r.name);
+  const names = (await listRelations(wh, schema)).filter((r) => !r.view).map((r) => r.name);
   const destinations = await wh.query<{ d: string }>(
     `select distinct destination as d from ${qualify(schema, 'sync_runs')}`,
   );
@@ -203,7 +202,7 @@ export async function dropStaleDryRunTables(
   );
   const dropped: string[] = [];
   for (const name of names) {
-    const m = /^sync_pending_dry_(\d+)_[0-9a-f]{16}$/.exec(name);
+    const m = new RegExp(`^${DRY_RUN_TABLE_PREFIX}(\\d+)_[0-9a-f]{16}$`).exec(name);
     const legacy = /^sync_pending_([0-9a-f]{16})$/.exec(name);
     const stale = m
       ? Number(m[1]) * 1000 <= nowMs - STALE_DRY_RUN_MS

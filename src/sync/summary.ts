@@ -1,4 +1,5 @@
 import type { SyncSummary } from './index';
+import { NO_WRITE_KEY } from './state';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 
@@ -8,7 +9,7 @@ export function formatSyncSummary(s: SyncSummary): string {
   const lines: string[] = [];
   const head = s.dryRun ? `Dry run of the sync to ${target}` : `Sync to ${target}`;
   // a keyless dry run with nothing synced yet compares with no destination: say so rather than show its key
-  const keyless = ':no-write-key';
+  const keyless = `:${NO_WRITE_KEY}`;
   const where = s.destination.endsWith(keyless)
     ? `${s.destination.slice(0, -keyless.length)}, nothing synced there yet: every user is new`
     : s.destination;

@@ -93,6 +93,18 @@ export async function listSchemas(db: SqlRunner): Promise<string[]> {
   return (await db.query<{ name: string }>(sql)).map((r) => r.name);
 }
 
+/** The tables and views of a schema, with their kind, sorted by name. */
+export async function listRelations(
+  db: SqlRunner,
+  schema: string,
+): Promise<Array<{ name: string; view: boolean }>> {
+  const rows = await db.query<{ table_name: string; table_type: string }>(
+    'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
+    [schema],
+  );
+  return rows.map((r) => ({ name: r.table_name, view: /view/i.test(r.table_type) }));
+}
+
 /** A lock Warehouse.exclusive holds while its work runs. */
 export interface HeldLock {
   /** Why the lock was lost (its connection ended), or null while it is held. */

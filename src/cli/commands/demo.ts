@@ -2,7 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option } from 'commander';
 import { UsageError, UserError } from '../../errors';
-import { ensureRawTables, parseWarehouseUrl, quoteIdent, type Warehouse } from '../../warehouse';
+import {
+  ensureRawTables,
+  listRelations,
+  parseWarehouseUrl,
+  quoteIdent,
+  type Warehouse,
+} from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { plural, seconds } from '../output';
@@ -67,15 +73,6 @@ function todayUtc(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
-/** The tables and views of a schema, with their kind. */
-async function relationsIn(wh: Warehouse, schema: string): Promise<Array<{ name: string; view: boolean }>> {
-  const rows = await wh.query<{ table_name: string; table_type: string }>(
-    'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
-    [schema],
-  );
-  return rows.map((r) => ({ name: r.table_name, view: /view/i.test(r.table_type) }));
-}
-
 /**
  * The demo drops and recreates its raw and model schemas so that it is repeatable, but only schemas it made
  * (marked by DEMO_MARKER_TABLE) or ones holding nothing: a raw schema with collected events, views over a
@@ -86,7 +83,7 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
   const { rawSchema, schema } = ctx.config;
   const isDemo = await wh.tableExists(schema, DEMO_MARKER_TABLE);
   if (!isDemo) {
-    const raw = await relationsIn(wh, rawSchema);
+    const raw = await listRelations(wh, rawSchema);
     if (raw.some((r) => r.name === 'tracks' && !r.view)) {
       const [{ n }] = await wh.query<{ n: number }>(
         `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
@@ -107,7 +104,7 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
       );
     }
     // Built marts and the sync's delivery state are not the demo's to drop either.
-    if ((await relationsIn(wh, schema)).length > 0) {
+    if ((await listRelations(wh, schema)).length > 0) {
       throw new UserError(
         `The schema ${schema} of ${wh.displayUrl} already holds tables the demo did not create: ` +
           'give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --schema.',
