@@ -204,6 +204,31 @@ describeEachWarehouse('collector process on SIGTERM', ({ tw }) => {
   }, 60000);
 });
 
+/**
+ * A collector over a fresh raw schema whose tracks table is the landing shape as `change` alters it (what a
+ * DBA added), after which `extra` statements run.
+ */
+async function collectorOverTracks(
+  wh: Warehouse,
+  schema: string,
+  change: (ddl: string) => string,
+  extra: string[] = [],
+  logger = pino({ level: 'silent' }),
+): Promise<Collector> {
+  await wh.exec(`drop schema if exists ${schema} cascade`);
+  await wh.exec(`create schema ${schema}`);
+  await wh.exec(change(createTableSql(wh.dialect, schema, RAW_TABLES.tracks)));
+  for (const sql of extra) await wh.exec(sql);
+  return startCollector({
+    warehouse: wh,
+    rawSchema: schema,
+    port: 0,
+    host: '127.0.0.1',
+    writeKeys: [KEY],
+    logger,
+  });
+}
+
 describeEachWarehouse('collector when the warehouse refuses some valid events', ({ tw }) => {
   let wh: Warehouse;
   let collector: Collector;
@@ -220,23 +245,14 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
 
   beforeAll(async () => {
     wh = await tw().open();
-    await wh.exec(`drop schema if exists ${schema} cascade`);
     // A raw table of the landing shape with a constraint a DBA added: it refuses rows the validator passes.
-    await wh.exec(`create schema ${schema}`);
-    await wh.exec(
-      createTableSql(wh.dialect, schema, RAW_TABLES.tracks).replace(
-        /\)$/,
-        `, constraint no_blocked check (event_text <> 'Blocked'))`,
-      ),
+    collector = await collectorOverTracks(
+      wh,
+      schema,
+      (ddl) => ddl.replace(/\)$/, `, constraint no_blocked check (event_text <> 'Blocked'))`),
+      [],
+      pino({ level: 'warn' }, { write: (line: string) => void logged.push(line.trim()) }),
     );
-    collector = await startCollector({
-      warehouse: wh,
-      rawSchema: schema,
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger: pino({ level: 'warn' }, { write: (line: string) => void logged.push(line.trim()) }),
-    });
   });
   afterAll(async () => {
     await collector.close();
@@ -326,20 +342,8 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
 
   beforeAll(async () => {
     wh = await tw().open();
-    await wh.exec(`drop schema if exists ${schema} cascade`);
     // A column the collector does not fill, which a DBA made NOT NULL: no row can land until it is fixed.
-    await wh.exec(`create schema ${schema}`);
-    await wh.exec(
-      createTableSql(wh.dialect, schema, RAW_TABLES.tracks).replace(/\)$/, `, tenant text not null)`),
-    );
-    collector = await startCollector({
-      warehouse: wh,
-      rawSchema: schema,
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger: pino({ level: 'silent' }),
-    });
+    collector = await collectorOverTracks(wh, schema, (ddl) => ddl.replace(/\)$/, `, tenant text not null)`));
   });
   afterAll(async () => {
     await collector.close();
@@ -380,30 +384,19 @@ describeEachWarehouse(
 
     beforeAll(async () => {
       wh = await tw().open();
-      await wh.exec(`drop schema if exists ${schema} cascade`);
-      await wh.exec(`create schema ${schema}`);
-      await wh.exec(createTableSql(wh.dialect, schema, RAW_TABLES.tracks));
       // a deadlock on the first insert only (a sequence, which the failed transaction does not roll back): what
       // a retry a moment later gets past
-      await wh.exec(`create sequence ${schema}.fired`);
-      await wh.exec(`create function ${schema}.deadlock_once() returns trigger language plpgsql as $$
+      collector = await collectorOverTracks(wh, schema, (ddl) => ddl, [
+        `create sequence ${schema}.fired`,
+        `create function ${schema}.deadlock_once() returns trigger language plpgsql as $$
         begin
           if nextval('${schema}.fired') = 1 then
             raise exception 'deadlock detected (simulated)' using errcode = '40P01';
           end if;
           return new;
-        end $$`);
-      await wh.exec(
+        end $$`,
         `create trigger deadlock_once before insert on ${schema}.tracks for each row execute function ${schema}.deadlock_once()`,
-      );
-      collector = await startCollector({
-        warehouse: wh,
-        rawSchema: schema,
-        port: 0,
-        host: '127.0.0.1',
-        writeKeys: [KEY],
-        logger: pino({ level: 'silent' }),
-      });
+      ]);
     });
     afterAll(async () => {
       await collector.close();
