@@ -1,8 +1,6 @@
-import * as fs from 'node:fs';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, testModels } from '../../src/runner';
-import type { Warehouse } from '../../src/warehouse';
-import { oneSourceProject, tempProject } from './temp-project';
+import { oneSourceProject, projectSuite } from './temp-project';
 
 // dbt writes a tested column unquoted unless it has `quote: true`: the warehouse folds its case, so `User_ID`
 // in schema.yml tests the column user_id; a quoted mixed-case column is matched exactly.
@@ -27,22 +25,13 @@ models:
 });
 
 describeEachWarehouse('runner schema tests on mixed-case column names', ({ tw }) => {
-  let wh: Warehouse;
-  let dir: string;
-  beforeAll(async () => {
-    dir = tempProject('casecols', FILES);
-    wh = await tw().open();
-    await wh.exec('create schema src');
-    await wh.exec('create table src.events (id integer, parent_id integer)');
-    await wh.exec('insert into src.events values (1, null), (2, 1), (2, 7)');
-  });
-  afterAll(async () => {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = projectSuite('casecols', FILES, () => tw().open(), [
+    'create table src.events (id integer, parent_id integer)',
+    'insert into src.events values (1, null), (2, 1), (2, 7)',
+  ]);
 
   it('tests the folded column, or the exact one with quote: true', async () => {
-    const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+    const base = suite();
     await buildModels(base);
     const res = await testModels(base);
     expect(res.tests.map((t) => [t.type, t.column, t.status, t.failures])).toEqual([

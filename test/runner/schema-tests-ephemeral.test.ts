@@ -1,8 +1,6 @@
-import * as fs from 'node:fs';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, testModels } from '../../src/runner';
-import type { Warehouse } from '../../src/warehouse';
-import { oneSourceProject, tempProject } from './temp-project';
+import { oneSourceProject, projectSuite } from './temp-project';
 
 // A relationships test whose parent is an ephemeral model: it has no relation, so its SQL is inlined, as for
 // a tested ephemeral model.
@@ -23,22 +21,13 @@ models:
 });
 
 describeEachWarehouse('runner relationships test to an ephemeral model', ({ tw }) => {
-  let wh: Warehouse;
-  let dir: string;
-  beforeAll(async () => {
-    dir = tempProject('eph', FILES);
-    wh = await tw().open();
-    await wh.exec('create schema src');
-    await wh.exec('create table src.events (id integer)');
-    await wh.exec('insert into src.events values (1), (2)');
-  });
-  afterAll(async () => {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = projectSuite('eph', FILES, () => tw().open(), [
+    'create table src.events (id integer)',
+    'insert into src.events values (1), (2)',
+  ]);
 
   it('finds the child rows without a parent row', async () => {
-    const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+    const base = suite();
     await buildModels(base);
     const res = await testModels(base);
     expect(res.tests.map((t) => [t.type, t.status, t.failures])).toEqual([['relationships', 'fail', 1]]);
@@ -64,22 +53,13 @@ models:
 });
 
 describeEachWarehouse('runner relationships test to a disabled model', ({ tw }) => {
-  let wh: Warehouse;
-  let dir: string;
-  beforeAll(async () => {
-    dir = tempProject('offparent', DISABLED);
-    wh = await tw().open();
-    await wh.exec('create schema src');
-    await wh.exec('create table src.events (id integer)');
-    await wh.exec('insert into src.events values (1), (2)');
-  });
-  afterAll(async () => {
-    await wh.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = projectSuite('offparent', DISABLED, () => tw().open(), [
+    'create table src.events (id integer)',
+    'insert into src.events values (1), (2)',
+  ]);
 
   it('skips that test, naming the disabled model, and runs the others', async () => {
-    const base = { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+    const base = suite();
     await buildModels(base);
     const res = await testModels(base);
     expect(res.tests.map((t) => [t.type, t.status])).toEqual([

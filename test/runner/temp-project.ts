@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Warehouse } from '../../src/warehouse';
 
 /**
  * The files of a small dbt project whose models read one source table, `source('raw', <table>)`, in the schema
@@ -32,4 +33,32 @@ export function tempProject(prefix: string, files: Record<string, string>): stri
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cdp-runner-${prefix}-`));
   writeFiles(dir, files);
   return dir;
+}
+
+/**
+ * Sets up a suite: before all, `files` in a temp folder and the suite's warehouse with the source schema `src`
+ * made by `sql`; after all, both gone. Returns the build and test options over them (schema `marts`).
+ */
+export function projectSuite(
+  prefix: string,
+  files: Record<string, string>,
+  open: () => Promise<Warehouse>,
+  sql: string[],
+): () => { warehouse: Warehouse; projectDir: string; schema: string; rawSchema: string } {
+  let wh: Warehouse | undefined;
+  let dir = '';
+  beforeAll(async () => {
+    dir = tempProject(prefix, files);
+    wh = await open();
+    await wh.exec('create schema src');
+    for (const s of sql) await wh.exec(s);
+  });
+  afterAll(async () => {
+    await wh?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return () => {
+    if (!wh) throw new Error('the suite has not started');
+    return { warehouse: wh, projectDir: dir, schema: 'marts', rawSchema: 'src' };
+  };
 }
