@@ -21,9 +21,13 @@ export const BUILDS_MODEL = 'int_lifecycle__builds';
  * True when schema.model exists with these columns. A missing relation has no columns, and a table from a
  * version before them leaves the decision to the models.
  */
-async function hasColumns(wh: Warehouse, schema: string, model: string, wanted: string[]): Promise<boolean> {
+async function hasColumns(
+  wh: Warehouse,
+  rel: { schema: string; identifier: string },
+  wanted: string[],
+): Promise<boolean> {
   const { columnsOf } = await runnerPart();
-  const columns = new Set((await columnsOf(wh, schema, model)).map((c) => c.toLowerCase()));
+  const columns = new Set((await columnsOf(wh, rel.schema, rel.identifier)).map((c) => c.toLowerCase()));
   return wanted.every((c) => columns.has(c));
 }
 
@@ -38,13 +42,12 @@ type BuildStamp = {
  * Why this build would recompute every user, or null when it would not (or cannot tell: no stored build yet,
  * or a builds table from before the fingerprint, which the models then handle themselves).
  */
-export async function recomputeReason(
-  probe: FullRefreshProbe,
-  schema: string,
-): Promise<RecomputeReason | null> {
+export async function recomputeReason(probe: FullRefreshProbe): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
-  if (!(await hasColumns(wh, schema, BUILDS_MODEL, ['config_fingerprint', 'as_of_date']))) return null;
-  const stored = `${quoteIdent(schema)}.${quoteIdent(BUILDS_MODEL)}`;
+  // where the build writes it: a project may give the model an alias or a custom schema
+  const rel = probe.relation(BUILDS_MODEL);
+  if (!(await hasColumns(wh, rel, ['config_fingerprint', 'as_of_date']))) return null;
+  const stored = `${quoteIdent(rel.schema)}.${quoteIdent(rel.identifier)}`;
   // Evaluated by the warehouse from the model's own SQL, so the fingerprint is exactly the one the build
   // stores, and the dates compare as dates.
   const rows = await wh.query<BuildStamp>(
@@ -77,7 +80,7 @@ cross join (
       summary: 'the as-of date moved back',
     };
   }
-  return rawRowsReason(probe, schema);
+  return rawRowsReason(probe);
 }
 
 /** The model that reads every raw event table and keeps the raw watermark (lifecycle_watermark). */
@@ -108,19 +111,20 @@ type RawCounts = { now_cut: SqlValue; now_seen: SqlValue };
  * this build reads (the staging models' SQL, not the views the last build left, which may point elsewhere).
  * Only a speed decision: the models decide what they read, so a count that fails leaves the build as it is.
  */
-async function rawRowsReason(probe: FullRefreshProbe, schema: string): Promise<RecomputeReason | null> {
+async function rawRowsReason(probe: FullRefreshProbe): Promise<RecomputeReason | null> {
   try {
-    return await rawRowsCheck(probe, schema);
+    return await rawRowsCheck(probe);
   } catch (err) {
     if (err instanceof WarehouseUnavailableError) throw err;
     return null;
   }
 }
 
-async function rawRowsCheck(probe: FullRefreshProbe, schema: string): Promise<RecomputeReason | null> {
+async function rawRowsCheck(probe: FullRefreshProbe): Promise<RecomputeReason | null> {
   const { warehouse: wh } = probe;
-  if (!(await hasColumns(wh, schema, SOURCE_DAYS_MODEL, WATERMARK_COLUMNS))) return null;
-  const stored = `${quoteIdent(schema)}.${quoteIdent(SOURCE_DAYS_MODEL)}`;
+  const rel = probe.relation(SOURCE_DAYS_MODEL);
+  if (!(await hasColumns(wh, rel, WATERMARK_COLUMNS))) return null;
+  const stored = `${quoteIdent(rel.schema)}.${quoteIdent(rel.identifier)}`;
   // In steps, with the values bound: a constant filter lets DuckDB skip every block but the newest on its
   // min/max (one query with the lookups as subqueries took about 70 ms at 10M raw rows). The times travel as
   // text, which keeps their microseconds (a Date would round them, and shift the counts).

@@ -188,7 +188,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
         ? undefined
         : async (probe) => {
             const { recomputeReason } = await import('./full-refresh');
-            const reason = await recomputeReason(probe, ctx.config.schema);
+            const reason = await recomputeReason(probe);
             if (reason !== null && !o.brief) {
               out.print(`Rebuilding every model in full: ${reason.detail}, which a full build does faster.`);
             }

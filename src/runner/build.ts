@@ -96,6 +96,8 @@ export interface BuildOptions extends RunnerBaseOptions {
 export interface FullRefreshProbe {
   warehouse: Warehouse;
   compile: (model: string) => string;
+  /** Where the build writes a model: its schema (custom schemas included) and identifier (its alias). */
+  relation: (model: string) => { schema: string; identifier: string };
 }
 
 /** Thrown by buildModels when a model failed; `result` lists every model's outcome. */
@@ -269,6 +271,12 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     autoRefresh = await opts.decideFullRefresh({
       warehouse: wh,
       compile: (n) => compileModel(parsed, n, false, cache),
+      relation: (n) => {
+        // a model's config (alias, schema) is known once it has been rendered
+        if (!renderer.configs.has(n)) compileModel(parsed, n, false, cache);
+        const r = renderer.relationFor(n, renderer.configs.get(n) ?? graph.get(n)!.config);
+        return { schema: r.schema, identifier: r.identifier };
+      },
     });
     fullRefresh = autoRefresh !== null;
   }

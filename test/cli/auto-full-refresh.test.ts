@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Warehouse } from '../../src/warehouse';
-import { BUILDS_MODEL, changeSummary, describeChange } from '../../src/cli/full-refresh';
-import { compileModel, openProject } from '../../src/runner/build';
-import { describeEachWarehouse } from '../helpers/warehouses';
-import { runCli } from '../helpers/cli';
+import { BUILDS_MODEL, changeSummary, describeChange, recomputeReason } from '../../src/cli/full-refresh';
+import { buildModels, compileModel, openProject } from '../../src/runner/build';
+import { createTestWarehouse, describeEachWarehouse, type TestWarehouse } from '../helpers/warehouses';
+import { REPO_ROOT, runCli } from '../helpers/cli';
 import { computeOracle, DEFAULT_VARS } from '../models/oracle';
 import { emptyRaw, landRaw, normalise, readMarts, viewedItem, type Raw } from '../models/helpers';
 import { expectExit } from './fake-cdp';
@@ -196,5 +196,76 @@ describe('describeChange: what changed between two config fingerprints', () => {
     expect(describeChange(now, fingerprint({ lifecycle__core_events: ['a|b=c'] }))).toBe(
       'the lifecycle vars or the package version changed',
     );
+  });
+});
+
+describe('the full-rebuild check follows a project that gives the models it reads an alias and a schema', () => {
+  let dir: string;
+  let tw: TestWarehouse;
+  const raw: Raw = {
+    ...emptyRaw(),
+    tracks: [viewedItem('u1', null, '2024-03-01'), viewedItem('u2', null, '2024-03-02')],
+  };
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-refresh-alias-'));
+    fs.cpSync(path.join(REPO_ROOT, 'models'), dir, { recursive: true });
+    const yml = path.join(dir, 'dbt_project.yml');
+    fs.writeFileSync(
+      yml,
+      fs.readFileSync(yml, 'utf8').replace(
+        /^models:\n  cdp_lifecycle:\n/m,
+        // the package's model paths are its layer folders, so a model's key sits right under the package
+        'models:\n  cdp_lifecycle:\n    int_lifecycle__builds: {+alias: build_log, +schema: meta}\n    int_lifecycle__source_days: {+alias: days_by_source}\n',
+      ),
+    );
+    tw = await createTestWarehouse('duckdb', 'refreshalias');
+    const wh = await tw.open();
+    try {
+      await landRaw(wh, raw);
+    } finally {
+      await wh.close();
+    }
+  });
+  afterAll(async () => {
+    await tw.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const build = async (asOf: string, newDays: number): Promise<string | null> => {
+    const wh = await tw.open();
+    try {
+      let reason: string | null = null;
+      const res = await buildModels({
+        warehouse: wh,
+        projectDir: dir,
+        schema: 'lifecycle',
+        rawSchema: 'cdp',
+        vars: { lifecycle__as_of_date: asOf, lifecycle__new_days: newDays },
+        decideFullRefresh: async (probe) => {
+          reason = (await recomputeReason(probe))?.summary ?? null;
+          return reason;
+        },
+      });
+      expect(res.success).toBe(true);
+      // the aliased relations are where the build wrote them, so the check read the stored builds
+      expect(await wh.tableExists('lifecycle_meta', 'build_log')).toBe(true);
+      expect(await wh.tableExists('lifecycle', 'days_by_source')).toBe(true);
+      return reason;
+    } finally {
+      await wh.close();
+    }
+  };
+
+  it('finds the stored builds and watermarks under their aliases', async () => {
+    expect(await build('2024-03-10', 7)).toBeNull();
+    expect(await build('2024-03-11', 7)).toBeNull();
+    expect(await build('2024-03-12', 3)).toBe('lifecycle vars changed since the last build');
+    const wh = await tw.open();
+    try {
+      await wh.exec("delete from cdp.tracks where user_id = 'u2'");
+    } finally {
+      await wh.close();
+    }
+    expect(await build('2024-03-13', 3)).toMatch(/deleted/);
   });
 });
