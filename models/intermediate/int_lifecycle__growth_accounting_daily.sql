@@ -42,7 +42,7 @@ with
 
 {% if is_incremental() %}
 prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+{{ lifecycle_prior_build(ref('int_lifecycle__builds'), [ref('int_lifecycle__identity'), ref('int_lifecycle__source_days'), ref('int_lifecycle__user_days'), ref('int_lifecycle__user_facts')]) }}
 ),
 
 changed as (

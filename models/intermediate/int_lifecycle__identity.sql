@@ -279,7 +279,8 @@ select
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
     (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
     (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from changes as c
 union all
 -- After reading everything again (late rows, or recomputing all) without a change to write, one stored row is
@@ -296,7 +297,8 @@ select
     (select w.watermark_rows from watermark_state as w),
     (select w.watermark_seen_at from watermark_state as w),
     (select w.watermark_seen_rows from watermark_state as w),
-    {{ lifecycle_run_at() }}
+    {{ lifecycle_run_at() }},
+    {{ lifecycle_recomputed_all() }}
 from {{ this }} as t
 where {{ lifecycle_reads_all() }}
     and not exists (select 1 from changes as c)
@@ -314,7 +316,8 @@ select
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
     (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
     (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from current_map as c
 
 {% endif %}

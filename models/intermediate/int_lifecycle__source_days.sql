@@ -339,7 +339,8 @@ select
     (select w.watermark_rows from watermark_state as w) as watermark_rows,
     (select w.watermark_seen_at from watermark_state as w) as watermark_seen_at,
     (select w.watermark_seen_rows from watermark_state as w) as watermark_seen_rows,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 {% if is_incremental() %}
 from affected_pairs as k
 left join source_dates as d on d.source_key = k.source_key and d.event_date = k.event_date

@@ -51,7 +51,7 @@ with
 
 {% if is_incremental() %}
 prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+{{ lifecycle_prior_build(ref('int_lifecycle__builds'), [ref('int_lifecycle__identity'), ref('int_lifecycle__source_days'), ref('int_lifecycle__user_days'), ref('int_lifecycle__user_facts')]) }}
 ),
 
 -- Users whose facts were re-derived since the last build (or everyone).
@@ -66,7 +66,7 @@ history_lost as (
     select
         case
             when (select p.recompute_all from prior as p) = 1 then 1
-            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds')) }} then 1
+            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds'), [ref('int_lifecycle__user_facts'), ref('int_lifecycle__identity')]) }} then 1
             else 0
         end as flag
 ),
@@ -506,7 +506,8 @@ select
     f.valid_to,
     f.previous_status_code,
     f.next_change_date,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from final as f
 left join stored_tail as t on t.user_id = f.user_id and t.valid_from = f.valid_from
 where t.user_id is null
@@ -524,13 +525,15 @@ select
     cast(null as date),
     cast(null as integer),
     cast(null as date),
-    {{ lifecycle_run_at() }}
+    {{ lifecycle_run_at() }},
+    {{ lifecycle_recomputed_all() }}
 from stored_tail as t
 left join final as f on f.user_id = t.user_id and f.valid_from = t.valid_from
 where f.user_id is null
 {% else %}
 select
     f.*,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from final as f
 {% endif %}

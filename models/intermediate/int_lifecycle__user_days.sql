@@ -28,7 +28,7 @@ with
 {% if is_incremental() %}
 
 prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+{{ lifecycle_prior_build(ref('int_lifecycle__builds'), [ref('int_lifecycle__identity'), ref('int_lifecycle__source_days')]) }}
 ),
 
 -- Everyone is re-derived when recomputing all, or when this model skipped a build (a partial build) in which
@@ -38,7 +38,7 @@ everyone as (
     select
         case
             when (select p.recompute_all from prior as p) = 1 then 1
-            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds')) }}
+            when {{ lifecycle_skipped_builds(ref('int_lifecycle__builds'), [ref('int_lifecycle__identity')]) }}
                 and exists (
                     select 1 from {{ ref('int_lifecycle__identity') }} as m
                     where m._built_at > (select p.prior_built_at from prior as p)
@@ -250,12 +250,14 @@ select
     f.prev2_active_date,
     f.next_active_date,
     f.floor_next_active_date,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from affected_users as a
 left join final as f on f.user_id = a.user_id
 {% else %}
 select
     f.*,
-    {{ lifecycle_run_at() }} as _built_at
+    {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all
 from final as f
 {% endif %}

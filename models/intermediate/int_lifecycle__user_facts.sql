@@ -21,7 +21,7 @@ with
 
 {% if is_incremental() %}
 prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+{{ lifecycle_prior_build(ref('int_lifecycle__builds'), [ref('int_lifecycle__user_days')]) }}
 ),
 
 -- Users whose days were re-derived since this model's last build. user_days rewrites every row of such a user
@@ -104,6 +104,7 @@ select
     f.has_core_event,
     f.subscription_status,
     {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all,
     t.first_seen_date as previous_first_seen_date
 from affected_users as a
 left join final as f on f.user_id = a.user_id
@@ -116,6 +117,7 @@ left join (
 select
     f.*,
     {{ lifecycle_run_at() }} as _built_at,
+    {{ lifecycle_recomputed_all() }} as _recomputed_all,
     cast(null as date) as previous_first_seen_date
 from final as f
 {% endif %}

@@ -30,7 +30,7 @@ with
 
 {% if is_incremental() %}
 prior as (
-{{ lifecycle_prior_build(ref('int_lifecycle__builds')) }}
+{{ lifecycle_prior_build(ref('int_lifecycle__builds'), [ref('int_lifecycle__status_runs'), ref('int_lifecycle__user_days'), ref('int_lifecycle__user_facts')]) }}
 ),
 {% endif %}
 

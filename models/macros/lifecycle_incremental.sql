@@ -1,9 +1,14 @@
 {#-
   The body of a `prior` CTE for incremental models: the build that last wrote {{ this }} (its D and time) and
-  `recompute_all` = 1 unless that build used the same config and a D not after this run's. `builds` is
-  ref('int_lifecycle__builds'), passed in so that the dependency is visible in the model file.
+  `recompute_all` = 1 unless that build used the same config and a D not after this run's, and no model in
+  `upstream` recomputed everything since. `builds` is ref('int_lifecycle__builds'), passed in so that the
+  dependency is visible in the model file; `upstream` lists the incremental models this one reads changes from.
+  A model that recomputed everything (a full build, or one of its own runs that recomputed all) says so on the
+  rows it wrote (`_recomputed_all`): what it rewrote then no longer tells which of them changed (tombstones and
+  previous_* values are gone), so the models downstream must recompute everything too. The runner also notes
+  such models itself (cdp_lifecycle_pending_rebuilds); dbt does not (`dbt run --full-refresh -s <model>`).
 -#}
-{% macro lifecycle_prior_build(builds) -%}
+{% macro lifecycle_prior_build(builds, upstream=[]) -%}
     select
         max(b.as_of_date) as prior_as_of_date,
         max(b.built_at) as prior_built_at,
@@ -11,11 +16,26 @@
             when count(*) = 1
                 and max(b.config_fingerprint) = {{ lifecycle_config_fingerprint() }}
                 and max(b.as_of_date) <= {{ lifecycle_as_of_date() }}
+                {%- for relation in upstream %}
+                and not exists (
+                    select 1 from {{ relation }} as x
+                    where x._built_at > (select max(t._built_at) from {{ this }} as t)
+                        and x._recomputed_all = 1
+                )
+                {%- endfor %}
                 then 0
             else 1
         end as recompute_all
     from {{ builds }} as b
     where b.built_at = (select max(t._built_at) from {{ this }} as t)
+{%- endmacro %}
+
+{#-
+  The `_recomputed_all` column of the rows an incremental model writes (needs the `prior` CTE when
+  incremental): 1 when this build recomputed everything, read by lifecycle_prior_build downstream.
+-#}
+{% macro lifecycle_recomputed_all() -%}
+cast({% if is_incremental() %}(select p.recompute_all from prior as p){% else %}1{% endif %} as integer)
 {%- endmacro %}
 
 {#-
@@ -132,7 +152,7 @@ end
     select
         case
             when (select p.recompute_all from prior as p) = 1 then {{ date_literal('1900-01-01') }}
-            when {{ lifecycle_skipped_builds(builds) }} then {{ date_literal('1900-01-01') }}
+            when {{ lifecycle_skipped_builds(builds, [identity, user_facts]) }} then {{ date_literal('1900-01-01') }}
             else min(c.changed_from)
         end as changed_from
     from (
@@ -186,10 +206,22 @@ end
 {#-
   True when the model being built skipped a build since it last wrote {{ this }} (needs the `prior` CTE): a
   partial build (--select / --exclude) ran the models upstream without it. `builds` is
-  ref('int_lifecycle__builds'), which has a row for every build including this one.
+  ref('int_lifecycle__builds'), which has a row for every build that includes it. A build that left the log out
+  too (`--select int_lifecycle__identity`, or dbt's `--full-refresh -s` of one model) adds no row, so the rows it
+  stamped in `upstream` (the incremental models whose previous_* columns the caller reads) with a time the log
+  lacks give it away.
 -#}
-{% macro lifecycle_skipped_builds(builds) -%}
-(select count(*) from {{ builds }} as b where b.built_at > (select p.prior_built_at from prior as p)) > 1
+{% macro lifecycle_skipped_builds(builds, upstream=[]) -%}
+(
+    (select count(*) from {{ builds }} as b where b.built_at > (select p.prior_built_at from prior as p)) > 1
+    {%- for relation in upstream %}
+    or exists (
+        select 1 from {{ relation }} as x
+        where x._built_at > (select p.prior_built_at from prior as p)
+            and x._built_at not in (select b.built_at from {{ builds }} as b)
+    )
+    {%- endfor %}
+)
 {%- endmacro %}
 
 {#-

@@ -169,8 +169,13 @@ export function diffUsers(actual: OracleResult, expected: OracleResult): string[
 }
 
 /** Every mart of the build in `wh` equals what the oracle computes from `landed` at `asOf` (per-user diff first). */
-export async function expectOracle(wh: Warehouse, landed: RawData, asOf: string): Promise<void> {
-  const actual = normalise(await readMarts(wh));
+export async function expectOracle(
+  wh: Warehouse,
+  landed: RawData,
+  asOf: string,
+  schema = 'lifecycle',
+): Promise<void> {
+  const actual = normalise(await readMarts(wh, schema));
   const expected = normalise(computeOracle(landed, asOf));
   expect(diffUsers(actual, expected)).toEqual([]);
   expect(actual).toEqual(expected);

@@ -263,3 +263,121 @@ describeEachWarehouse('a user left without facts by a partial --full-refresh ups
     );
   });
 });
+
+/**
+ * A build that leaves the builds log out (dbt's `dbt run -s int_lifecycle__identity`) adds no row to
+ * int_lifecycle__builds, so the log alone cannot tell the models downstream that they skipped it: the rows it
+ * stamped with a time the log lacks do. A model whose own last build is not in the log recomputes everything,
+ * and says so on the rows it writes (`_recomputed_all`), as a full build does: the models downstream then
+ * recompute everything too, since the previous_* values that told them what changed may be gone. These runs
+ * use no note of pending rebuilds (the runner's), as with dbt.
+ */
+describeEachWarehouse('identity rebuilt by builds that leave the builds log out', ({ tw }) => {
+  let wh: Warehouse;
+  const at = (day: string) => `${day}T12:00:00.000Z`;
+  const moveTo = (user: string, anonymous: string, day: string): Raw => ({
+    ...empty(),
+    identifies: [{ ...identify(user, anonymous, day), received_at: at(day) }],
+  });
+
+  beforeAll(async () => {
+    wh = await tw().open();
+  });
+  afterAll(async () => {
+    await wh?.close();
+  });
+
+  /**
+   * Each case in schemas of its own (cdp_<n>, lifecycle_<n>), so that one cannot pass on what another left:
+   * anon1's April is a_user's until an identify moves it. No lookback: a build re-reads nothing a build
+   * before it has read.
+   */
+  const scenario = async (n: number) => {
+    const rawSchema = `cdp_${n}`;
+    const schema = `lifecycle_${n}`;
+    let landed: Raw = empty();
+    const land = async (raw: Raw) => {
+      landed = merge(landed, raw) as Raw;
+      await landRaw(wh, raw, rawSchema);
+    };
+    const run = (asOf: string, opts: { select?: string[]; fullRefresh?: boolean } = {}) =>
+      build(wh, {
+        schema,
+        rawSchema,
+        vars: { lifecycle__lookback_hours: 0, lifecycle__as_of_date: asOf },
+        ...opts,
+      });
+    await land({
+      ...tracks(track('a_user', null, '2024-05-01'), track(null, 'anon1', '2024-04-01')),
+      identifies: [identify('a_user', 'anon1', '2024-04-02')],
+    });
+    await run('2024-05-10', { fullRefresh: true });
+    return {
+      land,
+      run,
+      eraseTracks: async (user: string) => {
+        landed = { ...landed, tracks: landed.tracks.filter((t) => t.user_id !== user) };
+        await wh.exec(`delete from ${rawSchema}.tracks where user_id = '${user}'`);
+      },
+      // the runner's own note of models to rebuild in full (dbt keeps none)
+      dropPendingNote: () => wh.exec(`drop table if exists ${schema}.cdp_lifecycle_pending_rebuilds`),
+      expectOracle: (asOf: string) => expectOracle(wh, landed, asOf, schema),
+      firstSeen: async (user: string) => {
+        const [r] = await wh.query<{ first_seen_date: unknown }>(
+          `select first_seen_date from ${schema}.user_lifecycle where user_id = '${user}'`,
+        );
+        return String(r.first_seen_date).slice(0, 10);
+      },
+    };
+  };
+
+  test('identity built alone twice, then the models after it: the user the id first left loses its history', async () => {
+    const s = await scenario(1);
+    await s.land(moveTo('b_user', 'anon1', '2024-05-11'));
+    await s.run('2024-05-11', { select: ['int_lifecycle__identity'] });
+    await s.land(moveTo('c_user', 'anon1', '2024-05-14'));
+    await s.run('2024-05-14', { select: ['int_lifecycle__identity'] });
+    // identity only remembers b_user as the previous user: a_user is found through the unlogged builds
+    await s.run('2024-05-14', { select: ['int_lifecycle__source_days', 'int_lifecycle__user_days+'] });
+    await s.expectOracle('2024-05-14');
+    expect(await s.firstSeen('a_user')).toBe('2024-04-02');
+  });
+
+  test('identity built alone twice, then a complete build: the same', async () => {
+    const s = await scenario(2);
+    await s.land(moveTo('b_user', 'anon1', '2024-05-11'));
+    await s.run('2024-05-11', { select: ['int_lifecycle__identity'] });
+    await s.land(moveTo('c_user', 'anon1', '2024-05-14'));
+    await s.run('2024-05-14', { select: ['int_lifecycle__identity'] });
+    await s.dropPendingNote();
+    await s.run('2024-05-14');
+    await s.expectOracle('2024-05-14');
+    expect(await s.firstSeen('a_user')).toBe('2024-04-02');
+  });
+
+  test('identity alone rebuilt in full (dbt run --full-refresh -s int_lifecycle__identity), then a complete build', async () => {
+    const s = await scenario(3);
+    await s.land(moveTo('b_user', 'anon1', '2024-05-11'));
+    await s.run('2024-05-11', { select: ['int_lifecycle__identity'], fullRefresh: true });
+    await s.dropPendingNote();
+    await s.run('2024-05-11');
+    await s.expectOracle('2024-05-11');
+    expect(await s.firstSeen('a_user')).toBe('2024-04-02');
+  });
+
+  test('source_days alone rebuilt in full after a user was erased, then a complete build: the user goes', async () => {
+    const s = await scenario(4);
+    await s.land(tracks(track('gone_user', null, '2024-05-02', at('2024-05-02'))));
+    await s.run('2024-05-11');
+    expect(await s.firstSeen('gone_user')).toBe('2024-05-02');
+    // the rebuilt table has no row left for the erased user's day, not even a tombstone downstream could follow
+    await s.eraseTracks('gone_user');
+    await s.run('2024-05-11', { select: ['int_lifecycle__source_days'], fullRefresh: true });
+    await s.dropPendingNote();
+    await s.run('2024-05-12');
+    await s.expectOracle('2024-05-12');
+    expect(
+      await wh.query("select user_id from lifecycle_4.user_lifecycle where user_id = 'gone_user'"),
+    ).toEqual([]);
+  });
+});
