@@ -7,7 +7,7 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, type Warehouse } from '../warehouse';
-import { normaliseHost } from '../sync/transport';
+import { checkEndpoint } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
@@ -98,6 +98,26 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
   }
 }
 
+/** Zone names of the IANA database without a slash that are no mere abbreviation (PostgreSQL knows each). */
+const TZDB_SHORT_NAMES = new Set([
+  'UTC',
+  'UCT',
+  'GMT',
+  'ZULU',
+  'CET',
+  'EET',
+  'WET',
+  'MET',
+  'EST',
+  'MST',
+  'HST',
+  'GB',
+  'NZ',
+  'PRC',
+  'ROC',
+  'ROK',
+]);
+
 /**
  * The vars whose bad values would otherwise surface as a failed model with the warehouse's text (an unknown
  * time zone) or not at all (2024-02-30 becomes 1 March on some warehouses): a usage error before anything runs.
@@ -119,12 +139,20 @@ export function checkVarValues(vars: Record<string, unknown>): void {
   const tz = vars.lifecycle__timezone;
   if (tz !== undefined && tz !== null) {
     const name = String(tz).trim();
+    let zone: string;
     try {
-      new Intl.DateTimeFormat('en-US', { timeZone: name });
+      zone = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
     } catch {
       const hint = closest(name, Intl.supportedValuesOf('timeZone'));
       throw new UsageError(
         `The var lifecycle__timezone "${name}" is not an IANA time zone${hint ? ` (did you mean ${hint}?)` : ': use a name such as Europe/Berlin or UTC'}.`,
+      );
+    }
+    // Node takes PST or IST for a region; PostgreSQL reads them as fixed-offset abbreviations (IST as Israel's),
+    // so the same var would date events differently on each warehouse.
+    if (/^[A-Za-z]{2,5}$/.test(name) && !TZDB_SHORT_NAMES.has(name.toUpperCase())) {
+      throw new UsageError(
+        `The var lifecycle__timezone "${name}" is an abbreviation, which warehouses read differently (PostgreSQL as a fixed offset): use an IANA name such as ${zone === 'UTC' ? 'Europe/Berlin' : zone}.`,
       );
     }
   }
@@ -312,15 +340,7 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
     );
   }
   // The sync checks it again; here `run` finds it before it builds and tests.
-  if (s.endpoint) {
-    try {
-      normaliseHost(s.endpoint);
-    } catch {
-      throw new UsageError(
-        `--endpoint "${s.endpoint}" is not an http(s) URL: pass e.g. https://api.segment.io.`,
-      );
-    }
-  }
+  if (s.endpoint) checkEndpoint(s.endpoint);
 }
 
 /**

@@ -31,7 +31,7 @@ import {
   type TraitMapping,
 } from './traits';
 import {
-  normaliseHost,
+  checkEndpoint,
   RUDDERSTACK_LIMITS,
   SEGMENT_HOSTS,
   SEGMENT_LIMITS,
@@ -180,11 +180,7 @@ function resolveHost(opts: SyncOptions): string | null {
       );
     }
   }
-  try {
-    return normaliseHost(raw);
-  } catch {
-    throw new UsageError(`--endpoint "${raw}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
-  }
+  return checkEndpoint(raw);
 }
 
 function checkOptions(opts: SyncOptions): void {

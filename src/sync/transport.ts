@@ -1,4 +1,5 @@
 import type { TraitValue } from './traits';
+import { UsageError } from '../errors';
 
 /** The identify as cdp-lifecycle builds it; each transport adds its envelope fields on the wire. */
 export interface IdentifyMessage {
@@ -107,6 +108,27 @@ export function normaliseHost(url: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
     throw new Error(`unsupported protocol ${u.protocol}`);
   return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * --endpoint as the sync uses it (a base URL: the client appends /v1/batch), or a usage error in one sentence.
+ * A URL copied with the API path (…/v1/batch, …/v1/identify, …/v1) would be posted to …/v1/batch/v1/batch,
+ * which a proxy or a catch-all endpoint may well answer with 200.
+ */
+export function checkEndpoint(raw: string): string {
+  let host: string;
+  try {
+    host = normaliseHost(raw);
+  } catch {
+    throw new UsageError(`--endpoint "${raw}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
+  }
+  const apiPath = /\/v1(\/[a-z]+)?$/i.exec(host);
+  if (apiPath) {
+    throw new UsageError(
+      `--endpoint "${raw}" ends with the API path ${apiPath[0]}: pass the base URL, ${host.slice(0, apiPath.index) || host}, and the sync adds /v1/batch itself.`,
+    );
+  }
+  return host;
 }
 
 export type Sizer = Pick<Transport, 'eventBytes' | 'batchOverheadBytes'>;

@@ -249,12 +249,27 @@ describe('cli error manners', () => {
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
     ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
+    // the client adds /v1/batch: a URL copied with it would be posted to /v1/batch/v1/batch
+    [
+      ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'http://127.0.0.1:9/v1/batch'],
+      /^error: --endpoint "http:\/\/127\.0\.0\.1:9\/v1\/batch" ends with the API path \/v1\/batch: pass the base URL, http:\/\/127\.0\.0\.1:9, and the sync adds \/v1\/batch itself\.$/m,
+    ],
+    [
+      ['run', '--to', 'rudderstack', '--dry-run', '--endpoint', 'https://acme.dataplane.rudderstack.com/v1/'],
+      /ends with the API path \/v1: pass the base URL, https:\/\/acme\.dataplane\.rudderstack\.com, and/,
+    ],
     [['demo', '--as-of', '2024-13-45'], /--as-of "2024-13-45" is not a date/],
     // before it resets its schemas and lands the demo events
     [
       ['demo', '--vars', '{"lifecycle__timezone": "Mars/Base"}'],
       /The var lifecycle__timezone "Mars\/Base" is not an IANA time zone/,
     ],
+    // PostgreSQL reads PST as a fixed -08:00 and IST as Israel's; DuckDB and Node as regions
+    [
+      ['build', '--vars', '{"lifecycle__timezone": "PST"}'],
+      /The var lifecycle__timezone "PST" is an abbreviation, which warehouses read differently \(PostgreSQL as a fixed offset\): use an IANA name such as America\/Los_Angeles\./,
+    ],
+    [['build', '--vars', '{"lifecycle__timezone": "IST"}'], /"IST" is an abbreviation/],
     // before any query or, for the demo, its whole run
     [
       ['report', '--html', '/nonexistent/x.html'],
