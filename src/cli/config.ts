@@ -408,6 +408,14 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       `${named('raw_schema', '--raw-schema')} "${resolved.rawSchema}" and the var lifecycle__raw_schema "${String(rawVar)}" name different raw schemas: set only one of them.`,
     );
   }
+  // The models' tables and views, their tmp/backup copies and the sync's state would sit among the raw tables:
+  // a model named like a raw table would replace it, and the demo resets both schemas.
+  const raw = rawVar !== undefined && rawVar !== null ? String(rawVar) : resolved.rawSchema;
+  if (resolved.schema === raw) {
+    throw new UsageError(
+      `${named('schema', '--schema')} "${resolved.schema}" is also the raw schema the events land in: build the models into a schema of their own, e.g. lifecycle.`,
+    );
+  }
   if (resolved.serve.port > 65535) {
     throw new UsageError(
       `The port ${resolved.serve.port} is out of range: use 1-65535 (or 0 for any free port).`,

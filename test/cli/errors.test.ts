@@ -234,6 +234,14 @@ describe('cli error manners', () => {
       ['serve', '--write-key', 'k', '--schedule', '0 * * * *', '--vars', '{"lifecycle__new_days": 0}'],
       /The var lifecycle__new_days must be a whole number >= 1/,
     ],
+    [
+      ['build', '--schema', 'cdp'],
+      /^error: --schema "cdp" is also the raw schema the events land in: build the models into a schema of their own, e\.g\. lifecycle\.$/m,
+    ],
+    [
+      ['test', '--schema', 'raw', '--vars', '{"lifecycle__raw_schema": "raw"}'],
+      /--schema "raw" is also the raw schema/,
+    ],
     [['sync'], /pass --to segment or --to rudderstack/],
     [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [['sync', '--to', 'rudderstack', '--write-key', 'k'], /needs your data plane URL: pass --endpoint/],
