@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
-import { parseWarehouseUrl, type Warehouse } from '../warehouse';
+import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
@@ -87,6 +87,17 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
     ['lifecycle__at_risk_days', 'lifecycle__dormant_days', 'at_risk by inactivity'],
     ['lifecycle__dormant_days', 'lifecycle__churn_days', 'dormant'],
   ];
+  // A typo in the year (2062 for 2026) makes every user inactive until then, and a sync would push that.
+  const asOf = typeof vars.lifecycle__as_of_date === 'string' ? vars.lifecycle__as_of_date.trim() : '';
+  if (/^\d{4}-\d{2}-\d{2}$/.test(asOf)) {
+    const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone : 'UTC';
+    const today = todayIn(tz);
+    if (asOf > today) {
+      ctx.out.warn(
+        `the var lifecycle__as_of_date (${asOf}) is after today (${today} in ${tz}): every user's status is computed for that day, inactive until then, and sync refuses to send such statuses.`,
+      );
+    }
+  }
   for (const [lo, hi, status] of steps) {
     const a = Number(eff[lo]);
     const b = Number(eff[hi]);
@@ -96,6 +107,17 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
       );
     }
   }
+}
+
+/** Today's date (YYYY-MM-DD) in an IANA time zone. */
+export function todayIn(timeZone: string, now: Date = new Date()): string {
+  // en-CA formats as YYYY-MM-DD
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(now);
 }
 
 /** Zone names of the IANA database without a slash that are no mere abbreviation (PostgreSQL knows each). */
@@ -380,6 +402,29 @@ export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): P
   }
 }
 
+/**
+ * Statuses computed for a day that has not begun anywhere yet (a future lifecycle__as_of_date) would mark
+ * users inactive or churned in the CDP: refused, or a warning on a dry run. Compared with today in the zone
+ * furthest ahead (UTC+14), so a build in any time zone on its own today passes.
+ */
+async function checkSyncedAsOf(ctx: CommandContext, wh: Warehouse, dryRun: boolean): Promise<void> {
+  const { schema } = ctx.config;
+  if (!(await wh.tableExists(schema, 'user_lifecycle'))) return;
+  const [row] = await wh.query<{ d: string | null }>(
+    `select cast(u.as_of_date as varchar) as d from ${quoteIdent(schema)}.user_lifecycle as u limit 1`,
+  );
+  const asOf = row?.d ?? null;
+  const latestToday = todayIn('Pacific/Kiritimati');
+  if (asOf === null || asOf <= latestToday) return;
+  const what = `The models in schema ${schema} were built as of ${asOf}, a day that has not begun anywhere yet`;
+  if (!dryRun) {
+    throw new UserError(
+      `${what}, so every status is computed for then: rebuild without lifecycle__as_of_date (today) or with a past date before syncing.`,
+    );
+  }
+  ctx.out.warn(`${what.charAt(0).toLowerCase()}${what.slice(1)}: a real sync refuses to send these statuses.`);
+}
+
 export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const dryRun = Boolean(o.dryRun);
   checkSyncSettings(ctx, dryRun);
@@ -390,6 +435,7 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       `The schema ${ctx.config.schema} of ${wh.displayUrl} holds the demo's generated users (cdp-lifecycle demo made it): sync a schema built from your own events, or use --dry-run.`,
     );
   }
+  await checkSyncedAsOf(ctx, wh, dryRun);
   const { runSync, formatSyncSummary } = await syncPart();
   const summary = await runSync({
     warehouse: wh,
