@@ -229,6 +229,10 @@ describe('cli error manners', () => {
       /The schedule "every minute" is not a valid cron/,
     ],
     [['serve'], /--write-key <key>.*LIFECYCLE_WRITE_KEYS/],
+    [
+      ['serve', '--write-key', 'change-me'],
+      /^error: The write key "change-me" is the example config's placeholder: set serve\.write_keys \(or LIFECYCLE_WRITE_KEYS\) to keys of your own/m,
+    ],
     // every scheduled run would fail on these: refused before the collector starts
     [
       ['serve', '--write-key', 'k', '--schedule', '0 * * * *', '--vars', '{"lifecycle__new_days": 0}'],

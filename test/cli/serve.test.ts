@@ -237,3 +237,47 @@ describe('cdp-lifecycle serve --schedule', () => {
     expect(msgs.filter((m) => m === 'scheduled run started')).toHaveLength(1);
   });
 });
+
+describe('cdp-lifecycle serve --schedule with sync.to but no sync write key', () => {
+  it('says which sync setting is missing, and keeps collecting', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-half-'));
+    const child = spawnTs(
+      'src/cli/run.ts',
+      [
+        'serve',
+        '--warehouse',
+        `duckdb://${path.join(dir, 'w.duckdb')}`,
+        '--port',
+        '0',
+        '--schedule',
+        '0 0 1 1 *',
+      ],
+      { cwd: dir, env: { LIFECYCLE_WRITE_KEYS: 'collector-key', LIFECYCLE_SYNC_TO: 'segment' } },
+    );
+    try {
+      // the schedule starts once the collector listens: wait for its warning
+      const warning: LogLine = await new Promise((resolve, reject) => {
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          const found = out
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => JSON.parse(l) as LogLine)
+            .find((l) => l.msg.includes('scheduled runs will'));
+          if (found) resolve(found);
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited early (${String(code)})`)));
+      });
+      expect(warning.msg).toBe(
+        'sync.to is segment but no sync write key is set (sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
+      );
+      expect(warning.level).toBe(40);
+    } finally {
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      child.kill('SIGTERM');
+      await closed;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

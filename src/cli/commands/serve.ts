@@ -11,6 +11,9 @@ import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../wareho
 import { runPipeline } from './run';
 import { checkProject, refuseDemoWarehouse, runResultsFor } from '../steps';
 
+/** The write key cdp-lifecycle.example.yml ships with. */
+export const PLACEHOLDER_WRITE_KEY = 'change-me';
+
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
 export function parseSchedule(pattern: string): Cron {
   try {
@@ -73,9 +76,12 @@ function startSchedule(
 ): { stop(): Promise<void> } {
   const syncConfigured = Boolean(ctx.config.sync.to && ctx.config.sync.writeKey);
   if (!syncConfigured) {
+    // name only what is missing: sync.to alone is a half-done set-up, not "no destination"
     log.warn(
-      'no sync destination configured (sync.to and sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_TO and ' +
-        'LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
+      ctx.config.sync.to
+        ? `sync.to is ${ctx.config.sync.to} but no sync write key is set (sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only`
+        : 'no sync destination configured (sync.to and sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_TO and ' +
+            'LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
     );
   }
   const steps = syncConfigured ? (['build', 'test', 'sync'] as const) : (['build', 'test'] as const);
@@ -148,6 +154,12 @@ export const serveCommand: CommandSpec = {
     if (c.writeKeys.length === 0) {
       throw new UsageError(
         'The collector needs at least one write key: pass --write-key <key> (repeatable) or set LIFECYCLE_WRITE_KEYS.',
+      );
+    }
+    // the example config's placeholder: anyone who reads the docs could send events with it
+    if (c.writeKeys.includes(PLACEHOLDER_WRITE_KEY)) {
+      throw new UsageError(
+        `The write key "${PLACEHOLDER_WRITE_KEY}" is the example config's placeholder: set serve.write_keys (or LIFECYCLE_WRITE_KEYS) to keys of your own, e.g. from \`openssl rand -hex 16\`.`,
       );
     }
     if (c.schedule) {
