@@ -11,6 +11,8 @@ import {
   type Warehouse,
 } from '../src/warehouse';
 import { UsageError } from '../src/errors';
+import { withLibpqSslModes } from '../src/warehouse/postgres';
+import { runCli } from './helpers/cli';
 
 describe('parseWarehouseUrl', () => {
   it('accepts the forms of SPEC §2', () => {
@@ -179,6 +181,44 @@ describeEachWarehouse(
       } finally {
         await wh.close();
       }
+    });
+  },
+  ['postgres'],
+);
+
+describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
+  it('adds libpq compatibility only when the URL sets sslmode and does not choose itself', () => {
+    expect(withLibpqSslModes('postgres://u:p%40ss@h:5432/db?sslmode=require')).toBe(
+      'postgres://u:p%40ss@h:5432/db?sslmode=require&uselibpqcompat=true',
+    );
+    expect(withLibpqSslModes('postgres://u@h/db')).toBe('postgres://u@h/db');
+    expect(withLibpqSslModes('postgres://u@h/db?sslmode=require&uselibpqcompat=false')).toBe(
+      'postgres://u@h/db?sslmode=require&uselibpqcompat=false',
+    );
+  });
+});
+
+describeEachWarehouse(
+  'a PostgreSQL URL with sslmode=require',
+  ({ tw }) => {
+    it('connects without a certificate check, or fails in one sentence, and prints no security warning', async () => {
+      const admin = await tw().open();
+      const [{ ssl }] = await admin.query<{ ssl: string }>('show ssl');
+      await admin.close();
+      const url = `${tw().url}${tw().url.includes('?') ? '&' : '?'}sslmode=require`;
+      // a process of its own: node-postgres warns once per process, on the process's stderr
+      const r = await runCli(['report', '--warehouse', url]);
+      expect(r.stderr).not.toMatch(/SECURITY WARNING/);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        ssl === 'on'
+          ? // libpq's require: encrypted, the server's certificate (often self-signed) not checked; the empty
+            // database then has no models to report on
+            /^error: The model lifecycle\.user_lifecycle does not exist in .*: run `cdp-lifecycle build` first/
+          : /^error: Could not connect to PostgreSQL at .*sslmode=require: The server does not support SSL connections; check --warehouse/,
+      );
     });
   },
   ['postgres'],

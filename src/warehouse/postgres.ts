@@ -121,6 +121,24 @@ class PgRunner implements SqlRunner {
   }
 }
 
+/**
+ * `sslmode` as psql, dbt and every libpq client read it. node-postgres 8 reads `require` (what RDS, Cloud SQL
+ * and Azure print in their connection strings) as `verify-full`, so a server whose CA the machine lacks
+ * fails, and it prints a security warning on every connection; `uselibpqcompat=true` gives libpq's meaning
+ * (`require`: encrypted, certificate not checked; `verify-full` to check it).
+ */
+export function withLibpqSslModes(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!u.searchParams.has('sslmode') || u.searchParams.has('uselibpqcompat')) return url;
+  u.searchParams.set('uselibpqcompat', 'true');
+  return u.toString();
+}
+
 export class PostgresWarehouse implements Warehouse {
   readonly dialect = 'postgres' as const;
   /** How often the connection holding an exclusive() lock runs a query while the work goes on. */
@@ -135,7 +153,7 @@ export class PostgresWarehouse implements Warehouse {
     const knex = knexFactory({
       client: 'pg',
       connection: {
-        connectionString: url,
+        connectionString: withLibpqSslModes(url),
         types: customTypes,
         // shown in pg_stat_activity, and in the message of a run that finds another one holding its lock
         application_name: 'cdp-lifecycle',
