@@ -36,6 +36,11 @@ export interface ResolvedConfig {
   };
   /** The config file that was read, if any (absolute path). */
   configFile?: string;
+  /**
+   * The collector's write keys as the file and the environment give them, read by every command (`sync` and
+   * `run` do not otherwise read them): a sync key among them would send the traits back into this warehouse.
+   */
+  collectorKeys: string[];
 }
 
 type Source =
@@ -43,6 +48,12 @@ type Source =
   | { kind: 'env'; name: string }
   /** `file`: the config file as found (./cdp-lifecycle.yml, --config or LIFECYCLE_CONFIG), for messages. */
   | { kind: 'file'; name: string; file?: string };
+
+/** A list of write keys as a file (a YAML list) or the environment (comma-separated) may give it; unchecked. */
+function asKeyList(raw: unknown): string[] {
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [];
+  return items.map((k) => String(k).trim()).filter((k) => k !== '');
+}
 
 function describeSource(s: Source): string {
   if (s.kind === 'flag') return s.name;
@@ -381,6 +392,11 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       rateLimit: get<number | undefined>('sync.rate_limit'),
     },
     configFile,
+    collectorKeys: [
+      ...(get<string[] | undefined>('serve.write_keys') ?? []),
+      ...asKeyList(getPath(doc, 'serve.write_keys')),
+      ...asKeyList(env.LIFECYCLE_WRITE_KEYS),
+    ],
   };
   // Validate early so a typo is a usage error (exit 2) before anything is opened.
   parseWarehouseUrl(resolved.warehouse);

@@ -361,6 +361,12 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
       'Syncing to RudderStack needs your data plane URL: pass --endpoint https://<your-data-plane>.',
     );
   }
+  // The same key on both sides is the loop of README "Sync back": every synced identify lands again here.
+  if (!dryRun && s.writeKey && ctx.config.collectorKeys.includes(s.writeKey)) {
+    throw new UsageError(
+      'The sync write key is also a write key of this collector (serve.write_keys or LIFECYCLE_WRITE_KEYS), so the synced identifies would land back in this warehouse as events: use the write key of a source that does not load it.',
+    );
+  }
   // The sync checks it again; here `run` finds it before it builds and tests.
   if (s.endpoint) checkEndpoint(s.endpoint);
 }
@@ -422,7 +428,9 @@ async function checkSyncedAsOf(ctx: CommandContext, wh: Warehouse, dryRun: boole
       `${what}, so every status is computed for then: rebuild without lifecycle__as_of_date (today) or with a past date before syncing.`,
     );
   }
-  ctx.out.warn(`${what.charAt(0).toLowerCase()}${what.slice(1)}: a real sync refuses to send these statuses.`);
+  ctx.out.warn(
+    `${what.charAt(0).toLowerCase()}${what.slice(1)}: a real sync refuses to send these statuses.`,
+  );
 }
 
 export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {

@@ -21,6 +21,8 @@ describe('cli error manners', () => {
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-errors-'));
+    // a collector key reused as the sync key
+    fs.writeFileSync(path.join(dir, 'loop.yml'), 'serve:\n  write_keys: [collector-key]\n');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -248,6 +250,10 @@ describe('cli error manners', () => {
     ],
     [['sync'], /pass --to segment or --to rudderstack/],
     [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
+    [
+      ['sync', '--to', 'segment', '--write-key', 'collector-key', '--config', 'loop.yml'],
+      /^error: The sync write key is also a write key of this collector \(serve\.write_keys or LIFECYCLE_WRITE_KEYS\), so the synced identifies would land back in this warehouse as events: use the write key of a source that does not load it\.$/m,
+    ],
     [['sync', '--to', 'rudderstack', '--write-key', 'k'], /needs your data plane URL: pass --endpoint/],
     [['run', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     // found before run builds and tests, not after
