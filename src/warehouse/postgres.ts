@@ -168,10 +168,14 @@ export class PostgresWarehouse implements Warehouse {
         // use, and a model's plan has hundreds (most in CTEs a given run never executes): about 2.5 s per big
         // model statement, more than the statement itself (bench:models on PostgreSQL, 200k users: incremental
         // day 16.4 s with JIT, 6.3 s without; see docs/models.md). A server without JIT (before 11) keeps going.
+        // A statement whose client went away (Ctrl-C on a build) stops within a second instead of running to
+        // its end, holding the locks a rerun then waits on (PostgreSQL 14+; an older server keeps going).
         afterCreate: (conn: PgClient, done: (err: Error | null, conn: PgClient) => void) => {
           conn.query("set TimeZone = 'UTC'", (err: Error | null) => {
             if (err) return done(err, conn);
-            conn.query('set jit = off', () => done(null, conn));
+            conn.query('set jit = off', () =>
+              conn.query('set client_connection_check_interval = 1000', () => done(null, conn)),
+            );
           });
         },
       },
