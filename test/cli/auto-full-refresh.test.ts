@@ -8,7 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Warehouse } from '../../src/warehouse';
-import { BUILDS_MODEL, changeSummary, describeChange, recomputeReason } from '../../src/cli/full-refresh';
+import {
+  BUILDS_MODEL,
+  changeSummary,
+  describeChange,
+  recomputeReason,
+  REREAD_MIN_ROWS,
+} from '../../src/cli/full-refresh';
 import { buildModels, compileModel, openProject } from '../../src/runner/build';
 import { createTestWarehouse, describeEachWarehouse, type TestWarehouse } from '../helpers/warehouses';
 import { REPO_ROOT, runCli } from '../helpers/cli';
@@ -267,5 +273,63 @@ describe('the full-rebuild check follows a project that gives the models it read
       await wh.close();
     }
     expect(await build('2024-03-13', 3)).toMatch(/deleted/);
+  });
+});
+
+/**
+ * The day after a large backfill, every raw row was received within lifecycle__lookback_hours of the newest one:
+ * an incremental build would read and merge nearly all of them again, so build rebuilds in full instead.
+ */
+describe('build after a backfill received all at once', () => {
+  let dir: string;
+  let tw: TestWarehouse;
+  const cli = (args: string[]) => runCli([...args, '--warehouse', tw.url], { cwd: dir });
+  const lines = (stdout: string) =>
+    stdout.split('\n').filter((l) => /Rebuilding every model in full/.test(l));
+  // REREAD_MIN_ROWS tracks of 2,000 users over February, received in March: old by the first build's D
+  const rows = (received: (i: number) => string) =>
+    Array.from({ length: REREAD_MIN_ROWS }, (_, i) =>
+      viewedItem(`u${i % 2000}`, null, `2024-02-${String(1 + (i % 28)).padStart(2, '0')}`, received(i)),
+    );
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-backfill-'));
+    tw = await createTestWarehouse('duckdb', 'backfill');
+  });
+  afterAll(async () => {
+    await tw.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const land = async (raw: Raw) => {
+    const wh = await tw.open();
+    try {
+      await landRaw(wh, raw);
+    } finally {
+      await wh.close();
+    }
+  };
+  const vars = (asOf: string) => ['--vars', JSON.stringify({ lifecycle__as_of_date: asOf })];
+
+  it('rebuilds in full while most rows are newer than the cutoff, then builds incrementally', async () => {
+    // one backfill, every row received within the same minute
+    await land({
+      ...emptyRaw(),
+      tracks: rows((i) => `2024-03-01T12:00:${String(i % 60).padStart(2, '0')}.000Z`),
+    });
+    expectExit(await cli(['build', ...vars('2024-03-01')]), 0);
+    await land({ ...emptyRaw(), tracks: [viewedItem('u1', null, '2024-03-02', '2024-03-02T09:00:00.000Z')] });
+    const next = await cli(['build', ...vars('2024-03-02')]);
+    expectExit(next, 0);
+    expect(lines(next.stdout)).toEqual([
+      `Rebuilding every model in full: ${(REREAD_MIN_ROWS + 1).toLocaleString('en-US')} of the ${(REREAD_MIN_ROWS + 1).toLocaleString('en-US')} raw rows were received after the last build's cutoff (the newest received_at it saw minus lifecycle__lookback_hours), so an incremental build would read nearly every row again, which a full build does faster.`,
+    ]);
+    // once a build has seen a row received a day after the backfill, the backfill is older than its cutoff,
+    // and the daily build is incremental again
+    await land({ ...emptyRaw(), tracks: [viewedItem('u2', null, '2024-03-04', '2024-03-04T09:00:00.000Z')] });
+    expectExit(await cli(['build', ...vars('2024-03-04')]), 0);
+    await land({ ...emptyRaw(), tracks: [viewedItem('u3', null, '2024-03-05', '2024-03-05T09:00:00.000Z')] });
+    const later = await cli(['build', ...vars('2024-03-05')]);
+    expectExit(later, 0);
+    expect(lines(later.stdout)).toEqual([]);
+    expect(later.stdout).toMatch(/ OK merged incremental model .*int_lifecycle__source_days/);
   });
 });
