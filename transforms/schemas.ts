@@ -1,6 +1,7 @@
 /**
  * JSON Schemas of the six call types (SPEC §7), compiled once with ajv and used by every entry point
- * (collector, `load`, `demo`). Validation answers with one short reason per event: the reason is stored in
+ * (collector, `load`, `demo`). Validation answers with one short reason per problem, every problem of the
+ * event in one text: the reason is stored in
  * `rejected_events.reason`, returned to the sender, and grouped in the `load` summary, so it names the rule
  * and never echoes the offending value.
  */
@@ -79,7 +80,8 @@ let compiled: Record<CallType, ValidateFunction> | undefined;
 
 function validators(): Record<CallType, ValidateFunction> {
   if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+  // every problem of an event at once: a sender fixing one at a time would need as many round trips
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
   ajv.addFormat('iso8601', { type: 'string', validate: (s: string) => !Number.isNaN(parseIsoTimestamp(s)) });
   const out = {} as Record<CallType, ValidateFunction>;
   for (const t of CALL_TYPES) out[t] = ajv.compile(EVENT_SCHEMAS[t]);
@@ -91,14 +93,19 @@ function field(e: ErrorObject): string {
   return e.instancePath.replace(/^\//, '').replace(/\//g, '.');
 }
 
-function describe(type: CallType, errors: ErrorObject[] | null | undefined): string {
-  // The identity rule fails as a whole (anyOf) after its branches report; it is the reason that matters.
-  const e = errors?.find((x) => x.keyword === 'anyOf') ?? errors?.[0];
-  if (!e) return `invalid ${type} call`;
+function describeOne(type: CallType, e: ErrorObject, event: Record<string, unknown>): string | null {
   const f = field(e);
   switch (e.keyword) {
-    case 'anyOf':
+    case 'anyOf': {
+      // an id of the wrong type or empty is that id's problem, not a missing identity (the wrong type is
+      // reported by the id's own rule)
+      for (const key of ['userId', 'anonymousId']) {
+        const v = event[key];
+        if (v === '') return `${type} call has neither userId nor anonymousId (${key} is empty)`;
+        if (v !== undefined && v !== null && typeof v !== 'string' && typeof v !== 'number') return null;
+      }
       return `${type} call has neither userId nor anonymousId`;
+    }
     case 'required':
       return `${type} call without ${String((e.params as { missingProperty: string }).missingProperty)}`;
     case 'maxLength':
@@ -111,10 +118,36 @@ function describe(type: CallType, errors: ErrorObject[] | null | undefined): str
     case 'format':
       return `${f} is not an ISO-8601 timestamp`;
     case 'type':
-      return `${f || 'event'} must be ${String((e.params as { type: string | string[] }).type).replace(',', ' or ')}`;
+      return `${f || 'event'} must be ${String((e.params as { type: string | string[] }).type).replace(/,/g, ' or ')}`;
     default:
       return `${f || 'event'} ${e.message ?? 'is invalid'}`;
   }
+}
+
+/** Every problem of the event, in schema order, each once ("event must be string; timestamp is not …"). */
+function describe(
+  type: CallType,
+  errors: ErrorObject[] | null | undefined,
+  event: Record<string, unknown>,
+): string {
+  // The identity rule fails as a whole (anyOf) after its branches report; its own reason stands for them.
+  const own = (errors ?? []).filter((e) => !e.schemaPath.includes('/anyOf/'));
+  if (own.length === 0) return `invalid ${type} call`;
+  // one reason per field: an empty name also fails the blank-name rule
+  const seen = new Set<string>();
+  const first = own.filter((e) => {
+    const key =
+      e.keyword === 'required'
+        ? `#required:${String((e.params as { missingProperty: string }).missingProperty)}`
+        : e.keyword === 'anyOf'
+          ? '#anyOf'
+          : e.instancePath;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const reasons = new Set(first.map((e) => describeOne(type, e, event)).filter((r) => r !== null));
+  return reasons.size > 0 ? [...reasons].join('; ') : `invalid ${type} call`;
 }
 
 /**
@@ -188,6 +221,6 @@ export function validateEvent(
     };
   }
   const v = validators()[t];
-  if (!v(event)) return { reason: describe(t, v.errors) };
+  if (!v(event)) return { reason: describe(t, v.errors, event) };
   return { type: t };
 }

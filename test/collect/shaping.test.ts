@@ -217,7 +217,19 @@ describe('event schemas', () => {
     [{ anonymousId: 'a', type: 'page' }, null],
     [{ userId: null, anonymousId: 'a', type: 'identify' }, null],
     [{ type: 'track', event: 'A' }, 'track call has neither userId nor anonymousId'],
-    [{ type: 'identify', userId: '' }, 'identify call has neither userId nor anonymousId'],
+    [{ type: 'identify', userId: '' }, 'identify call has neither userId nor anonymousId (userId is empty)'],
+    // an id of the wrong type is that id's problem, not a missing identity
+    [{ type: 'track', event: 'A', userId: { a: 1 } }, 'userId must be string or number or null'],
+    [
+      { type: 'track', event: 'A', userId: true, anonymousId: 'a' },
+      'userId must be string or number or null',
+    ],
+    // every problem at once, in the schema's order, so a sender fixes them in one round trip
+    [
+      { type: 'track', userId: 123, event: ['a'], timestamp: 'yesterday' },
+      'timestamp is not an ISO-8601 timestamp; event must be string',
+    ],
+    [{ type: 'alias' }, 'alias call without previousId; alias call without userId'],
     [{ ...ok, type: 'track' }, 'track call without event'],
     [{ ...ok, type: 'track', event: '' }, 'event is empty'],
     [{ ...ok, type: 'track', event: ' \t ' }, 'event is blank'],
