@@ -10,7 +10,7 @@ import { createGunzip, createInflate } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { Ingestor, type IngestMeta, type IngestResult } from './ingest';
+import { Ingestor, serializeEvent, type IngestMeta, type IngestResult } from './ingest';
 import type { Warehouse } from '../warehouse';
 import { WarehouseUnavailableError, errorMessage } from '../errors';
 import { isJsonObject, type CallType } from '../../transforms/events';
@@ -221,6 +221,28 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw new HttpError(401, 'The write key is missing or wrong.');
     }
     const body = await readBody(req, maxRequestBytes);
+    /**
+     * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
+     * SDKs drop a batch answered with 400, so this copy is the only one left. An unavailable warehouse answers
+     * 503 instead, and the SDK retries.
+     */
+    const refuseBody = async (reason: string, message: string, payload: string): Promise<never> => {
+      try {
+        await ingestor.ingest([], {
+          receivedAt: new Date(),
+          // PostgreSQL text cannot hold NUL
+          extraRejections: [{ reason, payload: payload.replace(/\u0000/g, '') }],
+        });
+      } catch (err) {
+        if (err instanceof WarehouseUnavailableError) {
+          log.warn({ err: errorMessage(err) }, 'warehouse unavailable');
+          throw new HttpError(503, 'The warehouse is unavailable; nothing was stored, retry later.');
+        }
+        throw err;
+      }
+      activity.rejected += 1;
+      throw new HttpError(400, `${message} The body was kept in rejected_events.`);
+    };
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -228,7 +250,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // Without a header the key could only be in the body: a body that does not parse authorises nothing.
       if (keys.size > 0 && !req.headers.authorization)
         throw new HttpError(401, 'The write key is missing or wrong.');
-      throw new HttpError(400, `The request body is not valid JSON: ${errorMessage(err)}.`);
+      return refuseBody(
+        `request body is not valid JSON: ${errorMessage(err)}`,
+        `The request body is not valid JSON: ${errorMessage(err)}.`,
+        // the write key is a credential: masked where the text shows it as a JSON member
+        body.toString('utf8').replace(/("writeKey"\s*:\s*)"(?:[^"\\]|\\.)*"/g, '$1"***"'),
+      );
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
 
@@ -236,7 +263,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
     if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
-        throw new HttpError(400, 'The body of /v1/batch must be an object with a "batch" array of events.');
+        // the write key is a credential: it never lands
+        if (isJsonObject(parsed) && parsed.writeKey !== undefined) delete parsed.writeKey;
+        return refuseBody(
+          'request body of /v1/batch has no "batch" array',
+          'The body of /v1/batch must be an object with a "batch" array of events.',
+          serializeEvent(parsed),
+        );
       }
       events = parsed.batch;
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;

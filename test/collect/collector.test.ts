@@ -191,15 +191,39 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     ]);
   });
 
-  it('answers 400 on invalid JSON and lands nothing', async () => {
-    const res = await post(collector.url, '/v1/batch', '{"batch": [{"type": "track",', { key: KEY });
+  it('answers 400 on invalid JSON, lands no event and keeps the body in rejected_events', async () => {
+    // SDKs drop a batch answered with 400: the kept body is the only copy left
+    const broken = '{"batch": [{"type": "track", "userId": "json-broken", "writeKey": "sekrit",';
+    const res = await post(collector.url, '/v1/batch', broken, { key: KEY });
     expect(res.status).toBe(400);
-    expect(String(res.body.error)).toMatch(/^The request body is not valid JSON/);
-    const notBatch = await postJson(collector.url, '/v1/batch', { events: [] }, KEY);
+    expect(String(res.body.error)).toMatch(
+      /^The request body is not valid JSON: .+\. The body was kept in rejected_events\.$/,
+    );
+    const notBatch = await postJson(collector.url, '/v1/batch', { events: [{ userId: 'no-batch' }] }, KEY);
     expect(notBatch.status).toBe(400);
     expect(notBatch.body.error).toBe(
-      'The body of /v1/batch must be an object with a "batch" array of events.',
+      'The body of /v1/batch must be an object with a "batch" array of events. The body was kept in rejected_events.',
     );
+    const kept = await wh.query<{ reason: string; payload: string }>(
+      `select reason, payload from cdp.rejected_events where payload like '%json-broken%' or payload like '%no-batch%' order by reason`,
+    );
+    expect(kept).toHaveLength(2);
+    expect(kept[0].reason).toMatch(/^request body is not valid JSON: /);
+    // the text as sent, but for the write key, a credential
+    expect(kept[0].payload).toBe(broken.replace('"sekrit"', '"***"'));
+    expect(kept[1].reason).toBe('request body of /v1/batch has no "batch" array');
+    expect(JSON.parse(kept[1].payload)).toEqual({ events: [{ userId: 'no-batch' }] });
+    expect(await wh.query(`select id from cdp.tracks where user_id in ('json-broken', 'no-batch')`)).toEqual(
+      [],
+    );
+  });
+
+  it('keeps no body of an unauthenticated request', async () => {
+    const res = await post(collector.url, '/v1/batch', '{"batch": [{"userId": "anon-broken"', {});
+    expect(res.status).toBe(401);
+    expect(
+      await wh.query(`select reason from cdp.rejected_events where payload like '%anon-broken%'`),
+    ).toEqual([]);
   });
 
   it('answers 413 over 4 MB with a JSON error and lands nothing of the request', async () => {
