@@ -192,6 +192,12 @@ describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
       'postgres://u:p%40ss@h:5432/db?sslmode=require&uselibpqcompat=true',
     );
     expect(withLibpqSslModes('postgres://u@h/db')).toBe('postgres://u@h/db');
+    // node-postgres' own no-verify, and modes it reads as libpq does, stay as they are
+    for (const mode of ['no-verify', 'verify-ca', 'verify-full', 'disable']) {
+      expect(withLibpqSslModes(`postgres://u@h/db?sslmode=${mode}`)).toBe(
+        `postgres://u@h/db?sslmode=${mode}`,
+      );
+    }
     expect(withLibpqSslModes('postgres://u@h/db?sslmode=require&uselibpqcompat=false')).toBe(
       'postgres://u@h/db?sslmode=require&uselibpqcompat=false',
     );

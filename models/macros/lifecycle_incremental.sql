@@ -218,6 +218,8 @@ end
     or exists (
         select 1 from {{ relation }} as x
         where x._built_at > (select p.prior_built_at from prior as p)
+            -- rows this same build wrote are no skipped build, logged or not
+            and x._built_at < {{ lifecycle_run_at() }}
             and x._built_at not in (select b.built_at from {{ builds }} as b)
     )
     {%- endfor %}

@@ -426,10 +426,20 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   }
   // The models' tables and views, their tmp/backup copies and the sync's state would sit among the raw tables:
   // a model named like a raw table would replace it, and the demo resets both schemas.
+  // Only for the commands that build or read the models (`load` and a collector alone never touch them).
   const raw = rawVar !== undefined && rawVar !== null ? String(rawVar) : resolved.rawSchema;
-  if (resolved.schema === raw) {
+  const usesModels =
+    input.command !== 'load' && (input.command !== 'serve' || Boolean(resolved.serve.schedule));
+  if (usesModels && resolved.schema === raw) {
+    // name the setting that was given: the other one is at its default
+    const rawNamed =
+      rawVar !== undefined && rawVar !== null
+        ? 'the var lifecycle__raw_schema'
+        : named('raw_schema', '--raw-schema');
     throw new UsageError(
-      `${named('schema', '--schema')} "${resolved.schema}" is also the raw schema the events land in: build the models into a schema of their own, e.g. lifecycle.`,
+      explicit.has('schema')
+        ? `${named('schema', '--schema')} "${resolved.schema}" is also the raw schema the events land in: build the models into a schema of their own, e.g. lifecycle.`
+        : `${rawNamed} "${raw}" is also the schema the models are built in (--schema, default ${resolved.schema}): land the events in a schema of their own, e.g. cdp, or pass another --schema.`,
     );
   }
   if (resolved.serve.port > 65535) {

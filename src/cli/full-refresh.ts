@@ -148,19 +148,33 @@ where t._built_at = $1`,
   );
   if (!w || w.cutoff === null || w.stored_cut === null) return null;
   const staging = (v: string) => `(\n${probe.compile(v)}\n)`;
-  // Rows received up to a time, those without a received_at included (as count_received_up_to counts them):
-  // on DuckDB all rows minus the later ones, which its block statistics answer without a scan.
-  const upTo = (v: string, param: string) =>
+  // Rows received up to a time, those without a received_at included (as count_received_up_to counts them),
+  // and all rows. On DuckDB all rows minus the later ones, which its block statistics answer without a scan;
+  // on PostgreSQL (no index on the raw tables) one scan of each table counts all three.
+  const params = w.seen_at === null ? [w.cutoff] : [w.cutoff, w.seen_at];
+  const upToSql = (param: string) =>
+    `r.received_at <= cast(${param} as timestamptz) or r.received_at is null`;
+  const perTable = RAW_MODELS.map((v) =>
     wh.dialect === 'duckdb'
-      ? `(select count(*) from ${staging(v)} as r) - (select count(*) from ${staging(v)} as r where r.received_at > cast(${param} as timestamptz))`
-      : `(select count(*) from ${staging(v)} as r where r.received_at <= cast(${param} as timestamptz) or r.received_at is null)`;
-  const sum = (param: string) => RAW_MODELS.map((v) => upTo(v, param)).join('\n    + ');
+      ? `select
+        (select count(*) from ${staging(v)} as r) - (select count(*) from ${staging(v)} as r where r.received_at > cast($1 as timestamptz)) as cut,
+        ${w.seen_at === null ? 'cast(null as bigint)' : `(select count(*) from ${staging(v)} as r) - (select count(*) from ${staging(v)} as r where r.received_at > cast($2 as timestamptz))`} as seen,
+        (select count(*) from ${staging(v)} as r) as total`
+      : `select
+        count(*) filter (where ${upToSql('$1')}) as cut,
+        ${w.seen_at === null ? 'cast(null as bigint)' : `count(*) filter (where ${upToSql('$2')})`} as seen,
+        count(*) as total
+    from ${staging(v)} as r`,
+  );
   const [r] = await wh.query<RawCounts>(
     `select
-    cast(${sum('$1')} as bigint) as now_cut,
-    cast(${w.seen_at === null ? 'null' : sum('$2')} as bigint) as now_seen,
-    cast(${RAW_MODELS.map((v) => `(select count(*) from ${staging(v)} as r)`).join('\n    + ')} as bigint) as now_all`,
-    w.seen_at === null ? [w.cutoff] : [w.cutoff, w.seen_at],
+    cast(sum(t.cut) as bigint) as now_cut,
+    cast(sum(t.seen) as bigint) as now_seen,
+    cast(sum(t.total) as bigint) as now_all
+from (
+${perTable.join('\n    union all\n')}
+) as t`,
+    params,
   );
   if (!r) return null;
   const n = (v: SqlValue) => (v === null ? null : Number(v));

@@ -90,11 +90,16 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
   // A typo in the year (2062 for 2026) makes every user inactive until then, and a sync would push that.
   const asOf = typeof vars.lifecycle__as_of_date === 'string' ? vars.lifecycle__as_of_date.trim() : '';
   if (/^\d{4}-\d{2}-\d{2}$/.test(asOf)) {
-    const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone : 'UTC';
-    const today = todayIn(tz);
-    if (asOf > today) {
+    const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
+    let today: string | undefined;
+    try {
+      today = todayIn(tz);
+    } catch {
+      // not a time zone: checkVarValues says so, as a usage error
+    }
+    if (today !== undefined && asOf > today) {
       ctx.out.warn(
-        `the var lifecycle__as_of_date (${asOf}) is after today (${today} in ${tz}): every user's status is computed for that day, inactive until then, and sync refuses to send such statuses.`,
+        `the var lifecycle__as_of_date (${asOf}) is after today (${today} in ${tz}): every user's status is computed for that day, inactive until then, and sync refuses statuses built for a day that has not begun anywhere yet.`,
       );
     }
   }
@@ -122,6 +127,13 @@ export function todayIn(timeZone: string, now: Date = new Date()): string {
 
 /** Zone names of the IANA database without a slash that are no mere abbreviation (PostgreSQL knows each). */
 const TZDB_SHORT_NAMES = new Set([
+  // countries the database names as zones (Japan is Asia/Tokyo for PostgreSQL too)
+  'CUBA',
+  'EGYPT',
+  'EIRE',
+  'IRAN',
+  'JAPAN',
+  'LIBYA',
   'UTC',
   'UCT',
   'GMT',
@@ -416,12 +428,14 @@ export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): P
 async function checkSyncedAsOf(ctx: CommandContext, wh: Warehouse, dryRun: boolean): Promise<void> {
   const { schema } = ctx.config;
   if (!(await wh.tableExists(schema, 'user_lifecycle'))) return;
+  const latestToday = todayIn('Pacific/Kiritimati');
+  // compared as dates by the warehouse: a date's text depends on PostgreSQL's DateStyle
   const [row] = await wh.query<{ d: string | null }>(
-    `select cast(u.as_of_date as varchar) as d from ${quoteIdent(schema)}.user_lifecycle as u limit 1`,
+    `select cast(u.as_of_date as varchar) as d from ${quoteIdent(schema)}.user_lifecycle as u where u.as_of_date > cast($1 as date) limit 1`,
+    [latestToday],
   );
   const asOf = row?.d ?? null;
-  const latestToday = todayIn('Pacific/Kiritimati');
-  if (asOf === null || asOf <= latestToday) return;
+  if (asOf === null) return;
   const what = `The models in schema ${schema} were built as of ${asOf}, a day that has not begun anywhere yet`;
   if (!dryRun) {
     throw new UserError(

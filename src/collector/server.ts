@@ -161,6 +161,15 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * A body that does not parse, with every write key it shows masked: a `"writeKey": "…"` member (its closing
+ * quote may be cut off) and a form-encoded `writeKey=…`.
+ */
+export function maskWriteKeys(text: string): string {
+  return text
+    .replace(/("writeKey"\s*:\s*)"(?:[^"\\]|\\.)*"?/g, '$1"***"')
+    .replace(/(^|[&?\s])writeKey=[^&\s]*/g, '$1writeKey=***');
+}
 function basicAuthUser(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Basic\s+(.+)$/i.exec(header.trim());
@@ -251,10 +260,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       if (keys.size > 0 && !req.headers.authorization)
         throw new HttpError(401, 'The write key is missing or wrong.');
       return refuseBody(
-        `request body is not valid JSON: ${errorMessage(err)}`,
+        // the parser's message quotes the body (which may hold the key) and its positions vary: the stored
+        // reason is fixed, so that the rows group, and the detail goes back to the sender only
+        'request body is not valid JSON',
         `The request body is not valid JSON: ${errorMessage(err)}.`,
-        // the write key is a credential: masked where the text shows it as a JSON member
-        body.toString('utf8').replace(/("writeKey"\s*:\s*)"(?:[^"\\]|\\.)*"/g, '$1"***"'),
+        maskWriteKeys(body.toString('utf8')),
       );
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
@@ -263,8 +273,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
     if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
-        // the write key is a credential: it never lands
+        // the write key is a credential: it never lands, at the top or in an element
         if (isJsonObject(parsed) && parsed.writeKey !== undefined) delete parsed.writeKey;
+        if (Array.isArray(parsed)) {
+          for (const e of parsed) if (isJsonObject(e) && e.writeKey !== undefined) delete e.writeKey;
+        }
         return refuseBody(
           'request body of /v1/batch has no "batch" array',
           'The body of /v1/batch must be an object with a "batch" array of events.',

@@ -125,7 +125,7 @@ class PgRunner implements SqlRunner {
  * `sslmode` as psql, dbt and every libpq client read it. node-postgres 8 reads `require` (what RDS, Cloud SQL
  * and Azure print in their connection strings) as `verify-full`, so a server whose CA the machine lacks
  * fails, and it prints a security warning on every connection; `uselibpqcompat=true` gives libpq's meaning
- * (`require`: encrypted, certificate not checked; `verify-full` to check it).
+ * (`require`: encrypted, certificate not checked; `verify-full` to check it). Other modes stay as they are.
  */
 export function withLibpqSslModes(url: string): string {
   let u: URL;
@@ -134,7 +134,10 @@ export function withLibpqSslModes(url: string): string {
   } catch {
     return url;
   }
-  if (!u.searchParams.has('sslmode') || u.searchParams.has('uselibpqcompat')) return url;
+  // only the modes node-postgres reads differently: its `no-verify` has no libpq twin, and libpq's
+  // `verify-ca` without a CA file would then refuse to connect
+  const mode = u.searchParams.get('sslmode');
+  if ((mode !== 'require' && mode !== 'prefer') || u.searchParams.has('uselibpqcompat')) return url;
   u.searchParams.set('uselibpqcompat', 'true');
   return u.toString();
 }

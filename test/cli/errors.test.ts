@@ -248,6 +248,10 @@ describe('cli error manners', () => {
       ['test', '--schema', 'raw', '--vars', '{"lifecycle__raw_schema": "raw"}'],
       /--schema "raw" is also the raw schema/,
     ],
+    [
+      ['build', '--raw-schema', 'lifecycle'],
+      /^error: --raw-schema "lifecycle" is also the schema the models are built in \(--schema, default lifecycle\): land the events in a schema of their own, e\.g\. cdp, or pass another --schema\.$/m,
+    ],
     [['sync'], /pass --to segment or --to rudderstack/],
     [['sync', '--to', 'segment'], /pass --write-key .* or use --dry-run/],
     [
@@ -288,6 +292,11 @@ describe('cli error manners', () => {
       /The var lifecycle__timezone "PST" is an abbreviation, which warehouses read differently \(PostgreSQL as a fixed offset\): use an IANA name such as America\/Los_Angeles\./,
     ],
     [['build', '--vars', '{"lifecycle__timezone": "IST"}'], /"IST" is an abbreviation/],
+    // a bad zone is named as such even when the as-of date's warning would need it first
+    [
+      ['build', '--vars', '{"lifecycle__timezone": "Europe/Berln", "lifecycle__as_of_date": "2099-01-01"}'],
+      /The var lifecycle__timezone "Europe\/Berln" is not an IANA time zone \(did you mean Europe\/Berlin\?\)/,
+    ],
     // before any query or, for the demo, its whole run
     [
       ['report', '--html', '/nonexistent/x.html'],

@@ -49,7 +49,7 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
     const build = await cli(['build', ...vars]);
     expectExit(build, 0);
     expect(build.stderr).toMatch(
-      /^warning: the var lifecycle__as_of_date \(2062-12-06\) is after today \(\d{4}-\d{2}-\d{2} in UTC\): every user's status is computed for that day, inactive until then, and sync refuses to send such statuses\.$/m,
+      /^warning: the var lifecycle__as_of_date \(2062-12-06\) is after today \(\d{4}-\d{2}-\d{2} in UTC\): every user's status is computed for that day, inactive until then, and sync refuses statuses built for a day that has not begun anywhere yet\.$/m,
     );
     const sync = await cli(['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', endpoint]);
     expectExit(sync, 1);

@@ -300,7 +300,7 @@ describeEachWarehouse('identity rebuilt by builds that leave the builds log out'
       landed = merge(landed, raw) as Raw;
       await landRaw(wh, raw, rawSchema);
     };
-    const run = (asOf: string, opts: { select?: string[]; fullRefresh?: boolean } = {}) =>
+    const run = (asOf: string, opts: { select?: string[]; exclude?: string[]; fullRefresh?: boolean } = {}) =>
       build(wh, {
         schema,
         rawSchema,
@@ -379,5 +379,16 @@ describeEachWarehouse('identity rebuilt by builds that leave the builds log out'
     expect(
       await wh.query("select user_id from lifecycle_4.user_lifecycle where user_id = 'gone_user'"),
     ).toEqual([]);
+  });
+
+  test('a build that leaves only the log out still recomputes the daily marts from the new day only', async () => {
+    const s = await scenario(5);
+    await s.land(tracks(track('a_user', null, '2024-05-11', at('2024-05-11'))));
+    // the rows the models upstream write in this build are not in the log, and are no skipped build
+    const r = await s.run('2024-05-11', { exclude: ['int_lifecycle__builds'] });
+    const rows = (name: string) => r.models.find((m) => m.name === name)?.rows;
+    expect(rows('int_lifecycle__status_daily')).toBeLessThanOrEqual(2);
+    expect(rows('int_lifecycle__growth_accounting_daily')).toBeLessThanOrEqual(2);
+    await s.expectOracle('2024-05-11');
   });
 });
