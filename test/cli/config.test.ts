@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
 import { parseVars, resolveConfig } from '../../src/cli/config';
 import { UsageError } from '../../src/errors';
+import { checkVarValues } from '../../src/cli/steps';
 
 describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', () => {
   let dir: string;
@@ -232,5 +233,45 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     expect(unknown.stderr).toMatch(
       /^error: Unknown key "serve\.prot" in .*cdp-lifecycle\.yml: did you mean "serve\.port"\?$/m,
     );
+  });
+});
+
+describe('checkVarValues: time zones the warehouses read alike', () => {
+  it('accepts IANA names, the short zone names of the database and its country zones', () => {
+    for (const tz of [
+      'UTC',
+      'Etc/GMT+8',
+      'US/Pacific',
+      'America/Los_Angeles',
+      'EST',
+      'CET',
+      'GMT',
+      'Japan',
+      'Cuba',
+    ]) {
+      expect(() => checkVarValues({ lifecycle__timezone: tz })).not.toThrow();
+    }
+  });
+  it('refuses abbreviations, which PostgreSQL reads as fixed offsets, naming the region Node takes them for', () => {
+    expect(() => checkVarValues({ lifecycle__timezone: 'PST' })).toThrow(UsageError);
+    expect(() => checkVarValues({ lifecycle__timezone: 'JST' })).toThrow(
+      /"JST" is an abbreviation, .*use an IANA name such as Asia\/Tokyo\./,
+    );
+  });
+});
+
+describe('the models schema against the raw schema', () => {
+  const resolve = (command: string, flags: Record<string, unknown>) =>
+    resolveConfig({ command, flags, env: {}, cwd: os.tmpdir() });
+  it('leaves load and a collector alone, which never touch the models', () => {
+    expect(resolve('load', { rawSchema: 'lifecycle' }).rawSchema).toBe('lifecycle');
+    expect(resolve('serve', { rawSchema: 'lifecycle', writeKey: ['k'] }).rawSchema).toBe('lifecycle');
+  });
+  it('refuses the same schema for the commands that build or read the models', () => {
+    for (const command of ['build', 'test', 'run', 'sync', 'report']) {
+      expect(() => resolve(command, { rawSchema: 'lifecycle' })).toThrow(
+        /is also the schema the models are built in/,
+      );
+    }
   });
 });
