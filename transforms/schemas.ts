@@ -13,10 +13,12 @@ export const MAX_MESSAGE_ID_LENGTH = 100;
 /** Deeper payloads are refused: they blow the stack of JSON.stringify and of the mapping engine. */
 export const MAX_NESTING_DEPTH = 64;
 
-const id = { type: ['string', 'number'], minLength: 1 } as const;
+// A numeric id beyond 2^53 is rounded by every JSON parser: two users would land as one, so it is refused.
+const safeNumber = { maximum: Number.MAX_SAFE_INTEGER, minimum: -Number.MAX_SAFE_INTEGER } as const;
+const id = { type: ['string', 'number'], minLength: 1, ...safeNumber } as const;
 // analytics.js sends `userId: null` for anonymous calls, so null is allowed here and the identity rule
 // below decides.
-const optionalId = { type: ['string', 'number', 'null'] } as const;
+const optionalId = { type: ['string', 'number', 'null'], ...safeNumber } as const;
 const timestamp = { type: 'string', format: 'iso8601' } as const;
 const object = { type: ['object', 'null'] } as const;
 
@@ -103,6 +105,7 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
         const v = event[key];
         if (v === '') return `${type} call has neither userId nor anonymousId (${key} is empty)`;
         if (v !== undefined && v !== null && typeof v !== 'string' && typeof v !== 'number') return null;
+        if (typeof v === 'number' && Math.abs(v) > Number.MAX_SAFE_INTEGER) return null;
       }
       return `${type} call has neither userId nor anonymousId`;
     }
@@ -117,6 +120,9 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
       return `${f} is blank`;
     case 'format':
       return `${f} is not an ISO-8601 timestamp`;
+    case 'maximum':
+    case 'minimum':
+      return `${f} is a number too large to keep exactly: send it as a string`;
     case 'type':
       return `${f || 'event'} must be ${String((e.params as { type: string | string[] }).type).replace(/,/g, ' or ')}`;
     default:

@@ -230,6 +230,16 @@ describe('event schemas', () => {
       'timestamp is not an ISO-8601 timestamp; event must be string',
     ],
     [{ type: 'alias' }, 'alias call without previousId; alias call without userId'],
+    // JSON parsers round a number beyond 2^53: 12345678901234567890 and ...891 would land as one user
+    [
+      { type: 'identify', userId: 12345678901234567890 },
+      'userId is a number too large to keep exactly: send it as a string',
+    ],
+    [{ type: 'identify', userId: 9007199254740991 }, null],
+    [
+      { type: 'alias', userId: 'u', previousId: -1e300 },
+      'previousId is a number too large to keep exactly: send it as a string',
+    ],
     [{ ...ok, type: 'track' }, 'track call without event'],
     [{ ...ok, type: 'track', event: '' }, 'event is empty'],
     [{ ...ok, type: 'track', event: ' \t ' }, 'event is blank'],
