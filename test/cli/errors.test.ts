@@ -422,6 +422,52 @@ describe('cli error manners', () => {
     expect(fs.existsSync(file)).toBe(true);
   });
 
+  it('starts one of two collectors started at once on a new DuckDB file, and keeps the file', async () => {
+    // Both may find no file and both try to create it: the one that fails to open it must not remove it.
+    const file = path.join(dir, 'raced-new.duckdb');
+    const start = () =>
+      spawnTs(
+        'src/cli/run.ts',
+        ['serve', '--write-key', 'k', '--port', '0', '--warehouse', `duckdb://${file}`],
+        {
+          cwd: dir,
+        },
+      );
+    const children = [start(), start()];
+    const outcomes = children.map(
+      (child) =>
+        new Promise<{ listening: boolean; code: number | null; stderr: string }>((resolve) => {
+          let out = '';
+          let stderr = '';
+          child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.stdout?.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (out.includes('collector listening')) resolve({ listening: true, code: null, stderr });
+          });
+          child.on('close', (code) => resolve({ listening: false, code, stderr }));
+        }),
+    );
+    try {
+      const [a, b] = await Promise.all(outcomes);
+      const winners = [a, b].filter((o) => o.listening);
+      const losers = [a, b].filter((o) => !o.listening);
+      expect(winners).toHaveLength(1);
+      expect(losers).toHaveLength(1);
+      expect(losers[0].code).toBe(1);
+      expect(losers[0].stderr).toMatch(/is in use by another process/);
+      expect(fs.existsSync(file)).toBe(true);
+    } finally {
+      for (const child of children) {
+        if (child.exitCode === null && child.signalCode === null) {
+          const closed = new Promise((resolve) => child.on('close', resolve));
+          child.kill('SIGTERM');
+          await closed;
+        }
+      }
+    }
+    expect(fs.existsSync(file)).toBe(true);
+  });
+
   it("refuses to land real events in the demo's warehouse, which the next demo resets", async () => {
     const file = path.join(dir, 'demo-made.duckdb');
     const wh = await openWarehouse(`duckdb://${file}`);
