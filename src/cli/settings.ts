@@ -51,7 +51,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--warehouse <url>',
     default: 'duckdb://./lifecycle.duckdb',
     description:
-      'Where events land and models build: `duckdb://<path>`, `duckdb://:memory:` or `postgres://user[:pass]@host[:port]/db`.',
+      'Where events land and models build: `duckdb://<path>`, `duckdb://:memory:` or `postgres://user[:pass]@host[:port]/db`. A relative DuckDB path is relative to the working directory (not to the config file): give services an absolute one.',
     commands: [...WAREHOUSE_COMMANDS, 'compile'],
     flagOnly: DEMO_OWN,
   },

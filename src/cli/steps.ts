@@ -428,14 +428,26 @@ export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): P
 async function checkSyncedAsOf(ctx: CommandContext, wh: Warehouse, dryRun: boolean): Promise<void> {
   const { schema } = ctx.config;
   if (!(await wh.tableExists(schema, 'user_lifecycle'))) return;
+  // today in the zones furthest ahead and behind: a D outside them is wrong in every time zone
   const latestToday = todayIn('Pacific/Kiritimati');
+  const earliestToday = todayIn('Etc/GMT+12');
   // compared as dates by the warehouse: a date's text depends on PostgreSQL's DateStyle
-  const [row] = await wh.query<{ d: string | null }>(
-    `select cast(u.as_of_date as varchar) as d from ${quoteIdent(schema)}.user_lifecycle as u where u.as_of_date > cast($1 as date) limit 1`,
-    [latestToday],
+  const [row] = await wh.query<{ d: string | null; future: boolean | number | null }>(
+    `select cast(u.as_of_date as varchar) as d, case when u.as_of_date > cast($1 as date) then 1 else 0 end as future
+from ${quoteIdent(schema)}.user_lifecycle as u
+where u.as_of_date > cast($1 as date) or u.as_of_date < cast($2 as date)
+limit 1`,
+    [latestToday, earliestToday],
   );
   const asOf = row?.d ?? null;
   if (asOf === null) return;
+  if (Number(row.future) !== 1) {
+    // a backfill or what-if build: its statuses would replace today's in the CDP
+    ctx.out.warn(
+      `the models in schema ${schema} were built as of ${asOf}, a day that has passed everywhere: the CDP ${dryRun ? 'would get' : 'gets'} the statuses of that day; rebuild without lifecycle__as_of_date for today's.`,
+    );
+    return;
+  }
   const what = `The models in schema ${schema} were built as of ${asOf}, a day that has not begun anywhere yet`;
   if (!dryRun) {
     throw new UserError(

@@ -19,16 +19,16 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-future-'));
     const today = new Date().toISOString().slice(0, 10);
-    fs.writeFileSync(
-      path.join(dir, 'events.ndjson'),
+    const tenDaysAgo = new Date(Date.now() - 10 * 86400000).toISOString().slice(0, 10);
+    const track = (messageId: string, day: string) =>
       JSON.stringify({
         type: 'track',
         event: 'Viewed Item',
         userId: 'u1',
-        messageId: 'm1',
-        timestamp: `${today}T00:00:00.000Z`,
-      }) + '\n',
-    );
+        messageId,
+        timestamp: `${day}T00:00:00.000Z`,
+      });
+    fs.writeFileSync(path.join(dir, 'events.ndjson'), `${track('m1', today)}\n${track('m0', tenDaysAgo)}\n`);
     // a CDP that answers every batch with 200: the test counts what reached it
     server = http.createServer((req, res) => {
       requests += 1;
@@ -66,7 +66,20 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
     const today = await cli(['build']);
     expectExit(today, 0);
     expect(today.stderr).not.toMatch(/after today/);
-    expectExit(await cli(['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', endpoint]), 0);
+    const synced = await cli(['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', endpoint]);
+    expectExit(synced, 0);
+    expect(synced.stderr).not.toMatch(/warning/);
     expect(requests).toBeGreaterThan(0);
+  });
+
+  it('warns when the statuses to sync are of a day that has passed everywhere (a backfill build)', async () => {
+    const past = new Date(Date.now() - 3 * 86400000).toISOString().slice(0, 10);
+    const build = await cli(['build', '--vars', JSON.stringify({ lifecycle__as_of_date: past })]);
+    expectExit(build, 0);
+    const dry = await cli(['sync', '--to', 'segment', '--dry-run']);
+    expectExit(dry, 0);
+    expect(dry.stderr).toContain(
+      `warning: the models in schema fut were built as of ${past}, a day that has passed everywhere: the CDP would get the statuses of that day; rebuild without lifecycle__as_of_date for today's.`,
+    );
   });
 });

@@ -256,15 +256,16 @@ describe('cdp-lifecycle serve --schedule with sync.to but no sync write key', ()
     );
     try {
       // the schedule starts once the collector listens: wait for its warning
+      let lines: Array<LogLine & { file?: string }> = [];
       const warning: LogLine = await new Promise((resolve, reject) => {
         let out = '';
         child.stdout?.on('data', (d: Buffer) => {
           out += d.toString();
-          const found = out
+          lines = out
             .split('\n')
             .filter((l) => l.trim() !== '')
-            .map((l) => JSON.parse(l) as LogLine)
-            .find((l) => l.msg.includes('scheduled runs will'));
+            .map((l) => JSON.parse(l) as LogLine);
+          const found = lines.find((l) => l.msg.includes('scheduled runs will'));
           if (found) resolve(found);
         });
         child.on('exit', (code) => reject(new Error(`serve exited early (${String(code)})`)));
@@ -273,6 +274,8 @@ describe('cdp-lifecycle serve --schedule with sync.to but no sync write key', ()
         'sync.to is segment but no sync write key is set (sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
       );
       expect(warning.level).toBe(40);
+      // a relative --warehouse path follows the working directory: the log names the file itself
+      expect(lines.find((l) => l.msg === 'DuckDB warehouse file')?.file).toBe(path.join(dir, 'w.duckdb'));
     } finally {
       const closed = new Promise((resolve) => child.on('close', resolve));
       child.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { Output, seconds, type OutStream } from '../output';
 import { collectorPart } from '../parts';
 import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
-import { checkProject, refuseDemoWarehouse, runResultsFor } from '../steps';
+import { checkProject, refuseDemoWarehouse, runResultsFor, warnAboutVars } from '../steps';
 
 /** The write key cdp-lifecycle.example.yml ships with. */
 export const PLACEHOLDER_WRITE_KEY = 'change-me';
@@ -166,6 +166,8 @@ export const serveCommand: CommandSpec = {
       parseSchedule(c.schedule).stop();
       // Every scheduled run would fail on these: say so now, not once per run in the log.
       await checkProject(ctx, {});
+      // a var typo would otherwise show only in the log of the first scheduled run
+      await warnAboutVars(ctx, ctx.config.vars);
       const sync = ctx.config.sync;
       if (sync.to === 'rudderstack' && sync.writeKey && !sync.endpoint) {
         throw new UsageError(
@@ -195,6 +197,10 @@ export const serveCommand: CommandSpec = {
     const stages = {
       opened: () => {
         if (newFile) openedInode = fs.statSync(newFile).ino;
+        // a relative path follows the working directory, not the config file: say which file this is
+        if (loc.kind === 'duckdb' && loc.path !== ':memory:') {
+          log.info({ file: path.resolve(loc.path) }, 'DuckDB warehouse file');
+        }
       },
       listening: () => (listening = true),
     };
