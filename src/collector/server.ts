@@ -170,6 +170,21 @@ export function maskWriteKeys(text: string): string {
     .replace(/("writeKey"\s*:\s*)"(?:[^"\\]|\\.)*"?/g, '$1"***"')
     .replace(/(^|[&?\s])writeKey=[^&\s]*/g, '$1writeKey=***');
 }
+
+/**
+ * The write key is a credential: it never lands, neither in an event nor in a kept body. Removed from the body
+ * and from each element of its events array (a batch, or a webhook's array). `delete` only when present: it
+ * de-optimises the object.
+ */
+function stripWriteKeys(parsed: unknown): void {
+  const strip = (o: unknown) => {
+    if (isJsonObject(o) && o.writeKey !== undefined) delete o.writeKey;
+  };
+  strip(parsed);
+  const list = Array.isArray(parsed) ? parsed : isJsonObject(parsed) ? parsed.batch : undefined;
+  if (Array.isArray(list)) for (const e of list) strip(e);
+}
+
 function basicAuthUser(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Basic\s+(.+)$/i.exec(header.trim());
@@ -230,18 +245,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw new HttpError(401, 'The write key is missing or wrong.');
     }
     const body = await readBody(req, maxRequestBytes);
-    /**
-     * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
-     * SDKs drop a batch answered with 400, so this copy is the only one left. An unavailable warehouse answers
-     * 503 instead, and the SDK retries.
-     */
-    const refuseBody = async (reason: string, message: string, payload: string): Promise<never> => {
+    // An unavailable warehouse answers 503, so that the SDK retries.
+    const ingestOr503 = async (events: unknown[], meta: IngestMeta): Promise<IngestResult> => {
       try {
-        await ingestor.ingest([], {
-          receivedAt: new Date(),
-          // PostgreSQL text cannot hold NUL
-          extraRejections: [{ reason, payload: payload.replace(/\u0000/g, '') }],
-        });
+        return await ingestor.ingest(events, meta);
       } catch (err) {
         if (err instanceof WarehouseUnavailableError) {
           log.warn({ err: errorMessage(err) }, 'warehouse unavailable');
@@ -249,6 +256,17 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         }
         throw err;
       }
+    };
+    /**
+     * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
+     * SDKs drop a batch answered with 400, so this copy is the only one left.
+     */
+    const refuseBody = async (reason: string, message: string, payload: string): Promise<never> => {
+      await ingestOr503([], {
+        receivedAt: new Date(),
+        // PostgreSQL text cannot hold NUL
+        extraRejections: [{ reason, payload: payload.replace(/\u0000/g, '') }],
+      });
       activity.rejected += 1;
       throw new HttpError(400, `${message} The body was kept in rejected_events.`);
     };
@@ -268,16 +286,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       );
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
+    stripWriteKeys(parsed);
 
     let events: unknown[];
     const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
     if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
-        // the write key is a credential: it never lands, at the top or in an element
-        if (isJsonObject(parsed) && parsed.writeKey !== undefined) delete parsed.writeKey;
-        if (Array.isArray(parsed)) {
-          for (const e of parsed) if (isJsonObject(e) && e.writeKey !== undefined) delete e.writeKey;
-        }
         return refuseBody(
           'request body of /v1/batch has no "batch" array',
           'The body of /v1/batch must be an object with a "batch" array of events.',
@@ -297,20 +311,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }
-    // The key is a credential: it never lands. (`delete` only when present: it de-optimises the object.)
-    if (isJsonObject(parsed) && parsed.writeKey !== undefined) delete parsed.writeKey;
-    for (const e of events) if (isJsonObject(e) && e.writeKey !== undefined) delete e.writeKey;
-
-    let result: IngestResult;
-    try {
-      result = await ingestor.ingest(events, meta);
-    } catch (err) {
-      if (err instanceof WarehouseUnavailableError) {
-        log.warn({ err: errorMessage(err) }, 'warehouse unavailable');
-        throw new HttpError(503, 'The warehouse is unavailable; nothing was stored, retry later.');
-      }
-      throw err;
-    }
+    const result = await ingestOr503(events, meta);
     activity.requests++;
     activity.landed += result.landed;
     activity.rejected += result.rejected.length;
