@@ -448,14 +448,13 @@ limit 1`,
     );
     return;
   }
-  const what = `The models in schema ${schema} were built as of ${asOf}, a day that has not begun anywhere yet`;
-  if (!dryRun) {
-    throw new UserError(
-      `${what}, so every status is computed for then: rebuild without lifecycle__as_of_date (today) or with a past date before syncing.`,
-    );
+  const what = `models in schema ${schema} were built as of ${asOf}, a day that has not begun anywhere yet`;
+  if (dryRun) {
+    ctx.out.warn(`the ${what}: a real sync refuses to send these statuses.`);
+    return;
   }
-  ctx.out.warn(
-    `${what.charAt(0).toLowerCase()}${what.slice(1)}: a real sync refuses to send these statuses.`,
+  throw new UserError(
+    `The ${what}, so every status is computed for then: rebuild without lifecycle__as_of_date (today) or with a past date before syncing.`,
   );
 }
 

@@ -15,7 +15,7 @@ import { plural, seconds } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { htmlOption, printReport } from './report';
-import { DEMO_MARKER_TABLE, buildStep, checkProject, syncStep, testStep } from '../steps';
+import { DEMO_MARKER_TABLE, buildStep, checkProject, syncStep, testStep, todayIn } from '../steps';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
 export const RETAIL_SAMPLE = path.resolve(
@@ -67,10 +67,6 @@ export function queryHint(ctx: CommandContext, sql: string): string {
   if (loc.path === ':memory:')
     return `use a DuckDB file (--warehouse duckdb://./demo.duckdb) to query the models afterwards`;
   return `duckdb -c "ATTACH '${path.resolve(loc.path).replace(/'/g, "''")}' AS db (READ_ONLY); USE db; ${sql}" (attach the file under another name: opened directly, its catalog takes the file's name, which clashes with a schema of the same name)`;
-}
-
-function todayUtc(): string {
-  return new Date().toISOString().slice(0, 10);
 }
 
 /**
@@ -175,7 +171,7 @@ export const demoCommand: CommandSpec = {
     'holding events it did not write.',
   action: async (ctx) => {
     // Every option is checked before the warehouse is opened: the demo recreates its schemas first thing.
-    const asOf = (ctx.opts.asOf as string | undefined) ?? todayUtc();
+    const asOf = (ctx.opts.asOf as string | undefined) ?? todayIn('UTC');
     if (!isCalendarDate(asOf)) {
       throw new UsageError(`--as-of "${asOf}" is not a date: use YYYY-MM-DD.`);
     }
