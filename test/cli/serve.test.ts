@@ -14,6 +14,33 @@ interface LogLine {
 }
 
 /**
+ * `serve --schedule <cron>` on the DuckDB file `file` with a free port; its log records are collected as they
+ * come, and its standard error.
+ */
+function spawnServe(
+  file: string,
+  schedule: string,
+  opts: { cwd: string; args?: string[]; env?: NodeJS.ProcessEnv },
+): { child: ChildProcess; lines: Array<LogLine & { file?: string }>; stderr: () => string } {
+  const child = spawnTs(
+    'src/cli/run.ts',
+    ['serve', '--warehouse', `duckdb://${file}`, '--port', '0', ...(opts.args ?? []), '--schedule', schedule],
+    { cwd: opts.cwd, env: opts.env },
+  );
+  const lines: LogLine[] = [];
+  let buf = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const l of parts) if (l.trim() !== '') lines.push(JSON.parse(l) as LogLine);
+  });
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return { child, lines, stderr: () => stderr };
+}
+
+/**
  * `serve --schedule` end to end on a DuckDB file: the collector takes events over HTTP while build, test and
  * sync run every second in the same process (the file has one writer), never two runs at once; SIGTERM
  * drains and exits 0.
@@ -22,14 +49,14 @@ describe('cdp-lifecycle serve --schedule', () => {
   let dir: string;
   let child: ChildProcess;
   let fake: Awaited<ReturnType<typeof startFakeSegment>>;
-  const logs: LogLine[] = [];
-  let stderr = '';
+  let logs: LogLine[] = [];
+  let stderr: () => string;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   const waitFor = async (pred: () => boolean, what: string, ms = 90_000): Promise<void> => {
     const until = Date.now() + ms;
     while (!pred()) {
-      if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr: ${stderr}`);
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr: ${stderr()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -37,38 +64,18 @@ describe('cdp-lifecycle serve --schedule', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-'));
     fake = await startFakeSegment();
-    child = spawnTs(
-      'src/cli/run.ts',
-      [
-        'serve',
-        '--warehouse',
-        `duckdb://${path.join(dir, 'w.duckdb')}`,
-        '--port',
-        '0',
-        '--schedule',
-        '* * * * * *',
-      ],
-      {
-        cwd: dir,
-        env: {
-          LIFECYCLE_WRITE_KEYS: 'collector-key',
-          LIFECYCLE_SYNC_TO: 'segment',
-          LIFECYCLE_SYNC_ENDPOINT: fake.url,
-          LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
-        },
+    const served = spawnServe(path.join(dir, 'w.duckdb'), '* * * * * *', {
+      cwd: dir,
+      env: {
+        LIFECYCLE_WRITE_KEYS: 'collector-key',
+        LIFECYCLE_SYNC_TO: 'segment',
+        LIFECYCLE_SYNC_ENDPOINT: fake.url,
+        LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
       },
-    );
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        logs.push(JSON.parse(line) as LogLine);
-      }
     });
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child = served.child;
+    logs = served.lines;
+    stderr = served.stderr;
     exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   });
 
@@ -138,7 +145,7 @@ describe('cdp-lifecycle serve --schedule', () => {
 
     child.kill('SIGTERM');
     const { code } = await exited;
-    expect(stderr).toBe('');
+    expect(stderr()).toBe('');
     expect(code).toBe(0);
 
     // Runs never overlap: every "started" follows the previous run's end, in order.
@@ -174,42 +181,25 @@ describe('cdp-lifecycle serve --schedule', () => {
 
   it('on SIGTERM during a scheduled run, finishes that run, then exits 0', async () => {
     const file = path.join(dir, 'drain.duckdb');
-    const second = spawnTs(
-      'src/cli/run.ts',
-      [
-        'serve',
-        '--warehouse',
-        `duckdb://${file}`,
-        '--port',
-        '0',
-        '--write-key',
-        'k',
-        '--schedule',
-        '* * * * * *',
-      ],
-      { cwd: dir },
-    );
-    const lines: LogLine[] = [];
-    let out = '';
-    let err = '';
-    second.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const parts = out.split('\n');
-      out = parts.pop() ?? '';
-      for (const l of parts) lines.push(JSON.parse(l) as LogLine);
+    const {
+      child: second,
+      lines,
+      stderr: err,
+    } = spawnServe(file, '* * * * * *', {
+      cwd: dir,
+      args: ['--write-key', 'k'],
     });
-    second.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const done = new Promise<number | null>((resolve) => second.on('exit', (code) => resolve(code)));
     try {
       const until = Date.now() + 60_000;
       while (!lines.some((l) => l.msg === 'scheduled run started')) {
-        if (Date.now() > until) throw new Error(`no scheduled run started; stderr: ${err}`);
+        if (Date.now() > until) throw new Error(`no scheduled run started; stderr: ${err()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       second.kill('SIGTERM');
       const until2 = Date.now() + 10_000;
       while (!lines.some((l) => l.msg === 'shutting down: draining in-flight requests')) {
-        if (Date.now() > until2) throw new Error(`no shutdown logged; stderr: ${err}`);
+        if (Date.now() > until2) throw new Error(`no shutdown logged; stderr: ${err()}`);
         await new Promise((r) => setTimeout(r, 10));
       }
       // it stops taking events at once, while the scheduled run in progress finishes
@@ -241,35 +231,19 @@ describe('cdp-lifecycle serve --schedule', () => {
 describe('cdp-lifecycle serve --schedule with sync.to but no sync write key', () => {
   it('says which sync setting is missing, and keeps collecting', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-half-'));
-    const child = spawnTs(
-      'src/cli/run.ts',
-      [
-        'serve',
-        '--warehouse',
-        `duckdb://${path.join(dir, 'w.duckdb')}`,
-        '--port',
-        '0',
-        '--schedule',
-        '0 0 1 1 *',
-      ],
-      { cwd: dir, env: { LIFECYCLE_WRITE_KEYS: 'collector-key', LIFECYCLE_SYNC_TO: 'segment' } },
-    );
+    const { child, lines } = spawnServe(path.join(dir, 'w.duckdb'), '0 0 1 1 *', {
+      cwd: dir,
+      env: { LIFECYCLE_WRITE_KEYS: 'collector-key', LIFECYCLE_SYNC_TO: 'segment' },
+    });
     try {
       // the schedule starts once the collector listens: wait for its warning
-      let lines: Array<LogLine & { file?: string }> = [];
-      const warning: LogLine = await new Promise((resolve, reject) => {
-        let out = '';
-        child.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          lines = out
-            .split('\n')
-            .filter((l) => l.trim() !== '')
-            .map((l) => JSON.parse(l) as LogLine);
-          const found = lines.find((l) => l.msg.includes('scheduled runs will'));
-          if (found) resolve(found);
-        });
-        child.on('exit', (code) => reject(new Error(`serve exited early (${String(code)})`)));
-      });
+      const until = Date.now() + 30_000;
+      let warning: LogLine | undefined;
+      while (!(warning = lines.find((l) => l.msg.includes('scheduled runs will')))) {
+        if (child.exitCode !== null) throw new Error(`serve exited early (${String(child.exitCode)})`);
+        if (Date.now() > until) throw new Error('no warning about the schedule');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       expect(warning.msg).toBe(
         'sync.to is segment but no sync write key is set (sync.write_key in cdp-lifecycle.yml, or LIFECYCLE_SYNC_WRITE_KEY): scheduled runs will build and test only',
       );

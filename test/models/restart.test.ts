@@ -331,12 +331,17 @@ describeEachWarehouse('identity rebuilt by builds that leave the builds log out'
     };
   };
 
-  test('identity built alone twice, then the models after it: the user the id first left loses its history', async () => {
-    const s = await scenario(1);
+  /** anon1 moves to b_user, then to c_user, each time with only identity built (no builds log row). */
+  const identityAloneTwice = async (s: Awaited<ReturnType<typeof scenario>>) => {
     await s.land(moveTo('b_user', 'anon1', '2024-05-11'));
     await s.run('2024-05-11', { select: ['int_lifecycle__identity'] });
     await s.land(moveTo('c_user', 'anon1', '2024-05-14'));
     await s.run('2024-05-14', { select: ['int_lifecycle__identity'] });
+  };
+
+  test('identity built alone twice, then the models after it: the user the id first left loses its history', async () => {
+    const s = await scenario(1);
+    await identityAloneTwice(s);
     // identity only remembers b_user as the previous user: a_user is found through the unlogged builds
     await s.run('2024-05-14', { select: ['int_lifecycle__source_days', 'int_lifecycle__user_days+'] });
     await s.expectOracle('2024-05-14');
@@ -345,10 +350,7 @@ describeEachWarehouse('identity rebuilt by builds that leave the builds log out'
 
   test('identity built alone twice, then a complete build: the same', async () => {
     const s = await scenario(2);
-    await s.land(moveTo('b_user', 'anon1', '2024-05-11'));
-    await s.run('2024-05-11', { select: ['int_lifecycle__identity'] });
-    await s.land(moveTo('c_user', 'anon1', '2024-05-14'));
-    await s.run('2024-05-14', { select: ['int_lifecycle__identity'] });
+    await identityAloneTwice(s);
     await s.dropPendingNote();
     await s.run('2024-05-14');
     await s.expectOracle('2024-05-14');
