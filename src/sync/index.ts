@@ -43,6 +43,7 @@ import {
   type Transport,
 } from './transport';
 import { LIBRARY } from './version';
+import { transitionLabel } from './summary';
 
 export { DEFAULT_TRAITS, parseTraitsOption, type TraitMapping } from './traits';
 export { SEGMENT_HOSTS, SEGMENT_LIMITS, RUDDERSTACK_LIMITS } from './transport';
@@ -598,8 +599,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         : errorMessage(runError);
   }
   const transitionRecord: Record<string, number> = {};
-  for (const t of transitions.values())
-    transitionRecord[`${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`] = t.count;
+  for (const t of transitions.values()) transitionRecord[transitionLabel(t.from, t.to)] = t.count;
   try {
     await finishRun(wh, schema, runId, status, counts, transitionRecord, errorText);
   } catch (err) {

@@ -3,6 +3,14 @@ import { NO_WRITE_KEY } from './state';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 
+/**
+ * A transition's label, in the summary and in sync_runs.transitions. A user no status was delivered to before is
+ * "(not synced)", never "(new)": next to the status `new` that read as a status.
+ */
+export function transitionLabel(from: string | null, to: string | null): string {
+  return `${from ?? '(not synced)'} -> ${to ?? '(none)'}`;
+}
+
 /** The end-of-run text the CLI prints (plain text, no colour: it also goes to cron logs). */
 export function formatSyncSummary(s: SyncSummary): string {
   const target = s.target === 'segment' ? 'Segment' : 'RudderStack';
@@ -30,9 +38,7 @@ export function formatSyncSummary(s: SyncSummary): string {
     lines.push('  changes by lifecycle status (last delivered -> now):');
     // the same status on both sides: another trait changed, the row failed last time, or --full-resync
     const labels = s.transitions.map((t) =>
-      t.from !== null && t.from === t.to
-        ? `${t.from} (status unchanged)`
-        : `${t.from ?? '(new)'} -> ${t.to ?? '(none)'}`,
+      t.from !== null && t.from === t.to ? `${t.from} (status unchanged)` : transitionLabel(t.from, t.to),
     );
     const lw = Math.max(...labels.map((l) => l.length));
     const cw = Math.max(...s.transitions.map((t) => n(t.count).length));

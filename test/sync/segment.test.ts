@@ -112,6 +112,11 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       failed: 0,
     });
     expect(run.finished_at).toBeInstanceOf(Date);
+    // makeUsers(30) gives 'new' to i % 7 == 0 (u00000, 07, 14, 21, 28): never synced before, not the status new
+    const transitions: Record<string, number> =
+      typeof run.transitions === 'string' ? JSON.parse(run.transitions) : run.transitions;
+    expect(transitions['(not synced) -> new']).toBe(5);
+    expect(formatSyncSummary(s)).toMatch(/^ {4}\(not synced\) -> new +5$/m);
   });
 
   it('sends nothing when nothing changed, and a changed status exactly once', async () => {
