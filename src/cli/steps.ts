@@ -285,6 +285,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     writeRunResults(ctx, rec);
   }
   out.print(formatBuildSummary(result));
+  if (!o.brief) await printAsOf(ctx, wh, result.models, { ...ctx.config.vars, ...o.vars });
   // A build that succeeds with no user at all is almost always a setting, not the data: say which now, not
   // when a marketer finds the traits missing.
   if (!o.select?.length && !o.exclude?.length) {
@@ -293,6 +294,40 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     if (why) out.warn(`the models hold no user: ${why}.`);
   }
   return 0;
+}
+
+/**
+ * The day the statuses describe and the zone that dates it, read back from the build log: without
+ * lifecycle__as_of_date it is the warehouse's today, which a scheduler on another clock may not expect.
+ */
+async function printAsOf(
+  ctx: CommandContext,
+  wh: Warehouse,
+  models: ReadonlyArray<{ name: string; status: string; relation: string }>,
+  vars: Record<string, unknown>,
+): Promise<void> {
+  const builds = models.find((m) => m.name === 'int_lifecycle__builds' && m.status === 'success');
+  if (!builds) return;
+  // the date's parts, not its text: PostgreSQL prints a date in the session's DateStyle
+  const [row] = await wh
+    .query<{ y: unknown; m: unknown; d: unknown }>(
+      `select extract(year from b.as_of_date) as y, extract(month from b.as_of_date) as m, extract(day from b.as_of_date) as d
+from ${builds.relation} as b order by b.built_at desc limit 1`,
+    )
+    .catch(() => []);
+  if (!row || row.y === null || row.y === undefined) return;
+  const pad = (v: unknown, w: number) => String(Number(v)).padStart(w, '0');
+  const asOf = `${pad(row.y, 4)}-${pad(row.m, 2)}-${pad(row.d, 2)}`;
+  const { loadProject, defaultProjectDir } = await runnerPart();
+  const project = loadProject(defaultProjectDir());
+  const eff = { ...project.globalVars, ...(project.packageVars[project.name] ?? {}), ...vars };
+  const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
+  const pinned = typeof vars.lifecycle__as_of_date === 'string' && vars.lifecycle__as_of_date.trim() !== '';
+  ctx.out.print(
+    pinned
+      ? `Statuses as of ${asOf} (lifecycle__as_of_date), days dated in ${tz} (lifecycle__timezone).`
+      : `Statuses as of ${asOf} (today in ${tz}, lifecycle__timezone).`,
+  );
 }
 
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {

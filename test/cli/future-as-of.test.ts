@@ -51,6 +51,9 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
     expect(build.stderr).toMatch(
       /^warning: the var lifecycle__as_of_date \(2062-12-06\) is after today \(\d{4}-\d{2}-\d{2} in UTC\): every user's status is computed for that day, inactive until then, and sync refuses statuses built for a day that has not begun anywhere yet\.$/m,
     );
+    expect(build.stdout).toMatch(
+      /^Statuses as of 2062-12-06 \(lifecycle__as_of_date\), days dated in UTC \(lifecycle__timezone\)\.$/m,
+    );
     const sync = await cli(['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', endpoint]);
     expectExit(sync, 1);
     expect(sync.stderr.trim()).toBe(
@@ -63,8 +66,15 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
       /^warning: the models in schema fut were built as of 2062-12-06, a day that has not begun anywhere yet: a real sync refuses to send these statuses\.$/m,
     );
     // built as of today, the same sync goes through
+    const before = new Date().toISOString().slice(0, 10);
     const today = await cli(['build']);
+    const after = new Date().toISOString().slice(0, 10);
     expectExit(today, 0);
+    // the warehouse's today in the default zone (either side of a midnight during the build)
+    const asOfLine = today.stdout.split('\n').find((l) => l.startsWith('Statuses as of '));
+    expect([before, after].map((d) => `Statuses as of ${d} (today in UTC, lifecycle__timezone).`)).toContain(
+      asOfLine,
+    );
     expect(today.stderr).not.toMatch(/after today/);
     const synced = await cli(['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', endpoint]);
     expectExit(synced, 0);
