@@ -180,8 +180,24 @@ function traced(wh: Warehouse, dir: string): Warehouse {
         if ((prop === 'exec' || prop === 'query') && typeof v === 'function')
           return wrap((v as (sql: string, ...rest: unknown[]) => Promise<unknown>).bind(target));
         if (prop === 'transaction' && typeof v === 'function')
-          return <R>(fn: (tx: Warehouse) => Promise<R>) =>
-            (v as (f: (tx: Warehouse) => Promise<R>) => Promise<R>).call(target, (tx) => fn(proxy(tx)));
+          // the commit is no statement of its own here: a last file times the whole transaction, so that a
+          // commit (and the checkpoint it may trigger) shows as the gap between it and its statements
+          return async <R>(fn: (tx: Warehouse) => Promise<R>) => {
+            const t0 = Date.now();
+            const first = n + 1;
+            try {
+              return await (v as (f: (tx: Warehouse) => Promise<R>) => Promise<R>).call(target, (tx) =>
+                fn(proxy(tx)),
+              );
+            } finally {
+              const ms = Date.now() - t0;
+              const name = `${String(++n).padStart(3, '0')}-${ms}ms.sql`;
+              fs.writeFileSync(
+                path.join(dir, name),
+                `-- the transaction of statements ${first}..${n - 1}, commit included\n`,
+              );
+            }
+          };
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
