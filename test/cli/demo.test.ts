@@ -157,13 +157,14 @@ describe('cdp-lifecycle demo', () => {
     }
   }, 180_000);
 
-  it("lets the user's vars override the demo's event lists, but not its --as-of", async () => {
+  it("lets the user's vars override the demo's event lists, but not its --as-of; --no-retail keeps only the generated users", async () => {
     const file = path.join(dir, 'vars.duckdb');
     const r = await runCli(
       [
         'demo',
         '--users',
         '200',
+        '--no-retail',
         '--as-of',
         '2026-03-31',
         '--vars',
@@ -174,6 +175,7 @@ describe('cdp-lifecycle demo', () => {
       { cwd: dir, timeoutMs: 170_000 },
     );
     expectExit(r, 0);
+    expect(r.stdout).toContain('(the Online Retail sample is left out: --no-retail)');
     expect(r.stderr).toMatch(
       /warning: the demo builds as of 2026-03-31 \(its --as-of\); lifecycle__as_of_date from your vars is not used/,
     );
@@ -187,6 +189,10 @@ describe('cdp-lifecycle demo', () => {
       expect(b.config_fingerprint).not.toContain('Report Created');
       // the demo's own list, which the user did not override, still applies
       expect(b.config_fingerprint).toContain('Email Delivered');
+      // --no-retail: the generated users only (the Online Retail sample adds hundreds of customers)
+      const [{ n }] = await wh.query<{ n: number }>('select count(*) as n from lifecycle.user_lifecycle');
+      expect(Number(n)).toBeGreaterThan(0);
+      expect(Number(n)).toBeLessThanOrEqual(200);
     } finally {
       await wh.close();
     }

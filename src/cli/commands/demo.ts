@@ -154,12 +154,16 @@ export const demoCommand: CommandSpec = {
   summary: 'land sample events in the embedded DuckDB, then build, test, report and a dry-run sync',
   options: [
     new Option('--as-of <date>', 'the demo’s as-of date D (YYYY-MM-DD, default: today in UTC)'),
-    new Option('--users <n>', 'number of generated users (1 to 1000000)'),
+    new Option(
+      '--users <n>',
+      'number of generated users (1 to 1000000), besides the Online Retail sample’s customers',
+    ),
     new Option('--seed <n>', 'seed of the generator (same seed, same events)'),
     new Option(
       '--retail <csv>',
       'the Online Retail sample to add (default: shared/datasets/online-retail-sample.csv beside the cdp-lifecycle folder, used when present)',
     ),
+    new Option('--no-retail', 'leave the Online Retail sample out: only the --users generated users'),
     new Option('--html <file>', 'where to write the HTML report').default('lifecycle-report.html'),
   ],
   examples: [
@@ -177,7 +181,9 @@ export const demoCommand: CommandSpec = {
     }
     const users = wholeNumberOption('--users', ctx.opts.users, 1, 1_000_000);
     const seed = wholeNumberOption('--seed', ctx.opts.seed, 0, Number.MAX_SAFE_INTEGER);
-    const retailCsv = ctx.opts.retail ? path.resolve(String(ctx.opts.retail)) : undefined;
+    // --no-retail sets it to false; --retail <csv> to the file
+    const noRetail = ctx.opts.retail === false;
+    const retailCsv = typeof ctx.opts.retail === 'string' ? path.resolve(ctx.opts.retail) : undefined;
     if (retailCsv && !fs.existsSync(retailCsv)) {
       throw new UsageError(`--retail ${String(ctx.opts.retail)}: there is no file ${retailCsv}.`);
     }
@@ -233,7 +239,9 @@ export const demoCommand: CommandSpec = {
               : ''),
         );
         const csv = retailCsv ?? RETAIL_SAMPLE;
-        if (fs.existsSync(csv)) {
+        if (noRetail) {
+          out.print('  (the Online Retail sample is left out: --no-retail)');
+        } else if (fs.existsSync(csv)) {
           const retail = await land(
             ctx,
             ingestor,
