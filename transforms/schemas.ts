@@ -19,12 +19,14 @@ const id = { type: ['string', 'number'], minLength: 1, ...safeNumber } as const;
 // analytics.js sends `userId: null` for anonymous calls, so null is allowed here and the identity rule
 // below decides.
 const optionalId = { type: ['string', 'number', 'null'], ...safeNumber } as const;
-const timestamp = { type: 'string', format: 'iso8601' } as const;
+// null is an absent value here, as for the ids: a server-side sender that serialises an unset field as null
+// gets a generated messageId and a derived timestamp instead of a rejected event (normalizeEvent drops it).
+const timestamp = { type: ['string', 'null'], format: 'iso8601' } as const;
 const object = { type: ['object', 'null'] } as const;
 
 const common = {
   type: { type: 'string' },
-  messageId: { type: 'string', maxLength: MAX_MESSAGE_ID_LENGTH },
+  messageId: { type: ['string', 'null'], maxLength: MAX_MESSAGE_ID_LENGTH },
   userId: optionalId,
   anonymousId: optionalId,
   timestamp,

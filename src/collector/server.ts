@@ -308,6 +308,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     } else {
       events = [parsed];
       meta.impliedType = TYPED_ROUTES[path];
+      // The body is the event: a rejected one is kept as sent (with its own type, before the endpoint's
+      // replaces it below), write keys masked.
+      meta.rawTexts = [maskWriteKeys(body.toString('utf8')).replace(/\u0000/g, '')];
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }

@@ -184,11 +184,46 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     const [payload] = await wh.query<{ payload: string }>(
       `select payload from cdp.rejected_events where payload like '%auth-6%'`,
     );
-    expect(JSON.parse(payload.payload)).toEqual({ userId: 'auth-user', messageId: 'auth-6', type: 'track' });
+    // the event as sent (no type: the endpoint gave it one), its key masked
+    expect(JSON.parse(payload.payload)).toEqual({
+      writeKey: '***',
+      userId: 'auth-user',
+      messageId: 'auth-6',
+    });
     expect(await wh.query(`select id from cdp.tracks where user_id = 'auth-user' order by id`)).toEqual([
       { id: 'auth-4' },
       { id: 'auth-5' },
     ]);
+  });
+
+  it('reads a null messageId or timestamp as absent: a generated id, the timestamp derived from receivedAt', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/track',
+      { userId: 'null-fields-u', event: 'Nulls', messageId: null, timestamp: null, sentAt: null },
+      KEY,
+    );
+    expect(res.body).toEqual({ success: true, landed: 1, rejected: [] });
+    const rows = await wh.query<{ id: string; same: boolean }>(
+      `select id, timestamp = received_at as same from cdp.tracks where user_id = 'null-fields-u'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(rows[0].same).toBe(true);
+  });
+
+  it("keeps an event rejected on a single-call route as sent: its own type and layout, not the endpoint's type", async () => {
+    const sent = '{ "type": "identify",\n  "userId": "typed-route-u", "messageId": "typed-route-1" }';
+    const res = await post(collector.url, '/v1/track', sent, { key: KEY });
+    expect(res.body).toEqual({
+      success: true,
+      landed: 0,
+      rejected: [{ index: 0, messageId: 'typed-route-1', reason: 'track call without event' }],
+    });
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%typed-route-1%'`,
+    );
+    expect(kept).toEqual([{ payload: sent }]);
   });
 
   it('answers 400 on invalid JSON, lands no event and keeps the body in rejected_events', async () => {

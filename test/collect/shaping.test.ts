@@ -245,7 +245,10 @@ describe('event schemas', () => {
     [{ ...ok, type: 'track', event: ' \t ' }, 'event is blank'],
     [{ ...ok, type: 'track', event: ' A ' }, null],
     [{ ...ok, type: 'track', event: 'A', timestamp: 'yesterday' }, 'timestamp is not an ISO-8601 timestamp'],
-    [{ ...ok, type: 'track', event: 'A', sentAt: 1710000000 }, 'sentAt must be string'],
+    [{ ...ok, type: 'track', event: 'A', sentAt: 1710000000 }, 'sentAt must be string or null'],
+    // null is absent: a messageId is generated and the timestamp derived (SPEC 7)
+    [{ ...ok, type: 'track', event: 'A', messageId: null, timestamp: null, sentAt: null }, null],
+    [{ ...ok, type: 'track', event: 'A', messageId: 42 }, 'messageId must be string or null'],
     [
       { ...ok, type: 'track', event: 'A', messageId: 'x'.repeat(101) },
       'messageId is longer than 100 characters',
