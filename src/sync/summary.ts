@@ -11,6 +11,11 @@ export function transitionLabel(from: string | null, to: string | null): string 
   return `${from ?? '(not synced)'} -> ${to ?? '(none)'}`;
 }
 
+/** A user id as the summary shows it: a 40 KB id (the reason its identify is invalid) would fill the terminal. */
+export function shortUserId(id: string): string {
+  return id.length <= 64 ? id : `${id.slice(0, 48)}… (${n(id.length)} characters)`;
+}
+
 /** The end-of-run text the CLI prints (plain text, no colour: it also goes to cron logs). */
 export function formatSyncSummary(s: SyncSummary): string {
   const target = s.target === 'segment' ? 'Segment' : 'RudderStack';
@@ -48,7 +53,7 @@ export function formatSyncSummary(s: SyncSummary): string {
     // One line per reason with its count and a few users: the CDP being down is one reason, not 1,000 lines.
     lines.push('  problems:');
     for (const g of s.problemGroups) {
-      const users = g.userIds.map((u) => u ?? '(no user_id)').join(', ');
+      const users = g.userIds.map((u) => (u === null ? '(no user_id)' : shortUserId(u))).join(', ');
       const more = g.count > g.userIds.length ? ` and ${n(g.count - g.userIds.length)} more` : '';
       lines.push(`    ${g.status} ${n(g.count)} (${users}${more}): ${g.error}`);
     }

@@ -404,6 +404,23 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
     await wh.close();
   });
 
+  it('names an invalid user with a 40,000-character id by its start and length, and does not fail the run', async () => {
+    const longId = 'z'.repeat(40_000);
+    await writeUserLifecycle(wh, 'lc_long', [{ ...makeUsers(1)[0], user_id: longId }]);
+    const s = await runSync({
+      warehouse: wh,
+      schema: 'lc_long',
+      to: 'segment',
+      endpoint: cdp.url,
+      writeKey: 'k',
+    });
+    expect(s).toMatchObject({ changed: 1, sent: 0, invalid: 1, failed: 0, exitCode: 0 });
+    const text = formatSyncSummary(s);
+    expect(text).toContain(`invalid 1 (${'z'.repeat(48)}… (40,000 characters)): the identify is `);
+    expect(text.length).toBeLessThan(1_000);
+    await wh.exec('drop schema lc_long cascade');
+  });
+
   it('never exceeds 500 KB or the batch size per request, and records oversized or null-id rows as invalid', async () => {
     const users = makeUsers(70, 'big').map((u, i) => ({
       ...u,

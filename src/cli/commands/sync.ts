@@ -23,7 +23,7 @@ export const syncCommand: CommandSpec = {
     'Only users whose synced traits changed since the last delivery to that destination are sent.\n' +
     'Loop safety: use the write key of a source that does NOT load this warehouse, or the synced\n' +
     'identifies come back as raw events (see README, "Sync back").\n' +
-    'Exits 1 when some users could not be delivered; they are retried on the next run.',
+    'Exits 1 when the CDP refused or never acknowledged some users; they are retried on the next run. Invalid rows (no user_id, a duplicate user_id, an identify over 32 KB) cannot be sent as they are: they are logged in sync_log and reported, and do not fail the run.',
   action: (ctx) => {
     const dryRun = Boolean(ctx.opts.dryRun);
     checkSyncSettings(ctx, dryRun);
