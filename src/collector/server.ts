@@ -229,7 +229,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     if (keys.size === 0) return true;
     const user = basicAuthUser(req.headers.authorization);
     if (user !== undefined && keys.has(user)) return true;
-    return isJsonObject(body) && typeof body.writeKey === 'string' && keys.has(body.writeKey);
+    const hasKey = (o: unknown) => isJsonObject(o) && typeof o.writeKey === 'string' && keys.has(o.writeKey);
+    if (!Array.isArray(body)) return hasKey(body);
+    // A /webhook array whose events carry the key (as a single event may): one configured key, no other.
+    return body.some(hasKey) && body.every((o) => !isJsonObject(o) || o.writeKey === undefined || hasKey(o));
   };
 
   async function handleEvents(

@@ -529,6 +529,23 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       { group_id: 'acme', traits: { seats: 3 } },
     ]);
     expect(await count('tracks', `id = 'hook-3'`)).toBe(1);
+    // the key in the events of an array, as in a single event's body; a wrong one in any of them is refused
+    const keyed = [
+      { ...hook[0], messageId: 'hook-4', writeKey: KEY },
+      { ...hook[0], messageId: 'hook-5', writeKey: KEY },
+    ];
+    expect((await postJson(collector.url, '/webhook', keyed)).body).toEqual({
+      success: true,
+      landed: 2,
+      rejected: [],
+    });
+    expect(
+      (await postJson(collector.url, '/webhook', [keyed[0], { ...keyed[1], writeKey: 'nope' }])).status,
+    ).toBe(401);
+    expect((await postJson(collector.url, '/webhook', [{ ...hook[0], messageId: 'hook-6' }])).status).toBe(
+      401,
+    );
+    expect(await count('tracks', `id in ('hook-4', 'hook-5', 'hook-6')`)).toBe(2);
   });
 
   it('forgets a client that disconnects mid-body: nothing lands and a drain does not wait for it', async () => {
