@@ -58,6 +58,15 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
     if (f !== '-' && !fs.existsSync(f)) throw new UserError(`The file ${f} does not exist: check the path.`);
     if (f !== '-' && fs.statSync(f).isDirectory())
       throw new UserError(`${f} is a directory: name NDJSON files.`);
+    if (f !== '-') {
+      try {
+        fs.accessSync(f, fs.constants.R_OK);
+      } catch (err) {
+        throw new UserError(`The file ${f} cannot be read (${errorMessage(err)}): check its permissions.`, {
+          cause: err,
+        });
+      }
+    }
   }
   // Before the first line is read: a raw schema of views or foreign tables refuses every write alike.
   await ensureRawTables(opts.warehouse, opts.rawSchema);
@@ -166,9 +175,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       } catch (err) {
         await Promise.allSettled(inFlight.splice(0));
         if (err instanceof UserError) throw err;
-        throw new UserError(`Reading ${name} failed at line ${lineNo}: ${errorMessage(err)}.`, {
-          cause: err,
-        });
+        const where = lineNo === 0 ? 'before its first line' : `at line ${lineNo}`;
+        throw new UserError(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
       } finally {
         rl.close();
         if (input !== process.stdin && input !== opts.stdin) (input as fs.ReadStream).destroy();

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -159,5 +160,20 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [missing] })).rejects.toThrow(
       `The file ${missing} does not exist: check the path.`,
     );
+  });
+
+  it('names a file that fails before its first line (a socket: no line number 0)', async () => {
+    const sock = path.join(dir, 'events.sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [sock] })).rejects.toThrow(
+        new RegExp(
+          `^Reading ${sock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} failed before its first line: .*ENXIO`,
+        ),
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
