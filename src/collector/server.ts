@@ -72,6 +72,17 @@ class HttpError extends Error {
   }
 }
 
+/** A compressed body that does not decompress (400), with its bytes as received, to keep them. */
+class UndecodableBodyError extends HttpError {
+  constructor(
+    message: string,
+    readonly encoding: string,
+    readonly raw: Buffer,
+  ) {
+    super(400, message);
+  }
+}
+
 function send(
   res: http.ServerResponse,
   status: number,
@@ -123,10 +134,19 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       req.pause();
       reject(err);
     };
+    const rawChunks: Buffer[] = [];
+    let undecodable: string | undefined;
     if (stream !== req) {
       req.on('data', (c: Buffer) => {
         rawSize += c.length;
         if (rawSize > limit) fail(new HttpError(413, `The request body is larger than ${limit} bytes.`));
+        else rawChunks.push(c);
+      });
+      // after a decompression error the rest of the body is still read, so that all of it can be kept
+      req.on('end', () => {
+        if (undecodable === undefined || done) return;
+        done = true;
+        reject(new UndecodableBodyError(undecodable, encoding, Buffer.concat(rawChunks, rawSize)));
       });
     }
     stream.on('data', (c: Buffer) => {
@@ -138,16 +158,19 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(c);
     });
-    stream.on('error', (err) =>
-      fail(
-        stream === req
-          ? err
-          : new HttpError(
-              400,
-              `The request body could not be decompressed (${encoding}): ${errorMessage(err)}.`,
-            ),
-      ),
-    );
+    stream.on('error', (err) => {
+      if (stream === req) {
+        fail(err);
+        return;
+      }
+      if (done || undecodable !== undefined) return;
+      undecodable = `The request body could not be decompressed (${encoding}): ${errorMessage(err)}.`;
+      req.unpipe();
+      if (req.complete) {
+        done = true;
+        reject(new UndecodableBodyError(undecodable, encoding, Buffer.concat(rawChunks, rawSize)));
+      } else req.resume();
+    });
     // A client that disconnects mid-body must not leave the request pending (it would hold up a drain).
     req.on('close', () => {
       if (!done && !req.complete)
@@ -247,7 +270,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       if (user === undefined || !keys.has(user))
         throw new HttpError(401, 'The write key is missing or wrong.');
     }
-    const body = await readBody(req, maxRequestBytes);
     // An unavailable warehouse answers 503, so that the SDK retries.
     const ingestOr503 = async (events: unknown[], meta: IngestMeta): Promise<IngestResult> => {
       try {
@@ -260,6 +282,27 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw err;
       }
     };
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxRequestBytes);
+    } catch (err) {
+      // Kept like a body that is not JSON, when the sender is known by its header (the body cannot be read
+      // for a key): its bytes in base64, the only copy left once the SDK drops the batch.
+      if (err instanceof UndecodableBodyError && (keys.size === 0 || req.headers.authorization)) {
+        await ingestOr503([], {
+          receivedAt: new Date(),
+          extraRejections: [
+            {
+              reason: `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
+              payload: err.raw.toString('base64'),
+            },
+          ],
+        });
+        activity.rejected += 1;
+        throw new HttpError(400, `${err.message} The body was kept in rejected_events.`);
+      }
+      throw err;
+    }
     /**
      * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
      * SDKs drop a batch answered with 400, so this copy is the only one left.

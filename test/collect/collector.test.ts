@@ -1,4 +1,4 @@
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
@@ -315,6 +315,38 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     );
     expect(res.status).toBe(200);
     expect(await count('tracks', `user_id = 'gzip-user'`)).toBe(1);
+  });
+
+  it('answers 400 on a body that does not decompress and keeps its bytes (base64) for an authenticated sender', async () => {
+    const reason =
+      'request body could not be decompressed (gzip); the payload is the body as received, in base64';
+    const kept = () =>
+      wh.query<{ payload: string }>(`select payload from cdp.rejected_events where reason = $1`, [reason]);
+    const before = (await kept()).length;
+    const zipped = gzipSync(
+      JSON.stringify({ batch: [{ type: 'track', userId: 'gz-cut', event: 'Cut', messageId: 'gz-cut-1' }] }),
+    );
+    // not gzip at all, and a gzip stream cut short (the error comes at its end)
+    for (const bytes of [Buffer.from('not gzip at all'), zipped.subarray(0, zipped.length - 12)]) {
+      const res = await post(collector.url, '/v1/batch', bytes, {
+        key: KEY,
+        headers: { 'content-encoding': 'gzip' },
+      });
+      expect(res.status).toBe(400);
+      expect(String(res.body.error)).toMatch(
+        /^The request body could not be decompressed \(gzip\): .+\. The body was kept in rejected_events\.$/,
+      );
+      const rows = await kept();
+      expect(rows.some((r) => Buffer.from(r.payload, 'base64').equals(bytes))).toBe(true);
+    }
+    expect((await kept()).length).toBe(before + 2);
+    // without a header the key could only be in the body, which cannot be read: nothing is kept
+    const anonymous = await post(collector.url, '/v1/batch', Buffer.from('still not gzip'), {
+      headers: { 'content-encoding': 'gzip' },
+    });
+    expect(anonymous.status).toBe(400);
+    expect((await kept()).length).toBe(before + 2);
+    expect(await count('tracks', `user_id = 'gz-cut'`)).toBe(0);
   });
 
   it('accepts deflate bodies, and answers 415 naming every encoding it takes for another', async () => {
