@@ -205,7 +205,7 @@ describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
 });
 
 describeEachWarehouse(
-  'a PostgreSQL URL with sslmode=require',
+  'a PostgreSQL URL with sslmode=require or prefer',
   ({ tw }) => {
     it('connects without a certificate check, or fails in one sentence, and prints no security warning', async () => {
       const admin = await tw().open();
@@ -224,6 +224,17 @@ describeEachWarehouse(
             // database then has no models to report on
             /^error: The model lifecycle\.user_lifecycle does not exist in .*: run `cdp-lifecycle build` first/
           : /^error: Could not connect to PostgreSQL at .*sslmode=require: The server does not support SSL connections; check --warehouse/,
+      );
+    });
+
+    it('with sslmode=prefer, connects with TLS when the server has it and without when it does not, as libpq', async () => {
+      const url = `${tw().url}${tw().url.includes('?') ? '&' : '?'}sslmode=prefer`;
+      const r = await runCli(['report', '--warehouse', url]);
+      expect(r.stderr).not.toMatch(/SECURITY WARNING/);
+      expect(r.code).toBe(1);
+      // connected either way: the empty database then has no models to report on
+      expect(r.stderr.trim()).toMatch(
+        /^error: The model lifecycle\.user_lifecycle does not exist in .*: run `cdp-lifecycle build` first/,
       );
     });
   },

@@ -127,6 +127,21 @@ class PgRunner implements SqlRunner {
  * fails, and it prints a security warning on every connection; `uselibpqcompat=true` gives libpq's meaning
  * (`require`: encrypted, certificate not checked; `verify-full` to check it). Other modes stay as they are.
  */
+function sslMode(url: string): string | null {
+  try {
+    return new URL(url).searchParams.get('sslmode');
+  } catch {
+    return null;
+  }
+}
+
+function withSslMode(url: string, mode: string): string {
+  const u = new URL(url);
+  u.searchParams.set('sslmode', mode);
+  u.searchParams.delete('uselibpqcompat');
+  return u.toString();
+}
+
 export function withLibpqSslModes(url: string): string {
   let u: URL;
   try {
@@ -153,6 +168,19 @@ export class PostgresWarehouse implements Warehouse {
   ) {}
 
   static async open(url: string, displayUrl: string): Promise<PostgresWarehouse> {
+    try {
+      return await PostgresWarehouse.openOnce(url, displayUrl);
+    } catch (err) {
+      // libpq's prefer (its default, and common in copied URLs): encrypted when the server can, else plain.
+      // node-postgres has no fallback, and its error names the cause: the same URL again, without TLS.
+      if (sslMode(url) === 'prefer' && /does not support SSL/i.test(errorMessage(err))) {
+        return PostgresWarehouse.openOnce(withSslMode(url, 'disable'), displayUrl);
+      }
+      throw err;
+    }
+  }
+
+  private static async openOnce(url: string, displayUrl: string): Promise<PostgresWarehouse> {
     const knex = knexFactory({
       client: 'pg',
       connection: {
@@ -193,7 +221,12 @@ export class PostgresWarehouse implements Warehouse {
       },
     });
     const wh = new PostgresWarehouse(knex, displayUrl);
-    await wh.ping();
+    try {
+      await wh.ping();
+    } catch (err) {
+      await knex.destroy().catch(() => undefined);
+      throw err;
+    }
     return wh;
   }
 
