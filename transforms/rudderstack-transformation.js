@@ -55,8 +55,13 @@ function isInternal(event) {
 
 export function transformEvent(event, metadata) {
   if (!event || isInternal(event)) return; // returning nothing drops the event
-  if (event.type === 'track' && nonActivity.has(event.event)) {
-    event.properties = Object.assign({}, event.properties, {
+  // properties that are not an object (a string, an array) stay as sent: the collector refuses such an event
+  // and keeps it in rejected_events, where a merge would make it valid with junk keys ("0", "1", …)
+  const props = event.properties;
+  const mergeable =
+    props === undefined || props === null || (typeof props === 'object' && !Array.isArray(props));
+  if (event.type === 'track' && nonActivity.has(event.event) && mergeable) {
+    event.properties = Object.assign({}, props, {
       non_activity: true,
       non_activity_reason: 'listed in NON_ACTIVITY_EVENTS',
     });

@@ -106,6 +106,13 @@ describe('RudderStack user transformation', () => {
       event: 'email delivered',
       userId: 'u5',
     });
+    // properties that are no object stay as sent, for the collector to refuse (a merge would spread a
+    // string into keys "0", "1", …)
+    for (const properties of ['abc', [1, 2]]) {
+      expect(
+        transformEvent({ type: 'track', event: 'Email Delivered', userId: 'u5', properties }, metadata),
+      ).toEqual({ type: 'track', event: 'Email Delivered', userId: 'u5', properties });
+    }
     const activity = transformEvent({ type: 'track', event: 'Order Completed', userId: 'u5' }, metadata);
     expect(activity).toEqual({ type: 'track', event: 'Order Completed', userId: 'u5' });
     // Only track calls carry event names; a page named like a listed event is activity.
