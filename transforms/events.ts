@@ -202,15 +202,18 @@ function str(value: unknown): string | null {
   return typeof value === 'string' ? value : String(value);
 }
 
-/** The fields the actions map out of an event (their `@path` defaults); shared by every call type. */
-/** A timestamp as an action maps it: ISO-8601 text, or epoch milliseconds from a custom mapping. */
-export type TimeValue = string | number | null | undefined;
+/**
+ * A timestamp as an action maps it: ISO-8601 text (the action fields are strings, so actions-core turns a
+ * number from a custom mapping into its digits, which the validator refuses as it refuses them anywhere).
+ */
+export type TimeValue = string | null | undefined;
 
 function timeText(v: TimeValue): string | null {
   if (v === undefined || v === null || v === '') return null;
-  return typeof v === 'number' ? new Date(v).toISOString() : canonicalTimestamp(v);
+  return canonicalTimestamp(v);
 }
 
+/** The fields the actions map out of an event (their `@path` defaults); shared by every call type. */
 export interface ShapedFields {
   messageId?: string;
   userId?: string | null;
