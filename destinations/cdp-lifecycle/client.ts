@@ -17,8 +17,15 @@ import {
   type InsertValue,
 } from '../../src/warehouse';
 import { isValidIdent } from '../../src/warehouse/types';
-import { UsageError } from '../../src/errors';
-import { MultiStatusResponse, PayloadValidationError, type JSONLikeObject } from '@segment/actions-core';
+import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../../src/errors';
+import { isDataError } from '../../src/warehouse/errors';
+import {
+  IntegrationError,
+  MultiStatusResponse,
+  PayloadValidationError,
+  RetryableError,
+  type JSONLikeObject,
+} from '@segment/actions-core';
 import {
   TABLE_FOR_TYPE,
   TIME_KEYS,
@@ -149,29 +156,70 @@ export async function landPayloads(
   }
   const problems = payloads.map((p) => payloadProblem(type, p));
   if (!batch && problems[0]) throw new PayloadValidationError(problems[0]);
-  const rows = payloads.filter((_, i) => !problems[i]).map((p) => landingRow(type, p));
-  if (rows.length > 0) {
-    const schema = rawSchemaOf(settings);
-    const wh = await resolveWarehouse(settings.warehouseUrl);
-    await ensureTables(wh, schema);
-    await wh.transaction((tx) => tx.insertRows(schema, table, RAW_TABLES[table].columns, rows));
+  const valid = payloads.flatMap((p, i) => (problems[i] ? [] : [i]));
+  if (valid.length > 0) {
+    try {
+      const schema = rawSchemaOf(settings);
+      const wh = await resolveWarehouse(settings.warehouseUrl);
+      await ensureTables(wh, schema);
+      const insert = (indexes: number[]) =>
+        wh.transaction((tx) =>
+          tx.insertRows(
+            schema,
+            table,
+            RAW_TABLES[table].columns,
+            indexes.map((i) => landingRow(type, payloads[i])),
+          ),
+        );
+      try {
+        await insert(valid);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        // One row the warehouse refuses (a constraint a DBA added) fails the whole insert: row by row, the
+        // others land and each refused one is named, as the collector quarantines them.
+        for (const i of valid) {
+          try {
+            await insert([i]);
+          } catch (e) {
+            if (!isDataError(e)) throw e;
+            problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
+          }
+        }
+      }
+    } catch (err) {
+      throw asActionError(err);
+    }
   }
-  if (!problems.some((x) => x)) return rows.length;
+  if (!batch && problems[0]) throw new PayloadValidationError(problems[0]);
+  if (!problems.some((x) => x)) return valid.length;
   const status = new MultiStatusResponse();
   problems.forEach((problem, i) => {
-    const sent = payloads[i] as JSONLikeObject;
     if (problem) {
+      // without `sent` or `body`, actions-core files it as refused before delivery, not by the destination
       status.setErrorResponseAtIndex(i, {
         status: 400,
         errortype: 'PAYLOAD_VALIDATION_FAILED',
         errormessage: problem,
-        sent,
       });
     } else {
-      status.setSuccessResponseAtIndex(i, { status: 200, sent, body: 'landed' });
+      status.setSuccessResponseAtIndex(i, {
+        status: 200,
+        sent: payloads[i] as JSONLikeObject,
+        body: 'landed',
+      });
     }
   });
   return status;
+}
+
+/**
+ * actions-core retries any error without a status (it counts as 500): a warehouse that is down should be
+ * retried, a setting that can never work (a bad URL or raw schema, a schema of views) should not.
+ */
+function asActionError(err: unknown): unknown {
+  if (err instanceof WarehouseUnavailableError) return new RetryableError(err.message, 503);
+  if (err instanceof UserError) return new IntegrationError(err.message, 'INVALID_SETTINGS', 400);
+  return err;
 }
 
 /** testAuthentication: the warehouse answers and the raw tables can be created. */

@@ -91,3 +91,27 @@ export const receivedAt: InputField = {
 /** Fields every call type carries, in the order they appear in the UI. */
 export const identityFields = { messageId, userId, anonymousId };
 export const timeFields = { timestamp, originalTimestamp, sentAt, receivedAt };
+
+/**
+ * Segment sends an action's events in batches (performBatch) only when its `enable_batching` field is on: one
+ * warehouse transaction per batch instead of one per event. Hidden, as the reference destinations keep them.
+ */
+export const enable_batching: InputField = {
+  label: 'Enable Batching',
+  description: 'Land events in batches, one warehouse transaction per batch.',
+  type: 'boolean',
+  default: true,
+  unsafe_hidden: true,
+};
+
+export const batch_size: InputField = {
+  label: 'Batch Size',
+  description: 'Maximum number of events to include in each batch. Actual batch sizes may be lower.',
+  type: 'number',
+  default: 1000,
+  minimum: 1,
+  maximum: 10000,
+  unsafe_hidden: true,
+};
+
+export const batchingFields = { enable_batching, batch_size };

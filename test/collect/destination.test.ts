@@ -10,7 +10,8 @@ import {
 } from '../../destinations/cdp-lifecycle/client';
 import { spawnTs, REPO_ROOT } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import type { Warehouse } from '../../src/warehouse';
+import { RAW_TABLES, type Warehouse } from '../../src/warehouse';
+import { createTableSql } from '../../src/warehouse/raw-tables';
 
 const T0 = '2024-05-01T10:00:00.000Z';
 const base = {
@@ -36,6 +37,10 @@ describe('the destination definition', () => {
       const preset = destination.presets?.find((p) => p.partnerAction === slug);
       expect(preset).toMatchObject({ subscribe: `type = "${slug}"`, type: 'automatic' });
       expect(action.fields.messageId.default).toEqual({ '@path': '$.messageId' });
+      // Segment calls performBatch only for an action whose enable_batching is on, and presets take defaults
+      expect(action.fields.enable_batching).toMatchObject({ type: 'boolean', default: true });
+      expect(action.fields.batch_size).toMatchObject({ type: 'number' });
+      expect(preset).toMatchObject({ mapping: { enable_batching: true } });
     }
   });
 
@@ -181,6 +186,69 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
       }),
     ).rejects.toThrow('timestamp is not an ISO-8601 timestamp');
   });
+
+  it('outside the collector, a row the warehouse refuses is reported (without `sent`) and the others land', async () => {
+    // a constraint a DBA added, which the validator knows nothing of
+    await wh.exec('drop schema if exists landing_ck cascade');
+    await wh.exec('create schema landing_ck');
+    await wh.exec(
+      createTableSql(wh.dialect, 'landing_ck', RAW_TABLES.tracks).replace(
+        /\)$/,
+        `, constraint no_blocked check (event_text <> 'Blocked'))`,
+      ),
+    );
+    const ck = { ...settings, rawSchema: 'landing_ck' };
+    await testDestination.testBatchAction('track', {
+      events: [
+        { ...base, messageId: 'ck1', type: 'track', event: 'Fine' },
+        { ...base, messageId: 'ck2', type: 'track', event: 'Blocked' },
+        { ...base, messageId: 'ck3', type: 'track', event: 'Fine too' },
+      ] as SegmentEvent[],
+      settings: ck,
+      useDefaultMappings: true,
+    });
+    const [result] = testDestination.results as Array<{
+      multistatus: Array<{ status: number; errormessage?: string; sent?: unknown }>;
+    }>;
+    expect(result.multistatus.map((m) => m.status)).toEqual([200, 400, 200]);
+    expect(result.multistatus[1].errormessage).toMatch(/^the warehouse refused it: .*(no_blocked|CHECK)/i);
+    expect(result.multistatus[1]).not.toHaveProperty('sent');
+    expect(await wh.query(`select id from landing_ck.tracks order by id`)).toEqual([
+      { id: 'ck1' },
+      { id: 'ck3' },
+    ]);
+    await expect(
+      testDestination.testAction('track', {
+        event: { ...base, messageId: 'ck4', type: 'track', event: 'Blocked' } as Partial<SegmentEvent>,
+        settings: ck,
+        useDefaultMappings: true,
+      }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^the warehouse refused it: /) });
+    await wh.exec('drop schema landing_ck cascade');
+  });
+
+  it('outside the collector, a warehouse that is down is retried (503) and a setting that cannot work is not (400)', async () => {
+    const down =
+      kind === 'postgres'
+        ? 'postgres://postgres@127.0.0.1:1/nowhere'
+        : `duckdb://${path.join(os.tmpdir(), 'no-such-dir-cdpl', 'x', 'w.duckdb')}`;
+    const event = { ...base, messageId: 'st1', type: 'track', event: 'E' } as Partial<SegmentEvent>;
+    await expect(
+      testDestination.testAction('track', {
+        event,
+        settings: { warehouseUrl: down, rawSchema: 'cdp' },
+        useDefaultMappings: true,
+      }),
+    ).rejects.toMatchObject({ status: 503, code: 'RETRYABLE_ERROR' });
+    for (const bad of [
+      { ...settings, rawSchema: 'bad schema' },
+      { ...settings, warehouseUrl: 'mysql://h/db' },
+    ]) {
+      await expect(
+        testDestination.testAction('track', { event, settings: bad, useDefaultMappings: true }),
+      ).rejects.toMatchObject({ status: 400, code: 'INVALID_SETTINGS' });
+    }
+  }, 30000);
 
   it('identify: traits are merged over context.traits, perform and performBatch alike', async () => {
     const event = { ...base, type: 'identify', traits: { plan: 'pro', email: 'ann@example.com' } };

@@ -1,7 +1,7 @@
 import type { ActionDefinition } from '@segment/actions-core';
 import type { Settings } from '../generated-types';
 import type { Payload } from './generated-types';
-import { context, messageId, timeFields, userId } from '../fields';
+import { context, messageId, batchingFields, timeFields, userId } from '../fields';
 import { landPayloads } from '../client';
 
 const action: ActionDefinition<Settings, Payload> = {
@@ -20,6 +20,7 @@ const action: ActionDefinition<Settings, Payload> = {
     userId: { ...userId, required: true, allowNull: false },
     context,
     ...timeFields,
+    ...batchingFields,
   },
   perform: (_request, { settings, payload }) => landPayloads('alias', settings, [payload], false),
   performBatch: (_request, { settings, payload }) => landPayloads('alias', settings, payload, true),

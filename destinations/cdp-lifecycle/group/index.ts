@@ -1,7 +1,7 @@
 import type { ActionDefinition } from '@segment/actions-core';
 import type { Settings } from '../generated-types';
 import type { Payload } from './generated-types';
-import { context, identityFields, timeFields, traits } from '../fields';
+import { context, identityFields, batchingFields, timeFields, traits } from '../fields';
 import { landPayloads } from '../client';
 
 const action: ActionDefinition<Settings, Payload> = {
@@ -24,6 +24,7 @@ const action: ActionDefinition<Settings, Payload> = {
     },
     context,
     ...timeFields,
+    ...batchingFields,
   },
   perform: (_request, { settings, payload }) => landPayloads('group', settings, [payload], false),
   performBatch: (_request, { settings, payload }) => landPayloads('group', settings, payload, true),

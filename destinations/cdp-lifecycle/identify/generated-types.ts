@@ -41,4 +41,12 @@ export interface Payload {
    * When the call was received (set by the collector).
    */
   receivedAt?: string;
+  /**
+   * Land events in batches, one warehouse transaction per batch.
+   */
+  enable_batching?: boolean;
+  /**
+   * Maximum number of events to include in each batch. Actual batch sizes may be lower.
+   */
+  batch_size?: number;
 }

@@ -1,7 +1,7 @@
 import type { ActionDefinition } from '@segment/actions-core';
 import type { Settings } from '../generated-types';
 import type { Payload } from './generated-types';
-import { context, identityFields, properties, timeFields } from '../fields';
+import { context, identityFields, properties, batchingFields, timeFields } from '../fields';
 import { landPayloads } from '../client';
 
 const action: ActionDefinition<Settings, Payload> = {
@@ -21,6 +21,7 @@ const action: ActionDefinition<Settings, Payload> = {
     properties,
     context,
     ...timeFields,
+    ...batchingFields,
   },
   perform: (_request, { settings, payload }) => landPayloads('track', settings, [payload], false),
   performBatch: (_request, { settings, payload }) => landPayloads('track', settings, payload, true),
