@@ -448,8 +448,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+  // `url` is where a client on this machine reaches it; `listen` is what it is bound to (0.0.0.0: every interface)
   logger.info(
-    { url, warehouse: opts.warehouse.displayUrl, rawSchema: opts.rawSchema },
+    { url, listen: `${hostForUrl}:${port}`, warehouse: opts.warehouse.displayUrl, rawSchema: opts.rawSchema },
     'collector listening',
   );
 

@@ -304,16 +304,24 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
 
   let destination: string;
   if (opts.name) destination = opts.name;
-  else if (opts.writeKey) destination = `${opts.to}:${hostId}:${sha256(opts.writeKey).slice(0, 12)}`;
-  else {
-    // A dry run without a key diffs against the one destination already synced for this target and host, so
-    // it previews what the real run would send; with none, against nothing (everyone is new). With several,
-    // any choice would preview the wrong one, so it asks which.
-    const prefix = hostId === null ? `${opts.to}:` : `${opts.to}:${hostId}:`;
+  else if (opts.writeKey && hostId !== null) {
+    destination = `${opts.to}:${hostId}:${sha256(opts.writeKey).slice(0, 12)}`;
+  } else if (opts.writeKey) {
+    // a RudderStack dry run without --endpoint: the key's destination on whichever host it was synced to
+    const suffix = `:${sha256(opts.writeKey).slice(0, 12)}`;
+    const known = (await knownDestinations(wh, schema, `${opts.to}:`)).filter((d) => d.endsWith(suffix));
+    destination = known.length === 1 ? known[0] : `${opts.to}:unknown${suffix}`;
+  } else {
+    // A dry run without a key diffs against the one destination already synced for this target (and the host
+    // of --endpoint, when given), so it previews what the real run would send; with none, against nothing
+    // (everyone is new). With several, any choice would preview the wrong one, so it asks which. Segment's
+    // default host counts as not given: a sync to its EU endpoint is the one to preview then.
+    const givenHost = opts.endpoint || opts.region ? hostId : null;
+    const prefix = givenHost === null ? `${opts.to}:` : `${opts.to}:${givenHost}:`;
     const known = await knownDestinations(wh, schema, prefix);
     if (known.length > 1) {
       throw new UsageError(
-        `${known.length} write keys have been synced to ${opts.to}${hostId === null ? '' : ` at ${hostId}`}: pass the --write-key of the one this dry run should compare with.`,
+        `${known.length} write keys have been synced to ${opts.to}${givenHost === null ? '' : ` at ${givenHost}`}: pass the --write-key of the one this dry run should compare with.`,
       );
     }
     destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:${NO_WRITE_KEY}`;

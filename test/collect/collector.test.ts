@@ -692,6 +692,12 @@ describeEachWarehouse('collector activity log', ({ tw }) => {
       activityLogMs: 300,
     });
     try {
+      // where a local client reaches it, and what it is bound to
+      const port = new URL(collector.url).port;
+      expect(records.find((r) => r.msg === 'collector listening')).toMatchObject({
+        url: `http://127.0.0.1:${port}`,
+        listen: `127.0.0.1:${port}`,
+      });
       const batch = [
         { type: 'track', userId: 'act-user', event: 'Fine', messageId: 'act-1' },
         { type: 'track', userId: 'act-user', messageId: 'act-bad' },

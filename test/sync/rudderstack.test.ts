@@ -151,6 +151,9 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
       destination: expect.stringMatching(/^rudderstack:127\.0\.0\.1:/),
       changed: 1,
     });
+    // with the key but no host: that key's destination, wherever it was synced (not "rudderstack:null:…")
+    const keyed = await runSync({ ...base(), endpoint: undefined, dryRun: true });
+    expect(keyed).toMatchObject({ destination: dry.destination, changed: 1 });
     expect(cdp.requests).toHaveLength(0);
   });
 });
