@@ -64,6 +64,11 @@ export interface IngestMeta {
   sourceBytes?: number;
   /** Raw text of each event (e.g. the NDJSON line), stored as the payload when it is rejected. */
   rawTexts?: ReadonlyArray<string | undefined>;
+  /**
+   * The text of the event at an index as sent, asked for only when that event is rejected (a batch's element,
+   * found by scanning the body then): stored as its payload, without bearing on the size limit.
+   */
+  payloadText?: (index: number) => string | undefined;
   /** Payloads that were already refused upstream (e.g. unparsable lines): they land in rejected_events too. */
   extraRejections?: ReadonlyArray<{ reason: string; payload: string }>;
 }
@@ -86,6 +91,8 @@ interface Pending {
   rejected: RejectedEvent[];
   rejectedRows: InsertValue[][];
   receivedAt: string;
+  /** The event at an index as sent, for its rejected_events row (else it is re-serialised). */
+  payloadOf?: (index: number) => string | undefined;
   resolve(r: IngestResult): void;
   reject(e: unknown): void;
 }
@@ -250,6 +257,7 @@ export class Ingestor {
       rejected: [],
       rejectedRows: [],
       receivedAt,
+      payloadOf: (i) => meta.rawTexts?.[i] ?? meta.payloadText?.(i),
       resolve: () => undefined,
       reject: () => undefined,
     };
@@ -279,7 +287,7 @@ export class Ingestor {
         continue;
       }
       const reason = v.reason;
-      addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, raw);
+      addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
     }
     for (const x of meta.extraRejections ?? []) p.rejectedRows.push([receivedAt, x.reason, x.payload]);
     return new Promise<IngestResult>((resolve, reject) => {
@@ -460,7 +468,15 @@ export class Ingestor {
       rejectedRows: p.rejectedRows.slice(),
     };
     for (const x of refused)
-      addRejection(rest.rejected, rest.rejectedRows, p.receivedAt, x.index, x.event, x.reason);
+      addRejection(
+        rest.rejected,
+        rest.rejectedRows,
+        p.receivedAt,
+        x.index,
+        x.event,
+        x.reason,
+        p.payloadOf?.(x.index),
+      );
     const r = (await this.process([rest]))[0];
     out.rejected.push(...r.rejected);
     out.rejected.sort((a, b) => a.index - b.index);
@@ -559,7 +575,15 @@ export class Ingestor {
         if (landed[k]) n++;
         else {
           const reason = reasons[k] ?? 'no action is subscribed to this call';
-          addRejection(rejected, rejectedRows, p.receivedAt, p.indexes[j], p.events[j], reason);
+          addRejection(
+            rejected,
+            rejectedRows,
+            p.receivedAt,
+            p.indexes[j],
+            p.events[j],
+            reason,
+            p.payloadOf?.(p.indexes[j]),
+          );
         }
       }
       rejected.sort((a, b) => a.index - b.index);

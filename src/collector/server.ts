@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Ingestor, serializeEvent, type IngestMeta, type IngestResult } from './ingest';
 import type { Warehouse } from '../warehouse';
+import { arrayElementTexts } from './json-slices';
 import { WarehouseUnavailableError, errorMessage } from '../errors';
 import { isJsonObject, type CallType } from '../../transforms/events';
 import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
@@ -336,6 +337,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
 
     let events: unknown[];
     const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
+    // A rejected event of an array is kept as sent: the body is scanned for its elements' text only then.
+    let elementTexts: Array<string | undefined> | undefined;
+    const elementText = (key: string | null) => (i: number) => {
+      if (elementTexts === undefined) {
+        const found = arrayElementTexts(body.toString('utf8'), key);
+        elementTexts = found !== null && found.length === events.length ? found.map(maskWriteKeys) : [];
+      }
+      return elementTexts[i];
+    };
     if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
         return refuseBody(
@@ -345,18 +355,22 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         );
       }
       events = parsed.batch;
+      meta.payloadText = elementText('batch');
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
       // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid.
       if (isJsonObject(parsed.context)) meta.batchContext = parsed.context;
     } else if (path === '/webhook') {
       events = Array.isArray(parsed) ? parsed : [parsed];
       meta.keepReceivedAt = true;
+      meta.payloadText = Array.isArray(parsed)
+        ? elementText(null)
+        : () => maskWriteKeys(body.toString('utf8'));
     } else {
       events = [parsed];
       meta.impliedType = TYPED_ROUTES[path];
       // The body is the event: a rejected one is kept as sent (with its own type, before the endpoint's
       // replaces it below), write keys masked.
-      meta.rawTexts = [maskWriteKeys(body.toString('utf8')).replace(/\u0000/g, '')];
+      meta.payloadText = () => maskWriteKeys(body.toString('utf8'));
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }

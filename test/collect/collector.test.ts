@@ -226,6 +226,31 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(kept).toEqual([{ payload: sent }]);
   });
 
+  it('keeps an event rejected from a batch or a webhook array as sent: its layout, a large number as written', async () => {
+    const bad =
+      '{ "type": "track",\n    "userId": "slice-u", "messageId": "slice-bad",\n    "properties": { "order": 12345678901234567890 } }';
+    const ok = '{"type":"track","userId":"slice-u","event":"Fine","messageId":"slice-ok"}';
+    const res = await post(collector.url, '/v1/batch', `{"batch": [\n  ${ok},\n  ${bad}\n]}`, { key: KEY });
+    expect(res.body).toMatchObject({
+      landed: 1,
+      rejected: [{ index: 1, reason: 'track call without event' }],
+    });
+    const hookBad = '{"type": "track", "userId": "slice-u", "messageId": "slice-hook", "writeKey": "sekrit"}';
+    const hook = await post(
+      collector.url,
+      '/webhook',
+      `[${ok.replace('slice-ok', 'slice-ok2')}, ${hookBad}]`,
+      {
+        key: KEY,
+      },
+    );
+    expect(hook.body).toMatchObject({ landed: 1, rejected: [{ index: 1 }] });
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%slice-bad%' or payload like '%slice-hook%'`,
+    );
+    expect(kept.map((k) => k.payload).sort()).toEqual([bad, hookBad.replace('"sekrit"', '"***"')].sort());
+  });
+
   it('answers 400 on invalid JSON, lands no event and keeps the body in rejected_events', async () => {
     // SDKs drop a batch answered with 400: the kept body is the only copy left
     const broken = '{"batch": [{"type": "track", "userId": "json-broken", "writeKey": "sekrit",';

@@ -293,6 +293,13 @@ describeEachWarehouse('collector when the warehouse refuses some valid events', 
     expect(quarantined.map((r) => (JSON.parse(r.payload) as { messageId: string }).messageId).sort()).toEqual(
       ['refused-2', 'refused-5', 'refused-noevent'],
     );
+    // each as sent (the batch's element text), not as the collector normalised it (receivedAt added…)
+    expect(quarantined.map((r) => r.payload).sort()).toEqual(
+      batch
+        .filter((_, i) => [2, 5, 7].includes(i))
+        .map((e) => JSON.stringify(e))
+        .sort(),
+    );
   });
 
   it('quarantines a lone refused event (as analytics.js sends them) instead of failing it for the SDK to resend forever', async () => {
