@@ -320,7 +320,7 @@ export function rfmTieNote(data: ReportData): string | undefined {
   if (data.purchasers === 0 || data.rfm.some((c) => c.f === 1)) return undefined;
   const lowest = Math.min(...data.rfm.map((c) => c.f));
   const empty = lowest === 2 ? 'F1 is' : `F1–F${lowest - 1} are`;
-  return `${empty} empty: customers who bought equally often share the higher score, and many bought only once.`;
+  return `${empty} empty: scores rank customers against each other, and those who bought equally often share the higher score, so with few customers, or many at the same count (often one purchase), the lowest scores stay empty.`;
 }
 
 export function statusRank(status: string): number {

@@ -229,7 +229,7 @@ header { padding:24px 32px 8px; }
 h1 { margin:0; font-size:26px; }
 h1 .asof { color:var(--muted); font-weight:500; }
 header p { margin:4px 0 0; color:var(--muted); }
-main { padding:8px 32px 32px; display:grid; grid-template-columns:repeat(auto-fit,minmax(520px,1fr)); gap:20px; }
+main { padding:8px 32px 32px; display:grid; grid-template-columns:repeat(auto-fit,minmax(min(520px,100%),1fr)); gap:20px; }
 section { background:#fff; border:1px solid var(--line); border-radius:10px; padding:16px 20px; min-width:0; }
 section.wide { grid-column:1/-1; }
 h2 { margin:0 0 4px; font-size:18px; }
@@ -256,6 +256,12 @@ table.rfm td { text-align:center; color:#fff; height:64px; width:18%; border:2px
 table.rfm td strong { display:block; font-size:18px; }
 table.rfm td span { font-size:12px; }
 footer { padding:0 32px 24px; color:var(--muted); font-size:12px; }
+/* a phone: narrower margins, and a table wider than its card scrolls inside it, not the page */
+@media (max-width: 600px) {
+  header, footer { padding-left:12px; padding-right:12px; }
+  main { padding:8px 12px 24px; }
+  section { padding:12px; overflow-x:auto; }
+}
 </style>
 </head>
 <body>
@@ -395,7 +401,9 @@ const PAGE_SCRIPT = String.raw`
     var n = parseInt(hex.slice(1), 16);
     return 'rgba(' + (n >> 16) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + a + ')';
   }
-  var timeAxis = { ticks: { maxTicksLimit: 10, maxRotation: 0 }, grid: { display: false } };
+  var timeAxis = { ticks: { maxTicksLimit: 10, maxRotation: 0, autoSkipPadding: 16 }, grid: { display: false } };
+  // users are whole: no 0.5 ticks on a small warehouse
+  var usersAxis = { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'users' } };
 
   // Lifecycle over time: one stacked area per status, zero where status_daily has no row.
   var days = dates(data.statusDaily);
@@ -414,7 +422,9 @@ const PAGE_SCRIPT = String.raw`
           data: days.map(function (d) { return byKey[d + '|' + s] || 0; }),
           borderColor: color,
           backgroundColor: alpha(color, 0.55),
-          fill: true,
+          // each band between the one below and its own line: filled to zero, the see-through areas would
+          // overlap and mix into colours the legend does not show
+          fill: 'stack',
           pointRadius: 0,
           borderWidth: 1,
           tension: 0.2
@@ -423,7 +433,7 @@ const PAGE_SCRIPT = String.raw`
     },
     options: {
       interaction: { mode: 'index', intersect: false },
-      scales: { x: timeAxis, y: { stacked: true, beginAtZero: true, title: { display: true, text: 'users' } } },
+      scales: { x: timeAxis, y: usersAxis },
       plugins: { legend: { position: 'bottom' } }
     }
   });
@@ -450,7 +460,7 @@ const PAGE_SCRIPT = String.raw`
     data: { labels: gDays, datasets: growthSets },
     options: {
       interaction: { mode: 'index', intersect: false },
-      scales: { x: Object.assign({ stacked: true }, timeAxis), y: { stacked: true, beginAtZero: true, title: { display: true, text: 'users' } } },
+      scales: { x: Object.assign({ stacked: true }, timeAxis), y: usersAxis },
       plugins: { legend: { position: 'bottom' } }
     }
   });
@@ -480,7 +490,7 @@ const PAGE_SCRIPT = String.raw`
       datasets: [{ label: 'customers', data: data.segments.map(function (s) { return s.users; }),
         backgroundColor: data.segments.map(function (s) { return s.color; }) }]
     },
-    options: { indexAxis: 'y', scales: { x: { beginAtZero: true } }, plugins: { legend: { display: false } } }
+    options: { indexAxis: 'y', scales: { x: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } }
   });
   document.documentElement.setAttribute('data-report-ready', 'true');
 })();

@@ -20,7 +20,9 @@ export interface ChartSummary {
   id: string;
   type: string;
   labels: number;
-  datasets: Array<{ label: string; points: number; sum: number; last: number | null }>;
+  /** Some axis ticks whole numbers only (`ticks.precision` 0). */
+  wholeTicks: boolean;
+  datasets: Array<{ label: string; fill: unknown; points: number; sum: number; last: number | null }>;
 }
 
 /** Runs in the page: what every Chart.js instance holds. */
@@ -32,9 +34,11 @@ export const SUMMARISE_CHARTS = `(() => {
     out.push({
       id: canvas.id,
       type: chart.config.type,
+      wholeTicks: Object.values(chart.options.scales || {}).some((a) => a.ticks && a.ticks.precision === 0),
       labels: (chart.data.labels || []).length,
       datasets: chart.data.datasets.map((d) => ({
         label: String(d.label),
+        fill: d.fill === undefined ? null : d.fill,
         points: d.data.length,
         sum: d.data.reduce((s, v) => s + (typeof v === 'number' ? v : 0), 0),
         last: d.data.length ? d.data[d.data.length - 1] : null,

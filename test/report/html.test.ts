@@ -129,6 +129,21 @@ describeEachWarehouse('HTML report', ({ kind, tw }) => {
         const segments = rfm.datasets[0];
         expect(segments.sum).toBe(8);
         expect(segments.last).toBe(2); // hibernating, the last bar
+        // stacked bands, each filled down to the one below (filled to zero they overlap and mix colours)
+        expect(new Set(lifecycle.datasets.map((d) => d.fill))).toEqual(new Set(['stack']));
+        // user counts tick in whole users
+        expect([lifecycle, growth, rfm].map((c) => c.wholeTicks)).toEqual([true, true, true]);
+      });
+
+      it('fits a phone-wide window without a horizontal scroll', async () => {
+        const narrow = await browser.newPage({ viewport: { width: 400, height: 800 } });
+        try {
+          await narrow.goto(pathToFileURL(file).href);
+          await narrow.waitForSelector('html[data-report-ready="true"]');
+          expect(await narrow.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(400);
+        } finally {
+          await narrow.close();
+        }
       });
 
       it('has the 30-day transition matrix as a table (from rows × to columns)', async () => {

@@ -137,7 +137,7 @@ describe('rfmTieNote', () => {
   });
   it('explains empty low frequency columns, and only then', () => {
     expect(rfmTieNote(data([3, 4, 5]))).toBe(
-      'F1–F2 are empty: customers who bought equally often share the higher score, and many bought only once.',
+      'F1–F2 are empty: scores rank customers against each other, and those who bought equally often share the higher score, so with few customers, or many at the same count (often one purchase), the lowest scores stay empty.',
     );
     expect(rfmTieNote(data([2, 5]))).toMatch(/^F1 is empty: /);
     expect(rfmTieNote(data([1, 5]))).toBeUndefined();
