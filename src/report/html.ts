@@ -312,7 +312,11 @@ ${matrixRows}
 </section>
 <section aria-labelledby="h-rfm">
 <h2 id="h-rfm">RFM value segments</h2>
-<p class="hint">${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window, by recency (R, 5 = most recent) and frequency (F, 5 = most frequent).${rfmTieNote(data) ? ` ${e(rfmTieNote(data) as string)}` : ''}</p>
+<p class="hint">${
+    data.purchasers === 0
+      ? 'No purchases in the RFM window (the last 365 days unless lifecycle__rfm_window_days says otherwise; purchase events are `Order Completed` unless lifecycle__purchase_events names others), so no customer has a segment.'
+      : `${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window, by recency (R, 5 = most recent) and frequency (F, 5 = most frequent).${rfmTieNote(data) ? ` ${e(rfmTieNote(data) as string)}` : ''}`
+  }</p>
 <table class="rfm">
 <caption>Customers per recency × frequency score, labelled with their segment</caption>
 <thead><tr><th scope="col">R \\ F</th>${[1, 2, 3, 4, 5].map((f) => `<th scope="col" style="text-align:center">F${f}</th>`).join('')}</tr></thead>

@@ -182,6 +182,16 @@ describeEachWarehouse('HTML report', ({ kind, tw }) => {
       });
     });
 
+    it('says why the RFM section is empty when no customer purchased in the window', async () => {
+      await createFixtureMarts(wh, 'nobuy');
+      await wh.query(`update nobuy.user_lifecycle set rfm_segment = null`);
+      const noBuyFile = path.join(dir, 'nobuy.html');
+      await writeHtmlReport({ warehouse: wh, schema: 'nobuy', file: noBuyFile });
+      expect(fs.readFileSync(noBuyFile, 'utf8')).toContain(
+        'No purchases in the RFM window (the last 365 days unless lifecycle__rfm_window_days says otherwise;',
+      );
+    });
+
     it('keeps data that looks like markup inert (no script injection through a status name)', async () => {
       await createFixtureMarts(wh, 'evil');
       const evil = '</script><script>window.pwned=1</script><!--';
