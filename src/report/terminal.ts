@@ -71,15 +71,24 @@ export function formatTerminalReport(
 
   // ------------------------------------------------------------- statuses
   out.push(heading('Where users are today'));
+  // columns widen with the figures (1,000,000 users would otherwise run into the share)
+  const changeOf = (s: (typeof data.statuses)[number]) =>
+    s.usersWeekAgo === null ? 'n/a' : signed(s.users - s.usersWeekAgo);
+  const usersW = Math.max(8, ...data.statuses.map((s) => int(s.users).length + 2));
+  const changeW = Math.max(15, ...data.statuses.map((s) => changeOf(s).length + 2));
   out.push(
     paint(
-      '  ' + 'status'.padEnd(14) + 'users'.padStart(8) + 'share'.padStart(8) + 'vs 7 days ago'.padStart(15),
+      '  ' +
+        'status'.padEnd(14) +
+        'users'.padStart(usersW) +
+        'share'.padStart(8) +
+        'vs 7 days ago'.padStart(changeW),
       'dim',
     ) + paint('   meaning', 'dim'),
   );
   const total = data.statuses.reduce((n, s) => n + s.users, 0);
   for (const s of data.statuses) {
-    const change = s.usersWeekAgo === null ? 'n/a' : signed(s.users - s.usersWeekAgo);
+    const change = changeOf(s);
     const meaning = (STATUS_MEANING as Record<string, string>)[s.status] ?? '';
     const changeStyle: Array<keyof typeof ANSI> = [];
     if (s.usersWeekAgo !== null && s.users !== s.usersWeekAgo) {
@@ -90,9 +99,9 @@ export function formatTerminalReport(
     out.push(
       '  ' +
         paint(s.status.padEnd(14), ...statusColor(s.status)) +
-        int(s.users).padStart(8) +
+        int(s.users).padStart(usersW) +
         pct(total === 0 ? 0 : s.users / total).padStart(8) +
-        paint(change.padStart(15), ...changeStyle) +
+        paint(change.padStart(changeW), ...changeStyle) +
         '   ' +
         paint(meaning, 'dim'),
     );
@@ -160,9 +169,12 @@ export function formatTerminalReport(
   for (const c of data.rfm) cell.set(`${c.r}:${c.f}`, (cell.get(`${c.r}:${c.f}`) ?? 0) + c.users);
   const codeOf = (r: number, f: number) =>
     RFM_SEGMENTS.find((s) => r >= s.r[0] && r <= s.r[1] && f >= s.f[0] && f <= s.f[1])?.code ?? '??';
+  const cellW = Math.max(6, ...[...cell.values()].map((n) => int(n).length + 1));
   out.push(
     paint(
-      '        ' + [1, 2, 3, 4, 5].map((f) => `F${f}`.padStart(9)).join('') + '   F: frequency, 5 = most',
+      '        ' +
+        [1, 2, 3, 4, 5].map((f) => `F${f}`.padStart(cellW + 3)).join('') +
+        '   F: frequency, 5 = most',
       'dim',
     ),
   );
@@ -170,7 +182,7 @@ export function formatTerminalReport(
     let line = '  ' + paint(`R${r}`, 'dim') + '    ';
     for (const f of [1, 2, 3, 4, 5]) {
       const n = cell.get(`${r}:${f}`) ?? 0;
-      line += (n === 0 ? '·' : int(n)).padStart(6) + ' ' + paint(codeOf(r, f), 'dim');
+      line += (n === 0 ? '·' : int(n)).padStart(cellW) + ' ' + paint(codeOf(r, f), 'dim');
     }
     if (r === 5) line += paint('   R: recency, 5 = most recent', 'dim');
     out.push(line);
@@ -178,18 +190,6 @@ export function formatTerminalReport(
   const note = rfmTieNote(data);
   if (note) out.push(paint(`  ${note}`, 'dim'));
   out.push('');
-  out.push(
-    paint(
-      '  ' +
-        'segment'.padEnd(26) +
-        'R'.padEnd(7) +
-        'F'.padEnd(7) +
-        'customers'.padStart(9) +
-        'share'.padStart(9) +
-        'monetary'.padStart(15),
-      'dim',
-    ),
-  );
   const segTotals = new Map<string, { users: number; monetary: number }>();
   for (const c of data.rfm) {
     const t = segTotals.get(c.segment) ?? { users: 0, monetary: 0 };
@@ -197,6 +197,20 @@ export function formatTerminalReport(
     t.monetary += c.monetary;
     segTotals.set(c.segment, t);
   }
+  const custW = Math.max(9, ...[...segTotals.values()].map((t) => int(t.users).length + 2));
+  const moneyW = Math.max(15, ...[...segTotals.values()].map((t) => money(t.monetary).length + 2));
+  out.push(
+    paint(
+      '  ' +
+        'segment'.padEnd(26) +
+        'R'.padEnd(7) +
+        'F'.padEnd(7) +
+        'customers'.padStart(custW) +
+        'share'.padStart(9) +
+        'monetary'.padStart(moneyW),
+      'dim',
+    ),
+  );
   const range = (r: readonly [number, number]) => (r[0] === r[1] ? `${r[0]}` : `${r[0]}-${r[1]}`);
   for (const s of RFM_SEGMENTS) {
     const t = segTotals.get(s.segment) ?? { users: 0, monetary: 0 };
@@ -204,16 +218,16 @@ export function formatTerminalReport(
       `  ${s.code} ${s.label.padEnd(23)}` +
         range(s.r).padEnd(7) +
         range(s.f).padEnd(7) +
-        int(t.users).padStart(9) +
+        int(t.users).padStart(custW) +
         pct(t.users / data.purchasers).padStart(9) +
-        money(t.monetary).padStart(15),
+        money(t.monetary).padStart(moneyW),
     );
   }
   const unknown = [...segTotals.keys()].filter((k) => !RFM_SEGMENTS.some((s) => s.segment === k)).sort();
   for (const k of unknown) {
     const t = segTotals.get(k) as { users: number; monetary: number };
     out.push(
-      `  ?? ${k.padEnd(36)}${int(t.users).padStart(9)}${pct(t.users / data.purchasers).padStart(9)}${money(t.monetary).padStart(15)}`,
+      `  ?? ${k.padEnd(36)}${int(t.users).padStart(custW)}${pct(t.users / data.purchasers).padStart(9)}${money(t.monetary).padStart(moneyW)}`,
     );
   }
   return out.join('\n') + '\n';

@@ -1,4 +1,4 @@
-import { renderTerminalReport, type ReportData } from '../../src/report';
+import { formatTerminalReport, renderTerminalReport, type ReportData } from '../../src/report';
 import { rfmTieNote } from '../../src/report/data';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
@@ -142,5 +142,45 @@ describe('rfmTieNote', () => {
     expect(rfmTieNote(data([2, 5]))).toMatch(/^F1 is empty: /);
     expect(rfmTieNote(data([1, 5]))).toBeUndefined();
     expect(rfmTieNote(data([]))).toBeUndefined();
+  });
+});
+
+describe('terminal report at scale', () => {
+  // a warehouse of millions: columns widen with the figures instead of running into each other
+  const data: ReportData = {
+    schema: 'lifecycle',
+    asOfDate: '2026-03-31',
+    statuses: [
+      { status: 'active', users: 12_345_678, usersWeekAgo: 13_580_245 },
+      { status: 'churned', users: 7, usersWeekAgo: 7 },
+    ],
+    totalUsers: 12_345_685,
+    transitions: [],
+    statusDaily: [],
+    growthDaily: [],
+    rfm: [
+      { r: 5, f: 4, segment: 'champions', users: 223_456, monetary: 1 },
+      { r: 5, f: 5, segment: 'champions', users: 123_456, monetary: 123_456_789.12 },
+    ],
+    purchasers: 346_912,
+  };
+  const lines = formatTerminalReport(data).split('\n');
+
+  it('right-aligns users and changes under their headers', () => {
+    const header = lines.find((l) => l.includes('vs 7 days ago')) as string;
+    const usersEnd = header.indexOf('users') + 'users'.length;
+    const changeEnd = header.indexOf('vs 7 days ago') + 'vs 7 days ago'.length;
+    const active = lines.find((l) => l.startsWith('  active')) as string;
+    expect(active.slice(0, usersEnd)).toMatch(/ 12,345,678$/);
+    expect(active.slice(0, changeEnd)).toMatch(/ −1,234,567$/);
+  });
+
+  it('keeps each RFM cell apart from the previous code, under its F column', () => {
+    const header = lines.find((l) => l.includes('F: frequency')) as string;
+    const r5 = lines.find((l) => l.startsWith('  R5')) as string;
+    expect(r5).toMatch(/ 223,456 CH +123,456 CH/);
+    expect(r5.indexOf('123,456 CH') + '123,456 CH'.length).toBe(header.indexOf('F5') + 2);
+    const champions = lines.find((l) => l.includes('Champions')) as string;
+    expect(champions).toMatch(/ 346,912 +100\.0% +123,456,790\.12$/);
   });
 });
