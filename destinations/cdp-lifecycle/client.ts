@@ -155,7 +155,6 @@ export async function landPayloads(
     return rows.length;
   }
   const problems = payloads.map((p) => payloadProblem(type, p));
-  if (!batch && problems[0]) throw new PayloadValidationError(problems[0]);
   const valid = payloads.flatMap((p, i) => (problems[i] ? [] : [i]));
   if (valid.length > 0) {
     try {

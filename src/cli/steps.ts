@@ -71,14 +71,12 @@ function writeRunResults(ctx: CommandContext, rec: RunResultsRecorder): void {
 export async function warnAboutVars(ctx: CommandContext, vars: Record<string, unknown>): Promise<void> {
   const names = Object.keys(vars);
   if (names.length === 0) return;
-  const { loadProject, defaultProjectDir } = await runnerPart();
-  const project = loadProject(defaultProjectDir());
-  const defaults = { ...project.globalVars, ...(project.packageVars[project.name] ?? {}) };
+  const { name: packageName, defaults } = await packageVarDefaults();
   const declared = Object.keys(defaults);
   for (const name of names.filter((n) => !declared.includes(n))) {
     const hint = closest(name, declared);
     ctx.out.warn(
-      `the var ${name} is not declared by the ${project.name} package, so it changes nothing${hint ? ` (did you mean ${hint}?)` : ''}.`,
+      `the var ${name} is not declared by the ${packageName} package, so it changes nothing${hint ? ` (did you mean ${hint}?)` : ''}.`,
     );
   }
   // SPEC 4.4 counts inactivity up through at_risk < dormant < churn days: out of order, a status is unreachable.
@@ -90,7 +88,7 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
   // A typo in the year (2062 for 2026) makes every user inactive until then, and a sync would push that.
   const asOf = typeof vars.lifecycle__as_of_date === 'string' ? vars.lifecycle__as_of_date.trim() : '';
   if (/^\d{4}-\d{2}-\d{2}$/.test(asOf)) {
-    const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
+    const tz = timezoneOf(eff);
     let today: string | undefined;
     try {
       today = todayIn(tz);
@@ -112,6 +110,21 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
       );
     }
   }
+}
+
+/** The package's name and its vars' defaults (dbt_project.yml), which the build's vars override. */
+async function packageVarDefaults(): Promise<{ name: string; defaults: Record<string, unknown> }> {
+  const { loadProject, defaultProjectDir } = await runnerPart();
+  const project = loadProject(defaultProjectDir());
+  return {
+    name: project.name,
+    defaults: { ...project.globalVars, ...(project.packageVars[project.name] ?? {}) },
+  };
+}
+
+/** lifecycle__timezone among the effective vars. */
+function timezoneOf(eff: Record<string, unknown>): string {
+  return typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
 }
 
 /** Today's date (YYYY-MM-DD) in an IANA time zone. */
@@ -318,10 +331,7 @@ from ${builds.relation} as b order by b.built_at desc limit 1`,
   if (!row || row.y === null || row.y === undefined) return;
   const pad = (v: unknown, w: number) => String(Number(v)).padStart(w, '0');
   const asOf = `${pad(row.y, 4)}-${pad(row.m, 2)}-${pad(row.d, 2)}`;
-  const { loadProject, defaultProjectDir } = await runnerPart();
-  const project = loadProject(defaultProjectDir());
-  const eff = { ...project.globalVars, ...(project.packageVars[project.name] ?? {}), ...vars };
-  const tz = typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
+  const tz = timezoneOf({ ...(await packageVarDefaults()).defaults, ...vars });
   const pinned = typeof vars.lifecycle__as_of_date === 'string' && vars.lifecycle__as_of_date.trim() !== '';
   ctx.out.print(
     pinned

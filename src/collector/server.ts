@@ -186,8 +186,8 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /**
- * A body that does not parse, with every write key it shows masked: a `"writeKey": "…"` member (its closing
- * quote may be cut off) and a form-encoded `writeKey=…`.
+ * Text kept as sent (a body that does not parse, a rejected event), with every write key it shows masked: a
+ * `"writeKey": "…"` member (its closing quote may be cut off) and a form-encoded `writeKey=…`.
  */
 export function maskWriteKeys(text: string): string {
   return text
@@ -283,27 +283,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw err;
       }
     };
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxRequestBytes);
-    } catch (err) {
-      // Kept like a body that is not JSON, when the sender is known by its header (the body cannot be read
-      // for a key): its bytes in base64, the only copy left once the SDK drops the batch.
-      if (err instanceof UndecodableBodyError && (keys.size === 0 || req.headers.authorization)) {
-        await ingestOr503([], {
-          receivedAt: new Date(),
-          extraRejections: [
-            {
-              reason: `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
-              payload: err.raw.toString('base64'),
-            },
-          ],
-        });
-        activity.rejected += 1;
-        throw new HttpError(400, `${err.message} The body was kept in rejected_events.`);
-      }
-      throw err;
-    }
     /**
      * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
      * SDKs drop a batch answered with 400, so this copy is the only one left.
@@ -317,9 +296,24 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       activity.rejected += 1;
       throw new HttpError(400, `${message} The body was kept in rejected_events.`);
     };
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxRequestBytes);
+    } catch (err) {
+      // Kept when the sender is known by its header (the body cannot be read for a key): its bytes in base64.
+      if (err instanceof UndecodableBodyError && (keys.size === 0 || req.headers.authorization)) {
+        return refuseBody(
+          `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
+          err.message,
+          err.raw.toString('base64'),
+        );
+      }
+      throw err;
+    }
+    const text = body.toString('utf8');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (err) {
       // Without a header the key could only be in the body: a body that does not parse authorises nothing.
       if (keys.size > 0 && !req.headers.authorization)
@@ -329,7 +323,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         // reason is fixed, so that the rows group, and the detail goes back to the sender only
         'request body is not valid JSON',
         `The request body is not valid JSON: ${errorMessage(err)}.`,
-        maskWriteKeys(body.toString('utf8')),
+        maskWriteKeys(text),
       );
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
@@ -341,7 +335,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     let elementTexts: Array<string | undefined> | undefined;
     const elementText = (key: string | null) => (i: number) => {
       if (elementTexts === undefined) {
-        const found = arrayElementTexts(body.toString('utf8'), key);
+        const found = arrayElementTexts(text, key);
         elementTexts = found !== null && found.length === events.length ? found.map(maskWriteKeys) : [];
       }
       return elementTexts[i];
@@ -362,15 +356,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     } else if (path === '/webhook') {
       events = Array.isArray(parsed) ? parsed : [parsed];
       meta.keepReceivedAt = true;
-      meta.payloadText = Array.isArray(parsed)
-        ? elementText(null)
-        : () => maskWriteKeys(body.toString('utf8'));
+      meta.payloadText = Array.isArray(parsed) ? elementText(null) : () => maskWriteKeys(text);
     } else {
       events = [parsed];
       meta.impliedType = TYPED_ROUTES[path];
       // The body is the event: a rejected one is kept as sent (with its own type, before the endpoint's
       // replaces it below), write keys masked.
-      meta.payloadText = () => maskWriteKeys(body.toString('utf8'));
+      meta.payloadText = () => maskWriteKeys(text);
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }

@@ -311,6 +311,10 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
   };
 }
 
+/** Why the RFM part of a report is empty. */
+export const NO_PURCHASES_NOTE =
+  'No purchases in the RFM window (the last 365 days unless lifecycle__rfm_window_days says otherwise; purchase events are `Order Completed` unless lifecycle__purchase_events names others), so no customer has a segment.';
+
 /**
  * A note for readers when the lowest frequency scores are empty: SPEC §4.6 scores ties upwards (k counts
  * customers with a frequency at most the customer's own), so when most customers bought once, all of them

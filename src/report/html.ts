@@ -7,6 +7,7 @@ import {
   RFM_SEGMENTS,
   STATUS_MEANING,
   loadReportData,
+  NO_PURCHASES_NOTE,
   rfmTieNote,
   statusRank,
   type GrowthRow,
@@ -314,7 +315,7 @@ ${matrixRows}
 <h2 id="h-rfm">RFM value segments</h2>
 <p class="hint">${
     data.purchasers === 0
-      ? 'No purchases in the RFM window (the last 365 days unless lifecycle__rfm_window_days says otherwise; purchase events are `Order Completed` unless lifecycle__purchase_events names others), so no customer has a segment.'
+      ? NO_PURCHASES_NOTE
       : `${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window, by recency (R, 5 = most recent) and frequency (F, 5 = most frequent).${rfmTieNote(data) ? ` ${e(rfmTieNote(data) as string)}` : ''}`
   }</p>
 <table class="rfm">

@@ -4,6 +4,7 @@ import {
   RFM_SEGMENTS,
   STATUS_MEANING,
   loadReportData,
+  NO_PURCHASES_NOTE,
   rfmTieNote,
   type LifecycleStatus,
   type ReportData,
@@ -160,9 +161,7 @@ export function formatTerminalReport(
       ` — ${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window`,
   );
   if (data.purchasers === 0) {
-    out.push(
-      '  no purchases in the RFM window (purchase events are `Order Completed` unless configured otherwise)',
-    );
+    out.push(`  ${NO_PURCHASES_NOTE}`);
     return out.join('\n') + '\n';
   }
   const cell = new Map<string, number>();

@@ -127,21 +127,6 @@ class PgRunner implements SqlRunner {
  * fails, and it prints a security warning on every connection; `uselibpqcompat=true` gives libpq's meaning
  * (`require`: encrypted, certificate not checked; `verify-full` to check it). Other modes stay as they are.
  */
-function sslMode(url: string): string | null {
-  try {
-    return new URL(url).searchParams.get('sslmode');
-  } catch {
-    return null;
-  }
-}
-
-function withSslMode(url: string, mode: string): string {
-  const u = new URL(url);
-  u.searchParams.set('sslmode', mode);
-  u.searchParams.delete('uselibpqcompat');
-  return u.toString();
-}
-
 export function withLibpqSslModes(url: string): string {
   let u: URL;
   try {
@@ -154,6 +139,22 @@ export function withLibpqSslModes(url: string): string {
   const mode = u.searchParams.get('sslmode');
   if ((mode !== 'require' && mode !== 'prefer') || u.searchParams.has('uselibpqcompat')) return url;
   u.searchParams.set('uselibpqcompat', 'true');
+  return u.toString();
+}
+
+/** The URL's sslmode; null without one (or for a URL that does not parse). */
+function sslMode(url: string): string | null {
+  try {
+    return new URL(url).searchParams.get('sslmode');
+  } catch {
+    return null;
+  }
+}
+
+function withSslMode(url: string, mode: string): string {
+  const u = new URL(url);
+  u.searchParams.set('sslmode', mode);
+  u.searchParams.delete('uselibpqcompat');
   return u.toString();
 }
 
