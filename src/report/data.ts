@@ -13,16 +13,87 @@ export const LIFECYCLE_STATUSES = [
 ] as const;
 export type LifecycleStatus = (typeof LIFECYCLE_STATUSES)[number];
 
-/** What each status means for someone planning a campaign (default thresholds; see SPEC §4.4). */
-export const STATUS_MEANING: Readonly<Record<LifecycleStatus, string>> = {
-  new: 'just arrived (first seen this week)',
-  active: 'using the product regularly',
-  power: 'uses it nearly every day',
-  resurrected: 'came back this week after a long absence',
-  at_risk: 'slipping: quiet for a week, or using it much less',
-  dormant: 'gone quiet for a month or more',
-  churned: 'lost: 90+ days away, or deleted the account / app',
+/** The status rules' thresholds a build used (SPEC §4.1 vars); the report words its status meanings with them. */
+export interface StatusThresholds {
+  newDays: number;
+  atRiskDays: number;
+  dormantDays: number;
+  churnDays: number;
+  resurrectedDays: number;
+  powerDays: number;
+  /** lifecycle__churn_events: 'default' (Account Deleted, App Uninstalled), 'none' (empty) or 'custom'. */
+  churnEvents: 'default' | 'none' | 'custom';
+}
+
+export const DEFAULT_THRESHOLDS: Readonly<StatusThresholds> = {
+  newDays: 7,
+  atRiskDays: 7,
+  dormantDays: 30,
+  churnDays: 90,
+  resurrectedDays: 7,
+  powerDays: 20,
+  churnEvents: 'default',
 };
+
+/**
+ * The thresholds recorded in a build's config_fingerprint (int_lifecycle__builds, written by the macro
+ * lifecycle_config_fingerprint as `key=value|…`); a key it does not carry keeps its default.
+ */
+export function thresholdsFromFingerprint(fingerprint: string): StatusThresholds {
+  const int = (key: string, fallback: number) => {
+    const m = new RegExp(`(?:^|\\|)${key}=(\\d+)(?:\\||$)`).exec(fingerprint);
+    return m ? Number(m[1]) : fallback;
+  };
+  const d = DEFAULT_THRESHOLDS;
+  // list vars print as [a","b] (see lifecycle_list_text); only whether it is the default or empty matters
+  const churnEvents = fingerprint.includes('|churn_events=[Account Deleted","App Uninstalled]|')
+    ? 'default'
+    : fingerprint.includes('|churn_events=[]|')
+      ? 'none'
+      : fingerprint.includes('|churn_events=')
+        ? 'custom'
+        : d.churnEvents;
+  return {
+    newDays: int('new', d.newDays),
+    atRiskDays: int('risk', d.atRiskDays),
+    dormantDays: int('dormant', d.dormantDays),
+    churnDays: int('churn', d.churnDays),
+    resurrectedDays: int('resurrected', d.resurrectedDays),
+    powerDays: int('power', d.powerDays),
+    churnEvents,
+  };
+}
+
+/** "this week", "today", "in the last 10 days": the days up to D that a threshold of n days covers. */
+function lastDays(n: number): string {
+  return n === 7 ? 'this week' : n === 1 ? 'today' : `in the last ${n} days`;
+}
+
+/**
+ * What each status means for someone planning a campaign (SPEC §4.4), in the words of the thresholds the
+ * build used: a marketer reading "gone quiet for a month" beside a 60-day dormant rule would target the wrong
+ * people. The default thresholds keep the plainest wording.
+ */
+export function statusMeanings(t: StatusThresholds = DEFAULT_THRESHOLDS): Record<LifecycleStatus, string> {
+  const churnedBy =
+    t.churnEvents === 'default'
+      ? ', or deleted the account / app'
+      : t.churnEvents === 'custom'
+        ? ', or sent a churn event'
+        : '';
+  return {
+    new: `just arrived (first seen ${lastDays(t.newDays)})`,
+    active: 'using the product regularly',
+    power: t.powerDays === 20 ? 'uses it nearly every day' : `active on ${t.powerDays}+ of the last 28 days`,
+    resurrected: `came back ${lastDays(t.resurrectedDays)} after a long absence`,
+    at_risk: `slipping: quiet for ${t.atRiskDays === 7 ? 'a week' : `${t.atRiskDays}+ days`}, or using it much less`,
+    dormant: `gone quiet for ${t.dormantDays === 30 ? 'a month or more' : `${t.dormantDays}+ days`}`,
+    churned: `lost: ${t.churnDays}+ days away${churnedBy}`,
+  };
+}
+
+/** The meanings at the default thresholds. */
+export const STATUS_MEANING: Readonly<Record<LifecycleStatus, string>> = statusMeanings();
 
 /** RFM segments of SPEC §4.6, in the order they are listed, with their (R, F) cells. */
 export const RFM_SEGMENTS = [
@@ -116,6 +187,8 @@ export interface ReportData {
   rfm: RfmCell[];
   /** Users with a purchase in the RFM window. */
   purchasers: number;
+  /** What each status means, worded with the thresholds of the latest build. */
+  meanings: Record<LifecycleStatus, string>;
 }
 
 const MODELS = ['user_lifecycle', 'status_transitions', 'status_daily', 'growth_accounting_daily'] as const;
@@ -177,6 +250,18 @@ export async function whyNoUsers(wh: Warehouse, schema: string): Promise<string 
     return 'every event is anonymous (no userId, and no identify or alias ties an anonymousId to one), and statuses are computed for identified users: send identify calls with a userId';
   }
   return null;
+}
+
+/**
+ * The thresholds of the latest build, from int_lifecycle__builds; the defaults when that table is not there
+ * (marts built by something else) or holds no build.
+ */
+async function buildThresholds(wh: Warehouse, schema: string): Promise<StatusThresholds> {
+  if (!(await wh.tableExists(schema, 'int_lifecycle__builds'))) return { ...DEFAULT_THRESHOLDS };
+  const [row] = await wh.query<{ fp: unknown }>(
+    `select config_fingerprint as fp from ${quoteIdent(schema)}.int_lifecycle__builds order by built_at desc limit 1`,
+  );
+  return typeof row?.fp === 'string' ? thresholdsFromFingerprint(row.fp) : { ...DEFAULT_THRESHOLDS };
 }
 
 /**
@@ -301,6 +386,7 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
   return {
     schema: opts.schema,
     asOfDate,
+    meanings: statusMeanings(await buildThresholds(wh, opts.schema)),
     statuses,
     totalUsers: num(totalRow?.n),
     transitions,

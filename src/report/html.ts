@@ -5,7 +5,6 @@ import type { Warehouse } from '../warehouse';
 import {
   LIFECYCLE_STATUSES,
   RFM_SEGMENTS,
-  STATUS_MEANING,
   loadReportData,
   NO_PURCHASES_NOTE,
   rfmTieNote,
@@ -138,7 +137,7 @@ export function renderHtmlReport(data: ReportData): string {
               ? `−${int(-change)}`
               : '±0'
           : change;
-      return `<tr><th scope="row"><span class="dot" style="background:${STATUS_COLORS[s.status] ?? '#6b7280'}"></span>${e(s.status)}</th><td>${int(s.users)}</td><td>${pct(total === 0 ? 0 : s.users / total)}</td><td>${changeText}</td><td class="meaning">${e((STATUS_MEANING as Record<string, string>)[s.status] ?? '')}</td></tr>`;
+      return `<tr><th scope="row"><span class="dot" style="background:${STATUS_COLORS[s.status] ?? '#6b7280'}"></span>${e(s.status)}</th><td>${int(s.users)}</td><td>${pct(total === 0 ? 0 : s.users / total)}</td><td>${changeText}</td><td class="meaning">${e((data.meanings as Record<string, string>)[s.status] ?? '')}</td></tr>`;
     })
     .join('\n');
 

@@ -2,7 +2,6 @@ import type { Warehouse } from '../warehouse';
 import {
   LIFECYCLE_STATUSES,
   RFM_SEGMENTS,
-  STATUS_MEANING,
   loadReportData,
   NO_PURCHASES_NOTE,
   rfmTieNote,
@@ -90,7 +89,7 @@ export function formatTerminalReport(
   const total = data.statuses.reduce((n, s) => n + s.users, 0);
   for (const s of data.statuses) {
     const change = changeOf(s);
-    const meaning = (STATUS_MEANING as Record<string, string>)[s.status] ?? '';
+    const meaning = (data.meanings as Record<string, string>)[s.status] ?? '';
     const changeStyle: Array<keyof typeof ANSI> = [];
     if (s.usersWeekAgo !== null && s.users !== s.usersWeekAgo) {
       const good =

@@ -1,5 +1,5 @@
 import { formatTerminalReport, renderTerminalReport, type ReportData } from '../../src/report';
-import { rfmTieNote } from '../../src/report/data';
+import { rfmTieNote, STATUS_MEANING } from '../../src/report/data';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse, pgEnabled } from '../helpers/warehouses';
@@ -134,6 +134,7 @@ describe('rfmTieNote', () => {
     growthDaily: [],
     rfm: fs.map((f) => ({ r: 3, f, segment: 'x', users: 1, monetary: 1 })),
     purchasers: fs.length,
+    meanings: { ...STATUS_MEANING },
   });
   it('explains empty low frequency columns, and only then', () => {
     expect(rfmTieNote(data([3, 4, 5]))).toBe(
@@ -163,6 +164,7 @@ describe('terminal report at scale', () => {
       { r: 5, f: 5, segment: 'champions', users: 123_456, monetary: 123_456_789.12 },
     ],
     purchasers: 346_912,
+    meanings: { ...STATUS_MEANING },
   };
   const lines = formatTerminalReport(data).split('\n');
 
