@@ -13,7 +13,7 @@ export type Style = keyof typeof CODES;
 
 /** Where output goes: a terminal, a pipe, or (for scheduled runs inside `serve`) the structured log. */
 export type OutStream = Pick<NodeJS.WriteStream, 'write'> &
-  Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'hasColors'>>;
+  Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'hasColors' | 'columns'>>;
 
 /** Colour only when the stream is a terminal that wants it (`hasColors` honours NO_COLOR and FORCE_COLOR). */
 export function wantsColor(stream: OutStream): boolean {
@@ -24,9 +24,24 @@ export function wantsColor(stream: OutStream): boolean {
  * The CLI's voice. Results (reports, summaries) go to stdout so they can be piped; progress, logs and errors
  * go to stderr.
  */
+/**
+ * The width results should wrap to: the terminal's, else a positive COLUMNS (as `ls` reads it), else none
+ * (a pipe keeps long lines whole).
+ */
+export function outputWidth(
+  stream: OutStream,
+  env: Record<string, string | undefined> = process.env,
+): number | undefined {
+  if (stream.isTTY && typeof stream.columns === 'number' && stream.columns > 0) return stream.columns;
+  const fromEnv = Number(env.COLUMNS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
+}
+
 export class Output {
   readonly color: boolean;
   readonly errColor: boolean;
+  /** See outputWidth. */
+  readonly width: number | undefined;
   constructor(
     readonly verbose = false,
     readonly stdout: OutStream = process.stdout,
@@ -34,6 +49,7 @@ export class Output {
   ) {
     this.color = wantsColor(stdout);
     this.errColor = wantsColor(stderr);
+    this.width = outputWidth(stdout);
   }
 
   style(text: string, style: Style, forStderr = false): string {

@@ -53,9 +53,35 @@ const money = (n: number) =>
   n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const signed = (n: number) => (n > 0 ? `+${int(n)}` : n < 0 ? `−${int(-n)}` : '±0');
 
+/**
+ * Splits `text` at spaces into lines of at most `width` characters (a longer word keeps its own line).
+ */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
+}
+
 export function formatTerminalReport(
   data: ReportData,
-  opts: { color?: boolean; topTransitions?: number } = {},
+  opts: {
+    color?: boolean;
+    topTransitions?: number;
+    /**
+     * The terminal's width: the status meanings and the notes wrap to it (the tables themselves need about 80
+     * columns). Unset, nothing wraps, so a piped report keeps one line per row for grep and diff.
+     */
+    width?: number;
+  } = {},
 ): string {
   const color = opts.color === true;
   const paint = (text: string, ...styles: Array<keyof typeof ANSI>) =>
@@ -64,6 +90,13 @@ export function formatTerminalReport(
     s in STATUS_COLOR ? [STATUS_COLOR[s as LifecycleStatus]] : [];
   const heading = (text: string) => paint(text, 'bold');
   const out: string[] = [];
+  const width = opts.width !== undefined && opts.width > 0 ? opts.width : undefined;
+  // a paragraph indented by two spaces, wrapped to the terminal
+  const note = (text: string, ...styles: Array<keyof typeof ANSI>) => {
+    for (const l of width === undefined ? [text] : wrapText(text, Math.max(20, width - 2))) {
+      out.push(paint(`  ${l}`, ...styles));
+    }
+  };
 
   out.push(heading(`Lifecycle report — as of ${data.asOfDate}`));
   out.push(`${int(data.totalUsers)} users in ${data.schema}.user_lifecycle`);
@@ -87,6 +120,7 @@ export function formatTerminalReport(
     ) + paint('   meaning', 'dim'),
   );
   const total = data.statuses.reduce((n, s) => n + s.users, 0);
+  const meaningAt = 2 + 14 + usersW + 8 + changeW + 3;
   for (const s of data.statuses) {
     const change = changeOf(s);
     const meaning = (data.meanings as Record<string, string>)[s.status] ?? '';
@@ -96,15 +130,24 @@ export function formatTerminalReport(
         s.status === 'new' || s.status === 'active' || s.status === 'power' || s.status === 'resurrected';
       changeStyle.push(s.users > s.usersWeekAgo === good ? 'green' : 'red');
     }
-    out.push(
+    const row =
       '  ' +
-        paint(s.status.padEnd(14), ...statusColor(s.status)) +
-        int(s.users).padStart(usersW) +
-        pct(total === 0 ? 0 : s.users / total).padStart(8) +
-        paint(change.padStart(changeW), ...changeStyle) +
-        '   ' +
-        paint(meaning, 'dim'),
-    );
+      paint(s.status.padEnd(14), ...statusColor(s.status)) +
+      int(s.users).padStart(usersW) +
+      pct(total === 0 ? 0 : s.users / total).padStart(8) +
+      paint(change.padStart(changeW), ...changeStyle);
+    if (width === undefined || meaningAt + meaning.length <= width) {
+      out.push(row + '   ' + paint(meaning, 'dim'));
+    } else if (width - meaningAt >= 20) {
+      // the meaning wraps inside its own column
+      const [first, ...rest] = wrapText(meaning, width - meaningAt);
+      out.push(row + '   ' + paint(first, 'dim'));
+      for (const l of rest) out.push(' '.repeat(meaningAt) + paint(l, 'dim'));
+    } else {
+      // too narrow for a column: the meaning goes under the row
+      out.push(row);
+      for (const l of wrapText(meaning, Math.max(20, width - 4))) out.push('    ' + paint(l, 'dim'));
+    }
   }
   out.push('');
 
@@ -160,7 +203,7 @@ export function formatTerminalReport(
       ` — ${int(data.purchasers)} ${data.purchasers === 1 ? 'customer' : 'customers'} with a purchase in the RFM window`,
   );
   if (data.purchasers === 0) {
-    out.push(`  ${NO_PURCHASES_NOTE}`);
+    note(NO_PURCHASES_NOTE);
     return out.join('\n') + '\n';
   }
   const cell = new Map<string, number>();
@@ -185,8 +228,8 @@ export function formatTerminalReport(
     if (r === 5) line += paint('   R: recency, 5 = most recent', 'dim');
     out.push(line);
   }
-  const note = rfmTieNote(data);
-  if (note) out.push(paint(`  ${note}`, 'dim'));
+  const tieNote = rfmTieNote(data);
+  if (tieNote) note(tieNote, 'dim');
   out.push('');
   const segTotals = new Map<string, { users: number; monetary: number }>();
   for (const c of data.rfm) {

@@ -213,6 +213,25 @@ export function runSuite(kind: WarehouseKind): void {
         expect(r.stderr).toMatch(/HTML report written to .*report\.html/);
         expect(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')).toMatch(/<script>[\s\S]*Chart/);
       });
+
+      it('wraps the status meanings to an exported COLUMNS, and keeps a plain pipe one line per status', async () => {
+        const narrow = await runCli(['report', '--warehouse', tw().url], {
+          cwd: dir,
+          env: { ...process.env, COLUMNS: '80' },
+        });
+        expectExit(narrow, 0);
+        const lines = narrow.stdout.split('\n');
+        const churned = lines.findIndex((l) => l.startsWith('  churned '));
+        expect(lines[churned]).toMatch(/ {3}lost: 90\+ days away, or$/);
+        expect(lines[churned + 1]).toMatch(/^ {50}deleted the account \/ app$/);
+        for (const l of lines) expect(l.length).toBeLessThanOrEqual(80);
+
+        // an empty COLUMNS stands for one the shell did not export
+        const piped = await runCli(['report', '--warehouse', tw().url], { cwd: dir, env: { COLUMNS: '' } });
+        expect(piped.stdout).toMatch(
+          /^ {2}churned .* {3}lost: 90\+ days away, or deleted the account \/ app$/m,
+        );
+      });
     },
     [kind],
   );

@@ -1,5 +1,5 @@
 import { formatTerminalReport, renderTerminalReport, type ReportData } from '../../src/report';
-import { rfmTieNote, STATUS_MEANING } from '../../src/report/data';
+import { NO_PURCHASES_NOTE, rfmTieNote, STATUS_MEANING } from '../../src/report/data';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
 import { describeEachWarehouse, pgEnabled } from '../helpers/warehouses';
@@ -184,5 +184,53 @@ describe('terminal report at scale', () => {
     expect(r5.indexOf('123,456 CH') + '123,456 CH'.length).toBe(header.indexOf('F5') + 2);
     const champions = lines.find((l) => l.includes('Champions')) as string;
     expect(champions).toMatch(/ 346,912 +100\.0% +123,456,790\.12$/);
+  });
+});
+
+describe('terminal report in a narrow terminal', () => {
+  const data: ReportData = {
+    schema: 'lifecycle',
+    asOfDate: '2026-03-31',
+    statuses: [
+      { status: 'churned', users: 7, usersWeekAgo: 7 },
+      { status: 'active', users: 3, usersWeekAgo: 1 },
+    ],
+    totalUsers: 10,
+    transitions: [],
+    statusDaily: [],
+    growthDaily: [],
+    rfm: [],
+    purchasers: 0,
+    meanings: { ...STATUS_MEANING },
+  };
+  const churned = STATUS_MEANING.churned;
+
+  it('wraps a meaning inside its column when the row leaves room for it', () => {
+    const lines = formatTerminalReport(data, { width: 80 }).split('\n');
+    const at = lines.findIndex((l) => l.startsWith('  churned'));
+    const column = lines[at].indexOf('lost:');
+    const continued = lines[at + 1];
+    expect(continued.slice(0, column).trim()).toBe('');
+    expect(`${lines[at].slice(column)} ${continued.trim()}`).toBe(churned);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(80);
+  });
+
+  it('puts the meaning under its row when the column would be too narrow', () => {
+    const lines = formatTerminalReport(data, { width: 60 }).split('\n');
+    const at = lines.findIndex((l) => l.startsWith('  churned'));
+    expect(lines[at]).not.toContain('lost');
+    const under = lines.slice(at + 1).filter((l) => /^ {4}\S/.test(l));
+    expect(under.length).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^ {4}lost: /);
+    // the no-purchase note wraps too (the tables keep their own width, about 80 columns)
+    const note = lines.slice(lines.findIndex((l) => l.startsWith('RFM value segments')) + 1);
+    expect(note.length).toBeGreaterThan(2);
+    for (const l of [...under, ...note]) expect(l.length).toBeLessThanOrEqual(60);
+  });
+
+  it('wraps nothing without a width (a pipe)', () => {
+    const text = formatTerminalReport(data);
+    expect(text).toContain(`   ${churned}\n`);
+    expect(text).toContain(`  ${NO_PURCHASES_NOTE}\n`);
   });
 });

@@ -11,7 +11,7 @@ import { reportPart } from '../parts';
 export async function printReport(ctx: CommandContext, wh: Warehouse, htmlFile?: string): Promise<void> {
   const { loadReportData, formatTerminalReport, renderHtmlReport, writeHtmlFile } = await reportPart();
   const data = await loadReportData({ warehouse: wh, schema: ctx.config.schema });
-  ctx.out.print(formatTerminalReport(data, { color: ctx.out.color }));
+  ctx.out.print(formatTerminalReport(data, { color: ctx.out.color, width: ctx.out.width }));
   if (htmlFile) writeHtmlFile(htmlFile, renderHtmlReport(data));
 }
 
