@@ -101,6 +101,30 @@ export async function warnAboutVars(ctx: CommandContext, vars: Record<string, un
       );
     }
   }
+  // Rules whose window is fixed by SPEC 4.4 (28 days for power, a 21-day baseline for decline): a var past the
+  // window is accepted by the models but can never hold, which a schedule would never reveal.
+  const given = (name: string): number | undefined => {
+    const v = Number(eff[name]);
+    return name in vars && Number.isInteger(v) ? v : undefined;
+  };
+  const power = given('lifecycle__power_days');
+  if (power !== undefined && power > 28) {
+    ctx.out.warn(
+      `lifecycle__power_days (${power}) is above the 28 days it counts activity in, so no user can be power: use 28 or less.`,
+    );
+  }
+  const baseline = given('lifecycle__decline_min_baseline_days');
+  if (baseline !== undefined && baseline > 21) {
+    ctx.out.warn(
+      `lifecycle__decline_min_baseline_days (${baseline}) is above the 21 days of the baseline it counts activity in, so the decline rule never marks anyone at_risk: use 21 or less.`,
+    );
+  }
+  const ratio = given('lifecycle__decline_ratio_pct');
+  if (ratio !== undefined && ratio > 100) {
+    ctx.out.warn(
+      `lifecycle__decline_ratio_pct (${ratio}) is above 100, so users more active this week than in the 3 weeks before count as declining (at_risk): use 100 or less.`,
+    );
+  }
   for (const [lo, hi, status] of steps) {
     const a = Number(eff[lo]);
     const b = Number(eff[hi]);

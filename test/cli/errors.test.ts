@@ -165,6 +165,28 @@ describe('cli error manners', () => {
     expect(fine.stderr).not.toMatch(/is not above/);
   });
 
+  it('warns when a threshold lies outside the window its rule counts in', async () => {
+    const out = path.join(dir, 'compiled-windows');
+    const vars =
+      '{lifecycle__power_days: 29, lifecycle__decline_min_baseline_days: 22, lifecycle__decline_ratio_pct: 101}';
+    const r = await inProcess(['compile', '--out', out, '--vars', vars]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /warning: lifecycle__power_days \(29\) is above the 28 days it counts activity in, so no user can be power: use 28 or less\./,
+    );
+    expect(r.stderr).toMatch(
+      /warning: lifecycle__decline_min_baseline_days \(22\) is above the 21 days of the baseline .* never marks anyone at_risk/,
+    );
+    expect(r.stderr).toMatch(
+      /warning: lifecycle__decline_ratio_pct \(101\) is above 100, so users more active/,
+    );
+    const edge =
+      '{lifecycle__power_days: 28, lifecycle__decline_min_baseline_days: 21, lifecycle__decline_ratio_pct: 100}';
+    const fine = await inProcess(['compile', '--out', out, '--vars', edge]);
+    expect(fine.code).toBe(0);
+    expect(fine.stderr).not.toMatch(/warning/);
+  });
+
   // The same main() as the process runs, called in-process to keep this file fast; stderr is captured.
   async function inProcess(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
     let stderr = '';
