@@ -31,6 +31,36 @@ describe('parseWarehouseUrl', () => {
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(/duckdb:\/\/<path>.*postgres:\/\//);
     expect(() => parseWarehouseUrl('postgres://host-only')).toThrow(/needs a host and a database/);
   });
+  it('reads the scheme in any case', () => {
+    expect(parseWarehouseUrl('DuckDB://./lifecycle.duckdb')).toMatchObject({
+      kind: 'duckdb',
+      path: './lifecycle.duckdb',
+    });
+    expect(parseWarehouseUrl('PostgreSQL://u@h/db')).toMatchObject({
+      kind: 'postgres',
+      url: 'postgresql://u@h/db',
+    });
+  });
+  it('names the missing slashes of a duckdb: URL', () => {
+    expect(() => parseWarehouseUrl('duckdb:/data/x.duckdb')).toThrow(
+      'The warehouse URL "duckdb:/data/x.duckdb" lacks the // after duckdb:: write it as duckdb:///data/x.duckdb (three slashes before an absolute path).',
+    );
+    expect(() => parseWarehouseUrl('duckdb:x.duckdb')).toThrow(/write it as duckdb:\/\/x\.duckdb\.$/);
+  });
+  it('says to percent-encode a password with a reserved character, without showing it', () => {
+    for (const password of ['p#ss', 'a/b', 'a?b']) {
+      let message = '';
+      try {
+        parseWarehouseUrl(`postgres://postgres:${password}@127.0.0.1:5432/db`);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/percent-encode the reserved characters .*# as %23, \/ as %2F, \? as %3F/);
+      expect(message).not.toContain(password);
+    }
+    // encoded, it parses (and @ in a password works raw too: the last @ ends the user part)
+    expect(parseWarehouseUrl('postgres://postgres:p%23ss@127.0.0.1:5432/db').kind).toBe('postgres');
+  });
 });
 
 describe('a DuckDB bulk insert the warehouse refuses', () => {

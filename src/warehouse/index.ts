@@ -13,7 +13,17 @@ export type WarehouseLocation =
 
 /** Parses a `--warehouse` URL (SPEC §2). Throws a UsageError naming the accepted forms. */
 export function parseWarehouseUrl(url: string): WarehouseLocation {
-  const trimmed = url.trim();
+  let trimmed = url.trim();
+  // URL schemes are case-insensitive (RFC 3986): DUCKDB:// and PostgreSQL:// mean the same warehouses
+  const scheme = /^(duckdb|postgres|postgresql):/i.exec(trimmed)?.[1];
+  if (scheme !== undefined) trimmed = scheme.toLowerCase() + trimmed.slice(scheme.length);
+  // duckdb:/abs/file.duckdb or duckdb:file.duckdb: the slashes are the slip, not the path
+  if (trimmed.startsWith('duckdb:') && !trimmed.startsWith('duckdb://')) {
+    const rest = trimmed.slice('duckdb:'.length);
+    throw new UsageError(
+      `The warehouse URL "${trimmed}" lacks the // after duckdb:: write it as duckdb://${rest}${rest.startsWith('/') ? ' (three slashes before an absolute path)' : ''}.`,
+    );
+  }
   if (trimmed.startsWith('duckdb://')) {
     const p = trimmed.slice('duckdb://'.length);
     if (p === '') {
@@ -28,8 +38,13 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     try {
       parsed = new URL(trimmed);
     } catch {
+      // a generated password with # / ? ends the URL's user part early: the usual cause, and not visible once
+      // the password is masked
+      const reserved = /^[a-z]+:\/\/[^@]*[#/?][^@]*@/.test(trimmed);
       throw new UsageError(
-        `The warehouse URL "${redact(trimmed)}" is not a valid URL: use postgres://user[:pass]@host[:port]/db.`,
+        reserved
+          ? `The warehouse URL "${redact(trimmed)}" is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`
+          : `The warehouse URL "${redact(trimmed)}" is not a valid URL: use postgres://user[:pass]@host[:port]/db.`,
       );
     }
     if (!parsed.hostname || parsed.pathname.length <= 1) {
