@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import {
 } from '../src/warehouse';
 import { UsageError } from '../src/errors';
 import { withLibpqSslModes } from '../src/warehouse/postgres';
-import { runCli } from './helpers/cli';
+import { REPO_ROOT, runCli } from './helpers/cli';
 
 describe('parseWarehouseUrl', () => {
   it('accepts the forms of SPEC §2', () => {
@@ -104,6 +104,51 @@ describe('opening a DuckDB file', () => {
       // a directory: the fix is a file in it, not DuckDB's "IO Error: Is a directory"
       await expect(openWarehouse(`duckdb://${dir}`)).rejects.toThrow(
         `${dir} is a directory: point --warehouse at a DuckDB file, e.g. duckdb://${path.join(dir, 'lifecycle.duckdb')}.`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names a missing folder instead of creating nothing with an IO error', async () => {
+    const file = path.join(os.tmpdir(), 'cdpl-no-such-folder', 'x.duckdb');
+    await expect(openWarehouse(`duckdb://${file}`)).rejects.toThrow(
+      `The folder ${path.dirname(file)} does not exist: create it, or point --warehouse at a file in an existing folder.`,
+    );
+    expect(fs.existsSync(path.dirname(file))).toBe(false);
+  });
+
+  it('says a file this user cannot write needs to be writable (DuckDB writes even to read)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-readonly-'));
+    try {
+      const file = path.join(dir, 'x.duckdb');
+      const wh = await openWarehouse(`duckdb://${file}`);
+      await wh.close();
+      fs.chmodSync(file, 0o444);
+      fs.chmodSync(dir, 0o755);
+      // root writes any file: the CLI then runs without the capability that lets it (still root, so it reads
+      // the repository wherever CI cloned it)
+      const cli = [
+        process.execPath,
+        '-r',
+        path.join(REPO_ROOT, 'test/helpers/ts-register.js'),
+        path.join(REPO_ROOT, 'src/cli/run.ts'),
+      ];
+      const argv = [...cli, 'report', '--warehouse', `duckdb://${file}`];
+      const cmd =
+        process.getuid?.() === 0
+          ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', ...argv]
+          : argv;
+      const r = spawnSync(cmd[0], cmd.slice(1), {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, FORCE_COLOR: '0' },
+      });
+      expect(r.error).toBeUndefined();
+      const code = r.status;
+      expect(code).toBe(1);
+      expect(r.stderr).toBe(
+        `error: The DuckDB file ${file} cannot be opened for writing (permission denied): make it and its folder writable for this user (DuckDB writes even to read), or point --warehouse at a copy.\n`,
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

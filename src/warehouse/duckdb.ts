@@ -219,6 +219,11 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
         `${file} is a directory: point --warehouse at a DuckDB file, e.g. duckdb://${path.join(file, 'lifecycle.duckdb')}.`,
       );
     }
+    if (file !== ':memory:' && !fs.existsSync(path.dirname(file))) {
+      throw new UserError(
+        `The folder ${path.dirname(file)} does not exist: create it, or point --warehouse at a file in an existing folder.`,
+      );
+    }
     let instance: duckdb.DuckDBInstance;
     try {
       if (file === ':memory:') {
@@ -245,6 +250,13 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       if (/not a valid DuckDB database file/i.test(msg)) {
         throw new UserError(
           `The file ${file} is not a DuckDB database: point --warehouse at a DuckDB database file (serve, load and demo create one under a new name).`,
+          { cause: err },
+        );
+      }
+      // DuckDB writes its file and a .wal beside it even to read: a file or folder this user cannot write
+      if (/permission denied/i.test(msg)) {
+        throw new UserError(
+          `The DuckDB file ${file} cannot be opened for writing (permission denied): make it and its folder writable for this user (DuckDB writes even to read), or point --warehouse at a copy.`,
           { cause: err },
         );
       }
