@@ -12,4 +12,4 @@ export {
   type Collector,
   type CollectorOptions,
 } from './server';
-export { loadFiles, type LoadOptions, type LoadSummary, type BadLine } from './load';
+export { checkLoadFiles, loadFiles, type LoadOptions, type LoadSummary, type BadLine } from './load';

@@ -50,11 +50,14 @@ const MAX_LISTED = 1000;
 const count = (n: number, word: string): string =>
   `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
 
-/** Loads every file in order; rejected lines land in `rejected_events` and are counted in the summary. */
-export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
-  if (opts.files.length === 0)
+/**
+ * Throws a UserError naming the first file `load` could not read (missing, a directory, unreadable), so that
+ * the CLI can check them before it opens, and so creates, a warehouse.
+ */
+export function checkLoadFiles(files: readonly string[]): void {
+  if (files.length === 0)
     throw new UserError('Name at least one NDJSON file to load, or - for standard input.');
-  for (const f of opts.files) {
+  for (const f of files) {
     if (f !== '-' && !fs.existsSync(f)) throw new UserError(`The file ${f} does not exist: check the path.`);
     if (f !== '-' && fs.statSync(f).isDirectory())
       throw new UserError(`${f} is a directory: name NDJSON files.`);
@@ -68,6 +71,11 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       }
     }
   }
+}
+
+/** Loads every file in order; rejected lines land in `rejected_events` and are counted in the summary. */
+export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
+  checkLoadFiles(opts.files);
   // Before the first line is read: a raw schema of views or foreign tables refuses every write alike.
   await ensureRawTables(opts.warehouse, opts.rawSchema);
   const progress = opts.progress ?? silentProgress;

@@ -527,6 +527,15 @@ describe('cli error manners', () => {
     expect(other.stderr).toMatch(/holds the demo \(cdp-lifecycle demo made schema cdp\)/);
   });
 
+  it('checks the files to load before it opens, and so creates, a DuckDB warehouse', async () => {
+    const file = path.join(dir, 'never-made.duckdb');
+    const missing = path.join(dir, 'no-such-events.ndjson');
+    const r = await inProcess(['load', missing, '--warehouse', `duckdb://${file}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`error: The file ${missing} does not exist: check the path.`);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {
     const r = await runCli(['build', '--warehouse', 'postgres://postgres@127.0.0.1:1/x'], { cwd: dir });
     expect(r.code).toBe(1);

@@ -35,7 +35,9 @@ export function runSuite(kind: WarehouseKind): void {
       it('loads NDJSON through the collector path, keeping the bad line in rejected_events', async () => {
         const r = await cli(['load', 'events.ndjson']);
         expectExit(r, 0);
-        expect(r.stdout).toMatch(/Landed 6 events from 7 lines in 1 file/);
+        expect(r.stdout).toMatch(
+          /Landed 6 events from 7 lines in 1 file into .* \(schema cdp\); 1 line rejected, kept in cdp\.rejected_events\.\n/,
+        );
         expect(r.stderr).toMatch(/1 line rejected, kept in cdp\.rejected_events/);
         const wh = await tw().open();
         try {

@@ -18,10 +18,12 @@ export const loadCommand: CommandSpec = {
     'unparsable lines land in <raw-schema>.rejected_events with the reason; valid ones are never lost.\n' +
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
-  action: (ctx, files) =>
-    withWarehouse(ctx, async (wh) => {
+  action: async (ctx, files) => {
+    const { loadFiles, checkLoadFiles } = await collectorPart();
+    // before the warehouse is opened: a DuckDB file would be created for a load that cannot start
+    checkLoadFiles(files);
+    return withWarehouse(ctx, async (wh) => {
       await refuseDemoWarehouse(ctx, wh);
-      const { loadFiles } = await collectorPart();
       const s = await loadFiles({
         warehouse: wh,
         rawSchema: ctx.config.rawSchema,
@@ -29,8 +31,12 @@ export const loadCommand: CommandSpec = {
         maxEventBytes: ctx.config.serve.maxEventBytes,
         progress: ctx.out.progress(),
       });
+      // the rejected count on stdout too: `load > load.log` keeps the whole result
       ctx.out.print(
-        `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema}).`,
+        `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema})` +
+          (s.rejected > 0
+            ? `; ${plural(s.rejected, 'line')} rejected, kept in ${ctx.config.rawSchema}.rejected_events.`
+            : '.'),
       );
       if (s.rejected > 0) {
         ctx.out.warn(
@@ -51,5 +57,6 @@ export const loadCommand: CommandSpec = {
         return 1;
       }
       return 0;
-    }),
+    });
+  },
 };
