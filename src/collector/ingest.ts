@@ -24,7 +24,14 @@ import {
   type JsonObject,
 } from '../../transforms/events';
 import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
-import { ensureRawTables, isDataError, RAW_TABLES, type InsertValue, type Warehouse } from '../warehouse';
+import {
+  ensureRawTables,
+  isDataError,
+  isMissingRelationError,
+  RAW_TABLES,
+  type InsertValue,
+  type Warehouse,
+} from '../warehouse';
 import { isValidIdent } from '../warehouse/types';
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 
@@ -590,22 +597,34 @@ export class Ingestor {
       out.push({ landed: n, rejected });
     }
     await this.ensureTables();
-    await this.wh.transaction(async (tx) => {
-      // A probe never commits, so a deferred constraint would never judge it: check them on each row instead.
-      if (rollback && tx.dialect === 'postgres') await tx.exec('set constraints all immediate');
-      for (const [table, rows] of ws.rows) {
-        await tx.insertRows(this.rawSchema, table, RAW_TABLES[table].columns, rows);
-      }
-      if (rejectedRows.length > 0) {
-        await tx.insertRows(
-          this.rawSchema,
-          'rejected_events',
-          RAW_TABLES.rejected_events.columns,
-          rejectedRows,
-        );
-      }
-      if (rollback) throw new ProbeRolledBack(out.reduce((n, r) => n + r.landed, 0));
-    });
+    const write = () =>
+      this.wh.transaction(async (tx) => {
+        // A probe never commits, so a deferred constraint would never judge it: check them on each row instead.
+        if (rollback && tx.dialect === 'postgres') await tx.exec('set constraints all immediate');
+        for (const [table, rows] of ws.rows) {
+          await tx.insertRows(this.rawSchema, table, RAW_TABLES[table].columns, rows);
+        }
+        if (rejectedRows.length > 0) {
+          await tx.insertRows(
+            this.rawSchema,
+            'rejected_events',
+            RAW_TABLES.rejected_events.columns,
+            rejectedRows,
+          );
+        }
+        if (rollback) throw new ProbeRolledBack(out.reduce((n, r) => n + r.landed, 0));
+      });
+    try {
+      await write();
+    } catch (err) {
+      if (!isMissingRelationError(err)) throw err;
+      // A raw table or the schema went away while the collector ran (dropped by hand, a database restored):
+      // create them again, as at start, rather than answer 500 to every retry until someone restarts it.
+      this.logger?.warn({ err: errorMessage(err) }, 'a raw table was missing; creating the raw tables again');
+      this.tablesReady = undefined;
+      await this.ensureTables();
+      await write();
+    }
     return out;
   }
 }

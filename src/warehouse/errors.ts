@@ -19,3 +19,24 @@ export function isDataError(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether a statement failed because a table or schema it names does not exist: PostgreSQL's undefined_table
+ * (42P01) and invalid_schema_name (3F000), DuckDB's catalog errors for a missing table or schema and its
+ * appender's (`Table "<catalog>.<schema>.<table>" could not be found`, for either).
+ */
+export function isMissingRelationError(err: unknown): boolean {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (e.code === '42P01' || e.code === '3F000') return true;
+    if (
+      typeof e.message === 'string' &&
+      /Catalog Error: (Table|Schema) with name .* does not exist|^Table ".*" could not be found/i.test(
+        e.message,
+      )
+    )
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

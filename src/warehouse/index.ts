@@ -2,7 +2,7 @@ import { UsageError } from '../errors';
 import type { Warehouse } from './types';
 
 export * from './types';
-export { isDataError } from './errors';
+export { isDataError, isMissingRelationError } from './errors';
 export { ensureRawTables, RAW_TABLES } from './raw-tables';
 
 export const DEFAULT_WAREHOUSE_URL = 'duckdb://./lifecycle.duckdb';

@@ -439,3 +439,46 @@ describeEachWarehouse(
   },
   ['postgres'],
 );
+
+describeEachWarehouse('collector when its raw tables are dropped while it runs', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_dropped';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    await wh.exec(`drop schema if exists ${schema} cascade`);
+    collector = await startCollector({
+      warehouse: wh,
+      rawSchema: schema,
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.exec(`drop schema if exists ${schema} cascade`);
+    await wh.close();
+  });
+
+  const track = (id: string) =>
+    postJson(collector.url, '/v1/track', { userId: 'u-drop', event: 'E', messageId: id }, KEY);
+  const group = (id: string) =>
+    postJson(collector.url, '/v1/group', { userId: 'u-drop', groupId: 'g', messageId: id }, KEY);
+
+  it('creates a dropped table again and lands the event, instead of answering 500 until a restart', async () => {
+    expect((await track('before-drop')).status).toBe(200);
+    await wh.exec(`drop table ${schema}.groups`);
+    expect((await group('after-table-drop')).status).toBe(200);
+    expect(await wh.query(`select id from ${schema}.groups`)).toEqual([{ id: 'after-table-drop' }]);
+  });
+
+  it('creates a dropped schema again with every raw table', async () => {
+    await wh.exec(`drop schema ${schema} cascade`);
+    expect((await track('after-schema-drop')).status).toBe(200);
+    expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([{ id: 'after-schema-drop' }]);
+    for (const t of Object.values(RAW_TABLES)) expect(await wh.tableExists(schema, t.name)).toBe(true);
+  });
+});
