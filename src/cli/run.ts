@@ -1,4 +1,5 @@
 // Entry point used by bin/cdp-lifecycle.js (compiled) and by tests (from source).
+import { interruptionDescription } from './interrupt';
 import { main } from './main';
 
 /**
@@ -11,7 +12,7 @@ import { main } from './main';
 function onSignal(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) > 1) return;
   process.stderr.write(
-    `\nerror: interrupted (${signal}) before the command finished: what it completed stays and what was in flight is rolled back; run it again to finish.\n`,
+    `\nerror: interrupted (${signal}) before the command finished: ${interruptionDescription()}\n`,
   );
   process.exit(1);
 }

@@ -12,4 +12,11 @@ export {
   type Collector,
   type CollectorOptions,
 } from './server';
-export { checkLoadFiles, loadFiles, type LoadOptions, type LoadSummary, type BadLine } from './load';
+export {
+  checkLoadFiles,
+  loadFiles,
+  type LoadCommitted,
+  type LoadOptions,
+  type LoadSummary,
+  type BadLine,
+} from './load';

@@ -24,6 +24,22 @@ export interface LoadOptions {
   batchLines?: number;
   /** Standard input, for `-` (default process.stdin). */
   stdin?: Readable;
+  /**
+   * Called each time the committed part of the input grows: so an interrupted load can say what landed and
+   * where to go on from.
+   */
+  onCommitted?: (state: LoadCommitted) => void;
+}
+
+/** How far a load has committed: every line of `filesDone`, then lines 1 to `throughLine` of `file`. */
+export interface LoadCommitted {
+  filesDone: string[];
+  /** The file being loaded (`stdin` for `-`). */
+  file: string;
+  throughLine: number;
+  /** Events landed and lines rejected so far, in every committed batch. */
+  landed: number;
+  rejected: number;
 }
 
 export interface BadLine {
@@ -106,6 +122,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   const total = files.includes('-') ? undefined : files.reduce((n, f) => n + fs.statSync(f).size, 0);
   progress.start(total, 'load');
   let bytesDone = 0;
+  const filesDone: string[] = [];
   try {
     for (const file of files) {
       const name = file === '-' ? 'stdin' : file;
@@ -118,10 +135,15 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       let bad: Array<{ reason: string; payload: string; line: number }> = [];
       // Up to two batches in flight: the next one is read and validated while the previous one is written.
       const inFlight: Array<Promise<void>> = [];
+      // Batches in reading order, so that "committed through line n" never skips one still in flight.
+      const order: Array<{ last: number; done: boolean }> = [];
+      let throughLine = 0;
 
       const flush = async (): Promise<void> => {
         if (events.length === 0 && bad.length === 0) return;
         const batch = { lineNos, bad };
+        const place = { last: lineNo, done: false };
+        order.push(place);
         const written = ingestor
           .ingest(events, { keepReceivedAt: true, rawTexts: texts, extraRejections: bad })
           .then((res) => {
@@ -129,6 +151,15 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
             summary.landed += res.landed;
             for (const r of res.rejected) note(name, batch.lineNos[r.index], r.reason);
             progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
+            place.done = true;
+            while (order.length > 0 && order[0].done) throughLine = (order.shift() as { last: number }).last;
+            opts.onCommitted?.({
+              filesDone: filesDone.slice(),
+              file: name,
+              throughLine,
+              landed: summary.landed,
+              rejected: summary.rejected,
+            });
           })
           .catch((err: unknown) => {
             if (err instanceof UserError) throw err;
@@ -180,6 +211,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         const settled = await Promise.allSettled(inFlight.splice(0));
         const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
+        filesDone.push(name);
       } catch (err) {
         await Promise.allSettled(inFlight.splice(0));
         if (err instanceof UserError) throw err;

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnTs } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
+import { interruptedLoad } from '../../src/cli/commands/load';
 
 /** Ctrl-C (or a scheduler's SIGTERM) in the middle of a command: one sentence, exit 1, no stack trace. */
 describe('an interrupted command', () => {
@@ -13,7 +14,7 @@ describe('an interrupted command', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it.each(['SIGINT', 'SIGTERM'] as const)(
-    'says what %s leaves behind and exits 1',
+    'says what %s leaves behind of a load that landed nothing yet, and exits 1',
     async (signal) => {
       const file = path.join(dir, `${signal}.duckdb`);
       // `load -` waits on standard input, which this test keeps open: a command caught mid-way.
@@ -30,7 +31,7 @@ describe('an interrupted command', () => {
       expect(await exited).toBe(1);
       expect(stderr).toMatch(
         new RegExp(
-          `^error: interrupted \\(${signal}\\) before the command finished: what it completed stays and what was in flight is rolled back; run it again to finish\\.$`,
+          `^error: interrupted \\(${signal}\\) before the command finished: no event had landed yet \\(the batches in flight are rolled back\\); run it again\\.$`,
           'm',
         ),
       );
@@ -39,6 +40,47 @@ describe('an interrupted command', () => {
     30_000,
   );
 });
+
+/**
+ * Ctrl-C on a long load: its committed batches stay, so the line says how many events landed and where the
+ * rest starts (a rerun of the whole input would land them again). PostgreSQL, so that the test can watch the
+ * batches commit from another connection while the load holds its input open.
+ */
+describeEachWarehouse(
+  'an interrupted load',
+  ({ tw }) => {
+    it('says how many events landed and the line to go on from', async () => {
+      const child = spawnTs('src/cli/run.ts', ['load', '-', '--warehouse', tw().url]);
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      // two whole batches of 2,000 lines, then 500 lines that wait for more input
+      const lines = Array.from(
+        { length: 4500 },
+        (_, i) => JSON.stringify({ type: 'track', event: 'A', userId: `u${i}`, messageId: `m${i}` }) + '\n',
+      );
+      child.stdin?.write(lines.join(''));
+      const wh = await tw().open();
+      try {
+        const landed = async () => {
+          const exists = await wh.tableExists('cdp', 'tracks');
+          return exists ? (await wh.query<{ n: number }>('select count(*) as n from cdp.tracks'))[0].n : 0;
+        };
+        for (let i = 0; i < 300 && (await landed()) < 4000; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(await landed()).toBe(4000);
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        child.kill('SIGINT');
+        expect(await exited).toBe(1);
+        expect(stderr).toMatch(
+          /^error: interrupted \(SIGINT\) before the command finished: 4,000 events had landed, from stdin up to line 4,000; the batches after it are rolled back\. To land the rest only, load from line 4,001 of standard input: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId\.$/m,
+        );
+        expect(await landed()).toBe(4000);
+      } finally {
+        await wh.close();
+      }
+    }, 60_000);
+  },
+  ['postgres'],
+);
 
 /**
  * A process that goes away mid-statement (Ctrl-C on a build): PostgreSQL notices within a second and stops the
@@ -79,3 +121,18 @@ describeEachWarehouse(
   },
   ['postgres'],
 );
+
+describe('the line an interrupted load of files ends with', () => {
+  it('names the command that lands the rest of the file, then the files not started', () => {
+    const text = interruptedLoad(['a.ndjson', 'b.ndjson', 'c.ndjson', 'd.ndjson'], {
+      filesDone: ['a.ndjson'],
+      file: 'b.ndjson',
+      throughLine: 12_000,
+      landed: 31_990,
+      rejected: 10,
+    });
+    expect(text).toBe(
+      '31,990 events had landed (10 lines rejected), from a.ndjson and b.ndjson up to line 12,000; the batches after it are rolled back. To land the rest only, load from `tail -n +12001 b.ndjson | cdp-lifecycle load - …`, then load c.ndjson d.ndjson: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId.',
+    );
+  });
+});

@@ -3,6 +3,32 @@ import { withWarehouse } from '../context';
 import { plural } from '../output';
 import { collectorPart } from '../parts';
 import { refuseDemoWarehouse } from '../steps';
+import { describeInterruption } from '../interrupt';
+import type { LoadCommitted, LoadSummary } from '../../collector';
+
+/**
+ * What an interrupted load leaves: the events of its committed batches stay, the batches in flight are rolled
+ * back. A rerun of the same files lands the committed events again, which the models count once only when
+ * they carry a messageId (load generates one for the others), so it names where the rest starts.
+ */
+export function interruptedLoad(files: readonly string[], c: LoadCommitted | undefined): string {
+  if (c === undefined || (c.landed === 0 && c.rejected === 0)) {
+    return 'no event had landed yet (the batches in flight are rolled back); run it again.';
+  }
+  const done = c.filesDone.length > 0 ? `${c.filesDone.join(', ')} and ` : '';
+  const rejected = c.rejected > 0 ? ` (${plural(c.rejected, 'line')} rejected)` : '';
+  const rest = files.slice(c.filesDone.length + 1);
+  const resume =
+    c.file === 'stdin'
+      ? `line ${(c.throughLine + 1).toLocaleString('en-US')} of standard input`
+      : `\`tail -n +${c.throughLine + 1} ${c.file} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
+  return (
+    `${plural(c.landed, 'event')} had landed${rejected}, from ${done}${c.file} up to line ` +
+    `${c.throughLine.toLocaleString('en-US')}; the batches after it are rolled back. To land the rest only, ` +
+    `load from ${resume}: a rerun of the whole load lands the first ones again, which the models count once ` +
+    'only when they carry a messageId.'
+  );
+}
 
 export const loadCommand: CommandSpec = {
   name: 'load',
@@ -24,13 +50,21 @@ export const loadCommand: CommandSpec = {
     checkLoadFiles(files);
     return withWarehouse(ctx, async (wh) => {
       await refuseDemoWarehouse(ctx, wh);
-      const s = await loadFiles({
-        warehouse: wh,
-        rawSchema: ctx.config.rawSchema,
-        files,
-        maxEventBytes: ctx.config.serve.maxEventBytes,
-        progress: ctx.out.progress(),
-      });
+      let committed: LoadCommitted | undefined;
+      const interruption = describeInterruption(() => interruptedLoad(files, committed));
+      let s: LoadSummary;
+      try {
+        s = await loadFiles({
+          warehouse: wh,
+          rawSchema: ctx.config.rawSchema,
+          files,
+          maxEventBytes: ctx.config.serve.maxEventBytes,
+          progress: ctx.out.progress(),
+          onCommitted: (c) => (committed = c),
+        });
+      } finally {
+        interruption.clear();
+      }
       // the rejected count on stdout too: `load > load.log` keeps the whole result
       ctx.out.print(
         `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema})` +
