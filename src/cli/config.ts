@@ -243,13 +243,15 @@ function coerce(setting: Setting, raw: unknown, source: Source, cwd: string): un
       return v;
     }
     case 'integer': {
-      if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
       const v = String(raw).trim();
-      if (!/^\d+$/.test(v)) throw new UsageError(`${where} must be a whole number, not "${v}".`);
       // as the config file's schema says: only a port may be 0 (any free one)
-      if (Number(v) === 0 && setting.key !== 'serve.port')
-        throw new UsageError(`${where} must be 1 or more, not 0.`);
-      return Number(v);
+      const isPort = setting.key === 'serve.port';
+      const range = isPort ? 'a port number from 0 to 65535 (0: any free port)' : 'a whole number, 1 or more';
+      const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n) || n < (isPort ? 0 : 1) || (isPort && n > 65535)) {
+        throw new UsageError(`${where} must be ${range}, not "${v}".`);
+      }
+      return n;
     }
     case 'string[]': {
       const list = Array.isArray(raw) ? raw.map(String) : String(raw).split(',');

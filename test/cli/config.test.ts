@@ -161,7 +161,12 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
   it('names the source of a bad value', () => {
     expect(() =>
       resolveConfig({ command: 'serve', flags: {}, env: { LIFECYCLE_PORT: 'x' }, cwd: dir }),
-    ).toThrow(/the environment variable LIFECYCLE_PORT must be a whole number/);
+    ).toThrow(/the environment variable LIFECYCLE_PORT must be a port number from 0 to 65535/);
+    expect(() =>
+      resolveConfig({ command: 'sync', flags: {}, env: { LIFECYCLE_SYNC_RATE_LIMIT: '-5' }, cwd: dir }),
+    ).toThrow(
+      'the environment variable LIFECYCLE_SYNC_RATE_LIMIT must be a whole number, 1 or more, not "-5".',
+    );
     expect(() =>
       resolveConfig({ command: 'sync', flags: {}, env: { LIFECYCLE_SYNC_TO: 'mparticle' }, cwd: dir }),
     ).toThrow(/LIFECYCLE_SYNC_TO must be one of rudderstack, segment, not "mparticle"/);

@@ -242,11 +242,21 @@ describe('cli error manners', () => {
       ['build', '--vars', '{"lifecycle__wau_days": 40, "lifecycle__mau_days": 7}'],
       /^error: The var lifecycle__wau_days \(40\) must not be above lifecycle__mau_days \(7\)/m,
     ],
-    [['serve', '--write-key', 'k', '--port', 'eighty'], /--port must be a whole number, not "eighty"/],
-    [['serve', '--write-key', 'k', '--port', '70000'], /The port 70000 is out of range/],
+    [
+      ['serve', '--write-key', 'k', '--port', 'eighty'],
+      /--port must be a port number from 0 to 65535 \(0: any free port\), not "eighty"\./,
+    ],
+    [
+      ['serve', '--write-key', 'k', '--port', '70000'],
+      /--port must be a port number from 0 to 65535 .*not "70000"/,
+    ],
+    [
+      ['serve', '--write-key', 'k', '--port', '-1'],
+      /--port must be a port number from 0 to 65535 .*not "-1"/,
+    ],
     [
       ['serve', '--write-key', 'k', '--max-request-bytes', '0'],
-      /--max-request-bytes must be 1 or more, not 0\./,
+      /--max-request-bytes must be a whole number, 1 or more, not "0"\./,
     ],
     [
       ['serve', '--write-key', 'k', '--schedule', 'every minute'],
@@ -287,7 +297,14 @@ describe('cli error manners', () => {
       ['run', '--to', 'segment', '--dry-run', '--traits', 'x=not_a_column'],
       /The trait "x" maps to "not_a_column", which is not a column of lifecycle\.user_lifecycle/,
     ],
-    [['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'], /--rate-limit must be 1 or more, not 0\./],
+    [
+      ['run', '--to', 'segment', '--dry-run', '--rate-limit', '0'],
+      /--rate-limit must be a whole number, 1 or more, not "0"\./,
+    ],
+    [
+      ['run', '--to', 'segment', '--dry-run', '--rate-limit', '-5'],
+      /--rate-limit must be a whole number, 1 or more, not "-5"\./,
+    ],
     [
       ['run', '--to', 'segment', '--dry-run', '--endpoint', 'ftp://x'],
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
