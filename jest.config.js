@@ -4,6 +4,7 @@ module.exports = {
   roots: ['<rootDir>/test', '<rootDir>/destinations', '<rootDir>/transforms', '<rootDir>/src'],
   testMatch: ['**/*.test.ts'],
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+  setupFiles: ['<rootDir>/test/helpers/plain-output.ts'],
   // Type errors are caught once by `npm run typecheck`; transpiling each file alone keeps jest fast on 2 cores.
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

@@ -15,8 +15,16 @@ export type Style = keyof typeof CODES;
 export type OutStream = Pick<NodeJS.WriteStream, 'write'> &
   Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'hasColors' | 'columns'>>;
 
-/** Colour only when the stream is a terminal that wants it (`hasColors` honours NO_COLOR and FORCE_COLOR). */
-export function wantsColor(stream: OutStream): boolean {
+/**
+ * Colour when the stream is a terminal that wants it (`hasColors` honours NO_COLOR and FORCE_COLOR there), or
+ * anywhere FORCE_COLOR asks for it (a CI log that renders ANSI, `| less -R`), as in Node itself.
+ */
+export function wantsColor(
+  stream: OutStream,
+  env: Record<string, string | undefined> = process.env,
+): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return !['0', 'false'].includes(force.toLowerCase());
   return Boolean(stream.isTTY) && typeof stream.hasColors === 'function' && stream.hasColors();
 }
 

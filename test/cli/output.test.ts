@@ -1,4 +1,4 @@
-import { outputWidth } from '../../src/cli/output';
+import { outputWidth, wantsColor } from '../../src/cli/output';
 
 describe('outputWidth', () => {
   const write = () => true;
@@ -12,5 +12,22 @@ describe('outputWidth', () => {
     for (const COLUMNS of [undefined, '', '0', '-5', 'wide', '80.5']) {
       expect(outputWidth({ write }, { COLUMNS })).toBeUndefined();
     }
+  });
+});
+
+describe('wantsColor', () => {
+  const write = () => true;
+  const terminal = { write, isTTY: true, hasColors: () => true };
+  it('colours a terminal that wants colour, never a plain pipe', () => {
+    expect(wantsColor(terminal, {})).toBe(true);
+    expect(wantsColor({ write }, {})).toBe(false);
+    expect(wantsColor({ ...terminal, hasColors: () => false }, {})).toBe(false);
+  });
+  it('follows FORCE_COLOR anywhere: on for a pipe, off for a terminal', () => {
+    expect(wantsColor({ write }, { FORCE_COLOR: '1' })).toBe(true);
+    expect(wantsColor({ write }, { FORCE_COLOR: 'true' })).toBe(true);
+    expect(wantsColor(terminal, { FORCE_COLOR: '0' })).toBe(false);
+    expect(wantsColor(terminal, { FORCE_COLOR: 'false' })).toBe(false);
+    expect(wantsColor({ write }, { FORCE_COLOR: '' })).toBe(false);
   });
 });
