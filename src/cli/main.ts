@@ -51,8 +51,25 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander has already printed its message (unknown command, bad option…); help exits 0.
+      if (err.code === 'commander.excessArguments') modelArgumentHint(program, argv, out);
       return err.exitCode === 0 ? 0 : 2;
     }
     return out.failure(err);
   }
+}
+
+/**
+ * `cdp-lifecycle build user_lifecycle`: dbt's habit of naming models goes through --select here, so the
+ * "too many arguments" of a command that takes --select says so.
+ */
+function modelArgumentHint(program: Command, argv: string[], out: Output): void {
+  const args = argv.slice(2);
+  const at = args.findIndex((a) => program.commands.some((c) => c.name() === a));
+  if (at < 0) return;
+  const command = program.commands.find((c) => c.name() === args[at]) as Command;
+  if (!command.options.some((o) => o.long === '--select')) return;
+  // commander keeps the operands it was given, the excess ones included, in args
+  const extra = command.args.find((a) => !a.startsWith('-'));
+  if (extra === undefined) return;
+  out.info(`hint: models are selected with --select: cdp-lifecycle ${command.name()} --select ${extra}`);
 }

@@ -544,6 +544,19 @@ describe('cli error manners', () => {
     expect(other.stderr).toMatch(/holds the demo \(cdp-lifecycle demo made schema cdp\)/);
   });
 
+  it('points a model named as an argument to --select, as dbt users write it', async () => {
+    const r = await inProcess(['build', '--vars', '{}', '+user_lifecycle']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/too many arguments for 'build'/);
+    expect(r.stderr).toMatch(
+      /^hint: models are selected with --select: cdp-lifecycle build --select \+user_lifecycle$/m,
+    );
+    // a command without --select gets commander's message alone
+    const other = await inProcess(['report', 'user_lifecycle']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).not.toMatch(/hint:/);
+  });
+
   it('checks the files to load before it opens, and so creates, a DuckDB warehouse', async () => {
     const file = path.join(dir, 'never-made.duckdb');
     const missing = path.join(dir, 'no-such-events.ndjson');
