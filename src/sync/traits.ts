@@ -92,10 +92,15 @@ export function validateMapping(mapping: TraitMapping, columns: readonly string[
     checkTraitName(trait);
     if (!isValidIdent(column) || !known.has(column)) {
       const near = closest(column, [...known]);
+      // `status` for lifecycle_status: too far for an edit, but a part of the names meant
+      const containing =
+        column.length >= 3 ? [...known].filter((k) => k.includes(column.toLowerCase())).sort() : [];
       throw new UsageError(
         near
           ? `The trait "${trait}" maps to "${column}", which is not a column of ${table}: did you mean ${near}?`
-          : `The trait "${trait}" maps to "${column}", which is not a column of ${table}: use one of ${[...known].sort().join(', ')}.`,
+          : containing.length > 0
+            ? `The trait "${trait}" maps to "${column}", which is not a column of ${table}: did you mean ${containing.length === 1 ? containing[0] : `one of ${containing.join(', ')}`}?`
+            : `The trait "${trait}" maps to "${column}", which is not a column of ${table}: use one of ${[...known].sort().join(', ')}.`,
       );
     }
   }

@@ -387,6 +387,10 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     await expect(runSync({ ...base(), traits: 'stage=lifecycle_stat' })).rejects.toThrow(
       /"lifecycle_stat", which is not a column of lifecycle\.user_lifecycle: did you mean lifecycle_status\?/,
     );
+    // too far for an edit, but part of some names: those
+    await expect(runSync({ ...base(), traits: 'stage=status' })).rejects.toThrow(
+      /"status", which is not a column of lifecycle\.user_lifecycle: did you mean one of lifecycle_status, previous_status, status_since, subscription_status\?/,
+    );
     // nothing near: every column is listed
     await expect(runSync({ ...base(), traits: 'stage=zzzzzzzzzz' })).rejects.toThrow(
       /"zzzzzzzzzz", which is not a column of lifecycle\.user_lifecycle: use one of .*lifecycle_status/,
