@@ -17,6 +17,15 @@ export function writableFileProblem(file: string): string | undefined {
   } catch {
     return `${fs.existsSync(abs) ? abs : dir} is not writable`;
   }
+  // access() says yes to root everywhere, /proc and read-only mounts included: opening the file is the proof.
+  // Append mode leaves an existing file as it is; a file created only for the test goes again.
+  const existed = fs.existsSync(abs);
+  try {
+    fs.closeSync(fs.openSync(abs, 'a'));
+  } catch (err) {
+    return `${abs} cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+  if (!existed) fs.rmSync(abs, { force: true });
   return undefined;
 }
 

@@ -342,6 +342,11 @@ describe('cli error manners', () => {
       /^error: --html \/nonexistent\/x\.html: the folder \/nonexistent does not exist; choose another file\.$/m,
     ],
     [['demo', '--html', '.'], /^error: --html \.: .* is a folder, not a file; choose another file\.$/m],
+    // a folder that takes no files whoever asks (root passes every access() check)
+    [
+      ['demo', '--html', '/proc/x.html'],
+      /^error: --html \/proc\/x\.html: (\/proc\/x\.html cannot be written \(ENOENT\)|\/proc is not writable); choose another file\.$/m,
+    ],
   ])('exits 2 on %j', async (args, message) => {
     const cwd = process.cwd();
     process.chdir(dir);
