@@ -827,7 +827,9 @@ class DemoWorld {
   ): TrackEvent {
     const value = Math.round(amount * 100) / 100;
     const orderId = `ord_${pad(++this.orderSeq, 7)}`;
-    const props: JsonObject = { order_id: orderId, currency: 'USD' };
+    // pounds, as the retail sample's invoices: RFM monetary adds revenue as sent (SPEC §4.6 has no currency), so
+    // one currency keeps the demo's totals meaningful
+    const props: JsonObject = { order_id: orderId, currency: 'GBP' };
     const r = this.rng();
     if (r < 0.78) props.revenue = value;
     else if (r < 0.88)
