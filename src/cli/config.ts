@@ -25,6 +25,7 @@ export interface ResolvedConfig {
     schedule?: string;
     maxRequestBytes: number;
     maxEventBytes: number;
+    maxBatchEvents: number;
   };
   sync: {
     to?: SyncTarget;
@@ -384,6 +385,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       schedule: get<string | undefined>('serve.schedule'),
       maxRequestBytes: get<number>('serve.max_request_bytes'),
       maxEventBytes: get<number>('serve.max_event_bytes'),
+      maxBatchEvents: get<number>('serve.max_batch_events'),
     },
     sync: {
       to: get<SyncTarget | undefined>('sync.to'),

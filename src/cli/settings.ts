@@ -154,6 +154,17 @@ export const SETTINGS: readonly Setting[] = [
     commands: ['serve'],
   },
   {
+    key: 'serve.max_batch_events',
+    help: 'most events in one request (413 above it)',
+    type: 'integer',
+    env: 'LIFECYCLE_MAX_BATCH_EVENTS',
+    flag: '--max-batch-events <n>',
+    default: 10_000,
+    description:
+      'Most events one request (a /v1/batch or /webhook array) may carry; 413 above it, and nothing of it lands.',
+    commands: ['serve'],
+  },
+  {
     key: 'serve.max_event_bytes',
     help: 'largest single event (rejected above it)',
     type: 'integer',

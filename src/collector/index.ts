@@ -9,6 +9,7 @@ export {
   startCollector,
   installShutdownHandlers,
   DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_BATCH_EVENTS,
   type Collector,
   type CollectorOptions,
 } from './server';

@@ -15,9 +15,14 @@ import type { Warehouse } from '../warehouse';
 import { arrayElementTexts } from './json-slices';
 import { WarehouseUnavailableError, errorMessage } from '../errors';
 import { isJsonObject, type CallType } from '../../transforms/events';
-import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
+import { DEFAULT_MAX_EVENT_BYTES, jsonSizeUpperBound, MAX_NESTING_DEPTH } from '../../transforms/schemas';
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/**
+ * Events one request may carry. SDKs send tens to hundreds; 4 MB of the smallest valid events is some 80,000,
+ * each validated and written while the event loop serves no one else (/health included).
+ */
+export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
 
 export interface CollectorOptions {
   warehouse: Warehouse;
@@ -28,6 +33,8 @@ export interface CollectorOptions {
   writeKeys: string[];
   maxRequestBytes?: number;
   maxEventBytes?: number;
+  /** Events one request may carry (413 above it; default DEFAULT_MAX_BATCH_EVENTS). */
+  maxBatchEvents?: number;
   logger?: Logger;
   /** How long `close()` waits for in-flight requests before cutting connections (default 30 s). */
   drainTimeoutMs?: number;
@@ -223,6 +230,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  const maxBatchEvents = opts.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
+  const checkEventCount = (events: readonly unknown[]): void => {
+    if (events.length > maxBatchEvents) {
+      throw new HttpError(
+        413,
+        `The request carries ${events.length} events, more than the ${maxBatchEvents} one request may: send smaller batches.`,
+      );
+    }
+  };
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -349,10 +365,33 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         );
       }
       events = parsed.batch;
+      checkEventCount(events);
       meta.payloadText = elementText('batch');
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
-      // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid.
-      if (isJsonObject(parsed.context)) meta.batchContext = parsed.context;
+      // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid (so
+      // it counts toward no event's size). It lands with each of them: the batch with it repeated must stay
+      // within the request limit, or 1 MB of context on 5,000 tiny events would be 5 GB to write; and it must
+      // not nest deeper than an event may.
+      if (isJsonObject(parsed.context)) {
+        const takers = events.filter((e) => isJsonObject(e) && e.context === undefined).length;
+        if (takers > 0) {
+          if (jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1) < 0) {
+            return refuseBody(
+              `the batch's context is nested deeper than ${MAX_NESTING_DEPTH} levels`,
+              `The batch's "context" is nested deeper than ${MAX_NESTING_DEPTH} levels.`,
+              maskWriteKeys(text),
+            );
+          }
+          const contextBytes = Buffer.byteLength(JSON.stringify(parsed.context));
+          if (body.length + contextBytes * takers > maxRequestBytes) {
+            throw new HttpError(
+              413,
+              `The batch's context (${contextBytes} bytes), given to each of its ${takers} events without one, makes the batch larger than ${maxRequestBytes} bytes: send smaller batches, or the context on each event.`,
+            );
+          }
+          meta.batchContext = parsed.context;
+        }
+      }
     } else if (path === '/webhook') {
       events = Array.isArray(parsed) ? parsed : [parsed];
       meta.keepReceivedAt = true;
@@ -366,6 +405,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }
+    checkEventCount(events);
     const result = await ingestOr503(events, meta);
     activity.requests++;
     activity.landed += result.landed;

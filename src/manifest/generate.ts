@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import destination from '../../destinations/cdp-lifecycle';
 import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
-import { DEFAULT_MAX_REQUEST_BYTES } from '../collector/server';
+import { DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_REQUEST_BYTES } from '../collector/server';
 import { configFileSchema } from '../cli/config';
 import { COMMANDS } from '../cli/commands';
 import { PACKAGE_ROOT, packageInfo } from '../cli/parts';
@@ -315,7 +315,11 @@ export function buildManifest(): Manifest {
       command: 'cdp-lifecycle serve',
       endpoints: ENDPOINTS,
       auth: 'HTTP Basic with a configured write key as the user name (password ignored), or `writeKey` in the body; 401 otherwise.',
-      limits: { maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES, maxEventBytes: DEFAULT_MAX_EVENT_BYTES },
+      limits: {
+        maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+        maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+        maxBatchEvents: DEFAULT_MAX_BATCH_EVENTS,
+      },
       rawTables: Object.values(RAW_TABLES).map((t) => ({
         name: t.name,
         columns: t.columns.map((c) => ({ name: c.name, type: c.type })),

@@ -87,7 +87,7 @@ export interface Manifest {
     command: string;
     endpoints: Array<{ method: 'GET' | 'POST'; path: string; description: string }>;
     auth: string;
-    limits: { maxRequestBytes: number; maxEventBytes: number };
+    limits: { maxRequestBytes: number; maxEventBytes: number; maxBatchEvents: number };
     rawTables: Array<{ name: string; columns: Array<{ name: string; type: string }> }>;
   };
   warehouses: Array<{ type: string; run: boolean; compile: boolean; url?: string }>;

@@ -150,7 +150,11 @@ describe('manifest.json', () => {
       ['alias', 'group', 'identify', 'page', 'screen', 'track'].sort(),
     );
     expect(Object.keys(manifest.destination.settings)).toEqual(expect.arrayContaining(['warehouseUrl']));
-    expect(manifest.collector.limits).toEqual({ maxRequestBytes: 4 * 1024 * 1024, maxEventBytes: 32 * 1024 });
+    expect(manifest.collector.limits).toEqual({
+      maxRequestBytes: 4 * 1024 * 1024,
+      maxEventBytes: 32 * 1024,
+      maxBatchEvents: 10_000,
+    });
     expect(manifest.cli.commands.map((c) => c.name).sort()).toEqual(
       ['build', 'compile', 'demo', 'load', 'report', 'run', 'serve', 'sync', 'test'].sort(),
     );

@@ -463,6 +463,74 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(JSON.parse(rej.payload)).toEqual(bad);
   });
 
+  it('answers 413 when a batch-level context, given to each event without one, would make the batch larger than 4 MB', async () => {
+    // 1 MB of context on 5,000 tiny events was 5 GB to write: the collector ran out of memory and died
+    const context = { padding: 'c'.repeat(100_000) };
+    const batch = Array.from({ length: 60 }, (_, i) => ({
+      type: 'track',
+      userId: 'amp-user',
+      event: 'Tiny',
+      messageId: `amp-${i}`,
+    }));
+    const res = await post(collector.url, '/v1/batch', JSON.stringify({ batch, context }), { key: KEY });
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({
+      success: false,
+      error: `The batch's context (100014 bytes), given to each of its 60 events without one, makes the batch larger than 4194304 bytes: send smaller batches, or the context on each event.`,
+    });
+    expect(await count('tracks', `user_id = 'amp-user'`)).toBe(0);
+    // events with their own context do not take it: the same batch lands
+    const own = batch.map((e) => ({ ...e, context: { library: { name: 'own' } } }));
+    const fine = await post(collector.url, '/v1/batch', JSON.stringify({ batch: own, context }), {
+      key: KEY,
+    });
+    expect(fine.status).toBe(200);
+    expect(await count('tracks', `user_id = 'amp-user'`)).toBe(60);
+  });
+
+  it('answers 400 on a batch-level context nested deeper than an event may be, and keeps the body', async () => {
+    // 20,000 levels overflowed the stack: a 500 on every retry, the batch's valid events never landed
+    let context: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 20_000; i++) context = { c: context };
+    const batch = [{ type: 'track', userId: 'deep-ctx-user', event: 'E', messageId: 'deep-ctx-0' }];
+    const body = `{"batch":${JSON.stringify(batch)},"context":${'{"c":'.repeat(20_000)}{"leaf":true}${'}'.repeat(20_000)}}`;
+    const res = await post(collector.url, '/v1/batch', body, { key: KEY });
+    expect(res.status).toBe(400);
+    expect((res.body as { error: string }).error).toBe(
+      `The batch's "context" is nested deeper than 64 levels. The body was kept in rejected_events.`,
+    );
+    expect(await count('tracks', `user_id = 'deep-ctx-user'`)).toBe(0);
+    expect(
+      await count('rejected_events', `reason = $1 and payload like '%deep-ctx-0%'`, [
+        "the batch's context is nested deeper than 64 levels",
+      ]),
+    ).toBe(1);
+  });
+
+  it('answers 413 on more than 10,000 events in one request, a batch or a webhook array, and lands none of them', async () => {
+    // two million one-byte invalid events in 4 MB held the event loop for 11 s (/health included)
+    const events = Array.from({ length: 10_001 }, (_, i) => ({
+      type: 'track',
+      userId: 'many-user',
+      event: 'E',
+      messageId: `many-${i}`,
+    }));
+    const message =
+      'The request carries 10001 events, more than the 10000 one request may: send smaller batches.';
+    const batch = await post(collector.url, '/v1/batch', JSON.stringify({ batch: events }), { key: KEY });
+    expect(batch.status).toBe(413);
+    expect(batch.body).toEqual({ success: false, error: message });
+    const webhook = await post(collector.url, '/webhook', JSON.stringify(events), { key: KEY });
+    expect(webhook.status).toBe(413);
+    expect(webhook.body).toEqual({ success: false, error: message });
+    expect(await count('tracks', `user_id = 'many-user'`)).toBe(0);
+    const fits = await post(collector.url, '/v1/batch', JSON.stringify({ batch: events.slice(1) }), {
+      key: KEY,
+    });
+    expect(fits.status).toBe(200);
+    expect(await count('tracks', `user_id = 'many-user'`)).toBe(10_000);
+  });
+
   it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
     let deep: unknown = 'bottom';
     for (let i = 0; i < 200; i++) deep = { d: deep };

@@ -240,6 +240,7 @@ function serveOn(
       writeKeys: c.writeKeys,
       maxRequestBytes: c.maxRequestBytes,
       maxEventBytes: c.maxEventBytes,
+      maxBatchEvents: c.maxBatchEvents,
     }).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
