@@ -197,9 +197,22 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
  * `"writeKey": "…"` member (its closing quote may be cut off) and a form-encoded `writeKey=…`.
  */
 export function maskWriteKeys(text: string): string {
-  return text
+  const masked = text
     .replace(/("writeKey"\s*:\s*)"(?:[^"\\]|\\.)*"?/g, '$1"***"')
     .replace(/(^|[&?\s])writeKey=[^&\s]*/g, '$1writeKey=***');
+  if (!masked.includes('\\u')) return masked;
+  // "write\u004bey" is the same member to JSON.parse, which authorised the request with it: every key that
+  // decodes to writeKey is masked (only when the text has an escape, so that plain bodies skip the decoding)
+  return masked.replace(
+    /("(?:[^"\\]|\\.)*")(\s*:\s*)"(?:[^"\\]|\\.)*"?/g,
+    (pair, key: string, sep: string) => {
+      try {
+        return JSON.parse(key) === 'writeKey' ? `${key}${sep}"***"` : pair;
+      } catch {
+        return pair;
+      }
+    },
+  );
 }
 
 /**
