@@ -459,7 +459,6 @@ describeEachWarehouse('collector when its raw tables are dropped while it runs',
   });
   afterAll(async () => {
     await collector.close();
-    await wh.exec(`drop schema if exists ${schema} cascade`);
     await wh.close();
   });
 
