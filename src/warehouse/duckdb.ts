@@ -219,8 +219,9 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
         `${file} is a directory: point --warehouse at a DuckDB file, e.g. duckdb://${path.join(file, 'lifecycle.duckdb')}.`,
       );
     }
+    // unavailable rather than wrong: a volume not mounted yet is the same to see, and the destination retries
     if (file !== ':memory:' && !fs.existsSync(path.dirname(file))) {
-      throw new UserError(
+      throw new WarehouseUnavailableError(
         `The folder ${path.dirname(file)} does not exist: create it, or point --warehouse at a file in an existing folder.`,
       );
     }
