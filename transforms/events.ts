@@ -175,31 +175,46 @@ export function mergeTraits(traits: unknown, context: unknown): JsonObject | nul
   return { ...ctxTraits, ...top };
 }
 
-function withoutNul(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\u0000/g, '');
-  if (Array.isArray(value)) return value.map(withoutNul);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as both warehouses can hold it alike: PostgreSQL holds no U+0000 (in text or jsonb) and refuses a lone
+ * UTF-16 surrogate in jsonb (an emoji cut in half by a client), which DuckDB would keep. NULs are removed and
+ * lone surrogates become U+FFFD, as undecodable UTF-8 in a body already does, on every warehouse.
+ */
+function clean(s: string): string {
+  let out = s.includes('\u0000') ? s.replace(/\u0000/g, '') : s;
+  LONE_SURROGATE.lastIndex = 0;
+  if (LONE_SURROGATE.test(out)) out = out.replace(LONE_SURROGATE, '\uFFFD');
+  return out;
+}
+
+function cleaned(value: unknown): unknown {
+  if (typeof value === 'string') return clean(value);
+  if (Array.isArray(value)) return value.map(cleaned);
   if (isJsonObject(value)) {
     const out: JsonObject = {};
-    for (const [k, v] of Object.entries(value)) out[k.replace(/\u0000/g, '')] = withoutNul(v);
+    for (const [k, v] of Object.entries(value)) out[clean(k)] = cleaned(v);
     return out;
   }
   return value;
 }
 
 /**
- * Serialises a JSON column. PostgreSQL's jsonb cannot hold U+0000, so NUL characters are removed from
- * strings and keys; every other character, SQL-looking text included, is stored verbatim.
+ * Serialises a JSON column, its strings and keys cleaned (see clean); every other character, SQL-looking
+ * text included, is stored verbatim.
  */
 export function jsonColumn(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   const s = JSON.stringify(value);
-  // Cheap test first: the escape only appears when some string holds a NUL (or the literal text "\u0000").
-  return s.includes('\\u0000') ? JSON.stringify(withoutNul(value)) : s;
+  // Cheap test first: JSON.stringify escapes NUL as \u0000 and a lone surrogate as \udXXX (a well-formed
+  // pair stays raw); the literal text "\u0000" also matches, and is left as it is.
+  return /\\u(?:0000|d[89a-f])/i.test(s) ? JSON.stringify(cleaned(value)) : s;
 }
 
 function str(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
-  return typeof value === 'string' ? value : String(value);
+  return clean(typeof value === 'string' ? value : String(value));
 }
 
 /**
@@ -247,11 +262,11 @@ const optTime = timeText;
 
 /** One landing row, values in the column order of RAW_TABLES[TABLE_FOR_TYPE[type]]. */
 export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
-  const id = f.messageId || generateMessageId();
+  const id = (f.messageId && clean(f.messageId)) || generateMessageId();
   const { ts, received } = times(f);
   switch (type) {
     case 'track': {
-      const event = f.event ?? '';
+      const event = clean(f.event ?? '');
       return [
         id,
         str(f.userId),

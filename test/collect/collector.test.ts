@@ -535,6 +535,27 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('tracks', `user_id = 'many-user'`)).toBe(10_000);
   });
 
+  it('lands NUL and half an emoji alike on both warehouses: NUL removed, a lone surrogate as U+FFFD', async () => {
+    // PostgreSQL refused a lone surrogate in jsonb (the event went to rejected_events) and dropped NUL from text,
+    // which DuckDB kept: the same event differed per warehouse
+    const body =
+      '{"userId":"nul-\\u0000user","event":"Cut \\ud83c","messageId":"nul-\\u0000id",' +
+      '"properties":{"s":"\\udc00x","k\\u0000":"a\\u0000b","whole":"\\ud83c\\udf89"}}';
+    const res = await post(collector.url, '/v1/track', body, { key: KEY });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ landed: 1, rejected: [] });
+    expect(
+      await wh.query(`select id, user_id, event_text, properties from cdp.tracks where user_id like 'nul-%'`),
+    ).toEqual([
+      {
+        id: 'nul-id',
+        user_id: 'nul-user',
+        event_text: 'Cut \uFFFD',
+        properties: { s: '\uFFFDx', k: 'ab', whole: '🎉' },
+      },
+    ]);
+  });
+
   it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
     let deep: unknown = 'bottom';
     for (let i = 0; i < 200; i++) deep = { d: deep };

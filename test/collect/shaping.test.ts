@@ -208,6 +208,11 @@ describe('normalizeEvent and landingRow', () => {
       '{"k":"ab","s":"\'; drop table x; --","u":"日本語 🎉"}',
     );
   });
+  it('replaces lone surrogates (half an emoji) with U+FFFD in JSON and keeps whole pairs and the text "\\u0000"', () => {
+    expect(jsonColumn({ 'k\ud800': 'a\udc00b', pair: '🎉', cut: '🎉'.slice(0, 1), text: '\\u0000' })).toBe(
+      '{"k\uFFFD":"a\uFFFDb","pair":"🎉","cut":"\uFFFD","text":"\\\\u0000"}',
+    );
+  });
 });
 
 describe('event schemas', () => {
