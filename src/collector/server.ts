@@ -462,7 +462,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         res.end();
         return;
       }
-      if (req.method !== 'POST') throw new HttpError(405, `${path} accepts POST only.`);
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST, OPTIONS'); // required with a 405 (RFC 9110)
+        throw new HttpError(405, `${path} accepts POST only.`);
+      }
       if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
       await handleEvents(req, res, path, log);
     } catch (err) {

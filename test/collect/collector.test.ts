@@ -782,7 +782,9 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await health.json()).toMatchObject({ status: 'ok' });
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect((await fetch(`${collector.url}/v1/nope`, { method: 'POST' })).status).toBe(404);
-    expect((await fetch(`${collector.url}/v1/batch`)).status).toBe(405);
+    const wrongMethod = await fetch(`${collector.url}/v1/batch`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST, OPTIONS');
   });
 });
 
