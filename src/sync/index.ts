@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { UsageError, UserError, errorMessage } from '../errors';
 import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
+import { defragment } from '../warehouse/fragmentation';
 import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
 import { SegmentTransport } from './segment';
 import {
@@ -263,12 +264,31 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   checkOptions(opts);
   // A real sync shares the build's lock: two at once would send the same changes twice, and one during a
   // build would read the marts between two of its models. A dry run only reads, so it never waits.
-  if (opts.dryRun === true) return syncUnlocked(opts);
+  if (opts.dryRun === true) return syncThenTidy(opts);
   return opts.warehouse.exclusive(
     modelSchemaLock(opts.schema),
     `a build or sync of schema ${opts.schema}`,
-    () => syncUnlocked(opts),
+    () => syncThenTidy(opts),
   );
+}
+
+/**
+ * Each sync appends a few rows to its tables; on DuckDB a scheduled sync per process would leave a row group
+ * of its own each time, and the file would grow by blocks nothing reclaims (see isFragmented). Housekeeping:
+ * a failure here costs file space only, never the sync's result.
+ */
+async function syncThenTidy(opts: SyncOptions): Promise<SyncSummary> {
+  try {
+    return await syncUnlocked(opts);
+  } finally {
+    if (opts.warehouse.dialect === 'duckdb') {
+      for (const table of ['sync_runs', 'sync_log', 'sync_state']) {
+        if (await opts.warehouse.tableExists(opts.schema, table).catch(() => false)) {
+          await defragment(opts.warehouse, opts.schema, table).catch(() => undefined);
+        }
+      }
+    }
+  }
 }
 
 async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
