@@ -461,9 +461,15 @@ export async function startRun(
   // A run of this destination still `running` was killed or crashed: its acknowledged batches are in
   // sync_state already, the rest is simply changed again. Saying so beats a run that looks alive forever.
   // Only a real run can tell: it holds the destination's lock, which a dry run does not take.
+  // Its counts were to be written at its end: they are taken from what its sync_log recorded, batch by batch.
   if (!run.dryRun) {
+    const log = qualify(schema, 'sync_log');
+    const logged = (status: LogStatus) =>
+      `(select count(*) from ${log} as l where l.run_id = ${runs}.run_id and l.status = '${status}')`;
     await wh.query(
-      `update ${runs} set status = 'interrupted', error = 'the process stopped before the run finished'
+      `update ${runs} set status = 'interrupted',
+          error = 'the process stopped before the run finished; sent, failed and invalid count what sync_log recorded',
+          sent = ${logged('sent')}, failed = ${logged('failed')}, invalid = ${logged('invalid')}
         where destination = $1 and status = 'running'`,
       [run.destination],
     );

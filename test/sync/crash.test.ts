@@ -96,6 +96,14 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       try {
         const runs = await wh.query(`select status, dry_run from lifecycle.sync_runs order by started_at`);
         expect(runs.map((r) => r.status)).toEqual(['success', 'interrupted', 'success']);
+        // the killed run's counts are what its sync_log recorded (they were to be written at its end)
+        const [killed] = await wh.query<{ sent: number; failed: number; logged: number }>(
+          `select cast(r.sent as integer) as sent, cast(r.failed as integer) as failed,
+                  cast((select count(*) from lifecycle.sync_log as l where l.run_id = r.run_id and l.status = 'sent') as integer) as logged
+             from lifecycle.sync_runs as r where r.status = 'interrupted'`,
+        );
+        expect(killed.sent).toBeGreaterThan(0);
+        expect(killed).toEqual({ sent: killed.logged, failed: 0, logged: killed.logged });
         const [st] = await wh.query(
           `select count(*) as n from lifecycle.sync_state where status = 'delivered' and traits_hash is not null`,
         );
