@@ -66,6 +66,14 @@ export class Output {
     return `\u001b[${open}m${text}\u001b[${close}m`;
   }
 
+  /**
+   * A result as data, for a structured log (a scheduled run inside `serve` logs each step's figures as
+   * fields, so that an alert needs no parsing of the text); the terminal has the printed summary instead.
+   */
+  record(_level: 'info' | 'error', _fields: Record<string, unknown>, _message: string): void {
+    // the text summary printed beside it says the same for a reader
+  }
+
   /** A result line on stdout. */
   print(text = ''): void {
     this.stdout.write(text + '\n');

@@ -557,6 +557,24 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       ),
   });
   ctx.out.print(formatSyncSummary(summary));
+  ctx.out.record(
+    summary.exitCode === 0 ? 'info' : 'error',
+    {
+      sync: {
+        runId: summary.runId,
+        destination: summary.destination,
+        status: summary.status,
+        dryRun: summary.dryRun,
+        considered: summary.considered,
+        changed: summary.changed,
+        sent: summary.sent,
+        failed: summary.failed,
+        invalid: summary.invalid,
+        problems: summary.problemGroups.map((g) => ({ status: g.status, error: g.error, rows: g.count })),
+      },
+    },
+    `sync ${summary.status}: ${summary.sent} sent, ${summary.failed} failed, ${summary.invalid} invalid`,
+  );
   if (dryRun && ctx.command !== 'demo') {
     // A dry run is how a setup gets checked: after its diff, say what the real run would still need.
     if (!s.writeKey)

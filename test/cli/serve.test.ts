@@ -11,6 +11,8 @@ interface LogLine {
   msg: string;
   run?: number;
   url?: string;
+  next?: string;
+  sync?: { status: string; sent: number; failed: number; invalid: number; changed: number; runId: string };
 }
 
 /**
@@ -132,6 +134,14 @@ describe('cdp-lifecycle serve --schedule', () => {
     );
     // Unchanged users are not sent again by the later runs.
     expect(fake.identifies()).toHaveLength(2);
+    // Each sync's figures are fields of one record, for alerts that read the log without parsing text.
+    const syncs = logs.filter((l) => l.sync !== undefined);
+    expect(syncs.some((l) => l.sync?.sent === 2 && l.sync.failed === 0 && l.sync.status === 'success')).toBe(
+      true,
+    );
+    expect(syncs.every((l) => l.level === 30 && l.run !== undefined && /^sync success: /.test(l.msg))).toBe(
+      true,
+    );
     // Each scheduled run leaves dbt's artifact of its build and test steps in the working directory.
     const art = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
       results: Array<{ unique_id: string; status: string }>;
@@ -164,6 +174,10 @@ describe('cdp-lifecycle serve --schedule', () => {
     }
     expect(events.filter((e) => /started/.test(e.msg)).length).toBeGreaterThanOrEqual(2);
     expect(logs.some((l) => /shutting down/.test(l.msg))).toBe(true);
+    // a run finished while stopping has no next run to announce
+    expect(logs.filter((l) => l.msg === 'next scheduled run').every((l) => typeof l.next === 'string')).toBe(
+      true,
+    );
 
     // The warehouse was closed cleanly (the lock is free) and holds what was collected and synced.
     const wh = await openWarehouse(`duckdb://${path.join(dir, 'w.duckdb')}`);

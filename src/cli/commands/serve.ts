@@ -60,7 +60,9 @@ function logOutput(log: Logger, verbose: boolean): Output {
       return true;
     },
   };
-  return new Output(verbose, stream, stream);
+  const out = new Output(verbose, stream, stream);
+  out.record = (level, fields, message) => log[level](fields, message);
+  return out;
 }
 
 /**
@@ -118,8 +120,9 @@ function startSchedule(
             `scheduled run failed in ${seconds(Date.now() - started)}`,
           );
         } finally {
+          // none once the schedule is stopping (a signal came during the run)
           const next = job.nextRun();
-          runLog.info({ next: next?.toISOString() }, 'next scheduled run');
+          if (next) runLog.info({ next: next.toISOString() }, 'next scheduled run');
         }
       })();
       return current;
