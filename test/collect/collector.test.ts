@@ -4,6 +4,7 @@ import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { startCollector, type Collector } from '../../src/collector';
+import { maskWriteKeys } from '../../src/collector/server';
 import { ensureRawTables, type Warehouse } from '../../src/warehouse';
 import * as net from 'node:net';
 import { basic, post, postJson } from './helpers';
@@ -843,5 +844,22 @@ describeEachWarehouse('collector activity log', ({ tw }) => {
       refused: 1,
       failed: 0,
     });
+  });
+});
+
+describe('maskWriteKeys', () => {
+  it('masks the value of every member whose name decodes to writeKey, and nothing else', () => {
+    expect(maskWriteKeys('{"a":"\\u0041","writeKey":"k2","b":{"write\\u004Bey" : "k3"},"c":"d"}')).toBe(
+      '{"a":"\\u0041","writeKey":"***","b":{"write\\u004Bey" : "***"},"c":"d"}',
+    );
+    // a string value that spells the name is no member name; a cut-off value is masked to the end
+    expect(maskWriteKeys('{"x":"write\\u004bey","y":1}')).toBe('{"x":"write\\u004bey","y":1}');
+    expect(maskWriteKeys('{"e":"\\u00e9","write\\u004bey":"cut-off')).toBe(
+      '{"e":"\\u00e9","write\\u004bey":"***"',
+    );
+    // escaped quotes inside strings keep the reading in step
+    expect(maskWriteKeys('{"q":"a\\"writeKey\\":\\"no","write\\u004bey":"k4"}')).toBe(
+      '{"q":"a\\"writeKey\\":\\"no","write\\u004bey":"***"}',
+    );
   });
 });
