@@ -23,8 +23,9 @@ export function wantsColor(
   stream: OutStream,
   env: Record<string, string | undefined> = process.env,
 ): boolean {
+  // Node's own reading (tty.getColorDepth): '', 1, true, 2 and 3 turn colour on, any other value off
   const force = env.FORCE_COLOR;
-  if (force !== undefined && force !== '') return !['0', 'false'].includes(force.toLowerCase());
+  if (force !== undefined) return ['', '1', 'true', '2', '3'].includes(force);
   return Boolean(stream.isTTY) && typeof stream.hasColors === 'function' && stream.hasColors();
 }
 
@@ -54,9 +55,11 @@ export class Output {
     readonly verbose = false,
     readonly stdout: OutStream = process.stdout,
     readonly stderr: OutStream = process.stderr,
+    /** false: plain text whatever the environment says (output that becomes log records). */
+    color?: false,
   ) {
-    this.color = wantsColor(stdout);
-    this.errColor = wantsColor(stderr);
+    this.color = color ?? wantsColor(stdout);
+    this.errColor = color ?? wantsColor(stderr);
     this.width = outputWidth(stdout);
   }
 

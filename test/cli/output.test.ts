@@ -1,4 +1,4 @@
-import { outputWidth, wantsColor } from '../../src/cli/output';
+import { Output, outputWidth, wantsColor } from '../../src/cli/output';
 
 describe('outputWidth', () => {
   const write = () => true;
@@ -28,6 +28,27 @@ describe('wantsColor', () => {
     expect(wantsColor({ write }, { FORCE_COLOR: 'true' })).toBe(true);
     expect(wantsColor(terminal, { FORCE_COLOR: '0' })).toBe(false);
     expect(wantsColor(terminal, { FORCE_COLOR: 'false' })).toBe(false);
-    expect(wantsColor({ write }, { FORCE_COLOR: '' })).toBe(false);
+    // as Node reads it: an empty value is on, an unknown one off
+    expect(wantsColor({ write }, { FORCE_COLOR: '' })).toBe(true);
+    expect(wantsColor(terminal, { FORCE_COLOR: 'yes' })).toBe(false);
+  });
+});
+
+describe('Output for log records', () => {
+  it('stays plain under FORCE_COLOR, so that an error line keeps its prefix', () => {
+    const previous = process.env.FORCE_COLOR;
+    process.env.FORCE_COLOR = '1';
+    try {
+      let text = '';
+      const stream = { write: (c: string | Uint8Array) => ((text += String(c)), true) };
+      new Output(false, stream, stream, false).error('sync failed');
+      expect(text).toBe('error: sync failed\n');
+      text = '';
+      new Output(false, stream, stream).error('sync failed');
+      expect(text).toMatch(/\u001b\[31merror:/);
+    } finally {
+      if (previous === undefined) delete process.env.FORCE_COLOR;
+      else process.env.FORCE_COLOR = previous;
+    }
   });
 });

@@ -60,7 +60,8 @@ function logOutput(log: Logger, verbose: boolean): Output {
       return true;
     },
   };
-  const out = new Output(verbose, stream, stream);
+  // never coloured (FORCE_COLOR included): the lines become records, read by their `error: ` prefix
+  const out = new Output(verbose, stream, stream, false);
   out.record = (level, fields, message) => log[level](fields, message);
   return out;
 }
