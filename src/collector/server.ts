@@ -23,6 +23,8 @@ export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
  * each validated and written while the event loop serves no one else (/health included).
  */
 export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
+/** A batch with its batch-level context given to each event may be this many request limits (16 MB). */
+const EXPANDED_BATCH_FACTOR = 4;
 
 export interface CollectorOptions {
   warehouse: Warehouse;
@@ -361,14 +363,19 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
      * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
      * SDKs drop a batch answered with 400, so this copy is the only one left.
      */
-    const refuseBody = async (reason: string, message: string, payload: string): Promise<never> => {
+    const refuseBody = async (
+      reason: string,
+      message: string,
+      payload: string,
+      status = 400,
+    ): Promise<never> => {
       await ingestOr503([], {
         receivedAt: new Date(),
         // PostgreSQL text cannot hold NUL
         extraRejections: [{ reason, payload: payload.replace(/\u0000/g, '') }],
       });
       activity.rejected += 1;
-      throw new HttpError(400, `${message} The body was kept in rejected_events.`);
+      throw new HttpError(status, `${message} The body was kept in rejected_events.`);
     };
     let body: Buffer;
     try {
@@ -427,13 +434,14 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       meta.payloadText = elementText('batch');
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
       // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid (so
-      // it counts toward no event's size). It lands with each of them: the batch with it repeated must stay
-      // within the request limit, or 1 MB of context on 5,000 tiny events would be 5 GB to write; and it must
-      // not nest deeper than an event may.
+      // it counts toward no event's size). It lands with each of them, so it is bounded like an event (32 KB,
+      // 64 levels), and the batch with it repeated must stay within four request limits: 1 MB of context on
+      // 5,000 tiny events was 5 GB to write, and the collector ran out of memory. Refused batches are kept.
       if (isJsonObject(parsed.context)) {
         const takers = events.filter((e) => isJsonObject(e) && e.context === undefined).length;
         if (takers > 0) {
-          if (jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1) < 0) {
+          const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1);
+          if (bound < 0) {
             return refuseBody(
               `the batch's context is nested deeper than ${MAX_NESTING_DEPTH} levels`,
               `The batch's "context" is nested deeper than ${MAX_NESTING_DEPTH} levels.`,
@@ -441,10 +449,20 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
             );
           }
           const contextBytes = Buffer.byteLength(JSON.stringify(parsed.context));
-          if (body.length + contextBytes * takers > maxRequestBytes) {
-            throw new HttpError(
+          if (contextBytes > maxEventBytes) {
+            return refuseBody(
+              `the batch's context is larger than ${maxEventBytes} bytes`,
+              `The batch's "context" is larger than ${maxEventBytes} bytes, the limit of an event it is given to.`,
+              maskWriteKeys(text),
+            );
+          }
+          const expanded = body.length + contextBytes * takers;
+          if (expanded > EXPANDED_BATCH_FACTOR * maxRequestBytes) {
+            return refuseBody(
+              `the batch's context, given to each of its ${takers} events without one, makes ${expanded} bytes`,
+              `The batch's context (${contextBytes} bytes), given to each of its ${takers} events without one, makes ${expanded} bytes to write, over ${EXPANDED_BATCH_FACTOR * maxRequestBytes}: send smaller batches, or the context on each event.`,
+              maskWriteKeys(text),
               413,
-              `The batch's context (${contextBytes} bytes), given to each of its ${takers} events without one, makes the batch larger than ${maxRequestBytes} bytes: send smaller batches, or the context on each event.`,
             );
           }
           meta.batchContext = parsed.context;

@@ -468,29 +468,56 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(JSON.parse(rej.payload)).toEqual(bad);
   });
 
-  it('answers 413 when a batch-level context, given to each event without one, would make the batch larger than 4 MB', async () => {
+  it('bounds a batch-level context like an event, and the batch it makes, keeping what it refuses', async () => {
     // 1 MB of context on 5,000 tiny events was 5 GB to write: the collector ran out of memory and died
-    const context = { padding: 'c'.repeat(100_000) };
-    const batch = Array.from({ length: 60 }, (_, i) => ({
-      type: 'track',
-      userId: 'amp-user',
-      event: 'Tiny',
-      messageId: `amp-${i}`,
-    }));
-    const res = await post(collector.url, '/v1/batch', JSON.stringify({ batch, context }), { key: KEY });
-    expect(res.status).toBe(413);
-    expect(res.body).toEqual({
-      success: false,
-      error: `The batch's context (100014 bytes), given to each of its 60 events without one, makes the batch larger than 4194304 bytes: send smaller batches, or the context on each event.`,
-    });
+    const tiny = (n: number, prefix: string) =>
+      Array.from({ length: n }, (_, i) => ({
+        type: 'track',
+        userId: 'amp-user',
+        event: 'Tiny',
+        messageId: `${prefix}-${i}`,
+      }));
+    const big = await post(
+      collector.url,
+      '/v1/batch',
+      JSON.stringify({ batch: tiny(5, 'amp-big'), context: { padding: 'c'.repeat(40_000) } }),
+      { key: KEY },
+    );
+    expect(big.status).toBe(400);
+    expect((big.body as { error: string }).error).toBe(
+      `The batch's "context" is larger than 32768 bytes, the limit of an event it is given to. The body was kept in rejected_events.`,
+    );
+    // 30 KB on each of 600 events is 18 MB to write, over four request limits (16 MB)
+    const context = { padding: 'c'.repeat(30_000) };
+    const many = await post(
+      collector.url,
+      '/v1/batch',
+      JSON.stringify({ batch: tiny(600, 'amp'), context }),
+      {
+        key: KEY,
+      },
+    );
+    expect(many.status).toBe(413);
+    expect((many.body as { error: string }).error).toMatch(
+      /^The batch's context \(30014 bytes\), given to each of its 600 events without one, makes \d+ bytes to write, over 16777216: send smaller batches, or the context on each event\. The body was kept in rejected_events\.$/,
+    );
     expect(await count('tracks', `user_id = 'amp-user'`)).toBe(0);
-    // events with their own context do not take it: the same batch lands
-    const own = batch.map((e) => ({ ...e, context: { library: { name: 'own' } } }));
-    const fine = await post(collector.url, '/v1/batch', JSON.stringify({ batch: own, context }), {
-      key: KEY,
-    });
+    expect(await count('rejected_events', `payload like '%amp-big-0%' or payload like '%"amp-599"%'`)).toBe(
+      2,
+    );
+    // within the limits it is given to each event without one; events with their own keep theirs
+    const fine = await post(
+      collector.url,
+      '/v1/batch',
+      JSON.stringify({
+        batch: [...tiny(400, 'amp-ok'), { ...tiny(1, 'amp-own')[0], context: { own: 1 } }],
+        context,
+      }),
+      { key: KEY },
+    );
     expect(fine.status).toBe(200);
-    expect(await count('tracks', `user_id = 'amp-user'`)).toBe(60);
+    expect(await count('tracks', `user_id = 'amp-user' and (context->>'padding') is not null`)).toBe(400);
+    expect(await count('tracks', `user_id = 'amp-user' and (context->>'own') = '1'`)).toBe(1);
   });
 
   it('answers 400 on a batch-level context nested deeper than an event may be, and keeps the body', async () => {
