@@ -291,14 +291,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const maxBatchEvents = opts.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
-  const checkEventCount = (events: readonly unknown[]): void => {
-    if (events.length > maxBatchEvents) {
-      throw new HttpError(
-        413,
-        `The request carries ${events.length} events, more than the ${maxBatchEvents} one request may: send smaller batches.`,
-      );
-    }
-  };
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -377,6 +369,14 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       activity.rejected += 1;
       throw new HttpError(status, `${message} The body was kept in rejected_events.`);
     };
+    // more events than one request may carry: refused whole, and kept like a body that cannot be read
+    const tooMany = (n: number): Promise<never> =>
+      refuseBody(
+        `the request carries ${n} events, more than the ${maxBatchEvents} one request may`,
+        `The request carries ${n} events, more than the ${maxBatchEvents} one request may: send smaller batches.`,
+        maskWriteKeys(text),
+        413,
+      );
     let body: Buffer;
     try {
       body = await readBody(req, maxRequestBytes);
@@ -430,7 +430,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         );
       }
       events = parsed.batch;
-      checkEventCount(events);
+      if (events.length > maxBatchEvents) return tooMany(events.length);
       meta.payloadText = elementText('batch');
       if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
       // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid (so
@@ -481,7 +481,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }
-    checkEventCount(events);
+    if (events.length > maxBatchEvents) return tooMany(events.length);
     const result = await ingestOr503(events, meta);
     activity.requests++;
     activity.landed += result.landed;

@@ -539,7 +539,7 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     ).toBe(1);
   });
 
-  it('answers 413 on more than 10,000 events in one request, a batch or a webhook array, and lands none of them', async () => {
+  it('answers 413 on more than 10,000 events in one request, a batch or a webhook array, lands none and keeps the body', async () => {
     // two million one-byte invalid events in 4 MB held the event loop for 11 s (/health included)
     const events = Array.from({ length: 10_001 }, (_, i) => ({
       type: 'track',
@@ -548,7 +548,7 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       messageId: `many-${i}`,
     }));
     const message =
-      'The request carries 10001 events, more than the 10000 one request may: send smaller batches.';
+      'The request carries 10001 events, more than the 10000 one request may: send smaller batches. The body was kept in rejected_events.';
     const batch = await post(collector.url, '/v1/batch', JSON.stringify({ batch: events }), { key: KEY });
     expect(batch.status).toBe(413);
     expect(batch.body).toEqual({ success: false, error: message });
@@ -556,6 +556,8 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(webhook.status).toBe(413);
     expect(webhook.body).toEqual({ success: false, error: message });
     expect(await count('tracks', `user_id = 'many-user'`)).toBe(0);
+    // kept, as an unreadable body is: both requests, whole
+    expect(await count('rejected_events', `payload like '%"many-10000"%'`)).toBe(2);
     const fits = await post(collector.url, '/v1/batch', JSON.stringify({ batch: events.slice(1) }), {
       key: KEY,
     });
