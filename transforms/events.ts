@@ -214,7 +214,9 @@ export function jsonColumn(value: unknown): string | null {
 
 function str(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
-  return clean(typeof value === 'string' ? value : String(value));
+  // a value of NULs only is no value (PostgreSQL would have stored '', a user id sync would send)
+  const text = clean(typeof value === 'string' ? value : String(value));
+  return text === '' ? null : text;
 }
 
 /**

@@ -254,9 +254,10 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
           { cause: err },
         );
       }
-      // DuckDB writes its file and a .wal beside it even to read: a file or folder this user cannot write
+      // DuckDB writes its file and a .wal beside it even to read: a file or folder this user cannot write.
+      // Unavailable rather than wrong (a volume mounted or chowned later): the destination retries it.
       if (/permission denied/i.test(msg)) {
-        throw new UserError(
+        throw new WarehouseUnavailableError(
           `The DuckDB file ${file} cannot be opened for writing (permission denied): make it and its folder writable for this user (DuckDB writes even to read), or point --warehouse at a copy.`,
           { cause: err },
         );

@@ -584,6 +584,12 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
         properties: { s: '\uFFFDx', k: 'ab', whole: '🎉' },
       },
     ]);
+    // an id of NULs only is none: the anonymous id is the event's only id
+    const onlyNul = '{"userId":"\\u0000","anonymousId":"nul-anon","event":"E","messageId":"nul-only"}';
+    expect((await post(collector.url, '/v1/track', onlyNul, { key: KEY })).status).toBe(200);
+    expect(await wh.query(`select user_id, anonymous_id from cdp.tracks where id = 'nul-only'`)).toEqual([
+      { user_id: null, anonymous_id: 'nul-anon' },
+    ]);
   });
 
   it('lands the valid events of a batch, stores each invalid one verbatim with its reason, and lists them', async () => {
