@@ -37,9 +37,11 @@ export interface LoadCommitted {
   /** The file being loaded (`stdin` for `-`). */
   file: string;
   throughLine: number;
-  /** Events landed and lines rejected so far, in every committed batch. */
+  /** Events landed and lines rejected in lines 1 to `throughLine` (and every line of `filesDone`). */
   landed: number;
   rejected: number;
+  /** Events of later lines of `file` whose batch committed before one of the lines before them. */
+  landedBeyond: number;
 }
 
 export interface BadLine {
@@ -123,6 +125,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   progress.start(total, 'load');
   let bytesDone = 0;
   const filesDone: string[] = [];
+  // what the committed prefix of the input holds (see `order` below)
+  const committed = { landed: 0, rejected: 0 };
   try {
     for (const file of files) {
       const name = file === '-' ? 'stdin' : file;
@@ -135,14 +139,16 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       let bad: Array<{ reason: string; payload: string; line: number }> = [];
       // Up to two batches in flight: the next one is read and validated while the previous one is written.
       const inFlight: Array<Promise<void>> = [];
-      // Batches in reading order, so that "committed through line n" never skips one still in flight.
-      const order: Array<{ last: number; done: boolean }> = [];
+      // Batches in reading order, so that "committed through line n" never skips one still in flight: two
+      // batches write at once, and on PostgreSQL the later one may commit first. Only the prefix of committed
+      // batches counts as landed for an interruption; a later batch already committed is reported apart.
+      const order: Array<{ last: number; done: boolean; landed: number; rejected: number }> = [];
       let throughLine = 0;
 
       const flush = async (): Promise<void> => {
         if (events.length === 0 && bad.length === 0) return;
         const batch = { lineNos, bad };
-        const place = { last: lineNo, done: false };
+        const place = { last: lineNo, done: false, landed: 0, rejected: 0 };
         order.push(place);
         const written = ingestor
           .ingest(events, { keepReceivedAt: true, rawTexts: texts, extraRejections: bad })
@@ -151,14 +157,24 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
             summary.landed += res.landed;
             for (const r of res.rejected) note(name, batch.lineNos[r.index], r.reason);
             progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
-            place.done = true;
-            while (order.length > 0 && order[0].done) throughLine = (order.shift() as { last: number }).last;
+            Object.assign(place, {
+              done: true,
+              landed: res.landed,
+              rejected: res.rejected.length + batch.bad.length,
+            });
+            while (order.length > 0 && order[0].done) {
+              const b = order.shift() as (typeof order)[number];
+              throughLine = b.last;
+              committed.landed += b.landed;
+              committed.rejected += b.rejected;
+            }
             opts.onCommitted?.({
               filesDone: filesDone.slice(),
               file: name,
               throughLine,
-              landed: summary.landed,
-              rejected: summary.rejected,
+              landed: committed.landed,
+              rejected: committed.rejected,
+              landedBeyond: order.reduce((n, b) => n + (b.done ? b.landed : 0), 0),
             });
           })
           .catch((err: unknown) => {

@@ -71,7 +71,7 @@ describeEachWarehouse(
         child.kill('SIGINT');
         expect(await exited).toBe(1);
         expect(stderr).toMatch(
-          /^error: interrupted \(SIGINT\) before the command finished: 4,000 events had landed, from stdin up to line 4,000; the batches after it are rolled back\. To land the rest only, load from line 4,001 of standard input: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId\.$/m,
+          /^error: interrupted \(SIGINT\) before the command finished: 4,000 events had landed, from stdin up to line 4,000; the batches in flight are rolled back\. To land the rest only, load from line 4,001 of standard input: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId \(load gives those without one a new random id each time\)\.$/m,
         );
         expect(await landed()).toBe(4000);
       } finally {
@@ -130,9 +130,24 @@ describe('the line an interrupted load of files ends with', () => {
       throughLine: 12_000,
       landed: 31_990,
       rejected: 10,
+      landedBeyond: 0,
     });
     expect(text).toBe(
-      '31,990 events had landed (10 lines rejected), from a.ndjson and b.ndjson up to line 12,000; the batches after it are rolled back. To land the rest only, load from `tail -n +12001 b.ndjson | cdp-lifecycle load - …`, then load c.ndjson d.ndjson: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId.',
+      '31,990 events had landed (10 lines rejected), from a.ndjson and b.ndjson up to line 12,000; the batches in flight are rolled back. To land the rest only, load from `tail -n +12001 b.ndjson | cdp-lifecycle load - …`, then load c.ndjson d.ndjson: a rerun of the whole load lands the first ones again, which the models count once only when they carry a messageId (load gives those without one a new random id each time).',
+    );
+  });
+
+  it('names the events of a later batch that committed first (PostgreSQL writes two batches at once)', () => {
+    const text = interruptedLoad(['e.ndjson'], {
+      filesDone: [],
+      file: 'e.ndjson',
+      throughLine: 2000,
+      landed: 2000,
+      rejected: 0,
+      landedBeyond: 2000,
+    });
+    expect(text).toMatch(
+      /^2,000 events had landed, from e\.ndjson up to line 2,000 \(and 2,000 events of a later batch, which loading from there lands again\); /,
     );
   });
 });

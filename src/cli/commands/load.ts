@@ -22,11 +22,15 @@ export function interruptedLoad(files: readonly string[], c: LoadCommitted | und
     c.file === 'stdin'
       ? `line ${(c.throughLine + 1).toLocaleString('en-US')} of standard input`
       : `\`tail -n +${c.throughLine + 1} ${c.file} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
+  const beyond =
+    c.landedBeyond > 0
+      ? ` (and ${plural(c.landedBeyond, 'event')} of a later batch, which loading from there lands again)`
+      : '';
   return (
     `${plural(c.landed, 'event')} had landed${rejected}, from ${done}${c.file} up to line ` +
-    `${c.throughLine.toLocaleString('en-US')}; the batches after it are rolled back. To land the rest only, ` +
-    `load from ${resume}: a rerun of the whole load lands the first ones again, which the models count once ` +
-    'only when they carry a messageId.'
+    `${c.throughLine.toLocaleString('en-US')}${beyond}; the batches in flight are rolled back. To land the rest ` +
+    `only, load from ${resume}: a rerun of the whole load lands the first ones again, which the models count ` +
+    'once only when they carry a messageId (load gives those without one a new random id each time).'
   );
 }
 
