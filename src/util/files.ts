@@ -18,14 +18,22 @@ export function writableFileProblem(file: string): string | undefined {
     return `${fs.existsSync(abs) ? abs : dir} is not writable`;
   }
   // access() says yes to root everywhere, /proc and read-only mounts included: opening the file is the proof.
-  // Append mode leaves an existing file as it is; a file created only for the test goes again.
-  const existed = fs.existsSync(abs);
+  // Only for a path that is not there (created, then removed) or a regular file (append mode leaves it as it
+  // is): a symbolic link, dangling or not, would have its target created and itself removed, and a FIFO
+  // would block the open until someone reads it.
+  let entry: fs.Stats | undefined;
+  try {
+    entry = fs.lstatSync(abs);
+  } catch {
+    entry = undefined;
+  }
+  if (entry !== undefined && !entry.isFile()) return undefined;
   try {
     fs.closeSync(fs.openSync(abs, 'a'));
   } catch (err) {
     return `${abs} cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
   }
-  if (!existed) fs.rmSync(abs, { force: true });
+  if (entry === undefined) fs.rmSync(abs, { force: true });
   return undefined;
 }
 
