@@ -614,14 +614,16 @@ export class Ingestor {
         }
         if (rollback) throw new ProbeRolledBack(out.reduce((n, r) => n + r.landed, 0));
       });
+    const ready = this.tablesReady;
     try {
       await write();
     } catch (err) {
       if (!isMissingRelationError(err)) throw err;
       // A raw table or the schema went away while the collector ran (dropped by hand, a database restored):
       // create them again, as at start, rather than answer 500 to every retry until someone restarts it.
+      // Writes failing together share one re-creation: concurrent `create schema if not exists` can collide.
       this.logger?.warn({ err: errorMessage(err) }, 'a raw table was missing; creating the raw tables again');
-      this.tablesReady = undefined;
+      if (this.tablesReady === ready) this.tablesReady = undefined;
       await this.ensureTables();
       await write();
     }

@@ -474,6 +474,15 @@ describeEachWarehouse('collector when its raw tables are dropped while it runs',
     expect(await wh.query(`select id from ${schema}.groups`)).toEqual([{ id: 'after-table-drop' }]);
   });
 
+  it('lands every one of many requests that meet the dropped schema together', async () => {
+    await wh.exec(`drop schema ${schema} cascade`);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => track(`together-${i}`)));
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 200));
+    expect(await wh.query(`select count(*) as n from ${schema}.tracks where id like 'together-%'`)).toEqual([
+      { n: 20 },
+    ]);
+  });
+
   it('creates a dropped schema again with every raw table', async () => {
     await wh.exec(`drop schema ${schema} cascade`);
     expect((await track('after-schema-drop')).status).toBe(200);
