@@ -6,6 +6,7 @@ import { defragment, isFragmented } from '../../src/warehouse/fragmentation';
 import { runSync } from '../../src/sync';
 import { build, landRaw, viewedItem } from '../models/helpers';
 import { makeUsers, writeUserLifecycle } from '../sync/helpers/lifecycle-fixture';
+import { startFakeCdp } from '../sync/helpers/fake-cdp';
 
 /**
  * A scheduled `run` is one process per run: on DuckDB, whose checkpoint vacuum the warehouse turns off, each
@@ -78,13 +79,28 @@ describe('a DuckDB file appended to by many short processes', () => {
       expect(await groups(wh, 'lifecycle', 'int_lifecycle__builds')).toBeLessThanOrEqual(9);
       await writeUserLifecycle(wh, 'synced', makeUsers(5));
     });
-    for (let i = 0; i < 12; i++) {
-      await withWarehouse(file, (wh) =>
-        runSync({ warehouse: wh, schema: 'synced', to: 'segment', dryRun: true }),
-      );
+    // real syncs that send everyone each time, so that every sync table is written by every process
+    const cdp = await startFakeCdp();
+    try {
+      for (let i = 0; i < 12; i++) {
+        await withWarehouse(file, async (wh) => {
+          const s = await runSync({
+            warehouse: wh,
+            schema: 'synced',
+            to: 'segment',
+            endpoint: cdp.url,
+            writeKey: 'wk',
+            fullResync: true,
+          });
+          expect(s).toMatchObject({ sent: 5, failed: 0 });
+        });
+      }
+    } finally {
+      await cdp.close();
     }
     await withWarehouse(file, async (wh) => {
       expect(await wh.query('select count(*) as n from synced.sync_runs')).toEqual([{ n: 12 }]);
+      expect(await wh.query('select count(*) as n from synced.sync_state')).toEqual([{ n: 5 }]);
       for (const t of ['sync_runs', 'sync_log', 'sync_state']) {
         expect(await groups(wh, 'synced', t)).toBeLessThanOrEqual(9);
       }
