@@ -16,6 +16,8 @@ export interface ResolvedConfig {
   rawSchema: string;
   schema: string;
   vars: Record<string, unknown>;
+  /** Where each var in `vars` was set (`--vars`, a file, an environment variable), for error messages. */
+  varSources: Record<string, string>;
   /** Where run_results.json goes. */
   targetPath: string;
   serve: {
@@ -331,6 +333,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
         ? configFile
         : relative;
   const values = new Map<string, unknown>();
+  const varSources: Record<string, string> = {};
   // the settings given by a file, the environment or a flag rather than left at their defaults
   const explicit = new Set<string>();
   // where each explicit setting's value came from, for messages that name what to change
@@ -359,7 +362,18 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     if (setting.key === 'vars') {
       // Vars merge key by key, so a file can set the timezone while --vars moves the as-of date.
       const merged: Record<string, unknown> = {};
-      for (const [src, raw] of layers) Object.assign(merged, coerce(setting, raw, src, cwd));
+      for (const [src, raw] of layers) {
+        const layer = coerce(setting, raw, src, cwd) as Record<string, unknown>;
+        Object.assign(merged, layer);
+        for (const name of Object.keys(layer)) {
+          varSources[name] =
+            src.kind === 'file'
+              ? `vars.${name} in ${src.file ?? CONFIG_FILE_NAME}`
+              : src.kind === 'env'
+                ? `the environment variable ${src.name}`
+                : '--vars';
+        }
+      }
       values.set(setting.key, merged);
       continue;
     }
@@ -377,6 +391,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     rawSchema: get<string>('raw_schema'),
     schema: get<string>('schema'),
     vars: get<Record<string, unknown>>('vars'),
+    varSources,
     targetPath: get<string>('target_path'),
     serve: {
       port: get<number>('serve.port'),

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { UserError, WarehouseUnavailableError } from '../errors';
+import { UsageError, UserError, WarehouseUnavailableError } from '../errors';
 import { openWarehouse, parseWarehouseUrl, type Warehouse } from '../warehouse';
 import { resolveConfig, type ResolvedConfig } from './config';
 import { Output } from './output';
@@ -75,10 +75,27 @@ export function addCommand(program: Command, spec: CommandSpec, onExit: (code: n
     const out = new Output(verbose);
     const config = resolveConfig({ command: spec.name, flags: opts });
     if (config.configFile) out.debug(`config file: ${config.configFile}`);
-    const code = await spec.action({ command: spec.name, config, out, verbose, opts }, args);
+    let code: number | void;
+    try {
+      code = await spec.action({ command: spec.name, config, out, verbose, opts }, args);
+    } catch (err) {
+      throw namingVarSource(err, config.varSources);
+    }
     onExit(code ?? 0);
   });
   return cmd;
+}
+
+/**
+ * The package's macros refuse a bad var with "…: fix it in --vars or dbt_project.yml." (what a dbt user has);
+ * a var set in cdp-lifecycle.yml or LIFECYCLE_VARS is named where it was set instead.
+ */
+export function namingVarSource(err: unknown, sources: Record<string, string>): unknown {
+  if (!(err instanceof UsageError)) return err;
+  const m = /^The var (\w+) (.*): fix it in --vars or dbt_project\.yml\.$/s.exec(err.message);
+  const source = m ? sources[m[1]] : undefined;
+  if (!m || source === undefined || source === '--vars') return err;
+  return new UsageError(`The var ${m[1]} ${m[2]}: fix it in ${source}.`, { cause: err });
 }
 
 /** Commands that land events, so may create a new DuckDB file. */

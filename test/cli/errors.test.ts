@@ -549,6 +549,34 @@ describe('cli error manners', () => {
     expect(other.stderr).toMatch(/holds the demo \(cdp-lifecycle demo made schema cdp\)/);
   });
 
+  it('names where a var the package refuses was set: --vars, LIFECYCLE_VARS or the config file', async () => {
+    const out = path.join(dir, 'compiled-var-source');
+    const fromFlag = await inProcess(['compile', '--out', out, '--vars', '{lifecycle__new_days: 0}']);
+    expect(fromFlag.code).toBe(2);
+    expect(fromFlag.stderr).toMatch(/: fix it in --vars or dbt_project\.yml\.$/m);
+    process.env.LIFECYCLE_VARS = '{lifecycle__new_days: 0}';
+    try {
+      const fromEnv = await inProcess(['compile', '--out', out]);
+      expect(fromEnv.code).toBe(2);
+      expect(fromEnv.stderr).toMatch(
+        /^error: The var lifecycle__new_days must be a whole number >= 1, not '0': fix it in the environment variable LIFECYCLE_VARS\.$/m,
+      );
+    } finally {
+      delete process.env.LIFECYCLE_VARS;
+    }
+    const project = fs.mkdtempSync(path.join(dir, 'var-file-'));
+    fs.writeFileSync(path.join(project, 'cdp-lifecycle.yml'), 'vars:\n  lifecycle__churn_days: 0\n');
+    const cwd = process.cwd();
+    process.chdir(project);
+    try {
+      const fromFile = await inProcess(['compile', '--out', out]);
+      expect(fromFile.code).toBe(2);
+      expect(fromFile.stderr).toMatch(/: fix it in vars\.lifecycle__churn_days in cdp-lifecycle\.yml\.$/m);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('points a model named as an argument to --select, as dbt users write it', async () => {
     const r = await inProcess(['build', '--vars', '{}', '+user_lifecycle']);
     expect(r.code).toBe(2);
