@@ -211,6 +211,8 @@ export function maskWriteKeys(text: string): string {
  * restarting at each quote took quadratic time: seconds for 80 KB of `\"`). Strings are read token by token;
  * one followed by `:` is a member name. Best effort on text that is not JSON, as the plain pattern above.
  */
+const VALID_JSON_STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:u[0-9a-fA-F]{4}|["\\/bfnrt]))*"$/;
+
 function maskEscapedWriteKeys(text: string): string {
   const out: string[] = [];
   let copied = 0;
@@ -243,12 +245,10 @@ function maskEscapedWriteKeys(text: string): string {
       continue;
     }
     const value = skipSpace(colon + 1);
-    let name: unknown;
-    try {
-      name = JSON.parse(text.slice(i, end));
-    } catch {
-      name = undefined;
-    }
+    // Only a name that can spell writeKey (50 characters with every letter escaped) and whose escapes are all
+    // valid is decoded: a failed parse costs microseconds, and a body of bad names would add up to seconds.
+    const token = text.slice(i, end);
+    const name = end - i <= 50 && VALID_JSON_STRING.test(token) ? (JSON.parse(token) as unknown) : undefined;
     if (name === 'writeKey' && text[value] === '"') {
       const valueEnd = stringEnd(value);
       out.push(text.slice(copied, value), '"***"');

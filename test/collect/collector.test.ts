@@ -892,6 +892,9 @@ describe('maskWriteKeys', () => {
     expect(maskWriteKeys('{"e":"\\u00e9","write\\u004bey":"cut-off')).toBe(
       '{"e":"\\u00e9","write\\u004bey":"***"',
     );
+    // names with bad escapes are passed over (not parsed), and a fully escaped writeKey still masked
+    const spelled = '"\\u0077\\u0072\\u0069\\u0074\\u0065\\u004b\\u0065\\u0079"';
+    expect(maskWriteKeys(`{"\\u":1,"\\x":2,${spelled}:"k5"}`)).toBe(`{"\\u":1,"\\x":2,${spelled}:"***"}`);
     // escaped quotes inside strings keep the reading in step
     expect(maskWriteKeys('{"q":"a\\"writeKey\\":\\"no","write\\u004bey":"k4"}')).toBe(
       '{"q":"a\\"writeKey\\":\\"no","write\\u004bey":"***"}',
