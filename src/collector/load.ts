@@ -40,7 +40,10 @@ export interface LoadCommitted {
   /** Events landed and lines rejected in lines 1 to `throughLine` (and every line of `filesDone`). */
   landed: number;
   rejected: number;
-  /** Events of later lines of `file` whose batch committed before one of the lines before them. */
+  /**
+   * Lines of `file` after `throughLine` already written (landed events and rejected lines alike), whose batch
+   * committed before an earlier one.
+   */
   landedBeyond: number;
 }
 
@@ -174,7 +177,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
               throughLine,
               landed: committed.landed,
               rejected: committed.rejected,
-              landedBeyond: order.reduce((n, b) => n + (b.done ? b.landed : 0), 0),
+              landedBeyond: order.reduce((n, b) => n + (b.done ? b.landed + b.rejected : 0), 0),
             });
           })
           .catch((err: unknown) => {

@@ -147,7 +147,19 @@ describe('the line an interrupted load of files ends with', () => {
       landedBeyond: 2000,
     });
     expect(text).toMatch(
-      /^2,000 events had landed, from e\.ndjson up to line 2,000 \(and 2,000 events of a later batch, which loading from there lands again\); /,
+      /^2,000 events had landed, from e\.ndjson up to line 2,000 \(and 2,000 lines of a later batch, which loading from there lands again\); /,
+    );
+    // the later batch committed, the first not yet: not "no event had landed", which would land it twice
+    const early = interruptedLoad(['e.ndjson'], {
+      filesDone: [],
+      file: 'e.ndjson',
+      throughLine: 0,
+      landed: 0,
+      rejected: 0,
+      landedBeyond: 2000,
+    });
+    expect(early).toMatch(
+      /^0 events had landed, from e\.ndjson up to line 0 \(and 2,000 lines of a later batch, which loading from there lands again\); .* load from `tail -n \+1 e\.ndjson/,
     );
   });
 });

@@ -12,7 +12,7 @@ import type { LoadCommitted, LoadSummary } from '../../collector';
  * they carry a messageId (load generates one for the others), so it names where the rest starts.
  */
 export function interruptedLoad(files: readonly string[], c: LoadCommitted | undefined): string {
-  if (c === undefined || (c.landed === 0 && c.rejected === 0)) {
+  if (c === undefined || (c.landed === 0 && c.rejected === 0 && c.landedBeyond === 0)) {
     return 'no event had landed yet (the batches in flight are rolled back); run it again.';
   }
   const done = c.filesDone.length > 0 ? `${c.filesDone.join(', ')} and ` : '';
@@ -24,7 +24,7 @@ export function interruptedLoad(files: readonly string[], c: LoadCommitted | und
       : `\`tail -n +${c.throughLine + 1} ${c.file} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
   const beyond =
     c.landedBeyond > 0
-      ? ` (and ${plural(c.landedBeyond, 'event')} of a later batch, which loading from there lands again)`
+      ? ` (and ${plural(c.landedBeyond, 'line')} of a later batch, which loading from there lands again)`
       : '';
   return (
     `${plural(c.landed, 'event')} had landed${rejected}, from ${done}${c.file} up to line ` +
