@@ -183,10 +183,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * lone surrogates become U+FFFD, as undecodable UTF-8 in a body already does, on every warehouse.
  */
 function clean(s: string): string {
-  let out = s.includes('\u0000') ? s.replace(/\u0000/g, '') : s;
-  LONE_SURROGATE.lastIndex = 0;
-  if (LONE_SURROGATE.test(out)) out = out.replace(LONE_SURROGATE, '\uFFFD');
-  return out;
+  return (s.includes('\u0000') ? s.replace(/\u0000/g, '') : s).replace(LONE_SURROGATE, '\uFFFD');
 }
 
 function cleaned(value: unknown): unknown {

@@ -367,11 +367,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
         Object.assign(merged, layer);
         for (const name of Object.keys(layer)) {
           varSources[name] =
-            src.kind === 'file'
-              ? `vars.${name} in ${src.file ?? CONFIG_FILE_NAME}`
-              : src.kind === 'env'
-                ? `the environment variable ${src.name}`
-                : '--vars';
+            src.kind === 'file' ? `vars.${name} in ${src.file ?? CONFIG_FILE_NAME}` : describeSource(src);
         }
       }
       values.set(setting.key, merged);

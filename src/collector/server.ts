@@ -206,13 +206,14 @@ export function maskWriteKeys(text: string): string {
   return masked.includes('\\u') ? maskEscapedWriteKeys(masked) : masked;
 }
 
+/** A JSON string token whose escapes are all valid, so that JSON.parse of it cannot throw. */
+const VALID_JSON_STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:u[0-9a-fA-F]{4}|["\\/bfnrt]))*"$/;
+
 /**
  * Masks the string value of every member whose name decodes to writeKey, in one pass over the text (a regex
  * restarting at each quote took quadratic time: seconds for 80 KB of `\"`). Strings are read token by token;
  * one followed by `:` is a member name. Best effort on text that is not JSON, as the plain pattern above.
  */
-const VALID_JSON_STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:u[0-9a-fA-F]{4}|["\\/bfnrt]))*"$/;
-
 function maskEscapedWriteKeys(text: string): string {
   const out: string[] = [];
   let copied = 0;
@@ -352,8 +353,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
     };
     /**
-     * A body refused as a whole (400) from an authenticated sender is kept in rejected_events, as its text:
-     * SDKs drop a batch answered with 400, so this copy is the only one left.
+     * A body refused as a whole (400, or 413 for what it would make) from an authenticated sender is kept in
+     * rejected_events, as its text: SDKs drop a batch answered with 4xx, so this copy is the only one left.
      */
     const refuseBody = async (
       reason: string,
@@ -470,6 +471,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
     } else if (path === '/webhook') {
       events = Array.isArray(parsed) ? parsed : [parsed];
+      if (events.length > maxBatchEvents) return tooMany(events.length);
       meta.keepReceivedAt = true;
       meta.payloadText = Array.isArray(parsed) ? elementText(null) : () => maskWriteKeys(text);
     } else {
@@ -481,7 +483,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // As on Segment's API, the endpoint decides the call type.
       if (isJsonObject(parsed)) parsed.type = meta.impliedType;
     }
-    if (events.length > maxBatchEvents) return tooMany(events.length);
     const result = await ingestOr503(events, meta);
     activity.requests++;
     activity.landed += result.landed;

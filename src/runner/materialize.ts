@@ -588,7 +588,8 @@ export async function compactIfBloated(wh: Warehouse, schema: string, name: stri
   const live = await countRows(wh, schema, name);
   // deleted rows past the share, or row groups far more than the rows need (int_lifecycle__builds gains one
   // row, and so one row group of its own, per build: see isFragmented)
-  if (total - live <= COMPACT_DEAD_SHARE * total && !(await isFragmented(wh, schema, name))) return false;
+  if (total - live <= COMPACT_DEAD_SHARE * total && !(await isFragmented(wh, schema, name, live)))
+    return false;
   // the copy would lose the comments persist_docs wrote on the table and its columns
   const comments = await wh.query<{ col: string | null; comment: string }>(
     `select null as col, comment from duckdb_tables()

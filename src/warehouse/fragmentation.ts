@@ -10,7 +10,13 @@ const ROW_GROUP_SIZE = 122_880;
  * row group of its own, at least one 256 KB block each, which nothing merges. A table past this point is
  * worth rewriting: its blocks go back to the file's free list, so the file stops growing.
  */
-export async function isFragmented(wh: SqlRunner, schema: string, name: string): Promise<boolean> {
+export async function isFragmented(
+  wh: SqlRunner,
+  schema: string,
+  name: string,
+  /** The table's live rows, when the caller has counted them already. */
+  rows?: number,
+): Promise<boolean> {
   if (wh.dialect !== 'duckdb') return false;
   const [r] = await wh.query<{ groups: number | bigint | null }>(
     `select count(distinct row_group_id) as groups from pragma_storage_info($1)`,
@@ -18,10 +24,16 @@ export async function isFragmented(wh: SqlRunner, schema: string, name: string):
   );
   const groups = Number(r?.groups ?? 0);
   if (groups <= 8) return false;
-  const [c] = await wh.query<{ n: number | bigint }>(
-    `select count(*) as n from ${quoteIdent(schema)}.${quoteIdent(name)}`,
-  );
-  return groups > 2 * Math.ceil(Number(c?.n ?? 0) / ROW_GROUP_SIZE) + 4;
+  const live =
+    rows ??
+    Number(
+      (
+        await wh.query<{ n: number | bigint }>(
+          `select count(*) as n from ${quoteIdent(schema)}.${quoteIdent(name)}`,
+        )
+      )[0]?.n ?? 0,
+    );
+  return groups > 2 * Math.ceil(live / ROW_GROUP_SIZE) + 4;
 }
 
 /**

@@ -447,15 +447,7 @@ describeEachWarehouse('collector when its raw tables are dropped while it runs',
 
   beforeAll(async () => {
     wh = await tw().open();
-    await wh.exec(`drop schema if exists ${schema} cascade`);
-    collector = await startCollector({
-      warehouse: wh,
-      rawSchema: schema,
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger: pino({ level: 'silent' }),
-    });
+    collector = await collectorOverTracks(wh, schema, (ddl) => ddl);
   });
   afterAll(async () => {
     await collector.close();

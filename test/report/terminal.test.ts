@@ -123,19 +123,27 @@ describe('terminal report across warehouses', () => {
   });
 });
 
+/** Report data written by hand, for what the fixture marts do not reach: an empty report plus `parts`. */
+const reportData = (parts: Partial<ReportData>): ReportData => ({
+  schema: 'lifecycle',
+  asOfDate: '2026-03-31',
+  statuses: [],
+  totalUsers: 0,
+  transitions: [],
+  statusDaily: [],
+  growthDaily: [],
+  rfm: [],
+  purchasers: 0,
+  meanings: { ...STATUS_MEANING },
+  ...parts,
+});
+
 describe('rfmTieNote', () => {
-  const data = (fs: number[]): ReportData => ({
-    schema: 'lifecycle',
-    asOfDate: '2026-03-31',
-    statuses: [],
-    totalUsers: 0,
-    transitions: [],
-    statusDaily: [],
-    growthDaily: [],
-    rfm: fs.map((f) => ({ r: 3, f, segment: 'x', users: 1, monetary: 1 })),
-    purchasers: fs.length,
-    meanings: { ...STATUS_MEANING },
-  });
+  const data = (fs: number[]): ReportData =>
+    reportData({
+      rfm: fs.map((f) => ({ r: 3, f, segment: 'x', users: 1, monetary: 1 })),
+      purchasers: fs.length,
+    });
   it('explains empty low frequency columns, and only then', () => {
     expect(rfmTieNote(data([3, 4, 5]))).toBe(
       'F1–F2 are empty: scores rank customers against each other, and those who bought equally often share the higher score, so with few customers, or many at the same count (often one purchase), the lowest scores stay empty.',
@@ -148,24 +156,18 @@ describe('rfmTieNote', () => {
 
 describe('terminal report at scale', () => {
   // a warehouse of millions: columns widen with the figures instead of running into each other
-  const data: ReportData = {
-    schema: 'lifecycle',
-    asOfDate: '2026-03-31',
+  const data = reportData({
     statuses: [
       { status: 'active', users: 12_345_678, usersWeekAgo: 13_580_245 },
       { status: 'churned', users: 7, usersWeekAgo: 7 },
     ],
     totalUsers: 12_345_685,
-    transitions: [],
-    statusDaily: [],
-    growthDaily: [],
     rfm: [
       { r: 5, f: 4, segment: 'champions', users: 223_456, monetary: 1 },
       { r: 5, f: 5, segment: 'champions', users: 123_456, monetary: 123_456_789.12 },
     ],
     purchasers: 346_912,
-    meanings: { ...STATUS_MEANING },
-  };
+  });
   const lines = formatTerminalReport(data).split('\n');
 
   it('right-aligns users and changes under their headers', () => {
@@ -188,21 +190,13 @@ describe('terminal report at scale', () => {
 });
 
 describe('terminal report in a narrow terminal', () => {
-  const data: ReportData = {
-    schema: 'lifecycle',
-    asOfDate: '2026-03-31',
+  const data = reportData({
     statuses: [
       { status: 'churned', users: 7, usersWeekAgo: 7 },
       { status: 'active', users: 3, usersWeekAgo: 1 },
     ],
     totalUsers: 10,
-    transitions: [],
-    statusDaily: [],
-    growthDaily: [],
-    rfm: [],
-    purchasers: 0,
-    meanings: { ...STATUS_MEANING },
-  };
+  });
   const churned = STATUS_MEANING.churned;
 
   it('wraps a meaning inside its column when the row leaves room for it', () => {
