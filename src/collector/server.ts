@@ -306,6 +306,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   }
   let inFlight = 0;
   let closing = false;
+  let healthFailure: string | undefined;
   let drained: (() => void) | undefined;
   const activity = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
   let activitySince = Date.now();
@@ -502,11 +503,23 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     log.debug({ method: req.method, path }, 'request received');
     try {
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // A collector faces the internet: only a caller with a write key learns the warehouse's address and
+        // why it fails (a load balancer's probe needs the status code alone); the log always says why.
+        const detailed = authorised(req, undefined);
         try {
           await opts.warehouse.ping();
-          send(res, 200, { status: 'ok', warehouse: opts.warehouse.displayUrl });
+          healthFailure = undefined;
+          send(
+            res,
+            200,
+            detailed ? { status: 'ok', warehouse: opts.warehouse.displayUrl } : { status: 'ok' },
+          );
         } catch (err) {
-          send(res, 503, { status: 'unavailable', error: errorMessage(err) });
+          const error = errorMessage(err);
+          // once per failure, not once per probe
+          if (healthFailure !== error) log.warn({ err: error }, 'health check: warehouse unavailable');
+          healthFailure = error;
+          send(res, 503, detailed ? { status: 'unavailable', error } : { status: 'unavailable' });
         }
         return;
       }

@@ -813,10 +813,18 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       headers: { 'x-request-id': 'req-abc' },
     });
     expect(res.headers['x-request-id']).toBe('req-abc');
+    // anyone may probe it; only a write key's holder learns where the warehouse is
     const health = await fetch(`${collector.url}/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect(await health.json()).toEqual({ status: 'ok' });
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const wrongKey = await fetch(`${collector.url}/health`, { headers: { authorization: basic('nope') } });
+    expect(await wrongKey.json()).toEqual({ status: 'ok' });
+    const detailed = await fetch(`${collector.url}/health`, { headers: { authorization: basic(KEY) } });
+    expect(await detailed.json()).toEqual({
+      status: 'ok',
+      warehouse: expect.stringMatching(/^(duckdb|postgres):/),
+    });
     expect((await fetch(`${collector.url}/v1/nope`, { method: 'POST' })).status).toBe(404);
     const wrongMethod = await fetch(`${collector.url}/v1/batch`);
     expect(wrongMethod.status).toBe(405);

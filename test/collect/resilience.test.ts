@@ -74,6 +74,7 @@ describeEachWarehouse(
     let wh: Warehouse;
     let direct: Warehouse;
     let collector: Collector;
+    const logs: Array<{ msg: string }> = [];
 
     beforeAll(async () => {
       const target = new URL(PG_ADMIN_URL);
@@ -89,7 +90,7 @@ describeEachWarehouse(
         port: 0,
         host: '127.0.0.1',
         writeKeys: [KEY],
-        logger: pino({ level: 'silent' }),
+        logger: pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
       });
     });
     afterAll(async () => {
@@ -121,6 +122,12 @@ describeEachWarehouse(
       });
       const health = await fetch(`${collector.url}/health`);
       expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ status: 'unavailable' });
+      const detailed = await fetch(`${collector.url}/health`, { headers: { authorization: basic(KEY) } });
+      expect(detailed.status).toBe(503);
+      expect(await detailed.json()).toEqual({ status: 'unavailable', error: expect.stringMatching(/\S/) });
+      // the operator learns why from the log, once however often the probe asks
+      expect(logs.filter((l) => l.msg === 'health check: warehouse unavailable')).toHaveLength(1);
 
       await proxy.restore();
       const after = await postJson(collector.url, '/v1/batch', batchOf('during', 50), KEY);
