@@ -277,6 +277,32 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
  * of its own each time, and the file would grow by blocks nothing reclaims (see isFragmented). Housekeeping:
  * a failure here costs file space only, never the sync's result.
  */
+/**
+ * Which flags tell several synced destinations apart: the same key synced to two hosts (Segment's US and EU
+ * endpoints) needs --endpoint, two keys on one host need --write-key. Names them, so the user can pick.
+ */
+function ambiguousDestinations(to: SyncTarget, givenHost: string | null, known: string[]): string {
+  const parts = known.map((d) => {
+    const rest = d.slice(to.length + 1);
+    const cut = rest.lastIndexOf(':');
+    return cut < 0 ? { host: rest, key: '' } : { host: rest.slice(0, cut), key: rest.slice(cut + 1) };
+  });
+  const hosts = new Set(parts.map((p) => p.host));
+  const keys = new Set(parts.map((p) => p.key));
+  const shown = parts
+    .slice(0, 5)
+    .map((p) => `${p.host} (key sha256 ${p.key}…)`)
+    .join(', ');
+  const more = parts.length > 5 ? ` and ${parts.length - 5} more` : '';
+  const flags =
+    hosts.size === 1
+      ? 'the --write-key'
+      : keys.size === 1
+        ? 'the --endpoint'
+        : 'the --endpoint and --write-key';
+  return `${known.length} destinations have been synced to ${to}${givenHost === null ? '' : ` at ${givenHost}`} (${shown}${more}): pass ${flags} of the one this dry run should compare with.`;
+}
+
 async function syncThenTidy(opts: SyncOptions): Promise<SyncSummary> {
   try {
     return await syncUnlocked(opts);
@@ -339,11 +365,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     const givenHost = opts.endpoint || opts.region ? hostId : null;
     const prefix = givenHost === null ? `${opts.to}:` : `${opts.to}:${givenHost}:`;
     const known = await knownDestinations(wh, schema, prefix);
-    if (known.length > 1) {
-      throw new UsageError(
-        `${known.length} write keys have been synced to ${opts.to}${givenHost === null ? '' : ` at ${givenHost}`}: pass the --write-key of the one this dry run should compare with.`,
-      );
-    }
+    if (known.length > 1) throw new UsageError(ambiguousDestinations(opts.to, givenHost, known));
     destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:${NO_WRITE_KEY}`;
   }
 

@@ -224,7 +224,7 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     // once a second write key has been synced to the same host, a keyless dry run cannot tell which to preview
     const second = await runSync({ ...base(), writeKey: 'wk_second' });
     await expect(runSync({ ...noKey, dryRun: true })).rejects.toThrow(
-      /^2 write keys have been synced to segment at .*: pass the --write-key of the one this dry run should compare with\.$/,
+      /^2 destinations have been synced to segment at (\S+) \(\1 \(key sha256 [0-9a-f]{12}…\), \1 \(key sha256 [0-9a-f]{12}…\)\): pass the --write-key of the one this dry run should compare with\.$/,
     );
     await expect(runSync({ ...base(), dryRun: true })).resolves.toMatchObject({ changed: 0 });
     // a dry run takes no lock, so it can run beside a real one: it leaves that run's row alone
@@ -245,6 +245,27 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       `delete from lifecycle.sync_state where destination = (select destination from lifecycle.sync_runs where run_id = $1)`,
       [second.runId],
     );
+    // the same key synced to a second host (Segment's US and EU endpoints): only --endpoint tells them apart
+    const eu = await startFakeCdp();
+    try {
+      const other = await runSync({ ...base(), endpoint: eu.url });
+      const euHost = new URL(eu.url).host;
+      const thrown = await runSync({ ...noKeyNoHost, dryRun: true }).catch((e: unknown) => e);
+      expect(thrown).toBeInstanceOf(UsageError);
+      expect((thrown as Error).message).toMatch(
+        /^2 destinations have been synced to segment \(.*\): pass the --endpoint of the one this dry run should compare with\.$/,
+      );
+      expect((thrown as Error).message).toContain(`${euHost} (key sha256 `);
+      for (const t of ['sync_state', 'sync_log', 'sync_runs']) {
+        const where =
+          t === 'sync_state'
+            ? 'destination = (select destination from lifecycle.sync_runs where run_id = $1)'
+            : 'run_id = $1';
+        await wh.query(`delete from lifecycle.${t} where ${where}`, [other.runId]);
+      }
+    } finally {
+      await eu.close();
+    }
   });
 
   it("drops a killed dry run's pending table after a day, and leaves a running one's alone", async () => {
