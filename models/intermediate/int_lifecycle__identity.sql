@@ -44,7 +44,7 @@ alias_rows as (
 aliases as (
     select previous_id, user_id, event_at, received_at, id
     from (
-        {{ dedup_first('alias_rows', ['event_at', 'user_id', 'previous_id']) }}
+        {{ dedup_first('alias_rows', ['event_at'], ['user_id', 'previous_id']) }}
     ) as d
     where event_date <= {{ as_of }}
         and nullif(previous_id, '') is not null
@@ -57,7 +57,7 @@ latest_alias as (
     from (
         select
             a.*,
-            row_number() over (partition by a.previous_id order by a.event_at desc, a.received_at desc nulls last, a.id desc) as pick
+            row_number() over (partition by a.previous_id order by a.event_at desc, a.received_at desc nulls last, {{ binary_text('a.id') }} desc) as pick
         from aliases as a
     ) as ranked
     where pick = 1
@@ -155,7 +155,7 @@ identify_candidates as {{ cte_inline() }} (
 identifies as (
     select anonymous_id, user_id, event_at, received_at, id
     from (
-        {{ dedup_first('identify_candidates', ['event_at', 'user_id', 'anonymous_id']) }}
+        {{ dedup_first('identify_candidates', ['event_at'], ['user_id', 'anonymous_id']) }}
     ) as d
     where event_date <= {{ as_of }}
         and nullif(anonymous_id, '') is not null
@@ -169,7 +169,7 @@ latest_identify as (
     from (
         select
             i.*,
-            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc nulls last, i.id desc) as pick
+            row_number() over (partition by i.anonymous_id order by i.event_at desc, i.received_at desc nulls last, {{ binary_text('i.id') }} desc) as pick
         from identifies as i
     ) as ranked
     where pick = 1

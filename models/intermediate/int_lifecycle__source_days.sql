@@ -223,7 +223,7 @@ identifies_keys as {{ cte_inline() }} (
 {{ t }}_first as (
     select d.*
     from (
-        {{ dedup_first(t ~ '_keys', ['event_at', 'source_key']) }}
+        {{ dedup_first(t ~ '_keys', ['event_at'], ['source_key']) }}
     ) as d
     {% if is_incremental() %}
     inner join affected_pairs as p on p.source_key = d.source_key and p.event_date = d.event_date
@@ -257,7 +257,7 @@ identify_plans as (
                 partition by r.source_key, r.event_date
                 -- nulls last: a row without a received_at counts as received first, as in dedup (PostgreSQL
                 -- would otherwise put it first in a descending order, DuckDB last)
-                order by r.event_at desc, r.received_at desc nulls last, r.id desc
+                order by r.event_at desc, r.received_at desc nulls last, {{ binary_text('r.id') }} desc
             ) as plan_rank
         from identify_rows as r
         where r.plan_value is not null

@@ -146,7 +146,7 @@ day_plans as (
             a.plan_id,
             row_number() over (
                 partition by a.user_id, a.event_date
-                order by a.plan_event_at desc, a.plan_received_at desc nulls last, a.plan_id desc
+                order by a.plan_event_at desc, a.plan_received_at desc nulls last, {{ binary_text('a.plan_id') }} desc
             ) as pick
         from attributed_affected as a
         where a.plan_value is not null

@@ -55,7 +55,7 @@ plans as (
             d.plan_value,
             row_number() over (
                 partition by d.user_id
-                order by d.plan_event_at desc, d.plan_received_at desc nulls last, d.plan_id desc
+                order by d.plan_event_at desc, d.plan_received_at desc nulls last, {{ binary_text('d.plan_id') }} desc
             ) as pick
         from days as d
         where d.plan_value is not null

@@ -441,28 +441,47 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 
 {#-
+  A text operand of a tie-break (SPEC 4.2's "then id", dedup's source order) compared byte by byte, as DuckDB
+  and BigQuery always do: a PostgreSQL database created with an ICU or libc locale (en_US.UTF-8 is common)
+  sorts 'a-1' before 'Z-1', which would pick another identify, plan or copy than DuckDB does.
+-#}
+{% macro binary_text(expr) %}{{ return(adapter.dispatch('binary_text', 'cdp_lifecycle')(expr)) }}{% endmacro %}
+
+{% macro default__binary_text(expr) %}{{ expr }}{% endmacro %}
+
+{% macro postgres__binary_text(expr) %}{{ expr }} collate "C"{% endmacro %}
+
+{#- Redshift has no COLLATE clause; its default comparison is already case-sensitive, by byte. -#}
+{% macro redshift__binary_text(expr) %}{{ expr }}{% endmacro %}
+
+{#- An account or database may set DEFAULT_DDL_COLLATION; 'utf8' is the byte order. -#}
+{% macro snowflake__binary_text(expr) %}collate({{ expr }}, 'utf8'){% endmacro %}
+
+
+{#-
   The first copy of every id of `relation` (a CTE or relation with `id` and `received_at` columns): dedup
   keeping the row received first (SPEC 3), a row without a received_at counting as received before any other
-  (as the incremental watermark counts it), then first by the tie-break columns `order_keys` (a list of column
-  names, ascending). Rows without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
+  (as the incremental watermark counts it), then first by the tie-break columns `order_keys` and then the text
+  columns `text_keys` (lists of column names, ascending; text compared byte by byte, see binary_text). Rows
+  without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
   along); DuckDB finds the ids that occur more than once with a hash aggregate on their 64-bit hashes, passes
   every other row through and keeps the first copy of the few duplicates with arg_min: far cheaper.
 -#}
-{% macro dedup_first(relation, order_keys) %}{{ return(adapter.dispatch('dedup_first', 'cdp_lifecycle')(relation, order_keys)) }}{% endmacro %}
+{% macro dedup_first(relation, order_keys, text_keys) %}{{ return(adapter.dispatch('dedup_first', 'cdp_lifecycle')(relation, order_keys, text_keys)) }}{% endmacro %}
 
-{% macro default__dedup_first(relation, order_keys) -%}
+{% macro default__dedup_first(relation, order_keys, text_keys) -%}
 select *
 from (
     select
         r.*,
-        row_number() over (partition by r.id order by r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}) as dedup_rank
+        row_number() over (partition by r.id order by r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}{% for k in text_keys %}, {{ binary_text('r.' ~ k) }}{% endfor %}) as dedup_rank
     from {{ relation }} as r
     where r.id is not null
 ) as ranked
 where dedup_rank = 1
 {%- endmacro %}
 
-{% macro duckdb__dedup_first(relation, order_keys) -%}
+{% macro duckdb__dedup_first(relation, order_keys, text_keys) -%}
 {#- Ids are first grouped by their 64-bit hash (much cheaper than by text): a hash seen once is a unique id and
     its row passes; every row of a repeated hash (duplicates, and the rare collision) is deduped exactly by id. -#}
 with dedup_repeated_hashes as materialized (
@@ -475,7 +494,7 @@ where r.id is not null
 union all
 select unnest(first_copy)
 from (
-    select arg_min(r, (r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %})) as first_copy
+    select arg_min(r, (r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}{% for k in text_keys %}, r.{{ k }}{% endfor %})) as first_copy
     from {{ relation }} as r
     where r.id is not null
         and hash(r.id) in (select x.id_hash from dedup_repeated_hashes as x)
