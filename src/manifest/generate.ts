@@ -89,25 +89,31 @@ const ENDPOINTS: Manifest['collector']['endpoints'] = [
   {
     method: 'POST',
     path: '/v1/batch',
-    description: 'Segment HTTP Tracking API / RudderStack batch: `{ "batch": [events] }`.',
+    description:
+      'Segment HTTP Tracking API / RudderStack batch: `{ "batch": [events] }` (also `/v1/b`, analytics.js’s batching path).',
   },
   {
     method: 'POST',
     path: '/v1/import',
     description: 'Same as `/v1/batch` (Segment’s historical import endpoint).',
   },
-  { method: 'POST', path: '/v1/track', description: 'One track call.' },
-  { method: 'POST', path: '/v1/identify', description: 'One identify call.' },
-  { method: 'POST', path: '/v1/page', description: 'One page call.' },
-  { method: 'POST', path: '/v1/screen', description: 'One screen call.' },
-  { method: 'POST', path: '/v1/alias', description: 'One alias call.' },
-  { method: 'POST', path: '/v1/group', description: 'One group call.' },
+  { method: 'POST', path: '/v1/track', description: 'One track call (also `/v1/t`).' },
+  { method: 'POST', path: '/v1/identify', description: 'One identify call (also `/v1/i`).' },
+  { method: 'POST', path: '/v1/page', description: 'One page call (also `/v1/p`).' },
+  { method: 'POST', path: '/v1/screen', description: 'One screen call (also `/v1/s`).' },
+  { method: 'POST', path: '/v1/alias', description: 'One alias call (also `/v1/a`).' },
+  { method: 'POST', path: '/v1/group', description: 'One group call (also `/v1/g`).' },
   {
     method: 'POST',
     path: '/webhook',
     description: 'One event or an array, as the Segment and RudderStack webhook destinations send them.',
   },
-  { method: 'GET', path: '/health', description: 'Liveness and warehouse check (no auth).' },
+  {
+    method: 'GET',
+    path: '/health',
+    description:
+      'Liveness and warehouse check (no auth; with a write key it also names the warehouse, or why it is unavailable). Every event path also answers a CORS preflight (OPTIONS).',
+  },
 ];
 
 function varComments(projectDir: string): Map<string, string> {
