@@ -166,10 +166,12 @@ export function readConfigFile(file: string): Record<string, unknown> {
 }
 
 function closestKey(key: string): string | undefined {
-  return closest(
-    key,
-    SETTINGS.map((s) => s.key),
-  );
+  const keys = SETTINGS.map((s) => s.key);
+  // a known key put at the wrong level (`port:` for `serve.port`) is nearer by its last part than by spelling
+  const leaf = key.split('.').pop() ?? key;
+  const placed = keys.filter((k) => k !== key && k.split('.').pop() === leaf);
+  if (placed.length > 0) return placed.join('" or "');
+  return closest(key, keys);
 }
 
 function oneLine(s: string): string {

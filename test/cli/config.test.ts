@@ -133,6 +133,12 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
   it.each([
     ['serve:\n  prot: 80', /Unknown key "serve\.prot" in .*: did you mean "serve\.port"\?/],
     ['warehous: duckdb://x', /Unknown key "warehous" in .*: did you mean "warehouse"\?/],
+    // a key of a section at the top level, or in another section
+    ['port: 1', /Unknown key "port" in .*: did you mean "serve\.port"\?/],
+    [
+      'sync:\n  max_event_bytes: 1',
+      /Unknown key "sync\.max_event_bytes" in .*: did you mean "serve\.max_event_bytes"\?/,
+    ],
     ['colour: true', /Unknown key "colour" in .*see cdp-lifecycle\.example\.yml/],
     ['serve:\n  port: eighty', /The key "serve\.port" in .* must be integer/],
     ['sync:\n  to: mparticle', /The key "sync\.to" in .* must be one of rudderstack, segment/],
