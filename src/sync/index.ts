@@ -273,36 +273,46 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
 }
 
 /**
+ * Names the destinations a keyless dry run cannot choose between, and the flags that pick one as the next real
+ * run would: two keys on one host need --write-key, one key on two hosts (Segment's US and EU endpoints)
+ * --endpoint. A Segment key without --endpoint means api.segment.io, so a key synced elsewhere needs both.
+ */
+function ambiguousDestinations(to: SyncTarget, givenHost: string | null, known: string[]): string {
+  const generated = new RegExp(`^${to}:(.+):([0-9a-f]{12}|${NO_WRITE_KEY})$`);
+  const parsed: Array<{ host: string; key: string }> = [];
+  const named: string[] = [];
+  for (const d of [...known].sort()) {
+    const m = generated.exec(d);
+    if (m) parsed.push({ host: m[1], key: m[2] });
+    else named.push(d);
+  }
+  const items = [
+    ...parsed.map((p) => `${p.host} (${p.key === NO_WRITE_KEY ? 'no write key' : `key sha256 ${p.key}…`})`),
+    ...named.map((n) => `"${n}"`),
+  ];
+  const shown = items.slice(0, 5).join(', ') + (items.length > 5 ? ` and ${items.length - 5} more` : '');
+  const hosts = new Set(parsed.map((p) => p.host));
+  const keys = new Set(parsed.map((p) => p.key));
+  const [onlyHost] = [...hosts];
+  const keyFindsIt =
+    hosts.size === 1 &&
+    (givenHost !== null || to === 'rudderstack' || onlyHost === new URL(SEGMENT_HOSTS.us).host);
+  const flags =
+    named.length > 0
+      ? "the --endpoint and --write-key (or the API's name)"
+      : keyFindsIt
+        ? 'the --write-key'
+        : keys.size === 1 && hosts.size > 1
+          ? 'the --endpoint'
+          : 'the --endpoint and --write-key';
+  return `${known.length} destinations have been synced to ${to}${givenHost === null ? '' : ` at ${givenHost}`} (${shown}): pass ${flags} of the one this dry run should compare with.`;
+}
+
+/**
  * Each sync appends a few rows to its tables; on DuckDB a scheduled sync per process would leave a row group
  * of its own each time, and the file would grow by blocks nothing reclaims (see isFragmented). Housekeeping:
  * a failure here costs file space only, never the sync's result.
  */
-/**
- * Which flags tell several synced destinations apart: the same key synced to two hosts (Segment's US and EU
- * endpoints) needs --endpoint, two keys on one host need --write-key. Names them, so the user can pick.
- */
-function ambiguousDestinations(to: SyncTarget, givenHost: string | null, known: string[]): string {
-  const parts = known.map((d) => {
-    const rest = d.slice(to.length + 1);
-    const cut = rest.lastIndexOf(':');
-    return cut < 0 ? { host: rest, key: '' } : { host: rest.slice(0, cut), key: rest.slice(cut + 1) };
-  });
-  const hosts = new Set(parts.map((p) => p.host));
-  const keys = new Set(parts.map((p) => p.key));
-  const shown = parts
-    .slice(0, 5)
-    .map((p) => `${p.host} (key sha256 ${p.key}…)`)
-    .join(', ');
-  const more = parts.length > 5 ? ` and ${parts.length - 5} more` : '';
-  const flags =
-    hosts.size === 1
-      ? 'the --write-key'
-      : keys.size === 1
-        ? 'the --endpoint'
-        : 'the --endpoint and --write-key';
-  return `${known.length} destinations have been synced to ${to}${givenHost === null ? '' : ` at ${givenHost}`} (${shown}${more}): pass ${flags} of the one this dry run should compare with.`;
-}
-
 async function syncThenTidy(opts: SyncOptions): Promise<SyncSummary> {
   try {
     return await syncUnlocked(opts);

@@ -268,6 +268,50 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     }
   });
 
+  it('names the destinations a keyless dry run cannot choose between, and the flags that pick one', async () => {
+    // a schema of its own: the other tests look at one destination's state
+    await writeUserLifecycle(wh, 'lc_ambiguous', makeUsers(3));
+    const eu = await startFakeCdp();
+    try {
+      const at = (writeKey: string, endpoint = eu.url): SyncOptions => ({
+        ...base(),
+        schema: 'lc_ambiguous',
+        writeKey,
+        endpoint,
+      });
+      await runSync(at('wk_a'));
+      await runSync(at('wk_b'));
+      const euHost = new URL(eu.url).host;
+      const keyless = (endpoint?: string) =>
+        runSync({
+          warehouse: wh,
+          schema: 'lc_ambiguous',
+          to: 'segment',
+          dryRun: true,
+          ...(endpoint ? { endpoint } : {}),
+        }).catch((e: unknown) => e as Error);
+      const sha = (k: string) => createHash('sha256').update(k).digest('hex').slice(0, 12);
+      // two keys on a host that is not Segment's default: a key alone would preview api.segment.io
+      const noHost = await keyless();
+      expect(noHost).toBeInstanceOf(UsageError);
+      expect(noHost.message).toBe(
+        `2 destinations have been synced to segment (${euHost} (key sha256 ${[sha('wk_a'), sha('wk_b')].sort()[0]}…), ` +
+          `${euHost} (key sha256 ${[sha('wk_a'), sha('wk_b')].sort()[1]}…)): ` +
+          'pass the --endpoint and --write-key of the one this dry run should compare with.',
+      );
+      // with the host given, the key is enough
+      expect((await keyless(eu.url)).message).toMatch(/: pass the --write-key of the one/);
+      // a destination named through the API is listed as it is
+      await runSync({ ...at('wk_c'), name: 'segment:prod' });
+      const named = await keyless();
+      expect(named.message).toMatch(
+        /^3 destinations have been synced to segment \(.*, "segment:prod"\): pass the --endpoint and --write-key \(or the API's name\) of the one/,
+      );
+    } finally {
+      await eu.close();
+    }
+  });
+
   it("drops a killed dry run's pending table after a day, and leaves a running one's alone", async () => {
     const now = Math.floor(Date.now() / 1000);
     const orphan = `sync_pending_dry_${now - 2 * 86400}_0123456789abcdef`;
