@@ -306,7 +306,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   }
   let inFlight = 0;
   let closing = false;
-  let healthFailure: string | undefined;
+  let healthFailing = false;
   let drained: (() => void) | undefined;
   const activity = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
   let activitySince = Date.now();
@@ -503,12 +503,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     log.debug({ method: req.method, path }, 'request received');
     try {
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-        // A collector faces the internet: only a caller with a write key learns the warehouse's address and
-        // why it fails (a load balancer's probe needs the status code alone); the log always says why.
-        const detailed = authorised(req, undefined);
+        // A collector faces the internet: only a caller with a configured write key (Basic auth) learns the
+        // warehouse's address and why it fails; a load balancer's probe needs the status code alone, and the log
+        // says why. The answer depends on the caller, so no shared cache may keep it.
+        const detailed = keys.size > 0 && authorised(req, undefined);
+        res.setHeader('cache-control', 'no-store');
         try {
           await opts.warehouse.ping();
-          healthFailure = undefined;
+          if (healthFailing) log.info('health check: warehouse available again');
+          healthFailing = false;
           send(
             res,
             200,
@@ -516,9 +519,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
           );
         } catch (err) {
           const error = errorMessage(err);
-          // once per failure, not once per probe
-          if (healthFailure !== error) log.warn({ err: error }, 'health check: warehouse unavailable');
-          healthFailure = error;
+          // once per outage, not once per probe (the message may vary while it lasts)
+          if (!healthFailing) log.warn({ err: error }, 'health check: warehouse unavailable');
+          healthFailing = true;
           send(res, 503, detailed ? { status: 'unavailable', error } : { status: 'unavailable' });
         }
         return;

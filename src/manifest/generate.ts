@@ -106,13 +106,14 @@ const ENDPOINTS: Manifest['collector']['endpoints'] = [
   {
     method: 'POST',
     path: '/webhook',
-    description: 'One event or an array, as the Segment and RudderStack webhook destinations send them.',
+    description:
+      'One event or an array, as the Segment and RudderStack webhook destinations send them. Every event path also answers a CORS preflight (OPTIONS).',
   },
   {
     method: 'GET',
     path: '/health',
     description:
-      'Liveness and warehouse check (no auth; with a write key it also names the warehouse, or why it is unavailable). Every event path also answers a CORS preflight (OPTIONS).',
+      'Liveness and warehouse check (no auth; with a configured write key as Basic auth it also names the warehouse, or why it is unavailable).',
   },
 ];
 

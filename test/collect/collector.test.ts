@@ -820,11 +820,27 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const wrongKey = await fetch(`${collector.url}/health`, { headers: { authorization: basic('nope') } });
     expect(await wrongKey.json()).toEqual({ status: 'ok' });
+    expect(health.headers.get('cache-control')).toBe('no-store');
     const detailed = await fetch(`${collector.url}/health`, { headers: { authorization: basic(KEY) } });
     expect(await detailed.json()).toEqual({
       status: 'ok',
       warehouse: expect.stringMatching(/^(duckdb|postgres):/),
     });
+    // a collector without write keys has no key holder to tell
+    const open = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [],
+      logger: quiet,
+    });
+    try {
+      const anyone = await fetch(`${open.url}/health`, { headers: { authorization: basic(KEY) } });
+      expect(await anyone.json()).toEqual({ status: 'ok' });
+    } finally {
+      await open.close();
+    }
     expect((await fetch(`${collector.url}/v1/nope`, { method: 'POST' })).status).toBe(404);
     const wrongMethod = await fetch(`${collector.url}/v1/batch`);
     expect(wrongMethod.status).toBe(405);

@@ -90,7 +90,7 @@ describeEachWarehouse(
         port: 0,
         host: '127.0.0.1',
         writeKeys: [KEY],
-        logger: pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
+        logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
       });
     });
     afterAll(async () => {
@@ -134,6 +134,7 @@ describeEachWarehouse(
       expect(after.status).toBe(200);
       expect(await landed('during')).toBe(50);
       expect((await fetch(`${collector.url}/health`)).status).toBe(200);
+      expect(logs.filter((l) => l.msg === 'health check: warehouse available again')).toHaveLength(1);
     }, 60000);
 
     it('makes `load` fail with WarehouseUnavailableError (a one-sentence error) when it is gone', async () => {

@@ -289,7 +289,10 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
           to: 'segment',
           dryRun: true,
           ...(endpoint ? { endpoint } : {}),
-        }).catch((e: unknown) => e as Error);
+        }).then(
+          () => new Error('the dry run did not stop'),
+          (e: unknown) => e as Error,
+        );
       const sha = (k: string) => createHash('sha256').update(k).digest('hex').slice(0, 12);
       // two keys on a host that is not Segment's default: a key alone would preview api.segment.io
       const noHost = await keyless();
