@@ -167,8 +167,16 @@ export function readConfigFile(file: string): Record<string, unknown> {
 
 function closestKey(key: string): string | undefined {
   const keys = SETTINGS.map((s) => s.key);
-  // a known key put at the wrong level (`port:` for `serve.port`) is nearer by its last part than by spelling
-  const leaf = key.split('.').pop() ?? key;
+  const cut = key.lastIndexOf('.');
+  const section = key.slice(0, cut + 1);
+  const leaf = key.slice(cut + 1);
+  // first a slip inside the right section (`serve.write_key` for `serve.write_keys`) ...
+  const siblings = keys
+    .filter((k) => k.startsWith(section) && !k.slice(section.length).includes('.'))
+    .map((k) => k.slice(section.length));
+  const sibling = closest(leaf, siblings, 2);
+  if (sibling !== undefined) return section + sibling;
+  // ... then a known key at the wrong level (`port:` for `serve.port`), then the nearest spelling anywhere
   const placed = keys.filter((k) => k !== key && k.split('.').pop() === leaf);
   if (placed.length > 0) return placed.join('" or "');
   return closest(key, keys);

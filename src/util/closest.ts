@@ -1,9 +1,9 @@
 /** The candidate nearest to `word` (at most 3 edits away), to suggest in an error. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
+export function closest(word: string, candidates: readonly string[], maxDistance = 3): string | undefined {
   let best: { key: string; d: number } | undefined;
   for (const c of candidates) {
     const d = editDistance(word, c);
-    if (d <= 3 && (!best || d < best.d)) best = { key: c, d };
+    if (d <= maxDistance && (!best || d < best.d)) best = { key: c, d };
   }
   return best?.key;
 }

@@ -135,6 +135,9 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     ['warehous: duckdb://x', /Unknown key "warehous" in .*: did you mean "warehouse"\?/],
     // a key of a section at the top level, or in another section
     ['port: 1', /Unknown key "port" in .*: did you mean "serve\.port"\?/],
+    // a slip inside the right section wins over the same name in another one
+    ['serve:\n  write_key: abc', /Unknown key "serve\.write_key" in .*: did you mean "serve\.write_keys"\?/],
+    ['sync:\n  write_keys: [abc]', /Unknown key "sync\.write_keys" in .*: did you mean "sync\.write_key"\?/],
     [
       'sync:\n  max_event_bytes: 1',
       /Unknown key "sync\.max_event_bytes" in .*: did you mean "serve\.max_event_bytes"\?/,
