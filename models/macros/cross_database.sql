@@ -442,17 +442,18 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 {#-
   A text operand of a tie-break (SPEC 4.2's "then id", dedup's source order) compared byte by byte, as DuckDB
-  and BigQuery always do: a PostgreSQL database created with an ICU or libc locale (en_US.UTF-8 is common)
-  sorts 'a-1' before 'Z-1', which would pick another identify, plan or copy than DuckDB does.
+  does: a PostgreSQL database created with an ICU or libc locale (en_US.UTF-8 is common) sorts 'a-1' before
+  'Z-1', which would pick another identify, plan or copy than DuckDB does. BigQuery compares bytes unless a
+  dataset sets a default collation, which the default variant leaves alone.
 -#}
 {% macro binary_text(expr) %}{{ return(adapter.dispatch('binary_text', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
 {% macro default__binary_text(expr) %}{{ expr }}{% endmacro %}
 
-{% macro postgres__binary_text(expr) %}{{ expr }} collate "C"{% endmacro %}
+{% macro postgres__binary_text(expr) %}({{ expr }}) collate "C"{% endmacro %}
 
-{#- Redshift has no COLLATE clause; its default comparison is already case-sensitive, by byte. -#}
-{% macro redshift__binary_text(expr) %}{{ expr }}{% endmacro %}
+{#- Redshift has no COLLATE clause, only the function; a database created case-insensitive needs it. -#}
+{% macro redshift__binary_text(expr) %}collate({{ expr }}, 'case_sensitive'){% endmacro %}
 
 {#- An account or database may set DEFAULT_DDL_COLLATION; 'utf8' is the byte order. -#}
 {% macro snowflake__binary_text(expr) %}collate({{ expr }}, 'utf8'){% endmacro %}
