@@ -8,6 +8,15 @@ import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { qualify, quoteIdent } from './types';
 
+/** Set on every connection (see afterCreate): formats and semantics the SQL and the parsing here rely on. */
+const SESSION_SETTINGS = [
+  "set TimeZone = 'UTC'",
+  "set DateStyle = 'ISO, YMD'",
+  "set IntervalStyle = 'postgres'",
+  'set standard_conforming_strings = on',
+  'set extra_float_digits = 1',
+].join('; ');
+
 // Parse like DuckDB does so that both warehouses return the same JS values (see Row in types.ts).
 const TYPE_PARSERS: Record<number, (v: string) => unknown> = {
   20: (v) => {
@@ -202,8 +211,11 @@ export class PostgresWarehouse implements Warehouse {
         // day 16.4 s with JIT, 6.3 s without; see docs/models.md). A server without JIT (before 11) keeps going.
         // A statement whose client went away (Ctrl-C on a build) stops within a second instead of running to
         // its end, holding the locks a rerun then waits on (PostgreSQL 14+; an older server keeps going).
+        // The output formats are pinned too, so that a database or role set to other ones (DateStyle 'SQL, DMY'
+        // made status_since 30/03/2024 in the synced traits and broke the report's date arithmetic;
+        // standard_conforming_strings off read a backslash in a var's event name as an escape) changes nothing.
         afterCreate: (conn: PgClient, done: (err: Error | null, conn: PgClient) => void) => {
-          conn.query("set TimeZone = 'UTC'", (err: Error | null) => {
+          conn.query(SESSION_SETTINGS, (err: Error | null) => {
             if (err) return done(err, conn);
             conn.query('set jit = off', () =>
               conn.query('set client_connection_check_interval = 1000', () => done(null, conn)),
@@ -224,6 +236,7 @@ export class PostgresWarehouse implements Warehouse {
     const wh = new PostgresWarehouse(knex, displayUrl);
     try {
       await wh.ping();
+      await wh.checkEncoding();
     } catch (err) {
       await knex.destroy().catch(() => undefined);
       throw err;
@@ -295,6 +308,21 @@ export class PostgresWarehouse implements Warehouse {
 
   async ping(): Promise<void> {
     await this.query('select 1');
+  }
+
+  /**
+   * Events carry any Unicode: a database in a single-byte encoding (LATIN1…) refuses some rows deep inside a
+   * write, after others of the same request or file went in. Refused up front instead, naming the fix.
+   * SQL_ASCII stores the bytes as sent, so it loses nothing.
+   */
+  async checkEncoding(): Promise<void> {
+    const [r] = await this.query<{ server_encoding: string }>('show server_encoding');
+    const encoding = r?.server_encoding ?? 'UTF8';
+    if (encoding !== 'UTF8' && encoding !== 'SQL_ASCII') {
+      throw new UserError(
+        `The PostgreSQL database at ${this.displayUrl} uses the encoding ${encoding}, which cannot store every character events carry: use a UTF8 database (create database … encoding 'UTF8' template template0).`,
+      );
+    }
   }
 
   async *stream<T extends Row = Row>(
