@@ -93,6 +93,24 @@ const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).
       ) as Record<string, unknown>;
       expect(traits.lifecycle_status_since).toBe('2024-03-30');
 
+      // ids built from dates read the same in a session of the database's own formats (the marts are views)
+      const reader = new Client({ connectionString: databaseUrl(formats) });
+      await reader.connect();
+      try {
+        const { rows } = await reader.query<{ run: string; change: string | null }>(
+          `select h.status_run_id as run, t.transition_id as change
+           from lifecycle.user_status_history as h
+           left join lifecycle.status_transitions as t on t.transition_id = h.status_run_id`,
+        );
+        expect(rows).toEqual([{ run: 'u1|2024-03-30', change: null }]);
+        const days = await reader.query<{ id: string }>(
+          `select status_day_id as id from lifecycle.status_daily order by 1`,
+        );
+        expect(days.rows.map((r) => r.id)).toEqual(['2024-03-30|new', '2024-03-31|new']);
+      } finally {
+        await reader.end();
+      }
+
       // the report does date arithmetic on what it reads
       await expect(renderTerminalReport({ warehouse: wh, schema: 'lifecycle' })).resolves.toMatch(
         /2024-03-31/,

@@ -124,7 +124,7 @@ counted as (
 )
 
 select
-    cast(date_day as {{ text_type() }}) || '|' || lifecycle_status as status_day_id,
+    {{ date_text('date_day') }} || '|' || lifecycle_status as status_day_id,
     date_day as date,
     lifecycle_status,
     cast(users as integer) as users,

@@ -440,6 +440,17 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 {% macro bigquery__timestamp_column() %}`timestamp`{% endmacro %}
 
 
+{#- A date as YYYY-MM-DD text whatever the reading session's output format (PostgreSQL's DateStyle, Snowflake's
+    DATE_OUTPUT_FORMAT): the ids built from dates are the same for every reader of a view. -#}
+{% macro date_text(d) %}{{ return(adapter.dispatch('date_text', 'cdp_lifecycle')(d)) }}{% endmacro %}
+
+{% macro default__date_text(d) %}cast({{ d }} as {{ text_type() }}){% endmacro %}
+
+{% macro postgres__date_text(d) %}to_char({{ d }}, 'YYYY-MM-DD'){% endmacro %}
+
+{% macro snowflake__date_text(d) %}to_char({{ d }}, 'YYYY-MM-DD'){% endmacro %}
+
+
 {#-
   A text operand of a tie-break (SPEC 4.2's "then id", dedup's source order) compared byte by byte, as DuckDB
   does: a PostgreSQL database created with an ICU or libc locale (en_US.UTF-8 is common) sorts 'a-1' before

@@ -2,7 +2,7 @@
 
 -- One row per status change (SPEC 5): every run but a user's first starts with a transition.
 select
-    user_id || '|' || cast(valid_from as {{ text_type() }}) as transition_id,
+    user_id || '|' || {{ date_text('valid_from') }} as transition_id,
     user_id,
     valid_from as transition_date,
     {{ lifecycle_status_name('previous_status_code') }} as from_status,
