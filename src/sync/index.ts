@@ -687,9 +687,18 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     fullResync,
     status,
     ...counts,
-    transitions: [...transitions.values()].sort((a, b) => b.count - a.count),
+    // ties in a fixed order, so that the summary reads the same on every warehouse and plan
+    transitions: [...transitions.values()].sort(
+      (a, b) =>
+        b.count - a.count ||
+        (a.from ?? '').localeCompare(b.from ?? '', 'en') ||
+        (a.to ?? '').localeCompare(b.to ?? '', 'en'),
+    ),
     errors,
-    problemGroups: [...groups.values()].sort((a, b) => b.count - a.count),
+    problemGroups: [...groups.values()].sort(
+      (a, b) =>
+        b.count - a.count || a.status.localeCompare(b.status, 'en') || a.error.localeCompare(b.error, 'en'),
+    ),
     otherProblems,
     aborted,
     requests,
