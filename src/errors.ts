@@ -34,3 +34,25 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * A PostgreSQL refusal that comes from how the database or role is set up, not from a defect: the sentence that
+ * says what to change (SPEC 8), or undefined for any other error. Looks through causes, as callers wrap.
+ */
+export function warehouseRefusal(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    const why = e.message.split('\n')[0];
+    if (code === '25006') {
+      return `The warehouse refused to write (${why}): the database or role is read-only (default_transaction_read_only, or a standby), so point --warehouse at the primary with a role that may write.`;
+    }
+    if (code === '57014' && /statement timeout/i.test(why)) {
+      return `The warehouse cancelled a statement after its statement_timeout (${why}): raise it for this role (alter role … set statement_timeout = 0).`;
+    }
+    if (code === '42501') {
+      return `The warehouse role lacks a privilege (${why}): let it own the raw and model schemas, or grant what the message names (see the README's PostgreSQL role).`;
+    }
+  }
+  return undefined;
+}

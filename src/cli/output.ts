@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from '../errors';
+import { UserError, errorMessage, warehouseRefusal } from '../errors';
 import { createProgress, type Progress } from '../util/progress';
 
 const CODES = {
@@ -110,10 +110,12 @@ export class Output {
    * and returns its exit code.
    */
   failure(err: unknown): number {
-    const message = firstLine(errorMessage(err));
+    // the database's own set-up (read-only, a timeout, a missing grant) is the user's to fix, not a defect
+    const refusal = err instanceof UserError ? undefined : warehouseRefusal(err);
+    const message = refusal ?? firstLine(errorMessage(err));
     this.error(message);
     if (this.verbose) this.printStack(err);
-    else if (!(err instanceof UserError)) {
+    else if (!(err instanceof UserError) && refusal === undefined) {
       this.info(
         'This was unexpected: re-run with --verbose to see the details, and report it if it persists.',
       );

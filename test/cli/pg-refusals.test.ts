@@ -1,0 +1,83 @@
+/**
+ * PostgreSQL refusals that come from the database's set-up (a read-only database, a statement_timeout, a role
+ * without a grant) are the user's to fix: one sentence that says what to change, exit 1, and not "This was
+ * unexpected" (SPEC 8).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../helpers/cli';
+import { PG_ADMIN_URL, pgAdmin, pgEnabled } from '../helpers/warehouses';
+
+const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
+const readOnly = `cdpl_ro_${suffix}`;
+const guarded = `cdpl_grants_${suffix}`;
+const role = `cdpl_nogrant_${suffix}`;
+const urlOf = (db: string, user?: string) => {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${db}`;
+  if (user) u.username = user;
+  return u.toString();
+};
+
+(pgEnabled() ? describe : describe.skip)('PostgreSQL refusals name what to change', () => {
+  let dir: string;
+  let events: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-refusals-'));
+    events = path.join(dir, 'e.ndjson');
+    fs.writeFileSync(
+      events,
+      JSON.stringify({
+        type: 'track',
+        userId: 'u1',
+        event: 'Viewed',
+        messageId: 'm1',
+        timestamp: '2024-03-30T12:00:00Z',
+      }) + '\n',
+    );
+    await pgAdmin([
+      `create database ${readOnly}`,
+      `alter database ${readOnly} set default_transaction_read_only = on`,
+      `create database ${guarded}`,
+      `create role ${role} login`,
+    ]);
+    // a raw schema someone else owns, which the role may not use
+    await pgAdmin(['create schema cdp', `revoke create on database ${guarded} from public`], urlOf(guarded));
+  });
+  afterAll(async () => {
+    await pgAdmin([
+      `drop database if exists ${readOnly} with (force)`,
+      `drop database if exists ${guarded} with (force)`,
+      `drop role if exists ${role}`,
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const expectOneSentence = (stderr: string, pattern: RegExp) => {
+    const errors = stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(pattern);
+    expect(stderr).not.toMatch(/This was unexpected/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  };
+
+  it('a read-only database', async () => {
+    const r = await runCli(['load', events, '--warehouse', urlOf(readOnly)], { cwd: dir });
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      /^error: The warehouse refused to write \(.*read-only transaction\): the database or role is read-only .*point --warehouse at the primary/,
+    );
+  });
+
+  it('a role without a grant', async () => {
+    const r = await runCli(['load', events, '--warehouse', urlOf(guarded, role)], { cwd: dir });
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      /^error: The warehouse role lacks a privilege \(permission denied for schema cdp\): let it own the raw and model schemas/,
+    );
+  });
+});
