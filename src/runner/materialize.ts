@@ -46,7 +46,10 @@ export async function relationKind(
   const rows = await wh.query<{ table_type: string }>(
     wh.dialect === 'duckdb'
       ? DUCKDB_RELATION_SQL
-      : 'select table_type from information_schema.tables where table_schema = $1 and table_name = $2',
+      : // pg_catalog, not information_schema, which hides relations the role may not read
+        `select case when c.relkind = 'v' then 'VIEW' else 'BASE TABLE' end as table_type
+         from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+         where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'f')`,
     [schema, name],
   );
   if (rows.length === 0) return null;
@@ -404,7 +407,12 @@ export async function columnsOf(
     wh.dialect === 'duckdb'
       ? await duckdbColumns(wh, schema, name, temp)
       : await wh.query<{ column_name: string }>(
-          'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+          `select a.attname as column_name
+           from pg_catalog.pg_attribute as a
+           join pg_catalog.pg_class as c on c.oid = a.attrelid
+           join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped
+           order by a.attnum`,
           [schema, name],
         );
   return rows.map((r) => r.column_name);

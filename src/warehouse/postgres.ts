@@ -413,8 +413,10 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   async tableExists(schema: string, table: string): Promise<boolean> {
+    // pg_catalog, not information_schema, which hides tables the role may not read: they exist all the same
     const rows = await this.query(
-      'select 1 as x from information_schema.tables where table_schema = $1 and table_name = $2',
+      `select 1 as x from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+       where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'f')`,
       [schema, table],
     );
     return rows.length > 0;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
+import { ensureRawTables, openWarehouse } from '../../src/warehouse';
 import { PG_ADMIN_URL, pgAdmin, pgEnabled } from '../helpers/warehouses';
 
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -45,6 +46,21 @@ const urlOf = (db: string, user?: string) => {
     ]);
     // a raw schema someone else owns, which the role may not use
     await pgAdmin(['create schema cdp', `revoke create on database ${guarded} from public`], urlOf(guarded));
+    // and one whose tables it may see but not read, beside a model schema of its own
+    await pgAdmin(
+      [
+        'create schema cdp_seen',
+        `grant usage on schema cdp_seen to ${role}`,
+        `create schema lifecycle authorization ${role}`,
+      ],
+      urlOf(guarded),
+    );
+    const admin = await openWarehouse(urlOf(guarded));
+    try {
+      await ensureRawTables(admin, 'cdp_seen');
+    } finally {
+      await admin.close();
+    }
   });
   afterAll(async () => {
     await pgAdmin([
@@ -70,6 +86,25 @@ const urlOf = (db: string, user?: string) => {
       r.stderr,
       /^error: The warehouse refused to write \(.*read-only transaction\): the database or role is read-only .*point --warehouse at the primary/,
     );
+  });
+
+  it('source tables the role may not read exist, and the model that reads them says so', async () => {
+    const r = await runCli(
+      [
+        'build',
+        '--warehouse',
+        urlOf(guarded, role),
+        '--raw-schema',
+        'cdp_seen',
+        '--vars',
+        '{"lifecycle__as_of_date": "2024-03-31"}',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors.join('\n')).toMatch(/permission denied for table/);
+    expect(r.stderr).not.toMatch(/does not exist|do not exist/);
   });
 
   it('a role without a grant', async () => {
