@@ -61,8 +61,14 @@ stored_before as (
     where t.date = (select {{ add_days('c.changed_from', -1) }} from changed as c)
 ),
 {% else %}
+-- Everything: from 1900-01-01, or the earliest activity day when that is earlier.
 changed as (
-    select {{ date_literal('1900-01-01') }} as changed_from
+    select min(b.d) as changed_from
+    from (
+        select {{ date_literal('1900-01-01') }} as d
+        union all
+        select min(u.date_day) from {{ ref('int_lifecycle__user_days') }} as u where u.is_active = 1
+    ) as b
 ),
 
 stored_before as (

@@ -151,8 +151,16 @@ end
 {% macro lifecycle_changed_from(source_days, identity, user_facts, builds) -%}
     select
         case
-            when (select p.recompute_all from prior as p) = 1 then {{ date_literal('1900-01-01') }}
-            when {{ lifecycle_skipped_builds(builds, [identity, user_facts]) }} then {{ date_literal('1900-01-01') }}
+            -- everything: from 1900-01-01, or the earliest day a fact is dated when that is earlier
+            when (select p.recompute_all from prior as p) = 1 or {{ lifecycle_skipped_builds(builds, [identity, user_facts]) }} then (
+                select min(b.d) from (
+                    select {{ date_literal('1900-01-01') }} as d
+                    union all
+                    select min(s.event_date) from {{ source_days }} as s
+                    union all
+                    select min(s.created_at_date) from {{ source_days }} as s
+                ) as b
+            )
             else min(c.changed_from)
         end as changed_from
     from (

@@ -1,0 +1,99 @@
+/**
+ * Activity dated before 1900 (a clock gone wrong, a backfill of old records) counts like any other in growth
+ * accounting (SPEC 4.5: every date from the earliest activity day to D). The models' "from the beginning"
+ * marker was 1900-01-01, and such days fell outside it: the mart started later and counted a user dormant -1.
+ * Hand-derived, with W = 7 and M = 30 (D = 2024-03-31):
+ *   a: active 1899-11-01 and 2024-03-30; b: active 2024-03-29.
+ *   2024-03-29: a dormant (no activity in [d-29, d]), b new.
+ *   2024-03-30: a resurrected (active, none in [d-29, d-1], not new); b at_risk_wau.
+ *   2024-03-31: a and b at_risk_wau.
+ */
+import { describeEachWarehouse } from '../helpers/warehouses';
+import type { TrackRow } from './oracle';
+import { build, landRaw } from './helpers';
+
+const track = (id: string, user: string, day: string): TrackRow => ({
+  id,
+  user_id: user,
+  anonymous_id: null,
+  event_text: 'Viewed Item',
+  timestamp: `${day}T12:00:00.000Z`,
+  received_at: `${day}T12:00:00.000Z`,
+  properties: {},
+});
+
+const day = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).slice(0, 10);
+
+describeEachWarehouse('activity before 1900 in growth accounting', ({ tw }) => {
+  test('the mart starts on the earliest activity day and counts that user on every later day', async () => {
+    const wh = await tw().open();
+    try {
+      await landRaw(wh, {
+        tracks: [
+          track('o1', 'a', '1899-11-01'),
+          track('o2', 'a', '2024-03-30'),
+          track('o3', 'b', '2024-03-29'),
+        ],
+      });
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-03-31' } });
+      const [span] = await wh.query<{ first: unknown; days: number | bigint }>(
+        'select min(date) as first, count(*) as days from lifecycle.growth_accounting_daily',
+      );
+      expect(day(span.first)).toBe('1899-11-01');
+      // 1899-11-01 to 2024-03-31, both included
+      expect(Number(span.days)).toBe(45442);
+      const rows = await wh.query<Record<string, unknown>>(
+        `select date, new_users, current_users, reactivated_users, resurrected_users, at_risk_wau_users,
+                at_risk_mau_users, dormant_users
+         from lifecycle.growth_accounting_daily where date >= date '2024-03-29' order by date`,
+      );
+      const counts = rows.map((r) => ({
+        date: day(r.date),
+        new: Number(r.new_users),
+        resurrected: Number(r.resurrected_users),
+        at_risk_wau: Number(r.at_risk_wau_users),
+        at_risk_mau: Number(r.at_risk_mau_users),
+        dormant: Number(r.dormant_users),
+        current: Number(r.current_users),
+        reactivated: Number(r.reactivated_users),
+      }));
+      const zero = {
+        new: 0,
+        resurrected: 0,
+        at_risk_wau: 0,
+        at_risk_mau: 0,
+        dormant: 0,
+        current: 0,
+        reactivated: 0,
+      };
+      expect(counts).toEqual([
+        { ...zero, date: '2024-03-29', new: 1, dormant: 1 },
+        { ...zero, date: '2024-03-30', resurrected: 1, at_risk_wau: 1 },
+        { ...zero, date: '2024-03-31', at_risk_wau: 2 },
+      ]);
+
+      // an incremental day after, then an incremental run that recomputes everything (W = 8): the early days
+      // are recomputed too (with W = 8, a is at_risk_wau on 1899-11-08, the 7th day after its activity, before the old 1900-01-01 marker)
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-04-01' } });
+      const early = async () =>
+        (
+          await wh.query<{ wau: number | bigint; mau: number | bigint }>(
+            `select at_risk_wau_users as wau, at_risk_mau_users as mau
+             from lifecycle.growth_accounting_daily where date = date '1899-11-08'`,
+          )
+        ).map((r) => [Number(r.wau), Number(r.mau)]);
+      expect(await early()).toEqual([[0, 1]]);
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-04-01', lifecycle__wau_days: 8 } });
+      expect(await early()).toEqual([[1, 0]]);
+      const [after] = await wh.query<{ first: unknown; days: number | bigint; dormant: number | bigint }>(
+        `select min(date) as first, count(*) as days, min(dormant_users) as dormant
+         from lifecycle.growth_accounting_daily`,
+      );
+      expect(day(after.first)).toBe('1899-11-01');
+      expect(Number(after.days)).toBe(45443);
+      expect(Number(after.dormant)).toBe(0);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+});
