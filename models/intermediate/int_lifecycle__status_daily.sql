@@ -45,8 +45,14 @@ base as (
     where t.date = (select {{ add_days('c.changed_from', -1) }} from changed as c)
 ),
 {% else %}
+-- Everything: from 1900-01-01, or the first day of the earliest status run when that is earlier.
 changed as (
-    select {{ date_literal('1900-01-01') }} as changed_from
+    select min(b.d) as changed_from
+    from (
+        select {{ date_literal('1900-01-01') }} as d
+        union all
+        select min(r.valid_from) from {{ ref('int_lifecycle__status_runs') }} as r where r.status_code is not null
+    ) as b
 ),
 
 base as (

@@ -94,6 +94,12 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
     [schema, SOURCE_TABLE],
   );
   if (rows.length === 0) {
+    // information_schema lists only what the role may read
+    if (await wh.tableExists(schema, SOURCE_TABLE)) {
+      throw new UserError(
+        `The role cannot read ${schema}.${SOURCE_TABLE} in ${wh.displayUrl}: grant it select on the model schema's tables (or sync as the role that builds them).`,
+      );
+    }
     throw new UserError(
       `The model ${schema}.${SOURCE_TABLE} does not exist in ${wh.displayUrl}: run \`cdp-lifecycle build\` first (or pass the --schema the models were built in).`,
     );

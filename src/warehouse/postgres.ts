@@ -14,7 +14,8 @@ const SESSION_SETTINGS = [
   "set DateStyle = 'ISO, YMD'",
   "set IntervalStyle = 'postgres'",
   'set standard_conforming_strings = on',
-  'set extra_float_digits = 1',
+  // 3: exact on every version (12+ reads any positive value as shortest-exact; 11 and older need 3)
+  'set extra_float_digits = 3',
 ].join('; ');
 
 // Parse like DuckDB does so that both warehouses return the same JS values (see Row in types.ts).

@@ -98,8 +98,15 @@ export async function listRelations(
   db: SqlRunner,
   schema: string,
 ): Promise<Array<{ name: string; view: boolean }>> {
+  // On PostgreSQL from pg_catalog: information_schema hides what the role may not read, and a caller that
+  // takes "nothing there" as "safe to drop" (demo) would drop another role's tables with the schema.
   const rows = await db.query<{ table_name: string; table_type: string }>(
-    'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
+    db.dialect === 'postgres'
+      ? `select c.relname as table_name, case when c.relkind in ('v', 'm') then 'VIEW' else 'BASE TABLE' end as table_type
+         from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+         where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
+         order by 1`
+      : 'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
     [schema],
   );
   return rows.map((r) => ({ name: r.table_name, view: /view/i.test(r.table_type) }));

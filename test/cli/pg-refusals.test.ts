@@ -52,6 +52,9 @@ const urlOf = (db: string, user?: string) => {
         'create schema cdp_seen',
         `grant usage on schema cdp_seen to ${role}`,
         `create schema lifecycle authorization ${role}`,
+        // a model schema the role owns, holding a table of another role's that it may not read
+        `create schema lc_demo authorization ${role}`,
+        'create table lc_demo.precious (x integer)',
       ],
       urlOf(guarded),
     );
@@ -105,6 +108,30 @@ const urlOf = (db: string, user?: string) => {
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
     expect(errors.join('\n')).toMatch(/permission denied for table/);
     expect(r.stderr).not.toMatch(/does not exist|do not exist/);
+  });
+
+  it("demo does not take another role's table it may not read for an empty schema, and drops nothing", async () => {
+    const r = await runCli(
+      [
+        'demo',
+        '--warehouse',
+        urlOf(guarded, role),
+        '--raw-schema',
+        'demo_raw',
+        '--schema',
+        'lc_demo',
+        '--no-retail',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/schema lc_demo .* already holds tables the demo did not create/);
+    const admin = await openWarehouse(urlOf(guarded));
+    try {
+      expect(await admin.tableExists('lc_demo', 'precious')).toBe(true);
+    } finally {
+      await admin.close();
+    }
   });
 
   it('a role without a grant', async () => {

@@ -36,6 +36,15 @@ describeEachWarehouse('activity before 1900 in growth accounting', ({ tw }) => {
         ],
       });
       await build(wh, { vars: { lifecycle__as_of_date: '2024-03-31' } });
+      // status_daily counts every user on every day from their first, never below zero
+      const expectStatusDailyFromTheFirstDay = async () => {
+        const [statuses] = await wh.query<{ first: unknown; lowest: number | bigint }>(
+          'select min(date) as first, min(users) as lowest from lifecycle.status_daily',
+        );
+        expect(day(statuses.first)).toBe('1899-11-01');
+        expect(Number(statuses.lowest)).toBeGreaterThan(0);
+      };
+      await expectStatusDailyFromTheFirstDay();
       const [span] = await wh.query<{ first: unknown; days: number | bigint }>(
         'select min(date) as first, count(*) as days from lifecycle.growth_accounting_daily',
       );
@@ -92,6 +101,7 @@ describeEachWarehouse('activity before 1900 in growth accounting', ({ tw }) => {
       expect(day(after.first)).toBe('1899-11-01');
       expect(Number(after.days)).toBe(45443);
       expect(Number(after.dormant)).toBe(0);
+      await expectStatusDailyFromTheFirstDay();
     } finally {
       await wh.close();
     }
