@@ -9,6 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
 import { ensureRawTables, openWarehouse } from '../../src/warehouse';
+import { runSync } from '../../src/sync';
+import { UserError } from '../../src/errors';
 import { PG_ADMIN_URL, pgAdmin, pgEnabled } from '../helpers/warehouses';
 
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -55,6 +57,10 @@ const urlOf = (db: string, user?: string) => {
         // a model schema the role owns, holding a table of another role's that it may not read
         `create schema lc_demo authorization ${role}`,
         'create table lc_demo.precious (x integer)',
+        // models another role built, which this role may see but not read
+        'create schema lc_sync',
+        `grant usage on schema lc_sync to ${role}`,
+        'create table lc_sync.user_lifecycle (user_id text, lifecycle_status text)',
       ],
       urlOf(guarded),
     );
@@ -131,6 +137,20 @@ const urlOf = (db: string, user?: string) => {
       expect(await admin.tableExists('lc_demo', 'precious')).toBe(true);
     } finally {
       await admin.close();
+    }
+  });
+
+  it('sync names a user_lifecycle the role may not read instead of calling it missing', async () => {
+    const wh = await openWarehouse(urlOf(guarded, role));
+    try {
+      const thrown = await runSync({ warehouse: wh, schema: 'lc_sync', to: 'segment', dryRun: true }).then(
+        () => new Error('the sync did not stop'),
+        (e: unknown) => e as Error,
+      );
+      expect(thrown).toBeInstanceOf(UserError);
+      expect(thrown.message).toMatch(/^The role cannot read lc_sync\.user_lifecycle in .*: grant it select/);
+    } finally {
+      await wh.close();
     }
   });
 
