@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UserError, errorMessage } from '../errors';
 import type { SqlRunner, Warehouse } from '../warehouse/types';
-import { quoteCatalogName, quoteIdent, quoteText } from '../warehouse/types';
+import { pgRelations, quoteCatalogName, quoteIdent, quoteText } from '../warehouse/types';
 import { isFragmented } from '../warehouse/fragmentation';
 
 export type RelationKind = 'table' | 'view';
@@ -46,10 +46,7 @@ export async function relationKind(
   const rows = await wh.query<{ table_type: string }>(
     wh.dialect === 'duckdb'
       ? DUCKDB_RELATION_SQL
-      : // pg_catalog, not information_schema, which hides relations the role may not read
-        `select case when c.relkind = 'v' then 'VIEW' else 'BASE TABLE' end as table_type
-         from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-         where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'f')`,
+      : `select r.table_type from ${pgRelations()} where r.table_schema = $1 and r.table_name = $2`,
     [schema, name],
   );
   if (rows.length === 0) return null;
@@ -408,10 +405,9 @@ export async function columnsOf(
       ? await duckdbColumns(wh, schema, name, temp)
       : await wh.query<{ column_name: string }>(
           `select a.attname as column_name
-           from pg_catalog.pg_attribute as a
-           join pg_catalog.pg_class as c on c.oid = a.attrelid
-           join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-           where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped
+           from ${pgRelations(true)}
+           join pg_catalog.pg_attribute as a on a.attrelid = r.relid and a.attnum > 0 and not a.attisdropped
+           where r.table_schema = $1 and r.table_name = $2
            order by a.attnum`,
           [schema, name],
         );

@@ -6,7 +6,7 @@ import { types as pgTypes } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
-import { qualify, quoteIdent } from './types';
+import { pgRelations, qualify, quoteIdent } from './types';
 
 /** Set on every connection (see afterCreate): formats and semantics the SQL and the parsing here rely on. */
 const SESSION_SETTINGS = [
@@ -414,10 +414,8 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   async tableExists(schema: string, table: string): Promise<boolean> {
-    // pg_catalog, not information_schema, which hides tables the role may not read: they exist all the same
     const rows = await this.query(
-      `select 1 as x from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-       where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'f')`,
+      `select 1 as x from ${pgRelations()} where r.table_schema = $1 and r.table_name = $2`,
       [schema, table],
     );
     return rows.length > 0;

@@ -1,6 +1,6 @@
 import { UserError } from '../errors';
 import type { ColumnSpec, ColumnType, Dialect, SqlRunner, TableSpec } from './types';
-import { ensureSchema, qualify, quoteIdent } from './types';
+import { ensureSchema, pgRelations, qualify, quoteIdent } from './types';
 
 const t = (name: string, type: ColumnType): ColumnSpec => ({ name, type });
 
@@ -140,13 +140,10 @@ export async function ensureRawTables(db: SqlRunner, rawSchema: string): Promise
 async function checkRawShape(db: SqlRunner, rawSchema: string): Promise<void> {
   const rows = await db.query<{ table_name: string; table_type: string; column_name: string | null }>(
     db.dialect === 'postgres'
-      ? // pg_catalog: information_schema hides tables and columns the role may not read
-        `select c.relname as table_name, case when c.relkind in ('v', 'm') then 'VIEW' else 'BASE TABLE' end as table_type,
-                a.attname as column_name
-         from pg_catalog.pg_class as c
-         join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-         left join pg_catalog.pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-         where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')`
+      ? `select r.table_name, r.table_type, a.attname as column_name
+         from ${pgRelations(true)}
+         left join pg_catalog.pg_attribute as a on a.attrelid = r.relid and a.attnum > 0 and not a.attisdropped
+         where r.table_schema = $1`
       : `select t.table_name, t.table_type, c.column_name
          from information_schema.tables as t
          left join information_schema.columns as c

@@ -93,20 +93,30 @@ export async function listSchemas(db: SqlRunner): Promise<string[]> {
   return (await db.query<{ name: string }>(sql)).map((r) => r.name);
 }
 
+/**
+ * PostgreSQL's tables and views from pg_catalog, as a relation `r (table_schema, table_name, table_type, relid)`
+ * shaped like information_schema.tables: that view lists only what the role has a privilege on, and the rest
+ * exists all the same (a schema that looks empty would be dropped with another role's tables in it; a source
+ * table the role may not read would be called missing). Materialized views, which information_schema never
+ * lists, only when asked for.
+ */
+export function pgRelations(withMaterializedViews = false): string {
+  return `(select n.nspname as table_schema, c.relname as table_name, c.oid as relid,
+      case when c.relkind in ('v', 'm') then 'VIEW' else 'BASE TABLE' end as table_type
+    from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p', 'v', 'f'${withMaterializedViews ? ", 'm'" : ''})) as r`;
+}
+
 /** The tables and views of a schema, with their kind, sorted by name. */
 export async function listRelations(
   db: SqlRunner,
   schema: string,
 ): Promise<Array<{ name: string; view: boolean }>> {
-  // On PostgreSQL from pg_catalog: information_schema hides what the role may not read, and a caller that
-  // takes "nothing there" as "safe to drop" (demo) would drop another role's tables with the schema.
+  // a caller takes "nothing there" as "safe to drop" (demo): everything counts, on PostgreSQL (see pgRelations)
   const rows = await db.query<{ table_name: string; table_type: string }>(
-    db.dialect === 'postgres'
-      ? `select c.relname as table_name, case when c.relkind in ('v', 'm') then 'VIEW' else 'BASE TABLE' end as table_type
-         from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
-         where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'f')
-         order by 1`
-      : 'select table_name, table_type from information_schema.tables where table_schema = $1 order by 1',
+    `select r.table_name, r.table_type
+     from ${db.dialect === 'postgres' ? pgRelations(true) : 'information_schema.tables as r'}
+     where r.table_schema = $1 order by 1`,
     [schema],
   );
   return rows.map((r) => ({ name: r.table_name, view: /view/i.test(r.table_type) }));
