@@ -371,14 +371,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       activity.rejected += 1;
       throw new HttpError(status, `${message} The body was kept in rejected_events.`);
     };
-    // more events than one request may carry: refused whole, and kept like a body that cannot be read
-    const tooMany = (n: number): Promise<never> =>
-      refuseBody(
-        `the request carries ${n} events, more than the ${maxBatchEvents} one request may`,
-        `The request carries ${n} events, more than the ${maxBatchEvents} one request may: send smaller batches.`,
-        maskWriteKeys(text),
-        413,
-      );
     let body: Buffer;
     try {
       body = await readBody(req, maxRequestBytes);
@@ -394,6 +386,16 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       throw err;
     }
     const text = body.toString('utf8');
+    // the body as its text, its write keys masked
+    const refuseText = (reason: string, message: string, status?: number): Promise<never> =>
+      refuseBody(reason, message, maskWriteKeys(text), status);
+    // more events than one request may carry: refused whole, and kept like a body that cannot be read
+    const tooMany = (n: number): Promise<never> =>
+      refuseText(
+        `the request carries ${n} events, more than the ${maxBatchEvents} one request may`,
+        `The request carries ${n} events, more than the ${maxBatchEvents} one request may: send smaller batches.`,
+        413,
+      );
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -401,12 +403,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // Without a header the key could only be in the body: a body that does not parse authorises nothing.
       if (keys.size > 0 && !req.headers.authorization)
         throw new HttpError(401, 'The write key is missing or wrong.');
-      return refuseBody(
+      return refuseText(
         // the parser's message quotes the body (which may hold the key) and its positions vary: the stored
         // reason is fixed, so that the rows group, and the detail goes back to the sender only
         'request body is not valid JSON',
         `The request body is not valid JSON: ${errorMessage(err)}.`,
-        maskWriteKeys(text),
       );
     }
     if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
@@ -444,26 +445,23 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         if (takers > 0) {
           const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1);
           if (bound < 0) {
-            return refuseBody(
+            return refuseText(
               `the batch's context is nested deeper than ${MAX_NESTING_DEPTH} levels`,
               `The batch's "context" is nested deeper than ${MAX_NESTING_DEPTH} levels.`,
-              maskWriteKeys(text),
             );
           }
           const contextBytes = Buffer.byteLength(JSON.stringify(parsed.context));
           if (contextBytes > maxEventBytes) {
-            return refuseBody(
+            return refuseText(
               `the batch's context is larger than ${maxEventBytes} bytes`,
               `The batch's "context" is larger than ${maxEventBytes} bytes, the limit of an event it is given to.`,
-              maskWriteKeys(text),
             );
           }
           const expanded = body.length + contextBytes * takers;
           if (expanded > EXPANDED_BATCH_FACTOR * maxRequestBytes) {
-            return refuseBody(
+            return refuseText(
               `the batch's context, given to each of its ${takers} events without one, makes ${expanded} bytes`,
               `The batch's context (${contextBytes} bytes), given to each of its ${takers} events without one, makes ${expanded} bytes to write, over ${EXPANDED_BATCH_FACTOR * maxRequestBytes}: send smaller batches, or the context on each event.`,
-              maskWriteKeys(text),
               413,
             );
           }
