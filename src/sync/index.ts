@@ -318,10 +318,9 @@ async function syncThenTidy(opts: SyncOptions): Promise<SyncSummary> {
     return await syncUnlocked(opts);
   } finally {
     if (opts.warehouse.dialect === 'duckdb') {
+      // a table not made yet (the sync stopped before) fails the storage query, and is passed over like one
       for (const table of ['sync_runs', 'sync_log', 'sync_state']) {
-        if (await opts.warehouse.tableExists(opts.schema, table).catch(() => false)) {
-          await defragment(opts.warehouse, opts.schema, table).catch(() => undefined);
-        }
+        await defragment(opts.warehouse, opts.schema, table).catch(() => undefined);
       }
     }
   }
