@@ -61,14 +61,9 @@ stored_before as (
     where t.date = (select {{ add_days('c.changed_from', -1) }} from changed as c)
 ),
 {% else %}
--- Everything: from 1900-01-01, or the earliest activity day when that is earlier.
+-- Everything: from the earliest activity day (see lifecycle_beginning).
 changed as (
-    select min(b.d) as changed_from
-    from (
-        select {{ date_literal('1900-01-01') }} as d
-        union all
-        select min(u.date_day) from {{ ref('int_lifecycle__user_days') }} as u where u.is_active = 1
-    ) as b
+    select {{ lifecycle_beginning(ref('int_lifecycle__user_days'), ['date_day'], 'x.is_active = 1') }} as changed_from
 ),
 
 stored_before as (

@@ -45,14 +45,9 @@ base as (
     where t.date = (select {{ add_days('c.changed_from', -1) }} from changed as c)
 ),
 {% else %}
--- Everything: from 1900-01-01, or the first day of the earliest status run when that is earlier.
+-- Everything: from the first day of the earliest status run (see lifecycle_beginning).
 changed as (
-    select min(b.d) as changed_from
-    from (
-        select {{ date_literal('1900-01-01') }} as d
-        union all
-        select min(r.valid_from) from {{ ref('int_lifecycle__status_runs') }} as r where r.status_code is not null
-    ) as b
+    select {{ lifecycle_beginning(ref('int_lifecycle__status_runs'), ['valid_from'], 'x.status_code is not null') }} as changed_from
 ),
 
 base as (

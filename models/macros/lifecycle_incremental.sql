@@ -148,19 +148,29 @@ end
     recompute all).
   Everything when the `prior` CTE says to recompute all.
 -#}
+{#-
+  The date a daily mart recomputes from when it recomputes everything: 1900-01-01, or the earliest `columns`
+  date of `relation` (rows meeting `where`) when that is earlier: data dated before 1900 (a wrong clock, old
+  records backfilled) counts like any other.
+-#}
+{% macro lifecycle_beginning(relation, columns, where='1 = 1') -%}
+(
+    select min(b.d) from (
+        select {{ date_literal('1900-01-01') }} as d
+        {%- for c in columns %}
+        union all
+        select min(x.{{ c }}) from {{ relation }} as x where {{ where }}
+        {%- endfor %}
+    ) as b
+)
+{%- endmacro %}
+
 {% macro lifecycle_changed_from(source_days, identity, user_facts, builds) -%}
     select
         case
-            -- everything: from 1900-01-01, or the earliest day a fact is dated when that is earlier
-            when (select p.recompute_all from prior as p) = 1 or {{ lifecycle_skipped_builds(builds, [identity, user_facts]) }} then (
-                select min(b.d) from (
-                    select {{ date_literal('1900-01-01') }} as d
-                    union all
-                    select min(s.event_date) from {{ source_days }} as s
-                    union all
-                    select min(s.created_at_date) from {{ source_days }} as s
-                ) as b
-            )
+            -- everything: from the earliest day a fact is dated
+            when (select p.recompute_all from prior as p) = 1 or {{ lifecycle_skipped_builds(builds, [identity, user_facts]) }}
+                then {{ lifecycle_beginning(source_days, ['event_date', 'created_at_date']) }}
             else min(c.changed_from)
         end as changed_from
     from (
