@@ -9,14 +9,9 @@ import { openWarehouse, type Warehouse } from '../src/warehouse';
 import { UserError } from '../src/errors';
 import { runSync } from '../src/sync';
 import { renderTerminalReport } from '../src/report';
-import { PG_ADMIN_URL, pgAdmin, pgEnabled } from './helpers/warehouses';
+import { pgAdmin, pgDatabaseUrl, pgEnabled } from './helpers/warehouses';
 import { build, landRaw } from './models/helpers';
 
-const databaseUrl = (db: string) => {
-  const u = new URL(PG_ADMIN_URL);
-  u.pathname = `/${db}`;
-  return u.toString();
-};
 const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).slice(0, 10);
 
 (pgEnabled() ? describe : describe.skip)('PostgreSQL session settings', () => {
@@ -42,7 +37,7 @@ const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).
 
   test('a database set to other formats changes nothing of what is built, synced or reported', async () => {
     // the premise: a plain session there sees the database's settings
-    const plain = new Client({ connectionString: databaseUrl(formats) });
+    const plain = new Client({ connectionString: pgDatabaseUrl(formats) });
     await plain.connect();
     try {
       const { rows } = await plain.query<{ d: string }>(`select cast(date '2024-03-30' as text) as d`);
@@ -51,7 +46,7 @@ const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).
       await plain.end();
     }
 
-    const wh: Warehouse = await openWarehouse(databaseUrl(formats));
+    const wh: Warehouse = await openWarehouse(pgDatabaseUrl(formats));
     try {
       const [{ third }] = await wh.query<{ third: number }>(
         'select cast(1 as double precision) / 3 as third',
@@ -94,7 +89,7 @@ const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).
       expect(traits.lifecycle_status_since).toBe('2024-03-30');
 
       // ids built from dates read the same in a session of the database's own formats (the marts are views)
-      const reader = new Client({ connectionString: databaseUrl(formats) });
+      const reader = new Client({ connectionString: pgDatabaseUrl(formats) });
       await reader.connect();
       try {
         const { rows } = await reader.query<{ run: string; change: string | null }>(
@@ -121,7 +116,7 @@ const asDay = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).
   }, 120000);
 
   test('a database that cannot store every character is refused before anything is written', async () => {
-    const opened = await openWarehouse(databaseUrl(latin1)).then(
+    const opened = await openWarehouse(pgDatabaseUrl(latin1)).then(
       async (wh) => {
         await wh.close();
         return undefined;

@@ -11,18 +11,12 @@ import { runCli } from '../helpers/cli';
 import { ensureRawTables, openWarehouse } from '../../src/warehouse';
 import { runSync } from '../../src/sync';
 import { UserError } from '../../src/errors';
-import { PG_ADMIN_URL, pgAdmin, pgEnabled } from '../helpers/warehouses';
+import { pgAdmin, pgDatabaseUrl, pgEnabled } from '../helpers/warehouses';
 
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
 const readOnly = `cdpl_ro_${suffix}`;
 const guarded = `cdpl_grants_${suffix}`;
 const role = `cdpl_nogrant_${suffix}`;
-const urlOf = (db: string, user?: string) => {
-  const u = new URL(PG_ADMIN_URL);
-  u.pathname = `/${db}`;
-  if (user) u.username = user;
-  return u.toString();
-};
 
 (pgEnabled() ? describe : describe.skip)('PostgreSQL refusals name what to change', () => {
   let dir: string;
@@ -47,7 +41,10 @@ const urlOf = (db: string, user?: string) => {
       `create role ${role} login`,
     ]);
     // a raw schema someone else owns, which the role may not use
-    await pgAdmin(['create schema cdp', `revoke create on database ${guarded} from public`], urlOf(guarded));
+    await pgAdmin(
+      ['create schema cdp', `revoke create on database ${guarded} from public`],
+      pgDatabaseUrl(guarded),
+    );
     // and one whose tables it may see but not read, beside a model schema of its own
     await pgAdmin(
       [
@@ -62,9 +59,9 @@ const urlOf = (db: string, user?: string) => {
         `grant usage on schema lc_sync to ${role}`,
         'create table lc_sync.user_lifecycle (user_id text, lifecycle_status text)',
       ],
-      urlOf(guarded),
+      pgDatabaseUrl(guarded),
     );
-    const admin = await openWarehouse(urlOf(guarded));
+    const admin = await openWarehouse(pgDatabaseUrl(guarded));
     try {
       await ensureRawTables(admin, 'cdp_seen');
     } finally {
@@ -89,7 +86,7 @@ const urlOf = (db: string, user?: string) => {
   };
 
   it('a read-only database', async () => {
-    const r = await runCli(['load', events, '--warehouse', urlOf(readOnly)], { cwd: dir });
+    const r = await runCli(['load', events, '--warehouse', pgDatabaseUrl(readOnly)], { cwd: dir });
     expect(r.code).toBe(1);
     expectOneSentence(
       r.stderr,
@@ -102,7 +99,7 @@ const urlOf = (db: string, user?: string) => {
       [
         'build',
         '--warehouse',
-        urlOf(guarded, role),
+        pgDatabaseUrl(guarded, role),
         '--raw-schema',
         'cdp_seen',
         '--vars',
@@ -121,7 +118,7 @@ const urlOf = (db: string, user?: string) => {
       [
         'demo',
         '--warehouse',
-        urlOf(guarded, role),
+        pgDatabaseUrl(guarded, role),
         '--raw-schema',
         'demo_raw',
         '--schema',
@@ -132,7 +129,7 @@ const urlOf = (db: string, user?: string) => {
     );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/schema lc_demo .* already holds tables the demo did not create/);
-    const admin = await openWarehouse(urlOf(guarded));
+    const admin = await openWarehouse(pgDatabaseUrl(guarded));
     try {
       expect(await admin.tableExists('lc_demo', 'precious')).toBe(true);
     } finally {
@@ -141,7 +138,7 @@ const urlOf = (db: string, user?: string) => {
   });
 
   it('sync names a user_lifecycle the role may not read instead of calling it missing', async () => {
-    const wh = await openWarehouse(urlOf(guarded, role));
+    const wh = await openWarehouse(pgDatabaseUrl(guarded, role));
     try {
       const thrown = await runSync({ warehouse: wh, schema: 'lc_sync', to: 'segment', dryRun: true }).then(
         () => new Error('the sync did not stop'),
@@ -155,7 +152,7 @@ const urlOf = (db: string, user?: string) => {
   });
 
   it('a role without a grant', async () => {
-    const r = await runCli(['load', events, '--warehouse', urlOf(guarded, role)], { cwd: dir });
+    const r = await runCli(['load', events, '--warehouse', pgDatabaseUrl(guarded, role)], { cwd: dir });
     expect(r.code).toBe(1);
     expectOneSentence(
       r.stderr,

@@ -24,6 +24,14 @@ export async function pgAdmin(sql: string | string[], url: string = PG_ADMIN_URL
   }
 }
 
+/** The test server's URL for database `db`, as `user` when given (else the admin). */
+export function pgDatabaseUrl(db: string, user?: string): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${db}`;
+  if (user) u.username = user;
+  return u.toString();
+}
+
 export function pgEnabled(): boolean {
   return process.env.CDP_LIFECYCLE_PG_AVAILABLE !== '0';
 }
@@ -55,9 +63,7 @@ export async function createTestWarehouse(kind: WarehouseKind, label = 'test'): 
   }
   const db = `cdpl_${suffix}`;
   await pgAdmin(`create database ${db}`);
-  const u = new URL(PG_ADMIN_URL);
-  u.pathname = `/${db}`;
-  const url = u.toString();
+  const url = pgDatabaseUrl(db);
   return {
     kind,
     url,

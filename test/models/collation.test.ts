@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openWarehouse, type Warehouse } from '../../src/warehouse';
-import { PG_ADMIN_URL, pgAdmin, pgEnabled } from '../helpers/warehouses';
+import { pgAdmin, pgDatabaseUrl, pgEnabled } from '../helpers/warehouses';
 import type { AliasRow, IdentifyRow, TrackRow } from './oracle';
 import { build, landRaw } from './helpers';
 
@@ -149,8 +149,6 @@ describe('text tie-breaks compare bytes [duckdb]', () => {
   'text tie-breaks compare bytes [postgres, ICU en-US database]',
   () => {
     const db = `cdpl_collation_${process.pid}_${randomBytes(3).toString('hex')}`;
-    const u = new URL(PG_ADMIN_URL);
-    u.pathname = `/${db}`;
     beforeAll(async () => {
       await pgAdmin(
         `create database ${db} template template0 locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'`,
@@ -160,7 +158,7 @@ describe('text tie-breaks compare bytes [duckdb]', () => {
       await pgAdmin(`drop database if exists ${db} with (force)`);
     });
     test('the database sorts text by language, and the models still pick by byte order', async () => {
-      const wh = await openWarehouse(u.toString());
+      const wh = await openWarehouse(pgDatabaseUrl(db));
       try {
         // the premise: this database's own order puts 'a-1' first
         const [{ first }] = await wh.query<{ first: string }>(
