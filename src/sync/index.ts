@@ -127,8 +127,9 @@ export interface SyncSummary {
   /** Up to 20 examples of failed and invalid rows with their reason. */
   errors: Array<{ userId: string | null; status: 'failed' | 'invalid'; error: string }>;
   /**
-   * Every failed and invalid row counted by reason (up to 20 distinct reasons, the rest in `otherProblems`),
-   * with the first few user ids of each: one reason (the CDP down) often covers thousands of rows.
+   * Every failed and invalid row counted by reason, the 20 reasons with the most rows first (the rows of the
+   * others in `otherProblems`), with the first few user ids of each: one reason (the CDP down) often covers
+   * thousands of rows.
    */
   problemGroups: SyncProblemGroup[];
   otherProblems: number;
@@ -149,6 +150,8 @@ export interface SyncProblemGroup {
 }
 
 const DEFAULT_INTEGRATIONS = Object.freeze({ All: true });
+/** Distinct reasons counted one by one; the summary shows the 20 with the most rows. */
+const MAX_PROBLEM_REASONS = 1000;
 
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
@@ -412,17 +415,24 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   const salt = fullResync ? `full-resync:${runId}` : '';
 
   const groups = new Map<string, SyncProblemGroup>();
-  let otherProblems = 0;
-  const noteError = (userId: string | null, status: 'failed' | 'invalid', error: string): void => {
-    if (errors.length < 20) errors.push({ userId, status, error });
-    const key = `${status}\u0000${error}`;
+  // rows whose reason came after MAX_PROBLEM_REASONS others (a CDP echoing each row's id in its error)
+  let untracked = 0;
+  /** `reason` is what sync_log keeps for the row; `group`, when given, the same reason without its figures. */
+  const noteError = (
+    userId: string | null,
+    status: 'failed' | 'invalid',
+    reason: string,
+    group = reason,
+  ): void => {
+    if (errors.length < 20) errors.push({ userId, status, error: reason });
+    const key = `${status}\u0000${group}`;
     let g = groups.get(key);
     if (!g) {
-      if (groups.size >= 20) {
-        otherProblems++;
+      if (groups.size >= MAX_PROBLEM_REASONS) {
+        untracked++;
         return;
       }
-      g = { status, error, count: 0, userIds: [] };
+      g = { status, error: group, count: 0, userIds: [] };
       groups.set(key, g);
     }
     g.count++;
@@ -587,6 +597,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
           traits,
         };
         let reason: string | null = null;
+        let group: string | undefined;
         if (userId === null || userId === '') reason = 'user_id is null or empty';
         else if (duplicates.has(userId))
           reason = `user_id appears more than once in ${schema}.${SOURCE_TABLE}`;
@@ -606,12 +617,14 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
           bytes = sizer.eventBytes(msg);
           if (bytes > limits.maxEventBytes) {
             reason = `the identify is ${bytes} bytes, over the ${limits.maxEventBytes}-byte event limit`;
+            // one group for all of them in the summary, not one per size
+            group = `the identify is over the ${limits.maxEventBytes}-byte event limit`;
           }
         }
         if (reason !== null || !msg) {
           entry.error = reason;
           counts.invalid++;
-          noteError(userId, 'invalid', reason ?? 'invalid');
+          noteError(userId, 'invalid', reason ?? 'invalid', group ?? reason ?? 'invalid');
           logOnly.push(entry);
           progress.increment(1);
           continue;
@@ -677,6 +690,14 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     throw runError;
   }
 
+  // the reasons with the most rows, whenever they first came up; ties in a fixed order
+  const sortedGroups = [...groups.values()].sort(
+    (a, b) =>
+      b.count - a.count || a.status.localeCompare(b.status, 'en') || a.error.localeCompare(b.error, 'en'),
+  );
+  const shownGroups = sortedGroups.slice(0, 20);
+  const hiddenGroups = sortedGroups.slice(20);
+
   return {
     runId,
     destination,
@@ -694,11 +715,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         (a.to ?? '').localeCompare(b.to ?? '', 'en'),
     ),
     errors,
-    problemGroups: [...groups.values()].sort(
-      (a, b) =>
-        b.count - a.count || a.status.localeCompare(b.status, 'en') || a.error.localeCompare(b.error, 'en'),
-    ),
-    otherProblems,
+    problemGroups: shownGroups,
+    otherProblems: untracked + hiddenGroups.reduce((sum, g) => sum + g.count, 0),
     aborted,
     requests,
     durationMs: Date.now() - started,

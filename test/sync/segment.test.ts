@@ -505,6 +505,67 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
     await wh.exec('drop schema lc_long cascade');
   });
 
+  it('groups problems by reason, oversized identifies as one, and shows the reasons with the most rows wherever they came up', async () => {
+    // Read in this order: 24 identifies over 32 KB, each of another size; 22 users the CDP refuses each with a
+    // message of its own; then 30 it refuses for one reason, the most common.
+    const users = [
+      ...makeUsers(24, 'a').map((u, i) => ({ ...u, subscription_status: 'x'.repeat(33_000 + 10 * i) })),
+      ...makeUsers(22, 'b').map((u, i) => ({ ...u, user_id: `b-${String.fromCharCode(97 + i)}` })),
+      ...makeUsers(30, 'c'),
+    ];
+    await writeUserLifecycle(wh, 'lc_groups', users);
+    cdp.setHandler((r) => {
+      const id = String(r.body.batch[0]?.userId);
+      if (id.startsWith('b-')) return { status: 400, body: { message: `userId ${id} is blocked` } };
+      if (id.startsWith('c')) return { status: 400, body: { message: 'quota exceeded' } };
+      return { status: 200 };
+    });
+    try {
+      const s = await runSync({
+        warehouse: wh,
+        schema: 'lc_groups',
+        to: 'segment',
+        endpoint: cdp.url,
+        writeKey: 'k',
+        batchSize: 1,
+        traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
+      });
+      expect(s).toMatchObject({ changed: 76, invalid: 24, failed: 52, sent: 0 });
+      expect(s.problemGroups).toHaveLength(20);
+      expect(s.problemGroups[0]).toMatchObject({
+        status: 'failed',
+        error: 'HTTP 400: quota exceeded',
+        count: 30,
+      });
+      expect(s.problemGroups[1]).toMatchObject({
+        status: 'invalid',
+        error: 'the identify is over the 32768-byte event limit',
+        count: 24,
+      });
+      // 22 reasons of one row each, 18 of them shown: ties by text
+      expect(s.problemGroups.slice(2).map((g) => g.error)).toEqual(
+        Array.from({ length: 18 }, (_, i) => `HTTP 400: userId b-${String.fromCharCode(97 + i)} is blocked`),
+      );
+      expect(s.otherProblems).toBe(4);
+      const text = formatSyncSummary(s);
+      // two requests are in flight at a time, so which users answer first varies
+      expect(text).toMatch(
+        /\n {4}failed 30 \(c\d{5}, c\d{5}, c\d{5} and 27 more\): HTTP 400: quota exceeded\n/,
+      );
+      expect(text).toContain('… 4 more with other reasons');
+      // sync_log keeps each oversized row's own size
+      const sizes = await wh.query<{ error: string }>(
+        `select error from lc_groups.sync_log where run_id = $1 and status = 'invalid'`,
+        [s.runId],
+      );
+      expect(new Set(sizes.map((r) => r.error.match(/is (\d+) bytes/)?.[1])).size).toBe(24);
+    } finally {
+      cdp.setHandler(() => ({ status: 200 }));
+      cdp.requests.length = 0;
+      await wh.exec('drop schema lc_groups cascade');
+    }
+  });
+
   it('never exceeds 500 KB or the batch size per request, and records oversized or null-id rows as invalid', async () => {
     const users = makeUsers(70, 'big').map((u, i) => ({
       ...u,
