@@ -50,6 +50,11 @@ export function warehouseRefusal(err: unknown): string | undefined {
     if (code === '57014' && /statement timeout/i.test(why)) {
       return `The warehouse cancelled a statement after its statement_timeout (${why}): raise it for this role (alter role … set statement_timeout = 0).`;
     }
+    const owner = code === '42501' ? /must be owner of (\w+(?: \w+)*?) (\S+)$/.exec(why) : null;
+    if (owner) {
+      // no grant helps here: altering, indexing or dropping an object is its owner's alone
+      return `The warehouse role does not own ${owner[1]} ${owner[2]}, which cdp-lifecycle must alter: run it as the role that owns it, or make this role the owner (alter ${owner[1]} … owner to …).`;
+    }
     if (code === '42501') {
       return `The warehouse role lacks a privilege (${why}): let it own the raw and model schemas, or grant what the message names (see the README's PostgreSQL role).`;
     }

@@ -78,7 +78,15 @@ export async function ensureSyncTables(wh: Warehouse, schema: string): Promise<v
   );
   if (wh.dialect === 'postgres') {
     // The per-batch state write reads back one batch of this run; without it that is a scan of every run ever.
-    await wh.exec(`create index if not exists sync_log_run_batch on ${s}.sync_log (run_id, batch_no)`);
+    // Looked up first: even `if not exists` needs to own the table, and a DBA may have created the tables for
+    // a role that was only granted their use.
+    const [found] = await wh.query<{ n: number }>(
+      `select count(*) as n from pg_catalog.pg_indexes where schemaname = $1 and indexname = 'sync_log_run_batch'`,
+      [schema],
+    );
+    if (Number(found?.n ?? 0) === 0) {
+      await wh.exec(`create index if not exists sync_log_run_batch on ${s}.sync_log (run_id, batch_no)`);
+    }
   }
 }
 

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
 import { ensureRawTables, openWarehouse } from '../../src/warehouse';
 import { runSync } from '../../src/sync';
+import { ensureSyncTables } from '../../src/sync/state';
+import { makeUsers, writeUserLifecycle } from '../sync/helpers/lifecycle-fixture';
 import { UserError } from '../../src/errors';
 import { pgAdmin, pgDatabaseUrl, pgEnabled } from '../helpers/warehouses';
 
@@ -64,6 +66,11 @@ const role = `cdpl_nogrant_${suffix}`;
     const admin = await openWarehouse(pgDatabaseUrl(guarded));
     try {
       await ensureRawTables(admin, 'cdp_seen');
+      // models and sync tables a DBA created for the role, granting it their use but keeping them
+      await admin.exec(`create schema lc_granted authorization ${role}`);
+      await writeUserLifecycle(admin, 'lc_granted', makeUsers(3));
+      await ensureSyncTables(admin, 'lc_granted');
+      await admin.exec(`grant all on all tables in schema lc_granted to ${role}`);
     } finally {
       await admin.close();
     }
@@ -149,6 +156,23 @@ const role = `cdpl_nogrant_${suffix}`;
     } finally {
       await wh.close();
     }
+  });
+
+  it('sync uses tables it was granted but does not own, and names one it would have to own', async () => {
+    const args = ['sync', '--to', 'segment', '--dry-run', '--warehouse', pgDatabaseUrl(guarded, role)];
+    const ok = await runCli([...args, '--schema', 'lc_granted'], { cwd: dir });
+    expect(ok.stderr).not.toMatch(/error:/);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/changed +3/);
+
+    // without its index, sync_log would need its owner
+    await pgAdmin(['drop index lc_granted.sync_log_run_batch'], pgDatabaseUrl(guarded));
+    const r = await runCli([...args, '--schema', 'lc_granted'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      /^error: The warehouse role does not own table sync_log, which cdp-lifecycle must alter: run it as the role that owns it, or make this role the owner \(alter table … owner to …\)\.$/,
+    );
   });
 
   it('a role without a grant', async () => {
