@@ -28,6 +28,7 @@ export interface ResolvedConfig {
     maxRequestBytes: number;
     maxEventBytes: number;
     maxBatchEvents: number;
+    maxConcurrentRequests: number;
   };
   sync: {
     to?: SyncTarget;
@@ -407,6 +408,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       maxRequestBytes: get<number>('serve.max_request_bytes'),
       maxEventBytes: get<number>('serve.max_event_bytes'),
       maxBatchEvents: get<number>('serve.max_batch_events'),
+      maxConcurrentRequests: get<number>('serve.max_concurrent_requests'),
     },
     sync: {
       to: get<SyncTarget | undefined>('sync.to'),

@@ -165,6 +165,17 @@ export const SETTINGS: readonly Setting[] = [
     commands: ['serve'],
   },
   {
+    key: 'serve.max_concurrent_requests',
+    help: 'event requests handled at once (503 with Retry-After above it)',
+    type: 'integer',
+    env: 'LIFECYCLE_MAX_CONCURRENT_REQUESTS',
+    flag: '--max-concurrent-requests <n>',
+    default: 64,
+    description:
+      'Event requests the collector handles at once; past them a request is answered 503 with `Retry-After: 1` before its body is read, and the SDK sends it again. Bounds the memory a burst can take (each may hold `max_request_bytes`).',
+    commands: ['serve'],
+  },
+  {
     key: 'serve.max_event_bytes',
     help: 'largest single event (rejected above it)',
     type: 'integer',

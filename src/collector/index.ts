@@ -10,6 +10,7 @@ export {
   installShutdownHandlers,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_BATCH_EVENTS,
+  DEFAULT_MAX_CONCURRENT_REQUESTS,
   type Collector,
   type CollectorOptions,
 } from './server';

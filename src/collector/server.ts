@@ -23,6 +23,12 @@ export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
  * each validated and written while the event loop serves no one else (/health included).
  */
 export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
+/**
+ * Event requests handled at once. Each holds up to a request limit of body, its parsed events and their
+ * expansion; past this many a request is answered 503 with Retry-After before its body is read, so a burst
+ * (a fleet of SDKs flushing after an outage) slows down instead of exhausting the collector's memory.
+ */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
 /** A batch with its batch-level context given to each event may be this many request limits (16 MB). */
 const EXPANDED_BATCH_FACTOR = 4;
 
@@ -37,6 +43,8 @@ export interface CollectorOptions {
   maxEventBytes?: number;
   /** Events one request may carry (413 above it; default DEFAULT_MAX_BATCH_EVENTS). */
   maxBatchEvents?: number;
+  /** Event requests handled at once (503 with Retry-After above it; default DEFAULT_MAX_CONCURRENT_REQUESTS). */
+  maxConcurrentRequests?: number;
   logger?: Logger;
   /** How long `close()` waits for in-flight requests before cutting connections (default 30 s). */
   drainTimeoutMs?: number;
@@ -77,6 +85,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The body was left unread: the connection closes after the answer instead of draining it. */
+    readonly bodyUnread = status === 413,
   ) {
     super(message);
   }
@@ -292,6 +302,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const maxBatchEvents = opts.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
+  const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  let eventRequests = 0;
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -545,7 +557,20 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw new HttpError(405, `${path} accepts POST only.`);
       }
       if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
-      await handleEvents(req, res, path, log);
+      if (eventRequests >= maxConcurrent) {
+        res.setHeader('retry-after', '1');
+        throw new HttpError(
+          503,
+          `The collector is handling ${maxConcurrent} requests already; nothing was stored, retry later.`,
+          true,
+        );
+      }
+      eventRequests++;
+      try {
+        await handleEvents(req, res, path, log);
+      } finally {
+        eventRequests--;
+      }
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       const message =
@@ -555,9 +580,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       activity.requests++;
       if (status >= 500) activity.failed++;
       else activity.refused++;
-      // After 413 the rest of the body is never read: close the connection instead of draining it.
-      send(res, status, { success: false, error: message }, status === 413 ? { connection: 'close' } : {});
-      if (status === 413) res.on('finish', () => req.destroy());
+      // After 413 (or a 503 for too many requests) the rest of the body is never read: close the connection
+      // instead of draining it.
+      const unread = err instanceof HttpError && err.bodyUnread;
+      send(res, status, { success: false, error: message }, unread ? { connection: 'close' } : {});
+      if (unread) res.on('finish', () => req.destroy());
     } finally {
       log.debug({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }, 'request');
     }

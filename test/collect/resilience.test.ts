@@ -490,3 +490,58 @@ describeEachWarehouse('collector when its raw tables are dropped while it runs',
     for (const t of Object.values(RAW_TABLES)) expect(await wh.tableExists(schema, t.name)).toBe(true);
   });
 });
+
+describeEachWarehouse(
+  'collector under a burst of requests',
+  ({ tw }) => {
+    it('answers 503 with Retry-After past its concurrent requests, before reading the body, and lands each request once when retried', async () => {
+      const wh = await tw().open();
+      const collector = await startCollector({
+        warehouse: wh,
+        rawSchema: 'cdp',
+        port: 0,
+        host: '127.0.0.1',
+        writeKeys: [KEY],
+        logger: pino({ level: 'silent' }),
+        maxConcurrentRequests: 2,
+      });
+      const landed = async (prefix: string): Promise<number> => {
+        const [r] = await wh.query<{ n: number }>('select count(*) as n from cdp.tracks where user_id = $1', [
+          `${prefix}-user`,
+        ]);
+        return r.n;
+      };
+      try {
+        // two requests whose bodies are still coming in hold both places
+        const a = partialPost(collector.url, '/v1/batch', batchOf('burst-a', 5));
+        const b = partialPost(collector.url, '/v1/batch', batchOf('burst-b', 5));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const third = await fetch(`${collector.url}/v1/batch`, {
+          method: 'POST',
+          headers: { authorization: basic(KEY), 'content-type': 'application/json' },
+          body: JSON.stringify(batchOf('burst-c', 5)),
+        });
+        expect(third.status).toBe(503);
+        expect(third.headers.get('retry-after')).toBe('1');
+        expect(await third.json()).toEqual({
+          success: false,
+          error: 'The collector is handling 2 requests already; nothing was stored, retry later.',
+        });
+        // the probe is not an event request: it is still answered
+        expect((await fetch(`${collector.url}/health`)).status).toBe(200);
+        expect((await a.finish()).status).toBe(200);
+        expect((await b.finish()).status).toBe(200);
+        expect(await landed('burst-c')).toBe(0);
+        // what an SDK does after the 503: the same batch again, which lands once the places are free
+        expect((await postJson(collector.url, '/v1/batch', batchOf('burst-c', 5), KEY)).status).toBe(200);
+        expect([await landed('burst-a'), await landed('burst-b'), await landed('burst-c')]).toEqual([
+          5, 5, 5,
+        ]);
+      } finally {
+        await collector.close();
+        await wh.close();
+      }
+    }, 30000);
+  },
+  ['duckdb'],
+);

@@ -245,6 +245,7 @@ function serveOn(
       maxRequestBytes: c.maxRequestBytes,
       maxEventBytes: c.maxEventBytes,
       maxBatchEvents: c.maxBatchEvents,
+      maxConcurrentRequests: c.maxConcurrentRequests,
     }).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
