@@ -215,15 +215,24 @@ identifies_keys as {{ cte_inline() }} (
     from identifies_raw
 ),
 
+{#- Every fact a copy carries is a tie-break, so that copies received at the same instant but differing in what
+    counts here (a replay with an edited payload) resolve the same way on every warehouse and in every run. -#}
+{%- set dedup_facts = {
+    'tracks': [['event_at', 'is_active', 'is_churn_signal', 'is_core_event', 'is_purchase', 'revenue'], ['source_key']],
+    'pages': [['event_at'], ['source_key']],
+    'screens': [['event_at'], ['source_key']],
+    'identifies': [['event_at', 'created_at_camel', 'created_at_snake'], ['source_key', 'plan_value']]
+} -%}
 {% for t in tables %}
--- Dedup on id (SPEC 3): keep the copy received first; ties broken on fields so every warehouse picks the same.
+-- Dedup on id (SPEC 3): keep the copy received first; ties broken on the copies' facts (first the earliest
+-- timestamp, then by source) so every warehouse picks the same.
 -- A copy without a received_at counts as received first, as the watermark counts it (a stamped copy landing
 -- later then leaves the stored pairs as they are).
 -- An incremental run keeps the winners that fall in an affected pair (the others' pairs did not change).
 {{ t }}_first as (
     select d.*
     from (
-        {{ dedup_first(t ~ '_keys', ['event_at'], ['source_key']) }}
+        {{ dedup_first(t ~ '_keys', dedup_facts[t][0], dedup_facts[t][1]) }}
     ) as d
     {% if is_incremental() %}
     inner join affected_pairs as p on p.source_key = d.source_key and p.event_date = d.event_date
