@@ -68,6 +68,19 @@ export function generateMessageId(): string {
 const ISO_RE =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
 
+/** 400 Gregorian years, exactly: the calendar repeats after them. */
+const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
+
+/**
+ * Date.UTC, but for every year: Date.UTC reads years 0-99 as 1900-1999 (`0001-01-01T00:00:00` without a zone,
+ * .NET's DateTime.MinValue, became 1901), so those are computed 400 years on and moved back.
+ */
+function utcMs(year: number, monthIndex: number, day: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  return year >= 0 && year < 100
+    ? Date.UTC(year + 400, monthIndex, day, h, mi, s, ms) - GREGORIAN_CYCLE_MS
+    : Date.UTC(year, monthIndex, day, h, mi, s, ms);
+}
+
 /**
  * Parses an ISO-8601 timestamp into epoch milliseconds, or NaN when it is not one (or names an impossible
  * date such as February 30th, which Date.parse would silently roll over).
@@ -82,7 +95,7 @@ export function parseIsoTimestamp(value: string): number {
   if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
     return NaN;
   }
-  const probe = new Date(Date.UTC(year, month - 1, day));
+  const probe = new Date(utcMs(year, month - 1, day));
   if (probe.getUTCMonth() !== month - 1) return NaN;
   let offsetMin = 0;
   if (zone !== 'Z' && zone !== 'z') {
@@ -95,7 +108,7 @@ export function parseIsoTimestamp(value: string): number {
     offsetMin = sign * (oh * 60 + om);
   }
   const ms = Number((frac + '000').slice(0, 3));
-  return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;
+  return utcMs(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;
 }
 
 // The one form every warehouse and the DuckDB appender read alike: UTC, `T`, seconds below 60, at most

@@ -92,6 +92,19 @@ describe('timestamp rule (SPEC §3)', () => {
     expect(canonicalTimestamp('2024-03-10T07:30:00.1234+00:00')).toBe('2024-03-10T07:30:00.123400Z');
     expect(canonicalTimestamp('2024-03-10')).toBe('2024-03-10T00:00:00.000Z');
     expect(canonicalTimestamp('yesterday')).toBe('yesterday');
+    // years 0-99 stay themselves however they are written (Date.UTC would read them as 1900-1999)
+    expect(canonicalTimestamp('0001-01-01T00:00:00')).toBe('0001-01-01T00:00:00.000Z');
+    expect(canonicalTimestamp('0001-01-01T00:00:00+00:00')).toBe('0001-01-01T00:00:00.000Z');
+    expect(canonicalTimestamp('0099-12-31 23:59:59,5')).toBe('0099-12-31T23:59:59.500Z');
+  });
+  it('parses years 0-99 as themselves, with their leap days', () => {
+    // Date.parse reads the ECMAScript form (4-digit year, a zone) on the proleptic Gregorian calendar
+    expect(parseIsoTimestamp('0001-01-01T00:00:00')).toBe(Date.parse('0001-01-01T00:00:00.000Z'));
+    expect(parseIsoTimestamp('0050-06-15T12:30:00+02:00')).toBe(Date.parse('0050-06-15T10:30:00.000Z'));
+    expect(parseIsoTimestamp('0000-02-29T00:00:00Z')).toBe(Date.parse('0000-02-29T00:00:00.000Z'));
+    expect(parseIsoTimestamp('0004-02-29')).toBe(Date.parse('0004-02-29T00:00:00.000Z'));
+    expect(parseIsoTimestamp('0001-02-29')).toBeNaN();
+    expect(parseIsoTimestamp('0100-02-29')).toBeNaN();
   });
   it('parses ISO-8601 strictly', () => {
     expect(parseIsoTimestamp('2024-02-29T12:00:00Z')).toBe(Date.UTC(2024, 1, 29, 12));
