@@ -161,14 +161,15 @@ function describe(
 /**
  * An upper bound of the UTF-8 size of `value` serialised as JSON, or -1 when it nests objects/arrays deeper
  * than `maxDepth` (which JSON.stringify could not even serialise). One cheap walk replaces serialising every
- * event just to measure it: each UTF-16 unit of a string counts 6 bytes (the longest escape), numbers 24.
+ * event just to measure it: each UTF-16 unit of a string counts 6 bytes (the longest escape), numbers 25
+ * (the longest a double prints: `-0.0000012345678901234567`).
  */
 export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
   switch (typeof value) {
     case 'string':
       return 6 * value.length + 2;
     case 'number':
-      return 24;
+      return 25;
     case 'boolean':
       return 5;
     case 'object': {

@@ -306,7 +306,17 @@ describe('event size and depth limits', () => {
     expect(validateEvent(big)).toEqual({ type: 'track' });
   });
   it('bounds the serialised size from above', () => {
-    for (const v of [{ a: [1, 'x', null, true, { b: 'é"\n' }] }, 'plain', 12345.678, []]) {
+    for (const v of [
+      { a: [1, 'x', null, true, { b: 'é"\n' }] },
+      'plain',
+      12345.678,
+      [],
+      // the longest a double prints, and its exponent forms
+      -0.0000012345678901234567,
+      -1.2345678901234567e-7,
+      -1.2345678901234567e-308,
+      [-0.0000012345678901234567, -0.0000012345678901234567],
+    ]) {
       expect(jsonSizeUpperBound(v, 10)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(v)));
     }
     expect(jsonSizeUpperBound({ a: { b: { c: 1 } } }, 2)).toBe(-1);
