@@ -9,6 +9,7 @@
  * to the warehouse named in the settings, one transaction per batch.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import {
   openWarehouse,
   ensureRawTables,
@@ -18,7 +19,7 @@ import {
 } from '../../src/warehouse';
 import { isValidIdent } from '../../src/warehouse/types';
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../../src/errors';
-import { isDataError } from '../../src/warehouse/errors';
+import { isDataError, isMissingRelationError } from '../../src/warehouse/errors';
 import {
   IntegrationError,
   MultiStatusResponse,
@@ -120,6 +121,59 @@ async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
 }
 
 /**
+ * Runs `write`; when a raw table or the schema went away since they were created (dropped by hand, a
+ * database restored), creates them again and writes once more, as the collector does, instead of failing
+ * every call until the process restarts.
+ */
+async function withTables<T>(wh: Warehouse, schema: string, write: () => Promise<T>): Promise<T> {
+  await ensureTables(wh, schema);
+  try {
+    return await write();
+  } catch (err) {
+    if (!isMissingRelationError(err)) throw err;
+    ensured.get(wh)?.delete(schema);
+    await ensureTables(wh, schema);
+    return write();
+  }
+}
+
+class ProbeRolledBack extends Error {}
+
+/**
+ * Whether `table` takes a row with nothing unusual in it (written, then rolled back). When every payload of a
+ * call was refused, this tells payloads at fault (400, not retried) from a table that refuses any row (a
+ * partition not created yet, a NOT NULL column added by hand): that one is the warehouse's to fix, and the
+ * call must be retried, not dropped.
+ */
+async function acceptsNeutralRow(wh: Warehouse, schema: string, type: CallType): Promise<boolean> {
+  const now = new Date().toISOString();
+  const id = 'cdp-lifecycle-probe';
+  const neutral: ShapedFields = {
+    messageId: `${id}-${randomUUID()}`,
+    userId: id,
+    timestamp: now,
+    receivedAt: now,
+    ...(type === 'track' ? { event: 'cdp-lifecycle probe' } : {}),
+    ...(type === 'alias' ? { previousId: `${id}-previous` } : {}),
+    ...(type === 'group' ? { groupId: id } : {}),
+  };
+  const table = TABLE_FOR_TYPE[type];
+  try {
+    await wh.transaction(async (tx) => {
+      // a probe never commits, so a deferred constraint would never judge it
+      if (tx.dialect === 'postgres') await tx.exec('set constraints all immediate');
+      await tx.insertRows(schema, table, RAW_TABLES[table].columns, [landingRow(type, neutral)]);
+      throw new ProbeRolledBack();
+    });
+  } catch (e) {
+    if (e instanceof ProbeRolledBack) return true;
+    if (e instanceof WarehouseUnavailableError) throw e;
+    return false;
+  }
+  return false;
+}
+
+/**
  * What the collector's validator would refuse in an action payload (its fields carry the event's names), with
  * the collector's reason; null when it can land. An empty time field counts as absent, as in landingRow.
  */
@@ -160,14 +214,15 @@ export async function landPayloads(
     try {
       const schema = rawSchemaOf(settings);
       const wh = await resolveWarehouse(settings.warehouseUrl);
-      await ensureTables(wh, schema);
       const insert = (indexes: number[]) =>
-        wh.transaction((tx) =>
-          tx.insertRows(
-            schema,
-            table,
-            RAW_TABLES[table].columns,
-            indexes.map((i) => landingRow(type, payloads[i])),
+        withTables(wh, schema, () =>
+          wh.transaction((tx) =>
+            tx.insertRows(
+              schema,
+              table,
+              RAW_TABLES[table].columns,
+              indexes.map((i) => landingRow(type, payloads[i])),
+            ),
           ),
         );
       try {
@@ -176,13 +231,20 @@ export async function landPayloads(
         if (!isDataError(err)) throw err;
         // One row the warehouse refuses (a constraint a DBA added) fails the whole insert: row by row, the
         // others land and each refused one is named, as the collector quarantines them.
+        let landed = 0;
         for (const i of valid) {
           try {
             await insert([i]);
+            landed++;
           } catch (e) {
             if (!isDataError(e)) throw e;
             problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
           }
+        }
+        if (landed === 0 && !(await acceptsNeutralRow(wh, schema, type))) {
+          throw new RetryableError(
+            `The raw table ${schema}.${table} refuses any row (${errorMessage(err)}); nothing was stored: fix the table, and the call is retried.`,
+          );
         }
       }
     } catch (err) {
@@ -226,5 +288,7 @@ export async function checkWarehouse(settings: Settings): Promise<void> {
   const schema = rawSchemaOf(settings);
   const wh = await resolveWarehouse(settings.warehouseUrl);
   await wh.ping();
+  // created again when they went away since
+  ensured.get(wh)?.delete(schema);
   await ensureTables(wh, schema);
 }

@@ -227,6 +227,63 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     await wh.exec('drop schema landing_ck cascade');
   });
 
+  it("outside the collector, a table that refuses any row is retried, not reported as the events' fault", async () => {
+    // a constraint added by hand that no row meets (as a missing partition or a NOT NULL column no landing row
+    // fills): every row is refused, the valid ones too
+    await wh.exec('drop schema if exists landing_nn cascade');
+    await wh.exec('create schema landing_nn');
+    await wh.exec(
+      createTableSql(wh.dialect, 'landing_nn', RAW_TABLES.tracks).replace(
+        /\)$/,
+        `, constraint tenant_set check (event_text = 'never'))`,
+      ),
+    );
+    const nn = { ...settings, rawSchema: 'landing_nn' };
+    const events = [
+      { ...base, messageId: 'nn1', type: 'track', event: 'Fine' },
+      { ...base, messageId: 'nn2', type: 'track', event: 'Fine too' },
+    ] as SegmentEvent[];
+    const retried = {
+      code: 'RETRYABLE_ERROR',
+      message: expect.stringMatching(
+        /^The raw table landing_nn\.tracks refuses any row \(.*(tenant_set|CHECK).*\); nothing was stored: fix the table/i,
+      ),
+    };
+    await expect(
+      testDestination.testBatchAction('track', { events, settings: nn, useDefaultMappings: true }),
+    ).rejects.toMatchObject(retried);
+    await expect(
+      testDestination.testAction('track', { event: events[0], settings: nn, useDefaultMappings: true }),
+    ).rejects.toMatchObject(retried);
+    expect(await wh.query(`select count(*) as n from landing_nn.tracks`)).toEqual([{ n: 0 }]);
+    // once the table is fixed (here: dropped, and created again by the next call), the retried call lands
+    await wh.exec('drop table landing_nn.tracks');
+    await testDestination.testBatchAction('track', { events, settings: nn, useDefaultMappings: true });
+    expect(await wh.query(`select id from landing_nn.tracks order by id`)).toEqual([
+      { id: 'nn1' },
+      { id: 'nn2' },
+    ]);
+    await wh.exec('drop schema landing_nn cascade');
+  });
+
+  it('outside the collector, raw tables dropped after the first call are created again', async () => {
+    const dz = { ...settings, rawSchema: 'landing_dz' };
+    const send = (messageId: string) =>
+      testDestination.testAction('track', {
+        event: { ...base, messageId, type: 'track', event: 'Fine' } as Partial<SegmentEvent>,
+        settings: dz,
+        useDefaultMappings: true,
+      });
+    await send('dz1');
+    await wh.exec('drop schema landing_dz cascade');
+    await send('dz2');
+    expect(await wh.query(`select id from landing_dz.tracks`)).toEqual([{ id: 'dz2' }]);
+    await wh.exec('drop table landing_dz.tracks');
+    await send('dz3');
+    expect(await wh.query(`select id from landing_dz.tracks`)).toEqual([{ id: 'dz3' }]);
+    await wh.exec('drop schema landing_dz cascade');
+  });
+
   it('outside the collector, a warehouse that is down is retried (503) and a setting that cannot work is not (400)', async () => {
     const down =
       kind === 'postgres'
