@@ -25,6 +25,13 @@ describe('parseWarehouseUrl', () => {
       kind: 'postgres',
       displayUrl: 'postgresql://u:***@h:5433/db',
     });
+    // an @ in the password: the user part ends at the last one, and none of the password shows
+    expect(parseWarehouseUrl('postgres://postgres:Sup3r@Secret@127.0.0.1:5432/db')).toMatchObject({
+      kind: 'postgres',
+      url: 'postgres://postgres:Sup3r@Secret@127.0.0.1:5432/db',
+      displayUrl: 'postgres://postgres:***@127.0.0.1:5432/db',
+    });
+    expect(parseWarehouseUrl('postgres://u@h/db')).toMatchObject({ displayUrl: 'postgres://u@h/db' });
   });
   it('rejects anything else with a usage error naming the accepted forms', () => {
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(UsageError);
@@ -48,7 +55,7 @@ describe('parseWarehouseUrl', () => {
     expect(() => parseWarehouseUrl('duckdb:x.duckdb')).toThrow(/write it as duckdb:\/\/x\.duckdb\.$/);
   });
   it('says to percent-encode a password with a reserved character, without showing it', () => {
-    for (const password of ['p#ss', 'a/b', 'a?b']) {
+    for (const password of ['p#ss', 'a/b', 'a?b', 'p@ss:w/rd', 'x@y?z']) {
       let message = '';
       try {
         parseWarehouseUrl(`postgres://postgres:${password}@127.0.0.1:5432/db`);

@@ -34,22 +34,25 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     return { kind: 'duckdb', path: p, displayUrl: trimmed };
   }
   if (/^postgres(ql)?:\/\//.test(trimmed)) {
+    // A generated password with # / ? ends the URL's user part early (or makes the rest a path or query): the
+    // usual cause of a URL that does not parse or lacks a host or database, and not visible once it is masked.
+    const reserved = /[#/?]/.test(/^[a-z]+:\/\/(.*)@/s.exec(trimmed)?.[1] ?? '');
+    const encodeIt = `The warehouse URL "${redact(trimmed)}" is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`;
     let parsed: URL;
     try {
       parsed = new URL(trimmed);
     } catch {
-      // a generated password with # / ? ends the URL's user part early: the usual cause, and not visible once
-      // the password is masked
-      const reserved = /^[a-z]+:\/\/[^@]*[#/?][^@]*@/.test(trimmed);
       throw new UsageError(
         reserved
-          ? `The warehouse URL "${redact(trimmed)}" is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`
+          ? encodeIt
           : `The warehouse URL "${redact(trimmed)}" is not a valid URL: use postgres://user[:pass]@host[:port]/db.`,
       );
     }
     if (!parsed.hostname || parsed.pathname.length <= 1) {
       throw new UsageError(
-        `The warehouse URL "${redact(trimmed)}" needs a host and a database: use postgres://user[:pass]@host[:port]/db.`,
+        reserved
+          ? encodeIt
+          : `The warehouse URL "${redact(trimmed)}" needs a host and a database: use postgres://user[:pass]@host[:port]/db.`,
       );
     }
     return { kind: 'postgres', url: trimmed, displayUrl: redact(trimmed) };
@@ -63,9 +66,14 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
   );
 }
 
-/** Removes the password from a URL so it can be logged. */
+/**
+ * Removes the password from a URL so it can be logged: everything from the user name's colon to the last `@`,
+ * since a password may hold `@` (URL parsers, pg's included, end the user part at the last one) and, not
+ * percent-encoded, `/`, `?` or `#`. An `@` later in the URL masks more than the password, never less.
+ */
 export function redact(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/i, '$1:***@');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):(.*)@/is.exec(url);
+  return m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
 }
 
 export async function openWarehouse(url: string): Promise<Warehouse> {
