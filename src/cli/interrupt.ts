@@ -1,21 +1,38 @@
 /**
  * What the interruption line says (see run.ts). By default that whatever completed stays; a command that can
- * say more (load: what landed, where to go on from) registers its own description while it runs.
+ * say more (load: what landed, where to go on from) registers its own description while it runs, and may
+ * register a way to stop at a clean point first (load: stop reading, let the batches being written commit),
+ * so that what the line says is exactly what the warehouse holds.
  */
-let describe: (() => string) | undefined;
+interface Registered {
+  /** `uncertain`: the command did not reach its clean point (a second signal, or it took too long). */
+  describe: (uncertain: boolean) => string;
+  settle?: () => Promise<void>;
+}
+let current: Registered | undefined;
 
-/** Replaces the interruption's description until `clear` is called (or the process ends). */
-export function describeInterruption(fn: () => string): { clear(): void } {
-  describe = fn;
+/** Replaces the interruption's description (and way to settle) until `clear` is called or the process ends. */
+export function describeInterruption(
+  describe: (uncertain: boolean) => string,
+  settle?: () => Promise<void>,
+): { clear(): void } {
+  const mine: Registered = { describe, settle };
+  current = mine;
   return {
     clear: () => {
-      if (describe === fn) describe = undefined;
+      if (current === mine) current = undefined;
     },
   };
 }
 
-export function interruptionDescription(): string {
+/** How the running command stops at a clean point, if it registered one. */
+export function interruptionSettle(): (() => Promise<void>) | undefined {
+  return current?.settle;
+}
+
+export function interruptionDescription(uncertain = false): string {
   return (
-    describe?.() ?? 'what it completed stays and what was in flight is rolled back; run it again to finish.'
+    current?.describe(uncertain) ??
+    'what it completed stays and what was in flight is rolled back; run it again to finish.'
   );
 }

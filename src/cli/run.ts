@@ -1,5 +1,5 @@
 // Entry point used by bin/cdp-lifecycle.js (compiled) and by tests (from source).
-import { interruptionDescription } from './interrupt';
+import { interruptionDescription, interruptionSettle } from './interrupt';
 import { main } from './main';
 
 /**
@@ -9,10 +9,34 @@ import { main } from './main';
  * warehouse rolls back what was in flight when the process goes. `serve` handles its signals itself (it
  * drains requests first), so this one steps aside when another listener is registered.
  */
+let stopping = false;
 function onSignal(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) > 1) return;
+  const settle = interruptionSettle();
+  if (settle && !stopping) {
+    // A command that can stop at a clean point (load: the batches being written commit) does, so that the
+    // line below is exact; a second signal, or 30 s, stops at once.
+    stopping = true;
+    process.stderr.write(
+      `\n${signal}: stopping once the work in flight is written (send it again to stop at once) …\n`,
+    );
+    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000).unref());
+    void Promise.race([
+      settle().then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]).then((settled) => {
+      process.stderr.write(
+        `error: interrupted (${signal}) before the command finished: ${interruptionDescription(!settled)}\n`,
+      );
+      process.exit(1);
+    });
+    return;
+  }
   process.stderr.write(
-    `\nerror: interrupted (${signal}) before the command finished: ${interruptionDescription()}\n`,
+    `\nerror: interrupted (${signal}) before the command finished: ${interruptionDescription(stopping)}\n`,
   );
   process.exit(1);
 }

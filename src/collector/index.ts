@@ -17,6 +17,7 @@ export {
 export {
   checkLoadFiles,
   loadFiles,
+  LoadStopped,
   type LoadCommitted,
   type LoadOptions,
   type LoadSummary,

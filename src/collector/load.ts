@@ -29,6 +29,19 @@ export interface LoadOptions {
    * where to go on from.
    */
   onCommitted?: (state: LoadCommitted) => void;
+  /**
+   * Aborting stops the load at a clean point: no more lines are read, the lines read but not yet handed to the
+   * warehouse are dropped, and the batches being written commit. loadFiles then rejects with LoadStopped, and
+   * the last onCommitted state is exactly what landed.
+   */
+  signal?: AbortSignal;
+}
+
+/** An aborted load (see LoadOptions.signal) once it stopped. */
+export class LoadStopped extends Error {
+  constructor() {
+    super('The load was stopped.');
+  }
 }
 
 /** How far a load has committed: every line of `filesDone`, then lines 1 to `throughLine` of `file`. */
@@ -134,7 +147,11 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
     for (const file of files) {
       const name = file === '-' ? 'stdin' : file;
       const input = file === '-' ? (opts.stdin ?? process.stdin) : fs.createReadStream(file);
+      if (opts.signal?.aborted) throw new LoadStopped();
       const rl = readline.createInterface({ input, crlfDelay: Infinity });
+      // closing the reader ends the loop below even while it waits on a slow input (stdin)
+      const stopReading = (): void => rl.close();
+      opts.signal?.addEventListener('abort', stopReading, { once: true });
       let lineNo = 0;
       let events: unknown[] = [];
       let texts: string[] = [];
@@ -199,6 +216,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
 
       try {
         for await (const line of rl) {
+          if (opts.signal?.aborted) break;
           lineNo++;
           bytesDone += Buffer.byteLength(line) + 1;
           const trimmed = line.trim();
@@ -225,18 +243,20 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           lineNos.push(lineNo);
           if (events.length + bad.length >= batchLines) await flush();
         }
-        await flush();
+        if (!opts.signal?.aborted) await flush();
         // Settle every batch before reporting, even when one failed, so no write outlives this call.
         const settled = await Promise.allSettled(inFlight.splice(0));
         const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
+        if (opts.signal?.aborted) throw new LoadStopped();
         filesDone.push(name);
       } catch (err) {
         await Promise.allSettled(inFlight.splice(0));
-        if (err instanceof UserError) throw err;
+        if (err instanceof UserError || err instanceof LoadStopped) throw err;
         const where = lineNo === 0 ? 'before its first line' : `at line ${lineNo}`;
         throw new UserError(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
       } finally {
+        opts.signal?.removeEventListener('abort', stopReading);
         rl.close();
         if (input !== process.stdin && input !== opts.stdin) (input as fs.ReadStream).destroy();
       }

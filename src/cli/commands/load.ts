@@ -7,13 +7,24 @@ import { describeInterruption } from '../interrupt';
 import type { LoadCommitted, LoadSummary } from '../../collector';
 
 /**
- * What an interrupted load leaves: the events of its committed batches stay, the batches in flight are rolled
- * back. A rerun of the same files lands the committed events again, which the models count once only when
- * they carry a messageId (load generates one for the others), so it names where the rest starts.
+ * What an interrupted load leaves. It stops at a clean point (see loadFiles' signal): the batches being
+ * written commit, the lines read after them are dropped, so the count and the line to go on from are exact.
+ * A rerun of the same files lands the committed events again, which the models count once only when they
+ * carry a messageId (load generates one for the others), so it names where the rest starts. `uncertain`: it
+ * was stopped before that point (a second Ctrl-C), and a batch being written may have committed as well.
  */
-export function interruptedLoad(files: readonly string[], c: LoadCommitted | undefined): string {
+export function interruptedLoad(
+  files: readonly string[],
+  c: LoadCommitted | undefined,
+  uncertain = false,
+): string {
+  const inFlight = uncertain
+    ? 'a batch being written when it stopped may have landed as well (check the raw table before going on)'
+    : 'nothing after it was written';
   if (c === undefined || (c.landed === 0 && c.rejected === 0 && c.landedBeyond === 0)) {
-    return 'no event had landed yet (the batches in flight are rolled back); run it again.';
+    return uncertain
+      ? `no event had landed yet, but ${inFlight}; run it again.`
+      : 'no event had landed yet; run it again.';
   }
   const done = c.filesDone.length > 0 ? `${c.filesDone.join(', ')} and ` : '';
   const rejected = c.rejected > 0 ? ` (${plural(c.rejected, 'line')} rejected)` : '';
@@ -28,7 +39,7 @@ export function interruptedLoad(files: readonly string[], c: LoadCommitted | und
       : '';
   return (
     `${plural(c.landed, 'event')} had landed${rejected}, from ${done}${c.file} up to line ` +
-    `${c.throughLine.toLocaleString('en-US')}${beyond}; the batches in flight are rolled back. To land the rest ` +
+    `${c.throughLine.toLocaleString('en-US')}${beyond}; ${inFlight}. To land the rest ` +
     `only, load from ${resume}: a rerun of the whole load lands the first ones again, which the models count ` +
     'once only when they carry a messageId (load gives those without one a new random id each time).'
   );
@@ -49,23 +60,36 @@ export const loadCommand: CommandSpec = {
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
   action: async (ctx, files) => {
-    const { loadFiles, checkLoadFiles } = await collectorPart();
+    const { loadFiles, checkLoadFiles, LoadStopped } = await collectorPart();
     // before the warehouse is opened: a DuckDB file would be created for a load that cannot start
     checkLoadFiles(files);
     return withWarehouse(ctx, async (wh) => {
       await refuseDemoWarehouse(ctx, wh);
       let committed: LoadCommitted | undefined;
-      const interruption = describeInterruption(() => interruptedLoad(files, committed));
+      const stop = new AbortController();
+      let loading: Promise<LoadSummary> | undefined;
+      const interruption = describeInterruption(
+        (uncertain) => interruptedLoad(files, committed, uncertain),
+        async () => {
+          stop.abort();
+          await loading?.catch(() => undefined);
+        },
+      );
       let s: LoadSummary;
       try {
-        s = await loadFiles({
+        s = await (loading = loadFiles({
           warehouse: wh,
           rawSchema: ctx.config.rawSchema,
           files,
           maxEventBytes: ctx.config.serve.maxEventBytes,
           progress: ctx.out.progress(),
           onCommitted: (c) => (committed = c),
-        });
+          signal: stop.signal,
+        }));
+      } catch (err) {
+        // the signal handler (run.ts) says what landed and exits
+        if (err instanceof LoadStopped) return await new Promise<number>(() => undefined);
+        throw err;
       } finally {
         interruption.clear();
       }
