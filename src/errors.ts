@@ -35,29 +35,75 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** What a PostgreSQL refusal caused by the database's or role's set-up asks to change (see warehouseRefusal). */
+interface Refusal {
+  /** The warehouse's message, first line. */
+  why: string;
+  code: string;
+  /** What to change, as a clause. */
+  fix: string;
+  /** The sentence on its own, for an error with nothing around it. */
+  sentence: string;
+}
+
+function findRefusal(err: unknown): Refusal | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const raw = (e as { code?: unknown }).code;
+    const code = typeof raw === 'string' ? raw : '';
+    const why = e.message.split('\n')[0];
+    if (code === '25006') {
+      const fix =
+        'the database or role is read-only (default_transaction_read_only, or a standby), so point --warehouse at the primary with a role that may write';
+      return { why, code, fix, sentence: `The warehouse refused to write (${why}): ${fix}.` };
+    }
+    if (code === '57014' && /statement timeout/i.test(why)) {
+      const fix = 'raise it for this role (alter role … set statement_timeout = 0)';
+      return {
+        why,
+        code,
+        fix: `the role's statement_timeout cut it short: ${fix}`,
+        sentence: `The warehouse cancelled a statement after its statement_timeout (${why}): ${fix}.`,
+      };
+    }
+    const owner = code === '42501' ? /must be owner of (\w+(?: \w+)*?) (\S+)$/.exec(why) : null;
+    if (owner) {
+      // no grant helps here: altering, indexing or dropping an object is its owner's alone
+      const fix = `run it as the role that owns it, or make this role the owner (alter ${owner[1]} … owner to …)`;
+      return {
+        why,
+        code,
+        fix: `the role does not own ${owner[1]} ${owner[2]}: ${fix}`,
+        sentence: `The warehouse role does not own ${owner[1]} ${owner[2]}, which cdp-lifecycle must alter: ${fix}.`,
+      };
+    }
+    if (code === '42501') {
+      const fix =
+        "let it own the raw and model schemas, or grant what the message names (see the README's PostgreSQL role)";
+      return {
+        why,
+        code,
+        fix: `the role lacks a privilege: ${fix}`,
+        sentence: `The warehouse role lacks a privilege (${why}): ${fix}.`,
+      };
+    }
+  }
+  return undefined;
+}
+
 /**
  * A PostgreSQL refusal that comes from how the database or role is set up, not from a defect: the sentence that
  * says what to change (SPEC 8), or undefined for any other error. Looks through causes, as callers wrap.
  */
 export function warehouseRefusal(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    const why = e.message.split('\n')[0];
-    if (code === '25006') {
-      return `The warehouse refused to write (${why}): the database or role is read-only (default_transaction_read_only, or a standby), so point --warehouse at the primary with a role that may write.`;
-    }
-    if (code === '57014' && /statement timeout/i.test(why)) {
-      return `The warehouse cancelled a statement after its statement_timeout (${why}): raise it for this role (alter role … set statement_timeout = 0).`;
-    }
-    const owner = code === '42501' ? /must be owner of (\w+(?: \w+)*?) (\S+)$/.exec(why) : null;
-    if (owner) {
-      // no grant helps here: altering, indexing or dropping an object is its owner's alone
-      return `The warehouse role does not own ${owner[1]} ${owner[2]}, which cdp-lifecycle must alter: run it as the role that owns it, or make this role the owner (alter ${owner[1]} … owner to …).`;
-    }
-    if (code === '42501') {
-      return `The warehouse role lacks a privilege (${why}): let it own the raw and model schemas, or grant what the message names (see the README's PostgreSQL role).`;
-    }
-  }
-  return undefined;
+  return findRefusal(err)?.sentence;
+}
+
+/**
+ * The same refusal as a clause to follow a message that already quotes the warehouse (a model that failed),
+ * and whether every later statement would meet it too (a read-only database or role).
+ */
+export function refusalFix(err: unknown): { fix: string; stopsEverything: boolean } | undefined {
+  const r = findRefusal(err);
+  return r && { fix: r.fix, stopsEverything: r.code === '25006' };
 }

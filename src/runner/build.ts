@@ -1,4 +1,4 @@
-import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../errors';
+import { UsageError, UserError, WarehouseUnavailableError, errorMessage, refusalFix } from '../errors';
 import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
@@ -450,6 +450,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           err instanceof UserError
             ? err.message
             : `model ${name} (${g.node.file}) failed on ${wh.dialect}: ${firstLine(errorMessage(err))}`;
+        // the database's own set-up (read-only, a missing grant, a timeout): say what to change
+        const refusal = refusalFix(err);
+        if (refusal) result.message = `${result.message.replace(/\.$/, '')}: ${refusal.fix}.`;
+        // a read-only database or role refuses every model alike: stop at the first
+        if (refusal?.stopsEverything) throw new UserError(result.message, { cause: err });
         failed.add(name);
       }
     }

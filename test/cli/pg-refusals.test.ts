@@ -36,12 +36,15 @@ const role = `cdpl_nogrant_${suffix}`;
         timestamp: '2024-03-30T12:00:00Z',
       }) + '\n',
     );
-    await pgAdmin([
-      `create database ${readOnly}`,
-      `alter database ${readOnly} set default_transaction_read_only = on`,
-      `create database ${guarded}`,
-      `create role ${role} login`,
-    ]);
+    await pgAdmin([`create database ${readOnly}`, `create database ${guarded}`, `create role ${role} login`]);
+    // raw tables (empty) for a build to read, then the database goes read-only
+    const writable = await openWarehouse(pgDatabaseUrl(readOnly));
+    try {
+      await ensureRawTables(writable, 'cdp');
+    } finally {
+      await writable.close();
+    }
+    await pgAdmin([`alter database ${readOnly} set default_transaction_read_only = on`]);
     // a raw schema someone else owns, which the role may not use
     await pgAdmin(
       ['create schema cdp', `revoke create on database ${guarded} from public`],
@@ -99,6 +102,20 @@ const role = `cdpl_nogrant_${suffix}`;
       r.stderr,
       /^error: The warehouse refused to write \(.*read-only transaction\): the database or role is read-only .*point --warehouse at the primary/,
     );
+  });
+
+  it('a build on a read-only database stops at its first model and says what to change', async () => {
+    const r = await runCli(
+      ['build', '--warehouse', pgDatabaseUrl(readOnly), '--vars', '{"lifecycle__as_of_date": "2024-03-31"}'],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      /^error: model \w+ \(.*\) failed on postgres: cannot execute .* in a read-only transaction: the database or role is read-only .*, so point --warehouse at the primary with a role that may write\.$/,
+    );
+    // it stopped at the first model instead of trying every one
+    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBeLessThanOrEqual(1);
   });
 
   it('source tables the role may not read exist, and the model that reads them says so', async () => {
