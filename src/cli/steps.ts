@@ -527,6 +527,23 @@ limit 1`,
   );
 }
 
+/**
+ * What the sync step would refuse from the warehouse's sync state alone (a keyless dry run that cannot tell
+ * which destination to compare with): a usage error, found before the steps ahead of it build and test.
+ */
+export async function checkSyncStep(ctx: CommandContext, wh: Warehouse): Promise<void> {
+  const s = ctx.config.sync;
+  if (!s.to) return;
+  const { checkSyncDestination } = await syncPart();
+  await checkSyncDestination({
+    warehouse: wh,
+    schema: ctx.config.schema,
+    to: s.to,
+    endpoint: s.endpoint,
+    writeKey: s.writeKey,
+  });
+}
+
 export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const dryRun = Boolean(o.dryRun);
   checkSyncSettings(ctx, dryRun);

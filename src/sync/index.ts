@@ -312,6 +312,35 @@ function ambiguousDestinations(to: SyncTarget, givenHost: string | null, known: 
 }
 
 /**
+ * A dry run without a key diffs against the one destination already synced for this target (and the host of
+ * --endpoint, when given), so it previews what the real run would send; with none, against nothing (everyone
+ * is new). With several, any choice would preview the wrong one, so it asks which. Segment's default host
+ * counts as not given: a sync to its EU endpoint is the one to preview then.
+ */
+async function keylessDestinations(
+  wh: Warehouse,
+  schema: string,
+  opts: Pick<SyncOptions, 'to' | 'endpoint' | 'region'>,
+  hostId: string | null,
+): Promise<string[]> {
+  const givenHost = opts.endpoint || opts.region ? hostId : null;
+  const prefix = givenHost === null ? `${opts.to}:` : `${opts.to}:${givenHost}:`;
+  const known = await knownDestinations(wh, schema, prefix);
+  if (known.length > 1) throw new UsageError(ambiguousDestinations(opts.to, givenHost, known));
+  return known;
+}
+
+/**
+ * The usage errors a sync can only find in the warehouse (today: which destination a keyless dry run should
+ * compare with), for a command that syncs after other work (`run`) to raise before that work starts.
+ */
+export async function checkSyncDestination(opts: SyncOptions): Promise<void> {
+  if (opts.name || opts.writeKey) return;
+  const host = resolveHost(opts);
+  await keylessDestinations(opts.warehouse, opts.schema, opts, host === null ? null : new URL(host).host);
+}
+
+/**
  * Each sync appends a few rows to its tables; on DuckDB a scheduled sync per process would leave a row group
  * of its own each time, and the file would grow by blocks nothing reclaims (see isFragmented). Housekeeping:
  * a failure here costs file space only, never the sync's result.
@@ -370,14 +399,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     const known = (await knownDestinations(wh, schema, `${opts.to}:`)).filter((d) => d.endsWith(suffix));
     destination = known.length === 1 ? known[0] : `${opts.to}:unknown${suffix}`;
   } else {
-    // A dry run without a key diffs against the one destination already synced for this target (and the host
-    // of --endpoint, when given), so it previews what the real run would send; with none, against nothing
-    // (everyone is new). With several, any choice would preview the wrong one, so it asks which. Segment's
-    // default host counts as not given: a sync to its EU endpoint is the one to preview then.
-    const givenHost = opts.endpoint || opts.region ? hostId : null;
-    const prefix = givenHost === null ? `${opts.to}:` : `${opts.to}:${givenHost}:`;
-    const known = await knownDestinations(wh, schema, prefix);
-    if (known.length > 1) throw new UsageError(ambiguousDestinations(opts.to, givenHost, known));
+    const known = await keylessDestinations(wh, schema, opts, hostId);
     destination = known.length === 1 ? known[0] : `${opts.to}:${hostId ?? 'unknown'}:${NO_WRITE_KEY}`;
   }
 

@@ -590,6 +590,34 @@ describe('cli error manners', () => {
     expect(other.stderr).not.toMatch(/hint:/);
   });
 
+  it('stops a keyless dry `run` that cannot tell which destination to compare with before it builds', async () => {
+    const file = path.join(dir, 'two-destinations.duckdb');
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const { ensureSyncTables } = await import('../../src/sync/state');
+      await ensureSyncTables(wh, 'lifecycle');
+      await wh.exec(
+        `insert into lifecycle.sync_state (destination, user_id, status, attempts) values
+           ('segment:api.segment.io:aaaaaaaaaaaa', 'u1', 'delivered', 1),
+           ('segment:api.segment.io:bbbbbbbbbbbb', 'u1', 'delivered', 1)`,
+      );
+    } finally {
+      await wh.close();
+    }
+    const r = await runCli(['run', '--to', 'segment', '--dry-run', '--warehouse', `duckdb://${file}`], {
+      cwd: dir,
+    });
+    expect(r.code).toBe(2);
+    expect(errorLines(r)).toEqual([
+      expect.stringMatching(
+        /^error: 2 destinations have been synced to segment \(.*\): pass the --write-key of the one this dry run should compare with\.$/,
+      ),
+    ]);
+    // no model was built: the raw tables do not even exist, which a build would have stopped at
+    expect(r.stderr).not.toMatch(/Building models|source table/i);
+    expectNoStack(r);
+  });
+
   it('checks the files to load before it opens, and so creates, a DuckDB warehouse', async () => {
     const file = path.join(dir, 'never-made.duckdb');
     const missing = path.join(dir, 'no-such-events.ndjson');

@@ -4,6 +4,7 @@ import { withWarehouse } from '../context';
 import {
   buildStep,
   checkSyncSettings,
+  checkSyncStep,
   checkTraitColumns,
   checkProject,
   runResultsFor,
@@ -27,6 +28,8 @@ export async function runPipeline(
     ['test', () => testStep(ctx, wh, o)],
     ['sync', () => syncStep(ctx, wh, o)],
   ];
+  // usage errors first: not after a build and a test that took minutes
+  if (only.includes('sync')) await checkSyncStep(ctx, wh);
   for (const [name, step] of steps.filter(([n]) => only.includes(n))) {
     const code = await step();
     if (code !== 0) {
