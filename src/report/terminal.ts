@@ -99,7 +99,9 @@ export function formatTerminalReport(
   };
 
   out.push(heading(`Lifecycle report — as of ${data.asOfDate}`));
-  out.push(`${int(data.totalUsers)} users in ${data.schema}.user_lifecycle`);
+  out.push(
+    `${int(data.totalUsers)} ${data.totalUsers === 1 ? 'user' : 'users'} in ${data.schema}.user_lifecycle`,
+  );
   out.push('');
 
   // ------------------------------------------------------------- statuses

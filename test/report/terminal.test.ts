@@ -228,3 +228,10 @@ describe('terminal report in a narrow terminal', () => {
     expect(text).toContain(`  ${NO_PURCHASES_NOTE}\n`);
   });
 });
+
+describe('terminal report of one user', () => {
+  it('says "1 user"', () => {
+    const data = reportData({ statuses: [{ status: 'new', users: 1, usersWeekAgo: 0 }], totalUsers: 1 });
+    expect(formatTerminalReport(data).split('\n')[1]).toBe('1 user in lifecycle.user_lifecycle');
+  });
+});
