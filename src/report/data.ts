@@ -174,6 +174,12 @@ export interface RfmCell {
   monetary: number;
 }
 
+/**
+ * The daily series cover three years at most: a page with every day of a long history (one event dated year 1,
+ * from a client's default date, made 740,000 days and a 278 MB page) shows nothing more that a reader can use.
+ */
+export const REPORT_HISTORY_DAYS = 3 * 365 + 1;
+
 export interface ReportData {
   schema: string;
   asOfDate: string;
@@ -182,8 +188,11 @@ export interface ReportData {
   totalUsers: number;
   /** All changes of the last 30 days, most frequent first. */
   transitions: TransitionCount[];
+  /** The days of the last REPORT_HISTORY_DAYS (older ones stay in the marts). */
   statusDaily: Array<{ date: string; status: string; users: number }>;
   growthDaily: GrowthRow[];
+  /** The first day of statusDaily and growthDaily when the marts go further back; null when they do not. */
+  historyCut: string | null;
   rfm: RfmCell[];
   /** Users with a purchase in the RFM window. */
   purchasers: number;
@@ -297,11 +306,17 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     );
   }
   const weekAgo = addDays(asOfDate, -7);
+  const since = addDays(asOfDate, 1 - REPORT_HISTORY_DAYS);
+  const [oldest] = await q(
+    `select (select min(date) from ${s}.status_daily) as s, (select min(date) from ${s}.growth_accounting_daily) as g`,
+  );
+  const historyCut = [oldest?.s, oldest?.g].some((d) => d != null && dateText(d) < since) ? since : null;
 
   const statusDaily = (
-    await q(`select date, lifecycle_status, users from ${s}.status_daily where date <= cast($1 as date)`, [
-      asOfDate,
-    ])
+    await q(
+      `select date, lifecycle_status, users from ${s}.status_daily where date >= cast($2 as date) and date <= cast($1 as date)`,
+      [asOfDate, since],
+    )
   )
     .map((r) => ({ date: dateText(r.date), status: String(r.lifecycle_status), users: num(r.users) }))
     .sort((a, b) =>
@@ -354,8 +369,8 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
 
   const growthDaily = (
     await q(
-      `select ${GROWTH_COLUMNS.join(', ')} from ${s}.growth_accounting_daily where date <= cast($1 as date) order by date`,
-      [asOfDate],
+      `select ${GROWTH_COLUMNS.join(', ')} from ${s}.growth_accounting_daily where date >= cast($2 as date) and date <= cast($1 as date) order by date`,
+      [asOfDate, since],
     )
   ).map((r) => {
     const row = { date: dateText(r.date) } as Record<string, unknown>;
@@ -392,6 +407,7 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     transitions,
     statusDaily,
     growthDaily,
+    historyCut,
     rfm,
     purchasers: rfm.reduce((n, c) => n + c.users, 0),
   };

@@ -267,7 +267,7 @@ footer { padding:0 32px 24px; color:var(--muted); font-size:12px; }
 <body>
 <header>
 <h1>Lifecycle report <span class="asof">as of ${e(data.asOfDate)}</span></h1>
-<p>${int(data.totalUsers)} users · models in schema <code>${e(data.schema)}</code> · history from ${e(first)}</p>
+<p>${int(data.totalUsers)} ${data.totalUsers === 1 ? 'user' : 'users'} · models in schema <code>${e(data.schema)}</code> · ${data.historyCut === null ? `history from ${e(first)}` : `the last three years, from ${e(data.historyCut)} (earlier days are in the marts)`}</p>
 </header>
 <main>
 <section class="wide" aria-labelledby="h-kpi">

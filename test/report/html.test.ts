@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { rollingRates, writeHtmlReport } from '../../src/report/html';
+import { renderHtmlReport, rollingRates, writeHtmlReport } from '../../src/report/html';
+import { loadReportData } from '../../src/report/data';
 import type { GrowthRow } from '../../src/report';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
@@ -43,6 +44,25 @@ describeEachWarehouse('HTML report', ({ kind, tw }) => {
     // Outside Chart.js's own source (whose comments carry its home page), no address at all.
     const ours = html.replace(scripts[2], '');
     expect(ours.match(/https?:\/\/[^\s"'<]*/g)).toBeNull();
+  });
+
+  it('charts the last three years of a longer history, and says so', async () => {
+    expect((await loadReportData({ warehouse: wh, schema: 'lifecycle' })).historyCut).toBeNull();
+    await createFixtureMarts(wh, 'long_marts', 1200);
+    try {
+      const data = await loadReportData({ warehouse: wh, schema: 'long_marts' });
+      // 2026-03-31 and the 1,095 days before it
+      const cut = new Date(Date.UTC(2026, 2, 31) - 1095 * 86_400_000).toISOString().slice(0, 10);
+      expect(data.historyCut).toBe(cut);
+      expect(data.statusDaily.every((r) => r.date >= cut)).toBe(true);
+      expect(data.growthDaily[0].date).toBe(cut);
+      expect(new Set(data.growthDaily.map((r) => r.date)).size).toBe(1096);
+      expect(renderHtmlReport(data)).toContain(
+        `the last three years, from ${cut} (earlier days are in the marts)`,
+      );
+    } finally {
+      await wh.exec('drop schema long_marts cascade');
+    }
   });
 
   it('says which directory to fix when it cannot write the file', async () => {

@@ -132,6 +132,7 @@ const reportData = (parts: Partial<ReportData>): ReportData => ({
   transitions: [],
   statusDaily: [],
   growthDaily: [],
+  historyCut: null,
   rfm: [],
   purchasers: 0,
   meanings: { ...STATUS_MEANING },
