@@ -117,9 +117,11 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
 
 /**
  * One column as hash input text, identical on DuckDB and PostgreSQL for the same value: dates and integers
- * cast the same way on both; decimals go through double (DECIMAL and NUMERIC print their scale differently);
- * timestamps become epoch microseconds so time zone and precision settings don't matter. NULL gets its own
- * marker so `null` and `''` hash differently.
+ * cast the same way on both; decimals print as plain digits without trailing zeros (`100.00` and `100` are one
+ * value; a NUMERIC's scale varies); doubles print an integral value below 10^15 as an integer (DuckDB writes
+ * `100.0`, PostgreSQL `100`) and any other in the shortest form both share; timestamps become epoch
+ * microseconds so time zone and precision settings don't matter. NULL gets its own marker so `null` and `''`
+ * hash differently.
  */
 function hashInput(dialect: Dialect, ref: string, type: string): string {
   let text: string;
@@ -128,8 +130,11 @@ function hashInput(dialect: Dialect, ref: string, type: string): string {
       dialect === 'duckdb'
         ? `cast(epoch_us(${ref}) as varchar)`
         : `cast(cast(extract(epoch from ${ref}) * 1000000 as bigint) as varchar)`;
-  } else if (/^(decimal|numeric|double|real|float)/.test(type)) {
-    text = `cast(cast(${ref} as double precision) as varchar)`;
+  } else if (/^(decimal|numeric)/.test(type)) {
+    text = `regexp_replace(cast(${ref} as varchar), '(\\.[0-9]*[1-9])0+$|\\.0+$', '\\1')`;
+  } else if (/^(double|real|float)/.test(type)) {
+    const v = `cast(${ref} as double precision)`;
+    text = `case when abs(${v}) < 1e15 and ${v} = trunc(${v}) then cast(cast(${v} as bigint) as varchar) else cast(${v} as varchar) end`;
   } else if (/json/.test(type)) {
     text = `cast(${ref} as varchar)`;
   } else {

@@ -103,6 +103,66 @@ describeEachWarehouse('traits hash', ({ tw }) => {
     expect(row.traits).toEqual({ status: 'active', since: '2024-05-01', prev: null, m: 12.5, d: 1 });
   });
 
+  it('hashes decimals without trailing zeros and integral doubles as integers, alike on both warehouses', async () => {
+    const users = [
+      ['n1', 100, 100],
+      ['n2', 0, 0.1],
+      ['n3', 12.5, 1e-7],
+      ['n4', 1234567.1, 1e20],
+      ['n5', -0.5, -42],
+    ] as const;
+    await writeUserLifecycle(
+      wh,
+      'lc_numbers',
+      users.map(([user_id, monetary]) => ({
+        user_id,
+        lifecycle_status: 'active',
+        status_since: '2024-05-01',
+        previous_status: null,
+        monetary,
+      })),
+    );
+    await wh.exec('alter table lc_numbers.user_lifecycle add column score double precision');
+    for (const [id, , score] of users) {
+      await wh.query(
+        'update lc_numbers.user_lifecycle set score = cast(cast($2 as varchar) as double precision) where user_id = $1',
+        [id, String(score)],
+      );
+    }
+    try {
+      const s = await runSync({
+        warehouse: wh,
+        schema: 'lc_numbers',
+        to: 'segment',
+        dryRun: true,
+        traits: 'm=monetary,x=score',
+      });
+      const rows = await wh.query<{ user_id: string; traits_hash: string }>(
+        `select user_id, traits_hash from lc_numbers.sync_log where run_id = $1 order by user_id`,
+        [s.runId],
+      );
+      // the canonical text of each: a decimal's digits without trailing zeros; a double's integer below 10^15,
+      // else its shortest form with a two-digit exponent
+      const texts: Record<string, [string, string]> = {
+        n1: ['100', '100'],
+        n2: ['0', '0.1'],
+        n3: ['12.5', '1e-07'],
+        n4: ['1234567.1', '1e+20'],
+        n5: ['-0.5', '-42'],
+      };
+      expect(rows).toEqual(
+        Object.entries(texts).map(([user_id, [m, x]]) => ({
+          user_id,
+          traits_hash: createHash('md5')
+            .update(['m=monetary,x=score', m, x].join('\u001f'), 'utf8')
+            .digest('hex'),
+        })),
+      );
+    } finally {
+      await wh.exec('drop schema lc_numbers cascade');
+    }
+  });
+
   it('hashes timestamps as epoch microseconds and sends them as ISO-8601', async () => {
     await wh.exec('alter table lifecycle.user_lifecycle add column last_event_at timestamptz');
     await wh.query(`update lifecycle.user_lifecycle set last_event_at = cast($1 as timestamptz)`, [
