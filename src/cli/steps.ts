@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
-import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
+import { parseWarehouseUrl, qualify, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
@@ -329,8 +329,26 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     const { whyNoUsers } = await reportPart();
     const why = await whyNoUsers(wh, ctx.config.schema).catch(() => null);
     if (why) out.warn(`the models hold no user: ${why}.`);
+    const since = await earliestDay(wh, ctx.config.schema).catch(() => null);
+    if (since !== null && since < '1970-01-01') {
+      out.warn(
+        `the daily models start on ${since}: an event or a createdAt trait is dated that early (a client's default date?), so growth_accounting_daily and status_daily hold every day since; find it with \`select * from ${ctx.config.rawSchema}.tracks where timestamp < '1970-01-01'\` (or identifies, pages, screens).`,
+      );
+    }
   }
   return 0;
+}
+
+/** The first day of growth_accounting_daily (YYYY-MM-DD), or null when it has none. */
+async function earliestDay(wh: Warehouse, schema: string): Promise<string | null> {
+  // the date's parts, not its text: PostgreSQL prints a date in the session's DateStyle
+  const [row] = await wh.query<{ y: unknown; m: unknown; d: unknown }>(
+    `select extract(year from min(date)) as y, extract(month from min(date)) as m, extract(day from min(date)) as d
+       from ${qualify(schema, 'growth_accounting_daily')}`,
+  );
+  if (row?.y == null) return null;
+  const pad = (v: unknown, n: number) => String(Number(v)).padStart(n, '0');
+  return `${pad(row.y, 4)}-${pad(row.m, 2)}-${pad(row.d, 2)}`;
 }
 
 /**

@@ -590,6 +590,26 @@ describe('cli error manners', () => {
     expect(other.stderr).not.toMatch(/hint:/);
   });
 
+  it('warns when a stray early date stretches the daily models, and not otherwise', async () => {
+    const events = path.join(dir, 'early.ndjson');
+    const url = `duckdb://${path.join(dir, 'early.duckdb')}`;
+    const line = (id: string, user: string, timestamp: string) =>
+      JSON.stringify({ type: 'track', userId: user, event: 'E', messageId: id, timestamp });
+    fs.writeFileSync(events, line('x2', 'b', '2024-06-01T00:00:00Z') + '\n');
+    expect((await runCli(['load', events, '--warehouse', url], { cwd: dir })).code).toBe(0);
+    const vars = ['--vars', '{"lifecycle__as_of_date": "2024-06-02"}'];
+    const clean = await runCli(['build', '--warehouse', url, ...vars], { cwd: dir });
+    expect(clean.code).toBe(0);
+    expect(clean.stderr).not.toMatch(/warning: the daily models start/);
+    fs.writeFileSync(events, line('x1', 'a', '1900-06-01T00:00:00Z') + '\n');
+    expect((await runCli(['load', events, '--warehouse', url], { cwd: dir })).code).toBe(0);
+    const stretched = await runCli(['build', '--warehouse', url, ...vars], { cwd: dir });
+    expect(stretched.code).toBe(0);
+    expect(stretched.stderr).toMatch(
+      /^warning: the daily models start on 1900-06-01: an event or a createdAt trait is dated that early .*; find it with `select \* from cdp\.tracks where timestamp < '1970-01-01'`/m,
+    );
+  });
+
   it('stops a keyless dry `run` that cannot tell which destination to compare with before it builds', async () => {
     const file = path.join(dir, 'two-destinations.duckdb');
     const wh = await openWarehouse(`duckdb://${file}`);
