@@ -86,7 +86,7 @@
   so changing a var never leaves stale rows behind. `version` changes when a release changes what the stored
   rows hold (2: int_lifecycle__user_days gained floor_next_active_date; 4: an object or array plan trait is no
   longer a plan value; 5: the raw tables joined the fingerprint; 6: leading zeros no longer make a revenue
-  string too long to be a number), so an upgrade recomputes them too. The raw
+  string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
@@ -109,7 +109,7 @@
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
   'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
-  'version=6'
+  'version=7'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}
