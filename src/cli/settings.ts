@@ -172,7 +172,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--max-concurrent-requests <n>',
     default: 64,
     description:
-      'Event requests the collector handles at once; past them a request is answered 503 with `Retry-After: 1` before its body is read, and the SDK sends it again. Bounds the memory a burst can take (each may hold `max_request_bytes`).',
+      'Event requests the collector handles at once, counted apart for those whose Basic-auth key checked out (the SDKs) and the rest; past them a request is answered 503 with `Retry-After: 1` before its body is read, and the SDK sends it again. Bounds the memory a burst can take (each may hold `max_request_bytes`).',
     commands: ['serve'],
   },
   {

@@ -303,7 +303,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const maxBatchEvents = opts.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
   const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
-  let eventRequests = 0;
+  // Two pools: requests whose Basic-auth key checked out before their body is read (what the SDKs send), and
+  // the rest (a key in the body, or no keys configured). Requests that have not shown a key yet, left open
+  // without their body, then fill only their own pool and never lock the SDKs out.
+  const inUse = { keyed: 0, other: 0 };
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -347,12 +350,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     path: string,
     log: Logger,
   ): Promise<void> {
-    // Checked before reading the body when a header is present, so a wrong key costs no parsing.
-    if (keys.size > 0 && req.headers.authorization) {
-      const user = basicAuthUser(req.headers.authorization);
-      if (user === undefined || !keys.has(user))
-        throw new HttpError(401, 'The write key is missing or wrong.');
-    }
     // An unavailable warehouse answers 503, so that the SDK retries.
     const ingestOr503 = async (events: unknown[], meta: IngestMeta): Promise<IngestResult> => {
       try {
@@ -557,7 +554,14 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         throw new HttpError(405, `${path} accepts POST only.`);
       }
       if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
-      if (eventRequests >= maxConcurrent) {
+      // Checked before reading the body when a header is present, so a wrong key costs no parsing (nor a place).
+      if (keys.size > 0 && req.headers.authorization) {
+        const user = basicAuthUser(req.headers.authorization);
+        if (user === undefined || !keys.has(user))
+          throw new HttpError(401, 'The write key is missing or wrong.');
+      }
+      const pool = keys.size > 0 && req.headers.authorization ? 'keyed' : 'other';
+      if (inUse[pool] >= maxConcurrent) {
         res.setHeader('retry-after', '1');
         throw new HttpError(
           503,
@@ -565,11 +569,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
           true,
         );
       }
-      eventRequests++;
+      inUse[pool]++;
       try {
         await handleEvents(req, res, path, log);
       } finally {
-        eventRequests--;
+        inUse[pool]--;
       }
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
