@@ -118,8 +118,9 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
 /**
  * One column as hash input text, identical on DuckDB and PostgreSQL for the same value: dates and integers
  * cast the same way on both; decimals print as plain digits without trailing zeros (`100.00` and `100` are one
- * value; a NUMERIC's scale varies); doubles print an integral value below 10^15 as an integer (DuckDB writes
- * `100.0`, PostgreSQL `100`) and any other in the shortest form both share; timestamps become epoch
+ * value; a NUMERIC's scale varies); doubles print an integral value below 10^18 as an integer (DuckDB writes
+ * `100.0` and `1000000000000000.0`, PostgreSQL `100` and `1e+15`) and any other in the shortest form (alike on
+ * both but for a fraction at 10^15 or more, which only doubles between 10^15 and 2^53 can carry); timestamps become epoch
  * microseconds so time zone and precision settings don't matter. NULL gets its own marker so `null` and `''`
  * hash differently.
  */
@@ -134,7 +135,7 @@ function hashInput(dialect: Dialect, ref: string, type: string): string {
     text = `regexp_replace(cast(${ref} as varchar), '(\\.[0-9]*[1-9])0+$|\\.0+$', '\\1')`;
   } else if (/^(double|real|float)/.test(type)) {
     const v = `cast(${ref} as double precision)`;
-    text = `case when abs(${v}) < 1e15 and ${v} = trunc(${v}) then cast(cast(${v} as bigint) as varchar) else cast(${v} as varchar) end`;
+    text = `case when abs(${v}) < 1e18 and ${v} = trunc(${v}) then cast(cast(${v} as bigint) as varchar) else cast(${v} as varchar) end`;
   } else if (/json/.test(type)) {
     text = `cast(${ref} as varchar)`;
   } else {

@@ -110,6 +110,8 @@ describeEachWarehouse('traits hash', ({ tw }) => {
       ['n3', 12.5, 1e-7],
       ['n4', 1234567.1, 1e20],
       ['n5', -0.5, -42],
+      // epoch microseconds as a double: where DuckDB and PostgreSQL print differently
+      ['n6', 7, 1.7e15],
     ] as const;
     await writeUserLifecycle(
       wh,
@@ -141,7 +143,7 @@ describeEachWarehouse('traits hash', ({ tw }) => {
         `select user_id, traits_hash from lc_numbers.sync_log where run_id = $1 order by user_id`,
         [s.runId],
       );
-      // the canonical text of each: a decimal's digits without trailing zeros; a double's integer below 10^15,
+      // the canonical text of each: a decimal's digits without trailing zeros; a double's integer below 10^18,
       // else its shortest form with a two-digit exponent
       const texts: Record<string, [string, string]> = {
         n1: ['100', '100'],
@@ -149,6 +151,7 @@ describeEachWarehouse('traits hash', ({ tw }) => {
         n3: ['12.5', '1e-07'],
         n4: ['1234567.1', '1e+20'],
         n5: ['-0.5', '-42'],
+        n6: ['7', '1700000000000000'],
       };
       expect(rows).toEqual(
         Object.entries(texts).map(([user_id, [m, x]]) => ({
