@@ -70,7 +70,9 @@ const role = `cdpl_nogrant_${suffix}`;
     try {
       await ensureRawTables(admin, 'cdp_seen');
       // models and sync tables a DBA created for the role, granting it their use but keeping them
-      await admin.exec(`create schema lc_granted authorization ${role}`);
+      await admin.exec('create schema lc_granted');
+      // use of the schema and of its tables, and CREATE for the sync's work tables: not their ownership
+      await admin.exec(`grant usage, create on schema lc_granted to ${role}`);
       await writeUserLifecycle(admin, 'lc_granted', makeUsers(3));
       await ensureSyncTables(admin, 'lc_granted');
       await admin.exec(`grant all on all tables in schema lc_granted to ${role}`);
