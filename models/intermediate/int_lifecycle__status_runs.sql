@@ -37,6 +37,9 @@
 -#}
 
 {%- set as_of = lifecycle_as_of_date() -%}
+{#- The restart date that means "the whole history": before any date a fact can carry (a createdAt of 1899 is
+    one; a 1900-01-01 marker cut such a history short and dated its first run 1900-01-01). -#}
+{%- set from_the_start = date_literal('0001-01-01') -%}
 {%- set new_days = lifecycle_int_var('lifecycle__new_days', 7, 1) -%}
 {%- set at_risk_days = lifecycle_int_var('lifecycle__at_risk_days', 7, 1) -%}
 {%- set dormant_days = lifecycle_int_var('lifecycle__dormant_days', 30, 1) -%}
@@ -114,18 +117,18 @@ restart_evidence as (
     select d.user_id, d.next_change_date from due_runs as d
     union all
     -- a source that moved to or from the user
-    select m.user_id, {{ date_literal('1900-01-01') }} from remapped as m
+    select m.user_id, {{ from_the_start }} from remapped as m
     union all
-    select m.previous_user_id, {{ date_literal('1900-01-01') }} from remapped as m
+    select m.previous_user_id, {{ from_the_start }} from remapped as m
     union all
     -- nothing records when the history changed: every affected user restarts, including a stored user left
     -- without facts whose open run is also due (a due date alone would keep the runs before it)
-    select a.user_id, {{ date_literal('1900-01-01') }}
+    select a.user_id, {{ from_the_start }}
     from affected_users as a
     where (select h.flag from history_lost as h) = 1
     union all
     -- a changed first_seen_date moves "new" and every threshold counted from it
-    select f.user_id, {{ date_literal('1900-01-01') }}
+    select f.user_id, {{ from_the_start }}
     from rebuilt_facts as f
     where f.first_seen_date is null and f.previous_first_seen_date is not null
         or f.first_seen_date is not null and f.previous_first_seen_date is null
@@ -134,7 +137,7 @@ restart_evidence as (
 
 -- Each affected user's restart_date; from the start when no evidence dates the change.
 restarts as (
-    select a.user_id, coalesce(min(e.restart_date), {{ date_literal('1900-01-01') }}) as restart_date
+    select a.user_id, coalesce(min(e.restart_date), {{ from_the_start }}) as restart_date
     from affected_users as a
     left join restart_evidence as e on e.user_id = a.user_id
     group by a.user_id
@@ -338,15 +341,15 @@ stored_tail as (
     inner join restarts as r on r.user_id = t.user_id
     where t.valid_to >= (
             select {{ add_days('min(x.restart_date)', -1) }} from restarts as x
-            where x.restart_date > {{ date_literal('1900-01-01') }}
+            where x.restart_date > {{ from_the_start }}
         )
         and t.valid_to >= {{ add_days('r.restart_date', -1) }}
-        and r.restart_date > {{ date_literal('1900-01-01') }}
+        and r.restart_date > {{ from_the_start }}
         and t.status_code is not null
     union all
-    select t.user_id, t.status_code, t.valid_from, t.valid_to, t.previous_status_code, t.next_change_date, {{ date_literal('1900-01-01') }}
+    select t.user_id, t.status_code, t.valid_from, t.valid_to, t.previous_status_code, t.next_change_date, {{ from_the_start }}
     from {{ this }} as t
-    where t.user_id in (select r.user_id from restarts as r where r.restart_date = {{ date_literal('1900-01-01') }})
+    where t.user_id in (select r.user_id from restarts as r where r.restart_date = {{ from_the_start }})
         and t.valid_to is not null
         and t.status_code is not null
 ),

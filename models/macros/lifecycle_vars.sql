@@ -86,7 +86,8 @@
   so changing a var never leaves stale rows behind. `version` changes when a release changes what the stored
   rows hold (2: int_lifecycle__user_days gained floor_next_active_date; 4: an object or array plan trait is no
   longer a plan value; 5: the raw tables joined the fingerprint; 6: leading zeros no longer make a revenue
-  string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts), so an upgrade recomputes them too. The raw
+  string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts, and a
+  history restarted from the start reaches before 1900), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}

@@ -332,19 +332,24 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     const since = await earliestDay(wh, ctx.config.schema).catch(() => null);
     if (since !== null && since < '1970-01-01') {
       out.warn(
-        `the daily models start on ${since}: an event or a createdAt trait is dated that early (a client's default date?), so growth_accounting_daily and status_daily hold every day since; find it with \`select * from ${ctx.config.rawSchema}.tracks where timestamp < '1970-01-01'\` (or identifies, pages, screens).`,
+        `the daily models start on ${since}: an event or a createdAt trait is dated that early (a client's default date?), so status_daily (and growth_accounting_daily, for an event) hold every day since; find it with \`select * from ${ctx.config.rawSchema}.tracks where timestamp < '1970-01-01'\` (or identifies, also by traits' createdAt; pages, screens).`,
       );
     }
   }
   return 0;
 }
 
-/** The first day of growth_accounting_daily (YYYY-MM-DD), or null when it has none. */
+/**
+ * The first day of the daily marts (YYYY-MM-DD), or null when they have none: status_daily starts at the
+ * earliest first-seen date (a createdAt counts), growth_accounting_daily at the earliest activity.
+ */
 async function earliestDay(wh: Warehouse, schema: string): Promise<string | null> {
   // the date's parts, not its text: PostgreSQL prints a date in the session's DateStyle
   const [row] = await wh.query<{ y: unknown; m: unknown; d: unknown }>(
     `select extract(year from min(date)) as y, extract(month from min(date)) as m, extract(day from min(date)) as d
-       from ${qualify(schema, 'growth_accounting_daily')}`,
+       from (select min(date) as date from ${qualify(schema, 'status_daily')}
+             union all
+             select min(date) from ${qualify(schema, 'growth_accounting_daily')}) as firsts`,
   );
   if (row?.y == null) return null;
   const pad = (v: unknown, n: number) => String(Number(v)).padStart(n, '0');

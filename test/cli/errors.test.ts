@@ -608,6 +608,21 @@ describe('cli error manners', () => {
     expect(stretched.stderr).toMatch(
       /^warning: the daily models start on 1900-06-01: an event or a createdAt trait is dated that early .*; find it with `select \* from cdp\.tracks where timestamp < '1970-01-01'`/m,
     );
+    // a createdAt alone stretches status_daily (growth accounting starts at the first activity)
+    fs.writeFileSync(
+      events,
+      JSON.stringify({
+        type: 'identify',
+        userId: 'c',
+        messageId: 'x3',
+        traits: { createdAt: '1899-01-02' },
+        timestamp: '2024-06-01T00:00:00Z',
+      }) + '\n',
+    );
+    expect((await runCli(['load', events, '--warehouse', url], { cwd: dir })).code).toBe(0);
+    const created = await runCli(['build', '--warehouse', url, ...vars], { cwd: dir });
+    expect(created.code).toBe(0);
+    expect(created.stderr).toMatch(/^warning: the daily models start on 1899-01-02: /m);
   });
 
   it('stops a keyless dry `run` that cannot tell which destination to compare with before it builds', async () => {

@@ -107,3 +107,57 @@ describeEachWarehouse('activity before 1900 in growth accounting', ({ tw }) => {
     }
   }, 120000);
 });
+
+/**
+ * A user first seen before 1900 through a createdAt trait, arriving in an incremental run: the run restarts a
+ * new user's history "from the start", which was the 1900-01-01 marker, so the history before it collapsed into
+ * that day and the user was churned since 1900-01-01 (a full refresh: since 1899-04-02, 90 days after
+ * 1899-01-02, SPEC 4.4), and status_daily began on 1900-01-01.
+ */
+describeEachWarehouse('a createdAt before 1900 in an incremental run', ({ tw }) => {
+  test('dates the history as a full refresh does', async () => {
+    const wh = await tw().open();
+    try {
+      await wh.exec('drop schema if exists lifecycle cascade');
+      await wh.exec('drop schema if exists cdp cascade');
+      await landRaw(wh, { tracks: [track('e1', 'b', '2024-06-01')] });
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-06-02' } });
+      await landRaw(wh, {
+        identifies: [
+          {
+            id: 'i1',
+            user_id: 'c',
+            anonymous_id: null,
+            timestamp: '2024-06-01T12:00:00.000Z',
+            received_at: '2024-06-01T12:00:00.000Z',
+            traits: { createdAt: '1899-01-02' },
+          },
+        ],
+      });
+      const state = async () => ({
+        users: (
+          await wh.query<{ user_id: string; status: string; since: unknown; first: unknown }>(
+            `select user_id, lifecycle_status as status, status_since as since, first_seen_date as first
+             from lifecycle.user_lifecycle order by user_id`,
+          )
+        ).map((r) => ({ ...r, since: day(r.since), first: day(r.first) })),
+        daily: (
+          await wh.query<{ first: unknown; rows: number | bigint; users: number | bigint }>(
+            'select min(date) as first, count(*) as rows, sum(users) as users from lifecycle.status_daily',
+          )
+        ).map((r) => ({ first: day(r.first), rows: Number(r.rows), users: Number(r.users) })),
+      });
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-06-02' } });
+      const incremental = await state();
+      expect(incremental.users).toEqual([
+        { user_id: 'b', status: 'new', since: '2024-06-01', first: '2024-06-01' },
+        { user_id: 'c', status: 'churned', since: '1899-04-02', first: '1899-01-02' },
+      ]);
+      expect(incremental.daily[0].first).toBe('1899-01-02');
+      await build(wh, { vars: { lifecycle__as_of_date: '2024-06-02' }, fullRefresh: true });
+      expect(await state()).toEqual(incremental);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+});
