@@ -32,6 +32,16 @@ describe('parseWarehouseUrl', () => {
       displayUrl: 'postgres://postgres:***@127.0.0.1:5432/db',
     });
     expect(parseWarehouseUrl('postgres://u@h/db')).toMatchObject({ displayUrl: 'postgres://u@h/db' });
+    expect(parseWarehouseUrl('postgres://u@h/db?sslmode=require&password=s3cret')).toMatchObject({
+      displayUrl: 'postgres://u@h/db?sslmode=require&password=***',
+    });
+    // an @ in a query parameter is no password: the URL's real problem is named
+    for (const url of [
+      'postgres://etl@db.internal?application_name=etl@acme',
+      'postgres://u:pw@host?sslrootcert=/etc/ssl/ca@2024.pem',
+    ]) {
+      expect(() => parseWarehouseUrl(url)).toThrow(/needs a host and a database/);
+    }
   });
   it('rejects anything else with a usage error naming the accepted forms', () => {
     expect(() => parseWarehouseUrl('mysql://x/y')).toThrow(UsageError);

@@ -34,9 +34,10 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     return { kind: 'duckdb', path: p, displayUrl: trimmed };
   }
   if (/^postgres(ql)?:\/\//.test(trimmed)) {
-    // A generated password with # / ? ends the URL's user part early (or makes the rest a path or query): the
+    // A generated password with # / ? @ ends the URL's user part early (or makes the rest a path or query): the
     // usual cause of a URL that does not parse or lacks a host or database, and not visible once it is masked.
-    const reserved = /[#/?]/.test(/^[a-z]+:\/\/(.*)@/s.exec(trimmed)?.[1] ?? '');
+    // It is the cause when the URL, with the user part percent-encoded, would be whole.
+    const reserved = userPartNeedsEncoding(trimmed);
     const encodeIt = `The warehouse URL "${redact(trimmed)}" is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`;
     let parsed: URL;
     try {
@@ -66,6 +67,22 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
   );
 }
 
+/** Whether `url` becomes a valid postgres URL with a host and a database once its user part is percent-encoded. */
+function userPartNeedsEncoding(url: string): boolean {
+  const m = /^([a-z]+:\/\/)(.*)@([^@]*)$/is.exec(url);
+  if (!m || !/[#/?@:]/.test(m[2])) return false;
+  const colon = m[2].indexOf(':');
+  const user = colon === -1 ? m[2] : m[2].slice(0, colon);
+  const encoded =
+    encodeURIComponent(user) + (colon === -1 ? '' : ':' + encodeURIComponent(m[2].slice(colon + 1)));
+  try {
+    const fixed = new URL(`${m[1]}${encoded}@${m[3]}`);
+    return fixed.hostname !== '' && fixed.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes the password from a URL so it can be logged: everything from the user name's colon to the last `@`,
  * since a password may hold `@` (URL parsers, pg's included, end the user part at the last one) and, not
@@ -73,7 +90,9 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
  */
 export function redact(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):(.*)@/is.exec(url);
-  return m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
+  const masked = m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
+  // libpq's password parameter, which pg reads from the query too
+  return masked.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 export async function openWarehouse(url: string): Promise<Warehouse> {
