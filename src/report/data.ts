@@ -179,6 +179,8 @@ export interface RfmCell {
  * from a client's default date, made 740,000 days and a 278 MB page) shows nothing more that a reader can use.
  */
 export const REPORT_HISTORY_DAYS = 3 * 365 + 1;
+/** Days read before the cut for the rolling 7-day rates (html.ts rollingRates), so its first days pool fully. */
+const LEAD_IN_DAYS = 7;
 
 export interface ReportData {
   schema: string;
@@ -191,6 +193,9 @@ export interface ReportData {
   /** The days of the last REPORT_HISTORY_DAYS (older ones stay in the marts). */
   statusDaily: Array<{ date: string; status: string; users: number }>;
   growthDaily: GrowthRow[];
+  /** The growth rows of the week before growthDaily's first day, when the history was cut: the rolling rates
+   * of the first days shown pool over them, as they would over the whole history. */
+  growthLeadIn: GrowthRow[];
   /** The first day of statusDaily and growthDaily when the marts go further back; null when they do not. */
   historyCut: string | null;
   rfm: RfmCell[];
@@ -367,10 +372,10 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
         a.to.localeCompare(b.to),
     );
 
-  const growthDaily = (
+  const growthRows = (
     await q(
       `select ${GROWTH_COLUMNS.join(', ')} from ${s}.growth_accounting_daily where date >= cast($2 as date) and date <= cast($1 as date) order by date`,
-      [asOfDate, since],
+      [asOfDate, addDays(since, -LEAD_IN_DAYS)],
     )
   ).map((r) => {
     const row = { date: dateText(r.date) } as Record<string, unknown>;
@@ -379,6 +384,8 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     }
     return row as unknown as GrowthRow;
   });
+  const growthDaily = growthRows.filter((r) => r.date >= since);
+  const growthLeadIn = growthRows.filter((r) => r.date < since);
 
   const rfm = (
     await q(
@@ -407,6 +414,7 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     transitions,
     statusDaily,
     growthDaily,
+    growthLeadIn,
     historyCut,
     rfm,
     purchasers: rfm.reduce((n, c) => n + c.users, 0),

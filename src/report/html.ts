@@ -204,7 +204,11 @@ export function renderHtmlReport(data: ReportData): string {
     statusColors: STATUS_COLORS,
     statusDaily: data.statusDaily,
     growthDaily: data.growthDaily,
-    rates: rollingRates(data.growthDaily),
+    // pooled over the week before the first day shown too (when the history was cut), then trimmed to it
+    rates: rollingRates([...data.growthLeadIn, ...data.growthDaily]).map((r) => ({
+      ...r,
+      values: r.values.slice(data.growthLeadIn.length),
+    })),
     segments: segTotals.map((s) => ({
       segment: s.segment,
       label: s.label,

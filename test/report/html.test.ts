@@ -57,9 +57,31 @@ describeEachWarehouse('HTML report', ({ kind, tw }) => {
       expect(data.statusDaily.every((r) => r.date >= cut)).toBe(true);
       expect(data.growthDaily[0].date).toBe(cut);
       expect(new Set(data.growthDaily.map((r) => r.date)).size).toBe(1096);
-      expect(renderHtmlReport(data)).toContain(
-        `the last three years, from ${cut} (earlier days are in the marts)`,
-      );
+      const html = renderHtmlReport(data);
+      expect(html).toContain(`the last three years, from ${cut} (earlier days are in the marts)`);
+      // the rolling rates of the first days shown pool over the week before them, as over the whole history
+      const all = (
+        await wh.query<Record<string, unknown>>(
+          `select * from long_marts.growth_accounting_daily order by date`,
+        )
+      ).map((r) => {
+        const row: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(r)) {
+          row[k] =
+            k === 'date'
+              ? (v instanceof Date ? v.toISOString() : String(v)).slice(0, 10)
+              : v === null
+                ? null
+                : Number(v);
+        }
+        return row as unknown as GrowthRow;
+      });
+      const shownFrom = all.findIndex((r) => r.date === cut);
+      const expected = rollingRates(all).map((r) => r.values.slice(shownFrom));
+      const json =
+        /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? '';
+      const shown = (JSON.parse(json) as { rates: Array<{ values: Array<number | null> }> }).rates;
+      expect(shown.map((r) => r.values)).toEqual(expected);
     } finally {
       await wh.exec('drop schema long_marts cascade');
     }

@@ -133,6 +133,7 @@ const reportData = (parts: Partial<ReportData>): ReportData => ({
   statusDaily: [],
   growthDaily: [],
   historyCut: null,
+  growthLeadIn: [],
   rfm: [],
   purchasers: 0,
   meanings: { ...STATUS_MEANING },
