@@ -92,6 +92,9 @@ export function parseIsoTimestamp(value: string): number {
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
+  // Year 0 (1 BC) is no year PostgreSQL takes in this form, while DuckDB does: one event would land on one
+  // warehouse and fail on the other, so it is no timestamp here.
+  if (year < 1) return NaN;
   if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
     return NaN;
   }
