@@ -145,14 +145,22 @@ class ProbeRolledBack extends Error {}
  * partition not created yet, a NOT NULL column added by hand): that one is the warehouse's to fix, and the
  * call must be retried, not dropped.
  */
-async function acceptsNeutralRow(wh: Warehouse, schema: string, type: CallType): Promise<boolean> {
+async function acceptsNeutralRow(
+  wh: Warehouse,
+  schema: string,
+  type: CallType,
+  like: ShapedFields,
+): Promise<boolean> {
   const now = new Date().toISOString();
   const id = 'cdp-lifecycle-probe';
+  // the refused payload's times, so that a table partitioned by time is probed where those rows would go
   const neutral: ShapedFields = {
     messageId: `${id}-${randomUUID()}`,
     userId: id,
-    timestamp: now,
-    receivedAt: now,
+    timestamp: like.timestamp ?? now,
+    originalTimestamp: like.originalTimestamp,
+    sentAt: like.sentAt,
+    receivedAt: like.receivedAt ?? now,
     ...(type === 'track' ? { event: 'cdp-lifecycle probe' } : {}),
     ...(type === 'alias' ? { previousId: `${id}-previous` } : {}),
     ...(type === 'group' ? { groupId: id } : {}),
@@ -241,7 +249,7 @@ export async function landPayloads(
             problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
           }
         }
-        if (landed === 0 && !(await acceptsNeutralRow(wh, schema, type))) {
+        if (landed === 0 && !(await acceptsNeutralRow(wh, schema, type, payloads[valid[0]]))) {
           throw new RetryableError(
             `The raw table ${schema}.${table} refuses any row (${errorMessage(err)}); nothing was stored: fix the table, and the call is retried.`,
           );

@@ -266,6 +266,48 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     await wh.exec('drop schema landing_nn cascade');
   });
 
+  if (kind === 'postgres') {
+    it('outside the collector, a table partitioned by time that lacks the partition of the events is retried', async () => {
+      // partitions for 2024 and for the years around now, none for 2023: a replay of 2023's events
+      await wh.exec('drop schema if exists landing_pt cascade');
+      await wh.exec('create schema landing_pt');
+      await wh.exec(
+        `${createTableSql(wh.dialect, 'landing_pt', RAW_TABLES.tracks)} partition by range ("timestamp")`,
+      );
+      const year = new Date().getUTCFullYear();
+      await wh.exec(
+        `create table landing_pt.tracks_2024 partition of landing_pt.tracks for values from ('2024-01-01') to ('2025-01-01')`,
+      );
+      await wh.exec(
+        `create table landing_pt.tracks_now partition of landing_pt.tracks for values from ('${year - 1}-01-01') to ('${year + 2}-01-01')`,
+      );
+      const pt = { ...settings, rawSchema: 'landing_pt' };
+      const old = (messageId: string) => ({
+        ...base,
+        messageId,
+        type: 'track',
+        event: 'Replayed',
+        timestamp: '2023-06-01T10:00:00.000Z',
+        sentAt: '2023-06-01T10:00:01.000Z',
+        receivedAt: '2023-06-01T10:00:02.000Z',
+      });
+      await expect(
+        testDestination.testBatchAction('track', {
+          events: [old('pt1'), old('pt2')] as SegmentEvent[],
+          settings: pt,
+          useDefaultMappings: true,
+        }),
+      ).rejects.toMatchObject({ code: 'RETRYABLE_ERROR', message: expect.stringMatching(/no partition/) });
+      await testDestination.testBatchAction('track', {
+        events: [{ ...base, messageId: 'pt3', type: 'track', event: 'Fine' }] as SegmentEvent[],
+        settings: pt,
+        useDefaultMappings: true,
+      });
+      expect(await wh.query(`select id from landing_pt.tracks order by id`)).toEqual([{ id: 'pt3' }]);
+      await wh.exec('drop schema landing_pt cascade');
+    });
+  }
+
   it('outside the collector, raw tables dropped after the first call are created again', async () => {
     const dz = { ...settings, rawSchema: 'landing_dz' };
     const send = (messageId: string) =>
