@@ -89,10 +89,17 @@ export const loadCommand: CommandSpec = {
       } catch (err) {
         // the signal handler (run.ts) says what landed and exits
         if (err instanceof LoadStopped) return await new Promise<number>(() => undefined);
-        throw err;
-      } finally {
         interruption.clear();
+        throw err;
       }
+      interruption.clear();
+      // Everything landed; what remains is output and closing the warehouse. A signal now must not say "run it
+      // again", which would land every event a second time.
+      const landed = s.landed;
+      describeInterruption(
+        () =>
+          `the load had finished (${plural(landed, 'event')} landed): do not load the same files again, which would land them a second time.`,
+      );
       // the rejected count on stdout too: `load > load.log` keeps the whole result
       ctx.out.print(
         `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema})` +
