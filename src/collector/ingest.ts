@@ -113,16 +113,20 @@ class ProbeRolledBack extends Error {
   }
 }
 
-/** An event of `type` with nothing of any caller's in it: what a healthy raw table always takes. */
-function neutralEvent(type: CallType, receivedAt: string): JsonObject {
+/**
+ * An event of `type` with nothing of any caller's in it but the dates of `like` (a refused event), so that a
+ * table partitioned by time is probed where the refused rows would go: what a healthy raw table always takes.
+ */
+function neutralEvent(type: CallType, receivedAt: string, like: JsonObject | undefined): JsonObject {
   const id = 'cdp-lifecycle-probe';
+  const received = typeof like?.receivedAt === 'string' ? like.receivedAt : receivedAt;
   // a message id of its own, so that concurrent probes never wait on each other in a unique index
   const e: JsonObject = {
     type,
     messageId: `${id}-${randomUUID()}`,
     userId: id,
-    timestamp: receivedAt,
-    receivedAt,
+    timestamp: typeof like?.timestamp === 'string' ? like.timestamp : received,
+    receivedAt: received,
   };
   if (type === 'track') e.event = 'cdp-lifecycle probe';
   if (type === 'alias') e.previousId = `${id}-previous`;
@@ -497,7 +501,13 @@ export class Ingestor {
   private async acceptsNeutralEvents(like: readonly JsonObject[], receivedAt: string): Promise<boolean> {
     // in one order, so that two probes never lock the tables in opposite orders
     const types = [...new Set(like.map((e) => e.type as CallType))].sort();
-    const events = types.map((type) => neutralEvent(type, receivedAt));
+    const events = types.map((type) =>
+      neutralEvent(
+        type,
+        receivedAt,
+        like.find((e) => e.type === type),
+      ),
+    );
     const probe: Pending = {
       events,
       indexes: events.map((_, i) => i),

@@ -395,6 +395,45 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
 });
 
 describeEachWarehouse(
+  'collector over a raw table partitioned by time that lacks the partition of the events',
+  ({ tw }) => {
+    it('fails the request (a replay of old events is retried, not quarantined)', async () => {
+      const wh = await tw().open();
+      const schema = 'cdp_partitioned';
+      const year = new Date().getUTCFullYear();
+      // partitions for 2024 and for the years around now, none for 2023
+      const collector = await collectorOverTracks(
+        wh,
+        schema,
+        (ddl) => `${ddl} partition by range ("timestamp")`,
+        [
+          `create table ${schema}.tracks_2024 partition of ${schema}.tracks for values from ('2024-01-01') to ('2025-01-01')`,
+          `create table ${schema}.tracks_now partition of ${schema}.tracks for values from ('${year - 1}-01-01') to ('${year + 2}-01-01')`,
+        ],
+      );
+      try {
+        const old = {
+          userId: 'u-old',
+          event: 'Replayed',
+          messageId: 'old-1',
+          timestamp: '2023-06-01T10:00:00Z',
+        };
+        expect((await postJson(collector.url, '/v1/track', old, KEY)).status).toBe(500);
+        expect(await wh.query(`select payload from ${schema}.rejected_events`)).toEqual([]);
+        const fine = { ...old, messageId: 'new-1', timestamp: '2024-06-01T10:00:00Z' };
+        expect((await postJson(collector.url, '/v1/track', fine, KEY)).status).toBe(200);
+        expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([{ id: 'new-1' }]);
+      } finally {
+        await collector.close();
+        await wh.exec(`drop schema ${schema} cascade`);
+        await wh.close();
+      }
+    });
+  },
+  ['postgres'],
+);
+
+describeEachWarehouse(
   'collector when a write fails for a reason of the warehouse, not of the events',
   ({ tw }) => {
     let wh: Warehouse;
