@@ -261,6 +261,27 @@ export interface ShapedFields {
   receivedAt?: TimeValue;
 }
 
+/**
+ * The fields of a neutral event of `type`: nothing of any caller's in it but `dates`. The collector and the
+ * destination write one (then roll it back) to tell events a raw table refuses from a table that refuses any
+ * row; dated like the refused events, it probes a table partitioned by time where they would go.
+ */
+export function probeFields(
+  type: CallType,
+  dates: Pick<ShapedFields, 'timestamp' | 'originalTimestamp' | 'sentAt' | 'receivedAt'>,
+): ShapedFields {
+  const id = 'cdp-lifecycle-probe';
+  return {
+    // a message id of its own, so that concurrent probes never wait on each other in a unique index
+    messageId: `${id}-${randomUUID()}`,
+    userId: id,
+    ...dates,
+    ...(type === 'track' ? { event: 'cdp-lifecycle probe' } : {}),
+    ...(type === 'alias' ? { previousId: `${id}-previous` } : {}),
+    ...(type === 'group' ? { groupId: id } : {}),
+  };
+}
+
 function times(f: ShapedFields): { ts: string; received: string } {
   // receivedAt is always set by the Ingestor; a direct action call without one lands "now".
   const received = timeText(f.receivedAt) ?? new Date().toISOString();

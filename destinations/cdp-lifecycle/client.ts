@@ -9,7 +9,6 @@
  * to the warehouse named in the settings, one transaction per batch.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import {
   openWarehouse,
   ensureRawTables,
@@ -31,6 +30,7 @@ import {
   TABLE_FOR_TYPE,
   TIME_KEYS,
   landingRow,
+  probeFields,
   type CallType,
   type ShapedFields,
 } from '../../transforms/events';
@@ -152,19 +152,12 @@ async function acceptsNeutralRow(
   like: ShapedFields,
 ): Promise<boolean> {
   const now = new Date().toISOString();
-  const id = 'cdp-lifecycle-probe';
-  // the refused payload's times, so that a table partitioned by time is probed where those rows would go
-  const neutral: ShapedFields = {
-    messageId: `${id}-${randomUUID()}`,
-    userId: id,
+  const neutral = probeFields(type, {
     timestamp: like.timestamp ?? now,
     originalTimestamp: like.originalTimestamp,
     sentAt: like.sentAt,
     receivedAt: like.receivedAt ?? now,
-    ...(type === 'track' ? { event: 'cdp-lifecycle probe' } : {}),
-    ...(type === 'alias' ? { previousId: `${id}-previous` } : {}),
-    ...(type === 'group' ? { groupId: id } : {}),
-  };
+  });
   const table = TABLE_FOR_TYPE[type];
   try {
     await wh.transaction(async (tx) => {

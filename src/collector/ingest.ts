@@ -5,7 +5,6 @@
  * a caller's promise resolves only after the transaction holding its events committed, and a caller's events
  * are all-or-nothing: they are always in the same transaction.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Destination, type SegmentEvent, type Result, type JSONObject } from '@segment/actions-core';
 import definition from '../../destinations/cdp-lifecycle';
@@ -20,6 +19,7 @@ import {
   CALL_TYPES,
   normalizeEvent,
   isJsonObject,
+  probeFields,
   type CallType,
   type JsonObject,
 } from '../../transforms/events';
@@ -118,19 +118,9 @@ class ProbeRolledBack extends Error {
  * table partitioned by time is probed where the refused rows would go: what a healthy raw table always takes.
  */
 function neutralEvent(type: CallType, receivedAt: string, like: JsonObject | undefined): JsonObject {
-  const id = 'cdp-lifecycle-probe';
   const received = typeof like?.receivedAt === 'string' ? like.receivedAt : receivedAt;
-  // a message id of its own, so that concurrent probes never wait on each other in a unique index
-  const e: JsonObject = {
-    type,
-    messageId: `${id}-${randomUUID()}`,
-    userId: id,
-    timestamp: typeof like?.timestamp === 'string' ? like.timestamp : received,
-    receivedAt: received,
-  };
-  if (type === 'track') e.event = 'cdp-lifecycle probe';
-  if (type === 'alias') e.previousId = `${id}-previous`;
-  if (type === 'group') e.groupId = id;
+  const timestamp = typeof like?.timestamp === 'string' ? like.timestamp : received;
+  const e: JsonObject = { type, ...(probeFields(type, { timestamp, receivedAt: received }) as JsonObject) };
   normalizeEvent(e, { receivedAt, keepReceivedAt: true });
   return e;
 }
