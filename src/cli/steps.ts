@@ -344,16 +344,14 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
  * earliest first-seen date (a createdAt counts), growth_accounting_daily at the earliest activity.
  */
 async function earliestDay(wh: Warehouse, schema: string): Promise<string | null> {
-  // the date's parts, not its text: PostgreSQL prints a date in the session's DateStyle
-  const [row] = await wh.query<{ y: unknown; m: unknown; d: unknown }>(
-    `select extract(year from min(date)) as y, extract(month from min(date)) as m, extract(day from min(date)) as d
+  // both warehouses return a date as its YYYY-MM-DD text (PostgreSQL's DateStyle is pinned to ISO)
+  const [row] = await wh.query<{ d: unknown }>(
+    `select min(date) as d
        from (select min(date) as date from ${qualify(schema, 'status_daily')}
              union all
              select min(date) from ${qualify(schema, 'growth_accounting_daily')}) as firsts`,
   );
-  if (row?.y == null) return null;
-  const pad = (v: unknown, n: number) => String(Number(v)).padStart(n, '0');
-  return `${pad(row.y, 4)}-${pad(row.m, 2)}-${pad(row.d, 2)}`;
+  return row?.d == null ? null : String(row.d);
 }
 
 /**

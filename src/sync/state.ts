@@ -120,9 +120,9 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
  * cast the same way on both; decimals print as plain digits without trailing zeros (`100.00` and `100` are one
  * value; a NUMERIC's scale varies); doubles print an integral value below 10^18 as an integer (DuckDB writes
  * `100.0` and `1000000000000000.0`, PostgreSQL `100` and `1e+15`) and any other in the shortest form (alike on
- * both but for a fraction at 10^15 or more, which only doubles between 10^15 and 2^53 can carry); timestamps become epoch
- * microseconds so time zone and precision settings don't matter. NULL gets its own marker so `null` and `''`
- * hash differently.
+ * both but for a fraction at 10^15 or more, which only doubles between 10^15 and 2^53 can carry); timestamps
+ * become epoch microseconds so time zone and precision settings don't matter. NULL gets its own marker so
+ * `null` and `''` hash differently.
  */
 function hashInput(dialect: Dialect, ref: string, type: string): string {
   let text: string;

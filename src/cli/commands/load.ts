@@ -87,12 +87,12 @@ export const loadCommand: CommandSpec = {
           signal: stop.signal,
         }));
       } catch (err) {
-        // the signal handler (run.ts) says what landed and exits
+        // the signal handler (run.ts) says what landed and exits (this never returns, so it keeps the description)
         if (err instanceof LoadStopped) return await new Promise<number>(() => undefined);
-        interruption.clear();
         throw err;
+      } finally {
+        interruption.clear();
       }
-      interruption.clear();
       // Everything landed; what remains is output and closing the warehouse. A signal now must not say "run it
       // again", which would land every event a second time.
       const landed = s.landed;
