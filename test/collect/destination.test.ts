@@ -69,6 +69,13 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     settings = { warehouseUrl: tw().url, rawSchema: 'landing' };
     registerWarehouse(tw().url, wh);
   });
+  /** A raw schema of its own whose tracks table a DBA changed (`change` rewrites its DDL); the settings for it. */
+  const changedTracks = async (schema: string, change: (ddl: string) => string) => {
+    await wh.exec(`drop schema if exists ${schema} cascade`);
+    await wh.exec(`create schema ${schema}`);
+    await wh.exec(change(createTableSql(wh.dialect, schema, RAW_TABLES.tracks)));
+    return { ...settings, rawSchema: schema };
+  };
   afterAll(async () => {
     unregisterWarehouse(tw().url);
     await closeOpenedWarehouses();
@@ -189,15 +196,9 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
 
   it('outside the collector, a row the warehouse refuses is reported (without `sent`) and the others land', async () => {
     // a constraint a DBA added, which the validator knows nothing of
-    await wh.exec('drop schema if exists landing_ck cascade');
-    await wh.exec('create schema landing_ck');
-    await wh.exec(
-      createTableSql(wh.dialect, 'landing_ck', RAW_TABLES.tracks).replace(
-        /\)$/,
-        `, constraint no_blocked check (event_text <> 'Blocked'))`,
-      ),
+    const ck = await changedTracks('landing_ck', (ddl) =>
+      ddl.replace(/\)$/, `, constraint no_blocked check (event_text <> 'Blocked'))`),
     );
-    const ck = { ...settings, rawSchema: 'landing_ck' };
     await testDestination.testBatchAction('track', {
       events: [
         { ...base, messageId: 'ck1', type: 'track', event: 'Fine' },
@@ -230,15 +231,9 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
   it("outside the collector, a table that refuses any row is retried, not reported as the events' fault", async () => {
     // a constraint added by hand that no row meets (as a missing partition or a NOT NULL column no landing row
     // fills): every row is refused, the valid ones too
-    await wh.exec('drop schema if exists landing_nn cascade');
-    await wh.exec('create schema landing_nn');
-    await wh.exec(
-      createTableSql(wh.dialect, 'landing_nn', RAW_TABLES.tracks).replace(
-        /\)$/,
-        `, constraint tenant_set check (event_text = 'never'))`,
-      ),
+    const nn = await changedTracks('landing_nn', (ddl) =>
+      ddl.replace(/\)$/, `, constraint tenant_set check (event_text = 'never'))`),
     );
-    const nn = { ...settings, rawSchema: 'landing_nn' };
     const events = [
       { ...base, messageId: 'nn1', type: 'track', event: 'Fine' },
       { ...base, messageId: 'nn2', type: 'track', event: 'Fine too' },
@@ -269,11 +264,7 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
   if (kind === 'postgres') {
     it('outside the collector, a table partitioned by time that lacks the partition of the events is retried', async () => {
       // partitions for 2024 and for the years around now, none for 2023: a replay of 2023's events
-      await wh.exec('drop schema if exists landing_pt cascade');
-      await wh.exec('create schema landing_pt');
-      await wh.exec(
-        `${createTableSql(wh.dialect, 'landing_pt', RAW_TABLES.tracks)} partition by range ("timestamp")`,
-      );
+      const pt = await changedTracks('landing_pt', (ddl) => `${ddl} partition by range ("timestamp")`);
       const year = new Date().getUTCFullYear();
       await wh.exec(
         `create table landing_pt.tracks_2024 partition of landing_pt.tracks for values from ('2024-01-01') to ('2025-01-01')`,
@@ -281,7 +272,6 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
       await wh.exec(
         `create table landing_pt.tracks_now partition of landing_pt.tracks for values from ('${year - 1}-01-01') to ('${year + 2}-01-01')`,
       );
-      const pt = { ...settings, rawSchema: 'landing_pt' };
       const old = (messageId: string) => ({
         ...base,
         messageId,
