@@ -282,6 +282,9 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   }
   const schemasMade = new Set<string>();
   let grantsNoted = false;
+  // Set when the warehouse refuses every write (a read-only database or role): the models after it are
+  // skipped, not tried, and still recorded (run_results.json lists them as dbt does).
+  let refusedBy: ModelResult | undefined;
   opts.progress?.start(todo.length, 'build');
 
   for (let i = 0; i < todo.length; i++) {
@@ -311,7 +314,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
       ms: 0,
     };
     const brokenUpstream = g.refs.find((r) => failed.has(r));
-    if (brokenUpstream || (opts.failFast && failed.size > 0)) {
+    if (refusedBy) {
+      result.status = 'skipped';
+      result.message = `skipped because the warehouse refused to write ${refusedBy.name}`;
+      failed.add(name);
+    } else if (brokenUpstream || (opts.failFast && failed.size > 0)) {
       result.status = 'skipped';
       // name the model that failed, not a skipped one between it and this one
       const root = brokenUpstream ? (failedRoot.get(brokenUpstream) ?? brokenUpstream) : undefined;
@@ -454,7 +461,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         const refusal = refusalFix(err);
         if (refusal) result.message = `${result.message.replace(/\.$/, '')}: ${refusal.fix}.`;
         // a read-only database or role refuses every model alike: stop at the first
-        if (refusal?.stopsEverything) throw new UserError(result.message, { cause: err });
+        if (refusal?.stopsEverything) refusedBy = result;
         failed.add(name);
       }
     }
@@ -462,6 +469,12 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     results.push(result);
     opts.onModel?.({ phase: 'end', index: i, total: todo.length, name, result });
     opts.progress?.increment(1, `${name} ${result.status} ${result.ms}ms`);
+  }
+  if (refusedBy) {
+    const res: BuildResult = { success: false, models: results, ms: Date.now() - started };
+    opts.progress?.stop(`stopped at ${refusedBy.name}: the warehouse refuses writes`);
+    // one sentence on what to change: every skipped model would say the same
+    throw new BuildFailedError(refusedBy.message ?? `the warehouse refused to write ${refusedBy.name}`, res);
   }
   await restoreDroppedViews(parsed, wh, todo, failed, results, opts.onModel);
   const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };

@@ -118,6 +118,16 @@ const role = `cdpl_nogrant_${suffix}`;
     );
     // it stopped at the first model instead of trying every one
     expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBeLessThanOrEqual(1);
+    // and dbt's artifact still lists every model: the refused one as an error, the rest as skipped
+    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ unique_id: string; status: string; message: string | null }>;
+    };
+    const statuses = artifact.results.map((x) => x.status);
+    expect(statuses[0]).toBe('error');
+    expect(artifact.results[0]!.message).toMatch(/read-only/);
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(new Set(statuses.slice(1))).toEqual(new Set(['skipped']));
+    expect(artifact.results[1]!.message).toMatch(/^skipped because the warehouse refused to write \w+$/);
   });
 
   it('source tables the role may not read exist, and the model that reads them says so', async () => {
