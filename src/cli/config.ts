@@ -330,6 +330,19 @@ export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'sch
   return undefined;
 }
 
+/**
+ * Schema names a warehouse keeps for itself: DuckDB reads temp, system and memory as its own catalogs (a model
+ * there fails as an ambiguous reference), and both refuse to create tables in their catalogs (PostgreSQL in
+ * any pg_* schema).
+ */
+export function reservedSchemaProblem(value: string, warehouse: 'duckdb' | 'postgres'): string | undefined {
+  const reserved =
+    value === 'information_schema' ||
+    value.startsWith('pg_') ||
+    (warehouse === 'duckdb' && ['temp', 'system', 'memory'].includes(value));
+  return reserved ? `is reserved by the warehouse for its own use: choose another name` : undefined;
+}
+
 /** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const env = input.env ?? process.env;
@@ -426,7 +439,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     ],
   };
   // Validate early so a typo is a usage error (exit 2) before anything is opened.
-  parseWarehouseUrl(resolved.warehouse);
+  const location = parseWarehouseUrl(resolved.warehouse);
   const named = (key: string, flag: string): string => {
     const origin = origins.get(key);
     return origin ? describeSource(origin) : flag;
@@ -435,7 +448,12 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     ['raw_schema', '--raw-schema', resolved.rawSchema],
     ['schema', '--schema', resolved.schema],
   ] as const) {
-    const problem = schemaNameProblem(value);
+    // the models' schema is created and written: a reserved one fails every model
+    const problem =
+      schemaNameProblem(value) ??
+      (key === 'schema' && input.command !== 'compile'
+        ? reservedSchemaProblem(value, location.kind)
+        : undefined);
     if (problem) throw new UsageError(`${named(key, flag)} "${value}" ${problem}.`);
   }
   // The var lifecycle__raw_schema is how a dbt project points the package at its tables, and it wins over

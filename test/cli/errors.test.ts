@@ -90,6 +90,11 @@ describe('cli error manners', () => {
     ],
     // the package's own checks (models/macros/lifecycle_vars.sql), before anything is opened, in their words
     ['{lifecycle__new_days: 0}', /^error: The var lifecycle__new_days must be a whole number >= 1, not '0'/m],
+    // a typo too large to be days: refused up front, not as a date or integer overflow in some model
+    [
+      '{lifecycle__rfm_window_days: 3000000000}',
+      /^error: The var lifecycle__rfm_window_days must be at most 100000, not '3000000000'/m,
+    ],
     [
       '{lifecycle__churn_days: ninety}',
       /The var lifecycle__churn_days must be a whole number >= 1, not 'ninety'/,
@@ -219,6 +224,15 @@ describe('cli error manners', () => {
     [['build', '--schema', '1abc'], /--schema "1abc" is not a valid schema name: start it with a letter/],
     [['build', '--schema', 'a'.repeat(64)], /is not a valid schema name: use at most 63 characters/],
     [['build', '--schema', 'LIFECYCLE'], /--schema "LIFECYCLE" has upper-case letters: use "lifecycle"/],
+    // DuckDB's own catalogs: every model would fail as an ambiguous reference
+    [
+      ['build', '--schema', 'temp'],
+      /--schema "temp" is reserved by the warehouse for its own use: choose another name\./,
+    ],
+    [
+      ['build', '--schema', 'information_schema'],
+      /--schema "information_schema" is reserved by the warehouse/,
+    ],
     [['test', '--raw-schema', 'CDP'], /--raw-schema "CDP" has upper-case letters: use "cdp"/],
     // the var that points the package at other raw tables: checked like the flag, and never against it
     [
