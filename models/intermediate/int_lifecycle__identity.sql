@@ -44,7 +44,7 @@ alias_rows as (
 aliases as (
     select previous_id, user_id, event_at, received_at, id
     from (
-        {{ dedup_first('alias_rows', ['event_at'], ['user_id', 'previous_id']) }}
+        {{ dedup_first('alias_rows', ['event_at', 'user_id', 'previous_id'], ['user_id', 'previous_id']) }}
     ) as d
     where event_date <= {{ as_of }}
         and nullif(previous_id, '') is not null
@@ -155,7 +155,7 @@ identify_candidates as {{ cte_inline() }} (
 identifies as (
     select anonymous_id, user_id, event_at, received_at, id
     from (
-        {{ dedup_first('identify_candidates', ['event_at'], ['user_id', 'anonymous_id']) }}
+        {{ dedup_first('identify_candidates', ['event_at', 'user_id', 'anonymous_id'], ['user_id', 'anonymous_id']) }}
     ) as d
     where event_date <= {{ as_of }}
         and nullif(anonymous_id, '') is not null

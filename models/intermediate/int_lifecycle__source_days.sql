@@ -206,6 +206,9 @@ identifies_keys as {{ cte_inline() }} (
     select
         id,
         {{ lifecycle_source_key('user_id', 'cast(null as ' ~ text_type() ~ ')') }} as source_key,
+        -- tie-breaks only: the copy int_lifecycle__identity keeps (see dedup_facts)
+        user_id,
+        anonymous_id,
         received_at,
         event_at,
         event_date,
@@ -216,12 +219,15 @@ identifies_keys as {{ cte_inline() }} (
 ),
 
 {#- Every fact a copy carries is a tie-break, so that copies received at the same instant but differing in what
-    counts here (a replay with an edited payload) resolve the same way on every warehouse and in every run. -#}
+    counts here (a replay with an edited payload) resolve the same way on every warehouse and in every run: the
+    tie-break columns in order, then those compared as text. Identifies break ties first as
+    int_lifecycle__identity does (timestamp, user_id, anonymous_id), so both models keep the same copy: else one
+    copy could name the user while the other's createdAt made a second user of its user_id. -#}
 {%- set dedup_facts = {
-    'tracks': [['event_at', 'is_active', 'is_churn_signal', 'is_core_event', 'is_purchase', 'revenue'], ['source_key']],
-    'pages': [['event_at'], ['source_key']],
-    'screens': [['event_at'], ['source_key']],
-    'identifies': [['event_at', 'created_at_camel', 'created_at_snake'], ['source_key', 'plan_value']]
+    'tracks': [['event_at', 'is_active', 'is_churn_signal', 'is_core_event', 'is_purchase', 'revenue', 'source_key'], ['source_key']],
+    'pages': [['event_at', 'source_key'], ['source_key']],
+    'screens': [['event_at', 'source_key'], ['source_key']],
+    'identifies': [['event_at', 'user_id', 'anonymous_id', 'created_at_camel', 'created_at_snake', 'plan_value'], ['user_id', 'anonymous_id', 'plan_value']]
 } -%}
 {% for t in tables %}
 -- Dedup on id (SPEC 3): keep the copy received first; ties broken on the copies' facts (first the earliest

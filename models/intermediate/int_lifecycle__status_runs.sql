@@ -362,16 +362,14 @@ kept_runs as (
 ),
 
 {% endif %}
--- Running state at each candidate day up to D. Rows of the same day are peers of the range frame, so each
--- sees every change of its day: no group by needed.
+-- Running state at each candidate day up to D, every change of the day included (see sweep_running_sum).
+{%- if is_incremental() %}
+{%- set swept = 'restarted_sweep' %}
+{%- else %}
+{%- set swept = 'sweep' %}
+{%- endif %}
 point_state as (
-    select
-        user_id,
-        point_date,
-        first_seen_date,
-        cast(sum(packed) over (partition by user_id order by point_date range between unbounded preceding and current row) as bigint) as state
-    from {% if is_incremental() %}restarted_sweep{% else %}sweep{% endif %}
-    where point_date <= {{ as_of }}
+{{ sweep_running_sum(swept, as_of) }}
 ),
 
 point_counts as (

@@ -49,15 +49,16 @@ purchases as (
 ),
 
 -- k = purchasers with recency_days >= the user's (or frequency / monetary <= the user's), ties included:
--- the default window frame (range ... current row) counts peers. Ordering by the last purchase date ascending
--- is ordering by recency_days descending.
+-- all purchasers but those ranked above the user in descending order (rank() counts them, ties share a rank).
+-- A rank needs no window frame, which Redshift requires on an ordered count. Ordering by the last purchase date
+-- is ordering by recency_days reversed.
 ranked as (
     select
         p.*,
         count(*) over () as purchasers,
-        count(*) over (order by p.last_purchase_date) as k_recency,
-        count(*) over (order by p.frequency) as k_frequency,
-        count(*) over (order by p.monetary) as k_monetary
+        count(*) over () + 1 - rank() over (order by p.last_purchase_date desc) as k_recency,
+        count(*) over () + 1 - rank() over (order by p.frequency desc) as k_frequency,
+        count(*) over () + 1 - rank() over (order by p.monetary desc) as k_monetary
     from purchases as p
 ),
 

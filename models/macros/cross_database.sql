@@ -17,8 +17,9 @@
 '{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
 {%- endmacro %}
 
+{#- BigQuery has no doubled quote inside '...' (two adjacent literals are a syntax error there): \' instead. -#}
 {% macro bigquery__sql_string(value) -%}
-'{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
+'{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
 {%- endmacro %}
 
 
@@ -136,12 +137,48 @@ date_diff({{ later }}, {{ earlier }}, day)
 (({{ a }}) // ({{ b }}))
 {%- endmacro %}
 
+{#- Snowflake rounds a quotient of integers to 6 decimals, so trunc(a / b) could round 5.9999996 up to 6: the
+    dividend is made a multiple of the divisor first (mod truncates toward zero like trunc), and the quotient is
+    then exact. -#}
 {% macro snowflake__int_div(a, b) -%}
-trunc(({{ a }}) / ({{ b }}))
+cast((({{ a }}) - mod({{ a }}, {{ b }})) / ({{ b }}) as bigint)
 {%- endmacro %}
 
 {% macro bigquery__int_div(a, b) -%}
 div({{ a }}, {{ b }})
+{%- endmacro %}
+
+
+{#-
+  The running sum of `packed` per user over the candidate days of `relation` (user_id, point_date,
+  first_seen_date, packed) up to `as_of`, each day's state including every change of that day. A RANGE frame
+  does that directly (rows of one day are peers) and is the fastest on DuckDB; Redshift has ROWS frames only,
+  so the default sums each day first and runs a ROWS frame over the days, which gives the same states.
+-#}
+{% macro sweep_running_sum(relation, as_of) %}{{ return(adapter.dispatch('sweep_running_sum', 'cdp_lifecycle')(relation, as_of)) }}{% endmacro %}
+
+{% macro default__sweep_running_sum(relation, as_of) -%}
+select
+    user_id,
+    point_date,
+    first_seen_date,
+    cast(sum(day_packed) over (partition by user_id order by point_date rows between unbounded preceding and current row) as bigint) as state
+from (
+    select user_id, point_date, max(first_seen_date) as first_seen_date, sum(packed) as day_packed
+    from {{ relation }}
+    where point_date <= {{ as_of }}
+    group by user_id, point_date
+) as sweep_days
+{%- endmacro %}
+
+{% macro duckdb__sweep_running_sum(relation, as_of) -%}
+select
+    user_id,
+    point_date,
+    first_seen_date,
+    cast(sum(packed) over (partition by user_id order by point_date range between unbounded preceding and current row) as bigint) as state
+from {{ relation }}
+where point_date <= {{ as_of }}
 {%- endmacro %}
 
 
@@ -270,8 +307,13 @@ case
 end
 {%- endmacro %}
 
+{#- The same bound as the other warehouses (under 10^24): beyond it a number is not a revenue, and it would
+    overflow the NUMERIC of money_type. -#}
 {% macro bigquery__safe_decimal(expr) -%}
-safe_cast(trim({{ expr }}) as bignumeric)
+case
+  when abs(safe_cast(trim({{ expr }}) as bignumeric)) < 1e24
+    then safe_cast(trim({{ expr }}) as bignumeric)
+end
 {%- endmacro %}
 
 
@@ -359,7 +401,9 @@ coalesce(({{ expr }}) in ({% for v in values %}{% if not loop.first %}, {% endif
 
 {#-
   One row per date from `start_date` to `end_date` of the one-row relation `bounds` (a CTE name), as column
-  `date_day`. The default uses a digits cross join (up to 100,000 days) so it needs no table function.
+  `date_day`. The default uses a digits cross join so it needs no table function: seven digits cover every date
+  from 0001-01-01 to 9999-12-31 (a createdAt of 0001-01-01 is a client's default date), and the two high digits
+  are bounded by the span first, so a year-long span multiplies out to 100,000 rows, not 10,000,000.
 -#}
 {% macro date_spine(bounds) %}{{ return(adapter.dispatch('date_spine', 'cdp_lifecycle')(bounds)) }}{% endmacro %}
 
@@ -367,8 +411,15 @@ coalesce(({{ expr }}) in ({% for v in values %}{% if not loop.first %}, {% endif
 select {{ add_days('b.start_date', 'n.n') }} as date_day
 from {{ bounds }} as b
 cross join (
-  select d0.n + 10 * d1.n + 100 * d2.n + 1000 * d3.n + 10000 * d4.n as n
-  from (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d0
+  select d0.n + 10 * d1.n + 100 * d2.n + 1000 * d3.n + 10000 * d4.n + h.n as n
+  from (
+    select 100000 * d5.n + 1000000 * d6.n as n
+    from (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d5
+    cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d6
+    cross join {{ bounds }} as hb
+    where 100000 * d5.n + 1000000 * d6.n <= {{ days_between('hb.end_date', 'hb.start_date') }}
+  ) as h
+  cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d0
   cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d1
   cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d2
   cross join (select 0 as n union all select 1 union all select 2 union all select 3 union all select 4 union all select 5 union all select 6 union all select 7 union all select 8 union all select 9) as d3
@@ -473,27 +524,29 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 {#-
   The first copy of every id of `relation` (a CTE or relation with `id` and `received_at` columns): dedup
   keeping the row received first (SPEC 3), a row without a received_at counting as received before any other
-  (as the incremental watermark counts it), then first by the tie-break columns `order_keys` and then the text
-  columns `text_keys` (lists of column names, ascending; text compared byte by byte, see binary_text). Rows
+  (as the incremental watermark counts it), then by the tie-break columns `keys` in their order (a list of column
+  names, ascending, nulls last on every warehouse), those also in `text_keys` compared byte by byte (see
+  binary_text). Rows
   without an id are dropped. Other warehouses rank every row with row_number (an extra column dedup_rank = 1 comes
   along); DuckDB finds the ids that occur more than once with a hash aggregate on their 64-bit hashes, passes
   every other row through and keeps the first copy of the few duplicates with arg_min: far cheaper.
 -#}
-{% macro dedup_first(relation, order_keys, text_keys) %}{{ return(adapter.dispatch('dedup_first', 'cdp_lifecycle')(relation, order_keys, text_keys)) }}{% endmacro %}
+{% macro dedup_first(relation, keys, text_keys) %}{{ return(adapter.dispatch('dedup_first', 'cdp_lifecycle')(relation, keys, text_keys)) }}{% endmacro %}
 
-{% macro default__dedup_first(relation, order_keys, text_keys) -%}
+{#- `nulls last` spelled out: BigQuery sorts nulls first, the other warehouses last. -#}
+{% macro default__dedup_first(relation, keys, text_keys) -%}
 select *
 from (
     select
         r.*,
-        row_number() over (partition by r.id order by r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}{% for k in text_keys %}, {{ binary_text('r.' ~ k) }}{% endfor %}) as dedup_rank
+        row_number() over (partition by r.id order by r.received_at is not null, r.received_at nulls last{% for k in keys %}, {% if k in text_keys %}{{ binary_text('r.' ~ k) }}{% else %}r.{{ k }}{% endif %} nulls last{% endfor %}) as dedup_rank
     from {{ relation }} as r
     where r.id is not null
 ) as ranked
 where dedup_rank = 1
 {%- endmacro %}
 
-{% macro duckdb__dedup_first(relation, order_keys, text_keys) -%}
+{% macro duckdb__dedup_first(relation, keys, text_keys) -%}
 {#- Ids are first grouped by their 64-bit hash (much cheaper than by text): a hash seen once is a unique id and
     its row passes; every row of a repeated hash (duplicates, and the rare collision) is deduped exactly by id. -#}
 with dedup_repeated_hashes as materialized (
@@ -506,7 +559,7 @@ where r.id is not null
 union all
 select unnest(first_copy)
 from (
-    select arg_min(r, (r.received_at is not null, r.received_at{% for k in order_keys %}, r.{{ k }}{% endfor %}{% for k in text_keys %}, r.{{ k }}{% endfor %})) as first_copy
+    select arg_min(r, (r.received_at is not null, r.received_at{% for k in keys %}, r.{{ k }}{% endfor %})) as first_copy
     from {{ relation }} as r
     where r.id is not null
         and hash(r.id) in (select x.id_hash from dedup_repeated_hashes as x)

@@ -4,12 +4,17 @@
   literal: a var can never inject SQL.
 -#}
 
-{#- A whole-number var >= minimum, printed as a SQL integer. -#}
+{#- A whole-number var from minimum to 100000, printed as a SQL integer. Every such var counts days, hours or
+    a percentage: above 100000 (273 years of days) a value is a typo, and would fail deep in a build instead
+    (a date out of range, an integer overflow) with the model blamed instead of the var. -#}
 {% macro lifecycle_int_var(name, default, minimum) -%}
 {%- set raw = var(name, default) -%}
 {%- set n = raw | int -%}
 {%- if raw == none or (n | string) != (raw | string | trim) or n < minimum -%}
 {{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a whole number >= " ~ minimum ~ ", not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
+{%- endif -%}
+{%- if n > 100000 -%}
+{{ exceptions.raise_compiler_error("The var " ~ name ~ " must be at most 100000, not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
 {%- endif -%}
 {{ n }}
 {%- endmacro %}
@@ -87,7 +92,8 @@
   rows hold (2: int_lifecycle__user_days gained floor_next_active_date; 4: an object or array plan trait is no
   longer a plan value; 5: the raw tables joined the fingerprint; 6: leading zeros no longer make a revenue
   string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts, and a
-  history restarted from the start reaches before 1900), so an upgrade recomputes them too. The raw
+  history restarted from the start reaches before 1900; 8: copies of an identify tie-break as in
+  int_lifecycle__identity), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
@@ -110,7 +116,7 @@
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
   'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
-  'version=7'
+  'version=8'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}

@@ -13,6 +13,7 @@ export const COMPILE_PROJECTS: Array<{ label: string; dir: string }> = [
 /** Compiles every project for `dialect` into a fresh temp folder (no connection); the caller removes `root`. */
 export async function compileAll(
   dialect: TargetType,
+  vars?: Record<string, unknown>,
 ): Promise<{ root: string; dir: string; models: Array<CompiledModel & { project: string }> }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `cdp-compile-${dialect}-`));
   const models: Array<CompiledModel & { project: string }> = [];
@@ -23,6 +24,7 @@ export async function compileAll(
       schema: 'lifecycle',
       rawSchema: 'cdp',
       outDir: path.join(root, p.label),
+      vars,
     });
     models.push(...res.models.map((m) => ({ ...m, project: p.label })));
   }
