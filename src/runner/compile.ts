@@ -11,6 +11,11 @@ export interface CompileOptions extends RunnerBaseOptions {
   dialect: TargetType;
   /** Output root; files go to `<outDir>/<dialect>/<model>.sql`. Default: `target/compiled` in the working directory. */
   outDir?: string;
+  /**
+   * Render incremental models as a daily run does (`is_incremental()` true), for checking the SQL that only
+   * incremental runs execute; the default, like `dbt compile` on an empty target, renders first runs.
+   */
+  incremental?: boolean;
 }
 
 export interface CompiledModel {
@@ -55,7 +60,9 @@ export async function compileModels(opts: CompileOptions): Promise<CompileResult
   for (const name of parsed.order) {
     if (!selected.has(name)) continue;
     const g = parsed.graph.get(name)!;
-    const sql = compileModel(parsed, name, false, cache) + '\n';
+    const cfg = parsed.renderer.configs.get(name) ?? g.config;
+    const isInc = opts.incremental === true && cfg.materialized === 'incremental';
+    const sql = compileModel(parsed, name, isInc, cache) + '\n';
     const file = path.join(dir, `${name}.sql`);
     try {
       fs.writeFileSync(file, sql);

@@ -48,29 +48,40 @@ describe('compileModels', () => {
     },
   );
 
-  it('renders the package for Redshift without the PostgreSQL syntax Redshift lacks', async () => {
-    // dbt-redshift falls back to postgres__ macros; sqlfluff's redshift dialect accepts these too, so look.
-    const { root, models } = await compileAll('redshift');
-    roots.push(root);
-    const found = models
-      .filter((m) => m.project === 'package')
-      .flatMap((m) =>
-        [
-          /->>/, // no JSON operators: json_extract_path_text
-          /\bas\s+(not\s+)?materialized\s*\(/i, // WITH … AS [NOT] MATERIALIZED
-          /generate_series/i, // leader-node only: cannot read a table
-          /\bas text\)/i, // text is varchar(256) there
-          /\bcollate\s+"/i, // no COLLATE clause: only the COLLATE(…, 'case_sensitive') function
-          /\brange\s+between\b/i, // window frames are ROWS only
-          // an ordered aggregate window needs an explicit frame there
-          /\b(sum|count|min|max|avg)\([^()]*\)\s+over\s*\((?![^()]*\brows\b)[^()]*\border\s+by\b/i,
-        ]
-          .filter((re) => re.test(m.sql))
-          .map((re) => `${m.name}: ${String(re)}`),
-      );
-    expect(found).toEqual([]);
-    expect(models.filter((m) => m.project === 'package').length).toBeGreaterThan(15);
-  });
+  it.each([
+    ['a first run', false],
+    ['a daily run', true],
+  ])(
+    'renders the package for Redshift without the PostgreSQL syntax Redshift lacks (%s)',
+    async (_, daily) => {
+      // dbt-redshift falls back to postgres__ macros; sqlfluff's redshift dialect accepts these too, so look.
+      const { root, models } = await compileAll('redshift', undefined, daily);
+      roots.push(root);
+      if (daily) {
+        // the incremental branch really rendered: it reads the model's own table
+        const runs = models.find((m) => m.project === 'package' && m.name === 'int_lifecycle__status_runs')!;
+        expect(runs.sql).toMatch(/restarted_sweep/);
+      }
+      const found = models
+        .filter((m) => m.project === 'package')
+        .flatMap((m) =>
+          [
+            /->>/, // no JSON operators: json_extract_path_text
+            /\bas\s+(not\s+)?materialized\s*\(/i, // WITH … AS [NOT] MATERIALIZED
+            /generate_series/i, // leader-node only: cannot read a table
+            /\bas text\)/i, // text is varchar(256) there
+            /\bcollate\s+"/i, // no COLLATE clause: only the COLLATE(…, 'case_sensitive') function
+            /\brange\s+between\b/i, // window frames are ROWS only
+            // an ordered aggregate window needs an explicit frame there
+            /\b(sum|count|min|max|avg)\([^()]*\)\s+over\s*\((?![^()]*\brows\b)[^()]*\border\s+by\b/i,
+          ]
+            .filter((re) => re.test(m.sql))
+            .map((re) => `${m.name}: ${String(re)}`),
+        );
+      expect(found).toEqual([]);
+      expect(models.filter((m) => m.project === 'package').length).toBeGreaterThan(15);
+    },
+  );
 
   it('escapes a quote in a var for BigQuery, which reads two adjacent literals instead of a doubled quote', async () => {
     const { root, models } = await compileAll('bigquery', {

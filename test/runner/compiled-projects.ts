@@ -14,6 +14,7 @@ export const COMPILE_PROJECTS: Array<{ label: string; dir: string }> = [
 export async function compileAll(
   dialect: TargetType,
   vars?: Record<string, unknown>,
+  incremental = false,
 ): Promise<{ root: string; dir: string; models: Array<CompiledModel & { project: string }> }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `cdp-compile-${dialect}-`));
   const models: Array<CompiledModel & { project: string }> = [];
@@ -25,6 +26,7 @@ export async function compileAll(
       rawSchema: 'cdp',
       outDir: path.join(root, p.label),
       vars,
+      incremental,
     });
     models.push(...res.models.map((m) => ({ ...m, project: p.label })));
   }
