@@ -160,10 +160,42 @@ export function readConfigFile(file: string): Record<string, unknown> {
     const problem =
       e?.keyword === 'enum'
         ? `must be one of ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`
-        : (e?.message ?? 'is invalid');
+        : e?.keyword === 'type'
+          ? `must be ${typeWords((e.params as { type: string | string[] }).type)}, not ${shownValue(valueAt(doc, e.instancePath))}`
+          : (e?.message ?? 'is invalid');
     throw new UsageError(`The key "${at || '(root)'}" in ${file} ${problem}.`);
   }
   return doc as Record<string, unknown>;
+}
+
+/** JSON Schema types as a YAML writer reads them. */
+function typeWords(type: string | string[]): string {
+  const words: Record<string, string> = {
+    string: 'text (quote it if YAML reads it as a number, a date or true/false)',
+    object: 'a mapping of keys to values (indented `key: value` lines)',
+    array: 'a list',
+    integer: 'a whole number',
+    number: 'a number',
+    boolean: 'true or false',
+  };
+  return (Array.isArray(type) ? type : [type]).map((t) => words[t] ?? t).join(' or ');
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let v = doc;
+  for (const part of pointer.split('/').filter(Boolean)) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  }
+  return v;
+}
+
+function shownValue(v: unknown): string {
+  if (v === null || v === undefined) return 'empty';
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return JSON.stringify(v);
 }
 
 function closestKey(key: string): string | undefined {

@@ -143,7 +143,13 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
       /Unknown key "sync\.max_event_bytes" in .*: did you mean "serve\.max_event_bytes"\?/,
     ],
     ['colour: true', /Unknown key "colour" in .*see cdp-lifecycle\.example\.yml/],
-    ['serve:\n  port: eighty', /The key "serve\.port" in .* must be integer/],
+    ['serve:\n  port: eighty', /The key "serve\.port" in .* must be a whole number, not "eighty"\.$/],
+    // in the words of a YAML file, with what was read
+    [
+      'schema: 123',
+      /The key "schema" in .* must be text \(quote it if YAML reads it as a number.*\), not 123\.$/,
+    ],
+    ['vars:', /The key "vars" in .* must be a mapping of keys to values .*, not empty\.$/],
     ['sync:\n  to: mparticle', /The key "sync\.to" in .* must be one of rudderstack, segment/],
     ['schema: [a', /is not valid YAML/],
     ['- a\n- b', /must be a YAML mapping/],
