@@ -113,6 +113,32 @@ const LOCK_ADVICE: Record<string, string> = {
 };
 
 /**
+ * What the process holding a DuckDB file runs, from /proc (Linux; undefined elsewhere or when it is gone):
+ * `cdp-lifecycle <command>` for one of ours, else the program and its first argument.
+ */
+function lockHolder(pid: string): string | undefined {
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+  // the installed bin, or the entry point itself (a checkout runs dist/cli/run.js or src/cli/run.ts)
+  const bin = argv.findIndex((a) => /(^|\/)(cdp-lifecycle(\.js)?|cli\/run\.[jt]s)$/.test(a));
+  if (bin >= 0) {
+    const command = argv.slice(bin + 1).find((a) => !a.startsWith('-'));
+    return command ? `cdp-lifecycle ${command}` : 'cdp-lifecycle';
+  }
+  // the program and what it runs, past its options (and the modules node preloads with -r / --import)
+  const shown: string[] = [];
+  for (let i = 0; i < argv.length && shown.length < 2; i++) {
+    if (/^(-r|--require|--import|--loader|-e|--eval)$/.test(argv[i]!)) i++;
+    else if (!argv[i]!.startsWith('-')) shown.push(path.basename(argv[i]!));
+  }
+  return shown.length ? shown.join(' ') : undefined;
+}
+
+/**
  * Opens the configured warehouse, runs `fn`, and always closes it. A DuckDB file locked by another process
  * (usually a running `serve`) becomes one sentence saying what to do instead for this command.
  */
@@ -141,9 +167,14 @@ export async function withWarehouse<T>(ctx: CommandContext, fn: (wh: Warehouse) 
       /is locked by another process/.test(err.message)
     ) {
       const pid = /\(PID (\d+)\)/.exec(err.message)?.[1];
+      const holder = pid ? lockHolder(pid) : undefined;
+      // another command of ours finishes by itself; anything else (serve, or a program we cannot name) holds on
+      const ours =
+        holder !== undefined && holder.startsWith('cdp-lifecycle ') && holder !== 'cdp-lifecycle serve';
       throw new WarehouseUnavailableError(
-        `The DuckDB file ${loc.path} is in use by another process${pid ? ` (PID ${pid})` : ''}, probably \`cdp-lifecycle serve\`: ` +
-          `${LOCK_ADVICE[ctx.command] ?? 'stop it first'}.`,
+        `The DuckDB file ${loc.path} is in use by another process${pid ? ` (PID ${pid})` : ''}, ` +
+          (holder ? `\`${holder}\`` : 'probably `cdp-lifecycle serve`') +
+          `: ${ours ? 'wait for it to finish, or stop it' : (LOCK_ADVICE[ctx.command] ?? 'stop it first')}.`,
         { cause: err },
       );
     }

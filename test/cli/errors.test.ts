@@ -471,7 +471,7 @@ describe('cli error manners', () => {
         },
       );
       expect(second.code).toBe(1);
-      expect(second.stderr).toMatch(/is in use by another process/);
+      expect(second.stderr).toMatch(/is in use by another process \(PID \d+\), `cdp-lifecycle serve`: /);
       expect(fs.existsSync(file)).toBe(true);
     } finally {
       first.kill('SIGTERM');

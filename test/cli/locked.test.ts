@@ -50,7 +50,10 @@ describe('cli on a DuckDB file locked by another process', () => {
       expect(r.code).toBe(1);
       const lines = errorLines(r);
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain(`The DuckDB file ${file} is in use by another process (PID ${holder.pid})`);
+      // named by what it runs, read from /proc: not guessed to be serve
+      expect(lines[0]).toContain(
+        `The DuckDB file ${file} is in use by another process (PID ${holder.pid}), \`node hold-duckdb.ts\`: `,
+      );
       expect(lines[0]).toMatch(advice);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).not.toMatch(/\n\s+at /);
