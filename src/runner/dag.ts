@@ -217,6 +217,12 @@ export function selectModels(
   exclude?: readonly string[],
 ): Set<string> {
   const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+  // `--select ''` (an unset shell variable) would otherwise build every model when a few were meant
+  if (select !== undefined && select.length > 0 && items.length === 0) {
+    throw new UsageError(
+      '--select is empty: name the models to pick (e.g. --select user_lifecycle+), or leave --select out for every model.',
+    );
+  }
   let chosen: Set<string>;
   if (items.length === 0) chosen = new Set(graph.keys());
   else {

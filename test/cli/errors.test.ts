@@ -132,6 +132,11 @@ describe('cli error manners', () => {
   });
 
   it.each([
+    // an empty selector (an unset shell variable) picks nothing, not everything
+    [
+      ['build', '--select', ''],
+      /^error: --select is empty: name the models to pick .*, or leave --select out for every model\.$/m,
+    ],
     // a typo gets the nearest model, keeping the graph operators
     [
       ['build', '--select', 'user_lifecyle+'],
