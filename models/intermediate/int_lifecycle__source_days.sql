@@ -175,17 +175,38 @@ tracks_keys as {{ cte_inline() }} (
         end as is_active,
         case when {{ lifecycle_event_in('event_text', 'lifecycle__churn_events', ['Account Deleted', 'App Uninstalled']) }} then 1 else 0 end as is_churn_signal,
         case when {{ lifecycle_event_in('event_text', 'lifecycle__core_events', []) }} then 1 else 0 end as is_core_event,
-        case when {{ lifecycle_event_in('event_text', 'lifecycle__purchase_events', ['Order Completed']) }} then 1 else 0 end as is_purchase,
+        is_purchase,
         case
-            when {{ lifecycle_event_in('event_text', 'lifecycle__purchase_events', ['Order Completed']) }}
+            when is_purchase = 1
                 then coalesce(
-                    round({{ safe_decimal(json_text('properties', 'revenue')) }}, 2),
-                    round({{ safe_decimal(json_text('properties', 'total')) }}, 2),
-                    round({{ safe_decimal(json_text('properties', 'value')) }}, 2),
+                    round({{ safe_decimal('revenue_text') }}, 2),
+                    round({{ safe_decimal('total_text') }}, 2),
+                    round({{ safe_decimal('value_text') }}, 2),
                     0
                 )
         end as revenue
-    from tracks_raw
+    -- a purchase's three texts, read from the JSON once and cut to what rounds to cents (see cents_text), so
+    -- that the parse repeats column reads, not JSON reads
+    from (
+        select
+            j.*,
+            {{ cents_text('j.revenue_json') }} as revenue_text,
+            {{ cents_text('j.total_json') }} as total_text,
+            {{ cents_text('j.value_json') }} as value_text
+        from (
+            select
+                p.*,
+                case when p.is_purchase = 1 then {{ json_text('p.properties', 'revenue') }} end as revenue_json,
+                case when p.is_purchase = 1 then {{ json_text('p.properties', 'total') }} end as total_json,
+                case when p.is_purchase = 1 then {{ json_text('p.properties', 'value') }} end as value_json
+            from (
+                select
+                    r.*,
+                    case when {{ lifecycle_event_in('r.event_text', 'lifecycle__purchase_events', ['Order Completed']) }} then 1 else 0 end as is_purchase
+                from tracks_raw as r
+            ) as p
+        ) as j
+    ) as tracks_read
 ),
 
 {% for t in ['pages', 'screens'] %}

@@ -318,6 +318,30 @@ end
 
 
 {#-
+  The text of a number with what cannot change its rounding to cents cut off, for round(safe_decimal(…), 2):
+  rounding half away from zero at two places depends only on the third decimal, so a plain decimal is cut
+  after it. Cast whole, 1.0049999999999999 became 1.005000000000 at decimal(38, 12)'s twelve places, then 1.01
+  instead of 1.00. Only a whole plain decimal (safe_decimal's first pattern) is cut: cutting other text could
+  leave a number ('99.999 USD').
+-#}
+{% macro cents_text(expr) %}{{ return(adapter.dispatch('cents_text', 'cdp_lifecycle')(expr)) }}{% endmacro %}
+
+{% macro default__cents_text(expr) -%}
+{%- set t = 'trim(' ~ expr ~ ')' -%}
+case
+  when {{ t }} like '%.%' and {{ regex_full_match(t, '[-+]?(0*[0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
+    then substr({{ t }}, 1, position('.' in {{ t }}) + 3)
+  else {{ expr }}
+end
+{%- endmacro %}
+
+{#- BigQuery's BIGNUMERIC keeps 38 decimals: its cast rounds nothing a revenue carries. -#}
+{% macro bigquery__cents_text(expr) -%}
+{{ expr }}
+{%- endmacro %}
+
+
+{#-
   A date from text starting with YYYY-MM-DD (that literal date), else null; never fails on 2023-02-30. Year 0000
   is not a date either: PostgreSQL has no year 0 (it fails the cast) while DuckDB accepts it, so both refuse it.
 -#}

@@ -133,8 +133,10 @@ const tracks: TrackRow[] = [
   // dup: the first received copy is a purchase of 10; the copy received later (a view on D-1) is ignored
   { ...track('dup', -2, 'Order Completed', { properties: { revenue: 10 } }), id: 'dup1' },
   { ...track('dup', -1, 'Viewed Item'), id: 'dup1', received_at: day(1) },
-  track('tie_a', -5, 'Order Completed', { properties: { revenue: 10.0 } }),
-  track('tie_b', -5, 'Order Completed', { properties: { revenue: '10' } }),
+  // text that is not a number whole is not one, whatever it starts with: total counts
+  track('tie_a', -5, 'Order Completed', { properties: { revenue: '99.999 USD', total: 10.0 } }),
+  // cents from the exact text: 10.0049999… rounds down (a cast to 12 places first made it 10.005, then 10.01)
+  track('tie_b', -5, 'Order Completed', { properties: { revenue: '10.0049999999999999' } }),
   track('tie_c', -20, 'Order Completed', { properties: { revenue: 'n/a', total: '5.499' } }),
   // a revenue of 10^24 or more is a data error: the next field counts (and the build does not overflow);
   // leading zeros are not magnitude: 28 digits that read 4.50 are 4.50
@@ -372,7 +374,7 @@ describeEachWarehouse('lifecycle rules of SPEC 4, hand-derived', ({ tw }) => {
   });
 
   test('RFM ties: k counts every purchaser tied with the user; revenue shapes sum to exact cents', () => {
-    // recency 2/5/5/1/40, frequency 1/1/1/2/1, monetary 10.00 each (10, '10', '5.499'->5.50 + '0…04.50',
+    // recency 2/5/5/1/40, frequency 1/1/1/2/1, monetary 10.00 each (10, '10.0049999999999999', '5.499'->5.50 + '0…04.50',
     // '0…01e1')
     expect(users.get('dup')).toMatchObject({
       rfm_recency_score: 4,

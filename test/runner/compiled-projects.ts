@@ -117,6 +117,8 @@ export async function sqlfluffParseErrors(dialect: string, dir: string): Promise
     .map((b, i) => {
       const sub = path.join(dir, `part${i}`);
       fs.mkdirSync(sub);
+      // sqlfluff skips files over 20,000 bytes by default; the biggest models come close
+      fs.writeFileSync(path.join(sub, '.sqlfluff'), '[sqlfluff]\nlarge_file_skip_byte_limit = 0\n');
       for (const f of b.files) fs.copyFileSync(path.join(dir, f), path.join(sub, f));
       return runSqlfluff(dialect, sub);
     });
