@@ -83,6 +83,8 @@ type MacroFn = (...args: unknown[]) => unknown;
 type NunjucksRuntime = {
   makeMacro: (argNames: string[], kwargNames: string[], func: (...a: unknown[]) => unknown) => MacroFn;
   __cdpConcat?: (a: unknown, b: unknown) => string;
+  suppressValue: (val: unknown, autoescape: boolean) => unknown;
+  SafeString: new (s: string) => object;
 };
 interface CompilerProto {
   compileConcat(node: { left: unknown; right: unknown }, frame: unknown): void;
@@ -139,8 +141,8 @@ let patched = false;
  *   catches at its own boundary (inert for macros that never call it). A compiled macro swaps the template's
  *   `frame` for its own and swaps it back only on a normal exit, so the signal would leave its caller reading
  *   the callee's scope (its `set` variables and `loop` gone): each macro restores the frame in a `finally`;
- * - `a ~ b` converts with Python's str() (None, True, lists), not JavaScript's (null, true), while one of
- *   our renders runs.
+ * - `a ~ b` and `{{ x }}` convert with Python's str() (None, True, lists), not JavaScript's (null, true),
+ *   while one of our renders runs.
  */
 function patchNunjucks(): void {
   if (patched) return;
@@ -159,6 +161,13 @@ function patchNunjucks(): void {
     };
   };
   runtime.__cdpConcat = (a, b) => (activeRenders > 0 ? pyStr(a) + pyStr(b) : String(a) + String(b));
+  // `{{ x }}` prints with Python's str() too (None, True, ['a', 'b'], {'k': 1}) as Jinja2 does; an undefined
+  // name still prints nothing, as Jinja2's Undefined does.
+  const suppress = runtime.suppressValue;
+  runtime.suppressValue = (val, autoescape) =>
+    activeRenders > 0 && val !== undefined && typeof val !== 'string' && !(val instanceof runtime.SafeString)
+      ? suppress(pyStr(val), autoescape)
+      : suppress(val, autoescape);
   const compiler = (require('nunjucks/src/compiler') as { Compiler: { prototype: CompilerProto } }).Compiler;
   const compileMacro = compiler.prototype._compileMacro;
   compiler.prototype._compileMacro = function (node, frame) {

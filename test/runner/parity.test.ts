@@ -62,11 +62,11 @@ describe('the parity check itself', () => {
     const parsed = parseProject({ project, targetType: 'duckdb', schema: 'lifecycle', rawSchema: 'cdp' });
     const mj = new MinijinjaRenderer(parsed.renderer, project);
     const node = { ...parsed.graph.get('stg_orders')!.node, name: 'probe' };
-    // Printing none: nunjucks prints nothing (like Jinja2's None would print 'None'), minijinja 'none'.
+    // Printing none: the runner prints 'None' as Jinja2 does, minijinja 'none'.
     node.raw = "select '{{ none }}' as x, {{ ref('dim_users') }}";
     expect(normalise(mj.render(node))).toBe(`select 'none' as x, "lifecycle"."dim_users"`);
     expect(normalise(parsed.renderer.render(node, 'run').sql)).toBe(
-      `select '' as x, "lifecycle"."dim_users"`,
+      `select 'None' as x, "lifecycle"."dim_users"`,
     );
   });
 });

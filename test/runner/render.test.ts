@@ -287,6 +287,23 @@ describe('runner rendering', () => {
     expect(logs).toContain('hello 1');
   });
 
+  it('prints values as Jinja2 does: Python str() for None, booleans, lists and dicts; nothing for an undefined name', async () => {
+    const dir = project({
+      'models/m.sql':
+        "select '{{ none }}' as n, '{{ true }}' as t, '{{ false }}' as f, \"{{ ['a', 1] }}\" as l, \"{{ {'k': none} }}\" as d, '{{ not_defined_anywhere }}' as u",
+    });
+    const res = await compileModels({
+      dialect: 'duckdb',
+      projectDir: dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(dir, 'out'),
+    });
+    expect(res.models[0].sql.trim()).toBe(
+      "select 'None' as n, 'True' as t, 'False' as f, \"['a', 1]\" as l, \"{'k': None}\" as d, '' as u",
+    );
+  });
+
   it('rejects unknown dialects and materializations with one clear sentence', async () => {
     const dir = project({ 'models/m.sql': "{{ config(materialized='snapshot') }}select 1" });
     await expect(compile(dir)).rejects.toThrow(
