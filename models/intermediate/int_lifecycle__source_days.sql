@@ -196,9 +196,9 @@ tracks_keys as {{ cte_inline() }} (
         from (
             select
                 p.*,
-                case when p.is_purchase = 1 then {{ json_text('p.properties', 'revenue') }} end as revenue_json,
-                case when p.is_purchase = 1 then {{ json_text('p.properties', 'total') }} end as total_json,
-                case when p.is_purchase = 1 then {{ json_text('p.properties', 'value') }} end as value_json
+                case when p.is_purchase = 1 then {{ json_number_text('p.properties', 'revenue') }} end as revenue_json,
+                case when p.is_purchase = 1 then {{ json_number_text('p.properties', 'total') }} end as total_json,
+                case when p.is_purchase = 1 then {{ json_number_text('p.properties', 'value') }} end as value_json
             from (
                 select
                     r.*,

@@ -217,6 +217,34 @@ json_value({{ column }}, {{ json_key_path(key) }})
 
 
 {#-
+  A top-level field of a JSON column as text, a JSON number as the shortest text of the double it is (as
+  JavaScript, which sent it, holds it): DuckDB reads JSON numbers as doubles, so PostgreSQL, which keeps a
+  number's literal digits, prints a fraction or an exponent through float8 to give the same text
+  (10.0049999999999999 is 10.005 on both). Strings are read as they are.
+-#}
+{% macro json_number_text(column, key) %}{{ return(adapter.dispatch('json_number_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
+
+{% macro default__json_number_text(column, key) -%}
+{{ json_text(column, key) }}
+{%- endmacro %}
+
+{#- An integer literal stays as it is on both (DuckDB keeps 64-bit integers exact). -#}
+{% macro postgres__json_number_text(column, key) -%}
+case
+  when jsonb_typeof(to_jsonb({{ column }} -> {{ sql_string(key) }})) = 'number'
+    and ({{ column }} ->> {{ sql_string(key) }}) ~ '[.eE]'
+    then cast(cast({{ column }} ->> {{ sql_string(key) }} as double precision) as text)
+  else ({{ column }} ->> {{ sql_string(key) }})
+end
+{%- endmacro %}
+
+{#- Redshift has neither jsonb_typeof nor ->> (it would otherwise take the postgres__ variant). -#}
+{% macro redshift__json_number_text(column, key) -%}
+{{ json_text(column, key) }}
+{%- endmacro %}
+
+
+{#-
   A top-level field of a JSON column as text when it is a scalar (string, number or boolean); null when it is
   absent, JSON null, an object or an array. Warehouses print a nested value differently (PostgreSQL's jsonb
   sorts its keys and adds spaces, DuckDB keeps them as loaded), so a text that must be the same everywhere
@@ -311,7 +339,7 @@ end
     overflow the NUMERIC of money_type. -#}
 {% macro bigquery__safe_decimal(expr) -%}
 case
-  when abs(safe_cast(trim({{ expr }}) as bignumeric)) < 1e24
+  when abs(safe_cast(trim({{ expr }}) as bignumeric)) < cast('1000000000000000000000000' as bignumeric)
     then safe_cast(trim({{ expr }}) as bignumeric)
 end
 {%- endmacro %}
