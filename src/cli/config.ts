@@ -161,7 +161,12 @@ export function readConfigFile(file: string): Record<string, unknown> {
       e?.keyword === 'enum'
         ? `must be one of ${(e.params as { allowedValues: string[] }).allowedValues.join(', ')}`
         : e?.keyword === 'type'
-          ? `must be ${typeWords((e.params as { type: string | string[] }).type)}, not ${shownValue(valueAt(doc, e.instancePath))}`
+          ? `must be ${typeWords(
+              // a setting that takes one of several types (anyOf) fails each branch: name them all
+              (validateFile.errors ?? [])
+                .filter((x) => x.keyword === 'type' && x.instancePath === e.instancePath)
+                .flatMap((x) => (x.params as { type: string | string[] }).type),
+            )}, not ${shownValue(valueAt(doc, e.instancePath))}`
           : (e?.message ?? 'is invalid');
     throw new UsageError(`The key "${at || '(root)'}" in ${file} ${problem}.`);
   }
@@ -178,7 +183,7 @@ function typeWords(type: string | string[]): string {
     number: 'a number',
     boolean: 'true or false',
   };
-  return (Array.isArray(type) ? type : [type]).map((t) => words[t] ?? t).join(' or ');
+  return [...new Set(Array.isArray(type) ? type : [type])].map((t) => words[t] ?? t).join(' or ');
 }
 
 function valueAt(doc: unknown, pointer: string): unknown {
@@ -365,13 +370,13 @@ export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'sch
 /**
  * Schema names a warehouse keeps for itself: DuckDB reads temp, system and memory as its own catalogs (a model
  * there fails as an ambiguous reference), and both refuse to create tables in their catalogs (PostgreSQL in
- * any pg_* schema).
+ * any pg_* schema). Checked for the raw schema too: the commands that land events create it, and a build reads it.
  */
 export function reservedSchemaProblem(value: string, warehouse: 'duckdb' | 'postgres'): string | undefined {
   const reserved =
-    value === 'information_schema' ||
-    value.startsWith('pg_') ||
-    (warehouse === 'duckdb' && ['temp', 'system', 'memory'].includes(value));
+    warehouse === 'duckdb'
+      ? ['temp', 'system', 'memory', 'information_schema', 'pg_catalog'].includes(value)
+      : value === 'information_schema' || value.startsWith('pg_');
   return reserved ? `is reserved by the warehouse for its own use: choose another name` : undefined;
 }
 
@@ -480,12 +485,9 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     ['raw_schema', '--raw-schema', resolved.rawSchema],
     ['schema', '--schema', resolved.schema],
   ] as const) {
-    // the models' schema is created and written: a reserved one fails every model
     const problem =
       schemaNameProblem(value) ??
-      (key === 'schema' && input.command !== 'compile'
-        ? reservedSchemaProblem(value, location.kind)
-        : undefined);
+      (input.command !== 'compile' ? reservedSchemaProblem(value, location.kind) : undefined);
     if (problem) throw new UsageError(`${named(key, flag)} "${value}" ${problem}.`);
   }
   // The var lifecycle__raw_schema is how a dbt project points the package at its tables, and it wins over

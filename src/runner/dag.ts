@@ -206,6 +206,15 @@ function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: 
   return out;
 }
 
+/** `--select ''` (an unset shell variable) would otherwise pick every model when a few were meant. */
+function refuseEmptySelect(select: readonly string[] | undefined, items: readonly string[]): void {
+  if (select !== undefined && select.length > 0 && items.length === 0) {
+    throw new UsageError(
+      '--select is empty: name the models to pick (e.g. --select user_lifecycle+), or leave --select out for every model.',
+    );
+  }
+}
+
 /**
  * dbt's `--select`: items are a union (space separated or separate array entries), a comma inside an item
  * intersects. No selection means every model. `exclude` removes models the same way.
@@ -217,12 +226,7 @@ export function selectModels(
   exclude?: readonly string[],
 ): Set<string> {
   const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
-  // `--select ''` (an unset shell variable) would otherwise build every model when a few were meant
-  if (select !== undefined && select.length > 0 && items.length === 0) {
-    throw new UsageError(
-      '--select is empty: name the models to pick (e.g. --select user_lifecycle+), or leave --select out for every model.',
-    );
-  }
+  refuseEmptySelect(select, items);
   let chosen: Set<string>;
   if (items.length === 0) chosen = new Set(graph.keys());
   else {
@@ -268,6 +272,7 @@ export function selectForTests(
   exclude?: readonly string[],
 ): { models: Set<string>; sources: string[]; everything: boolean } {
   const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
+  refuseEmptySelect(select, items);
   const sources = items.filter((x) => x.startsWith('source:')).map((x) => x.slice('source:'.length));
   const modelSelectors = items.filter((x) => !x.startsWith('source:'));
   const models =

@@ -150,6 +150,11 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
       /The key "schema" in .* must be text \(quote it if YAML reads it as a number.*\), not 123\.$/,
     ],
     ['vars:', /The key "vars" in .* must be a mapping of keys to values .*, not empty\.$/],
+    // a list or one text: both named, with the hint to quote a number
+    [
+      'serve:\n  write_keys: 5',
+      /The key "serve\.write_keys" in .* must be a list or text \(quote it .*\), not 5\.$/,
+    ],
     ['sync:\n  to: mparticle', /The key "sync\.to" in .* must be one of rudderstack, segment/],
     ['schema: [a', /is not valid YAML/],
     ['- a\n- b', /must be a YAML mapping/],

@@ -95,6 +95,11 @@ describe('cli error manners', () => {
       '{lifecycle__rfm_window_days: 3000000000}',
       /^error: The var lifecycle__rfm_window_days must be at most 100000, not '3000000000'/m,
     ],
+    // past 2^53, quoted or not: still too large, not "not a whole number"
+    [
+      "{lifecycle__churn_days: '100000000000000000000000'}",
+      /^error: The var lifecycle__churn_days must be at most 100000, not '100000000000000000000000'/m,
+    ],
     [
       '{lifecycle__churn_days: ninety}',
       /The var lifecycle__churn_days must be a whole number >= 1, not 'ninety'/,
@@ -137,6 +142,7 @@ describe('cli error manners', () => {
       ['build', '--select', ''],
       /^error: --select is empty: name the models to pick .*, or leave --select out for every model\.$/m,
     ],
+    [['test', '--select', ' '], /^error: --select is empty: name the models to pick/m],
     // a typo gets the nearest model, keeping the graph operators
     [
       ['build', '--select', 'user_lifecyle+'],
@@ -237,6 +243,13 @@ describe('cli error manners', () => {
     [
       ['build', '--schema', 'information_schema'],
       /--schema "information_schema" is reserved by the warehouse/,
+    ],
+    // the raw schema too, which load creates
+    [['load', '-', '--raw-schema', 'temp'], /--raw-schema "temp" is reserved by the warehouse/],
+    // pg_ is PostgreSQL's prefix only: DuckDB takes pg_events, PostgreSQL refuses it
+    [
+      ['build', '--schema', 'pg_lifecycle', '--warehouse', 'postgres://postgres@127.0.0.1:1/nowhere'],
+      /--schema "pg_lifecycle" is reserved by the warehouse/,
     ],
     [['test', '--raw-schema', 'CDP'], /--raw-schema "CDP" has upper-case letters: use "cdp"/],
     // the var that points the package at other raw tables: checked like the flag, and never against it
