@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage, refusalFix } from '../errors';
 import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
@@ -73,6 +74,8 @@ export interface RunnerBaseOptions {
   exclude?: string[];
   /** Receives `log()` and `exceptions.warn()` output of the templates. */
   log?: (message: string) => void;
+  /** target.database; build and test take it from their warehouse (see databaseName). */
+  database?: string | null;
 }
 
 export interface BuildOptions extends RunnerBaseOptions {
@@ -151,6 +154,23 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
   };
 }
 
+/**
+ * dbt's name for the database of a warehouse URL: the PostgreSQL database, or a DuckDB file's stem as
+ * dbt-duckdb names it (`memory` in memory).
+ */
+export function databaseName(displayUrl: string): string | null {
+  if (displayUrl.startsWith('duckdb://')) {
+    const file = displayUrl.slice('duckdb://'.length);
+    return file === ':memory:' ? 'memory' : path.basename(file).replace(/\.[^.]*$/, '');
+  }
+  try {
+    const db = decodeURIComponent(new URL(displayUrl).pathname.slice(1));
+    return db || null;
+  } catch {
+    return null;
+  }
+}
+
 export function openProject(
   opts: RunnerBaseOptions,
   targetType: ParsedProject['renderer']['targetType'],
@@ -165,6 +185,7 @@ export function openProject(
       rawSchema: opts.rawSchema,
       log: opts.log,
       fullRefresh: (opts as Partial<BuildOptions>).fullRefresh,
+      database: opts.database,
     });
   } catch (err) {
     // A var the package's macros refuse (lifecycle__new_days: 0) is bad input, not a broken model: a usage
@@ -237,7 +258,7 @@ export async function buildModels(opts: BuildOptions): Promise<BuildResult> {
 async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildResult> {
   const started = Date.now();
   const wh = opts.warehouse;
-  const parsed = openProject(opts, wh.dialect);
+  const parsed = openProject({ database: databaseName(wh.displayUrl), ...opts }, wh.dialect);
   const { graph, order, renderer } = parsed;
   const selected = selectModels(graph, opts.select, parsed.project.name, opts.exclude);
   const todo = order.filter((n) => selected.has(n));

@@ -36,7 +36,6 @@ export function quoteFor(t: TargetType, name: string): string {
 
 /** dbt's Relation: prints as the quoted `schema.identifier`, exposes its parts to templates. */
 export class Relation {
-  readonly database: string | null = null;
   readonly name: string;
   readonly table: string;
   constructor(
@@ -44,6 +43,8 @@ export class Relation {
     readonly identifier: string,
     private readonly targetType: TargetType,
     readonly type: 'table' | 'view' | 'cte' | 'source' = 'table',
+    /** The database (dbt's `this.database`); it never prints, as relations stay `schema.identifier`. */
+    readonly database: string | null = null,
   ) {
     this.name = identifier;
     this.table = identifier;
@@ -241,6 +242,8 @@ export interface RendererOptions {
   /** `--full-refresh`, visible to templates as `flags.FULL_REFRESH`. */
   fullRefresh?: boolean;
   log?: (message: string) => void;
+  /** target.database and each relation's database: the PostgreSQL database, a DuckDB file's stem. */
+  database?: string | null;
 }
 
 interface RenderState {
@@ -267,6 +270,8 @@ export class Renderer {
   readonly project: Project;
   readonly targetType: TargetType;
   readonly schema: string;
+  /** target.database (see RendererOptions.database). */
+  readonly database: string | null;
   private readonly cliVars: Record<string, unknown>;
   private readonly packageMacros = new Map<string, MacroFn>();
   private readonly builtinMacros = new Map<string, MacroFn>();
@@ -290,6 +295,7 @@ export class Renderer {
       );
     }
     this.schema = opts.schema;
+    this.database = opts.database ?? null;
     this.cliVars = { ...(opts.vars ?? {}) };
     if (opts.rawSchema !== undefined && this.cliVars.lifecycle__raw_schema === undefined) {
       this.cliVars.lifecycle__raw_schema = opts.rawSchema;
@@ -385,6 +391,7 @@ export class Renderer {
       identifier,
       this.targetType,
       type,
+      this.database,
     );
   }
 
@@ -471,6 +478,7 @@ export class Renderer {
         this.sourcePart(`${key}:identifier`, src.identifier),
         this.targetType,
         'source',
+        this.database,
       );
     });
     g('var', (...args: unknown[]) => {
@@ -520,7 +528,7 @@ export class Renderer {
       name: targetName,
       type: this.targetType,
       schema: this.schema,
-      database: null,
+      database: this.database,
       threads: 1,
       profile_name: this.project.name,
     });

@@ -2,7 +2,7 @@ import { UserError, errorMessage } from '../errors';
 import type { Progress } from '../util/progress';
 import type { Row, SqlValue, Warehouse } from '../warehouse/types';
 import { isValidIdent, quoteIdent } from '../warehouse/types';
-import { compileModel, openProject, type RunnerBaseOptions } from './build';
+import { compileModel, databaseName, openProject, type RunnerBaseOptions } from './build';
 import { selectForTests } from './dag';
 import type { ParsedProject } from './graph';
 import { relationKind } from './materialize';
@@ -173,7 +173,7 @@ function inlineParams(q: TestQuery): string {
 export async function testModels(opts: TestOptions): Promise<TestResult> {
   const started = Date.now();
   const wh = opts.warehouse;
-  const parsed = openProject(opts, wh.dialect);
+  const parsed = openProject({ database: databaseName(wh.displayUrl), ...opts }, wh.dialect);
   // Source tests run with the whole project, or when a selector names `source:<source>[.<table>]`.
   const {
     models: selected,
