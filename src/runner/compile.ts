@@ -9,7 +9,10 @@ import { TARGET_TYPES } from './render';
 
 export interface CompileOptions extends RunnerBaseOptions {
   dialect: TargetType;
-  /** Output root; files go to `<outDir>/<dialect>/<model>.sql`. Default: `target/compiled` in the working directory. */
+  /**
+   * Output root; files go to `<outDir>/<dialect>/<model>.sql` (`<outDir>/<dialect>/incremental/` with
+   * `incremental`). Default: `target/compiled` in the working directory.
+   */
   outDir?: string;
   /**
    * Render incremental models as a daily run does (`is_incremental()` true), for checking the SQL that only
@@ -45,7 +48,12 @@ export async function compileModels(opts: CompileOptions): Promise<CompileResult
   }
   const parsed = openProject(opts, opts.dialect);
   const selected = selectModels(parsed.graph, opts.select, parsed.project.name, opts.exclude);
-  const dir = path.resolve(opts.outDir ?? path.join('target', 'compiled'), opts.dialect);
+  // a daily run's SQL beside the first run's, not over it
+  const dir = path.resolve(
+    opts.outDir ?? path.join('target', 'compiled'),
+    opts.dialect,
+    opts.incremental === true ? 'incremental' : '',
+  );
   const unwritable = (err: unknown): UserError =>
     new UserError(
       `Cannot write the compiled models into ${dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}): pass --out (or --target-path) with a folder you can write to.`,

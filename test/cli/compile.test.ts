@@ -46,6 +46,32 @@ describe('cdp-lifecycle compile', () => {
     expect(r.stderr).not.toMatch(/lifecycle__timezone/);
   });
 
+  it('renders what a daily run executes with --incremental, beside the first run', async () => {
+    // a fixed D, so that both renders print the same dates
+    const vars = ['--vars', '{"lifecycle__as_of_date": "2024-03-31"}'];
+    const first = await runCli(['compile', '--dialect', 'duckdb', '--out', 'out', ...vars], { cwd: dir });
+    expectExit(first, 0);
+    const r = await runCli(['compile', '--dialect', 'duckdb', '--out', 'out', '--incremental', ...vars], {
+      cwd: dir,
+    });
+    expectExit(r, 0);
+    expect(r.stdout).toMatch(
+      /Compiled \d+ models for duckdb \(incremental models as a daily run executes them\) into .*out\/duckdb\/incremental\./,
+    );
+    const read = (...p: string[]) => fs.readFileSync(path.join(dir, 'out', 'duckdb', ...p), 'utf8');
+    // the daily run restarts each affected user's sweep from the stored runs; a first run has none to read
+    expect(read('incremental', 'int_lifecycle__status_runs.sql')).toMatch(/restarted_sweep/);
+    expect(read('int_lifecycle__status_runs.sql')).not.toMatch(/restarted_sweep/);
+    // every model is there, the marts (views) as in a first run
+    expect(fs.readdirSync(path.join(dir, 'out', 'duckdb', 'incremental')).sort()).toEqual(
+      fs
+        .readdirSync(path.join(dir, 'out', 'duckdb'))
+        .filter((f) => f.endsWith('.sql'))
+        .sort(),
+    );
+    expect(read('incremental', 'user_lifecycle.sql')).toBe(read('user_lifecycle.sql'));
+  });
+
   it('writes into the target path, takes --select and --exclude, and names an unwritable --out', async () => {
     const r = await runCli(
       ['compile', '--dialect', 'duckdb', '--select', '+user_lifecycle', '--exclude', 'stg_lifecycle__pages'],

@@ -82,11 +82,16 @@ export const compileCommand: CommandSpec = {
       '--out <dir>',
       'output root; files go to <dir>/<dialect>/ (default: compiled/ in --target-path, target/compiled)',
     ),
+    new Option(
+      '--incremental',
+      'render incremental models as a daily run executes them (is_incremental() true), into <dialect>/incremental/',
+    ),
     selectOption(),
     excludeOption(),
   ],
   examples: [
     'cdp-lifecycle compile --dialect snowflake',
+    'cdp-lifecycle compile --incremental --select int_lifecycle__status_runs',
     'cdp-lifecycle compile --dialect bigquery --vars \'{"lifecycle__timezone": "America/New_York"}\'',
   ],
   action: async (ctx) => {
@@ -105,8 +110,11 @@ export const compileCommand: CommandSpec = {
       vars: ctx.config.vars,
       select: ctx.opts.select as string[] | undefined,
       exclude: ctx.opts.exclude as string[] | undefined,
+      incremental: ctx.opts.incremental === true,
     });
     for (const m of result.models) ctx.out.print(`  ${path.relative(process.cwd(), m.path) || m.path}`);
-    ctx.out.print(`Compiled ${plural(result.models.length, 'model')} for ${dialect} into ${result.dir}.`);
+    ctx.out.print(
+      `Compiled ${plural(result.models.length, 'model')} for ${dialect}${ctx.opts.incremental === true ? ' (incremental models as a daily run executes them)' : ''} into ${result.dir}.`,
+    );
   },
 };
