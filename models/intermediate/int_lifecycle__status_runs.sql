@@ -170,7 +170,24 @@ user_days as (
 ),
 {% endif %}
 
--- Activity days with the user's first_seen_date, so every sweep row carries it.
+-- Each user's day 0 of the packed dates (see `packed` below): the day before their first activity or churn signal,
+-- the earliest date packed, so every packed date is a positive count of days, in 1850 as in 2024.
+sweep_facts as (
+    select
+        f.user_id,
+        f.first_seen_date,
+        f.first_active_date,
+        {{ add_days('case when c.first_churn_date is null or f.first_active_date <= c.first_churn_date then coalesce(f.first_active_date, c.first_churn_date) else c.first_churn_date end', -1) }} as sweep_base
+    from facts as f
+    left join (
+        select d.user_id, min(d.date_day) as first_churn_date
+        from user_days as d
+        where d.has_churn_signal = 1
+        group by d.user_id
+    ) as c on c.user_id = f.user_id
+),
+
+-- Activity days with the user's first_seen_date and day 0, so every sweep row carries them.
 activity_days as (
     select
         d.user_id,
@@ -178,9 +195,10 @@ activity_days as (
         d.prev_active_date,
         d.next_active_date,
         f.first_seen_date,
+        f.sweep_base,
         d.floor_next_active_date as floor_next_date
     from user_days as d
-    inner join facts as f on f.user_id = d.user_id
+    inner join sweep_facts as f on f.user_id = d.user_id
     where d.is_active = 1
 ),
 
@@ -203,6 +221,7 @@ activity as (
         a.prev_active_date,
         a.next_active_date,
         a.first_seen_date,
+        a.sweep_base,
         case when c.user_id is not null then 1 else 0 end as is_counted
     from activity_days as a
     left join counted_users as c on c.user_id = a.user_id
@@ -213,9 +232,10 @@ churn_signals as (
         d.user_id,
         d.date_day,
         f.first_seen_date,
+        f.sweep_base,
         lag(d.date_day) over (partition by d.user_id order by d.date_day) as prev_churn_date
     from user_days as d
-    inner join facts as f on f.user_id = d.user_id
+    inner join sweep_facts as f on f.user_id = d.user_id
     where d.has_churn_signal = 1
 ),
 
@@ -223,14 +243,14 @@ churn_signals as (
 -- p = the previous activity day (else first_seen): (r - 1) - p >= dormant_days, or a churn signal in [p, r-1].
 return_flags as (
     -- a long enough gap ...
-    select a.user_id, a.date_day as return_date, a.first_seen_date
+    select a.user_id, a.date_day as return_date, a.first_seen_date, a.sweep_base
     from activity as a
     where a.date_day > a.first_seen_date
         and {{ days_between('a.date_day', 'coalesce(a.prev_active_date, a.first_seen_date)') }} - 1 >= {{ dormant_days }}
     union all
     -- ... or else a churn signal inside it: a join from the few churn signals, where a correlated exists made
     -- the warehouse gather every activity day first
-    select distinct a.user_id, a.date_day as return_date, a.first_seen_date
+    select distinct a.user_id, a.date_day as return_date, a.first_seen_date, a.sweep_base
     from churn_signals as c
     inner join activity as a
         on a.user_id = c.user_id
@@ -250,12 +270,11 @@ return_days as (
   of this model's cost). `packed` holds, from the low bits up:
     bits  0-10  the 7-day count (x1) and the 28-day count (x64): +65 on an activity day, -1 / -64 when it
                 leaves a window; both never negative, so they decode without borrow;
-    bits 11-27  the latest activity day, as days since 1900-01-01: each activity day adds its gap to the
-                previous one, so the running sum telescopes to the latest;
+    bits 11-27  the latest activity day, as days since the user's sweep_base: each activity day adds its gap to
+                the previous one, so the running sum telescopes to the latest;
     bits 28-44  the latest churn signal, the same way;
     bits 45-61  the latest return day, the same way.
 -#}
-{%- set base = "cast('1900-01-01' as date)" -%}
 
 -- The sweep line: one row per candidate day and what changes there (see `packed` above).
 sweep as (
@@ -263,30 +282,31 @@ sweep as (
     select
         user_id,
         first_seen_date,
+        sweep_base,
         date_day as point_date,
-        65 * is_counted + 2048 * cast({{ days_between('date_day', 'coalesce(prev_active_date, ' ~ base ~ ')') }} as bigint) as packed
+        65 * is_counted + 2048 * cast({{ days_between('date_day', 'coalesce(prev_active_date, sweep_base)') }} as bigint) as packed
     from activity
     union all
     -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later (counted users only)
-    select user_id, first_seen_date, {{ add_days('date_day', 7) }}, -1 from activity where is_counted = 1
+    select user_id, first_seen_date, sweep_base, {{ add_days('date_day', 7) }}, -1 from activity where is_counted = 1
     union all
-    select user_id, first_seen_date, {{ add_days('date_day', 28) }}, -64 from activity where is_counted = 1
+    select user_id, first_seen_date, sweep_base, {{ add_days('date_day', 28) }}, -64 from activity where is_counted = 1
     union all
     -- inactivity thresholds, only when no later activity comes first
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, first_seen_date, {{ add_days('date_day', threshold) }}, 0
+    select user_id, first_seen_date, sweep_base, {{ add_days('date_day', threshold) }}, 0
     from activity
     where next_active_date is null or next_active_date > {{ add_days('date_day', threshold) }}
     union all
     {% endfor %}
     -- first_seen, the end of "new", and inactivity thresholds counted from first_seen before any activity
-    select user_id, first_seen_date, first_seen_date, 0 from facts
+    select user_id, first_seen_date, sweep_base, first_seen_date, 0 from sweep_facts
     union all
-    select user_id, first_seen_date, {{ add_days('first_seen_date', new_days) }}, 0 from facts
+    select user_id, first_seen_date, sweep_base, {{ add_days('first_seen_date', new_days) }}, 0 from sweep_facts
     union all
     {% for threshold in [at_risk_days, dormant_days, churn_days] %}
-    select user_id, first_seen_date, {{ add_days('first_seen_date', threshold) }}, 0
-    from facts
+    select user_id, first_seen_date, sweep_base, {{ add_days('first_seen_date', threshold) }}, 0
+    from sweep_facts
     where first_active_date is null or first_active_date > {{ add_days('first_seen_date', threshold) }}
     union all
     {% endfor %}
@@ -294,31 +314,33 @@ sweep as (
     select
         user_id,
         first_seen_date,
+        sweep_base,
         date_day,
-        268435456 * cast({{ days_between('date_day', 'coalesce(prev_churn_date, ' ~ base ~ ')') }} as bigint)
+        268435456 * cast({{ days_between('date_day', 'coalesce(prev_churn_date, sweep_base)') }} as bigint)
     from churn_signals
     union all
     -- return days start "resurrected", which ends resurrected_days later
     select
         user_id,
         first_seen_date,
+        sweep_base,
         return_date,
-        35184372088832 * cast({{ days_between('return_date', 'coalesce(prev_return_date, ' ~ base ~ ')') }} as bigint)
+        35184372088832 * cast({{ days_between('return_date', 'coalesce(prev_return_date, sweep_base)') }} as bigint)
     from return_days
     union all
-    select user_id, first_seen_date, {{ add_days('return_date', resurrected_days) }}, 0 from return_days
+    select user_id, first_seen_date, sweep_base, {{ add_days('return_date', resurrected_days) }}, 0 from return_days
 ),
 
 {% if is_incremental() %}
 -- The candidate days from the restart on, and one row on the restart day with the sum of every earlier change:
 -- the running sum from there on equals the one over the whole history, and the windows sort only recent rows.
 restarted_sweep as (
-    select s.user_id, s.first_seen_date, s.point_date, s.packed
+    select s.user_id, s.first_seen_date, s.sweep_base, s.point_date, s.packed
     from sweep as s
     inner join restarts as r on r.user_id = s.user_id
     where s.point_date >= r.restart_date
     union all
-    select s.user_id, max(s.first_seen_date), r.restart_date, cast(sum(s.packed) as bigint)
+    select s.user_id, max(s.first_seen_date), max(s.sweep_base), r.restart_date, cast(sum(s.packed) as bigint)
     from sweep as s
     inner join restarts as r on r.user_id = s.user_id
     where s.point_date < r.restart_date
@@ -381,15 +403,15 @@ point_counts as (
         state - 2048 * {{ int_div('state', 2048) }} - 64 * {{ int_div('state - 2048 * ' ~ int_div('state', 2048), 64) }} as active_days_7,
         case
             when {{ int_div('state', 2048) }} - 131072 * {{ int_div('state', 268435456) }} > 0
-                then {{ add_days(base, int_div('state', 2048) ~ ' - 131072 * ' ~ int_div('state', 268435456)) }}
+                then {{ add_days('sweep_base', int_div('state', 2048) ~ ' - 131072 * ' ~ int_div('state', 268435456)) }}
         end as last_active_date,
         case
             when {{ int_div('state', 268435456) }} - 131072 * {{ int_div('state', 35184372088832) }} > 0
-                then {{ add_days(base, int_div('state', 268435456) ~ ' - 131072 * ' ~ int_div('state', 35184372088832)) }}
+                then {{ add_days('sweep_base', int_div('state', 268435456) ~ ' - 131072 * ' ~ int_div('state', 35184372088832)) }}
         end as last_churn_signal_date,
         case
             when {{ int_div('state', 35184372088832) }} > 0
-                then {{ add_days(base, int_div('state', 35184372088832)) }}
+                then {{ add_days('sweep_base', int_div('state', 35184372088832)) }}
         end as last_return_date
     from point_state
 ),

@@ -151,7 +151,7 @@ div({{ a }}, {{ b }})
 
 {#-
   The running sum of `packed` per user over the candidate days of `relation` (user_id, point_date,
-  first_seen_date, packed) up to `as_of`, each day's state including every change of that day. A RANGE frame
+  first_seen_date, sweep_base, packed) up to `as_of`, each day's state including every change of that day. A RANGE frame
   does that directly (rows of one day are peers) and is the fastest on DuckDB; Redshift has ROWS frames only,
   so the default sums each day first and runs a ROWS frame over the days, which gives the same states.
 -#}
@@ -162,9 +162,10 @@ select
     user_id,
     point_date,
     first_seen_date,
+    sweep_base,
     cast(sum(day_packed) over (partition by user_id order by point_date rows between unbounded preceding and current row) as bigint) as state
 from (
-    select user_id, point_date, max(first_seen_date) as first_seen_date, sum(packed) as day_packed
+    select user_id, point_date, max(first_seen_date) as first_seen_date, max(sweep_base) as sweep_base, sum(packed) as day_packed
     from {{ relation }}
     where point_date <= {{ as_of }}
     group by user_id, point_date
@@ -176,6 +177,7 @@ select
     user_id,
     point_date,
     first_seen_date,
+    sweep_base,
     cast(sum(packed) over (partition by user_id order by point_date range between unbounded preceding and current row) as bigint) as state
 from {{ relation }}
 where point_date <= {{ as_of }}

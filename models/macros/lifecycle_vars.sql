@@ -97,7 +97,8 @@
   longer a plan value; 5: the raw tables joined the fingerprint; 6: leading zeros no longer make a revenue
   string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts, and a
   history restarted from the start reaches before 1900; 8: copies of an identify tie-break as in
-  int_lifecycle__identity, and revenue rounds to cents from its exact text), so an upgrade recomputes them too. The raw
+  int_lifecycle__identity, revenue rounds to cents from its exact text, and a status history before 1900 is
+  exact), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}

@@ -161,3 +161,60 @@ describeEachWarehouse('a createdAt before 1900 in an incremental run', ({ tw }) 
     }
   }, 120000);
 });
+
+// The status history depends only on the gaps between a user's days (SPEC 4.4), so the same pattern of activity
+// dated in 1850 and in 2020 must give the same runs, shifted by the same number of days. The sweep packed its
+// dates as day counts from 1900-01-01, which a date before 1900 made negative: the 1850 user's statuses were
+// garbage (dormant while active). The pattern walks through power, at_risk, dormant, resurrected (after a gap
+// and after a churn signal) and churned.
+describeEachWarehouse('a status history before 1900', ({ tw }) => {
+  const shiftDays = (ymd: string, n: number) =>
+    new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+  const pattern = [
+    ...Array.from({ length: 25 }, (_, i) => i), // 25 days in a row: power
+    35, // after a 10-day gap: at_risk before it
+    80, // after 44 days: dormant, then resurrected
+    110, // after a churn signal on day 100: resurrected again
+  ];
+  const starts = { early: '1850-03-01', late: '2020-03-01' };
+  const shift = Math.round((Date.parse(starts.late) - Date.parse(starts.early)) / 86_400_000);
+
+  test('is the history of the same days after 1900, shifted', async () => {
+    const wh = await tw().open();
+    try {
+      const tracks: TrackRow[] = [];
+      for (const [user, start] of Object.entries(starts)) {
+        pattern.forEach((d) => tracks.push(track(`${user}-${d}`, user, shiftDays(start, d))));
+        tracks.push({
+          ...track(`${user}-churn`, user, shiftDays(start, 100)),
+          event_text: 'Account Deleted',
+        });
+      }
+      await landRaw(wh, { tracks }, 'cdp_early');
+      await build(wh, {
+        schema: 'lc_early',
+        rawSchema: 'cdp_early',
+        vars: { lifecycle__as_of_date: '2024-01-05' },
+      });
+      const history = async (user: string, back: number) =>
+        (
+          await wh.query<{ lifecycle_status: string; valid_from: unknown; valid_to: unknown }>(
+            `select lifecycle_status, valid_from, valid_to from lc_early.user_status_history
+             where user_id = '${user}' order by valid_from`,
+          )
+        ).map((r) => ({
+          status: r.lifecycle_status,
+          from: shiftDays(day(r.valid_from), back),
+          to: r.valid_to === null ? null : shiftDays(day(r.valid_to), back),
+        }));
+      const late = await history('late', 0);
+      // the pattern's statuses, in order (a sanity check that it exercises them, not their expected dates)
+      expect(late.map((r) => r.status)).toEqual(
+        expect.arrayContaining(['new', 'active', 'power', 'at_risk', 'dormant', 'resurrected', 'churned']),
+      );
+      expect(await history('early', shift)).toEqual(late);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+});
