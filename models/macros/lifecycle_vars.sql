@@ -9,16 +9,14 @@
     (a date out of range, an integer overflow) with the model blamed instead of the var. -#}
 {% macro lifecycle_int_var(name, default, minimum) -%}
 {%- set raw = var(name, default) -%}
-{#- before the whole-number test: past 2^53 a JavaScript int is not exact, and would fail that one instead -#}
+{#- before the whole-number test (past 2^53 a JavaScript int is not exact, and would fail that one instead); a
+    number or text is all that can read as more than 100000 -#}
 {%- if (raw is number and raw > 100000) or (raw is string and (raw | trim | int) > 100000) -%}
 {{ exceptions.raise_compiler_error("The var " ~ name ~ " must be at most 100000, not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
 {%- endif -%}
 {%- set n = raw | int -%}
 {%- if raw == none or (n | string) != (raw | string | trim) or n < minimum -%}
 {{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a whole number >= " ~ minimum ~ ", not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
-{%- endif -%}
-{%- if n > 100000 -%}
-{{ exceptions.raise_compiler_error("The var " ~ name ~ " must be at most 100000, not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
 {%- endif -%}
 {{ n }}
 {%- endmacro %}

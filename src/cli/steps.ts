@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
 import { closest } from '../util/closest';
-import { parseWarehouseUrl, qualify, quoteIdent, type Warehouse } from '../warehouse';
+import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
 import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
@@ -326,10 +326,10 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
   // A build that succeeds with no user at all is almost always a setting, not the data: say which now, not
   // when a marketer finds the traits missing.
   if (!o.select?.length && !o.exclude?.length) {
-    const { whyNoUsers } = await reportPart();
+    const { whyNoUsers, earliestDailyDay } = await reportPart();
     const why = await whyNoUsers(wh, ctx.config.schema).catch(() => null);
     if (why) out.warn(`the models hold no user: ${why}.`);
-    const since = await earliestDay(wh, ctx.config.schema).catch(() => null);
+    const since = await earliestDailyDay(wh, ctx.config.schema).catch(() => null);
     if (since !== null && since < '1970-01-01') {
       out.warn(
         `the daily models start on ${since}: an event or a createdAt trait is dated that early (a client's default date?), so status_daily (and growth_accounting_daily, for an event) hold every day since; find it with \`select * from ${ctx.config.rawSchema}.tracks where timestamp < '1970-01-01'\` (or identifies, also by traits' createdAt; pages, screens).`,
@@ -337,21 +337,6 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     }
   }
   return 0;
-}
-
-/**
- * The first day of the daily marts (YYYY-MM-DD), or null when they have none: status_daily starts at the
- * earliest first-seen date (a createdAt counts), growth_accounting_daily at the earliest activity.
- */
-async function earliestDay(wh: Warehouse, schema: string): Promise<string | null> {
-  // both warehouses return a date as its YYYY-MM-DD text (PostgreSQL's DateStyle is pinned to ISO)
-  const [row] = await wh.query<{ d: unknown }>(
-    `select min(date) as d
-       from (select min(date) as date from ${qualify(schema, 'status_daily')}
-             union all
-             select min(date) from ${qualify(schema, 'growth_accounting_daily')}) as firsts`,
-  );
-  return row?.d == null ? null : String(row.d);
 }
 
 /**

@@ -267,6 +267,21 @@ export async function whyNoUsers(wh: Warehouse, schema: string): Promise<string 
 }
 
 /**
+ * The first day of the daily marts (YYYY-MM-DD), or null when they have none: status_daily starts at the
+ * earliest first-seen date (a createdAt counts), growth_accounting_daily at the earliest activity.
+ */
+export async function earliestDailyDay(wh: Warehouse, schema: string): Promise<string | null> {
+  const s = quoteIdent(schema);
+  const [row] = await wh.query<{ d: unknown }>(
+    `select min(date) as d
+       from (select min(date) as date from ${s}.status_daily
+             union all
+             select min(date) from ${s}.growth_accounting_daily) as firsts`,
+  );
+  return row?.d == null ? null : dateText(row.d);
+}
+
+/**
  * The thresholds of the latest build, from int_lifecycle__builds; the defaults when that table is not there
  * (marts built by something else) or holds no build.
  */
@@ -312,10 +327,8 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
   }
   const weekAgo = addDays(asOfDate, -7);
   const since = addDays(asOfDate, 1 - REPORT_HISTORY_DAYS);
-  const [oldest] = await q(
-    `select (select min(date) from ${s}.status_daily) as s, (select min(date) from ${s}.growth_accounting_daily) as g`,
-  );
-  const historyCut = [oldest?.s, oldest?.g].some((d) => d != null && dateText(d) < since) ? since : null;
+  const oldest = await earliestDailyDay(wh, opts.schema);
+  const historyCut = oldest !== null && oldest < since ? since : null;
 
   const statusDaily = (
     await q(

@@ -2,6 +2,7 @@ export {
   LIFECYCLE_STATUSES,
   RFM_SEGMENTS,
   STATUS_MEANING,
+  earliestDailyDay,
   loadReportData,
   whyNoUsers,
   type GrowthRow,

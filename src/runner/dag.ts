@@ -206,13 +206,18 @@ function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: 
   return out;
 }
 
-/** `--select ''` (an unset shell variable) would otherwise pick every model when a few were meant. */
-function refuseEmptySelect(select: readonly string[] | undefined, items: readonly string[]): void {
+/**
+ * The selectors of `--select` (entries may hold several, space separated). `--select ''` (an unset shell
+ * variable) is refused: it would otherwise pick every model when a few were meant.
+ */
+function selectorItems(select: readonly string[] | undefined): string[] {
+  const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
   if (select !== undefined && select.length > 0 && items.length === 0) {
     throw new UsageError(
       '--select is empty: name the models to pick (e.g. --select user_lifecycle+), or leave --select out for every model.',
     );
   }
+  return items;
 }
 
 /**
@@ -225,8 +230,7 @@ export function selectModels(
   projectName: string,
   exclude?: readonly string[],
 ): Set<string> {
-  const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
-  refuseEmptySelect(select, items);
+  const items = selectorItems(select);
   let chosen: Set<string>;
   if (items.length === 0) chosen = new Set(graph.keys());
   else {
@@ -271,8 +275,7 @@ export function selectForTests(
   projectName: string,
   exclude?: readonly string[],
 ): { models: Set<string>; sources: string[]; everything: boolean } {
-  const items = (select ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
-  refuseEmptySelect(select, items);
+  const items = selectorItems(select);
   const sources = items.filter((x) => x.startsWith('source:')).map((x) => x.slice('source:'.length));
   const modelSelectors = items.filter((x) => !x.startsWith('source:'));
   const models =

@@ -292,14 +292,7 @@ describe('runner rendering', () => {
       'models/m.sql':
         "select '{{ none }}' as n, '{{ true }}' as t, '{{ false }}' as f, \"{{ ['a', 1] }}\" as l, \"{{ {'k': none} }}\" as d, '{{ not_defined_anywhere }}' as u",
     });
-    const res = await compileModels({
-      dialect: 'duckdb',
-      projectDir: dir,
-      schema: 'lifecycle',
-      rawSchema: 'cdp',
-      outDir: path.join(dir, 'out'),
-    });
-    expect(res.models[0].sql.trim()).toBe(
+    expect((await compile(dir)).m.trim()).toBe(
       "select 'None' as n, 'True' as t, 'False' as f, \"['a', 1]\" as l, \"{'k': None}\" as d, '' as u",
     );
   });
