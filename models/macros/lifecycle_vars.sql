@@ -15,7 +15,13 @@
 {{ exceptions.raise_compiler_error("The var " ~ name ~ " must be at most 100000, not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
 {%- endif -%}
 {%- set n = raw | int -%}
-{%- if raw == none or (n | string) != (raw | string | trim) or n < minimum -%}
+{#- A number compares as a number, so that 7.0 (a float to Jinja2, an integer to nunjucks) is 7 to both; a
+    boolean (a number to Jinja2) and a text compare as text ("7.0" as text is refused by both). -#}
+{%- set is_boolean = raw is sameas(true) or raw is sameas(false) -%}
+{%- if raw == none
+    or (raw is number and not is_boolean and raw != n)
+    or ((raw is not number or is_boolean) and (n | string) != (raw | string | trim))
+    or n < minimum -%}
 {{ exceptions.raise_compiler_error("The var " ~ name ~ " must be a whole number >= " ~ minimum ~ ", not '" ~ raw ~ "': fix it in --vars or dbt_project.yml.") }}
 {%- endif -%}
 {{ n }}

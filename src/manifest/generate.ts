@@ -396,6 +396,13 @@ export function renderReadmeReference(m: Manifest): string {
   lines.push('', '### Vars (`--vars`, `vars:` in the file, or `vars:` in your dbt_project.yml)', '');
   lines.push('| var | default | meaning |', '|---|---|---|');
   for (const v of m.vars) lines.push(`| \`${v.name}\` | ${code(v.default)} | ${mdCell(v.description)} |`);
+  // a YAML 7.0 is a float to dbt's Jinja2 and 7 to nunjucks: lifecycle_int_var takes it under both
+  lines.push(
+    '',
+    "Day, hour and percentage vars take whole numbers up to 100000 (`7`, `7.0` or `'7'`; not `7.5`, `true` or",
+    "`'7.0'`), checked the same way under dbt (Jinja2) and under `cdp-lifecycle`: a bad value fails with a message",
+    'naming the var (under `cdp-lifecycle`, before any model runs).',
+  );
 
   lines.push('', '### Traits the sync sets', '');
   lines.push('| trait | from `user_lifecycle` column | type | values |', '|---|---|---|---|');

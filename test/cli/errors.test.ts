@@ -90,6 +90,19 @@ describe('cli error manners', () => {
     ],
     // the package's own checks (models/macros/lifecycle_vars.sql), before anything is opened, in their words
     ['{lifecycle__new_days: 0}', /^error: The var lifecycle__new_days must be a whole number >= 1, not '0'/m],
+    // refused by dbt's Jinja2 too (jinja2-parity.test.ts), where 7.0 is taken by both
+    [
+      '{lifecycle__new_days: 7.5}',
+      /^error: The var lifecycle__new_days must be a whole number >= 1, not '7.5'/m,
+    ],
+    [
+      '{lifecycle__new_days: true}',
+      /^error: The var lifecycle__new_days must be a whole number >= 1, not 'True'/m,
+    ],
+    [
+      "{lifecycle__new_days: '7.0'}",
+      /^error: The var lifecycle__new_days must be a whole number >= 1, not '7.0'/m,
+    ],
     // a typo too large to be days: refused up front, not as a date or integer overflow in some model
     [
       '{lifecycle__rfm_window_days: 3000000000}',

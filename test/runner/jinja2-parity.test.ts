@@ -223,3 +223,39 @@ describe('the Jinja2 parity check itself', () => {
     });
   });
 });
+
+// The package's whole-number vars under dbt's engine: a YAML 7.0 is a float to Jinja2 but the integer 7 to
+// nunjucks, so the runner took it while dbt refused it; both must read it as 7 and refuse what is not whole.
+describe('whole-number vars under Jinja2', () => {
+  (python ? it : it.skip)('take an integral float and refuse fractions, booleans and decimal texts', () => {
+    const { job } = buildJob(loadProject(defaultProjectDir()), 'duckdb', {});
+    const probes: Array<[string, string]> = [
+      ['float', '7.0'],
+      ['int', '7'],
+      ['text', "'7'"],
+      ['fraction', '7.5'],
+      ['boolean', 'true'],
+      ['decimal_text', "'7.0'"],
+      ['below', '0.0'],
+    ];
+    job.models = probes.map(([name, literal]) => ({
+      name,
+      raw: `select {{ lifecycle_int_var('lifecycle__probe_days', ${literal}, 1) }} as n`,
+      incremental: false,
+      this: '',
+    }));
+    const got = renderWithJinja2(job);
+    const sqlOf = (name: string) => got[`${name}|false`];
+    for (const ok of ['float', 'int', 'text']) expect(sqlOf(ok)).toEqual({ sql: 'select 7 as n' });
+    for (const [bad, shown] of [
+      ['fraction', '7.5'],
+      ['boolean', 'True'],
+      ['decimal_text', '7.0'],
+      ['below', '0.0'],
+    ]) {
+      expect(sqlOf(bad).error).toContain(
+        `The var lifecycle__probe_days must be a whole number >= 1, not '${shown}'`,
+      );
+    }
+  });
+});
