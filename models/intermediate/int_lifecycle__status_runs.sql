@@ -81,7 +81,16 @@ due_runs as (
     where t.next_change_date <= {{ as_of }}
 ),
 
--- Users whose facts changed, users whose status may change by the passage of time, or everyone.
+-- Users first seen 131000 days or more before D: their sweep_base may follow D (see sweep_facts), which moves
+-- their packed early dates, so they are re-derived from the start on every run (a zeroed clock's few users).
+wide_users as (
+    select f.user_id
+    from {{ ref('int_lifecycle__user_facts') }} as f
+    where f.first_seen_date <= {{ add_days(as_of, -131000) }}
+),
+
+-- Users whose facts changed, users whose status may change by the passage of time, users with very early dates,
+-- or everyone.
 affected_users as (
     select f.user_id from rebuilt_facts as f
     {{ union_distinct() }}
@@ -90,6 +99,8 @@ affected_users as (
     select t.user_id
     from {{ this }} as t
     where (select p.recompute_all from prior as p) = 1
+    {{ union_distinct() }}
+    select w.user_id from wide_users as w
 ),
 
 changed_pairs as (
@@ -126,6 +137,8 @@ restart_evidence as (
     select a.user_id, {{ from_the_start }}
     from affected_users as a
     where (select h.flag from history_lost as h) = 1
+    union all
+    select w.user_id, {{ from_the_start }} from wide_users as w
     union all
     -- a changed first_seen_date moves "new" and every threshold counted from it
     select f.user_id, {{ from_the_start }}
@@ -171,20 +184,30 @@ user_days as (
 {% endif %}
 
 -- Each user's day 0 of the packed dates (see `packed` below): the day before their first activity or churn signal,
--- the earliest date packed, so every packed date is a positive count of days, in 1850 as in 2024.
+-- the earliest date packed, so every packed date is a positive count of days, in 1850 as in 2024; but no earlier
+-- than 131000 days before D, so that every date up to D fits the 17 bits of a packed day count (a user active
+-- more than 358 years before D, e.g. beside a zeroed device clock's 0001-01-01, has those early dates moved to
+-- the base: statuses dated before base + the longest threshold may be wrong, every later one is exact).
 sweep_facts as (
     select
-        f.user_id,
-        f.first_seen_date,
-        f.first_active_date,
-        {{ add_days('case when c.first_churn_date is null or f.first_active_date <= c.first_churn_date then coalesce(f.first_active_date, c.first_churn_date) else c.first_churn_date end', -1) }} as sweep_base
-    from facts as f
-    left join (
-        select d.user_id, min(d.date_day) as first_churn_date
-        from user_days as d
-        where d.has_churn_signal = 1
-        group by d.user_id
-    ) as c on c.user_id = f.user_id
+        user_id,
+        first_seen_date,
+        first_active_date,
+        case when first_base < {{ add_days(as_of, -131000) }} then {{ add_days(as_of, -131000) }} else first_base end as sweep_base
+    from (
+        select
+            f.user_id,
+            f.first_seen_date,
+            f.first_active_date,
+            {{ add_days('case when c.first_churn_date is null or f.first_active_date <= c.first_churn_date then coalesce(f.first_active_date, c.first_churn_date) else c.first_churn_date end', -1) }} as first_base
+        from facts as f
+        left join (
+            select d.user_id, min(d.date_day) as first_churn_date
+            from user_days as d
+            where d.has_churn_signal = 1
+            group by d.user_id
+        ) as c on c.user_id = f.user_id
+    ) as based
 ),
 
 -- Activity days with the user's first_seen_date and day 0, so every sweep row carries them.
@@ -284,7 +307,7 @@ sweep as (
         first_seen_date,
         sweep_base,
         date_day as point_date,
-        65 * is_counted + 2048 * cast({{ days_between('date_day', 'coalesce(prev_active_date, sweep_base)') }} as bigint) as packed
+        65 * is_counted + 2048 * cast({{ days_between(lifecycle_sweep_day('date_day', 'sweep_base'), lifecycle_sweep_day('coalesce(prev_active_date, sweep_base)', 'sweep_base')) }} as bigint) as packed
     from activity
     union all
     -- ... and leaves the 7-day window 7 days later and the 28-day window 28 days later (counted users only)
@@ -316,7 +339,7 @@ sweep as (
         first_seen_date,
         sweep_base,
         date_day,
-        268435456 * cast({{ days_between('date_day', 'coalesce(prev_churn_date, sweep_base)') }} as bigint)
+        268435456 * cast({{ days_between(lifecycle_sweep_day('date_day', 'sweep_base'), lifecycle_sweep_day('coalesce(prev_churn_date, sweep_base)', 'sweep_base')) }} as bigint)
     from churn_signals
     union all
     -- return days start "resurrected", which ends resurrected_days later
@@ -325,7 +348,7 @@ sweep as (
         first_seen_date,
         sweep_base,
         return_date,
-        35184372088832 * cast({{ days_between('return_date', 'coalesce(prev_return_date, sweep_base)') }} as bigint)
+        35184372088832 * cast({{ days_between(lifecycle_sweep_day('return_date', 'sweep_base'), lifecycle_sweep_day('coalesce(prev_return_date, sweep_base)', 'sweep_base')) }} as bigint)
     from return_days
     union all
     select user_id, first_seen_date, sweep_base, {{ add_days('return_date', resurrected_days) }}, 0 from return_days

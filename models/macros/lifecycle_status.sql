@@ -24,3 +24,11 @@ case {{ code }}{% for s in statuses %} when {{ loop.index }} then '{{ s }}'{% en
 {% macro lifecycle_status_name(code) -%}
 {{ lifecycle__status_map(none, code) }}
 {%- endmacro %}
+
+{#- A date as int_lifecycle__status_runs packs it: a day count from the user's sweep_base in 17 bits, so a date
+    outside [base, base + 131071] moves to the nearer end instead of overflowing into the next field (and past
+    64 bits). Dates up to D never pass the upper end (sweep_base is at most 131000 days before D); dates before
+    the base only exist for a user active more than 358 years before D. -#}
+{% macro lifecycle_sweep_day(expr, base) -%}
+case when {{ expr }} < {{ base }} then {{ base }} when {{ expr }} > {{ add_days(base, 131071) }} then {{ add_days(base, 131071) }} else {{ expr }} end
+{%- endmacro %}

@@ -218,3 +218,105 @@ describeEachWarehouse('a status history before 1900', ({ tw }) => {
     }
   }, 120000);
 });
+
+// One event from a zeroed device clock (Go's zero time, 0001-01-01) or a clock far ahead, beside a user's real
+// activity, made the sweep's day counts overflow: a 64-bit integer error on both warehouses for a span of more
+// than 718 years (every build failed), wrong statuses from 358 years. 1300-01-01 stands for 0001-01-01 here (the
+// same overflow, on a date spine a third as long).
+// Day counts are now kept within the 358 years before D: the status in force over those years is exact, so from
+// the end of its return's "resurrected" week (the 0001 event makes the first 2020 day a return, and the user
+// never "new") the history is the same as that of the same days alone; an event after D changes nothing.
+describeEachWarehouse('a status history beside a zeroed or runaway clock', ({ tw }) => {
+  const shiftDays = (ymd: string, n: number) =>
+    new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+  const start = '2020-03-01';
+  const pattern = [...Array.from({ length: 25 }, (_, i) => i), 35, 80, 110];
+  const D = shiftDays(start, 116);
+  const from = shiftDays(start, 7);
+
+  test('builds, and is exact over the years before D, incrementally as in a full refresh', async () => {
+    const wh = await tw().open();
+    try {
+      const tracks: TrackRow[] = [];
+      for (const user of ['alone', 'zeroed', 'runaway']) {
+        pattern.forEach((d) => tracks.push(track(`${user}-${d}`, user, shiftDays(start, d))));
+        tracks.push({
+          ...track(`${user}-churn`, user, shiftDays(start, 100)),
+          event_text: 'Account Deleted',
+        });
+      }
+      tracks.push(track('zeroed-1300', 'zeroed', '1300-01-01'));
+      tracks.push(track('runaway-9000', 'runaway', '9000-01-01'));
+      // active on the earliest day D keeps exact (131000 days before D, past a date of 1300): the next day that
+      // day is before the kept years, and the full refresh of that day dates its statuses differently, so the
+      // incremental build must re-derive this user although nothing new happened to them
+      tracks.push(track('edge-1300', 'edge', '1300-01-01'));
+      tracks.push(track('edge-1', 'edge', shiftDays(D, -130999)));
+      tracks.push(track('edge-2', 'edge', shiftDays(D, -130990)));
+      // received on their day, the runaway clock's at D (a received_at in 9000 would make every later build read
+      // everything, and re-derive every user)
+      const atD = `${D}T12:00:00.000Z`;
+      await landRaw(
+        wh,
+        { tracks: tracks.map((t) => (t.received_at > atD ? { ...t, received_at: atD } : t)) },
+        'cdp_clock',
+      );
+      const opts = (asOf: string, fullRefresh = false) => ({
+        schema: 'lc_clock',
+        rawSchema: 'cdp_clock',
+        vars: { lifecycle__as_of_date: asOf },
+        fullRefresh,
+      });
+      await build(wh, opts(D));
+      const runs = async (user: string, since: string) =>
+        (
+          await wh.query<{ lifecycle_status: string; valid_from: unknown; valid_to: unknown }>(
+            `select lifecycle_status, valid_from, valid_to from lc_clock.user_status_history
+             where user_id = '${user}' order by valid_from`,
+          )
+        )
+          .map((r) => ({
+            status: r.lifecycle_status,
+            from: day(r.valid_from) < since ? since : day(r.valid_from),
+            to: r.valid_to === null ? null : day(r.valid_to),
+          }))
+          .filter((r) => r.to === null || r.to >= since);
+      const alone = await runs('alone', from);
+      expect(alone.map((r) => r.status)).toEqual(
+        expect.arrayContaining(['power', 'at_risk', 'dormant', 'resurrected', 'churned']),
+      );
+      expect(await runs('zeroed', from)).toEqual(alone);
+      expect(await runs('runaway', '0001-01-01')).toEqual(await runs('alone', '0001-01-01'));
+      const [current] = await wh.query<{ statuses: number | bigint }>(
+        `select count(distinct lifecycle_status) as statuses from lc_clock.user_lifecycle
+         where user_id in ('alone', 'zeroed', 'runaway')`,
+      );
+      expect(Number(current.statuses)).toBe(1);
+
+      // the next day, incrementally, then a full refresh of the same day: the same rows
+      await landRaw(wh, { tracks: [track('zeroed-next', 'zeroed', shiftDays(D, 1))] }, 'cdp_clock');
+      const history = async () =>
+        (
+          await wh.query<{
+            user_id: string;
+            lifecycle_status: string;
+            valid_from: unknown;
+            valid_to: unknown;
+          }>(
+            `select user_id, lifecycle_status, valid_from, valid_to from lc_clock.user_status_history
+             order by user_id, valid_from`,
+          )
+        ).map((r) => ({
+          ...r,
+          valid_from: day(r.valid_from),
+          valid_to: r.valid_to === null ? null : day(r.valid_to),
+        }));
+      await build(wh, opts(shiftDays(D, 1)));
+      const incremental = await history();
+      await build(wh, opts(shiftDays(D, 1), true));
+      expect(await history()).toEqual(incremental);
+    } finally {
+      await wh.close();
+    }
+  }, 180000);
+});
