@@ -266,8 +266,10 @@ export function selectModels(
 }
 
 /**
- * `test`'s selection: `source:<source>[.<table>]` selectors pick source tests, the others pick models through
- * selectModels (none when every selector is a source one). No selection means everything.
+ * `test`'s selection, as dbt's: a `source:<source>[.<table>]` selector picks that source's tests, and with
+ * graph operators (`source:cdp.tracks+`) also the tests of the models it reaches; the other selectors pick
+ * models through selectModels. No selection means everything. A source selector that names no source read by
+ * a model is a usage error, as a model selector that matches nothing.
  */
 export function selectForTests(
   graph: Map<string, GraphNode>,
@@ -276,8 +278,24 @@ export function selectForTests(
   exclude?: readonly string[],
 ): { models: Set<string>; sources: string[]; everything: boolean } {
   const items = selectorItems(select);
-  const sources = items.filter((x) => x.startsWith('source:')).map((x) => x.slice('source:'.length));
-  const modelSelectors = items.filter((x) => !x.startsWith('source:'));
+  const isSource = (x: string) => !x.includes(',') && /^(@)?(?:\d*\+)?source:/.test(x);
+  const sources: string[] = [];
+  const modelSelectors = items.filter((x) => !isSource(x));
+  for (const item of items.filter(isSource)) {
+    const m = /^(@)?(?:(\d*)\+)?source:(.+?)(?:\+(\d*))?$/.exec(item);
+    const name = m?.[3];
+    if (!m || !name)
+      throw new UsageError(`The selector "${item}" cannot be read: use source:<source>[.<table>].`);
+    if (matchAtom(graph, `source:${name}`, projectName).size === 0) {
+      const known = [...new Set([...graph.values()].flatMap((g) => g.sources ?? []))].sort();
+      throw new UsageError(
+        `The selector "${item}" names no source table the models read: check the name (sources: ${known.join(', ') || 'none'}).`,
+      );
+    }
+    sources.push(name);
+    // with graph operators the selector reaches models too, whose tests run as well
+    if (m[1] !== undefined || m[2] !== undefined || m[4] !== undefined) modelSelectors.push(item);
+  }
   const models =
     items.length > 0 && modelSelectors.length === 0
       ? new Set<string>()

@@ -131,4 +131,20 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
     ]);
     expect(res.tests[0].sample[0]).toMatchObject({ id: null, user_id: 'u1' });
   });
+
+  // dbt's `source:raw.orders+`: the source's tests and those of every model downstream of it, which `test` and
+  // `run` left out (a CI job selecting that way tested the source only, and passed on broken models)
+  it('tests the source and the models it reaches with source:<source>.<table>+', async () => {
+    const res = await testModels({ ...base(), select: ['source:raw.orders+'] });
+    const models = [...new Set(res.tests.map((t) => t.model))].sort();
+    expect(models).toEqual(['orders_incremental', 'raw.orders', 'stg_orders', 'user_revenue']);
+    expect(res.tests.map((t) => t.name)).toContain('source_not_null_raw_orders_id');
+    expect(res.tests.map((t) => t.name)).not.toContain('unique_dim_users_user_id');
+  });
+
+  it('refuses a source selector that names no source, as build does', async () => {
+    await expect(testModels({ ...base(), select: ['source:nope+'] })).rejects.toThrow(
+      'The selector "source:nope+" names no source table the models read: check the name (sources: raw.orders, raw.users).',
+    );
+  });
 });
