@@ -279,6 +279,15 @@ describeEachWarehouse(
 );
 
 describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
+  it('takes the modes of libpq and node-postgres, and names a mistyped one', () => {
+    for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']) {
+      expect(parseWarehouseUrl(`postgres://u@h/db?sslmode=${mode}`).kind).toBe('postgres');
+    }
+    expect(() => parseWarehouseUrl('postgres://u:secret@h/db?sslmode=requre')).toThrow(
+      'The warehouse URL\'s sslmode "requre" is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify: fix it in the URL (e.g. ?sslmode=require).',
+    );
+  });
+
   it('adds libpq compatibility only when the URL sets sslmode and does not choose itself', () => {
     expect(withLibpqSslModes('postgres://u:p%40ss@h:5432/db?sslmode=require')).toBe(
       'postgres://u:p%40ss@h:5432/db?sslmode=require&uselibpqcompat=true',

@@ -12,6 +12,9 @@ export type WarehouseLocation =
   | { kind: 'postgres'; url: string; displayUrl: string };
 
 /** Parses a `--warehouse` URL (SPEC §2). Throws a UsageError naming the accepted forms. */
+/** libpq's sslmode values, and node-postgres' `no-verify`. */
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
 export function parseWarehouseUrl(url: string): WarehouseLocation {
   let trimmed = url.trim();
   // URL schemes are case-insensitive (RFC 3986): DUCKDB:// and PostgreSQL:// mean the same warehouses
@@ -54,6 +57,14 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
         reserved
           ? encodeIt
           : `The warehouse URL "${redact(trimmed)}" needs a host and a database: use postgres://user[:pass]@host[:port]/db.`,
+      );
+    }
+    // node-postgres takes an unknown sslmode as a request for TLS, so a typo surfaced as the server's TLS error
+    // ("does not support SSL connections") or a certificate error, neither naming the value
+    const sslmode = parsed.searchParams.get('sslmode');
+    if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+      throw new UsageError(
+        `The warehouse URL's sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}: fix it in the URL (e.g. ?sslmode=require).`,
       );
     }
     return { kind: 'postgres', url: trimmed, displayUrl: redact(trimmed) };
