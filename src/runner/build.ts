@@ -697,7 +697,9 @@ async function checkSources(parsed: ParsedProject, wh: Warehouse, models: string
     const shown = others.length > 12 ? [...others.slice(0, 12), '…'] : others;
     throw new UserError(
       `The schema ${s}, where the source tables should be, does not exist in ${wh.displayUrl}${hint ? `: did you mean --raw-schema ${hint}?` : ''} (schemas there: ${shown.join(', ') || 'none'})` +
-        (hint ? '.' : ': land events there first (cdp-lifecycle serve, load or demo) or check --raw-schema.'),
+        (hint
+          ? '.'
+          : `: land events there first (cdp-lifecycle serve, load, or demo --warehouse ${wh.displayUrl} --raw-schema ${s}) or check --raw-schema.`),
     );
   }
   const one = missing.length === 1;

@@ -21,6 +21,8 @@ describe('cdp-lifecycle test', () => {
     const typo = await runCli(['test', '--warehouse', url], { cwd: dir });
     expectExit(typo, 1);
     expect(typo.stderr).toMatch(/^error: There is no DuckDB file at .*w\.duckdb: check --warehouse/m);
+    // demo reads no LIFECYCLE_WAREHOUSE: the hint names the flag it needs for this file
+    expect(typo.stderr).toMatch(/`demo --warehouse duckdb:\/\/.*w\.duckdb`\.$/m);
     expect(fs.existsSync(path.join(dir, 'w.duckdb'))).toBe(false);
 
     expectExit(await runCli(['load', 'e.ndjson', '--warehouse', url], { cwd: dir }), 0);
