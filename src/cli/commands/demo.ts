@@ -156,7 +156,7 @@ export const demoCommand: CommandSpec = {
     new Option('--as-of <date>', 'the demo’s as-of date D (YYYY-MM-DD, default: today in UTC)'),
     new Option(
       '--users <n>',
-      'number of generated users (1 to 1000000), besides the Online Retail sample’s customers',
+      'number of generated users (1 to 1000000, default 3000), besides the Online Retail sample’s customers',
     ),
     new Option('--seed <n>', 'seed of the generator (same seed, same events)'),
     new Option(
