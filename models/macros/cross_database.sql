@@ -31,10 +31,12 @@ cast(({{ ts }}) at time zone {{ tz }} as date)
 {%- endmacro %}
 
 {#- DuckDB converts through ICU, about 10x slower than the scan itself; for UTC the date is plain epoch
-    arithmetic. -#}
+    arithmetic: the microseconds less their floor remainder of a day, an exact multiple of a day in 64-bit
+    integers (epoch_ms truncated toward 1970, so an instant less than a millisecond before a midnight before
+    1970 fell on the next day; a double division cannot tell 1 microsecond before midnight from midnight). -#}
 {% macro duckdb__to_local_date(ts, tz) -%}
 {%- if tz == "'UTC'" -%}
-cast(cast('1970-01-01' as date) + cast(floor(epoch_ms({{ ts }}) / 86400000.0) as integer) as date)
+cast(cast('1970-01-01' as date) + cast((epoch_us({{ ts }}) - (((epoch_us({{ ts }}) % 86400000000) + 86400000000) % 86400000000)) // 86400000000 as integer) as date)
 {%- else -%}
 cast(timezone({{ tz }}, {{ ts }}) as date)
 {%- endif -%}
@@ -189,6 +191,12 @@ where point_date <= {{ as_of }}
 {{ sql_string('$."' ~ (key | replace('"', '\\"')) ~ '"') }}
 {%- endmacro %}
 
+{#- The JSON Pointer (RFC 6901) of a top-level key, as a SQL string literal: DuckDB reads `*` in a JSONPath as a
+    wildcard even when quoted, a pointer reads every key as itself (`~` as ~0, `/` as ~1). -#}
+{% macro json_pointer(key) -%}
+{{ sql_string('/' ~ (key | replace('~', '~0') | replace('/', '~1'))) }}
+{%- endmacro %}
+
 {#- A top-level field of a JSON column as text (null when absent or JSON null). `key` is a plain string. -#}
 {% macro json_text(column, key) %}{{ return(adapter.dispatch('json_text', 'cdp_lifecycle')(column, key)) }}{% endmacro %}
 
@@ -197,7 +205,7 @@ json_extract_path_text({{ column }}, {{ sql_string(key) }})
 {%- endmacro %}
 
 {% macro duckdb__json_text(column, key) -%}
-json_extract_string({{ column }}, {{ json_key_path(key) }})
+json_extract_string({{ column }}, {{ json_pointer(key) }})
 {%- endmacro %}
 
 {% macro postgres__json_text(column, key) -%}
@@ -267,7 +275,7 @@ end
 
 {#- json_value returns a scalar as JSON (a string in quotes) and null for the rest; ->> '$' unquotes it. -#}
 {% macro duckdb__json_scalar_text(column, key) -%}
-(json_value({{ column }}, {{ json_key_path(key) }}) ->> '$')
+(json_value({{ column }}, {{ json_pointer(key) }}) ->> '$')
 {%- endmacro %}
 
 {#- to_jsonb is a no-op on jsonb and parses json, so the column may have either type. -#}

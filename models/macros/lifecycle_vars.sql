@@ -102,7 +102,8 @@
   string too long to be a number; 7: copies of an id received at the same instant are ordered by their facts, and a
   history restarted from the start reaches before 1900; 8: copies of an identify tie-break as in
   int_lifecycle__identity, revenue rounds to cents from its exact text, and a status history before 1900 is
-  exact), so an upgrade recomputes them too. The raw
+  exact; 9: DuckDB dates an instant less than a millisecond before a midnight before 1970 in UTC on its own day,
+  and reads a plan trait named `*` as that key), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
@@ -125,7 +126,7 @@
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
   'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
-  'version=8'
+  'version=9'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}
