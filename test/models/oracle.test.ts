@@ -111,6 +111,23 @@ function lateRows(): RawData {
 }
 
 /**
+ * A first-batch track that is its user's only event, received late on D1: what movedCopy moves when the
+ * generated data has no such track of its own (some ORACLE_SEED values), so that every seed runs.
+ */
+function loneTrack(): RawData {
+  const track = {
+    id: 'lone1',
+    user_id: 'user_lone',
+    anonymous_id: null,
+    event_text: 'Viewed Item',
+    timestamp: '2024-03-19T10:00:00.000Z',
+    received_at: '2024-03-20T12:00:00.000Z',
+    properties: {},
+  };
+  return { tracks: [track], pages: [], screens: [], identifies: [], aliases: [] };
+}
+
+/**
  * A second copy of a first-batch track that was the only event of its user that day, received a minute
  * *earlier* than the stored copy (a loader committing late, within the lookback) and dated three days before
  * under another user: it wins the dedup, so the id leaves its old (user, day) pair empty and lands in a new
@@ -280,7 +297,7 @@ describeEachWarehouse('lifecycle models vs the reference implementation', ({ tw 
   // Rows received up to the end of D1 land first; the rest (incl. events dated after D1) before the second build.
   const [generated, rest] = splitByReceived(all, '2024-03-20T23:59:59.999Z');
   const [copyFirst, copySecond] = identifyCopy();
-  const first = merge(generated, futureIdentify(), copyFirst);
+  const first = merge(generated, futureIdentify(), copyFirst, loneTrack());
   const second = merge(rest, lateRows(), movedCopy(first), copySecond, backfilled());
   const everything = merge(first, second);
 
