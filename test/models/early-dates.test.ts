@@ -24,6 +24,23 @@ const track = (id: string, user: string, day: string): TrackRow => ({
 
 const day = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).slice(0, 10);
 
+const shiftDays = (ymd: string, n: number) =>
+  new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+// A pattern of activity days (from a start) that walks through power, at_risk, dormant, resurrected (after a gap
+// and after a churn signal on day 100) and churned.
+const PATTERN = [
+  ...Array.from({ length: 25 }, (_, i) => i), // 25 days in a row: power
+  35, // after a 10-day gap: at_risk before it
+  80, // after 44 days: dormant, then resurrected
+  110, // after a churn signal on day 100: resurrected again
+];
+
+const patternTracks = (user: string, start: string): TrackRow[] => [
+  ...PATTERN.map((d) => track(`${user}-${d}`, user, shiftDays(start, d))),
+  { ...track(`${user}-churn`, user, shiftDays(start, 100)), event_text: 'Account Deleted' },
+];
+
 describeEachWarehouse('activity before 1900 in growth accounting', ({ tw }) => {
   test('the mart starts on the earliest activity day and counts that user on every later day', async () => {
     const wh = await tw().open();
@@ -165,31 +182,15 @@ describeEachWarehouse('a createdAt before 1900 in an incremental run', ({ tw }) 
 // The status history depends only on the gaps between a user's days (SPEC 4.4), so the same pattern of activity
 // dated in 1850 and in 2020 must give the same runs, shifted by the same number of days. The sweep packed its
 // dates as day counts from 1900-01-01, which a date before 1900 made negative: the 1850 user's statuses were
-// garbage (dormant while active). The pattern walks through power, at_risk, dormant, resurrected (after a gap
-// and after a churn signal) and churned.
+// garbage (dormant while active).
 describeEachWarehouse('a status history before 1900', ({ tw }) => {
-  const shiftDays = (ymd: string, n: number) =>
-    new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-  const pattern = [
-    ...Array.from({ length: 25 }, (_, i) => i), // 25 days in a row: power
-    35, // after a 10-day gap: at_risk before it
-    80, // after 44 days: dormant, then resurrected
-    110, // after a churn signal on day 100: resurrected again
-  ];
   const starts = { early: '1850-03-01', late: '2020-03-01' };
   const shift = Math.round((Date.parse(starts.late) - Date.parse(starts.early)) / 86_400_000);
 
   test('is the history of the same days after 1900, shifted', async () => {
     const wh = await tw().open();
     try {
-      const tracks: TrackRow[] = [];
-      for (const [user, start] of Object.entries(starts)) {
-        pattern.forEach((d) => tracks.push(track(`${user}-${d}`, user, shiftDays(start, d))));
-        tracks.push({
-          ...track(`${user}-churn`, user, shiftDays(start, 100)),
-          event_text: 'Account Deleted',
-        });
-      }
+      const tracks = Object.entries(starts).flatMap(([user, start]) => patternTracks(user, start));
       await landRaw(wh, { tracks }, 'cdp_early');
       await build(wh, {
         schema: 'lc_early',
@@ -227,24 +228,14 @@ describeEachWarehouse('a status history before 1900', ({ tw }) => {
 // the end of its return's "resurrected" week (the 0001 event makes the first 2020 day a return, and the user
 // never "new") the history is the same as that of the same days alone; an event after D changes nothing.
 describeEachWarehouse('a status history beside a zeroed or runaway clock', ({ tw }) => {
-  const shiftDays = (ymd: string, n: number) =>
-    new Date(Date.parse(`${ymd}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
   const start = '2020-03-01';
-  const pattern = [...Array.from({ length: 25 }, (_, i) => i), 35, 80, 110];
   const D = shiftDays(start, 116);
   const from = shiftDays(start, 7);
 
   test('builds, and is exact over the years before D, incrementally as in a full refresh', async () => {
     const wh = await tw().open();
     try {
-      const tracks: TrackRow[] = [];
-      for (const user of ['alone', 'zeroed', 'runaway']) {
-        pattern.forEach((d) => tracks.push(track(`${user}-${d}`, user, shiftDays(start, d))));
-        tracks.push({
-          ...track(`${user}-churn`, user, shiftDays(start, 100)),
-          event_text: 'Account Deleted',
-        });
-      }
+      const tracks = ['alone', 'zeroed', 'runaway'].flatMap((user) => patternTracks(user, start));
       tracks.push(track('zeroed-1300', 'zeroed', '1300-01-01'));
       tracks.push(track('runaway-9000', 'runaway', '9000-01-01'));
       // active on the earliest day D keeps exact (131000 days before D, past a date of 1300): the next day that
