@@ -175,11 +175,15 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
 }
 
 /** One selector with dbt's graph operators: `+name`, `name+`, `2+name`, `name+1`, `@name`. */
-function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: string): Set<string> {
+function parseSelector(sel: string): { at?: string; up?: string; atom: string; down?: string } {
   const m = /^(@)?(?:(\d*)\+)?(.+?)(?:\+(\d*))?$/.exec(sel);
   if (!m || !m[3])
     throw new UsageError(`The selector "${sel}" cannot be read: use name, +name, name+ or tag:<tag>.`);
-  const [, at, up, atom, down] = m;
+  return { at: m[1], up: m[2], atom: m[3], down: m[4] };
+}
+
+function matchSelector(graph: Map<string, GraphNode>, sel: string, projectName: string): Set<string> {
+  const { at, up, atom, down } = parseSelector(sel);
   const base = matchAtom(graph, atom, projectName);
   if (base.size === 0) {
     const near = /^[A-Za-z0-9_]+$/.test(atom) ? closest(atom, [...graph.keys()]) : undefined;
@@ -278,15 +282,16 @@ export function selectForTests(
   exclude?: readonly string[],
 ): { models: Set<string>; sources: string[]; everything: boolean } {
   const items = selectorItems(select);
-  const isSource = (x: string) => !x.includes(',') && /^(@)?(?:\d*\+)?source:/.test(x);
   const sources: string[] = [];
-  const modelSelectors = items.filter((x) => !isSource(x));
-  for (const item of items.filter(isSource)) {
-    const m = /^(@)?(?:(\d*)\+)?source:(.+?)(?:\+(\d*))?$/.exec(item);
-    const name = m?.[3];
-    if (!m || !name)
-      throw new UsageError(`The selector "${item}" cannot be read: use source:<source>[.<table>].`);
-    if (matchAtom(graph, `source:${name}`, projectName).size === 0) {
+  const modelSelectors: string[] = [];
+  for (const item of items) {
+    const { at, up, atom, down } = parseSelector(item);
+    if (item.includes(',') || !atom.startsWith('source:')) {
+      modelSelectors.push(item);
+      continue;
+    }
+    const name = atom.slice('source:'.length);
+    if (matchAtom(graph, atom, projectName).size === 0) {
       const known = [...new Set([...graph.values()].flatMap((g) => g.sources ?? []))].sort();
       throw new UsageError(
         `The selector "${item}" names no source table the models read: check the name (sources: ${known.join(', ') || 'none'}).`,
@@ -294,7 +299,7 @@ export function selectForTests(
     }
     sources.push(name);
     // with graph operators the selector reaches models too, whose tests run as well
-    if (m[1] !== undefined || m[2] !== undefined || m[4] !== undefined) modelSelectors.push(item);
+    if (at !== undefined || up !== undefined || down !== undefined) modelSelectors.push(item);
   }
   const models =
     items.length > 0 && modelSelectors.length === 0
