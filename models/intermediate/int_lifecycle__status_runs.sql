@@ -49,6 +49,8 @@
 {%- set decline_min = lifecycle_int_var('lifecycle__decline_min_baseline_days', 6, 0) -%}
 {%- set decline_pct = lifecycle_int_var('lifecycle__decline_ratio_pct', 50, 0) -%}
 {%- set count_floor = lifecycle_count_floor() | int -%}
+{#- The earliest sweep_base: every date up to D stays within the 17 bits of a packed day count (see sweep_facts). -#}
+{%- set sweep_floor = add_days(as_of, -131000) -%}
 
 with
 
@@ -86,7 +88,7 @@ due_runs as (
 wide_users as (
     select f.user_id
     from {{ ref('int_lifecycle__user_facts') }} as f
-    where f.first_seen_date <= {{ add_days(as_of, -131000) }}
+    where f.first_seen_date <= {{ sweep_floor }}
 ),
 
 -- Users whose facts changed, users whose status may change by the passage of time, users with very early dates,
@@ -193,7 +195,7 @@ sweep_facts as (
         user_id,
         first_seen_date,
         first_active_date,
-        case when first_base < {{ add_days(as_of, -131000) }} then {{ add_days(as_of, -131000) }} else first_base end as sweep_base
+        case when first_base < {{ sweep_floor }} then {{ sweep_floor }} else first_base end as sweep_base
     from (
         select
             f.user_id,
