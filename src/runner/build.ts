@@ -306,6 +306,9 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   // Set when the warehouse refuses every write (a read-only database or role): the models after it are
   // skipped, not tried, and still recorded (run_results.json lists them as dbt does).
   let refusedBy: ModelResult | undefined;
+  // The unselected views that exist now: only these may be rebuilt after the selected models (see
+  // restoreDroppedViews), so that a partial build never creates a view nobody asked for.
+  const viewsBefore = await existingUnselectedViews(parsed, wh, todo);
   opts.progress?.start(todo.length, 'build');
 
   for (let i = 0; i < todo.length; i++) {
@@ -497,7 +500,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     // one sentence on what to change: every skipped model would say the same
     throw new BuildFailedError(refusedBy.message ?? `the warehouse refused to write ${refusedBy.name}`, res);
   }
-  await restoreDroppedViews(parsed, wh, todo, failed, results, opts.onModel);
+  await restoreDroppedViews(parsed, wh, todo, viewsBefore, failed, results, opts.onModel);
   const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };
   const ok = results.filter((r) => r.status === 'success').length;
   opts.progress?.stop(`built ${ok}/${results.length} models in ${(res.ms / 1000).toFixed(1)}s`);
@@ -517,16 +520,38 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   return res;
 }
 
+/** The view models left out of this build whose relation exists (PostgreSQL only: see restoreDroppedViews). */
+async function existingUnselectedViews(
+  parsed: ParsedProject,
+  wh: Warehouse,
+  todo: string[],
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (wh.dialect !== 'postgres') return found;
+  const selected = new Set(todo);
+  for (const name of parsed.order) {
+    if (selected.has(name)) continue;
+    const cfg = parsed.renderer.configs.get(name) ?? parsed.graph.get(name)!.config;
+    if ((cfg.materialized ?? 'view') !== 'view') continue;
+    const rel = parsed.renderer.relationFor(name, cfg);
+    if (await existingKind(wh, rel.schema, rel.identifier)) found.add(name);
+  }
+  return found;
+}
+
 /**
  * On PostgreSQL, swapping a relation in drops the views that select from it (dbt-postgres does the same); the
  * swap recreates them from their stored definitions, except a view that no longer fits the new relation. Such
  * a view, when it was not selected, would then be gone: rebuild it from its model so a partial build never
- * removes one. DuckDB does not bind views to relations, so there nothing is ever missing.
+ * removes one. Only views that existed before the build (`before`) come back: one that never existed, or that
+ * an earlier build never made, stays for a build that selects it. DuckDB does not bind views to relations, so
+ * there nothing is ever missing.
  */
 async function restoreDroppedViews(
   parsed: ParsedProject,
   wh: Warehouse,
   built: string[],
+  before: Set<string>,
   failed: Set<string>,
   results: ModelResult[],
   onModel?: (event: ModelEvent) => void,
@@ -551,7 +576,7 @@ async function restoreDroppedViews(
         return eph && readsTouched(rg.refs);
       });
     const upstreamTouched = readsTouched(g.refs);
-    if (!isView || !upstreamTouched) continue;
+    if (!isView || !upstreamTouched || !before.has(name)) continue;
     const rel = parsed.renderer.relationFor(name, cfg);
     if (await existingKind(wh, rel.schema, rel.identifier)) continue;
     const t0 = Date.now();

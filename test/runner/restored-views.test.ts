@@ -6,7 +6,7 @@ import { oneSourceProject, tempProject } from './temp-project';
 
 // PostgreSQL drops a view with the table it selects from when that table loses a column the view reads. A
 // partial build of the table alone then rebuilds the view after the selected models: it gets its progress
-// line too, after theirs.
+// line too, after theirs. A view that did not exist before the build is left for a build that selects it.
 const FILES = oneSourceProject('restore', 'events', {
   't.sql': `{{ config(materialized='table') }}
 select id{% if not var('drop_v', false) %}, v{% endif %} from {{ source('raw', 'events') }}`,
@@ -49,6 +49,24 @@ describeEachWarehouse(
       ]);
       expect(res.models.map((m) => m.name)).toEqual(['t', 'vw']);
       expect(await wh.query('select * from marts.vw')).toEqual([{ id: 1 }]);
+    });
+
+    it('creates no view a partial build left out that did not exist before it', async () => {
+      const base = { warehouse: wh, projectDir: dir, schema: 'fresh', rawSchema: 'src' };
+      const res = await buildModels({ ...base, select: ['t'] });
+      expect(res.models.map((m) => [m.name, m.status])).toEqual([['t', 'success']]);
+      const views = await wh.query<{ n: number }>(
+        `select count(*)::int as n from information_schema.views where table_schema = 'fresh'`,
+      );
+      expect(views).toEqual([{ n: 0 }]);
+      // excluded by name, on the first build of the schema: still not made
+      const again = await buildModels({ ...base, exclude: ['vw'] });
+      expect(again.models.map((m) => m.name)).toEqual(['t']);
+      expect(
+        await wh.query<{ n: number }>(
+          `select count(*)::int as n from information_schema.views where table_schema = 'fresh'`,
+        ),
+      ).toEqual([{ n: 0 }]);
     });
   },
   ['postgres'],
