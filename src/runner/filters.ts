@@ -1,4 +1,5 @@
 import type * as nunjucks from 'nunjucks';
+import { jinjaToJson } from './pyjson';
 
 /**
  * Python's `str()` as Jinja2 applies it (`| string`, `~`): None, True, False, lists and dicts print the
@@ -23,7 +24,7 @@ function pyRepr(v: unknown): string {
   return pyStr(v);
 }
 
-function truthy(v: unknown): boolean {
+export function truthy(v: unknown): boolean {
   if (Array.isArray(v)) return v.length > 0;
   if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
     return Object.keys(v).length > 0;
@@ -46,7 +47,7 @@ export function installFilters(env: nunjucks.Environment): void {
   env.addFilter('as_native', (v: unknown) => v);
   env.addFilter('as_bool', (v: unknown) => (typeof v === 'string' ? v.toLowerCase() === 'true' : truthy(v)));
   env.addFilter('as_number', (v: unknown) => Number(v));
-  env.addFilter('tojson', (v: unknown) => JSON.stringify(v));
+  env.addFilter('tojson', (v: unknown) => jinjaToJson(v));
   env.addFilter('unique', (v: unknown) => (Array.isArray(v) ? [...new Set(v)] : v));
   env.addFilter('min', (v: unknown) =>
     Array.isArray(v) && v.length ? v.reduce((a, b) => (b < a ? b : a)) : undefined,

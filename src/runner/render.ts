@@ -3,7 +3,8 @@ import { UserError, errorMessage } from '../errors';
 import { isValidIdent } from '../warehouse/types';
 import { BUILTIN_MACROS, BUILTIN_MACROS_FILE } from './builtin-macros';
 import { mergeConfig, type ModelConfig, type ModelNode, type Project } from './project';
-import { installFilters, pyStr } from './filters';
+import { installFilters, pyStr, truthy } from './filters';
+import { PyJsonValueError, pyJsonDumps } from './pyjson';
 import { createModules, PyDateTime } from './pymodules';
 
 export type TargetType = 'duckdb' | 'postgres' | 'snowflake' | 'bigquery' | 'redshift';
@@ -86,6 +87,7 @@ type NunjucksRuntime = {
   __cdpConcat?: (a: unknown, b: unknown) => string;
   suppressValue: (val: unknown, autoescape: boolean) => unknown;
   SafeString: new (s: string) => object;
+  memberLookup: (obj: unknown, val: string) => unknown;
 };
 interface CompilerProto {
   compileConcat(node: { left: unknown; right: unknown }, frame: unknown): void;
@@ -137,13 +139,14 @@ function compiledTemplate(source: string, env: nunjucks.Environment, file: strin
 let activeRenders = 0;
 let patched = false;
 /**
- * Two dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
+ * Three dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
  * - `{{ return(x) }}` stops a macro and makes x its value: `return()` throws a signal that every macro
  *   catches at its own boundary (inert for macros that never call it). A compiled macro swaps the template's
  *   `frame` for its own and swaps it back only on a normal exit, so the signal would leave its caller reading
  *   the callee's scope (its `set` variables and `loop` gone): each macro restores the frame in a `finally`;
  * - `a ~ b` and `{{ x }}` convert with Python's str() (None, True, lists), not JavaScript's (null, true),
- *   while one of our renders runs.
+ *   while one of our renders runs;
+ * - a looked-up callable keeps its own members (see memberLookup below).
  */
 function patchNunjucks(): void {
   if (patched) return;
@@ -169,6 +172,19 @@ function patchNunjucks(): void {
     activeRenders > 0 && val !== undefined && typeof val !== 'string' && !(val instanceof runtime.SafeString)
       ? suppress(pyStr(val), autoescape)
       : suppress(val, autoescape);
+  // `x.f` hands out a bound copy of a method, without f's own members: a Python class that is both called
+  // and looked into (modules.datetime.date(2024, 1, 31) and modules.datetime.date.today()) keeps them.
+  const lookup = runtime.memberLookup;
+  runtime.memberLookup = (obj, val) => {
+    const found = lookup(obj, val);
+    const own = obj === null || obj === undefined ? undefined : (obj as Record<string, unknown>)[val];
+    return typeof found === 'function' &&
+      typeof own === 'function' &&
+      found !== own &&
+      Object.keys(own).length
+      ? Object.assign(found, own)
+      : found;
+  };
   const compiler = (require('nunjucks/src/compiler') as { Compiler: { prototype: CompilerProto } }).Compiler;
   const compileMacro = compiler.prototype._compileMacro;
   compiler.prototype._compileMacro = function (node, frame) {
@@ -573,7 +589,18 @@ export class Renderer {
       if (pos.length >= 2) return pos[1];
       throw this.fail(`the environment variable ${name} is required but not set`);
     });
-    g('tojson', (v: unknown) => JSON.stringify(v));
+    // dbt's tojson(value, default=None, sort_keys=False): json.dumps, and the default on a ValueError
+    g('tojson', (...args: unknown[]) => {
+      const { pos, kw } = splitArgs(args);
+      const fallback = pos.length >= 2 ? pos[1] : (kw.default ?? null);
+      const sortKeys = pos.length >= 3 ? truthy(pos[2]) : truthy(kw.sort_keys);
+      try {
+        return pyJsonDumps(pos[0], sortKeys);
+      } catch (err) {
+        if (err instanceof PyJsonValueError) return fallback;
+        throw this.fail(`tojson: ${errorMessage(err)}`);
+      }
+    });
     g('fromjson', (s: unknown) => JSON.parse(String(s)) as unknown);
     g('zip', (...lists: unknown[]) => {
       const ls = lists.filter(Array.isArray) as unknown[][];

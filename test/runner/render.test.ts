@@ -287,6 +287,36 @@ describe('runner rendering', () => {
     expect(logs).toContain('hello 1');
   });
 
+  it("prints tojson and modules.datetime's constructors as dbt does (Python's json.dumps and datetime)", async () => {
+    // The expected texts are what Python 3 prints: json.dumps({'b': 1, 'a': [None, True, 0.5, 0.00001, 'é\\n']}),
+    // Jinja2's |tojson, str(datetime.date(2024, 2, 29)), str(datetime.datetime(2002, 10, 27, 6, 0, 0))…
+    const dir = project({
+      'models/m.sql': [
+        "{{ tojson({'b': 1, 'a': [none, true, 0.5, 0.00001, 'é\\n']}) }}",
+        "{{ tojson({'b': 1, 'a': 2}, sort_keys=true) }}",
+        "{{ {'b': '<x>', 'a': \"it's\"} | tojson }}",
+        '{{ modules.datetime.date(2024, 2, 29) }}',
+        '{{ modules.datetime.datetime(2002, 10, 27, 6, 0, 0) }}',
+        '{{ modules.datetime.datetime(2002, 10, 27, 6, 0, 0, 123456).isoformat() }}',
+        "{{ modules.datetime.datetime(2002, 10, 27, 6, 0, 0, 1).strftime('%f|%%f|%H') }}",
+        '{{ modules.datetime.datetime(year=99, month=1, day=2) }}',
+      ].join('\n'),
+    });
+    expect((await compile(dir)).m.split('\n')).toEqual([
+      '{"b": 1, "a": [null, true, 0.5, 1e-05, "\\u00e9\\n"]}',
+      '{"a": 2, "b": 1}',
+      '{"a": "it\\u0027s", "b": "\\u003cx\\u003e"}',
+      '2024-02-29',
+      '2002-10-27 06:00:00',
+      '2002-10-27T06:00:00.123456',
+      '000001|%f|06',
+      '0099-01-02 00:00:00',
+    ]);
+    // Python's ValueError, as a render error naming the model
+    const bad = project({ 'models/bad.sql': 'select {{ modules.datetime.date(2023, 2, 29) }}' });
+    expect((await compileError(bad)).message).toMatch(/bad.*day must be in 1\.\.28/s);
+  });
+
   it('prints values as Jinja2 does: Python str() for None, booleans, lists and dicts; nothing for an undefined name', async () => {
     const dir = project({
       'models/m.sql':
