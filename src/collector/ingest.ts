@@ -19,6 +19,7 @@ import {
   CALL_TYPES,
   normalizeEvent,
   isJsonObject,
+  parseIsoTimestamp,
   probeFields,
   type CallType,
   type JsonObject,
@@ -270,6 +271,11 @@ export class Ingestor {
       batchContext: meta.batchContext,
     };
     const limit = { maxBytes: this.maxEventBytes };
+    // A batch's sentAt becomes the sentAt of each event without one, after validation: checked here as an
+    // event's own would be, so that such an event is quarantined with the reason instead of failing its write
+    // (DuckDB refused the whole request, PostgreSQL the row with its own message) or landing uncorrected.
+    const badBatchSentAt =
+      meta.batchSentAt !== undefined && Number.isNaN(parseIsoTimestamp(meta.batchSentAt));
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       const raw = meta.rawTexts?.[i];
@@ -279,6 +285,11 @@ export class Ingestor {
           : { maxBytes: this.maxEventBytes, rawText: raw }
         : undefined;
       const v = validateEvent(ev, meta.impliedType, size);
+      if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt === undefined) {
+        const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, is not an ISO-8601 timestamp`;
+        addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
+        continue;
+      }
       if ('type' in v) {
         const e = ev as JsonObject;
         if (e.type === undefined) e.type = v.type;

@@ -680,6 +680,65 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(rj.ra).toBeInstanceOf(Date);
   });
 
+  it("quarantines the events that take a batch's sentAt that is not ISO-8601, and lands the others", async () => {
+    const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
+      type: 'track',
+      userId: 'batch-sent-u',
+      event: 'Sent',
+      messageId,
+      originalTimestamp: '2024-01-01T00:00:00Z',
+      ...extra,
+    });
+    for (const [n, sentAt] of [
+      [1, 'garbage'],
+      [2, '1704067200'],
+      [3, '2024-02-30T00:00:00Z'],
+      [4, 'Jan 1 2024 10:00'],
+    ] as const) {
+      const res = await postJson(
+        collector.url,
+        '/v1/batch',
+        { sentAt, batch: [event(`bs-${n}-a`), event(`bs-${n}-b`, { sentAt: '2024-01-01T00:00:05Z' })] },
+        KEY,
+      );
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        success: true,
+        landed: 1,
+        rejected: [
+          {
+            index: 0,
+            messageId: `bs-${n}-a`,
+            reason: expect.stringMatching(/batch's sentAt .* is not an ISO-8601 timestamp/) as unknown,
+          },
+        ],
+      });
+    }
+    // the event with its own sentAt landed with it; the others wait in quarantine, as sent
+    expect(await count('tracks', `id like 'bs-%-b' and sent_at is not null`)).toBe(4);
+    expect(await count('tracks', `id like 'bs-%-a'`)).toBe(0);
+    const [q] = await wh.query<{ reason: string; payload: string }>(
+      `select reason, payload from cdp.rejected_events where payload like '%bs-1-a%'`,
+    );
+    expect(q.reason).toBe(
+      `the batch's sentAt ("garbage"), which this event takes as it has none, is not an ISO-8601 timestamp`,
+    );
+    expect(JSON.parse(q.payload)).toEqual(event('bs-1-a'));
+    // a valid one still corrects the device clock: receivedAt - (sentAt - originalTimestamp)
+    const before = Date.now();
+    await postJson(
+      collector.url,
+      '/v1/batch',
+      { sentAt: '2024-01-01 00:00:10', batch: [event('bs-5-a')] },
+      KEY,
+    );
+    const [t] = await wh.query<{ ts: Date; ra: Date }>(
+      `select timestamp as ts, received_at as ra from cdp.tracks where id = 'bs-5-a'`,
+    );
+    expect(t.ra.getTime() - t.ts.getTime()).toBe(10_000);
+    expect(t.ra.getTime()).toBeGreaterThanOrEqual(before - 1000);
+  });
+
   it('takes single calls on /v1/<type> (the endpoint sets the type) and arrays or objects on /webhook', async () => {
     expect(
       (await postJson(collector.url, '/v1/identify', { userId: 'single-u', traits: { a: 1 } }, KEY)).status,
