@@ -394,7 +394,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       throw err;
     }
-    const text = body.toString('utf8');
+    // A byte order mark (some Windows tools and .NET clients write one) is not part of the JSON text: RFC 8259
+    // lets a parser ignore it, and JSON.parse does not.
+    const decoded = body.toString('utf8');
+    const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
     // the body as its text, its write keys masked
     const refuseText = (reason: string, message: string, status?: number): Promise<never> =>
       refuseBody(reason, message, maskWriteKeys(text), status);

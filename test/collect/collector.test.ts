@@ -336,6 +336,18 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('rejected_events', `payload like '%big-user%'`)).toBe(0);
   });
 
+  it('reads a body that starts with a UTF-8 byte order mark', async () => {
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(
+        JSON.stringify({ batch: [{ type: 'track', userId: 'bom-u', event: 'Bom', messageId: 'bom-1' }] }),
+      ),
+    ]);
+    const res = await post(collector.url, '/v1/batch', body, { key: KEY });
+    expect(res.body).toEqual({ success: true, landed: 1, rejected: [] });
+    expect(await count('tracks', `id = 'bom-1' and user_id = 'bom-u'`)).toBe(1);
+  });
+
   it('accepts gzip bodies', async () => {
     const res = await post(
       collector.url,
