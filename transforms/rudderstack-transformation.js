@@ -12,6 +12,9 @@
  *    names in the `lifecycle__non_activity_events` var so the models agree: both match the event name
  *    exactly, as sent (SPEC 4.3).
  *
+ * 3. Drops the identify calls cdp-lifecycle's own sync sent (they carry `context.cdp_lifecycle`), should the
+ *    source they go to also feed this destination: the traits would otherwise loop back into `identifies`.
+ *
  * Edit the lists below. User IDs and email domains match without case and surrounding spaces; the email is the
  * user's (`traits.email` or `context.traits.email`), never a property such as an invitee's address.
  */
@@ -53,8 +56,12 @@ function isInternal(event) {
   return internalDomains.some((d) => domain === d || domain.endsWith('.' + d));
 }
 
+function isSyncedTrait(event) {
+  return event.type === 'identify' && !!event.context && typeof event.context.cdp_lifecycle === 'object';
+}
+
 export function transformEvent(event, metadata) {
-  if (!event || isInternal(event)) return; // returning nothing drops the event
+  if (!event || isInternal(event) || isSyncedTrait(event)) return; // returning nothing drops the event
   // properties that are not an object (a string, an array) stay as sent: the collector refuses such an event
   // and keeps it in rejected_events, where a merge would make it valid with junk keys ("0", "1", …)
   const props = event.properties;

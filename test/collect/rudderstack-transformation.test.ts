@@ -1,31 +1,4 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as vm from 'node:vm';
-
-type Event = Record<string, unknown>;
-type TransformEvent = (event: Event, metadata: (e: Event) => Record<string, unknown>) => Event | undefined;
-
-const FILE = path.join(__dirname, '..', '..', 'transforms', 'rudderstack-transformation.js');
-
-/**
- * Runs the file the way RudderStack does: as a self-contained module in a sandbox with no require, no
- * process and no imports. `export` is the only module syntax it may use. `lists` replaces the lists at the top
- * of the file, as a user edits them.
- */
-function load(lists: Record<string, string[]> = {}): TransformEvent {
-  let source = fs.readFileSync(FILE, 'utf8');
-  // as a user edits the file: replace a list's literal
-  for (const [name, values] of Object.entries(lists)) {
-    source = source.replace(
-      new RegExp(`const ${name} = \\[[^\\]]*\\];`),
-      `const ${name} = ${JSON.stringify(values)};`,
-    );
-  }
-  expect(source).not.toMatch(/\b(import|require)\s*[(\s'"{]/);
-  const sandbox: Record<string, unknown> = { exports: {} };
-  vm.runInNewContext(source.replace(/^export function /m, 'exports.transformEvent = function '), sandbox);
-  return (sandbox.exports as { transformEvent: TransformEvent }).transformEvent;
-}
+import { loadRudderStackTransformation as load, type Event } from '../helpers/rudderstack-transformation';
 
 const metadata = () => ({ sourceId: 'src-1', destinationId: 'dst-1' });
 
@@ -60,6 +33,26 @@ describe('RudderStack user transformation', () => {
     ]) {
       expect(transformEvent(JSON.parse(JSON.stringify(e)) as Event, metadata)).toEqual(e);
     }
+  });
+
+  it("drops cdp-lifecycle's own synced identifies (context.cdp_lifecycle), not other identifies", () => {
+    const synced = {
+      type: 'identify',
+      userId: 'u9',
+      traits: { lifecycle_status: 'active' },
+      context: { cdp_lifecycle: { version: '0.1.0', run_id: 'r1' } },
+    };
+    expect(transformEvent(synced, metadata)).toBeUndefined();
+    const own = {
+      type: 'identify',
+      userId: 'u9',
+      traits: { plan: 'pro' },
+      context: { library: { name: 'x' } },
+    };
+    expect(transformEvent(JSON.parse(JSON.stringify(own)) as Event, metadata)).toEqual(own);
+    // a track that happens to carry the key is the customer's, not the sync's
+    const track = { type: 'track', userId: 'u9', event: 'A', context: { cdp_lifecycle: {} } };
+    expect(transformEvent(JSON.parse(JSON.stringify(track)) as Event, metadata)).toEqual(track);
   });
 
   it('keeps everyone else untouched', () => {

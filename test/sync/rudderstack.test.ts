@@ -4,6 +4,7 @@ import { UsageError } from '../../src/errors';
 import { runSync, type SyncOptions } from '../../src/sync';
 import { startFakeCdp, type FakeCdp } from './helpers/fake-cdp';
 import { makeUsers, setStatus, writeUserLifecycle } from './helpers/lifecycle-fixture';
+import { loadRudderStackTransformation, type Event } from '../helpers/rudderstack-transformation';
 
 const KEY = 'rudder_wk_2Xa';
 
@@ -63,6 +64,10 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
 
     expect(await runSync(base())).toMatchObject({ changed: 0, sent: 0 });
     expect(cdp.requests.flatMap((r) => r.body.batch)).toHaveLength(45);
+    // the shipped transformation recognises every call as the sync's own, should the source feed the collector
+    const transformEvent = loadRudderStackTransformation();
+    const kept = events.filter((e) => transformEvent(JSON.parse(JSON.stringify(e)) as Event, () => ({})));
+    expect(kept).toEqual([]);
   });
 
   it("keeps requests under RudderStack's 4 MB, counting the traits the SDK copies into context", async () => {
