@@ -274,6 +274,26 @@ describeEachWarehouse(
         await wh.close();
       }
     });
+
+    it('creates the raw tables once when several sessions start on a new schema at the same time', async () => {
+      // The first events of a destination arrive in parallel calls, each on its own connection: two sessions
+      // passing `create table if not exists` together made one fail on the catalog (type "tracks" already exists).
+      const whs = await Promise.all(Array.from({ length: 8 }, () => openWarehouse(tw().url)));
+      try {
+        for (let round = 0; round < 4; round++) {
+          const schema = `raw_race_${round}`;
+          const results = await Promise.allSettled(whs.map((wh) => ensureRawTables(wh, schema)));
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+          const [n] = await whs[0].query<{ n: number }>(
+            'select count(*)::int as n from information_schema.tables where table_schema = $1',
+            [schema],
+          );
+          expect(n.n).toBe(Object.keys(RAW_TABLES).length);
+        }
+      } finally {
+        await Promise.all(whs.map((wh) => wh.close()));
+      }
+    });
   },
   ['postgres'],
 );

@@ -1,5 +1,5 @@
 import { UserError } from '../errors';
-import type { ColumnSpec, ColumnType, Dialect, SqlRunner, TableSpec } from './types';
+import type { ColumnSpec, ColumnType, Dialect, SqlRunner, TableSpec, Warehouse } from './types';
 import { ensureSchema, pgRelations, qualify, quoteIdent } from './types';
 
 const t = (name: string, type: ColumnType): ColumnSpec => ({ name, type });
@@ -122,13 +122,27 @@ export function createTableSql(dialect: Dialect, schema: string, table: TableSpe
 /**
  * Creates the raw schema and every landing table if missing (idempotent, safe to call on every start).
  * Timestamps stay nullable except `received_at`, which the collector always sets.
+ *
+ * On PostgreSQL, two sessions creating the same table at once both pass `if not exists` and one fails on the
+ * catalog's unique index (`type "tracks" already exists`): the first events a destination receives arrive in
+ * parallel calls, and a collector may start beside it. So the creation runs in a transaction holding an
+ * advisory lock on the schema's name; the later session then finds the tables made.
  */
-export async function ensureRawTables(db: SqlRunner, rawSchema: string): Promise<void> {
-  await checkRawShape(db, rawSchema);
-  await ensureSchema(db, rawSchema);
-  for (const table of Object.values(RAW_TABLES)) {
-    await db.exec(createTableSql(db.dialect, rawSchema, table));
-  }
+export async function ensureRawTables(db: Warehouse, rawSchema: string): Promise<void> {
+  const create = async (tx: SqlRunner): Promise<void> => {
+    await checkRawShape(tx, rawSchema);
+    await ensureSchema(tx, rawSchema);
+    for (const table of Object.values(RAW_TABLES)) {
+      await tx.exec(createTableSql(tx.dialect, rawSchema, table));
+    }
+  };
+  if (db.dialect !== 'postgres') return create(db);
+  await db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `cdp-lifecycle raw tables ${rawSchema}`,
+    ]);
+    await create(tx);
+  });
 }
 
 /**
