@@ -296,6 +296,18 @@ function times(f: ShapedFields): { ts: string; received: string } {
 
 const optTime = timeText;
 
+/**
+ * A page's or screen's name as RudderStack's warehouse loader takes it: `name`, else `properties.name`
+ * (RudderStack's mobile SDKs send a screen's name only there, beside `event`). A name that is an object
+ * is no name.
+ */
+function pageName(f: ShapedFields): string | null {
+  const own = str(f.name);
+  if (own !== null) return own;
+  const fromProps = f.properties?.name;
+  return typeof fromProps === 'string' || typeof fromProps === 'number' ? str(fromProps) : null;
+}
+
 /** One landing row, values in the column order of RAW_TABLES[TABLE_FOR_TYPE[type]]. */
 export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
   const id = (f.messageId && clean(f.messageId)) || generateMessageId();
@@ -335,7 +347,7 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
         id,
         str(f.userId),
         str(f.anonymousId),
-        str(f.name),
+        pageName(f),
         ts,
         optTime(f.originalTimestamp),
         optTime(f.sentAt),

@@ -96,6 +96,30 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     ]);
   });
 
+  it("names a page or screen from properties.name when it has no name, as RudderStack's loader does", async () => {
+    const file = path.join(dir, 'screens.ndjson');
+    const lines = [
+      // RudderStack's Android SDK: the screen's name in event and properties.name only
+      { type: 'screen', userId: 'n-u1', messageId: 'n-1', event: 'Main', properties: { name: 'Main' } },
+      { type: 'screen', userId: 'n-u1', messageId: 'n-2', name: 'Own', properties: { name: 'Other' } },
+      { type: 'page', userId: 'n-u1', messageId: 'n-3', properties: { name: 'Pricing', path: '/pricing' } },
+      { type: 'page', userId: 'n-u1', messageId: 'n-4', properties: { name: { nested: true } } },
+      { type: 'page', userId: 'n-u1', messageId: 'n-5', name: '', properties: { name: 7 } },
+    ];
+    fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    expect(await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] })).toMatchObject({ landed: 5 });
+    const names = await wh.query<{ id: string; name: string | null }>(
+      `select id, name from cdp.screens where id like 'n-%' union all select id, name from cdp.pages where id like 'n-%' order by id`,
+    );
+    expect(names).toEqual([
+      { id: 'n-1', name: 'Main' },
+      { id: 'n-2', name: 'Own' },
+      { id: 'n-3', name: 'Pricing' },
+      { id: 'n-4', name: null },
+      { id: 'n-5', name: '7' },
+    ]);
+  });
+
   it('reads standard input for "-" and several files in order', async () => {
     const stdin = new PassThrough();
     const f2 = path.join(dir, 'more.ndjson');
