@@ -100,7 +100,7 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "Folder (relative to the working directory) where `build`, `test`, `run` and scheduled runs write `run_results.json`, dbt's artifact (schema v6) with each model's and test's status, timing, rows and failures; `compile` writes into its `compiled/` folder unless given `--out`.",
     commands: ['serve', 'build', 'test', 'run', 'compile'],
-    flagOn: ['build', 'test', 'run', 'compile'],
+    flagOn: ['serve', 'build', 'test', 'run', 'compile'],
   },
   {
     key: 'serve.port',

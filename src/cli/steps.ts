@@ -2,6 +2,7 @@
  * The build, test and sync steps as `build`, `test`, `sync`, `run`, `serve --schedule` and `demo` use them:
  * each prints its summary and returns an exit code, so a chain can stop at the first failing step.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { RunResultsRecorder } from '../runner';
@@ -48,7 +49,15 @@ export async function runResultsFor(
   if (o.fullRefresh) args.full_refresh = true;
   if (o.select) args.select = o.select;
   if (o.exclude) args.exclude = o.exclude;
-  return new RunResultsRecorder(loadProject(defaultProjectDir()).name, args);
+  const recorder = new RunResultsRecorder(loadProject(defaultProjectDir()).name, args);
+  // The previous invocation's file goes now: one that stops before writing its own (the schema locked by
+  // another run, an unreachable warehouse) must not leave an older run's successes for a monitor to read.
+  try {
+    fs.rmSync(path.join(path.resolve(ctx.config.targetPath), 'run_results.json'), { force: true });
+  } catch {
+    // a folder that cannot be written is said when the file is written
+  }
+  return recorder;
 }
 
 /** Writes the artifact; a folder that cannot be written is a warning, never a failed build. */

@@ -262,7 +262,29 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   const { graph, order, renderer } = parsed;
   const selected = selectModels(graph, opts.select, parsed.project.name, opts.exclude);
   const todo = order.filter((n) => selected.has(n));
-  await checkSources(parsed, wh, todo);
+  try {
+    await checkSources(parsed, wh, todo);
+  } catch (err) {
+    // Reported as dbt reports models that never ran: each selected model `skipped` with the reason, so that
+    // run_results.json says this build failed instead of being left as the previous build wrote it.
+    if (!(err instanceof UserError) || err instanceof UsageError) throw err;
+    const models = todo.map((name): ModelResult => {
+      const g = graph.get(name)!;
+      const cfg = renderer.configs.get(name) ?? g.config;
+      return {
+        name,
+        file: g.node.file,
+        materialized: String(cfg.materialized ?? 'view') as Materialization,
+        relation: renderer.relationFor(name, cfg).render(),
+        status: 'skipped',
+        rows: null,
+        incremental: false,
+        ms: 0,
+        message: `not built: ${err.message}`,
+      };
+    });
+    throw new BuildFailedError(err.message, { success: false, models, ms: Date.now() - started });
+  }
   const results: ModelResult[] = [];
   const failed = new Set<string>();
   /** For a skipped model, the failed model that caused it. */

@@ -231,6 +231,35 @@ describe('run_results.json (dbt schema v6)', () => {
     expect(art.args).toMatchObject({ which: 'run' });
   });
 
+  it("a build that stops before its first model leaves no older run's results behind", async () => {
+    const file = path.join(dir, 'target', 'run_results.json');
+    expect(readArtifact(file).args).toMatchObject({ which: 'run' });
+    // a missing source table: every selected model skipped, with the reason
+    await sql('alter table cdp.screens rename to screens_away');
+    try {
+      const r = await cli(['build']);
+      expectExit(r, 1);
+      expect(r.stderr).toMatch(/cdp\.screens/);
+      const art = readArtifact(file);
+      expect(art.args).toMatchObject({ which: 'build' });
+      expect(art.results.length).toBeGreaterThan(10);
+      expect(new Set(art.results.map((e) => e.status))).toEqual(new Set(['skipped']));
+      expect(art.results[0].message).toMatch(/^not built: .*cdp\.screens/);
+    } finally {
+      await sql('alter table cdp.screens_away rename to screens');
+    }
+    // a warehouse that cannot be opened: no artifact, rather than the previous one
+    const gone = await runCli(
+      ['build', '--warehouse', `duckdb://${path.join(dir, 'no-such-folder', 'w.duckdb')}`],
+      {
+        cwd: dir,
+        timeoutMs: 60_000,
+      },
+    );
+    expectExit(gone, 1);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   it('a target path that cannot be written is a warning: the build succeeds', async () => {
     fs.writeFileSync(path.join(dir, 'not-a-folder'), 'x');
     const r = await cli(['build'], { LIFECYCLE_TARGET_PATH: 'not-a-folder' });

@@ -180,6 +180,19 @@ export function runSuite(kind: WarehouseKind): void {
             /^error: 3 users could not be delivered to segment: they are retried on the next sync/m,
           );
           expect(r.stderr).not.toMatch(/\n\s+at /);
+          // through run, the last step failing: nothing after it to call skipped
+          const viaRun = await cli([
+            'run',
+            '--to',
+            'segment',
+            '--endpoint',
+            refusing.url,
+            '--write-key',
+            'k2',
+          ]);
+          expectExit(viaRun, 1);
+          expect(viaRun.stderr).toMatch(/^error: 3 users could not be delivered to segment/m);
+          expect(viaRun.stderr).not.toMatch(/did not run/);
         } finally {
           await refusing.close();
         }

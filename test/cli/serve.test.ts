@@ -10,6 +10,7 @@ interface LogLine {
   level: number;
   msg: string;
   run?: number;
+  exitCode?: number;
   url?: string;
   next?: string;
   sync?: { status: string; sent: number; failed: number; invalid: number; changed: number; runId: string };
@@ -264,6 +265,45 @@ describe('cdp-lifecycle serve --schedule with sync.to but no sync write key', ()
       expect(warning.level).toBe(40);
       // a relative --warehouse path follows the working directory: the log names the file itself
       expect(lines.find((l) => l.msg === 'DuckDB warehouse file')?.file).toBe(path.join(dir, 'w.duckdb'));
+    } finally {
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      child.kill('SIGTERM');
+      await closed;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cdp-lifecycle serve --schedule when a run fails before its first model', () => {
+  it('logs the exit code `run` would give, writes run_results.json into --target-path, and keeps collecting', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-fail-'));
+    const { child, lines, stderr } = spawnServe(path.join(dir, 'w.duckdb'), '* * * * * *', {
+      cwd: dir,
+      args: ['--target-path', 'artifacts'],
+      // a pages table that does not exist: the build stops at its source check, before any model
+      env: { LIFECYCLE_WRITE_KEYS: 'collector-key', LIFECYCLE_VARS: '{"lifecycle__pages_table": "nope"}' },
+    });
+    try {
+      const until = Date.now() + 60_000;
+      let failed: LogLine | undefined;
+      while (!(failed = lines.find((l) => l.msg.startsWith('scheduled run failed')))) {
+        if (child.exitCode !== null)
+          throw new Error(`serve exited early (${String(child.exitCode)}): ${stderr()}`);
+        if (Date.now() > until) throw new Error(`no failed scheduled run; stderr: ${stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(failed.level).toBe(50);
+      expect(failed.exitCode).toBe(1);
+      expect(lines.some((l) => /cdp\.nope/.test(l.msg))).toBe(true);
+      const art = JSON.parse(fs.readFileSync(path.join(dir, 'artifacts', 'run_results.json'), 'utf8')) as {
+        results: Array<{ status: string; message: string | null }>;
+      };
+      expect(art.results.length).toBeGreaterThan(0);
+      expect(art.results.every((e) => e.status === 'skipped' && /cdp\.nope/.test(e.message ?? ''))).toBe(
+        true,
+      );
+      // the collector is still up
+      expect(child.exitCode).toBeNull();
     } finally {
       const closed = new Promise((resolve) => child.on('close', resolve));
       child.kill('SIGTERM');

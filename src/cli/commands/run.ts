@@ -30,10 +30,13 @@ export async function runPipeline(
   ];
   // usage errors first: not after a build and a test that took minutes
   if (only.includes('sync')) await checkSyncStep(ctx, wh);
-  for (const [name, step] of steps.filter(([n]) => only.includes(n))) {
+  const chosen = steps.filter(([n]) => only.includes(n));
+  for (const [i, [name, step]] of chosen.entries()) {
     const code = await step();
     if (code !== 0) {
-      ctx.out.error(`${name} failed, so the steps after it did not run.`);
+      const after = chosen.slice(i + 1).map(([n]) => n);
+      // the last step has none after it to skip: its own summary has said what failed
+      if (after.length > 0) ctx.out.error(`${name} failed, so ${after.join(' and ')} did not run.`);
       return code;
     }
   }

@@ -115,9 +115,10 @@ function startSchedule(
             `scheduled run ${code === 0 ? 'succeeded' : 'failed'} in ${seconds(Date.now() - started)}`,
           );
         } catch (err) {
-          runCtx.out.failure(err);
+          // the exit code `run` would have ended with, as for a step that fails: one field to alert on
+          const exitCode = runCtx.out.failure(err);
           runLog.error(
-            { ms: Date.now() - started },
+            { exitCode, ms: Date.now() - started },
             `scheduled run failed in ${seconds(Date.now() - started)}`,
           );
         } finally {
