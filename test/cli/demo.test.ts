@@ -198,6 +198,17 @@ describe('cdp-lifecycle demo', () => {
     }
   }, 180_000);
 
+  it('on an in-memory warehouse, prints only next steps that can work once it has ended', async () => {
+    const r = await runCli(['demo', '--users', '50', '--no-retail', '--warehouse', 'duckdb://:memory:'], {
+      cwd: dir,
+      timeoutMs: 170_000,
+    });
+    expectExit(r, 0);
+    const next = r.stdout.slice(r.stdout.indexOf('Next steps'));
+    expect(next).toMatch(/Run the demo on a DuckDB file \(--warehouse duckdb:\/\/\.\/demo\.duckdb\)/);
+    expect(next).not.toMatch(/cdp-lifecycle (report|build) --warehouse duckdb:\/\/:memory:/);
+  }, 180_000);
+
   it('checks its options before touching the warehouse: a bad one exits 2 and the previous demo stays', async () => {
     const file = path.join(dir, 'lifecycle.duckdb');
     const tracks = async (): Promise<number> => {

@@ -287,11 +287,20 @@ export const demoCommand: CommandSpec = {
       // The demo reads its location from its flags alone; the printed commands pass it whole, so a config
       // file or environment meant for the real warehouse does not redirect them.
       const at = `--warehouse ${wh.displayUrl} --raw-schema ${ctx.config.rawSchema} --schema ${ctx.config.schema}`;
-      out.print(`  • See the report again at any time: cdp-lifecycle report ${at}`);
-      // A plain `build` would use the package defaults (no non-activity or core events): say what the demo set.
-      out.print(
-        `  • Rebuild as the demo did: cdp-lifecycle build ${at} --vars ${shellQuote(JSON.stringify({ ...userVars, ...vars }))}`,
-      );
+      // An in-memory warehouse is gone with this process: another command would find nothing there.
+      const loc = parseWarehouseUrl(ctx.config.warehouse);
+      const inMemory = loc.kind === 'duckdb' && loc.path === ':memory:';
+      if (inMemory) {
+        out.print(
+          '  • Run the demo on a DuckDB file (--warehouse duckdb://./demo.duckdb) to report, rebuild or query it again afterwards: this in-memory warehouse is gone when the demo ends.',
+        );
+      } else {
+        out.print(`  • See the report again at any time: cdp-lifecycle report ${at}`);
+        // A plain `build` would use the package defaults (no non-activity or core events): say what the demo set.
+        out.print(
+          `  • Rebuild as the demo did: cdp-lifecycle build ${at} --vars ${shellQuote(JSON.stringify({ ...userVars, ...vars }))}`,
+        );
+      }
       out.print(
         '  • Collect your own events, in a warehouse of their own: cdp-lifecycle serve --warehouse <url> --write-key <key>, then point Segment or RudderStack at it.',
       );
