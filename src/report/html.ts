@@ -189,8 +189,16 @@ export function renderHtmlReport(data: ReportData): string {
   const growthSummary = latest
     ? `On ${latest.date}: DAU ${int(latest.dau)}, WAU ${int(latest.wau)}, MAU ${int(latest.mau)}.`
     : 'No activity yet.';
+  // pooled over the week before the first day shown too (when the history was cut), then trimmed to it
+  const pooledRates = rollingRates([...data.growthLeadIn, ...data.growthDaily]).map((r) => ({
+    ...r,
+    values: r.values.slice(data.growthLeadIn.length),
+  }));
+  // the figures the chart draws on D (pooled), not the day's own rates: the text stands in for the chart
   const rateSummary = latest
-    ? `On ${latest.date}: CURR ${pct(latest.curr)}, NURR ${pct(latest.nurr)}, RURR ${pct(latest.rurr)}, SURR ${pct(latest.surr)}, iWAURR ${pct(latest.iwaurr)}, reactivation ${pct(latest.reactivation_rate)}, resurrection ${pct(latest.resurrection_rate)}.`
+    ? `On ${latest.date}, pooled over 7 days: ${pooledRates
+        .map((r) => `${r.label} ${pct(r.values[r.values.length - 1] ?? null)}`)
+        .join(', ')}.`
     : 'No rates yet.';
   const segTotals = RFM_SEGMENTS.map((s) => ({
     ...s,
@@ -204,11 +212,7 @@ export function renderHtmlReport(data: ReportData): string {
     statusColors: STATUS_COLORS,
     statusDaily: data.statusDaily,
     growthDaily: data.growthDaily,
-    // pooled over the week before the first day shown too (when the history was cut), then trimmed to it
-    rates: rollingRates([...data.growthLeadIn, ...data.growthDaily]).map((r) => ({
-      ...r,
-      values: r.values.slice(data.growthLeadIn.length),
-    })),
+    rates: pooledRates,
     segments: segTotals.map((s) => ({
       segment: s.segment,
       label: s.label,

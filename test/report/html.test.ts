@@ -214,6 +214,17 @@ describeEachWarehouse('HTML report', ({ kind, tw }) => {
         expect(labels[0][1]).toContain(
           'On 2026-03-31: new 3, active 5, power 2, resurrected 1, at_risk 4, dormant 6, churned 7.',
         );
+        // the rates chart's text gives the figures it draws on D (pooled over 7 days), not the day's own rates
+        const rates = charts.find((c) => c.id === 'chart-rates')!;
+        const rateText = labels[2][1] ?? '';
+        expect(rateText).toMatch(
+          /^Line chart of daily retention rates\. On 2026-03-31, pooled over 7 days: /,
+        );
+        for (const d of rates.datasets) {
+          const said = new RegExp(`\\b${d.label} (n/a|[0-9.]+)%?`).exec(rateText)?.[1];
+          if (d.last === null) expect(said).toBe('n/a');
+          else expect(Math.abs(Number(said) - d.last)).toBeLessThan(0.051);
+        }
         const captions = await page.$$eval('table', (ts) =>
           ts.map((t) => t.querySelector('caption')?.textContent ?? ''),
         );
