@@ -25,6 +25,7 @@ import {
   type JsonObject,
 } from '../../transforms/events';
 import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
+import { maskWriteKeys } from './mask';
 import {
   ensureRawTables,
   isDataError,
@@ -141,7 +142,7 @@ function addRejection(
     ...(typeof mid === 'string' && mid.length <= 100 ? { messageId: mid } : {}),
     reason,
   });
-  rows.push([receivedAt, reason, raw ?? serializeEvent(ev)]);
+  rows.push([receivedAt, reason, raw ?? maskWriteKeys(serializeEvent(ev))]);
 }
 
 /** Serialises any JSON value, including ones nested too deeply for JSON.stringify's recursion. */
@@ -259,7 +260,11 @@ export class Ingestor {
       rejected: [],
       rejectedRows: [],
       receivedAt,
-      payloadOf: (i) => meta.rawTexts?.[i] ?? meta.payloadText?.(i),
+      // what load read from a file is kept as it was, but never a write key in it (see maskWriteKeys)
+      payloadOf: (i) => {
+        const raw = meta.rawTexts?.[i];
+        return raw === undefined ? meta.payloadText?.(i) : maskWriteKeys(raw);
+      },
       resolve: () => undefined,
       reject: () => undefined,
     };
@@ -301,7 +306,8 @@ export class Ingestor {
       const reason = v.reason;
       addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
     }
-    for (const x of meta.extraRejections ?? []) p.rejectedRows.push([receivedAt, x.reason, x.payload]);
+    for (const x of meta.extraRejections ?? [])
+      p.rejectedRows.push([receivedAt, x.reason, maskWriteKeys(x.payload)]);
     return new Promise<IngestResult>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;

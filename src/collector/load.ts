@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { Ingestor } from './ingest';
 import { ensureRawTables, type Warehouse } from '../warehouse';
@@ -107,6 +108,25 @@ export function checkLoadFiles(files: readonly string[]): void {
   }
 }
 
+/** True when the file starts with gzip's magic bytes (whatever its name); false when it cannot be read here,
+ * so that reading it fails where every read failure is reported. */
+function isGzipFile(file: string): boolean {
+  let fd: number;
+  try {
+    // only a regular file: peeking at a pipe (`load <(zcat f.gz)`) would consume its first bytes
+    if (!fs.statSync(file).isFile()) return false;
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(2);
+    return fs.readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Loads every file in order; rejected lines land in `rejected_events` and are counted in the summary. */
 export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   checkLoadFiles(opts.files);
@@ -146,7 +166,19 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   try {
     for (const file of files) {
       const name = file === '-' ? 'stdin' : file;
-      const input = file === '-' ? (opts.stdin ?? process.stdin) : fs.createReadStream(file);
+      // A gzipped file (Segment's and RudderStack's storage exports are) is read through gunzip; progress then
+      // counts the compressed bytes read, the size the total was made of.
+      const fileBase = bytesDone;
+      let compressedRead = 0;
+      const raw = file === '-' ? undefined : fs.createReadStream(file);
+      const gzipped = file !== '-' && isGzipFile(file);
+      let input: Readable;
+      if (raw && gzipped) {
+        raw.on('data', (c: Buffer | string) => (compressedRead += c.length));
+        const gunzip = createGunzip();
+        raw.on('error', (err) => gunzip.destroy(err));
+        input = raw.pipe(gunzip);
+      } else input = raw ?? opts.stdin ?? process.stdin;
       if (opts.signal?.aborted) throw new LoadStopped();
       const rl = readline.createInterface({ input, crlfDelay: Infinity });
       // closing the reader ends the loop below even while it waits on a slow input (stdin)
@@ -218,7 +250,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         for await (const line of rl) {
           if (opts.signal?.aborted) break;
           lineNo++;
-          bytesDone += Buffer.byteLength(line) + 1;
+          bytesDone = gzipped ? fileBase + compressedRead : bytesDone + Buffer.byteLength(line) + 1;
           const trimmed = line.trim();
           if (trimmed === '') continue;
           summary.lines++;
@@ -258,7 +290,10 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       } finally {
         opts.signal?.removeEventListener('abort', stopReading);
         rl.close();
-        if (input !== process.stdin && input !== opts.stdin) (input as fs.ReadStream).destroy();
+        if (raw) {
+          raw.destroy();
+          if (input !== raw) input.destroy();
+        }
       }
     }
   } finally {

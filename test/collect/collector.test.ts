@@ -4,7 +4,7 @@ import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { startCollector, type Collector } from '../../src/collector';
-import { maskWriteKeys } from '../../src/collector/server';
+import { maskWriteKeys } from '../../src/collector/mask';
 import { ensureRawTables, type Warehouse } from '../../src/warehouse';
 import * as net from 'node:net';
 import { basic, post, postJson } from './helpers';

@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { loadFiles } from '../../src/collector';
 import { UserError } from '../../src/errors';
@@ -118,6 +119,62 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
       { id: 'n-4', name: null },
       { id: 'n-5', name: '7' },
     ]);
+  });
+
+  it('masks the write key of every line it keeps in rejected_events, as the collector does', async () => {
+    const file = path.join(dir, 'keys.ndjson');
+    fs.writeFileSync(
+      file,
+      [
+        // an invalid event (no user), an unparsable line, a key spelled with an escape
+        '{"type":"track","event":"E","writeKey":"TOPSECRET1","messageId":"wk-1"}',
+        '{"writeKey":"TOPSECRET2", broken',
+        '{"type":"track","event":"E","write\\u004bey":"TOPSECRET3","messageId":"wk-3"}',
+        '{"type":"track","userId":"wk-u","event":"E","writeKey":"TOPSECRET4","messageId":"wk-4"}',
+      ].join('\n'),
+    );
+    const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] });
+    expect(summary).toMatchObject({ landed: 1, rejected: 3 });
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%wk-1%' or payload like '%broken%' or payload like '%wk-3%'`,
+    );
+    expect(kept).toHaveLength(3);
+    for (const { payload } of kept) {
+      expect(payload).not.toMatch(/TOPSECRET/);
+      expect(payload).toContain('"***"');
+    }
+    // nothing else of the line changes
+    expect(kept.map((k) => k.payload)).toContain(
+      '{"type":"track","event":"E","writeKey":"***","messageId":"wk-1"}',
+    );
+    const landed = await wh.query<{ n: number }>(`select count(*) as n from cdp.tracks where id = 'wk-4'`);
+    expect(Number(landed[0].n)).toBe(1);
+  });
+
+  it('reads a gzipped file (a storage export) as its lines, and names a corrupt one', async () => {
+    const lines = Array.from({ length: 30 }, (_, i) =>
+      JSON.stringify({ type: 'track', userId: 'gz-u', event: 'Zipped', messageId: `gz-${i}` }),
+    );
+    const file = path.join(dir, 'export.json.gz');
+    fs.writeFileSync(file, gzipSync(lines.join('\n') + '\n'));
+    expect(await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] })).toMatchObject({
+      lines: 30,
+      landed: 30,
+      rejected: 0,
+    });
+    expect(await wh.query(`select count(*) as n from cdp.tracks where user_id = 'gz-u'`)).toEqual([
+      { n: 30 },
+    ]);
+    // cut short: the gzip stream fails, and nothing of it is kept as lines of binary
+    const cut = path.join(dir, 'cut.gz');
+    const whole = gzipSync(Buffer.from(lines.join('\n').replace(/gz-/g, 'cut-')));
+    fs.writeFileSync(cut, whole.subarray(0, whole.length - 12));
+    await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [cut] })).rejects.toThrow(
+      /^Reading .*cut\.gz failed .*(unexpected end of file|incorrect)/i,
+    );
+    expect(
+      await wh.query(`select count(*) as n from cdp.rejected_events where payload like '%\uFFFD%'`),
+    ).toEqual([{ n: 0 }]);
   });
 
   it('reads standard input for "-" and several files in order', async () => {

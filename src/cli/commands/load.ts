@@ -52,10 +52,12 @@ export const loadCommand: CommandSpec = {
   examples: [
     'cdp-lifecycle load events.ndjson',
     'cdp-lifecycle load export-*.ndjson --warehouse postgres://etl@db.internal/analytics',
+    'cdp-lifecycle load segment-export/2024/06/*.json.gz',
     'zcat events.ndjson.gz | cdp-lifecycle load -',
   ],
   notes:
-    'Each line is one spec event (track, identify, page, screen, alias, group). Invalid events and\n' +
+    'Each line is one spec event (track, identify, page, screen, alias, group); gzipped files are read\n' +
+    'as they are (a storage export), whatever their name. Invalid events and\n' +
     'unparsable lines land in <raw-schema>.rejected_events with the reason; valid ones are never lost.\n' +
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
