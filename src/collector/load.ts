@@ -153,7 +153,23 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   const note = (file: string, line: number, reason: string): void => {
     summary.rejected++;
     summary.rejectedByReason[reason] = (summary.rejectedByReason[reason] ?? 0) + 1;
-    if (summary.badLines.length < MAX_LISTED) summary.badLines.push({ file, line, reason });
+    // the first bad lines in reading order: batches finish out of order (two write at once), and a batch notes
+    // its unparsable lines before its invalid events
+    const list = summary.badLines;
+    const rank = (b: BadLine): number => opts.files.indexOf(b.file === 'stdin' ? '-' : b.file);
+    const entry = { file, line, reason };
+    if (list.length >= MAX_LISTED) {
+      const last = list[list.length - 1];
+      if (rank(entry) > rank(last) || (rank(entry) === rank(last) && line > last.line)) return;
+      list.pop();
+    }
+    let at = list.length;
+    while (
+      at > 0 &&
+      (rank(list[at - 1]) > rank(entry) || (rank(list[at - 1]) === rank(entry) && list[at - 1].line > line))
+    )
+      at--;
+    list.splice(at, 0, entry);
   };
 
   const files = opts.files;

@@ -177,6 +177,26 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     ).toEqual([{ n: 0 }]);
   });
 
+  it('lists the bad lines in reading order, whatever order their batches finish in', async () => {
+    const a = path.join(dir, 'order-a.ndjson');
+    const b = path.join(dir, 'order-b.ndjson');
+    const invalid = (i: number) => JSON.stringify({ type: 'track', event: 'No User', messageId: `ord-${i}` });
+    // each batch of 3 holds an invalid event before an unparsable line
+    fs.writeFileSync(a, [invalid(1), '{oops', '{}', invalid(4), 'nope', '{"type":"track"}'].join('\n'));
+    fs.writeFileSync(b, [invalid(7), '[1'].join('\n'));
+    const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [a, b], batchLines: 3 });
+    expect(summary.badLines.map((x) => `${path.basename(x.file)}:${x.line}`)).toEqual([
+      'order-a.ndjson:1',
+      'order-a.ndjson:2',
+      'order-a.ndjson:3',
+      'order-a.ndjson:4',
+      'order-a.ndjson:5',
+      'order-a.ndjson:6',
+      'order-b.ndjson:1',
+      'order-b.ndjson:2',
+    ]);
+  });
+
   it('reads standard input for "-" and several files in order', async () => {
     const stdin = new PassThrough();
     const f2 = path.join(dir, 'more.ndjson');
