@@ -37,7 +37,7 @@ export async function runResultsFor(
   which: string,
   o: StepOptions = {},
 ): Promise<RunResultsRecorder> {
-  const { RunResultsRecorder, loadProject, defaultProjectDir } = await runnerPart();
+  const { RunResultsRecorder, runResultsFile, loadProject, defaultProjectDir } = await runnerPart();
   const args: Record<string, string | boolean | string[] | Record<string, unknown>> = {
     which,
     cdp_lifecycle_version: packageInfo().version,
@@ -53,7 +53,7 @@ export async function runResultsFor(
   // The previous invocation's file goes now: one that stops before writing its own (the schema locked by
   // another run, an unreachable warehouse) must not leave an older run's successes for a monitor to read.
   try {
-    fs.rmSync(path.join(path.resolve(ctx.config.targetPath), 'run_results.json'), { force: true });
+    fs.rmSync(runResultsFile(path.resolve(ctx.config.targetPath)), { force: true });
   } catch {
     // a folder that cannot be written is said when the file is written
   }

@@ -150,26 +150,12 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
     rejectedByReason: {},
     badLines: [],
   };
-  const note = (file: string, line: number, reason: string): void => {
+  const tally = (reason: string): void => {
     summary.rejected++;
     summary.rejectedByReason[reason] = (summary.rejectedByReason[reason] ?? 0) + 1;
-    // the first bad lines in reading order: batches finish out of order (two write at once), and a batch notes
-    // its unparsable lines before its invalid events
-    const list = summary.badLines;
-    const rank = (b: BadLine): number => opts.files.indexOf(b.file === 'stdin' ? '-' : b.file);
-    const entry = { file, line, reason };
-    if (list.length >= MAX_LISTED) {
-      const last = list[list.length - 1];
-      if (rank(entry) > rank(last) || (rank(entry) === rank(last) && line > last.line)) return;
-      list.pop();
-    }
-    let at = list.length;
-    while (
-      at > 0 &&
-      (rank(list[at - 1]) > rank(entry) || (rank(list[at - 1]) === rank(entry) && list[at - 1].line > line))
-    )
-      at--;
-    list.splice(at, 0, entry);
+  };
+  const list = (file: string, line: number, reason: string): void => {
+    if (summary.badLines.length < MAX_LISTED) summary.badLines.push({ file, line, reason });
   };
 
   const files = opts.files;
@@ -210,28 +196,47 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       // Batches in reading order, so that "committed through line n" never skips one still in flight: two
       // batches write at once, and on PostgreSQL the later one may commit first. Only the prefix of committed
       // batches counts as landed for an interruption; a later batch already committed is reported apart.
-      const order: Array<{ last: number; done: boolean; landed: number; rejected: number }> = [];
+      // A batch's bad lines are noted when it leaves this queue, in line order: so the summary lists the first
+      // bad lines of the input, whichever batch commits first.
+      const order: Array<{
+        last: number;
+        done: boolean;
+        landed: number;
+        rejected: number;
+        bad: Array<{ line: number; reason: string }>;
+      }> = [];
       let throughLine = 0;
 
       const flush = async (): Promise<void> => {
         if (events.length === 0 && bad.length === 0) return;
         const batch = { lineNos, bad };
-        const place = { last: lineNo, done: false, landed: 0, rejected: 0 };
+        const place = {
+          last: lineNo,
+          done: false,
+          landed: 0,
+          rejected: 0,
+          bad: [] as Array<{ line: number; reason: string }>,
+        };
         order.push(place);
         const written = ingestor
           .ingest(events, { keepReceivedAt: true, rawTexts: texts, extraRejections: bad })
           .then((res) => {
-            for (const b of batch.bad) note(name, b.line, b.reason);
+            for (const b of batch.bad) tally(b.reason);
+            for (const r of res.rejected) tally(r.reason);
             summary.landed += res.landed;
-            for (const r of res.rejected) note(name, batch.lineNos[r.index], r.reason);
             progress.update(total === undefined ? summary.lines : bytesDone, `${summary.landed} landed`);
             Object.assign(place, {
               done: true,
               landed: res.landed,
               rejected: res.rejected.length + batch.bad.length,
+              bad: [
+                ...batch.bad,
+                ...res.rejected.map((r) => ({ line: batch.lineNos[r.index], reason: r.reason })),
+              ].sort((x, y) => x.line - y.line),
             });
             while (order.length > 0 && order[0].done) {
               const b = order.shift() as (typeof order)[number];
+              for (const x of b.bad) list(name, x.line, x.reason);
               throughLine = b.last;
               committed.landed += b.landed;
               committed.rejected += b.rejected;

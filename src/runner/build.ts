@@ -268,21 +268,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     // Reported as dbt reports models that never ran: each selected model `skipped` with the reason, so that
     // run_results.json says this build failed instead of being left as the previous build wrote it.
     if (!(err instanceof UserError) || err instanceof UsageError) throw err;
-    const models = todo.map((name): ModelResult => {
-      const g = graph.get(name)!;
-      const cfg = renderer.configs.get(name) ?? g.config;
-      return {
-        name,
-        file: g.node.file,
-        materialized: String(cfg.materialized ?? 'view') as Materialization,
-        relation: renderer.relationFor(name, cfg).render(),
-        status: 'skipped',
-        rows: null,
-        incremental: false,
-        ms: 0,
-        message: `not built: ${err.message}`,
-      };
-    });
+    const models = todo.map((name): ModelResult => ({
+      ...newResult(parsed, name),
+      status: 'skipped',
+      message: `not built: ${err.message}`,
+    }));
     throw new BuildFailedError(err.message, { success: false, models, ms: Date.now() - started });
   }
   const results: ModelResult[] = [];
@@ -345,20 +335,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     }
     const g = graph.get(name)!;
     const cfg = renderer.configs.get(name) ?? g.config;
-    const materialized = String(cfg.materialized ?? 'view') as Materialization;
     const relation = renderer.relationFor(name, cfg);
     const t0 = Date.now();
     opts.onModel?.({ phase: 'start', index: i, total: todo.length, name });
-    const result: ModelResult = {
-      name,
-      file: g.node.file,
-      materialized,
-      relation: materialized === 'ephemeral' ? `__dbt__cte__${name}` : relation.render(),
-      status: 'success',
-      rows: null,
-      incremental: false,
-      ms: 0,
-    };
+    const result = newResult(parsed, name);
+    const materialized = result.materialized;
     const brokenUpstream = g.refs.find((r) => failed.has(r));
     if (refusedBy) {
       result.status = 'skipped';
@@ -540,6 +521,24 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     );
   }
   return res;
+}
+
+/** A model's result before it runs: what it is and where it goes, `success` until something else happens. */
+function newResult(parsed: ParsedProject, name: string): ModelResult {
+  const g = parsed.graph.get(name)!;
+  const cfg = parsed.renderer.configs.get(name) ?? g.config;
+  const materialized = String(cfg.materialized ?? 'view') as Materialization;
+  return {
+    name,
+    file: g.node.file,
+    materialized,
+    relation:
+      materialized === 'ephemeral' ? `__dbt__cte__${name}` : parsed.renderer.relationFor(name, cfg).render(),
+    status: 'success',
+    rows: null,
+    incremental: false,
+    ms: 0,
+  };
 }
 
 /** The view models left out of this build whose relation exists (PostgreSQL only: see restoreDroppedViews). */

@@ -54,6 +54,7 @@ export { formatModelLine, formatBuildSummary, formatTestLine, formatTestSummary 
 export { defaultProjectDir, loadProject, type Project } from './project';
 export {
   RunResultsRecorder,
+  runResultsFile,
   RUN_RESULTS_SCHEMA,
   type RunResultsArtifact,
   type RunResultEntry,

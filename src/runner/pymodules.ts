@@ -5,7 +5,7 @@
  */
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
-function strftime(d: Date, fmt: string, dateOnly: boolean): string {
+function strftime(d: Date, fmt: string, dateOnly: boolean, micro = d.getUTCMilliseconds() * 1000): string {
   return fmt.replace(/%([a-zA-Z%])/g, (_, c: string) => {
     switch (c) {
       case 'Y':
@@ -21,7 +21,7 @@ function strftime(d: Date, fmt: string, dateOnly: boolean): string {
       case 'S':
         return dateOnly ? '00' : pad(d.getUTCSeconds());
       case 'f':
-        return dateOnly ? '000000' : pad(d.getUTCMilliseconds(), 3) + '000';
+        return dateOnly ? '000000' : pad(micro, 6);
       case 'j': {
         const start = Date.UTC(d.getUTCFullYear(), 0, 1);
         return pad(Math.floor((d.getTime() - start) / 86400000) + 1, 3);
@@ -85,11 +85,7 @@ export class PyDateTime extends PyDate {
     return this.d.getUTCSeconds();
   }
   override strftime(fmt: string): string {
-    return strftime(
-      this.d,
-      fmt.replace(/%%|%f/g, (m) => (m === '%f' ? pad(this.micro, 6) : m)),
-      false,
-    );
+    return strftime(this.d, fmt, false, this.micro);
   }
   date(): PyDate {
     return new PyDate(this.d);
@@ -138,12 +134,8 @@ function construct(args: unknown[], withTime: boolean): { date: Date; micro: num
   };
   check('year', year, 1, 9999);
   check('month', month, 1, 12);
-  check(
-    'day',
-    day,
-    1,
-    new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeap(year) ? 1 : 0),
-  );
+  const monthDays = month === 2 ? (isLeap(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  check('day', day, 1, monthDays);
   check('hour', hour, 0, 23);
   check('minute', minute, 0, 59);
   check('second', second, 0, 59);

@@ -128,10 +128,15 @@ export class RunResultsRecorder {
   /** Writes `<dir>/run_results.json` through a temporary file, so a reader never sees half of it. */
   write(dir: string): string {
     makeDirs(dir);
-    const file = path.join(dir, 'run_results.json');
+    const file = runResultsFile(dir);
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, `${JSON.stringify(this.artifact(), null, 2)}\n`);
     fs.renameSync(tmp, file);
     return file;
   }
+}
+
+/** Where an invocation writes its artifact in `dir` (dbt's name, which tools look for). */
+export function runResultsFile(dir: string): string {
+  return path.join(dir, 'run_results.json');
 }
