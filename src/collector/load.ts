@@ -12,6 +12,7 @@ import { Ingestor } from './ingest';
 import { ensureRawTables, type Warehouse } from '../warehouse';
 import { UserError, errorMessage } from '../errors';
 import { silentProgress, type Progress } from '../util/progress';
+import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
 
 export interface LoadOptions {
   warehouse: Warehouse;
@@ -23,6 +24,8 @@ export interface LoadOptions {
   logger?: Logger;
   /** Lines per batch handed to the Ingestor (default 2,000). */
   batchLines?: number;
+  /** A batch is handed over early once its lines hold this many characters (default 32 Mi): long lines. */
+  batchChars?: number;
   /** Standard input, for `-` (default process.stdin). */
   stdin?: Readable;
   /**
@@ -134,6 +137,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   await ensureRawTables(opts.warehouse, opts.rawSchema);
   const progress = opts.progress ?? silentProgress;
   const batchLines = opts.batchLines ?? 2000;
+  const batchChars = opts.batchChars ?? 32 * 1024 * 1024;
+  const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -191,6 +196,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       let texts: string[] = [];
       let lineNos: number[] = [];
       let bad: Array<{ reason: string; payload: string; line: number }> = [];
+      // characters of the lines held in the batch being read, which flushes it early when its lines are long
+      let heldChars = 0;
       // Up to two batches in flight: the next one is read and validated while the previous one is written.
       const inFlight: Array<Promise<void>> = [];
       // Batches in reading order, so that "committed through line n" never skips one still in flight: two
@@ -263,6 +270,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         texts = [];
         lineNos = [];
         bad = [];
+        heldChars = 0;
         inFlight.push(written);
         if (inFlight.length >= 2) await inFlight.shift();
       };
@@ -275,26 +283,42 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           const trimmed = line.trim();
           if (trimmed === '') continue;
           summary.lines++;
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(trimmed);
-          } catch {
-            bad.push({ reason: 'line is not valid JSON', payload: line, line: lineNo });
-            continue;
-          }
-          if (Array.isArray(parsed)) {
+          const rejectedFor = (reason: string): void => {
+            bad.push({ reason, payload: line, line: lineNo });
+          };
+          // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a
+          // whole export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line
+          // itself is kept, as every rejected line is.
+          if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
+            rejectedFor(
+              trimmed.startsWith('[')
+                ? `line is larger than ${maxEventBytes} bytes and starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")`
+                : `event is larger than ${maxEventBytes} bytes`,
+            );
+          } else {
+            let parsed: unknown;
+            let valid = true;
+            try {
+              parsed = JSON.parse(trimmed);
+            } catch {
+              valid = false;
+            }
+            if (!valid) rejectedFor('line is not valid JSON');
             // a JSON file of events, or a webhook's array, where one event per line was expected
-            bad.push({
-              reason: 'line is a JSON array: load takes NDJSON, one event object per line (e.g. jq -c ".[]")',
-              payload: line,
-              line: lineNo,
-            });
-            continue;
+            else if (Array.isArray(parsed))
+              rejectedFor(
+                'line is a JSON array: load takes NDJSON, one event object per line (e.g. jq -c ".[]")',
+              );
+            else {
+              events.push(parsed);
+              texts.push(trimmed);
+              lineNos.push(lineNo);
+            }
           }
-          events.push(parsed);
-          texts.push(trimmed);
-          lineNos.push(lineNo);
-          if (events.length + bad.length >= batchLines) await flush();
+          // Rejected lines count towards the batch too: a file of nothing but bad lines (a CSV loaded by
+          // mistake) is written as it is read instead of piling up until the end.
+          heldChars += line.length;
+          if (events.length + bad.length >= batchLines || heldChars >= batchChars) await flush();
         }
         if (!opts.signal?.aborted) await flush();
         // Settle every batch before reporting, even when one failed, so no write outlives this call.

@@ -197,6 +197,86 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     ]);
   });
 
+  it('writes a file of nothing but bad lines batch by batch, not all at its end', async () => {
+    const file = path.join(dir, 'all-bad.csv');
+    fs.writeFileSync(
+      file,
+      ['id,event', '1,Signed Up', '2,Order Completed', '3,Logged In', '4,Logged Out'].join('\n'),
+    );
+    const through: number[] = [];
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [file],
+      batchLines: 2,
+      onCommitted: (s) => through.push(s.throughLine),
+    });
+    expect(summary).toMatchObject({ lines: 5, landed: 0, rejected: 5 });
+    // each commit covers one more batch of two lines
+    expect(through).toEqual([2, 4, 5]);
+    const kept = await wh.query<{ n: number | bigint }>(
+      `select count(*) as n from cdp.rejected_events where payload in ('id,event', '4,Logged Out')`,
+    );
+    expect(Number(kept[0].n)).toBe(2);
+  });
+
+  it('hands a batch over early once its lines hold batchChars characters', async () => {
+    const file = path.join(dir, 'wide.ndjson');
+    const line = (i: number) =>
+      JSON.stringify({ type: 'track', userId: 'wide-u', event: 'Viewed', messageId: `wide-${i}` });
+    fs.writeFileSync(file, [1, 2, 3, 4, 5].map(line).join('\n'));
+    const through: number[] = [];
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [file],
+      batchLines: 1000,
+      // two lines reach it
+      batchChars: line(1).length + 1,
+      onCommitted: (s) => through.push(s.throughLine),
+    });
+    expect(summary).toMatchObject({ landed: 5, rejected: 0 });
+    expect(through).toEqual([2, 4, 5]);
+  });
+
+  it('rejects a line over the event limit without parsing it, and keeps the whole line', async () => {
+    const file = path.join(dir, 'long-lines.ndjson');
+    const event = (i: number) => ({
+      type: 'track',
+      userId: 'long-u',
+      event: 'Viewed',
+      messageId: `long-${i}`,
+    });
+    // a JSON file of events on one line, and a huge line cut short (neither is one event)
+    const array = JSON.stringify(Array.from({ length: 400 }, (_, i) => event(i)));
+    const cut = JSON.stringify({ ...event(900), properties: { blob: 'x'.repeat(5000) } }).slice(0, -3);
+    const ok = JSON.stringify(event(901));
+    fs.writeFileSync(file, [array, cut, ok].join('\n'));
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [file],
+      maxEventBytes: 4096,
+    });
+    const arrayReason =
+      'line is larger than 4096 bytes and starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")';
+    expect(summary).toMatchObject({
+      landed: 1,
+      rejected: 2,
+      badLines: [
+        { file, line: 1, reason: arrayReason },
+        { file, line: 2, reason: 'event is larger than 4096 bytes' },
+      ],
+    });
+    const kept = await wh.query<{ reason: string; payload: string }>(
+      `select reason, payload from cdp.rejected_events where payload like '%long-0%' or payload like '%long-900%' order by reason desc`,
+    );
+    expect(kept).toEqual([
+      { reason: arrayReason, payload: array },
+      { reason: 'event is larger than 4096 bytes', payload: cut },
+    ]);
+  });
+
   it('reads standard input for "-" and several files in order', async () => {
     const stdin = new PassThrough();
     const f2 = path.join(dir, 'more.ndjson');
