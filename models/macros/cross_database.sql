@@ -17,6 +17,12 @@
 '{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
 {%- endmacro %}
 
+{#- Redshift reads a backslash inside '...' as an escape whatever its settings (its QUOTE_LITERAL doubles them),
+    and falls back to postgres__/default__, whose PostgreSQL reads it literally: double it here. -#}
+{% macro redshift__sql_string(value) -%}
+'{{ value | string | replace("\\", "\\\\") | replace("'", "''") }}'
+{%- endmacro %}
+
 {#- BigQuery has no doubled quote inside '...' (two adjacent literals are a syntax error there): \' instead. -#}
 {% macro bigquery__sql_string(value) -%}
 '{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'

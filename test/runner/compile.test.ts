@@ -98,6 +98,17 @@ describe('compileModels', () => {
     expect(builds).toContain('plan=pl\\\\an|');
   });
 
+  it('doubles a backslash in a var for Redshift, whose literals read it as an escape', async () => {
+    const { root, models } = await compileAll('redshift', {
+      lifecycle__purchase_events: ['Order\\', "Customer's Order"],
+    });
+    roots.push(root);
+    const source = models.find(
+      (m) => m.project === 'package' && m.name === 'int_lifecycle__source_days',
+    )!.sql;
+    expect(source).toContain("in ('Order\\\\', 'Customer''s Order')");
+  });
+
   describe('DuckDB (sqlfluff 1.4 has no duckdb dialect: DuckDB parses the files itself)', () => {
     let db: Warehouse;
     beforeAll(async () => {
