@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='built_at', incremental_strategy='delete+insert', on_schema_change='sync_all_columns', tags=['lifecycle', 'intermediate']) }}
+{{ config(materialized=lifecycle_incremental(), unique_key='built_at', incremental_strategy='delete+insert', on_schema_change='sync_all_columns', tags=['lifecycle', 'intermediate']) }}
 
 -- One row per build: when it ran, the D it computed and the config it used. Incremental models keep the
 -- time of the build that last wrote each row (_built_at) and look it up here, so they know the D and the

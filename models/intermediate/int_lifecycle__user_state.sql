@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=lifecycle_incremental(),
     unique_key='user_id',
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',

@@ -1,4 +1,15 @@
 {#-
+  The materialization of the package's incremental models. dbt-bigquery has no delete+insert strategy (it takes
+  merge, insert_overwrite and microbatch only), and a merge cannot replace a model's many rows per key nor drop
+  its tombstones: there the models are rebuilt as tables on every run (the same rows, a full recompute's cost).
+-#}
+{% macro lifecycle_incremental() %}{{ return(adapter.dispatch('lifecycle_incremental', 'cdp_lifecycle')()) }}{% endmacro %}
+
+{% macro default__lifecycle_incremental() %}{{ return('incremental') }}{% endmacro %}
+
+{% macro bigquery__lifecycle_incremental() %}{{ return('table') }}{% endmacro %}
+
+{#-
   The body of a `prior` CTE for incremental models: the build that last wrote {{ this }} (its D and time) and
   `recompute_all` = 1 unless that build used the same config and a D not after this run's, and no model in
   `upstream` recomputed everything since. `builds` is ref('int_lifecycle__builds'), passed in so that the

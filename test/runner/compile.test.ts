@@ -98,6 +98,25 @@ describe('compileModels', () => {
     expect(builds).toContain('plan=pl\\\\an|');
   });
 
+  it.each(TARGET_TYPES.map((t) => [t]))(
+    "materializes the package's incremental models as dbt-%s can run them",
+    async (dialect) => {
+      const { root, models } = await compileAll(dialect, undefined, true);
+      roots.push(root);
+      const pkg = (name: string) => models.find((m) => m.project === 'package' && m.name === name)!;
+      // dbt-bigquery has no delete+insert strategy: there the models are tables, rebuilt on each run
+      const expected = dialect === 'bigquery' ? 'table' : 'incremental';
+      for (const name of [
+        'int_lifecycle__source_days',
+        'int_lifecycle__status_runs',
+        'int_lifecycle__builds',
+      ])
+        expect(pkg(name).materialized).toBe(expected);
+      // a daily run's branch (reading the model's own table) only where the model is incremental
+      expect(/affected_pairs/.test(pkg('int_lifecycle__source_days').sql)).toBe(dialect !== 'bigquery');
+    },
+  );
+
   it('doubles a backslash in a var for Redshift, whose literals read it as an escape', async () => {
     const { root, models } = await compileAll('redshift', {
       lifecycle__purchase_events: ['Order\\', "Customer's Order"],
