@@ -46,10 +46,17 @@
 {{- in_list(expr, var(name, default)) -}}
 {%- endmacro %}
 
+{#- A var's text in the fingerprint, escaped so that no value can read as two (["a\",\"b"] as ["a", "b"]) or as
+    the next part ("x|risk=1"): a backslash, a double quote and a bar each take a backslash. Values without
+    them print as they are, so that a build's stored fingerprint still matches after an upgrade. -#}
+{% macro lifecycle_fingerprint_text(value) -%}
+{{ value | string | replace("\\", "\\\\") | replace('"', '\\"') | replace("|", "\\|") }}
+{%- endmacro %}
+
 {#- The list var `name` as one text, for the fingerprint. -#}
 {% macro lifecycle_list_text(name, default) -%}
 {{- lifecycle_check_list_var(name, default) -}}
-[{% for v in var(name, default) %}{% if not loop.first %}","{% endif %}{{ v }}{% endfor %}]
+[{% for v in var(name, default) %}{% if not loop.first %}","{% endif %}{{ lifecycle_fingerprint_text(v) }}{% endfor %}]
 {%- endmacro %}
 
 {#- A non-empty string var (time zone, trait name), validated. -#}
@@ -122,7 +129,7 @@
   'non_activity=' ~ lifecycle_list_text('lifecycle__non_activity_events', []),
   'core=' ~ lifecycle_list_text('lifecycle__core_events', []),
   'purchase=' ~ lifecycle_list_text('lifecycle__purchase_events', ['Order Completed']),
-  'plan=' ~ lifecycle_string_var('lifecycle__plan_trait', 'plan'),
+  'plan=' ~ lifecycle_fingerprint_text(lifecycle_string_var('lifecycle__plan_trait', 'plan')),
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
   'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
