@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { writeFileWhole } from '../util/files';
 import type { Warehouse } from '../warehouse';
 import {
   LIFECYCLE_STATUSES,
@@ -35,13 +36,10 @@ export async function writeHtmlReport(opts: HtmlReportOptions): Promise<ReportDa
 /** Writes the page whole or not at all. */
 export function writeHtmlFile(file: string, html: string): void {
   file = path.resolve(file);
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    // Write then rename, so a reader (or a browser tab being refreshed) never sees half a page.
-    fs.writeFileSync(tmp, html);
-    fs.renameSync(tmp, file);
+    // whole, so that a reader (or a browser tab being refreshed) never sees half a page
+    writeFileWhole(file, html);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new UserError(
       `Cannot write the HTML report to ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}): choose a file in an existing, writable directory.`,
       { cause: err },

@@ -7,10 +7,9 @@
  * goes in `args`, since `metadata.dbt_version` would claim a dbt release.
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BuildResult, ModelResult } from './build';
-import { makeDirs } from '../util/files';
+import { makeDirs, writeFileWhole } from '../util/files';
 import type { SchemaTestResult, TestResult } from './schema-tests';
 
 export const RUN_RESULTS_SCHEMA = 'https://schemas.getdbt.com/dbt/run-results/v6.json';
@@ -129,9 +128,7 @@ export class RunResultsRecorder {
   write(dir: string): string {
     makeDirs(dir);
     const file = runResultsFile(dir);
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify(this.artifact(), null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    writeFileWhole(file, `${JSON.stringify(this.artifact(), null, 2)}\n`);
     return file;
   }
 }

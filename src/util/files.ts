@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -61,5 +62,44 @@ export function makeDirs(dir: string): void {
       // created meanwhile by another process: fine, as with recursive
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw err;
     }
+  }
+}
+
+/**
+ * Writes `content` to `file` whole or not at all, so a reader (a monitor, a browser tab being refreshed) never
+ * sees half of it: through a temporary file created exclusively under an unpredictable name beside the target
+ * (a predictable one, planted as a link in a shared folder, would redirect the write), then renamed over it.
+ * A link is written through to its target, as `>` does, and an existing file keeps its mode. What is not a
+ * regular file (a FIFO, /dev/stdout, a device) is written directly: a rename would replace it.
+ */
+export function writeFileWhole(file: string, content: string): void {
+  let target = path.resolve(file);
+  try {
+    target = fs.realpathSync(target);
+  } catch {
+    // not there yet (or a dangling link, whose own path is then replaced)
+  }
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.statSync(target);
+  } catch {
+    existing = undefined;
+  }
+  if (existing !== undefined && !existing.isFile()) {
+    fs.writeFileSync(target, content);
+    return;
+  }
+  const tmp = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`,
+  );
+  try {
+    fs.writeFileSync(tmp, content, { flag: 'wx', mode: existing ? existing.mode & 0o777 : 0o666 });
+    // the creation mode is masked by the umask: an existing file's own mode is put back as it was
+    if (existing) fs.chmodSync(tmp, existing.mode & 0o7777);
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
 }

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writableFileProblem } from '../../src/util/files';
+import { writableFileProblem, writeFileWhole } from '../../src/util/files';
+import { writeHtmlFile } from '../../src/report/html';
+import { RunResultsRecorder } from '../../src/runner/run-results';
 
 describe('writableFileProblem', () => {
   let dir: string;
@@ -43,5 +45,76 @@ describe('writableFileProblem', () => {
     expect(writableFileProblem('/proc/x.html')).toMatch(
       /^(\/proc\/x\.html cannot be written \(ENOENT\)|\/proc is not writable)$/,
     );
+  });
+});
+
+describe('writeFileWhole', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-whole-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('ignores a link planted under the temporary name a process id would predict', () => {
+    const victim = path.join(dir, 'victim.txt');
+    fs.writeFileSync(victim, 'untouched');
+    const file = path.join(dir, 'report.html');
+    // the names the previous scheme used (`<file>.<pid>.tmp`), all pointing at the victim
+    for (let pid = process.pid - 5; pid <= process.pid + 5; pid++)
+      fs.symlinkSync(victim, `${file}.${pid}.tmp`);
+    // the report's page and run_results.json go through it
+    writeHtmlFile(file, 'page');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(fs.lstatSync(file).isFile()).toBe(true);
+    expect(fs.readFileSync(file, 'utf8')).toBe('page');
+  });
+
+  it('writes run_results.json past links planted under predictable names', () => {
+    const victim = path.join(dir, 'victim2.txt');
+    fs.writeFileSync(victim, 'untouched');
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const file = path.join(target, 'run_results.json');
+    for (let pid = process.pid - 5; pid <= process.pid + 5; pid++)
+      fs.symlinkSync(victim, `${file}.${pid}.tmp`);
+    expect(new RunResultsRecorder('cdp_lifecycle', { which: 'build' }).write(target)).toBe(file);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ results: [] });
+  });
+
+  it("writes through a link to its target and keeps an existing file's mode", () => {
+    const target = path.join(dir, 'real.json');
+    fs.writeFileSync(target, 'old');
+    fs.chmodSync(target, 0o600);
+    const link = path.join(dir, 'published.json');
+    fs.symlinkSync(target, link);
+    writeFileWhole(link, 'new');
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(target, 'utf8')).toBe('new');
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600);
+    // no temporary file left beside it
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('writes a FIFO directly instead of replacing it with a file', async () => {
+    const fifo = path.join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const read = new Promise<string>((resolve, reject) => {
+      let text = '';
+      fs.createReadStream(fifo, 'utf8')
+        .on('data', (c) => (text += String(c)))
+        .on('end', () => resolve(text))
+        .on('error', reject);
+    });
+    // the reader opens the FIFO first, or the synchronous write would wait for one forever
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      writeFileWhole(fifo, 'streamed');
+    } finally {
+      // ends the reader whatever happened above, so that a failure cannot leave it waiting
+      fs.closeSync(fs.openSync(fifo, 'w'));
+    }
+    expect(await read).toBe('streamed');
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
   });
 });
