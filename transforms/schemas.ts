@@ -15,7 +15,9 @@ export const MAX_NESTING_DEPTH = 64;
 
 // A numeric id beyond 2^53 is rounded by every JSON parser: two users would land as one, so it is refused.
 const safeNumber = { maximum: Number.MAX_SAFE_INTEGER, minimum: -Number.MAX_SAFE_INTEGER } as const;
-const id = { type: ['string', 'number'], minLength: 1, ...safeNumber } as const;
+// An id of spaces only names nobody: counted as absent, like an empty one (it would land as a user "  " and be
+// synced back to the CDP).
+const id = { type: ['string', 'number'], minLength: 1, pattern: '\\S', ...safeNumber } as const;
 // analytics.js sends `userId: null` for anonymous calls, so null is allowed here and the identity rule
 // below decides.
 const optionalId = { type: ['string', 'number', 'null'], ...safeNumber } as const;
@@ -106,6 +108,8 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
       for (const key of ['userId', 'anonymousId']) {
         const v = event[key];
         if (v === '') return `${type} call has neither userId nor anonymousId (${key} is empty)`;
+        if (typeof v === 'string' && v.trim() === '')
+          return `${type} call has neither userId nor anonymousId (${key} is blank)`;
         if (v !== undefined && v !== null && typeof v !== 'string' && typeof v !== 'number') return null;
         if (typeof v === 'number' && Math.abs(v) > Number.MAX_SAFE_INTEGER) return null;
       }

@@ -620,7 +620,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         };
         let reason: string | null = null;
         let group: string | undefined;
-        if (userId === null || userId === '') reason = 'user_id is null or empty';
+        if (userId === null || userId.trim() === '') reason = 'user_id is null, empty or blank';
         else if (duplicates.has(userId))
           reason = `user_id appears more than once in ${schema}.${SOURCE_TABLE}`;
         let msg: IdentifyMessage | undefined;

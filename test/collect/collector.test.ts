@@ -692,6 +692,28 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(rj.ra).toBeInstanceOf(Date);
   });
 
+  it('counts an id of spaces only as absent: quarantined alone, anonymous beside an anonymousId', async () => {
+    const batch = [
+      { type: 'track', userId: '  ', event: 'Blank', messageId: 'blank-1' },
+      { type: 'track', userId: ' \t', anonymousId: 'blank-anon', event: 'Blank', messageId: 'blank-2' },
+    ];
+    const res = await postJson(collector.url, '/v1/batch', { batch }, KEY);
+    expect(res.body).toEqual({
+      success: true,
+      landed: 1,
+      rejected: [
+        {
+          index: 0,
+          messageId: 'blank-1',
+          reason: 'track call has neither userId nor anonymousId (userId is blank)',
+        },
+      ],
+    });
+    expect(
+      await wh.query(`select id, user_id, anonymous_id from cdp.tracks where id like 'blank-%' order by id`),
+    ).toEqual([{ id: 'blank-2', user_id: null, anonymous_id: 'blank-anon' }]);
+  });
+
   it("quarantines the events that take a batch's sentAt that is not ISO-8601, and lands the others", async () => {
     const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
       type: 'track',

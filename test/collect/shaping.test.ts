@@ -238,6 +238,13 @@ describe('event schemas', () => {
     [{ userId: null, anonymousId: 'a', type: 'identify' }, null],
     [{ type: 'track', event: 'A' }, 'track call has neither userId nor anonymousId'],
     [{ type: 'identify', userId: '' }, 'identify call has neither userId nor anonymousId (userId is empty)'],
+    // spaces only name nobody either
+    [
+      { type: 'identify', userId: ' \t' },
+      'identify call has neither userId nor anonymousId (userId is blank)',
+    ],
+    [{ type: 'alias', userId: 'u', previousId: '  ' }, 'previousId is blank'],
+    [{ type: 'page', userId: '  ', anonymousId: 'a' }, null],
     // an id of the wrong type is that id's problem, not a missing identity
     [{ type: 'track', event: 'A', userId: { a: 1 } }, 'userId must be string or number or null'],
     [

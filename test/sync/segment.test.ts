@@ -574,6 +574,8 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
     }));
     users.push({ ...users[0], user_id: 'huge', subscription_status: 'y'.repeat(40_000) });
     users.push({ ...users[1], user_id: null });
+    // spaces only: a user_id the collector no longer lands, but a destination's own table may hold
+    users.push({ ...users[2], user_id: '  ' });
     await writeUserLifecycle(wh, 'lc', users);
     const s = await runSync({
       warehouse: wh,
@@ -583,7 +585,7 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
       writeKey: 'k',
       traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
     });
-    expect(s).toMatchObject({ considered: 72, changed: 72, sent: 70, invalid: 2, failed: 0 });
+    expect(s).toMatchObject({ considered: 73, changed: 73, sent: 70, invalid: 3, failed: 0 });
     expect(s.exitCode).toBe(0);
     expect(cdp.requests.length).toBeGreaterThanOrEqual(3);
     for (const r of cdp.requests) expect(r.bodyBytes).toBeLessThanOrEqual(500_000);
@@ -594,10 +596,11 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
       `select user_id, error from lc.sync_log where run_id = $1 and status = 'invalid' order by user_id`,
       [s.runId],
     );
-    expect(invalid).toHaveLength(2);
-    expect(invalid[0]).toMatchObject({ user_id: 'huge' });
-    expect(String(invalid[0].error)).toMatch(/over the 32768-byte event limit/);
-    expect(invalid[1]).toEqual({ user_id: null, error: 'user_id is null or empty' });
+    expect(invalid).toHaveLength(3);
+    expect(invalid[0]).toEqual({ user_id: '  ', error: 'user_id is null, empty or blank' });
+    expect(invalid[1]).toMatchObject({ user_id: 'huge' });
+    expect(String(invalid[1].error)).toMatch(/over the 32768-byte event limit/);
+    expect(invalid[2]).toEqual({ user_id: null, error: 'user_id is null, empty or blank' });
 
     // A user_id twice in user_lifecycle (its unique test fails): neither row is sent, both are logged.
     await wh.query(
@@ -612,7 +615,7 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
       writeKey: 'k',
       traits: { lifecycle_status: 'lifecycle_status', plan: 'subscription_status' },
     });
-    expect(dup).toMatchObject({ changed: 4, sent: 0, invalid: 4 });
+    expect(dup).toMatchObject({ changed: 5, sent: 0, invalid: 5 });
     expect(cdp.requests).toHaveLength(0);
     const dupLog = await wh.query(
       `select user_id, error from lc.sync_log where run_id = $1 and user_id = 'dup'`,
@@ -633,9 +636,9 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
       fullResync: true,
       batchSize: 7,
     });
-    // The default mapping leaves out subscription_status, so "huge" is small now; the null id and the two
-    // "dup" rows stay invalid.
-    expect(small).toMatchObject({ sent: 71, invalid: 3 });
+    // The default mapping leaves out subscription_status, so "huge" is small now; the null and blank ids and
+    // the two "dup" rows stay invalid.
+    expect(small).toMatchObject({ sent: 71, invalid: 4 });
     for (const r of cdp.requests) expect(r.body.batch.length).toBeLessThanOrEqual(7);
   });
 });
