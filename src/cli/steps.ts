@@ -583,8 +583,9 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     integrations: s.integrations,
     rateLimit: s.rateLimit,
     progress: ctx.out.progress(),
+    // a warning, not a debug line: a sync slowed down by retries says why in a cron or serve log
     onRetry: (r) =>
-      ctx.out.debug(
+      ctx.out.warn(
         `retry ${r.attempt} in ${seconds(r.delayMs)} (${plural(r.events, 'event')}): ${r.message}`,
       ),
   });

@@ -515,6 +515,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       const message =
         err instanceof HttpError ? err.message : 'Internal error; nothing was stored, retry later.';
       if (status >= 500) log.error({ err: errorMessage(err), status }, 'request failed');
+      // a wrong write key loses everything its sender sends: a warning, which alerting on warnings sees
+      else if (status === 401) log.warn({ status, error: message }, 'request refused');
       else log.info({ status, error: message }, 'request refused');
       activity.requests++;
       if (status >= 500) activity.failed++;

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
@@ -195,6 +197,28 @@ export function runSuite(kind: WarehouseKind): void {
           expect(viaRun.stderr).not.toMatch(/did not run/);
         } finally {
           await refusing.close();
+        }
+      });
+
+      it('says each retry of a failing request on stderr without --verbose (a cron log shows why a sync is slow)', async () => {
+        let calls = 0;
+        const flaky = http.createServer((req, res) => {
+          req.resume();
+          req.on('end', () => {
+            calls++;
+            res.writeHead(calls === 1 ? 500 : 200, { 'content-type': 'application/json' });
+            res.end(calls === 1 ? '{"message":"boom"}' : '{"success":true}');
+          });
+        });
+        await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+        try {
+          const url = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+          const r = await cli(['sync', '--to', 'segment', '--endpoint', url, '--write-key', 'k3']);
+          expectExit(r, 0);
+          expect(r.stderr).toMatch(/^warning: retry 1 in [^\n]*: HTTP 500/m);
+          expect(calls).toBe(2);
+        } finally {
+          await new Promise<void>((resolve) => flaky.close(() => resolve()));
         }
       });
 

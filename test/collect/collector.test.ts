@@ -977,6 +977,10 @@ describeEachWarehouse('collector activity log', ({ tw }) => {
       ];
       expect((await postJson(collector.url, '/v1/batch', { batch }, KEY)).status).toBe(200);
       expect((await postJson(collector.url, '/v1/batch', { batch: [] }, 'wrong-key')).status).toBe(401);
+      // a sender with a wrong key loses every event it sends: a warning, which alerting on warnings sees
+      expect(records.find((r) => r.msg === 'request refused' && r.status === 401)).toMatchObject({
+        level: 40,
+      });
       await new Promise((resolve) => setTimeout(resolve, 700));
       // the intervals with requests (one, or two if a tick fell between them); quiet ones write none
       const sums = records.filter((r) => r.msg === 'collector activity');
