@@ -38,6 +38,7 @@ import {
   SEGMENT_LIMITS,
   RUDDERSTACK_SIZER,
   SEGMENT_SIZER,
+  maskingTransport,
   type IdentifyMessage,
   type Limits,
   type Sizer,
@@ -416,6 +417,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
             limits,
             Math.floor(opts.concurrency ?? 2),
           );
+    transport = maskingTransport(transport, opts.writeKey);
   }
   // Sizes are measured as the target's wire format, also in a dry run, so it reports the same invalid rows.
   const sizer: Sizer = opts.to === 'segment' ? SEGMENT_SIZER : RUDDERSTACK_SIZER;

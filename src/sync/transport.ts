@@ -153,3 +153,30 @@ export const RUDDERSTACK_SIZER: Sizer = {
     RUDDER_SDK_EVENT_OVERHEAD,
   batchOverheadBytes: (events) => 128 + Math.max(0, events - 1),
 };
+
+/**
+ * `t` with the write key, and the Basic credentials made of it, replaced by `***` in every outcome's message:
+ * an endpoint that echoes what it was sent (a proxy's error page, "invalid writeKey …") would otherwise put the
+ * key in the terminal, `sync_log` and `sync_state.last_error`.
+ */
+export function maskingTransport(t: Transport, writeKey: string): Transport {
+  const secrets = [
+    writeKey,
+    Buffer.from(`${writeKey}:`).toString('base64'),
+    Buffer.from(writeKey).toString('base64'),
+  ]
+    // a one- or two-character key would mask ordinary words
+    .filter((s) => s.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  const mask = (text: string): string => secrets.reduce((out, s) => out.split(s).join('***'), text);
+  return {
+    target: t.target,
+    host: t.host,
+    limits: t.limits,
+    eventBytes: (msg) => t.eventBytes(msg),
+    batchOverheadBytes: (events) => t.batchOverheadBytes(events),
+    send: async (msgs) =>
+      (await t.send(msgs)).map((o) => (o.kind === 'ok' ? o : { ...o, message: mask(o.message) })),
+    close: () => t.close(),
+  };
+}

@@ -378,6 +378,35 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(st2).toEqual({ status: 'delivered', last_error: null, attempts: 2 });
   });
 
+  it('masks the write key an endpoint echoes back, in the summary, sync_log and sync_state', async () => {
+    await setStatus(wh, 'lifecycle', 'u00012', 'at_risk', '2024-06-30', 'active');
+    cdp.setHandler((r) => ({
+      status: 400,
+      body: { success: false, message: `invalid writeKey ${KEY}; got ${String(r.headers.authorization)}` },
+    }));
+    try {
+      const s = await runSync(base());
+      expect(s).toMatchObject({ failed: 1 });
+      expect(s.errors).toEqual([
+        { userId: 'u00012', status: 'failed', error: 'HTTP 400: invalid writeKey ***; got Basic ***' },
+      ]);
+      const [st] = await wh.query<{ last_error: string }>(
+        `select last_error from lifecycle.sync_state where user_id = 'u00012'`,
+      );
+      expect(st.last_error).toBe('HTTP 400: invalid writeKey ***; got Basic ***');
+      const logged = await wh.query<{ error: string }>(
+        `select error from lifecycle.sync_log where run_id = $1 and user_id = 'u00012'`,
+        [s.runId],
+      );
+      expect(logged).toEqual([{ error: 'HTTP 400: invalid writeKey ***; got Basic ***' }]);
+      expect(formatSyncSummary(s)).not.toContain(KEY);
+    } finally {
+      // delivered, so that the tests after this one see no failed row
+      cdp.setHandler(() => ({ status: 200 }));
+      await runSync(base());
+    }
+  });
+
   it('retries 429 after Retry-After and 500 with backoff, under the same messageIds', async () => {
     await setStatus(wh, 'lifecycle', 'u00010', 'power', '2024-06-30', 'active');
     let n = 0;
