@@ -203,6 +203,21 @@ const TZDB_SHORT_NAMES = new Set([
  * time zone) or not at all (2024-02-30 becomes 1 March on some warehouses): a usage error before anything runs.
  */
 export function checkVarValues(vars: Record<string, unknown>): void {
+  // A NUL ends a SQL text early on DuckDB and is refused by PostgreSQL's protocol: either way the warehouse's
+  // message would name neither the var nor the character.
+  const hasNul = (v: unknown, depth = 0): boolean =>
+    typeof v === 'string'
+      ? v.includes('\u0000')
+      : depth < 32 &&
+        typeof v === 'object' &&
+        v !== null &&
+        Object.values(v).some((x) => hasNul(x, depth + 1));
+  for (const [name, value] of Object.entries(vars)) {
+    if (hasNul(value) || name.includes('\u0000'))
+      throw new UsageError(
+        `The var ${name.replace(/\u0000/g, '\\u0000')} holds a NUL character (\\u0000), which SQL texts cannot: remove it.`,
+      );
+  }
   // The raw tables' schema and names become quoted identifiers: a bad one would fail the first model that
   // reads it, with the model blamed instead of the var.
   for (const [name, value] of Object.entries(vars)) {
@@ -212,8 +227,13 @@ export function checkVarValues(vars: Record<string, unknown>): void {
         : /^lifecycle__[a-z]+_table$/.test(name)
           ? 'table'
           : undefined;
-    if (!kind || value === undefined || value === null) continue;
-    const problem = schemaNameProblem(String(value), kind);
+    if (!kind || value === undefined) continue;
+    // templates print a null as None and a list as Python's ['a']: neither names a relation
+    if (typeof value !== 'string')
+      throw new UsageError(
+        `The var ${name} must be a ${kind} name as a string, not ${JSON.stringify(value)}.`,
+      );
+    const problem = schemaNameProblem(value, kind);
     if (problem) throw new UsageError(`The var ${name} "${String(value)}" ${problem}.`);
   }
   const tz = vars.lifecycle__timezone;

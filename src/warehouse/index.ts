@@ -101,7 +101,15 @@ function userPartNeedsEncoding(url: string): boolean {
  */
 export function redact(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):(.*)@/is.exec(url);
-  const masked = m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
+  let masked = m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
+  if (!m) {
+    // a mistyped URL (`postgres:user:pw@host`, `postgres//user:pw@host`) still holds a password: everything
+    // from the first colon of the part before the last `@` (after its last `/`) is masked
+    const at = url.lastIndexOf('@');
+    const start = url.lastIndexOf('/', at) + 1;
+    const colon = at > 0 ? url.indexOf(':', start) : -1;
+    if (colon !== -1 && colon < at) masked = `${url.slice(0, colon)}:***${url.slice(at)}`;
+  }
   // libpq's password parameter, which pg reads from the query too
   return masked.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }

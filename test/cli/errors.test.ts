@@ -122,6 +122,28 @@ describe('cli error manners', () => {
       '{lifecycle__as_of_date: 2024-02-30}',
       /The var lifecycle__as_of_date "2024-02-30" is not a calendar date/,
     ],
+    // a NUL cut the SQL text short ("unterminated quoted string", reported as unexpected)
+    [
+      '{"lifecycle__churn_events": ["a\\u0000b"]}',
+      /^error: The var lifecycle__churn_events holds a NUL character \(\\u0000\), which SQL texts cannot: remove it\.$/m,
+    ],
+    [
+      '{"lifecycle__plan_trait": "pl\\u0000an"}',
+      /^error: The var lifecycle__plan_trait holds a NUL character/m,
+    ],
+    // templates would print None, True or ['a'] as the relation's name
+    [
+      '{lifecycle__raw_schema: null}',
+      /^error: The var lifecycle__raw_schema must be a schema name as a string, not null\.$/m,
+    ],
+    [
+      '{lifecycle__tracks_table: true}',
+      /^error: The var lifecycle__tracks_table must be a table name as a string, not true\.$/m,
+    ],
+    [
+      '{lifecycle__pages_table: [a]}',
+      /^error: The var lifecycle__pages_table must be a table name as a string, not \["a"\]\.$/m,
+    ],
   ])('exits 2 on bad --vars %s', async (vars, message) => {
     const r = await runCli(['build', '--warehouse', `duckdb://${dir}/x.duckdb`, '--vars', vars], {
       cwd: dir,
@@ -136,6 +158,12 @@ describe('cli error manners', () => {
 
   it.each([
     ['mysql://h/db', /The warehouse URL "mysql:\/\/h\/db" is not supported: use duckdb:\/\/<path>/],
+    // a mistyped URL still holds a password: it is masked all the same
+    [
+      'postgres:postgres:S3cretPW@127.0.0.1:5999/x',
+      /The warehouse URL "postgres:\*\*\*@127\.0\.0\.1:5999\/x" is not supported/,
+    ],
+    ['postgres//app:S3cretPW@db/x', /The warehouse URL "postgres\/\/app:\*\*\*@db\/x" is not supported/],
     ['duckdb://', /has no path/],
     ['postgres://host-only', /needs a host and a database/],
     [
@@ -146,6 +174,7 @@ describe('cli error manners', () => {
     const r = await runCli(['build', '--warehouse', url], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain('S3cretPW');
     expectNoStack(r);
   });
 
