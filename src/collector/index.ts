@@ -16,6 +16,7 @@ export {
 } from './server';
 export {
   checkLoadFiles,
+  describeInputs,
   loadFiles,
   LoadStopped,
   type LoadCommitted,

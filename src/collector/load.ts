@@ -88,6 +88,13 @@ const MAX_LISTED = 1000;
 const count = (n: number, word: string): string =>
   `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
 
+/** "2 files", "standard input", "standard input and 1 file": what a load read, for its summaries. */
+export function describeInputs(files: readonly string[]): string {
+  const named = files.filter((f) => f !== '-').length;
+  const stdin = files.length > named ? 'standard input' : '';
+  return [stdin, named > 0 || !stdin ? count(named, 'file') : ''].filter(Boolean).join(' and ');
+}
+
 /**
  * Throws a UserError naming the first file `load` could not read (missing, a directory, unreadable), so that
  * the CLI can check them before it opens, and so creates, a warehouse.
@@ -344,7 +351,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   } finally {
     await ingestor.close();
     progress.stop(
-      `loaded ${count(summary.landed, 'event')} from ${count(summary.files, 'file')}, ${summary.rejected} rejected` +
+      `loaded ${count(summary.landed, 'event')} from ${describeInputs(opts.files)}, ${summary.rejected} rejected` +
         (summary.rejected > 0 ? ` (see ${opts.rawSchema}.rejected_events)` : ''),
     );
   }

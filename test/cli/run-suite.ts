@@ -38,7 +38,7 @@ export function runSuite(kind: WarehouseKind): void {
         const r = await cli(['load', 'events.ndjson']);
         expectExit(r, 0);
         expect(r.stdout).toMatch(
-          /Landed 6 events from 7 lines in 1 file into .* \(schema cdp\); 1 line rejected, kept in cdp\.rejected_events\.\n/,
+          /Landed 6 events from 7 lines of 1 file into .* \(schema cdp\); 1 line rejected, kept in cdp\.rejected_events\.\n/,
         );
         expect(r.stderr).toMatch(/1 line rejected, kept in cdp\.rejected_events/);
         const wh = await tw().open();

@@ -289,14 +289,23 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
         JSON.stringify({ type: 'track', userId: 'stdin-user', event: 'Piped', messageId: `p-${i}` }),
       ).join('\r\n'),
     );
+    let said = '';
     const summary = await loadFiles({
       warehouse: wh,
       rawSchema: 'cdp',
       files: ['-', f2],
       stdin,
       batchLines: 10,
+      progress: {
+        start: () => undefined,
+        update: () => undefined,
+        increment: () => undefined,
+        stop: (t) => (said = String(t)),
+      },
     });
     expect(summary).toMatchObject({ files: 2, lines: 26, landed: 26, rejected: 0, badLines: [] });
+    // standard input is not a file
+    expect(said).toBe('loaded 26 events from standard input and 1 file, 0 rejected');
     expect(await wh.query(`select count(*) as n from cdp.tracks where user_id = 'stdin-user'`)).toEqual([
       { n: 25 },
     ]);

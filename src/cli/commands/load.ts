@@ -62,7 +62,7 @@ export const loadCommand: CommandSpec = {
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
   action: async (ctx, files) => {
-    const { loadFiles, checkLoadFiles, LoadStopped } = await collectorPart();
+    const { loadFiles, checkLoadFiles, describeInputs, LoadStopped } = await collectorPart();
     // before the warehouse is opened: a DuckDB file would be created for a load that cannot start
     checkLoadFiles(files);
     return withWarehouse(ctx, async (wh) => {
@@ -104,7 +104,7 @@ export const loadCommand: CommandSpec = {
       );
       // the rejected count on stdout too: `load > load.log` keeps the whole result
       ctx.out.print(
-        `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} in ${plural(s.files, 'file')} into ${wh.displayUrl} (schema ${ctx.config.rawSchema})` +
+        `Landed ${plural(s.landed, 'event')} from ${plural(s.lines, 'line')} of ${describeInputs(files)} into ${wh.displayUrl} (schema ${ctx.config.rawSchema})` +
           (s.rejected > 0
             ? `; ${plural(s.rejected, 'line')} rejected, kept in ${ctx.config.rawSchema}.rejected_events.`
             : '.'),
