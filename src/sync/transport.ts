@@ -1,5 +1,6 @@
 import type { TraitValue } from './traits';
 import { UsageError } from '../errors';
+import { redact } from '../warehouse/index';
 
 /** The identify as cdp-lifecycle builds it; each transport adds its envelope fields on the wire. */
 export interface IdentifyMessage {
@@ -116,16 +117,25 @@ export function normaliseHost(url: string): string {
  * which a proxy or a catch-all endpoint may well answer with 200.
  */
 export function checkEndpoint(raw: string): string {
+  // a password in the URL is never printed back
+  const shown = redact(raw);
   let host: string;
   try {
     host = normaliseHost(raw);
   } catch {
-    throw new UsageError(`--endpoint "${raw}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
+    throw new UsageError(`--endpoint "${shown}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
+  }
+  const u = new URL(raw);
+  if (u.username !== '' || u.password !== '') {
+    // dropped, a proxy that needs them would answer 401, which reads as a refused write key
+    throw new UsageError(
+      `--endpoint "${shown}" carries a user name or password, which the sync does not send (it authenticates with --write-key): remove them from the URL.`,
+    );
   }
   const apiPath = /\/v1(\/[a-z]+)?$/i.exec(host);
   if (apiPath) {
     throw new UsageError(
-      `--endpoint "${raw}" ends with the API path ${apiPath[0]}: pass the base URL, ${host.slice(0, apiPath.index) || host}, and the sync adds /v1/batch itself.`,
+      `--endpoint "${shown}" ends with the API path ${apiPath[0]}: pass the base URL, ${host.slice(0, apiPath.index) || host}, and the sync adds /v1/batch itself.`,
     );
   }
   return host;

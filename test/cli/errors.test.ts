@@ -384,6 +384,16 @@ describe('cli error manners', () => {
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
     ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
+    // credentials in the URL were dropped without a word (a proxy needing them answered 401), and a bad
+    // scheme printed the password back
+    [
+      ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'http://proxy:Pr0xyPW@127.0.0.1:9'],
+      /^error: --endpoint "http:\/\/proxy:\*\*\*@127\.0\.0\.1:9" carries a user name or password, which the sync does not send \(it authenticates with --write-key\): remove them from the URL\.$/m,
+    ],
+    [
+      ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'ftp://proxy:Pr0xyPW@x'],
+      /^error: --endpoint "ftp:\/\/proxy:\*\*\*@x" is not an http\(s\) URL/m,
+    ],
     // the client adds /v1/batch: a URL copied with it would be posted to /v1/batch/v1/batch
     [
       ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'http://127.0.0.1:9/v1/batch'],
