@@ -353,10 +353,11 @@ export function locateConfigFile(
  * and on PostgreSQL a quoted "LIFECYCLE" is a different schema from the lifecycle analysts type unquoted.
  */
 export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'schema'): string | undefined {
-  if (!isValidIdent(value)) {
-    const why = !/^[A-Za-z0-9_$]+$/.test(value)
+  // `$` is a PostgreSQL identifier character, but neither BigQuery nor Snowflake's unquoted names take it
+  if (!isValidIdent(value) || value.includes('$')) {
+    const why = !/^[A-Za-z0-9_]+$/.test(value)
       ? 'use letters, digits and underscores only'
-      : /^[0-9$]/.test(value)
+      : /^[0-9]/.test(value)
         ? 'start it with a letter or an underscore'
         : 'use at most 63 characters';
     return `is not a valid ${kind} name: ${why}`;

@@ -241,6 +241,11 @@ export function selectModels(
     chosen = new Set();
     for (const item of items) {
       const parts = item.split(',').filter(Boolean);
+      // commas alone (`--select ,`) picked no model and exited 0, as if the build had run
+      if (parts.length === 0)
+        throw new UsageError(
+          `The selector "${item}" names no model: name the models to pick (e.g. --select user_lifecycle+).`,
+        );
       let acc: Set<string> | undefined;
       for (const p of parts) {
         const s = matchSelector(graph, p, projectName);

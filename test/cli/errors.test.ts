@@ -185,6 +185,7 @@ describe('cli error manners', () => {
       /^error: --select is empty: name the models to pick .*, or leave --select out for every model\.$/m,
     ],
     [['test', '--select', ' '], /^error: --select is empty: name the models to pick/m],
+    [['build', '--select', ','], /^error: The selector "," names no model: name the models to pick/m],
     // a typo gets the nearest model, keeping the graph operators
     [
       ['build', '--select', 'user_lifecyle+'],
@@ -294,6 +295,10 @@ describe('cli error manners', () => {
       /--schema "pg_lifecycle" is reserved by the warehouse/,
     ],
     [['test', '--raw-schema', 'CDP'], /--raw-schema "CDP" has upper-case letters: use "cdp"/],
+    [
+      ['build', '--schema', 'a$b'],
+      /--schema "a\$b" is not a valid schema name: use letters, digits and underscores only\./,
+    ],
     // the var that points the package at other raw tables: checked like the flag, and never against it
     [
       ['build', '--vars', '{"lifecycle__raw_schema": "a b"}'],
@@ -384,6 +389,7 @@ describe('cli error manners', () => {
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
     ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
+    [['report', '--html', ''], /^error: --html is empty: name the file to write/m],
     // credentials in the URL were dropped without a word (a proxy needing them answered 401), and a bad
     // scheme printed the password back
     [

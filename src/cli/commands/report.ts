@@ -17,7 +17,12 @@ export async function printReport(ctx: CommandContext, wh: Warehouse, htmlFile?:
 
 /** The --html file, resolved, once it is known to be writable. */
 export function htmlOption(ctx: CommandContext): string | undefined {
-  if (!ctx.opts.html) return undefined;
+  if (ctx.opts.html === undefined || ctx.opts.html === false) return undefined;
+  // an empty value (an unset shell variable) wrote nothing and said nothing
+  if (String(ctx.opts.html).trim() === '')
+    throw new UsageError(
+      '--html is empty: name the file to write (e.g. --html lifecycle-report.html), or leave it out.',
+    );
   const file = path.resolve(String(ctx.opts.html));
   const problem = writableFileProblem(file);
   if (problem) throw new UsageError(`--html ${String(ctx.opts.html)}: ${problem}; choose another file.`);
