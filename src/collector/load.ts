@@ -53,6 +53,8 @@ export interface LoadCommitted {
   filesDone: string[];
   /** The file being loaded (`stdin` for `-`). */
   file: string;
+  /** Whether `file` is gzipped, so that a resume command decompresses it before counting lines. */
+  gzipped?: boolean;
   throughLine: number;
   /** Events landed and lines rejected in lines 1 to `throughLine` (and every line of `filesDone`). */
   landed: number;
@@ -258,6 +260,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
             opts.onCommitted?.({
               filesDone: filesDone.slice(),
               file: name,
+              gzipped,
               throughLine,
               landed: committed.landed,
               rejected: committed.rejected,

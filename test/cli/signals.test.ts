@@ -200,6 +200,19 @@ describe('the line an interrupted load of files ends with', () => {
     );
   });
 
+  it('decompresses a gzipped file before counting its lines', () => {
+    const text = interruptedLoad(['export.json.gz'], {
+      filesDone: [],
+      file: 'export.json.gz',
+      gzipped: true,
+      throughLine: 41_211,
+      landed: 41_211,
+      rejected: 0,
+      landedBeyond: 0,
+    });
+    expect(text).toContain('load from `gzip -dc export.json.gz | tail -n +41212 | cdp-lifecycle load - …`');
+  });
+
   it('names the events of a later batch that committed first (PostgreSQL writes two batches at once)', () => {
     const text = interruptedLoad(['e.ndjson'], {
       filesDone: [],

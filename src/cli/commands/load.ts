@@ -32,7 +32,8 @@ export function interruptedLoad(
   const resume =
     c.file === 'stdin'
       ? `line ${(c.throughLine + 1).toLocaleString('en-US')} of standard input`
-      : `\`tail -n +${c.throughLine + 1} ${c.file} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
+      : // a gzipped file's lines are counted after gunzip: tail on the compressed bytes would land nothing
+        `\`${c.gzipped ? `gzip -dc ${c.file} | tail -n +${c.throughLine + 1}` : `tail -n +${c.throughLine + 1} ${c.file}`} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
   const beyond =
     c.landedBeyond > 0
       ? ` (and ${plural(c.landedBeyond, 'line')} of a later batch, which loading from there lands again)`
