@@ -73,11 +73,28 @@ export function makeDirs(dir: string): void {
  * regular file (a FIFO, /dev/stdout, a device) is written directly: a rename would replace it.
  */
 export function writeFileWhole(file: string, content: string): void {
-  let target = path.resolve(file);
+  const given = path.resolve(file);
+  // /dev/stdout and /proc/self/fd/N name a descriptor, which may be a pipe (no path to put a file beside) or a
+  // file the shell opened: written in place, appending as `>>` does, so that a redirected output keeps what
+  // was printed before and a log keeps its earlier lines
+  let target = given;
   try {
     target = fs.realpathSync(target);
   } catch {
     // not there yet (or a dangling link, whose own path is then replaced)
+  }
+  // a descriptor of this process is written as it is: reopening it fails for a socket (ENXIO), and would
+  // truncate a file the shell opened with `>>`
+  const fdMatch = /^\/(?:dev\/(?:std(out|err)|fd\/(\d+))|proc\/self\/fd\/(\d+))$/.exec(given);
+  if (fdMatch) {
+    const fd = fdMatch[1] === 'out' ? 1 : fdMatch[1] === 'err' ? 2 : Number(fdMatch[2] ?? fdMatch[3]);
+    writeAllSync(fd, Buffer.from(content));
+    return;
+  }
+  const descriptor = (p: string) => p.startsWith('/dev/') || p.startsWith('/proc/');
+  if (descriptor(given) || descriptor(target)) {
+    fs.writeFileSync(given, content, { flag: 'a' });
+    return;
   }
   let existing: fs.Stats | undefined;
   try {
@@ -101,5 +118,18 @@ export function writeFileWhole(file: string, content: string): void {
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Writes all of `buf` to `fd`, waiting while a non-blocking pipe or socket is full (EAGAIN). */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
   }
 }

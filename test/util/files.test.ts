@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,6 +94,33 @@ describe('writeFileWhole', () => {
     expect(fs.statSync(target).mode & 0o777).toBe(0o600);
     // no temporary file left beside it
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('writes /dev/stdout in place: into a pipe, and after what a redirected file or log already holds', () => {
+    const write = (stdout: 'pipe' | number) =>
+      spawnSync(
+        process.execPath,
+        [
+          '-r',
+          path.join(__dirname, '..', 'helpers', 'ts-register.js'),
+          '-e',
+          `require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'util', 'files'))}).writeFileWhole('/dev/stdout', 'page')`,
+        ],
+        { stdio: ['ignore', stdout, 'pipe'], encoding: 'utf8' },
+      );
+    const piped = write('pipe');
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).toBe('page');
+    const log = path.join(dir, 'app.log');
+    fs.writeFileSync(log, 'IMPORTANT\n');
+    const fd = fs.openSync(log, 'a');
+    try {
+      expect(write(fd).status).toBe(0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(log, 'utf8')).toBe('IMPORTANT\npage');
+    expect(fs.lstatSync('/dev/stdout').isSymbolicLink()).toBe(true);
   });
 
   it('writes a FIFO directly instead of replacing it with a file', async () => {
