@@ -126,7 +126,8 @@ export function checkEndpoint(raw: string): string {
     throw new UsageError(`--endpoint "${shown}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
   }
   const u = new URL(raw);
-  if (u.username !== '' || u.password !== '') {
+  // an `@` anywhere (`https://us/er:pw@host` reads as a path) is credentials that went astray
+  if (u.username !== '' || u.password !== '' || raw.includes('@')) {
     // dropped, a proxy that needs them would answer 401, which reads as a refused write key
     throw new UsageError(
       `--endpoint "${shown}" carries a user name or password, which the sync does not send (it authenticates with --write-key): remove them from the URL.`,
@@ -170,10 +171,13 @@ export const RUDDERSTACK_SIZER: Sizer = {
  * key in the terminal, `sync_log` and `sync_state.last_error`.
  */
 export function maskingTransport(t: Transport, writeKey: string): Transport {
+  const b64 = [Buffer.from(`${writeKey}:`).toString('base64'), Buffer.from(writeKey).toString('base64')];
   const secrets = [
     writeKey,
-    Buffer.from(`${writeKey}:`).toString('base64'),
-    Buffer.from(writeKey).toString('base64'),
+    encodeURIComponent(writeKey),
+    ...b64,
+    // base64 without its padding, as some servers print a header back
+    ...b64.map((b) => b.replace(/=+$/, '')),
   ]
     // a one- or two-character key would mask ordinary words
     .filter((s) => s.length >= 4)

@@ -103,11 +103,12 @@ export function redact(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):(.*)@/is.exec(url);
   let masked = m ? `${m[1]}${m[2]}:***@${url.slice(m[0].length)}` : url;
   if (!m) {
-    // a mistyped URL (`postgres:user:pw@host`, `postgres//user:pw@host`) still holds a password: everything
-    // from the first colon of the part before the last `@` (after its last `/`) is masked
+    // a URL the pattern above misses (`postgres:user:pw@host`, `postgres//user:pw@host`, `https://pro/xy:pw@host`)
+    // may still hold a password, itself holding `/`: everything from the first colon after the scheme's `//`
+    // (or the start) to the last `@` is masked (more than the password, never less)
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
     const at = url.lastIndexOf('@');
-    const start = url.lastIndexOf('/', at) + 1;
-    const colon = at > 0 ? url.indexOf(':', start) : -1;
+    const colon = at > 0 ? url.indexOf(':', scheme ? scheme[0].length : 0) : -1;
     if (colon !== -1 && colon < at) masked = `${url.slice(0, colon)}:***${url.slice(at)}`;
   }
   // libpq's password parameter, which pg reads from the query too

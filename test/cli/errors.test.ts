@@ -164,6 +164,7 @@ describe('cli error manners', () => {
       /The warehouse URL "postgres:\*\*\*@127\.0\.0\.1:5999\/x" is not supported/,
     ],
     ['postgres//app:S3cretPW@db/x', /The warehouse URL "postgres\/\/app:\*\*\*@db\/x" is not supported/],
+    ['postgres:app:S3cretPW/x@db/x', /The warehouse URL "postgres:\*\*\*@db\/x" is not supported/],
     ['duckdb://', /has no path/],
     ['postgres://host-only', /needs a host and a database/],
     [
@@ -395,6 +396,11 @@ describe('cli error manners', () => {
     [
       ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'http://proxy:Pr0xyPW@127.0.0.1:9'],
       /^error: --endpoint "http:\/\/proxy:\*\*\*@127\.0\.0\.1:9" carries a user name or password, which the sync does not send \(it authenticates with --write-key\): remove them from the URL\.$/m,
+    ],
+    // a slash in the user part makes the rest a path, where the password was sent and printed in every retry
+    [
+      ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'https://pro/xy:Pr0xyPW@x'],
+      /^error: --endpoint "https:\/\/pro\/xy:\*\*\*@x" carries a user name or password/m,
     ],
     [
       ['sync', '--to', 'segment', '--write-key', 'k', '--endpoint', 'ftp://proxy:Pr0xyPW@x'],

@@ -382,23 +382,27 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     await setStatus(wh, 'lifecycle', 'u00012', 'at_risk', '2024-06-30', 'active');
     cdp.setHandler((r) => ({
       status: 400,
-      body: { success: false, message: `invalid writeKey ${KEY}; got ${String(r.headers.authorization)}` },
+      body: {
+        success: false,
+        // the key, the Authorization header, and the key's base64 without its padding
+        message: `invalid writeKey ${KEY}; got ${String(r.headers.authorization)} (${Buffer.from(KEY).toString('base64').replace(/=+$/, '')})`,
+      },
     }));
     try {
       const s = await runSync(base());
       expect(s).toMatchObject({ failed: 1 });
       expect(s.errors).toEqual([
-        { userId: 'u00012', status: 'failed', error: 'HTTP 400: invalid writeKey ***; got Basic ***' },
+        { userId: 'u00012', status: 'failed', error: 'HTTP 400: invalid writeKey ***; got Basic *** (***)' },
       ]);
       const [st] = await wh.query<{ last_error: string }>(
         `select last_error from lifecycle.sync_state where user_id = 'u00012'`,
       );
-      expect(st.last_error).toBe('HTTP 400: invalid writeKey ***; got Basic ***');
+      expect(st.last_error).toBe('HTTP 400: invalid writeKey ***; got Basic *** (***)');
       const logged = await wh.query<{ error: string }>(
         `select error from lifecycle.sync_log where run_id = $1 and user_id = 'u00012'`,
         [s.runId],
       );
-      expect(logged).toEqual([{ error: 'HTTP 400: invalid writeKey ***; got Basic ***' }]);
+      expect(logged).toEqual([{ error: 'HTTP 400: invalid writeKey ***; got Basic *** (***)' }]);
       expect(formatSyncSummary(s)).not.toContain(KEY);
     } finally {
       // delivered, so that the tests after this one see no failed row
