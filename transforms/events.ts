@@ -225,6 +225,12 @@ export function jsonColumn(value: unknown): string | null {
   return /\\u(?:0000|d[89a-f])/i.test(s) ? JSON.stringify(cleaned(value)) : s;
 }
 
+/** An id as it lands: spaces only are no id (see `id` in schemas.ts), whichever path it came by. */
+function idStr(value: unknown): string | null {
+  const text = str(value);
+  return text !== null && text.trim() === '' ? null : text;
+}
+
 function str(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   // a value of NULs only is no value (PostgreSQL would have stored '', a user id sync would send)
@@ -317,8 +323,8 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
       const event = clean(f.event ?? '');
       return [
         id,
-        str(f.userId),
-        str(f.anonymousId),
+        idStr(f.userId),
+        idStr(f.anonymousId),
         slugify(event),
         event,
         ts,
@@ -332,8 +338,8 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
     case 'identify':
       return [
         id,
-        str(f.userId),
-        str(f.anonymousId),
+        idStr(f.userId),
+        idStr(f.anonymousId),
         ts,
         optTime(f.originalTimestamp),
         optTime(f.sentAt),
@@ -345,8 +351,8 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
     case 'screen':
       return [
         id,
-        str(f.userId),
-        str(f.anonymousId),
+        idStr(f.userId),
+        idStr(f.anonymousId),
         pageName(f),
         ts,
         optTime(f.originalTimestamp),
@@ -356,13 +362,13 @@ export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
         jsonColumn(f.context),
       ];
     case 'alias':
-      return [id, str(f.previousId), str(f.userId), ts, received, jsonColumn(f.context)];
+      return [id, idStr(f.previousId), idStr(f.userId), ts, received, jsonColumn(f.context)];
     case 'group':
       return [
         id,
-        str(f.userId),
-        str(f.anonymousId),
-        str(f.groupId),
+        idStr(f.userId),
+        idStr(f.anonymousId),
+        idStr(f.groupId),
         ts,
         received,
         // the group's own traits: context.traits describe the user (SPEC 3 merges them for identifies only)

@@ -126,6 +126,23 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     expect((rows[0].received_at as Date).toISOString()).toBe('2024-05-01T10:00:02.000Z');
   });
 
+  it('track: a userId of spaces only lands as none, as the collector lands it', async () => {
+    await testDestination.testAction('track', {
+      event: {
+        ...base,
+        type: 'track',
+        event: 'Blank',
+        userId: '   ',
+        messageId: 'msg-blank',
+      } as Partial<SegmentEvent>,
+      settings,
+      useDefaultMappings: true,
+    });
+    expect(
+      await wh.query('select user_id, anonymous_id from landing.tracks where id = $1', ['msg-blank']),
+    ).toEqual([{ user_id: null, anonymous_id: 'anon-1' }]);
+  });
+
   it('track: performBatch lands the valid events and reports the invalid one', async () => {
     await testDestination.testBatchAction('track', {
       events: [
