@@ -51,7 +51,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--warehouse <url>',
     default: 'duckdb://./lifecycle.duckdb',
     description:
-      'Where events land and models build: `duckdb://<path>`, `duckdb://:memory:` or `postgres://user[:pass]@host[:port]/db`. A relative DuckDB path is relative to the working directory (not to the config file): give services an absolute one.',
+      'Where events land and models build: `duckdb://<path>`, `duckdb://:memory:` or `postgres://user[:pass]@host[:port]/db` (`postgresql://` too). A relative DuckDB path is relative to the working directory (not to the config file): give services an absolute one.',
     commands: [...WAREHOUSE_COMMANDS, 'compile'],
     flagOnly: DEMO_OWN,
   },
@@ -234,6 +234,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'sync.integrations',
     help: 'integrations object sent with each identify',
     type: 'object',
+    default: { All: true },
     env: 'LIFECYCLE_SYNC_INTEGRATIONS',
     description:
       'The `integrations` object sent with every identify, to keep synced traits away from destinations that would load them back into this warehouse.',

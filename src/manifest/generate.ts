@@ -442,7 +442,12 @@ export function renderReadmeReference(m: Manifest): string {
       '',
     );
   }
-  lines.push(`#### Raw tables (schema \`${m.models.rawSchema}\`, append-only)`, '');
+  lines.push(
+    `#### Raw tables (schema \`${m.models.rawSchema}\`, append-only)`,
+    '',
+    '`json` columns are `json` on DuckDB and `jsonb` on PostgreSQL.',
+    '',
+  );
   lines.push('| table | columns |', '|---|---|');
   for (const t of m.collector.rawTables)
     lines.push(`| \`${t.name}\` | ${t.columns.map((c) => `\`${c.name}\` ${c.type}`).join(', ')} |`);
