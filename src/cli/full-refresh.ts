@@ -259,9 +259,32 @@ const PART_NAMES: Record<string, string> = {
   raw: 'the raw tables (lifecycle__raw_schema, lifecycle__<call>_table)',
 };
 
+/**
+ * Splits `text` at each `sep` not escaped by a backslash (lifecycle_fingerprint_text escapes `\`, `"` and `|`
+ * in values, so that the separators are the unescaped ones); the pieces keep their escapes.
+ */
+function splitUnescaped(text: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\' && i + 1 < text.length) {
+      cur += text[i] + text[i + 1];
+      i++;
+    } else if (text.startsWith(sep, i)) {
+      out.push(cur);
+      cur = '';
+      i += sep.length - 1;
+    } else cur += text[i];
+  }
+  out.push(cur);
+  return out;
+}
+
+const unescape = (v: string): string => v.replace(/\\(.)/g, '$1');
+
 function parts(fingerprint: string): Map<string, string> | null {
   const out = new Map<string, string>();
-  for (const p of fingerprint.split('|')) {
+  for (const p of splitUnescaped(fingerprint, '|')) {
     const eq = p.indexOf('=');
     if (eq <= 0) return null;
     out.set(p.slice(0, eq), p.slice(eq + 1));
@@ -284,14 +307,22 @@ export function describeChange(last: string, next: string): string {
       `the package's model version changed (${a.get('version') ?? '?'} → ${b.get('version') ?? '?'})`,
     );
   }
-  // lifecycle_list_text writes a list as [a","b]: shown as [a, b]
+  // lifecycle_list_text writes a list as [a","b], each item escaped: shown as [a, b]
   const show = (v: string | undefined) =>
-    v === undefined ? 'unset' : /^\[.*\]$/.test(v) ? v.split('","').join(', ') : v;
+    v === undefined
+      ? 'unset'
+      : /^\[.*\]$/s.test(v)
+        ? `[${splitUnescaped(v.slice(1, -1), '","').map(unescape).join(', ')}]`
+        : unescape(v);
   for (const [key, name] of Object.entries(PART_NAMES)) {
     const before = a.get(key);
     const after = b.get(key);
     if (versionChanged && (before === undefined || after === undefined)) continue;
-    if (before !== after) changed.push(`${name} changed (${show(before)} → ${show(after)})`);
+    if (before === after) continue;
+    // a value with a quote, a backslash or a bar, as a build before they were escaped wrote it
+    if (before !== undefined && after !== undefined && unescape(after) === before)
+      changed.push(`${name} is now written escaped (its value did not change)`);
+    else changed.push(`${name} changed (${show(before)} → ${show(after)})`);
   }
   return changed.length ? changed.join(', ') : 'the lifecycle vars or the package version changed';
 }

@@ -194,13 +194,22 @@ describe('describeChange: what changed between two config fingerprints', () => {
     );
   });
 
-  it('names a new model version, and says less rather than something wrong when a value holds the separator', () => {
+  it('names a new model version, and values holding the separators as they were set', () => {
     const now = fingerprint({});
     expect(describeChange(now.replace(/version=\d+$/, 'version=1'), now)).toMatch(
       /^the package's model version changed \(1 → \d+\)$/,
     );
     expect(describeChange(now, fingerprint({ lifecycle__core_events: ['a|b=c'] }))).toBe(
-      'the lifecycle vars or the package version changed',
+      'lifecycle__core_events changed ([] → [a|b=c])',
+    );
+    const quoted = { lifecycle__purchase_events: ['Order "Completed"', 'a\\b', 'x","y'] };
+    expect(describeChange(now, fingerprint(quoted))).toBe(
+      'lifecycle__purchase_events changed ([Order Completed] → [Order "Completed", a\\b, x","y])',
+    );
+    // a build before values were escaped stored them as they were: the same value, not a change of the user's
+    const unescaped = fingerprint(quoted).replace(/\\(.)/g, '$1');
+    expect(describeChange(unescaped, fingerprint(quoted))).toBe(
+      'lifecycle__purchase_events is now written escaped (its value did not change)',
     );
   });
 });
