@@ -263,6 +263,8 @@ export function selectModels(
   const excluded = (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
   const before = chosen.size;
   for (const item of excluded) {
+    if (item.split(',').every((p) => p === ''))
+      throw new UsageError(`The --exclude selector "${item}" names no model: name the models to leave out.`);
     for (const x of matchSelector(graph, item, projectName)) chosen.delete(x);
   }
   if (before > 0 && chosen.size === 0) {

@@ -187,6 +187,10 @@ describe('cli error manners', () => {
     ],
     [['test', '--select', ' '], /^error: --select is empty: name the models to pick/m],
     [['build', '--select', ','], /^error: The selector "," names no model: name the models to pick/m],
+    [
+      ['build', '--exclude', ','],
+      /^error: The --exclude selector "," names no model: name the models to leave out\.$/m,
+    ],
     // a typo gets the nearest model, keeping the graph operators
     [
       ['build', '--select', 'user_lifecyle+'],
