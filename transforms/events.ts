@@ -407,11 +407,6 @@ export const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedA
 export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void {
   if (typeof event.messageId !== 'string' || event.messageId === '') event.messageId = generateMessageId();
   if (typeof event.userId === 'number') event.userId = String(event.userId);
-  // a blank id beside a valid one is absent (see `id` in schemas.ts): the event is the other id's
-  for (const key of ['userId', 'anonymousId'] as const) {
-    const v = event[key];
-    if (typeof v === 'string' && v !== '' && v.trim() === '') event[key] = null;
-  }
   if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
   if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;
   if (event.sentAt === undefined && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;

@@ -120,6 +120,31 @@ export function checkLoadFiles(files: readonly string[]): void {
   }
 }
 
+const NDJSON_HINT = 'load takes NDJSON, one event object per line (e.g. jq -c ".[]")';
+
+/** A non-empty line's event, or why it is rejected as a line (the Ingestor validates the event itself). */
+function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | { reason: string } {
+  // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a whole
+  // export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line itself is
+  // kept, as every rejected line is.
+  if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
+    return {
+      reason: trimmed.startsWith('[')
+        ? `line is larger than ${maxEventBytes} bytes and starts with "[": ${NDJSON_HINT}`
+        : `event is larger than ${maxEventBytes} bytes`,
+    };
+  }
+  let event: unknown;
+  try {
+    event = JSON.parse(trimmed);
+  } catch {
+    return { reason: 'line is not valid JSON' };
+  }
+  // a JSON file of events, or a webhook's array, where one event per line was expected
+  if (Array.isArray(event)) return { reason: `line is a JSON array: ${NDJSON_HINT}` };
+  return { event };
+}
+
 /** True when the file starts with gzip's magic bytes (whatever its name); false when it cannot be read here,
  * so that reading it fails where every read failure is reported. */
 function isGzipFile(file: string): boolean {
@@ -293,37 +318,12 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           const trimmed = line.trim();
           if (trimmed === '') continue;
           summary.lines++;
-          const rejectedFor = (reason: string): void => {
-            bad.push({ reason, payload: line, line: lineNo });
-          };
-          // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a
-          // whole export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line
-          // itself is kept, as every rejected line is.
-          if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
-            rejectedFor(
-              trimmed.startsWith('[')
-                ? `line is larger than ${maxEventBytes} bytes and starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")`
-                : `event is larger than ${maxEventBytes} bytes`,
-            );
-          } else {
-            let parsed: unknown;
-            let valid = true;
-            try {
-              parsed = JSON.parse(trimmed);
-            } catch {
-              valid = false;
-            }
-            if (!valid) rejectedFor('line is not valid JSON');
-            // a JSON file of events, or a webhook's array, where one event per line was expected
-            else if (Array.isArray(parsed))
-              rejectedFor(
-                'line is a JSON array: load takes NDJSON, one event object per line (e.g. jq -c ".[]")',
-              );
-            else {
-              events.push(parsed);
-              texts.push(trimmed);
-              lineNos.push(lineNo);
-            }
+          const read = readLine(trimmed, maxEventBytes);
+          if ('reason' in read) bad.push({ reason: read.reason, payload: line, line: lineNo });
+          else {
+            events.push(read.event);
+            texts.push(trimmed);
+            lineNos.push(lineNo);
           }
           // Rejected lines count towards the batch too: a file of nothing but bad lines (a CSV loaded by
           // mistake) is written as it is read instead of piling up until the end.

@@ -224,6 +224,9 @@ function selectorItems(select: readonly string[] | undefined): string[] {
   return items;
 }
 
+/** The parts of a selector item that a comma intersects (empty ones dropped). */
+const selectorParts = (item: string): string[] => item.split(',').filter(Boolean);
+
 /**
  * dbt's `--select`: items are a union (space separated or separate array entries), a comma inside an item
  * intersects. No selection means every model. `exclude` removes models the same way.
@@ -240,7 +243,7 @@ export function selectModels(
   else {
     chosen = new Set();
     for (const item of items) {
-      const parts = item.split(',').filter(Boolean);
+      const parts = selectorParts(item);
       // commas alone (`--select ,`) picked no model and exited 0, as if the build had run
       if (parts.length === 0)
         throw new UsageError(
@@ -263,7 +266,7 @@ export function selectModels(
   const excluded = (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
   const before = chosen.size;
   for (const item of excluded) {
-    if (item.split(',').every((p) => p === ''))
+    if (selectorParts(item).length === 0)
       throw new UsageError(`The --exclude selector "${item}" names no model: name the models to leave out.`);
     for (const x of matchSelector(graph, item, projectName)) chosen.delete(x);
   }

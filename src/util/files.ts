@@ -74,27 +74,19 @@ export function makeDirs(dir: string): void {
  */
 export function writeFileWhole(file: string, content: string): void {
   const given = path.resolve(file);
-  // /dev/stdout and /proc/self/fd/N name a descriptor, which may be a pipe (no path to put a file beside) or a
-  // file the shell opened: written in place, appending as `>>` does, so that a redirected output keeps what
-  // was printed before and a log keeps its earlier lines
-  let target = given;
-  try {
-    target = fs.realpathSync(target);
-  } catch {
-    // not there yet (or a dangling link, whose own path is then replaced)
-  }
-  // a descriptor of this process is written as it is: reopening it fails for a socket (ENXIO), and would
-  // truncate a file the shell opened with `>>`
+  // A descriptor of this process (/dev/stdout, /proc/self/fd/N) is written as it is: reopening it fails for a
+  // socket (ENXIO), and would truncate a file the shell opened with `>>`.
   const fdMatch = /^\/(?:dev\/(?:std(out|err)|fd\/(\d+))|proc\/self\/fd\/(\d+))$/.exec(given);
   if (fdMatch) {
     const fd = fdMatch[1] === 'out' ? 1 : fdMatch[1] === 'err' ? 2 : Number(fdMatch[2] ?? fdMatch[3]);
     writeAllSync(fd, Buffer.from(content));
     return;
   }
-  const descriptor = (p: string) => p.startsWith('/dev/') || p.startsWith('/proc/');
-  if (descriptor(given) || descriptor(target)) {
-    fs.writeFileSync(given, content, { flag: 'a' });
-    return;
+  let target = given;
+  try {
+    target = fs.realpathSync(target);
+  } catch {
+    // not there yet (or a dangling link, whose own path is then replaced)
   }
   let existing: fs.Stats | undefined;
   try {
@@ -102,8 +94,11 @@ export function writeFileWhole(file: string, content: string): void {
   } catch {
     existing = undefined;
   }
-  if (existing !== undefined && !existing.isFile()) {
-    fs.writeFileSync(target, content);
+  // Anything else that is not a regular file (a FIFO, a device, another /proc or /dev entry) is written in
+  // place, appending as `>>` does: a rename would replace it, and there may be no folder to put a file beside.
+  const special = (p: string) => p.startsWith('/dev/') || p.startsWith('/proc/');
+  if (special(given) || special(target) || (existing !== undefined && !existing.isFile())) {
+    fs.writeFileSync(given, content, { flag: 'a' });
     return;
   }
   const tmp = path.join(
