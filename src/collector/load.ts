@@ -1,10 +1,9 @@
 /**
  * `cdp-lifecycle load <file.ndjson>... | -`: lands spec events from NDJSON files through the same Ingestor as
- * the collector. Lines are read with readline and handed over in bounded batches; the reader waits while a
+ * the collector. Lines are split as `wc -l` and `tail` split them and handed over in bounded batches; the reader waits while a
  * batch is being written, so memory stays flat whatever the file size.
  */
 import * as fs from 'node:fs';
-import * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -12,6 +11,7 @@ import { Ingestor } from './ingest';
 import { ensureRawTables, type Warehouse } from '../warehouse';
 import { UserError, errorMessage } from '../errors';
 import { silentProgress, type Progress } from '../util/progress';
+import { readLines } from '../util/lines';
 import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
 
 export interface LoadOptions {
@@ -138,7 +138,13 @@ function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | 
   try {
     event = JSON.parse(trimmed);
   } catch {
-    return { reason: 'line is not valid JSON' };
+    // Lines end at a line feed only, as `tail` counts them: a file with old Mac line ends (CR alone) is one long
+    // line, and its bad JSON would be a puzzle without this hint.
+    return {
+      reason: trimmed.includes('\r')
+        ? 'line is not valid JSON and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n'
+        : 'line is not valid JSON',
+    };
   }
   // a JSON file of events, or a webhook's array, where one event per line was expected
   if (Array.isArray(event)) return { reason: `line is a JSON array: ${NDJSON_HINT}` };
@@ -221,10 +227,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         input = raw.pipe(gunzip);
       } else input = raw ?? opts.stdin ?? process.stdin;
       if (opts.signal?.aborted) throw new LoadStopped();
-      const rl = readline.createInterface({ input, crlfDelay: Infinity });
-      // closing the reader ends the loop below even while it waits on a slow input (stdin)
-      const stopReading = (): void => rl.close();
-      opts.signal?.addEventListener('abort', stopReading, { once: true });
+      // an abort ends the lines even while they wait on a slow input (stdin)
+      const lines = readLines(input, opts.signal);
       let lineNo = 0;
       let events: unknown[] = [];
       let texts: string[] = [];
@@ -311,7 +315,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       };
 
       try {
-        for await (const line of rl) {
+        for await (const line of lines) {
           if (opts.signal?.aborted) break;
           lineNo++;
           bytesDone = gzipped ? fileBase + compressedRead : bytesDone + Buffer.byteLength(line) + 1;
@@ -343,8 +347,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         const where = lineNo === 0 ? 'before its first line' : `at line ${lineNo}`;
         throw new UserError(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
       } finally {
-        opts.signal?.removeEventListener('abort', stopReading);
-        rl.close();
+        await lines.return(undefined);
         if (raw) {
           raw.destroy();
           if (input !== raw) input.destroy();

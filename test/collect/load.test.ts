@@ -319,6 +319,34 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     ]);
   });
 
+  it('numbers lines as tail does: a lone carriage return does not end a line, and the rejection says so', async () => {
+    const ev = (id: string): string =>
+      JSON.stringify({ type: 'track', userId: 'cr-user', event: 'CR', messageId: id });
+    const file = path.join(dir, 'old-mac.ndjson');
+    // line 2 is two events joined by a CR alone (an old Mac line end)
+    fs.writeFileSync(file, `${ev('cr-1')}\r\n${ev('cr-2')}\r${ev('cr-3')}\r\n${ev('cr-4')}\n`);
+    const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] });
+    const reason =
+      'line is not valid JSON and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n';
+    expect(summary).toMatchObject({
+      lines: 3,
+      landed: 2,
+      rejected: 1,
+      badLines: [{ file, line: 2, reason }],
+    });
+    expect(await wh.query(`select id from cdp.tracks where user_id = 'cr-user' order by id`)).toEqual([
+      { id: 'cr-1' },
+      { id: 'cr-4' },
+    ]);
+    // the whole line is kept, both events in it
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where reason = '${reason.replace(/'/g, "''")}'`,
+    );
+    expect(kept).toHaveLength(1);
+    expect(kept[0].payload).toContain('cr-2');
+    expect(kept[0].payload).toContain('cr-3');
+  });
+
   it('refuses a raw schema of views or foreign tables before writing anything, and creates nothing there', async () => {
     const file = path.join(dir, 'one.ndjson');
     fs.writeFileSync(
