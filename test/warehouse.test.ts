@@ -252,6 +252,37 @@ describeEachWarehouse('warehouse layer', ({ tw }) => {
     expect(n).toBe(2500);
     expect(pages).toBeGreaterThanOrEqual(3);
   });
+
+  it('ends a read its reader stops early: later reads work and later writes commit', async () => {
+    // a sync refused by its CDP breaks out of its read like this
+    for (let round = 0; round < 3; round++) {
+      for await (const page of wh.stream('select i from generate_series(1, 2500) as g(i)', [], 100)) {
+        expect(page).toHaveLength(100);
+        break;
+      }
+    }
+    await wh.exec('create table cdp.after_early_stop (n integer)');
+    await wh.exec('insert into cdp.after_early_stop values (1)');
+    if (wh.dialect === 'postgres') {
+      // no connection of the pool was handed back inside the read's transaction
+      expect(
+        await wh.query(
+          `select count(*) as n from pg_stat_activity
+           where datname = current_database() and state like 'idle in transaction%'`,
+        ),
+      ).toEqual([{ n: 0 }]);
+      // and what was written is committed: another session sees it
+      const other = await tw().open();
+      try {
+        expect(await other.query('select n from cdp.after_early_stop')).toEqual([{ n: 1 }]);
+      } finally {
+        await other.close();
+      }
+    } else {
+      expect(await wh.query('select n from cdp.after_early_stop')).toEqual([{ n: 1 }]);
+    }
+    await wh.exec('drop table cdp.after_early_stop');
+  });
 });
 
 describeEachWarehouse(

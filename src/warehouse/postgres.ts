@@ -343,8 +343,10 @@ export class PostgresWarehouse implements Warehouse {
       );
     }
     const cursor = `cdp_lifecycle_cursor`;
+    let inTransaction = false;
     try {
       await client.query('BEGIN');
+      inTransaction = true;
       await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, [...params]);
       for (;;) {
         const res = await client.query(`FETCH FORWARD ${Math.max(1, Math.floor(pageSize))} FROM ${cursor}`);
@@ -352,10 +354,13 @@ export class PostgresWarehouse implements Warehouse {
         yield res.rows as T[];
       }
       await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      inTransaction = false;
     } finally {
+      // A failure, or a reader that stops early (a sync refused by its CDP breaks out of its loop): the
+      // transaction is ended here, else the pool hands the next query a connection still inside it, where its
+      // writes would never commit and a second DECLARE fails. (A connection too broken to roll back is one
+      // the pool already marked and drops when it is next acquired.)
+      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
       await this.knex.client.releaseConnection(client);
     }
   }
