@@ -186,7 +186,7 @@ function resolveHost(opts: SyncOptions): string | null {
       );
     }
   }
-  return checkEndpoint(raw);
+  return checkEndpoint(raw, opts.to);
 }
 
 function checkOptions(opts: SyncOptions): void {

@@ -74,7 +74,8 @@ export class RudderStackTransport implements Transport {
       retryCount: 0,
       gzip: true,
       logLevel: 'none',
-      axiosConfig: { timeout: timeoutMs },
+      // a redirect is reported, not followed (see classify)
+      axiosConfig: { timeout: timeoutMs, maxRedirects: 0 },
       errorHandler: () => undefined,
     });
   }
@@ -155,10 +156,12 @@ function outcomeOf(err: unknown): Exclude<Outcome, { kind: 'ok' }> {
     const data = e.response.data;
     const body = typeof data === 'string' ? data : data === undefined ? '' : JSON.stringify(data);
     const ra = e.response.headers?.['retry-after'];
+    const location = e.response.headers?.location;
     return classify(
       e.response.status,
       describeError(e.response.status, body),
       typeof ra === 'string' ? ra : null,
+      typeof location === 'string' ? location : null,
     );
   }
   const msg =

@@ -65,6 +65,8 @@ export class SegmentTransport implements Transport {
           'User-Agent': `${LIBRARY.name}/${LIBRARY.version}`,
         },
         body: compressed,
+        // a redirect is reported, not followed (see classify)
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
@@ -86,7 +88,12 @@ export class SegmentTransport implements Transport {
     }
     const text = await res.text().catch(() => '');
     if (res.ok) return { kind: 'ok' };
-    return classify(res.status, describeError(res.status, text), res.headers.get('retry-after'));
+    return classify(
+      res.status,
+      describeError(res.status, text),
+      res.headers.get('retry-after'),
+      res.headers.get('location'),
+    );
   }
 
   async close(): Promise<void> {
@@ -98,9 +105,16 @@ export class SegmentTransport implements Transport {
 export function describeError(status: number, body: string): string {
   let detail = body.trim();
   try {
-    const parsed = JSON.parse(body) as { message?: unknown; error?: unknown };
-    const m = parsed.message ?? parsed.error;
-    if (typeof m === 'string') detail = m;
+    const parsed = JSON.parse(body) as unknown;
+    // a JSON string is its own message
+    const m =
+      typeof parsed === 'string'
+        ? parsed
+        : typeof parsed === 'object' && parsed !== null
+          ? ((parsed as { message?: unknown; error?: unknown }).message ??
+            (parsed as { message?: unknown; error?: unknown }).error)
+          : undefined;
+    if (typeof m === 'string') detail = m.trim();
   } catch {
     // not JSON: keep the text
   }

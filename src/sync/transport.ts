@@ -74,15 +74,29 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.max(0, at - now);
 }
 
-/** Maps an HTTP status (or none, for a network error) to what the delivery loop should do. */
+/**
+ * Maps an HTTP status (or none, for a network error) to what the delivery loop should do. `location` is a
+ * redirect's Location header.
+ */
 export function classify(
   status: number | undefined,
   message: string,
   retryAfter?: string | null,
+  location?: string | null,
 ): Exclude<Outcome, { kind: 'ok' }> {
   if (status === undefined) return { kind: 'retry', message };
   // describeError's text starts with the status already; the fatal messages below name it themselves.
   const detail = message.replace(new RegExp(`^HTTP ${status}(: )?`), '');
+  if (status >= 300 && status < 400) {
+    // Never followed: a 301/302 turns the POST into a GET without its events, and a 200 to that GET would
+    // read as delivered (SPEC §6 writes state only once the CDP acknowledged the batch).
+    const to = location ? ` to ${redact(location)}` : '';
+    return {
+      kind: 'fatal',
+      status,
+      message: `the endpoint redirects (HTTP ${status}${to}), which the sync does not follow: pass the final base URL as --endpoint`,
+    };
+  }
   if (status === 429 || status === 408 || status >= 500) {
     return { kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfter), message };
   }
@@ -91,6 +105,14 @@ export function classify(
       kind: 'fatal',
       status,
       message: `the write key was refused (HTTP ${status})${detail ? `: ${detail}` : ''}`,
+    };
+  }
+  if (status === 404 && /source is disabled/i.test(detail)) {
+    // RudderStack's data plane answers a disabled source's write key so
+    return {
+      kind: 'fatal',
+      status,
+      message: `the source of this write key is disabled (HTTP 404: ${detail}): enable it in RudderStack, or pass the write key of an enabled source`,
     };
   }
   if (status === 404 || status === 405) {
@@ -116,14 +138,16 @@ export function normaliseHost(url: string): string {
  * A URL copied with the API path (…/v1/batch, …/v1/identify, …/v1) would be posted to …/v1/batch/v1/batch,
  * which a proxy or a catch-all endpoint may well answer with 200.
  */
-export function checkEndpoint(raw: string): string {
+export function checkEndpoint(raw: string, to: 'segment' | 'rudderstack' = 'segment'): string {
   // a password in the URL is never printed back
   const shown = redact(raw);
   let host: string;
   try {
     host = normaliseHost(raw);
   } catch {
-    throw new UsageError(`--endpoint "${shown}" is not an http(s) URL: pass e.g. https://api.segment.io.`);
+    const example =
+      to === 'segment' ? 'https://api.segment.io' : 'https://<your-data-plane>.dataplane.rudderstack.com';
+    throw new UsageError(`--endpoint "${shown}" is not an http(s) URL: pass e.g. ${example}.`);
   }
   const u = new URL(raw);
   // an `@` anywhere (`https://us/er:pw@host` reads as a path) is credentials that went astray

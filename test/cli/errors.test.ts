@@ -393,6 +393,11 @@ describe('cli error manners', () => {
       ['run', '--to', 'segment', '--dry-run', '--endpoint', 'ftp://x'],
       /--endpoint "ftp:\/\/x" is not an http\(s\) URL/,
     ],
+    // the example names the target's own kind of URL
+    [
+      ['sync', '--to', 'rudderstack', '--write-key', 'k', '--endpoint', '127.0.0.1:8080'],
+      /^error: --endpoint "127\.0\.0\.1:8080" is not an http\(s\) URL: pass e\.g\. https:\/\/<your-data-plane>\.dataplane\.rudderstack\.com\.$/m,
+    ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
     [['report', '--html', ''], /^error: --html is empty: name the file to write/m],
     // credentials in the URL were dropped without a word (a proxy needing them answered 401), and a bad

@@ -76,6 +76,30 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       );
     });
 
+    it('stops at a redirect instead of following it: a POST re-sent as a GET delivers nothing', async () => {
+      await wh.exec('delete from lifecycle.sync_state');
+      // a proxy that moved the API: the redirected GET (without the events) would be answered 200
+      cdp.setHandler((r) =>
+        r.method === 'POST' ? { status: 301, headers: { location: `${cdp.url}/moved` } } : { status: 200 },
+      );
+      await expect(runSync({ ...base(), batchSize: 10, concurrency: 1 })).rejects.toThrow(
+        `refused the sync: the endpoint redirects (HTTP 301 to ${cdp.url}/moved), which the sync does not follow: pass the final base URL as --endpoint; nothing more was sent`,
+      );
+      // nothing followed the redirect (through the RudderStack SDK, a client's first request carries one event)
+      expect(cdp.requests.length).toBeGreaterThan(0);
+      expect(new Set(cdp.requests.map((r) => `${r.method} ${r.path}`))).toEqual(new Set(['POST /v1/batch']));
+      expect(
+        await wh.query(`select count(*) as n from lifecycle.sync_state where status = 'delivered'`),
+      ).toEqual([{ n: 0 }]);
+    });
+
+    it('names a disabled RudderStack source rather than the endpoint', async () => {
+      cdp.setHandler(() => ({ status: 404, body: 'Source is disabled\n' }));
+      await expect(runSync({ ...base(), batchSize: 10, concurrency: 1 })).rejects.toThrow(
+        'refused the sync: the source of this write key is disabled (HTTP 404: Source is disabled): enable it in RudderStack, or pass the write key of an enabled source; nothing more was sent',
+      );
+    });
+
     it('does not resend before a long Retry-After: marks the rows failed and stops the run', async () => {
       cdp.setHandler(() => ({
         status: 429,

@@ -56,7 +56,9 @@ export async function startFakeCdp(
         const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(wire) : wire;
         let body: ReceivedRequest['body'];
         try {
-          body = JSON.parse(raw.toString('utf8')) as ReceivedRequest['body'];
+          // a request without a body (a redirected POST re-sent as a GET) carries no event
+          body =
+            raw.length === 0 ? { batch: [] } : (JSON.parse(raw.toString('utf8')) as ReceivedRequest['body']);
         } catch {
           res.writeHead(400, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ success: false, message: 'Invalid JSON' }));
