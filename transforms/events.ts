@@ -142,19 +142,22 @@ function microDigits(value: string): string {
 }
 
 /**
- * Microseconds since the epoch (exact in a double until the year 2255), so that a derived timestamp keeps the
- * microseconds its inputs carry, as every stored one does.
+ * Microseconds since the epoch, or undefined when `value` is not a timestamp: a bigint, as a double holds
+ * microseconds exactly only between the years 1685 and 2255, and a derived timestamp keeps the microseconds
+ * its inputs carry, as every stored one does.
  */
-function parseIsoMicros(value: string): number {
+function parseIsoMicros(value: string): bigint | undefined {
   const ms = parseIsoTimestamp(value);
-  if (Number.isNaN(ms)) return NaN;
-  return ms * 1000 + Number(microDigits(value).padEnd(3, '0'));
+  if (Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1000n + BigInt(Number(microDigits(value).padEnd(3, '0')));
 }
 
-function isoFromMicros(us: number): string {
-  const ms = Math.floor(us / 1000);
-  const rest = us - ms * 1000;
-  const iso = new Date(ms).toISOString();
+function isoFromMicros(us: bigint): string {
+  // floor division, so an instant before 1970 keeps a positive fraction
+  let ms = us / 1000n;
+  if (ms * 1000n > us) ms -= 1n;
+  const rest = Number(us - ms * 1000n);
+  const iso = new Date(Number(ms)).toISOString();
   return rest === 0 ? iso : `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
 }
 
@@ -165,9 +168,17 @@ export interface TimestampFields {
   receivedAt: string;
 }
 
+// The instants a derived timestamp may take: the years 0001 to 9999 that every ISO-8601 text given to the
+// collector is in, and the range PostgreSQL and DuckDB both store and print alike.
+const FIRST_MICROS = BigInt(utcMs(1, 0, 1)) * 1000n;
+const LAST_MICROS = BigInt(utcMs(10000, 0, 1)) * 1000n - 1n;
+
 /**
  * SPEC §3: `timestamp` as given; else `receivedAt - (sentAt - originalTimestamp)` (the device clock corrected
  * by the skew between when it said it sent the call and when it arrived); else `receivedAt`. Returns ISO UTC.
+ * A derived instant outside the years 0001-9999 (a zeroed device clock, `0001-01-01`, with a `sentAt` from
+ * another clock) says the clocks disagree, not when the event happened: it is `receivedAt` then, as when the
+ * pair is missing. PostgreSQL refused such an instant (so the event was quarantined) where DuckDB stored it.
  */
 export function resolveTimestamp(f: TimestampFields): string {
   if (f.timestamp) return canonicalTimestamp(f.timestamp);
@@ -175,8 +186,9 @@ export function resolveTimestamp(f: TimestampFields): string {
     const sent = parseIsoMicros(f.sentAt);
     const original = parseIsoMicros(f.originalTimestamp);
     const received = parseIsoMicros(f.receivedAt);
-    if (!Number.isNaN(sent) && !Number.isNaN(original) && !Number.isNaN(received)) {
-      return isoFromMicros(received - (sent - original));
+    if (sent !== undefined && original !== undefined && received !== undefined) {
+      const derived = received - (sent - original);
+      if (derived >= FIRST_MICROS && derived <= LAST_MICROS) return isoFromMicros(derived);
     }
   }
   return canonicalTimestamp(f.receivedAt);

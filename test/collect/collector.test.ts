@@ -213,6 +213,42 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(rows[0].same).toBe(true);
   });
 
+  it('lands an event whose derived timestamp falls outside the years 0001-9999 at its receivedAt, on every warehouse', async () => {
+    const track = (id: string, originalTimestamp: string, sentAt: string): Record<string, unknown> => ({
+      type: 'track',
+      userId: 'zero-clock-u',
+      event: 'Z',
+      messageId: id,
+      originalTimestamp,
+      sentAt,
+    });
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          // a zeroed device clock (.NET's default) with sentAt from a clock an hour ahead: derived, year 0
+          track('zero-clock-1', '0001-01-01T00:00:00Z', new Date(Date.now() + 3_600_000).toISOString()),
+          // past the year 9999
+          track('zero-clock-2', '9999-12-31T00:00:00Z', '0001-01-01T00:00:00Z'),
+          // a derivation inside the range is kept, however odd its inputs: an hour before receivedAt
+          track('zero-clock-3', '0001-01-01T00:00:00Z', '0001-01-01T01:00:00Z'),
+        ],
+      },
+      KEY,
+    );
+    expect(res.body).toEqual({ success: true, landed: 3, rejected: [] });
+    const rows = await wh.query<{ id: string; skew: number }>(
+      `select id, cast(extract(epoch from received_at) - extract(epoch from timestamp) as integer) as skew
+       from cdp.tracks where user_id = 'zero-clock-u' order by id`,
+    );
+    expect(rows).toEqual([
+      { id: 'zero-clock-1', skew: 0 },
+      { id: 'zero-clock-2', skew: 0 },
+      { id: 'zero-clock-3', skew: 3600 },
+    ]);
+  });
+
   it("keeps an event rejected on a single-call route as sent: its own type and layout, not the endpoint's type", async () => {
     const sent = '{ "type": "identify",\n  "userId": "typed-route-u", "messageId": "typed-route-1" }';
     const res = await post(collector.url, '/v1/track', sent, { key: KEY });

@@ -75,6 +75,22 @@ describe('timestamp rule (SPEC §3)', () => {
       }),
     ).toBe('2024-03-10T07:00:01.000Z');
   });
+  it('takes receivedAt when the derivation leaves the years 0001-9999, and keeps it up to their edges', () => {
+    const at = (originalTimestamp: string, sentAt: string, receivedAt: string): string =>
+      resolveTimestamp({ originalTimestamp, sentAt, receivedAt });
+    expect(at('0001-01-01T00:00:00Z', '2024-03-10T08:00:00Z', '2024-03-10T08:00:00Z')).toBe(
+      '0001-01-01T00:00:00.000Z',
+    );
+    expect(at('0001-01-01T00:00:00Z', '2024-03-10T08:00:00.000001Z', '2024-03-10T08:00:00Z')).toBe(
+      '2024-03-10T08:00:00Z',
+    );
+    expect(at('9999-12-31T23:59:59.999999Z', '2024-03-10T08:00:00Z', '2024-03-10T08:00:00Z')).toBe(
+      '9999-12-31T23:59:59.999999Z',
+    );
+    expect(at('9999-12-31T23:59:59.999999Z', '2024-03-10T07:59:59Z', '2024-03-10T08:00:00Z')).toBe(
+      '2024-03-10T08:00:00Z',
+    );
+  });
   it('falls back to receivedAt', () => {
     expect(resolveTimestamp({ receivedAt: '2024-03-10T08:00:00.000Z' })).toBe('2024-03-10T08:00:00.000Z');
     expect(resolveTimestamp({ sentAt: '2024-03-10T07:00:05Z', receivedAt: '2024-03-10T08:00:00.000Z' })).toBe(
