@@ -328,7 +328,8 @@ function pageName(f: ShapedFields): string | null {
 
 /** One landing row, values in the column order of RAW_TABLES[TABLE_FOR_TYPE[type]]. */
 export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
-  const id = (f.messageId && clean(f.messageId)) || generateMessageId();
+  // spaces or NULs only are no id either: two such events would dedup as one
+  const id = idStr(f.messageId) ?? generateMessageId();
   const { ts, received } = times(f);
   switch (type) {
     case 'track': {
@@ -417,7 +418,8 @@ export const TIME_KEYS = ['timestamp', 'originalTimestamp', 'sentAt', 'receivedA
  * no landing column of SPEC §3 takes them, and a rejected event keeps them in its payload.
  */
 export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void {
-  if (typeof event.messageId !== 'string' || event.messageId === '') event.messageId = generateMessageId();
+  if (typeof event.messageId !== 'string' || event.messageId.trim() === '')
+    event.messageId = generateMessageId();
   if (typeof event.userId === 'number') event.userId = String(event.userId);
   if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
   if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;

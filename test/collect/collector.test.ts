@@ -249,6 +249,28 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     ]);
   });
 
+  it('generates an id for a messageId of spaces only, so that two such events do not dedup as one', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'blank-mid-u', event: 'One', messageId: ' ' },
+          { type: 'track', userId: 'blank-mid-u', event: 'Two', messageId: ' \t ' },
+        ],
+      },
+      KEY,
+    );
+    expect(res.body).toEqual({ success: true, landed: 2, rejected: [] });
+    const rows = await wh.query<{ id: string }>(
+      `select id from cdp.tracks where user_id = 'blank-mid-u' order by event_text`,
+    );
+    expect(rows).toHaveLength(2);
+    for (const r of rows)
+      expect(r.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(rows[0].id).not.toBe(rows[1].id);
+  });
+
   it("keeps an event rejected on a single-call route as sent: its own type and layout, not the endpoint's type", async () => {
     const sent = '{ "type": "identify",\n  "userId": "typed-route-u", "messageId": "typed-route-1" }';
     const res = await post(collector.url, '/v1/track', sent, { key: KEY });
