@@ -219,6 +219,11 @@ function stripWriteKeys(parsed: unknown): void {
   if (Array.isArray(list)) for (const e of list) strip(e);
 }
 
+/**
+ * The user name of an HTTP Basic `Authorization` header, or undefined when there is none. Another scheme
+ * (`Bearer …`, which a proxy or an API gateway in front may add for itself) says nothing about the write key,
+ * so the key in the body still counts then.
+ */
 function basicAuthUser(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Basic\s+(.+)$/i.exec(header.trim());
@@ -317,7 +322,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       body = await readBody(req, maxRequestBytes);
     } catch (err) {
       // Kept when the sender is known by its header (the body cannot be read for a key): its bytes in base64.
-      if (err instanceof UndecodableBodyError && (keys.size === 0 || req.headers.authorization)) {
+      if (
+        err instanceof UndecodableBodyError &&
+        (keys.size === 0 || basicAuthUser(req.headers.authorization) !== undefined)
+      ) {
         return refuseBody(
           `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
           err.message,
@@ -345,7 +353,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       parsed = JSON.parse(text);
     } catch (err) {
       // Without a header the key could only be in the body: a body that does not parse authorises nothing.
-      if (keys.size > 0 && !req.headers.authorization)
+      if (keys.size > 0 && basicAuthUser(req.headers.authorization) === undefined)
         throw new HttpError(401, 'The write key is missing or wrong.');
       return refuseText(
         // the parser's message quotes the body (which may hold the key) and its positions vary: the stored
@@ -490,12 +498,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       if (closing) throw new HttpError(503, 'The collector is shutting down; retry later.');
       // Checked before reading the body when a header is present, so a wrong key costs no parsing (nor a place).
-      if (keys.size > 0 && req.headers.authorization) {
-        const user = basicAuthUser(req.headers.authorization);
-        if (user === undefined || !keys.has(user))
-          throw new HttpError(401, 'The write key is missing or wrong.');
-      }
-      const pool = keys.size > 0 && req.headers.authorization ? 'keyed' : 'other';
+      // (Basic auth only: another scheme leaves the key to the body.)
+      const basicUser = keys.size > 0 ? basicAuthUser(req.headers.authorization) : undefined;
+      if (basicUser !== undefined && !keys.has(basicUser))
+        throw new HttpError(401, 'The write key is missing or wrong.');
+      const pool = basicUser !== undefined ? 'keyed' : 'other';
       if (inUse[pool] >= maxConcurrent) {
         res.setHeader('retry-after', '1');
         throw new HttpError(

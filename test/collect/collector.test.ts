@@ -171,6 +171,14 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       (await postJson(collector.url, '/v1/batch', { writeKey: 'wk_other', batch: [ev('auth-4')] })).status,
     ).toBe(200);
     expect((await postJson(collector.url, '/v1/track', ev('auth-5'), KEY)).status).toBe(200);
+    // Another scheme than Basic (a gateway's own token) leaves the key to the body: 200 with it, 401 without.
+    const bearer = { headers: { authorization: 'Bearer gateway-token' } };
+    expect(
+      (await post(collector.url, '/v1/track', JSON.stringify({ ...ev('auth-7'), writeKey: KEY }), bearer))
+        .status,
+    ).toBe(200);
+    expect((await post(collector.url, '/v1/track', JSON.stringify(ev('auth-8')), bearer)).status).toBe(401);
+    expect((await post(collector.url, '/v1/track', '{bad', bearer)).status).toBe(401);
     // A write key in the body authenticates but never lands, not even in a rejected payload.
     const rej = await postJson(collector.url, '/v1/track', {
       writeKey: KEY,
@@ -194,6 +202,7 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await wh.query(`select id from cdp.tracks where user_id = 'auth-user' order by id`)).toEqual([
       { id: 'auth-4' },
       { id: 'auth-5' },
+      { id: 'auth-7' },
     ]);
   });
 
