@@ -205,6 +205,37 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** How long a refused body is read and dropped (see discardRest) before its connection is cut anyway. */
+const DISCARD_MS = 10_000;
+
+/**
+ * Reads and drops the rest of a refused request's body, so that its answer can be read: resolves true once
+ * the body ended, false when it was still coming after `maxBytes` or DISCARD_MS (a client streaming without
+ * end holds nothing for long).
+ */
+function discardRest(req: http.IncomingMessage, maxBytes: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = maxBytes;
+    const settle = (ended: boolean): void => {
+      clearTimeout(timer);
+      req.pause();
+      resolve(ended);
+    };
+    const timer = setTimeout(() => settle(false), DISCARD_MS);
+    timer.unref();
+    // what readBody listened with (it keeps a compressed body's bytes) stops here
+    req.removeAllListeners('data');
+    req.unpipe();
+    req.on('data', (c: Buffer) => {
+      left -= c.length;
+      if (left < 0) settle(false);
+    });
+    req.on('end', () => settle(true));
+    req.on('close', () => settle(req.complete));
+    req.resume();
+  });
+}
+
 /**
  * The write key is a credential: it never lands, neither in an event nor in a kept body. Removed from the body
  * and from each element of its events array (a batch, or a webhook's array). `delete` only when present: it
@@ -528,11 +559,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       activity.requests++;
       if (status >= 500) activity.failed++;
       else activity.refused++;
-      // After 413 (or a 503 for too many requests) the rest of the body is never read: close the connection
-      // instead of draining it.
-      const unread = err instanceof HttpError && err.bodyUnread;
-      send(res, status, { success: false, error: message }, unread ? { connection: 'close' } : {});
-      if (unread) res.on('finish', () => req.destroy());
+      // After 413 (or a 503 for too many requests) the rest of the body is not wanted, but it is read and
+      // dropped (up to a bound) before the answer: a socket closed with unread bytes is reset, and a client
+      // that reads the answer only once it sent its whole body (Python's urllib and requests, which also ask
+      // the server to close) then reports "connection reset" or "broken pipe" instead of the 413 and its
+      // message. Past the bound the connection is closed after the answer, as before.
+      const unread = err instanceof HttpError && err.bodyUnread && !req.complete;
+      const drained = unread ? await discardRest(req, 4 * maxRequestBytes) : true;
+      send(res, status, { success: false, error: message }, drained ? {} : { connection: 'close' });
+      if (!drained) res.on('finish', () => req.destroy());
     } finally {
       log.debug({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }, 'request');
     }

@@ -403,6 +403,61 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('rejected_events', `payload like '%big-user%'`)).toBe(0);
   });
 
+  it("answers 413 to a client that reads only once it sent its whole body and asked to close (Python's urllib)", async () => {
+    const body = JSON.stringify({
+      batch: [
+        { type: 'track', userId: 'late-reader', event: 'Big', properties: { x: 'y'.repeat(5_000_000) } },
+      ],
+    });
+    const socket = net.connect(collector.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const answer: Buffer[] = [];
+    socket.on('data', (c: Buffer) => answer.push(c));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    let sendError: NodeJS.ErrnoException | undefined;
+    socket.on('error', (err) => (sendError = err));
+    // the whole request first: a write into a connection the server reset fails with EPIPE or ECONNRESET
+    await new Promise<void>((resolve) =>
+      socket.end(
+        `POST /v1/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${basic(KEY)}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        () => resolve(),
+      ),
+    );
+    await closed;
+    expect(sendError).toBeUndefined();
+    const text = Buffer.concat(answer).toString('utf8');
+    expect(text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(text).toContain('{"success":false,"error":"The request body is larger than 4194304 bytes."}');
+    expect(await count('tracks', `user_id = 'late-reader'`)).toBe(0);
+  });
+
+  it('cuts a refused body that keeps coming past four times the request limit', async () => {
+    const socket = net.connect(collector.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.on('error', () => undefined);
+    const answer: Buffer[] = [];
+    socket.on('data', (c: Buffer) => answer.push(c));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
+    const chunk = 'x'.repeat(1024 * 1024);
+    let sent = 0;
+    let open = true;
+    void closed.then(() => (open = false));
+    // a body without end, written as fast as the server takes it
+    while (open && sent < 64 * 1024 * 1024) {
+      const flushed = socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      sent += chunk.length;
+      if (!flushed) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
+    }
+    await closed;
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    expect(Buffer.concat(answer).toString('utf8')).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
   it('reads a body that starts with a UTF-8 byte order mark', async () => {
     const body = Buffer.concat([
       Buffer.from([0xef, 0xbb, 0xbf]),
