@@ -596,7 +596,9 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
 
     outer: for await (const page of wh.stream<DiffRow>(q.readSql, [], opts.pageSize ?? 5000)) {
       for (const row of page) {
-        if (aborted || fatal || writeError !== undefined) break outer;
+        // a failing warehouse is not read on; a run stopped by its CDP still counts the rest of the diff below,
+        // so that its transitions add up to `changed` like a whole run's
+        if (writeError !== undefined) break outer;
         const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
         const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
         for (const { trait, alias } of q.columnAliases) traits[trait] = toTraitValue(row[alias]);
@@ -610,6 +612,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         const tr = transitions.get(key) ?? { from: fromStatus, to: toStatus, count: 0 };
         tr.count++;
         transitions.set(key, tr);
+        if (aborted || fatal) continue;
         const entry: LogEntry = {
           userId,
           status: 'invalid',

@@ -69,6 +69,15 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       // The other 20 changed users were not tried: they stay changed for the next run.
       expect(s.changed).toBe(30);
       expect(formatSyncSummary(s)).toMatch(/not tried\s+20/);
+      // the changes by status still describe the whole diff, as the sync_runs row does
+      expect(s.transitions.reduce((n, t) => n + t.count, 0)).toBe(30);
+      const [run] = await wh.query<{ transitions: unknown }>(
+        `select transitions from lifecycle.sync_runs order by started_at desc limit 1`,
+      );
+      const recorded = (
+        typeof run.transitions === 'string' ? JSON.parse(run.transitions) : run.transitions
+      ) as Record<string, number>;
+      expect(Object.values(recorded).reduce((n, c) => n + c, 0)).toBe(30);
       // One reason for all ten rows: one summary line with the count and a few users, not ten lines.
       expect(s.problemGroups).toHaveLength(1);
       expect(formatSyncSummary(s)).toMatch(
