@@ -244,13 +244,21 @@ json_value({{ column }}, {{ json_key_path(key) }})
 {{ json_text(column, key) }}
 {%- endmacro %}
 
-{#- An integer literal stays as it is on both (DuckDB keeps 64-bit integers exact). -#}
+{#- An integer literal stays as it is on both (DuckDB keeps 64-bit integers exact). A fraction below the
+    smallest double is 0, as DuckDB reads it, and one beyond the largest keeps its digits, as DuckDB keeps
+    its text: float8 refuses both, which failed the whole build on one landed row (the collector's parse
+    never stores such a literal; a loader of its own may). -#}
 {% macro postgres__json_number_text(column, key) -%}
+{%- set t = '(' ~ column ~ ' ->> ' ~ sql_string(key) ~ ')' -%}
 case
   when jsonb_typeof(to_jsonb({{ column }} -> {{ sql_string(key) }})) = 'number'
-    and ({{ column }} ->> {{ sql_string(key) }}) ~ '[.eE]'
-    then cast(cast({{ column }} ->> {{ sql_string(key) }} as double precision) as text)
-  else ({{ column }} ->> {{ sql_string(key) }})
+    and {{ t }} ~ '[.eE]'
+    then case
+      when abs(cast({{ t }} as numeric)) < 1e-300 then '0'
+      when abs(cast({{ t }} as numeric)) >= 1e300 then {{ t }}
+      else cast(cast({{ t }} as double precision) as text)
+    end
+  else {{ t }}
 end
 {%- endmacro %}
 

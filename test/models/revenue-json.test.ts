@@ -29,6 +29,12 @@ const bodies: Record<string, string> = {
   big: '{"revenue": 12345678901234}',
   // a number in exponent form
   exp: '{"revenue": 1.5e1}',
+  // below the smallest double: 0 (PostgreSQL's float8 refused it, failing the whole build), and beyond the
+  // largest one, with a fraction: no number (as every magnitude of 10^24 or more), then the next field counts
+  tiny: '{"revenue": 1e-400, "total": 3}',
+  huge: '{"revenue": 1.5e400, "total": 4}',
+  hugefrac:
+    '{"revenue": 123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.5, "total": 5}',
 };
 
 describeEachWarehouse('revenue sent as a JSON number', ({ tw }) => {
@@ -46,7 +52,10 @@ describeEachWarehouse('revenue sent as a JSON number', ({ tw }) => {
       expect(rows.map((r) => [r.user_id, Number(r.monetary)])).toEqual([
         ['big', 12345678901234],
         ['exp', 15],
+        ['huge', 4],
+        ['hugefrac', 5],
         ['ten', 10.01],
+        ['tiny', 0],
         ['two', 2.68],
       ]);
     } finally {
