@@ -127,7 +127,14 @@ function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | 
   // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a whole
   // export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line itself is
   // kept, as every rejected line is.
+  // Lines end at a line feed only, as `tail` counts them: a file with old Mac line ends (CR alone) is one long
+  // line, which would be a puzzle without this hint (and is over the event limit as soon as it holds a few
+  // events).
+  const loneCr = trimmed.includes('\r')
+    ? ' and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n'
+    : '';
   if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
+    if (loneCr) return { reason: `line is larger than ${maxEventBytes} bytes${loneCr}` };
     return {
       reason: trimmed.startsWith('[')
         ? `line is larger than ${maxEventBytes} bytes and starts with "[": ${NDJSON_HINT}`
@@ -138,13 +145,7 @@ function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | 
   try {
     event = JSON.parse(trimmed);
   } catch {
-    // Lines end at a line feed only, as `tail` counts them: a file with old Mac line ends (CR alone) is one long
-    // line, and its bad JSON would be a puzzle without this hint.
-    return {
-      reason: trimmed.includes('\r')
-        ? 'line is not valid JSON and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n'
-        : 'line is not valid JSON',
-    };
+    return { reason: `line is not valid JSON${loneCr}` };
   }
   // a JSON file of events, or a webhook's array, where one event per line was expected
   if (Array.isArray(event)) return { reason: `line is a JSON array: ${NDJSON_HINT}` };
@@ -344,7 +345,8 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       } catch (err) {
         await Promise.allSettled(inFlight.splice(0));
         if (err instanceof UserError || err instanceof LoadStopped) throw err;
-        const where = lineNo === 0 ? 'before its first line' : `at line ${lineNo}`;
+        // the line being read failed: the ones before it were read whole
+        const where = lineNo === 0 ? 'before its first line' : `after line ${lineNo}`;
         throw new UserError(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
       } finally {
         await lines.return(undefined);
