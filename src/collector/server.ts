@@ -122,7 +122,7 @@ function send(
 
 /**
  * Reads the body, decompressing gzip/deflate, and stops at `limit` bytes (compressed or not, so a small
- * gzip bomb is refused too): the rest of the body is never read.
+ * gzip bomb is refused too): the rest is not kept, only read and dropped before the answer (discardRest).
  */
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -210,17 +210,25 @@ const DISCARD_MS = 10_000;
 
 /**
  * Reads and drops the rest of a refused request's body, so that its answer can be read: resolves true once
- * the body ended, false when it was still coming after `maxBytes` or DISCARD_MS (a client streaming without
- * end holds nothing for long).
+ * the body ended, false when it was still coming after `maxBytes` more or DISCARD_MS (a client streaming
+ * without end holds nothing for long), or when the collector is stopping.
  */
-function discardRest(req: http.IncomingMessage, maxBytes: number): Promise<boolean> {
+function discardRest(req: http.IncomingMessage, maxBytes: number, stop: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     let left = maxBytes;
+    // a shutdown does not wait for a body nobody wants
+    const onStop = (): void => settle(false);
     const settle = (ended: boolean): void => {
       clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
       req.pause();
       resolve(ended);
     };
+    if (stop.aborted) {
+      resolve(false);
+      return;
+    }
+    stop.addEventListener('abort', onStop);
     const timer = setTimeout(() => settle(false), DISCARD_MS);
     timer.unref();
     // what readBody listened with (it keeps a compressed body's bytes) stops here
@@ -289,6 +297,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   }
   let inFlight = 0;
   let closing = false;
+  // aborted when the collector stops: the refused bodies being read and dropped are cut (see discardRest)
+  const stopDrains = new AbortController();
   let healthFailing = false;
   let drained: (() => void) | undefined;
   const activity = { requests: 0, landed: 0, rejected: 0, refused: 0, failed: 0 };
@@ -565,7 +575,11 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // the server to close) then reports "connection reset" or "broken pipe" instead of the 413 and its
       // message. Past the bound the connection is closed after the answer, as before.
       const unread = err instanceof HttpError && err.bodyUnread && !req.complete;
-      const drained = unread ? await discardRest(req, 4 * maxRequestBytes) : true;
+      // a declared length past the bound is cut anyway: answered at once
+      const declared = Number(req.headers['content-length']);
+      const hopeless = Number.isFinite(declared) && declared > 5 * maxRequestBytes;
+      const drained =
+        unread && !hopeless ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal) : !unread;
       send(res, status, { success: false, error: message }, drained ? {} : { connection: 'close' });
       if (!drained) res.on('finish', () => req.destroy());
     } finally {
@@ -608,6 +622,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const close = (): Promise<void> => {
     closePromise ??= (async () => {
       closing = true;
+      stopDrains.abort();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (inFlight > 0) {

@@ -458,6 +458,49 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(Buffer.concat(answer).toString('utf8')).toMatch(/^HTTP\/1\.1 413 /);
   });
 
+  it('answers a declared length past the drain bound at once, and a stop does not wait for a drain', async () => {
+    const own = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: quiet,
+    });
+    const open = async (length: number): Promise<{ answer: Promise<string>; socket: net.Socket }> => {
+      const socket = net.connect(own.port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.on('error', () => undefined);
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      const answer = new Promise<string>((resolve) =>
+        socket.once('close', () => resolve(Buffer.concat(chunks).toString('utf8'))),
+      );
+      // the headers and a few bytes, then silence: a slow client
+      socket.write(
+        `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{"batch":[`,
+      );
+      return { answer, socket };
+    };
+    try {
+      // 100 MB declared: cut after the 413 without waiting for a body that would be cut anyway
+      let started = Date.now();
+      const hopeless = await open(100 * 1024 * 1024);
+      expect(await hopeless.answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(Date.now() - started).toBeLessThan(5000);
+      // 6 MB declared: drained (it would wait 10 s for the rest), until the collector stops
+      const slow = await open(6 * 1024 * 1024);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      started = Date.now();
+      await own.close();
+      expect(Date.now() - started).toBeLessThan(5000);
+      slow.socket.destroy();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('reads a body that starts with a UTF-8 byte order mark', async () => {
     const body = Buffer.concat([
       Buffer.from([0xef, 0xbb, 0xbf]),
