@@ -598,10 +598,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       for (const row of page) {
         // a failing warehouse is not read on; a run stopped by its CDP still counts the rest of the diff below,
         // so that its transitions add up to `changed` like a whole run's
+        // (only the status columns are looked at then: the rest of a large diff costs its read, little more)
         if (writeError !== undefined) break outer;
-        const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
-        const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
-        for (const { trait, alias } of q.columnAliases) traits[trait] = toTraitValue(row[alias]);
         const prev = row.prev_traits;
         const fromStatus =
           statusTrait && prev && typeof prev === 'object' && prev[statusTrait] != null
@@ -613,6 +611,9 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         tr.count++;
         transitions.set(key, tr);
         if (aborted || fatal) continue;
+        const userId = row.user_id === null || row.user_id === undefined ? null : String(row.user_id);
+        const traits: Record<string, ReturnType<typeof toTraitValue>> = {};
+        for (const { trait, alias } of q.columnAliases) traits[trait] = toTraitValue(row[alias]);
         const entry: LogEntry = {
           userId,
           status: 'invalid',
