@@ -1,6 +1,7 @@
 import Analytics = require('@rudderstack/rudder-sdk-node');
 import { errorMessage } from '../errors';
 import {
+  absoluteLocation,
   classify,
   RUDDERSTACK_LIMITS,
   RUDDERSTACK_SIZER,
@@ -107,7 +108,7 @@ export class RudderStackTransport implements Transport {
     msgs.forEach((m, i) => {
       const callback: EventCallback = (err) => {
         if (outcomes[i] !== undefined) return;
-        outcomes[i] = err ? outcomeOf(err) : { kind: 'ok' };
+        outcomes[i] = err ? outcomeOf(err, `${this.host}/v1/batch`) : { kind: 'ok' };
         if (--pending === 0) allDone();
       };
       const params = {
@@ -150,7 +151,8 @@ function queueLength(client: Analytics): number {
   return Array.isArray(q) ? q.length : 0;
 }
 
-function outcomeOf(err: unknown): Exclude<Outcome, { kind: 'ok' }> {
+/** `requestUrl`: where the SDK posts, to read a relative redirect against. */
+function outcomeOf(err: unknown, requestUrl: string): Exclude<Outcome, { kind: 'ok' }> {
   const e = err as AxiosLikeError;
   if (e && e.response && typeof e.response.status === 'number') {
     const data = e.response.data;
@@ -161,7 +163,7 @@ function outcomeOf(err: unknown): Exclude<Outcome, { kind: 'ok' }> {
       e.response.status,
       describeError(e.response.status, body),
       typeof ra === 'string' ? ra : null,
-      typeof location === 'string' ? location : null,
+      absoluteLocation(typeof location === 'string' ? location : null, requestUrl),
     );
   }
   const msg =

@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { errorMessage } from '../errors';
 import {
+  absoluteLocation,
   classify,
   SEGMENT_LIMITS,
   SEGMENT_SIZER,
@@ -92,7 +93,7 @@ export class SegmentTransport implements Transport {
       res.status,
       describeError(res.status, text),
       res.headers.get('retry-after'),
-      res.headers.get('location'),
+      absoluteLocation(res.headers.get('location'), this.url),
     );
   }
 

@@ -74,9 +74,19 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.max(0, at - now);
 }
 
+/** A redirect's Location as an absolute URL (a relative one is read against the request's), or as it came. */
+export function absoluteLocation(location: string | null | undefined, requestUrl: string): string | null {
+  if (!location) return null;
+  try {
+    return new URL(location, requestUrl).toString();
+  } catch {
+    return location;
+  }
+}
+
 /**
  * Maps an HTTP status (or none, for a network error) to what the delivery loop should do. `location` is a
- * redirect's Location header.
+ * redirect's Location header, made absolute (absoluteLocation).
  */
 export function classify(
   status: number | undefined,
