@@ -82,13 +82,34 @@ export const EVENT_SCHEMAS: Readonly<Record<CallType, Record<string, unknown>>> 
   },
 };
 
+// The instants of the years 0001 to 9999 in UTC, which PostgreSQL and DuckDB both store and print alike.
+const FIRST_INSTANT_MS = parseIsoTimestamp('0001-01-01T00:00:00Z');
+const LAST_INSTANT_MS = parseIsoTimestamp('9999-12-31T23:59:59.999Z');
+
+function isStorableInstant(ms: number): boolean {
+  return ms >= FIRST_INSTANT_MS && ms <= LAST_INSTANT_MS;
+}
+
+/**
+ * Why a timestamp's text cannot land (after "<field> "), or undefined when it can: an offset can move a
+ * valid text out of the years both warehouses store (`0001-01-01T00:00:00+01:00` is in the year 0).
+ */
+export function timestampProblem(text: string): string | undefined {
+  const ms = parseIsoTimestamp(text);
+  if (Number.isNaN(ms)) return 'is not an ISO-8601 timestamp';
+  return isStorableInstant(ms) ? undefined : 'is before the year 0001 or after 9999 once in UTC';
+}
+
 let compiled: Record<CallType, ValidateFunction> | undefined;
 
 function validators(): Record<CallType, ValidateFunction> {
   if (compiled) return compiled;
   // every problem of an event at once: a sender fixing one at a time would need as many round trips
   const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-  ajv.addFormat('iso8601', { type: 'string', validate: (s: string) => !Number.isNaN(parseIsoTimestamp(s)) });
+  ajv.addFormat('iso8601', {
+    type: 'string',
+    validate: (s: string) => isStorableInstant(parseIsoTimestamp(s)),
+  });
   const out = {} as Record<CallType, ValidateFunction>;
   for (const t of CALL_TYPES) out[t] = ajv.compile(EVENT_SCHEMAS[t]);
   compiled = out;
@@ -124,8 +145,10 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
     // a name of spaces only would land as the empty slug, which no var can name
     case 'pattern':
       return `${f} is blank`;
-    case 'format':
-      return `${f} is not an ISO-8601 timestamp`;
+    case 'format': {
+      const v = event[f];
+      return `${f} ${(typeof v === 'string' && timestampProblem(v)) || 'is not an ISO-8601 timestamp'}`;
+    }
     case 'maximum':
     case 'minimum':
       return `${f} is a number too large to keep exactly: send it as a string`;

@@ -19,12 +19,11 @@ import {
   CALL_TYPES,
   normalizeEvent,
   isJsonObject,
-  parseIsoTimestamp,
   probeFields,
   type CallType,
   type JsonObject,
 } from '../../transforms/events';
-import { validateEvent, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
+import { validateEvent, timestampProblem, DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
 import { maskWriteKeys } from './mask';
 import {
   ensureRawTables,
@@ -279,8 +278,7 @@ export class Ingestor {
     // A batch's sentAt becomes the sentAt of each event without one, after validation: checked here as an
     // event's own would be, so that such an event is quarantined with the reason instead of failing its write
     // (DuckDB refused the whole request, PostgreSQL the row with its own message) or landing uncorrected.
-    const badBatchSentAt =
-      meta.batchSentAt !== undefined && Number.isNaN(parseIsoTimestamp(meta.batchSentAt));
+    const badBatchSentAt = meta.batchSentAt === undefined ? undefined : timestampProblem(meta.batchSentAt);
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       const raw = meta.rawTexts?.[i];
@@ -291,7 +289,7 @@ export class Ingestor {
         : undefined;
       const v = validateEvent(ev, meta.impliedType, size);
       if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt === undefined) {
-        const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, is not an ISO-8601 timestamp`;
+        const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, ${badBatchSentAt}`;
         addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
         continue;
       }

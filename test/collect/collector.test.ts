@@ -242,11 +242,23 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
           track('zero-clock-2', '9999-12-31T00:00:00Z', '0001-01-01T00:00:00Z'),
           // a derivation inside the range is kept, however odd its inputs: an hour before receivedAt
           track('zero-clock-3', '0001-01-01T00:00:00Z', '0001-01-01T01:00:00Z'),
+          // a given instant before the year 0001 (its text is in it): quarantined on every warehouse alike
+          track('zero-clock-4', '0001-01-01T00:00:00+01:00', '2024-01-01T00:00:00Z'),
         ],
       },
       KEY,
     );
-    expect(res.body).toEqual({ success: true, landed: 3, rejected: [] });
+    expect(res.body).toEqual({
+      success: true,
+      landed: 3,
+      rejected: [
+        {
+          index: 3,
+          messageId: 'zero-clock-4',
+          reason: 'originalTimestamp is before the year 0001 or after 9999 once in UTC',
+        },
+      ],
+    });
     const rows = await wh.query<{ id: string; skew: number }>(
       `select id, cast(extract(epoch from received_at) - extract(epoch from timestamp) as integer) as skew
        from cdp.tracks where user_id = 'zero-clock-u' order by id`,

@@ -288,6 +288,18 @@ describe('event schemas', () => {
     [{ ...ok, type: 'track', event: ' \t ' }, 'event is blank'],
     [{ ...ok, type: 'track', event: ' A ' }, null],
     [{ ...ok, type: 'track', event: 'A', timestamp: 'yesterday' }, 'timestamp is not an ISO-8601 timestamp'],
+    // valid texts whose instant leaves the years both warehouses store (PostgreSQL refused them, DuckDB kept
+    // them as BC dates), and the edges, which land
+    [
+      { ...ok, type: 'track', event: 'A', originalTimestamp: '0001-01-01T00:00:00+01:00' },
+      'originalTimestamp is before the year 0001 or after 9999 once in UTC',
+    ],
+    [
+      { ...ok, type: 'track', event: 'A', timestamp: '9999-12-31T23:30:00-01:00' },
+      'timestamp is before the year 0001 or after 9999 once in UTC',
+    ],
+    [{ ...ok, type: 'track', event: 'A', sentAt: '0001-01-01T00:00:00Z' }, null],
+    [{ ...ok, type: 'track', event: 'A', timestamp: '9999-12-31T23:59:59.999999Z' }, null],
     [{ ...ok, type: 'track', event: 'A', sentAt: 1710000000 }, 'sentAt must be string or null'],
     // null is absent: a messageId is generated and the timestamp derived (SPEC 7)
     [{ ...ok, type: 'track', event: 'A', messageId: null, timestamp: null, sentAt: null }, null],
