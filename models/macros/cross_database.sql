@@ -244,10 +244,11 @@ json_value({{ column }}, {{ json_key_path(key) }})
 {{ json_text(column, key) }}
 {%- endmacro %}
 
-{#- An integer literal stays as it is on both (DuckDB keeps 64-bit integers exact). A fraction below the
-    smallest double is 0, as DuckDB reads it, and one beyond the largest keeps its digits, as DuckDB keeps
-    its text: float8 refuses both, which failed the whole build on one landed row (the collector's parse
-    never stores such a literal; a loader of its own may). -#}
+{#- An integer literal stays as it is on both (DuckDB keeps 64-bit integers exact). float8 refuses a number
+    below the smallest double or beyond the largest, which failed the whole build on one landed row (the
+    collector's parse never stores such a literal; a loader of its own may): with a margin, a fraction under
+    1e-300 is 0 (DuckDB reads one below the smallest double as 0, and every such value is 0 cents) and one of
+    1e300 or more keeps its digits, as DuckDB keeps its text (10^24 or more is no amount anyway). -#}
 {% macro postgres__json_number_text(column, key) -%}
 {%- set t = '(' ~ column ~ ' ->> ' ~ sql_string(key) ~ ')' -%}
 case
