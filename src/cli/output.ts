@@ -77,8 +77,33 @@ export class Output {
     // the text summary printed beside it says the same for a reader
   }
 
+  private runningShown = false;
+
+  /**
+   * What is running now, on a terminal only: one line on stderr, replaced by the next one and cleared before
+   * anything else is written, so that a step of a minute (a model on a large warehouse) does not leave the
+   * screen still. Logs and pipes get only the lines written when a step ends.
+   */
+  running(text: string): void {
+    if (!this.stderr.isTTY) return;
+    const cols =
+      typeof this.stderr.columns === 'number' && this.stderr.columns > 1 ? this.stderr.columns : 80;
+    // one screen line: \r clears only the line it is on
+    const line = text.length >= cols ? `${text.slice(0, cols - 2)}…` : text;
+    this.stderr.write(`\r\u001b[2K${line}`);
+    this.runningShown = true;
+  }
+
+  /** Clears the line of running(), if one is shown. */
+  endRunning(): void {
+    if (!this.runningShown) return;
+    this.runningShown = false;
+    this.stderr.write('\r\u001b[2K');
+  }
+
   /** A result line on stdout. */
   print(text = ''): void {
+    this.endRunning();
     this.stdout.write(text + '\n');
   }
 
@@ -90,18 +115,23 @@ export class Output {
 
   /** A status line on stderr (what is happening now). */
   info(text: string): void {
+    this.endRunning();
     this.stderr.write(text + '\n');
   }
 
   warn(text: string): void {
+    this.endRunning();
     this.stderr.write(`${this.style('warning:', 'yellow', true)} ${text}\n`);
   }
 
   debug(text: string): void {
-    if (this.verbose) this.stderr.write(this.style(text, 'dim', true) + '\n');
+    if (!this.verbose) return;
+    this.endRunning();
+    this.stderr.write(this.style(text, 'dim', true) + '\n');
   }
 
   error(text: string): void {
+    this.endRunning();
     this.stderr.write(`${this.style('error:', 'red', true)} ${text}\n`);
   }
 

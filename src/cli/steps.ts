@@ -325,7 +325,12 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     log: (message) => out.debug(message),
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
-      if (e.phase !== 'end' || !e.result) return;
+      if (e.phase === 'start') {
+        out.running(`  ${e.index + 1} of ${e.total} running ${e.name} …`);
+        return;
+      }
+      if (!e.result) return;
+      out.endRunning();
       rec?.finishedAt.set(`model:${e.name}`, Date.now());
       if (o.brief && e.result.status === 'success' && !out.verbose) return;
       const line = `  ${formatModelLine(e.result, e.index, e.total)}`;
@@ -340,6 +345,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
   try {
     result = await building;
   } catch (err) {
+    out.endRunning();
     if (rec && err instanceof BuildFailedError) {
       rec.addBuild(err.result);
       writeRunResults(ctx, rec);

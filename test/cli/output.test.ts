@@ -52,3 +52,30 @@ describe('Output for log records', () => {
     }
   });
 });
+
+describe('the running line', () => {
+  const capture = (isTTY: boolean, columns = 40) => {
+    const writes: string[] = [];
+    const stream = { write: (t: string) => writes.push(t) > 0, isTTY, columns };
+    return { writes, out: new Output(false, stream, stream, false) };
+  };
+  it('shows what runs on a terminal, one screen line, cleared before the next output', () => {
+    const { writes, out } = capture(true);
+    out.running('  1 of 2 running a_model …');
+    out.running(`  2 of 2 running ${'x'.repeat(60)} …`);
+    out.print('  2 of 2 OK');
+    out.endRunning();
+    expect(writes).toEqual([
+      '\r\u001b[2K  1 of 2 running a_model …',
+      `\r\u001b[2K  2 of 2 running ${'x'.repeat(21)}…`,
+      '\r\u001b[2K',
+      '  2 of 2 OK\n',
+    ]);
+  });
+  it('writes nothing to a log or a pipe', () => {
+    const { writes, out } = capture(false);
+    out.running('  1 of 2 running a_model …');
+    out.warn('careful');
+    expect(writes).toEqual(['warning: careful\n']);
+  });
+});
