@@ -110,9 +110,13 @@ export function descendants(
 /** Models matched by one selector atom: a name, `tag:x`, `path:dir`, `fqn:` or `*`, without graph operators. */
 function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: string): Set<string> {
   const out = new Set<string>();
-  const [method, value] = atom.includes(':')
+  const [rawMethod, rawValue] = atom.includes(':')
     ? [atom.slice(0, atom.indexOf(':')), atom.slice(atom.indexOf(':') + 1)]
     : ['', atom];
+  // dbt's form `config.materialized:view`, beside this runner's older `config:materialized:view`
+  const [method, value] = rawMethod.startsWith('config.')
+    ? ['config', `${rawMethod.slice('config.'.length)}:${rawValue}`]
+    : [rawMethod, rawValue];
   const glob = (pattern: string): RegExp =>
     new RegExp(
       '^' +
@@ -161,13 +165,22 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
         break;
       }
       case 'config': {
-        const [key, want] = value.split(':');
-        if (key && want !== undefined && String(g.config[key]) === want) out.add(name);
+        const at = value.indexOf(':');
+        const key = at === -1 ? value : value.slice(0, at);
+        const want = at === -1 ? undefined : value.slice(at + 1);
+        const have = g.config[key];
+        // a list config (tags, grants' roles…) matches on any of its members, as in dbt
+        const values = Array.isArray(have) ? have : [have];
+        if (key && want !== undefined && values.some((v) => v !== undefined && String(v) === want))
+          out.add(name);
         break;
       }
+      case 'package':
+        if (glob(value).test(projectName)) out.add(name);
+        break;
       default:
         throw new UsageError(
-          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir>, source:<source> or config:<key>:<value>.`,
+          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir>, source:<source>, config.<key>:<value> or package:<name>.`,
         );
     }
   }

@@ -216,6 +216,11 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     expect(await names(['path:models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
     expect(await names(['dim_users top_users'])).toEqual(['dim_users', 'top_users']);
     expect(await names(['tag:mart,+top_users'])).toEqual(['top_users', 'user_revenue']);
+    // dbt's config selector, `config.<key>:<value>`, a list config matching on its members, and package:
+    expect(await names(['config.materialized:incremental'])).toEqual(['orders_incremental', 'orders_merged']);
+    expect(await names(['config.materialized:incremental'])).toEqual(['orders_incremental', 'orders_merged']);
+    expect(await names(['config.tags:mart'])).toEqual(await names(['tag:mart']));
+    expect(await names(['package:runner_basic'])).toEqual(await names(['*']));
     await expect(buildModels({ ...base(), select: ['dim_users,top_users'] })).rejects.toThrow(
       /"dim_users,top_users" matches no model: a comma keeps the models matched by every part; .*\("dim_users top_users"\)/,
     );

@@ -19,7 +19,7 @@ import {
 export const selectOption = (): Option =>
   new Option(
     '-s, --select <selector...>',
-    'only these models: name (globs), +name (with ancestors), name+ (with descendants), @name, tag:x, path:dir, source:x, config:key:value; a comma intersects',
+    'only these models: name (globs), +name (with ancestors), name+ (with descendants), @name, tag:x, path:dir, source:x, config.key:value, package:x; a comma intersects',
   );
 
 export const excludeOption = (): Option =>
