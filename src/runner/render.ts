@@ -24,11 +24,20 @@ export function adapterPrefixes(t: TargetType): string[] {
   return t === 'redshift' ? ['redshift', 'postgres', 'default'] : [t, 'default'];
 }
 
+/** Why `name` is no identifier this runner writes, or undefined when it is one. */
+function identProblem(name: string): string | undefined {
+  if (isValidIdent(name)) return undefined;
+  // the length first: "use letters, digits and underscores" would send a 64-character name the wrong way
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && name.length > 63) {
+    return `"${name}" is ${name.length} characters long, more than the 63 PostgreSQL keeps: shorten it`;
+  }
+  return `"${name}" is not a valid SQL identifier: use letters, digits and underscores only`;
+}
+
 /** Quotes an identifier the way the target's dbt adapter does by default. */
 export function quoteFor(t: TargetType, name: string): string {
-  if (!isValidIdent(name)) {
-    throw new UserError(`"${name}" is not a valid SQL identifier: use letters, digits and underscores only.`);
-  }
+  const problem = identProblem(name);
+  if (problem) throw new UserError(`${problem}.`);
   if (t === 'bigquery') return '`' + name + '`';
   // dbt-snowflake leaves identifiers unquoted by default (quoting would make them case-sensitive).
   if (t === 'snowflake') return name;
@@ -402,13 +411,21 @@ export class Renderer {
   relationFor(name: string, config: ModelConfig): Relation {
     const identifier = typeof config.alias === 'string' && config.alias ? config.alias : name;
     const type = config.materialized === 'view' ? 'view' : 'table';
-    return new Relation(
-      this.schemaFor(config, this.project.models.get(name) ?? this.state?.node),
-      identifier,
-      this.targetType,
-      type,
-      this.database,
-    );
+    const schema = this.schemaFor(config, this.project.models.get(name) ?? this.state?.node);
+    // named here, with the model and the config that made the name, rather than where it is first quoted
+    for (const [part, value, from] of [
+      ['schema', schema, 'its schema config (or generate_schema_name)'],
+      ['name', identifier, identifier === name ? 'its file name' : 'its alias config'],
+    ] as const) {
+      const problem = identProblem(value);
+      if (problem) {
+        const file = this.project.models.get(name)?.file;
+        throw new UserError(
+          `The model ${name}${file ? ` (${file})` : ''} builds into a ${part} that cannot be: ${problem}, in ${from}.`,
+        );
+      }
+    }
+    return new Relation(schema, identifier, this.targetType, type, this.database);
   }
 
   private modelObject(node: ModelNode, config: ModelConfig): Ctx {
