@@ -41,6 +41,8 @@ export const KNOWN_CONFIG_KEYS = new Set([
   'sql_header',
   'indexes',
   'severity',
+  'error_if',
+  'warn_if',
   'where',
   'limit',
   'store_failures',
@@ -60,7 +62,14 @@ export interface TestSpec {
   /** The column has `quote: true`: its name is matched exactly instead of as an unquoted identifier. */
   columnQuoted?: boolean;
   args: Record<string, unknown>;
-  config: { where?: string; severity?: 'error' | 'warn'; [key: string]: unknown };
+  config: {
+    where?: string;
+    severity?: 'error' | 'warn';
+    /** dbt's thresholds on the failing rows, e.g. `>10` (both `!=0` by default). */
+    error_if?: string;
+    warn_if?: string;
+    [key: string]: unknown;
+  };
   /** dbt-style unique test name, e.g. `not_null_user_lifecycle_user_id`. */
   name: string;
   file: string;
@@ -240,10 +249,13 @@ function parseTest(
   }
   // dbt 1.10 nests arguments under `arguments:`; older projects put them beside `config:`.
   const args: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(body)) if (k !== 'config' && k !== 'arguments') args[k] = v;
+  // properties of the test itself, not arguments of its macro
+  const own = ['config', 'arguments', 'name', 'description', 'where', 'severity', 'error_if', 'warn_if'];
+  for (const [k, v] of Object.entries(body)) if (!own.includes(k)) args[k] = v;
   if (isObject(body.arguments)) Object.assign(args, body.arguments);
   const config: TestSpec['config'] = {};
-  for (const k of ['where', 'severity']) if (body[k] !== undefined) config[k] = body[k];
+  for (const k of ['where', 'severity', 'error_if', 'warn_if'])
+    if (body[k] !== undefined) config[k] = body[k];
   if (isObject(body.config)) Object.assign(config, body.config);
   if (typeof config.severity === 'string')
     config.severity = config.severity.toLowerCase() as 'error' | 'warn';
@@ -260,7 +272,11 @@ function parseTest(
         parts.push(String(x).replace(/[^0-9a-zA-Z_]+/g, '_'));
     }
   }
-  const name = `${prefix}${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
+  // a `name:` of its own replaces the generated one, as in dbt
+  const name =
+    typeof body.name === 'string' && body.name.trim() !== ''
+      ? body.name.trim()
+      : `${prefix}${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);

@@ -9,6 +9,40 @@ import { relationKind } from './materialize';
 import type { TestSpec } from './project';
 import type { RenderedModel } from './render';
 
+/**
+ * dbt's verdict on a test's failing rows: with severity error, `error_if` (default `!=0`) fails it, else
+ * `warn_if` (default `!=0`) warns; with severity warn, only `warn_if` counts.
+ */
+function testVerdict(t: TestSpec, failures: number): 'pass' | 'warn' | 'fail' {
+  const holds = (key: 'error_if' | 'warn_if'): boolean => {
+    const raw = t.config[key] ?? '!=0';
+    const m = /^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$/.exec(String(raw));
+    if (!m) {
+      throw new UserError(
+        `${t.name} (${t.file}): ${key} "${String(raw)}" is no condition dbt takes: write a comparison and a count, such as ">10" or "!=0".`,
+      );
+    }
+    const n = Number(m[2]);
+    switch (m[1]) {
+      case '>':
+        return failures > n;
+      case '>=':
+        return failures >= n;
+      case '<':
+        return failures < n;
+      case '<=':
+        return failures <= n;
+      case '=':
+      case '==':
+        return failures === n;
+      default:
+        return failures !== n;
+    }
+  };
+  if (t.config.severity !== 'warn' && holds('error_if')) return 'fail';
+  return holds('warn_if') ? 'warn' : 'pass';
+}
+
 export type TestStatus = 'pass' | 'fail' | 'warn' | 'error' | 'skipped';
 
 export interface SchemaTestResult {
@@ -242,9 +276,10 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
         q.params,
       );
       res.failures = Number(counted[0]?.n ?? 0);
-      if (res.failures > 0) {
+      const verdict = testVerdict(t, res.failures);
+      if (verdict !== 'pass') {
         res.sample = await wh.query(`select * from (${q.sql}) dbt_test limit ${SAMPLE_SIZE}`, q.params);
-        res.status = t.config.severity === 'warn' ? 'warn' : 'fail';
+        res.status = verdict;
         res.message = `${t.name} (${t.file}) ${res.status === 'warn' ? 'warned' : 'failed'}: ${res.failures} failing row${res.failures === 1 ? '' : 's'} in ${t.model}${t.column ? '.' + t.column : ''}`;
       }
     } catch (err) {

@@ -1,0 +1,74 @@
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, testModels } from '../../src/runner';
+import { oneSourceProject, projectSuite } from './temp-project';
+
+// dbt's error_if / warn_if thresholds and a test's own name, on a model with 3 null ids
+const schemaYml = (tests: string): string => `version: 2
+models:
+  - name: people
+    columns:
+      - name: id
+        data_tests:
+${tests}`;
+
+const files = (tests: string): Record<string, string> =>
+  oneSourceProject('thresholds', 'people', {
+    'people.sql': "{{ config(materialized='table') }}\nselect * from {{ source('raw', 'people') }}\n",
+    'schema.yml': schemaYml(tests),
+  });
+
+const TESTS = `          - not_null:
+              name: warned_over_five
+              config: {error_if: ">5"}
+          - not_null:
+              name: failed_over_two
+              config: {error_if: ">2"}
+          - not_null:
+              name: passed_under_both
+              config: {error_if: ">5", warn_if: ">5"}
+          - not_null:
+              name: warned_at_three
+              config: {severity: warn, warn_if: ">=3"}
+`;
+
+describeEachWarehouse('schema test thresholds', ({ tw }) => {
+  const opts = projectSuite('thresholds', files(TESTS), () => tw().open(), [
+    'create table src.people (id integer)',
+    'insert into src.people values (1), (null), (null), (null)',
+  ]);
+
+  it('warns, fails or passes on the count as dbt does, under the name given', async () => {
+    await buildModels(opts());
+    const res = await testModels(opts());
+    expect(res.tests.map((t) => [t.name, t.status, t.failures])).toEqual([
+      ['warned_over_five', 'warn', 3],
+      ['failed_over_two', 'fail', 3],
+      ['passed_under_both', 'pass', 3],
+      ['warned_at_three', 'warn', 3],
+    ]);
+    expect(res).toMatchObject({ success: false, failed: 1, warned: 2, passed: 1 });
+  });
+});
+
+describeEachWarehouse(
+  'a schema test threshold that is no condition',
+  ({ tw }) => {
+    const opts = projectSuite(
+      'threshold-bad',
+      files(`          - not_null:
+              config: {error_if: "lots"}
+`),
+      () => tw().open(),
+      ['create table src.people (id integer)', 'insert into src.people values (null)'],
+    );
+    it('is an error naming the test and the condition', async () => {
+      await buildModels(opts());
+      const res = await testModels(opts());
+      expect(res.tests[0].status).toBe('error');
+      expect(res.tests[0].message).toMatch(
+        /^not_null_people_id \(.*schema\.yml\): error_if "lots" is no condition dbt takes: write a comparison and a count, such as ">10" or "!=0"\.$/,
+      );
+    });
+  },
+  ['duckdb'],
+);
