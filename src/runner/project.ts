@@ -344,6 +344,12 @@ export function loadProject(projectDir: string): Project {
   const models = new Map<string, ModelNode>();
   const ymlFiles: string[] = [];
   for (const mp of modelPaths) {
+    // a mistyped path built nothing and said nothing
+    if (!fs.existsSync(mp) || !fs.statSync(mp).isDirectory()) {
+      throw new UserError(
+        `${rel(projFile)} names the model path "${path.relative(dir, mp) || '.'}", which is not a folder of the project: fix model-paths.`,
+      );
+    }
     const files: string[] = [];
     walk(mp, skip, files);
     for (const f of files) {

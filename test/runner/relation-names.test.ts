@@ -50,3 +50,23 @@ describe('a model configured into a name that cannot be', () => {
     );
   });
 });
+
+describe('a model path that is not a folder', () => {
+  it('is named, instead of building nothing without a word', async () => {
+    const dir = tempProject('paths', {
+      'dbt_project.yml': 'name: paths\nconfig-version: 2\nmodel-paths: ["modles"]\n',
+      'models/a.sql': 'select 1 as x\n',
+    });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-paths-out-'));
+    try {
+      await expect(
+        compileModels({ dialect: 'duckdb', projectDir: dir, schema: 'an', rawSchema: 'cdp', outDir: out }),
+      ).rejects.toThrow(
+        /dbt_project\.yml names the model path "modles", which is not a folder of the project: fix model-paths\.$/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
