@@ -114,6 +114,16 @@ export function parseIsoTimestamp(value: string): number {
   return utcMs(year, month - 1, day, Number(h), Number(mi), Number(s), ms) - offsetMin * 60000;
 }
 
+// The instants of the years 0001 to 9999 in UTC, the range PostgreSQL and DuckDB both store and print alike:
+// every timestamp the validator accepts is in it (an offset can move a text of the year 0001 out of it).
+const FIRST_STORABLE_MS = utcMs(1, 0, 1);
+const LAST_STORABLE_MS = utcMs(10000, 0, 1) - 1;
+
+/** Whether epoch milliseconds (NaN included) fall in the years both warehouses store. */
+export function isStorableInstant(ms: number): boolean {
+  return ms >= FIRST_STORABLE_MS && ms <= LAST_STORABLE_MS;
+}
+
 // The one form every warehouse and the DuckDB appender read alike: UTC, `T`, seconds below 60, at most
 // microseconds.
 const CANONICAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(?:\.\d{1,6})?Z$/;
@@ -168,10 +178,9 @@ export interface TimestampFields {
   receivedAt: string;
 }
 
-// The instants a derived timestamp may take: the years 0001 to 9999 that every ISO-8601 text given to the
-// collector is in, and the range PostgreSQL and DuckDB both store and print alike.
-const FIRST_MICROS = BigInt(utcMs(1, 0, 1)) * 1000n;
-const LAST_MICROS = BigInt(utcMs(10000, 0, 1)) * 1000n - 1n;
+// Derived instants stay in the storable years too (see isStorableInstant), to the microsecond.
+const FIRST_MICROS = BigInt(FIRST_STORABLE_MS) * 1000n;
+const LAST_MICROS = BigInt(LAST_STORABLE_MS) * 1000n + 999n;
 
 /**
  * SPEC §3: `timestamp` as given; else `receivedAt - (sentAt - originalTimestamp)` (the device clock corrected

@@ -6,7 +6,14 @@
  * and never echoes the offending value.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { CALL_TYPES, isCallType, isJsonObject, parseIsoTimestamp, type CallType } from './events';
+import {
+  CALL_TYPES,
+  isCallType,
+  isJsonObject,
+  isStorableInstant,
+  parseIsoTimestamp,
+  type CallType,
+} from './events';
 
 export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_MESSAGE_ID_LENGTH = 100;
@@ -81,14 +88,6 @@ export const EVENT_SCHEMAS: Readonly<Record<CallType, Record<string, unknown>>> 
     ...needsIdentity,
   },
 };
-
-// The instants of the years 0001 to 9999 in UTC, which PostgreSQL and DuckDB both store and print alike.
-const FIRST_INSTANT_MS = parseIsoTimestamp('0001-01-01T00:00:00Z');
-const LAST_INSTANT_MS = parseIsoTimestamp('9999-12-31T23:59:59.999Z');
-
-function isStorableInstant(ms: number): boolean {
-  return ms >= FIRST_INSTANT_MS && ms <= LAST_INSTANT_MS;
-}
 
 /**
  * Why a timestamp's text cannot land (after "<field> "), or undefined when it can: an offset can move a

@@ -122,19 +122,18 @@ export function checkLoadFiles(files: readonly string[]): void {
 
 const NDJSON_HINT = 'load takes NDJSON, one event object per line (e.g. jq -c ".[]")';
 
+// Lines end at a line feed only, as `tail` counts them: a file with old Mac line ends (CR alone) is one long
+// line, which would be a puzzle without this hint (and is over the event limit as soon as it holds a few
+// events). Looked for on rejected lines only, not on every line read.
+const LONE_CR = ' and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n';
+
 /** A non-empty line's event, or why it is rejected as a line (the Ingestor validates the event itself). */
 function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | { reason: string } {
   // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a whole
   // export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line itself is
   // kept, as every rejected line is.
-  // Lines end at a line feed only, as `tail` counts them: a file with old Mac line ends (CR alone) is one long
-  // line, which would be a puzzle without this hint (and is over the event limit as soon as it holds a few
-  // events).
-  const loneCr = trimmed.includes('\r')
-    ? ' and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n'
-    : '';
   if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
-    if (loneCr) return { reason: `line is larger than ${maxEventBytes} bytes${loneCr}` };
+    if (trimmed.includes('\r')) return { reason: `line is larger than ${maxEventBytes} bytes${LONE_CR}` };
     return {
       reason: trimmed.startsWith('[')
         ? `line is larger than ${maxEventBytes} bytes and starts with "[": ${NDJSON_HINT}`
@@ -145,7 +144,7 @@ function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | 
   try {
     event = JSON.parse(trimmed);
   } catch {
-    return { reason: `line is not valid JSON${loneCr}` };
+    return { reason: `line is not valid JSON${trimmed.includes('\r') ? LONE_CR : ''}` };
   }
   // a JSON file of events, or a webhook's array, where one event per line was expected
   if (Array.isArray(event)) return { reason: `line is a JSON array: ${NDJSON_HINT}` };

@@ -312,10 +312,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     activitySince = now;
   };
 
-  const authorised = (req: http.IncomingMessage, body: unknown): boolean => {
-    if (keys.size === 0) return true;
-    const user = basicAuthUser(req.headers.authorization);
-    if (user !== undefined && keys.has(user)) return true;
+  /** `basicUser`: a configured key given by Basic auth (a wrong one was refused before the body was read). */
+  const authorised = (basicUser: string | undefined, body: unknown): boolean => {
+    if (keys.size === 0 || basicUser !== undefined) return true;
     const hasKey = (o: unknown) => isJsonObject(o) && typeof o.writeKey === 'string' && keys.has(o.writeKey);
     if (!Array.isArray(body)) return hasKey(body);
     // A /webhook array whose events carry the key (as a single event may): one configured key, no other.
@@ -327,6 +326,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     res: http.ServerResponse,
     path: string,
     log: Logger,
+    basicUser: string | undefined,
   ): Promise<void> {
     // An unavailable warehouse answers 503, so that the SDK retries.
     const ingestOr503 = async (events: unknown[], meta: IngestMeta): Promise<IngestResult> => {
@@ -363,10 +363,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       body = await readBody(req, maxRequestBytes);
     } catch (err) {
       // Kept when the sender is known by its header (the body cannot be read for a key): its bytes in base64.
-      if (
-        err instanceof UndecodableBodyError &&
-        (keys.size === 0 || basicAuthUser(req.headers.authorization) !== undefined)
-      ) {
+      if (err instanceof UndecodableBodyError && (keys.size === 0 || basicUser !== undefined)) {
         return refuseBody(
           `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
           err.message,
@@ -394,7 +391,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       parsed = JSON.parse(text);
     } catch (err) {
       // Without a header the key could only be in the body: a body that does not parse authorises nothing.
-      if (keys.size > 0 && basicAuthUser(req.headers.authorization) === undefined)
+      if (keys.size > 0 && basicUser === undefined)
         throw new HttpError(401, 'The write key is missing or wrong.');
       return refuseText(
         // the parser's message quotes the body (which may hold the key) and its positions vary: the stored
@@ -403,7 +400,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         `The request body is not valid JSON: ${errorMessage(err)}.`,
       );
     }
-    if (!authorised(req, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
+    if (!authorised(basicUser, parsed)) throw new HttpError(401, 'The write key is missing or wrong.');
     stripWriteKeys(parsed);
 
     let events: unknown[];
@@ -497,7 +494,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         // A collector faces the internet: only a caller with a configured write key (Basic auth) learns the
         // warehouse's address and why it fails; a load balancer's probe needs the status code alone, and the log
         // says why. The answer depends on the caller, so no shared cache may keep it.
-        const detailed = keys.size > 0 && authorised(req, undefined);
+        const user = basicAuthUser(req.headers.authorization);
+        const detailed = user !== undefined && keys.has(user);
         res.setHeader('cache-control', 'no-store');
         try {
           await opts.warehouse.ping();
@@ -554,7 +552,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       inUse[pool]++;
       try {
-        await handleEvents(req, res, path, log);
+        await handleEvents(req, res, path, log, basicUser);
       } finally {
         inUse[pool]--;
       }

@@ -1,6 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 
+/** A line without the carriage return of a CRLF end. */
+const withoutCr = (line: string): string => (line.endsWith('\r') ? line.slice(0, -1) : line);
+
 /**
  * The lines of a text stream, split where `wc -l`, `tail -n` and `sed -n` split them: at each line feed, a
  * carriage return just before it dropped (CRLF files). A lone carriage return stays in its line, unlike
@@ -30,14 +33,14 @@ export async function* readLines(input: Readable, signal?: AbortSignal): AsyncGe
         const line = pending.length === 1 ? pending[0] : pending.join('');
         pending.length = 0;
         start = lf + 1;
-        yield line.endsWith('\r') ? line.slice(0, -1) : line;
+        yield withoutCr(line);
         if (signal?.aborted) return;
       }
       if (start < text.length) pending.push(text.slice(start));
     }
     pending.push(decoder.end());
     const last = pending.join('');
-    if (last !== '') yield last.endsWith('\r') ? last.slice(0, -1) : last;
+    if (last !== '') yield withoutCr(last);
   } catch (err) {
     // the premature close of the stream destroyed on abort is the stop asked for, not a read failure
     if (signal?.aborted) return;
