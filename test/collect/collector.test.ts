@@ -7,7 +7,7 @@ import { startCollector, type Collector } from '../../src/collector';
 import { maskWriteKeys } from '../../src/collector/mask';
 import { ensureRawTables, type Warehouse } from '../../src/warehouse';
 import * as net from 'node:net';
-import { basic, post, postJson } from './helpers';
+import { basic, batchHead, post, postJson, rawConnection } from './helpers';
 
 const KEY = 'wk_test_1';
 const quiet = pino({ level: 'silent' });
@@ -31,6 +31,18 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     await collector.close();
     await wh.close();
   });
+
+  /** A collector of the test's own (one it may stop), on the suite's warehouse and key. */
+  const startOwn = (extra: Partial<Parameters<typeof startCollector>[0]> = {}): Promise<Collector> =>
+    startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger: quiet,
+      ...extra,
+    });
 
   const count = async (table: string, where = 'true', params: string[] = []): Promise<number> => {
     const [r] = await wh.query<{ n: number }>(
@@ -421,79 +433,45 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
         { type: 'track', userId: 'late-reader', event: 'Big', properties: { x: 'y'.repeat(5_000_000) } },
       ],
     });
-    const socket = net.connect(collector.port, '127.0.0.1');
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    const answer: Buffer[] = [];
-    socket.on('data', (c: Buffer) => answer.push(c));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    let sendError: NodeJS.ErrnoException | undefined;
-    socket.on('error', (err) => (sendError = err));
+    const { socket, answer, errors } = await rawConnection(collector.port);
     // the whole request first: a write into a connection the server reset fails with EPIPE or ECONNRESET
     await new Promise<void>((resolve) =>
       socket.end(
-        `POST /v1/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${basic(KEY)}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        batchHead(KEY, 'Connection: close', `Content-Length: ${Buffer.byteLength(body)}`) + body,
         () => resolve(),
       ),
     );
-    await closed;
-    expect(sendError).toBeUndefined();
-    const text = Buffer.concat(answer).toString('utf8');
+    const text = await answer;
+    expect(errors).toEqual([]);
     expect(text).toMatch(/^HTTP\/1\.1 413 /);
     expect(text).toContain('{"success":false,"error":"The request body is larger than 4194304 bytes."}');
     expect(await count('tracks', `user_id = 'late-reader'`)).toBe(0);
   });
 
   it('cuts a refused body that keeps coming past four times the request limit', async () => {
-    const socket = net.connect(collector.port, '127.0.0.1');
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.on('error', () => undefined);
-    const answer: Buffer[] = [];
-    socket.on('data', (c: Buffer) => answer.push(c));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.write(
-      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
-        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
-    );
+    const { socket, answer } = await rawConnection(collector.port);
+    socket.write(batchHead(KEY, 'Transfer-Encoding: chunked'));
     const chunk = 'x'.repeat(1024 * 1024);
     let sent = 0;
     let open = true;
-    void closed.then(() => (open = false));
+    const closed = answer.then(() => (open = false));
     // a body without end, written as fast as the server takes it
     while (open && sent < 64 * 1024 * 1024) {
       const flushed = socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
       sent += chunk.length;
       if (!flushed) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
     }
-    await closed;
     expect(sent).toBeLessThan(64 * 1024 * 1024);
-    expect(Buffer.concat(answer).toString('utf8')).toMatch(/^HTTP\/1\.1 413 /);
+    expect(await answer).toMatch(/^HTTP\/1\.1 413 /);
   });
 
   it('answers a declared length past the drain bound at once, and a stop does not wait for a drain', async () => {
-    const own = await startCollector({
-      warehouse: wh,
-      rawSchema: 'cdp',
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger: quiet,
-    });
+    const own = await startOwn();
     const open = async (length: number): Promise<{ answer: Promise<string>; socket: net.Socket }> => {
-      const socket = net.connect(own.port, '127.0.0.1');
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      socket.on('error', () => undefined);
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      const answer = new Promise<string>((resolve) =>
-        socket.once('close', () => resolve(Buffer.concat(chunks).toString('utf8'))),
-      );
+      const conn = await rawConnection(own.port);
       // the headers and a few bytes, then silence: a slow client
-      socket.write(
-        `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{"batch":[`,
-      );
-      return { answer, socket };
+      conn.socket.write(batchHead(KEY, `Content-Length: ${length}`) + '{"batch":[');
+      return conn;
     };
     try {
       // 100 MB declared: cut after the 413 without waiting for a body that would be cut anyway
@@ -1005,23 +983,11 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
   });
 
   it('forgets a client that disconnects mid-body: nothing lands and a drain does not wait for it', async () => {
-    const own = await startCollector({
-      warehouse: wh,
-      rawSchema: 'cdp',
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger: quiet,
-      drainTimeoutMs: 120_000,
-    });
+    const own = await startOwn({ drainTimeoutMs: 120_000 });
     await ensureRawTables(wh, 'cdp');
     const body = JSON.stringify({ batch: [{ type: 'track', userId: 'gone-user', event: 'Gone' }] });
-    const socket = net.connect(own.port, '127.0.0.1');
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write(
-      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(KEY)}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`,
-    );
+    const { socket } = await rawConnection(own.port);
+    socket.write(batchHead(KEY, `Content-Length: ${body.length}`) + body.slice(0, 20));
     await new Promise((resolve) => setTimeout(resolve, 200));
     socket.destroy();
     // With the request still counted as in flight, close() would wait the whole drain timeout.

@@ -12,6 +12,35 @@ export function basic(key: string): string {
   return 'Basic ' + Buffer.from(`${key}:`).toString('base64');
 }
 
+/**
+ * A raw connection to an HTTP server, for requests no HTTP client sends as such (a body cut short, trickled,
+ * endless, or sent whole before the answer is read): `answer` is all the server wrote, once the connection
+ * closes; socket errors (a reset) are kept in `errors` rather than thrown.
+ */
+export async function rawConnection(
+  port: number,
+): Promise<{ socket: net.Socket; answer: Promise<string>; errors: Error[] }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const errors: Error[] = [];
+  socket.on('error', (err) => errors.push(err));
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const answer = new Promise<string>((resolve) =>
+    socket.once('close', () => resolve(Buffer.concat(chunks).toString('utf8'))),
+  );
+  return { socket, answer, errors };
+}
+
+/** The head of a JSON `POST /v1/batch` authenticated with `key`, with `headers` (lines without their CRLF). */
+export function batchHead(key: string, ...headers: string[]): string {
+  return (
+    `POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(key)}\r\nContent-Type: application/json\r\n` +
+    headers.map((h) => `${h}\r\n`).join('') +
+    '\r\n'
+  );
+}
+
 /** POSTs raw bytes with node:http (so oversized and malformed bodies are sent exactly as given). */
 export function post(
   base: string,
