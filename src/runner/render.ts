@@ -331,7 +331,20 @@ export class Renderer {
     installFilters(this.env);
     this.installGlobals(opts.targetName ?? 'dev', opts.fullRefresh === true);
     this.loadMacros(BUILTIN_MACROS_FILE, BUILTIN_MACROS, this.builtinMacros);
-    for (const mf of this.project.macroFiles) this.loadMacros(mf.file, mf.source, this.packageMacros);
+    // dbt refuses two macros of one name in a package, since which one a call reaches would be arbitrary.
+    const macroFile = new Map<string, string>();
+    for (const mf of this.project.macroFiles) {
+      const names = this.loadMacros(mf.file, mf.source, this.packageMacros);
+      for (const name of [...duplicateMacros(mf.source), ...names]) {
+        const first = macroFile.get(name);
+        if (first !== undefined)
+          throw new UserError(
+            `Two macros are named "${name}" (${first === mf.file ? `both in ${first}` : `${first} and ${mf.file}`}): ` +
+              'rename or remove one, as dbt requires.',
+          );
+        macroFile.set(name, mf.file);
+      }
+    }
     // A package macro overrides dbt's of the same name, as in dbt (root project macros win).
     for (const [name, fn] of this.builtinMacros)
       if (!this.packageMacros.has(name)) this.env.addGlobal(name, fn);
@@ -341,7 +354,8 @@ export class Renderer {
     this.env.addGlobal('dbt', dbtNs);
   }
 
-  private loadMacros(file: string, source: string, into: Map<string, MacroFn>): void {
+  /** Loads a macro file's macros into `into`; returns their names. */
+  private loadMacros(file: string, source: string, into: Map<string, MacroFn>): string[] {
     let exported: Record<string, unknown> = {};
     try {
       // getExported is public in nunjucks but missing from its type definitions.
@@ -355,12 +369,20 @@ export class Renderer {
         }),
       );
     } catch (err) {
-      throw new UserError(`The macro file ${file} does not parse: ${flatten(errorMessage(err))}`, {
-        cause: err,
-      });
+      throw new UserError(
+        `The macro file ${file} does not parse: ${renderErrorMessage(err, undefined, true)}`,
+        {
+          cause: err,
+        },
+      );
     }
+    const names: string[] = [];
     for (const [name, fn] of Object.entries(exported))
-      if (typeof fn === 'function') into.set(name, fn as MacroFn);
+      if (typeof fn === 'function') {
+        into.set(name, fn as MacroFn);
+        names.push(name);
+      }
+    return names;
   }
 
   /** Records a template error so the report shows its own message rather than nunjucks' wrapping. */
@@ -784,6 +806,36 @@ export class Renderer {
       this.state = prev;
     }
   }
+}
+
+/**
+ * The names a macro file defines more than once (the exported object keeps only the last). A text search
+ * finds candidates cheaply; nunjucks' parser confirms them, so a macro in a comment or raw block is not one.
+ */
+function duplicateMacros(source: string): string[] {
+  const seen = new Set<string>();
+  let candidates = false;
+  for (const m of source.matchAll(/\{%-?\s*macro\s+([A-Za-z_]\w*)/g)) {
+    if (seen.has(m[1])) candidates = true;
+    seen.add(m[1]);
+  }
+  if (!candidates) return [];
+  // nunjucks' parser is public but missing from its type definitions.
+  const parser = (nunjucks as unknown as { parser: { parse(src: string): { children: MacroAstNode[] } } })
+    .parser;
+  const names = new Set<string>();
+  const dups: string[] = [];
+  for (const child of parser.parse(source).children) {
+    if (child.typename !== 'Macro' || !child.name) continue;
+    if (names.has(child.name.value)) dups.push(child.name.value);
+    names.add(child.name.value);
+  }
+  return dups;
+}
+
+interface MacroAstNode {
+  typename: string;
+  name?: { value: string };
 }
 
 function flatten(msg: string): string {

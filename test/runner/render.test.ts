@@ -136,6 +136,43 @@ describe('runner rendering', () => {
     );
   });
 
+  it('gives the file and line of a syntax error in a macro file', async () => {
+    const dir = project({
+      'macros/ok.sql': '{% macro a() %}1{% endmacro %}',
+      'macros/bad.sql': '\n\n{% macro b() %}\n{{ foo( }}\n{% endmacro %}\n',
+      'models/m.sql': 'select {{ a() }} as x',
+    });
+    expect((await compileError(dir)).message).toBe(
+      `The macro file ${path.join(path.basename(dir), 'macros', 'bad.sql')} does not parse: unexpected token: }} (line 4)`,
+    );
+  });
+
+  it('refuses two macros of one name, in two files or in one, as dbt does', async () => {
+    const rel = (dir: string, f: string) => path.join(path.basename(dir), 'macros', f);
+    const twoFiles = project({
+      'macros/a1.sql': '{% macro a() %}1{% endmacro %}',
+      'macros/a2.sql': '{% macro other() %}3{% endmacro %}\n{% macro a() %}2{% endmacro %}',
+      'models/m.sql': 'select {{ a() }} as x',
+    });
+    expect((await compileError(twoFiles)).message).toBe(
+      `Two macros are named "a" (${rel(twoFiles, 'a1.sql')} and ${rel(twoFiles, 'a2.sql')}): rename or remove one, as dbt requires.`,
+    );
+    const oneFile = project({
+      'macros/a.sql': '{% macro a() %}1{% endmacro %}\n{%- macro a() -%}2{% endmacro %}',
+      'models/m.sql': 'select {{ a() }} as x',
+    });
+    expect((await compileError(oneFile)).message).toBe(
+      `Two macros are named "a" (both in ${rel(oneFile, 'a.sql')}): rename or remove one, as dbt requires.`,
+    );
+    // a macro tag in a comment or a raw block defines nothing
+    const quoted = project({
+      'macros/a.sql':
+        '{% macro a() %}1{% endmacro %}{# {% macro a() %} #}{% raw %}{% macro a() %}{% endraw %}',
+      'models/m.sql': 'select {{ a() }} as x',
+    });
+    expect((await compile(quoted)).m).toBe('select 1 as x');
+  });
+
   it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
     const dir = project({
       'macros/m.sql': `
