@@ -36,3 +36,23 @@ export function interruptionDescription(uncertain = false): string {
     'what it completed stays and what was in flight is rolled back; run it again to finish.'
   );
 }
+
+/**
+ * Last words of an interrupted command, said synchronously just before it exits (build, test: the
+ * run_results.json of what finished, as dbt writes it on Ctrl-C). Until `clear` is called.
+ */
+const lastWords = new Set<(signal: NodeJS.Signals) => void>();
+export function onInterruptExit(fn: (signal: NodeJS.Signals) => void): { clear(): void } {
+  lastWords.add(fn);
+  return { clear: () => lastWords.delete(fn) };
+}
+
+export function sayLastWords(signal: NodeJS.Signals): void {
+  for (const fn of lastWords) {
+    try {
+      fn(signal);
+    } catch {
+      // the process is going anyway; the interruption line must still be printed
+    }
+  }
+}

@@ -1,5 +1,5 @@
 // Entry point used by bin/cdp-lifecycle.js (compiled) and by tests (from source).
-import { interruptionDescription, interruptionSettle } from './interrupt';
+import { interruptionDescription, interruptionSettle, sayLastWords } from './interrupt';
 import { main } from './main';
 
 /**
@@ -28,6 +28,7 @@ function onSignal(signal: NodeJS.Signals): void {
       ),
       timeout,
     ]).then((settled) => {
+      sayLastWords(signal);
       process.stderr.write(
         `error: interrupted (${signal}) before the command finished: ${interruptionDescription(!settled)}\n`,
       );
@@ -35,6 +36,7 @@ function onSignal(signal: NodeJS.Signals): void {
     });
     return;
   }
+  sayLastWords(signal);
   process.stderr.write(
     `\nerror: interrupted (${signal}) before the command finished: ${interruptionDescription(stopping)}\n`,
   );

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
-import type { RunResultsRecorder } from '../runner';
+import type { ModelResult, RunResultsRecorder, SchemaTestResult } from '../runner';
+import { onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
@@ -302,6 +303,26 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
   checkVarValues({ ...ctx.config.vars, ...o.vars });
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const rec = o.runResults;
+  // Ctrl-C or a scheduler's SIGTERM mid-build: run_results.json still lists what finished and the model that
+  // was running, as dbt writes it on an interrupt, so a monitor sees the failed run rather than no file.
+  const finished: ModelResult[] = [];
+  let running: { model: ModelResult; since: number } | undefined;
+  const lastWords = rec
+    ? onInterruptExit((signal) => {
+        const models = [...finished];
+        if (running) {
+          rec.finishedAt.set(`model:${running.model.name}`, Date.now());
+          models.push({
+            ...running.model,
+            status: 'error',
+            ms: Date.now() - running.since,
+            message: `interrupted (${signal}) while it ran: the warehouse rolls back what it had not committed, and the model keeps its previous build`,
+          });
+        }
+        rec.addBuild({ models });
+        writeRunResults(ctx, rec);
+      })
+    : undefined;
   const building = buildModels({
     warehouse: wh,
     schema: ctx.config.schema,
@@ -326,10 +347,13 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     // One line per model as it finishes is the progress here, as in dbt: a bar would hide the timings.
     onModel: (e) => {
       if (e.phase === 'start') {
+        if (e.planned) running = { model: e.planned, since: Date.now() };
         out.running(`  ${e.index + 1} of ${e.total} running ${e.name} …`);
         return;
       }
       if (!e.result) return;
+      running = undefined;
+      finished.push(e.result);
       out.endRunning();
       rec?.finishedAt.set(`model:${e.name}`, Date.now());
       if (o.brief && e.result.status === 'success' && !out.verbose) return;
@@ -345,6 +369,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
   try {
     result = await building;
   } catch (err) {
+    lastWords?.clear();
     out.endRunning();
     if (rec && err instanceof BuildFailedError) {
       rec.addBuild(err.result);
@@ -352,6 +377,7 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     }
     throw err;
   }
+  lastWords?.clear();
   if (rec) {
     rec.addBuild(result);
     writeRunResults(ctx, rec);
@@ -408,6 +434,15 @@ from ${builds.relation} as b order by b.built_at desc limit 1`,
 export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { testModels, formatTestLine, formatTestSummary } = await runnerPart();
   const out = ctx.out;
+  const rec = o.runResults;
+  // as for an interrupted build: the tests that finished are recorded
+  const finished: SchemaTestResult[] = [];
+  const lastWords = rec
+    ? onInterruptExit(() => {
+        rec.addTests({ tests: finished });
+        writeRunResults(ctx, rec);
+      })
+    : undefined;
   const result = await testModels({
     warehouse: wh,
     schema: ctx.config.schema,
@@ -416,8 +451,11 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     select: o.select,
     exclude: o.exclude,
     log: (message) => out.debug(message),
-    onTest: (t) => o.runResults?.finishedAt.set(`test:${t.name}`, Date.now()),
-  });
+    onTest: (t) => {
+      finished.push(t);
+      rec?.finishedAt.set(`test:${t.name}`, Date.now());
+    },
+  }).finally(() => lastWords?.clear());
   if (o.runResults) {
     o.runResults.addTests(result);
     writeRunResults(ctx, o.runResults);

@@ -51,6 +51,8 @@ export interface ModelEvent {
   index: number;
   total: number;
   name: string;
+  /** On `start`: what the model builds (its result so far), so a caller can report it if the run stops here. */
+  planned?: ModelResult;
   result?: ModelResult;
 }
 
@@ -337,8 +339,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     const cfg = renderer.configs.get(name) ?? g.config;
     const relation = renderer.relationFor(name, cfg);
     const t0 = Date.now();
-    opts.onModel?.({ phase: 'start', index: i, total: todo.length, name });
     const result = newResult(parsed, name);
+    opts.onModel?.({ phase: 'start', index: i, total: todo.length, name, planned: { ...result } });
     const materialized = result.materialized;
     const brokenUpstream = g.refs.find((r) => failed.has(r));
     if (refusedBy) {

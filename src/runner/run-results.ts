@@ -74,7 +74,7 @@ export class RunResultsRecorder {
     return [{ name: 'execute', started_at: iso(end - ms), completed_at: iso(end) }];
   }
 
-  addBuild(result: BuildResult): void {
+  addBuild(result: Pick<BuildResult, 'models'>): void {
     for (const m of result.models) {
       this.entries.push({
         status: m.status,
@@ -92,7 +92,7 @@ export class RunResultsRecorder {
     }
   }
 
-  addTests(result: TestResult): void {
+  addTests(result: Pick<TestResult, 'tests'>): void {
     for (const t of result.tests) {
       this.entries.push({
         status: t.status,

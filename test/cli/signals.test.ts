@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnTs } from '../helpers/cli';
+import { Client } from 'pg';
+import { runCli, spawnTs } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { interruptedLoad } from '../../src/cli/commands/load';
 import { openWarehouse } from '../../src/warehouse';
@@ -79,6 +80,105 @@ describeEachWarehouse(
         await wh.close();
       }
     }, 60_000);
+  },
+  ['postgres'],
+);
+
+/**
+ * Ctrl-C (or a scheduler's SIGTERM) in the middle of a build: run_results.json still says what finished and
+ * which model was running, as dbt writes it on an interrupt, so a monitor reading it sees the failed run. The
+ * build is held at one model by a lock another connection keeps on its table, then interrupted there.
+ */
+describeEachWarehouse(
+  'an interrupted build',
+  ({ tw }) => {
+    it.each(['SIGINT', 'SIGTERM'] as const)(
+      'leaves run_results.json with the models that finished and the one %s stopped',
+      async (signal) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-signal-build-'));
+        const events = Array.from({ length: 40 }, (_, i) =>
+          JSON.stringify({
+            type: 'track',
+            event: 'Opened App',
+            userId: `u${i % 7}`,
+            messageId: `m${i}`,
+            timestamp: `2026-11-${String(1 + (i % 20)).padStart(2, '0')}T10:00:00Z`,
+          }),
+        );
+        const target = path.join(dir, 'target');
+        const base = ['--warehouse', tw().url, '--schema', `lc_${signal.toLowerCase()}`];
+        const holder = new Client({ connectionString: tw().url });
+        const watcher = await tw().open();
+        try {
+          expect((await runCli(['load', '-', ...base], { cwd: dir, input: events.join('\n') })).code).toBe(0);
+          expect((await runCli(['build', ...base], { cwd: dir })).code).toBe(0);
+          await holder.connect();
+          await holder.query('begin');
+          await holder.query(`lock table lc_${signal.toLowerCase()}.user_lifecycle in access exclusive mode`);
+          const child = spawnTs('src/cli/run.ts', ['build', ...base, '--target-path', target], { cwd: dir });
+          let stderr = '';
+          child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+          const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+          // asked from outside the holder's transaction, whose view of pg_stat_activity is a snapshot
+          const waiting = async () =>
+            (
+              await watcher.query<{ n: number }>(
+                "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+              )
+            )[0].n;
+          for (let i = 0; i < 300 && (await waiting()) === 0; i++)
+            await new Promise((r) => setTimeout(r, 100));
+          expect(await waiting()).toBe(1);
+          child.kill(signal);
+          expect(await exited).toBe(1);
+          expect(stderr).toMatch(
+            new RegExp(`^error: interrupted \\(${signal}\\) before the command finished: `, 'm'),
+          );
+          const artifact = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8')) as {
+            args: { which: string };
+            results: Array<{ unique_id: string; status: string; message: string | null }>;
+          };
+          expect(artifact.args.which).toBe('build');
+          const last = artifact.results[artifact.results.length - 1];
+          // the model that was waiting for the lock (the locked table itself, or one whose build reads it)
+          expect(last.status).toBe('error');
+          const before = artifact.results.slice(0, -1);
+          expect(before.length).toBeGreaterThan(3);
+          expect(before.map((r) => r.status)).toEqual(before.map(() => 'success'));
+          expect(before.map((r) => r.unique_id)).toContain('model.cdp_lifecycle.int_lifecycle__user_days');
+          expect(before.map((r) => r.unique_id)).not.toContain(last.unique_id);
+          expect(before.map((r) => r.unique_id)).not.toContain('model.cdp_lifecycle.user_lifecycle');
+          // the same for `test`, held at a test that reads the locked table: the tests that finished are listed
+          // (once the build's statement has stopped: PostgreSQL notices its client is gone within a second)
+          for (let i = 0; i < 100 && (await waiting()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+          expect(await waiting()).toBe(0);
+          const tester = spawnTs('src/cli/run.ts', ['test', ...base, '--target-path', target], { cwd: dir });
+          const testerExited = new Promise<number | null>((resolve) =>
+            tester.on('close', (code) => resolve(code)),
+          );
+          for (let i = 0; i < 300 && (await waiting()) === 0; i++)
+            await new Promise((r) => setTimeout(r, 100));
+          expect(await waiting()).toBe(1);
+          tester.kill(signal);
+          expect(await testerExited).toBe(1);
+          const tests = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8')) as {
+            args: { which: string };
+            results: Array<{ unique_id: string; status: string }>;
+          };
+          expect(tests.args.which).toBe('test');
+          // tests run in the models' order: those of the models upstream of the locked one have finished
+          const ids = tests.results.map((r) => r.unique_id);
+          expect(ids).toContain('test.cdp_lifecycle.not_null_int_lifecycle__user_days_user_id');
+          expect(tests.results.map((r) => r.status)).toEqual(ids.map(() => 'pass'));
+          expect(ids.filter((id) => id.includes('user_lifecycle_'))).toEqual([]);
+        } finally {
+          await holder.end().catch(() => undefined);
+          await watcher.close();
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      },
+      120_000,
+    );
   },
   ['postgres'],
 );
