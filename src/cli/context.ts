@@ -101,6 +101,9 @@ export function namingVarSource(err: unknown, sources: Record<string, string>): 
 /** Commands that land events, so may create a new DuckDB file. */
 const CREATES_WAREHOUSE = ['serve', 'load', 'demo'];
 
+/** Commands that never write to the warehouse: they open a DuckDB file read-only, beside other readers. */
+const READS_ONLY = ['report', 'test'];
+
 const LOCK_ADVICE: Record<string, string> = {
   load: 'send the events to that collector (POST /v1/batch) instead, or stop it first',
   build: 'stop it, or let it build, test and sync itself with `cdp-lifecycle serve --schedule "<cron>"`',
@@ -160,7 +163,7 @@ export async function withWarehouse<T>(ctx: CommandContext, fn: (wh: Warehouse) 
   }
   let wh: Warehouse;
   try {
-    wh = await openWarehouse(ctx.config.warehouse);
+    wh = await openWarehouse(ctx.config.warehouse, { readOnly: READS_ONLY.includes(ctx.command) });
   } catch (err) {
     if (
       err instanceof WarehouseUnavailableError &&

@@ -212,7 +212,16 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
     super(() => connection);
   }
 
-  static async open(location: string, displayUrl: string): Promise<DuckDBWarehouse> {
+  /**
+   * `readOnly`: attach the file read-only, for commands that only read (report, test). DuckDB lets several
+   * read-only processes share a file (an analyst's `duckdb -readonly`, a BI tool), and needs no write access
+   * to the file or its folder; a process that holds it for writing still excludes them.
+   */
+  static async open(
+    location: string,
+    displayUrl: string,
+    opts: { readOnly?: boolean } = {},
+  ): Promise<DuckDBWarehouse> {
     const file = location === ':memory:' ? ':memory:' : path.resolve(location);
     if (file !== ':memory:' && fs.existsSync(file) && fs.statSync(file).isDirectory()) {
       throw new UserError(
@@ -238,7 +247,9 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
         try {
           // TYPE duckdb: without it, DuckDB attaches an existing .ndjson/.json/.csv file as an empty in-memory
           // database, and everything written there would be lost without a word
-          await setup.run(`ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG} (TYPE duckdb)`);
+          await setup.run(
+            `ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG} (TYPE duckdb${opts.readOnly && file !== ':memory:' ? ', READ_ONLY' : ''})`,
+          );
         } catch (err) {
           setup.closeSync();
           instance.closeSync();
@@ -258,7 +269,9 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       // Unavailable rather than wrong (a volume mounted or chowned later): the destination retries it.
       if (/permission denied/i.test(msg)) {
         throw new WarehouseUnavailableError(
-          `The DuckDB file ${file} cannot be opened for writing (permission denied): make it and its folder writable for this user (DuckDB writes even to read), or point --warehouse at a copy.`,
+          opts.readOnly
+            ? `The DuckDB file ${file} cannot be read (permission denied): make it readable for this user, or point --warehouse at a copy.`
+            : `The DuckDB file ${file} cannot be opened for writing (permission denied): make it and its folder writable for this user (DuckDB writes even to read), or point --warehouse at a copy.`,
           { cause: err },
         );
       }

@@ -115,11 +115,12 @@ export function redact(url: string): string {
   return masked.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
-export async function openWarehouse(url: string): Promise<Warehouse> {
+/** `readOnly`: the caller only reads; a DuckDB file is then attached read-only (see DuckDBWarehouse.open). */
+export async function openWarehouse(url: string, opts: { readOnly?: boolean } = {}): Promise<Warehouse> {
   const loc = parseWarehouseUrl(url);
   if (loc.kind === 'duckdb') {
     const { DuckDBWarehouse } = await import('./duckdb');
-    return DuckDBWarehouse.open(loc.path, loc.displayUrl);
+    return DuckDBWarehouse.open(loc.path, loc.displayUrl, opts);
   }
   const { PostgresWarehouse } = await import('./postgres');
   return PostgresWarehouse.open(loc.url, loc.displayUrl);

@@ -65,4 +65,54 @@ describe('cli on a DuckDB file locked by another process', () => {
       expect(r.stderr).toMatch(/\n\s+at /);
     });
   });
+  /**
+   * An analyst's `duckdb -readonly` session (or a BI tool) shares the file with other readers: `report` and
+   * `test` only read, so they open it read-only and run beside it; commands that write still cannot.
+   */
+  describe('a DuckDB file another process reads', () => {
+    let holder: ChildProcess;
+    let file: string;
+    beforeAll(async () => {
+      file = path.join(dir, 'read.duckdb');
+      const events = Array.from({ length: 30 }, (_, i) =>
+        JSON.stringify({ type: 'track', event: 'Opened App', userId: `u${i % 5}`, messageId: `m${i}` }),
+      ).join('\n');
+      expect(
+        (await runCli(['load', '-', '--warehouse', `duckdb://${file}`], { cwd: dir, input: events })).code,
+      ).toBe(0);
+      expect((await runCli(['build', '--warehouse', `duckdb://${file}`], { cwd: dir })).code).toBe(0);
+      holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', [file, '--read-only']);
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        holder.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
+      });
+    }, 60_000);
+    afterAll(async () => {
+      const exited = new Promise((r) => holder.once('exit', r));
+      holder.kill('SIGTERM');
+      await exited;
+    });
+
+    it('report and test run beside it', async () => {
+      const report = await runCli(['report', '--warehouse', `duckdb://${file}`], { cwd: dir });
+      expect(report.stderr).toBe('');
+      expect(report.code).toBe(0);
+      expect(report.stdout).toMatch(/^5 users in lifecycle\.user_lifecycle$/m);
+      const test = await runCli(['test', '--warehouse', `duckdb://${file}`], { cwd: dir });
+      expect(test.code).toBe(0);
+      expect(test.stdout).toMatch(/^Ran \d+ tests in [\d.]+s: \d+ passed, 0 failed/m);
+    });
+
+    it('build, which writes, still says who holds the file', async () => {
+      const r = await runCli(['build', '--warehouse', `duckdb://${file}`], { cwd: dir });
+      expect(r.code).toBe(1);
+      expect(errorLines(r)).toEqual([
+        expect.stringContaining(`The DuckDB file ${file} is in use by another process (PID ${holder.pid})`),
+      ]);
+    });
+  });
 });
