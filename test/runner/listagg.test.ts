@@ -1,0 +1,73 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeEachWarehouse } from '../helpers/warehouses';
+import { buildModels, compileModels } from '../../src/runner';
+import { oneSourceProject, projectSuite, tempProject } from './temp-project';
+
+// dbt.listagg's limit_num keeps the first n values in the given order; without it, every value.
+const FILES = oneSourceProject('listagg', 'events', {
+  'lists.sql': `{{ config(materialized='table') }}
+select
+  user_id,
+  {{ dbt.listagg('event', "', '", 'order by seq') }} as all_events,
+  {{ dbt.listagg('event', "'|'", 'order by seq desc', 2) }} as last_two,
+  {{ dbt.listagg('event', "'|'", none, 10) }} as up_to_ten
+from {{ source('raw', 'events') }}
+group by user_id`,
+});
+
+describeEachWarehouse('dbt.listagg', ({ tw }) => {
+  const suite = projectSuite('listagg', FILES, () => tw().open(), [
+    'create table src.events (user_id varchar(10), seq integer, event varchar(20))',
+    "insert into src.events values ('a', 1, 'x'), ('a', 2, 'y'), ('a', 3, 'z'), ('b', 1, 'only')",
+  ]);
+
+  it('keeps the first limit_num values in order, and all of them without a limit', async () => {
+    const base = suite();
+    const res = await buildModels(base);
+    expect(res.success).toBe(true);
+    const rows = await base.warehouse.query<{
+      user_id: string;
+      all_events: string;
+      last_two: string;
+      up_to_ten: string;
+    }>('select user_id, all_events, last_two, up_to_ten from marts.lists order by user_id');
+    // up_to_ten has no order: only its values are certain
+    expect(rows.map((r) => ({ ...r, up_to_ten: r.up_to_ten.split('|').sort().join('|') }))).toEqual([
+      { user_id: 'a', all_events: 'x, y, z', last_two: 'z|y', up_to_ten: 'x|y|z' },
+      { user_id: 'b', all_events: 'only', last_two: 'only', up_to_ten: 'only' },
+    ]);
+  });
+});
+
+describe('dbt.listagg on the warehouses without a test server', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = tempProject('listagg-compile', FILES);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const compiled = async (dialect: 'snowflake' | 'redshift') =>
+    (
+      await compileModels({
+        dialect,
+        projectDir: dir,
+        schema: 'marts',
+        rawSchema: 'src',
+        outDir: path.join(dir, 'out'),
+      })
+    ).models[0].sql;
+
+  it('slices the ordered array on Snowflake, as dbt-core does', async () => {
+    const sql = await compiled('snowflake');
+    expect(sql).toContain("listagg(event, ', ') within group (order by seq) as all_events");
+    expect(sql).toContain(
+      "array_to_string(array_slice(array_agg(event) within group (order by seq desc), 0, 2), '|') as last_two",
+    );
+  });
+
+  it('says what to write instead on Redshift, which has no array slice', async () => {
+    await expect(compiled('redshift')).rejects.toThrow(
+      /dbt\.listagg with limit_num is not supported for redshift by this runner: keep the first rows with row_number\(\) in a CTE and aggregate those/,
+    );
+  });
+});
