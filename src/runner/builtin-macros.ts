@@ -53,7 +53,8 @@ datetime_diff(cast({{ second_date }} as datetime), cast({{ first_date }} as date
 {%- elif datepart == 'day' -%}
 (({{ second_date }})::date - ({{ first_date }})::date)
 {%- elif datepart == 'week' -%}
-(date_trunc('week', ({{ second_date }})::date)::date - date_trunc('week', ({{ first_date }})::date)::date) / 7
+{#- dbt-postgres' count of the Sundays crossed (date_part dow), not ISO weeks, which start on Monday -#}
+((({{ second_date }})::date - ({{ first_date }})::date) / 7 + case when date_part('dow', ({{ first_date }})::timestamp) <= date_part('dow', ({{ second_date }})::timestamp) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
 {%- elif datepart == 'hour' -%}
 ((({{ second_date }})::date - ({{ first_date }})::date) * 24 + date_part('hour', ({{ second_date }})::timestamp) - date_part('hour', ({{ first_date }})::timestamp))
 {%- elif datepart == 'minute' -%}

@@ -71,3 +71,52 @@ describe('dbt.listagg on the warehouses without a test server', () => {
     );
   });
 });
+
+/**
+ * dbt.datediff(…, 'week') means what each adapter's dbt macro means: on PostgreSQL the Sundays crossed
+ * (dbt-postgres counts date_part('dow') boundaries), on DuckDB whole weeks elapsed (dbt-duckdb calls
+ * date_diff). The expected numbers are computed here from the calendar, not from the SQL.
+ */
+const PAIRS: Array<[string, string]> = [
+  ['2024-01-06', '2024-01-07'], // Saturday to Sunday
+  ['2024-01-07', '2024-01-08'], // Sunday to Monday
+  ['2024-01-08', '2024-01-14'], // Monday to the next Sunday
+  ['2024-01-01', '2024-01-08'], // a week to the day
+  ['2024-01-10', '2024-01-08'], // backwards within a week
+  ['2024-01-14', '2024-01-06'], // backwards across a Sunday
+  ['2023-12-25', '2024-03-04'],
+];
+const DAY = 86_400_000;
+const days = (a: string, b: string) => (Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / DAY;
+// weeks numbered from the Sunday 1970-01-04
+const sundayWeek = (d: string) => Math.floor(days('1970-01-04', d) / 7);
+
+const WEEK_FILES = oneSourceProject('weeks', 'pairs', {
+  'weeks.sql': `{{ config(materialized='table') }}
+select n, {{ dbt.datediff('a', 'b', 'week') }} as weeks
+from {{ source('raw', 'pairs') }}`,
+});
+
+describeEachWarehouse('dbt.datediff in weeks', ({ tw, kind }) => {
+  const suite = projectSuite('weeks', WEEK_FILES, () => tw().open(), [
+    'create table src.pairs (n integer, a date, b date)',
+    `insert into src.pairs values ${PAIRS.map(([a, b], i) => `(${i}, date '${a}', date '${b}')`).join(', ')}`,
+  ]);
+
+  it(
+    kind === 'postgres'
+      ? 'counts the Sundays crossed, as dbt-postgres does'
+      : 'counts whole weeks, as dbt-duckdb does',
+    async () => {
+      const base = suite();
+      expect((await buildModels(base)).success).toBe(true);
+      const rows = await base.warehouse.query<{ n: number; weeks: number }>(
+        'select n, weeks from marts.weeks order by n',
+      );
+      const expected = PAIRS.map(
+        ([a, b]) => (kind === 'postgres' ? sundayWeek(b) - sundayWeek(a) : Math.trunc(days(a, b) / 7) + 0), // (+ 0 turns -0 into 0)
+      );
+      expect(rows.map((r) => Number(r.weeks))).toEqual(expected);
+    },
+  );
+});
