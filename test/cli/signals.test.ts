@@ -179,6 +179,61 @@ describeEachWarehouse(
       },
       120_000,
     );
+
+    it('leaves run_results.json when a second signal stops serve during a scheduled run', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-signal-serve-'));
+      const schema = 'lc_serve';
+      const base = ['--warehouse', tw().url, '--schema', schema];
+      const holder = new Client({ connectionString: tw().url });
+      const watcher = await tw().open();
+      try {
+        const events = Array.from({ length: 10 }, (_, i) =>
+          JSON.stringify({ type: 'track', event: 'Opened App', userId: `u${i % 3}`, messageId: `m${i}` }),
+        );
+        expect((await runCli(['load', '-', ...base], { cwd: dir, input: events.join('\n') })).code).toBe(0);
+        expect((await runCli(['build', ...base], { cwd: dir })).code).toBe(0);
+        await holder.connect();
+        await holder.query('begin');
+        await holder.query(`lock table ${schema}.user_lifecycle in access exclusive mode`);
+        const serve = spawnTs(
+          'src/cli/run.ts',
+          ['serve', ...base, '--port', '0', '--write-key', 'k', '--schedule', '* * * * * *'],
+          { cwd: dir },
+        );
+        let stdout = '';
+        serve.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+        const exited = new Promise<number | null>((resolve) => serve.on('close', (code) => resolve(code)));
+        const waiting = async () =>
+          (
+            await watcher.query<{ n: number }>(
+              "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+            )
+          )[0].n;
+        for (let i = 0; i < 300 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(await waiting()).toBe(1);
+        // the first signal waits for the scheduled run, which waits for the lock; the second leaves at once
+        serve.kill('SIGTERM');
+        for (let i = 0; i < 100 && !stdout.includes('shutting down'); i++)
+          await new Promise((r) => setTimeout(r, 50));
+        serve.kill('SIGTERM');
+        expect(await exited).toBe(1);
+        const artifact = JSON.parse(
+          fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8'),
+        ) as {
+          args: { which: string };
+          results: Array<{ unique_id: string; status: string; message: string | null }>;
+        };
+        expect(artifact.args.which).toBe('run');
+        const last = artifact.results[artifact.results.length - 1];
+        expect(last.status).toBe('error');
+        expect(last.message).toMatch(/^interrupted \(SIGTERM\) while it ran: /);
+        expect(artifact.results.slice(0, -1).map((r) => r.status)).toContain('success');
+      } finally {
+        await holder.end().catch(() => undefined);
+        await watcher.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
   },
   ['postgres'],
 );

@@ -6,6 +6,7 @@ import { UsageError, UserError, errorMessage } from '../../errors';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { Output, seconds, type OutStream } from '../output';
+import { sayLastWords } from '../interrupt';
 import { collectorPart } from '../parts';
 import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
@@ -33,8 +34,10 @@ function waitForShutdownSignal(log: Logger): Promise<NodeJS.Signals> {
       process.removeListener('SIGTERM', onSignal);
       process.removeListener('SIGINT', onSignal);
       // A second signal means "now": leave without waiting for the drain.
-      const force = (): void => {
+      const force = (second: NodeJS.Signals): void => {
         log.error('second signal received: exiting without finishing the drain');
+        // a scheduled run in progress still leaves its run_results.json (see buildStep)
+        sayLastWords(second);
         process.exit(1);
       };
       process.once('SIGTERM', force);
