@@ -434,6 +434,21 @@ async function columnTypes(
   return new Map(rows.map((r) => [r.column_name, r.data_type]));
 }
 
+/**
+ * Whether a stored column of type `from` must change to hold values of type `to`. A string column that
+ * already holds any length (text, varchar without a length, DuckDB's VARCHAR) or at least `to`'s stays, as
+ * dbt widens only.
+ */
+export function typeChanged(from: string, to: string): boolean {
+  const norm = (t: string) => t.trim().toLowerCase().replace(/\s+/g, ' ');
+  const [a, b] = [norm(from), norm(to)];
+  if (a === b) return false;
+  const str = /^(text|varchar|character varying|string)(?:\((\d+)\))?$/;
+  const [sa, sb] = [str.exec(a), str.exec(b)];
+  if (sa && sb) return sa[2] !== undefined && (sb[2] === undefined || Number(sb[2]) > Number(sa[2]));
+  return true;
+}
+
 export type OnSchemaChange = 'ignore' | 'fail' | 'append_new_columns' | 'sync_all_columns';
 
 export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
@@ -487,9 +502,24 @@ export async function buildIncremental(
     const tgtLower = new Set(tgtCols.map((c) => c.toLowerCase()));
     const added = srcCols.filter((c) => !tgtLower.has(c.toLowerCase()));
     const removed = tgtCols.filter((c) => !lower.has(c.toLowerCase()));
-    if (opts.onSchemaChange === 'fail' && (added.length || removed.length)) {
+    // dbt's fail and sync_all_columns also see a column whose type changed (an integer that now holds
+    // decimals): fail stops, sync_all_columns alters the column, so that no value is cast into the old type.
+    const retyped: Array<{ column: string; from: string; to: string }> = [];
+    if (opts.onSchemaChange === 'fail' || opts.onSchemaChange === 'sync_all_columns') {
+      const tgtTypes = await columnTypes(wh, schema, name);
+      const srcByLower = new Map(srcCols.map((c) => [c.toLowerCase(), c]));
+      for (const [column, from] of tgtTypes) {
+        const src = srcByLower.get(column.toLowerCase());
+        const to = src === undefined ? undefined : srcTypes.get(src);
+        if (to !== undefined && typeChanged(from, to)) retyped.push({ column, from, to });
+      }
+    }
+    if (opts.onSchemaChange === 'fail' && (added.length || removed.length || retyped.length)) {
+      const types = retyped.length
+        ? `; type changed: ${retyped.map((r) => `${r.column} ${r.from} -> ${r.to}`).join(', ')}`
+        : '';
       throw new Error(
-        `the columns changed (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}) and on_schema_change is fail: run with --full-refresh`,
+        `the columns changed (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}${types}) and on_schema_change is fail: run with --full-refresh`,
       );
     }
     for (const k of opts.uniqueKey) {
@@ -516,6 +546,10 @@ export async function buildIncremental(
         for (const c of removed)
           if (!keys.has(c.toLowerCase()))
             alters.push(`alter table ${target} drop column ${quoteCatalogName(c)}`);
+        for (const r of retyped)
+          alters.push(
+            `alter table ${target} alter column ${quoteCatalogName(r.column)} type ${r.to} using ${quoteCatalogName(r.column)}::${r.to}`,
+          );
       }
     }
     // names read from the catalog, which a model may have given any spelling ("Order Total")

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels, BuildFailedError } from '../../src/runner';
+import { typeChanged } from '../../src/runner/materialize';
 import type { Warehouse } from '../../src/warehouse';
 
 // A small project written here: an append-only incremental model, one that fails on schema changes, and a
@@ -22,6 +23,9 @@ select id, v{% if var('extra_column', false) %}, v as w{% endif %} from {{ sourc
 select id, v, v as first_v from {{ source('raw', 'events') }}`,
   'models/evolving.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change=var('osc', 'ignore')) }}
 select id{% if not var('drop_v', false) %}, v{% endif %}{% if var('extra_column', false) %}, cast(id * 10 as decimal(12, 2)) as amount{% endif %}
+from {{ source('raw', 'events') }}`,
+  'models/retyped.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change=var('osc', 'ignore')) }}
+select id, {% if var('decimals', false) %}cast(id / 4.0 as decimal(12, 2)){% else %}id * 2{% endif %} as amount
 from {{ source('raw', 'events') }}`,
   'models/hooked.sql': `{{ config(materialized='table',
     pre_hook="create table if not exists {{ var('lifecycle__raw_schema') }}.hook_log (model text, n integer)",
@@ -56,6 +60,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       'evolving',
       'hooked',
       'merged',
+      'retyped',
       'strict',
     ]);
     await wh.exec(`insert into src.events values (3, 'c')`);
@@ -105,6 +110,43 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
     );
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
+  });
+
+  it('fails on a column whose type changed with fail, and alters it with sync_all_columns, as dbt does', async () => {
+    const sel = { ...base(), select: ['retyped'] };
+    const typeOf = async () =>
+      (
+        await wh.query<{ t: string }>(
+          `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'retyped' and column_name = 'amount'`,
+        )
+      )[0].t.toLowerCase();
+    expect(await typeOf()).toBe('integer');
+    // the stored integers would round 0.25 to 0: fail says so and keeps the rows
+    const err = await buildModels({ ...sel, vars: { decimals: true, osc: 'fail' } }).catch((e) => e);
+    expect(err).toBeInstanceOf(BuildFailedError);
+    expect((err as Error).message).toMatch(
+      /the columns changed \(added: none; removed: none; type changed: amount (integer|INTEGER) -> (numeric|DECIMAL)\(12,2\)\) and on_schema_change is fail: run with --full-refresh/,
+    );
+    // (built by the first test, before the event with id 3 landed)
+    expect(await wh.query('select id, amount from marts.retyped order by id')).toEqual([
+      { id: 1, amount: 2 },
+      { id: 2, amount: 4 },
+    ]);
+    const res = await buildModels({ ...sel, vars: { decimals: true, osc: 'sync_all_columns' } });
+    expect(res.models[0]).toMatchObject({ status: 'success', incremental: true });
+    expect(await typeOf()).toMatch(/^(numeric|decimal\(12,2\))$/);
+    expect(
+      (
+        await wh.query<{ id: number; amount: unknown }>('select id, amount from marts.retyped order by id')
+      ).map((r) => [r.id, Number(r.amount)]),
+    ).toEqual([
+      [1, 0.25],
+      [2, 0.5],
+      [3, 0.75],
+    ]);
+    // the same type again: nothing to alter
+    const again = await buildModels({ ...sel, vars: { decimals: true, osc: 'fail' } });
+    expect(again.models[0]).toMatchObject({ status: 'success', incremental: true });
   });
 
   it('rebuilds in full a sync_all_columns model whose stored table lacks a column schema.yml declares', async () => {
@@ -185,5 +227,23 @@ from {{ source('raw', 'events') }} as e`,
       { id: 2, w: 'b' },
       { id: 3, w: 'c' },
     ]);
+  });
+});
+
+describe('a stored column type that must change', () => {
+  it.each([
+    ['integer', 'integer', false],
+    ['INTEGER', 'DECIMAL(12,2)', true],
+    ['integer', 'bigint', true],
+    ['numeric(12,2)', 'numeric(38,6)', true],
+    // a string column only widens, as dbt's expand_target_column_types does
+    ['text', 'character varying(10)', false],
+    ['VARCHAR', 'VARCHAR', false],
+    ['character varying(20)', 'character varying(10)', false],
+    ['character varying(10)', 'character varying(20)', true],
+    ['character varying(10)', 'text', true],
+    ['text', 'integer', true],
+  ])('%s holding %s: %s', (from, to, changed) => {
+    expect(typeChanged(from, to)).toBe(changed);
   });
 });
