@@ -38,7 +38,12 @@ datediff({{ datepart }}, {{ first_date }}, {{ second_date }})
 datediff({{ datepart }}, {{ first_date }}, {{ second_date }})
 {%- endmacro -%}
 {%- macro duckdb__datediff(first_date, second_date, datepart) -%}
+{%- if datepart == 'week' -%}
+{#- dbt-duckdb's (since 1.8.4) and dbt-postgres' week: Sundays crossed (date_part dow), not DuckDB's whole weeks; // truncates as PostgreSQL's integer / does -#}
+((cast({{ second_date }} as date) - cast({{ first_date }} as date)) // 7 + case when date_part('dow', cast({{ first_date }} as timestamp)) <= date_part('dow', cast({{ second_date }} as timestamp)) then case when {{ first_date }} <= {{ second_date }} then 0 else -1 end else case when {{ first_date }} <= {{ second_date }} then 1 else 0 end end)
+{%- else -%}
 date_diff('{{ datepart }}', cast({{ first_date }} as timestamp), cast({{ second_date }} as timestamp))
+{%- endif -%}
 {%- endmacro -%}
 {%- macro bigquery__datediff(first_date, second_date, datepart) -%}
 datetime_diff(cast({{ second_date }} as datetime), cast({{ first_date }} as datetime), {{ datepart }})
