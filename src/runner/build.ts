@@ -614,6 +614,9 @@ async function restoreDroppedViews(
       ms: 0,
       message: 'rebuilt: PostgreSQL dropped this view with the relation it selects from',
     };
+    const index = built.length + extra++;
+    // so that an interrupted build can say this view was being restored (see the CLI's run_results.json)
+    onModel?.({ phase: 'start', index, total: index + 1, name, planned: { ...result } });
     try {
       const sql = compileModel(parsed, name, false, new Map());
       const { apply } = configSteps(name, g.node, cfg, rel.schema, rel.identifier, 'view');
@@ -628,7 +631,6 @@ async function restoreDroppedViews(
     }
     result.ms = Date.now() - t0;
     results.push(result);
-    const index = built.length + extra++;
     onModel?.({ phase: 'end', index, total: index + 1, name, result });
   }
 }

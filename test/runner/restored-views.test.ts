@@ -47,6 +47,14 @@ describeEachWarehouse(
         ['t', 0, 1, 'success'],
         ['vw', 1, 2, 'success'],
       ]);
+      // each announced before it runs, with what it builds, as the selected models are (an interrupted
+      // build's run_results.json names the view being restored)
+      expect(events.map((e) => [e.phase, e.name, e.planned?.relation])).toEqual([
+        ['start', 't', '"marts"."t"'],
+        ['end', 't', undefined],
+        ['start', 'vw', '"marts"."vw"'],
+        ['end', 'vw', undefined],
+      ]);
       expect(res.models.map((m) => m.name)).toEqual(['t', 'vw']);
       expect(await wh.query('select * from marts.vw')).toEqual([{ id: 1 }]);
     });
