@@ -380,10 +380,15 @@ export function loadProject(projectDir: string): Project {
   }
 
   const macroFiles: MacroFile[] = [];
+  // macro-paths that overlap (macros and macros/sub) must not read a file twice
+  const macroFilesSeen = new Set<string>();
   for (const mp of macroPaths) {
     const files: string[] = [];
     walk(mp, new Set(), files);
     for (const f of files) {
+      const real = fs.realpathSync(f);
+      if (macroFilesSeen.has(real)) continue;
+      macroFilesSeen.add(real);
       if (f.endsWith('.sql') || f.endsWith('.jinja')) {
         macroFiles.push({
           file: path.join(path.basename(dir), path.relative(dir, f)),

@@ -104,6 +104,7 @@ interface CompilerProto {
   _emit(code: string): void;
   _emitLine(code: string): void;
   _compileMacro(node: unknown, frame?: unknown): string;
+  compileMacro(node: { name: { value: string } }, frame: { parent: unknown }): void;
 }
 
 function active<T>(fn: () => T): T {
@@ -215,6 +216,14 @@ function patchNunjucks(): void {
     } finally {
       this._emitLine = emitLine;
     }
+  };
+  // nunjucks keeps a top-level macro named _x private to its file; dbt calls any macro by name
+  // (dbt_utils._is_relation), so those are exported too.
+  const compileNamedMacro = compiler.prototype.compileMacro;
+  compiler.prototype.compileMacro = function (node, frame) {
+    compileNamedMacro.call(this, node, frame);
+    const name = node.name.value;
+    if (!frame.parent && name.startsWith('_')) this._emitLine(`context.addExport(${JSON.stringify(name)});`);
   };
   compiler.prototype.compileConcat = function (node, frame) {
     this._emit('runtime.__cdpConcat(');
@@ -334,8 +343,16 @@ export class Renderer {
     // dbt refuses two macros of one name in a package, since which one a call reaches would be arbitrary.
     const macroFile = new Map<string, string>();
     for (const mf of this.project.macroFiles) {
-      const names = this.loadMacros(mf.file, mf.source, this.packageMacros);
-      for (const name of [...duplicateMacros(mf.source), ...names]) {
+      this.loadMacros(mf.file, mf.source, this.packageMacros);
+      const defs = macroDefinitions(mf.source);
+      // dbt reads a file's macros before any Jinja runs: one inside {% if %} would be defined either way.
+      if (defs.nested.length) {
+        const { name, line } = defs.nested[0];
+        throw new UserError(
+          `The macro file ${mf.file} defines the macro ${name} inside {% if %} or {% for %} (line ${line}): dbt allows macros only at the top level of a file; define it there and branch inside it instead.`,
+        );
+      }
+      for (const name of defs.names) {
         const first = macroFile.get(name);
         if (first !== undefined)
           throw new UserError(
@@ -354,8 +371,7 @@ export class Renderer {
     this.env.addGlobal('dbt', dbtNs);
   }
 
-  /** Loads a macro file's macros into `into`; returns their names. */
-  private loadMacros(file: string, source: string, into: Map<string, MacroFn>): string[] {
+  private loadMacros(file: string, source: string, into: Map<string, MacroFn>): void {
     let exported: Record<string, unknown> = {};
     try {
       // getExported is public in nunjucks but missing from its type definitions.
@@ -376,13 +392,8 @@ export class Renderer {
         },
       );
     }
-    const names: string[] = [];
     for (const [name, fn] of Object.entries(exported))
-      if (typeof fn === 'function') {
-        into.set(name, fn as MacroFn);
-        names.push(name);
-      }
-    return names;
+      if (typeof fn === 'function') into.set(name, fn as MacroFn);
   }
 
   /** Records a template error so the report shows its own message rather than nunjucks' wrapping. */
@@ -808,34 +819,45 @@ export class Renderer {
   }
 }
 
-/**
- * The names a macro file defines more than once (the exported object keeps only the last). A text search
- * finds candidates cheaply; nunjucks' parser confirms them, so a macro in a comment or raw block is not one.
- */
-function duplicateMacros(source: string): string[] {
-  const seen = new Set<string>();
-  let candidates = false;
-  for (const m of source.matchAll(/\{%-?\s*macro\s+([A-Za-z_]\w*)/g)) {
-    if (seen.has(m[1])) candidates = true;
-    seen.add(m[1]);
-  }
-  if (!candidates) return [];
-  // nunjucks' parser is public but missing from its type definitions.
-  const parser = (nunjucks as unknown as { parser: { parse(src: string): { children: MacroAstNode[] } } })
-    .parser;
-  const names = new Set<string>();
-  const dups: string[] = [];
-  for (const child of parser.parse(source).children) {
-    if (child.typename !== 'Macro' || !child.name) continue;
-    if (names.has(child.name.value)) dups.push(child.name.value);
-    names.add(child.name.value);
-  }
-  return dups;
-}
-
 interface MacroAstNode {
   typename: string;
   name?: { value: string };
+  lineno: number;
+  children?: MacroAstNode[];
+  findAll(type: unknown): MacroAstNode[];
+}
+
+interface NunjucksParsing {
+  parser: { parse(src: string): { children: MacroAstNode[] } };
+  nodes: { Macro: unknown };
+}
+
+/** What a macro file defines, read once per source (a build makes several renderers). */
+interface MacroDefinitions {
+  /** Every top-level macro, in order, duplicates included (the exported object keeps only the last). */
+  names: string[];
+  /** Macros inside a top-level `{% if %}` or `{% for %}`, with their 1-based line. */
+  nested: Array<{ name: string; line: number }>;
+}
+const macroDefinitionsCache = new Map<string, MacroDefinitions>();
+
+function macroDefinitions(source: string): MacroDefinitions {
+  const cached = macroDefinitionsCache.get(source);
+  if (cached) return cached;
+  // nunjucks' parser and node classes are public but missing from its type definitions.
+  const { parser, nodes } = nunjucks as unknown as NunjucksParsing;
+  const defs: MacroDefinitions = { names: [], nested: [] };
+  for (const child of parser.parse(source).children) {
+    if (child.typename === 'Macro' && child.name) {
+      defs.names.push(child.name.value);
+      continue;
+    }
+    for (const m of child.findAll(nodes.Macro))
+      if (m.typename === 'Macro' && m.name) defs.nested.push({ name: m.name.value, line: m.lineno + 1 });
+  }
+  if (macroDefinitionsCache.size >= COMPILED_CODE_LIMIT) macroDefinitionsCache.clear();
+  macroDefinitionsCache.set(source, defs);
+  return defs;
 }
 
 function flatten(msg: string): string {

@@ -173,6 +173,42 @@ describe('runner rendering', () => {
     expect((await compile(quoted)).m).toBe('select 1 as x');
   });
 
+  it('calls a macro whose name starts with an underscore, as dbt does, and checks those for duplicates too', async () => {
+    const dir = project({
+      'macros/helpers.sql': "{% macro _quoted(x) %}'{{ x }}'{% endmacro %}",
+      'macros/public.sql': '{% macro label(x) %}{{ _quoted(x) }}{% endmacro %}',
+      'models/m.sql': "select {{ label('a') }} as l, {{ _quoted('b') }} as q",
+    });
+    expect((await compile(dir)).m).toBe("select 'a' as l, 'b' as q");
+    const twice = project({
+      'macros/a.sql': '{% macro _h() %}1{% endmacro %}',
+      'macros/b.sql': '{% macro _h() %}2{% endmacro %}',
+      'models/m.sql': 'select {{ _h() }} as x',
+    });
+    expect((await compileError(twice)).message).toMatch(/^Two macros are named "_h" \(/);
+  });
+
+  it('refuses a macro defined inside {% if %} or {% for %}, which dbt does not read', async () => {
+    const dir = project({
+      'macros/m.sql':
+        "{% macro ok() %}1{% endmacro %}\n{% if target.name == 'prod' %}\n{% macro x() %}ONE{% endmacro %}\n{% else %}{% macro x() %}TWO{% endmacro %}{% endif %}",
+      'models/m.sql': 'select {{ x() }} as x',
+    });
+    expect((await compileError(dir)).message).toBe(
+      `The macro file ${path.join(path.basename(dir), 'macros', 'm.sql')} defines the macro x inside {% if %} or {% for %} (line 3): dbt allows macros only at the top level of a file; define it there and branch inside it instead.`,
+    );
+  });
+
+  it('reads a macro file once when macro-paths overlap', async () => {
+    const dir = project({
+      'dbt_project.yml':
+        "name: pkg\nconfig-version: 2\nmodel-paths: ['models']\nmacro-paths: ['macros', 'macros/sub']\n",
+      'macros/sub/y.sql': '{% macro y() %}7{% endmacro %}',
+      'models/m.sql': 'select {{ y() }} as y',
+    });
+    expect((await compile(dir)).m).toBe('select 7 as y');
+  });
+
   it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
     const dir = project({
       'macros/m.sql': `
