@@ -11,7 +11,7 @@ import { Ingestor } from './ingest';
 import { ensureRawTables, type Warehouse } from '../warehouse';
 import { UserError, errorMessage } from '../errors';
 import { silentProgress, type Progress } from '../util/progress';
-import { readLines } from '../util/lines';
+import { readLinesCapped } from '../util/lines';
 import { DEFAULT_MAX_EVENT_BYTES } from '../../transforms/schemas';
 
 export interface LoadOptions {
@@ -26,6 +26,8 @@ export interface LoadOptions {
   batchLines?: number;
   /** A batch is handed over early once its lines hold this many characters (default 32 Mi): long lines. */
   batchChars?: number;
+  /** The most of one line held (default MAX_LINE_CHARS, 64 Mi): a longer line is rejected, kept cut to this. */
+  maxLineChars?: number;
   /** Standard input, for `-` (default process.stdin). */
   stdin?: Readable;
   /**
@@ -127,6 +129,23 @@ const NDJSON_HINT = 'load takes NDJSON, one event object per line (e.g. jq -c ".
 // events). Looked for on rejected lines only, not on every line read.
 const LONE_CR = ' and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n';
 
+/**
+ * The most of one line load holds: a longer line (a whole export on one line) is kept in rejected_events cut
+ * to this, while the lines after it are read as usual. Holding it whole would pass the longest string V8
+ * can make (about 512 MiB) and stop the load, losing the valid lines around it.
+ */
+export const MAX_LINE_CHARS = 64 * 1024 * 1024;
+
+function cutLineReason(head: string, bytes: number, cap: number): string {
+  const most = cap % (1024 * 1024) === 0 ? `${cap / (1024 * 1024)} Mi characters` : `${cap} characters`;
+  const hint = head.trimStart().startsWith('[')
+    ? `; it starts with "[": ${NDJSON_HINT}`
+    : head.includes('\r')
+      ? `; it${LONE_CR.replace(/^ and/, '')}`
+      : '';
+  return `line is larger than the ${most} load holds of a line (${bytes} bytes): its first ${most} are kept as its payload${hint}`;
+}
+
 /** A non-empty line's event, or why it is rejected as a line (the Ingestor validates the event itself). */
 function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | { reason: string } {
   // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a whole
@@ -179,6 +198,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
   const batchLines = opts.batchLines ?? 2000;
   const batchChars = opts.batchChars ?? 32 * 1024 * 1024;
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  const maxLineChars = opts.maxLineChars ?? MAX_LINE_CHARS;
   const ingestor = new Ingestor({
     warehouse: opts.warehouse,
     rawSchema: opts.rawSchema,
@@ -228,7 +248,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       } else input = raw ?? opts.stdin ?? process.stdin;
       if (opts.signal?.aborted) throw new LoadStopped();
       // an abort ends the lines even while they wait on a slow input (stdin)
-      const lines = readLines(input, opts.signal);
+      const lines = readLinesCapped(input, opts.signal, maxLineChars);
       let lineNo = 0;
       let events: unknown[] = [];
       let texts: string[] = [];
@@ -315,14 +335,19 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
       };
 
       try {
-        for await (const line of lines) {
+        for await (const { text: line, cutBytes } of lines) {
           if (opts.signal?.aborted) break;
           lineNo++;
-          bytesDone = gzipped ? fileBase + compressedRead : bytesDone + Buffer.byteLength(line) + 1;
-          const trimmed = line.trim();
+          bytesDone = gzipped
+            ? fileBase + compressedRead
+            : bytesDone + (cutBytes ?? Buffer.byteLength(line)) + 1;
+          const trimmed = cutBytes === undefined ? line.trim() : line;
           if (trimmed === '') continue;
           summary.lines++;
-          const read = readLine(trimmed, maxEventBytes);
+          const read: ReturnType<typeof readLine> =
+            cutBytes === undefined
+              ? readLine(trimmed, maxEventBytes)
+              : { reason: cutLineReason(line, cutBytes, maxLineChars) };
           if ('reason' in read) bad.push({ reason: read.reason, payload: line, line: lineNo });
           else {
             events.push(read.event);

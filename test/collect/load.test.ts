@@ -282,6 +282,31 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     ]);
   });
 
+  it('keeps a line longer than it holds cut, and still lands the lines around it', async () => {
+    const file = path.join(dir, 'huge-line.ndjson');
+    const event = (i: number) =>
+      JSON.stringify({ type: 'track', userId: 'huge-u', event: 'Viewed', messageId: `huge-${i}` });
+    // a whole export on one line: past the most load holds of a line (here 10,000 characters)
+    const array = `[${Array.from({ length: 300 }, (_, i) => event(100 + i)).join(',')}]`;
+    fs.writeFileSync(file, [event(1), array, event(2)].join('\r\n') + '\n');
+    const summary = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [file],
+      maxEventBytes: 4096,
+      maxLineChars: 10_000,
+    });
+    const reason = `line is larger than the 10000 characters load holds of a line (${Buffer.byteLength(array) + 1} bytes): its first 10000 characters are kept as its payload; it starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")`;
+    expect(summary).toMatchObject({ landed: 2, rejected: 1, badLines: [{ file, line: 2, reason }] });
+    expect(
+      await wh.query<{ id: string }>(`select id from cdp.tracks where user_id = 'huge-u' order by id`),
+    ).toEqual([{ id: 'huge-1' }, { id: 'huge-2' }]);
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where reason like 'line is larger than the 10000 characters%'`,
+    );
+    expect(kept).toEqual([{ payload: array.slice(0, 10_000) }]);
+  });
+
   it('reads standard input for "-" and several files in order', async () => {
     const stdin = new PassThrough();
     const f2 = path.join(dir, 'more.ndjson');

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { readLines } from '../../src/util/lines';
+import { readLines, readLinesCapped } from '../../src/util/lines';
 
 async function collect(input: Readable, signal?: AbortSignal): Promise<string[]> {
   const out: string[] = [];
@@ -66,5 +66,21 @@ describe('readLines', () => {
     const input = new PassThrough();
     setTimeout(() => input.destroy(new Error('disk gone')), 10);
     await expect(collect(input)).rejects.toThrow('disk gone');
+  });
+  it('holds at most maxChars of a line: the rest is dropped and its bytes counted, the next lines read as usual', async () => {
+    // a 3-byte character straddles the cut, and the long line spans many chunks
+    const long = `${'é'.repeat(10)}${'x'.repeat(5000)}`;
+    const bytes = Buffer.from(`short\r\n${long}\r\nafter\n${'y'.repeat(20)}`, 'utf8');
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 7) chunks.push(bytes.subarray(i, i + 7));
+    const out = [];
+    for await (const line of readLinesCapped(Readable.from(chunks), undefined, 12)) out.push(line);
+    expect(out).toEqual([
+      { text: 'short' },
+      // the line's bytes, its CR included (what was cut is not looked at)
+      { text: `${'é'.repeat(10)}xx`, cutBytes: Buffer.byteLength(long) + 1 },
+      { text: 'after' },
+      { text: 'y'.repeat(12), cutBytes: 20 },
+    ]);
   });
 });
