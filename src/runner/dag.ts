@@ -83,13 +83,42 @@ function findCycle(graph: Map<string, GraphNode>): string[] {
   return found ?? [];
 }
 
-function ancestors(graph: Map<string, GraphNode>, name: string, depth: number, out: Set<string>): void {
-  if (depth === 0) return;
-  for (const r of graph.get(name)?.refs ?? []) {
-    if (!graph.has(r) || out.has(r)) continue;
-    out.add(r);
-    ancestors(graph, r, depth - 1, out);
+/**
+ * The models within `depth` refs of `name`, upwards (its parents) or downwards (the models that ref it), by
+ * breadth: a model reached by a long path and a short one is as near as the short one makes it, as in dbt's
+ * `2+x` (networkx's bfs_edges with a depth limit). Found afresh, then added to `out`, so that what `out`
+ * already holds never cuts a walk short.
+ */
+function near(
+  graph: Map<string, GraphNode>,
+  name: string,
+  depth: number,
+  up: boolean,
+  out: Set<string>,
+): void {
+  const children = new Map<string, string[]>();
+  if (!up)
+    for (const [m, g] of graph) for (const r of g.refs) children.set(r, [...(children.get(r) ?? []), m]);
+  const found = new Set<string>([name]);
+  let frontier = [name];
+  for (let level = 0; level < depth && frontier.length > 0; level++) {
+    const next: string[] = [];
+    for (const n of frontier) {
+      const around = up ? (graph.get(n)?.refs ?? []).filter((r) => graph.has(r)) : (children.get(n) ?? []);
+      for (const m of around) {
+        if (found.has(m)) continue;
+        found.add(m);
+        next.push(m);
+      }
+    }
+    frontier = next;
   }
+  found.delete(name);
+  for (const m of found) out.add(m);
+}
+
+function ancestors(graph: Map<string, GraphNode>, name: string, depth: number, out: Set<string>): void {
+  near(graph, name, depth, true, out);
 }
 
 /** Adds to `out` the models that ref `name`, down to `depth` levels (Infinity: all of them). */
@@ -99,13 +128,15 @@ export function descendants(
   depth: number,
   out: Set<string>,
 ): void {
-  if (depth === 0) return;
-  for (const [n, g] of graph) {
-    if (out.has(n) || !g.refs.includes(name)) continue;
-    out.add(n);
-    descendants(graph, n, depth - 1, out);
-  }
+  near(graph, name, depth, false, out);
 }
+
+/** The configs dbt gives every model, which `config.<key>:<value>` matches when a model leaves them unset. */
+const CONFIG_DEFAULTS: Record<string, unknown> = {
+  materialized: 'view',
+  enabled: true,
+  on_schema_change: 'ignore',
+};
 
 /** Models matched by one selector atom: a name, `tag:x`, `path:dir`, `fqn:` or `*`, without graph operators. */
 function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: string): Set<string> {
@@ -168,7 +199,8 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
         const at = value.indexOf(':');
         const key = at === -1 ? value : value.slice(0, at);
         const want = at === -1 ? undefined : value.slice(at + 1);
-        const have = g.config[key];
+        // dbt matches the resolved config, defaults included: a model without config is a view
+        const have = g.config[key] ?? CONFIG_DEFAULTS[key];
         // a list config (tags, grants' roles…) matches on any of its members, as in dbt
         const values = Array.isArray(have) ? have : [have];
         if (key && want !== undefined && values.some((v) => v !== undefined && String(v) === want))

@@ -209,6 +209,36 @@ describe('runner rendering', () => {
     expect((await compile(dir)).m).toBe('select 7 as y');
   });
 
+  it("limits n+ and +n by the shortest path, as dbt's breadth-first walk does, and matches default configs", async () => {
+    // x refs y and z, y refs z, z refs w: w is two refs above x (through z) and three through y
+    const dir = project({
+      'models/w.sql': "{{ config(materialized='table') }}select 1 as v",
+      'models/z.sql': "select * from {{ ref('w') }}",
+      'models/y.sql': "select * from {{ ref('z') }}",
+      'models/x.sql': "select * from {{ ref('y') }} union all select * from {{ ref('z') }}",
+    });
+    const picked = async (select: string[]) =>
+      (
+        await compileModels({
+          dialect: 'duckdb',
+          projectDir: dir,
+          schema: 'lifecycle',
+          rawSchema: 'cdp',
+          select,
+          outDir: path.join(dir, 'target', 'compiled'),
+        })
+      ).models
+        .map((m) => m.name)
+        .sort();
+    expect(await picked(['2+x'])).toEqual(['w', 'x', 'y', 'z']);
+    expect(await picked(['1+x'])).toEqual(['x', 'y', 'z']);
+    expect(await picked(['w+2'])).toEqual(['w', 'x', 'y', 'z']);
+    expect(await picked(['w+1'])).toEqual(['w', 'z']);
+    // a model with no materialized config is a view, and dbt's config selector sees it so
+    expect(await picked(['config.materialized:view'])).toEqual(['x', 'y', 'z']);
+    expect(await picked(['config.materialized:table'])).toEqual(['w']);
+  });
+
   it('resolves adapter.dispatch as <adapter>__x, then default__x, package before the dbt namespace', async () => {
     const dir = project({
       'macros/m.sql': `
