@@ -112,6 +112,26 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
   });
 
+  it('fails, as dbt does, when the model drops a column that ignore or append_new_columns keeps', async () => {
+    // evolving now has id and amount (see above); without extra_column the model no longer selects amount
+    const before = await wh.query('select id, amount from marts.evolving order by id');
+    for (const osc of ['ignore', 'append_new_columns']) {
+      const err = await buildModels({
+        ...base(),
+        select: ['evolving'],
+        vars: { drop_v: true, osc },
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(BuildFailedError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `failed on ${kind}: the model no longer selects the column amount of the existing table, which on_schema_change='${osc}' keeps \\(dbt fails here too\\): set on_schema_change='sync_all_columns' to drop it, or run with --full-refresh`,
+        ),
+      );
+      // nothing written: no row lost its amount
+      expect(await wh.query('select id, amount from marts.evolving order by id')).toEqual(before);
+    }
+  });
+
   it('fails on a column whose type changed with fail, and alters it with sync_all_columns, as dbt does', async () => {
     const sel = { ...base(), select: ['retyped'] };
     const typeOf = async () =>
