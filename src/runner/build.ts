@@ -391,14 +391,16 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           if (materialized === 'incremental') {
             const incOpts = incrementalOptions(cfg, `model ${name} (${g.node.file})`);
             const existing = await existingKind(wh, schema, ident);
-            const refresh = fullRefresh && cfg.full_refresh !== false;
+            // dbt's should_full_refresh: the model's full_refresh config, when set, wins over the flag
+            const keep = cfg.full_refresh === false;
+            const refresh = cfg.full_refresh === true || (fullRefresh && !keep);
             let isInc = existing === 'table' && !refresh;
             if (existing === 'table' && refresh && autoRefresh !== null)
               result.message = `rebuilt in full: ${autoRefresh}`;
             // A model that keeps its table in sync with itself may read a new column from {{ this }} before
             // the column exists (dbt would fail and ask for --full-refresh): a stored table that lacks a
             // column schema.yml declares predates the model, so it is rebuilt in full instead.
-            if (isInc && incOpts.onSchemaChange === 'sync_all_columns' && g.node.columns.length) {
+            if (isInc && !keep && incOpts.onSchemaChange === 'sync_all_columns' && g.node.columns.length) {
               const stored = new Set((await columnsOf(wh, schema, ident)).map((c) => c.toLowerCase()));
               const missing = g.node.columns.map((c) => c.name).filter((c) => !stored.has(c.toLowerCase()));
               if (missing.length) {
@@ -409,15 +411,25 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             // An incremental model tracks what changed upstream since its last run from the rows its upstream
             // incremental models rewrote (their build times, previous values, tombstones). An upstream table
             // rebuilt in full keeps none of that, so everything downstream of it is rebuilt in full too.
+            // A model with full_refresh: false keeps its table whatever happened upstream, as in dbt: its rows may
+            // hold history that no rebuild could bring back.
             if (isInc && upstreamRebuilt) {
-              isInc = false;
               const root = rebuiltFrom.get(upstreamRebuilt)!;
-              result.message = `rebuilt in full: ${root} was rebuilt in full upstream`;
+              if (keep)
+                result.message = `kept incremental (full_refresh: false), though ${root} was rebuilt in full upstream`;
+              else {
+                isInc = false;
+                result.message = `rebuilt in full: ${root} was rebuilt in full upstream`;
+              }
             }
             const queued = pending.get(name);
             if (isInc && queued !== undefined) {
-              isInc = false;
-              result.message = `rebuilt in full: ${queued} was rebuilt in full by an earlier build without it`;
+              if (keep)
+                result.message = `kept incremental (full_refresh: false), though ${queued} was rebuilt in full by an earlier build without it`;
+              else {
+                isInc = false;
+                result.message = `rebuilt in full: ${queued} was rebuilt in full by an earlier build without it`;
+              }
             }
             // (also a table built for the first time: its downstream tables may survive from before it was dropped)
             if (!isInc) rebuiltFrom.set(name, rebuiltFrom.get(upstreamRebuilt ?? '') ?? name);
@@ -428,7 +440,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             if (!isInc) {
               for (const d of downstreamOf(name)) {
                 const dCfg = renderer.configs.get(d) ?? graph.get(d)!.config;
-                if (selected.has(d) || dCfg.materialized !== 'incremental') continue;
+                if (selected.has(d) || dCfg.materialized !== 'incremental' || dCfg.full_refresh === false)
+                  continue;
                 const dRel = renderer.relationFor(d, dCfg);
                 if ((await existingKind(wh, dRel.schema, dRel.identifier)) === 'table') left.push(d);
               }

@@ -27,6 +27,12 @@ from {{ source('raw', 'events') }}`,
   'models/retyped.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change=var('osc', 'ignore')) }}
 select id, {% if var('decimals', false) %}cast(id / 4.0 as decimal(12, 2)){% else %}id * 2{% endif %} as amount
 from {{ source('raw', 'events') }}`,
+  'models/ev_inc.sql': `{{ config(materialized='incremental', unique_key='id') }}
+select id, v from {{ source('raw', 'events') }}`,
+  'models/history.sql': `{{ config(materialized='incremental', full_refresh=false) }}
+select {{ var('run', 0) }} as run, count(*) as n from {{ ref('ev_inc') }}`,
+  'models/always.sql': `{{ config(materialized='incremental', unique_key='run', full_refresh=true) }}
+select {{ var('run', 0) }} as run`,
   'models/hooked.sql': `{{ config(materialized='table',
     pre_hook="create table if not exists {{ var('lifecycle__raw_schema') }}.hook_log (model text, n integer)",
     post_hook=["insert into {{ var('lifecycle__raw_schema') }}.hook_log select '{{ this.identifier }}', count(*) from {{ this }}"]) }}
@@ -56,8 +62,11 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
   it('appends only new rows without a unique_key, skips disabled models', async () => {
     const first = await buildModels(base());
     expect(first.models.map((m) => m.name).sort()).toEqual([
+      'always',
       'appended',
+      'ev_inc',
       'evolving',
+      'history',
       'hooked',
       'merged',
       'retyped',
@@ -130,6 +139,33 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       // nothing written: no row lost its amount
       expect(await wh.query('select id, amount from marts.evolving order by id')).toEqual(before);
     }
+  });
+
+  it('keeps a full_refresh: false model incremental whatever, and rebuilds a full_refresh: true one always', async () => {
+    const sel = { ...base(), select: ['ev_inc', 'history', 'always'] };
+    await buildModels({ ...sel, vars: { run: 1 } });
+    // --full-refresh rebuilds ev_inc, upstream of history: history keeps its rows, as dbt's config says
+    const res = await buildModels({ ...sel, vars: { run: 2 }, fullRefresh: true });
+    const byName = Object.fromEntries(res.models.map((m) => [m.name, m]));
+    expect(byName.ev_inc).toMatchObject({ incremental: false });
+    expect(byName.history).toMatchObject({
+      incremental: true,
+      message: 'kept incremental (full_refresh: false), though ev_inc was rebuilt in full upstream',
+    });
+    expect(await wh.query('select run from marts.history order by run')).toEqual([
+      { run: 0 },
+      { run: 1 },
+      { run: 2 },
+    ]);
+    // rebuilt upstream by an earlier partial build: not queued for a rebuild, still kept
+    const partial = await buildModels({ ...base(), select: ['ev_inc'], fullRefresh: true });
+    expect(partial.models[0].message ?? '').not.toMatch(/history/);
+    const later = await buildModels({ ...sel, vars: { run: 3 } });
+    expect(later.models.find((m) => m.name === 'history')).toMatchObject({ incremental: true });
+    expect(await wh.query('select count(*) as n from marts.history')).toEqual([{ n: 4 }]);
+    // full_refresh: true rebuilds without the flag: only the last run's row stays
+    expect(later.models.find((m) => m.name === 'always')).toMatchObject({ incremental: false });
+    expect(await wh.query('select run from marts.always')).toEqual([{ run: 3 }]);
   });
 
   it('fails on a column whose type changed with fail, and alters it with sync_all_columns, as dbt does', async () => {
