@@ -173,7 +173,15 @@ export function mergeConfig(base: ModelConfig, over: Record<string, unknown>): M
   const out: ModelConfig = { ...base };
   for (const [k0, v] of Object.entries(over)) {
     const k = k0.startsWith('+') ? k0.slice(1) : k0;
-    if (k === 'tags') {
+    const hook = /^(pre|post)[-_]hook$/.exec(k);
+    if (hook) {
+      // dbt appends hooks from every level (project folders, schema.yml, config()), outer ones first, under
+      // either spelling
+      const key = `${hook[1]}_hook`;
+      const list = (x: unknown): unknown[] =>
+        x === undefined || x === null ? [] : Array.isArray(x) ? x : [x];
+      out[key] = [...list(out[key]), ...list(v)];
+    } else if (k === 'tags') {
       const add = typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : [];
       out.tags = [...new Set([...(out.tags ?? []), ...add])];
     } else if (k === 'grants' && isObject(v)) {
