@@ -3,7 +3,7 @@ import type { Progress } from '../util/progress';
 import type { Row, SqlValue, Warehouse } from '../warehouse/types';
 import { isValidIdent, quoteIdent } from '../warehouse/types';
 import { compileModel, databaseName, openProject, type RunnerBaseOptions } from './build';
-import { selectForTests } from './dag';
+import { selectForTests, selectModels } from './dag';
 import type { ParsedProject } from './graph';
 import { relationKind } from './materialize';
 import type { TestSpec } from './project';
@@ -165,7 +165,7 @@ function testQuery(
         throw new UserError(`${where} needs "to: ref('model')" and "field: column".`);
       }
       // dbt disables (with a warning) a test whose parent is a disabled model: no relation was built for it
-      const target = /\bref\(\s*(?:['"][^'"]*['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)/.exec(to)?.[1];
+      const target = refTarget(to);
       if (target && parsed.project.models.has(target) && !parsed.graph.has(target)) {
         throw new UnsupportedTest(`its parent ref('${target}') is disabled`);
       }
@@ -193,6 +193,17 @@ function testQuery(
 
 class UnsupportedTest extends Error {}
 
+/** The model a `to:` like `ref('m')` (or `ref('pkg', 'm')`) names. */
+function refTarget(to: string): string | undefined {
+  return /\bref\(\s*(?:['"][^'"]*['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)/.exec(to)?.[1];
+}
+
+/** The models a test reads: the one it is declared on, and a relationships test's `to:` model. */
+function testParents(t: TestSpec): string[] {
+  const to = t.type === 'relationships' && typeof t.args.to === 'string' ? refTarget(t.args.to) : undefined;
+  return to === undefined || to === t.model ? [t.model] : [t.model, to];
+}
+
 function inlineParams(q: TestQuery): string {
   return q.sql.replace(/\$(\d+)/g, (_, i: string) => {
     const v = q.params[Number(i) - 1];
@@ -217,7 +228,16 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
   const sourceSelected = (t: TestSpec): boolean =>
     everything ||
     sourceSelectors.some((s) => s === t.source!.source || s === `${t.source!.source}.${t.source!.table}`);
-  const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : selected.has(t.model)));
+  // dbt's default (eager) indirect selection: a test runs when any model it reads is selected, and none of
+  // them is excluded (a relationships test reads its `to:` model too)
+  const notExcluded = opts.exclude?.length
+    ? selectModels(parsed.graph, undefined, parsed.project.name, opts.exclude)
+    : undefined;
+  const modelSelected = (t: TestSpec): boolean => {
+    const parents = testParents(t).filter((p) => parsed.graph.has(p));
+    return parents.some((p) => selected.has(p)) && (!notExcluded || parents.every((p) => notExcluded.has(p)));
+  };
+  const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : modelSelected(t)));
   const results: SchemaTestResult[] = [];
   const cache = new Map<string, RenderedModel>();
   const relCache = new Map<string, { rel: string } | { error: string }>();

@@ -31,9 +31,15 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
   it('reports a model that is not built yet as an error, not a pass', async () => {
     const res = await testModels({ ...base(), select: ['dim_users'] });
     expect(res.success).toBe(false);
-    expect(res.tests).toHaveLength(1);
-    expect(res.tests[0]).toMatchObject({ status: 'error', name: 'unique_dim_users_user_id' });
-    expect(res.tests[0].message).toMatch(/model dim_users is not built .*run build first/);
+    // dbt's eager indirect selection: the relationships test of stg_orders reads dim_users, so it runs too
+    expect(res.tests.map((t) => [t.name, t.status])).toEqual([
+      ['relationships_stg_orders_user_id__ref_dim_users___user_id', 'error'],
+      ['unique_dim_users_user_id', 'error'],
+    ]);
+    expect(res.tests[1].message).toMatch(/model dim_users is not built .*run build first/);
+    // and a test is left out when any model it reads is excluded
+    const excluded = await testModels({ ...base(), select: ['dim_users'], exclude: ['stg_orders'] });
+    expect(excluded.tests.map((t) => t.name)).toEqual(['unique_dim_users_user_id']);
   });
 
   it('passes every test on clean data', async () => {
