@@ -258,11 +258,21 @@ function parseTest(
   // dbt 1.10 nests arguments under `arguments:`; older projects put them beside `config:`.
   const args: Record<string, unknown> = {};
   // properties of the test itself, not arguments of its macro
-  const own = ['config', 'arguments', 'name', 'description', 'where', 'severity', 'error_if', 'warn_if'];
+  const own = [
+    'config',
+    'arguments',
+    'name',
+    'description',
+    'where',
+    'severity',
+    'error_if',
+    'warn_if',
+    'limit',
+  ];
   for (const [k, v] of Object.entries(body)) if (!own.includes(k)) args[k] = v;
   if (isObject(body.arguments)) Object.assign(args, body.arguments);
   const config: TestSpec['config'] = {};
-  for (const k of ['where', 'severity', 'error_if', 'warn_if'])
+  for (const k of ['where', 'severity', 'error_if', 'warn_if', 'limit'])
     if (body[k] !== undefined) config[k] = body[k];
   if (isObject(body.config)) Object.assign(config, body.config);
   if (typeof config.severity === 'string')

@@ -11,16 +11,30 @@ import type { RenderedModel } from './render';
 
 /**
  * dbt's verdict on a test's failing rows: with severity error, `error_if` (default `!=0`) fails it, else
- * `warn_if` (default `!=0`) warns; with severity warn, only `warn_if` counts.
+ * `warn_if` (default `!=0`) warns; with severity warn, only `warn_if` counts. A condition is SQL on the count,
+ * as in dbt (`>10`, `!=0`, `between 5 and 10`): a plain comparison is decided here, anything else by the
+ * warehouse.
  */
-function testVerdict(t: TestSpec, failures: number): 'pass' | 'warn' | 'fail' {
-  const holds = (key: 'error_if' | 'warn_if'): boolean => {
-    const raw = t.config[key] ?? '!=0';
-    const m = /^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$/.exec(String(raw));
+async function testVerdict(
+  t: TestSpec,
+  config: TestSpec['config'],
+  failures: number,
+  wh: Warehouse,
+): Promise<'pass' | 'warn' | 'fail'> {
+  const holds = async (key: 'error_if' | 'warn_if'): Promise<boolean> => {
+    const raw = String(config[key] ?? '!=0');
+    const m = /^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$/.exec(raw);
     if (!m) {
-      throw new UserError(
-        `${t.name} (${t.file}): ${key} "${String(raw)}" is no condition dbt takes: write a comparison and a count, such as ">10" or "!=0".`,
-      );
+      try {
+        const [row] = await wh.query<{ hit: number | bigint }>(
+          `select case when cast(${failures} as bigint) ${raw} then 1 else 0 end as hit`,
+        );
+        return Number(row?.hit ?? 0) === 1;
+      } catch (err) {
+        throw new UserError(
+          `${t.name} (${t.file}): ${key} "${raw}" is no condition dbt takes (${wh.dialect} says: ${errorMessage(err).split('\n')[0]}): write a SQL condition on the failing-row count, such as ">10", "!=0" or "between 5 and 10".`,
+        );
+      }
     }
     const n = Number(m[2]);
     switch (m[1]) {
@@ -39,8 +53,33 @@ function testVerdict(t: TestSpec, failures: number): 'pass' | 'warn' | 'fail' {
         return failures !== n;
     }
   };
-  if (t.config.severity !== 'warn' && holds('error_if')) return 'fail';
-  return holds('warn_if') ? 'warn' : 'pass';
+  if (config.severity !== 'warn' && (await holds('error_if'))) return 'fail';
+  return (await holds('warn_if')) ? 'warn' : 'pass';
+}
+
+/**
+ * A test's config with its Jinja rendered, as dbt renders every string of it (`severity: "{{ 'error' if
+ * target.name == 'prod' else 'warn' }}"`); `where` is rendered where it is used.
+ */
+function renderedConfig(t: TestSpec, parsed: ParsedProject): TestSpec['config'] {
+  const out: TestSpec['config'] = { ...t.config };
+  const node = t.source ? undefined : parsed.graph.get(t.model)?.node;
+  for (const k of ['severity', 'error_if', 'warn_if', 'limit']) {
+    const v = out[k];
+    if (typeof v === 'string' && /\{[{%#]/.test(v)) out[k] = parsed.renderer.renderString(v, node).trim();
+  }
+  if (typeof out.severity === 'string') out.severity = out.severity.trim().toLowerCase() as 'error' | 'warn';
+  return out;
+}
+
+/** dbt's `limit` config: at most that many failing rows are counted. */
+function testLimit(t: TestSpec, config: TestSpec['config']): number | undefined {
+  const raw = config.limit;
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UserError(`${t.name} (${t.file}): limit "${String(raw)}" is not a whole number of rows.`);
+  return n;
 }
 
 export type TestStatus = 'pass' | 'fail' | 'warn' | 'error' | 'skipped';
@@ -291,12 +330,16 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
       if ('error' in rel) throw new UserError(rel.error);
       const q = testQuery(t, rel.rel, parsed, cache);
       res.sql = inlineParams(q);
+      const config = renderedConfig(t, parsed);
+      const limit = testLimit(t, config);
       const counted = await wh.query<{ n: number | bigint }>(
-        `select count(*) as n from (${q.sql}) dbt_test`,
+        limit === undefined
+          ? `select count(*) as n from (${q.sql}) dbt_test`
+          : `select count(*) as n from (select * from (${q.sql}) dbt_limited limit ${limit}) dbt_test`,
         q.params,
       );
       res.failures = Number(counted[0]?.n ?? 0);
-      const verdict = testVerdict(t, res.failures);
+      const verdict = await testVerdict(t, config, res.failures, wh);
       if (verdict !== 'pass') {
         res.sample = await wh.query(`select * from (${q.sql}) dbt_test limit ${SAMPLE_SIZE}`, q.params);
         res.status = verdict;

@@ -29,6 +29,19 @@ const TESTS = `          - not_null:
           - not_null:
               name: warned_at_three
               config: {severity: warn, warn_if: ">=3"}
+          - not_null:
+              name: warned_in_dev
+              config:
+                severity: "{{ 'error' if target.name == 'prod' else 'warn' }}"
+          - not_null:
+              name: failed_between
+              config: {error_if: "between 2 and 4"}
+          - not_null:
+              name: passed_outside
+              config: {error_if: "between 5 and 10", warn_if: "> 3 and 1 = 1"}
+          - not_null:
+              name: limited_to_two
+              config: {limit: 2, error_if: ">2"}
 `;
 
 describeEachWarehouse('schema test thresholds', ({ tw }) => {
@@ -45,8 +58,13 @@ describeEachWarehouse('schema test thresholds', ({ tw }) => {
       ['failed_over_two', 'fail', 3],
       ['passed_under_both', 'pass', 3],
       ['warned_at_three', 'warn', 3],
+      // dbt renders a test's config; its conditions are SQL on the count; limit caps the rows counted
+      ['warned_in_dev', 'warn', 3],
+      ['failed_between', 'fail', 3],
+      ['passed_outside', 'pass', 3],
+      ['limited_to_two', 'warn', 2],
     ]);
-    expect(res).toMatchObject({ success: false, failed: 1, warned: 2, passed: 1 });
+    expect(res).toMatchObject({ success: false, failed: 2, warned: 4, passed: 2 });
   });
 });
 
@@ -66,7 +84,7 @@ describeEachWarehouse(
       const res = await testModels(opts());
       expect(res.tests[0].status).toBe('error');
       expect(res.tests[0].message).toMatch(
-        /^not_null_people_id \(.*schema\.yml\): error_if "lots" is no condition dbt takes: write a comparison and a count, such as ">10" or "!=0"\.$/,
+        /^not_null_people_id \(.*schema\.yml\): error_if "lots" is no condition dbt takes \(duckdb says: .+\): write a SQL condition on the failing-row count, such as ">10", "!=0" or "between 5 and 10"\.$/,
       );
     });
   },
