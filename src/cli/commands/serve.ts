@@ -154,8 +154,8 @@ export const serveCommand: CommandSpec = {
     'cdp-lifecycle serve --write-key $KEY --schedule "15 * * * *"   # build, test, sync hourly',
   ],
   notes:
-    'Endpoints: POST /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/alias, /v1/group,\n' +
-    '/webhook; GET /health. Auth: HTTP Basic with a write key as user name, or writeKey in the body.\n' +
+    'Endpoints: POST /v1/batch, /v1/import, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/alias,\n' +
+    '/v1/group, /webhook; GET /health. Auth: HTTP Basic with a write key as user name, or writeKey in the body.\n' +
     'SIGTERM / SIGINT drain in-flight requests, finish a scheduled run in progress, then exit 0.',
   action: async (ctx) => {
     const c = ctx.config.serve;
