@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { UserError, errorMessage } from '../errors';
 import { isValidIdent } from '../warehouse/types';
+import { pyStr } from './filters';
 import { mergeGrants } from './grants';
 
 /** Config keys a model can set through `config()`, schema.yml `config:` or dbt_project.yml `+key`. */
@@ -280,21 +281,24 @@ function parseTest(
   let col = column;
   const columnIsSql = !col && typeof args.column_name === 'string';
   if (columnIsSql) col = args.column_name as string;
-  // dbt's generated test name: type, model, then the column and the argument values, cleaned and joined by __.
-  const short = type.includes('.') ? type.split('.').pop()! : type;
-  const parts: string[] = col ? [col.replace(/[^0-9a-zA-Z_]+/g, '_')] : [];
-  for (const [k, v] of Object.entries(args)) {
-    if (k === 'column_name') continue;
-    for (const x of Array.isArray(v) ? v : isObject(v) ? Object.values(v) : [v]) {
-      if (typeof x === 'string' || typeof x === 'number')
-        parts.push(String(x).replace(/[^0-9a-zA-Z_]+/g, '_'));
-    }
+  // dbt's generated name (synthesize_generic_test_names): the type (with its package, dbt_utils_x), the model,
+  // then every argument's value in the arguments' sorted order, column_name included, as Python's str() prints
+  // it (True, None), cleaned and joined by __.
+  const typeName = type.replace(/\./g, '_');
+  const named: Record<string, unknown> = { ...args };
+  if (col !== undefined && named.column_name === undefined) named.column_name = col;
+  const parts: string[] = [];
+  for (const k of Object.keys(named).sort()) {
+    if (k === 'model') continue;
+    const v = named[k];
+    for (const x of Array.isArray(v) ? v : isObject(v) ? Object.values(v) : [v])
+      parts.push(pyStr(x).replace(/[^0-9a-zA-Z_]+/g, '_'));
   }
   // a `name:` of its own replaces the generated one, as in dbt
   const name =
     typeof body.name === 'string' && body.name.trim() !== ''
       ? body.name.trim()
-      : `${prefix}${short}_${model}${parts.length ? '_' + parts.join('__') : ''}`;
+      : `${prefix}${typeName}_${model}_${parts.join('__')}`;
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);

@@ -33,7 +33,7 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
     expect(res.success).toBe(false);
     // dbt's eager indirect selection: the relationships test of stg_orders reads dim_users, so it runs too
     expect(res.tests.map((t) => [t.name, t.status])).toEqual([
-      ['relationships_stg_orders_user_id__ref_dim_users___user_id', 'error'],
+      ['relationships_stg_orders_user_id__user_id__ref_dim_users_', 'error'],
       ['unique_dim_users_user_id', 'error'],
     ]);
     expect(res.tests[1].message).toMatch(/model dim_users is not built .*run build first/);
@@ -49,11 +49,11 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
       ['unique_stg_orders_id', 'pass'],
       ['not_null_stg_orders_id', 'pass'],
       ['not_null_stg_orders_user_id', 'pass'],
-      ['relationships_stg_orders_user_id__ref_dim_users___user_id', 'pass'],
+      ['relationships_stg_orders_user_id__user_id__ref_dim_users_', 'pass'],
       ['accepted_values_stg_orders_status__completed__shipped__cancelled', 'pass'],
       ['unique_user_revenue_user_id', 'pass'],
       ['not_null_user_revenue_user_id', 'pass'],
-      ['accepted_values_user_revenue_orders__1__2', 'pass'],
+      ['accepted_values_user_revenue_orders__False__1__2', 'pass'],
       ['unique_orders_incremental_id', 'pass'],
       ['unique_dim_users_user_id', 'pass'],
       ['source_not_null_raw_orders_id', 'pass'],
@@ -90,7 +90,7 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
       status: 'completed',
     });
 
-    const rel = t.relationships_stg_orders_user_id__ref_dim_users___user_id;
+    const rel = t.relationships_stg_orders_user_id__user_id__ref_dim_users_;
     expect(rel).toMatchObject({ status: 'fail', failures: 3 });
     expect(rel.sample.map((r) => r.from_field).sort()).toEqual(['u404', 'u405', 'u405']);
 
@@ -111,8 +111,10 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
     expect(t.unique_user_revenue_user_id.status).toBe('pass');
 
     // u1 now has 3 completed orders: severity warn turns the failure into a warning.
-    expect(t.accepted_values_user_revenue_orders__1__2).toMatchObject({ status: 'warn', failures: 1 });
-    expect(t.accepted_values_user_revenue_orders__1__2.sample).toEqual([{ value_field: 3, n_records: 1 }]);
+    expect(t.accepted_values_user_revenue_orders__False__1__2).toMatchObject({ status: 'warn', failures: 1 });
+    expect(t.accepted_values_user_revenue_orders__False__1__2.sample).toEqual([
+      { value_field: 3, n_records: 1 },
+    ]);
 
     // Model-level test with column_name.
     expect(t.unique_orders_incremental_id).toMatchObject({ status: 'fail', failures: 1 });
