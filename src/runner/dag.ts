@@ -310,11 +310,7 @@ export function selectModels(
   }
   const excluded = (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean);
   const before = chosen.size;
-  for (const item of excluded) {
-    if (selectorParts(item).length === 0)
-      throw new UsageError(`The --exclude selector "${item}" names no model: name the models to leave out.`);
-    for (const x of matchSelector(graph, item, projectName)) chosen.delete(x);
-  }
+  for (const x of excludedBy(graph, exclude, projectName)) chosen.delete(x);
   if (before > 0 && chosen.size === 0) {
     // Like a selector that matches nothing: a run of no model would look like success.
     throw new UsageError(
@@ -322,6 +318,21 @@ export function selectModels(
     );
   }
   return chosen;
+}
+
+/** The models `--exclude` matches (the guards of a selection that ends up empty are selectModels'). */
+export function excludedBy(
+  graph: Map<string, GraphNode>,
+  exclude: readonly string[] | undefined,
+  projectName: string,
+): Set<string> {
+  const out = new Set<string>();
+  for (const item of (exclude ?? []).flatMap((s) => s.split(/\s+/)).filter(Boolean)) {
+    if (selectorParts(item).length === 0)
+      throw new UsageError(`The --exclude selector "${item}" names no model: name the models to leave out.`);
+    for (const x of matchSelector(graph, item, projectName)) out.add(x);
+  }
+  return out;
 }
 
 /**

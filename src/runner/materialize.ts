@@ -365,8 +365,20 @@ async function swapKeepingDependents(
   // what still selects from the old relation goes with it, and comes back as it was
   const left = new Set((await dependentsOf(tx, schema, backup)).map((d) => d.qualified));
   await tx.exec(dropSql(tx, oldKind, schema, backup));
+  await recreateDependents(
+    tx,
+    dependents.filter((d) => left.has(d.qualified)),
+    notes,
+  );
+}
+
+/**
+ * Creates again, as they were, views and materialized views dropped with the relation they selected from:
+ * by their owner (`set role`), with their grants, comments and indexes. One whose owner the build's role may
+ * not act as, or that no longer fits, stays dropped and is named in `notes`.
+ */
+async function recreateDependents(tx: SqlRunner, dependents: Dependent[], notes: string[]): Promise<void> {
   for (const d of dependents) {
-    if (!left.has(d.qualified)) continue;
     const what = d.kind === 'm' ? 'materialized view' : 'view';
     // Created again by its owner, with the owner's rights only: created by the build's role, someone else's
     // view would read what only the build's role may read, and a materialized view's query would run with
@@ -443,7 +455,7 @@ export function typeChanged(from: string, to: string): boolean {
   const norm = (t: string) => t.trim().toLowerCase().replace(/\s+/g, ' ');
   const [a, b] = [norm(from), norm(to)];
   if (a === b) return false;
-  const str = /^(text|varchar|character varying|string)(?:\((\d+)\))?$/;
+  const str = /^(text|varchar|character varying|string|character|char|bpchar)(?:\((\d+)\))?$/;
   const [sa, sb] = [str.exec(a), str.exec(b)];
   if (sa && sb) return sa[2] !== undefined && (sb[2] === undefined || Number(sb[2]) > Number(sa[2]));
   return true;
@@ -475,6 +487,7 @@ export async function buildIncremental(
   sql: string,
   opts: IncrementalOptions,
   afterApply?: AfterApply,
+  notes: string[] = [],
 ): Promise<number> {
   const tmp = tmpName(name);
   // The new rows only live until the transaction below, so they are written nowhere durable: an unlogged
@@ -543,6 +556,8 @@ export async function buildIncremental(
     // dbt's append_new_columns / sync_all_columns: the table takes the new columns (typed as the new rows
     // are), and sync_all_columns also drops the columns the model no longer has, in the same transaction.
     const alters: string[] = [];
+    // dropping or retyping a column PostgreSQL refuses while a view reads it (dbt-postgres fails there too)
+    let reshapes = false;
     if (opts.onSchemaChange === 'append_new_columns' || opts.onSchemaChange === 'sync_all_columns') {
       for (const c of added) {
         alters.push(`alter table ${target} add column ${quoteCatalogName(c)} ${srcTypes.get(c)}`);
@@ -551,8 +566,11 @@ export async function buildIncremental(
       if (opts.onSchemaChange === 'sync_all_columns') {
         const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
         for (const c of removed)
-          if (!keys.has(c.toLowerCase()))
+          if (!keys.has(c.toLowerCase())) {
             alters.push(`alter table ${target} drop column ${quoteCatalogName(c)}`);
+            reshapes = true;
+          }
+        if (retyped.length) reshapes = true;
         for (const r of retyped)
           alters.push(
             `alter table ${target} alter column ${quoteCatalogName(r.column)} type ${r.to} using ${quoteCatalogName(r.column)}::${r.to}`,
@@ -572,7 +590,17 @@ export async function buildIncremental(
         .map((k) => `${t}.${quoteCatalogName(tgtName.get(k.toLowerCase()) ?? k)} = ${s}.${fromSource(k)}`)
         .join(' and ');
     await wh.transaction(async (tx) => {
-      for (const a of alters) await tx.exec(a);
+      if (reshapes && tx.dialect === 'postgres') {
+        // The views over the table (an analyst's included) go for the change and come back as they were,
+        // as a swap keeps them; one that read a dropped column stays dropped, named in the model's line.
+        const dependents = await dependentsOf(tx, schema, name);
+        for (const d of dependents.filter((x) => x.minDepth === 1))
+          await tx.exec(
+            `drop ${d.kind === 'm' ? 'materialized view' : 'view'} if exists ${d.qualified} cascade`,
+          );
+        for (const a of alters) await tx.exec(a);
+        await recreateDependents(tx, dependents, notes);
+      } else for (const a of alters) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         await tx.exec(
           `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,

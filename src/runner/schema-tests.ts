@@ -3,7 +3,7 @@ import type { Progress } from '../util/progress';
 import type { Row, SqlValue, Warehouse } from '../warehouse/types';
 import { isValidIdent, quoteIdent } from '../warehouse/types';
 import { compileModel, databaseName, openProject, type RunnerBaseOptions } from './build';
-import { selectForTests, selectModels } from './dag';
+import { excludedBy, selectForTests } from './dag';
 import type { ParsedProject } from './graph';
 import { relationKind } from './materialize';
 import type { TestSpec } from './project';
@@ -269,12 +269,10 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
     sourceSelectors.some((s) => s === t.source!.source || s === `${t.source!.source}.${t.source!.table}`);
   // dbt's default (eager) indirect selection: a test runs when any model it reads is selected, and none of
   // them is excluded (a relationships test reads its `to:` model too)
-  const notExcluded = opts.exclude?.length
-    ? selectModels(parsed.graph, undefined, parsed.project.name, opts.exclude)
-    : undefined;
+  const excluded = excludedBy(parsed.graph, opts.exclude, parsed.project.name);
   const modelSelected = (t: TestSpec): boolean => {
     const parents = testParents(t).filter((p) => parsed.graph.has(p));
-    return parents.some((p) => selected.has(p)) && (!notExcluded || parents.every((p) => notExcluded.has(p)));
+    return parents.some((p) => selected.has(p)) && !parents.some((p) => excluded.has(p));
   };
   const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : modelSelected(t)));
   const results: SchemaTestResult[] = [];

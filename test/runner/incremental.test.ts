@@ -113,7 +113,17 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       { id: 2, v: 'b', amount: 20 },
       { id: 3, v: 'c', amount: 30 },
     ]);
-    await buildModels({ ...sel, vars: { extra_column: true, drop_v: true, osc: 'sync_all_columns' } });
+    // an analyst's view reads v: PostgreSQL would refuse the drop; the view goes, and the model's line says so
+    await wh.exec('create view src.evolving_v as select id, v from marts.evolving');
+    const synced = await buildModels({
+      ...sel,
+      vars: { extra_column: true, drop_v: true, osc: 'sync_all_columns' },
+    });
+    expect(synced.models[0].status).toBe('success');
+    if (kind === 'postgres')
+      expect(synced.models[0].message).toMatch(
+        /dropped the view src\.evolving_v over it, which could not be created again: .*column .*v.* does not exist/,
+      );
     expect(await cols()).toEqual(['id', 'amount']);
     const type = await wh.query<{ t: string }>(
       `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
@@ -188,8 +198,15 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       { id: 1, amount: 2 },
       { id: 2, amount: 4 },
     ]);
+    // an analyst's view over the table (PostgreSQL refuses to retype a column a view reads): kept
+    await wh.exec('create view src.retyped_view as select id, amount from marts.retyped');
     const res = await buildModels({ ...sel, vars: { decimals: true, osc: 'sync_all_columns' } });
     expect(res.models[0]).toMatchObject({ status: 'success', incremental: true });
+    expect(
+      (
+        await wh.query<{ id: number; amount: unknown }>('select id, amount from src.retyped_view order by id')
+      ).map((r) => Number(r.amount)),
+    ).toEqual([0.25, 0.5, 0.75]);
     expect(await typeOf()).toMatch(/^(numeric|decimal\(12,2\))$/);
     expect(
       (
@@ -298,6 +315,10 @@ describe('a stored column type that must change', () => {
     ['character varying(20)', 'character varying(10)', false],
     ['character varying(10)', 'character varying(20)', true],
     ['character varying(10)', 'text', true],
+    // PostgreSQL's fixed-length strings are strings too: no narrowing that would cut stored values
+    ['text', 'character(2)', false],
+    ['character varying(20)', 'character(5)', false],
+    ['character(2)', 'text', true],
     ['text', 'integer', true],
   ])('%s holding %s: %s', (from, to, changed) => {
     expect(typeChanged(from, to)).toBe(changed);

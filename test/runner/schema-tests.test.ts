@@ -138,6 +138,9 @@ describeEachWarehouse('runner schema tests', ({ tw }) => {
       ['source_not_null_raw_orders_id', 'fail', 1],
     ]);
     expect(res.tests[0].sample[0]).toMatchObject({ id: null, user_id: 'u1' });
+    // an --exclude of every model leaves the source's tests to run
+    const sourcesOnly = await testModels({ ...base(), select: ['source:raw'], exclude: ['*'] });
+    expect(sourcesOnly.tests.map((t) => t.name)).toEqual(['source_not_null_raw_orders_id']);
   });
 
   // dbt's `source:raw.orders+`: the source's tests and those of every model downstream of it, which `test` and
