@@ -258,23 +258,29 @@ function parseTest(
   }
   // dbt 1.10 nests arguments under `arguments:`; older projects put them beside `config:`.
   const args: Record<string, unknown> = {};
-  // properties of the test itself, not arguments of its macro
-  const own = [
-    'config',
-    'arguments',
-    'name',
-    'description',
-    'where',
+  // properties of the test itself, and dbt's config keys given beside the arguments (its CONFIG_ARGS): not
+  // arguments of its macro, nor part of its name
+  const configKeys = [
     'severity',
-    'error_if',
-    'warn_if',
+    'tags',
+    'enabled',
+    'where',
     'limit',
+    'warn_if',
+    'error_if',
+    'fail_calc',
+    'store_failures',
+    'store_failures_as',
+    'meta',
+    'database',
+    'schema',
+    'alias',
   ];
+  const own = ['config', 'arguments', 'name', 'description', ...configKeys];
   for (const [k, v] of Object.entries(body)) if (!own.includes(k)) args[k] = v;
   if (isObject(body.arguments)) Object.assign(args, body.arguments);
   const config: TestSpec['config'] = {};
-  for (const k of ['where', 'severity', 'error_if', 'warn_if', 'limit'])
-    if (body[k] !== undefined) config[k] = body[k];
+  for (const k of configKeys) if (body[k] !== undefined) config[k] = body[k];
   if (isObject(body.config)) Object.assign(config, body.config);
   if (typeof config.severity === 'string')
     config.severity = config.severity.toLowerCase() as 'error' | 'warn';
@@ -284,7 +290,12 @@ function parseTest(
   // dbt's generated name (synthesize_generic_test_names): the type (with its package, dbt_utils_x), the model,
   // then every argument's value in the arguments' sorted order, column_name included, as Python's str() prints
   // it (True, None), cleaned and joined by __.
-  const typeName = type.replace(/\./g, '_');
+  // (a source test's `source_` goes after the package: dbt_utils_source_x)
+  const dot = type.lastIndexOf('.');
+  const typeName =
+    dot === -1
+      ? `${prefix}${type}`
+      : `${type.slice(0, dot).replace(/\./g, '_')}_${prefix}${type.slice(dot + 1)}`;
   const named: Record<string, unknown> = { ...args };
   if (col !== undefined && named.column_name === undefined) named.column_name = col;
   const parts: string[] = [];
@@ -298,7 +309,7 @@ function parseTest(
   const name =
     typeof body.name === 'string' && body.name.trim() !== ''
       ? body.name.trim()
-      : `${prefix}${typeName}_${model}_${parts.join('__')}`;
+      : `${typeName}_${model}_${parts.join('__')}`;
   let unique = name;
   for (let i = 2; usedNames.has(unique); i++) unique = `${name}_${i}`;
   usedNames.add(unique);

@@ -274,7 +274,10 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
     const parents = testParents(t).filter((p) => parsed.graph.has(p));
     return parents.some((p) => selected.has(p)) && !parents.some((p) => excluded.has(p));
   };
-  const specs = parsed.project.tests.filter((t) => (t.source ? sourceSelected(t) : modelSelected(t)));
+  const specs = parsed.project.tests.filter(
+    // (a test with `enabled: false` is left out, as dbt leaves it out)
+    (t) => t.config.enabled !== false && (t.source ? sourceSelected(t) : modelSelected(t)),
+  );
   const results: SchemaTestResult[] = [];
   const cache = new Map<string, RenderedModel>();
   const relCache = new Map<string, { rel: string } | { error: string }>();

@@ -42,6 +42,12 @@ const TESTS = `          - not_null:
           - not_null:
               name: limited_to_two
               config: {limit: 2, error_if: ">2"}
+          - not_null:
+              name: disabled_one
+              enabled: false
+          - unique:
+              tags: [nightly]
+              meta: {owner: me}
 `;
 
 describeEachWarehouse('schema test thresholds', ({ tw }) => {
@@ -63,8 +69,11 @@ describeEachWarehouse('schema test thresholds', ({ tw }) => {
       ['failed_between', 'fail', 3],
       ['passed_outside', 'pass', 3],
       ['limited_to_two', 'warn', 2],
+      // config keys beside the arguments are config, as dbt's CONFIG_ARGS: not in the name; enabled: false
+      // leaves the test out
+      ['unique_people_id', 'pass', 0],
     ]);
-    expect(res).toMatchObject({ success: false, failed: 2, warned: 4, passed: 2 });
+    expect(res).toMatchObject({ success: false, failed: 2, warned: 4, passed: 3 });
   });
 });
 
