@@ -136,14 +136,15 @@ const LONE_CR = ' and holds a carriage return not followed by a line feed: end l
  */
 export const MAX_LINE_CHARS = 64 * 1024 * 1024;
 
-function cutLineReason(head: string, bytes: number, cap: number): string {
+// (no byte count in the reason: the summary groups lines by reason, and every cut line would be its own group)
+function cutLineReason(head: string, cap: number): string {
   const most = cap % (1024 * 1024) === 0 ? `${cap / (1024 * 1024)} Mi characters` : `${cap} characters`;
   const hint = head.trimStart().startsWith('[')
     ? `; it starts with "[": ${NDJSON_HINT}`
     : head.includes('\r')
       ? `; it${LONE_CR.replace(/^ and/, '')}`
       : '';
-  return `line is larger than the ${most} load holds of a line (${bytes} bytes): its first ${most} are kept as its payload${hint}`;
+  return `line is larger than the ${most} load holds of a line: its first ${most} are kept as its payload${hint}`;
 }
 
 /** A non-empty line's event, or why it is rejected as a line (the Ingestor validates the event itself). */
@@ -347,7 +348,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
           const read: ReturnType<typeof readLine> =
             cutBytes === undefined
               ? readLine(trimmed, maxEventBytes)
-              : { reason: cutLineReason(line, cutBytes, maxLineChars) };
+              : { reason: cutLineReason(line, maxLineChars) };
           if ('reason' in read) bad.push({ reason: read.reason, payload: line, line: lineNo });
           else {
             events.push(read.event);

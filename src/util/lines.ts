@@ -51,7 +51,10 @@ export async function* readLinesCapped(
       held += piece.length;
       return;
     }
-    const room = maxChars - held;
+    let room = maxChars - held;
+    // not between the two halves of a surrogate pair (an emoji): a lone half would be stored as U+FFFD
+    const code = piece.charCodeAt(room - 1);
+    if (room > 0 && code >= 0xd800 && code <= 0xdbff) room--;
     pending.push(piece.slice(0, room));
     held = maxChars;
     dropped = Buffer.byteLength(piece.slice(room));

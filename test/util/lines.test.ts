@@ -83,4 +83,10 @@ describe('readLines', () => {
       { text: 'y'.repeat(12), cutBytes: 20 },
     ]);
   });
+  it('does not cut between the two halves of an emoji', async () => {
+    const out = [];
+    for await (const line of readLinesCapped(Readable.from([Buffer.from('ab🎉cd\n', 'utf8')]), undefined, 3))
+      out.push(line);
+    expect(out).toEqual([{ text: 'ab', cutBytes: Buffer.byteLength('ab🎉cd') }]);
+  });
 });
