@@ -5,7 +5,7 @@ import type { Progress } from '../util/progress';
 import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
 import { createTableSql } from '../warehouse/raw-tables';
 import { ensureSchema, listSchemas, modelSchemaLock, qualify, type HeldLock } from '../warehouse/types';
-import { descendants, selectForTests, selectModels } from './dag';
+import { selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
   buildIncremental,
@@ -284,10 +284,22 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   // Models whose stored table this build replaced in full (and the views and ephemerals over them), with the
   // incremental model that started it: see below.
   const rebuiltFrom = new Map<string, string>();
-  const downstreamOf = (root: string): string[] => {
-    const seen = new Set<string>();
-    descendants(graph, root, Infinity, seen);
-    return order.filter((n) => seen.has(n));
+  // A full_refresh: false model keeps its table whatever happens above it, and so passes on no full rebuild:
+  // the models a rebuild of `root` reaches are those below it by a path through no such model.
+  const rebuildReaches = (root: string): string[] => {
+    const kept = (n: string): boolean =>
+      (renderer.configs.get(n) ?? graph.get(n)!.config).full_refresh === false;
+    const reached = new Set<string>();
+    const todo = [root];
+    while (todo.length) {
+      const n = todo.pop()!;
+      for (const [m, g] of graph)
+        if (g.refs.includes(n) && !reached.has(m)) {
+          reached.add(m);
+          if (!kept(m)) todo.push(m);
+        }
+    }
+    return order.filter((n) => reached.has(n));
   };
   // Incremental models an earlier partial build left out when it rebuilt a model upstream of them in full,
   // with that model: they are rebuilt in full the next time they are built (see below).
@@ -438,7 +450,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             // stored table are queued to be rebuilt in full whenever they are next built.
             const left: string[] = [];
             if (!isInc) {
-              for (const d of downstreamOf(name)) {
+              for (const d of rebuildReaches(name)) {
                 const dCfg = renderer.configs.get(d) ?? graph.get(d)!.config;
                 if (selected.has(d) || dCfg.materialized !== 'incremental' || dCfg.full_refresh === false)
                   continue;
