@@ -607,6 +607,18 @@ export async function buildIncremental(
         );
         await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {
+        if (tx.dialect === 'postgres') {
+          // dbt-postgres merges with MERGE, which refuses to update a row of the table from two new rows; an
+          // update … from would keep one of them at random
+          const keyCols = opts.uniqueKey.map((k) => `dbt_src.${fromSource(k)}`).join(', ');
+          const [twice] = await tx.query<Record<string, unknown>>(
+            `select ${keyCols} from ${source} as dbt_src where exists (select 1 from ${target} where ${keyMatch(target, 'dbt_src')}) group by ${keyCols} having count(*) > 1 limit 1`,
+          );
+          if (twice)
+            throw new Error(
+              `the new rows hold the unique_key ${opts.uniqueKey.join(', ')} = ${Object.values(twice).map(String).join(', ')} more than once for one row of the table, which a merge cannot apply (dbt-postgres's MERGE fails here too: "cannot affect row a second time"): make the key unique in the model's SELECT`,
+            );
+        }
         const keys = new Set(opts.uniqueKey.map((k) => k.toLowerCase()));
         const only = opts.mergeUpdateColumns?.map((c) => c.toLowerCase());
         const skip = new Set((opts.mergeExcludeColumns ?? []).map((c) => c.toLowerCase()));

@@ -33,6 +33,9 @@ select id, v from {{ source('raw', 'events') }}`,
 select {{ var('run', 0) }} as run, count(*) as n from {{ ref('ev_inc') }}`,
   'models/below_history.sql': `{{ config(materialized='incremental') }}
 select run, n from {{ ref('history') }}{% if is_incremental() %} where run > (select max(run) from {{ this }}){% endif %}`,
+  'models/merged_twice.sql': `{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge') }}
+select id, v from {{ source('raw', 'events') }}
+{% if var('dup', false) %}union all select id, 'dup' from {{ source('raw', 'events') }} where id = 1{% endif %}`,
   'models/always.sql': `{{ config(materialized='incremental', unique_key='run', full_refresh=true) }}
 select {{ var('run', 0) }} as run`,
   'models/hooked.sql': `{{ config(materialized='table',
@@ -72,6 +75,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       'history',
       'hooked',
       'merged',
+      'merged_twice',
       'retyped',
       'strict',
     ]);
@@ -96,6 +100,23 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       { id: 3, v: 'c', first_v: 'c' },
     ]);
     await wh.exec(`update src.events set v = 'b' where id = 2`);
+  });
+
+  it('fails a merge whose new rows hold a key twice for one row of the table on PostgreSQL, as dbt-postgres does', async () => {
+    const before = await wh.query('select id, v from marts.merged_twice order by id');
+    const res = await buildModels({ ...base(), select: ['merged_twice'], vars: { dup: true } }).catch(
+      (e) => e,
+    );
+    if (kind === 'postgres') {
+      expect(res).toBeInstanceOf(BuildFailedError);
+      expect((res as Error).message).toMatch(
+        /failed on postgres: the new rows hold the unique_key id = 1 more than once for one row of the table, which a merge cannot apply/,
+      );
+      expect(await wh.query('select id, v from marts.merged_twice order by id')).toEqual(before);
+    } else {
+      // dbt-duckdb's MERGE takes one of them, and so does the runner
+      expect(res).toMatchObject({ success: true });
+    }
   });
 
   it('adds new columns with append_new_columns and drops old ones with sync_all_columns', async () => {
