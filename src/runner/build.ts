@@ -382,7 +382,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             await ensureSchema(wh, schema);
             schemasMade.add(schema);
           }
-          const configured = configSteps(name, g.node, cfg, schema, ident, materialized);
+          const configured = configSteps(parsed, name, g.node, cfg, schema, ident, materialized);
           if (configured.grants && wh.dialect !== 'postgres' && !grantsNoted) {
             opts.log?.('grants configs are not applied on DuckDB, which has no privileges');
             grantsNoted = true;
@@ -644,7 +644,7 @@ async function restoreDroppedViews(
     onModel?.({ phase: 'start', index, total: index + 1, name, planned: { ...result } });
     try {
       const sql = compileModel(parsed, name, false, new Map());
-      const { apply } = configSteps(name, g.node, cfg, rel.schema, rel.identifier, 'view');
+      const { apply } = configSteps(parsed, name, g.node, cfg, rel.schema, rel.identifier, 'view');
       await runWarehouse(name, g.node.file, wh.dialect, () =>
         buildSwap(wh, 'view', rel.schema, rel.identifier, sql, [], apply),
       );
@@ -695,6 +695,7 @@ async function runHooks(
  * dbt-postgres revokes only on relations it keeps (see applyGrants).
  */
 function configSteps(
+  parsed: ParsedProject,
   name: string,
   node: ModelNode,
   cfg: ModelConfig,
@@ -716,7 +717,17 @@ function configSteps(
         'applying its grants',
       );
     }
-    if (docs) await persistDocs(tx, kind, schema, ident, node, docs);
+    // descriptions are Jinja too, rendered as dbt renders them (`{{ target.name }}`)
+    const render = (text: string): string =>
+      /\{[{%#]/.test(text) ? parsed.renderer.renderString(text, node).trim() : text;
+    if (docs)
+      await runWarehouse(
+        name,
+        node.file,
+        tx.dialect,
+        () => persistDocs(tx, kind, schema, ident, node, docs, render),
+        'writing its descriptions',
+      );
   };
   return { grants, apply };
 }

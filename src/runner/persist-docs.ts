@@ -41,11 +41,12 @@ export async function persistDocs(
   name: string,
   node: ModelNode,
   docs: PersistDocs,
+  render: (text: string) => string = (t) => t,
 ): Promise<void> {
   const rel = `${quoteIdent(schema)}.${quoteIdent(name)}`;
   const statements: string[] = [];
   if (docs.relation && node.description !== undefined) {
-    statements.push(`comment on ${kind} ${rel} is ${quoteText(tx.dialect, node.description)}`);
+    statements.push(`comment on ${kind} ${rel} is ${quoteText(tx.dialect, render(node.description))}`);
   }
   if (docs.columns) {
     const described = node.columns.filter((c) => c.description !== undefined);
@@ -55,7 +56,7 @@ export async function persistDocs(
         const col = present.get(c.name.toLowerCase());
         if (col === undefined) continue;
         statements.push(
-          `comment on column ${rel}.${quoteCatalogName(col)} is ${quoteText(tx.dialect, c.description ?? '')}`,
+          `comment on column ${rel}.${quoteCatalogName(col)} is ${quoteText(tx.dialect, render(c.description ?? ''))}`,
         );
       }
     }

@@ -631,6 +631,12 @@ export class Renderer {
       this.log(String(msg));
       return '';
     });
+    // dbt's doc() reads a `{% docs %}` block of a .md file, which this runner does not parse
+    g('doc', (name: unknown) => {
+      throw this.fail(
+        `doc('${String(name)}') reads a {% docs %} block, which this runner does not read: write the text in the description itself`,
+      );
+    });
     g('env_var', (...args: unknown[]) => {
       const { pos } = splitArgs(args);
       const name = String(pos[0]);
@@ -813,6 +819,9 @@ export class Renderer {
     }
     try {
       return active(() => this.env.renderString(text, {}));
+    } catch (err) {
+      // nunjucks wraps the error ("(unknown path)" first): say ours, or its own with the line
+      throw new UserError(renderErrorMessage(err, this.state?.error), { cause: err });
     } finally {
       this.state = prev;
     }

@@ -34,7 +34,8 @@ const files: Record<string, string> = {
     '      - name: not_there',
     '        description: A column the model does not have (skipped).',
     '  - name: totals_v',
-    '    description: The totals, as a view.',
+    // Jinja in a description is rendered, as dbt renders it
+    '    description: "The totals, as a view ({{ target.name }})."',
     '    columns:',
     '      - name: total',
     '        description: Same as totals.total.',
@@ -111,7 +112,7 @@ describeEachWarehouse('runner persists schema.yml docs as comments', ({ kind, tw
     totals: 'One row per user.',
     'totals.user_id': 'The user.',
     'totals.total': TRICKY,
-    totals_v: 'The totals, as a view.',
+    totals_v: 'The totals, as a view (dev).',
     'totals_v.total': 'Same as totals.total.',
     'orders_inc.id': 'The order id.',
   };
@@ -137,3 +138,34 @@ describeEachWarehouse('runner persists schema.yml docs as comments', ({ kind, tw
     expect(await comments()).toEqual(expected);
   });
 });
+
+describeEachWarehouse(
+  "a description that calls dbt's doc()",
+  ({ tw }) => {
+    it('fails its model with what to write instead: this runner reads no docs blocks', async () => {
+      const dir = tempProject('docs-doc', {
+        ...files,
+        'models/schema.yml': `version: 2\nmodels:\n  - name: totals\n    description: "{{ doc('totals') }}"\n`,
+      });
+      const wh = await tw().open();
+      try {
+        await wh.exec('create schema raw');
+        await wh.exec('create table raw.orders (id integer, user_id text, amount integer)');
+        const err = await buildModels({
+          warehouse: wh,
+          projectDir: dir,
+          schema: 'analytics',
+          rawSchema: 'raw',
+          select: ['totals'],
+        }).catch((e: unknown) => e);
+        expect((err as Error).message).toMatch(
+          /model totals \(.*totals\.sql\) .*doc\('totals'\) reads a \{% docs %\} block, which this runner does not read: write the text in the description itself/,
+        );
+      } finally {
+        await wh.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+  ['duckdb'],
+);
