@@ -467,7 +467,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             result.incremental = isInc;
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
-                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks, notes)
+                ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
                 : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes),
             );
             if (queued !== undefined) {

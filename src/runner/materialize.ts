@@ -487,7 +487,6 @@ export async function buildIncremental(
   sql: string,
   opts: IncrementalOptions,
   afterApply?: AfterApply,
-  notes: string[] = [],
 ): Promise<number> {
   const tmp = tmpName(name);
   // The new rows only live until the transaction below, so they are written nowhere durable: an unlogged
@@ -571,10 +570,14 @@ export async function buildIncremental(
             reshapes = true;
           }
         if (retyped.length) reshapes = true;
-        for (const r of retyped)
+        for (const r of retyped) {
+          // a fixed-length string would pad the stored values: widen to a varchar of that length instead
+          const fixed = /^(?:character|char|bpchar)\((\d+)\)$/i.exec(r.to.trim());
+          const to = fixed ? `character varying(${fixed[1]})` : r.to;
           alters.push(
-            `alter table ${target} alter column ${quoteCatalogName(r.column)} type ${r.to} using ${quoteCatalogName(r.column)}::${r.to}`,
+            `alter table ${target} alter column ${quoteCatalogName(r.column)} type ${to} using ${quoteCatalogName(r.column)}::${to}`,
           );
+        }
       }
     }
     // names read from the catalog, which a model may have given any spelling ("Order Total")
@@ -591,16 +594,16 @@ export async function buildIncremental(
         .join(' and ');
     await wh.transaction(async (tx) => {
       if (reshapes && tx.dialect === 'postgres') {
-        // The views over the table (an analyst's included) go for the change and come back as they were,
-        // as a swap keeps them; one that read a dropped column stays dropped, named in the model's line.
+        // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds. Dropping the views
+        // and creating them again would lose what hangs on them (an analyst's triggers, functions, defaults):
+        // say which they are and how to go on instead.
         const dependents = await dependentsOf(tx, schema, name);
-        for (const d of dependents.filter((x) => x.minDepth === 1))
-          await tx.exec(
-            `drop ${d.kind === 'm' ? 'materialized view' : 'view'} if exists ${d.qualified} cascade`,
+        if (dependents.length)
+          throw new Error(
+            `its columns changed (${[...removed.map((c) => `${c} removed`), ...retyped.map((r) => `${r.column} ${r.from} -> ${r.to}`)].join(', ')}), which PostgreSQL cannot apply while views read the table (${dependents.map((d) => d.qualified).join(', ')}): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first`,
           );
-        for (const a of alters) await tx.exec(a);
-        await recreateDependents(tx, dependents, notes);
-      } else for (const a of alters) await tx.exec(a);
+      }
+      for (const a of alters) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         await tx.exec(
           `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,
