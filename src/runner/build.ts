@@ -287,8 +287,12 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   // A full_refresh: false model keeps its table whatever happens above it, and so passes on no full rebuild:
   // the models a rebuild of `root` reaches are those below it by a path through no such model.
   const rebuildReaches = (root: string): string[] => {
-    const kept = (n: string): boolean =>
-      (renderer.configs.get(n) ?? graph.get(n)!.config).full_refresh === false;
+    // (dbt reads full_refresh on incremental models only: a view or table under `+full_refresh: false`
+    // for a whole folder is rebuilt as usual, and passes the rebuild on)
+    const kept = (n: string): boolean => {
+      const c = renderer.configs.get(n) ?? graph.get(n)!.config;
+      return c.full_refresh === false && c.materialized === 'incremental';
+    };
     const reached = new Set<string>();
     const todo = [root];
     while (todo.length) {

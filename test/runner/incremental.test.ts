@@ -36,6 +36,10 @@ select run, n from {{ ref('history') }}{% if is_incremental() %} where run > (se
   'models/merged_twice.sql': `{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge') }}
 select id, v from {{ source('raw', 'events') }}
 {% if var('dup', false) %}union all select id, 'dup' from {{ source('raw', 'events') }} where id = 1{% endif %}`,
+  'models/kept_view.sql': `{{ config(materialized='view', full_refresh=false) }}
+select * from {{ ref('ev_inc') }}`,
+  'models/below_view.sql': `{{ config(materialized='incremental', unique_key='id') }}
+select id, v from {{ ref('kept_view') }}`,
   'models/always.sql': `{{ config(materialized='incremental', unique_key='run', full_refresh=true) }}
 select {{ var('run', 0) }} as run`,
   'models/hooked.sql': `{{ config(materialized='table',
@@ -70,10 +74,12 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       'always',
       'appended',
       'below_history',
+      'below_view',
       'ev_inc',
       'evolving',
       'history',
       'hooked',
+      'kept_view',
       'merged',
       'merged_twice',
       'retyped',
@@ -199,6 +205,8 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
     // (nor is what lies below it: the kept table passes on no rebuild)
     const partial = await buildModels({ ...base(), select: ['ev_inc'], fullRefresh: true });
     expect(partial.models[0].message ?? '').not.toMatch(/history/);
+    // full_refresh on a view means nothing to dbt: what is below it is queued as usual
+    expect(partial.models[0].message).toMatch(/below_view/);
     const later = await buildModels({ ...sel, vars: { run: 3 } });
     expect(later.models.find((m) => m.name === 'history')).toMatchObject({ incremental: true });
     expect(await wh.query('select count(*) as n from marts.history')).toEqual([{ n: 4 }]);
