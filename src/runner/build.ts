@@ -688,7 +688,17 @@ async function runHooks(
   const node = parsed.graph.get(name)!.node;
   for (const hook of hooks) {
     if (hook.trim() === '') continue;
-    const sql = parsed.renderer.renderString(hook, node);
+    let sql: string;
+    try {
+      sql = parsed.renderer.renderString(hook, node);
+    } catch (err) {
+      throw new UserError(
+        `model ${name} (${node.file}) failed to render its ${when}-hook: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
     await runWarehouse(name, node.file, wh.dialect, () => wh.exec(sql), `in its ${when}-hook`);
   }
 }
@@ -722,8 +732,19 @@ function configSteps(
       );
     }
     // descriptions are Jinja too, rendered as dbt renders them (`{{ target.name }}`)
-    const render = (text: string): string =>
-      /\{[{%#]/.test(text) ? parsed.renderer.renderString(text, node).trim() : text;
+    const render = (text: string): string => {
+      if (!/\{[{%#]/.test(text)) return text;
+      try {
+        return parsed.renderer.renderString(text, node).trim();
+      } catch (err) {
+        throw new UserError(
+          `model ${name} (${node.file}) failed to render a description: ${errorMessage(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    };
     if (docs)
       await runWarehouse(
         name,

@@ -817,8 +817,15 @@ export class Renderer {
         ephemeralRefs: [],
       };
     }
+    let tmpl: nunjucks.Template;
     try {
-      return active(() => this.env.renderString(text, {}));
+      tmpl = compiledTemplate(text, this.env, '(string)');
+    } catch (err) {
+      this.state = prev;
+      throw new UserError(renderErrorMessage(err, undefined, true), { cause: err });
+    }
+    try {
+      return active(() => tmpl.render({}));
     } catch (err) {
       // nunjucks wraps the error ("(unknown path)" first): say ours, or its own with the line
       throw new UserError(renderErrorMessage(err, this.state?.error), { cause: err });

@@ -353,8 +353,12 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
       } else {
         res.status = 'error';
         const msg = errorMessage(err).split('\n')[0];
-        res.message =
-          err instanceof UserError ? msg : `${t.name} (${t.file}) could not run on ${wh.dialect}: ${msg}`;
+        // every error names its test and file (a Jinja error in its where: config says only what is wrong)
+        res.message = !(err instanceof UserError)
+          ? `${t.name} (${t.file}) could not run on ${wh.dialect}: ${msg}`
+          : msg.startsWith(`${t.name} (`)
+            ? msg
+            : `${t.name} (${t.file}): ${msg}`;
       }
     }
     res.ms = Date.now() - t0;

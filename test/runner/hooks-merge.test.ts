@@ -47,3 +47,26 @@ describeEachWarehouse('runner hooks from every config level', ({ tw }) => {
     ]);
   });
 });
+
+describeEachWarehouse(
+  'runner hook with a Jinja error',
+  ({ tw }) => {
+    const suite = projectSuite(
+      'hooks-bad',
+      oneSourceProject('hooksbad', 'events', {
+        'm.sql': `{{ config(materialized='table', post_hook="select {{ nope( }}") }}
+select 1 as x`,
+      }),
+      () => tw().open(),
+      ['create table src.events (id integer)'],
+    );
+
+    it('names the model, its file, the hook and the line', async () => {
+      const err = await buildModels(suite()).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(
+        /^model m \(\S+m\.sql\) failed to render its post-hook: unexpected token: \}\} \(line 1\)$/,
+      );
+    });
+  },
+  ['duckdb'],
+);

@@ -84,6 +84,9 @@ describeEachWarehouse(
       'threshold-bad',
       files(`          - not_null:
               config: {error_if: "lots"}
+          - not_null:
+              name: bad_where
+              config: {where: "{{ bogus( }}"}
 `),
       () => tw().open(),
       ['create table src.people (id integer)', 'insert into src.people values (null)'],
@@ -92,6 +95,10 @@ describeEachWarehouse(
       await buildModels(opts());
       const res = await testModels(opts());
       expect(res.tests[0].status).toBe('error');
+      // a Jinja error in a config is named with its test and file
+      expect(res.tests[1].message).toMatch(
+        /^bad_where \(.*schema\.yml\): unexpected token: \}\} \(line 1\)$/,
+      );
       expect(res.tests[0].message).toMatch(
         /^not_null_people_id \(.*schema\.yml\): error_if "lots" is no condition dbt takes \(duckdb says: .+\): write a SQL condition on the failing-row count, such as ">10", "!=0" or "between 5 and 10"\.$/,
       );
