@@ -40,6 +40,8 @@ select id, v from {{ source('raw', 'events') }}
 select * from {{ ref('ev_inc') }}`,
   'models/below_view.sql': `{{ config(materialized='incremental', unique_key='id') }}
 select id, v from {{ ref('kept_view') }}`,
+  'models/widened.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change='sync_all_columns') }}
+select id, cast(v as {% if var('wide', false) %}char(20){% else %}varchar(10){% endif %}) as v from {{ source('raw', 'events') }}`,
   'models/always.sql': `{{ config(materialized='incremental', unique_key='run', full_refresh=true) }}
 select {{ var('run', 0) }} as run`,
   'models/hooked.sql': `{{ config(materialized='table',
@@ -84,6 +86,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       'merged_twice',
       'retyped',
       'strict',
+      'widened',
     ]);
     await wh.exec(`insert into src.events values (3, 'c')`);
     const second = await buildModels({ ...base(), select: ['appended'] });
@@ -163,6 +166,18 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
     );
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
+  });
+
+  it('widens a string column to a varchar, so stored values are not padded', async () => {
+    const sel = { ...base(), select: ['widened'] };
+    const res = await buildModels({ ...sel, vars: { wide: true } });
+    expect(res.models[0]).toMatchObject({ status: 'success', incremental: true });
+    const [{ t }] = await wh.query<{ t: string }>(
+      `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'widened' and column_name = 'v'`,
+    );
+    // PostgreSQL: varchar(10) becomes varchar(20), not char(20); DuckDB has one string type
+    expect(t.toLowerCase()).toBe(kind === 'postgres' ? 'character varying' : 'varchar');
+    expect(await wh.query('select max(length(v)) as n from marts.widened')).toEqual([{ n: 1 }]);
   });
 
   it('fails, as dbt does, when the model drops a column that ignore or append_new_columns keeps', async () => {
