@@ -124,7 +124,8 @@ function firstLine(msg: string): string {
 function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions {
   const list = (v: unknown): string[] =>
     v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
-  const uniqueKey = list(cfg.unique_key);
+  // a key written quoted, as dbt puts it in its SQL as is (unique_key='"MixedId"'), names that column
+  const uniqueKey = list(cfg.unique_key).map((k) => /^\s*"(.+)"\s*$/.exec(k)?.[1].replace(/""/g, '"') ?? k);
   const strategy = String(cfg.incremental_strategy ?? (uniqueKey.length ? 'delete+insert' : 'append'));
   if (!['append', 'delete+insert', 'merge'].includes(strategy)) {
     throw new UserError(

@@ -42,6 +42,8 @@ select * from {{ ref('ev_inc') }}`,
 select id, v from {{ ref('kept_view') }}`,
   'models/widened.sql': `{{ config(materialized='incremental', unique_key='id', on_schema_change='sync_all_columns') }}
 select id, cast(v as {% if var('wide', false) %}char(20){% else %}varchar(10){% endif %}) as v from {{ source('raw', 'events') }}`,
+  'models/quoted_key.sql': `{{ config(materialized='incremental', unique_key='"MixedId"') }}
+select id as "MixedId", v from {{ source('raw', 'events') }}`,
   'models/always.sql': `{{ config(materialized='incremental', unique_key='run', full_refresh=true) }}
 select {{ var('run', 0) }} as run`,
   'models/hooked.sql': `{{ config(materialized='table',
@@ -84,6 +86,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       'kept_view',
       'merged',
       'merged_twice',
+      'quoted_key',
       'retyped',
       'strict',
       'widened',
@@ -166,6 +169,13 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
       `select data_type as t from information_schema.columns where table_schema = 'marts' and table_name = 'evolving' and column_name = 'amount'`,
     );
     expect(type[0].t.toLowerCase()).toMatch(/^(numeric|decimal\(12,2\))$/);
+  });
+
+  it('takes a quoted mixed-case unique_key as that column, as dbt does', async () => {
+    const res = await buildModels({ ...base(), select: ['quoted_key'] });
+    expect(res.models[0]).toMatchObject({ status: 'success', incremental: true });
+    const n = (await wh.query<{ n: number }>('select count(*) as n from src.events'))[0].n;
+    expect(await wh.query('select count(*) as n from marts.quoted_key')).toEqual([{ n }]);
   });
 
   it('widens a string column to a varchar, so stored values are not padded', async () => {
