@@ -508,7 +508,10 @@ export async function buildIncremental(
     // the new rows' columns with their types, in one lookup: the types serve the schema change below
     const srcTypes = await columnTypes(wh, schema, tmp, temp);
     const srcCols = [...srcTypes.keys()];
-    const tgtCols = await columnsOf(wh, schema, name);
+    // the table's columns with their types, in one lookup too: the names for the apply, the types for
+    // on_schema_change
+    const tgtTypes = await columnTypes(wh, schema, name);
+    const tgtCols = [...tgtTypes.keys()];
     const lower = new Set(srcCols.map((c) => c.toLowerCase()));
     const cols = tgtCols.filter((c) => lower.has(c.toLowerCase()));
     const tgtLower = new Set(tgtCols.map((c) => c.toLowerCase()));
@@ -518,7 +521,6 @@ export async function buildIncremental(
     // decimals): fail stops, sync_all_columns alters the column, so that no value is cast into the old type.
     const retyped: Array<{ column: string; from: string; to: string }> = [];
     if (opts.onSchemaChange === 'fail' || opts.onSchemaChange === 'sync_all_columns') {
-      const tgtTypes = await columnTypes(wh, schema, name);
       const srcByLower = new Map(srcCols.map((c) => [c.toLowerCase(), c]));
       for (const [column, from] of tgtTypes) {
         const src = srcByLower.get(column.toLowerCase());
