@@ -5,7 +5,7 @@ import type { Progress } from '../util/progress';
 import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
 import { createTableSql } from '../warehouse/raw-tables';
 import { ensureSchema, listSchemas, modelSchemaLock, qualify, type HeldLock } from '../warehouse/types';
-import { selectForTests, selectModels } from './dag';
+import { descendants, selectForTests, selectModels } from './dag';
 import { cleanSql, injectCtes, parseProject, type ParsedProject } from './graph';
 import {
   buildIncremental,
@@ -295,15 +295,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
       return c.full_refresh === false && c.materialized === 'incremental';
     };
     const reached = new Set<string>();
-    const todo = [root];
-    while (todo.length) {
-      const n = todo.pop()!;
-      for (const [m, g] of graph)
-        if (g.refs.includes(n) && !reached.has(m)) {
-          reached.add(m);
-          if (!kept(m)) todo.push(m);
-        }
-    }
+    descendants(graph, root, Infinity, reached, (m) => !kept(m));
     return order.filter((n) => reached.has(n));
   };
   // Incremental models an earlier partial build left out when it rebuilt a model upstream of them in full,

@@ -95,6 +95,7 @@ function near(
   depth: number,
   up: boolean,
   out: Set<string>,
+  through: (model: string) => boolean = () => true,
 ): void {
   const children = new Map<string, string[]>();
   if (!up)
@@ -108,7 +109,7 @@ function near(
       for (const m of around) {
         if (found.has(m)) continue;
         found.add(m);
-        next.push(m);
+        if (through(m)) next.push(m);
       }
     }
     frontier = next;
@@ -121,14 +122,18 @@ function ancestors(graph: Map<string, GraphNode>, name: string, depth: number, o
   near(graph, name, depth, true, out);
 }
 
-/** Adds to `out` the models that ref `name`, down to `depth` levels (Infinity: all of them). */
+/**
+ * Adds to `out` the models that ref `name`, down to `depth` levels (Infinity: all of them); the walk goes on
+ * below a model only when `through` says so (the model itself is added either way).
+ */
 export function descendants(
   graph: Map<string, GraphNode>,
   name: string,
   depth: number,
   out: Set<string>,
+  through?: (model: string) => boolean,
 ): void {
-  near(graph, name, depth, false, out);
+  near(graph, name, depth, false, out, through);
 }
 
 /** The configs dbt gives every model, which `config.<key>:<value>` matches when a model leaves them unset. */
