@@ -669,7 +669,8 @@ async function runHooks(
   when: 'pre' | 'post',
   which: 'all' | 'in-transaction' | 'after-commit' = 'all',
 ): Promise<void> {
-  const raw = cfg[`${when}-hook`] ?? cfg[`${when}_hook`];
+  // (mergeConfig files both spellings, pre-hook and pre_hook, under pre_hook)
+  const raw = cfg[`${when}_hook`];
   if (raw === undefined || raw === null) return;
   const hooks = (Array.isArray(raw) ? raw : [raw])
     .map((h) => {
