@@ -367,9 +367,8 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
   });
   let result;
   try {
-    result = await building;
+    result = await building.finally(() => lastWords?.clear());
   } catch (err) {
-    lastWords?.clear();
     out.endRunning();
     if (rec && err instanceof BuildFailedError) {
       rec.addBuild(err.result);
@@ -377,7 +376,6 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     }
     throw err;
   }
-  lastWords?.clear();
   if (rec) {
     rec.addBuild(result);
     writeRunResults(ctx, rec);
@@ -456,9 +454,9 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
       rec?.finishedAt.set(`test:${t.name}`, Date.now());
     },
   }).finally(() => lastWords?.clear());
-  if (o.runResults) {
-    o.runResults.addTests(result);
-    writeRunResults(ctx, o.runResults);
+  if (rec) {
+    rec.addTests(result);
+    writeRunResults(ctx, rec);
   }
   if (
     result.tests.length > 0 &&
