@@ -282,8 +282,6 @@ function parseTest(
   const config: TestSpec['config'] = {};
   for (const k of configKeys) if (body[k] !== undefined) config[k] = body[k];
   if (isObject(body.config)) Object.assign(config, body.config);
-  if (typeof config.severity === 'string')
-    config.severity = config.severity.toLowerCase() as 'error' | 'warn';
   let col = column;
   const columnIsSql = !col && typeof args.column_name === 'string';
   if (columnIsSql) col = args.column_name as string;

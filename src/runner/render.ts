@@ -839,7 +839,6 @@ interface MacroAstNode {
   typename: string;
   name?: { value: string };
   lineno: number;
-  children?: MacroAstNode[];
   findAll(type: unknown): MacroAstNode[];
 }
 
