@@ -12,7 +12,7 @@ import {
 } from '../src/warehouse';
 import { UsageError } from '../src/errors';
 import { withLibpqSslModes } from '../src/warehouse/postgres';
-import { REPO_ROOT, runCli } from './helpers/cli';
+import { REPO_ROOT, loadAndBuild, runCli } from './helpers/cli';
 
 describe('parseWarehouseUrl', () => {
   it('accepts the forms of SPEC §2', () => {
@@ -141,11 +141,8 @@ describe('opening a DuckDB file', () => {
       const file = path.join(dir, 'x.duckdb');
       const events = Array.from({ length: 12 }, (_, i) =>
         JSON.stringify({ type: 'track', event: 'Opened App', userId: `u${i % 3}`, messageId: `m${i}` }),
-      ).join('\n');
-      expect(
-        (await runCli(['load', '-', '--warehouse', `duckdb://${file}`], { cwd: dir, input: events })).code,
-      ).toBe(0);
-      expect((await runCli(['build', '--warehouse', `duckdb://${file}`], { cwd: dir })).code).toBe(0);
+      );
+      await loadAndBuild(['--warehouse', `duckdb://${file}`], dir, events);
       fs.chmodSync(file, 0o444);
       fs.chmodSync(dir, 0o555);
       // root writes any file: the CLI then runs without the capability that lets it (still root, so it reads

@@ -2,10 +2,30 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { runCli, spawnTs, type CliResult } from '../helpers/cli';
+import { loadAndBuild, runCli, spawnTs, type CliResult } from '../helpers/cli';
 
 function errorLines(r: CliResult): string[] {
   return r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+}
+
+/** The small holder of a DuckDB file (test/cli/fixtures/hold-duckdb.ts), once it has the file open. */
+async function startHolder(args: string[]): Promise<ChildProcess> {
+  const holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', args);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    holder.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
+  });
+  return holder;
+}
+
+async function stopHolder(holder: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => holder.once('exit', r));
+  holder.kill('SIGTERM');
+  await exited;
 }
 
 /**
@@ -24,21 +44,9 @@ describe('cli on a DuckDB file locked by another process', () => {
     let file: string;
     beforeAll(async () => {
       file = path.join(dir, 'held.duckdb');
-      holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', [file]);
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        holder.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('ready')) resolve();
-        });
-        holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
-      });
+      holder = await startHolder([file]);
     });
-    afterAll(async () => {
-      const exited = new Promise((r) => holder.once('exit', r));
-      holder.kill('SIGTERM');
-      await exited;
-    });
+    afterAll(() => stopHolder(holder));
 
     it.each([
       ['build', /serve --schedule/],
@@ -76,26 +84,11 @@ describe('cli on a DuckDB file locked by another process', () => {
       file = path.join(dir, 'read.duckdb');
       const events = Array.from({ length: 30 }, (_, i) =>
         JSON.stringify({ type: 'track', event: 'Opened App', userId: `u${i % 5}`, messageId: `m${i}` }),
-      ).join('\n');
-      expect(
-        (await runCli(['load', '-', '--warehouse', `duckdb://${file}`], { cwd: dir, input: events })).code,
-      ).toBe(0);
-      expect((await runCli(['build', '--warehouse', `duckdb://${file}`], { cwd: dir })).code).toBe(0);
-      holder = spawnTs('test/cli/fixtures/hold-duckdb.ts', [file, '--read-only']);
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        holder.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('ready')) resolve();
-        });
-        holder.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
-      });
+      );
+      await loadAndBuild(['--warehouse', `duckdb://${file}`], dir, events);
+      holder = await startHolder([file, '--read-only']);
     }, 60_000);
-    afterAll(async () => {
-      const exited = new Promise((r) => holder.once('exit', r));
-      holder.kill('SIGTERM');
-      await exited;
-    });
+    afterAll(() => stopHolder(holder));
 
     it('report and test run beside it', async () => {
       const report = await runCli(['report', '--warehouse', `duckdb://${file}`], { cwd: dir });

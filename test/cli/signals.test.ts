@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { runCli, spawnTs } from '../helpers/cli';
+import { loadAndBuild, spawnTs } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { interruptedLoad } from '../../src/cli/commands/load';
-import { openWarehouse } from '../../src/warehouse';
+import { openWarehouse, type Warehouse } from '../../src/warehouse';
 
 /** Ctrl-C (or a scheduler's SIGTERM) in the middle of a command: one sentence, exit 1, no stack trace. */
 describe('an interrupted command', () => {
@@ -84,6 +84,30 @@ describeEachWarehouse(
   ['postgres'],
 );
 
+/** A connection holding an exclusive lock on `table` in an open transaction: a build waits there. */
+async function lockTable(url: string, table: string): Promise<Client> {
+  const holder = new Client({ connectionString: url });
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query(`lock table ${table} in access exclusive mode`);
+  return holder;
+}
+
+/**
+ * Waits until `n` sessions of the database wait on a lock (or 30 s pass) and returns how many do, counted from
+ * `watcher`: outside the holder's transaction, whose view of pg_stat_activity is a snapshot.
+ */
+async function lockWaiters(watcher: Warehouse, n: number): Promise<number> {
+  const count = async () =>
+    (
+      await watcher.query<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+      )
+    )[0].n;
+  for (let i = 0; i < 300 && (await count()) !== n; i++) await new Promise((r) => setTimeout(r, 100));
+  return count();
+}
+
 /**
  * Ctrl-C (or a scheduler's SIGTERM) in the middle of a build: run_results.json still says what finished and
  * which model was running, as dbt writes it on an interrupt, so a monitor reading it sees the failed run. The
@@ -107,28 +131,16 @@ describeEachWarehouse(
         );
         const target = path.join(dir, 'target');
         const base = ['--warehouse', tw().url, '--schema', `lc_${signal.toLowerCase()}`];
-        const holder = new Client({ connectionString: tw().url });
         const watcher = await tw().open();
+        let holder: Client | undefined;
         try {
-          expect((await runCli(['load', '-', ...base], { cwd: dir, input: events.join('\n') })).code).toBe(0);
-          expect((await runCli(['build', ...base], { cwd: dir })).code).toBe(0);
-          await holder.connect();
-          await holder.query('begin');
-          await holder.query(`lock table lc_${signal.toLowerCase()}.user_lifecycle in access exclusive mode`);
+          await loadAndBuild(base, dir, events);
+          holder = await lockTable(tw().url, `lc_${signal.toLowerCase()}.user_lifecycle`);
           const child = spawnTs('src/cli/run.ts', ['build', ...base, '--target-path', target], { cwd: dir });
           let stderr = '';
           child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
           const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-          // asked from outside the holder's transaction, whose view of pg_stat_activity is a snapshot
-          const waiting = async () =>
-            (
-              await watcher.query<{ n: number }>(
-                "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
-              )
-            )[0].n;
-          for (let i = 0; i < 300 && (await waiting()) === 0; i++)
-            await new Promise((r) => setTimeout(r, 100));
-          expect(await waiting()).toBe(1);
+          expect(await lockWaiters(watcher, 1)).toBe(1);
           child.kill(signal);
           expect(await exited).toBe(1);
           expect(stderr).toMatch(
@@ -150,15 +162,12 @@ describeEachWarehouse(
           expect(before.map((r) => r.unique_id)).not.toContain('model.cdp_lifecycle.user_lifecycle');
           // the same for `test`, held at a test that reads the locked table: the tests that finished are listed
           // (once the build's statement has stopped: PostgreSQL notices its client is gone within a second)
-          for (let i = 0; i < 100 && (await waiting()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
-          expect(await waiting()).toBe(0);
+          expect(await lockWaiters(watcher, 0)).toBe(0);
           const tester = spawnTs('src/cli/run.ts', ['test', ...base, '--target-path', target], { cwd: dir });
           const testerExited = new Promise<number | null>((resolve) =>
             tester.on('close', (code) => resolve(code)),
           );
-          for (let i = 0; i < 300 && (await waiting()) === 0; i++)
-            await new Promise((r) => setTimeout(r, 100));
-          expect(await waiting()).toBe(1);
+          expect(await lockWaiters(watcher, 1)).toBe(1);
           tester.kill(signal);
           expect(await testerExited).toBe(1);
           const tests = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8')) as {
@@ -172,7 +181,7 @@ describeEachWarehouse(
           expect(tests.results.map((r) => r.status)).toEqual(ids.map(() => 'pass'));
           expect(ids.filter((id) => id.includes('user_lifecycle_'))).toEqual([]);
         } finally {
-          await holder.end().catch(() => undefined);
+          await holder?.end().catch(() => undefined);
           await watcher.close();
           fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -184,17 +193,14 @@ describeEachWarehouse(
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-signal-serve-'));
       const schema = 'lc_serve';
       const base = ['--warehouse', tw().url, '--schema', schema];
-      const holder = new Client({ connectionString: tw().url });
       const watcher = await tw().open();
+      let holder: Client | undefined;
       try {
         const events = Array.from({ length: 10 }, (_, i) =>
           JSON.stringify({ type: 'track', event: 'Opened App', userId: `u${i % 3}`, messageId: `m${i}` }),
         );
-        expect((await runCli(['load', '-', ...base], { cwd: dir, input: events.join('\n') })).code).toBe(0);
-        expect((await runCli(['build', ...base], { cwd: dir })).code).toBe(0);
-        await holder.connect();
-        await holder.query('begin');
-        await holder.query(`lock table ${schema}.user_lifecycle in access exclusive mode`);
+        await loadAndBuild(base, dir, events);
+        holder = await lockTable(tw().url, `${schema}.user_lifecycle`);
         const serve = spawnTs(
           'src/cli/run.ts',
           ['serve', ...base, '--port', '0', '--write-key', 'k', '--schedule', '* * * * * *'],
@@ -203,14 +209,7 @@ describeEachWarehouse(
         let stdout = '';
         serve.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
         const exited = new Promise<number | null>((resolve) => serve.on('close', (code) => resolve(code)));
-        const waiting = async () =>
-          (
-            await watcher.query<{ n: number }>(
-              "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
-            )
-          )[0].n;
-        for (let i = 0; i < 300 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
-        expect(await waiting()).toBe(1);
+        expect(await lockWaiters(watcher, 1)).toBe(1);
         // the first signal waits for the scheduled run, which waits for the lock; the second leaves at once
         serve.kill('SIGTERM');
         for (let i = 0; i < 100 && !stdout.includes('shutting down'); i++)
@@ -229,7 +228,7 @@ describeEachWarehouse(
         expect(last.message).toMatch(/^interrupted \(SIGTERM\) while it ran: /);
         expect(artifact.results.slice(0, -1).map((r) => r.status)).toContain('success');
       } finally {
-        await holder.end().catch(() => undefined);
+        await holder?.end().catch(() => undefined);
         await watcher.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }

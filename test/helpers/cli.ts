@@ -42,3 +42,17 @@ export function runCli(
     else child.stdin?.end();
   });
 }
+
+/**
+ * Lands `events` (JSON lines) with `load -` and builds the models, through the CLI with `args` (the warehouse
+ * and schemas); throws with the CLI's stderr when either fails.
+ */
+export async function loadAndBuild(args: string[], cwd: string, events: string[]): Promise<void> {
+  for (const [cmd, input] of [
+    [['load', '-', ...args], events.join('\n')],
+    [['build', ...args], undefined],
+  ] as const) {
+    const r = await runCli([...cmd], { cwd, input });
+    if (r.code !== 0) throw new Error(`${cmd[0]} exited ${String(r.code)}: ${r.stderr}`);
+  }
+}

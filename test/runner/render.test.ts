@@ -31,6 +31,7 @@ async function compile(
   dir: string,
   dialect: TargetType = 'duckdb',
   vars?: Record<string, unknown>,
+  select?: string[],
 ): Promise<Record<string, string>> {
   const res = await compileModels({
     dialect,
@@ -38,6 +39,7 @@ async function compile(
     schema: 'lifecycle',
     rawSchema: 'cdp',
     vars,
+    select,
     outDir: path.join(dir, 'target', 'compiled'),
   });
   return Object.fromEntries(res.models.map((m) => [m.name, m.sql.trim()]));
@@ -218,18 +220,7 @@ describe('runner rendering', () => {
       'models/x.sql': "select * from {{ ref('y') }} union all select * from {{ ref('z') }}",
     });
     const picked = async (select: string[]) =>
-      (
-        await compileModels({
-          dialect: 'duckdb',
-          projectDir: dir,
-          schema: 'lifecycle',
-          rawSchema: 'cdp',
-          select,
-          outDir: path.join(dir, 'target', 'compiled'),
-        })
-      ).models
-        .map((m) => m.name)
-        .sort();
+      Object.keys(await compile(dir, 'duckdb', undefined, select)).sort();
     expect(await picked(['2+x'])).toEqual(['w', 'x', 'y', 'z']);
     expect(await picked(['1+x'])).toEqual(['x', 'y', 'z']);
     expect(await picked(['w+2'])).toEqual(['w', 'x', 'y', 'z']);
