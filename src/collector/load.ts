@@ -26,7 +26,7 @@ export interface LoadOptions {
   batchLines?: number;
   /** A batch is handed over early once its lines hold this many characters (default 32 Mi): long lines. */
   batchChars?: number;
-  /** The most of one line held (default MAX_LINE_CHARS, 64 Mi): a longer line is rejected, kept cut to this. */
+  /** The most of one line held (default MAX_LINE_CHARS, 511 Mi): a longer line is rejected, kept cut to this. */
   maxLineChars?: number;
   /** Standard input, for `-` (default process.stdin). */
   stdin?: Readable;
@@ -130,11 +130,12 @@ const NDJSON_HINT = 'load takes NDJSON, one event object per line (e.g. jq -c ".
 const LONE_CR = ' and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n';
 
 /**
- * The most of one line load holds: a longer line (a whole export on one line) is kept in rejected_events cut
- * to this, while the lines after it are read as usual. Holding it whole would pass the longest string V8
- * can make (about 512 MiB) and stop the load, losing the valid lines around it.
+ * The most of one line load holds, just under the longest string V8 can make (2^29 - 24 characters): SPEC §2
+ * keeps a rejected line's raw text whole, so only a line that no string could hold (a whole export on one
+ * line) is kept cut to this, while the lines after it are read as usual. Held whole, it would stop the load
+ * and lose the valid lines around it.
  */
-export const MAX_LINE_CHARS = 64 * 1024 * 1024;
+export const MAX_LINE_CHARS = 511 * 1024 * 1024;
 
 // (no byte count in the reason: the summary groups lines by reason, and every cut line would be its own group)
 function cutLineReason(head: string, cap: number): string {
