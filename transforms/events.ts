@@ -432,8 +432,9 @@ export function normalizeEvent(event: JsonObject, opts: NormalizeOptions): void 
   if (typeof event.userId === 'number') event.userId = String(event.userId);
   if (typeof event.anonymousId === 'number') event.anonymousId = String(event.anonymousId);
   if (!(opts.keepReceivedAt && typeof event.receivedAt === 'string')) event.receivedAt = opts.receivedAt;
-  if (event.sentAt === undefined && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;
-  if (event.context === undefined && opts.batchContext !== undefined) event.context = opts.batchContext;
+  // null means absent (see schemas.ts), so a null sentAt or context takes the batch's as a missing one does
+  if (event.sentAt == null && opts.batchSentAt !== undefined) event.sentAt = opts.batchSentAt;
+  if (event.context == null && opts.batchContext !== undefined) event.context = opts.batchContext;
   // actions-core destructures these with defaults, which a null does not take: null means absent.
   if (event.context === null) delete event.context;
   if (event.properties === null) delete event.properties;

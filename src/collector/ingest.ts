@@ -288,7 +288,7 @@ export class Ingestor {
           : { maxBytes: this.maxEventBytes, rawText: raw }
         : undefined;
       const v = validateEvent(ev, meta.impliedType, size);
-      if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt === undefined) {
+      if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt == null) {
         const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, ${badBatchSentAt}`;
         addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
         continue;

@@ -928,6 +928,53 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(t.ra.getTime()).toBeGreaterThanOrEqual(before - 1000);
   });
 
+  it("gives an event whose sentAt and context are null the batch's, as one without them (null is absent)", async () => {
+    const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
+      type: 'track',
+      userId: 'null-sent-u',
+      event: 'Sent',
+      messageId,
+      originalTimestamp: '2024-01-01T00:00:00Z',
+      ...extra,
+    });
+    const before = Date.now();
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        sentAt: '2024-01-01T00:00:10Z',
+        context: { library: { name: 'batch-lib' } },
+        batch: [event('ns-absent'), event('ns-null', { sentAt: null, context: null })],
+      },
+      KEY,
+    );
+    expect(res.body).toEqual({ success: true, landed: 2, rejected: [] });
+    const rows = await wh.query<{ id: string; sent: Date | null; lib: string | null; ts: Date; ra: Date }>(
+      `select id, sent_at as sent, context->'library'->>'name' as lib, timestamp as ts, received_at as ra
+       from cdp.tracks where user_id = 'null-sent-u' order by id`,
+    );
+    expect(rows.map((r) => [r.id, r.sent?.toISOString() ?? null, r.lib])).toEqual([
+      ['ns-absent', '2024-01-01T00:00:10.000Z', 'batch-lib'],
+      ['ns-null', '2024-01-01T00:00:10.000Z', 'batch-lib'],
+    ]);
+    // both corrected for the device clock: receivedAt - (sentAt - originalTimestamp)
+    for (const r of rows) {
+      expect(r.ra.getTime() - r.ts.getTime()).toBe(10_000);
+      expect(r.ra.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    }
+    // and a batch sentAt that is not a timestamp quarantines the null one as it does the absent one
+    const bad = await postJson(
+      collector.url,
+      '/v1/batch',
+      { sentAt: 'garbage', batch: [event('ns-bad-null', { sentAt: null })] },
+      KEY,
+    );
+    expect((bad.body as { rejected: Array<{ reason: string }> }).rejected).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/batch's sentAt/) as unknown }),
+    ]);
+    expect(await count('tracks', `id = 'ns-bad-null'`)).toBe(0);
+  });
+
   it('takes single calls on /v1/<type> (the endpoint sets the type) and arrays or objects on /webhook', async () => {
     expect(
       (await postJson(collector.url, '/v1/identify', { userId: 'single-u', traits: { a: 1 } }, KEY)).status,
