@@ -195,6 +195,11 @@ export interface DiffQuery {
 /** The last part of the destination a dry run without a write key compares with when none was synced. */
 export const NO_WRITE_KEY = 'no-write-key';
 
+/** The pending table of a real run of `destination`: one name per destination, as one run holds its lock. */
+function pendingTableOf(destination: string): string {
+  return `sync_pending_${createHash('sha256').update(destination).digest('hex').slice(0, 16)}`;
+}
+
 /** Dry-run pending tables: `sync_pending_dry_<start, epoch seconds>_<hash>`. */
 const DRY_RUN_TABLE_PREFIX = 'sync_pending_dry_';
 
@@ -265,7 +270,7 @@ export function buildDiffQuery(opts: {
   const digest = createHash('sha256').update(tableKey).digest('hex').slice(0, 16);
   const pendingTable = opts.dryRunId
     ? `${DRY_RUN_TABLE_PREFIX}${Math.floor((opts.startedAtMs ?? Date.now()) / 1000)}_${digest}`
-    : `sync_pending_${digest}`;
+    : pendingTableOf(opts.destination);
   const pending = qualify(opts.schema, pendingTable);
   const select = (hashExpr: string): string => `select u.user_id as user_id, ${traitCols},
       ${hashExpr} as traits_hash,
@@ -483,6 +488,7 @@ export async function startRun(
   // Only a real run can tell: it holds the destination's lock, which a dry run does not take.
   // Its counts were to be written at its end: they are taken from what its sync_log recorded, batch by batch.
   if (!run.dryRun) {
+    await markInDoubt(wh, schema, run.destination, run.startedAt);
     const log = qualify(schema, 'sync_log');
     const logged = (status: LogStatus) =>
       `(select count(*) from ${log} as l where l.run_id = ${runs}.run_id and l.status = '${status}')`;
@@ -499,6 +505,46 @@ export async function startRun(
                           considered, changed, sent, failed, invalid)
      values ($1, $2, $3, cast($4 as timestamptz), 'running', $5, $6, 0, 0, 0, 0, 0)`,
     [run.runId, run.destination, run.target, run.startedAt.toISOString(), run.dryRun, run.fullResync],
+  );
+}
+
+/**
+ * A run killed or crashed while it sent (still `running`, its pending table left behind) may have had changes
+ * acknowledged by the CDP that it never recorded: its acknowledgements are written in chunks, and a request in
+ * flight may have been received. Such a user's state still shows the value delivered before, so if the
+ * warehouse went back to that value (a bad build fixed) the diff would call the user unchanged while the CDP
+ * holds the other one, for good. Every user of that run's diff that its sync_log does not record is marked
+ * failed, which the diff resends: a user whose change was never sent is resent the same, one sent twice is
+ * deduplicated on its unchanged messageId, and one sent and since reverted gets the warehouse's value again.
+ */
+async function markInDoubt(wh: Warehouse, schema: string, destination: string, at: Date): Promise<void> {
+  const runs = qualify(schema, 'sync_runs');
+  const [alive] = await wh.query<{ n: number }>(
+    `select count(*) as n from ${runs} where destination = $1 and status = 'running'`,
+    [destination],
+  );
+  const table = pendingTableOf(destination);
+  if (Number(alive?.n ?? 0) === 0 || !(await wh.tableExists(schema, table))) return;
+  const log = qualify(schema, 'sync_log');
+  await wh.query(
+    `update ${qualify(schema, 'sync_state')} set
+       status = 'failed', attempts = 1, updated_at = cast($3 as timestamptz),
+       last_error = $2
+     where destination = $1 and status = 'delivered'
+       and user_id in (
+         select p.user_id from ${qualify(schema, table)} as p
+         where p.user_id is not null
+           and not exists (
+             select 1 from ${log} as l
+             where l.user_id = p.user_id
+               and l.run_id in (select r.run_id from ${runs} as r where r.destination = $1 and r.status = 'running')
+           )
+       )`,
+    [
+      destination,
+      'a sync stopped (killed or crashed) before recording whether the CDP received this change: resent to be sure',
+      at.toISOString(),
+    ],
   );
 }
 

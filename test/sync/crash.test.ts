@@ -122,3 +122,101 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
     }, 60000);
   });
 }
+
+for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
+  describeEachWarehouse(
+    `sync to ${to} killed after the CDP took changes the warehouse then took back`,
+    ({ tw }) => {
+      let cdp: FakeCdp;
+      const USERS = 200;
+      const users = makeUsers(USERS);
+      const changed = new Set<string>();
+
+      beforeAll(async () => {
+        cdp = await startFakeCdp();
+        const wh = await tw().open();
+        try {
+          await writeUserLifecycle(wh, 'lifecycle', users);
+          await runSync({ warehouse: wh, schema: 'lifecycle', to, endpoint: cdp.url, writeKey: 'wk' });
+          // a bad build: everyone churned
+          const bad = users.map((u) => ({ ...u, lifecycle_status: 'churned' }));
+          for (const u of users) if (u.lifecycle_status !== 'churned') changed.add(u.user_id as string);
+          await writeUserLifecycle(wh, 'lifecycle', bad);
+        } finally {
+          await wh.close();
+        }
+      });
+      afterAll(async () => cdp.close());
+
+      it('resends what the killed run may have delivered, so the CDP ends with the fixed value', async () => {
+        const before = cdp.requests.length;
+        const args = JSON.stringify({
+          warehouse: tw().url,
+          schema: 'lifecycle',
+          to,
+          endpoint: cdp.url,
+          writeKey: 'wk',
+          batchSize: 10,
+          concurrency: 1,
+        });
+        const proc: { child?: ChildProcess } = {};
+        // three batches acknowledged (their state not yet written: it is written in chunks), a fourth received
+        cdp.setHandler((r) => {
+          if (r.n - before <= 3) return { status: 200 };
+          proc.child?.kill('SIGKILL');
+          return { status: 200, hang: true };
+        });
+        proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
+        expect((await exited(proc.child)).signal).toBe('SIGKILL');
+        const received = cdp.requests.slice(before).flatMap((r) => r.body.batch);
+        const killedRun = new Set(received.map((e) => e.userId as string));
+        expect(killedRun.size).toBeGreaterThanOrEqual(30);
+
+        cdp.setHandler(() => ({ status: 200 }));
+        const wh = await tw().open();
+        try {
+          // the build is fixed: the warehouse holds again what was delivered before the bad one
+          await writeUserLifecycle(wh, 'lifecycle', users);
+          const rerun = await runSync({
+            warehouse: wh,
+            schema: 'lifecycle',
+            to,
+            endpoint: cdp.url,
+            writeKey: 'wk',
+          });
+          expect(rerun.failed).toBe(0);
+          const resent = new Set(
+            cdp.requests
+              .slice(before)
+              .flatMap((r) => r.body.batch)
+              .map((e) => e.userId as string),
+          );
+          for (const id of killedRun) expect(resent.has(id)).toBe(true);
+          for (const id of resent) expect(changed.has(id)).toBe(true);
+          // what the CDP last received for each user is what the warehouse holds
+          const last = new Map<string, unknown>();
+          for (const e of cdp.requests.flatMap((r) => r.body.batch)) {
+            last.set(e.userId as string, (e.traits as Record<string, unknown>).lifecycle_status);
+          }
+          expect(Object.fromEntries(last)).toEqual(
+            Object.fromEntries(users.map((u) => [u.user_id as string, u.lifecycle_status])),
+          );
+          const again = await runSync({
+            warehouse: wh,
+            schema: 'lifecycle',
+            to,
+            endpoint: cdp.url,
+            writeKey: 'wk',
+          });
+          expect(again).toMatchObject({ considered: USERS, changed: 0 });
+          const [st] = await wh.query<{ n: number }>(
+            `select cast(count(*) as integer) as n from lifecycle.sync_state where status = 'delivered'`,
+          );
+          expect(st.n).toBe(USERS);
+        } finally {
+          await wh.close();
+        }
+      }, 60000);
+    },
+  );
+}
