@@ -520,7 +520,7 @@ export async function startRun(
 async function markInDoubt(wh: Warehouse, schema: string, destination: string, at: Date): Promise<void> {
   const runs = qualify(schema, 'sync_runs');
   const [alive] = await wh.query<{ n: number }>(
-    `select count(*) as n from ${runs} where destination = $1 and status = 'running'`,
+    `select count(*) as n from ${runs} where destination = $1 and status = 'running' and not dry_run`,
     [destination],
   );
   const table = pendingTableOf(destination);
@@ -537,7 +537,10 @@ async function markInDoubt(wh: Warehouse, schema: string, destination: string, a
            and not exists (
              select 1 from ${log} as l
              where l.user_id = p.user_id
-               and l.run_id in (select r.run_id from ${runs} as r where r.destination = $1 and r.status = 'running')
+               and l.run_id in (
+                 select r.run_id from ${runs} as r
+                 where r.destination = $1 and r.status = 'running' and not r.dry_run
+               )
            )
        )`,
     [
