@@ -33,11 +33,21 @@ export function backoffMs(
   return Math.round(Math.max(Math.min(retryAfterMs, policy.maxRetryAfterMs), jittered));
 }
 
-/** Spaces requests so that on average at most `perSecond` events leave; the first request goes at once. */
+/**
+ * Spaces requests so that on average at most `perSecond` events leave; the first request goes at once. Also
+ * holds every request while the CDP's last Retry-After runs: it throttles the source, not one request.
+ */
 export class RateLimiter {
   private next = 0;
+  private heldUntil = 0;
   constructor(private readonly perSecond: number | undefined) {}
+  /** No request leaves before `at` (ms since the epoch). */
+  holdUntil(at: number): void {
+    this.heldUntil = Math.max(this.heldUntil, at);
+  }
   async take(events: number): Promise<void> {
+    // a later Retry-After may extend the hold while this request waits
+    for (let now = Date.now(); this.heldUntil > now; now = Date.now()) await sleep(this.heldUntil - now);
     if (!this.perSecond) return;
     const now = Date.now();
     this.next = Math.max(this.next, now);
@@ -136,6 +146,7 @@ export async function deliverBatch(
         }
       } else {
         const delayMs = backoffMs(policy, n, lastRetry.retryAfterMs);
+        if (asked !== undefined) limiter.holdUntil(Date.now() + asked);
         onRetry?.({ attempt: n, delayMs, outcome: lastRetry, events: retry.length });
         await sleep(delayMs);
         await attempt(retry, n + 1);

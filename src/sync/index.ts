@@ -210,7 +210,9 @@ function checkOptions(opts: SyncOptions): void {
   };
   positive(opts.rateLimit, '--rate-limit');
   positive(opts.batchSize, '--batch-size');
-  positive(opts.concurrency, '--concurrency');
+  if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) {
+    throw new UsageError(`concurrency must be a whole number of 1 or more, got ${String(opts.concurrency)}.`);
+  }
   positive(opts.timeoutMs, 'The request timeout');
   positive(opts.pageSize, 'The page size');
   positive(opts.stateFlushRows, 'The state flush size');

@@ -144,6 +144,25 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(Date.now() - waited).toBeGreaterThanOrEqual(900);
     });
 
+    it('holds every request, not only the throttled one, while a Retry-After runs', async () => {
+      // the first request is throttled; the others take 50 ms each, so the free slot would send many meanwhile
+      cdp.setHandler(async (r) => {
+        if (r.n === 1) return { status: 429, headers: { 'retry-after': '1' } };
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return { status: 200 };
+      });
+      const s = await runSync({ ...base(), batchSize: 1 });
+      expect(s).toMatchObject({ sent: 30, failed: 0 });
+      const [first, ...rest] = cdp.requests;
+      expect(first.status).toBe(429);
+      // the other slot's request may have left before the 429 came back; none leaves after it, within the second
+      const during = rest.filter(
+        (r) => r.receivedAt > first.receivedAt + 200 && r.receivedAt < first.receivedAt + 900,
+      );
+      expect(during.map((r) => r.n)).toEqual([]);
+      expect(rest.filter((r) => r.receivedAt >= first.receivedAt + 900).length).toBeGreaterThan(0);
+    });
+
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {
       const s = await runSync({
         ...base(),

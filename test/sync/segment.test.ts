@@ -506,6 +506,12 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     );
     await expect(runSync({ ...base(), writeKey: undefined })).rejects.toThrow(/needs a source write key/);
     await expect(runSync({ ...base(), endpoint: 'ftp://x' })).rejects.toThrow(UsageError);
+    // a fraction floored to no slot at all waited for ever
+    for (const concurrency of [0.5, 1.5, 0]) {
+      await expect(runSync({ ...base(), concurrency })).rejects.toThrow(
+        `concurrency must be a whole number of 1 or more, got ${concurrency}.`,
+      );
+    }
   });
 });
 
