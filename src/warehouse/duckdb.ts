@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { quoteIdent } from './types';
@@ -136,7 +137,50 @@ class DuckRunner implements SqlRunner {
     rows: readonly InsertValue[][],
   ): Promise<number> {
     if (rows.length === 0) return 0;
-    const appender = await this.conn().createAppender(table, schema);
+    // DuckDB's appender fills a table's columns by position; PostgreSQL's COPY names them. A table whose
+    // columns are in another order, or that has more (a DBA's loaded_at), would take values in the wrong
+    // columns or refuse every row: such a table is written through a staging table of the given shape instead.
+    // on this runner's connection, not through query(): a warehouse serialises that, and its caller may hold
+    // the turn (inserting while it streams)
+    const found = rowsFromReader<{ name: string }>(
+      await this.conn().runAndReadAll(
+        `select column_name as name from duckdb_columns()
+          where database_name = current_database() and schema_name = $1 and table_name = $2
+          order by column_index`,
+        bindable([schema, table]),
+      ),
+    );
+    const positional = found.length === columns.length && found.every((c, i) => c.name === columns[i].name);
+    if (positional || found.length === 0) return this.append(schema, table, columns, rows);
+    const have = new Set(found.map((c) => c.name));
+    const missing = columns.filter((c) => !have.has(c.name)).map((c) => c.name);
+    if (missing.length > 0) {
+      throw new Error(`${schema}.${table} has no column ${missing.join(', ')}`);
+    }
+    const staging = `cdpl_append_${randomUUID().replace(/-/g, '')}`;
+    const names = columns.map((c) => quoteIdent(c.name)).join(', ');
+    await this.conn().run(
+      `create temp table ${staging} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type === 'text' ? 'varchar' : c.type}`).join(', ')})`,
+    );
+    try {
+      await this.append('main', staging, columns, rows, 'temp');
+      await this.conn().run(
+        `insert into ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) select ${names} from temp.main.${staging}`,
+      );
+    } finally {
+      await this.conn().run(`drop table if exists temp.main.${staging}`);
+    }
+    return rows.length;
+  }
+
+  private async append(
+    schema: string,
+    table: string,
+    columns: readonly ColumnSpec[],
+    rows: readonly InsertValue[][],
+    catalog?: string,
+  ): Promise<number> {
+    const appender = await this.conn().createAppender(table, schema, catalog);
     let failed = false;
     try {
       for (const row of rows) {

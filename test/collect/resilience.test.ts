@@ -394,6 +394,63 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
   });
 });
 
+describeEachWarehouse('collector over a raw table a DBA reshaped', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_reshaped';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    // the columns of SPEC 3 in another order, and one more that the collector does not fill
+    const reversed = { ...RAW_TABLES.tracks, columns: [...RAW_TABLES.tracks.columns].reverse() };
+    collector = await collectorOverTracks(wh, schema, () => createTableSql(wh.dialect, schema, reversed), [
+      `alter table ${schema}.tracks add column loaded_at timestamptz default current_timestamp`,
+    ]);
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('lands each value in the column of its name, and the extra column takes its default', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'u-1', anonymousId: 'a-1', event: 'Order Completed', messageId: 'r-1' },
+          { type: 'track', userId: 'u-2', anonymousId: 'a-2', event: 'Signed Up', messageId: 'r-2' },
+        ],
+      },
+      KEY,
+    );
+    expect(res).toMatchObject({ status: 200, body: { landed: 2, rejected: [] } });
+    expect(
+      await wh.query(
+        `select id, user_id, anonymous_id, event, event_text, loaded_at is not null as stamped
+           from ${schema}.tracks order by id`,
+      ),
+    ).toEqual([
+      {
+        id: 'r-1',
+        user_id: 'u-1',
+        anonymous_id: 'a-1',
+        event: 'order_completed',
+        event_text: 'Order Completed',
+        stamped: true,
+      },
+      {
+        id: 'r-2',
+        user_id: 'u-2',
+        anonymous_id: 'a-2',
+        event: 'signed_up',
+        event_text: 'Signed Up',
+        stamped: true,
+      },
+    ]);
+  });
+});
+
 describeEachWarehouse(
   'collector over a raw table partitioned by time that lacks the partition of the events',
   ({ tw }) => {
