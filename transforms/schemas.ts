@@ -223,10 +223,11 @@ export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
 }
 
 export interface SizeLimit {
-  /** Events larger than this many bytes (serialised as JSON) are invalid. */
+  /**
+   * Events larger than this many bytes, serialised as compact JSON, are invalid: measured on the event, not
+   * on the text it came in, so that escapes (`\u65e5`) or spaces in a file do not count against it.
+   */
   maxBytes: number;
-  /** The event's text when the caller has it (e.g. the NDJSON line): measured instead of re-serialising. */
-  rawText?: string;
 }
 
 /**
@@ -242,7 +243,7 @@ export function validateEvent(
   const bound = jsonSizeUpperBound(event, MAX_NESTING_DEPTH);
   if (bound < 0) return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
   if (size && bound > size.maxBytes) {
-    const bytes = Buffer.byteLength(size.rawText ?? JSON.stringify(event));
+    const bytes = Buffer.byteLength(JSON.stringify(event));
     if (bytes > size.maxBytes) return { reason: `event is larger than ${size.maxBytes} bytes` };
   }
   const t = event.type ?? impliedType;

@@ -281,13 +281,7 @@ export class Ingestor {
     const badBatchSentAt = meta.batchSentAt === undefined ? undefined : timestampProblem(meta.batchSentAt);
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
-      const raw = meta.rawTexts?.[i];
-      const size = checkSize
-        ? raw === undefined
-          ? limit
-          : { maxBytes: this.maxEventBytes, rawText: raw }
-        : undefined;
-      const v = validateEvent(ev, meta.impliedType, size);
+      const v = validateEvent(ev, meta.impliedType, checkSize ? limit : undefined);
       if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt == null) {
         const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, ${badBatchSentAt}`;
         addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));

@@ -148,17 +148,25 @@ function cutLineReason(head: string, cap: number): string {
   return `line is larger than the ${most} load holds of a line: its first ${most} are kept as its payload${hint}`;
 }
 
+/**
+ * How much longer than the event's compact JSON its line may be and still be parsed: `\u0041` spells one byte in
+ * six, and separators may carry spaces; beyond that a line is not parsed (see readLine).
+ */
+const LINE_SPELLING_FACTOR = 8;
+
 /** A non-empty line's event, or why it is rejected as a line (the Ingestor validates the event itself). */
 function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | { reason: string } {
-  // A line over the event limit can never land, whatever it holds, so it is not parsed: JSON.parse of a whole
-  // export on one line (hundreds of MB) builds gigabytes of objects only to reject them. The line itself is
-  // kept, as every rejected line is.
-  if (trimmed.length > maxEventBytes && Buffer.byteLength(trimmed) > maxEventBytes) {
-    if (trimmed.includes('\r')) return { reason: `line is larger than ${maxEventBytes} bytes${LONE_CR}` };
+  // The limit is on the event as compact JSON, as the collector measures it; a line may spell the same event
+  // up to six times longer (`\u65e5` escapes, as Python's json.dumps writes, and spaces), so only a line longer
+  // than any such spelling can be is rejected unparsed: JSON.parse of a whole export on one line (hundreds of
+  // MB) builds gigabytes of objects only to reject them. The line itself is kept, as every rejected line is.
+  const most = maxEventBytes * LINE_SPELLING_FACTOR;
+  if (trimmed.length > most && Buffer.byteLength(trimmed) > most) {
+    if (trimmed.includes('\r')) return { reason: `line is larger than ${most} bytes${LONE_CR}` };
     return {
       reason: trimmed.startsWith('[')
-        ? `line is larger than ${maxEventBytes} bytes and starts with "[": ${NDJSON_HINT}`
-        : `event is larger than ${maxEventBytes} bytes`,
+        ? `line is larger than ${most} bytes and starts with "[": ${NDJSON_HINT}`
+        : `line is larger than ${most} bytes, which no event of at most ${maxEventBytes} bytes spells`,
     };
   }
   let event: unknown;

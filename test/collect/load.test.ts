@@ -244,7 +244,7 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     expect(through).toEqual([2, 4, 5]);
   });
 
-  it('rejects a line over the event limit without parsing it, and keeps the whole line', async () => {
+  it('rejects a line longer than any spelling of an event under the limit without parsing it, and keeps the whole line', async () => {
     const file = path.join(dir, 'long-lines.ndjson');
     const event = (i: number) => ({
       type: 'track',
@@ -253,8 +253,9 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
       messageId: `long-${i}`,
     });
     // a JSON file of events on one line, and a huge line cut short (neither is one event)
-    const array = JSON.stringify(Array.from({ length: 400 }, (_, i) => event(i)));
-    const cut = JSON.stringify({ ...event(900), properties: { blob: 'x'.repeat(5000) } }).slice(0, -3);
+    // (over 8 x 4096 bytes: no event of at most 4096 bytes as compact JSON is spelt that long)
+    const array = JSON.stringify(Array.from({ length: 600 }, (_, i) => event(i)));
+    const cut = JSON.stringify({ ...event(900), properties: { blob: 'x'.repeat(40_000) } }).slice(0, -3);
     const ok = JSON.stringify(event(901));
     fs.writeFileSync(file, [array, cut, ok].join('\n'));
     const summary = await loadFiles({
@@ -264,22 +265,54 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
       maxEventBytes: 4096,
     });
     const arrayReason =
-      'line is larger than 4096 bytes and starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")';
+      'line is larger than 32768 bytes and starts with "[": load takes NDJSON, one event object per line (e.g. jq -c ".[]")';
+    const cutReason = 'line is larger than 32768 bytes, which no event of at most 4096 bytes spells';
     expect(summary).toMatchObject({
       landed: 1,
       rejected: 2,
       badLines: [
         { file, line: 1, reason: arrayReason },
-        { file, line: 2, reason: 'event is larger than 4096 bytes' },
+        { file, line: 2, reason: cutReason },
       ],
     });
     const kept = await wh.query<{ reason: string; payload: string }>(
       `select reason, payload from cdp.rejected_events where payload like '%long-0%' or payload like '%long-900%' order by reason desc`,
     );
     expect(kept).toEqual([
+      { reason: cutReason, payload: cut },
       { reason: arrayReason, payload: array },
-      { reason: 'event is larger than 4096 bytes', payload: cut },
     ]);
+  });
+
+  it('measures an event as compact JSON, as the collector does, not as the line spells it', async () => {
+    const file = path.join(dir, 'escaped.ndjson');
+    // Python's json.dumps escapes every non-ASCII character (\u65e5, six bytes for three) and spaces its
+    // separators: this line is about 45 kB for an event of about 22.6 kB
+    const escaped = (id: string, repeat: number) =>
+      JSON.stringify({
+        type: 'track',
+        userId: 'esc-u',
+        event: 'Big',
+        messageId: id,
+        properties: { text: '日本語'.repeat(repeat) },
+      })
+        .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+        .replace(/":/g, '": ')
+        .replace(/,"/g, ', "');
+    const fits = escaped('esc-1', 2500);
+    const over = escaped('esc-2', 3700);
+    expect(Buffer.byteLength(fits)).toBeGreaterThan(32768);
+    fs.writeFileSync(file, [fits, over].join('\n') + '\n');
+    const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] });
+    expect(summary).toMatchObject({
+      landed: 1,
+      rejected: 1,
+      badLines: [{ file, line: 2, reason: 'event is larger than 32768 bytes' }],
+    });
+    const [row] = await wh.query<{ n: number }>(
+      `select length(cast(properties->>'text' as varchar)) as n from cdp.tracks where id = 'esc-1'`,
+    );
+    expect(Number(row.n)).toBe(7500);
   });
 
   it('keeps a line longer than it holds cut, and still lands the lines around it', async () => {
@@ -382,7 +415,7 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
           file: mac,
           line: 1,
           reason:
-            'line is larger than 32768 bytes and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n',
+            'line is not valid JSON and holds a carriage return not followed by a line feed: end lines with \\n or \\r\\n',
         },
       ],
     });
