@@ -493,7 +493,8 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   }
   // The var lifecycle__raw_schema is how a dbt project points the package at its tables, and it wins over
   // --raw-schema in the runner: both set to different schemas would read one and silently ignore the other.
-  const rawVar = resolved.vars.lifecycle__raw_schema;
+  // (the demo builds from the events it lands, in its own --raw-schema: it does not use the var)
+  const rawVar = input.command === 'demo' ? undefined : resolved.vars.lifecycle__raw_schema;
   if (
     explicit.has('raw_schema') &&
     rawVar !== undefined &&

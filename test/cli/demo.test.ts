@@ -198,6 +198,38 @@ describe('cdp-lifecycle demo', () => {
     }
   }, 180_000);
 
+  it('builds from the events it lands, not from the tables the vars of a real project point at', async () => {
+    // a project directory set up for the real warehouse's events: its vars name other tables
+    const project = fs.mkdtempSync(path.join(dir, 'project-'));
+    fs.writeFileSync(
+      path.join(project, 'cdp-lifecycle.yml'),
+      'vars:\n  lifecycle__raw_schema: realraw\n  lifecycle__tracks_table: segment_tracks\n  lifecycle__core_events: [Signup]\n',
+    );
+    const file = path.join(project, 'demo.duckdb');
+    const r = await runCli(['demo', '--users', '50', '--no-retail', '--warehouse', `duckdb://${file}`], {
+      cwd: project,
+      timeoutMs: 170_000,
+    });
+    expectExit(r, 0);
+    expect(r.stderr).toContain(
+      'warning: the demo builds from the events it lands in "cdp"; lifecycle__raw_schema, lifecycle__tracks_table from your vars are not used.',
+    );
+    const rebuild = /Rebuild as the demo did: (.*)$/m.exec(r.stdout);
+    expect(rebuild![1]).not.toContain('realraw');
+    expect(rebuild![1]).toContain('Signup');
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const [{ n }] = await wh.query<{ n: number }>('select count(*) as n from lifecycle.user_lifecycle');
+      expect(Number(n)).toBeGreaterThan(0);
+      const [b] = await wh.query<{ config_fingerprint: string }>(
+        'select config_fingerprint from lifecycle.int_lifecycle__builds',
+      );
+      expect(b.config_fingerprint).toContain('[Signup]');
+    } finally {
+      await wh.close();
+    }
+  }, 180_000);
+
   it('on an in-memory warehouse, prints only next steps that can work once it has ended', async () => {
     const r = await runCli(['demo', '--users', '50', '--no-retail', '--warehouse', 'duckdb://:memory:'], {
       cwd: dir,

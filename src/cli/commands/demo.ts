@@ -149,6 +149,11 @@ async function land(
   return { landed, rejected };
 }
 
+/** The vars that say where the raw events are (the package's sources). */
+function isLocationVar(name: string): boolean {
+  return name === 'lifecycle__raw_schema' || /^lifecycle__\w+_table$/.test(name);
+}
+
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary: 'land sample events in the embedded DuckDB, then build, test, report and a dry-run sync',
@@ -173,7 +178,18 @@ export const demoCommand: CommandSpec = {
   notes:
     'The demo recreates its schemas (--raw-schema, --schema) on every run, and refuses to touch a warehouse\n' +
     'holding events it did not write.',
-  action: async (ctx) => {
+  action: async (given) => {
+    // The demo builds from the events it lands, in its own --raw-schema under the default table names: vars
+    // that point the package at other tables (meant for the real warehouse, from the config file or the
+    // environment) would build it from those instead.
+    const moved = Object.keys(given.config.vars).filter(isLocationVar);
+    const ctx: typeof given = {
+      ...given,
+      config: {
+        ...given.config,
+        vars: Object.fromEntries(Object.entries(given.config.vars).filter(([k]) => !isLocationVar(k))),
+      },
+    };
     // Every option is checked before the warehouse is opened: the demo recreates its schemas first thing.
     const asOf = (ctx.opts.asOf as string | undefined) ?? todayIn('UTC');
     if (!isCalendarDate(asOf)) {
@@ -194,6 +210,11 @@ export const demoCommand: CommandSpec = {
     const started = Date.now();
     return withWarehouse(ctx, async (wh) => {
       out.heading(`cdp-lifecycle demo — as of ${asOf}`);
+      if (moved.length > 0) {
+        out.warn(
+          `the demo builds from the events it lands in "${ctx.config.rawSchema}"; ${moved.join(', ')} from your vars ${moved.length === 1 ? 'is' : 'are'} not used.`,
+        );
+      }
       out.print(
         `Warehouse: ${wh.displayUrl} (raw events in "${ctx.config.rawSchema}", models in "${ctx.config.schema}")`,
       );
