@@ -127,6 +127,29 @@ describe('opening a DuckDB file', () => {
     }
   });
 
+  it('says a damaged file is damaged, not locked, whatever its path holds (blocks/, unlocked/)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-blocks-'));
+    try {
+      const file = path.join(dir, 'blocks', 'lifecycle.duckdb');
+      fs.mkdirSync(path.dirname(file));
+      const wh = await openWarehouse(`duckdb://${file}`);
+      await wh.exec('create table t as select range as a from range(100000)');
+      await wh.close();
+      // its first block overwritten, as a bad copy leaves it: DuckDB's checksum error names the "block"
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, 12);
+      fs.closeSync(fd);
+      const err = await openWarehouse(`duckdb://${file}`).then(
+        () => new Error('opened'),
+        (e: unknown) => e as Error,
+      );
+      expect(err.message).toMatch(new RegExp(`^Could not open the DuckDB database ${file}: `));
+      expect(err.message).not.toMatch(/locked/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names a missing folder instead of creating nothing with an IO error', async () => {
     const file = path.join(os.tmpdir(), 'cdpl-no-such-folder', 'x.duckdb');
     await expect(openWarehouse(`duckdb://${file}`)).rejects.toThrow(

@@ -319,7 +319,8 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
           { cause: err },
         );
       }
-      if (/lock/i.test(msg)) {
+      // DuckDB's own words only: the file's path, or a checksum error "in block at location 0", may say "lock"
+      if (/Could not set lock on file|Conflicting lock/i.test(msg)) {
         const pid = /PID (\d+)/.exec(msg)?.[1];
         throw new WarehouseUnavailableError(
           `The DuckDB file ${file} is locked by another process${pid ? ` (PID ${pid})` : ''}: stop it, or run this step ` +
