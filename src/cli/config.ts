@@ -4,7 +4,7 @@ import Ajv from 'ajv';
 import YAML from 'yaml';
 import { UsageError, errorMessage } from '../errors';
 import { closest } from '../util/closest';
-import { isValidIdent, parseWarehouseUrl } from '../warehouse';
+import { DUCKDB_FILE_CATALOG, isValidIdent, parseWarehouseUrl } from '../warehouse';
 import { parseTraitsOption } from '../sync/traits';
 import { SETTINGS, type Setting, type SyncTarget } from './settings';
 
@@ -376,7 +376,7 @@ export function schemaNameProblem(value: string, kind: 'schema' | 'table' = 'sch
 export function reservedSchemaProblem(value: string, warehouse: 'duckdb' | 'postgres'): string | undefined {
   const reserved =
     warehouse === 'duckdb'
-      ? ['temp', 'system', 'memory', 'information_schema', 'pg_catalog'].includes(value)
+      ? ['temp', 'system', 'memory', DUCKDB_FILE_CATALOG, 'information_schema', 'pg_catalog'].includes(value)
       : value === 'information_schema' || value.startsWith('pg_');
   return reserved ? `is reserved by the warehouse for its own use: choose another name` : undefined;
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
-import { quoteIdent } from './types';
+import { DUCKDB_FILE_CATALOG, quoteIdent } from './types';
 
 // The ESM build of some DuckDB helpers misbehaves under jest; require keeps one module instance.
 import duckdb = require('@duckdb/node-api');
@@ -212,7 +212,7 @@ class DuckRunner implements SqlRunner {
 }
 
 /** The catalog a DuckDB file is attached as (see `open`). */
-const FILE_CATALOG = 'cdp_lifecycle_db';
+const FILE_CATALOG = DUCKDB_FILE_CATALOG;
 
 async function connect(instance: duckdb.DuckDBInstance, file: string): Promise<Conn> {
   const conn = await instance.connect();

@@ -174,3 +174,9 @@ export function qualify(schema: string, table: string): string {
 export function isValidIdent(name: string): boolean {
   return IDENT.test(name);
 }
+
+/**
+ * The catalog a DuckDB file is attached as: a schema of this name would make every reference to it ambiguous,
+ * so configuration refuses it (defined here, not in duckdb.ts, so that checking it loads no native module).
+ */
+export const DUCKDB_FILE_CATALOG = 'cdp_lifecycle_db';

@@ -292,6 +292,11 @@ describe('cli error manners', () => {
       ['build', '--schema', 'information_schema'],
       /--schema "information_schema" is reserved by the warehouse/,
     ],
+    // the catalog a DuckDB file is attached as
+    [
+      ['build', '--schema', 'cdp_lifecycle_db'],
+      /--schema "cdp_lifecycle_db" is reserved by the warehouse for its own use: choose another name\./,
+    ],
     // the raw schema too, which load creates
     [['load', '-', '--raw-schema', 'temp'], /--raw-schema "temp" is reserved by the warehouse/],
     // pg_ is PostgreSQL's prefix only: DuckDB takes pg_events, PostgreSQL refuses it
