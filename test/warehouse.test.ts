@@ -382,7 +382,7 @@ describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
     );
     expect(withLibpqSslModes('postgres://u@h/db')).toBe('postgres://u@h/db');
     // node-postgres' own no-verify, and modes it reads as libpq does, stay as they are
-    for (const mode of ['no-verify', 'verify-ca', 'verify-full', 'disable']) {
+    for (const mode of ['no-verify', 'verify-full', 'disable']) {
       expect(withLibpqSslModes(`postgres://u@h/db?sslmode=${mode}`)).toBe(
         `postgres://u@h/db?sslmode=${mode}`,
       );
@@ -390,6 +390,26 @@ describe('sslmode in a PostgreSQL URL, read as libpq does', () => {
     expect(withLibpqSslModes('postgres://u@h/db?sslmode=require&uselibpqcompat=false')).toBe(
       'postgres://u@h/db?sslmode=require&uselibpqcompat=false',
     );
+  });
+
+  it('reads verify-ca as libpq: the CA of sslrootcert, else ~/.postgresql/root.crt, the host name unchecked', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-home-'));
+    try {
+      expect(withLibpqSslModes('postgres://u@h/db?sslmode=verify-ca&sslrootcert=%2Fetc%2Fca.pem', home)).toBe(
+        'postgres://u@h/db?sslmode=verify-ca&sslrootcert=%2Fetc%2Fca.pem&uselibpqcompat=true',
+      );
+      // node-postgres would refuse in a paragraph headed SECURITY WARNING; libpq names the missing file
+      expect(() => withLibpqSslModes('postgres://u@h/db?sslmode=verify-ca', home)).toThrow(
+        `sslmode=verify-ca checks the server's certificate against your CA, and no CA file was given: add sslrootcert=<CA file> to the warehouse URL (libpq's default, ${path.join(home, '.postgresql', 'root.crt')}, is not there), or use sslmode=verify-full.`,
+      );
+      fs.mkdirSync(path.join(home, '.postgresql'));
+      fs.writeFileSync(path.join(home, '.postgresql', 'root.crt'), 'x');
+      expect(withLibpqSslModes('postgres://u@h/db?sslmode=verify-ca', home)).toBe(
+        `postgres://u@h/db?sslmode=verify-ca&sslrootcert=${encodeURIComponent(path.join(home, '.postgresql', 'root.crt'))}&uselibpqcompat=true`,
+      );
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 
@@ -414,6 +434,29 @@ describeEachWarehouse(
             /^error: The model lifecycle\.user_lifecycle does not exist in .*: run `cdp-lifecycle build` first/
           : /^error: Could not connect to PostgreSQL at .*sslmode=require: The server does not support SSL connections; check --warehouse/,
       );
+    });
+
+    it('with sslmode=allow, connects without TLS first, as libpq, and says in one sentence what verify-ca lacks', async () => {
+      const url = (mode: string) => `${tw().url}${tw().url.includes('?') ? '&' : '?'}sslmode=${mode}`;
+      const r = await runCli(['report', '--warehouse', url('allow')]);
+      expect(r.stderr).not.toMatch(/SECURITY WARNING/);
+      // connected: the empty database then has no models to report on
+      expect(r.stderr.trim()).toMatch(
+        /^error: The model lifecycle\.user_lifecycle does not exist in .*: run `cdp-lifecycle build` first/,
+      );
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-home-'));
+      try {
+        const ca = await runCli(['report', '--warehouse', url('verify-ca')], { env: { HOME: home } });
+        expect(ca.code).toBe(1);
+        expect(ca.stderr).not.toMatch(/SECURITY WARNING/);
+        const lines = ca.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(
+          /sslmode=verify-ca checks the server's certificate against your CA, and no CA file was given: add sslrootcert=<CA file>/,
+        );
+      } finally {
+        fs.rmSync(home, { recursive: true, force: true });
+      }
     });
 
     it('with sslmode=prefer, connects with TLS when the server has it and without when it does not, as libpq', async () => {

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import knexFactory, { type Knex } from 'knex';
@@ -137,17 +140,32 @@ class PgRunner implements SqlRunner {
  * fails, and it prints a security warning on every connection; `uselibpqcompat=true` gives libpq's meaning
  * (`require`: encrypted, certificate not checked; `verify-full` to check it). Other modes stay as they are.
  */
-export function withLibpqSslModes(url: string): string {
+export function withLibpqSslModes(url: string, home = os.homedir()): string {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     return url;
   }
-  // only the modes node-postgres reads differently: its `no-verify` has no libpq twin, and libpq's
-  // `verify-ca` without a CA file would then refuse to connect
+  // only the modes node-postgres reads differently: its `no-verify` has no libpq twin
   const mode = u.searchParams.get('sslmode');
-  if ((mode !== 'require' && mode !== 'prefer') || u.searchParams.has('uselibpqcompat')) return url;
+  if (
+    (mode !== 'require' && mode !== 'prefer' && mode !== 'verify-ca') ||
+    u.searchParams.has('uselibpqcompat')
+  ) {
+    return url;
+  }
+  // verify-ca checks the certificate against a CA, not the host name: libpq's CA file is sslrootcert, else
+  // ~/.postgresql/root.crt, and without either it refuses to connect, as node-postgres does (in a paragraph)
+  if (mode === 'verify-ca' && !u.searchParams.has('sslrootcert')) {
+    const fallback = path.join(home, '.postgresql', 'root.crt');
+    if (!fs.existsSync(fallback)) {
+      throw new UserError(
+        `sslmode=verify-ca checks the server's certificate against your CA, and no CA file was given: add sslrootcert=<CA file> to the warehouse URL (libpq's default, ${fallback}, is not there), or use sslmode=verify-full.`,
+      );
+    }
+    u.searchParams.set('sslrootcert', fallback);
+  }
   u.searchParams.set('uselibpqcompat', 'true');
   return u.toString();
 }
@@ -179,6 +197,7 @@ export class PostgresWarehouse implements Warehouse {
   ) {}
 
   static async open(url: string, displayUrl: string): Promise<PostgresWarehouse> {
+    if (sslMode(url) === 'allow') return PostgresWarehouse.openAllowing(url, displayUrl);
     try {
       return await PostgresWarehouse.openOnce(url, displayUrl);
     } catch (err) {
@@ -186,6 +205,22 @@ export class PostgresWarehouse implements Warehouse {
       // node-postgres has no fallback, and its error names the cause: the same URL again, without TLS.
       if (sslMode(url) === 'prefer' && /does not support SSL/i.test(errorMessage(err))) {
         return PostgresWarehouse.openOnce(withSslMode(url, 'disable'), displayUrl);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * libpq's allow: plain first, encrypted (certificate not checked) only when the server refuses plain
+   * connections; node-postgres reads it as a demand for TLS with a checked certificate.
+   */
+  private static async openAllowing(url: string, displayUrl: string): Promise<PostgresWarehouse> {
+    try {
+      return await PostgresWarehouse.openOnce(withSslMode(url, 'disable'), displayUrl);
+    } catch (err) {
+      // pg_hba.conf holds only hostssl lines for this client: "no pg_hba.conf entry for host …, no encryption"
+      if (/no encryption/i.test(errorMessage(err))) {
+        return PostgresWarehouse.openOnce(withSslMode(url, 'require'), displayUrl);
       }
       throw err;
     }
