@@ -50,12 +50,16 @@ export function slugify(name: string): string {
 const slugCache = new Map<string, string>();
 
 function computeSlug(name: string): string {
-  return name
+  const slug = name
     .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
     .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
     .toLowerCase()
     .replace(/[^\p{L}\p{N}]+/gu, '_')
     .replace(/^_+|_+$/g, '');
+  if (slug !== '') return slug;
+  // A name of symbols alone (an emoji, "!!!") has no letter to keep: its code points spelt out, so that two
+  // such names keep two slugs instead of sharing the empty one (the validator refuses a blank name).
+  return Array.from(name.trim(), (c) => `u${(c.codePointAt(0) ?? 0).toString(16)}`).join('_');
 }
 
 /** Generated when a call has no messageId (SPEC §7); a UUID like the SDKs generate. */

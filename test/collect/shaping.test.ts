@@ -22,6 +22,11 @@ describe('slugify (Segment warehouse event names)', () => {
     ['already_snake', 'already_snake'],
     ["x'); drop table cdp.tracks; --", 'x_drop_table_cdp_tracks'],
     ['Café Ouvert', 'café_ouvert'],
+    // no letter or digit: the code points, so that two such names do not share the empty slug
+    ['😀', 'u1f600'],
+    ['🎉', 'u1f389'],
+    [' !! ', 'u21_u21'],
+    ['Order 🎉', 'order'],
   ])('%s -> %s', (name, slug) => {
     expect(slugify(name)).toBe(slug);
   });
