@@ -224,6 +224,25 @@ describeEachWarehouse('warehouse layer', ({ tw }) => {
     expect(await wh.tableExists('cdp', 'nope')).toBe(false);
   });
 
+  it('reads a timestamp before 1970 with a fraction of a millisecond as its millisecond, on its own day', async () => {
+    await wh.exec('create table if not exists cdp.early_ts (t timestamptz)');
+    await wh.insertRows(
+      'cdp',
+      'early_ts',
+      [{ name: 't', type: 'timestamptz' }],
+      [['1969-12-31T23:59:59.999999Z'], ['1960-06-30T12:00:00.000500Z'], ['2024-01-01T00:00:00.000900Z']],
+    );
+    const sql = `select t as at from cdp.early_ts order by t`;
+    const expected = ['1960-06-30T12:00:00.000Z', '1969-12-31T23:59:59.999Z', '2024-01-01T00:00:00.000Z'];
+    const rows = await wh.query<{ at: Date }>(sql);
+    expect(rows.map((r) => r.at.toISOString())).toEqual(expected);
+    const streamed: string[] = [];
+    for await (const page of wh.stream<{ at: Date }>(sql, [], 2)) {
+      for (const r of page) streamed.push(r.at.toISOString());
+    }
+    expect(streamed).toEqual(expected);
+  });
+
   it('bulk-inserts rows and reads them back normalised identically', async () => {
     const cols = RAW_TABLES.tracks.columns;
     const row = [

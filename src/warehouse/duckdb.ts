@@ -54,10 +54,29 @@ function normaliseValue(value: unknown, type: duckdb.DuckDBType): unknown {
   }
 }
 
+const MIN_DATE_MS = -8_640_000_000_000_000n;
+
+/**
+ * DuckDB's conversion to JavaScript values, except that a timestamp before 1970 with a fraction of a
+ * millisecond is floored to its millisecond, as PostgreSQL's driver reads it: the library divides toward zero,
+ * so 1969-12-31 23:59:59.999999 came back as 1970-01-01 00:00:00.000, on another day.
+ */
+const toJS: duckdb.DuckDBValueConverter<duckdb.JS> = (value, type, converter) => {
+  if (
+    (value instanceof duckdb.DuckDBTimestampValue || value instanceof duckdb.DuckDBTimestampTZValue) &&
+    value.micros < 0n &&
+    value.micros % 1000n !== 0n
+  ) {
+    const ms = value.micros / 1000n - 1n;
+    if (ms >= MIN_DATE_MS) return new Date(Number(ms));
+  }
+  return duckdb.JSDuckDBValueConverter(value, type, converter);
+};
+
 function rowsFromReader<T extends Row>(reader: duckdb.DuckDBResultReader): T[] {
   const types = reader.columnTypes();
   const names = reader.deduplicatedColumnNames();
-  const rows = reader.getRowsJS();
+  const rows = reader.convertRows(toJS);
   return rows.map((r) => {
     const o: Row = {};
     for (let i = 0; i < names.length; i++) o[names[i]] = normaliseValue(r[i], types[i]);
@@ -393,7 +412,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
       for (;;) {
         const chunk = await result.fetchChunk();
         if (!chunk || chunk.rowCount === 0) break;
-        for (const r of chunk.convertRows(duckdb.JSDuckDBValueConverter)) {
+        for (const r of chunk.convertRows(toJS)) {
           const o: Row = {};
           for (let i = 0; i < names.length; i++) o[names[i]] = normaliseValue(r[i], types[i]);
           page.push(o as T);
