@@ -237,7 +237,19 @@ async function main(): Promise<void> {
   await benchOne(which, events, batch, conc);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
+let finished = false;
+// A promise nothing will settle (a write waiting on a lock its caller holds) lets Node exit 0 with nothing
+// printed: the parent would then report the other warehouse alone, as if this one had run.
+process.on('exit', () => {
+  if (!finished && process.exitCode === undefined) {
+    console.error('the benchmark stopped without finishing: something it awaited never settled');
+    process.exitCode = 1;
+  }
 });
+main()
+  .then(() => (finished = true))
+  .catch((err: unknown) => {
+    finished = true;
+    console.error(err);
+    process.exitCode = 1;
+  });
