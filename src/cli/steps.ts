@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { ModelResult, RunResultsRecorder, SchemaTestResult } from '../runner';
-import { onInterruptExit } from './interrupt';
+import type { SyncSummary } from '../sync';
+import { describeInterruption, onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
@@ -633,24 +634,49 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
   }
   await checkSyncedAsOf(ctx, wh, dryRun);
   const { runSync, formatSyncSummary } = await syncPart();
-  const summary = await runSync({
-    warehouse: wh,
-    schema: ctx.config.schema,
-    to: s.to!,
-    endpoint: s.endpoint,
-    writeKey: s.writeKey,
-    dryRun,
-    fullResync: o.fullResync,
-    traits: s.traits,
-    integrations: s.integrations,
-    rateLimit: s.rateLimit,
-    progress: ctx.out.progress(),
-    // a warning, not a debug line: a sync slowed down by retries says why in a cron or serve log
-    onRetry: (r) =>
-      ctx.out.warn(
-        `retry ${r.attempt} in ${seconds(r.delayMs)} (${plural(r.events, 'event')}): ${r.message}`,
-      ),
-  });
+  // Ctrl-C: no new request leaves, the answers in flight are awaited and recorded (see run.ts), so that the
+  // line printed then is exact; a second signal stops at once, and the next run resends what is in doubt.
+  const stop = new AbortController();
+  let syncing: Promise<SyncSummary> | undefined;
+  let stopped: SyncSummary | undefined;
+  const interruption = describeInterruption(
+    (uncertain) =>
+      uncertain || !stopped
+        ? `the sync stopped before recording every answer of the CDP; the next sync resends what it cannot be sure of.`
+        : `${plural(stopped.sent, 'user')} delivered and recorded in ${ctx.config.schema}.sync_state; the next sync sends the rest.`,
+    async () => {
+      stop.abort();
+      stopped = await syncing?.catch(() => undefined);
+    },
+  );
+  let summary: SyncSummary;
+  try {
+    summary = await (syncing = runSync({
+      warehouse: wh,
+      schema: ctx.config.schema,
+      to: s.to!,
+      endpoint: s.endpoint,
+      writeKey: s.writeKey,
+      dryRun,
+      fullResync: o.fullResync,
+      traits: s.traits,
+      integrations: s.integrations,
+      rateLimit: s.rateLimit,
+      progress: ctx.out.progress(),
+      // a warning, not a debug line: a sync slowed down by retries says why in a cron or serve log
+      onRetry: (r) =>
+        ctx.out.warn(
+          `retry ${r.attempt} in ${seconds(r.delayMs)} (${plural(r.events, 'event')}): ${r.message}`,
+        ),
+      signal: stop.signal,
+    }));
+  } catch (err) {
+    interruption.clear();
+    throw err;
+  }
+  // the signal handler (run.ts) says what was delivered, with this description, and exits: this never returns
+  if (stop.signal.aborted) return await new Promise<number>(() => undefined);
+  interruption.clear();
   ctx.out.print(formatSyncSummary(summary));
   ctx.out.record(
     summary.exitCode === 0 ? 'info' : 'error',

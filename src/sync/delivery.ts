@@ -45,21 +45,36 @@ export class RateLimiter {
   holdUntil(at: number): void {
     this.heldUntil = Math.max(this.heldUntil, at);
   }
-  async take(events: number): Promise<void> {
+  async take(events: number, signal?: AbortSignal): Promise<void> {
     // a later Retry-After may extend the hold while this request waits
-    for (let now = Date.now(); this.heldUntil > now; now = Date.now()) await sleep(this.heldUntil - now);
+    for (let now = Date.now(); this.heldUntil > now && !signal?.aborted; now = Date.now()) {
+      await sleep(this.heldUntil - now, signal);
+    }
     if (!this.perSecond) return;
     const now = Date.now();
     this.next = Math.max(this.next, now);
     const wait = this.next - now;
     this.next += (events * 1000) / this.perSecond;
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) await sleep(wait, signal);
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (an interrupted sync does not wait out a backoff). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
+
+/** Why the rows of a batch an interruption stopped were not delivered (they are sent by the next run). */
+export const INTERRUPTED_ERROR = 'the sync was interrupted before the CDP acknowledged it';
 
 /** A configuration the CDP refuses outright (bad write key, wrong endpoint): no event can succeed. */
 export class FatalDeliveryError extends Error {
@@ -95,6 +110,7 @@ export async function deliverBatch(
   policy: RetryPolicy,
   limiter: RateLimiter,
   onRetry?: (info: { attempt: number; delayMs: number; outcome: Outcome; events: number }) => void,
+  signal?: AbortSignal,
 ): Promise<BatchResult> {
   const results: Array<EventResult | undefined> = new Array(msgs.length);
   let exhausted = false;
@@ -102,7 +118,12 @@ export async function deliverBatch(
   let requests = 0;
 
   async function attempt(indices: number[], n: number): Promise<void> {
-    await limiter.take(indices.length);
+    await limiter.take(indices.length, signal);
+    // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves
+    if (signal?.aborted) {
+      for (const i of indices) results[i] = { ok: false, error: INTERRUPTED_ERROR };
+      return;
+    }
     requests++;
     const outcomes = await transport.send(indices.map((i) => msgs[i]));
     const retry: number[] = [];
@@ -148,7 +169,7 @@ export async function deliverBatch(
         const delayMs = backoffMs(policy, n, lastRetry.retryAfterMs);
         if (asked !== undefined) limiter.holdUntil(Date.now() + asked);
         onRetry?.({ attempt: n, delayMs, outcome: lastRetry, events: retry.length });
-        await sleep(delayMs);
+        await sleep(delayMs, signal);
         await attempt(retry, n + 1);
       }
     }

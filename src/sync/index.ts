@@ -3,7 +3,14 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { defragment } from '../warehouse/fragmentation';
-import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
+import {
+  DEFAULT_RETRY,
+  FatalDeliveryError,
+  INTERRUPTED_ERROR,
+  RateLimiter,
+  deliverBatch,
+  type RetryPolicy,
+} from './delivery';
 import { SegmentTransport } from './segment';
 import {
   appendLog,
@@ -97,6 +104,11 @@ export interface SyncOptions {
   progress?: Progress;
   /** Told about each retry (the CLI logs it with --verbose). */
   onRetry?: (info: { attempt: number; delayMs: number; message: string; events: number }) => void;
+  /**
+   * Stops the run at a clean point (Ctrl-C): no new request leaves, the requests in flight get their answers,
+   * what the CDP acknowledged is recorded, and the run ends `interrupted`; the rest is sent by the next run.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SyncTransition {
@@ -138,7 +150,7 @@ export interface SyncSummary {
   aborted: string | null;
   requests: number;
   durationMs: number;
-  /** What the CLI should exit with: 1 when rows failed (SPEC §8), else 0. */
+  /** What the CLI should exit with: 1 when rows failed (SPEC §8) or the run was interrupted, else 0. */
   exitCode: 0 | 1;
 }
 
@@ -519,7 +531,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     }
     while (inflight.size >= concurrency) await Promise.race(inflight);
     while (writesPending > 1) await writeChain;
-    if (aborted || fatal || writeError !== undefined) return;
+    if (aborted || fatal || writeError !== undefined || opts.signal?.aborted) return;
     const t = transport;
     const job = (async () => {
       const res = await deliverBatch(
@@ -529,10 +541,13 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         limiter,
         (info) =>
           opts.onRetry?.({ ...info, message: info.outcome.kind === 'ok' ? '' : info.outcome.message }),
+        opts.signal,
       );
       requests += res.requests;
       res.results.forEach((r, i) => {
         const e = batch[i].entry;
+        // never sent (or not again) once interrupted: left unrecorded, so the next run sends it as changed
+        if (!r.ok && r.error === INTERRUPTED_ERROR) return;
         if (r.ok) {
           e.status = 'sent';
           counts.sent++;
@@ -601,7 +616,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         // a failing warehouse is not read on; a run stopped by its CDP still counts the rest of the diff below,
         // so that its transitions add up to `changed` like a whole run's
         // (only the status columns are looked at then: the rest of a large diff costs its read, little more)
-        if (writeError !== undefined) break outer;
+        if (writeError !== undefined || opts.signal?.aborted) break outer;
         const prev = row.prev_traits;
         const fromStatus =
           statusTrait && prev && typeof prev === 'object' && prev[statusTrait] != null
@@ -673,7 +688,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       }
       flushWrites(false);
     }
-    if (!aborted && !fatal && writeError === undefined) await dispatch(batch);
+    if (!aborted && !fatal && writeError === undefined && !opts.signal?.aborted) await dispatch(batch);
     await Promise.all(inflight);
   } catch (err) {
     runError = err;
@@ -691,7 +706,10 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   await memory.restore().catch(() => undefined);
   runError ??= fatal;
 
-  let status: RunStatus = counts.failed > 0 ? 'failed' : 'success';
+  const interrupted = opts.signal?.aborted === true;
+  if (interrupted)
+    aborted ??= 'interrupted: what the CDP acknowledged is recorded; the next run sends the rest';
+  let status: RunStatus = interrupted ? 'interrupted' : counts.failed > 0 ? 'failed' : 'success';
   let errorText: string | null = aborted;
   if (runError) {
     status = 'error';
@@ -750,7 +768,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     aborted,
     requests,
     durationMs: Date.now() - started,
-    exitCode: counts.failed > 0 ? 1 : 0,
+    exitCode: counts.failed > 0 || interrupted ? 1 : 0,
   };
 }
 

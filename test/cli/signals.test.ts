@@ -6,6 +6,9 @@ import { loadAndBuild, spawnTs } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { interruptedLoad } from '../../src/cli/commands/load';
 import { openWarehouse, type Warehouse } from '../../src/warehouse';
+import { runSync } from '../../src/sync';
+import { startFakeCdp } from '../sync/helpers/fake-cdp';
+import { makeUsers, writeUserLifecycle } from '../sync/helpers/lifecycle-fixture';
 
 /** Ctrl-C (or a scheduler's SIGTERM) in the middle of a command: one sentence, exit 1, no stack trace. */
 describe('an interrupted command', () => {
@@ -392,4 +395,79 @@ describe('the line an interrupted load of files ends with', () => {
       /^0 events had landed, from e\.ndjson up to line 0 \(and 2,000 lines of a later batch, which loading from there lands again\); .* load from `tail -n \+1 e\.ndjson/,
     );
   });
+});
+
+/**
+ * Ctrl-C during a sync: no new request leaves, the one in flight gets its answer and is recorded, the run ends
+ * `interrupted` with what it delivered, and the line says so; the next sync sends exactly the rest.
+ */
+describeEachWarehouse('an interrupted sync', ({ tw }) => {
+  it('records what the CDP acknowledged, says how many, and leaves the rest to the next sync', async () => {
+    const USERS = 200;
+    const wh = await tw().open();
+    try {
+      await writeUserLifecycle(wh, 'lifecycle', makeUsers(USERS));
+    } finally {
+      await wh.close();
+    }
+    const cdp = await startFakeCdp();
+    try {
+      const proc: { child?: ReturnType<typeof spawnTs> } = {};
+      // the third request is where Ctrl-C lands; its answer comes while the sync is stopping
+      cdp.setHandler(async (r) => {
+        if (r.n === 3) {
+          proc.child?.kill('SIGINT');
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        return { status: 200 };
+      });
+      // 20 events a second: requests of 20, a second apart, so that the sync is caught between two
+      proc.child = spawnTs('src/cli/run.ts', [
+        'sync',
+        '--to',
+        'segment',
+        '--endpoint',
+        cdp.url,
+        '--write-key',
+        'wk-interrupted',
+        '--rate-limit',
+        '20',
+        '--warehouse',
+        tw().url,
+      ]);
+      let stderr = '';
+      proc.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => proc.child!.on('close', resolve));
+      expect(code).toBe(1);
+      expect(cdp.requests.map((r) => r.body.batch.length)).toEqual([20, 20, 20]);
+      expect(stderr).toMatch(
+        /^error: interrupted \(SIGINT\) before the command finished: 60 users delivered and recorded in lifecycle\.sync_state; the next sync sends the rest\.$/m,
+      );
+      const first = new Set(cdp.acked().map((e) => e.userId));
+      const again = await tw().open();
+      try {
+        const runs = await again.query<{ status: string; sent: number; done: boolean }>(
+          `select status, cast(sent as integer) as sent, finished_at is not null as done from lifecycle.sync_runs`,
+        );
+        expect(runs).toEqual([{ status: 'interrupted', sent: 60, done: true }]);
+        const before = cdp.requests.length;
+        cdp.setHandler(() => ({ status: 200 }));
+        const rest = await runSync({
+          warehouse: again,
+          schema: 'lifecycle',
+          to: 'segment',
+          endpoint: cdp.url,
+          writeKey: 'wk-interrupted',
+        });
+        expect(rest).toMatchObject({ changed: USERS - 60, sent: USERS - 60, failed: 0 });
+        const second = cdp.requests.slice(before).flatMap((r) => r.body.batch.map((e) => e.userId));
+        for (const id of second) expect(first.has(id)).toBe(false);
+        expect(new Set([...first, ...second]).size).toBe(USERS);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await cdp.close();
+    }
+  }, 60_000);
 });
