@@ -181,3 +181,13 @@ function firstLine(message: string): string {
   const line = message.trim().split('\n')[0];
   return line === '' ? 'unknown error' : line;
 }
+
+/** POSIX single quotes, so the printed command runs as printed. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A word of a printed shell command: as it is when the shell reads it so, else quoted (a space, a quote…). */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : shellQuote(s);
+}

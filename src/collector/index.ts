@@ -18,6 +18,7 @@ export {
   checkLoadFiles,
   describeInputs,
   loadFiles,
+  LoadReadFailed,
   LoadStopped,
   type LoadCommitted,
   type LoadOptions,

@@ -50,6 +50,12 @@ export class LoadStopped extends Error {
   }
 }
 
+/**
+ * A file that could not be read to its end (a gzip cut short, a disk error): every line read before the failure
+ * was written first, so the last onCommitted state says what landed and where the rest starts.
+ */
+export class LoadReadFailed extends UserError {}
+
 /** How far a load has committed: every line of `filesDone`, then lines 1 to `throughLine` of `file`. */
 export interface LoadCommitted {
   filesDone: string[];
@@ -377,11 +383,20 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
         if (opts.signal?.aborted) throw new LoadStopped();
         filesDone.push(name);
       } catch (err) {
-        await Promise.allSettled(inFlight.splice(0));
-        if (err instanceof UserError || err instanceof LoadStopped) throw err;
-        // the line being read failed: the ones before it were read whole
+        if (err instanceof UserError || err instanceof LoadStopped) {
+          await Promise.allSettled(inFlight.splice(0));
+          throw err;
+        }
+        // The line being read failed: the ones before it were read whole, and are valid events like any
+        // other, so they are written before the load stops (a storage export cut short keeps its first part).
+        let writeError: unknown;
+        await flush().catch((e: unknown) => (writeError = e));
+        const settled = await Promise.allSettled(inFlight.splice(0));
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (writeError !== undefined) throw writeError;
+        if (failed) throw failed.reason;
         const where = lineNo === 0 ? 'before its first line' : `after line ${lineNo}`;
-        throw new UserError(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
+        throw new LoadReadFailed(`Reading ${name} failed ${where}: ${errorMessage(err)}.`, { cause: err });
       } finally {
         await lines.return(undefined);
         if (raw) {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
@@ -770,6 +771,37 @@ describe('cli error manners', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`error: The file ${missing} does not exist: check the path.`);
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('lands the lines of a gzip cut short, says how many, and where the rest starts once it is whole', async () => {
+    // a partial download of a storage export, under a name with a space
+    const file = path.join(dir, 'cut export.json.gz');
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      JSON.stringify({ type: 'track', userId: `cut-u${i % 50}`, event: 'Cut', messageId: `cutx-${i}` }),
+    );
+    const whole = zlib.gzipSync(lines.join('\n') + '\n');
+    fs.writeFileSync(file, whole.subarray(0, Math.floor(whole.length * 0.8)));
+    const warehouse = `duckdb://${path.join(dir, 'cut.duckdb')}`;
+    const r = await inProcess(['load', file, '--warehouse', warehouse]);
+    expect(r.code).toBe(1);
+    const m =
+      /^error: Reading .* failed after line (\d+): .*\. ([\d,]+) events had landed, from .* up to line ([\d,]+); nothing after it was written\. To land the rest only, load from `gzip -dc '(.*)' \| tail -n \+(\d+) \| cdp-lifecycle load - …`/m.exec(
+        r.stderr,
+      );
+    expect(m).not.toBeNull();
+    const [read, landed, through, quoted, from] = [m![1], m![2], m![3], m![4], m![5]];
+    expect(quoted).toBe(file);
+    expect(Number(landed.replace(/,/g, ''))).toBe(Number(read));
+    expect(Number(through.replace(/,/g, ''))).toBe(Number(read));
+    expect(Number(from)).toBe(Number(read) + 1);
+    // past the first batch of 2,000: the batch being read when the file ended landed too
+    expect(Number(read)).toBeGreaterThan(2000);
+    const wh = await openWarehouse(warehouse);
+    try {
+      expect(await wh.query(`select count(*) as n from cdp.tracks`)).toEqual([{ n: Number(read) }]);
+    } finally {
+      await wh.close();
+    }
   });
 
   it('exits 1 with one sentence when PostgreSQL is unreachable', async () => {

@@ -370,6 +370,20 @@ describe('the line an interrupted load of files ends with', () => {
     expect(text).toContain('load from `gzip -dc export.json.gz | tail -n +41212 | cdp-lifecycle load - …`');
   });
 
+  it('quotes the file names that the shell would split, so that the command runs as printed', () => {
+    const text = interruptedLoad(['my export.ndjson', "it's.ndjson"], {
+      filesDone: [],
+      file: 'my export.ndjson',
+      throughLine: 10,
+      landed: 10,
+      rejected: 0,
+      landedBeyond: 0,
+    });
+    expect(text).toContain(
+      "load from `tail -n +11 'my export.ndjson' | cdp-lifecycle load - …`, then load 'it'\\''s.ndjson':",
+    );
+  });
+
   it('names the events of a later batch that committed first (PostgreSQL writes two batches at once)', () => {
     const text = interruptedLoad(['e.ndjson'], {
       filesDone: [],

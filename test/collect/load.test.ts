@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import { loadFiles, type LoadCommitted } from '../../src/collector';
+import { LoadReadFailed, loadFiles, type LoadCommitted } from '../../src/collector';
 import { UserError } from '../../src/errors';
 import type { Warehouse } from '../../src/warehouse';
 import type { Progress } from '../../src/util/progress';
@@ -174,9 +174,29 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     const cut = path.join(dir, 'cut.gz');
     const whole = gzipSync(Buffer.from(lines.join('\n').replace(/gz-/g, 'cut-')));
     fs.writeFileSync(cut, whole.subarray(0, whole.length - 12));
-    await expect(loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [cut] })).rejects.toThrow(
-      /^Reading .*cut\.gz failed after line \d+: .*(unexpected end of file|incorrect)/i,
+    const cutStates: LoadCommitted[] = [];
+    const err = await loadFiles({
+      warehouse: wh,
+      rawSchema: 'cdp',
+      files: [cut],
+      onCommitted: (c) => cutStates.push(c),
+    }).then(
+      () => new Error('loaded'),
+      (e: unknown) => e as Error,
     );
+    expect(err).toBeInstanceOf(LoadReadFailed);
+    const m = /^Reading .*cut\.gz failed after line (\d+): .*(unexpected end of file|incorrect)/i.exec(
+      err.message,
+    );
+    expect(m).not.toBeNull();
+    // the lines read whole before the cut landed (a storage export cut short keeps its first part), and the
+    // last committed state says so, for the line the rest starts at
+    const read = Number(m![1]);
+    expect(read).toBeGreaterThan(20);
+    expect(await wh.query(`select count(*) as n from cdp.tracks where id like 'cut-%'`)).toEqual([
+      { n: read },
+    ]);
+    expect(cutStates.at(-1)).toMatchObject({ throughLine: read, landed: read });
     expect(
       await wh.query(`select count(*) as n from cdp.rejected_events where payload like '%\uFFFD%'`),
     ).toEqual([{ n: 0 }]);

@@ -11,7 +11,7 @@ import {
 } from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { plural, seconds } from '../output';
+import { plural, seconds, shellQuote } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { htmlOption, printReport } from './report';
@@ -25,11 +25,6 @@ export const RETAIL_SAMPLE = path.resolve(
   'datasets',
   'online-retail-sample.csv',
 );
-
-/** POSIX single quotes, so the printed command runs as printed. */
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 const BATCH = 5000;
 

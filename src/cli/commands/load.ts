@@ -1,6 +1,7 @@
+import { UserError } from '../../errors';
 import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { plural } from '../output';
+import { plural, shellWord } from '../output';
 import { collectorPart } from '../parts';
 import { refuseDemoWarehouse } from '../steps';
 import { describeInterruption } from '../interrupt';
@@ -28,12 +29,13 @@ export function interruptedLoad(
   }
   const done = c.filesDone.length > 0 ? `${c.filesDone.join(', ')} and ` : '';
   const rejected = c.rejected > 0 ? ` (${plural(c.rejected, 'line')} rejected)` : '';
-  const rest = files.slice(c.filesDone.length + 1);
+  const rest = files.slice(c.filesDone.length + 1).map(shellWord);
+  const file = shellWord(c.file);
   const resume =
     c.file === 'stdin'
       ? `line ${(c.throughLine + 1).toLocaleString('en-US')} of standard input`
       : // a gzipped file's lines are counted after gunzip: tail on the compressed bytes would land nothing
-        `\`${c.gzipped ? `gzip -dc ${c.file} | tail -n +${c.throughLine + 1}` : `tail -n +${c.throughLine + 1} ${c.file}`} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
+        `\`${c.gzipped ? `gzip -dc ${file} | tail -n +${c.throughLine + 1}` : `tail -n +${c.throughLine + 1} ${file}`} | cdp-lifecycle load - …\`${rest.length > 0 ? `, then load ${rest.join(' ')}` : ''}`;
   const beyond =
     c.landedBeyond > 0
       ? ` (and ${plural(c.landedBeyond, 'line')} of a later batch, which loading from there lands again)`
@@ -63,7 +65,7 @@ export const loadCommand: CommandSpec = {
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
   action: async (ctx, files) => {
-    const { loadFiles, checkLoadFiles, describeInputs, LoadStopped } = await collectorPart();
+    const { loadFiles, checkLoadFiles, describeInputs, LoadReadFailed, LoadStopped } = await collectorPart();
     // before the warehouse is opened: a DuckDB file would be created for a load that cannot start
     checkLoadFiles(files);
     return withWarehouse(ctx, async (wh) => {
@@ -92,6 +94,10 @@ export const loadCommand: CommandSpec = {
       } catch (err) {
         // the signal handler (run.ts) says what landed and exits (this never returns, so it keeps the description)
         if (err instanceof LoadStopped) return await new Promise<number>(() => undefined);
+        // what was read before the failure landed: say how much, and where the rest starts once the file is whole
+        if (err instanceof LoadReadFailed && committed && committed.landed + committed.rejected > 0) {
+          throw new UserError(`${err.message} ${interruptedLoad(files, committed)}`, { cause: err });
+        }
         throw err;
       } finally {
         interruption.clear();
