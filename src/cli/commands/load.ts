@@ -1,4 +1,4 @@
-import { UserError } from '../../errors';
+import { UsageError, UserError, WarehouseUnavailableError } from '../../errors';
 import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
 import { plural, shellWord } from '../output';
@@ -65,7 +65,7 @@ export const loadCommand: CommandSpec = {
     'Exits 0 when the files were read to the end, even if some lines were rejected (listed on stderr);\n' +
     'exits 1 when lines were read but none of them landed.',
   action: async (ctx, files) => {
-    const { loadFiles, checkLoadFiles, describeInputs, LoadReadFailed, LoadStopped } = await collectorPart();
+    const { loadFiles, checkLoadFiles, describeInputs, LoadStopped } = await collectorPart();
     // before the warehouse is opened: a DuckDB file would be created for a load that cannot start
     checkLoadFiles(files);
     return withWarehouse(ctx, async (wh) => {
@@ -94,9 +94,19 @@ export const loadCommand: CommandSpec = {
       } catch (err) {
         // the signal handler (run.ts) says what landed and exits (this never returns, so it keeps the description)
         if (err instanceof LoadStopped) return await new Promise<number>(() => undefined);
-        // what was read before the failure landed: say how much, and where the rest starts once the file is whole
-        if (err instanceof LoadReadFailed && committed && committed.landed + committed.rejected > 0) {
-          throw new UserError(`${err.message} ${interruptedLoad(files, committed)}`, { cause: err });
+        // A file that could not be read to its end, or a warehouse lost on the way, after some batches had
+        // committed: say how much landed and where the rest starts, as for an interruption.
+        const c = committed;
+        if (
+          err instanceof UserError &&
+          !(err instanceof UsageError) &&
+          c &&
+          c.landed + c.rejected + c.landedBeyond > 0
+        ) {
+          const message = `${err.message.replace(/\.?$/, '.')} ${interruptedLoad(files, c)}`;
+          throw err instanceof WarehouseUnavailableError
+            ? new WarehouseUnavailableError(message, { cause: err })
+            : new UserError(message, { cause: err });
         }
         throw err;
       } finally {
