@@ -773,6 +773,39 @@ describe('cli error manners', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
+  it('refuses at start the sync settings every scheduled run would fail on, before it builds', async () => {
+    const warehouse = `duckdb://${path.join(dir, 'sched-sync.duckdb')}`;
+    const serve = (env: Record<string, string>) =>
+      runCli(
+        [
+          'serve',
+          '--write-key',
+          'collector-key',
+          '--port',
+          '0',
+          '--schedule',
+          '0 * * * *',
+          '--warehouse',
+          warehouse,
+        ],
+        {
+          cwd: dir,
+          env: { LIFECYCLE_SYNC_TO: 'segment', ...env },
+          timeoutMs: 30_000,
+        },
+      );
+    const loop = await serve({ LIFECYCLE_SYNC_WRITE_KEY: 'collector-key' });
+    expect(loop.code).toBe(2);
+    expect(loop.stderr).toMatch(/^error: The sync write key is also a write key of this collector/m);
+    const traits = await serve({
+      LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
+      LIFECYCLE_SYNC_TRAITS: 'lifecycle_status=lifecycle_statsu',
+    });
+    expect(traits.code).toBe(2);
+    expect(traits.stderr).toMatch(/lifecycle_statsu/);
+    expect(traits.stderr).not.toMatch(/collector listening/);
+  });
+
   it('lands the lines of a gzip cut short, says how many, and where the rest starts once it is whole', async () => {
     // a partial download of a storage export, under a name with a space
     const file = path.join(dir, 'cut export.json.gz');

@@ -10,7 +10,14 @@ import { sayLastWords } from '../interrupt';
 import { collectorPart } from '../parts';
 import { ensureRawTables, parseWarehouseUrl, type Warehouse } from '../../warehouse';
 import { runPipeline } from './run';
-import { checkProject, refuseDemoWarehouse, runResultsFor, warnAboutVars } from '../steps';
+import {
+  checkProject,
+  checkSyncSettings,
+  checkTraitColumns,
+  refuseDemoWarehouse,
+  runResultsFor,
+  warnAboutVars,
+} from '../steps';
 
 /** The write key cdp-lifecycle.example.yml ships with. */
 export const PLACEHOLDER_WRITE_KEY = 'change-me';
@@ -181,6 +188,12 @@ export const serveCommand: CommandSpec = {
         throw new UsageError(
           'The scheduled sync to RudderStack needs your data plane URL: set sync.endpoint in cdp-lifecycle.yml or LIFECYCLE_SYNC_ENDPOINT.',
         );
+      }
+      // what `run` refuses before it builds (the collector's own key, a bad endpoint, a trait mapped to no
+      // column) would otherwise fail every scheduled run at its sync, after its build and test
+      if (sync.to && sync.writeKey) {
+        checkSyncSettings(ctx, false);
+        await checkTraitColumns(ctx);
       }
     }
     const level = ctx.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info');
