@@ -125,7 +125,10 @@ export async function deliverBatch(
       return;
     }
     requests++;
-    const outcomes = await transport.send(indices.map((i) => msgs[i]));
+    const outcomes = await transport.send(
+      indices.map((i) => msgs[i]),
+      signal,
+    );
     const retry: number[] = [];
     const reject: number[] = [];
     let lastRetry: Extract<Outcome, { kind: 'retry' }> | undefined;
@@ -140,7 +143,9 @@ export async function deliverBatch(
           throw new FatalDeliveryError(o.message, o.status);
         case 'retry':
           retry.push(i);
-          lastRetry = o;
+          // the longest Retry-After among them: one request's 429 must not be overridden by another's 503
+          if (lastRetry === undefined || (o.retryAfterMs ?? -1) > (lastRetry.retryAfterMs ?? -1))
+            lastRetry = o;
           break;
         case 'reject':
           reject.push(i);

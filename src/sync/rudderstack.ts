@@ -64,7 +64,7 @@ export class RudderStackTransport implements Transport {
   }
 
   private createClient(writeKey: string, timeoutMs: number): Analytics {
-    return new Analytics(writeKey, {
+    const client = new Analytics(writeKey, {
       dataPlaneUrl: this.host,
       flushAt: this.limits.maxBatchEvents,
       // Measured by the SDK in JSON characters of its queue; our batches are cut below this in bytes first.
@@ -79,6 +79,11 @@ export class RudderStackTransport implements Transport {
       axiosConfig: { timeout: timeoutMs, maxRedirects: 0 },
       errorHandler: () => undefined,
     });
+    // axios' timeout only bounds the wait for the response to start: a server that then sends a byte now and
+    // then would hold the request for ever. A deadline of its own per request bounds the whole of it.
+    const http = (client as unknown as { axiosInstance?: AxiosLike }).axiosInstance;
+    http?.interceptors?.request.use((config) => ({ ...config, signal: AbortSignal.timeout(timeoutMs) }));
+    return client;
   }
 
   eventBytes(msg: IdentifyMessage): number {
@@ -89,18 +94,22 @@ export class RudderStackTransport implements Transport {
     return RUDDERSTACK_SIZER.batchOverheadBytes(events);
   }
 
-  async send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {
+  async send(msgs: readonly IdentifyMessage[], signal?: AbortSignal): Promise<Outcome[]> {
     const client = this.idle.pop();
     // The delivery loop never has more requests in flight than clients; this guards that contract.
     if (!client) throw new Error('RudderStackTransport: more concurrent sends than SDK clients');
     try {
-      return await this.sendWith(client, msgs);
+      return await this.sendWith(client, msgs, signal);
     } finally {
       this.idle.push(client);
     }
   }
 
-  private async sendWith(client: Analytics, msgs: readonly IdentifyMessage[]): Promise<Outcome[]> {
+  private async sendWith(
+    client: Analytics,
+    msgs: readonly IdentifyMessage[],
+    signal?: AbortSignal,
+  ): Promise<Outcome[]> {
     const outcomes: Array<Outcome | undefined> = new Array(msgs.length);
     let pending = msgs.length;
     let allDone: () => void = () => undefined;
@@ -126,17 +135,44 @@ export class RudderStackTransport implements Transport {
         callback({ response: { status: 400, data: errorMessage(err) } });
       }
     });
-    // One flush sends at most flushAt events: flush until the SDK's queue is empty, then once more, which
-    // waits for the request still in flight; callbacks fire on the next turn, hence the bounded wait.
-    while (queueLength(client) > 0) await client.flush();
+    // One flush sends at most flushAt events (and a client's first event goes alone): flush until the SDK's
+    // queue is empty, then once more, which waits for the request still in flight; callbacks fire on the next
+    // turn, hence the bounded wait. The rest of the batch stays unsent once a request was answered with a
+    // retry or a refusal of the configuration (the delivery loop retries or stops them all together) or the
+    // run is interrupted: they are taken out of the SDK's queue, which would send them with the next batch.
+    let held: Outcome | undefined;
+    const stopAt = (): Outcome | undefined => {
+      if (signal?.aborted) return { kind: 'retry', message: 'not sent: the sync was interrupted' };
+      const stop = outcomes.find((o) => o !== undefined && (o.kind === 'retry' || o.kind === 'fatal'));
+      return (
+        stop && { ...stop, message: `not sent, as a request before it in its batch failed: ${stop.message}` }
+      );
+    };
+    for (;;) {
+      // the request in flight (the first event's, which the SDK sends as it is queued, or the last flush's)
+      // answered, and its callbacks run (on the next turn), before anything more leaves
+      await inFlight(client);
+      await new Promise((resolve) => setImmediate(resolve));
+      held = stopAt();
+      if (held || queueLength(client) === 0) break;
+      await client.flush();
+    }
+    if (held) {
+      // their callbacks will never fire: not waited for
+      pending -= clearQueue(client);
+      if (pending <= 0) allDone();
+    }
     await client.flush();
     if (pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs + 5000)))]);
       clearTimeout(timer);
     }
-    return outcomes.map(
-      (o) => o ?? { kind: 'retry', message: 'the RudderStack SDK dropped the event without an answer' },
+    // Array.from visits the holes of events that got no callback, which map would skip
+    return Array.from(
+      outcomes,
+      (o) =>
+        o ?? held ?? { kind: 'retry', message: 'the RudderStack SDK dropped the event without an answer' },
     );
   }
 
@@ -149,6 +185,25 @@ function queueLength(client: Analytics): number {
   // The SDK exposes no accessor; its queue is a plain array field since v1.
   const q = (client as unknown as { queue?: unknown }).queue;
   return Array.isArray(q) ? q.length : 0;
+}
+
+async function inFlight(client: Analytics): Promise<void> {
+  // the SDK keeps the promise of its last request (it rejects only without an errorHandler, which we set)
+  const pending = (client as unknown as { pendingFlush?: Promise<unknown> | null }).pendingFlush;
+  if (pending) await pending.catch(() => undefined);
+}
+
+/** Empties the SDK's queue; how many events it held. */
+function clearQueue(client: Analytics): number {
+  const q = (client as unknown as { queue?: unknown }).queue;
+  return Array.isArray(q) ? q.splice(0).length : 0;
+}
+
+/** The part of the SDK's axios instance used here (axios is the SDK's dependency, not ours). */
+interface AxiosLike {
+  interceptors?: {
+    request: { use(fn: (config: Record<string, unknown>) => Record<string, unknown>): unknown };
+  };
 }
 
 /** `requestUrl`: where the SDK posts, to read a relative redirect against. */
@@ -167,8 +222,8 @@ function outcomeOf(err: unknown, requestUrl: string): Exclude<Outcome, { kind: '
     );
   }
   const msg =
-    e?.code === 'ECONNABORTED'
-      ? `timeout (${e.message ?? ''})`
+    e?.code === 'ECONNABORTED' || e?.code === 'ERR_CANCELED'
+      ? `timeout (${e.code === 'ERR_CANCELED' ? 'no whole answer within the request timeout' : (e.message ?? '')})`
       : `${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}`;
   return classify(undefined, msg);
 }

@@ -40,8 +40,11 @@ export interface Transport {
   eventBytes(msg: IdentifyMessage): number;
   /** Bytes of a request around its events (envelope, separators). */
   batchOverheadBytes(events: number): number;
-  /** Sends one request's worth of events; resolves with one outcome per event, never rejects. */
-  send(msgs: readonly IdentifyMessage[]): Promise<Outcome[]>;
+  /**
+   * Sends one request's worth of events; resolves with one outcome per event, never rejects. Once `signal`
+   * aborts, nothing more of them leaves (the SDK may cut one batch into several requests).
+   */
+  send(msgs: readonly IdentifyMessage[], signal?: AbortSignal): Promise<Outcome[]>;
   close(): Promise<void>;
 }
 
@@ -184,18 +187,26 @@ export const SEGMENT_SIZER: Sizer = {
   batchOverheadBytes: (events) => 64 + Math.max(0, events - 1),
 };
 
-// Bytes the RudderStack SDK adds to each event on the wire: `type`, `channel`, `context.library`
-// (analytics-node), `_metadata.nodeVersion`, `originalTimestamp`, `sentAt`; plus `context.traits`, a copy of
-// `traits`, counted separately. Rounded up so a batch cut at the limit stays below it.
-const RUDDER_SDK_EVENT_OVERHEAD = 512;
+// What the RudderStack SDK puts around each event on the wire (see its `enqueue`): `context.traits` (a copy of
+// `traits`), its own `context.library` in place of ours, `channel`, `_metadata.nodeVersion`,
+// `originalTimestamp` and `sentAt`. The version is padded to 16 characters, so the measure never falls short.
+const RUDDER_SDK_LIBRARY = { name: 'analytics-node', version: '0'.repeat(16) };
+const ISO_TIMESTAMP = '2000-01-01T00:00:00.000Z';
 
 /** RudderStack through its Node SDK: what the SDK puts on the wire, inside `{"batch":[…],"timestamp","sentAt"}`. */
 export const RUDDERSTACK_SIZER: Sizer = {
   eventBytes: (msg) =>
-    Buffer.byteLength(JSON.stringify(msg), 'utf8') +
-    Buffer.byteLength(JSON.stringify(msg.traits), 'utf8') +
-    '"traits":'.length +
-    RUDDER_SDK_EVENT_OVERHEAD,
+    Buffer.byteLength(
+      JSON.stringify({
+        ...msg,
+        context: { ...msg.context, traits: msg.traits, library: RUDDER_SDK_LIBRARY },
+        channel: 'server',
+        _metadata: { nodeVersion: process.versions.node },
+        originalTimestamp: ISO_TIMESTAMP,
+        sentAt: ISO_TIMESTAMP,
+      }),
+      'utf8',
+    ),
   batchOverheadBytes: (events) => 128 + Math.max(0, events - 1),
 };
 
@@ -223,8 +234,8 @@ export function maskingTransport(t: Transport, writeKey: string): Transport {
     limits: t.limits,
     eventBytes: (msg) => t.eventBytes(msg),
     batchOverheadBytes: (events) => t.batchOverheadBytes(events),
-    send: async (msgs) =>
-      (await t.send(msgs)).map((o) => (o.kind === 'ok' ? o : { ...o, message: mask(o.message) })),
+    send: async (msgs, signal) =>
+      (await t.send(msgs, signal)).map((o) => (o.kind === 'ok' ? o : { ...o, message: mask(o.message) })),
     close: () => t.close(),
   };
 }

@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import * as net from 'node:net';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import type { Warehouse } from '../../src/warehouse';
@@ -163,6 +164,62 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(rest.filter((r) => r.receivedAt >= first.receivedAt + 900).length).toBeGreaterThan(0);
     });
 
+    it("waits for the longest Retry-After of a batch's answers, and stops on one longer than a run waits", async () => {
+      // Through the RudderStack SDK a batch's first event travels alone: its 429 must not be lost to the 503
+      // of the rest of the batch (for Segment the 429 answers the whole batch)
+      cdp.setHandler((r) =>
+        r.n === 1
+          ? { status: 429, headers: { 'retry-after': '1' } }
+          : r.n === 2
+            ? { status: 503 }
+            : { status: 200 },
+      );
+      const s = await runSync({ ...base(), batchSize: 20, concurrency: 1 });
+      expect(s).toMatchObject({ sent: 30, failed: 0 });
+      const [first, ...rest] = cdp.requests;
+      // after the 429, nothing more of the batch left until the second was over
+      const early = rest.filter(
+        (r) =>
+          r.receivedAt < first.receivedAt + 900 &&
+          r.body.batch.some((e) => e.userId !== first.body.batch[0].userId),
+      );
+      expect(early.map((r) => r.n)).toEqual([]);
+      cdp.requests.length = 0;
+      cdp.setHandler((r) =>
+        r.n === 1
+          ? { status: 429, headers: { 'retry-after': '3600' } }
+          : r.n === 2
+            ? { status: 503 }
+            : { status: 200 },
+      );
+      const long = await runSync({ ...base(), batchSize: 20, concurrency: 1 });
+      expect(long).toMatchObject({ sent: 0, failed: 20, status: 'failed' });
+      expect(long.aborted).toMatch(/asked to wait 3600 s/);
+      expect(cdp.requests.length).toBe(1);
+    });
+
+    it('sends nothing more of a batch once interrupted or refused outright', async () => {
+      const stop = new AbortController();
+      cdp.setHandler(async (r) => {
+        if (r.n === 1) {
+          stop.abort();
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        return { status: 200 };
+      });
+      const s = await runSync({ ...base(), batchSize: 20, concurrency: 1, signal: stop.signal });
+      expect(s.status).toBe('interrupted');
+      // the request in flight was answered and recorded; none left after the interruption
+      expect(cdp.requests.length).toBe(1);
+      expect(s.sent).toBe(cdp.requests[0].body.batch.length);
+      cdp.requests.length = 0;
+      cdp.setHandler(() => ({ status: 401, body: 'bad key' }));
+      await expect(runSync({ ...base(), batchSize: 20, concurrency: 1 })).rejects.toThrow(
+        /nothing more was sent/,
+      );
+      expect(cdp.requests.length).toBe(1);
+    });
+
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {
       const s = await runSync({
         ...base(),
@@ -182,3 +239,90 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
     });
   });
 }
+
+describeEachWarehouse('sync to RudderStack: the SDK on the wire', ({ tw }) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await tw().open();
+    await writeUserLifecycle(wh, 'lifecycle', makeUsers(3));
+  });
+  afterAll(async () => wh.close());
+
+  it('bounds a whole request by the timeout, not only the wait for its first byte', async () => {
+    // headers at once, then a byte every 200 ms for ever (axios' own timeout stops at the headers)
+    let n = 0;
+    const sockets = new Set<net.Socket>();
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (++n > 1) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{}');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const timer = setInterval(() => res.write(' '), 200);
+        res.on('close', () => clearInterval(timer));
+      });
+    });
+    server.on('connection', (c) => {
+      sockets.add(c);
+      c.on('close', () => sockets.delete(c));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const s = await runSync({
+        warehouse: wh,
+        schema: 'lifecycle',
+        to: 'rudderstack',
+        endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        writeKey: 'wk',
+        fullResync: true,
+        concurrency: 1,
+        timeoutMs: 500,
+        retry: { baseDelayMs: 20, maxDelayMs: 50 },
+      });
+      expect(s).toMatchObject({ sent: 3, failed: 0 });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('measures an identify as the SDK sends it, so one under 32 KB on the wire is sent', async () => {
+    const cdp = await startFakeCdp();
+    try {
+      // traits sized so that the event is a few hundred bytes under the limit on the wire
+      await writeUserLifecycle(wh, 'lc_size', [
+        {
+          user_id: 'big',
+          lifecycle_status: 'active',
+          status_since: '2024-06-01',
+          previous_status: null,
+          subscription_status: 'x'.repeat(16_050),
+        },
+      ]);
+      const s = await runSync({
+        warehouse: wh,
+        schema: 'lc_size',
+        to: 'rudderstack',
+        endpoint: cdp.url,
+        writeKey: 'wk',
+        traits: { plan: 'subscription_status' },
+      });
+      expect(s).toMatchObject({ sent: 1, invalid: 0 });
+      const [event] = cdp.acked();
+      const wire = Buffer.byteLength(JSON.stringify(event));
+      expect(wire).toBeLessThanOrEqual(32_768);
+      expect(wire).toBeGreaterThan(32_768 - 400);
+      const logged = await wh.query<{ n: number }>(
+        `select count(*) as n from lc_size.sync_log where status = 'sent'`,
+      );
+      expect(logged).toEqual([{ n: 1 }]);
+    } finally {
+      await cdp.close();
+    }
+  });
+});
