@@ -666,3 +666,56 @@ describeEachWarehouse(
   },
   ['duckdb'],
 );
+
+/**
+ * `load` that loses PostgreSQL after a batch committed: the error says how many events landed and where the
+ * rest starts, as an interruption does, so that a rerun does not land the first batch twice.
+ */
+describeEachWarehouse(
+  'a load that loses PostgreSQL on the way',
+  ({ tw }) => {
+    it('says how many events landed and the line the rest starts at', async () => {
+      const target = new URL(PG_ADMIN_URL);
+      const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+      await proxy.start();
+      const u = new URL(tw().url);
+      u.port = String(proxy.port);
+      const direct = await tw().open();
+      try {
+        const child = spawnTs('src/cli/run.ts', ['load', '-', '--warehouse', u.toString()]);
+        let stderr = '';
+        child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+        const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+        const lines = (from: number, n: number) =>
+          Array.from({ length: n }, (_, i) =>
+            JSON.stringify({ type: 'track', userId: 'lost-u', event: 'Lost', messageId: `lost-${from + i}` }),
+          ).join('\n') + '\n';
+        // one whole batch (2,000 lines), committed before the warehouse goes
+        child.stdin?.write(lines(0, 2000));
+        const count = async (): Promise<number> => {
+          try {
+            const [r] = await direct.query<{ n: number }>(
+              `select count(*) as n from cdp.tracks where user_id = 'lost-u'`,
+            );
+            return Number(r.n);
+          } catch {
+            return 0;
+          }
+        };
+        for (let i = 0; i < 200 && (await count()) < 2000; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(await count()).toBe(2000);
+        await proxy.cut();
+        child.stdin?.end(lines(2000, 10));
+        expect(await closed).toBe(1);
+        expect(stderr).toMatch(
+          /^error: .*\. 2,000 events had landed, from stdin up to line 2,000; nothing after it was written\. To land the rest only, load from line 2,001 of standard input: /m,
+        );
+        expect(await count()).toBe(2000);
+      } finally {
+        await direct.close();
+        await proxy.cut();
+      }
+    }, 60_000);
+  },
+  ['postgres'],
+);
