@@ -682,18 +682,20 @@ async function runHooks(
   const node = parsed.graph.get(name)!.node;
   for (const hook of hooks) {
     if (hook.trim() === '') continue;
-    let sql: string;
-    try {
-      sql = parsed.renderer.renderString(hook, node);
-    } catch (err) {
-      throw new UserError(
-        `model ${name} (${node.file}) failed to render its ${when}-hook: ${errorMessage(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
+    const sql = renderFor(parsed, name, hook, `its ${when}-hook`);
     await runWarehouse(name, node.file, wh.dialect, () => wh.exec(sql), `in its ${when}-hook`);
+  }
+}
+
+/** Renders Jinja a model's config carries (a hook, a description) as the model would, naming it on error. */
+function renderFor(parsed: ParsedProject, name: string, text: string, what: string): string {
+  const node = parsed.graph.get(name)!.node;
+  try {
+    return parsed.renderer.renderString(text, node);
+  } catch (err) {
+    throw new UserError(`model ${name} (${node.file}) failed to render ${what}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -726,19 +728,8 @@ function configSteps(
       );
     }
     // descriptions are Jinja too, rendered as dbt renders them (`{{ target.name }}`)
-    const render = (text: string): string => {
-      if (!/\{[{%#]/.test(text)) return text;
-      try {
-        return parsed.renderer.renderString(text, node).trim();
-      } catch (err) {
-        throw new UserError(
-          `model ${name} (${node.file}) failed to render a description: ${errorMessage(err)}`,
-          {
-            cause: err,
-          },
-        );
-      }
-    };
+    const render = (text: string): string =>
+      /\{[{%#]/.test(text) ? renderFor(parsed, name, text, 'a description').trim() : text;
     if (docs)
       await runWarehouse(
         name,

@@ -73,9 +73,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Why the rows of a batch an interruption stopped were not delivered (they are sent by the next run). */
-export const INTERRUPTED_ERROR = 'the sync was interrupted before the CDP acknowledged it';
-
 /** A configuration the CDP refuses outright (bad write key, wrong endpoint): no event can succeed. */
 export class FatalDeliveryError extends Error {
   constructor(
@@ -88,7 +85,8 @@ export class FatalDeliveryError extends Error {
   }
 }
 
-export type EventResult = { ok: true } | { ok: false; error: string };
+/** `interrupted`: not sent (or not again) because the run was interrupted; the next run sends it. */
+export type EventResult = { ok: true } | { ok: false; error: string; interrupted?: true };
 
 export interface BatchResult {
   results: EventResult[];
@@ -121,7 +119,13 @@ export async function deliverBatch(
     await limiter.take(indices.length, signal);
     // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves
     if (signal?.aborted) {
-      for (const i of indices) results[i] = { ok: false, error: INTERRUPTED_ERROR };
+      for (const i of indices) {
+        results[i] = {
+          ok: false,
+          error: 'the sync was interrupted before the CDP acknowledged it',
+          interrupted: true,
+        };
+      }
       return;
     }
     requests++;
@@ -131,7 +135,7 @@ export async function deliverBatch(
     );
     const retry: number[] = [];
     const reject: number[] = [];
-    let lastRetry: Extract<Outcome, { kind: 'retry' }> | undefined;
+    let retried: Extract<Outcome, { kind: 'retry' }> | undefined;
     let lastReject: Extract<Outcome, { kind: 'reject' }> | undefined;
     outcomes.forEach((o, k) => {
       const i = indices[k];
@@ -143,9 +147,8 @@ export async function deliverBatch(
           throw new FatalDeliveryError(o.message, o.status);
         case 'retry':
           retry.push(i);
-          // the longest Retry-After among them: one request's 429 must not be overridden by another's 503
-          if (lastRetry === undefined || (o.retryAfterMs ?? -1) > (lastRetry.retryAfterMs ?? -1))
-            lastRetry = o;
+          // the one asking for the longest Retry-After: one request's 429 must not be lost to another's 503
+          if (retried === undefined || (o.retryAfterMs ?? -1) > (retried.retryAfterMs ?? -1)) retried = o;
           break;
         case 'reject':
           reject.push(i);
@@ -153,8 +156,8 @@ export async function deliverBatch(
           break;
       }
     });
-    if (retry.length > 0 && lastRetry) {
-      const asked = lastRetry.retryAfterMs;
+    if (retry.length > 0 && retried) {
+      const asked = retried.retryAfterMs;
       if (asked !== undefined && asked > policy.maxRetryAfterMs) {
         exhausted = true;
         const wait = `${Math.ceil(asked / 1000)} s`;
@@ -162,18 +165,18 @@ export async function deliverBatch(
         for (const i of retry) {
           results[i] = {
             ok: false,
-            error: `the endpoint asked to wait ${wait} (Retry-After), longer than a run waits (${Math.round(policy.maxRetryAfterMs / 1000)} s): ${lastRetry.message}`,
+            error: `the endpoint asked to wait ${wait} (Retry-After), longer than a run waits (${Math.round(policy.maxRetryAfterMs / 1000)} s): ${retried.message}`,
           };
         }
       } else if (n >= policy.maxAttempts) {
         exhausted = true;
         for (const i of retry) {
-          results[i] = { ok: false, error: `gave up after ${n} attempts: ${lastRetry.message}` };
+          results[i] = { ok: false, error: `gave up after ${n} attempts: ${retried.message}` };
         }
       } else {
-        const delayMs = backoffMs(policy, n, lastRetry.retryAfterMs);
+        const delayMs = backoffMs(policy, n, retried.retryAfterMs);
         if (asked !== undefined) limiter.holdUntil(Date.now() + asked);
-        onRetry?.({ attempt: n, delayMs, outcome: lastRetry, events: retry.length });
+        onRetry?.({ attempt: n, delayMs, outcome: retried, events: retry.length });
         await sleep(delayMs, signal);
         await attempt(retry, n + 1);
       }

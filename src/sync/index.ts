@@ -3,14 +3,7 @@ import { UsageError, UserError, errorMessage } from '../errors';
 import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { defragment } from '../warehouse/fragmentation';
-import {
-  DEFAULT_RETRY,
-  FatalDeliveryError,
-  INTERRUPTED_ERROR,
-  RateLimiter,
-  deliverBatch,
-  type RetryPolicy,
-} from './delivery';
+import { DEFAULT_RETRY, FatalDeliveryError, RateLimiter, deliverBatch, type RetryPolicy } from './delivery';
 import { SegmentTransport } from './segment';
 import {
   appendLog,
@@ -547,7 +540,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       res.results.forEach((r, i) => {
         const e = batch[i].entry;
         // never sent (or not again) once interrupted: left unrecorded, so the next run sends it as changed
-        if (!r.ok && r.error === INTERRUPTED_ERROR) return;
+        if (!r.ok && r.interrupted) return;
         if (r.ok) {
           e.status = 'sent';
           counts.sent++;

@@ -230,12 +230,9 @@ class DuckRunner implements SqlRunner {
   }
 }
 
-/** The catalog a DuckDB file is attached as (see `open`). */
-const FILE_CATALOG = DUCKDB_FILE_CATALOG;
-
 async function connect(instance: duckdb.DuckDBInstance, file: string): Promise<Conn> {
   const conn = await instance.connect();
-  if (file !== ':memory:') await conn.run(`USE ${FILE_CATALOG}`);
+  if (file !== ':memory:') await conn.run(`USE ${DUCKDB_FILE_CATALOG}`);
   return conn;
 }
 
@@ -311,7 +308,7 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
           // TYPE duckdb: without it, DuckDB attaches an existing .ndjson/.json/.csv file as an empty in-memory
           // database, and everything written there would be lost without a word
           await setup.run(
-            `ATTACH '${file.replace(/'/g, "''")}' AS ${FILE_CATALOG} (TYPE duckdb${opts.readOnly && file !== ':memory:' ? ', READ_ONLY' : ''})`,
+            `ATTACH '${file.replace(/'/g, "''")}' AS ${DUCKDB_FILE_CATALOG} (TYPE duckdb${opts.readOnly && file !== ':memory:' ? ', READ_ONLY' : ''})`,
           );
         } catch (err) {
           setup.closeSync();

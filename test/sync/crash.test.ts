@@ -14,6 +14,22 @@ function exited(
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, out })));
 }
 
+/**
+ * Runs the sync in a child process (`args`: its options as JSON) against `cdp`, which acknowledges the next
+ * `acked` requests and kills the child with SIGKILL when the one after them arrives (left unanswered).
+ */
+async function syncKilledAfter(cdp: FakeCdp, args: string, acked: number): ReturnType<typeof exited> {
+  const before = cdp.requests.length;
+  const proc: { child?: ChildProcess } = {};
+  cdp.setHandler((r) => {
+    if (r.n - before <= acked) return { status: 200 };
+    proc.child?.kill('SIGKILL');
+    return { status: 200, hang: true };
+  });
+  proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
+  return exited(proc.child);
+}
+
 for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
   describeEachWarehouse(`sync to ${to} killed with SIGKILL mid-run`, ({ tw }) => {
     let cdp: FakeCdp;
@@ -54,16 +70,9 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
         concurrency: 1,
         stateFlushRows: 10,
       });
-      const proc: { child?: ChildProcess } = {};
       // Acknowledge three batches, then kill the sync while it waits for the fourth answer: batch 3 may be
       // acknowledged without its state written, batch 4 was received but never acknowledged.
-      cdp.setHandler((r) => {
-        if (r.n <= 3) return { status: 200 };
-        proc.child?.kill('SIGKILL');
-        return { status: 200, hang: true };
-      });
-      proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
-      const first = await exited(proc.child);
+      const first = await syncKilledAfter(cdp, args, 3);
       expect(first.signal).toBe('SIGKILL');
       expect(cdp.requests.length).toBe(4);
       // Through the RudderStack SDK a client's first event travels alone, so the first run sent 30 or 40.
@@ -159,15 +168,8 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
           batchSize: 10,
           concurrency: 1,
         });
-        const proc: { child?: ChildProcess } = {};
         // three batches acknowledged (their state not yet written: it is written in chunks), a fourth received
-        cdp.setHandler((r) => {
-          if (r.n - before <= 3) return { status: 200 };
-          proc.child?.kill('SIGKILL');
-          return { status: 200, hang: true };
-        });
-        proc.child = spawnTs('test/sync/fixtures/run-sync.ts', [args]);
-        expect((await exited(proc.child)).signal).toBe('SIGKILL');
+        expect((await syncKilledAfter(cdp, args, 3)).signal).toBe('SIGKILL');
         const received = cdp.requests.slice(before).flatMap((r) => r.body.batch);
         const killedRun = new Set(received.map((e) => e.userId as string));
         expect(killedRun.size).toBeGreaterThanOrEqual(30);

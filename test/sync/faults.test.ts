@@ -167,13 +167,15 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
     it("waits for the longest Retry-After of a batch's answers, and stops on one longer than a run waits", async () => {
       // Through the RudderStack SDK a batch's first event travels alone: its 429 must not be lost to the 503
       // of the rest of the batch (for Segment the 429 answers the whole batch)
-      cdp.setHandler((r) =>
-        r.n === 1
-          ? { status: 429, headers: { 'retry-after': '1' } }
-          : r.n === 2
-            ? { status: 503 }
-            : { status: 200 },
-      );
+      const throttled = (retryAfter: string): void =>
+        cdp.setHandler((r) =>
+          r.n === 1
+            ? { status: 429, headers: { 'retry-after': retryAfter } }
+            : r.n === 2
+              ? { status: 503 }
+              : { status: 200 },
+        );
+      throttled('1');
       const s = await runSync({ ...base(), batchSize: 20, concurrency: 1 });
       expect(s).toMatchObject({ sent: 30, failed: 0 });
       const [first, ...rest] = cdp.requests;
@@ -185,13 +187,7 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       );
       expect(early.map((r) => r.n)).toEqual([]);
       cdp.requests.length = 0;
-      cdp.setHandler((r) =>
-        r.n === 1
-          ? { status: 429, headers: { 'retry-after': '3600' } }
-          : r.n === 2
-            ? { status: 503 }
-            : { status: 200 },
-      );
+      throttled('3600');
       const long = await runSync({ ...base(), batchSize: 20, concurrency: 1 });
       expect(long).toMatchObject({ sent: 0, failed: 20, status: 'failed' });
       expect(long.aborted).toMatch(/asked to wait 3600 s/);
