@@ -71,6 +71,16 @@ const batchOf = (prefix: string, n: number) => ({
   })),
 });
 
+/** A PostgreSQL URL that reaches the server through a proxy the test can cut, as a network failure would. */
+async function throughProxy(pgUrl: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(PG_ADMIN_URL);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  await proxy.start();
+  const u = new URL(pgUrl);
+  u.port = String(proxy.port);
+  return { proxy, url: u.toString() };
+}
+
 describeEachWarehouse(
   'collector when PostgreSQL goes away',
   ({ tw }) => {
@@ -81,12 +91,9 @@ describeEachWarehouse(
     const logs: Array<{ msg: string }> = [];
 
     beforeAll(async () => {
-      const target = new URL(PG_ADMIN_URL);
-      proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-      await proxy.start();
-      const u = new URL(tw().url);
-      u.port = String(proxy.port);
-      wh = await openWarehouse(u.toString());
+      let url: string;
+      ({ proxy, url } = await throughProxy(tw().url));
+      wh = await openWarehouse(url);
       direct = await tw().open();
       collector = await startCollector({
         warehouse: wh,
@@ -675,14 +682,10 @@ describeEachWarehouse(
   'a load that loses PostgreSQL on the way',
   ({ tw }) => {
     it('says how many events landed and the line the rest starts at', async () => {
-      const target = new URL(PG_ADMIN_URL);
-      const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-      await proxy.start();
-      const u = new URL(tw().url);
-      u.port = String(proxy.port);
+      const { proxy, url } = await throughProxy(tw().url);
       const direct = await tw().open();
       try {
-        const child = spawnTs('src/cli/run.ts', ['load', '-', '--warehouse', u.toString()]);
+        const child = spawnTs('src/cli/run.ts', ['load', '-', '--warehouse', url]);
         let stderr = '';
         child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
         const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
