@@ -200,6 +200,9 @@ const TZDB_SHORT_NAMES = new Set([
   'ROK',
 ]);
 
+/** The package's name in models/dbt_project.yml (test/cli/config.test.ts checks they agree). */
+export const PACKAGE_NAME = 'cdp_lifecycle';
+
 /**
  * The vars whose bad values would otherwise surface as a failed model with the warehouse's text (an unknown
  * time zone) or not at all (2024-02-30 becomes 1 March on some warehouses): a usage error before anything runs.
@@ -219,6 +222,15 @@ export function checkVarValues(vars: Record<string, unknown>): void {
       throw new UsageError(
         `The var ${name.replace(/\u0000/g, '\\u0000')} holds a NUL character (\\u0000), which SQL texts cannot: remove it.`,
       );
+  }
+  // dbt reads --vars flat: nested under the package's name they would be one var nobody reads, and the build
+  // would silently keep every default (D = today, UTC), while the checks below would not see them.
+  const scoped = vars[PACKAGE_NAME];
+  if (scoped !== null && typeof scoped === 'object' && !Array.isArray(scoped)) {
+    const flat = JSON.stringify(scoped);
+    throw new UsageError(
+      `The var ${PACKAGE_NAME} nests other vars, which only dbt_project.yml scopes to a package: give them at the top level, as '${flat.length <= 120 ? flat : '{"lifecycle__new_days": 14}'}'.`,
+    );
   }
   // The raw tables' schema and names become quoted identifiers: a bad one would fail the first model that
   // reads it, with the model blamed instead of the var.

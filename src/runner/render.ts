@@ -413,10 +413,10 @@ export class Renderer {
   lookupVar(name: string): { found: boolean; value: unknown } {
     const has = (o: unknown): o is Record<string, unknown> =>
       !!o && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, name);
-    // --vars may also scope values to the package, like dbt_project.yml: {cdp_lifecycle: {x: 1}}.
+    // --vars are flat, as dbt reads them: {cdp_lifecycle: {x: 1}} there is a var named cdp_lifecycle (the CLI
+    // refuses it); only dbt_project.yml scopes vars to a package.
     for (const layer of [
       this.cliVars,
-      this.cliVars[this.project.name],
       this.project.packageVars[this.project.name],
       this.project.globalVars,
     ]) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
 import { parseVars, resolveConfig } from '../../src/cli/config';
 import { UsageError } from '../../src/errors';
-import { checkVarValues } from '../../src/cli/steps';
+import { PACKAGE_NAME, checkVarValues } from '../../src/cli/steps';
 
 describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', () => {
   let dir: string;
@@ -282,6 +282,37 @@ describe('checkVarValues: time zones the warehouses read alike', () => {
     expect(() => checkVarValues({ lifecycle__timezone: 'JST' })).toThrow(
       /"JST" is an abbreviation, .*use an IANA name such as Asia\/Tokyo\./,
     );
+  });
+});
+
+describe('vars nested under the package name', () => {
+  it('is a usage error naming the flat form, as dbt reads --vars flat', () => {
+    expect(() => checkVarValues({ cdp_lifecycle: { lifecycle__as_of_date: '2026-11-01' } })).toThrow(
+      `The var cdp_lifecycle nests other vars, which only dbt_project.yml scopes to a package: give them at the top level, as '{"lifecycle__as_of_date":"2026-11-01"}'.`,
+    );
+    expect(() => checkVarValues({ cdp_lifecycle: 'a value' })).not.toThrow();
+  });
+  it('names the package dbt_project.yml declares', () => {
+    expect(fs.readFileSync(path.join(__dirname, '../../models/dbt_project.yml'), 'utf8')).toMatch(
+      new RegExp(`^name: '?${PACKAGE_NAME}'?$`, 'm'),
+    );
+  });
+  it('stops build, compile and test before anything runs (exit 2)', async () => {
+    for (const command of ['compile', 'build', 'test']) {
+      const res = await runCli(
+        [
+          command,
+          '--warehouse',
+          'duckdb:///nonexistent/dir/w.duckdb',
+          '--vars',
+          '{"cdp_lifecycle": {"lifecycle__timezone": "PST"}}',
+        ],
+        { cwd: os.tmpdir() },
+      );
+      expect({ command, code: res.code }).toEqual({ command, code: 2 });
+      expect(res.stderr).toContain('The var cdp_lifecycle nests other vars');
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });
 

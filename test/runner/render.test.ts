@@ -70,6 +70,17 @@ describe('runner rendering', () => {
     expect(e.message).toContain(path.join(path.basename(dir), 'models', 'a.sql'));
   });
 
+  it('reads --vars flat, as dbt does: a mapping under the package name is a var of its own', async () => {
+    const dir = project(
+      { 'models/m.sql': "select '{{ var('x') }}' as x, '{{ var('pkg', 'unset') }}' as pkg" },
+      'vars:\n  pkg:\n    x: from_project\n',
+    );
+    const scoped = await compile(dir, 'duckdb', { pkg: { x: 'from_cli' } });
+    expect(scoped.m).toBe(`select 'from_project' as x, '{'x': 'from_cli'}' as pkg`);
+    const flat = await compile(dir, 'duckdb', { x: 'from_cli' });
+    expect(flat.m).toBe(`select 'from_cli' as x, 'unset' as pkg`);
+  });
+
   it("gives a project's generate_schema_name the node of the model the relation is for", async () => {
     const dir = project(
       {
