@@ -150,9 +150,19 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
     ? [atom.slice(0, atom.indexOf(':')), atom.slice(atom.indexOf(':') + 1)]
     : ['', atom];
   // dbt's form `config.materialized:view`, beside this runner's older `config:materialized:view`
-  const [method, value] = rawMethod.startsWith('config.')
-    ? ['config', `${rawMethod.slice('config.'.length)}:${rawValue}`]
-    : [rawMethod, rawValue];
+  // Without a method, dbt reads a value with a path separator as path: and a file name as file:, so that
+  // `-s models/marts/user_lifecycle.sql` or `-s user_lifecycle.sql` select that model.
+  const implied =
+    rawMethod !== ''
+      ? rawMethod
+      : /[\\/]/.test(rawValue)
+        ? 'path'
+        : /\.(sql|py|csv)$/i.test(rawValue)
+          ? 'file'
+          : '';
+  const [method, value] = implied.startsWith('config.')
+    ? ['config', `${implied.slice('config.'.length)}:${rawValue}`]
+    : [implied, rawValue];
   const glob = (pattern: string): RegExp =>
     new RegExp(
       '^' +
@@ -193,6 +203,12 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
         }
         break;
       }
+      case 'file': {
+        // the file's name, or its name without the extension, as dbt's file method matches
+        const base = g.node.file.replace(/\\/g, '/').split('/').pop() ?? '';
+        if ([base, base.replace(/\.[^.]*$/, '')].some((f) => glob(value).test(f))) out.add(name);
+        break;
+      }
       case 'source': {
         // The models that read the source (or one of its tables); `source:raw+` adds their descendants.
         if ((g.sources ?? []).some((k) => k === value || k.startsWith(value + '.') || glob(value).test(k))) {
@@ -217,7 +233,7 @@ function matchAtom(graph: Map<string, GraphNode>, atom: string, projectName: str
         break;
       default:
         throw new UsageError(
-          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir>, source:<source>, config.<key>:<value> or package:<name>.`,
+          `The selector "${atom}" uses an unknown method "${method}": use a model name, tag:<tag>, path:<dir>, file:<file name>, source:<source>, config.<key>:<value> or package:<name>.`,
         );
     }
   }

@@ -214,6 +214,12 @@ describeEachWarehouse('runner build', ({ kind, tw }) => {
     expect(await names(['tag:incremental'])).toEqual(['orders_incremental']);
     expect(await names(['source:raw.users'])).toEqual(['dim_users']);
     expect(await names(['path:models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
+    // without a method, dbt reads a value with a slash as path: and a file name as file:
+    expect(await names(['models/staging'])).toEqual(['completed_orders', 'dim_users', 'stg_orders']);
+    expect(await names(['models/marts/top_users.sql'])).toEqual(['top_users']);
+    expect(await names(['top_users.sql'])).toEqual(['top_users']);
+    expect(await names(['file:top_users'])).toEqual(['top_users']);
+    expect(await names(['file:orders_*.sql'])).toEqual(['orders_incremental', 'orders_merged']);
     expect(await names(['dim_users top_users'])).toEqual(['dim_users', 'top_users']);
     expect(await names(['tag:mart,+top_users'])).toEqual(['top_users', 'user_revenue']);
     // dbt's config selector, `config.<key>:<value>`, a list config matching on its members, and package:
