@@ -149,14 +149,14 @@ function compiledTemplate(source: string, env: nunjucks.Environment, file: strin
 let activeRenders = 0;
 let patched = false;
 /**
- * Three dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
+ * dbt/Jinja2 behaviours nunjucks lacks, patched into its shared runtime and compiler:
  * - `{{ return(x) }}` stops a macro and makes x its value: `return()` throws a signal that every macro
  *   catches at its own boundary (inert for macros that never call it). A compiled macro swaps the template's
  *   `frame` for its own and swaps it back only on a normal exit, so the signal would leave its caller reading
  *   the callee's scope (its `set` variables and `loop` gone): each macro restores the frame in a `finally`;
  * - `a ~ b` and `{{ x }}` convert with Python's str() (None, True, lists), not JavaScript's (null, true),
  *   while one of our renders runs;
- * - a looked-up callable keeps its own members (see memberLookup below).
+ * - a looked-up callable keeps its own members, and a member of an undefined value fails (memberLookup below).
  */
 function patchNunjucks(): void {
   if (patched) return;
@@ -184,8 +184,14 @@ function patchNunjucks(): void {
       : suppress(val, autoescape);
   // `x.f` hands out a bound copy of a method, without f's own members: a Python class that is both called
   // and looked into (modules.datetime.date(2024, 1, 31) and modules.datetime.date.today()) keeps them.
+  // And `x.f` of an undefined x fails, as Jinja2's Undefined does (a typo such as `tagret.schema` would
+  // otherwise render an empty identifier into the SQL); of none it is undefined, as in Jinja2.
   const lookup = runtime.memberLookup;
   runtime.memberLookup = (obj, val) => {
+    if (obj === undefined && activeRenders > 0)
+      throw new Error(
+        `cannot read "${String(val)}" of something undefined (a name that is not defined, or a missing attribute), which Jinja2 and dbt refuse too`,
+      );
     const found = lookup(obj, val);
     const own = obj === null || obj === undefined ? undefined : (obj as Record<string, unknown>)[val];
     return typeof found === 'function' &&
@@ -895,5 +901,8 @@ export function renderErrorMessage(err: unknown, own?: unknown, syntaxError = fa
       .replace(/^Error: /, '');
     return `${inner}${line}`;
   }
-  return flatten(msg).replace(/^Template render error:\s*/i, '');
+  // an error nunjucks could not place (a member lookup: only calls record their line) names the file first
+  return flatten(msg)
+    .replace(/^(Template render error:\s*)+/i, '')
+    .replace(/^\([^)]*\)\s+(Error: )?/, '');
 }

@@ -132,9 +132,6 @@ describe('runner rendering', () => {
     expect((await compile(dir, 'duckdb', { needed: 7, opt: 'x', flat: 2 })).m).toBe(
       'select\n7 as a, x as b, 2 as c',
     );
-    expect((await compile(dir, 'duckdb', { pkg: { needed: 8, flat: 3 } })).m).toBe(
-      'select\n8 as a, 5 as b, 3 as c',
-    );
   });
 
   it('gives the line of a syntax error and of a render error as an editor numbers them', async () => {
@@ -430,6 +427,21 @@ describe('runner rendering', () => {
     expect((await compile(dir)).m.trim()).toBe(
       "select 'None' as n, 'True' as t, 'False' as f, \"['a', 1]\" as l, \"{'k': None}\" as d, '' as u",
     );
+  });
+
+  it('fails on a member of an undefined name, as Jinja2 does, where a typo would leave an empty identifier', async () => {
+    const ok = project({
+      'models/m.sql': "select '{{ none.x }}' as a, '{{ target.no_such_key }}' as b, '{{ this.schema }}' as c",
+    });
+    expect((await compile(ok)).m.trim()).toBe("select '' as a, '' as b, 'lifecycle' as c");
+    for (const expr of ['tagret.schema', 'target.no_such_key.x', "tagret['schema']"]) {
+      const dir = project({ 'models/m.sql': `select 1 as x\nfrom {{ ${expr} }}` });
+      const e = await compileError(dir);
+      expect(e.message).toContain(path.join(path.basename(dir), 'models', 'm.sql'));
+      expect(e.message).toMatch(
+        /^model m \(\S+\) failed to render: cannot read "(schema|x)" of something undefined \(a name that is not defined, or a missing attribute\), which Jinja2 and dbt refuse too$/,
+      );
+    }
   });
 
   it('rejects unknown dialects and materializations with one clear sentence', async () => {
