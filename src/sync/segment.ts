@@ -94,6 +94,7 @@ export class SegmentTransport implements Transport {
       describeError(res.status, text),
       res.headers.get('retry-after'),
       absoluteLocation(res.headers.get('location'), this.url),
+      'segment',
     );
   }
 

@@ -96,6 +96,7 @@ export function classify(
   message: string,
   retryAfter?: string | null,
   location?: string | null,
+  to: 'segment' | 'rudderstack' = 'rudderstack',
 ): Exclude<Outcome, { kind: 'ok' }> {
   if (status === undefined) return { kind: 'retry', message };
   // describeError's text starts with the status already; the fatal messages below name it themselves.
@@ -121,11 +122,15 @@ export function classify(
     };
   }
   if (status === 404 && /source is disabled/i.test(detail)) {
-    // RudderStack's data plane answers a disabled source's write key so
+    // RudderStack's data plane answers a disabled source's write key so; Segment's API never does, so there
+    // the endpoint is a RudderStack data plane given to --to segment
     return {
       kind: 'fatal',
       status,
-      message: `the source of this write key is disabled (HTTP 404: ${detail}): enable it in RudderStack, or pass the write key of an enabled source`,
+      message:
+        to === 'rudderstack'
+          ? `the source of this write key is disabled (HTTP 404: ${detail}): enable it in RudderStack, or pass the write key of an enabled source`
+          : `the endpoint answers as a RudderStack data plane whose source of this write key is disabled (HTTP 404: ${detail}): to sync to RudderStack, pass --to rudderstack and the write key of an enabled source`,
     };
   }
   if (status === 404 || status === 405) {

@@ -104,10 +104,12 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       ).toEqual([{ n: 0 }]);
     });
 
-    it('names a disabled RudderStack source rather than the endpoint', async () => {
+    it('names a disabled RudderStack source rather than the endpoint, and a data plane given to --to segment', async () => {
       cdp.setHandler(() => ({ status: 404, body: 'Source is disabled\n' }));
       await expect(runSync({ ...base(), batchSize: 10, concurrency: 1 })).rejects.toThrow(
-        'refused the sync: the source of this write key is disabled (HTTP 404: Source is disabled): enable it in RudderStack, or pass the write key of an enabled source; nothing more was sent',
+        to === 'rudderstack'
+          ? 'refused the sync: the source of this write key is disabled (HTTP 404: Source is disabled): enable it in RudderStack, or pass the write key of an enabled source; nothing more was sent'
+          : 'refused the sync: the endpoint answers as a RudderStack data plane whose source of this write key is disabled (HTTP 404: Source is disabled): to sync to RudderStack, pass --to rudderstack and the write key of an enabled source; nothing more was sent',
       );
     });
 
