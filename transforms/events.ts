@@ -216,6 +216,18 @@ export function mergeTraits(traits: unknown, context: unknown): JsonObject | nul
   return { ...ctxTraits, ...top };
 }
 
+/**
+ * What a value needs to name something: a character that is neither whitespace nor U+0000. `\s` leaves NUL
+ * out, and clean removes NULs after validation, so a value of NULs (and spaces) alone would land as '' or
+ * NULL: it is blank, like one of spaces only. The schemas take it as their `pattern`.
+ */
+export const NOT_BLANK = /[^\s\u0000]/u;
+
+/** Empty, or whitespace and NULs alone (see NOT_BLANK). */
+export function isBlank(text: string): boolean {
+  return !NOT_BLANK.test(text);
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**

@@ -11,6 +11,8 @@ import {
   isCallType,
   isJsonObject,
   isStorableInstant,
+  isBlank,
+  NOT_BLANK,
   parseIsoTimestamp,
   type CallType,
 } from './events';
@@ -23,8 +25,9 @@ export const MAX_NESTING_DEPTH = 64;
 // A numeric id beyond 2^53 is rounded by every JSON parser: two users would land as one, so it is refused.
 const safeNumber = { maximum: Number.MAX_SAFE_INTEGER, minimum: -Number.MAX_SAFE_INTEGER } as const;
 // An id of spaces only names nobody: counted as absent, like an empty one (it would land as a user "  " and be
-// synced back to the CDP).
-const id = { type: ['string', 'number'], minLength: 1, pattern: '\\S', ...safeNumber } as const;
+// synced back to the CDP). So does one of NULs (and spaces) only, which lands as NULL once NULs are removed.
+const notBlank = NOT_BLANK.source;
+const id = { type: ['string', 'number'], minLength: 1, pattern: notBlank, ...safeNumber } as const;
 // analytics.js sends `userId: null` for anonymous calls, so null is allowed here and the identity rule
 // below decides.
 const optionalId = { type: ['string', 'number', 'null'], ...safeNumber } as const;
@@ -57,7 +60,7 @@ export const EVENT_SCHEMAS: Readonly<Record<CallType, Record<string, unknown>>> 
   track: {
     type: 'object',
     required: ['event'],
-    properties: { ...common, event: { type: 'string', minLength: 1, pattern: '\\S' }, properties: object },
+    properties: { ...common, event: { type: 'string', minLength: 1, pattern: notBlank }, properties: object },
     ...needsIdentity,
   },
   identify: {
@@ -128,7 +131,7 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
       for (const key of ['userId', 'anonymousId']) {
         const v = event[key];
         if (v === '') return `${type} call has neither userId nor anonymousId (${key} is empty)`;
-        if (typeof v === 'string' && v.trim() === '')
+        if (typeof v === 'string' && isBlank(v))
           return `${type} call has neither userId nor anonymousId (${key} is blank)`;
         if (v !== undefined && v !== null && typeof v !== 'string' && typeof v !== 'number') return null;
         if (typeof v === 'number' && Math.abs(v) > Number.MAX_SAFE_INTEGER) return null;
@@ -141,7 +144,7 @@ function describeOne(type: CallType, e: ErrorObject, event: Record<string, unkno
       return `${f} is longer than ${String((e.params as { limit: number }).limit)} characters`;
     case 'minLength':
       return `${f} is empty`;
-    // a name of spaces only would land as the empty slug, which no var can name
+    // a name of spaces (or NULs) only would land as the empty slug, which no var can name
     case 'pattern':
       return `${f} is blank`;
     case 'format': {

@@ -869,6 +869,50 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     ).toEqual([{ id: 'blank-2', user_id: null, anonymous_id: 'blank-anon' }]);
   });
 
+  it('quarantines a value of NULs only (or NULs and spaces) as a blank one, instead of landing it as NULL', async () => {
+    // U+0000 is removed before landing: these four landed as a track without identity, an alias without
+    // previous_id, a group without group_id and a track named ''
+    const batch = [
+      { type: 'track', messageId: 'nulonly-1', userId: '\u0000', event: 'E' },
+      { type: 'alias', messageId: 'nulonly-2', userId: 'nulonly-u9', previousId: '\u0000\u0000' },
+      { type: 'group', messageId: 'nulonly-3', userId: 'nulonly-u9', groupId: '\u0000' },
+      { type: 'track', messageId: 'nulonly-4', userId: 'nulonly-u9', event: '\u0000' },
+      { type: 'identify', messageId: 'nulonly-5', anonymousId: ' \u0000\t' },
+      // beside the other id, it is no id, as a blank one is
+      { type: 'track', messageId: 'nulonly-6', userId: '\u0000 ', anonymousId: 'nulonly-anon', event: 'E' },
+    ];
+    const res = await postJson(collector.url, '/v1/batch', { batch }, KEY);
+    expect(res.status).toBe(200);
+    const reasons = [
+      'track call has neither userId nor anonymousId (userId is blank)',
+      'previousId is blank',
+      'groupId is blank',
+      'event is blank',
+      'identify call has neither userId nor anonymousId (anonymousId is blank)',
+    ];
+    expect(res.body).toEqual({
+      success: true,
+      landed: 1,
+      rejected: reasons.map((reason, index) => ({ index, messageId: `nulonly-${index + 1}`, reason })),
+    });
+    for (const table of ['tracks', 'aliases', 'groups', 'identifies']) {
+      expect(await count(table, `id like 'nulonly-%' and id <> 'nulonly-6'`)).toBe(0);
+    }
+    expect(await wh.query(`select user_id, anonymous_id from cdp.tracks where id = 'nulonly-6'`)).toEqual([
+      { user_id: null, anonymous_id: 'nulonly-anon' },
+    ]);
+    // quarantined as every rejection is: the event as sent, NULs included
+    const rejected = await wh.query<{ reason: string; payload: string }>(
+      `select reason, payload from cdp.rejected_events where payload like '%nulonly-%'`,
+    );
+    const kept = rejected.map((r) => ({
+      reason: r.reason,
+      event: JSON.parse(r.payload) as { messageId: string },
+    }));
+    kept.sort((a, b) => a.event.messageId.localeCompare(b.event.messageId));
+    expect(kept).toEqual(reasons.map((reason, i) => ({ reason, event: batch[i] })));
+  });
+
   it("quarantines the events that take a batch's sentAt that is not ISO-8601, and lands the others", async () => {
     const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
       type: 'track',

@@ -266,6 +266,23 @@ describe('event schemas', () => {
     ],
     [{ type: 'alias', userId: 'u', previousId: '  ' }, 'previousId is blank'],
     [{ type: 'page', userId: '  ', anonymousId: 'a' }, null],
+    // NULs only, or NULs and spaces, too: U+0000 is not whitespace to a regex, and is removed before landing, so
+    // such a value landed as NULL (an event without identity, an alias without previous_id) or as ''
+    [
+      { type: 'track', event: 'E', userId: '\u0000' },
+      'track call has neither userId nor anonymousId (userId is blank)',
+    ],
+    [
+      { type: 'identify', anonymousId: ' \u0000\t' },
+      'identify call has neither userId nor anonymousId (anonymousId is blank)',
+    ],
+    [{ type: 'alias', userId: 'u9', previousId: '\u0000\u0000' }, 'previousId is blank'],
+    [{ type: 'alias', userId: '\u0000 ', previousId: 'p' }, 'userId is blank'],
+    [{ type: 'group', userId: 'u9', groupId: '\u0000' }, 'groupId is blank'],
+    [{ type: 'track', userId: 'u9', event: '\u0000' }, 'event is blank'],
+    [{ type: 'track', userId: 'u9', event: '\u0000 \u0000' }, 'event is blank'],
+    [{ type: 'page', userId: '\u0000', anonymousId: 'a' }, null],
+    [{ type: 'track', userId: 'u9', event: 'A\u0000' }, null],
     // an id of the wrong type is that id's problem, not a missing identity
     [{ type: 'track', event: 'A', userId: { a: 1 } }, 'userId must be string or number or null'],
     [
