@@ -33,14 +33,18 @@ export function isJsonObject(value: unknown): value is JsonObject {
 
 /**
  * Segment's warehouse convention for event names: snake_case, camelCase split, anything that is not a
- * letter or digit becomes one underscore ("Order Completed" and "orderCompleted" both give
- * `order_completed`). Letters outside ASCII are kept (lower-cased) so that non-Latin names stay distinct.
+ * letter, a digit or their mark becomes one underscore ("Order Completed" and "orderCompleted" both give
+ * `order_completed`). Letters outside ASCII are kept (lower-cased) so that non-Latin names stay distinct, with
+ * their combining marks (a Devanagari vowel sign, a Thai or Hebrew vowel, an accent): `खरीदा` and `खरीदी` are
+ * two slugs. The name is read in NFC, so a composed and a decomposed accent (`Café`, `Cafe\u0301`) give one slug.
+ * Lower-casing is Unicode's, the same in every locale: `İ` becomes `i` with its dot above (U+0307), so that
+ * `İstanbul` and `Istanbul` stay apart as the letters are apart in Turkish.
  */
 export function slugify(name: string): string {
   let slug = slugCache.get(name);
   if (slug === undefined) {
     slug = computeSlug(name);
-    // Event names repeat endlessly; a bounded cache saves four regex passes per event.
+    // Event names repeat endlessly; a bounded cache saves the regex and normalisation passes per event.
     if (slugCache.size >= 10_000) slugCache.clear();
     slugCache.set(name, slug);
   }
@@ -49,17 +53,27 @@ export function slugify(name: string): string {
 
 const slugCache = new Map<string, string>();
 
+// A mark that belongs to the letter or digit before it. Variation selectors (an emoji's U+FE0F) and enclosing
+// marks (a keycap's U+20E3) only dress a symbol: they separate words as the symbol does.
+const OWN_MARK = String.raw`(?:(?!\p{Variation_Selector})[\p{Mn}\p{Mc}])`;
+const CAMEL_LOWER_UPPER = new RegExp(String.raw`([\p{Ll}\p{N}]${OWN_MARK}*)(\p{Lu})`, 'gu');
+const CAMEL_ACRONYM = new RegExp(String.raw`(\p{Lu}${OWN_MARK}*)(\p{Lu}${OWN_MARK}*\p{Ll})`, 'gu');
+// A word: letters and digits, each with its own marks; a mark after anything else (or first) is not part of one.
+const SLUG_WORD = new RegExp(String.raw`(?:[\p{L}\p{N}]${OWN_MARK}*)+`, 'gu');
+
 function computeSlug(name: string): string {
-  const slug = name
-    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
-    .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
+  const nfc = name.normalize('NFC');
+  const lower = nfc
+    .replace(CAMEL_LOWER_UPPER, '$1_$2')
+    .replace(CAMEL_ACRONYM, '$1_$2')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '_')
-    .replace(/^_+|_+$/g, '');
+    // Unicode does not promise that lower-casing keeps a text in NFC
+    .normalize('NFC');
+  const slug = (lower.match(SLUG_WORD) ?? []).join('_');
   if (slug !== '') return slug;
   // A name of symbols alone (an emoji, "!!!") has no letter to keep: its code points spelt out, so that two
   // such names keep two slugs instead of sharing the empty one (the validator refuses a blank name).
-  return Array.from(name.trim(), (c) => `u${(c.codePointAt(0) ?? 0).toString(16)}`).join('_');
+  return Array.from(nfc.trim(), (c) => `u${(c.codePointAt(0) ?? 0).toString(16)}`).join('_');
 }
 
 /** Generated when a call has no messageId (SPEC §7); a UUID like the SDKs generate. */

@@ -847,6 +847,33 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(rj.ra).toBeInstanceOf(Date);
   });
 
+  it('slugs event names with their combining marks, composed and decomposed alike', async () => {
+    // the marks were dropped: खरीदा and खरीदी both landed as खर_द, Cafe\u0301 as cafe
+    const names = ['खरीदा', 'खरीदी', 'साइन अप', 'สมัครสมาชิก', 'Cafe\u0301', 'Caf\u00E9', 'İstanbul', '🎉'];
+    const batch = names.map((event, i) => ({
+      type: 'track',
+      userId: 'marks-u',
+      event,
+      messageId: `marks-${i}`,
+    }));
+    const res = await postJson(collector.url, '/v1/batch', { batch }, KEY);
+    expect(res.body).toEqual({ success: true, landed: names.length, rejected: [] });
+    const rows = await wh.query<{ event: string; event_text: string }>(
+      `select event, event_text from cdp.tracks where user_id = 'marks-u' order by id`,
+    );
+    expect(rows).toEqual([
+      { event: 'खरीदा', event_text: 'खरीदा' },
+      { event: 'खरीदी', event_text: 'खरीदी' },
+      { event: 'साइन_अप', event_text: 'साइन अप' },
+      { event: 'สมัครสมาชิก', event_text: 'สมัครสมาชิก' },
+      // one slug, the name as sent
+      { event: 'caf\u00E9', event_text: 'Cafe\u0301' },
+      { event: 'caf\u00E9', event_text: 'Caf\u00E9' },
+      { event: 'i\u0307stanbul', event_text: 'İstanbul' },
+      { event: 'u1f389', event_text: '🎉' },
+    ]);
+  });
+
   it('counts an id of spaces only as absent: quarantined alone, anonymous beside an anonymousId', async () => {
     const batch = [
       { type: 'track', userId: '  ', event: 'Blank', messageId: 'blank-1' },

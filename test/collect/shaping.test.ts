@@ -27,8 +27,33 @@ describe('slugify (Segment warehouse event names)', () => {
     ['🎉', 'u1f389'],
     [' !! ', 'u21_u21'],
     ['Order 🎉', 'order'],
+    // combining marks are part of their letter: Devanagari vowel signs, Thai and Hebrew vowels, accents
+    ['खरीदा', 'खरीदा'],
+    ['खरीदी', 'खरीदी'],
+    ['साइन अप', 'साइन_अप'],
+    ['สมัครสมาชิก', 'สมัครสมาชิก'],
+    // (Hebrew points in NFC's canonical order: qamats before the shin dot)
+    ['\u05E9\u05C1\u05B8\u05DC\u05D5\u05B9\u05DD', '\u05E9\u05B8\u05C1\u05DC\u05D5\u05B9\u05DD'],
+    // read in NFC: a decomposed accent is the composed one, also between camelCase words
+    ['Cafe\u0301', 'café'],
+    ['cafe\u0301Ouvert', 'café_ouvert'],
+    ['=\u0338', 'u2260'],
+    // Unicode lower-casing, in every locale: İ is i with its dot above, apart from I
+    ['İstanbul', 'i\u0307stanbul'],
+    ['Istanbul', 'istanbul'],
+    // an emoji's variation selector or a keycap's enclosing mark is no letter's mark
+    ['❤️', 'u2764_ufe0f'],
+    ['Liked ❤️', 'liked'],
+    ['1️⃣ Clicked', '1_clicked'],
   ])('%s -> %s', (name, slug) => {
     expect(slugify(name)).toBe(slug);
+  });
+
+  it('keeps names that differ by a combining mark apart, and canonically equal names together', () => {
+    // dropping the marks gave खर_द to both, स_इन_अप, and cafe to Cafe\u0301 (café when composed)
+    expect(slugify('खरीदा')).not.toBe(slugify('खरीदी'));
+    expect(slugify('Cafe\u0301')).not.toBe(slugify('Cafe'));
+    expect(slugify('Cafe\u0301')).toBe(slugify('Caf\u00E9'));
   });
 });
 
