@@ -12,11 +12,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   openWarehouse,
   ensureRawTables,
+  parseWarehouseUrl,
+  reservedSchemaProblem,
+  schemaNameProblem,
   RAW_TABLES,
+  type Dialect,
   type Warehouse,
   type InsertValue,
 } from '../../src/warehouse';
-import { isValidIdent } from '../../src/warehouse/types';
 import { UsageError, UserError, WarehouseUnavailableError, errorMessage } from '../../src/errors';
 import { isDataError, isMissingRelationError } from '../../src/warehouse/errors';
 import {
@@ -102,14 +105,23 @@ export async function closeOpenedWarehouses(): Promise<void> {
   await Promise.all(owned.map(([, e]) => e.warehouse.close()));
 }
 
+/**
+ * The raw schema of the settings, held to the rules `--raw-schema` is held to (one shared check): a name
+ * `cdp-lifecycle build --raw-schema` refuses (upper case, a quoted "Cdp" on PostgreSQL) would land events the
+ * models never read, and one the warehouse keeps for itself (information_schema, pg_*, DuckDB's temp) would
+ * fail with the warehouse's error, retried for ever.
+ */
 export function rawSchemaOf(settings: Settings): string {
   const schema = settings.rawSchema || DEFAULT_RAW_SCHEMA;
-  if (!isValidIdent(schema)) {
-    throw new UsageError(
-      `The raw schema "${schema}" is not a valid SQL identifier: use letters, digits and underscores.`,
-    );
-  }
+  const problem =
+    schemaNameProblem(schema) ?? reservedSchemaProblem(schema, warehouseKindOf(settings.warehouseUrl));
+  if (problem) throw new UsageError(`The raw schema "${schema}" ${problem}.`);
   return schema;
+}
+
+/** DuckDB or PostgreSQL, known without connecting: a registered warehouse's, else its URL's. */
+function warehouseKindOf(url: string): Dialect {
+  return registry.get(url)?.warehouse.dialect ?? parseWarehouseUrl(url).kind;
 }
 
 async function ensureTables(wh: Warehouse, schema: string): Promise<void> {

@@ -7,7 +7,7 @@ import page from './page';
 import screen from './screen';
 import alias from './alias';
 import group from './group';
-import { errorMessage } from '../../src/errors';
+import { UserError, WarehouseUnavailableError, errorMessage } from '../../src/errors';
 
 const destination: DestinationDefinition<Settings> = {
   // actions-core uses the name as the scheme of its ajv schema keys, so it must be URI-scheme safe.
@@ -38,6 +38,11 @@ const destination: DestinationDefinition<Settings> = {
       try {
         await checkWarehouse(settings);
       } catch (err) {
+        // a setting that can never work (a raw schema the CLI refuses, a file that is not a DuckDB database)
+        // is said as it is: the warehouse was reached
+        if (err instanceof UserError && !(err instanceof WarehouseUnavailableError)) {
+          throw new InvalidAuthenticationError(err.message);
+        }
         throw new InvalidAuthenticationError(`The warehouse cannot be reached: ${errorMessage(err)}`);
       }
     },

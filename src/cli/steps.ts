@@ -9,9 +9,8 @@ import type { ModelResult, RunResultsRecorder, SchemaTestResult } from '../runne
 import type { SyncSummary } from '../sync';
 import { describeInterruption, onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
-import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
+import { parseWarehouseUrl, quoteIdent, schemaNameProblem, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
-import { schemaNameProblem } from './config';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
 import { packageInfo, reportPart, runnerPart, syncPart } from './parts';

@@ -4,6 +4,7 @@ import type { Warehouse } from './types';
 export * from './types';
 export { isDataError, isMissingRelationError } from './errors';
 export { ensureRawTables, RAW_TABLES } from './raw-tables';
+export { reservedSchemaProblem, schemaNameProblem } from './schema-names';
 
 export const DEFAULT_WAREHOUSE_URL = 'duckdb://./lifecycle.duckdb';
 

@@ -98,7 +98,60 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     );
     await expect(
       testDestination.testAuthentication({ ...settings, rawSchema: 'bad schema' }),
-    ).rejects.toThrow(/not a valid SQL identifier/);
+    ).rejects.toThrow(
+      /Credentials are invalid: +The raw schema "bad schema" is not a valid schema name: use letters, digits and underscores only\.$/,
+    );
+  }, 30000);
+
+  it('a raw schema the CLI refuses (upper case, kept by the warehouse) is refused as a setting, with the CLI message', async () => {
+    // `cdp-lifecycle build --raw-schema Cdp` refuses it: events landed in a quoted "Cdp" would never be built
+    const upper =
+      'The raw schema "Cdp" has upper-case letters: use "cdp" (DuckDB ignores case in names and PostgreSQL folds unquoted ones to lower case).';
+    const reserved = (s: string) =>
+      `The raw schema "${s}" is reserved by the warehouse for its own use: choose another name.`;
+    const cases: Array<[string, string]> = [
+      ['Cdp', upper],
+      ['information_schema', reserved('information_schema')],
+      ...(kind === 'postgres'
+        ? [['pg_raw', reserved('pg_raw')] as [string, string]]
+        : [
+            ['temp', reserved('temp')] as [string, string],
+            ['cdp_lifecycle_db', reserved('cdp_lifecycle_db')] as [string, string],
+          ]),
+    ];
+    for (const [rawSchema, message] of cases) {
+      const refused = { ...settings, rawSchema };
+      // not retried: a status of 400 (an error without one is retried by actions-core for ever)
+      await expect(
+        testDestination.testAction('track', {
+          event: {
+            ...base,
+            messageId: `rs-${rawSchema}`,
+            type: 'track',
+            event: 'E',
+          } as Partial<SegmentEvent>,
+          settings: refused,
+          useDefaultMappings: true,
+        }),
+      ).rejects.toMatchObject({ status: 400, code: 'INVALID_SETTINGS', message });
+      await expect(
+        testDestination.testBatchAction('track', {
+          events: [{ ...base, messageId: `rsb-${rawSchema}`, type: 'track', event: 'E' }] as SegmentEvent[],
+          settings: refused,
+          useDefaultMappings: true,
+        }),
+      ).rejects.toMatchObject({ status: 400, code: 'INVALID_SETTINGS', message });
+      await expect(testDestination.testAuthentication(refused)).rejects.toThrow(
+        `Credentials are invalid:  ${message}`,
+      );
+    }
+    // nothing was created under the refused names
+    expect(
+      await wh.query(
+        `select table_schema from information_schema.tables where table_name = 'tracks'
+         and (lower(table_schema) in ('cdp', 'information_schema', 'pg_raw', 'temp', 'cdp_lifecycle_db') or table_catalog = 'temp')`,
+      ),
+    ).toEqual([]);
   }, 30000);
 
   it('track: perform lands one row with the slug, the name as sent and JSON columns', async () => {
