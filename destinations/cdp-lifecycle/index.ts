@@ -24,7 +24,8 @@ const destination: DestinationDefinition<Settings> = {
         label: 'Warehouse URL',
         description:
           'Where the events land: duckdb://<path>, duckdb://:memory: or postgres://user[:pass]@host[:port]/db.',
-        type: 'string',
+        // it may carry the database password: Segment masks a password setting in its UI and logs
+        type: 'password',
         required: true,
       },
       rawSchema: {

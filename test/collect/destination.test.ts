@@ -44,6 +44,14 @@ describe('the destination definition', () => {
     }
   });
 
+  it('declares warehouseUrl, which may carry the database password, as a password setting', () => {
+    expect(destination.authentication?.fields.warehouseUrl).toMatchObject({
+      type: 'password',
+      required: true,
+    });
+    expect(destination.authentication?.fields.rawSchema).toMatchObject({ type: 'string' });
+  });
+
   // A child process: prettier (used by the generator) loads plugins with dynamic import, which jest's VM
   // does not allow.
   it('has generated-types.ts files that match the field definitions (run `npm run generate:types`)', async () => {
