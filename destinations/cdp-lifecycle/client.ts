@@ -38,6 +38,7 @@ import {
   type ShapedFields,
 } from '../../transforms/events';
 import { validateEvent } from '../../transforms/schemas';
+import { refuseDemoSchemas } from '../../src/demo/marker';
 import type { Settings } from './generated-types';
 
 export const DEFAULT_RAW_SCHEMA = 'cdp';
@@ -124,10 +125,16 @@ function warehouseKindOf(url: string): Dialect {
   return registry.get(url)?.warehouse.dialect ?? parseWarehouseUrl(url).kind;
 }
 
+/**
+ * Creates the raw tables once per warehouse and schema, after refusing a raw schema the demo made (as `serve`
+ * and `load` refuse it: the next `cdp-lifecycle demo` resets it, dropping the events). Checked with the tables,
+ * so a batch adds no round trip; a refused schema is checked again on the next call.
+ */
 async function ensureTables(wh: Warehouse, schema: string): Promise<void> {
   let done = ensured.get(wh);
   if (!done) ensured.set(wh, (done = new Set()));
   if (done.has(schema)) return;
+  await refuseDemoSchemas(wh, [schema], 'set warehouseUrl to duckdb://./events.duckdb');
   await ensureRawTables(wh, schema);
   done.add(schema);
 }
@@ -288,7 +295,7 @@ export async function landPayloads(
 
 /**
  * actions-core retries any error without a status (it counts as 500): a warehouse that is down should be
- * retried, a setting that can never work (a bad URL or raw schema, a schema of views) should not.
+ * retried, a setting that can never work (a bad URL or raw schema, a schema of views, the demo's) should not.
  */
 function asActionError(err: unknown): unknown {
   if (err instanceof WarehouseUnavailableError) return new RetryableError(err.message, 503);

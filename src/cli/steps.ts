@@ -11,6 +11,7 @@ import { describeInterruption, onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, quoteIdent, schemaNameProblem, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
+import { DEMO_MARKER_TABLE, refuseDemoSchemas } from '../demo/marker';
 import type { CommandContext } from './context';
 import { plural, seconds } from './output';
 import { packageInfo, reportPart, runnerPart, syncPart } from './parts';
@@ -559,23 +560,17 @@ export async function checkTraitColumns(ctx: CommandContext): Promise<void> {
   );
 }
 
-/** Marks a model schema as the demo's: a re-run may recreate it, and a real sync refuses it. */
-export const DEMO_MARKER_TABLE = 'cdp_lifecycle_demo';
-
 /**
  * Refuses to land real events where the demo's are: they would mix with generated users, and the next
  * `cdp-lifecycle demo` resets its schemas, dropping them.
  */
 export async function refuseDemoWarehouse(ctx: CommandContext, wh: Warehouse): Promise<void> {
   // the raw schema events would land in, or the model schema they would be built into
-  for (const schema of [ctx.config.rawSchema, ctx.config.schema]) {
-    if (await wh.tableExists(schema, DEMO_MARKER_TABLE)) {
-      throw new UserError(
-        `The warehouse ${wh.displayUrl} holds the demo (cdp-lifecycle demo made schema ${schema}), which the next demo resets: ` +
-          'land your events in a warehouse of their own, e.g. --warehouse duckdb://./events.duckdb.',
-      );
-    }
-  }
+  await refuseDemoSchemas(
+    wh,
+    [ctx.config.rawSchema, ctx.config.schema],
+    '--warehouse duckdb://./events.duckdb',
+  );
 }
 
 /**

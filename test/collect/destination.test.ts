@@ -12,6 +12,7 @@ import { spawnTs, REPO_ROOT } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { RAW_TABLES, type Warehouse } from '../../src/warehouse';
 import { createTableSql } from '../../src/warehouse/raw-tables';
+import { DEMO_MARKER_TABLE } from '../../src/demo/marker';
 
 const T0 = '2024-05-01T10:00:00.000Z';
 const base = {
@@ -161,6 +162,61 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
       ),
     ).toEqual([]);
   }, 30000);
+
+  it("the demo's raw schema is refused (400, and by testAuthentication), as serve and load refuse it", async () => {
+    // as `cdp-lifecycle demo` leaves it: raw tables and the mark; the next demo drops the schema
+    await wh.exec('create schema demo_raw');
+    await wh.exec(createTableSql(wh.dialect, 'demo_raw', RAW_TABLES.tracks));
+    await wh.exec(`create table demo_raw.${DEMO_MARKER_TABLE} (created_at timestamptz)`);
+    const demo = { ...settings, rawSchema: 'demo_raw' };
+    const message =
+      `The warehouse ${wh.displayUrl} holds the demo (cdp-lifecycle demo made schema demo_raw), which the next demo resets: ` +
+      'land your events in a warehouse of their own, e.g. set warehouseUrl to duckdb://./events.duckdb.';
+    const event = { ...base, messageId: 'dm1', type: 'track', event: 'Real' };
+    await expect(
+      testDestination.testAction('track', {
+        event: event as Partial<SegmentEvent>,
+        settings: demo,
+        useDefaultMappings: true,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'INVALID_SETTINGS', message });
+    await expect(
+      testDestination.testBatchAction('track', {
+        events: [event] as SegmentEvent[],
+        settings: demo,
+        useDefaultMappings: true,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'INVALID_SETTINGS', message });
+    await expect(testDestination.testAuthentication(demo)).rejects.toThrow(
+      `Credentials are invalid:  ${message}`,
+    );
+    expect(await wh.query('select count(*) as n from demo_raw.tracks')).toEqual([{ n: 0 }]);
+    await wh.exec('drop schema demo_raw cascade');
+  });
+
+  it("the demo's mark is looked for once per warehouse and raw schema, with the tables, not per batch", async () => {
+    const once = { ...settings, rawSchema: 'landing_once' };
+    const lookups = jest.spyOn(wh, 'tableExists');
+    const markLookups = () => lookups.mock.calls.filter(([, table]) => table === DEMO_MARKER_TABLE).length;
+    try {
+      for (let i = 0; i < 3; i++) {
+        await testDestination.testBatchAction('track', {
+          events: [{ ...base, messageId: `once-${i}`, type: 'track', event: 'E' }] as SegmentEvent[],
+          settings: once,
+          useDefaultMappings: true,
+        });
+      }
+      expect(markLookups()).toBe(1);
+      expect(await wh.query('select count(*) as n from landing_once.tracks')).toEqual([{ n: 3 }]);
+      // testAuthentication looks again: a demo run there since is found when the destination is set up
+      await wh.exec(`create table landing_once.${DEMO_MARKER_TABLE} (created_at timestamptz)`);
+      await expect(testDestination.testAuthentication(once)).rejects.toThrow(/holds the demo/);
+      expect(markLookups()).toBe(2);
+    } finally {
+      lookups.mockRestore();
+      await wh.exec('drop schema landing_once cascade');
+    }
+  });
 
   it('track: perform lands one row with the slug, the name as sent and JSON columns', async () => {
     await testDestination.testAction('track', {

@@ -15,7 +15,8 @@ import { plural, seconds, shellQuote } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { htmlOption, printReport } from './report';
-import { DEMO_MARKER_TABLE, buildStep, checkProject, syncStep, testStep, todayIn } from '../steps';
+import { buildStep, checkProject, syncStep, testStep, todayIn } from '../steps';
+import { DEMO_MARKER_TABLE } from '../../demo/marker';
 
 /** The real sample beside the checkout (`../shared/datasets/`), as CI and the steering repo lay it out. */
 export const RETAIL_SAMPLE = path.resolve(
