@@ -32,8 +32,11 @@
 {#- The calendar date of a timestamptz in the IANA zone `tz` (a SQL string literal). -#}
 {% macro to_local_date(ts, tz) %}{{ return(adapter.dispatch('to_local_date', 'cdp_lifecycle')(ts, tz)) }}{% endmacro %}
 
+{#- The cast to a timestamp with time zone costs nothing on one, and reads a timestamp without time zone (a
+    table a loader created) in the session's zone, UTC in cdp-lifecycle's sessions: `at time zone` on a
+    timestamp without time zone would convert the other way, from the zone to UTC. -#}
 {% macro default__to_local_date(ts, tz) -%}
-cast(({{ ts }}) at time zone {{ tz }} as date)
+cast(cast(({{ ts }}) as timestamp with time zone) at time zone {{ tz }} as date)
 {%- endmacro %}
 
 {#- DuckDB converts through ICU, about 10x slower than the scan itself; for UTC the date is plain epoch
@@ -44,7 +47,7 @@ cast(({{ ts }}) at time zone {{ tz }} as date)
 {%- if tz == "'UTC'" -%}
 cast(cast('1970-01-01' as date) + cast((epoch_us({{ ts }}) - (((epoch_us({{ ts }}) % 86400000000) + 86400000000) % 86400000000)) // 86400000000 as integer) as date)
 {%- else -%}
-cast(timezone({{ tz }}, {{ ts }}) as date)
+cast(timezone({{ tz }}, cast({{ ts }} as timestamp with time zone)) as date)
 {%- endif -%}
 {%- endmacro %}
 

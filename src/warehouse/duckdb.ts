@@ -244,6 +244,10 @@ async function configure(instance: duckdb.DuckDBInstance): Promise<void> {
     // checkpoint would then merge and rewrite those row groups, which cost more than the model itself. The
     // runner compacts a table instead once its deleted rows pass a threshold (see compactIfBloated).
     await setup.run('SET GLOBAL max_vacuum_tasks = 0');
+    // DuckDB takes the process's zone (TZ) for its session: a raw table whose timestamps have no time zone
+    // (created by a loader) would then be read as local times, and dated by the machine the build runs on.
+    // UTC, as the PostgreSQL sessions are (SPEC 3 stores every timestamp in UTC).
+    await setup.run("SET GLOBAL TimeZone = 'UTC'");
     // The models narrow big tables with `key in (select … from a small work list)`. DuckDB estimates the
     // filtered big side at a fraction of its real size (default selectivities) and then flips the semi-join to
     // hash the big table instead of the list: 4M rows hashed to keep 150k. Without this pass the subquery side

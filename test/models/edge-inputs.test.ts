@@ -7,7 +7,12 @@
  *   the JSON list of every trait instead of its value.
  */
 import { describeEachWarehouse } from '../helpers/warehouses';
-import type { IdentifyRow, ViewRow } from './oracle';
+import type { IdentifyRow, TrackRow, ViewRow } from './oracle';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ensureRawTables, openWarehouse } from '../../src/warehouse';
+import { runCli } from '../helpers/cli';
 import { build, landRaw } from './helpers';
 
 const day = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v)).slice(0, 10);
@@ -51,6 +56,65 @@ describeEachWarehouse('edge inputs', ({ tw }) => {
       await wh.close();
     }
   }, 120000);
+
+  it('dates events of raw tables whose timestamps have no time zone (a loader made them) as UTC instants', async () => {
+    const wh = await tw().open();
+    const raw = 'cdp_edge_naive';
+    try {
+      await ensureRawTables(wh, raw);
+      // every timestamp column of the tables the models read, as a loader that knows no zones creates them
+      for (const table of ['tracks', 'pages', 'screens', 'identifies', 'aliases']) {
+        for (const col of ['timestamp', 'received_at']) {
+          await wh.exec(
+            wh.dialect === 'postgres'
+              ? `alter table ${raw}.${table} alter column "${col}" type timestamp without time zone`
+              : `alter table ${raw}.${table} alter "${col}" type timestamp`,
+          );
+        }
+      }
+      const track = (id: string, user: string, ts: string): TrackRow => ({
+        id,
+        user_id: user,
+        anonymous_id: null,
+        event_text: 'Viewed Item',
+        timestamp: ts,
+        received_at: ts,
+        properties: {},
+      });
+      // 20:00 UTC on April 26 is 05:00 on April 27 in Tokyo (UTC+9); 03:00 UTC on April 27 is 20:00 on April 26
+      // in Los Angeles (UTC-7 in summer time)
+      await landRaw(
+        wh,
+        {
+          tracks: [
+            track('t1', 'utc_evening', '2024-04-26T20:00:00.000Z'),
+            track('t2', 'utc_night', '2024-04-27T03:00:00.000Z'),
+          ],
+        },
+        raw,
+      );
+      const firstSeen = async (tz: string) => {
+        const schema = `lc_edge_naive_${tz === 'UTC' ? 'utc' : tz === 'Asia/Tokyo' ? 'tokyo' : 'la'}`;
+        await build(wh, {
+          schema,
+          rawSchema: raw,
+          vars: { lifecycle__as_of_date: '2024-04-30', lifecycle__timezone: tz },
+        });
+        const rows = await wh.query<{ user_id: string; first: unknown }>(
+          `select user_id, first_seen_date as first from ${schema}.user_lifecycle order by user_id`,
+        );
+        return Object.fromEntries(rows.map((r) => [r.user_id, day(r.first)]));
+      };
+      expect(await firstSeen('UTC')).toEqual({ utc_evening: '2024-04-26', utc_night: '2024-04-27' });
+      expect(await firstSeen('Asia/Tokyo')).toEqual({ utc_evening: '2024-04-27', utc_night: '2024-04-27' });
+      expect(await firstSeen('America/Los_Angeles')).toEqual({
+        utc_evening: '2024-04-26',
+        utc_night: '2024-04-26',
+      });
+    } finally {
+      await wh.close();
+    }
+  }, 180000);
 
   it('reads a plan trait whose name holds JSONPath or JSON Pointer characters as that key', async () => {
     const identify = (id: string, user: string, traits: Record<string, unknown>): IdentifyRow => ({
@@ -96,4 +160,53 @@ describeEachWarehouse('edge inputs', ({ tw }) => {
       await wh.close();
     }
   }, 120000);
+});
+
+describe('a DuckDB build in a process whose TZ is not UTC', () => {
+  it('reads timestamps without time zone as UTC, whatever the TZ of the process', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-naive-tz-'));
+    const url = `duckdb://${path.join(dir, 'w.duckdb')}`;
+    try {
+      let wh = await openWarehouse(url);
+      try {
+        await ensureRawTables(wh, 'cdp');
+        for (const table of ['tracks', 'pages', 'screens', 'identifies', 'aliases'])
+          for (const col of ['timestamp', 'received_at'])
+            await wh.exec(`alter table cdp.${table} alter "${col}" type timestamp`);
+        // 14:30 UTC on April 26 is 23:30 that day in Tokyo; read as Los Angeles time it would be 06:30 on the 27th
+        await landRaw(wh, {
+          tracks: [
+            {
+              id: 't1',
+              user_id: 'afternoon',
+              anonymous_id: null,
+              event_text: 'Viewed Item',
+              timestamp: '2024-04-26T14:30:00.000Z',
+              received_at: '2024-04-26T14:30:00.000Z',
+              properties: {},
+            },
+          ],
+        });
+      } finally {
+        await wh.close();
+      }
+      const vars = { lifecycle__as_of_date: '2024-04-30', lifecycle__timezone: 'Asia/Tokyo' };
+      const res = await runCli(['build', '--warehouse', url, '--vars', JSON.stringify(vars)], {
+        env: { TZ: 'America/Los_Angeles' },
+      });
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      wh = await openWarehouse(url);
+      try {
+        const rows = await wh.query<{ first: unknown }>(
+          `select first_seen_date as first from lifecycle.user_lifecycle where user_id = 'afternoon'`,
+        );
+        expect(rows.map((r) => day(r.first))).toEqual(['2024-04-26']);
+      } finally {
+        await wh.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180000);
 });
