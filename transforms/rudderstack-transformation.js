@@ -28,9 +28,15 @@ const NON_ACTIVITY_EVENTS = [
   'Subscription Renewed',
 ];
 
+// The collector removes U+0000 from every text it lands (SQL texts cannot hold it): compared the same way,
+// 'qa-bot\u0000' is the internal user it lands as, and 'Email Opened\u0000' the listed event.
+function withoutNul(text) {
+  return text.split('\u0000').join('');
+}
+
 function normalise(value) {
   if (typeof value === 'number') return String(value);
-  return typeof value === 'string' ? value.trim().toLowerCase() : '';
+  return typeof value === 'string' ? withoutNul(value).trim().toLowerCase() : '';
 }
 
 const internalIds = new Set(INTERNAL_USER_IDS.map(normalise));
@@ -67,7 +73,8 @@ export function transformEvent(event, metadata) {
   const props = event.properties;
   const mergeable =
     props === undefined || props === null || (typeof props === 'object' && !Array.isArray(props));
-  if (event.type === 'track' && nonActivity.has(event.event) && mergeable) {
+  const name = typeof event.event === 'string' ? withoutNul(event.event) : event.event;
+  if (event.type === 'track' && nonActivity.has(name) && mergeable) {
     event.properties = Object.assign({}, props, {
       non_activity: true,
       non_activity_reason: 'listed in NON_ACTIVITY_EVENTS',

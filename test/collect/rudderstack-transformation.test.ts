@@ -19,6 +19,19 @@ describe('RudderStack user transformation', () => {
     ).toBeUndefined();
   });
 
+  it('compares ids, emails and event names without U+0000, as the collector lands them', () => {
+    expect(transformEvent({ type: 'track', event: 'A', userId: 'qa-bot\u0000' }, metadata)).toBeUndefined();
+    expect(
+      transformEvent(
+        { type: 'identify', userId: 'u1', traits: { email: 'ann@example.com\u0000' } },
+        metadata,
+      ),
+    ).toBeUndefined();
+    expect(
+      transformEvent({ type: 'track', event: 'Email Opened\u0000', userId: 'u5' }, metadata),
+    ).toMatchObject({ event: 'Email Opened\u0000', properties: { non_activity: true } });
+  });
+
   it('matches numeric ids, alias previous ids and only the user own email', () => {
     const withIds = load({ INTERNAL_USER_IDS: ['12345'] });
     expect(
