@@ -6,6 +6,7 @@ import { mergeConfig, type ModelConfig, type ModelNode, type Project } from './p
 import { installFilters, pyStr, truthy } from './filters';
 import { PyJsonValueError, pyJsonDumps } from './pyjson';
 import { createModules, PyDateTime } from './pymodules';
+import { pythonMethod } from './pymethods';
 
 export type TargetType = 'duckdb' | 'postgres' | 'snowflake' | 'bigquery' | 'redshift';
 export const TARGET_TYPES: readonly TargetType[] = [
@@ -192,6 +193,10 @@ function patchNunjucks(): void {
       throw new Error(
         `cannot read "${String(val)}" of something undefined (a name that is not defined, or a missing attribute), which Jinja2 and dbt refuse too`,
       );
+    if (activeRenders > 0) {
+      const py = pythonMethod(obj, val);
+      if (py) return py;
+    }
     const found = lookup(obj, val);
     const own = obj === null || obj === undefined ? undefined : (obj as Record<string, unknown>)[val];
     return typeof found === 'function' &&
