@@ -278,13 +278,23 @@ describe('cdp-lifecycle demo', () => {
         c.name === 'id' ? 'm1' : c.name === 'received_at' ? new Date() : null,
       );
       await wh.insertRows('cdp', 'tracks', RAW_TABLES.tracks.columns, [row]);
+      // every kind of call counts, not only tracks
+      for (const [id, table] of [
+        ['i1', 'identifies'],
+        ['p1', 'pages'],
+      ] as const) {
+        const r = RAW_TABLES[table].columns.map((c) =>
+          c.name === 'id' ? id : c.name === 'received_at' ? new Date() : null,
+        );
+        await wh.insertRows('cdp', table, RAW_TABLES[table].columns, [r]);
+      }
     } finally {
       await wh.close();
     }
     const r = await runCli(['demo', '--warehouse', `duckdb://${file}`], { cwd: dir });
     expectExit(r, 1);
     expect(r.stderr).toMatch(
-      /already holds 1 collected event in schema cdp that the demo did not write: give the demo its own file/,
+      /already holds 3 collected events in schema cdp that the demo did not write: give the demo its own file/,
     );
 
     // Nor a schema holding models and sync state the demo did not build, even with no raw events.

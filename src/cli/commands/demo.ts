@@ -7,6 +7,7 @@ import {
   listRelations,
   parseWarehouseUrl,
   quoteIdent,
+  RAW_TABLES,
   type Warehouse,
 } from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
@@ -76,9 +77,13 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
   const isDemo = await wh.tableExists(schema, DEMO_MARKER_TABLE);
   if (!isDemo) {
     const raw = await listRelations(wh, rawSchema);
-    if (raw.some((r) => r.name === 'tracks' && !r.view)) {
+    // every call table, so that the count says how much would be lost (identifies and pages count too)
+    const calls = raw.filter(
+      (r) => !r.view && r.name !== RAW_TABLES.rejected_events.name && Object.hasOwn(RAW_TABLES, r.name),
+    );
+    if (calls.length > 0) {
       const [{ n }] = await wh.query<{ n: number }>(
-        `select count(*) as n from ${quoteIdent(rawSchema)}.tracks`,
+        `select ${calls.map((r) => `(select count(*) from ${quoteIdent(rawSchema)}.${quoteIdent(r.name)})`).join(' + ')} as n`,
       );
       if (Number(n) > 0) {
         throw new UserError(
