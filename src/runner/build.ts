@@ -783,6 +783,13 @@ async function checkSources(parsed: ParsedProject, wh: Warehouse, models: string
     );
   }
   if (missing.length === 0) return;
+  // No other process can land events in an in-memory DuckDB: "land events there first" would send the user
+  // to serve or load, whose events go to another, equally new, memory.
+  if (wh.dialect === 'duckdb' && wh.displayUrl === 'duckdb://:memory:') {
+    throw new UserError(
+      `The source tables do not exist in duckdb://:memory:, a database that starts empty and ends with this command: point --warehouse at the DuckDB file your events were landed in, e.g. duckdb://./lifecycle.duckdb.`,
+    );
+  }
   // A whole schema missing is one mistake (a typo in --raw-schema), not a list of absent tables.
   const schemas = await listSchemas(wh);
   const absent = [...new Set([...read.values()].map((e) => e.schema))].filter((s) => !schemas.includes(s));

@@ -701,6 +701,14 @@ describe('cli error manners', () => {
     expect(other.stderr).not.toMatch(/hint:/);
   });
 
+  it('says that an in-memory DuckDB holds no events, rather than to land them there first', async () => {
+    const r = await inProcess(['build', '--warehouse', 'duckdb://:memory:']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([
+      'error: The source tables do not exist in duckdb://:memory:, a database that starts empty and ends with this command: point --warehouse at the DuckDB file your events were landed in, e.g. duckdb://./lifecycle.duckdb.',
+    ]);
+  });
+
   it('warns when a stray early date stretches the daily models, and not otherwise', async () => {
     const events = path.join(dir, 'early.ndjson');
     const url = `duckdb://${path.join(dir, 'early.duckdb')}`;
