@@ -430,14 +430,24 @@ export class PostgresWarehouse implements Warehouse {
           `Another process is running ${what} on ${this.displayUrl}${who}: wait for it to finish, then run again.`,
         );
       }
-      // An idle connection can be ended under the work (idle_session_timeout, a proxy's idle timeout), which
-      // would release the lock silently: a trivial query now and then keeps it busy.
-      // A failed beat means the connection, and the lock with it, is gone: the work is told (HeldLock.lost).
+      // The connection, and the lock with it, can end under the work: the work is told (HeldLock.lost) as
+      // soon as the driver sees it end, idle as it is (the server ending the backend, pg_terminate_backend, a
+      // reset socket), so that a build stops before its next model rather than run on beside the next run
+      // that takes the lock.
       let lost: string | null = null;
+      const onError = (err: unknown) => {
+        lost ??= errorMessage(err).split('\n')[0];
+      };
+      const onEnd = () => {
+        lost ??= 'the server closed it';
+      };
+      c.on('error', onError);
+      c.on('end', onEnd);
+      // An idle connection can be ended under the work (idle_session_timeout, a proxy's idle timeout), which
+      // would release the lock: a trivial query now and then keeps it busy, and a failed beat tells of a
+      // connection lost without a word (a network fault).
       const beat = setInterval(() => {
-        c.query('select 1').catch((err: unknown) => {
-          lost ??= errorMessage(err).split('\n')[0];
-        });
+        c.query('select 1').catch(onError);
       }, PostgresWarehouse.lockHeartbeatMs);
       beat.unref();
       try {
@@ -446,6 +456,8 @@ export class PostgresWarehouse implements Warehouse {
         return { error };
       } finally {
         clearInterval(beat);
+        c.off('error', onError);
+        c.off('end', onEnd);
         await c.query('select pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
       }
     });
