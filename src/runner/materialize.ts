@@ -177,7 +177,7 @@ export async function buildSwap(
   }
   const rows = kind === 'table' ? await countRows(wh, schema, tmp) : null;
   try {
-    await wh.transaction(async (tx) => {
+    await swapRetryingDeadlock(wh, schema, name, notes, async (tx, swapNotes) => {
       const old = await relationKind(tx, schema, name);
       // A view whose columns keep their names and types is replaced in place: the same object, so the views
       // over it (an analyst's, whoever owns them) are not touched at all. Otherwise it is swapped like a table.
@@ -189,7 +189,7 @@ export async function buildSwap(
       if (replaced) {
         await tx.exec(dropSql(tx, 'view', schema, tmp));
       } else if (old && tx.dialect === 'postgres') {
-        await swapKeepingDependents(tx, old, kind, schema, name, notes);
+        await swapKeepingDependents(tx, old, kind, schema, name, swapNotes);
       } else {
         if (old) await tx.exec(dropSql(tx, old, schema, name));
         await tx.exec(`alter ${kind} ${rel(schema, tmp)} rename to ${quoteIdent(name)}`);
@@ -202,6 +202,40 @@ export async function buildSwap(
     throw err;
   }
   return rows;
+}
+
+/** PostgreSQL's deadlock_detected. */
+const DEADLOCK = '40P01';
+
+/**
+ * Runs the transaction that puts `name` in place, once more if PostgreSQL ended it to break a deadlock with
+ * another session. The swap locks the views over the relation before the relation, as their readers do, but a
+ * transaction that read the relation itself and then a view over it (or a materialized view's reader) takes
+ * them the other way round; when the build is the one stopped, everything it did was rolled back and the other
+ * session goes on, so the swap is tried again. `notes` receives those of the try that committed.
+ */
+async function swapRetryingDeadlock(
+  wh: Warehouse,
+  schema: string,
+  name: string,
+  notes: string[],
+  swap: (tx: SqlRunner, notes: string[]) => Promise<void>,
+): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    const these: string[] = [];
+    try {
+      await wh.transaction((tx) => swap(tx, these));
+      notes.push(...these);
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== DEADLOCK) throw err;
+      if (tries < 2) continue;
+      throw new Error(
+        `deadlock detected twice while putting ${rel(schema, name)} in place, with sessions reading it or the views over it: run the build again`,
+        { cause: err },
+      );
+    }
+  }
 }
 
 /** A view or materialized view that selects from a PostgreSQL relation, as the catalog describes it. */
@@ -315,7 +349,11 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
   }));
 }
 
-/** Runs one statement in a savepoint: null, or the error's first line when it failed (the transaction goes on). */
+/**
+ * Runs one statement in a savepoint: null, or the error's first line when it failed (the transaction goes on).
+ * A lock it could not get (a deadlock, the role's lock_timeout) is no answer about the statement: that error
+ * ends the transaction (see swapRetryingDeadlock).
+ */
 async function attempt(tx: SqlRunner, sql: string): Promise<string | null> {
   await tx.exec('savepoint cdp_attempt');
   try {
@@ -324,6 +362,8 @@ async function attempt(tx: SqlRunner, sql: string): Promise<string | null> {
     return null;
   } catch (err) {
     await tx.exec('rollback to savepoint cdp_attempt');
+    const code = (err as { code?: unknown }).code;
+    if (code === DEADLOCK || code === '55P03') throw err;
     return errorMessage(err).split('\n')[0];
   }
 }
@@ -352,6 +392,17 @@ async function swapKeepingDependents(
   notes: string[],
 ): Promise<void> {
   const dependents = await dependentsOf(tx, schema, name);
+  // A query locks a view before what the view reads. Renaming the relation first, then replacing the views
+  // over it, took the locks the other way round: a reader that came while the swap waited for an earlier one
+  // held the view and waited for the relation, which the swap held while it waited for the view (`deadlock
+  // detected`, the build or the reader stopped). So each view over it is locked first, outermost first (a
+  // view over a view before that view), as its readers lock them: by replacing it with its own definition,
+  // which locks what it reads only as a reader does (a `lock table` on a view would lock every table under it
+  // against readers and writers). One the build's role may not replace is left to the drop below, as before.
+  for (const d of [...dependents].reverse()) {
+    if (d.kind === 'v')
+      await attempt(tx, `create or replace view ${d.qualified}${withOptions(d)} as ${d.definition}`);
+  }
   const backup = suffixedName(name, '__dbt_bak');
   const oldBackup = await relationKind(tx, schema, backup);
   if (oldBackup) await tx.exec(dropSql(tx, oldBackup, schema, backup));
