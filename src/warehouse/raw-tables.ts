@@ -123,6 +123,13 @@ export function createTableSql(dialect: Dialect, schema: string, table: TableSpe
  * Creates the raw schema and every landing table if missing (idempotent, safe to call on every start).
  * Timestamps stay nullable except `received_at`, which the collector always sets.
  *
+ * On PostgreSQL only the missing tables are created, looked up in the catalog first, as ensureSchema does for
+ * the schema: PostgreSQL checks CREATE on the schema even for `create table if not exists` of a table that
+ * exists, and a loader role is often given only USAGE on the schema and INSERT on tables another role created.
+ * Each table found takes an insert of no rows instead, which PostgreSQL refuses as it would the first event (a
+ * role without INSERT, a read-only database or standby): `serve` then fails at start, as it did when the
+ * create statement refused, not on every event it takes.
+ *
  * On PostgreSQL, two sessions creating the same table at once both pass `if not exists` and one fails on the
  * catalog's unique index (`type "tracks" already exists`): the first events a destination receives arrive in
  * parallel calls, and a collector may start beside it. So the creation runs in a transaction holding an
@@ -130,10 +137,17 @@ export function createTableSql(dialect: Dialect, schema: string, table: TableSpe
  */
 export async function ensureRawTables(db: Warehouse, rawSchema: string): Promise<void> {
   const create = async (tx: SqlRunner): Promise<void> => {
-    await checkRawShape(tx, rawSchema);
+    const existing = await checkRawShape(tx, rawSchema);
     await ensureSchema(tx, rawSchema);
     for (const table of Object.values(RAW_TABLES)) {
-      await tx.exec(createTableSql(tx.dialect, rawSchema, table));
+      // (DuckDB has no privileges, and its information_schema spans every attached catalog: there the
+      // statement's `if not exists` decides, as before)
+      if (tx.dialect === 'postgres' && existing.has(table.name)) {
+        const cols = table.columns.map((c) => quoteIdent(c.name));
+        await tx.exec(
+          `insert into ${qualify(rawSchema, table.name)} (${cols.join(', ')}) select ${cols.map(() => 'null').join(', ')} where false`,
+        );
+      } else await tx.exec(createTableSql(tx.dialect, rawSchema, table));
     }
   };
   if (db.dialect !== 'postgres') return create(db);
@@ -149,9 +163,9 @@ export async function ensureRawTables(db: Warehouse, rawSchema: string): Promise
  * Refuses a raw schema whose landing tables exist in another shape, before anything is created or written:
  * `create table if not exists` passes over a view or a table of the same name, and the first write would then
  * fail on every event (the views of docs/warehouse-destinations.md over a destination's tables, or the
- * destination's own flattened tables).
+ * destination's own flattened tables). Returns the names of the tables and views the schema holds.
  */
-async function checkRawShape(db: SqlRunner, rawSchema: string): Promise<void> {
+async function checkRawShape(db: SqlRunner, rawSchema: string): Promise<Set<string>> {
   const rows = await db.query<{ table_name: string; table_type: string; column_name: string | null }>(
     db.dialect === 'postgres'
       ? `select r.table_name, r.table_type, a.attname as column_name
@@ -193,4 +207,5 @@ async function checkRawShape(db: SqlRunner, rawSchema: string): Promise<void> {
       `The raw schema ${rawSchema} holds tables of another shape (${lacking.join('; ')}): collect or load into a schema of your own (--raw-schema); a warehouse destination's tables are read through the views of docs/warehouse-destinations.md.`,
     );
   }
+  return new Set(found.keys());
 }
