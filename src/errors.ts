@@ -35,6 +35,53 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/**
+ * The grant a PostgreSQL permission error (42501) calls for, as the warehouse worked it out from the statement
+ * refused and the catalog (see src/warehouse/privileges.ts): `grant create on schema cdp to loader`.
+ */
+export interface MissingPrivilege {
+  /** The role refused (current_user), quoted as SQL needs it. */
+  role: string;
+  kind: 'schema' | 'table' | 'database';
+  /** The schema, table (schema.table) or database as the catalog names it, unquoted. */
+  object: string;
+  /** The same, as SQL names it (quoted where it must be). */
+  name: string;
+  /** The statement that gives it, without a final period. */
+  grant: string;
+}
+
+const missingPrivileges = new WeakMap<object, MissingPrivilege>();
+
+/** Records on the driver's error what it calls for (the warehouse does, when it can tell). */
+export function noteMissingPrivilege(err: object, privilege: MissingPrivilege): void {
+  missingPrivileges.set(err, privilege);
+}
+
+function findMissingPrivilege(err: unknown): { on: object; privilege: MissingPrivilege } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const privilege = missingPrivileges.get(e);
+    if (privilege) return { on: e, privilege };
+  }
+  return undefined;
+}
+
+/** The grant a permission error calls for, if known; looks through causes, as callers wrap. */
+export function missingPrivilege(err: unknown): MissingPrivilege | undefined {
+  return findMissingPrivilege(err)?.privilege;
+}
+
+/**
+ * Names another grant for a permission error whose grant is known, when the work that met it knows it needs more
+ * than the statement refused did (a sync needs USAGE and CREATE on its schema, whichever statement was refused).
+ */
+export function replaceGrant(err: unknown, grant: (p: MissingPrivilege) => string | undefined): void {
+  const found = findMissingPrivilege(err);
+  const next = found && grant(found.privilege);
+  if (found && next !== undefined) missingPrivileges.set(found.on, { ...found.privilege, grant: next });
+}
+
 /** What a PostgreSQL refusal caused by the database's or role's set-up asks to change (see warehouseRefusal). */
 interface Refusal {
   /** The warehouse's message, first line. */
@@ -78,7 +125,9 @@ function findRefusal(err: unknown): Refusal | undefined {
       };
     }
     if (code === '42501') {
+      // the grant, when the warehouse could tell which; else the ways round it
       const fix =
+        missingPrivileges.get(e)?.grant ??
         "let it own the raw and model schemas, or grant what the message names (see the README's PostgreSQL role)";
       return {
         why,

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { UsageError, UserError, errorMessage } from '../errors';
+import { UsageError, UserError, errorMessage, replaceGrant } from '../errors';
 import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { defragment } from '../warehouse/fragmentation';
@@ -345,7 +345,25 @@ async function keylessDestinations(
 export async function checkSyncDestination(opts: SyncOptions): Promise<void> {
   if (opts.name || opts.writeKey) return;
   const host = resolveHost(opts);
-  await keylessDestinations(opts.warehouse, opts.schema, opts, host === null ? null : new URL(host).host);
+  try {
+    await keylessDestinations(opts.warehouse, opts.schema, opts, host === null ? null : new URL(host).host);
+  } catch (err) {
+    throw namesSyncGrant(err, opts.schema);
+  }
+}
+
+/**
+ * A sync keeps its tables in the model schema and writes a work table there on every run, dry runs too: a
+ * role refused on that schema needs `usage, create` on it (the README's PostgreSQL role), whichever of the two
+ * the statement refused lacked, so the message names both rather than one now and the other next run.
+ */
+function namesSyncGrant(err: unknown, schema: string): unknown {
+  replaceGrant(err, (p) =>
+    p.kind === 'schema' && p.object === schema
+      ? `grant usage, create on schema ${p.name} to ${p.role}`
+      : undefined,
+  );
+  return err;
 }
 
 /**
@@ -356,6 +374,8 @@ export async function checkSyncDestination(opts: SyncOptions): Promise<void> {
 async function syncThenTidy(opts: SyncOptions): Promise<SyncSummary> {
   try {
     return await syncUnlocked(opts);
+  } catch (err) {
+    throw namesSyncGrant(err, opts.schema);
   } finally {
     if (opts.warehouse.dialect === 'duckdb') {
       // a table not made yet (the sync stopped before) fails the storage query, and is passed over like one

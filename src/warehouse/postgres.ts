@@ -7,7 +7,14 @@ import knexFactory, { type Knex } from 'knex';
 import type { Client as PgClient, PoolClient, CustomTypesConfig } from 'pg';
 import { types as pgTypes } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
+import {
+  UserError,
+  WarehouseUnavailableError,
+  errorMessage,
+  missingPrivilege,
+  noteMissingPrivilege,
+} from '../errors';
+import { diagnosePrivilege } from './privileges';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
 import { pgRelations, qualify, quoteIdent } from './types';
 
@@ -88,17 +95,62 @@ function csvField(col: ColumnSpec, v: InsertValue): string {
   return '"' + s.replace(/"/g, '""') + '"';
 }
 
+/** The statement a permission error (42501) refused, for explainRefusal to work out the grant it needs. */
+const refusedStatements = new WeakMap<object, string>();
+
+function isPermissionError(err: unknown): err is Error {
+  return err instanceof Error && (err as { code?: unknown }).code === '42501';
+}
+
+function noteStatement(err: unknown, sql: string): void {
+  if (isPermissionError(err) && !refusedStatements.has(err)) refusedStatements.set(err, sql);
+}
+
+/**
+ * When `err` is (or wraps) a permission error, asks the catalog on `client`, once the statement and its
+ * transaction have ended, which grant it calls for, and notes it on the error (see diagnosePrivilege), for the
+ * CLI to name. Never throws: a question that fails leaves the warehouse's message as it is.
+ */
+async function explainRefusal(client: PoolClient, err: unknown): Promise<void> {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const sql = refusedStatements.get(e);
+    if (sql === undefined || !isPermissionError(e) || missingPrivilege(e)) continue;
+    try {
+      const found = await diagnosePrivilege(
+        async (q, params) => (await client.query(q, params)).rows as Array<Record<string, unknown>>,
+        e.message,
+        sql,
+      );
+      if (found) noteMissingPrivilege(e, found);
+    } catch {
+      // the connection broke, or the server is too old for a function used: the message stays as it is
+    }
+    return;
+  }
+}
+
 class PgRunner implements SqlRunner {
   readonly dialect = 'postgres' as const;
   constructor(protected readonly client: PoolClient) {}
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const res = await this.client.query(sql, params ? [...params] : undefined);
-    return res.rows as T[];
+    try {
+      const res = await this.client.query(sql, params ? [...params] : undefined);
+      return res.rows as T[];
+    } catch (err) {
+      noteStatement(err, sql);
+      throw err;
+    }
   }
 
   async exec(sql: string): Promise<void> {
-    await this.client.query(sql);
+    try {
+      await this.client.query(sql);
+    } catch (err) {
+      noteStatement(err, sql);
+      throw err;
+    }
   }
 
   async insertRows(
@@ -109,9 +161,8 @@ class PgRunner implements SqlRunner {
   ): Promise<number> {
     if (rows.length === 0) return 0;
     const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
-    const copy = this.client.query(
-      copyFrom(`COPY ${qualify(schema, table)} (${cols}) FROM STDIN WITH (FORMAT csv)`),
-    );
+    const sql = `COPY ${qualify(schema, table)} (${cols}) FROM STDIN WITH (FORMAT csv)`;
+    const copy = this.client.query(copyFrom(sql));
     const CHUNK = 2000;
     function* lines(): Generator<string> {
       for (let i = 0; i < rows.length; i += CHUNK) {
@@ -129,7 +180,12 @@ class PgRunner implements SqlRunner {
         yield buf;
       }
     }
-    await pipeline(Readable.from(lines()), copy);
+    try {
+      await pipeline(Readable.from(lines()), copy);
+    } catch (err) {
+      noteStatement(err, sql);
+      throw err;
+    }
     return rows.length;
   }
 }
@@ -293,6 +349,8 @@ export class PostgresWarehouse implements Warehouse {
     try {
       return await fn(client);
     } catch (err) {
+      // (a transaction has rolled back by now, so the connection can still answer)
+      await explainRefusal(client, err);
       if (isConnectionError(err) && !(err instanceof WarehouseUnavailableError)) {
         throw new WarehouseUnavailableError(
           `Lost the connection to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}`,
@@ -390,6 +448,14 @@ export class PostgresWarehouse implements Warehouse {
       }
       await client.query('COMMIT');
       inTransaction = false;
+    } catch (err) {
+      if (isPermissionError(err)) {
+        noteStatement(err, sql);
+        if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+        inTransaction = false;
+        await explainRefusal(client, err);
+      }
+      throw err;
     } finally {
       // A failure, or a reader that stops early (a sync refused by its CDP breaks out of its loop): the
       // transaction is ended here, else the pool hands the next query a connection still inside it, where its

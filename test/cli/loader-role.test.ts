@@ -16,6 +16,7 @@ import { expectExit, sampleEvents } from './fake-cdp';
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
 const db = `cdpl_loader_${suffix}`;
 const role = `cdpl_loader_${suffix}`;
+const usageOnly = `cdpl_noinsert_${suffix}`;
 
 (pgEnabled() ? describe : describe.skip)(
   'a loader role with USAGE on the raw schema and INSERT on its tables',
@@ -24,7 +25,7 @@ const role = `cdpl_loader_${suffix}`;
     let url: string;
     beforeAll(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-loader-role-'));
-      await pgAdmin([`create database ${db}`, `create role ${role} login`]);
+      await pgAdmin([`create database ${db}`, `create role ${role} login`, `create role ${usageOnly} login`]);
       await pgAdmin(
         ['revoke create on schema public from public', `revoke create on database ${db} from public`],
         pgDatabaseUrl(db),
@@ -37,13 +38,21 @@ const role = `cdpl_loader_${suffix}`;
         await owner.close();
       }
       await pgAdmin(
-        [`grant usage on schema cdp to ${role}`, `grant insert on all tables in schema cdp to ${role}`],
+        [
+          `grant usage on schema cdp to ${role}`,
+          `grant insert on all tables in schema cdp to ${role}`,
+          `grant usage on schema cdp to ${usageOnly}`,
+        ],
         pgDatabaseUrl(db),
       );
       url = pgDatabaseUrl(db, role);
     });
     afterAll(async () => {
-      await pgAdmin([`drop database if exists ${db} with (force)`, `drop role if exists ${role}`]);
+      await pgAdmin([
+        `drop database if exists ${db} with (force)`,
+        `drop role if exists ${role}`,
+        `drop role if exists ${usageOnly}`,
+      ]);
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
@@ -106,6 +115,17 @@ const role = `cdpl_loader_${suffix}`;
         await exited;
       }
       expect(err).not.toMatch(/error:|permission denied/);
+    });
+
+    it('a loader without INSERT is refused when serve starts, not on each event, with the grant it lacks', async () => {
+      const r = await runCli(['serve', '--warehouse', pgDatabaseUrl(db, usageOnly), '--port', '0'], {
+        cwd: dir,
+        env: { ...process.env, LIFECYCLE_WRITE_KEYS: 'k' },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([
+        `error: The warehouse role lacks a privilege (permission denied for table tracks): grant insert on cdp.tracks to ${usageOnly}.`,
+      ]);
     });
   },
 );

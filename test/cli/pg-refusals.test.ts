@@ -63,12 +63,19 @@ const role = `cdpl_nogrant_${suffix}`;
         'create schema lc_sync',
         `grant usage on schema lc_sync to ${role}`,
         'create table lc_sync.user_lifecycle (user_id text, lifecycle_status text)',
+        // models another role built, which this role may read but not add its sync tables to
+        'create schema lc_usage',
+        `grant usage on schema lc_usage to ${role}`,
       ],
       pgDatabaseUrl(guarded),
     );
     const admin = await openWarehouse(pgDatabaseUrl(guarded));
     try {
       await ensureRawTables(admin, 'cdp_seen');
+      // raw tables in a schema the role may not even look into
+      await ensureRawTables(admin, 'cdp_hidden');
+      await writeUserLifecycle(admin, 'lc_usage', makeUsers(2));
+      await admin.exec(`grant select on all tables in schema lc_usage to ${role}`);
       // models and sync tables a DBA created for the role, granting it their use but keeping them
       await admin.exec('create schema lc_granted');
       // use of the schema and of its tables, and CREATE for the sync's work tables: not their ownership
@@ -147,6 +154,35 @@ const role = `cdpl_nogrant_${suffix}`;
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
     expect(errors.join('\n')).toMatch(/permission denied for table/);
     expect(r.stderr).not.toMatch(/does not exist|do not exist/);
+    // with the grant that lets it read the table named
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `permission denied for table (\\w+): the role lacks a privilege: grant select on cdp_seen\\.\\1 to ${role}\\.`,
+      ),
+    );
+  });
+
+  it('a build that may not look into the raw schema names the grant of USAGE on it', async () => {
+    const r = await runCli(
+      [
+        'build',
+        '--warehouse',
+        pgDatabaseUrl(guarded, role),
+        '--raw-schema',
+        'cdp_hidden',
+        '--vars',
+        '{"lifecycle__as_of_date": "2024-03-31"}',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `permission denied for schema cdp_hidden: the role lacks a privilege: grant usage on schema cdp_hidden to ${role}\\.`,
+      ),
+    );
   });
 
   it("demo does not take another role's table it may not read for an empty schema, and drops nothing", async () => {
@@ -204,12 +240,37 @@ const role = `cdpl_nogrant_${suffix}`;
     );
   });
 
-  it('a role without a grant', async () => {
+  it('a role without a grant is told the grant: here USAGE and CREATE on the raw schema, to make its tables', async () => {
     const r = await runCli(['load', events, '--warehouse', pgDatabaseUrl(guarded, role)], { cwd: dir });
     expect(r.code).toBe(1);
     expectOneSentence(
       r.stderr,
-      /^error: The warehouse role lacks a privilege \(permission denied for schema cdp\): let it own the raw and model schemas/,
+      new RegExp(
+        `^error: The warehouse role lacks a privilege \\(permission denied for schema cdp\\): grant usage, create on schema cdp to ${role}\\.$`,
+      ),
+    );
+  });
+
+  it('sync with USAGE alone on the model schema names the grant its README section names: usage, create', async () => {
+    const r = await runCli(
+      [
+        'sync',
+        '--to',
+        'segment',
+        '--dry-run',
+        '--warehouse',
+        pgDatabaseUrl(guarded, role),
+        '--schema',
+        'lc_usage',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      new RegExp(
+        `^error: The warehouse role lacks a privilege \\(permission denied for schema lc_usage\\): grant usage, create on schema lc_usage to ${role}\\.$`,
+      ),
     );
   });
 });
