@@ -326,9 +326,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   }
   const schemasMade = new Set<string>();
   let grantsNoted = false;
-  // Set when the warehouse refuses every write (a read-only database or role): the models after it are
-  // skipped, not tried, and still recorded (run_results.json lists them as dbt does).
+  // Set when the warehouse refuses every write (a read-only database or role), or refuses to create a schema
+  // the models build into (a role without CREATE on the database): the models after it are skipped, not tried,
+  // and still recorded (run_results.json lists them as dbt does).
   let refusedBy: ModelResult | undefined;
+  let refusedWhat = '';
   // The unselected views that exist now: only these may be rebuilt after the selected models (see
   // restoreDroppedViews), so that a partial build never creates a view nobody asked for.
   const viewsBefore = await existingUnselectedViews(parsed, wh, todo);
@@ -354,7 +356,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
     const brokenUpstream = g.refs.find((r) => failed.has(r));
     if (refusedBy) {
       result.status = 'skipped';
-      result.message = `skipped because the warehouse refused to write ${refusedBy.name}`;
+      result.message = `skipped because the warehouse refused ${refusedWhat}`;
       failed.add(name);
     } else if (brokenUpstream || (opts.failFast && failed.size > 0)) {
       result.status = 'skipped';
@@ -368,6 +370,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
       if (root) failedRoot.set(name, root);
       failed.add(name);
     } else {
+      // what the warehouse refused, when it stops the build (see refusedBy)
+      let stops: string | undefined;
       try {
         const schema = relation.schema;
         const ident = relation.identifier;
@@ -376,7 +380,20 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
           result.compiledSql = compileModel(parsed, name, false, cache);
         } else {
           if (!schemasMade.has(schema)) {
-            await ensureSchema(wh, schema);
+            // once per schema, before its first model: a refusal (no CREATE on the database) stops the build
+            // below, as every model after would meet it
+            try {
+              await runWarehouse(
+                name,
+                g.node.file,
+                wh.dialect,
+                () => ensureSchema(wh, schema),
+                `creating schema ${schema}`,
+              );
+            } catch (err) {
+              if (refusalFix(err)) stops = `to create schema ${schema}`;
+              throw err;
+            }
             schemasMade.add(schema);
           }
           const configured = configSteps(parsed, name, g.node, cfg, schema, ident, materialized);
@@ -512,7 +529,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         const refusal = refusalFix(err);
         if (refusal) result.message = `${result.message.replace(/\.$/, '')}: ${refusal.fix}.`;
         // a read-only database or role refuses every model alike: stop at the first
-        if (refusal?.stopsEverything) refusedBy = result;
+        if (refusal?.stopsEverything) stops ??= `to write ${name}`;
+        if (stops !== undefined) {
+          refusedBy = result;
+          refusedWhat = stops;
+        }
         failed.add(name);
       }
     }
@@ -523,9 +544,9 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   }
   if (refusedBy) {
     const res: BuildResult = { success: false, models: results, ms: Date.now() - started };
-    opts.progress?.stop(`stopped at ${refusedBy.name}: the warehouse refuses writes`);
+    opts.progress?.stop(`stopped at ${refusedBy.name}: the warehouse refused ${refusedWhat}`);
     // one sentence on what to change: every skipped model would say the same
-    throw new BuildFailedError(refusedBy.message ?? `the warehouse refused to write ${refusedBy.name}`, res);
+    throw new BuildFailedError(refusedBy.message ?? `the warehouse refused ${refusedWhat}`, res);
   }
   await restoreDroppedViews(parsed, wh, todo, viewsBefore, failed, results, opts.onModel);
   const res: BuildResult = { success: failed.size === 0, models: results, ms: Date.now() - started };

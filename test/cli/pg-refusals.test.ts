@@ -121,7 +121,7 @@ const role = `cdpl_nogrant_${suffix}`;
     expect(r.code).toBe(1);
     expectOneSentence(
       r.stderr,
-      /^error: model \w+ \(.*\) failed on postgres: cannot execute .* in a read-only transaction: the database or role is read-only .*, so point --warehouse at the primary with a role that may write\.$/,
+      /^error: model \w+ \(.*\) failed on postgres creating schema lifecycle: cannot execute CREATE SCHEMA in a read-only transaction: the database or role is read-only .*, so point --warehouse at the primary with a role that may write\.$/,
     );
     // it stopped at the first model instead of trying every one
     expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBeLessThanOrEqual(1);
@@ -134,7 +134,42 @@ const role = `cdpl_nogrant_${suffix}`;
     expect(artifact.results[0]!.message).toMatch(/read-only/);
     expect(statuses.length).toBeGreaterThan(10);
     expect(new Set(statuses.slice(1))).toEqual(new Set(['skipped']));
-    expect(artifact.results[1]!.message).toMatch(/^skipped because the warehouse refused to write \w+$/);
+    expect(artifact.results[1]!.message).toBe(
+      'skipped because the warehouse refused to create schema lifecycle',
+    );
+  });
+
+  it('a build into a schema the role may not create stops at its first model and names the grant', async () => {
+    const r = await runCli(
+      [
+        'build',
+        '--warehouse',
+        pgDatabaseUrl(guarded, role),
+        '--raw-schema',
+        'cdp_seen',
+        '--schema',
+        'lc_missing',
+        '--vars',
+        '{"lifecycle__as_of_date": "2024-03-31"}',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      new RegExp(
+        `^error: model \\w+ \\(.*\\) failed on postgres creating schema lc_missing: permission denied for database ${guarded}: the role lacks a privilege: grant create on database ${guarded} to ${role}\\.$`,
+      ),
+    );
+    // one model tried, not each in turn
+    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBe(1);
+    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ status: string; message: string | null }>;
+    };
+    expect(artifact.results[0]!.status).toBe('error');
+    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
+      new Set(['skipped: skipped because the warehouse refused to create schema lc_missing']),
+    );
   });
 
   it('source tables the role may not read exist, and the model that reads them says so', async () => {
