@@ -113,6 +113,18 @@ function findRefusal(err: unknown): Refusal | undefined {
         sentence: `The warehouse cancelled a statement after its statement_timeout (${why}): ${fix}.`,
       };
     }
+    if (code === '55P03' && /lock timeout/i.test(why)) {
+      // another session held what the statement needed (an analyst's long transaction on a mart, a DBA's
+      // maintenance) for longer than the role lets a statement wait
+      const fix =
+        'run it again once the sessions holding the lock are done, or raise lock_timeout for this role (alter role … set lock_timeout = 0)';
+      return {
+        why,
+        code,
+        fix: `the role's lock_timeout gave up waiting for a lock another session held: ${fix}`,
+        sentence: `The warehouse gave up waiting for a lock after its lock_timeout (${why}): ${fix}.`,
+      };
+    }
     const owner = code === '42501' ? /must be owner of (\w+(?: \w+)*?) (\S+)$/.exec(why) : null;
     if (owner) {
       // no grant helps here: altering, indexing or dropping an object is its owner's alone

@@ -104,6 +104,50 @@ const role = `cdpl_nogrant_${suffix}`;
     expect(stderr).not.toMatch(/\n\s+at /);
   };
 
+  it("a lock another session holds past the role's lock_timeout or statement_timeout says what to change", async () => {
+    // an analyst's (or a DBA's) transaction holding the raw table the first models read
+    const holder = await openWarehouse(pgDatabaseUrl(guarded));
+    let release: () => void = () => undefined;
+    const held = holder.transaction(async (tx) => {
+      await tx.exec('lock table cdp_seen.tracks in access exclusive mode');
+      await new Promise<void>((r) => (release = r));
+    });
+    try {
+      for (const [setting, pattern] of [
+        [
+          'lock_timeout',
+          /gave up waiting for a lock .*raise lock_timeout for this role \(alter role … set lock_timeout = 0\)/,
+        ],
+        [
+          'statement_timeout',
+          /statement_timeout.*raise it for this role \(alter role … set statement_timeout = 0\)/,
+        ],
+      ] as const) {
+        const url = `${pgDatabaseUrl(guarded)}?options=${encodeURIComponent(`-c ${setting}=300`)}`;
+        const r = await runCli(
+          [
+            'build',
+            '--warehouse',
+            url,
+            '--raw-schema',
+            'cdp_seen',
+            '--schema',
+            'lc_locked',
+            '--vars',
+            '{"lifecycle__as_of_date": "2024-03-31"}',
+          ],
+          { cwd: dir },
+        );
+        expect({ setting, code: r.code }).toEqual({ setting, code: 1 });
+        expectOneSentence(r.stderr, pattern);
+      }
+    } finally {
+      release();
+      await held;
+      await holder.close();
+    }
+  });
+
   it('a read-only database', async () => {
     const r = await runCli(['load', events, '--warehouse', pgDatabaseUrl(readOnly)], { cwd: dir });
     expect(r.code).toBe(1);
