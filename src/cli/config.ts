@@ -471,6 +471,19 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       `${named('raw_schema', '--raw-schema')} "${resolved.rawSchema}" and the var lifecycle__raw_schema "${String(rawVar)}" name different raw schemas: set only one of them.`,
     );
   }
+  // Set alone, the var names the raw schema for every command: `serve` and `load` land the events where the
+  // models read them (they used to land in --raw-schema's default, cdp, while the build read the var's).
+  if (rawVar !== undefined && rawVar !== null) {
+    if (typeof rawVar !== 'string')
+      throw new UsageError(
+        `The var lifecycle__raw_schema must be a schema name as a string, not ${JSON.stringify(rawVar)}.`,
+      );
+    const problem =
+      schemaNameProblem(rawVar) ??
+      (input.command !== 'compile' ? reservedSchemaProblem(rawVar, location.kind) : undefined);
+    if (problem) throw new UsageError(`The var lifecycle__raw_schema "${rawVar}" ${problem}.`);
+    resolved.rawSchema = rawVar;
+  }
   // The models' tables and views, their tmp/backup copies and the sync's state would sit among the raw tables:
   // a model named like a raw table would replace it, and the demo resets both schemas.
   // Only for the commands that build or read the models (`load` and a collector alone never touch them).

@@ -88,7 +88,9 @@ export const SETTINGS: readonly Setting[] = [
     default: {},
     description:
       'dbt vars overriding the package defaults: a JSON or YAML mapping, or `@file`; merged key by key (file < env < flag).',
-    commands: MODEL_COMMANDS,
+    // `load` reads them from the file and the environment only, for lifecycle__raw_schema: where it lands events
+    commands: [...MODEL_COMMANDS, 'load'],
+    flagOn: MODEL_COMMANDS,
   },
   {
     key: 'target_path',

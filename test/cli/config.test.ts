@@ -316,6 +316,46 @@ describe('vars nested under the package name', () => {
   });
 });
 
+describe('the var lifecycle__raw_schema set alone', () => {
+  const resolve = (command: string, env: Record<string, string>) =>
+    resolveConfig({ command, flags: {}, env, cwd: os.tmpdir() });
+  it('is the raw schema of every command, so that load and serve land the events where the build reads them', () => {
+    for (const command of ['load', 'serve', 'build', 'run']) {
+      expect(resolve(command, { LIFECYCLE_VARS: '{"lifecycle__raw_schema": "events"}' }).rawSchema).toBe(
+        'events',
+      );
+    }
+    // the demo lands and builds in its own raw schema, whatever the var says
+    expect(resolve('demo', { LIFECYCLE_VARS: '{"lifecycle__raw_schema": "events"}' }).rawSchema).toBe('cdp');
+  });
+  it('is checked as --raw-schema is', () => {
+    expect(() => resolve('load', { LIFECYCLE_VARS: '{"lifecycle__raw_schema": "Events"}' })).toThrow(
+      /^The var lifecycle__raw_schema "Events" has upper-case letters/,
+    );
+    expect(() => resolve('load', { LIFECYCLE_VARS: '{"lifecycle__raw_schema": 7}' })).toThrow(
+      'The var lifecycle__raw_schema must be a schema name as a string, not 7.',
+    );
+  });
+  it('lands what load reads in that schema', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-rawvar-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'e.ndjson'),
+        JSON.stringify({ type: 'track', userId: 'u1', event: 'A', timestamp: '2026-11-01T00:00:00Z' }) + '\n',
+      );
+      const url = `duckdb://${path.join(dir, 'w.duckdb')}`;
+      const r = await runCli(['load', 'e.ndjson', '--warehouse', url], {
+        cwd: dir,
+        env: { LIFECYCLE_VARS: '{"lifecycle__raw_schema": "events"}' },
+      });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('(schema events)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the models schema against the raw schema', () => {
   const resolve = (command: string, flags: Record<string, unknown>) =>
     resolveConfig({ command, flags, env: {}, cwd: os.tmpdir() });
