@@ -27,6 +27,12 @@ export function formatBuildSummary(res: BuildResult): string {
 }
 
 /** One line per test: `PASS not_null_user_lifecycle_user_id` or `FAIL 3 unique_… (models/marts/schema.yml)`. */
+/** The test's message, which names the test and its file already (for run_results.json), else both. */
+function named(t: SchemaTestResult): string {
+  const message = t.message ?? '';
+  return message.startsWith(`${t.name} `) ? message : `${t.name}: ${message}`;
+}
+
 export function formatTestLine(t: SchemaTestResult): string {
   switch (t.status) {
     case 'pass':
@@ -38,9 +44,9 @@ export function formatTestLine(t: SchemaTestResult): string {
       return [head, ...sample].join('\n');
     }
     case 'error':
-      return `ERROR ${t.name}: ${t.message ?? ''}`;
+      return `ERROR ${named(t)}`;
     default:
-      return `SKIP ${t.name}: ${t.message ?? ''}`;
+      return `SKIP ${named(t)}`;
   }
 }
 

@@ -65,7 +65,14 @@ describe('cdp-lifecycle test', () => {
     }
     const mixed = await runCli(['test', '--warehouse', url], { cwd: dir });
     expectExit(mixed, 1);
-    expect(mixed.stdout).toMatch(/ERROR \S+int_lifecycle__status_daily\S*: .*is not built/);
+    expect(mixed.stdout).toMatch(
+      /ERROR \S+int_lifecycle__status_daily\S* \(\S+schema\.yml\): .*is not built/,
+    );
+    // the test is named once per line
+    for (const line of mixed.stdout.split('\n').filter((l) => l.startsWith('ERROR '))) {
+      const name = line.split(' ')[1]!;
+      expect(line.split(name).length - 1).toBe(1);
+    }
     expect(mixed.stderr).toMatch(
       /^error: \d+ schema tests? failed \(failing rows above\); \d+ schema tests? could not run \(errors above: a model not built or a column missing\)\.$/m,
     );
