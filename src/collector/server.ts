@@ -6,7 +6,7 @@
  */
 import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { createGunzip, createInflate } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createInflate, gunzipSync, inflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import pino, { type Logger } from 'pino';
@@ -102,6 +102,43 @@ class UndecodableBodyError extends HttpError {
   ) {
     super(400, message);
   }
+}
+
+/**
+ * What rejected_events keeps of a body that does not decompress, without the write keys it may hold (a key
+ * must never land): the body's text when it is text (sent plain with a gzip header), else what decompresses of
+ * it (a stream cut short), else its bytes in base64 with any key spelt out in them masked.
+ */
+export function keptUndecodable(
+  raw: Buffer,
+  encoding: string,
+  limit: number,
+): { reason: string; payload: string } {
+  const head = `request body could not be decompressed (${encoding}); the payload is`;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    return {
+      reason: `${head} the body as received, as text, its write keys masked`,
+      payload: maskWriteKeys(text),
+    };
+  } catch {
+    // not text: compressed bytes, read below
+  }
+  try {
+    const options = { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: limit };
+    const partial = encoding === 'deflate' ? inflateSync(raw, options) : gunzipSync(raw, options);
+    if (partial.length > 0)
+      return {
+        reason: `${head} the part of it that decompresses, its write keys masked`,
+        payload: maskWriteKeys(partial.toString('utf8')),
+      };
+  } catch {
+    // corrupt from the start, or more than the limit once decompressed: its bytes, below
+  }
+  return {
+    reason: `${head} the body as received, in base64, its write keys masked`,
+    payload: Buffer.from(maskWriteKeys(raw.toString('latin1')), 'latin1').toString('base64'),
+  };
 }
 
 function send(
@@ -364,11 +401,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     } catch (err) {
       // Kept when the sender is known by its header (the body cannot be read for a key): its bytes in base64.
       if (err instanceof UndecodableBodyError && (keys.size === 0 || basicUser !== undefined)) {
-        return refuseBody(
-          `request body could not be decompressed (${err.encoding}); the payload is the body as received, in base64`,
-          err.message,
-          err.raw.toString('base64'),
-        );
+        const kept = keptUndecodable(err.raw, err.encoding, maxRequestBytes);
+        return refuseBody(kept.reason, err.message, kept.payload);
       }
       throw err;
     }
