@@ -255,7 +255,7 @@ export function validateEvent(
     return {
       reason:
         typeof t === 'string'
-          ? `unknown type "${t.slice(0, 40)}" (expected one of ${CALL_TYPES.join(', ')})`
+          ? `unknown type ${JSON.stringify(t.slice(0, 40))} (expected one of ${CALL_TYPES.join(', ')})`
           : 'type must be a string',
     };
   }

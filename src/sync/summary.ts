@@ -1,5 +1,6 @@
 import type { SyncSummary } from './index';
 import { NO_WRITE_KEY } from './state';
+import { printable } from '../util/printable';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 
@@ -13,7 +14,7 @@ export function transitionLabel(from: string | null, to: string | null): string 
 
 /** A user id as the summary shows it: a 40 KB id (the reason its identify is invalid) would fill the terminal. */
 export function shortUserId(id: string): string {
-  return id.length <= 64 ? id : `${id.slice(0, 48)}… (${n(id.length)} characters)`;
+  return printable(id.length <= 64 ? id : `${id.slice(0, 48)}… (${n(id.length)} characters)`);
 }
 
 /** The end-of-run text the CLI prints (plain text, no colour: it also goes to cron logs). */
@@ -55,7 +56,7 @@ export function formatSyncSummary(s: SyncSummary): string {
     for (const g of s.problemGroups) {
       const users = g.userIds.map((u) => (u === null ? '(no user_id)' : shortUserId(u))).join(', ');
       const more = g.count > g.userIds.length ? ` and ${n(g.count - g.userIds.length)} more` : '';
-      lines.push(`    ${g.status} ${n(g.count)} (${users}${more}): ${g.error}`);
+      lines.push(`    ${g.status} ${n(g.count)} (${users}${more}): ${printable(g.error)}`);
     }
     if (s.otherProblems > 0) lines.push(`    … ${n(s.otherProblems)} more with other reasons`);
   }

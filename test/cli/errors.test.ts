@@ -701,6 +701,22 @@ describe('cli error manners', () => {
     expect(other.stderr).not.toMatch(/hint:/);
   });
 
+  it("prints a rejected line's reason with the control characters of its values spelt out", async () => {
+    const file = path.join(dir, 'escapes.ndjson');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ type: 'x\u001b[2J\u001b[31mX\u001b[0m\nFAKE', userId: 'u' }) +
+        '\n' +
+        JSON.stringify({ type: 'track', userId: 'u', event: 'A' }) +
+        '\n',
+    );
+    const r = await inProcess(['load', file, '--warehouse', `duckdb://${path.join(dir, 'escapes.duckdb')}`]);
+    expect(r.code).toBe(0);
+    const out = r.stdout + r.stderr;
+    expect(out).not.toMatch(/\u001b/);
+    expect(out).toContain('unknown type "x\\u001b[2J\\u001b[31mX\\u001b[0m\\nFAKE" (expected one of');
+  });
+
   it('says that an in-memory DuckDB holds no events, rather than to land them there first', async () => {
     const r = await inProcess(['build', '--warehouse', 'duckdb://:memory:']);
     expect(r.code).toBe(1);

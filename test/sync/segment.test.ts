@@ -680,4 +680,35 @@ describeEachWarehouse('sync limits and invalid rows', ({ tw }) => {
     expect(small).toMatchObject({ sent: 71, invalid: 4 });
     for (const r of cdp.requests) expect(r.body.batch.length).toBeLessThanOrEqual(7);
   });
+  it("prints user ids and the CDP's error texts with their control characters spelt out, not sent to the terminal", async () => {
+    // a user id anyone can send with a public browser write key: clears the screen and forges a log line
+    const evil = 'x\u001b[2J\u001b[1;31mHACKED\nFAKE LOG LINE\u202e';
+    await writeUserLifecycle(wh, 'lc_esc', [{ ...makeUsers(1)[0]!, user_id: evil }]);
+    cdp.setHandler(() => ({ status: 400, body: 'bad \u001b[2J\r\nevent' }));
+    try {
+      const s = await runSync({
+        warehouse: wh,
+        schema: 'lc_esc',
+        to: 'segment',
+        endpoint: cdp.url,
+        writeKey: 'k',
+        fullResync: true,
+        retry: FAST_RETRY,
+      });
+      expect(s).toMatchObject({ failed: 1 });
+      const text = formatSyncSummary(s);
+      expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+      expect(text).toContain('x\\u001b[2J\\u001b[1;31mHACKED\\u000aFAKE LOG LINE\\u202e');
+      expect(text).toContain('bad \\u001b[2J\\u000d\\u000aevent');
+      // the row itself keeps the id as it is
+      expect(
+        await wh.query(`select count(*) as n from lc_esc.sync_log where run_id = $1 and user_id = $2`, [
+          s.runId,
+          evil,
+        ]),
+      ).toEqual([{ n: 1 }]);
+    } finally {
+      cdp.setHandler(() => ({ status: 200 }));
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { UsageError, UserError, WarehouseUnavailableError } from '../../errors';
 import type { CommandSpec } from '../context';
 import { withWarehouse } from '../context';
+import { printable } from '../../util/printable';
 import { plural, shellWord } from '../output';
 import { collectorPart } from '../parts';
 import { refuseDemoWarehouse } from '../steps';
@@ -133,9 +134,10 @@ export const loadCommand: CommandSpec = {
         for (const [reason, n] of Object.entries(s.rejectedByReason)
           .sort((a, b) => b[1] - a[1])
           .slice(0, 10)) {
-          ctx.out.info(`  ${String(n).padStart(7)}  ${reason}`);
+          ctx.out.info(`  ${String(n).padStart(7)}  ${printable(reason)}`);
         }
-        for (const b of s.badLines.slice(0, 5)) ctx.out.info(`  e.g. ${b.file}:${b.line}: ${b.reason}`);
+        for (const b of s.badLines.slice(0, 5))
+          ctx.out.info(`  e.g. ${printable(b.file)}:${b.line}: ${printable(b.reason)}`);
       }
       // Every line refused is a failure a scheduled job must see: the files are not what load takes.
       if (s.landed === 0 && s.rejected > 0) {
