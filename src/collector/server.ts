@@ -30,6 +30,8 @@ export const DEFAULT_MAX_BATCH_EVENTS = 10_000;
  * (a fleet of SDKs flushing after an outage) slows down instead of exhausting the collector's memory.
  */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
+export const DEFAULT_BODY_STALL_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** A batch with its batch-level context given to each event may be this many request limits (16 MB). */
 const EXPANDED_BATCH_FACTOR = 4;
 
@@ -47,6 +49,10 @@ export interface CollectorOptions {
   /** Event requests handled at once (503 with Retry-After above it; default DEFAULT_MAX_CONCURRENT_REQUESTS). */
   maxConcurrentRequests?: number;
   logger?: Logger;
+  /** A request whose body sends nothing for this long is answered 408 and closed (default 10 s). */
+  bodyStallMs?: number;
+  /** A request not received whole within this long is answered 408 by Node (default 60 s). */
+  requestTimeoutMs?: number;
   /** How long `close()` waits for in-flight requests before cutting connections (default 30 s). */
   drainTimeoutMs?: number;
   /**
@@ -161,7 +167,7 @@ function send(
  * Reads the body, decompressing gzip/deflate, and stops at `limit` bytes (compressed or not, so a small
  * gzip bomb is refused too): the rest is not kept, only read and dropped before the answer (discardRest).
  */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, limit: number, stallMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -185,13 +191,36 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     let size = 0;
     let rawSize = 0;
     let done = false;
+    // A sender whose body stops coming holds one of the places of its pool (a trickle of bytes would hold it
+    // for as long as the server's request timeout): nothing for stallMs ends the request.
+    let stall: NodeJS.Timeout | undefined;
     const fail = (err: Error): void => {
       if (done) return;
       done = true;
+      clearTimeout(stall);
       if (stream !== req) req.unpipe();
       req.pause();
       reject(err);
     };
+    const watch = (): void => {
+      clearTimeout(stall);
+      if (done) return;
+      stall = setTimeout(
+        () =>
+          fail(
+            new HttpError(
+              408,
+              `The request body stopped arriving: nothing came for ${stallMs / 1000} s.`,
+              false,
+            ),
+          ),
+        stallMs,
+      );
+      stall.unref();
+    };
+    watch();
+    req.on('data', watch);
+    req.on('end', () => clearTimeout(stall));
     const rawChunks: Buffer[] = [];
     let undecodable: string | undefined;
     if (stream !== req) {
@@ -316,6 +345,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const maxBatchEvents = opts.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
   const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  const bodyStallMs = opts.bodyStallMs ?? DEFAULT_BODY_STALL_MS;
   // Two pools: requests whose Basic-auth key checked out before their body is read (what the SDKs send), and
   // the rest (a key in the body, or no keys configured). Requests that have not shown a key yet, left open
   // without their body, then fill only their own pool and never lock the SDKs out.
@@ -397,7 +427,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     };
     let body: Buffer;
     try {
-      body = await readBody(req, maxRequestBytes);
+      body = await readBody(req, maxRequestBytes, bodyStallMs);
     } catch (err) {
       // Kept when the sender is known by its header (the body cannot be read for a key): its bytes in base64.
       if (err instanceof UndecodableBodyError && (keys.size === 0 || basicUser !== undefined)) {
@@ -607,11 +637,16 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // the server to close) then reports "connection reset" or "broken pipe" instead of the 413 and its
       // message. Past the bound the connection is closed after the answer, as before.
       const unread = err instanceof HttpError && err.bodyUnread && !req.complete;
+      // a stalled body will not come: answered, then closed
+      const stalled = err instanceof HttpError && err.status === 408;
       // a declared length past the bound is cut anyway: answered at once
       const declared = Number(req.headers['content-length']);
       const hopeless = Number.isFinite(declared) && declared > 5 * maxRequestBytes;
-      const drained =
-        unread && !hopeless ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal) : !unread;
+      const drained = stalled
+        ? false
+        : unread && !hopeless
+          ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal)
+          : !unread;
       send(res, status, { success: false, error: message }, drained ? {} : { connection: 'close' });
       if (!drained) res.on('finish', () => req.destroy());
     } finally {
@@ -629,6 +664,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       });
   });
   server.keepAliveTimeout = 65_000;
+  // Node's default (300 s) let a sender trickling its body hold a place for five minutes; a batch of the
+  // largest size takes seconds even on a slow link
+  server.requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

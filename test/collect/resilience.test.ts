@@ -24,7 +24,11 @@ function partialPost(
   path: string,
   value: unknown,
   key: string | null = KEY,
-): { finish(): Promise<{ status: number; body: Record<string, unknown> }> } {
+): {
+  finish(): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** the answer, for a body never finished */
+  answer: Promise<{ status: number; body: Record<string, unknown> }>;
+} {
   const data = Buffer.from(JSON.stringify(value));
   const cut = Math.floor(data.length / 2);
   let settle: (r: { status: number; body: Record<string, unknown> }) => void = () => undefined;
@@ -55,6 +59,7 @@ function partialPost(
   req.on('error', fail);
   req.write(data.subarray(0, cut));
   return {
+    answer: done,
     finish: () => {
       req.end(data.subarray(cut));
       return done;
@@ -665,6 +670,51 @@ describeEachWarehouse(
         expect([await landed('burst-d'), await landed('burst-f'), await landed('burst-g')]).toEqual([
           3, 5, 0,
         ]);
+      } finally {
+        await collector.close();
+        await wh.close();
+      }
+    }, 30000);
+
+    it('answers 408 to a body that stops arriving and frees its place, so a stalled sender cannot lock others out', async () => {
+      const wh = await tw().open();
+      const collector = await startCollector({
+        warehouse: wh,
+        rawSchema: 'cdp',
+        port: 0,
+        host: '127.0.0.1',
+        writeKeys: [KEY],
+        logger: pino({ level: 'silent' }),
+        maxConcurrentRequests: 1,
+        bodyStallMs: 500,
+      });
+      try {
+        // a sender without a key in its header (analytics.js puts it in the body) that sends half and stops
+        const stalled = partialPost(
+          collector.url,
+          '/v1/batch',
+          { ...batchOf('stall-a', 2), writeKey: KEY },
+          null,
+        );
+        stalled.answer.catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const send = () =>
+          fetch(`${collector.url}/v1/batch`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ ...batchOf('stall-b', 2), writeKey: KEY }),
+          });
+        expect((await send()).status).toBe(503);
+        const answer = await stalled.answer;
+        expect(answer).toEqual({
+          status: 408,
+          body: { success: false, error: 'The request body stopped arriving: nothing came for 0.5 s.' },
+        });
+        expect((await send()).status).toBe(200);
+        const [r] = await wh.query<{ n: number }>(
+          `select count(*) as n from cdp.tracks where user_id in ('stall-a-user', 'stall-b-user')`,
+        );
+        expect(r.n).toBe(2);
       } finally {
         await collector.close();
         await wh.close();
