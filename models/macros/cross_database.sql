@@ -351,14 +351,16 @@ regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
 case
   when {{ regex_full_match(t, '[-+]?(0*[0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
     then cast({{ t }} as decimal(38, 12))
-  when {{ regex_full_match(t, mantissa ~ '[eE][-+]?[0-9]{1,2}') }}
+  {#- An exponent may be written with leading zeros ('5000e-003' is 5): only its digits after them tell its
+      size, so that one under 100 is never taken for one of 100 or more. -#}
+  when {{ regex_full_match(t, mantissa ~ '[eE][-+]?0*[0-9]{1,2}') }}
     then case
       when abs(cast({{ t }} as double precision)) < 1e24
         then cast({{ t }} as decimal(38, 12))
     end
-  when {{ regex_full_match(t, mantissa ~ '[eE]-[0-9]{3}') }}
+  when {{ regex_full_match(t, mantissa ~ '[eE]-0*[1-9][0-9]{2}') }}
     then cast(0 as decimal(38, 12))
-  when {{ regex_full_match(t, '[-+]?(0+([.]0{0,24})?|[.]0{1,24})[eE][+]?[0-9]{3}') }}
+  when {{ regex_full_match(t, '[-+]?(0+([.]0{0,24})?|[.]0{1,24})[eE][+]?0*[1-9][0-9]{2}') }}
     then cast(0 as decimal(38, 12))
 end
 {%- endmacro %}

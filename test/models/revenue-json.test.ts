@@ -63,3 +63,38 @@ describeEachWarehouse('revenue sent as a JSON number', ({ tw }) => {
     }
   }, 120000);
 });
+
+// Strings in exponent form whose exponent has leading zeros: 5000e-003 was taken for an exponent of 100 or more
+// (0, then no number at all for 1e+002) on every warehouse but BigQuery.
+const padded: Record<string, string> = {
+  five: '{"revenue": "5000e-003"}', // 5000 / 1000
+  hundred: '{"revenue": "1e+002"}', // 100
+  quarter: '{"revenue": "12.5E-001"}', // 1.25
+  small: '{"revenue": "7e-0100", "total": 9}', // 7 * 10^-100: a number, rounded to 0.00 (total is not read)
+  bigneg: '{"revenue": "7e-1000", "total": 6}', // an exponent of four digits: no number, the total counts
+};
+
+describeEachWarehouse('revenue sent as a string with a zero-padded exponent', ({ tw }) => {
+  it('is read at the exponent its digits spell', async () => {
+    const wh = await tw().open();
+    try {
+      await landRaw(wh, { tracks: Object.keys(padded).map(purchase) }, 'cdp_pad');
+      for (const [user, body] of Object.entries(padded)) {
+        await wh.query(`update cdp_pad.tracks set properties = $1 where user_id = $2`, [body, user]);
+      }
+      await build(wh, { schema: 'lc_pad', rawSchema: 'cdp_pad', vars: { lifecycle__as_of_date: D } });
+      const rows = await wh.query<{ user_id: string; monetary: unknown }>(
+        'select user_id, monetary from lc_pad.user_lifecycle order by user_id',
+      );
+      expect(rows.map((r) => [r.user_id, Number(r.monetary)])).toEqual([
+        ['bigneg', 6],
+        ['five', 5],
+        ['hundred', 100],
+        ['quarter', 1.25],
+        ['small', 0],
+      ]);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+});
