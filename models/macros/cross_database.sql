@@ -104,8 +104,9 @@ cast(({{ d }}) + cast({{ n }} as integer) as date)
 {%- endmacro %}
 
 {#- dbt-redshift falls back to postgres__ macros; Redshift documents dateadd/datediff for dates, not + and -. -#}
+{#- Redshift documents DATEADD's interval as an integer, and some day counts here are bigint expressions. -#}
 {% macro redshift__add_days(d, n) -%}
-{{ default__add_days(d, n) }}
+cast(dateadd(day, cast({{ n }} as integer), {{ d }}) as date)
 {%- endmacro %}
 
 {% macro bigquery__add_days(d, n) -%}
