@@ -273,7 +273,10 @@ function parseJsonObject(text: string, from: string): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${from} is not valid JSON (${oneLine(errorMessage(err))}).`, { cause: err });
+    throw new UsageError(
+      `${from} is not valid JSON (${oneLine(errorMessage(err))}): pass an object such as '{"All": true}'.`,
+      { cause: err },
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new UsageError(`${from} must be a JSON object such as '{"All": true}'.`);

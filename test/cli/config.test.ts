@@ -285,6 +285,21 @@ describe('checkVarValues: time zones the warehouses read alike', () => {
   });
 });
 
+describe('a JSON object setting that does not parse', () => {
+  it('names the setting and shows the form it takes', () => {
+    expect(() =>
+      resolveConfig({
+        command: 'sync',
+        flags: {},
+        env: { LIFECYCLE_SYNC_INTEGRATIONS: '{All: false' },
+        cwd: os.tmpdir(),
+      }),
+    ).toThrow(
+      /^the environment variable LIFECYCLE_SYNC_INTEGRATIONS is not valid JSON \(.+\): pass an object such as '\{"All": true\}'\.$/,
+    );
+  });
+});
+
 describe('vars nested under the package name', () => {
   it('is a usage error naming the flat form, as dbt reads --vars flat', () => {
     expect(() => checkVarValues({ cdp_lifecycle: { lifecycle__as_of_date: '2026-11-01' } })).toThrow(
