@@ -350,6 +350,25 @@ export function locateConfigFile(
   return fs.existsSync(file) ? file : undefined;
 }
 
+/**
+ * A var that names the raw tables' schema or one of them, checked as --raw-schema is: the whole sentence of what
+ * is wrong, or undefined (also for any other var).
+ */
+export function locationVarProblem(name: string, value: unknown): string | undefined {
+  const kind =
+    name === 'lifecycle__raw_schema'
+      ? 'schema'
+      : /^lifecycle__[a-z]+_table$/.test(name)
+        ? 'table'
+        : undefined;
+  if (!kind || value === undefined) return undefined;
+  // templates print a null as None and a list as Python's ['a']: neither names a relation
+  if (typeof value !== 'string')
+    return `The var ${name} must be a ${kind} name as a string, not ${JSON.stringify(value)}.`;
+  const problem = schemaNameProblem(value, kind);
+  return problem ? `The var ${name} "${value}" ${problem}.` : undefined;
+}
+
 /** Resolves every setting a command reads: flags win over environment variables over the file over defaults. */
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const env = input.env ?? process.env;
@@ -477,15 +496,12 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   // Set alone, the var names the raw schema for every command: `serve` and `load` land the events where the
   // models read them (they used to land in --raw-schema's default, cdp, while the build read the var's).
   if (rawVar !== undefined && rawVar !== null) {
-    if (typeof rawVar !== 'string')
-      throw new UsageError(
-        `The var lifecycle__raw_schema must be a schema name as a string, not ${JSON.stringify(rawVar)}.`,
-      );
-    const problem =
-      schemaNameProblem(rawVar) ??
-      (input.command !== 'compile' ? reservedSchemaProblem(rawVar, location.kind) : undefined);
-    if (problem) throw new UsageError(`The var lifecycle__raw_schema "${rawVar}" ${problem}.`);
-    resolved.rawSchema = rawVar;
+    const problem = locationVarProblem('lifecycle__raw_schema', rawVar);
+    if (problem) throw new UsageError(problem);
+    const raw = String(rawVar);
+    const reserved = input.command !== 'compile' ? reservedSchemaProblem(raw, location.kind) : undefined;
+    if (reserved) throw new UsageError(`The var lifecycle__raw_schema "${raw}" ${reserved}.`);
+    resolved.rawSchema = raw;
   }
   // The models' tables and views, their tmp/backup copies and the sync's state would sit among the raw tables:
   // a model named like a raw table would replace it, and the demo resets both schemas.

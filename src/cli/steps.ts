@@ -9,10 +9,11 @@ import type { ModelResult, RunResultsRecorder, SchemaTestResult } from '../runne
 import type { SyncSummary } from '../sync';
 import { describeInterruption, onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
-import { parseWarehouseUrl, quoteIdent, schemaNameProblem, type Warehouse } from '../warehouse';
+import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
 import { checkEndpoint } from '../sync/transport';
 import { DEMO_MARKER_TABLE, refuseDemoSchemas } from '../demo/marker';
 import type { CommandContext } from './context';
+import { locationVarProblem } from './config';
 import { plural, seconds } from './output';
 import { packageInfo, reportPart, runnerPart, syncPart } from './parts';
 
@@ -235,20 +236,8 @@ export function checkVarValues(vars: Record<string, unknown>): void {
   // The raw tables' schema and names become quoted identifiers: a bad one would fail the first model that
   // reads it, with the model blamed instead of the var.
   for (const [name, value] of Object.entries(vars)) {
-    const kind =
-      name === 'lifecycle__raw_schema'
-        ? 'schema'
-        : /^lifecycle__[a-z]+_table$/.test(name)
-          ? 'table'
-          : undefined;
-    if (!kind || value === undefined) continue;
-    // templates print a null as None and a list as Python's ['a']: neither names a relation
-    if (typeof value !== 'string')
-      throw new UsageError(
-        `The var ${name} must be a ${kind} name as a string, not ${JSON.stringify(value)}.`,
-      );
-    const problem = schemaNameProblem(value, kind);
-    if (problem) throw new UsageError(`The var ${name} "${String(value)}" ${problem}.`);
+    const problem = locationVarProblem(name, value);
+    if (problem) throw new UsageError(problem);
   }
   const tz = vars.lifecycle__timezone;
   if (tz !== undefined && tz !== null) {

@@ -93,7 +93,7 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     /** The body was left unread: the connection closes after the answer instead of draining it. */
-    readonly bodyUnread = status === 413,
+    readonly bodyUnread = status === 413 || status === 408,
   ) {
     super(message);
   }
@@ -208,11 +208,7 @@ function readBody(req: http.IncomingMessage, limit: number, stallMs: number): Pr
       stall = setTimeout(
         () =>
           fail(
-            new HttpError(
-              408,
-              `The request body stopped arriving: nothing came for ${stallMs / 1000} s.`,
-              false,
-            ),
+            new HttpError(408, `The request body stopped arriving: nothing came for ${stallMs / 1000} s.`),
           ),
         stallMs,
       );
@@ -637,16 +633,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // the server to close) then reports "connection reset" or "broken pipe" instead of the 413 and its
       // message. Past the bound the connection is closed after the answer, as before.
       const unread = err instanceof HttpError && err.bodyUnread && !req.complete;
-      // a stalled body will not come: answered, then closed
-      const stalled = err instanceof HttpError && err.status === 408;
-      // a declared length past the bound is cut anyway: answered at once
+      // a declared length past the bound, or a body that stopped coming, is cut anyway: answered at once
       const declared = Number(req.headers['content-length']);
-      const hopeless = Number.isFinite(declared) && declared > 5 * maxRequestBytes;
-      const drained = stalled
-        ? false
-        : unread && !hopeless
-          ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal)
-          : !unread;
+      const hopeless =
+        (Number.isFinite(declared) && declared > 5 * maxRequestBytes) ||
+        (err instanceof HttpError && err.status === 408);
+      const drained =
+        unread && !hopeless ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal) : !unread;
       send(res, status, { success: false, error: message }, drained ? {} : { connection: 'close' });
       if (!drained) res.on('finish', () => req.destroy());
     } finally {

@@ -26,13 +26,13 @@ export function formatBuildSummary(res: BuildResult): string {
   return `Built ${res.models.length} model${res.models.length === 1 ? '' : 's'} in ${secs(res.ms)}: ${count('success')} ok, ${count('error')} error, ${count('skipped')} skipped.`;
 }
 
-/** One line per test: `PASS not_null_user_lifecycle_user_id` or `FAIL 3 unique_… (models/marts/schema.yml)`. */
 /** The test's message, which names the test and its file already (for run_results.json), else both. */
 function named(t: SchemaTestResult): string {
   const message = t.message ?? '';
   return message.startsWith(`${t.name} `) ? message : `${t.name}: ${message}`;
 }
 
+/** One line per test: `PASS not_null_user_lifecycle_user_id` or `FAIL 3 unique_… (models/marts/schema.yml)`. */
 export function formatTestLine(t: SchemaTestResult): string {
   switch (t.status) {
     case 'pass':

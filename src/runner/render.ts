@@ -189,11 +189,11 @@ function patchNunjucks(): void {
   // otherwise render an empty identifier into the SQL); of none it is undefined, as in Jinja2.
   const lookup = runtime.memberLookup;
   runtime.memberLookup = (obj, val) => {
-    if (obj === undefined && activeRenders > 0)
-      throw new Error(
-        `cannot read "${String(val)}" of something undefined (a name that is not defined, or a missing attribute), which Jinja2 and dbt refuse too`,
-      );
     if (activeRenders > 0) {
+      if (obj === undefined)
+        throw new Error(
+          `cannot read "${String(val)}" of something undefined (a name that is not defined, or a missing attribute), which Jinja2 and dbt refuse too`,
+        );
       const py = pythonMethod(obj, val);
       if (py) return py;
     }
@@ -899,15 +899,10 @@ export function renderErrorMessage(err: unknown, own?: unknown, syntaxError = fa
   const line = m ? ` (line ${Number(m[1]) + (syntaxError ? 0 : 1)})` : '';
   if (own instanceof Error) return own.message + line;
   if (err instanceof UserError || err instanceof CompilerError) return err.message;
-  if (m) {
-    const inner = flatten(m[3])
-      .replace(/^(Template render error:\s*)+/i, '')
-      .replace(/^\(.*?\)\s*/, '')
-      .replace(/^Error: /, '');
-    return `${inner}${line}`;
-  }
-  // an error nunjucks could not place (a member lookup: only calls record their line) names the file first
-  return flatten(msg)
+  // without a position (a member lookup: only calls record their line), the message still names the file first
+  const inner = flatten(m ? m[3] : msg)
     .replace(/^(Template render error:\s*)+/i, '')
-    .replace(/^\([^)]*\)\s+(Error: )?/, '');
+    .replace(/^\([^)]*\)\s*/, '')
+    .replace(/^Error: /, '');
+  return `${inner}${line}`;
 }
