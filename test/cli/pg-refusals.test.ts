@@ -96,8 +96,25 @@ const role = `cdpl_nogrant_${suffix}`;
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error:'));
+  // a build as the role without grants, reading the raw tables of `rawSchema`
+  const buildAsRole = (rawSchema: string, ...more: string[]) =>
+    runCli(
+      [
+        'build',
+        '--warehouse',
+        pgDatabaseUrl(guarded, role),
+        '--raw-schema',
+        rawSchema,
+        ...more,
+        '--vars',
+        '{"lifecycle__as_of_date": "2024-03-31"}',
+      ],
+      { cwd: dir },
+    );
+
   const expectOneSentence = (stderr: string, pattern: RegExp) => {
-    const errors = stderr.split('\n').filter((l) => l.startsWith('error:'));
+    const errors = errorLines(stderr);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(pattern);
     expect(stderr).not.toMatch(/This was unexpected/);
@@ -184,20 +201,7 @@ const role = `cdpl_nogrant_${suffix}`;
   });
 
   it('a build into a schema the role may not create stops at its first model and names the grant', async () => {
-    const r = await runCli(
-      [
-        'build',
-        '--warehouse',
-        pgDatabaseUrl(guarded, role),
-        '--raw-schema',
-        'cdp_seen',
-        '--schema',
-        'lc_missing',
-        '--vars',
-        '{"lifecycle__as_of_date": "2024-03-31"}',
-      ],
-      { cwd: dir },
-    );
+    const r = await buildAsRole('cdp_seen', '--schema', 'lc_missing');
     expect(r.code).toBe(1);
     expectOneSentence(
       r.stderr,
@@ -217,20 +221,9 @@ const role = `cdpl_nogrant_${suffix}`;
   });
 
   it('source tables the role may not read exist, and the model that reads them says so', async () => {
-    const r = await runCli(
-      [
-        'build',
-        '--warehouse',
-        pgDatabaseUrl(guarded, role),
-        '--raw-schema',
-        'cdp_seen',
-        '--vars',
-        '{"lifecycle__as_of_date": "2024-03-31"}',
-      ],
-      { cwd: dir },
-    );
+    const r = await buildAsRole('cdp_seen');
     expect(r.code).toBe(1);
-    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    const errors = errorLines(r.stderr);
     expect(errors.join('\n')).toMatch(/permission denied for table/);
     expect(r.stderr).not.toMatch(/does not exist|do not exist/);
     // with the grant that lets it read the table named
@@ -242,20 +235,9 @@ const role = `cdpl_nogrant_${suffix}`;
   });
 
   it('a build that may not look into the raw schema names the grant of USAGE on it', async () => {
-    const r = await runCli(
-      [
-        'build',
-        '--warehouse',
-        pgDatabaseUrl(guarded, role),
-        '--raw-schema',
-        'cdp_hidden',
-        '--vars',
-        '{"lifecycle__as_of_date": "2024-03-31"}',
-      ],
-      { cwd: dir },
-    );
+    const r = await buildAsRole('cdp_hidden');
     expect(r.code).toBe(1);
-    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    const errors = errorLines(r.stderr);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(
       new RegExp(

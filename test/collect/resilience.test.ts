@@ -9,7 +9,7 @@ import { createTableSql } from '../../src/warehouse/raw-tables';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadFiles, startCollector, type Collector } from '../../src/collector';
+import { loadFiles, startCollector, type Collector, type CollectorOptions } from '../../src/collector';
 import { WarehouseUnavailableError } from '../../src/errors';
 import { basic, postJson, TcpProxy } from './helpers';
 
@@ -606,17 +606,19 @@ describeEachWarehouse('collector when its raw tables are dropped while it runs',
 describeEachWarehouse(
   'collector under a burst of requests',
   ({ tw }) => {
-    it('answers 503 with Retry-After past its concurrent requests, before reading the body, and lands each request once when retried', async () => {
-      const wh = await tw().open();
-      const collector = await startCollector({
+    const start = (wh: Warehouse, limits: Partial<CollectorOptions>) =>
+      startCollector({
         warehouse: wh,
         rawSchema: 'cdp',
         port: 0,
         host: '127.0.0.1',
         writeKeys: [KEY],
         logger: pino({ level: 'silent' }),
-        maxConcurrentRequests: 2,
+        ...limits,
       });
+    it('answers 503 with Retry-After past its concurrent requests, before reading the body, and lands each request once when retried', async () => {
+      const wh = await tw().open();
+      const collector = await start(wh, { maxConcurrentRequests: 2 });
       const landed = async (prefix: string): Promise<number> => {
         const [r] = await wh.query<{ n: number }>('select count(*) as n from cdp.tracks where user_id = $1', [
           `${prefix}-user`,
@@ -678,16 +680,7 @@ describeEachWarehouse(
 
     it('answers 408 to a body that stops arriving and frees its place, so a stalled sender cannot lock others out', async () => {
       const wh = await tw().open();
-      const collector = await startCollector({
-        warehouse: wh,
-        rawSchema: 'cdp',
-        port: 0,
-        host: '127.0.0.1',
-        writeKeys: [KEY],
-        logger: pino({ level: 'silent' }),
-        maxConcurrentRequests: 1,
-        bodyStallMs: 500,
-      });
+      const collector = await start(wh, { maxConcurrentRequests: 1, bodyStallMs: 500 });
       try {
         // a sender without a key in its header (analytics.js puts it in the body) that sends half and stops
         const stalled = partialPost(

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { compileModels } from '../../src/runner';
+import { tempProject } from './temp-project';
 
 /**
  * The str and dict methods dbt projects call in macros, rendered by the runner and by Jinja2 itself (the
@@ -39,60 +39,41 @@ if (expectedFromJinja2 === undefined && process.env.CI !== 'true') {
 }
 const run = expectedFromJinja2 !== undefined || process.env.CI === 'true' ? describe : describe.skip;
 
+/** Compiles one model of `sql` in a project of its own, gone afterwards. */
+async function compileOne(sql: string): Promise<string> {
+  const dir = tempProject('pymethods', {
+    'dbt_project.yml': "name: pm\nconfig-version: 2\nmodel-paths: ['models']\n",
+    'models/m.sql': sql,
+  });
+  try {
+    const res = await compileModels({
+      dialect: 'duckdb',
+      projectDir: dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(dir, 'target'),
+    });
+    return res.models[0].sql;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 run('Python str and dict methods in templates', () => {
   it('render as Jinja2 renders them', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-pymethods-'));
-    try {
-      fs.mkdirSync(path.join(dir, 'models'));
-      fs.writeFileSync(
-        path.join(dir, 'dbt_project.yml'),
-        "name: pm\nconfig-version: 2\nmodel-paths: ['models']\n",
-      );
-      fs.writeFileSync(path.join(dir, 'models', 'm.sql'), TEMPLATE);
-      const res = await compileModels({
-        dialect: 'duckdb',
-        projectDir: dir,
-        schema: 'lifecycle',
-        rawSchema: 'cdp',
-        outDir: path.join(dir, 'target'),
-      });
-      const ours = res.models[0].sql;
-      const theirs = jinja2(TEMPLATE);
-      expect(theirs).toBeDefined();
-      expect(ours.trim().split('\n')).toEqual((theirs ?? '').trim().split('\n'));
-      // and what that is, read by hand, so that both engines cannot be wrong together
-      expect(ours).toContain(
-        "a_b_c a_b-c aaa\n['a', 'b', 'c'] ['a', 'b', '', 'c'] ['a', 'b,c'] ['x', 'y z ']",
-      );
-      expect(ours).toContain('a=1;b=x;\n1 None dflt');
-      expect(ours).toContain('select id, user_id from t where x = 1 and y = 2');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const ours = await compileOne(TEMPLATE);
+    const theirs = jinja2(TEMPLATE);
+    expect(theirs).toBeDefined();
+    expect(ours.trim().split('\n')).toEqual((theirs ?? '').trim().split('\n'));
+    // and what that is, read by hand, so that both engines cannot be wrong together
+    expect(ours).toContain("a_b_c a_b-c aaa\n['a', 'b', 'c'] ['a', 'b', '', 'c'] ['a', 'b,c'] ['x', 'y z ']");
+    expect(ours).toContain('a=1;b=x;\n1 None dflt');
+    expect(ours).toContain('select id, user_id from t where x = 1 and y = 2');
   });
 
   it("fail as Python's do on a join of non-strings, rather than printing them", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-pymethods-'));
-    try {
-      fs.mkdirSync(path.join(dir, 'models'));
-      fs.writeFileSync(
-        path.join(dir, 'dbt_project.yml'),
-        "name: pm\nconfig-version: 2\nmodel-paths: ['models']\n",
-      );
-      fs.writeFileSync(path.join(dir, 'models', 'm.sql'), "select {{ ', '.join(['a', 1]) }}");
-      await expect(
-        compileModels({
-          dialect: 'duckdb',
-          projectDir: dir,
-          schema: 'lifecycle',
-          rawSchema: 'cdp',
-          outDir: path.join(dir, 'target'),
-        }),
-      ).rejects.toThrow(
-        /model m \(.*\) failed to render: .*sequence item 1: expected str instance, int found/,
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await expect(compileOne("select {{ ', '.join(['a', 1]) }}")).rejects.toThrow(
+      /model m \(.*\) failed to render: .*sequence item 1: expected str instance, int found/,
+    );
   });
 });
