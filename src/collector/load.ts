@@ -241,7 +241,7 @@ export async function loadFiles(opts: LoadOptions): Promise<LoadSummary> {
 
   const files = opts.files;
   const total = files.includes('-') ? undefined : files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  progress.start(total, 'load');
+  progress.start(total, 'load', total === undefined ? 'lines' : 'bytes');
   let bytesDone = 0;
   const filesDone: string[] = [];
   // what the committed prefix of the input holds (see `order` below)

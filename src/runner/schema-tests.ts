@@ -281,7 +281,7 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
   const results: SchemaTestResult[] = [];
   const cache = new Map<string, RenderedModel>();
   const relCache = new Map<string, { rel: string } | { error: string }>();
-  opts.progress?.start(specs.length, 'test');
+  opts.progress?.start(specs.length, 'test', 'tests');
 
   const modelRelation = async (name: string): Promise<{ rel: string } | { error: string }> => {
     let r = relCache.get(name);

@@ -619,7 +619,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     counts.considered = Number(c?.considered ?? 0);
     // Everything the diff selected, even if the run stops early (then sent + failed + invalid < changed).
     counts.changed = Number(c?.changed ?? 0);
-    progress.start(counts.changed, dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`);
+    progress.start(counts.changed, dryRun ? `sync (dry run) → ${opts.to}` : `sync → ${opts.to}`, 'users');
 
     let batch: Pending[] = [];
     let batchBytes = 0;

@@ -6,7 +6,8 @@ import { SingleBar, Presets } from 'cli-progress';
  * without flooding the log. `silent` reports nothing (tests, library use).
  */
 export interface Progress {
-  start(total: number | undefined, label: string): void;
+  /** `unit` names what is counted (`models`, `users`); `bytes` shows sizes in MB. */
+  start(total: number | undefined, label: string, unit?: string): void;
   update(done: number, detail?: string): void;
   increment(by?: number, detail?: string): void;
   stop(summary?: string): void;
@@ -25,6 +26,16 @@ export function createProgress(
   return new LineProgress(stream, intervalMs);
 }
 
+/** A count with its unit, so a log line such as `load 9.1/34.3 MB` says what the numbers are. */
+function counted(value: number, unit: string | undefined): string {
+  return unit === 'bytes' ? (value / 1e6).toFixed(1) : String(value);
+}
+
+function unitSuffix(unit: string | undefined): string {
+  if (unit === undefined) return '';
+  return unit === 'bytes' ? ' MB' : ` ${unit}`;
+}
+
 export const silentProgress: Progress = {
   start: () => undefined,
   update: () => undefined,
@@ -36,14 +47,22 @@ class BarProgress implements Progress {
   private bar: SingleBar | undefined;
   private done = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
-  start(total: number | undefined, label: string): void {
+  start(total: number | undefined, label: string, unit?: string): void {
     this.done = 0;
+    const suffix = unitSuffix(unit);
     const format =
       total === undefined
-        ? `${label} {value} {detail}`
-        : `${label} [{bar}] {percentage}% {value}/{total} {detail} eta {eta_formatted}`;
+        ? `${label} {value}${suffix} {detail}`
+        : `${label} [{bar}] {percentage}% {value}/{total}${suffix} {detail} eta {eta_formatted}`;
     this.bar = new SingleBar(
-      { format, stream: this.stream, hideCursor: true, clearOnComplete: false },
+      {
+        format,
+        stream: this.stream,
+        hideCursor: true,
+        clearOnComplete: false,
+        formatValue: (v: number, _o: unknown, type: string) =>
+          type === 'value' || type === 'total' ? counted(v, unit) : String(v),
+      },
       Presets.shades_classic,
     );
     this.bar.start(total ?? 0, 0, { detail: '' });
@@ -64,6 +83,7 @@ class BarProgress implements Progress {
 
 class LineProgress implements Progress {
   private label = '';
+  private unit: string | undefined;
   private total: number | undefined;
   private done = 0;
   private last = 0;
@@ -71,8 +91,9 @@ class LineProgress implements Progress {
     private readonly stream: NodeJS.WriteStream,
     private readonly intervalMs: number,
   ) {}
-  start(total: number | undefined, label: string): void {
+  start(total: number | undefined, label: string, unit?: string): void {
     this.label = label;
+    this.unit = unit;
     this.total = total;
     this.done = 0;
     this.last = Date.now();
@@ -82,8 +103,10 @@ class LineProgress implements Progress {
     const now = Date.now();
     if (now - this.last < this.intervalMs) return;
     this.last = now;
-    const of = this.total === undefined ? '' : `/${this.total}`;
-    this.stream.write(`${this.label} ${done}${of}${detail ? ' ' + detail : ''}\n`);
+    const of = this.total === undefined ? '' : `/${counted(this.total, this.unit)}`;
+    this.stream.write(
+      `${this.label} ${counted(done, this.unit)}${of}${unitSuffix(this.unit)}${detail ? ', ' + detail : ''}\n`,
+    );
   }
   increment(by = 1, detail = ''): void {
     this.update(this.done + by, detail);

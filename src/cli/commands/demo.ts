@@ -128,7 +128,7 @@ async function land(
   label: string,
 ): Promise<{ landed: number; rejected: number }> {
   const progress = ctx.out.progress();
-  progress.start(undefined, label);
+  progress.start(undefined, label, 'events');
   let landed = 0;
   let rejected = 0;
   let batch: object[] = [];
