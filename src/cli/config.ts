@@ -16,6 +16,8 @@ export interface ResolvedConfig {
   rawSchema: string;
   schema: string;
   vars: Record<string, unknown>;
+  /** Where the warehouse URL came from when not from --warehouse or the default (an environment variable, a file). */
+  warehouseFrom?: string;
   /** Where each var in `vars` was set (`--vars`, a file, an environment variable), for error messages. */
   varSources: Record<string, string>;
   /** Where run_results.json goes. */
@@ -464,12 +466,28 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
       ...asKeyList(env.LIFECYCLE_WRITE_KEYS),
     ],
   };
-  // Validate early so a typo is a usage error (exit 2) before anything is opened.
-  const location = parseWarehouseUrl(resolved.warehouse);
   const named = (key: string, flag: string): string => {
     const origin = origins.get(key);
     return origin ? describeSource(origin) : flag;
   };
+  // Where a warehouse URL set outside the command line came from: a value in LIFECYCLE_WAREHOUSE or the config
+  // file is not in front of the user, so a message that only quotes it leaves them looking at --warehouse.
+  const warehouseOrigin = origins.get('warehouse');
+  if (warehouseOrigin && warehouseOrigin.kind !== 'flag')
+    resolved.warehouseFrom = describeSource(warehouseOrigin);
+  // Validate early so a typo is a usage error (exit 2) before anything is opened.
+  let location: ReturnType<typeof parseWarehouseUrl>;
+  try {
+    location = parseWarehouseUrl(resolved.warehouse);
+  } catch (err) {
+    const from = resolved.warehouseFrom;
+    if (!(err instanceof UsageError) || from === undefined) throw err;
+    const quoted = /^The warehouse URL(?:'s sslmode)? "[^"]*"/.exec(err.message)?.[0];
+    throw new UsageError(
+      quoted ? `${quoted} (from ${from})${err.message.slice(quoted.length)}` : `${from}: ${err.message}`,
+      { cause: err },
+    );
+  }
   for (const [key, flag, value] of [
     ['raw_schema', '--raw-schema', resolved.rawSchema],
     ['schema', '--schema', resolved.schema],

@@ -158,7 +158,7 @@ export async function withWarehouse<T>(ctx: CommandContext, fn: (wh: Warehouse) 
   ) {
     throw new UserError(
       // demo takes its warehouse from its own flag only (never LIFECYCLE_WAREHOUSE): name the one it needs
-      `There is no DuckDB file at ${path.resolve(loc.path)}: check --warehouse (or LIFECYCLE_WAREHOUSE), or land events there first with \`cdp-lifecycle serve\`, \`load\` or \`demo --warehouse ${loc.displayUrl}\`.`,
+      `There is no DuckDB file at ${path.resolve(loc.path)}: check ${ctx.config.warehouseFrom ?? '--warehouse (or LIFECYCLE_WAREHOUSE)'}, or land events there first with \`cdp-lifecycle serve\`, \`load\` or \`demo --warehouse ${loc.displayUrl}\`.`,
     );
   }
   let wh: Warehouse;

@@ -334,7 +334,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
   // The unselected views that exist now: only these may be rebuilt after the selected models (see
   // restoreDroppedViews), so that a partial build never creates a view nobody asked for.
   const viewsBefore = await existingUnselectedViews(parsed, wh, todo);
-  opts.progress?.start(todo.length, 'build');
+  opts.progress?.start(todo.length, 'build', 'models');
 
   for (let i = 0; i < todo.length; i++) {
     const name = todo[i];
@@ -530,6 +530,11 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         if (refusal) result.message = `${result.message.replace(/\.$/, '')}: ${refusal.fix}.`;
         // a read-only database or role refuses every model alike: stop at the first
         if (refusal?.stopsEverything) stops ??= `to write ${name}`;
+        // so does a schema to build into that exists but where the role may not create: every model makes a
+        // relation there
+        if (refusal && deniedSchema(err) === relation.schema) {
+          stops ??= `to create relations in schema ${relation.schema}`;
+        }
         if (stops !== undefined) {
           refusedBy = result;
           refusedWhat = stops;
@@ -866,3 +871,12 @@ const PENDING_TABLE: TableSpec = {
     { name: 'upstream', type: 'text' },
   ],
 };
+
+/** The schema a PostgreSQL "permission denied for schema …" names, looking through the causes callers wrap. */
+function deniedSchema(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const m = /permission denied for schema "?([^"\s]+)"?/.exec(e.message);
+    if (m) return m[1];
+  }
+  return undefined;
+}

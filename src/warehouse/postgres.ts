@@ -342,7 +342,7 @@ export class PostgresWarehouse implements Warehouse {
       client = (await this.knex.client.acquireConnection()) as PoolClient;
     } catch (err) {
       throw new WarehouseUnavailableError(
-        `Could not connect to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}; check --warehouse and that the server is running.`,
+        `Could not connect to PostgreSQL at ${this.displayUrl}: ${errorMessage(err)}; ${connectAdvice(err)}.`,
         { cause: err },
       );
     }
@@ -542,4 +542,17 @@ export class PostgresWarehouse implements Warehouse {
   async close(): Promise<void> {
     await this.knex.destroy();
   }
+}
+
+/**
+ * What to fix when the server answered but refused the connection: a server that says the database or the role
+ * does not exist is running, so "check that the server is running" would send the user the wrong way.
+ */
+function connectAdvice(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  // 3D000 invalid_catalog_name: the database named in the URL
+  if (code === '3D000') return 'create the database (createdb) or fix its name in --warehouse';
+  // 28000 invalid_authorization_specification (no such role, pg_hba refusal), 28P01 invalid_password
+  if (code === '28000' || code === '28P01') return 'check the user name and password in --warehouse';
+  return 'check --warehouse and that the server is running';
 }

@@ -870,6 +870,29 @@ describe('cli error manners', () => {
     expectNoStack(r);
   });
 
+  it('names where a warehouse URL set outside the command line came from', async () => {
+    const bad = await runCli(['build'], {
+      cwd: dir,
+      env: { ...process.env, LIFECYCLE_WAREHOUSE: 'mysql://x/y' },
+    });
+    expect(bad.code).toBe(2);
+    expect(errorLines(bad)).toEqual([
+      'error: The warehouse URL "mysql://x/y" (from the environment variable LIFECYCLE_WAREHOUSE) is not supported: use duckdb://<path>, duckdb://:memory: or postgres://user[:pass]@host[:port]/db.',
+    ]);
+    const cwd = fs.mkdtempSync(path.join(dir, 'from-file-'));
+    fs.writeFileSync(path.join(cwd, 'cdp-lifecycle.yml'), 'warehouse: duckdb://./missing.duckdb\n');
+    const missing = await runCli(['build'], { cwd });
+    expect(missing.code).toBe(1);
+    expect(errorLines(missing)).toEqual([
+      `error: There is no DuckDB file at ${fs.realpathSync(cwd)}/missing.duckdb: check "warehouse" in cdp-lifecycle.yml, or land events there first with \`cdp-lifecycle serve\`, \`load\` or \`demo --warehouse duckdb://./missing.duckdb\`.`,
+    ]);
+    // the flag is in front of the user: its value is quoted as before
+    const flag = await runCli(['build', '--warehouse', 'mysql://x/y'], { cwd: dir });
+    expect(errorLines(flag)[0]).toMatch(/^error: The warehouse URL "mysql:\/\/x\/y" is not supported/);
+    expectNoStack(bad);
+    expectNoStack(missing);
+  });
+
   it('exits 1 with one sentence when the collector port is taken', async () => {
     const taken = http.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

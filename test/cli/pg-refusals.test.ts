@@ -220,6 +220,47 @@ const role = `cdpl_nogrant_${suffix}`;
     );
   });
 
+  it('a build into an existing schema where the role may not create stops at its first model and names the grant', async () => {
+    const r = await buildAsRole('cdp_seen', '--schema', 'lc_usage');
+    expect(r.code).toBe(1);
+    expectOneSentence(
+      r.stderr,
+      new RegExp(
+        `^error: model \\w+ \\(.*\\) failed on postgres: permission denied for schema lc_usage: the role lacks a privilege: grant create on schema lc_usage to ${role}\\.$`,
+      ),
+    );
+    // every model would meet the same refusal: one tried, the rest skipped with the reason
+    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBe(1);
+    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ status: string; message: string | null }>;
+    };
+    expect(artifact.results[0]!.status).toBe('error');
+    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
+      new Set(['skipped: skipped because the warehouse refused to create relations in schema lc_usage']),
+    );
+  });
+
+  it('a database or role that does not exist is named as such, not as a server that is down', async () => {
+    const noDb = await runCli(['build', '--warehouse', pgDatabaseUrl(`${guarded}_missing`)], { cwd: dir });
+    expect(noDb.code).toBe(1);
+    expectOneSentence(
+      noDb.stderr,
+      new RegExp(
+        `^error: Could not connect to PostgreSQL at .*: database "${guarded}_missing" does not exist; create the database \\(createdb\\) or fix its name in --warehouse\\.$`,
+      ),
+    );
+    const noRole = await runCli(['build', '--warehouse', pgDatabaseUrl(guarded, `${role}_missing`)], {
+      cwd: dir,
+    });
+    expect(noRole.code).toBe(1);
+    expectOneSentence(
+      noRole.stderr,
+      new RegExp(
+        `^error: Could not connect to PostgreSQL at .*: role "${role}_missing" does not exist; check the user name and password in --warehouse\\.$`,
+      ),
+    );
+  });
+
   it('source tables the role may not read exist, and the model that reads them says so', async () => {
     const r = await buildAsRole('cdp_seen');
     expect(r.code).toBe(1);
