@@ -491,7 +491,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       // 64 levels), and the batch with it repeated must stay within four request limits: 1 MB of context on
       // 5,000 tiny events was 5 GB to write, and the collector ran out of memory. Refused batches are kept.
       if (isJsonObject(parsed.context)) {
-        const takers = events.filter((e) => isJsonObject(e) && e.context === undefined).length;
+        // null is absent (normalizeEvent gives such an event the batch's context too): counted, or a batch
+        // whose events all carry `"context": null` would never hand its context over
+        const takers = events.filter((e) => isJsonObject(e) && e.context == null).length;
         if (takers > 0) {
           const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1);
           if (bound < 0) {

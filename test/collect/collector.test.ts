@@ -1073,6 +1073,49 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(await count('tracks', `id = 'ns-bad-null'`)).toBe(0);
   });
 
+  it("gives the batch's context to an event whose context is null when every event of the batch has one", async () => {
+    // no event lacks the member: only the null one takes the batch's context, which must still be handed over
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        context: { library: { name: 'batch-lib' } },
+        batch: [
+          { type: 'track', userId: 'null-ctx-u', event: 'E', messageId: 'nc-null', context: null },
+          {
+            type: 'track',
+            userId: 'null-ctx-u',
+            event: 'E',
+            messageId: 'nc-own',
+            context: { library: { name: 'own-lib' } },
+          },
+        ],
+      },
+      KEY,
+    );
+    expect(res.body).toEqual({ success: true, landed: 2, rejected: [] });
+    expect(
+      await wh.query(
+        `select id, context->'library'->>'name' as lib from cdp.tracks where user_id = 'null-ctx-u' order by id`,
+      ),
+    ).toEqual([
+      { id: 'nc-null', lib: 'batch-lib' },
+      { id: 'nc-own', lib: 'own-lib' },
+    ]);
+    // and it is bounded as for an event without one: a context over the event limit refuses the batch
+    const big = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        context: { pad: 'x'.repeat(40_000) },
+        batch: [{ type: 'track', userId: 'null-ctx-u', event: 'E', messageId: 'nc-big', context: null }],
+      },
+      KEY,
+    );
+    expect(big.status).toBe(400);
+    expect(await count('tracks', `id = 'nc-big'`)).toBe(0);
+  });
+
   it('takes single calls on /v1/<type> (the endpoint sets the type) and arrays or objects on /webhook', async () => {
     expect(
       (await postJson(collector.url, '/v1/identify', { userId: 'single-u', traits: { a: 1 } }, KEY)).status,
