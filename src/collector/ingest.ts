@@ -61,8 +61,11 @@ export interface IngestMeta {
   keepReceivedAt?: boolean;
   /** The call type implied by the endpoint (`/v1/track`) for events without `type`. */
   impliedType?: CallType;
-  /** `sentAt` of the enclosing batch, copied onto events that have none. */
-  batchSentAt?: string;
+  /**
+   * `sentAt` of the enclosing batch as sent (any JSON value; null is absent), copied onto the events that have
+   * none. One that is not an ISO-8601 string (a number of epoch milliseconds, say) rejects those events.
+   */
+  batchSentAt?: unknown;
   /** `context` of the enclosing batch, given to the valid events that have none (see NormalizeOptions). */
   batchContext?: JsonObject;
   /**
@@ -142,6 +145,13 @@ function addRejection(
     reason,
   });
   rows.push([receivedAt, reason, raw ?? maskWriteKeys(serializeEvent(ev))]);
+}
+
+/** What kind of JSON value `v` is, for a reason: "a number", "an object"… */
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Serialises any JSON value, including ones nested too deeply for JSON.stringify's recursion. */
@@ -268,23 +278,33 @@ export class Ingestor {
       reject: () => undefined,
     };
     const checkSize = meta.sourceBytes === undefined || meta.sourceBytes > this.maxEventBytes;
+    const batchSentAt = meta.batchSentAt ?? undefined;
     const normalize = {
       receivedAt,
       keepReceivedAt: meta.keepReceivedAt ?? false,
-      batchSentAt: meta.batchSentAt,
+      batchSentAt: typeof batchSentAt === 'string' ? batchSentAt : undefined,
       batchContext: meta.batchContext,
     };
     const limit = { maxBytes: this.maxEventBytes };
     // A batch's sentAt becomes the sentAt of each event without one, after validation: checked here as an
     // event's own would be, so that such an event is quarantined with the reason instead of failing its write
-    // (DuckDB refused the whole request, PostgreSQL the row with its own message) or landing uncorrected.
-    const badBatchSentAt = meta.batchSentAt === undefined ? undefined : timestampProblem(meta.batchSentAt);
+    // (DuckDB refused the whole request, PostgreSQL the row with its own message) or landing uncorrected. One
+    // that is not a string at all (epoch milliseconds) is refused alike: ignored, it let those events land
+    // without their clock correction, while an event's own such sentAt is rejected by the schema.
+    const batchSentAtProblem =
+      batchSentAt === undefined
+        ? undefined
+        : typeof batchSentAt === 'string'
+          ? timestampProblem(batchSentAt)
+          : `is not an ISO-8601 timestamp: it is ${jsonKind(batchSentAt)}, not a string`;
+    const batchSentAtReason =
+      batchSentAtProblem &&
+      `the batch's sentAt (${serializeEvent(batchSentAt).slice(0, 60)}), which this event takes as it has none, ${batchSentAtProblem}`;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       const v = validateEvent(ev, meta.impliedType, checkSize ? limit : undefined);
-      if ('type' in v && badBatchSentAt && (ev as JsonObject).sentAt == null) {
-        const reason = `the batch's sentAt (${JSON.stringify(meta.batchSentAt).slice(0, 60)}), which this event takes as it has none, ${badBatchSentAt}`;
-        addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, reason, p.payloadOf?.(i));
+      if ('type' in v && batchSentAtReason && (ev as JsonObject).sentAt == null) {
+        addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, batchSentAtReason, p.payloadOf?.(i));
         continue;
       }
       if ('type' in v) {

@@ -485,7 +485,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       events = parsed.batch;
       if (events.length > maxBatchEvents) return tooMany(events.length);
       meta.payloadText = elementText('batch');
-      if (typeof parsed.sentAt === 'string') meta.batchSentAt = parsed.sentAt;
+      // as sent, whatever its type: one that is not a timestamp string rejects the events that would take it
+      meta.batchSentAt = parsed.sentAt;
       // Batch-level context (Segment HTTP API) applies to the events that carry none, once they are valid (so
       // it counts toward no event's size). It lands with each of them, so it is bounded like an event (32 KB,
       // 64 levels), and the batch with it repeated must stay within four request limits: 1 MB of context on

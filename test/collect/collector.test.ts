@@ -1026,6 +1026,68 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(t.ra.getTime()).toBeGreaterThanOrEqual(before - 1000);
   });
 
+  it("quarantines the events that take a batch's sentAt that is not a string (epoch milliseconds), as one that is not ISO-8601", async () => {
+    const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
+      type: 'track',
+      userId: 'batch-sent-num-u',
+      event: 'Sent',
+      messageId,
+      originalTimestamp: '2024-01-01T00:00:00Z',
+      ...extra,
+    });
+    for (const [n, sentAt, kind] of [
+      [1, 1704067200000, 'a number'],
+      [2, true, 'a boolean'],
+      [3, { at: '2024-01-01T00:00:10Z' }, 'an object'],
+      [4, ['2024-01-01T00:00:10Z'], 'an array'],
+    ] as const) {
+      const res = await postJson(
+        collector.url,
+        '/v1/batch',
+        { sentAt, batch: [event(`bsn-${n}-a`), event(`bsn-${n}-b`, { sentAt: '2024-01-01T00:00:05Z' })] },
+        KEY,
+      );
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        success: true,
+        landed: 1,
+        rejected: [
+          {
+            index: 0,
+            messageId: `bsn-${n}-a`,
+            reason: `the batch's sentAt (${JSON.stringify(sentAt)}), which this event takes as it has none, is not an ISO-8601 timestamp: it is ${kind}, not a string`,
+          },
+        ],
+      });
+    }
+    // the events with a sentAt of their own land with it; the others are kept as sent
+    expect(await count('tracks', `id like 'bsn-%-b' and sent_at is not null`)).toBe(4);
+    expect(await count('tracks', `id like 'bsn-%-a'`)).toBe(0);
+    const [q] = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%bsn-1-a%'`,
+    );
+    expect(JSON.parse(q.payload)).toEqual(event('bsn-1-a'));
+    // a null one is absent: the event lands, without a sentAt
+    const none = await postJson(
+      collector.url,
+      '/v1/batch',
+      { sentAt: null, batch: [event('bsn-null')] },
+      KEY,
+    );
+    expect(none.body).toEqual({ success: true, landed: 1, rejected: [] });
+    expect(await count('tracks', `id = 'bsn-null' and sent_at is null`)).toBe(1);
+    // as /webhook and load refuse an event's own sentAt of epoch milliseconds (each event there is its own)
+    const hook = await postJson(
+      collector.url,
+      '/webhook',
+      [event('bsn-hook', { sentAt: 1704067200000 })],
+      KEY,
+    );
+    expect((hook.body as { rejected: Array<{ reason: string }> }).rejected).toEqual([
+      expect.objectContaining({ reason: 'sentAt must be string or null' }),
+    ]);
+  });
+
   it("gives an event whose sentAt and context are null the batch's, as one without them (null is absent)", async () => {
     const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
       type: 'track',
