@@ -68,11 +68,6 @@ export interface IngestMeta {
   batchSentAt?: unknown;
   /** `context` of the enclosing batch, given to the valid events that have none (see NormalizeOptions). */
   batchContext?: JsonObject;
-  /**
-   * Size in bytes of the whole request or line the events came from: when it is within the event limit, no
-   * event can exceed it and the per-event size check is skipped.
-   */
-  sourceBytes?: number;
   /** Raw text of each event (e.g. the NDJSON line), stored as the payload when it is rejected. */
   rawTexts?: ReadonlyArray<string | undefined>;
   /**
@@ -277,7 +272,6 @@ export class Ingestor {
       resolve: () => undefined,
       reject: () => undefined,
     };
-    const checkSize = meta.sourceBytes === undefined || meta.sourceBytes > this.maxEventBytes;
     const batchSentAt = meta.batchSentAt ?? undefined;
     const normalize = {
       receivedAt,
@@ -285,6 +279,10 @@ export class Ingestor {
       batchSentAt: typeof batchSentAt === 'string' ? batchSentAt : undefined,
       batchContext: meta.batchContext,
     };
+    // Every event is measured, however small the request it came in: its compact JSON may be larger than the
+    // text it was sent as (a byte that is not UTF-8 becomes U+FFFD, three bytes; `1E20` prints as 21 digits; an
+    // endpoint adds its `type`), and serve must refuse what load, which measures each line's event, refuses.
+    // (validateEvent serialises only an event whose cheap upper bound is over the limit.)
     const limit = { maxBytes: this.maxEventBytes };
     // A batch's sentAt becomes the sentAt of each event without one, after validation: checked here as an
     // event's own would be, so that such an event is quarantined with the reason instead of failing its write
@@ -302,7 +300,7 @@ export class Ingestor {
       `the batch's sentAt (${serializeEvent(batchSentAt).slice(0, 60)}), which this event takes as it has none, ${batchSentAtProblem}`;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
-      const v = validateEvent(ev, meta.impliedType, checkSize ? limit : undefined);
+      const v = validateEvent(ev, meta.impliedType, limit);
       if ('type' in v && batchSentAtReason && (ev as JsonObject).sentAt == null) {
         addRejection(p.rejected, p.rejectedRows, receivedAt, i, ev, batchSentAtReason, p.payloadOf?.(i));
         continue;

@@ -464,7 +464,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     stripWriteKeys(parsed);
 
     let events: unknown[];
-    const meta: IngestMeta = { sourceBytes: body.length, receivedAt: new Date() };
+    const meta: IngestMeta = { receivedAt: new Date() };
     // A rejected event of an array is kept as sent: the body is scanned for its elements' text only then.
     let elementTexts: Array<string | undefined> | undefined;
     const elementText = (key: string | null) => (i: number) => {

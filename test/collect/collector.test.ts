@@ -3,7 +3,10 @@ import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import RudderAnalytics from '@rudderstack/rudder-sdk-node';
 import pino from 'pino';
 import { describeEachWarehouse } from '../helpers/warehouses';
-import { startCollector, type Collector } from '../../src/collector';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadFiles, startCollector, type Collector } from '../../src/collector';
 import { maskWriteKeys } from '../../src/collector/mask';
 import { ensureRawTables, type Warehouse } from '../../src/warehouse';
 import * as net from 'node:net';
@@ -757,6 +760,50 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     });
     expect(fits.status).toBe(200);
     expect(await count('tracks', `user_id = 'many-user'`)).toBe(10_000);
+  });
+
+  it('rejects an event over 32 KB once decoded, however small its request: bytes that are not UTF-8, numbers in exponent form, as load does', async () => {
+    // exactly 32,768 bytes on the wire: 0xFF is not UTF-8 and becomes U+FFFD (three bytes), so ~98 KB of
+    // properties; and 25 KB of `1E20`, each printed as 21 digits, make 110 KB
+    const head = Buffer.from('{"userId":"big-u","event":"E","messageId":"big-ff","properties":{"x":"');
+    const tail = Buffer.from('"}}');
+    const ff = Buffer.concat([head, Buffer.alloc(32_768 - head.length - tail.length, 0xff), tail]);
+    const numbers = Buffer.from(
+      `{"userId":"big-u","event":"E","messageId":"big-num","properties":{"x":[${Array(5000).fill('1E20').join(',')}]}}`,
+    );
+    expect(ff.length).toBe(32_768);
+    expect(numbers.length).toBeLessThan(32_768);
+    for (const [body, messageId] of [
+      [ff, 'big-ff'],
+      [numbers, 'big-num'],
+    ] as const) {
+      const res = await post(collector.url, '/v1/track', body, { key: KEY });
+      expect(res.body).toEqual({
+        success: true,
+        landed: 0,
+        rejected: [{ index: 0, messageId, reason: 'event is larger than 32768 bytes' }],
+      });
+    }
+    expect(await count('tracks', `user_id = 'big-u'`)).toBe(0);
+    // load measures the same events alike (its lines carry their type, which the endpoint set above)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-big-'));
+    try {
+      const file = path.join(dir, 'big.ndjson');
+      const typed = (b: Buffer): Buffer => Buffer.concat([Buffer.from('{"type":"track",'), b.subarray(1)]);
+      fs.writeFileSync(
+        file,
+        Buffer.concat([typed(ff), Buffer.from('\n'), typed(numbers), Buffer.from('\n')]),
+      );
+      const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] });
+      expect(summary).toMatchObject({
+        landed: 0,
+        rejected: 2,
+        rejectedByReason: { 'event is larger than 32768 bytes': 2 },
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await count('tracks', `user_id = 'big-u'`)).toBe(0);
   });
 
   it('lands NUL and half an emoji alike on both warehouses: NUL removed, a lone surrogate as U+FFFD', async () => {
