@@ -429,21 +429,62 @@ export class Ingestor {
   }
 
   /**
-   * Writes `p` (whose write just failed with `err`) in halves down to single events, then quarantines the
-   * events refused alone. When no part could be written at all, the table refuses everything (a column the
-   * collector cannot fill, a broken table): that is the warehouse's problem, not the events', so the request
-   * fails as a whole and the SDK retries it once the table is fixed.
+   * Lands `p`, whose write just failed with `err`, without the events the warehouse refuses: tries it in halves
+   * down to single events, each try rolled back, and quarantines the events refused alone, in one transaction
+   * with the rest (a request's events are all-or-nothing, as any write of them is). Whenever an event is
+   * refused, a neutral event of each refused type tells whether the table refuses any row (a column the
+   * collector cannot fill, a NOT NULL on what a valid event may lack, a missing partition): then the table is
+   * at fault, not the events, and the request fails as a whole, nothing of it stored, for the SDK to retry once
+   * the table is fixed.
    */
   private async isolate(p: Pending, err: unknown): Promise<IngestResult> {
+    const refused = await this.refusedEvents(p, err, false);
+    if (!(await this.takesRowsLike(refused, p.receivedAt))) throw err;
+    try {
+      return await this.writeWithout(p, refused);
+    } catch (e) {
+      if (e instanceof WarehouseUnavailableError || !isDataError(e)) throw e;
+      // Every part was taken alone but not all of them together: events of the request conflict with each
+      // other (the same id twice under a unique index a DBA added). Tried again, each part beside the ones
+      // taken before it, so that only the later of two conflicting events is refused.
+      const again = await this.refusedEvents(p, e, true);
+      if (!(await this.takesRowsLike(again, p.receivedAt))) throw e;
+      return this.writeWithout(p, again);
+    }
+  }
+
+  /**
+   * Whether the table takes a neutral event of each refused type (true when none is refused): if not, it
+   * refuses any row, and the refusal is the table's fault, not the events'.
+   */
+  private async takesRowsLike(
+    refused: ReadonlyArray<{ event: JsonObject }>,
+    receivedAt: string,
+  ): Promise<boolean> {
+    if (refused.length === 0) return true;
+    return this.acceptsNeutralEvents(
+      refused.map((x) => x.event),
+      receivedAt,
+    );
+  }
+
+  /**
+   * The events of `p` the warehouse refuses, found by writing it in halves (whose write failed with `err`),
+   * every write rolled back. `cumulative`: each part is tried together with the parts taken before it.
+   */
+  private async refusedEvents(
+    p: Pending,
+    err: unknown,
+    cumulative: boolean,
+  ): Promise<Array<{ index: number; event: JsonObject; reason: string }>> {
     const refused: Array<{ index: number; event: JsonObject; reason: string }> = [];
-    const out: IngestResult = { landed: 0, rejected: [] };
-    let written = false;
+    const taken: Pending = { ...p, events: [], indexes: [], rejected: [], rejectedRows: [] };
     const walk = async (events: JsonObject[], indexes: number[], e: unknown): Promise<void> => {
       if (e instanceof WarehouseUnavailableError) throw e;
       if (events.length === 1) {
-        // Only a refusal of the data is the event's fault. Anything else (a deadlock, a timeout, a full disk,
-        // a missing column) fails the request, and the SDK resends it: the parts already written land twice,
-        // which the models' dedup on id absorbs, and nothing is quarantined that a retry would have landed.
+        // Only a refusal of the data is the event's fault. Anything else (a deadlock, a timeout, a missing
+        // column) fails the request, nothing of it written, and the SDK resends it: nothing is quarantined
+        // that a retry would have landed.
         if (!isDataError(e)) throw e;
         refused.push({
           index: indexes[0],
@@ -464,34 +505,32 @@ export class Ingestor {
           rejected: [],
           rejectedRows: [],
         };
-        let r: IngestResult;
         try {
-          r = (await this.process([part]))[0];
+          await this.process(cumulative ? [taken, part] : [part], true);
         } catch (e2) {
-          await walk(part.events, part.indexes, e2);
-          continue;
+          if (!(e2 instanceof ProbeRolledBack)) {
+            await walk(part.events, part.indexes, e2);
+            continue;
+          }
         }
-        written = true;
-        out.landed += r.landed;
-        out.rejected.push(...r.rejected);
+        taken.events.push(...part.events);
+        taken.indexes.push(...part.indexes);
       }
     };
     await walk(p.events, p.indexes, err);
-    // Nothing could be written: either every event is at fault (a lone event refused by a constraint, which
-    // the SDK would otherwise resend forever) or the table refuses any row. A neutral event of each refused
-    // type, written and rolled back, tells them apart.
-    if (!written) {
-      const healthy = await this.acceptsNeutralEvents(
-        refused.map((x) => x.event),
-        p.receivedAt,
-      );
-      if (!healthy) throw err;
-    }
-    // the caller's own rejections and the refused events, in one write
+    return refused;
+  }
+
+  /** Writes `p` in one transaction, with `refused` quarantined instead of written. */
+  private async writeWithout(
+    p: Pending,
+    refused: ReadonlyArray<{ index: number; event: JsonObject; reason: string }>,
+  ): Promise<IngestResult> {
+    const out = new Set(refused.map((x) => x.index));
     const rest: Pending = {
       ...p,
-      events: [],
-      indexes: [],
+      events: p.events.filter((_, j) => !out.has(p.indexes[j])),
+      indexes: p.indexes.filter((i) => !out.has(i)),
       rejected: p.rejected.slice(),
       rejectedRows: p.rejectedRows.slice(),
     };
@@ -505,10 +544,7 @@ export class Ingestor {
         x.reason,
         p.payloadOf?.(x.index),
       );
-    const r = (await this.process([rest]))[0];
-    out.rejected.push(...r.rejected);
-    out.rejected.sort((a, b) => a.index - b.index);
-    return out;
+    return (await this.process([rest]))[0];
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Whether the warehouse refused the data itself (a constraint, a value it cannot convert) rather than failed
  * for a reason of its own: PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint
- * violation), DuckDB's constraint, conversion and range errors.
+ * violation), DuckDB's constraint, conversion and range errors (its appender words a duplicate key as
+ * `Failed to append: PRIMARY KEY or UNIQUE constraint violation: …`).
  */
 export function isDataError(err: unknown): boolean {
   // not `instanceof Error`: the DuckDB addon's errors may come from another realm (a test sandbox)
@@ -10,7 +11,7 @@ export function isDataError(err: unknown): boolean {
     if (typeof e.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) return true;
     if (
       typeof e.message === 'string' &&
-      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|constraint failed|Could not convert/i.test(
+      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|constraint failed|constraint violation|Could not convert/i.test(
         e.message,
       )
     )

@@ -406,6 +406,134 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
   });
 });
 
+describeEachWarehouse('collector when a raw table refuses what a neutral event lacks too', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_refusing_neutral';
+  const stored = async (): Promise<unknown[]> => [
+    ...(await wh.query(`select 'tracks' as t, id from ${schema}.tracks`)),
+    ...(await wh.query(`select 'identifies' as t, id from ${schema}.identifies`)),
+    ...(await wh.query(`select 'rejected' as t, reason from ${schema}.rejected_events`)),
+  ];
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    // A NOT NULL a DBA put on anonymous_id, which a valid event (and the neutral one) may lack
+    collector = await collectorOverTracks(wh, schema, (ddl) =>
+      ddl.replace(/"anonymous_id" (text|varchar)/, '"anonymous_id" $1 not null'),
+    );
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('fails a batch in which some events land (500) and stores nothing of it, lone or mixed alike', async () => {
+    const lone = await postJson(
+      collector.url,
+      '/v1/track',
+      { userId: 'u-nn', event: 'Fine', messageId: 'nn-lone' },
+      KEY,
+    );
+    expect(lone.status).toBe(500);
+    // the first event would land, the second is refused for lacking what the neutral event lacks too
+    const batch = {
+      batch: [
+        { type: 'track', userId: 'u-nn', anonymousId: 'a-nn', event: 'Fine', messageId: 'nn-0' },
+        { type: 'track', userId: 'u-nn', event: 'Fine', messageId: 'nn-1' },
+        { type: 'identify', userId: 'u-nn', messageId: 'nn-2' },
+        { type: 'track', userId: 'u-nn', messageId: 'nn-invalid' },
+      ],
+    };
+    const mixed = await postJson(collector.url, '/v1/batch', batch, KEY);
+    expect(mixed.status).toBe(500);
+    // neither the events that would land, nor the refused one, nor the invalid one: the SDK resends them all
+    expect(await stored()).toEqual([]);
+    // fixed by the DBA: the same batch, resent, lands once
+    await wh.exec(`alter table ${schema}.tracks alter column anonymous_id drop not null`);
+    const again = await postJson(collector.url, '/v1/batch', batch, KEY);
+    expect(again.body).toMatchObject({ landed: 3, rejected: [{ index: 3 }] });
+    expect(await wh.query(`select id from ${schema}.tracks order by id`)).toEqual([
+      { id: 'nn-0' },
+      { id: 'nn-1' },
+    ]);
+  });
+});
+
+describeEachWarehouse('collector when a column of one raw table cannot be filled', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_refusing_tracks';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    collector = await collectorOverTracks(wh, schema, (ddl) => ddl.replace(/\)$/, `, tenant text not null)`));
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('fails a batch whose other call types land (500) and stores nothing of it', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'identify', userId: 'u-tenant', messageId: 'tenant-0' },
+          { type: 'track', userId: 'u-tenant', event: 'Fine', messageId: 'tenant-1' },
+        ],
+      },
+      KEY,
+    );
+    expect(res.status).toBe(500);
+    expect(await wh.query(`select id from ${schema}.identifies`)).toEqual([]);
+    expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([]);
+    expect(await wh.query(`select reason from ${schema}.rejected_events`)).toEqual([]);
+  });
+});
+
+describeEachWarehouse('collector over a raw table with a unique id', ({ tw }) => {
+  let wh: Warehouse;
+  let collector: Collector;
+  const schema = 'cdp_unique_id';
+
+  beforeAll(async () => {
+    wh = await tw().open();
+    collector = await collectorOverTracks(wh, schema, (ddl) => ddl.replace(/\)$/, `, unique (id))`));
+  });
+  afterAll(async () => {
+    await collector.close();
+    await wh.close();
+  });
+
+  it('lands the first of two events with the same id in one request and quarantines the second', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'u-dup', event: 'A', messageId: 'dup-0' },
+          { type: 'track', userId: 'u-dup', event: 'B', messageId: 'dup-1' },
+          { type: 'track', userId: 'u-dup', event: 'C', messageId: 'dup-1' },
+        ],
+      },
+      KEY,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ landed: 2, rejected: [{ index: 2 }] });
+    expect(await wh.query(`select id, event_text from ${schema}.tracks order by id`)).toEqual([
+      { id: 'dup-0', event_text: 'A' },
+      { id: 'dup-1', event_text: 'B' },
+    ]);
+    expect(
+      (await wh.query<{ payload: string }>(`select payload from ${schema}.rejected_events`)).map(
+        (r) => (JSON.parse(r.payload) as { event: string }).event,
+      ),
+    ).toEqual(['C']);
+  });
+});
+
 describeEachWarehouse('collector over a raw table a DBA reshaped', ({ tw }) => {
   let wh: Warehouse;
   let collector: Collector;
