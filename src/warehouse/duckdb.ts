@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { UserError, WarehouseUnavailableError, errorMessage } from '../errors';
 import type { ColumnSpec, HeldLock, InsertValue, Row, SqlRunner, SqlValue, Warehouse } from './types';
+import { isStorageWriteError } from './errors';
 import { DUCKDB_FILE_CATALOG, quoteIdent } from './types';
 
 // The ESM build of some DuckDB helpers misbehaves under jest; require keeps one module instance.
@@ -387,6 +388,15 @@ export class DuckDBWarehouse extends DuckRunner implements Warehouse {
           await this.connection.run('ROLLBACK');
         } catch {
           // The transaction may already be aborted; the original error is what matters.
+        }
+        // A file that can no longer be written (full disk, a folder made read-only) refuses every write until
+        // someone frees space or fixes it, as an unreachable PostgreSQL does: unavailable, so that the
+        // collector answers 503 and the SDKs retry, and the destination retries, nothing having been stored.
+        if (isStorageWriteError(err)) {
+          throw new WarehouseUnavailableError(
+            `The DuckDB file ${this.file} cannot be written (${errorMessage(err)}): free disk space, or make the file, its .wal and its folder writable.`,
+            { cause: err },
+          );
         }
         throw err;
       }

@@ -41,3 +41,25 @@ export function isMissingRelationError(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether DuckDB failed to write its file or its write-ahead log (a full disk, a folder or file that can no
+ * longer be written, a read-only file system): its I/O errors, which a commit words as `Failed to commit:
+ * Cannot open file "….wal": …` or `… Could not write file …`, and the database DuckDB invalidates after such
+ * a failure in a checkpoint. The warehouse cannot take writes then, whatever they hold, as a PostgreSQL server
+ * that cannot be reached cannot.
+ */
+export function isStorageWriteError(err: unknown): boolean {
+  let e = err as { message?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (
+      typeof e.message === 'string' &&
+      /^IO Error|Cannot open file "|Could not (write|write to|fsync|truncate) file "|No space left on device|has been invalidated/i.test(
+        e.message,
+      )
+    )
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

@@ -179,6 +179,77 @@ describeEachWarehouse(
   ['postgres'],
 );
 
+describeEachWarehouse(
+  'collector when its DuckDB file can no longer be written',
+  ({ tw }) => {
+    it('answers 503 (nothing stored, the SDK retries) while its write-ahead log cannot be written, then lands the resend', async () => {
+      const wh = await tw().open();
+      const collector = await startCollector({
+        warehouse: wh,
+        rawSchema: 'cdp',
+        port: 0,
+        host: '127.0.0.1',
+        writeKeys: [KEY],
+        logger: pino({ level: 'silent' }),
+      });
+      const wal = `${tw().url.replace(/^duckdb:\/\//, '')}.wal`;
+      try {
+        expect((await postJson(collector.url, '/v1/batch', batchOf('io-before', 2), KEY)).status).toBe(200);
+        // The log is folded into the file and removed; a directory where DuckDB makes it again fails the next
+        // commit as a full disk or a read-only folder does (DuckDB's "Cannot open file …": a real I/O error,
+        // whoever runs the test, without mounting anything)
+        await wh.exec('checkpoint');
+        expect(fs.existsSync(wal)).toBe(false);
+        fs.mkdirSync(wal);
+        const res = await postJson(collector.url, '/v1/batch', batchOf('io-during', 3), KEY);
+        expect(res).toMatchObject({
+          status: 503,
+          body: { success: false, error: 'The warehouse is unavailable; nothing was stored, retry later.' },
+        });
+        // /health asks the warehouse a query, which it still answers: it checks the connection, not writes
+        expect((await fetch(`${collector.url}/health`)).status).toBe(200);
+        fs.rmdirSync(wal);
+        expect((await postJson(collector.url, '/v1/batch', batchOf('io-during', 3), KEY)).status).toBe(200);
+        expect(await wh.query(`select user_id, count(*) as n from cdp.tracks group by 1 order by 1`)).toEqual(
+          [
+            { user_id: 'io-before-user', n: 2 },
+            { user_id: 'io-during-user', n: 3 },
+          ],
+        );
+        expect(await wh.query(`select reason from cdp.rejected_events`)).toEqual([]);
+      } finally {
+        if (fs.existsSync(wal) && fs.statSync(wal).isDirectory()) fs.rmdirSync(wal);
+        await collector.close();
+        await wh.close();
+      }
+    });
+
+    it('makes the write fail with WarehouseUnavailableError, naming the file, and `load` with it', async () => {
+      const wh = await tw().open();
+      const wal = `${tw().url.replace(/^duckdb:\/\//, '')}.wal`;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-io-'));
+      try {
+        await wh.exec('checkpoint');
+        fs.mkdirSync(wal);
+        const file = path.join(dir, 'e.ndjson');
+        fs.writeFileSync(file, JSON.stringify(batchOf('io-load', 1).batch[0]));
+        const failed = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] }).catch(
+          (e: unknown) => e,
+        );
+        expect(failed).toBeInstanceOf(WarehouseUnavailableError);
+        expect((failed as Error).message).toMatch(
+          /The DuckDB file .* cannot be written \(.*Cannot open file/,
+        );
+      } finally {
+        if (fs.existsSync(wal)) fs.rmdirSync(wal);
+        fs.rmSync(dir, { recursive: true, force: true });
+        await wh.close();
+      }
+    });
+  },
+  ['duckdb'],
+);
+
 function waitForLine(child: ChildProcess, test: (line: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
