@@ -85,8 +85,11 @@ export class FatalDeliveryError extends Error {
   }
 }
 
-/** `interrupted`: not sent (or not again) because the run was interrupted; the next run sends it. */
-export type EventResult = { ok: true } | { ok: false; error: string; interrupted?: true };
+/**
+ * `unrecorded`: not acknowledged, and not to be recorded either (the run was interrupted before the CDP
+ * answered it, or a request of its batch was refused outright): the user stays changed, and the next run sends it.
+ */
+export type EventResult = { ok: true } | { ok: false; error: string; unrecorded?: true };
 
 export interface BatchResult {
   results: EventResult[];
@@ -94,6 +97,11 @@ export interface BatchResult {
   exhausted: boolean;
   /** Why the run should stop when not because attempts ran out (a Retry-After longer than a run waits). */
   stopReason?: string;
+  /**
+   * The CDP refused the configuration (401/403/404, a redirect): the run stops with this error. `results` still
+   * says what it acknowledged (or refused for good) before, in earlier requests of the batch, to be recorded.
+   */
+  fatal?: FatalDeliveryError;
   requests: number;
 }
 
@@ -113,9 +121,13 @@ export async function deliverBatch(
   const results: Array<EventResult | undefined> = new Array(msgs.length);
   let exhausted = false;
   let stopReason: string | undefined;
+  let fatal: FatalDeliveryError | undefined;
   let requests = 0;
 
   async function attempt(indices: number[], n: number): Promise<void> {
+    // refused outright by an earlier request of the batch (a bisection half, an SDK's split request): no event
+    // can succeed, so nothing more of it leaves; its rows are left without a result, hence unrecorded
+    if (fatal) return;
     await limiter.take(indices.length, signal);
     // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves
     if (signal?.aborted) {
@@ -123,7 +135,7 @@ export async function deliverBatch(
         results[i] = {
           ok: false,
           error: 'the sync was interrupted before the CDP acknowledged it',
-          interrupted: true,
+          unrecorded: true,
         };
       }
       return;
@@ -144,7 +156,10 @@ export async function deliverBatch(
           results[i] = { ok: true };
           break;
         case 'fatal':
-          throw new FatalDeliveryError(o.message, o.status);
+          // Not thrown: the results of the batch's earlier requests (and this request's events the CDP did
+          // acknowledge) would be lost with it, and the CDP would hold traits sync_state does not know of.
+          fatal ??= new FatalDeliveryError(o.message, o.status);
+          break;
         case 'retry':
           retry.push(i);
           // the one asking for the longest Retry-After: one request's 429 must not be lost to another's 503
@@ -156,6 +171,12 @@ export async function deliverBatch(
           break;
       }
     });
+    if (fatal) {
+      // An event refused alone is the CDP's last word on it, recorded as in any run; events to retry or bisect
+      // are not sent again and stay unrecorded.
+      if (reject.length === 1 && lastReject) results[reject[0]] = { ok: false, error: lastReject.message };
+      return;
+    }
     if (retry.length > 0 && retried) {
       const asked = retried.retryAfterMs;
       if (asked !== undefined && asked > policy.maxRetryAfterMs) {
@@ -196,10 +217,18 @@ export async function deliverBatch(
     msgs.map((_, i) => i),
     1,
   );
+  const stoppedBy = fatal;
   return {
-    results: results.map((r) => r ?? { ok: false, error: 'no answer from the CDP' }),
+    results: results.map(
+      (r) =>
+        r ??
+        (stoppedBy
+          ? { ok: false, error: stoppedBy.message, unrecorded: true }
+          : { ok: false, error: 'no answer from the CDP' }),
+    ),
     exhausted,
     ...(stopReason ? { stopReason } : {}),
+    ...(stoppedBy ? { fatal: stoppedBy } : {}),
     requests,
   };
 }

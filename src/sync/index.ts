@@ -559,8 +559,9 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       requests += res.requests;
       res.results.forEach((r, i) => {
         const e = batch[i].entry;
-        // never sent (or not again) once interrupted: left unrecorded, so the next run sends it as changed
-        if (!r.ok && r.interrupted) return;
+        // not acknowledged, and the run stops (interrupted, or refused outright by a later request of this
+        // batch): left unrecorded, so the next run sends it as changed
+        if (!r.ok && r.unrecorded) return;
         if (r.ok) {
           e.status = 'sent';
           counts.sent++;
@@ -572,6 +573,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         }
         acked.push(e);
       });
+      // raised only once what the batch's earlier requests had acknowledged is queued for recording above
+      if (res.fatal) fatal ??= res.fatal;
       if (res.exhausted && !aborted) {
         aborted =
           res.stopReason ??
@@ -743,8 +746,10 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   if (runError) {
     if (runError instanceof FatalDeliveryError) {
       const what = runError.status === undefined ? 'cannot be reached' : 'refused the sync';
+      // said, since the user would otherwise take it that the whole run was lost
+      const kept = counts.sent > 0 ? `; the ${counts.sent} row(s) it acknowledged before are recorded` : '';
       throw new UserError(
-        `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} ${what}: ${runError.message}; nothing more was sent (run ${runId}).`,
+        `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} ${what}: ${runError.message}; nothing more was sent${kept} (run ${runId}).`,
         { cause: runError },
       );
     }

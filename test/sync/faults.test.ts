@@ -218,6 +218,98 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(cdp.requests.length).toBe(1);
     });
 
+    it('records the rows acknowledged before a later request of their batch is refused outright', async () => {
+      // A schema of its own: the test diffs against what was delivered, which the full resyncs above overwrite.
+      const schema = 'lc_fatal';
+      await writeUserLifecycle(wh, schema, makeUsers(20));
+      const opts = (): SyncOptions => ({
+        ...base(),
+        schema,
+        fullResync: false,
+        batchSize: 10,
+        concurrency: 1,
+      });
+      expect(await runSync(opts())).toMatchObject({ sent: 20, failed: 0 });
+      type StateRow = { user_id: string; status: string; traits_hash: string; message_id: string };
+      const stateOf = async (): Promise<Map<string, StateRow>> =>
+        new Map(
+          (
+            await wh.query<StateRow>(
+              `select user_id, status, traits_hash, message_id from ${schema}.sync_state order by user_id`,
+            )
+          ).map((r) => [r.user_id, r]),
+        );
+      const before = await stateOf();
+
+      // every user changes; the first batch (u00000…u00009) holds a row the CDP refuses, so it is bisected, and
+      // the write key is refused from a later request of that same batch on: Segment's halves are requests
+      // 1–6 (400, 400, 200, 400, 400, 200) and 7; the RudderStack SDK sends the first event alone, then the
+      // other nine, whose halves are requests 2–7, and request 8 is refused
+      await wh.exec(
+        `update ${schema}.user_lifecycle set previous_status = lifecycle_status, lifecycle_status = 'churned', status_since = cast('2024-06-30' as date)`,
+      );
+      const bad = 'u00003';
+      const refusedFrom = to === 'segment' ? 7 : 8;
+      cdp.requests.length = 0;
+      cdp.setHandler((r) =>
+        r.n >= refusedFrom
+          ? { status: 401, body: 'bad key' }
+          : r.body.batch.some((e) => e.userId === bad)
+            ? { status: 400, body: `userId ${bad} is blocked` }
+            : { status: 200 },
+      );
+      await expect(runSync(opts())).rejects.toThrow(
+        /refused the sync: the write key was refused \(HTTP 401\): bad key; nothing more was sent; the [45] row\(s\) it acknowledged before are recorded/,
+      );
+      const acked = new Set(cdp.acked().map((e) => String(e.userId)));
+      // part of the first batch only: the halves answered 200 before the 401
+      expect([...acked].sort()).toEqual(
+        to === 'segment'
+          ? ['u00000', 'u00001', 'u00002', 'u00004']
+          : ['u00000', 'u00001', 'u00002', 'u00004', 'u00005'],
+      );
+
+      // what the CDP acknowledged is delivered with the new traits, the row it refused alone is failed, and
+      // every other user is as before (not acknowledged: the next run sends it again)
+      const after = await stateOf();
+      expect(after.size).toBe(20);
+      for (const [userId, old] of before) {
+        const now = after.get(userId);
+        if (acked.has(userId)) {
+          expect(now).toMatchObject({ status: 'delivered' });
+          expect(now?.traits_hash).not.toBe(old.traits_hash);
+        } else if (userId === bad) {
+          expect(now).toEqual({ ...old, status: 'failed' });
+        } else {
+          expect(now).toEqual(old);
+        }
+      }
+      const [run] = await wh.query<{ run_id: string; status: string; sent: unknown; failed: unknown }>(
+        `select run_id, status, sent, failed from ${schema}.sync_runs order by started_at desc limit 1`,
+      );
+      expect({ ...run, sent: Number(run.sent), failed: Number(run.failed) }).toMatchObject({
+        status: 'error',
+        sent: acked.size,
+        failed: 1,
+      });
+      const logged = await wh.query<{ user_id: string; status: string }>(
+        `select user_id, status from ${schema}.sync_log where run_id = $1 order by user_id`,
+        [run.run_id],
+      );
+      expect(logged).toEqual(
+        [...acked, bad].sort().map((u) => ({ user_id: u, status: u === bad ? 'failed' : 'sent' })),
+      );
+
+      // Back to the old values: exactly the users the CDP holds the new traits of are changed, and the
+      // refused row is retried; the rest never left the old values, so they are not sent.
+      await writeUserLifecycle(wh, schema, makeUsers(20));
+      cdp.requests.length = 0;
+      cdp.setHandler(() => ({ status: 200 }));
+      const next = await runSync(opts());
+      expect(next).toMatchObject({ changed: acked.size + 1, sent: acked.size + 1, failed: 0 });
+      expect(new Set(cdp.acked().map((e) => String(e.userId)))).toEqual(new Set([...acked, bad]));
+    });
+
     it('sends the configured integrations object and spaces requests to the rate limit', async () => {
       const s = await runSync({
         ...base(),
