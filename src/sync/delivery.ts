@@ -8,7 +8,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /**
    * The longest Retry-After a run waits for. A longer one is not cut short (that would resend before the CDP
-   * asked): the rows are marked failed and the run stops, so one answer cannot park a scheduled run for hours.
+   * asked): it holds every request of the run, the rows of any request that would have to wait for it are
+   * marked failed and the run stops, so one answer cannot park a scheduled run for hours.
    */
   maxRetryAfterMs: number;
 }
@@ -33,6 +34,12 @@ export function backoffMs(
   return Math.round(Math.max(Math.min(retryAfterMs, policy.maxRetryAfterMs), jittered));
 }
 
+/** A hold too long for a request to wait for: how long it still runs, and what the CDP said with it. */
+export interface LongHold {
+  waitMs: number;
+  message: string;
+}
+
 /**
  * Spaces requests so that on average at most `perSecond` events leave; the first request goes at once. Also
  * holds every request while the CDP's last Retry-After runs: it throttles the source, not one request.
@@ -40,22 +47,59 @@ export function backoffMs(
 export class RateLimiter {
   private next = 0;
   private heldUntil = 0;
+  private heldBy = '';
+  /** Requests waiting in take(): woken when the hold is extended, so that one too long is seen at once. */
+  private readonly waiters = new Set<() => void>();
   constructor(private readonly perSecond: number | undefined) {}
-  /** No request leaves before `at` (ms since the epoch). */
-  holdUntil(at: number): void {
-    this.heldUntil = Math.max(this.heldUntil, at);
+  /** No request leaves before `at` (ms since the epoch); `message` is the CDP's answer that asked for it. */
+  holdUntil(at: number, message = ''): void {
+    if (at <= this.heldUntil) return;
+    this.heldUntil = at;
+    this.heldBy = message;
+    for (const wake of this.waiters) wake();
   }
-  async take(events: number, signal?: AbortSignal): Promise<void> {
-    // a later Retry-After may extend the hold while this request waits
-    for (let now = Date.now(); this.heldUntil > now && !signal?.aborted; now = Date.now()) {
-      await sleep(this.heldUntil - now, signal);
+  /**
+   * Waits until a request of `events` events may leave: not before `notBefore` (its backoff), nor while a
+   * Retry-After holds the run, nor sooner than the rate allows. Resolves with nothing once it may (or at once
+   * when `signal` aborts); without waiting, with the hold when that runs longer than `maxHoldMs`: sending
+   * sooner would come before the CDP asked, and waiting would park the run longer than it waits.
+   */
+  async take(
+    events: number,
+    opts: { signal?: AbortSignal; notBefore?: number; maxHoldMs?: number } = {},
+  ): Promise<LongHold | undefined> {
+    const { signal, notBefore = 0, maxHoldMs = Infinity } = opts;
+    let slot: number | undefined;
+    for (;;) {
+      if (signal?.aborted) return undefined;
+      const now = Date.now();
+      // checked on every wake-up: another request's answer may extend the hold while this one waits
+      if (this.heldUntil - now > maxHoldMs) return { waitMs: this.heldUntil - now, message: this.heldBy };
+      // the rate's turn is taken once the backoff and the hold are over, as the request is about to leave
+      if (slot === undefined && this.heldUntil <= now && notBefore <= now) {
+        if (!this.perSecond) return undefined;
+        this.next = Math.max(this.next, now);
+        slot = this.next;
+        this.next += (events * 1000) / this.perSecond;
+      }
+      const until = Math.max(this.heldUntil, notBefore, slot ?? 0);
+      if (until <= now) return undefined;
+      await this.pause(until - now, signal);
     }
-    if (!this.perSecond) return;
-    const now = Date.now();
-    this.next = Math.max(this.next, now);
-    const wait = this.next - now;
-    this.next += (events * 1000) / this.perSecond;
-    if (wait > 0) await sleep(wait, signal);
+  }
+  /** sleep(), cut short when `signal` aborts or the hold is extended. */
+  private async pause(ms: number, signal?: AbortSignal): Promise<void> {
+    const woken = new AbortController();
+    const wake = (): void => woken.abort();
+    this.waiters.add(wake);
+    signal?.addEventListener('abort', wake, { once: true });
+    if (signal?.aborted) wake();
+    try {
+      await sleep(ms, woken.signal);
+    } finally {
+      this.waiters.delete(wake);
+      signal?.removeEventListener('abort', wake);
+    }
   }
 }
 
@@ -124,11 +168,29 @@ export async function deliverBatch(
   let fatal: FatalDeliveryError | undefined;
   let requests = 0;
 
-  async function attempt(indices: number[], n: number): Promise<void> {
+  /** The rows of `indices` fail: the CDP asked to wait `waitMs`, longer than a run waits; the run stops. */
+  function waitTooLong(indices: readonly number[], waitMs: number, message: string): void {
+    exhausted = true;
+    const wait = `${Math.ceil(waitMs / 1000)} s`;
+    stopReason ??= `the CDP asked to wait ${wait} (Retry-After); the rest is left for the next run`;
+    for (const i of indices) {
+      results[i] = {
+        ok: false,
+        error: `the endpoint asked to wait ${wait} (Retry-After), longer than a run waits (${Math.round(policy.maxRetryAfterMs / 1000)} s): ${message}`,
+      };
+    }
+  }
+
+  /** Sends `indices` (attempt `n`), not before `notBefore` (ms since the epoch: the backoff of a retry). */
+  async function attempt(indices: number[], n: number, notBefore = 0): Promise<void> {
     // refused outright by an earlier request of the batch (a bisection half, an SDK's split request): no event
     // can succeed, so nothing more of it leaves; its rows are left without a result, hence unrecorded
     if (fatal) return;
-    await limiter.take(indices.length, signal);
+    const hold = await limiter.take(indices.length, {
+      signal,
+      notBefore,
+      maxHoldMs: policy.maxRetryAfterMs,
+    });
     // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves
     if (signal?.aborted) {
       for (const i of indices) {
@@ -138,6 +200,12 @@ export async function deliverBatch(
           unrecorded: true,
         };
       }
+      return;
+    }
+    if (hold) {
+      // held by a Retry-After (another request's, or this one's) longer than a run waits: sent now, the rows
+      // would reach the CDP before the time it asked for, so they fail as the throttled request's do
+      waitTooLong(indices, hold.waitMs, hold.message);
       return;
     }
     requests++;
@@ -179,16 +247,11 @@ export async function deliverBatch(
     }
     if (retry.length > 0 && retried) {
       const asked = retried.retryAfterMs;
+      // It throttles the source: every request of the run is held, also when these rows are not sent again
+      // (their last attempt, or a wait longer than a run waits).
+      if (asked !== undefined) limiter.holdUntil(Date.now() + asked, retried.message);
       if (asked !== undefined && asked > policy.maxRetryAfterMs) {
-        exhausted = true;
-        const wait = `${Math.ceil(asked / 1000)} s`;
-        stopReason = `the CDP asked to wait ${wait} (Retry-After); the rest is left for the next run`;
-        for (const i of retry) {
-          results[i] = {
-            ok: false,
-            error: `the endpoint asked to wait ${wait} (Retry-After), longer than a run waits (${Math.round(policy.maxRetryAfterMs / 1000)} s): ${retried.message}`,
-          };
-        }
+        waitTooLong(retry, asked, retried.message);
       } else if (n >= policy.maxAttempts) {
         exhausted = true;
         for (const i of retry) {
@@ -196,10 +259,9 @@ export async function deliverBatch(
         }
       } else {
         const delayMs = backoffMs(policy, n, retried.retryAfterMs);
-        if (asked !== undefined) limiter.holdUntil(Date.now() + asked);
         onRetry?.({ attempt: n, delayMs, outcome: retried, events: retry.length });
-        await sleep(delayMs, signal);
-        await attempt(retry, n + 1);
+        // the backoff is waited for in take(), which also sees a longer hold set meanwhile by another answer
+        await attempt(retry, n + 1, Date.now() + delayMs);
       }
     }
     if (reject.length > 0 && lastReject) {

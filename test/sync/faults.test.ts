@@ -196,6 +196,79 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(cdp.requests.length).toBe(1);
     });
 
+    it('holds the other requests of the run for a Retry-After longer than a run waits: their retries fail, none is sent', async () => {
+      const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+      cdp.setHandler(async (r) => {
+        if (r.n === 1) {
+          // answered once the other batch's request is in flight too
+          for (let t = 0; cdp.requests.length < 2 && t < 100; t++) await pause(20);
+          return { status: 429, headers: { 'retry-after': '600' }, body: 'come back in ten minutes' };
+        }
+        // the other batch's first request fails after the 429 came back, and its retry would follow at once
+        if (r.n === 2) {
+          await pause(200);
+          return { status: 503 };
+        }
+        return { status: 200 };
+      });
+      const started = Date.now();
+      const s = await runSync({ ...base(), batchSize: 15, concurrency: 2 });
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // both batches were in flight; neither was sent again before the ten minutes
+      expect(cdp.requests.map((r) => r.status)).toEqual([429, 503]);
+      expect(cdp.acked()).toEqual([]);
+      expect(s).toMatchObject({ sent: 0, failed: 30, status: 'failed', exitCode: 1 });
+      // the retried batch's rows fail with the wait named, as the throttled one's do
+      expect(s.problemGroups).toEqual([
+        {
+          status: 'failed',
+          error:
+            'the endpoint asked to wait 600 s (Retry-After), longer than a run waits (120 s): HTTP 429: come back in ten minutes',
+          count: 30,
+          userIds: expect.any(Array) as unknown,
+        },
+      ]);
+      expect(s.aborted).toMatch(
+        /the CDP asked to wait 600 s \(Retry-After\); the rest is left for the next run/,
+      );
+    });
+
+    it('holds the other requests of the run for a Retry-After answering the last attempt', async () => {
+      const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+      let first: unknown;
+      cdp.setHandler(async (r) => {
+        const batch = r.body.batch.map((e) => e.userId);
+        if (r.n === 1) {
+          first = batch[0];
+          // answered once the other batch's request is in flight too
+          for (let t = 0; cdp.requests.length < 2 && t < 100; t++) await pause(20);
+          return { status: 503 };
+        }
+        // the first batch's second and last attempt is throttled for a second
+        if (batch.includes(first)) return { status: 429, headers: { 'retry-after': '1' }, body: 'slow down' };
+        // the other batch's first request fails later, so that its retry would leave within the second
+        if (r.n === 2) {
+          await pause(300);
+          return { status: 503 };
+        }
+        return { status: 200 };
+      });
+      const s = await runSync({
+        ...base(),
+        batchSize: 15,
+        concurrency: 2,
+        retry: { ...base().retry, maxAttempts: 2 },
+      });
+      expect(s).toMatchObject({ sent: 15, failed: 15, status: 'failed' });
+      expect(s.errors[0].error).toMatch(/gave up after 2 attempts: HTTP 429: slow down/);
+      // the other batch's retry left only once the second asked for was over
+      const throttled = cdp.requests.filter((r) => r.status === 429).map((r) => r.receivedAt);
+      const resent = cdp.requests.filter((r) => r.status === 200).map((r) => r.receivedAt);
+      expect(throttled).toHaveLength(1);
+      expect(resent).toHaveLength(1);
+      expect(resent[0] - throttled[0]).toBeGreaterThanOrEqual(900);
+    });
+
     it('sends nothing more of a batch once interrupted or refused outright', async () => {
       const stop = new AbortController();
       cdp.setHandler(async (r) => {

@@ -3,7 +3,7 @@ import { describeEachWarehouse } from '../helpers/warehouses';
 import type { Warehouse } from '../../src/warehouse';
 import { UsageError } from '../../src/errors';
 import { parseTraitsOption, runSync, messageIdFor } from '../../src/sync';
-import { backoffMs, DEFAULT_RETRY } from '../../src/sync/delivery';
+import { backoffMs, DEFAULT_RETRY, RateLimiter } from '../../src/sync/delivery';
 import { classify, parseRetryAfter } from '../../src/sync/transport';
 import { writeUserLifecycle } from './helpers/lifecycle-fixture';
 
@@ -44,6 +44,21 @@ describe('retry policy', () => {
     expect(backoffMs(p, 10, undefined, () => 1)).toBe(1000);
     expect(backoffMs(p, 1, 2000, () => 1)).toBe(2000);
     expect(backoffMs(p, 1, 60_000, () => 1)).toBe(5000);
+  });
+  it('holds a waiting request for a longer Retry-After, and gives it back at once when too long to wait for', async () => {
+    const limiter = new RateLimiter(undefined);
+    limiter.holdUntil(Date.now() + 300, 'HTTP 429: short');
+    const t0 = Date.now();
+    expect(await limiter.take(1, { maxHoldMs: 1000 })).toBeUndefined();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    // waiting out a 10 s backoff when another answer asks the run to wait 10 minutes: told at once, not after
+    const waiting = limiter.take(1, { notBefore: Date.now() + 10_000, maxHoldMs: 1000 });
+    const t1 = Date.now();
+    limiter.holdUntil(Date.now() + 600_000, 'HTTP 429: long');
+    const hold = await waiting;
+    expect(Date.now() - t1).toBeLessThan(1000);
+    expect(hold?.message).toBe('HTTP 429: long');
+    expect(hold?.waitMs).toBeGreaterThan(599_000);
   });
   it('classifies answers: retry 429/5xx/network, stop on 401/404, bisect other 4xx', () => {
     expect(classify(429, 'x', '2')).toEqual({ kind: 'retry', status: 429, retryAfterMs: 2000, message: 'x' });
