@@ -12,11 +12,13 @@
  *    names in the `lifecycle__non_activity_events` var so the models agree: both match the event name
  *    exactly, as sent (SPEC 4.3).
  *
- * 3. Drops the identify calls cdp-lifecycle's own sync sent (they carry `context.cdp_lifecycle`), should the
- *    source they go to also feed this destination: the traits would otherwise loop back into `identifies`.
+ * 3. Drops the identify calls cdp-lifecycle's own sync sent (they carry `context.cdp_lifecycle`, an object;
+ *    a null one is not set), should the source they go to also feed this destination: the traits would
+ *    otherwise loop back into `identifies`.
  *
  * Edit the lists below. User IDs and email domains match without case and surrounding spaces; the email is the
- * user's (`traits.email` or `context.traits.email`), never a property such as an invitee's address.
+ * user's as it lands (`traits.email`, else `context.traits.email`: top-level traits are merged over
+ * context.traits, so a top-level `"email": ""` wins), never a property such as an invitee's address.
  */
 
 const INTERNAL_USER_IDS = ['test-user', 'qa-bot'];
@@ -43,12 +45,18 @@ const internalIds = new Set(INTERNAL_USER_IDS.map(normalise));
 const internalDomains = INTERNAL_EMAIL_DOMAINS.map(normalise);
 const nonActivity = new Set(NON_ACTIVITY_EVENTS);
 
+function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function emailOf(event) {
-  const traits = event.traits || {};
-  const contextTraits = (event.context && event.context.traits) || {};
+  const contextTraits = isObject(event.context) && isObject(event.context.traits) ? event.context.traits : {};
   // a group's traits describe the group, not the user
-  const own = event.type === 'group' ? undefined : traits.email;
-  return normalise(own || contextTraits.email);
+  const own = event.type !== 'group' && isObject(event.traits) ? event.traits : {};
+  // The email that lands: top-level traits are merged over context.traits, so a top-level key wins even
+  // when empty or null (`"email": ""` lands as ""), and context.traits' email counts only without one.
+  const email = Object.prototype.hasOwnProperty.call(own, 'email') ? own.email : contextTraits.email;
+  return normalise(email);
 }
 
 function isInternal(event) {
@@ -62,8 +70,10 @@ function isInternal(event) {
   return internalDomains.some((d) => domain === d || domain.endsWith('.' + d));
 }
 
+// The sync always sends `context.cdp_lifecycle` as an object ({ version, run_id }); a null one is not set
+// (`typeof null` is 'object'), so such an identify is the customer's and lands.
 function isSyncedTrait(event) {
-  return event.type === 'identify' && !!event.context && typeof event.context.cdp_lifecycle === 'object';
+  return event.type === 'identify' && isObject(event.context) && isObject(event.context.cdp_lifecycle);
 }
 
 export function transformEvent(event, metadata) {

@@ -68,6 +68,60 @@ describe('RudderStack user transformation', () => {
     expect(transformEvent(JSON.parse(JSON.stringify(track)) as Event, metadata)).toEqual(track);
   });
 
+  it('reads context.cdp_lifecycle: null as not set, as the sync always sends an object', () => {
+    // `typeof null` is 'object': a null key used to drop the identify as the sync's echo, so it never landed
+    const unset = {
+      type: 'identify',
+      userId: 'u9',
+      traits: { plan: 'pro' },
+      context: { cdp_lifecycle: null },
+    };
+    expect(transformEvent(JSON.parse(JSON.stringify(unset)) as Event, metadata)).toEqual(unset);
+    // what the sync sends (src/sync: `cdp_lifecycle: { version, run_id }`) is still dropped, also empty
+    for (const cdp_lifecycle of [{ version: '0.1.0', run_id: 'r1' }, {}]) {
+      expect(
+        transformEvent({ type: 'identify', userId: 'u9', context: { cdp_lifecycle } }, metadata),
+      ).toBeUndefined();
+    }
+  });
+
+  it('judges the email the identify lands: top-level traits win over context.traits, even when empty', () => {
+    // its landed traits are {"email": ""} (top-level traits merged over context.traits): not an internal user
+    const own = {
+      type: 'identify',
+      userId: 'u10',
+      traits: { email: '' },
+      context: { traits: { email: 'x@example.com' } },
+    };
+    expect(transformEvent(JSON.parse(JSON.stringify(own)) as Event, metadata)).toEqual(own);
+    const nulled = { ...own, traits: { email: null } };
+    expect(transformEvent(JSON.parse(JSON.stringify(nulled)) as Event, metadata)).toEqual(nulled);
+    // without the key at the top level, context.traits' email is the one that lands, and is judged
+    expect(
+      transformEvent(
+        {
+          type: 'identify',
+          userId: 'u10',
+          traits: { plan: 'pro' },
+          context: { traits: { email: 'x@example.com' } },
+        },
+        metadata,
+      ),
+    ).toBeUndefined();
+    // and the other way round: an internal top-level email wins over a customer's in context.traits
+    expect(
+      transformEvent(
+        {
+          type: 'identify',
+          userId: 'u10',
+          traits: { email: 'ann@yourcompany.com' },
+          context: { traits: { email: 'x@customer.io' } },
+        },
+        metadata,
+      ),
+    ).toBeUndefined();
+  });
+
   it('keeps everyone else untouched', () => {
     const event = { type: 'identify', userId: 'u3', traits: { email: 'bo@customer.io' } };
     expect(transformEvent(JSON.parse(JSON.stringify(event)) as Event, metadata)).toEqual(event);
