@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { Ingestor } from './ingest';
+import { stripWriteKey } from './mask';
 import { ensureRawTables, type Warehouse } from '../warehouse';
 import { UserError, errorMessage } from '../errors';
 import { silentProgress, type Progress } from '../util/progress';
@@ -183,6 +184,10 @@ function readLine(trimmed: string, maxEventBytes: number): { event: unknown } | 
   }
   // a JSON file of events, or a webhook's array, where one event per line was expected
   if (Array.isArray(event)) return { reason: `line is a JSON array: ${NDJSON_HINT}` };
+  // As the collector does before it validates: an event's writeKey never lands, so it is not measured either
+  // (a line the collector would take, key included, lands). The line kept for a rejected event still holds
+  // it, masked as "***", as the collector keeps an event's text.
+  stripWriteKey(event);
   return { event };
 }
 

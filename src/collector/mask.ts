@@ -2,6 +2,17 @@
  * Write keys in text the collector keeps as sent (rejected_events): a credential never lands, whichever path
  * the text came by (a request body, an NDJSON line of `load`).
  */
+import { isJsonObject } from '../../transforms/events';
+
+/**
+ * Removes an event's own `writeKey` member before it is validated, by `serve` (each event of a request) and
+ * `load` (each line) alike: a credential never lands, and it is no part of the event, so it never counts
+ * toward the 32 KB an event may hold (a line the collector would take must land). `delete` only when present:
+ * it de-optimises the object.
+ */
+export function stripWriteKey(event: unknown): void {
+  if (isJsonObject(event) && event.writeKey !== undefined) delete event.writeKey;
+}
 
 /**
  * Text kept as sent (a body that does not parse, a rejected event), with every write key it shows masked: a

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Ingestor, serializeEvent, type IngestMeta, type IngestResult } from './ingest';
-import { maskWriteKeys } from './mask';
+import { maskWriteKeys, stripWriteKey } from './mask';
 import type { Warehouse } from '../warehouse';
 import { arrayElementTexts } from './json-slices';
 import { WarehouseUnavailableError, errorMessage } from '../errors';
@@ -308,16 +308,13 @@ function discardRest(req: http.IncomingMessage, maxBytes: number, stop: AbortSig
 
 /**
  * The write key is a credential: it never lands, neither in an event nor in a kept body. Removed from the body
- * and from each element of its events array (a batch, or a webhook's array). `delete` only when present: it
- * de-optimises the object.
+ * and from each element of its events array (a batch, or a webhook's array), before validation (see
+ * stripWriteKey, which `load` applies to each line).
  */
 function stripWriteKeys(parsed: unknown): void {
-  const strip = (o: unknown) => {
-    if (isJsonObject(o) && o.writeKey !== undefined) delete o.writeKey;
-  };
-  strip(parsed);
+  stripWriteKey(parsed);
   const list = Array.isArray(parsed) ? parsed : isJsonObject(parsed) ? parsed.batch : undefined;
-  if (Array.isArray(list)) for (const e of list) strip(e);
+  if (Array.isArray(list)) for (const e of list) stripWriteKey(e);
 }
 
 /**

@@ -335,6 +335,32 @@ describeEachWarehouse('load NDJSON files', ({ tw }) => {
     expect(Number(row.n)).toBe(7500);
   });
 
+  it('measures an event without its writeKey, as the collector strips it before measuring', async () => {
+    const file = path.join(dir, 'sized-keys.ndjson');
+    // the event as compact JSON, `bytes` long without its key; the key is a member the collector removes
+    // (with the request's other write keys) before it validates, so it never counts toward the 32 KB
+    const sized = (id: string, bytes: number) => {
+      const event = { type: 'track', userId: 'wk-size', event: 'Big', messageId: id, properties: { t: '' } };
+      event.properties.t = 'x'.repeat(bytes - Buffer.byteLength(JSON.stringify(event)));
+      expect(Buffer.byteLength(JSON.stringify(event))).toBe(bytes);
+      return JSON.stringify({ ...event, writeKey: 'wk-secret' });
+    };
+    fs.writeFileSync(file, [sized('wk-size-1', 32758), sized('wk-size-2', 32769)].join('\n') + '\n');
+    const summary = await loadFiles({ warehouse: wh, rawSchema: 'cdp', files: [file] });
+    expect(summary).toMatchObject({
+      landed: 1,
+      rejected: 1,
+      badLines: [{ file, line: 2, reason: 'event is larger than 32768 bytes' }],
+    });
+    const landed = await wh.query<{ id: string }>(`select id from cdp.tracks where user_id = 'wk-size'`);
+    expect(landed).toEqual([{ id: 'wk-size-1' }]);
+    // the refused line is kept whole, as the collector keeps an event's text, with its key masked
+    const [kept] = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%wk-size-2%'`,
+    );
+    expect(kept.payload).toBe(sized('wk-size-2', 32769).replace('"wk-secret"', '"***"'));
+  });
+
   it('keeps a line longer than it holds cut, and still lands the lines around it', async () => {
     const file = path.join(dir, 'huge-line.ndjson');
     const event = (i: number) =>
