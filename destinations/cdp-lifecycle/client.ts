@@ -195,12 +195,14 @@ async function acceptsNeutralRow(
 
 /**
  * What the collector's validator would refuse in an action payload (its fields carry the event's names), with
- * the collector's reason; null when it can land. An empty time field counts as absent, as in landingRow.
+ * the collector's reason; null when it can land. A null time field is absent, as the collector reads it; an
+ * empty one is refused as the collector refuses it (`timestamp is not an ISO-8601 timestamp`), not landed as
+ * absent. (A single payload never shows one: actions-core removes empty strings at its top before perform.)
  */
 function payloadProblem(type: CallType, f: ShapedFields): string | null {
   const event: Record<string, unknown> = { ...f, type };
   for (const k of TIME_KEYS) {
-    if (event[k] === '' || event[k] === null) delete event[k];
+    if (event[k] === null) delete event[k];
   }
   const v = validateEvent(event, type);
   return 'reason' in v ? v.reason : null;

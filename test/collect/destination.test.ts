@@ -328,6 +328,52 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     ).rejects.toThrow('timestamp is not an ISO-8601 timestamp');
   });
 
+  it("outside the collector, an empty time field is refused with the collector's reason, not landed as absent", async () => {
+    // serve and load refuse `"timestamp": ""` (and sentAt, originalTimestamp, receivedAt) as not ISO-8601;
+    // performBatch used to drop the empty key and land the event with a derived timestamp
+    await testDestination.testBatchAction('track', {
+      events: [
+        { ...base, messageId: 'et-1', type: 'track', event: 'etA', timestamp: '' },
+        { ...base, messageId: 'et-2', type: 'track', event: 'etB', sentAt: '' },
+        { ...base, messageId: 'et-3', type: 'track', event: 'etC', originalTimestamp: '' },
+        { ...base, messageId: 'et-4', type: 'track', event: 'etD', receivedAt: '' },
+        { ...base, messageId: 'et-5', type: 'track', event: 'etE' },
+      ] as unknown as SegmentEvent[],
+      settings,
+      useDefaultMappings: true,
+    });
+    const [result] = testDestination.results as Array<{
+      multistatus: Array<{ status: number; errormessage?: string }>;
+    }>;
+    expect(result.multistatus.map((m) => [m.status, m.errormessage])).toEqual([
+      [400, 'timestamp is not an ISO-8601 timestamp'],
+      [400, 'sentAt is not an ISO-8601 timestamp'],
+      [400, 'originalTimestamp is not an ISO-8601 timestamp'],
+      [400, 'receivedAt is not an ISO-8601 timestamp'],
+      [200, undefined],
+    ]);
+    const rows = await wh.query<{ id: string }>(
+      `select id from landing.tracks where id like 'et-%' order by id`,
+    );
+    expect(rows).toEqual([{ id: 'et-5' }]);
+    // A single event's empty time field never reaches perform: actions-core removes an empty string at the
+    // top of a single payload before the action runs (removeEmptyValues), so it lands as absent (the
+    // timestamp derived). Documented in docs/collect.md as a difference from the collector.
+    await testDestination.testAction('track', {
+      event: {
+        ...base,
+        messageId: 'et-6',
+        type: 'track',
+        event: 'etF',
+        timestamp: '',
+      } as Partial<SegmentEvent>,
+      settings,
+      useDefaultMappings: true,
+    });
+    const single = await wh.query<{ id: string }>(`select id from landing.tracks where id = 'et-6'`);
+    expect(single).toEqual([{ id: 'et-6' }]);
+  });
+
   it('outside the collector, a row the warehouse refuses is reported (without `sent`) and the others land', async () => {
     // a constraint a DBA added, which the validator knows nothing of
     const ck = await changedTracks('landing_ck', (ddl) =>
