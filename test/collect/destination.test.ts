@@ -12,6 +12,7 @@ import { spawnTs, REPO_ROOT } from '../helpers/cli';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { RAW_TABLES, type Warehouse } from '../../src/warehouse';
 import { createTableSql } from '../../src/warehouse/raw-tables';
+import { Ingestor } from '../../src/collector';
 import { DEMO_MARKER_TABLE } from '../../src/demo/marker';
 
 const T0 = '2024-05-01T10:00:00.000Z';
@@ -372,6 +373,38 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     });
     const single = await wh.query<{ id: string }>(`select id from landing.tracks where id = 'et-6'`);
     expect(single).toEqual([{ id: 'et-6' }]);
+  });
+
+  it("a null context fails inside actions-core before the action runs, the whole batch with it; the collector's Ingestor lands it as absent", async () => {
+    // actions-core (audience-membership.js) destructures `context: { personas } = {}` of every raw event
+    // before perform and performBatch: a default covers an absent context, not a null one, and nothing of
+    // the destination runs before it. Documented in docs/collect.md; a change here means the docs change.
+    const events = [
+      { ...base, messageId: 'nc-1', type: 'track', event: 'ncA', context: null },
+      { ...base, messageId: 'nc-2', type: 'track', event: 'ncB' },
+    ] as unknown as SegmentEvent[];
+    await expect(
+      testDestination.testBatchAction('track', { events, settings, useDefaultMappings: true }),
+    ).rejects.toThrow(TypeError);
+    await expect(
+      testDestination.testAction('track', { event: events[0], settings, useDefaultMappings: true }),
+    ).rejects.toThrow(TypeError);
+    const count = async () =>
+      (await wh.query<{ id: string }>(`select id from landing.tracks where id like 'nc-%' order by id`)).map(
+        (r) => r.id,
+      );
+    expect(await count()).toEqual([]);
+    // what the docs tell a host to do: hand the events over as the collector does (serve and load delete a
+    // null context in normalizeEvent), and both land
+    const ingestor = new Ingestor({ warehouse: wh, rawSchema: 'landing' });
+    try {
+      await expect(
+        ingestor.ingest(JSON.parse(JSON.stringify(events)) as unknown[], { keepReceivedAt: true }),
+      ).resolves.toMatchObject({ landed: 2, rejected: [] });
+    } finally {
+      await ingestor.close();
+    }
+    expect(await count()).toEqual(['nc-1', 'nc-2']);
   });
 
   it('outside the collector, a row the warehouse refuses is reported (without `sent`) and the others land', async () => {
