@@ -2,7 +2,8 @@
  * Whether the warehouse refused the data itself (a constraint, a value it cannot convert) rather than failed
  * for a reason of its own: PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint
  * violation), DuckDB's constraint, conversion and range errors (its appender words a duplicate key as
- * `Failed to append: PRIMARY KEY or UNIQUE constraint violation: …`).
+ * `Failed to append: PRIMARY KEY or UNIQUE constraint violation: …` within what it appends, and as
+ * `Failed to append: Duplicate key "id: …" violates primary key constraint.` against a stored row).
  */
 export function isDataError(err: unknown): boolean {
   // not `instanceof Error`: the DuckDB addon's errors may come from another realm (a test sandbox)
@@ -11,7 +12,7 @@ export function isDataError(err: unknown): boolean {
     if (typeof e.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) return true;
     if (
       typeof e.message === 'string' &&
-      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|constraint failed|constraint violation|Could not convert/i.test(
+      /^(Constraint|Conversion|Invalid Input|Out of Range) Error|^(Failed to append: )?Duplicate key "|constraint failed|constraint violation|Could not convert/i.test(
         e.message,
       )
     )
@@ -50,11 +51,15 @@ export function isMissingRelationError(err: unknown): boolean {
  * that cannot be reached cannot.
  */
 export function isStorageWriteError(err: unknown): boolean {
+  // A refusal of the data quotes the data (a duplicate key may read `Cannot open file "…`): never unavailable.
+  if (isDataError(err)) return false;
   let e = err as { message?: unknown; cause?: unknown } | null | undefined;
   for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    // anchored after DuckDB's own prefixes (`TransactionContext Error: Failed to commit: `), so that the words
+    // can only come from DuckDB, not from a value quoted later in the message
     if (
       typeof e.message === 'string' &&
-      /^IO Error|Cannot open file "|Could not (write|write to|fsync|truncate) file "|No space left on device|has been invalidated/i.test(
+      /^(?:\w+ Error: )?(?:Failed(?: to \w+)?: )?(?:IO Error\b|Cannot open file "|Could not (?:write|write to|fsync|truncate) file "|No space left on device|database has been invalidated)/i.test(
         e.message,
       )
     )

@@ -603,6 +603,62 @@ describeEachWarehouse('collector over a raw table with a unique id', ({ tw }) =>
       ),
     ).toEqual(['C']);
   });
+  it('quarantines an event whose id a stored row already holds, and lands the rest', async () => {
+    const first = await postJson(
+      collector.url,
+      '/v1/track',
+      { type: 'track', userId: 'u-stored', event: 'Stored', messageId: 'stored-0' },
+      KEY,
+    );
+    expect(first.status).toBe(200);
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'u-stored', event: 'New', messageId: 'stored-1' },
+          { type: 'track', userId: 'u-stored', event: 'Again', messageId: 'stored-0' },
+        ],
+      },
+      KEY,
+    );
+    // not a 500 the SDK would resend forever: the unique index refuses this event, not the table every row
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ landed: 1, rejected: [{ index: 1 }] });
+    expect((res.body as { rejected: Array<{ reason: string }> }).rejected[0].reason).toMatch(
+      /^the warehouse refused it: .*(duplicate key|unique)/i,
+    );
+    expect(
+      await wh.query(`select id, event_text from ${schema}.tracks where user_id = 'u-stored' order by id`),
+    ).toEqual([
+      { id: 'stored-0', event_text: 'Stored' },
+      { id: 'stored-1', event_text: 'New' },
+    ]);
+  });
+
+  it('reads a refused id that quotes words of a disk error as the refusal it is, not as an unavailable warehouse', async () => {
+    const id = 'Cannot open file "q';
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'track', userId: 'u-quoted', event: 'A', messageId: 'quoted-0' },
+          { type: 'track', userId: 'u-quoted', event: 'B', messageId: id },
+          { type: 'track', userId: 'u-quoted', event: 'C', messageId: id },
+        ],
+      },
+      KEY,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ landed: 2, rejected: [{ index: 2 }] });
+    expect(
+      await wh.query(`select id, event_text from ${schema}.tracks where user_id = 'u-quoted' order by id`),
+    ).toEqual([
+      { id, event_text: 'B' },
+      { id: 'quoted-0', event_text: 'A' },
+    ]);
+  });
 });
 
 describeEachWarehouse('collector over a raw table a DBA reshaped', ({ tw }) => {
