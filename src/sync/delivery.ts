@@ -161,6 +161,11 @@ export async function deliverBatch(
   limiter: RateLimiter,
   onRetry?: (info: { attempt: number; delayMs: number; outcome: Outcome; events: number }) => void,
   signal?: AbortSignal,
+  /**
+   * Shared by the batches of one run: a refusal outright in any of them stops the others' sends too (the
+   * retries and bisections of batches in flight), as no event of the run can succeed.
+   */
+  run?: { fatal?: FatalDeliveryError },
 ): Promise<BatchResult> {
   const results: Array<EventResult | undefined> = new Array(msgs.length);
   let exhausted = false;
@@ -185,7 +190,7 @@ export async function deliverBatch(
   async function attempt(indices: number[], n: number, notBefore = 0): Promise<void> {
     // refused outright by an earlier request of the batch (a bisection half, an SDK's split request): no event
     // can succeed, so nothing more of it leaves; its rows are left without a result, hence unrecorded
-    if (fatal) return;
+    if (fatal || run?.fatal) return;
     const hold = await limiter.take(indices.length, {
       signal,
       notBefore,
@@ -208,6 +213,8 @@ export async function deliverBatch(
       waitTooLong(indices, hold.waitMs, hold.message);
       return;
     }
+    // refused outright by another batch of the run while this one waited out its backoff
+    if (run?.fatal) return;
     requests++;
     const outcomes = await transport.send(
       indices.map((i) => msgs[i]),
@@ -227,6 +234,7 @@ export async function deliverBatch(
           // Not thrown: the results of the batch's earlier requests (and this request's events the CDP did
           // acknowledge) would be lost with it, and the CDP would hold traits sync_state does not know of.
           fatal ??= new FatalDeliveryError(o.message, o.status);
+          if (run) run.fatal ??= fatal;
           break;
         case 'retry':
           retry.push(i);
@@ -279,7 +287,7 @@ export async function deliverBatch(
     msgs.map((_, i) => i),
     1,
   );
-  const stoppedBy = fatal;
+  const stoppedBy = fatal ?? run?.fatal;
   return {
     results: results.map(
       (r) =>

@@ -555,6 +555,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
         (info) =>
           opts.onRetry?.({ ...info, message: info.outcome.kind === 'ok' ? '' : info.outcome.message }),
         opts.signal,
+        refusedOutright,
       );
       requests += res.requests;
       res.results.forEach((r, i) => {
@@ -589,6 +590,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     void job.finally(() => inflight.delete(job));
   };
   const limiter = new RateLimiter(opts.rateLimit);
+  // a 401/403/404 in one batch stops the sends of every batch in flight, not only its own
+  const refusedOutright: { fatal?: FatalDeliveryError } = {};
 
   let runError: unknown;
   let memory: MemoryCap = { restore: async () => undefined, run: (step) => step() };

@@ -291,6 +291,39 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
       expect(cdp.requests.length).toBe(1);
     });
 
+    it('stops the sends of every batch in flight when one is refused outright, not only its own', async () => {
+      const schema = 'lc_fatal_concurrent';
+      await writeUserLifecycle(wh, schema, makeUsers(40));
+      // two batches in flight: one meets a 500 and backs off (at least 250 ms here), the other a 404
+      cdp.requests.length = 0;
+      cdp.setHandler((r) =>
+        r.n === 1
+          ? { status: 500, body: 'try again' }
+          : r.n === 2
+            ? { status: 404, body: 'no such source' }
+            : { status: 200 },
+      );
+      await expect(
+        runSync({
+          ...base(),
+          schema,
+          batchSize: 10,
+          concurrency: 2,
+          retry: { baseDelayMs: 500, maxDelayMs: 500 },
+        }),
+      ).rejects.toThrow(/HTTP 404/);
+      const refused = cdp.requests.find((r) => r.status === 404);
+      expect(refused).toBeDefined();
+      // the backed-off batch's retry would leave 250-500 ms after its 500: nothing leaves after the 404
+      expect(cdp.requests.filter((r) => r.receivedAt > refused!.receivedAt + 150).map((r) => r.n)).toEqual(
+        [],
+      );
+      // nothing was acknowledged, so nothing is recorded: the next run sends every user
+      expect(await wh.query(`select user_id from ${schema}.sync_state where status = 'delivered'`)).toEqual(
+        [],
+      );
+    });
+
     it('records the rows acknowledged before a later request of their batch is refused outright', async () => {
       // A schema of its own: the test diffs against what was delivered, which the full resyncs above overwrite.
       const schema = 'lc_fatal';
