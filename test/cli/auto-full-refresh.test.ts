@@ -340,5 +340,6 @@ describe('build after a backfill received all at once', () => {
     expectExit(later, 0);
     expect(lines(later.stdout)).toEqual([]);
     expect(later.stdout).toMatch(/ OK merged incremental model .*int_lifecycle__source_days/);
-  });
+    // four builds through the CLI, each a process of its own: on a loaded 2-core machine that passes 60 s
+  }, 240_000);
 });
