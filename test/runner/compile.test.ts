@@ -99,6 +99,17 @@ describe('compileModels', () => {
     expect(builds).toContain('plan=pl\\\\\\\\an|');
   });
 
+  it('trims only spaces around a revenue text on BigQuery, as DuckDB and PostgreSQL do (its TRIM strips tabs too)', async () => {
+    const { root, models } = await compileAll('bigquery');
+    roots.push(root);
+    const source = models.find(
+      (m) => m.project === 'package' && m.name === 'int_lifecycle__source_days',
+    )!.sql;
+    const casts = source.match(/safe_cast\(trim\([^()]*(?:\([^()]*\)[^()]*)*\) as bignumeric\)/g) ?? [];
+    expect(casts.length).toBeGreaterThan(0);
+    for (const cast of casts) expect(cast).toMatch(/, ' '\) as bignumeric\)$/);
+  });
+
   it.each(TARGET_TYPES.map((t) => [t]))(
     "materializes the package's incremental models as dbt-%s can run them",
     async (dialect) => {
