@@ -640,6 +640,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         (err instanceof HttpError && err.status === 408);
       const drained =
         unread && !hopeless ? await discardRest(req, 4 * maxRequestBytes, stopDrains.signal) : !unread;
+      // an unavailable warehouse or a collector shutting down: a hint for SDKs and proxies that read it (the
+      // too-many-requests answer sets its own, shorter one)
+      if (status === 503 && !res.hasHeader('retry-after')) res.setHeader('retry-after', '5');
       send(res, status, { success: false, error: message }, drained ? {} : { connection: 'close' });
       if (!drained) res.on('finish', () => req.destroy());
     } finally {

@@ -144,6 +144,10 @@ describeEachWarehouse(
       expect(await detailed.json()).toEqual({ status: 'unavailable', error: expect.stringMatching(/\S/) });
       // the operator learns why from the log, once however often the probe asks
       expect(logs.filter((l) => l.msg === 'health check: warehouse unavailable')).toHaveLength(1);
+      // a request while it stays gone: the SDK is told when to come back, as for too many requests
+      const meanwhile = await postJson(collector.url, '/v1/batch', batchOf('meanwhile', 2), KEY);
+      expect(meanwhile.status).toBe(503);
+      expect(meanwhile.headers['retry-after']).toBe('5');
 
       await proxy.restore();
       const after = await postJson(collector.url, '/v1/batch', batchOf('during', 50), KEY);
