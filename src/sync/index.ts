@@ -15,6 +15,7 @@ import {
   knownDestinations,
   recordBatch,
   sourceColumns,
+  unfinishedBuild,
   startRun,
   SOURCE_TABLE,
   type DiffRow,
@@ -414,6 +415,11 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     throw new UserError(
       `${schema}.${SOURCE_TABLE} has no user_id column: rebuild the models with \`cdp-lifecycle build\`.`,
     );
+  }
+  // a dry run too: its diff would count rows of two builds
+  if (columns.some((c) => c.name === 'as_of_date')) {
+    const unfinished = await unfinishedBuild(wh, schema);
+    if (unfinished) throw new UserError(unfinished);
   }
   await ensureSyncTables(wh, schema);
 

@@ -116,6 +116,27 @@ export async function sourceColumns(wh: Warehouse, schema: string): Promise<Sour
 }
 
 /**
+ * Why the marts cannot be synced because the last build stopped part-way, or undefined. A build swaps model by
+ * model, and `user_lifecycle` is a view that prints the D it was created with: after a build for a new D stops
+ * before the view is recreated, the tables under it hold the new build's rows beside the old D (negative
+ * days_inactive, statuses dated after as_of_date). int_lifecycle__builds, the first model, records the new D
+ * at once, so a D that differs between the two says so. (A stopped rebuild for the same D is not seen here;
+ * its tables mix two builds of one day, which the next build repairs.)
+ */
+export async function unfinishedBuild(wh: Warehouse, schema: string): Promise<string | undefined> {
+  if (!(await wh.tableExists(schema, 'int_lifecycle__builds'))) return undefined;
+  const [mart] = await wh.query<{ d: string | null }>(
+    `select cast(as_of_date as varchar) as d from ${qualify(schema, SOURCE_TABLE)} limit 1`,
+  );
+  const [build] = await wh.query<{ d: string | null }>(
+    `select cast(as_of_date as varchar) as d from ${qualify(schema, 'int_lifecycle__builds')}
+      order by built_at desc limit 1`,
+  );
+  if (!mart?.d || !build?.d || mart.d === build.d) return undefined;
+  return `${schema}.${SOURCE_TABLE} says as of ${mart.d} while the last build started as of ${build.d}, so that build stopped part-way (or built only some models) and the marts may mix the two: run \`cdp-lifecycle build\` again before syncing.`;
+}
+
+/**
  * One column as hash input text, identical on DuckDB and PostgreSQL for the same value: dates and integers
  * cast the same way on both; decimals print as plain digits without trailing zeros (`100.00` and `100` are one
  * value; a NUMERIC's scale varies); doubles print an integral value below 10^18 as an integer (DuckDB writes
