@@ -476,18 +476,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   if (warehouseOrigin && warehouseOrigin.kind !== 'flag')
     resolved.warehouseFrom = describeSource(warehouseOrigin);
   // Validate early so a typo is a usage error (exit 2) before anything is opened.
-  let location: ReturnType<typeof parseWarehouseUrl>;
-  try {
-    location = parseWarehouseUrl(resolved.warehouse);
-  } catch (err) {
-    const from = resolved.warehouseFrom;
-    if (!(err instanceof UsageError) || from === undefined) throw err;
-    const quoted = /^The warehouse URL(?:'s sslmode)? "[^"]*"/.exec(err.message)?.[0];
-    throw new UsageError(
-      quoted ? `${quoted} (from ${from})${err.message.slice(quoted.length)}` : `${from}: ${err.message}`,
-      { cause: err },
-    );
-  }
+  const location = parseWarehouseUrl(resolved.warehouse, resolved.warehouseFrom);
   for (const [key, flag, value] of [
     ['raw_schema', '--raw-schema', resolved.rawSchema],
     ['schema', '--schema', resolved.schema],

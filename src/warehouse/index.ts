@@ -12,11 +12,16 @@ export type WarehouseLocation =
   | { kind: 'duckdb'; path: string; displayUrl: string }
   | { kind: 'postgres'; url: string; displayUrl: string };
 
-/** Parses a `--warehouse` URL (SPEC §2). Throws a UsageError naming the accepted forms. */
 /** libpq's sslmode values, and node-postgres' `no-verify`. */
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
-export function parseWarehouseUrl(url: string): WarehouseLocation {
+/**
+ * Parses a `--warehouse` URL (SPEC §2). Throws a UsageError naming the accepted forms, and `from`, where the URL
+ * was set when that is not in front of the user (an environment variable, the config file).
+ */
+export function parseWarehouseUrl(url: string, from?: string): WarehouseLocation {
+  const origin = from === undefined ? '' : ` (from ${from})`;
+  const theUrl = (shown: string): string => `The warehouse URL "${shown}"${origin}`;
   let trimmed = url.trim();
   // URL schemes are case-insensitive (RFC 3986): DUCKDB:// and PostgreSQL:// mean the same warehouses
   const scheme = /^(duckdb|postgres|postgresql):/i.exec(trimmed)?.[1];
@@ -25,14 +30,14 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
   if (trimmed.startsWith('duckdb:') && !trimmed.startsWith('duckdb://')) {
     const rest = trimmed.slice('duckdb:'.length);
     throw new UsageError(
-      `The warehouse URL "${trimmed}" lacks the // after duckdb:: write it as duckdb://${rest}${rest.startsWith('/') ? ' (three slashes before an absolute path)' : ''}.`,
+      `${theUrl(trimmed)} lacks the // after duckdb:: write it as duckdb://${rest}${rest.startsWith('/') ? ' (three slashes before an absolute path)' : ''}.`,
     );
   }
   if (trimmed.startsWith('duckdb://')) {
     const p = trimmed.slice('duckdb://'.length);
     if (p === '') {
       throw new UsageError(
-        'The warehouse URL "duckdb://" has no path: use duckdb://./lifecycle.duckdb or duckdb://:memory:.',
+        `${theUrl('duckdb://')} has no path: use duckdb://./lifecycle.duckdb or duckdb://:memory:.`,
       );
     }
     return { kind: 'duckdb', path: p, displayUrl: trimmed };
@@ -42,7 +47,7 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     // usual cause of a URL that does not parse or lacks a host or database, and not visible once it is masked.
     // It is the cause when the URL, with the user part percent-encoded, would be whole.
     const reserved = userPartNeedsEncoding(trimmed);
-    const encodeIt = `The warehouse URL "${redact(trimmed)}" is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`;
+    const encodeIt = `${theUrl(redact(trimmed))} is not a valid URL: percent-encode the reserved characters of the user name or password (# as %23, / as %2F, ? as %3F, @ as %40, : as %3A).`;
     let parsed: URL;
     try {
       parsed = new URL(trimmed);
@@ -50,14 +55,14 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
       throw new UsageError(
         reserved
           ? encodeIt
-          : `The warehouse URL "${redact(trimmed)}" is not a valid URL: use postgres://user[:pass]@host[:port]/db.`,
+          : `${theUrl(redact(trimmed))} is not a valid URL: use postgres://user[:pass]@host[:port]/db.`,
       );
     }
     if (!parsed.hostname || parsed.pathname.length <= 1) {
       throw new UsageError(
         reserved
           ? encodeIt
-          : `The warehouse URL "${redact(trimmed)}" needs a host and a database: use postgres://user[:pass]@host[:port]/db.`,
+          : `${theUrl(redact(trimmed))} needs a host and a database: use postgres://user[:pass]@host[:port]/db.`,
       );
     }
     // node-postgres takes an unknown sslmode as a request for TLS, so a typo surfaced as the server's TLS error
@@ -65,17 +70,17 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     const sslmode = parsed.searchParams.get('sslmode');
     if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
       throw new UsageError(
-        `The warehouse URL's sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}: fix it in the URL (e.g. ?sslmode=require).`,
+        `The warehouse URL's sslmode "${sslmode}"${origin} is not one of ${SSL_MODES.join(', ')}: fix it in the URL (e.g. ?sslmode=require).`,
       );
     }
     return { kind: 'postgres', url: trimmed, displayUrl: redact(trimmed) };
   }
   // A bare file path is the likeliest slip: name the URL it meant.
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) && /\.(duckdb|db)$/i.test(trimmed)) {
-    throw new UsageError(`The warehouse URL "${trimmed}" is a file path: write it as duckdb://${trimmed}.`);
+    throw new UsageError(`${theUrl(trimmed)} is a file path: write it as duckdb://${trimmed}.`);
   }
   throw new UsageError(
-    `The warehouse URL "${redact(trimmed)}" is not supported: use duckdb://<path>, duckdb://:memory: or postgres://user[:pass]@host[:port]/db.`,
+    `${theUrl(redact(trimmed))} is not supported: use duckdb://<path>, duckdb://:memory: or postgres://user[:pass]@host[:port]/db.`,
   );
 }
 
