@@ -1,5 +1,12 @@
 import * as path from 'node:path';
-import { UsageError, UserError, WarehouseUnavailableError, errorMessage, refusalFix } from '../errors';
+import {
+  UsageError,
+  UserError,
+  WarehouseUnavailableError,
+  errorMessage,
+  missingPrivilege,
+  refusalFix,
+} from '../errors';
 import { closest } from '../util/closest';
 import type { Progress } from '../util/progress';
 import type { SqlRunner, TableSpec, Warehouse } from '../warehouse/types';
@@ -532,7 +539,8 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         if (refusal?.stopsEverything) stops ??= `to write ${name}`;
         // so does a schema to build into that exists but where the role may not create: every model makes a
         // relation there
-        if (refusal && deniedSchema(err) === relation.schema) {
+        const lacking = missingPrivilege(err);
+        if (lacking?.kind === 'schema' && lacking.object === relation.schema) {
           stops ??= `to create relations in schema ${relation.schema}`;
         }
         if (stops !== undefined) {
@@ -871,12 +879,3 @@ const PENDING_TABLE: TableSpec = {
     { name: 'upstream', type: 'text' },
   ],
 };
-
-/** The schema a PostgreSQL "permission denied for schema …" names, looking through the causes callers wrap. */
-function deniedSchema(err: unknown): string | undefined {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const m = /permission denied for schema "?([^"\s]+)"?/.exec(e.message);
-    if (m) return m[1];
-  }
-  return undefined;
-}
