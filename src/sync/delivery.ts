@@ -165,12 +165,11 @@ export async function deliverBatch(
    * Shared by the batches of one run: a refusal outright in any of them stops the others' sends too (the
    * retries and bisections of batches in flight), as no event of the run can succeed.
    */
-  run?: { fatal?: FatalDeliveryError },
+  run: { fatal?: FatalDeliveryError } = {},
 ): Promise<BatchResult> {
   const results: Array<EventResult | undefined> = new Array(msgs.length);
   let exhausted = false;
   let stopReason: string | undefined;
-  let fatal: FatalDeliveryError | undefined;
   let requests = 0;
 
   /** The rows of `indices` fail: the CDP asked to wait `waitMs`, longer than a run waits; the run stops. */
@@ -188,9 +187,10 @@ export async function deliverBatch(
 
   /** Sends `indices` (attempt `n`), not before `notBefore` (ms since the epoch: the backoff of a retry). */
   async function attempt(indices: number[], n: number, notBefore = 0): Promise<void> {
-    // refused outright by an earlier request of the batch (a bisection half, an SDK's split request): no event
-    // can succeed, so nothing more of it leaves; its rows are left without a result, hence unrecorded
-    if (fatal || run?.fatal) return;
+    // refused outright by an earlier request of the batch (a bisection half, an SDK's split request) or of
+    // another batch of the run: no event can succeed, so nothing more leaves; the rows are left without a
+    // result, hence unrecorded
+    if (run.fatal) return;
     const hold = await limiter.take(indices.length, {
       signal,
       notBefore,
@@ -214,7 +214,7 @@ export async function deliverBatch(
       return;
     }
     // refused outright by another batch of the run while this one waited out its backoff
-    if (run?.fatal) return;
+    if (run.fatal) return;
     requests++;
     const outcomes = await transport.send(
       indices.map((i) => msgs[i]),
@@ -233,8 +233,7 @@ export async function deliverBatch(
         case 'fatal':
           // Not thrown: the results of the batch's earlier requests (and this request's events the CDP did
           // acknowledge) would be lost with it, and the CDP would hold traits sync_state does not know of.
-          fatal ??= new FatalDeliveryError(o.message, o.status);
-          if (run) run.fatal ??= fatal;
+          run.fatal ??= new FatalDeliveryError(o.message, o.status);
           break;
         case 'retry':
           retry.push(i);
@@ -247,7 +246,7 @@ export async function deliverBatch(
           break;
       }
     });
-    if (fatal) {
+    if (run.fatal) {
       // An event refused alone is the CDP's last word on it, recorded as in any run; events to retry or bisect
       // are not sent again and stay unrecorded.
       if (reject.length === 1 && lastReject) results[reject[0]] = { ok: false, error: lastReject.message };
@@ -287,7 +286,7 @@ export async function deliverBatch(
     msgs.map((_, i) => i),
     1,
   );
-  const stoppedBy = fatal ?? run?.fatal;
+  const stoppedBy = run.fatal;
   return {
     results: results.map(
       (r) =>
