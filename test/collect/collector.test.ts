@@ -1014,39 +1014,53 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     expect(kept).toEqual(reasons.map((reason, i) => ({ reason, event: batch[i] })));
   });
 
-  it("quarantines the events that take a batch's sentAt that is not ISO-8601, and lands the others", async () => {
-    const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
+  /** A track without sentAt of its own (it takes the batch's) for the batch-sentAt tests. */
+  const sentAtEvent =
+    (userId: string) =>
+    (messageId: string, extra: Record<string, unknown> = {}) => ({
       type: 'track',
-      userId: 'batch-sent-u',
+      userId,
       event: 'Sent',
       messageId,
       originalTimestamp: '2024-01-01T00:00:00Z',
       ...extra,
     });
+
+  /** A batch with `sentAt`: its event `<id>-a` takes it and is quarantined with `reason`, `<id>-b` has its own. */
+  async function expectBatchSentAtRefused(
+    event: ReturnType<typeof sentAtEvent>,
+    id: string,
+    sentAt: unknown,
+    reason: unknown,
+  ): Promise<void> {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      { sentAt, batch: [event(`${id}-a`), event(`${id}-b`, { sentAt: '2024-01-01T00:00:05Z' })] },
+      KEY,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      success: true,
+      landed: 1,
+      rejected: [{ index: 0, messageId: `${id}-a`, reason }],
+    });
+  }
+
+  it("quarantines the events that take a batch's sentAt that is not ISO-8601, and lands the others", async () => {
+    const event = sentAtEvent('batch-sent-u');
     for (const [n, sentAt] of [
       [1, 'garbage'],
       [2, '1704067200'],
       [3, '2024-02-30T00:00:00Z'],
       [4, 'Jan 1 2024 10:00'],
     ] as const) {
-      const res = await postJson(
-        collector.url,
-        '/v1/batch',
-        { sentAt, batch: [event(`bs-${n}-a`), event(`bs-${n}-b`, { sentAt: '2024-01-01T00:00:05Z' })] },
-        KEY,
+      await expectBatchSentAtRefused(
+        event,
+        `bs-${n}`,
+        sentAt,
+        expect.stringMatching(/batch's sentAt .* is not an ISO-8601 timestamp/),
       );
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual({
-        success: true,
-        landed: 1,
-        rejected: [
-          {
-            index: 0,
-            messageId: `bs-${n}-a`,
-            reason: expect.stringMatching(/batch's sentAt .* is not an ISO-8601 timestamp/) as unknown,
-          },
-        ],
-      });
     }
     // the event with its own sentAt landed with it; the others wait in quarantine, as sent
     expect(await count('tracks', `id like 'bs-%-b' and sent_at is not null`)).toBe(4);
@@ -1074,38 +1088,19 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
   });
 
   it("quarantines the events that take a batch's sentAt that is not a string (epoch milliseconds), as one that is not ISO-8601", async () => {
-    const event = (messageId: string, extra: Record<string, unknown> = {}) => ({
-      type: 'track',
-      userId: 'batch-sent-num-u',
-      event: 'Sent',
-      messageId,
-      originalTimestamp: '2024-01-01T00:00:00Z',
-      ...extra,
-    });
+    const event = sentAtEvent('batch-sent-num-u');
     for (const [n, sentAt, kind] of [
       [1, 1704067200000, 'a number'],
       [2, true, 'a boolean'],
       [3, { at: '2024-01-01T00:00:10Z' }, 'an object'],
       [4, ['2024-01-01T00:00:10Z'], 'an array'],
     ] as const) {
-      const res = await postJson(
-        collector.url,
-        '/v1/batch',
-        { sentAt, batch: [event(`bsn-${n}-a`), event(`bsn-${n}-b`, { sentAt: '2024-01-01T00:00:05Z' })] },
-        KEY,
+      await expectBatchSentAtRefused(
+        event,
+        `bsn-${n}`,
+        sentAt,
+        `the batch's sentAt (${JSON.stringify(sentAt)}), which this event takes as it has none, is not an ISO-8601 timestamp: it is ${kind}, not a string`,
       );
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual({
-        success: true,
-        landed: 1,
-        rejected: [
-          {
-            index: 0,
-            messageId: `bsn-${n}-a`,
-            reason: `the batch's sentAt (${JSON.stringify(sentAt)}), which this event takes as it has none, is not an ISO-8601 timestamp: it is ${kind}, not a string`,
-          },
-        ],
-      });
     }
     // the events with a sentAt of their own land with it; the others are kept as sent
     expect(await count('tracks', `id like 'bsn-%-b' and sent_at is not null`)).toBe(4);

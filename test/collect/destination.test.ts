@@ -92,6 +92,22 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     await wh.close();
   });
 
+  /** performBatch of `events` on the track action (default mappings): what it reports for each payload. */
+  const trackBatch = async (
+    events: unknown[],
+    batchSettings: { warehouseUrl: string; rawSchema: string } = settings,
+  ): Promise<Array<{ status: number; errormessage?: string; sent?: unknown }>> => {
+    await testDestination.testBatchAction('track', {
+      events: events as SegmentEvent[],
+      settings: batchSettings,
+      useDefaultMappings: true,
+    });
+    const [result] = testDestination.results as Array<{
+      multistatus: Array<{ status: number; errormessage?: string; sent?: unknown }>;
+    }>;
+    return result.multistatus;
+  };
+
   it('testAuthentication checks the warehouse and creates the raw tables', async () => {
     await expect(testDestination.testAuthentication(settings)).resolves.toBeUndefined();
     expect(await wh.tableExists('landing', 'tracks')).toBe(true);
@@ -262,20 +278,13 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
   });
 
   it('track: performBatch lands the valid events and reports the invalid one', async () => {
-    await testDestination.testBatchAction('track', {
-      events: [
-        { ...base, messageId: 'b1', type: 'track', event: 'A' },
-        { ...base, messageId: 'b2', type: 'track', event: undefined },
-        { ...base, messageId: 'b3', type: 'track', event: 'B' },
-      ] as SegmentEvent[],
-      settings,
-      useDefaultMappings: true,
-    });
-    const [result] = testDestination.results as Array<{
-      multistatus: Array<{ status: number; errormessage?: string }>;
-    }>;
-    expect(result.multistatus.map((m) => m.status)).toEqual([200, 400, 200]);
-    expect(result.multistatus[1].errormessage).toMatch(/event/);
+    const multistatus = await trackBatch([
+      { ...base, messageId: 'b1', type: 'track', event: 'A' },
+      { ...base, messageId: 'b2', type: 'track', event: undefined },
+      { ...base, messageId: 'b3', type: 'track', event: 'B' },
+    ]);
+    expect(multistatus.map((m) => m.status)).toEqual([200, 400, 200]);
+    expect(multistatus[1].errormessage).toMatch(/event/);
     const rows = await wh.query<{ id: string; event_text: string }>(
       `select id, event_text from landing.tracks where id in ('b1', 'b2', 'b3') order by id`,
     );
@@ -288,21 +297,14 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
   it('outside the collector, a payload the collector would refuse is reported and the rest of the batch lands', async () => {
     // nobody validated these events: a timestamp that is not ISO-8601 used to fail the whole transaction on
     // PostgreSQL (or land "yesterday" as a date), a missing messageId was refused although one is generated
-    await testDestination.testBatchAction('track', {
-      events: [
-        { ...base, messageId: 'v1', type: 'track', event: 'vA' },
-        { ...base, messageId: 'v2', type: 'track', event: 'vB', timestamp: 'yesterday' },
-        { ...base, messageId: undefined, type: 'track', event: 'vC' },
-        { ...base, messageId: 'v4', type: 'track', event: '   ' },
-        { ...base, messageId: 'v5', type: 'track', event: 'vE', userId: undefined, anonymousId: undefined },
-      ] as unknown as SegmentEvent[],
-      settings,
-      useDefaultMappings: true,
-    });
-    const [result] = testDestination.results as Array<{
-      multistatus: Array<{ status: number; errormessage?: string }>;
-    }>;
-    expect(result.multistatus.map((m) => [m.status, m.errormessage])).toEqual([
+    const multistatus = await trackBatch([
+      { ...base, messageId: 'v1', type: 'track', event: 'vA' },
+      { ...base, messageId: 'v2', type: 'track', event: 'vB', timestamp: 'yesterday' },
+      { ...base, messageId: undefined, type: 'track', event: 'vC' },
+      { ...base, messageId: 'v4', type: 'track', event: '   ' },
+      { ...base, messageId: 'v5', type: 'track', event: 'vE', userId: undefined, anonymousId: undefined },
+    ]);
+    expect(multistatus.map((m) => [m.status, m.errormessage])).toEqual([
       [200, undefined],
       [400, 'timestamp is not an ISO-8601 timestamp'],
       [200, undefined],
@@ -332,21 +334,14 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
   it("outside the collector, an empty time field is refused with the collector's reason, not landed as absent", async () => {
     // serve and load refuse `"timestamp": ""` (and sentAt, originalTimestamp, receivedAt) as not ISO-8601;
     // performBatch used to drop the empty key and land the event with a derived timestamp
-    await testDestination.testBatchAction('track', {
-      events: [
-        { ...base, messageId: 'et-1', type: 'track', event: 'etA', timestamp: '' },
-        { ...base, messageId: 'et-2', type: 'track', event: 'etB', sentAt: '' },
-        { ...base, messageId: 'et-3', type: 'track', event: 'etC', originalTimestamp: '' },
-        { ...base, messageId: 'et-4', type: 'track', event: 'etD', receivedAt: '' },
-        { ...base, messageId: 'et-5', type: 'track', event: 'etE' },
-      ] as unknown as SegmentEvent[],
-      settings,
-      useDefaultMappings: true,
-    });
-    const [result] = testDestination.results as Array<{
-      multistatus: Array<{ status: number; errormessage?: string }>;
-    }>;
-    expect(result.multistatus.map((m) => [m.status, m.errormessage])).toEqual([
+    const multistatus = await trackBatch([
+      { ...base, messageId: 'et-1', type: 'track', event: 'etA', timestamp: '' },
+      { ...base, messageId: 'et-2', type: 'track', event: 'etB', sentAt: '' },
+      { ...base, messageId: 'et-3', type: 'track', event: 'etC', originalTimestamp: '' },
+      { ...base, messageId: 'et-4', type: 'track', event: 'etD', receivedAt: '' },
+      { ...base, messageId: 'et-5', type: 'track', event: 'etE' },
+    ]);
+    expect(multistatus.map((m) => [m.status, m.errormessage])).toEqual([
       [400, 'timestamp is not an ISO-8601 timestamp'],
       [400, 'sentAt is not an ISO-8601 timestamp'],
       [400, 'originalTimestamp is not an ISO-8601 timestamp'],
@@ -412,21 +407,17 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     const ck = await changedTracks('landing_ck', (ddl) =>
       ddl.replace(/\)$/, `, constraint no_blocked check (event_text <> 'Blocked'))`),
     );
-    await testDestination.testBatchAction('track', {
-      events: [
+    const multistatus = await trackBatch(
+      [
         { ...base, messageId: 'ck1', type: 'track', event: 'Fine' },
         { ...base, messageId: 'ck2', type: 'track', event: 'Blocked' },
         { ...base, messageId: 'ck3', type: 'track', event: 'Fine too' },
-      ] as SegmentEvent[],
-      settings: ck,
-      useDefaultMappings: true,
-    });
-    const [result] = testDestination.results as Array<{
-      multistatus: Array<{ status: number; errormessage?: string; sent?: unknown }>;
-    }>;
-    expect(result.multistatus.map((m) => m.status)).toEqual([200, 400, 200]);
-    expect(result.multistatus[1].errormessage).toMatch(/^the warehouse refused it: .*(no_blocked|CHECK)/i);
-    expect(result.multistatus[1]).not.toHaveProperty('sent');
+      ],
+      ck,
+    );
+    expect(multistatus.map((m) => m.status)).toEqual([200, 400, 200]);
+    expect(multistatus[1].errormessage).toMatch(/^the warehouse refused it: .*(no_blocked|CHECK)/i);
+    expect(multistatus[1]).not.toHaveProperty('sent');
     expect(await wh.query(`select id from landing_ck.tracks order by id`)).toEqual([
       { id: 'ck1' },
       { id: 'ck3' },

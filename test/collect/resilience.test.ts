@@ -456,6 +456,24 @@ describeEachWarehouse('collector when a raw table refuses every row', ({ tw }) =
     await wh.close();
   });
 
+  it('fails a batch whose other call types land (500) and stores nothing of it', async () => {
+    const res = await postJson(
+      collector.url,
+      '/v1/batch',
+      {
+        batch: [
+          { type: 'identify', userId: 'u-tenant', messageId: 'tenant-0' },
+          { type: 'track', userId: 'u-tenant', event: 'Fine', messageId: 'tenant-1' },
+        ],
+      },
+      KEY,
+    );
+    expect(res.status).toBe(500);
+    expect(await wh.query(`select id from ${schema}.identifies`)).toEqual([]);
+    expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([]);
+    expect(await wh.query(`select reason from ${schema}.rejected_events`)).toEqual([]);
+  });
+
   it('fails the request (the SDK retries it once the table is fixed) and quarantines nothing', async () => {
     const res = await postJson(
       collector.url,
@@ -532,39 +550,6 @@ describeEachWarehouse('collector when a raw table refuses what a neutral event l
       { id: 'nn-0' },
       { id: 'nn-1' },
     ]);
-  });
-});
-
-describeEachWarehouse('collector when a column of one raw table cannot be filled', ({ tw }) => {
-  let wh: Warehouse;
-  let collector: Collector;
-  const schema = 'cdp_refusing_tracks';
-
-  beforeAll(async () => {
-    wh = await tw().open();
-    collector = await collectorOverTracks(wh, schema, (ddl) => ddl.replace(/\)$/, `, tenant text not null)`));
-  });
-  afterAll(async () => {
-    await collector.close();
-    await wh.close();
-  });
-
-  it('fails a batch whose other call types land (500) and stores nothing of it', async () => {
-    const res = await postJson(
-      collector.url,
-      '/v1/batch',
-      {
-        batch: [
-          { type: 'identify', userId: 'u-tenant', messageId: 'tenant-0' },
-          { type: 'track', userId: 'u-tenant', event: 'Fine', messageId: 'tenant-1' },
-        ],
-      },
-      KEY,
-    );
-    expect(res.status).toBe(500);
-    expect(await wh.query(`select id from ${schema}.identifies`)).toEqual([]);
-    expect(await wh.query(`select id from ${schema}.tracks`)).toEqual([]);
-    expect(await wh.query(`select reason from ${schema}.rejected_events`)).toEqual([]);
   });
 });
 
