@@ -113,6 +113,18 @@ const role = `cdpl_nogrant_${suffix}`;
       { cwd: dir },
     );
 
+  /** One model tried (an error), and every other one skipped for the refusal `what` (run_results.json). */
+  const expectStoppedAtFirstModel = (r: { stdout: string; stderr: string }, what: string) => {
+    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBe(1);
+    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ status: string; message: string | null }>;
+    };
+    expect(artifact.results[0]!.status).toBe('error');
+    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
+      new Set([`skipped: skipped because the warehouse refused ${what}`]),
+    );
+  };
+
   const expectOneSentence = (stderr: string, pattern: RegExp) => {
     const errors = errorLines(stderr);
     expect(errors).toHaveLength(1);
@@ -210,14 +222,7 @@ const role = `cdpl_nogrant_${suffix}`;
       ),
     );
     // one model tried, not each in turn
-    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBe(1);
-    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
-      results: Array<{ status: string; message: string | null }>;
-    };
-    expect(artifact.results[0]!.status).toBe('error');
-    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
-      new Set(['skipped: skipped because the warehouse refused to create schema lc_missing']),
-    );
+    expectStoppedAtFirstModel(r, 'to create schema lc_missing');
   });
 
   it('a build into an existing schema where the role may not create stops at its first model and names the grant', async () => {
@@ -230,14 +235,7 @@ const role = `cdpl_nogrant_${suffix}`;
       ),
     );
     // every model would meet the same refusal: one tried, the rest skipped with the reason
-    expect(((r.stdout + r.stderr).match(/ of \d+ ERROR /g) ?? []).length).toBe(1);
-    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
-      results: Array<{ status: string; message: string | null }>;
-    };
-    expect(artifact.results[0]!.status).toBe('error');
-    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
-      new Set(['skipped: skipped because the warehouse refused to create relations in schema lc_usage']),
-    );
+    expectStoppedAtFirstModel(r, 'to create relations in schema lc_usage');
   });
 
   it('a database or role that does not exist is named as such, not as a server that is down', async () => {
