@@ -339,7 +339,8 @@ export function probeFields(
   };
 }
 
-function times(f: ShapedFields): { ts: string; received: string } {
+/** Where a payload lands in time: its resolved timestamp and its receipt time, as `landingRow` writes them. */
+export function landingTimes(f: ShapedFields): { ts: string; received: string } {
   // receivedAt is always set by the Ingestor; a direct action call without one lands "now".
   const received = timeText(f.receivedAt) ?? new Date().toISOString();
   const ts = resolveTimestamp({
@@ -369,7 +370,7 @@ function pageName(f: ShapedFields): string | null {
 export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
   // spaces or NULs only are no id either: two such events would dedup as one
   const id = idStr(f.messageId) ?? generateMessageId();
-  const { ts, received } = times(f);
+  const { ts, received } = landingTimes(f);
   switch (type) {
     case 'track': {
       const event = clean(f.event ?? '');

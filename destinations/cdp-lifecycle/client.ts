@@ -33,6 +33,7 @@ import {
   TABLE_FOR_TYPE,
   TIME_KEYS,
   landingRow,
+  landingTimes,
   probeFields,
   type CallType,
   type ShapedFields,
@@ -159,10 +160,10 @@ async function withTables<T>(wh: Warehouse, schema: string, write: () => Promise
 class ProbeRolledBack extends Error {}
 
 /**
- * Whether `table` takes a row with nothing unusual in it (written, then rolled back). When every payload of a
- * call was refused, this tells payloads at fault (400, not retried) from a table that refuses any row (a
- * partition not created yet, a NOT NULL column added by hand): that one is the warehouse's to fix, and the
- * call must be retried, not dropped.
+ * Whether `table` takes a row with nothing unusual in it, dated where `like` (a refused payload) would land
+ * (written, then rolled back). This tells a payload at fault (400, not retried) from a table that refuses any
+ * row there (a partition not created yet, a NOT NULL column added by hand): that one is the warehouse's to
+ * fix, and the payload must be retried, not dropped.
  */
 async function acceptsNeutralRow(
   wh: Warehouse,
@@ -170,13 +171,10 @@ async function acceptsNeutralRow(
   type: CallType,
   like: ShapedFields,
 ): Promise<boolean> {
-  const now = new Date().toISOString();
-  const neutral = probeFields(type, {
-    timestamp: like.timestamp ?? now,
-    originalTimestamp: like.originalTimestamp,
-    sentAt: like.sentAt,
-    receivedAt: like.receivedAt ?? now,
-  });
+  // the refused row's resolved timestamp, not its raw fields: a payload without a timestamp lands at
+  // receivedAt minus the clock skew, and a partition by time is chosen by that
+  const { ts, received } = landingTimes(like);
+  const neutral = probeFields(type, { timestamp: ts, receivedAt: received });
   const table = TABLE_FOR_TYPE[type];
   try {
     await wh.transaction(async (tx) => {
@@ -231,6 +229,7 @@ export async function landPayloads(
     return rows.length;
   }
   const problems = payloads.map((p) => payloadProblem(type, p));
+  const retried: Array<string | undefined> = [];
   const valid = payloads.flatMap((p, i) => (problems[i] ? [] : [i]));
   if (valid.length > 0) {
     try {
@@ -252,18 +251,27 @@ export async function landPayloads(
       } catch (err) {
         if (!isDataError(err)) throw err;
         // One row the warehouse refuses (a constraint a DBA added) fails the whole insert: row by row, the
-        // others land and each refused one is named, as the collector quarantines them.
+        // others land and each refused one is named, as the collector quarantines them. A row refused because
+        // the table takes no row dated like it (a missing partition) is the table's fault, whatever else
+        // landed: it is retried, not dropped.
         let landed = 0;
+        const neutralTaken = new Map<string, Promise<boolean>>();
         for (const i of valid) {
           try {
             await insert([i]);
             landed++;
           } catch (e) {
             if (!isDataError(e)) throw e;
-            problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
+            const { ts } = landingTimes(payloads[i]);
+            let taken = neutralTaken.get(ts);
+            if (!taken) neutralTaken.set(ts, (taken = acceptsNeutralRow(wh, schema, type, payloads[i])));
+            if (await taken) problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
+            else
+              retried[i] =
+                `the raw table ${schema}.${table} refuses any row dated like this one (${errorMessage(e)}): fix the table, and it is retried`;
           }
         }
-        if (landed === 0 && !(await acceptsNeutralRow(wh, schema, type, payloads[valid[0]]))) {
+        if (landed === 0 && valid.every((i) => retried[i])) {
           throw new RetryableError(
             `The raw table ${schema}.${table} refuses any row (${errorMessage(err)}); nothing was stored: fix the table, and the call is retried.`,
           );
@@ -274,10 +282,13 @@ export async function landPayloads(
     }
   }
   if (!batch && problems[0]) throw new PayloadValidationError(problems[0]);
-  if (!problems.some((x) => x)) return valid.length;
+  if (!problems.some((x) => x) && !retried.some((x) => x)) return valid.length;
   const status = new MultiStatusResponse();
   problems.forEach((problem, i) => {
-    if (problem) {
+    const retry = retried[i];
+    if (retry) {
+      status.setErrorResponseAtIndex(i, { status: 500, errortype: 'RETRYABLE_ERROR', errormessage: retry });
+    } else if (problem) {
       // without `sent` or `body`, actions-core files it as refused before delivery, not by the destination
       status.setErrorResponseAtIndex(i, {
         status: 400,

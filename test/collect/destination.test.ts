@@ -498,6 +498,35 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
         useDefaultMappings: true,
       });
       expect(await wh.query(`select id from landing_pt.tracks order by id`)).toEqual([{ id: 'pt3' }]);
+      // beside an event that lands, the 2023 one is still the table's fault: retried (500), not dropped (400)
+      const mixed = await trackBatch(
+        [{ ...base, messageId: 'pt4', type: 'track', event: 'Fine' }, old('pt5')],
+        pt,
+      );
+      expect(mixed.map((m) => m.status)).toEqual([200, 500]);
+      expect(mixed[1]).toMatchObject({
+        errortype: 'RETRYABLE_ERROR',
+        errormessage: expect.stringMatching(
+          /^the raw table landing_pt\.tracks refuses any row dated like this one \(.*no partition/,
+        ),
+      });
+      // without a timestamp, the event lands at receivedAt less the clock skew (2023): the neutral row is
+      // dated there too, not now (where a partition exists)
+      await expect(
+        testDestination.testAction('track', {
+          event: {
+            ...old('pt6'),
+            timestamp: undefined,
+            originalTimestamp: '2023-06-01T10:00:00.000Z',
+          } as Partial<SegmentEvent>,
+          settings: pt,
+          useDefaultMappings: true,
+        }),
+      ).rejects.toMatchObject({ code: 'RETRYABLE_ERROR', message: expect.stringMatching(/no partition/) });
+      expect(await wh.query(`select id from landing_pt.tracks order by id`)).toEqual([
+        { id: 'pt3' },
+        { id: 'pt4' },
+      ]);
       await wh.exec('drop schema landing_pt cascade');
     });
   }
