@@ -332,4 +332,68 @@ describe('cdp-lifecycle demo', () => {
       await wh4.close();
     }
   });
+
+  it('judges each schema on its own mark: a demo model schema does not make a real --raw-schema beside it droppable', async () => {
+    const dirWithSpace = fs.mkdtempSync(path.join(dir, 'my demo '));
+    const file = path.join(dirWithSpace, 'two schemas.duckdb');
+    const demo = (...args: string[]) =>
+      runCli(
+        [
+          'demo',
+          '--warehouse',
+          `duckdb://${file}`,
+          '--users',
+          '30',
+          '--no-retail',
+          '--as-of',
+          '2024-06-30',
+          ...args,
+        ],
+        {
+          cwd: dirWithSpace,
+        },
+      );
+    const first = await demo();
+    expectExit(first, 0);
+    // the printed commands run as printed, a path with spaces included
+    const again = /See the report again at any time: cdp-lifecycle report (.*)$/m.exec(first.stdout);
+    expect(again).not.toBeNull();
+    const report = await runCli(['report', ...shellWords(again![1])], { cwd: dirWithSpace });
+    expectExit(report, 0);
+
+    // real events collected beside the demo, in a raw schema of their own
+    const wh = await openWarehouse(`duckdb://${file}`);
+    try {
+      const { ensureRawTables, RAW_TABLES } = await import('../../src/warehouse');
+      await ensureRawTables(wh, 'prod_raw');
+      const row = RAW_TABLES.tracks.columns.map((c) =>
+        c.name === 'id' ? 'real-1' : c.name === 'received_at' ? new Date() : null,
+      );
+      await wh.insertRows('prod_raw', 'tracks', RAW_TABLES.tracks.columns, [row]);
+    } finally {
+      await wh.close();
+    }
+    const refused = await demo('--raw-schema', 'prod_raw');
+    expectExit(refused, 1);
+    expect(refused.stderr).toMatch(
+      /already holds 1 collected event in schema prod_raw that the demo did not write/,
+    );
+    const after = await openWarehouse(`duckdb://${file}`);
+    try {
+      expect(await after.query('select id from prod_raw.tracks')).toEqual([{ id: 'real-1' }]);
+    } finally {
+      await after.close();
+    }
+
+    // the demo's own raw schema under a new, empty model schema: both are the demo's to reset
+    const moved = await demo('--schema', 'mart_y');
+    expectExit(moved, 0);
+  });
 });
+
+/** The words of a printed command line, as a POSIX shell splits them (single quotes only, as shellWord writes). */
+function shellWords(line: string): string[] {
+  return [...line.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) =>
+    m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2],
+  );
+}

@@ -12,7 +12,7 @@ import {
 } from '../../warehouse';
 import type { CommandContext, CommandSpec } from '../context';
 import { withWarehouse } from '../context';
-import { plural, seconds, shellQuote } from '../output';
+import { plural, seconds, shellQuote, shellWord } from '../output';
 import type { Ingestor } from '../../collector';
 import { PACKAGE_ROOT, collectorPart, demoPart } from '../parts';
 import { htmlOption, printReport } from './report';
@@ -68,14 +68,14 @@ export function queryHint(ctx: CommandContext, sql: string): string {
 
 /**
  * The demo drops and recreates its raw and model schemas so that it is repeatable, but only schemas it made
- * (marked by DEMO_MARKER_TABLE) or ones holding nothing: a raw schema with collected events, views over a
- * destination's tables or tables of any kind, or a model schema with built models, is refused. Dropping a
- * schema of views would also drop, on PostgreSQL, every view elsewhere built on them.
+ * (each marked by DEMO_MARKER_TABLE) or ones holding nothing: a raw schema with collected events, views over a
+ * destination's tables or tables of any kind, or a model schema with built models, is refused. Each schema is
+ * judged on its own mark: a marked model schema says nothing of the `--raw-schema` beside it, which may be a
+ * real one. Dropping a schema of views would also drop, on PostgreSQL, every view elsewhere built on them.
  */
 async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
   const { rawSchema, schema } = ctx.config;
-  const isDemo = await wh.tableExists(schema, DEMO_MARKER_TABLE);
-  if (!isDemo) {
+  if (!(await wh.tableExists(rawSchema, DEMO_MARKER_TABLE))) {
     const raw = await listRelations(wh, rawSchema);
     // every call table, so that the count says how much would be lost (identifies and pages count too)
     const calls = raw.filter(
@@ -88,7 +88,7 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
       if (Number(n) > 0) {
         throw new UserError(
           `The warehouse ${wh.displayUrl} already holds ${plural(Number(n), 'collected event')} in schema ${rawSchema} ` +
-            'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb.',
+            'that the demo did not write: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --raw-schema.',
         );
       }
     }
@@ -100,25 +100,24 @@ async function resetSchemas(ctx: CommandContext, wh: Warehouse): Promise<void> {
           'the demo did not create: give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --raw-schema.',
       );
     }
-    // Built marts and the sync's delivery state are not the demo's to drop either.
-    if ((await listRelations(wh, schema)).length > 0) {
-      throw new UserError(
-        `The schema ${schema} of ${wh.displayUrl} already holds tables the demo did not create: ` +
-          'give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --schema.',
-      );
-    }
+  }
+  // Built marts and the sync's delivery state are not the demo's to drop either.
+  if (!(await wh.tableExists(schema, DEMO_MARKER_TABLE)) && (await listRelations(wh, schema)).length > 0) {
+    throw new UserError(
+      `The schema ${schema} of ${wh.displayUrl} already holds tables the demo did not create: ` +
+        'give the demo its own file, e.g. --warehouse duckdb://./demo.duckdb, or another --schema.',
+    );
   }
   for (const s of [schema, rawSchema]) await wh.exec(`drop schema if exists ${quoteIdent(s)} cascade`);
-  // The marker first: a demo stopped before its raw tables exist may still be re-run.
-  await wh.exec(`create schema if not exists ${quoteIdent(schema)}`);
-  await wh.exec(
-    `create table ${quoteIdent(schema)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
-  );
+  // Each marker goes in before anything else of its schema: a demo stopped part-way may still be re-run.
+  // The raw schema's also makes serve and load refuse it under any --schema (refuseDemoWarehouse).
+  for (const s of [schema, rawSchema]) {
+    await wh.exec(`create schema if not exists ${quoteIdent(s)}`);
+    await wh.exec(
+      `create table if not exists ${quoteIdent(s)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz, as_of_date date)`,
+    );
+  }
   await ensureRawTables(wh, rawSchema);
-  // The raw schema is marked too, so that serve and load refuse it under any --schema (refuseDemoWarehouse).
-  await wh.exec(
-    `create table ${quoteIdent(rawSchema)}.${quoteIdent(DEMO_MARKER_TABLE)} (created_at timestamptz)`,
-  );
 }
 
 async function land(
@@ -308,7 +307,7 @@ export const demoCommand: CommandSpec = {
       );
       // The demo reads its location from its flags alone; the printed commands pass it whole, so a config
       // file or environment meant for the real warehouse does not redirect them.
-      const at = `--warehouse ${wh.displayUrl} --raw-schema ${ctx.config.rawSchema} --schema ${ctx.config.schema}`;
+      const at = `--warehouse ${shellWord(wh.displayUrl)} --raw-schema ${shellWord(ctx.config.rawSchema)} --schema ${shellWord(ctx.config.schema)}`;
       // An in-memory warehouse is gone with this process: another command would find nothing there.
       const loc = parseWarehouseUrl(ctx.config.warehouse);
       const inMemory = loc.kind === 'duckdb' && loc.path === ':memory:';
