@@ -23,6 +23,9 @@ export interface StatusThresholds {
   powerDays: number;
   /** lifecycle__churn_events: 'default' (Account Deleted, App Uninstalled), 'none' (empty) or 'custom'. */
   churnEvents: 'default' | 'none' | 'custom';
+  /** The growth-accounting windows (lifecycle__wau_days, lifecycle__mau_days) that WAU and MAU count over. */
+  wauDays: number;
+  mauDays: number;
 }
 
 export const DEFAULT_THRESHOLDS: Readonly<StatusThresholds> = {
@@ -33,6 +36,8 @@ export const DEFAULT_THRESHOLDS: Readonly<StatusThresholds> = {
   resurrectedDays: 7,
   powerDays: 20,
   churnEvents: 'default',
+  wauDays: 7,
+  mauDays: 30,
 };
 
 /**
@@ -61,6 +66,8 @@ export function thresholdsFromFingerprint(fingerprint: string): StatusThresholds
     resurrectedDays: int('resurrected', d.resurrectedDays),
     powerDays: int('power', d.powerDays),
     churnEvents,
+    wauDays: int('wau', d.wauDays),
+    mauDays: int('mau', d.mauDays),
   };
 }
 
@@ -203,6 +210,8 @@ export interface ReportData {
   purchasers: number;
   /** What each status means, worded with the thresholds of the latest build. */
   meanings: Record<LifecycleStatus, string>;
+  /** The days WAU and MAU count over in the latest build (7 and 30 unless its vars changed them). */
+  growthWindows: { wauDays: number; mauDays: number };
 }
 
 const MODELS = ['user_lifecycle', 'status_transitions', 'status_daily', 'growth_accounting_daily'] as const;
@@ -418,10 +427,12 @@ export async function loadReportData(opts: { warehouse: Warehouse; schema: strin
     }))
     .sort((a, b) => b.r - a.r || a.f - b.f || a.segment.localeCompare(b.segment));
 
+  const thresholds = await buildThresholds(wh, opts.schema);
   return {
     schema: opts.schema,
     asOfDate,
-    meanings: statusMeanings(await buildThresholds(wh, opts.schema)),
+    meanings: statusMeanings(thresholds),
+    growthWindows: { wauDays: thresholds.wauDays, mauDays: thresholds.mauDays },
     statuses,
     totalUsers: num(totalRow?.n),
     transitions,

@@ -118,8 +118,8 @@ export function renderHtmlReport(data: ReportData): string {
   const kpis: Array<[string, string, string]> = [
     ['Users', int(data.totalUsers), 'with a lifecycle status'],
     ['DAU', latest ? int(latest.dau) : 'n/a', latest ? `active on ${latest.date}` : 'no activity'],
-    ['WAU', latest ? int(latest.wau) : 'n/a', 'active in the last 7 days'],
-    ['MAU', latest ? int(latest.mau) : 'n/a', 'active in the last 30 days'],
+    ['WAU', latest ? int(latest.wau) : 'n/a', `active in the last ${data.growthWindows.wauDays} days`],
+    ['MAU', latest ? int(latest.mau) : 'n/a', `active in the last ${data.growthWindows.mauDays} days`],
     ['DAU/MAU', latest && latest.mau > 0 ? pct(latest.dau / latest.mau) : 'n/a', 'stickiness'],
     ['CURR', latest ? pct(latest.curr) : 'n/a', 'current users retained today'],
   ];

@@ -48,6 +48,8 @@ describeEachWarehouse('status meanings in the reports', ({ tw }) => {
       lifecycle__resurrected_days: 3,
       lifecycle__power_days: 12,
       lifecycle__churn_events: ['Subscription Cancelled'],
+      lifecycle__wau_days: 14,
+      lifecycle__mau_days: 60,
     };
     expect((await build(wh, { vars })).success).toBe(true);
     const text = await renderTerminalReport({ warehouse: wh, schema: 'lifecycle' });
@@ -71,6 +73,10 @@ describeEachWarehouse('status meanings in the reports', ({ tw }) => {
     const html = fs.readFileSync(file, 'utf8');
     expect(html).toContain('<td class="meaning">gone quiet for 45+ days</td>');
     expect(html).not.toContain('a month or more');
+    // WAU and MAU count over the build's windows, and say so
+    expect(html).toContain('active in the last 14 days');
+    expect(html).toContain('active in the last 60 days');
+    expect(html).not.toMatch(/active in the last (7|30) days/);
   }, 60_000);
 
   it('leave out churn events when none are configured', async () => {

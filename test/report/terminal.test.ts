@@ -137,6 +137,7 @@ const reportData = (parts: Partial<ReportData>): ReportData => ({
   rfm: [],
   purchasers: 0,
   meanings: { ...STATUS_MEANING },
+  growthWindows: { wauDays: 7, mauDays: 30 },
   ...parts,
 });
 
