@@ -45,7 +45,15 @@ const TABLES: Record<string, TableSpec> = {
   // a trait sent as ISO timestamps becomes a timestamp column
   identifies: {
     name: 'identifies',
-    columns: [...ids, ...times, c('created_at', 'timestamptz'), c('plan', 'text')],
+    columns: [
+      ...ids,
+      ...times,
+      c('created_at', 'timestamptz'),
+      c('plan', 'text'),
+      // RudderStack's JavaScript SDK sends an identify's traits only in context.traits
+      c('context_traits_created_at', 'timestamptz'),
+      c('context_traits_plan', 'text'),
+    ],
   },
   pages: { name: 'pages', columns: [...ids, ...times, c('name', 'text')] },
   screens: { name: 'screens', columns: [...ids, ...times, c('name', 'text')] },
@@ -91,7 +99,21 @@ function flatten(raw: RawData): { tables: Record<string, Array<Record<string, un
     // a timestamp column holds no year 0 (PostgreSQL): such a trait does not reach the column
     const day = sent && /^\d{4}-\d\d-\d\d/.test(sent) && !sent.startsWith('0000') ? sent.slice(0, 10) : null;
     const flat = { created_at: day && `${day}T02:00:00Z`, plan: text(traits.plan) };
-    tables.identifies.push({ ...row, ...flat });
+    // a third in the plain columns (top-level traits), a third in context_traits_* only (RudderStack's web
+    // SDK), a third in both with other values in context.traits, which the top-level ones win (SPEC 3)
+    const shape = seen.identifies.length % 3;
+    const context =
+      shape === 1
+        ? flat
+        : shape === 2
+          ? { created_at: flat.created_at && '1999-01-01T02:00:00Z', plan: flat.plan && `${flat.plan}-stale` }
+          : { created_at: null, plan: null };
+    tables.identifies.push({
+      ...row,
+      ...(shape === 1 ? { created_at: null, plan: null } : flat),
+      context_traits_created_at: context.created_at,
+      context_traits_plan: context.plan,
+    });
     seen.identifies.push({ ...i, traits: flat });
   }
   return { tables, seen };
@@ -125,6 +147,15 @@ describeEachWarehouse(
       expect(tables.order_completed.length).toBeGreaterThan(20);
       expect(tables.identifies.filter((i) => i.plan !== null).length).toBeGreaterThan(10);
       expect(tables.identifies.filter((i) => i.created_at !== null).length).toBeGreaterThan(5);
+      expect(
+        tables.identifies.filter((i) => i.plan === null && i.context_traits_plan !== null).length,
+      ).toBeGreaterThan(3);
+      expect(
+        tables.identifies.filter((i) => i.created_at === null && i.context_traits_created_at !== null).length,
+      ).toBeGreaterThan(1);
+      expect(
+        tables.identifies.filter((i) => i.plan !== null && i.context_traits_plan !== null).length,
+      ).toBeGreaterThan(3);
       expect(tables.aliases.length).toBeGreaterThan(0);
     });
 
