@@ -185,7 +185,7 @@ export function openProject(
   opts: RunnerBaseOptions,
   targetType: ParsedProject['renderer']['targetType'],
 ): ParsedProject {
-  const project = loadProject(opts.projectDir ?? defaultProjectDir());
+  const project = loadProject(opts.projectDir ?? defaultProjectDir(), { log: opts.log });
   try {
     return parseProject({
       project,

@@ -336,8 +336,13 @@ export function defaultProjectDir(): string {
   }
 }
 
+export interface LoadProjectOptions {
+  /** Receives the warnings dbt prints while parsing (a schema.yml entry for a model that does not exist). */
+  log?: (message: string) => void;
+}
+
 /** Reads dbt_project.yml, the models, the macros and every schema.yml of a dbt project. */
-export function loadProject(projectDir: string): Project {
+export function loadProject(projectDir: string, opts: LoadProjectOptions = {}): Project {
   const dir = path.resolve(projectDir);
   const projFile = path.join(dir, 'dbt_project.yml');
   if (!fs.existsSync(projFile)) {
@@ -444,7 +449,12 @@ export function loadProject(projectDir: string): Project {
         }
         const node = models.get(m.name);
         if (!node) {
-          throw new UserError(`${relFile} describes the model ${m.name}, but there is no ${m.name}.sql.`);
+          // dbt warns (NoNodeForYamlKey) and parses on: a model removed or not written yet stops nothing, and
+          // its entry's config and tests go with it
+          opts.log?.(
+            `warning: Did not find matching node for patch with name '${m.name}' in the 'models' section of file '${relFile}' (there is no ${m.name}.sql): its config and tests are ignored`,
+          );
+          continue;
         }
         if (typeof m.description === 'string') node.description = m.description;
         if (isObject(m.config)) node.baseConfig = mergeConfig(node.baseConfig, m.config);

@@ -350,6 +350,30 @@ describe('runner rendering', () => {
     expect(fs.readFileSync(path.join(dir, 'out', 'postgres', 'm.sql'), 'utf8')).toBe(m.m.sql);
   });
 
+  it('warns about a schema.yml entry for a model with no .sql file and goes on without it, as dbt does', async () => {
+    const dir = project({
+      'models/m.sql': 'select 1 as id',
+      'models/schema.yml':
+        'version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        tests: [not_null]\n' +
+        '  - name: gone\n    config:\n      materialized: table\n    columns:\n      - name: id\n        tests: [unique]\n',
+    });
+    const logs: string[] = [];
+    const res = await compileModels({
+      dialect: 'duckdb',
+      projectDir: dir,
+      schema: 'lifecycle',
+      rawSchema: 'cdp',
+      outDir: path.join(dir, 'out'),
+      log: (msg) => logs.push(msg),
+    });
+    expect(res.models.map((x) => x.name)).toEqual(['m']);
+    expect(logs).toEqual([
+      `warning: Did not find matching node for patch with name 'gone' in the 'models' section of file '${path.join(path.basename(dir), 'models', 'schema.yml')}' (there is no gone.sql): its config and tests are ignored`,
+    ]);
+    // dbt drops the tests of the missing model too, rather than erroring on a relation never built
+    expect(loadProject(dir).tests.map((t) => t.name)).toEqual(['not_null_m_id']);
+  });
+
   it('inlines ephemeral models as CTEs, nested ones first, after an existing WITH', async () => {
     const dir = project({
       'models/e1.sql': "{{ config(materialized='ephemeral') }}select 1 as x",
