@@ -89,6 +89,18 @@ timestamp_trunc(cast({{ date }} as timestamp), {{ datepart }})
 {%- macro default__last_day(date, datepart) -%}
 cast({{ dateadd('day', '-1', dateadd(datepart, '1', date_trunc(datepart, date))) }} as date)
 {%- endmacro -%}
+{%- macro postgres__last_day(date, datepart) -%}
+{%- if datepart == 'quarter' -%}
+{#- PostgreSQL has no quarter interval ('1 quarter' is invalid): dbt-postgres adds 3 months -#}
+cast({{ dateadd('day', '-1', dateadd('month', '3', date_trunc(datepart, date))) }} as date)
+{%- else -%}
+{{ default__last_day(date, datepart) }}
+{%- endif -%}
+{%- endmacro -%}
+{#- dbt-redshift's own, so that dispatch does not fall back to postgres__last_day: Redshift's dateadd takes quarter -#}
+{%- macro redshift__last_day(date, datepart) -%}
+{{ default__last_day(date, datepart) }}
+{%- endmacro -%}
 
 {#- ---------------------------------------------------------------- types -#}
 {%- macro type_string() -%}{{ return(adapter.dispatch('type_string', 'dbt')()) }}{%- endmacro -%}

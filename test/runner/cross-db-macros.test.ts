@@ -116,3 +116,36 @@ describeEachWarehouse('dbt.datediff in weeks', ({ tw }) => {
     expect(rows.map((r) => Number(r.weeks))).toEqual(PAIRS.map(([a, b]) => dbtWeeks(a, b)));
   });
 });
+
+// dbt.last_day by quarter: dbt-postgres (and dbt-duckdb) add 3 months, as PostgreSQL has no quarter interval.
+const LAST_DAY_FILES = oneSourceProject('lastday', 'days', {
+  'last_days.sql': `{{ config(materialized='table') }}
+select
+  n,
+  {{ dbt.last_day('d', 'quarter') }} as quarter_end,
+  {{ dbt.last_day('d', 'month') }} as month_end,
+  {{ dbt.last_day('d', 'year') }} as year_end
+from {{ source('raw', 'days') }}`,
+});
+
+describeEachWarehouse('dbt.last_day', ({ tw }) => {
+  const suite = projectSuite('lastday', LAST_DAY_FILES, () => tw().open(), [
+    'create table src.days (n integer, d date)',
+    "insert into src.days values (1, date '2024-01-01'), (2, date '2024-02-29'), (3, date '2024-11-15')",
+  ]);
+
+  it('ends a quarter on its last day, as dbt-postgres does', async () => {
+    const base = suite();
+    expect((await buildModels(base)).success).toBe(true);
+    const rows = await base.warehouse.query<{ quarter_end: string; month_end: string; year_end: string }>(
+      `select cast(quarter_end as varchar) as quarter_end, cast(month_end as varchar) as month_end,
+              cast(year_end as varchar) as year_end
+       from marts.last_days order by n`,
+    );
+    expect(rows).toEqual([
+      { quarter_end: '2024-03-31', month_end: '2024-01-31', year_end: '2024-12-31' },
+      { quarter_end: '2024-03-31', month_end: '2024-02-29', year_end: '2024-12-31' },
+      { quarter_end: '2024-12-31', month_end: '2024-11-30', year_end: '2024-12-31' },
+    ]);
+  });
+});
