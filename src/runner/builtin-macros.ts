@@ -140,7 +140,8 @@ cast({{ dateadd('day', '-1', dateadd('month', '3', date_trunc(datepart, date))) 
 {%- macro default__current_timestamp() -%}current_timestamp{%- endmacro -%}
 {%- macro postgres__current_timestamp() -%}now(){%- endmacro -%}
 {%- macro redshift__current_timestamp() -%}getdate(){%- endmacro -%}
-{%- macro snowflake__current_timestamp() -%}current_timestamp(){%- endmacro -%}
+{#- dbt-snowflake's: the session's time zone would otherwise stamp local times -#}
+{%- macro snowflake__current_timestamp() -%}convert_timezone('UTC', current_timestamp()){%- endmacro -%}
 {%- macro bigquery__current_timestamp() -%}current_timestamp(){%- endmacro -%}
 
 {#- ---------------------------------------------------------------- casts -#}
@@ -155,6 +156,10 @@ cast({{ dateadd('day', '-1', dateadd('month', '3', date_trunc(datepart, date))) 
 
 {%- macro cast_bool_to_text(field) -%}{{ return(adapter.dispatch('cast_bool_to_text', 'dbt')(field)) }}{%- endmacro -%}
 {%- macro default__cast_bool_to_text(field) -%}cast({{ field }} as {{ type_string() }}){%- endmacro -%}
+{#- dbt-redshift's: Redshift cannot cast a boolean to a string -#}
+{%- macro redshift__cast_bool_to_text(field) -%}
+case when {{ field }} is true then 'true' when {{ field }} is false then 'false' end::text
+{%- endmacro -%}
 
 {#- ---------------------------------------------------------------- strings -#}
 {%- macro concat(fields) -%}{{ return(adapter.dispatch('concat', 'dbt')(fields)) }}{%- endmacro -%}
@@ -171,6 +176,14 @@ cast({{ dateadd('day', '-1', dateadd('month', '3', date_trunc(datepart, date))) 
 {%- endmacro -%}
 {%- macro default__split_part(string_text, delimiter_text, part_number) -%}
 split_part({{ string_text }}, {{ delimiter_text }}, {{ part_number }})
+{%- endmacro -%}
+{#- dbt-redshift's: a negative part counts from the end, as the number of delimiters gives it (dbt-core's _split_part_negative) -#}
+{%- macro redshift__split_part(string_text, delimiter_text, part_number) -%}
+{%- if part_number >= 0 -%}
+{{ default__split_part(string_text, delimiter_text, part_number) }}
+{%- else -%}
+split_part({{ string_text }}, {{ delimiter_text }}, length({{ string_text }}) - length(replace({{ string_text }}, {{ delimiter_text }}, '')) + 2 + {{ part_number }})
+{%- endif -%}
 {%- endmacro -%}
 {%- macro bigquery__split_part(string_text, delimiter_text, part_number) -%}
 split({{ string_text }}, {{ delimiter_text }})[safe_offset({{ part_number - 1 }})]

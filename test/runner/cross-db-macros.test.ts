@@ -149,3 +149,54 @@ describeEachWarehouse('dbt.last_day', ({ tw }) => {
     ]);
   });
 });
+
+describe("the adapters' own cross-database macros on the warehouses without a test server", () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = tempProject(
+      'adapter-macros',
+      oneSourceProject('adapter_macros', 'events', {
+        'm.sql': `select
+  {{ dbt.cast_bool_to_text('is_paid') }} as paid,
+  {{ dbt.split_part('path', "'/'", 2) }} as second_part,
+  {{ dbt.split_part('path', "'/'", -1) }} as last_part,
+  {{ dbt.current_timestamp() }} as now_at,
+  {{ dbt.last_day('d', 'quarter') }} as quarter_end
+from {{ source('raw', 'events') }}`,
+      }),
+    );
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const compiled = async (dialect: 'snowflake' | 'redshift') =>
+    (
+      await compileModels({
+        dialect,
+        projectDir: dir,
+        schema: 'marts',
+        rawSchema: 'src',
+        outDir: path.join(dir, 'out'),
+      })
+    ).models[0].sql;
+
+  it("casts a boolean to text, splits from the end and takes the quarter's last day as dbt-redshift does", async () => {
+    const sql = await compiled('redshift');
+    expect(sql).toContain(
+      "case when is_paid is true then 'true' when is_paid is false then 'false' end::text as paid",
+    );
+    expect(sql).toContain("split_part(path, '/', 2) as second_part");
+    // Redshift's split_part takes no negative part: dbt counts the delimiters to find it
+    expect(sql).toContain(
+      "split_part(path, '/', length(path) - length(replace(path, '/', '')) + 2 + -1) as last_part",
+    );
+    expect(sql).toContain('getdate() as now_at');
+    expect(sql).toContain(
+      "cast(dateadd(day, -1, dateadd(quarter, 1, date_trunc('quarter', d))) as date) as quarter_end",
+    );
+  });
+
+  it("stamps the current time in UTC on Snowflake, as dbt-snowflake's current_timestamp does", async () => {
+    const sql = await compiled('snowflake');
+    expect(sql).toContain("convert_timezone('UTC', current_timestamp()) as now_at");
+    expect(sql).toContain('cast(is_paid as varchar) as paid');
+  });
+});
