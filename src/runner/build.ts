@@ -150,6 +150,21 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
       `${where} has on_schema_change='${osc}': use ignore, fail, append_new_columns or sync_all_columns.`,
     );
   }
+  // dbt's materialization reads the older name first (config.get('predicates') or …('incremental_predicates'))
+  const empty = (v: unknown): boolean =>
+    v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
+  const predicatesValue = empty(cfg.predicates) ? cfg.incremental_predicates : cfg.predicates;
+  if (
+    predicatesValue !== undefined &&
+    predicatesValue !== null &&
+    typeof predicatesValue !== 'string' &&
+    !(Array.isArray(predicatesValue) && predicatesValue.every((p) => typeof p === 'string'))
+  ) {
+    throw new UserError(
+      `${where} has incremental_predicates that are not a list of SQL conditions: write them as ["DBT_INTERNAL_DEST.col > …", …].`,
+    );
+  }
+  const incrementalPredicates = list(predicatesValue).filter((p) => p.trim() !== '');
   const mergeUpdate = cfg.merge_update_columns === undefined ? undefined : list(cfg.merge_update_columns);
   const mergeExclude = list(cfg.merge_exclude_columns);
   if (mergeUpdate && mergeExclude.length) {
@@ -161,6 +176,7 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
     onSchemaChange: osc,
     mergeUpdateColumns: mergeUpdate,
     mergeExcludeColumns: mergeExclude,
+    incrementalPredicates,
   };
 }
 

@@ -524,6 +524,12 @@ export interface IncrementalOptions {
   mergeUpdateColumns?: string[];
   /** … or all but these. */
   mergeExcludeColumns?: string[];
+  /**
+   * dbt's incremental_predicates: SQL conditions on `DBT_INTERNAL_DEST` (the table) that narrow which of its
+   * rows delete+insert deletes and merge matches (there also on `DBT_INTERNAL_SOURCE`, the new rows); append
+   * ignores them, as dbt does.
+   */
+  incrementalPredicates?: string[];
 }
 
 /**
@@ -641,10 +647,15 @@ export async function buildIncremental(
     const tgtName = new Map(tgtCols.map((c) => [c.toLowerCase(), c]));
     const fromSource = (c: string): string => quoteCatalogName(srcName.get(c.toLowerCase()) ?? c);
     const srcList = cols.map(fromSource).join(', ');
+    // dbt's aliases, which incremental_predicates are written against
+    const DEST = 'DBT_INTERNAL_DEST';
+    const SRC = 'DBT_INTERNAL_SOURCE';
     const keyMatch = (t: string, s: string): string =>
       opts.uniqueKey
         .map((k) => `${t}.${quoteCatalogName(tgtName.get(k.toLowerCase()) ?? k)} = ${s}.${fromSource(k)}`)
         .join(' and ');
+    // each in parentheses, so that a predicate with an `or` cannot widen the delete past the matched keys
+    const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p})`).join('');
     await wh.transaction(async (tx) => {
       if (reshapes && tx.dialect === 'postgres') {
         // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds. Dropping the views
@@ -658,17 +669,18 @@ export async function buildIncremental(
       }
       for (const a of alters) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
+        // dbt appends the predicates to the delete's where, outside the key match: they see the table's row
         await tx.exec(
-          `delete from ${target} where exists (select 1 from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')})`,
+          `delete from ${target} as ${DEST} where exists (select 1 from ${source} as ${SRC} where ${keyMatch(DEST, SRC)})${predicates}`,
         );
         await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {
         if (tx.dialect === 'postgres') {
           // dbt-postgres merges with MERGE, which refuses to update a row of the table from two new rows; an
           // update … from would keep one of them at random
-          const keyCols = opts.uniqueKey.map((k) => `dbt_src.${fromSource(k)}`).join(', ');
+          const keyCols = opts.uniqueKey.map((k) => `${SRC}.${fromSource(k)}`).join(', ');
           const [twice] = await tx.query<Record<string, unknown>>(
-            `select ${keyCols} from ${source} as dbt_src where exists (select 1 from ${target} where ${keyMatch(target, 'dbt_src')}) group by ${keyCols} having count(*) > 1 limit 1`,
+            `select ${keyCols} from ${source} as ${SRC} where exists (select 1 from ${target} as ${DEST} where ${keyMatch(DEST, SRC)}${predicates}) group by ${keyCols} having count(*) > 1 limit 1`,
           );
           if (twice)
             throw new Error(
@@ -684,16 +696,28 @@ export async function buildIncremental(
             !skip.has(c.toLowerCase()) &&
             (!only || only.includes(c.toLowerCase())),
         );
+        // dbt's merge puts the predicates in its `on`, beside the key: a row of the table they exclude is not
+        // matched, so it is not updated and the new row for its key is inserted beside it
+        const unmatched = `from ${source} as ${SRC} where not exists (select 1 from ${target} as ${DEST} where ${keyMatch(DEST, SRC)}${predicates})`;
+        // A MERGE matches once, before it changes anything; the update below could change a column a predicate
+        // reads, and the insert after it would then take the updated row for new: with predicates, the rows to
+        // insert are set aside first.
+        const freshName = quoteIdent(suffixedName(name, '__dbt_new'));
+        const fresh = predicates
+          ? `${tx.dialect === 'duckdb' ? 'temp.main' : 'pg_temp'}.${freshName}`
+          : undefined;
+        if (fresh) await tx.exec(`create temp table ${freshName} as select * ${unmatched}`);
         if (setCols.length) {
           await tx.exec(
-            `update ${target} set ${setCols.map((c) => `${quoteCatalogName(c)} = dbt_src.${fromSource(c)}`).join(', ')} ` +
-              `from ${source} as dbt_src where ${keyMatch(target, 'dbt_src')}`,
+            `update ${target} as ${DEST} set ${setCols.map((c) => `${quoteCatalogName(c)} = ${SRC}.${fromSource(c)}`).join(', ')} ` +
+              `from ${source} as ${SRC} where ${keyMatch(DEST, SRC)}${predicates}`,
           );
         }
         await tx.exec(
-          `insert into ${target} (${colList}) select ${cols.map((c) => `dbt_src.${fromSource(c)}`).join(', ')} ` +
-            `from ${source} as dbt_src where not exists (select 1 from ${target} where ${keyMatch(target, 'dbt_src')})`,
+          `insert into ${target} (${colList}) select ${cols.map((c) => `${SRC}.${fromSource(c)}`).join(', ')} ` +
+            (fresh ? `from ${fresh} as ${SRC}` : unmatched),
         );
+        if (fresh) await tx.exec(`drop table ${fresh}`);
       } else {
         await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       }

@@ -28,6 +28,7 @@ export const KNOWN_CONFIG_KEYS = new Set([
   'tags',
   'enabled',
   'on_schema_change',
+  'incremental_predicates',
   'docs',
   'persist_docs',
   'meta',
