@@ -26,8 +26,9 @@ async function testVerdict(
     const m = /^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$/.exec(raw);
     if (!m) {
       try {
+        // a fail_calc may count in fractions (sum(amount)): compare the number as it is
         const [row] = await wh.query<{ hit: number | bigint }>(
-          `select case when cast(${failures} as bigint) ${raw} then 1 else 0 end as hit`,
+          `select case when cast(${failures} as ${Number.isInteger(failures) ? 'bigint' : 'double precision'}) ${raw} then 1 else 0 end as hit`,
         );
         return Number(row?.hit ?? 0) === 1;
       } catch (err) {
@@ -64,7 +65,7 @@ async function testVerdict(
 function renderedConfig(t: TestSpec, parsed: ParsedProject): TestSpec['config'] {
   const out: TestSpec['config'] = { ...t.config };
   const node = t.source ? undefined : parsed.graph.get(t.model)?.node;
-  for (const k of ['severity', 'error_if', 'warn_if', 'limit']) {
+  for (const k of ['severity', 'error_if', 'warn_if', 'limit', 'fail_calc']) {
     const v = out[k];
     if (typeof v === 'string' && /\{[{%#]/.test(v)) out[k] = parsed.renderer.renderString(v, node).trim();
   }
@@ -82,6 +83,28 @@ function testLimit(t: TestSpec, config: TestSpec['config']): number | undefined 
   return n;
 }
 
+/** dbt's `fail_calc`: the SQL over the test's rows that gives its failures, when not the default `count(*)`. */
+function failCalc(t: TestSpec, config: TestSpec['config']): string | undefined {
+  const raw = config.fail_calc;
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'string' || raw.trim() === '')
+    throw new UserError(
+      `${t.name} (${t.file}): fail_calc must be SQL over the test's rows, such as "count(*)" or "sum(n_records)".`,
+    );
+  return raw.trim() === 'count(*)' ? undefined : raw.trim();
+}
+
+/**
+ * dbt's store_failures (or store_failures_as table/view, which implies it): the failing rows saved in a table
+ * of the warehouse. Not done here.
+ */
+function storesFailures(config: TestSpec['config']): boolean {
+  const as = config.store_failures_as;
+  if (as === 'ephemeral') return false;
+  const on = config.store_failures;
+  return on === true || String(on).toLowerCase() === 'true' || as === 'table' || as === 'view';
+}
+
 export type TestStatus = 'pass' | 'fail' | 'warn' | 'error' | 'skipped';
 
 export interface SchemaTestResult {
@@ -93,7 +116,10 @@ export interface SchemaTestResult {
   /** The schema.yml that declares the test. */
   file: string;
   status: TestStatus;
-  /** Rows returned by the test query (dbt's "Got N results"): failing rows, or failing values for unique/accepted_values. */
+  /**
+   * Rows returned by the test query (dbt's "Got N results"): failing rows, or failing values for
+   * unique/accepted_values; with a `fail_calc`, its value over those rows (0 when it is null).
+   */
   failures: number;
   /** Up to 5 of those rows. */
   sample: Row[];
@@ -333,18 +359,28 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
       res.sql = inlineParams(q);
       const config = renderedConfig(t, parsed);
       const limit = testLimit(t, config);
-      const counted = await wh.query<{ n: number | bigint }>(
+      const calc = failCalc(t, config);
+      if (storesFailures(config))
+        opts.log?.(
+          `warning: ${t.name} (${t.file}) sets store_failures, which this runner does not support: its failing rows are not saved in a table (the test runs, and reports its count and sample rows)`,
+        );
+      // dbt's get_test_sql: `select <fail_calc> as failures from (<test sql> limit <limit>) dbt_internal_test`
+      const counted = await wh.query<{ n: number | bigint | string | null }>(
         limit === undefined
-          ? `select count(*) as n from (${q.sql}) dbt_test`
-          : `select count(*) as n from (select * from (${q.sql}) dbt_limited limit ${limit}) dbt_test`,
+          ? `select ${calc ?? 'count(*)'} as n from (${q.sql}) dbt_internal_test`
+          : `select ${calc ?? 'count(*)'} as n from (select * from (${q.sql}) dbt_limited limit ${limit}) dbt_internal_test`,
         q.params,
       );
-      res.failures = Number(counted[0]?.n ?? 0);
-      const verdict = await testVerdict(t, config, res.failures, wh);
+      const n = counted[0]?.n;
+      // a fail_calc over no rows (sum) is null: in dbt, no threshold holds on it, and the test passes
+      res.failures = n === null || n === undefined ? 0 : Number(n);
+      if (!Number.isFinite(res.failures))
+        throw new UserError(`fail_calc "${calc}" gives ${String(n)}, not a number of failures`);
+      const verdict = n === null ? 'pass' : await testVerdict(t, config, res.failures, wh);
       if (verdict !== 'pass') {
         res.sample = await wh.query(`select * from (${q.sql}) dbt_test limit ${SAMPLE_SIZE}`, q.params);
         res.status = verdict;
-        res.message = `${t.name} (${t.file}) ${res.status === 'warn' ? 'warned' : 'failed'}: ${res.failures} failing row${res.failures === 1 ? '' : 's'} in ${t.model}${t.column ? '.' + t.column : ''}`;
+        res.message = `${t.name} (${t.file}) ${res.status === 'warn' ? 'warned' : 'failed'}: ${calc ? `fail_calc ${calc} is ${res.failures} over the test's rows` : `${res.failures} failing row${res.failures === 1 ? '' : 's'}`} in ${t.model}${t.column ? '.' + t.column : ''}`;
       }
     } catch (err) {
       if (err instanceof UnsupportedTest) {

@@ -106,3 +106,51 @@ describeEachWarehouse(
   },
   ['duckdb'],
 );
+
+// dbt's fail_calc: the failures are `select <fail_calc> from (<the test's rows>)`, count(*) by default
+describeEachWarehouse('schema test fail_calc and store_failures', ({ tw }) => {
+  const opts = projectSuite(
+    'fail-calc',
+    files(`          - unique:
+              name: duplicated_rows
+              config: {fail_calc: "sum(n_records)", error_if: ">2"}
+          - unique:
+              name: sum_over_no_rows
+              config: {fail_calc: "sum(n_records)", where: "id = 2"}
+          - not_null:
+              name: weighted
+              config: {fail_calc: "count(*) * 10", warn_if: ">5", error_if: ">20"}
+          - not_null:
+              name: stored
+              config: {store_failures: true}
+          - not_null:
+              name: stored_nowhere
+              config: {store_failures_as: ephemeral}
+`),
+    () => tw().open(),
+    ['create table src.people (id integer)', 'insert into src.people values (1), (1), (1), (2), (null)'],
+  );
+
+  it('counts the failures with fail_calc, and says store_failures is not supported', async () => {
+    await buildModels(opts());
+    const logs: string[] = [];
+    const res = await testModels({ ...opts(), log: (m) => logs.push(m) });
+    expect(res.tests.map((t) => [t.name, t.status, t.failures])).toEqual([
+      // one duplicated value held by 3 rows: count(*) would be 1
+      ['duplicated_rows', 'fail', 3],
+      // sum() over no rows is null, which no threshold holds for
+      ['sum_over_no_rows', 'pass', 0],
+      ['weighted', 'warn', 10],
+      ['stored', 'fail', 1],
+      ['stored_nowhere', 'fail', 1],
+    ]);
+    expect(res.tests[0].message).toMatch(
+      /^duplicated_rows \(.*schema\.yml\) failed: fail_calc sum\(n_records\) is 3 over the test's rows in people\.id$/,
+    );
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^warning: stored \(.*schema\.yml\) sets store_failures, which this runner does not support: its failing rows are not saved in a table/,
+      ),
+    ]);
+  });
+});
