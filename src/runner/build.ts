@@ -177,7 +177,14 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
     mergeUpdateColumns: mergeUpdate,
     mergeExcludeColumns: mergeExclude,
     incrementalPredicates,
+    sqlHeader: sqlHeaderOf(cfg),
   };
+}
+
+/** The sql_header config (`config(sql_header=…)`, or `{% call set_sql_header(config) %}`'s block). */
+function sqlHeaderOf(cfg: ModelConfig): string | undefined {
+  const v = cfg.sql_header;
+  return v === undefined || v === null ? undefined : String(v);
 }
 
 /**
@@ -399,6 +406,17 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
         const schema = relation.schema;
         const ident = relation.identifier;
         const indexes = parseIndexes(cfg.indexes, `model ${name} (${g.node.file})`);
+        const contract = cfg.contract;
+        if (
+          typeof contract === 'object' &&
+          contract !== null &&
+          [true, 'true', 'True'].includes((contract as Record<string, unknown>).enforced as string)
+        ) {
+          // a model built as if its contract held, while nothing checked it, would pass for a checked one
+          throw new UserError(
+            `model ${name} (${g.node.file}) sets contract: {enforced: true}, which this runner does not enforce (dbt checks the columns' names and data types before it builds): build it with dbt, or set enforced: false.`,
+          );
+        }
         if (materialized === 'ephemeral') {
           result.compiledSql = compileModel(parsed, name, false, cache);
         } else {
@@ -505,7 +523,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
             result.rows = await runWarehouse(name, g.node.file, wh.dialect, () =>
               isInc
                 ? buildIncremental(wh, schema, ident, sql, incOpts, postHooks)
-                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes),
+                : buildSwap(wh, 'table', schema, ident, sql, indexes, postHooks, notes, incOpts.sqlHeader),
             );
             if (queued !== undefined) {
               await wh.query(`delete from ${pendingTable} where model = $1`, [name]);
@@ -533,6 +551,7 @@ async function buildUnlocked(opts: BuildOptions, lock: HeldLock): Promise<BuildR
                 indexes,
                 postHooks,
                 notes,
+                sqlHeaderOf(cfg),
               ),
             );
           }

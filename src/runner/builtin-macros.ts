@@ -263,6 +263,10 @@ string_agg({{ measure }}, {{ delimiter_text }}{% if order_by_clause %} {{ order_
 {%- macro snowflake__bool_or(expression) -%}boolor_agg({{ expression }}){%- endmacro -%}
 {%- macro bigquery__bool_or(expression) -%}logical_or({{ expression }}){%- endmacro -%}
 
+{#- ---------------------------------------------------------------- config -#}
+{#- dbt's: {% call set_sql_header(config) %}set work_mem = '1GB';{% endcall %} -#}
+{%- macro set_sql_header(config) -%}{{ config.set('sql_header', caller()) }}{%- endmacro -%}
+
 {#- ---------------------------------------------------------------- dates -#}
 {%- macro date(year, month, day) -%}{{ return(adapter.dispatch('date', 'dbt')(year, month, day)) }}{%- endmacro -%}
 {%- macro default__date(year, month, day) -%}

@@ -149,6 +149,17 @@ export type AfterApply = (
   info: { kept: boolean },
 ) => Promise<void>;
 
+/**
+ * dbt's sql_header (a `set`, a temporary function) goes right before the create statement, in the same request,
+ * as dbt's create_table_as and create_view_as put it.
+ */
+function headerLines(sqlHeader: string | undefined): string {
+  const h = sqlHeader?.trim();
+  if (!h) return '';
+  // a header without its closing semicolon would run into the create
+  return `${h.endsWith(';') ? h : `${h};`}\n`;
+}
+
 export async function buildSwap(
   wh: Warehouse,
   kind: RelationKind,
@@ -159,11 +170,14 @@ export async function buildSwap(
   afterApply?: AfterApply,
   /** receives what the swap could not keep of other relations (PostgreSQL views over this one) */
   notes: string[] = [],
+  /** dbt's sql_header: statements sent before each create, in the same request */
+  sqlHeader?: string,
 ): Promise<number | null> {
   const tmp = tmpName(name);
+  const header = headerLines(sqlHeader);
   await dropIfExists(wh, schema, tmp);
   try {
-    await wh.exec(`create ${kind} ${rel(schema, tmp)} as (\n${sql}\n)`);
+    await wh.exec(`${header}create ${kind} ${rel(schema, tmp)} as (\n${sql}\n)`);
     if (kind === 'table' && wh.dialect === 'postgres') {
       // Like dbt-duckdb, DuckDB ignores the indexes config (its zone maps serve these scans).
       await createIndexes(wh, schema, tmp, name, indexes);
@@ -185,7 +199,7 @@ export async function buildSwap(
         old === 'view' &&
         kind === 'view' &&
         tx.dialect === 'postgres' &&
-        (await attempt(tx, `create or replace view ${rel(schema, name)} as (\n${sql}\n)`)) === null;
+        (await attempt(tx, `${header}create or replace view ${rel(schema, name)} as (\n${sql}\n)`)) === null;
       if (replaced) {
         await tx.exec(dropSql(tx, 'view', schema, tmp));
       } else if (old && tx.dialect === 'postgres') {
@@ -530,6 +544,8 @@ export interface IncrementalOptions {
    * ignores them, as dbt does.
    */
   incrementalPredicates?: string[];
+  /** dbt's sql_header, sent before the create of the new rows' table. */
+  sqlHeader?: string;
 }
 
 /**
@@ -559,8 +575,8 @@ export async function buildIncremental(
   try {
     await wh.exec(
       temp
-        ? `create temp table ${quoteIdent(tmp)} as (\n${sql}\n)`
-        : `create unlogged table ${source} as (\n${sql}\n)`,
+        ? `${headerLines(opts.sqlHeader)}create temp table ${quoteIdent(tmp)} as (\n${sql}\n)`
+        : `${headerLines(opts.sqlHeader)}create unlogged table ${source} as (\n${sql}\n)`,
     );
     // the new rows' columns with their types, in one lookup: the types serve the schema change below
     const srcTypes = await columnTypes(wh, schema, tmp, temp);

@@ -586,6 +586,15 @@ export class Renderer {
       if (v === undefined) throw this.fail(`the config "${String(key)}" is required but not set`);
       return v;
     };
+    // dbt's config.set('k', v), what its set_sql_header macro calls with a {% call %} block's text
+    config.set = (key: unknown, value: unknown): string => {
+      const st = this.state;
+      if (st)
+        st.config = mergeConfig(st.config, {
+          [String(key)]: value instanceof String ? String(value) : value,
+        });
+      return '';
+    };
     g('config', config);
     g('is_incremental', () => {
       const st = this.cur('is_incremental()');
