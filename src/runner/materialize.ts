@@ -609,11 +609,13 @@ export async function buildIncremental(
         `the columns changed (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}${types}) and on_schema_change is fail: run with --full-refresh`,
       );
     }
-    // Only sync_all_columns drops a column the model no longer selects. dbt's insert names every column of the
-    // table, so its run fails on one; filling it with nulls row after row would be silent loss instead.
-    if (removed.length && opts.onSchemaChange !== 'sync_all_columns') {
+    // A column the model no longer selects: with ignore, dbt's insert names every column of the table, so its
+    // run fails on one. append_new_columns (and sync_all_columns, which drops it) insert the new rows' own
+    // columns in dbt (process_schema_changes returns the source's columns), so there it is left null in the new
+    // rows, as below, where only the columns of both are written.
+    if (removed.length && opts.onSchemaChange === 'ignore') {
       throw new Error(
-        `the model no longer selects ${removed.length === 1 ? 'the column' : 'the columns'} ${removed.join(', ')} of the existing table, which on_schema_change='${opts.onSchemaChange}' keeps (dbt fails here too): set on_schema_change='sync_all_columns' to drop ${removed.length === 1 ? 'it' : 'them'}, or run with --full-refresh`,
+        `the model no longer selects ${removed.length === 1 ? 'the column' : 'the columns'} ${removed.join(', ')} of the existing table, which on_schema_change='ignore' keeps (dbt fails here too): set on_schema_change='append_new_columns' to leave ${removed.length === 1 ? 'it' : 'them'} null in the new rows or 'sync_all_columns' to drop ${removed.length === 1 ? 'it' : 'them'}, or run with --full-refresh`,
       );
     }
     for (const k of opts.uniqueKey) {
