@@ -232,7 +232,26 @@ export function maskingTransport(t: Transport, writeKey: string): Transport {
     // a one- or two-character key would mask ordinary words
     .filter((s) => s.length >= 4)
     .sort((a, b) => b.length - a.length);
-  const mask = (text: string): string => secrets.reduce((out, s) => out.split(s).join('***'), text);
+  const whole = (text: string): string => secrets.reduce((out, s) => out.split(s).join('***'), text);
+  // A message cut short (describeError keeps 300 characters, then `…`) can end inside a secret: the part
+  // before the cut is masked too, or most of the key would print.
+  const mask = (text: string): string =>
+    whole(text)
+      .split('…')
+      .map((part, i, parts) => {
+        if (i === parts.length - 1) return part;
+        let cut = 0;
+        for (const s of secrets) {
+          for (let n = Math.min(s.length - 1, part.length); n >= 4 && n > cut; n--) {
+            if (part.endsWith(s.slice(0, n))) {
+              cut = n;
+              break;
+            }
+          }
+        }
+        return cut > 0 ? part.slice(0, part.length - cut) + '***' : part;
+      })
+      .join('…');
   return {
     target: t.target,
     host: t.host,

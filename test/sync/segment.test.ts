@@ -404,6 +404,20 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       );
       expect(logged).toEqual([{ error: 'HTTP 400: invalid writeKey ***; got Basic *** (***)' }]);
       expect(formatSyncSummary(s)).not.toContain(KEY);
+
+      // an echo cut short inside the credentials (the CDP's words keep 300 characters): the part before the
+      // cut is masked too
+      await setStatus(wh, 'lifecycle', 'u00012', 'active', '2024-06-30', 'at_risk');
+      const header = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
+      cdp.setHandler(() => ({ status: 400, body: `${'x'.repeat(300 - header.length + 6)}${header}` }));
+      const cut = await runSync(base());
+      expect(cut).toMatchObject({ failed: 1 });
+      const error = cut.errors[0].error;
+      expect(error).toMatch(/xBasic \*\*\*…$/);
+      const echoed = Buffer.from(header.slice(6, -6), 'base64').toString('latin1');
+      expect(echoed.length).toBeGreaterThan(10);
+      expect(error).not.toContain(header.slice(6, -6));
+      expect(error).not.toContain(echoed.slice(0, 8));
     } finally {
       // delivered, so that the tests after this one see no failed row
       cdp.setHandler(() => ({ status: 200 }));
