@@ -35,6 +35,10 @@ describe('parseWarehouseUrl', () => {
     expect(parseWarehouseUrl('postgres://u@h/db?sslmode=require&password=s3cret')).toMatchObject({
       displayUrl: 'postgres://u@h/db?sslmode=require&password=***',
     });
+    // pg decodes a parameter's name: a percent-encoded `password` is the password too
+    expect(parseWarehouseUrl('postgres://u@h/db?pass%77ord=Hunter2&sslpassword=k3y&x=1')).toMatchObject({
+      displayUrl: 'postgres://u@h/db?pass%77ord=***&sslpassword=***&x=1',
+    });
     // an @ in a query parameter is no password: the URL's real problem is named
     for (const url of [
       'postgres://etl@db.internal?application_name=etl@acme',

@@ -117,8 +117,19 @@ export function redact(url: string): string {
     const colon = at > 0 ? url.indexOf(':', scheme ? scheme[0].length : 0) : -1;
     if (colon !== -1 && colon < at) masked = `${url.slice(0, colon)}:***${url.slice(at)}`;
   }
-  // libpq's password parameter, which pg reads from the query too
-  return masked.replace(/([?&]password=)[^&#]*/gi, '$1***');
+  // libpq's password parameters, which pg reads from the query too, by their decoded names (`pass%77ord` is
+  // `password` to pg)
+  return masked.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, sep: string, name: string) =>
+    /password/i.test(decodedParam(name)) ? `${sep}${name}=***` : whole,
+  );
+}
+
+function decodedParam(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
 }
 
 /** `readOnly`: the caller only reads; a DuckDB file is then attached read-only (see DuckDBWarehouse.open). */
