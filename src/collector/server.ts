@@ -243,7 +243,12 @@ function readBody(req: http.IncomingMessage, limit: number, stallMs: number): Pr
     });
     stream.on('error', (err) => {
       if (stream === req) {
-        fail(err);
+        // a client that goes away mid-body ("aborted") is the client's doing, not a server error to alert on
+        fail(
+          (err as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.complete
+            ? new HttpError(400, 'The client closed the connection before the body ended.')
+            : err,
+        );
         return;
       }
       if (done || undecodable !== undefined) return;

@@ -1383,6 +1383,45 @@ function total(records: Array<Record<string, unknown>>): Record<string, number> 
 }
 
 describeEachWarehouse('collector activity log', ({ tw }) => {
+  it('logs a client that goes away mid-body as a refused request, not a server error', async () => {
+    const wh = await tw().open();
+    const records: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const collector = await startCollector({
+      warehouse: wh,
+      rawSchema: 'cdp_aborted',
+      port: 0,
+      host: '127.0.0.1',
+      writeKeys: [KEY],
+      logger,
+      activityLogMs: 60_000,
+    });
+    try {
+      const { socket } = await rawConnection(Number(new URL(collector.url).port));
+      socket.write(batchHead(KEY, 'Content-Length: 100') + '{"batch":');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await collector.close();
+      await wh.exec('drop schema if exists cdp_aborted cascade');
+      await wh.close();
+    }
+    expect(records.filter((r) => Number(r.level) >= 50)).toEqual([]);
+    expect(records.find((r) => r.msg === 'request refused')).toMatchObject({
+      status: 400,
+      error: 'The client closed the connection before the body ended.',
+    });
+    expect(total(records.filter((r) => r.msg === 'collector activity'))).toMatchObject({
+      requests: 1,
+      refused: 1,
+      failed: 0,
+    });
+  });
+
   it('sums up the requests of each interval in one info record, and the rest when it stops', async () => {
     const wh = await tw().open();
     const records: Array<Record<string, unknown>> = [];
