@@ -262,9 +262,11 @@ export async function landPayloads(
             landed++;
           } catch (e) {
             if (!isDataError(e)) throw e;
-            const { ts } = landingTimes(payloads[i]);
-            let taken = neutralTaken.get(ts);
-            if (!taken) neutralTaken.set(ts, (taken = acceptsNeutralRow(wh, schema, type, payloads[i])));
+            // the neutral row is dated by both (a table may be partitioned by received_at)
+            const { ts, received } = landingTimes(payloads[i]);
+            const at = `${ts} ${received}`;
+            let taken = neutralTaken.get(at);
+            if (!taken) neutralTaken.set(at, (taken = acceptsNeutralRow(wh, schema, type, payloads[i])));
             if (await taken) problems[i] = `the warehouse refused it: ${errorMessage(e)}`;
             else
               retried[i] =

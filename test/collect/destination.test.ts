@@ -531,6 +531,41 @@ describeEachWarehouse('destination actions', ({ tw, kind }) => {
     });
   }
 
+  if (kind === 'postgres') {
+    it('outside the collector, a table partitioned by received_at judges each refused row at its own receipt time', async () => {
+      // a 2024 partition only, and a constraint that refuses one event: at the same timestamp, the row
+      // received in 2023 is the table's fault (retried), the blocked one its own (400), in either order
+      const ra = await changedTracks(
+        'landing_ra',
+        (ddl) =>
+          `${ddl.replace(/\)$/, `, constraint no_blocked check (event_text <> 'Blocked'))`)} partition by range (received_at)`,
+      );
+      await wh.exec(
+        `create table landing_ra.tracks_2024 partition of landing_ra.tracks for values from ('2024-01-01') to ('2025-01-01')`,
+      );
+      const at = (messageId: string, event: string, receivedAt: string) => ({
+        ...base,
+        messageId,
+        type: 'track',
+        event,
+        timestamp: '2024-06-01T10:00:00.000Z',
+        sentAt: undefined,
+        receivedAt,
+      });
+      const blocked = at('ra-b', 'Blocked', '2024-06-01T10:00:01.000Z');
+      const early = at('ra-a', 'Fine', '2023-12-31T23:00:00.000Z');
+      for (const order of [
+        [blocked, early],
+        [early, blocked],
+      ]) {
+        const statuses = await trackBatch(order, ra);
+        expect(statuses.map((m) => m.status)).toEqual(order.map((e) => (e === blocked ? 400 : 500)));
+      }
+      expect(await wh.query(`select count(*) as n from landing_ra.tracks`)).toEqual([{ n: 0 }]);
+      await wh.exec('drop schema landing_ra cascade');
+    });
+  }
+
   it('outside the collector, raw tables dropped after the first call are created again', async () => {
     const dz = { ...settings, rawSchema: 'landing_dz' };
     const send = (messageId: string) =>
