@@ -374,8 +374,15 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
       const n = counted[0]?.n;
       // a fail_calc over no rows (sum) is null: in dbt, no threshold holds on it, and the test passes
       res.failures = n === null || n === undefined ? 0 : Number(n);
-      if (!Number.isFinite(res.failures))
-        throw new UserError(`fail_calc "${calc}" gives ${String(n)}, not a number of failures`);
+      // PostgreSQL's bigint and numeric come as decimal text; other text ('' or '0x10', which Number() reads
+      // as 0 and 16) is no count of failures
+      const numeric = typeof n !== 'string' || /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(n);
+      if (!numeric || !Number.isFinite(res.failures)) {
+        res.failures = 0;
+        throw new UserError(
+          `fail_calc "${calc}" gives ${typeof n === 'string' ? `'${n}'` : String(n)}, not a number of failures`,
+        );
+      }
       const verdict = n === null ? 'pass' : await testVerdict(t, config, res.failures, wh);
       if (verdict !== 'pass') {
         res.sample = await wh.query(`select * from (${q.sql}) dbt_test limit ${SAMPLE_SIZE}`, q.params);

@@ -126,6 +126,12 @@ describeEachWarehouse('schema test fail_calc and store_failures', ({ tw }) => {
           - not_null:
               name: stored_nowhere
               config: {store_failures_as: ephemeral}
+          - not_null:
+              name: text_calc
+              config: {fail_calc: "max('')"}
+          - not_null:
+              name: hex_calc
+              config: {fail_calc: "max('0x10')"}
 `),
     () => tw().open(),
     ['create table src.people (id integer)', 'insert into src.people values (1), (1), (1), (2), (null)'],
@@ -143,7 +149,12 @@ describeEachWarehouse('schema test fail_calc and store_failures', ({ tw }) => {
       ['weighted', 'warn', 10],
       ['stored', 'fail', 1],
       ['stored_nowhere', 'fail', 1],
+      // text is no number of failures (dbt's `!= 0` fails on it too): an error, not a pass or 16 failures
+      ['text_calc', 'error', 0],
+      ['hex_calc', 'error', 0],
     ]);
+    expect(res.tests[5].message).toMatch(/fail_calc "max\(''\)" gives '', not a number of failures/);
+    expect(res.tests[6].message).toMatch(/fail_calc "max\('0x10'\)" gives '0x10', not a number of failures/);
     expect(res.tests[0].message).toMatch(
       /^duplicated_rows \(.*schema\.yml\) failed: fail_calc sum\(n_records\) is 3 over the test's rows in people\.id$/,
     );
