@@ -45,19 +45,22 @@ export const DEFAULT_THRESHOLDS: Readonly<StatusThresholds> = {
  * lifecycle_config_fingerprint as `key=value|…`); a key it does not carry keeps its default.
  */
 export function thresholdsFromFingerprint(fingerprint: string): StatusThresholds {
+  const fields = fingerprintFields(fingerprint);
   const int = (key: string, fallback: number) => {
-    const m = new RegExp(`(?:^|\\|)${key}=(\\d+)(?:\\||$)`).exec(fingerprint);
-    return m ? Number(m[1]) : fallback;
+    const v = fields.get(key);
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : fallback;
   };
   const d = DEFAULT_THRESHOLDS;
   // list vars print as [a","b] (see lifecycle_list_text); only whether it is the default or empty matters
-  const churnEvents = fingerprint.includes('|churn_events=[Account Deleted","App Uninstalled]|')
-    ? 'default'
-    : fingerprint.includes('|churn_events=[]|')
-      ? 'none'
-      : fingerprint.includes('|churn_events=')
-        ? 'custom'
-        : d.churnEvents;
+  const events = fields.get('churn_events');
+  const churnEvents =
+    events === undefined
+      ? d.churnEvents
+      : events === '[Account Deleted","App Uninstalled]'
+        ? 'default'
+        : events === '[]'
+          ? 'none'
+          : 'custom';
   return {
     newDays: int('new', d.newDays),
     atRiskDays: int('risk', d.atRiskDays),
@@ -69,6 +72,29 @@ export function thresholdsFromFingerprint(fingerprint: string): StatusThresholds
     wauDays: int('wau', d.wauDays),
     mauDays: int('mau', d.mauDays),
   };
+}
+
+/**
+ * The `key=value` fields of a fingerprint, split at each `|` the macro did not escape: a value written by the
+ * user (the plan trait, an event name) carries its own `|` as `\|`, so `tier|wau=3` there is no wau field.
+ */
+function fingerprintFields(fingerprint: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  let part = '';
+  const flush = () => {
+    const eq = part.indexOf('=');
+    if (eq > 0 && !fields.has(part.slice(0, eq))) fields.set(part.slice(0, eq), part.slice(eq + 1));
+    part = '';
+  };
+  for (let i = 0; i < fingerprint.length; i++) {
+    const c = fingerprint[i];
+    if (c === '\\' && i + 1 < fingerprint.length) {
+      part += c + fingerprint[++i];
+    } else if (c === '|') flush();
+    else part += c;
+  }
+  flush();
+  return fields;
 }
 
 /** "this week", "today", "in the last 10 days": the days up to D that a threshold of n days covers. */

@@ -79,6 +79,21 @@ describeEachWarehouse('status meanings in the reports', ({ tw }) => {
     expect(html).not.toMatch(/active in the last (7|30) days/);
   }, 60_000);
 
+  it("read the build's windows from its own fields, not from a plan trait that spells one", async () => {
+    const vars = {
+      lifecycle__as_of_date: D,
+      lifecycle__plan_trait: 'tier|wau=3',
+      lifecycle__mau_days: 45,
+    };
+    expect((await build(wh, { vars })).success).toBe(true);
+    const file = path.join(dir, 'report-plan.html');
+    await writeHtmlReport({ warehouse: wh, schema: 'lifecycle', file });
+    const html = fs.readFileSync(file, 'utf8');
+    expect(html).toContain('active in the last 7 days');
+    expect(html).toContain('active in the last 45 days');
+    expect(html).not.toContain('active in the last 3 days');
+  }, 60_000);
+
   it('leave out churn events when none are configured', async () => {
     const vars = { lifecycle__as_of_date: D, lifecycle__churn_events: [] as string[] };
     expect((await build(wh, { vars })).success).toBe(true);
