@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { runCli } from '../helpers/cli';
+import { queryHint } from '../../src/cli/commands/demo';
 import { openWarehouse } from '../../src/warehouse';
 import { expectExit, startFakeSegment } from './fake-cdp';
 
@@ -10,6 +11,20 @@ import { expectExit, startFakeSegment } from './fake-cdp';
  * The README's first command on a fresh checkout: `npx cdp-lifecycle demo` (here from the sources, on a temp
  * DuckDB file). The demo's data is designed so that D's marts hold every lifecycle status of SPEC §4.4.
  */
+describe("the demo's query hint", () => {
+  it('keeps every password out of the psql command it prints', () => {
+    for (const url of [
+      'postgres://u:pw1@h/db?password=pw2&sslmode=require',
+      'postgres://u@h/db?pass%77ord=pw3',
+      'postgres://u@h/db?sslpassword=pw4',
+    ]) {
+      const hint = queryHint(url, 'select 1');
+      expect(hint).not.toMatch(/pw\d/);
+      expect(hint).toMatch(/^psql 'postgres:\/\/u@h\/db(\?sslmode=require)?' -c "select 1"$/);
+    }
+  });
+});
+
 describe('cdp-lifecycle demo', () => {
   let dir: string;
   beforeAll(() => {

@@ -53,13 +53,15 @@ function wholeNumberOption(flag: string, raw: unknown, min: number, max: number)
  * file, so lifecycle.duckdb's catalog `lifecycle` clashes with the schema `lifecycle` ("Ambiguous reference to
  * catalog or schema"), inside the models' views too: attaching it under another name avoids that.
  */
-export function queryHint(ctx: CommandContext, sql: string): string {
-  const loc = parseWarehouseUrl(ctx.config.warehouse);
+export function queryHint(warehouseUrl: string, sql: string): string {
+  const loc = parseWarehouseUrl(warehouseUrl);
   if (loc.kind === 'postgres') {
-    // without the password: psql takes it from PGPASSWORD or ~/.pgpass, and it stays out of the terminal
+    // without the password (in the user part or a query parameter, whose name pg decodes): psql takes it from
+    // PGPASSWORD or ~/.pgpass, and it stays out of the terminal
     const u = new URL(loc.url);
     u.password = '';
-    return `psql '${u.toString()}' -c "${sql}"`;
+    for (const name of [...u.searchParams.keys()]) if (/password/i.test(name)) u.searchParams.delete(name);
+    return `psql ${shellQuote(u.toString())} -c "${sql}"`;
   }
   if (loc.path === ':memory:')
     return `use a DuckDB file (--warehouse duckdb://./demo.duckdb) to query the models afterwards`;
@@ -303,7 +305,7 @@ export const demoCommand: CommandSpec = {
       out.heading('Next steps');
       out.print(`  • Open ${html} in a browser for the charts.`);
       out.print(
-        `  • Query the models: ${queryHint(ctx, `select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1`)}`,
+        `  • Query the models: ${queryHint(ctx.config.warehouse, `select lifecycle_status, count(*) from ${ctx.config.schema}.user_lifecycle group by 1`)}`,
       );
       // The demo reads its location from its flags alone; the printed commands pass it whole, so a config
       // file or environment meant for the real warehouse does not redirect them.
