@@ -131,15 +131,29 @@ function firstLine(msg: string): string {
 function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions {
   const list = (v: unknown): string[] =>
     v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+  // dbt takes one string key as "a column name or expression" and writes it into its delete as is; a list
+  // is compared column by column, so only a single key can be an expression
+  const uniqueKeyExpression =
+    typeof cfg.unique_key === 'string' && isKeyExpression(cfg.unique_key) ? cfg.unique_key.trim() : undefined;
   // a key written quoted, as dbt puts it in its SQL as is (unique_key='"MixedId"'), names that column
-  const uniqueKey = list(cfg.unique_key).map((k) => /^\s*"(.+)"\s*$/.exec(k)?.[1].replace(/""/g, '"') ?? k);
-  const strategy = String(cfg.incremental_strategy ?? (uniqueKey.length ? 'delete+insert' : 'append'));
+  const uniqueKey = uniqueKeyExpression
+    ? []
+    : list(cfg.unique_key).map((k) => /^\s*"(.+)"\s*$/.exec(k)?.[1].replace(/""/g, '"') ?? k);
+  const keyed = uniqueKey.length > 0 || uniqueKeyExpression !== undefined;
+  const strategy = String(cfg.incremental_strategy ?? (keyed ? 'delete+insert' : 'append'));
   if (!['append', 'delete+insert', 'merge'].includes(strategy)) {
     throw new UserError(
       `${where} has incremental_strategy='${strategy}': use append, delete+insert or merge.`,
     );
   }
-  if (strategy !== 'append' && uniqueKey.length === 0) {
+  if (strategy === 'merge' && uniqueKeyExpression !== undefined) {
+    // dbt's merge writes DBT_INTERNAL_SOURCE.<unique_key>, which an expression breaks: it fails there too,
+    // only later, on the first incremental run
+    throw new UserError(
+      `${where} uses incremental_strategy='merge' with the unique_key expression ${uniqueKeyExpression}, which a merge cannot match on (dbt's merge fails on it too): use delete+insert, or select the expression as a column and name that column.`,
+    );
+  }
+  if (strategy !== 'append' && !keyed) {
     throw new UserError(
       `${where} uses incremental_strategy='${strategy}' without a unique_key: set unique_key.`,
     );
@@ -173,12 +187,22 @@ function incrementalOptions(cfg: ModelConfig, where: string): IncrementalOptions
   return {
     strategy: strategy as IncrementalStrategy,
     uniqueKey,
+    uniqueKeyExpression,
     onSchemaChange: osc,
     mergeUpdateColumns: mergeUpdate,
     mergeExcludeColumns: mergeExclude,
     incrementalPredicates,
     sqlHeader: sqlHeaderOf(cfg),
   };
+}
+
+/**
+ * Whether a single unique_key is an SQL expression (`id || '-' || k`, `lower(email)`) rather than the name of a
+ * column, plain or quoted: a plain name that is not a column keeps the runner's error naming it.
+ */
+function isKeyExpression(key: string): boolean {
+  const k = key.trim();
+  return !/^(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")$/.test(k);
 }
 
 /** The sql_header config (`config(sql_header=…)`, or `{% call set_sql_header(config) %}`'s block). */

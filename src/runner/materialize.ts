@@ -533,6 +533,11 @@ export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
 export interface IncrementalOptions {
   strategy: IncrementalStrategy;
   uniqueKey: string[];
+  /**
+   * A single unique_key written as an SQL expression (uniqueKey is then empty): delete+insert deletes the rows
+   * of the table whose value of it the new rows hold, as dbt's `where (<key>) in (select (<key>) from …)`.
+   */
+  uniqueKeyExpression?: string;
   onSchemaChange: OnSchemaChange;
   /** merge only: the columns a matched row updates (default: all but the key) … */
   mergeUpdateColumns?: string[];
@@ -686,7 +691,14 @@ export async function buildIncremental(
           );
       }
       for (const a of alters) await tx.exec(a);
-      if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
+      if (opts.strategy === 'delete+insert' && opts.uniqueKeyExpression !== undefined) {
+        // dbt writes the expression bare on both sides: each side's columns are those of its own table
+        const key = opts.uniqueKeyExpression;
+        await tx.exec(
+          `delete from ${target} as ${DEST} where (${key}) in (select (${key}) from ${source} as ${SRC})${predicates}`,
+        );
+        await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
+      } else if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         // dbt appends the predicates to the delete's where, outside the key match: they see the table's row
         await tx.exec(
           `delete from ${target} as ${DEST} where exists (select 1 from ${source} as ${SRC} where ${keyMatch(DEST, SRC)})${predicates}`,
