@@ -526,6 +526,44 @@ export function typeChanged(from: string, to: string): boolean {
   return true;
 }
 
+const STRING_TYPE = /^(?:text|varchar|character varying|string|character|char|bpchar)(?:\((\d+)\))?$/i;
+
+function isStringType(type: string): boolean {
+  return STRING_TYPE.test(type.trim().replace(/\s+/g, ' '));
+}
+
+/** The length of a string type that has one (`character varying(3)`: 3), else undefined. */
+function boundedStringSize(type: string): number | undefined {
+  const size = STRING_TYPE.exec(type.trim().replace(/\s+/g, ' '))?.[1];
+  return size === undefined ? undefined : Number(size);
+}
+
+/**
+ * The type a string column is altered to for new rows of type `to`: a fixed-length string would pad the stored
+ * values, so it becomes a varchar of that length, as dbt's Column.string_type does. An unbounded one (text)
+ * stays so, where dbt's expand_column_types counts text as 256 characters and would cut longer values.
+ */
+function widenedType(to: string): string {
+  const fixed = /^(?:character|char|bpchar)\((\d+)\)$/i.exec(to.trim());
+  return fixed ? `character varying(${fixed[1]})` : to;
+}
+
+/** Of `widened`, the columns for which the new rows in `source` hold a string longer than the stored size. */
+async function longerThanStored<W extends { column: string; size: number }>(
+  tx: SqlRunner,
+  source: string,
+  srcByLower: Map<string, string>,
+  widened: W[],
+): Promise<W[]> {
+  const out: W[] = [];
+  for (const w of widened) {
+    const c = quoteCatalogName(srcByLower.get(w.column.toLowerCase()) ?? w.column);
+    const [hit] = await tx.query(`select 1 as hit from ${source} where length(${c}) > ${w.size} limit 1`);
+    if (hit) out.push(w);
+  }
+  return out;
+}
+
 export type OnSchemaChange = 'ignore' | 'fail' | 'append_new_columns' | 'sync_all_columns';
 
 export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
@@ -595,16 +633,22 @@ export async function buildIncremental(
     const tgtLower = new Set(tgtCols.map((c) => c.toLowerCase()));
     const added = srcCols.filter((c) => !tgtLower.has(c.toLowerCase()));
     const removed = tgtCols.filter((c) => !lower.has(c.toLowerCase()));
+    // A string column the new rows hold longer values for (varchar(3) -> varchar(6)) is widened whatever
+    // on_schema_change says, before it is looked at, as dbt's incremental materialization calls
+    // adapter.expand_target_column_types on every run: `fail` does not stop on it.
+    const widened: Array<{ column: string; from: string; to: string; size: number }> = [];
     // dbt's fail and sync_all_columns also see a column whose type changed (an integer that now holds
     // decimals): fail stops, sync_all_columns alters the column, so that no value is cast into the old type.
     const retyped: Array<{ column: string; from: string; to: string }> = [];
-    if (opts.onSchemaChange === 'fail' || opts.onSchemaChange === 'sync_all_columns') {
-      const srcByLower = new Map(srcCols.map((c) => [c.toLowerCase(), c]));
-      for (const [column, from] of tgtTypes) {
-        const src = srcByLower.get(column.toLowerCase());
-        const to = src === undefined ? undefined : srcTypes.get(src);
-        if (to !== undefined && typeChanged(from, to)) retyped.push({ column, from, to });
-      }
+    const srcByLower = new Map(srcCols.map((c) => [c.toLowerCase(), c]));
+    for (const [column, from] of tgtTypes) {
+      const src = srcByLower.get(column.toLowerCase());
+      const to = src === undefined ? undefined : srcTypes.get(src);
+      if (to === undefined || !typeChanged(from, to)) continue;
+      const size = boundedStringSize(from);
+      if (size !== undefined && isStringType(to)) widened.push({ column, from, to: widenedType(to), size });
+      else if (opts.onSchemaChange === 'fail' || opts.onSchemaChange === 'sync_all_columns')
+        retyped.push({ column, from, to });
     }
     if (opts.onSchemaChange === 'fail' && (added.length || removed.length || retyped.length)) {
       const types = retyped.length
@@ -653,15 +697,17 @@ export async function buildIncremental(
           }
         if (retyped.length) reshapes = true;
         for (const r of retyped) {
-          // a fixed-length string would pad the stored values: widen to a varchar of that length instead
-          const fixed = /^(?:character|char|bpchar)\((\d+)\)$/i.exec(r.to.trim());
-          const to = fixed ? `character varying(${fixed[1]})` : r.to;
+          const to = widenedType(r.to);
           alters.push(
             `alter table ${target} alter column ${quoteCatalogName(r.column)} type ${to} using ${quoteCatalogName(r.column)}::${to}`,
           );
         }
       }
     }
+    const widenings = widened.map(
+      (w) =>
+        `alter table ${target} alter column ${quoteCatalogName(w.column)} type ${w.to} using ${quoteCatalogName(w.column)}::${w.to}`,
+    );
     // names read from the catalog, which a model may have given any spelling ("Order Total")
     const colList = cols.map(quoteCatalogName).join(', ');
     // Each side's own spelling: a key or column matched without case ("UserId" in the config, "userid" or
@@ -680,17 +726,23 @@ export async function buildIncremental(
     // each in parentheses, so that a predicate with an `or` cannot widen the delete past the matched keys
     const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p})`).join('');
     await wh.transaction(async (tx) => {
-      if (reshapes && tx.dialect === 'postgres') {
+      if ((reshapes || widenings.length) && tx.dialect === 'postgres') {
         // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds. Dropping the views
         // and creating them again would lose what hangs on them (an analyst's triggers, functions, defaults):
         // say which they are and how to go on instead.
         const dependents = await dependentsOf(tx, schema, name);
-        if (dependents.length)
-          throw new Error(
-            `its columns changed (${[...removed.map((c) => `${c} removed`), ...retyped.map((r) => `${r.column} ${r.from} -> ${r.to}`)].join(', ')}), which PostgreSQL cannot apply while views read the table (${dependents.map((d) => d.qualified).join(', ')}): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first`,
-          );
+        if (dependents.length) {
+          // a widening only matters when the new rows' strings do not fit: otherwise the run goes on with the
+          // column as it is, as it did before widening was done, rather than failing over views
+          const tooLong = reshapes ? widened : await longerThanStored(tx, source, srcByLower, widened);
+          if (reshapes || tooLong.length)
+            throw new Error(
+              `its columns changed (${[...removed.map((c) => `${c} removed`), ...retyped.map((r) => `${r.column} ${r.from} -> ${r.to}`), ...tooLong.map((w) => `${w.column} ${w.from} -> ${w.to}`)].join(', ')}), which PostgreSQL cannot apply while views read the table (${dependents.map((d) => d.qualified).join(', ')}): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first`,
+            );
+          widenings.length = 0;
+        }
       }
-      for (const a of alters) await tx.exec(a);
+      for (const a of [...widenings, ...alters]) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKeyExpression !== undefined) {
         // dbt writes the expression bare on both sides: each side's columns are those of its own table
         const key = opts.uniqueKeyExpression;
