@@ -319,6 +319,8 @@ export class Renderer {
   readonly database: string | null;
   private readonly cliVars: Record<string, unknown>;
   private readonly packageMacros = new Map<string, MacroFn>();
+  /** Set while a project's generate_alias_name runs (see aliasFor). */
+  private naming = false;
   private readonly builtinMacros = new Map<string, MacroFn>();
   private state: RenderState | undefined;
   /** Final configs of parsed models, so `ref()` knows which targets are ephemeral and where they live. */
@@ -452,14 +454,37 @@ export class Renderer {
     return custom ? `${this.schema}_${custom}` : this.schema;
   }
 
+  /**
+   * dbt's default generate_alias_name: the alias config, else the model's name. A project's own
+   * generate_alias_name gets the alias config (or none) and the model's node, as dbt calls it for every model.
+   */
+  aliasFor(name: string, config: ModelConfig, node: ModelNode | undefined): string {
+    const custom = typeof config.alias === 'string' && config.alias.trim() !== '' ? config.alias.trim() : '';
+    const gen = this.packageMacros.get('generate_alias_name');
+    if (!gen || !node || this.naming) return custom || name;
+    // the macro may read `model`, whose alias is this very name: it sees the default one meanwhile
+    this.naming = true;
+    try {
+      return String(gen(custom || null, this.modelObject(node, config))).trim();
+    } finally {
+      this.naming = false;
+    }
+  }
+
   relationFor(name: string, config: ModelConfig): Relation {
-    const identifier = typeof config.alias === 'string' && config.alias ? config.alias : name;
+    const node = this.project.models.get(name) ?? this.state?.node;
+    const identifier = this.aliasFor(name, config, node);
     const type = config.materialized === 'view' ? 'view' : 'table';
-    const schema = this.schemaFor(config, this.project.models.get(name) ?? this.state?.node);
+    const schema = this.schemaFor(config, node);
+    const aliasFrom = this.packageMacros.has('generate_alias_name')
+      ? 'generate_alias_name'
+      : identifier === name
+        ? 'its file name'
+        : 'its alias config';
     // named here, with the model and the config that made the name, rather than where it is first quoted
     for (const [part, value, from] of [
       ['schema', schema, 'its schema config (or generate_schema_name)'],
-      ['name', identifier, identifier === name ? 'its file name' : 'its alias config'],
+      ['name', identifier, aliasFrom],
     ] as const) {
       const problem = identProblem(value);
       if (problem) {
@@ -472,10 +497,10 @@ export class Renderer {
     return new Relation(schema, identifier, this.targetType, type, this.database);
   }
 
-  private modelObject(node: ModelNode, config: ModelConfig): Ctx {
+  private modelObject(node: ModelNode, config: ModelConfig, alias?: string): Ctx {
     return {
       name: node.name,
-      alias: typeof config.alias === 'string' ? config.alias : node.name,
+      alias: alias ?? (typeof config.alias === 'string' ? config.alias : node.name),
       original_file_path: node.file,
       path: node.file,
       fqn: [this.project.name, ...node.fqn, node.name],
@@ -607,7 +632,9 @@ export class Renderer {
     });
     getter('model', () => {
       const st = this.state;
-      return st ? this.modelObject(st.node, st.config) : undefined;
+      return st
+        ? this.modelObject(st.node, st.config, this.aliasFor(st.node.name, st.config, st.node))
+        : undefined;
     });
     getter('execute', () => this.state?.mode === 'run');
     g('target', {
