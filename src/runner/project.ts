@@ -91,10 +91,26 @@ export interface ModelNode {
   raw: string;
   /** Folder segments below the model path, used for `dbt_project.yml` folder configs and `path:` selectors. */
   fqn: string[];
-  /** Config from dbt_project.yml and schema.yml; `config()` in the file is merged over it when parsed. */
+  /**
+   * Config from dbt_project.yml and schema.yml as written (before their Jinja is rendered: see configLayers);
+   * `config()` in the file is merged over it when parsed.
+   */
   baseConfig: ModelConfig;
+  /** The levels baseConfig merges, outer first, which the renderer renders and merges again. */
+  configLayers: ConfigLayer[];
   description?: string;
   columns: ColumnSpecYml[];
+}
+
+/**
+ * One level of a model's config as its YAML wrote it: dbt renders the Jinja in it (`+materialized: "{{ var('m')
+ * }}"`), dbt_project.yml's with --vars only, schema.yml's with every var.
+ */
+export interface ConfigLayer {
+  from: 'dbt_project.yml' | 'schema.yml';
+  /** The file, for error messages. */
+  file: string;
+  config: Record<string, unknown>;
 }
 
 export interface SourceTable {
@@ -404,13 +420,15 @@ export function loadProject(projectDir: string, opts: LoadProjectOptions = {}): 
         throw new UserError(`Two models are named ${modelName} (${prev.file} and ${relFile}): rename one.`);
       }
       const fqn = path.relative(mp, path.dirname(f)).split(path.sep).filter(Boolean);
+      const projectConfig = folderConfig(proj.models, name, [...fqn, modelName]);
       models.set(modelName, {
         name: modelName,
         file: path.join(path.basename(dir), relFile),
         absPath: f,
         raw: fs.readFileSync(f, 'utf8'),
         fqn,
-        baseConfig: folderConfig(proj.models, name, [...fqn, modelName]),
+        baseConfig: projectConfig,
+        configLayers: [{ from: 'dbt_project.yml', file: rel(projFile), config: projectConfig }],
         columns: [],
       });
     }
@@ -458,7 +476,10 @@ export function loadProject(projectDir: string, opts: LoadProjectOptions = {}): 
           continue;
         }
         if (typeof m.description === 'string') node.description = m.description;
-        if (isObject(m.config)) node.baseConfig = mergeConfig(node.baseConfig, m.config);
+        if (isObject(m.config)) {
+          node.baseConfig = mergeConfig(node.baseConfig, m.config);
+          node.configLayers.push({ from: 'schema.yml', file: relFile, config: m.config });
+        }
         for (const t of testsOf(m)) tests.push(parseTest(t, m.name, undefined, relFile, usedNames));
         if (Array.isArray(m.columns)) {
           for (const c of m.columns) {

@@ -328,6 +328,10 @@ export class Renderer {
   /** The refs each model made when parsed: the DAG's edges, which a run-mode ref() must not go beyond. */
   private readonly parsedRefs = new Map<string, string[]>();
   private readonly templates = new Map<string, nunjucks.Template>();
+  /** Each model's config from its YAML, rendered (see renderBaseConfig). */
+  private readonly baseConfigs = new Map<string, ModelConfig>();
+  /** Set while dbt_project.yml's configs render, where var() sees --vars only. */
+  private projectYaml = false;
   private readonly sourceSchemas = new Map<string, string>();
   private readonly log: (message: string) => void;
   readonly runStartedAt: Date;
@@ -382,6 +386,71 @@ export class Renderer {
     const dbtNs: Record<string, MacroFn> = {};
     for (const [name, fn] of this.builtinMacros) dbtNs[name] = fn;
     this.env.addGlobal('dbt', dbtNs);
+    // every model's, as dbt renders the YAML while it parses, disabled models included
+    for (const node of this.project.models.values())
+      this.baseConfigs.set(node.name, this.renderBaseConfig(node));
+  }
+
+  /** A model's config from dbt_project.yml and schema.yml, its Jinja rendered (see renderBaseConfig). */
+  baseConfigOf(node: ModelNode): ModelConfig {
+    return this.baseConfigs.get(node.name) ?? node.baseConfig;
+  }
+
+  /**
+   * Renders the Jinja in a model's YAML config, as dbt's DbtProjectYamlRenderer and SchemaYamlRenderer do
+   * (hooks stay as written: they render when they run, with the model's context), and merges the levels.
+   */
+  private renderBaseConfig(node: ModelNode): ModelConfig {
+    let cfg: ModelConfig = {};
+    for (const layer of node.configLayers) {
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(layer.config)) {
+        if (/^\+?(pre|post)[-_]hook$/.test(key)) {
+          out[key] = value;
+          continue;
+        }
+        // dbt renders dbt_project.yml with --vars alone: its own vars: are not known yet
+        this.projectYaml = layer.from === 'dbt_project.yml';
+        try {
+          out[key] = this.renderYamlValue(value);
+        } catch (err) {
+          throw new UserError(
+            `The config ${key.replace(/^\+/, '')} of the model ${node.name}, set in ${layer.file}, does not render: ${renderErrorMessage(err)}.`,
+            { cause: err },
+          );
+        } finally {
+          this.projectYaml = false;
+        }
+      }
+      cfg = mergeConfig(cfg, out);
+    }
+    return cfg;
+  }
+
+  /**
+   * One YAML value with its strings rendered. dbt renders them natively: a string that is one `{{ … }}` gives
+   * its value (a boolean stays a boolean for `enabled`), and any output that reads as a literal (`True`, `3`)
+   * becomes that literal.
+   */
+  private renderYamlValue(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.renderYamlValue(v));
+    if (value !== null && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.renderYamlValue(v)]));
+    if (typeof value !== 'string' || !/\{[{%#]/.test(value)) return value;
+    const single = /^\s*\{\{-?([\s\S]*?)-?\}\}\s*$/.exec(value);
+    if (single && !/\{[{%#]|[}%#]\}/.test(single[1])) {
+      let captured: unknown;
+      active(() =>
+        this.env.renderString(`{{ __dbt_native((${single[1]})) }}`, {
+          __dbt_native: (v: unknown) => {
+            captured = v;
+            return '';
+          },
+        }),
+      );
+      return typeof captured === 'string' ? literalValue(captured) : (captured ?? null);
+    }
+    return literalValue(active(() => this.env.renderString(value, {})));
   }
 
   private loadMacros(file: string, source: string, into: Map<string, MacroFn>): void {
@@ -428,11 +497,10 @@ export class Renderer {
       !!o && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, name);
     // --vars are flat, as dbt reads them: {cdp_lifecycle: {x: 1}} there is a var named cdp_lifecycle (the CLI
     // refuses it); only dbt_project.yml scopes vars to a package.
-    for (const layer of [
-      this.cliVars,
-      this.project.packageVars[this.project.name],
-      this.project.globalVars,
-    ]) {
+    const layers = this.projectYaml
+      ? [this.cliVars]
+      : [this.cliVars, this.project.packageVars[this.project.name], this.project.globalVars];
+    for (const layer of layers) {
       if (has(layer)) return { found: true, value: layer[name] };
     }
     return { found: false, value: undefined };
@@ -557,7 +625,7 @@ export class Renderer {
         );
       }
       if (!st.refs.includes(name)) st.refs.push(name);
-      const cfg = this.configs.get(name) ?? node.baseConfig;
+      const cfg = this.configs.get(name) ?? this.baseConfigOf(node);
       if (st.mode === 'run' && cfg.materialized === 'ephemeral') {
         if (!st.ephemeralRefs.includes(name)) st.ephemeralRefs.push(name);
         return new Relation('', `__dbt__cte__${name}`, this.targetType, 'cte');
@@ -590,7 +658,9 @@ export class Renderer {
       if (v.found) return v.value;
       if (pos.length >= 2) return pos[1];
       throw this.fail(
-        `the var "${name}" is required but not set: pass it with --vars '{"${name}": ...}' or set it under vars: in dbt_project.yml`,
+        this.projectYaml
+          ? `the var "${name}" is required but not set: dbt_project.yml's configs see only --vars, as in dbt: pass it with --vars '{"${name}": ...}' or give var() a default`
+          : `the var "${name}" is required but not set: pass it with --vars '{"${name}": ...}' or set it under vars: in dbt_project.yml`,
       );
     });
     const config = (...args: unknown[]): string => {
@@ -773,7 +843,9 @@ export class Renderer {
       mode,
       isIncremental,
       config:
-        mode === 'run' ? { ...(this.configs.get(node.name) ?? node.baseConfig) } : { ...node.baseConfig },
+        mode === 'run'
+          ? { ...(this.configs.get(node.name) ?? this.baseConfigOf(node)) }
+          : { ...this.baseConfigOf(node) },
       refs: [],
       sources: [],
       ephemeralRefs: [],
@@ -828,7 +900,7 @@ export class Renderer {
       node,
       mode: 'run',
       isIncremental,
-      config: { ...(this.configs.get(node.name) ?? node.baseConfig) },
+      config: { ...(this.configs.get(node.name) ?? this.baseConfigOf(node)) },
       refs: [],
       sources: [],
       ephemeralRefs: [],
@@ -858,7 +930,7 @@ export class Renderer {
         node,
         mode: 'run',
         isIncremental: false,
-        config: { ...(this.configs.get(node.name) ?? node.baseConfig) },
+        config: { ...(this.configs.get(node.name) ?? this.baseConfigOf(node)) },
         refs: [],
         sources: [],
         ephemeralRefs: [],
@@ -927,6 +999,17 @@ function flatten(msg: string): string {
 }
 
 /** The most useful one-line message for a render failure: our own errors as is, nunjucks' with its position. */
+/** A rendered YAML string as dbt's native rendering reads it: a Python literal (`True`, `None`, `3`) or the text. */
+function literalValue(text: string): unknown {
+  const t = text.trim();
+  // nunjucks prints a boolean as `true`, where Jinja prints `True`
+  if (t === 'True' || t === 'true') return true;
+  if (t === 'False' || t === 'false') return false;
+  if (t === 'None') return null;
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  return text;
+}
+
 export function renderErrorMessage(err: unknown, own?: unknown, syntaxError = false): string {
   const msg = errorMessage(err);
   const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(msg);
