@@ -725,6 +725,9 @@ export async function buildIncremental(
         .join(' and ');
     // each in parentheses, so that a predicate with an `or` cannot widen the delete past the matched keys
     const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p})`).join('');
+    // dbt's delete names the table itself, not an alias (a predicate may say `{{ this }}.day >= …`), and
+    // rewrites `DBT_INTERNAL_DEST.` to that name (dbt-adapters' _update_predicates)
+    const deletePredicates = predicates.replace(/\bDBT_INTERNAL_DEST\./gi, `${target}.`);
     await wh.transaction(async (tx) => {
       if ((reshapes || widenings.length) && tx.dialect === 'postgres') {
         // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds. Dropping the views
@@ -747,13 +750,13 @@ export async function buildIncremental(
         // dbt writes the expression bare on both sides: each side's columns are those of its own table
         const key = opts.uniqueKeyExpression;
         await tx.exec(
-          `delete from ${target} as ${DEST} where (${key}) in (select (${key}) from ${source} as ${SRC})${predicates}`,
+          `delete from ${target} where (${key}) in (select (${key}) from ${source} as ${SRC})${deletePredicates}`,
         );
         await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       } else if (opts.strategy === 'delete+insert' && opts.uniqueKey.length) {
         // dbt appends the predicates to the delete's where, outside the key match: they see the table's row
         await tx.exec(
-          `delete from ${target} as ${DEST} where exists (select 1 from ${source} as ${SRC} where ${keyMatch(DEST, SRC)})${predicates}`,
+          `delete from ${target} where exists (select 1 from ${source} as ${SRC} where ${keyMatch(target, SRC)})${deletePredicates}`,
         );
         await tx.exec(`insert into ${target} (${colList}) select ${srcList} from ${source}`);
       } else if (opts.strategy === 'merge' && opts.uniqueKey.length) {

@@ -16,6 +16,10 @@ select id, part, v from {{ source('raw', 'events') }}`,
   'merged_closed.sql': `{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge',
     incremental_predicates="DBT_INTERNAL_DEST.v <> 'closed'") }}
 select id, part, v from {{ source('raw', 'events') }}`,
+  // a predicate naming the table itself, as dbt's delete names it (no alias)
+  'deleted_this.sql': `{{ config(materialized='incremental', unique_key='id',
+    incremental_predicates=[this ~ '.part >= 2']) }}
+select id, part, v from {{ source('raw', 'events') }}`,
   // an `or` in a predicate stays inside it, rather than deleting every row it holds for
   'deleted_or.sql': `{{ config(materialized='incremental', unique_key='id',
     incremental_predicates=["DBT_INTERNAL_DEST.part = 2 or DBT_INTERNAL_DEST.part = 3"]) }}
@@ -40,6 +44,7 @@ describeEachWarehouse('incremental_predicates', ({ tw }) => {
     expect((await buildModels(suite())).success).toBe(true);
     // id 1 (part 1) is out of the predicates: its row stays, and the new one comes beside it
     expect(await rows('deleted')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
+    expect(await rows('deleted_this')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('merged')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('merged_closed')).toEqual(['1:a2', '2:closed', '3:c2']);
     expect(await rows('deleted_or')).toEqual(['1:a', '2:closed', '3:c']);
