@@ -7,6 +7,16 @@
 export const BUILTIN_MACROS_FILE = '<dbt builtin macros>';
 
 export const BUILTIN_MACROS = String.raw`
+{#- -------------------------------------------- default naming (dbt's get_custom_name) -#}
+{#- What a project's own generate_schema_name / generate_alias_name may delegate to, as in dbt; without such a
+    macro the runner names relations the same way itself. -#}
+{%- macro default__generate_schema_name(custom_schema_name, node) -%}
+{%- if custom_schema_name -%}{{ target.schema }}_{{ custom_schema_name | trim }}{%- else -%}{{ target.schema }}{%- endif -%}
+{%- endmacro -%}
+{%- macro default__generate_alias_name(custom_alias_name, node) -%}
+{%- if custom_alias_name -%}{{ custom_alias_name | trim }}{%- else -%}{{ node.name }}{%- endif -%}
+{%- endmacro -%}
+
 {#- ---------------------------------------------------------------- dateadd -#}
 {%- macro dateadd(datepart, interval, from_date_or_timestamp) -%}
 {{ return(adapter.dispatch('dateadd', 'dbt')(datepart, interval, from_date_or_timestamp)) }}

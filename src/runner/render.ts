@@ -320,7 +320,7 @@ export class Renderer {
   private readonly cliVars: Record<string, unknown>;
   private readonly packageMacros = new Map<string, MacroFn>();
   /** Set while a project's generate_alias_name runs (see aliasFor). */
-  private naming = false;
+  private naming: { node: ModelNode; config: ModelConfig } | undefined;
   private readonly builtinMacros = new Map<string, MacroFn>();
   private state: RenderState | undefined;
   /** Final configs of parsed models, so `ref()` knows which targets are ephemeral and where they live. */
@@ -448,9 +448,11 @@ export class Renderer {
           },
         }),
       );
-      return typeof captured === 'string' ? literalValue(captured) : (captured ?? null);
+      // dbt's quoted_native_concat: one expression's value as it is (the string '2024' stays a string)
+      return captured ?? null;
     }
-    return literalValue(active(() => this.env.renderString(value, {})));
+    // several pieces join into a string, with no conversion
+    return active(() => this.env.renderString(value, {}));
   }
 
   private loadMacros(file: string, source: string, into: Map<string, MacroFn>): void {
@@ -530,12 +532,19 @@ export class Renderer {
     const custom = typeof config.alias === 'string' && config.alias.trim() !== '' ? config.alias.trim() : '';
     const gen = this.packageMacros.get('generate_alias_name');
     if (!gen || !node || this.naming) return custom || name;
-    // the macro may read `model`, whose alias is this very name: it sees the default one meanwhile
-    this.naming = true;
+    // The macro may read `model`: it is the node being named, whichever model is rendering (a ref() from
+    // another model must give the same name), with the default alias meanwhile, since its alias is this very
+    // name.
+    this.naming = { node, config };
     try {
-      return String(gen(custom || null, this.modelObject(node, config))).trim();
+      const out: unknown = gen(custom || null, this.modelObject(node, config));
+      if (out === null || out === undefined)
+        throw new UserError(
+          `generate_alias_name returned none for the model ${node.name} (${node.file}): it must return the relation's name.`,
+        );
+      return String(out).trim();
     } finally {
-      this.naming = false;
+      this.naming = undefined;
     }
   }
 
@@ -701,6 +710,7 @@ export class Renderer {
       return this.relationFor(st.node.name, st.config);
     });
     getter('model', () => {
+      if (this.naming) return this.modelObject(this.naming.node, this.naming.config);
       const st = this.state;
       return st
         ? this.modelObject(st.node, st.config, this.aliasFor(st.node.name, st.config, st.node))
@@ -1000,16 +1010,6 @@ function flatten(msg: string): string {
 
 /** The most useful one-line message for a render failure: our own errors as is, nunjucks' with its position. */
 /** A rendered YAML string as dbt's native rendering reads it: a Python literal (`True`, `None`, `3`) or the text. */
-function literalValue(text: string): unknown {
-  const t = text.trim();
-  // nunjucks prints a boolean as `true`, where Jinja prints `True`
-  if (t === 'True' || t === 'true') return true;
-  if (t === 'False' || t === 'false') return false;
-  if (t === 'None') return null;
-  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
-  return text;
-}
-
 export function renderErrorMessage(err: unknown, own?: unknown, syntaxError = false): string {
   const msg = errorMessage(err);
   const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(msg);

@@ -1,6 +1,7 @@
+import * as fs from 'node:fs';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
-import { oneSourceProject, projectSuite } from './temp-project';
+import { oneSourceProject, projectSuite, tempProject } from './temp-project';
 
 // dbt names every model's relation with generate_alias_name(custom_alias_name, node); a project's own macro of
 // that name replaces the default (the alias config, else the model's name), as generate_schema_name does.
@@ -50,5 +51,46 @@ describeEachWarehouse('generate_alias_name', ({ tw }) => {
     expect(await suite().warehouse.query('select count(*)::int as n from marts.other_third')).toEqual([
       { n: 3 },
     ]);
+  });
+});
+
+// A project macro may delegate to dbt's default__generate_alias_name, and read `model`, which is the node
+// being named (the same name whichever model refs it); a none is an error, not a table named "null".
+const DELEGATING = {
+  ...oneSourceProject('aliases2', 'events', {
+    'first.sql': "{{ config(materialized='table') }}select id from {{ source('raw', 'events') }}",
+    'second.sql': "{{ config(materialized='table', alias='two') }}select id from {{ ref('first') }}",
+  }),
+  'macros/aliases.sql': `{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+  {%- if node.name == 'first' -%} zz_{{ model.name }}
+  {%- elif node.name == 'nameless' -%} {{ return(none) }}
+  {%- else -%} {{ dbt.default__generate_alias_name(custom_alias_name, node) }}
+  {%- endif -%}
+{%- endmacro %}`,
+};
+
+describeEachWarehouse('generate_alias_name delegating to dbt', ({ tw }) => {
+  const suite = projectSuite('aliases2', DELEGATING, () => tw().open(), [
+    'create table src.events (id integer)',
+    'insert into src.events values (1)',
+  ]);
+
+  it('names a model the same from its own build and from a ref, and delegates to the default', async () => {
+    const built = await buildModels(suite());
+    expect(built.models.map((m) => [m.name, m.relation, m.status])).toEqual([
+      ['first', '"marts"."zz_first"', 'success'],
+      ['second', '"marts"."two"', 'success'],
+    ]);
+  });
+
+  it('refuses a none for a name', async () => {
+    const dir = tempProject('aliases2-none', {
+      ...DELEGATING,
+      'models/nameless.sql': "{{ config(materialized='table') }}select 1 as id",
+    });
+    const err = await buildModels({ ...suite(), projectDir: dir, select: ['nameless'] })
+      .catch((e: unknown) => e)
+      .finally(() => fs.rmSync(dir, { recursive: true, force: true }));
+    expect((err as Error).message).toMatch(/generate_alias_name returned none for the model nameless/);
   });
 });

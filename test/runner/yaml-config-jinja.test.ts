@@ -98,3 +98,25 @@ describeEachWarehouse('Jinja in YAML model configs', ({ tw }) => {
     );
   });
 });
+
+// dbt's quoted_native_concat keeps one expression's value as it is: a var '2024' is the string '2024' (a custom
+// schema), not the number 2024 (which no name config takes, so the model would silently build elsewhere).
+const NUMERIC_TEXT = {
+  'dbt_project.yml': "name: yjn\nconfig-version: 2\nmodel-paths: ['models']\n",
+  'models/schema.yml': `version: 2
+models:
+  - name: numbered
+    config:
+      schema: "{{ var('suffix', '2024') }}"
+`,
+  'models/numbered.sql': "{{ config(materialized='table') }}select 1 as id",
+};
+
+describeEachWarehouse('Jinja in YAML model configs, numeric text', ({ tw }) => {
+  const suite = projectSuite('yamljinja-num', NUMERIC_TEXT, () => tw().open(), []);
+
+  it('keeps a var that reads as a number a string', async () => {
+    const built = await buildModels(suite());
+    expect(built.models.map((m) => [m.name, m.relation])).toEqual([['numbered', '"marts_2024"."numbered"']]);
+  });
+});
