@@ -364,6 +364,37 @@ async function dependentsOf(tx: SqlRunner, schema: string, name: string): Promis
 }
 
 /**
+ * The relations whose views (or rules) read each of `columns` of a relation directly, by column: PostgreSQL
+ * refuses to drop or retype a column only when a view reads that column (pg_depend holds a row per column a
+ * view reads, with refobjsubid = its attnum), not when views read only other columns of the table.
+ */
+async function columnReaders(
+  tx: SqlRunner,
+  schema: string,
+  name: string,
+  columns: string[],
+): Promise<Map<string, string[]>> {
+  const rows = await tx.query<{ col: string; qualified: string }>(
+    `select distinct a.attname as col, format('%I.%I', n.nspname, c.relname) as qualified
+     from pg_depend d
+     join pg_rewrite r on r.oid = d.objid
+     join pg_class c on c.oid = r.ev_class
+     join pg_namespace n on n.oid = c.relnamespace
+     join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid
+     where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+       and d.refobjid = (select t.oid from pg_class t join pg_namespace tn on tn.oid = t.relnamespace
+                         where tn.nspname = $1 and t.relname = $2)
+       and r.ev_class <> d.refobjid
+     order by 2`,
+    [schema, name],
+  );
+  const wanted = new Set(columns);
+  const out = new Map<string, string[]>();
+  for (const r of rows) if (wanted.has(r.col)) out.set(r.col, [...(out.get(r.col) ?? []), r.qualified]);
+  return out;
+}
+
+/**
  * Runs one statement in a savepoint: null, or the error's first line when it failed (the transaction goes on).
  * A lock it could not get (a deadlock, the role's lock_timeout) is no answer about the statement: that error
  * ends the transaction (see swapRetryingDeadlock).
@@ -681,8 +712,9 @@ export async function buildIncremental(
     // dbt's append_new_columns / sync_all_columns: the table takes the new columns (typed as the new rows
     // are), and sync_all_columns also drops the columns the model no longer has, in the same transaction.
     const alters: string[] = [];
-    // dropping or retyping a column PostgreSQL refuses while a view reads it (dbt-postgres fails there too)
-    let reshapes = false;
+    // the columns dropped or retyped, which PostgreSQL refuses while a view reads them (dbt-postgres fails
+    // there too)
+    const dropped: string[] = [];
     if (opts.onSchemaChange === 'append_new_columns' || opts.onSchemaChange === 'sync_all_columns') {
       for (const c of added) {
         alters.push(`alter table ${target} add column ${quoteCatalogName(c)} ${srcTypes.get(c)}`);
@@ -693,9 +725,8 @@ export async function buildIncremental(
         for (const c of removed)
           if (!keys.has(c.toLowerCase())) {
             alters.push(`alter table ${target} drop column ${quoteCatalogName(c)}`);
-            reshapes = true;
+            dropped.push(c);
           }
-        if (retyped.length) reshapes = true;
         for (const r of retyped) {
           const to = widenedType(r.to);
           alters.push(
@@ -704,10 +735,14 @@ export async function buildIncremental(
         }
       }
     }
-    const widenings = widened.map(
-      (w) =>
-        `alter table ${target} alter column ${quoteCatalogName(w.column)} type ${w.to} using ${quoteCatalogName(w.column)}::${w.to}`,
-    );
+    // (retyped holds columns here only under sync_all_columns, which alters them: fail stopped above)
+    const reshaped = [
+      ...dropped.map((c) => ({ column: c, change: `${c} removed` })),
+      ...retyped.map((r) => ({
+        column: r.column,
+        change: `${r.column} ${r.from} -> ${r.to}`,
+      })),
+    ];
     // names read from the catalog, which a model may have given any spelling ("Order Total")
     const colList = cols.map(quoteCatalogName).join(', ');
     // Each side's own spelling: a key or column matched without case ("UserId" in the config, "userid" or
@@ -729,22 +764,39 @@ export async function buildIncremental(
     // rewrites `DBT_INTERNAL_DEST.` to that name (dbt-adapters' _update_predicates)
     const deletePredicates = predicates.replace(/\bDBT_INTERNAL_DEST\./gi, `${target}.`);
     await wh.transaction(async (tx) => {
-      if ((reshapes || widenings.length) && tx.dialect === 'postgres') {
-        // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds. Dropping the views
-        // and creating them again would lose what hangs on them (an analyst's triggers, functions, defaults):
-        // say which they are and how to go on instead.
-        const dependents = await dependentsOf(tx, schema, name);
-        if (dependents.length) {
+      // the widenings applied: all of them but on PostgreSQL those of a column a view reads (see below)
+      let widening = widened;
+      if ((reshaped.length || widened.length) && tx.dialect === 'postgres') {
+        // PostgreSQL refuses to drop or retype a column a view reads, as dbt-postgres finds (a view that reads
+        // only other columns of the table is no matter). Dropping the views and creating them again would lose
+        // what hangs on them (an analyst's triggers, functions, defaults): say which they are and how to go on
+        // instead.
+        const readers = await columnReaders(tx, schema, name, [
+          ...reshaped.map((r) => r.column),
+          ...widened.map((w) => w.column),
+        ]);
+        if (readers.size) {
           // a widening only matters when the new rows' strings do not fit: otherwise the run goes on with the
           // column as it is, as it did before widening was done, rather than failing over views
-          const tooLong = reshapes ? widened : await longerThanStored(tx, source, srcByLower, widened);
-          if (reshapes || tooLong.length)
+          const readWidened = widened.filter((w) => readers.has(w.column));
+          const tooLong = await longerThanStored(tx, source, srcByLower, readWidened);
+          const blocked = [
+            ...reshaped.filter((r) => readers.has(r.column)),
+            ...tooLong.map((w) => ({ column: w.column, change: `${w.column} ${w.from} -> ${w.to}` })),
+          ];
+          if (blocked.length) {
+            const views = [...new Set(blocked.flatMap((b) => readers.get(b.column) ?? []))].sort();
             throw new Error(
-              `its columns changed (${[...removed.map((c) => `${c} removed`), ...retyped.map((r) => `${r.column} ${r.from} -> ${r.to}`), ...tooLong.map((w) => `${w.column} ${w.from} -> ${w.to}`)].join(', ')}), which PostgreSQL cannot apply while views read the table (${dependents.map((d) => d.qualified).join(', ')}): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first`,
+              `its columns changed (${blocked.map((b) => b.change).join(', ')}), which PostgreSQL cannot apply while views read ${blocked.length === 1 ? 'that column' : 'those columns'} (${views.join(', ')}): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first`,
             );
-          widenings.length = 0;
+          }
+          widening = widened.filter((w) => !readers.has(w.column));
         }
       }
+      const widenings = widening.map(
+        (w) =>
+          `alter table ${target} alter column ${quoteCatalogName(w.column)} type ${w.to} using ${quoteCatalogName(w.column)}::${w.to}`,
+      );
       for (const a of [...widenings, ...alters]) await tx.exec(a);
       if (opts.strategy === 'delete+insert' && opts.uniqueKeyExpression !== undefined) {
         // dbt writes the expression bare on both sides: each side's columns are those of its own table

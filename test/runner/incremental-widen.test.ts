@@ -12,6 +12,7 @@ const FILES = oneSourceProject('widen', 'events', {
   'grown_merged.sql': grown(", unique_key='id', incremental_strategy='merge'"),
   'grown_viewed.sql': grown(''),
   'over_grown.sql': "{{ config(materialized='view') }}\nselect * from {{ ref('grown_viewed') }}",
+  'grown_keyed.sql': grown(", unique_key='id'"),
 });
 
 describeEachWarehouse('incremental string widening', ({ kind, tw }) => {
@@ -59,10 +60,40 @@ describeEachWarehouse('incremental string widening', ({ kind, tw }) => {
     if (kind === 'postgres') {
       expect(res).toBeInstanceOf(BuildFailedError);
       expect((res as Error).message).toMatch(
-        /its columns changed \(s character varying\(3\) -> character varying\(6\)\), which PostgreSQL cannot apply while views read the table \(.*over_grown.*\): run it with --full-refresh/,
+        /its columns changed \(s character varying\(3\) -> character varying\(6\)\), which PostgreSQL cannot apply while views read that column \(.*over_grown.*\): run it with --full-refresh/,
       );
     } else {
       expect(res).toMatchObject({ success: true });
+    }
+  });
+
+  it('widens a column no view reads while views read other columns of the table, as PostgreSQL allows', async () => {
+    const select = ['grown_keyed'];
+    expect((await buildModels({ ...suite(), select })).success).toBe(true);
+    // an analyst's view over the key alone, and one over the key through it
+    await suite().warehouse.exec('create view src.keyed_ids as select id from marts.grown_keyed');
+    await suite().warehouse.exec('create view src.keyed_ids_2 as select id from src.keyed_ids');
+    const res = await buildModels({ ...suite(), select, vars: { s: 'abcdefg' } });
+    expect(res.models.map((m) => [m.name, m.status, m.incremental])).toEqual([
+      ['grown_keyed', 'success', true],
+    ]);
+    expect(await suite().warehouse.query('select id, s from marts.grown_keyed')).toEqual([
+      { id: 1, s: 'abcdefg' },
+    ]);
+    expect(await lengthOf('grown_keyed')).toBe(kind === 'postgres' ? 7 : undefined);
+    expect(await suite().warehouse.query('select id from src.keyed_ids_2')).toEqual([{ id: 1 }]);
+    // a view that reads the column still stops a widening the new strings need, naming that view alone
+    await suite().warehouse.exec('create view src.keyed_s as select s from marts.grown_keyed');
+    const blocked = await buildModels({ ...suite(), select, vars: { s: 'abcdefghij' } }).catch(
+      (e: unknown) => e,
+    );
+    if (kind === 'postgres') {
+      expect(blocked).toBeInstanceOf(BuildFailedError);
+      expect((blocked as Error).message).toMatch(
+        /its columns changed \(s character varying\(7\) -> character varying\(10\)\), which PostgreSQL cannot apply while views read that column \(src\.keyed_s\): run it with --full-refresh/,
+      );
+    } else {
+      expect(blocked).toMatchObject({ success: true });
     }
   });
 });

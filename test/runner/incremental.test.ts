@@ -158,7 +158,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
     if (kind === 'postgres') {
       expect(blocked).toBeInstanceOf(BuildFailedError);
       expect((blocked as Error).message).toMatch(
-        /its columns changed \(v removed\), which PostgreSQL cannot apply while views read the table \(src\.evolving_v\): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first/,
+        /its columns changed \(v removed\), which PostgreSQL cannot apply while views read that column \(src\.evolving_v\): run it with --full-refresh, which rebuilds it and keeps the views over it where they still fit, or drop those views first/,
       );
       expect(await cols()).toEqual(['id', 'v', 'amount']);
     }
@@ -276,7 +276,7 @@ describeEachWarehouse('runner incremental strategies', ({ kind, tw }) => {
     );
     if (kind === 'postgres')
       expect((blocked as Error).message).toMatch(
-        /its columns changed \(amount integer -> numeric\(12,2\)\), which PostgreSQL cannot apply while views read the table \(src\.retyped_view\)/,
+        /its columns changed \(amount integer -> numeric\(12,2\)\), which PostgreSQL cannot apply while views read that column \(src\.retyped_view\)/,
       );
     await wh.exec('drop view src.retyped_view');
     const res = await buildModels({ ...sel, vars: { decimals: true, osc: 'sync_all_columns' } });
