@@ -595,6 +595,69 @@ async function longerThanStored<W extends { column: string; size: number }>(
   return out;
 }
 
+/**
+ * `sql` with each `DBT_INTERNAL_DEST.` (any case) replaced by `to`, where it is SQL: not inside a string
+ * ('…' with '' escapes, E'…' with backslash escapes, $tag$…$tag$), a quoted identifier ("…" with "" escapes) or a
+ * comment (-- to the end of the line, or a block comment, nested as PostgreSQL nests them).
+ */
+export function replaceDestAlias(sql: string, to: string): string {
+  const ident = /[\w$]/;
+  let out = '';
+  let code = 0;
+  let i = 0;
+  const flush = (end: number) => {
+    out += sql.slice(code, end).replace(/\bDBT_INTERNAL_DEST\./gi, to);
+  };
+  while (i < sql.length) {
+    const c = sql[i];
+    let end = -1;
+    if (c === "'" || c === '"') {
+      // E'…' takes backslash escapes
+      const backslash = c === "'" && i > 0 && /[eE]/.test(sql[i - 1]) && !(i > 1 && ident.test(sql[i - 2]));
+      let j = i + 1;
+      while (j < sql.length) {
+        if (backslash && sql[j] === '\\') j += 2;
+        else if (sql[j] === c && sql[j + 1] === c) j += 2;
+        else if (sql[j] === c) break;
+        else j++;
+      }
+      end = Math.min(j + 1, sql.length);
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      end = nl < 0 ? sql.length : nl;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      let j = i + 2;
+      let depth = 1;
+      while (j < sql.length && depth > 0) {
+        if (sql.startsWith('/*', j)) {
+          depth++;
+          j += 2;
+        } else if (sql.startsWith('*/', j)) {
+          depth--;
+          j += 2;
+        } else j++;
+      }
+      end = j;
+    } else if (c === '$' && !(i > 0 && ident.test(sql[i - 1]))) {
+      const tag = /^\$(?:[A-Za-z_]\w*)?\$/.exec(sql.slice(i))?.[0];
+      if (tag) {
+        const close = sql.indexOf(tag, i + tag.length);
+        end = close < 0 ? sql.length : close + tag.length;
+      }
+    }
+    if (end < 0) {
+      i++;
+      continue;
+    }
+    flush(i);
+    out += sql.slice(i, end);
+    code = end;
+    i = end;
+  }
+  flush(sql.length);
+  return out;
+}
+
 export type OnSchemaChange = 'ignore' | 'fail' | 'append_new_columns' | 'sync_all_columns';
 
 export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
@@ -760,9 +823,10 @@ export async function buildIncremental(
         .join(' and ');
     // each in parentheses, so that a predicate with an `or` cannot widen the delete past the matched keys
     const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p})`).join('');
-    // dbt's delete names the table itself, not an alias (a predicate may say `{{ this }}.day >= …`), and
-    // rewrites `DBT_INTERNAL_DEST.` to that name (dbt-adapters' _update_predicates)
-    const deletePredicates = predicates.replace(/\bDBT_INTERNAL_DEST\./gi, `${target}.`);
+    // Older dbt-adapters and dbt-duckdb name the table itself in the delete (a predicate may say
+    // `{{ this }}.day >= …`), newer dbt-adapters alias it `as DBT_INTERNAL_DEST`: the table is named, and
+    // `DBT_INTERNAL_DEST.` rewritten to that name, so both spellings work
+    const deletePredicates = replaceDestAlias(predicates, `${target}.`);
     await wh.transaction(async (tx) => {
       // the widenings applied: all of them but on PostgreSQL those of a column a view reads (see below)
       let widening = widened;

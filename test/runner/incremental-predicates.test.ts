@@ -1,5 +1,6 @@
 import { describeEachWarehouse } from '../helpers/warehouses';
 import { buildModels } from '../../src/runner';
+import { replaceDestAlias } from '../../src/runner/materialize';
 import { oneSourceProject, projectSuite } from './temp-project';
 
 // incremental_predicates narrow the rows of the table an incremental run touches, as dbt applies them: added
@@ -24,6 +25,10 @@ select id, part, v from {{ source('raw', 'events') }}`,
   'deleted_or.sql': `{{ config(materialized='incremental', unique_key='id',
     incremental_predicates=["DBT_INTERNAL_DEST.part = 2 or DBT_INTERNAL_DEST.part = 3"]) }}
 select id, part, v from {{ source('raw', 'events') }}{% if is_incremental() %} where id = 2{% endif %}`,
+  // DBT_INTERNAL_DEST. in a string or a comment of a predicate stays as written in the delete
+  'deleted_literal.sql': `{{ config(materialized='incremental', unique_key='id',
+    incremental_predicates=["DBT_INTERNAL_DEST.note <> 'DBT_INTERNAL_DEST.x' /* DBT_INTERNAL_DEST. */"]) }}
+select id, part, v, case when id = 1 then 'DBT_INTERNAL_DEST.x' else 'n' end as note from {{ source('raw', 'events') }}`,
 });
 
 describeEachWarehouse('incremental_predicates', ({ tw }) => {
@@ -48,5 +53,40 @@ describeEachWarehouse('incremental_predicates', ({ tw }) => {
     expect(await rows('merged')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('merged_closed')).toEqual(['1:a2', '2:closed', '3:c2']);
     expect(await rows('deleted_or')).toEqual(['1:a', '2:closed', '3:c']);
+    // id 1's note is the string 'DBT_INTERNAL_DEST.x': the predicate keeps its row
+    expect(await rows('deleted_literal')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
+  });
+});
+
+describe('replaceDestAlias', () => {
+  it('rewrites DBT_INTERNAL_DEST. in SQL only, not in strings, quoted identifiers or comments', () => {
+    const t = '"marts"."t".';
+    expect(replaceDestAlias("DBT_INTERNAL_DEST.note <> 'DBT_INTERNAL_DEST.x'", t)).toBe(
+      `"marts"."t".note <> 'DBT_INTERNAL_DEST.x'`,
+    );
+    expect(
+      replaceDestAlias("dbt_internal_dest.a = 'it''s DBT_INTERNAL_DEST.' and DBT_INTERNAL_DEST.b = 1", t),
+    ).toBe(`"marts"."t".a = 'it''s DBT_INTERNAL_DEST.' and "marts"."t".b = 1`);
+    expect(replaceDestAlias('DBT_INTERNAL_DEST."DBT_INTERNAL_DEST.c" > 0', t)).toBe(
+      `"marts"."t"."DBT_INTERNAL_DEST.c" > 0`,
+    );
+    expect(replaceDestAlias('DBT_INTERNAL_DEST.a -- DBT_INTERNAL_DEST.b\nand DBT_INTERNAL_DEST.c', t)).toBe(
+      `"marts"."t".a -- DBT_INTERNAL_DEST.b\nand "marts"."t".c`,
+    );
+    expect(
+      replaceDestAlias('/* DBT_INTERNAL_DEST. /* nested */ DBT_INTERNAL_DEST. */ DBT_INTERNAL_DEST.a', t),
+    ).toBe(`/* DBT_INTERNAL_DEST. /* nested */ DBT_INTERNAL_DEST. */ "marts"."t".a`);
+    expect(
+      replaceDestAlias(
+        "DBT_INTERNAL_DEST.a <> E'\\' DBT_INTERNAL_DEST.' and $q$DBT_INTERNAL_DEST.$q$ <> $$DBT_INTERNAL_DEST.$$",
+        t,
+      ),
+    ).toBe(
+      `"marts"."t".a <> E'\\' DBT_INTERNAL_DEST.' and $q$DBT_INTERNAL_DEST.$q$ <> $$DBT_INTERNAL_DEST.$$`,
+    );
+    // a name ending in e before a quote is no E'' string; $1 is no dollar quote
+    expect(replaceDestAlias("note'x' = $1 and DBT_INTERNAL_DEST.a = 1", t)).toBe(
+      `note'x' = $1 and "marts"."t".a = 1`,
+    );
   });
 });
