@@ -822,7 +822,9 @@ export async function buildIncremental(
         .map((k) => `${t}.${quoteCatalogName(tgtName.get(k.toLowerCase()) ?? k)} = ${s}.${fromSource(k)}`)
         .join(' and ');
     // each in parentheses, so that a predicate with an `or` cannot widen the delete past the matched keys
-    const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p})`).join('');
+    // (the closing parenthesis on a line of its own, so that a predicate ending in a `--` comment, which dbt
+    // puts on a line of its own, does not comment it out)
+    const predicates = (opts.incrementalPredicates ?? []).map((p) => ` and (${p}\n)`).join('');
     // Older dbt-adapters and dbt-duckdb name the table itself in the delete (a predicate may say
     // `{{ this }}.day >= …`), newer dbt-adapters alias it `as DBT_INTERNAL_DEST`: the table is named, and
     // `DBT_INTERNAL_DEST.` rewritten to that name, so both spellings work

@@ -21,6 +21,10 @@ select id, part, v from {{ source('raw', 'events') }}`,
   'deleted_this.sql': `{{ config(materialized='incremental', unique_key='id',
     incremental_predicates=[this ~ '.part >= 2']) }}
 select id, part, v from {{ source('raw', 'events') }}`,
+  // a predicate ending in a line comment
+  'deleted_comment.sql': `{{ config(materialized='incremental', unique_key='id',
+    incremental_predicates=['DBT_INTERNAL_DEST.part >= 2 -- recent parts only']) }}
+select id, part, v from {{ source('raw', 'events') }}`,
   // an `or` in a predicate stays inside it, rather than deleting every row it holds for
   'deleted_or.sql': `{{ config(materialized='incremental', unique_key='id',
     incremental_predicates=["DBT_INTERNAL_DEST.part = 2 or DBT_INTERNAL_DEST.part = 3"]) }}
@@ -50,6 +54,7 @@ describeEachWarehouse('incremental_predicates', ({ tw }) => {
     // id 1 (part 1) is out of the predicates: its row stays, and the new one comes beside it
     expect(await rows('deleted')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('deleted_this')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
+    expect(await rows('deleted_comment')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('merged')).toEqual(['1:a', '1:a2', '2:closed', '3:c2']);
     expect(await rows('merged_closed')).toEqual(['1:a2', '2:closed', '3:c2']);
     expect(await rows('deleted_or')).toEqual(['1:a', '2:closed', '3:c']);
