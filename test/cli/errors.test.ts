@@ -352,6 +352,11 @@ describe('cli error manners', () => {
       ['serve', '--write-key', 'k', '--schedule', 'every minute'],
       /The schedule "every minute" is not a valid cron/,
     ],
+    // croner reads a date-time as one run, after which nothing would be scheduled
+    [
+      ['serve', '--write-key', 'k', '--schedule', '2099-01-01T00:00:00'],
+      /The schedule "2099-01-01T00:00:00" is not a valid cron expression \(a date-time fires once: a cron expression has 5 fields/,
+    ],
     [['serve'], /--write-key <key>.*LIFECYCLE_WRITE_KEYS/],
     [
       ['serve', '--write-key', 'change-me'],

@@ -25,6 +25,12 @@ export const PLACEHOLDER_WRITE_KEY = 'change-me';
 /** Validates a cron expression up front, so a typo is a usage error rather than a silent non-schedule. */
 export function parseSchedule(pattern: string): Cron {
   try {
+    // croner takes a string with a `:` (an ISO date-time) as one run at that instant: once it has fired,
+    // nothing would be scheduled any more, without a word
+    if (!pattern.trim().startsWith('@') && pattern.trim().split(/\s+/).length < 5)
+      throw new Error(
+        'a date-time fires once: a cron expression has 5 fields, 6 with seconds first, 7 with a year last, or is @hourly, @daily…',
+      );
     const probe = new Cron(pattern, { paused: true });
     if (!probe.nextRun()) throw new Error('it never fires');
     return probe;
