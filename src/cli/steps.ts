@@ -628,7 +628,7 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     );
   }
   await checkSyncedAsOf(ctx, wh, dryRun);
-  const { runSync, formatSyncSummary } = await syncPart();
+  const { runSync, formatSyncSummary, failedSyncRunOf } = await syncPart();
   // Ctrl-C: no new request leaves, the answers in flight are awaited and recorded (see run.ts), so that the
   // line printed then is exact; a second signal stops at once, and the next run resends what is in doubt.
   const stop = new AbortController();
@@ -667,6 +667,26 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     }));
   } catch (err) {
     interruption.clear();
+    const run = failedSyncRunOf(err);
+    if (run)
+      ctx.out.record(
+        'error',
+        {
+          sync: {
+            runId: run.runId,
+            destination: run.destination,
+            status: run.status,
+            dryRun: run.dryRun,
+            considered: run.considered,
+            changed: run.changed,
+            sent: run.sent,
+            failed: run.failed,
+            invalid: run.invalid,
+            error: run.error,
+          },
+        },
+        `sync error: ${run.sent} sent, ${run.failed} failed, ${run.invalid} invalid`,
+      );
     throw err;
   }
   // the signal handler (run.ts) says what was delivered, with this description, and exits: this never returns

@@ -112,6 +112,27 @@ export interface SyncTransition {
   count: number;
 }
 
+/** The figures of a sync run that ended in an error (its sync_runs row says `error`), for the log record. */
+export interface FailedSyncRun {
+  runId: string;
+  destination: string;
+  status: 'error';
+  dryRun: boolean;
+  considered: number;
+  changed: number;
+  sent: number;
+  failed: number;
+  invalid: number;
+  error: string;
+}
+
+const failedRuns = new WeakMap<object, FailedSyncRun>();
+
+/** The run a sync error ended, when runSync threw it after the run started (see FailedSyncRun). */
+export function failedSyncRunOf(err: unknown): FailedSyncRun | undefined {
+  return typeof err === 'object' && err !== null ? failedRuns.get(err) : undefined;
+}
+
 export interface SyncSummary {
   runId: string;
   destination: string;
@@ -753,16 +774,27 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   progress.stop();
 
   if (runError) {
+    let thrown: unknown = runError;
     if (runError instanceof FatalDeliveryError) {
       const what = runError.status === undefined ? 'cannot be reached' : 'refused the sync';
       // said, since the user would otherwise take it that the whole run was lost
       const kept = counts.sent > 0 ? `; the ${counts.sent} row(s) it acknowledged before are recorded` : '';
-      throw new UserError(
+      thrown = new UserError(
         `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} ${what}: ${runError.message}; nothing more was sent${kept} (run ${runId}).`,
         { cause: runError },
       );
     }
-    throw runError;
+    // the log's sync record still carries the run's figures: a refused key is the failure an alert most needs
+    if (typeof thrown === 'object' && thrown !== null)
+      failedRuns.set(thrown, {
+        runId,
+        destination,
+        status: 'error',
+        dryRun,
+        ...counts,
+        error: errorText ?? errorMessage(thrown),
+      });
+    throw thrown;
   }
 
   // the reasons with the most rows, whenever they first came up; ties in a fixed order

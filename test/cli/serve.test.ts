@@ -295,6 +295,10 @@ describe('cdp-lifecycle serve --schedule when a run fails before its first model
       expect(failed.level).toBe(50);
       expect(failed.exitCode).toBe(1);
       expect(lines.some((l) => /cdp\.nope/.test(l.msg))).toBe(true);
+      // the steps after the failed build are said to be skipped, as after a failed test
+      expect(lines.find((l) => /^build failed, so test did not run\.$/.test(l.msg))).toMatchObject({
+        level: 50,
+      });
       const art = JSON.parse(fs.readFileSync(path.join(dir, 'artifacts', 'run_results.json'), 'utf8')) as {
         results: Array<{ status: string; message: string | null }>;
       };
@@ -308,6 +312,59 @@ describe('cdp-lifecycle serve --schedule when a run fails before its first model
       const closed = new Promise((resolve) => child.on('close', resolve));
       child.kill('SIGTERM');
       await closed;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cdp-lifecycle serve --schedule when the CDP refuses the sync', () => {
+  it("logs the sync record with the run's figures (status error), which an alert reads", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdp-cli-serve-refused-'));
+    const refusing = await startFakeSegment(401);
+    const { child, lines, stderr } = spawnServe(path.join(dir, 'w.duckdb'), '* * * * * *', {
+      cwd: dir,
+      env: {
+        LIFECYCLE_WRITE_KEYS: 'collector-key',
+        LIFECYCLE_SYNC_TO: 'segment',
+        LIFECYCLE_SYNC_ENDPOINT: refusing.url,
+        LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
+      },
+    });
+    const waitFor = async <T>(find: () => T | undefined, what: string): Promise<T> => {
+      const until = Date.now() + 90_000;
+      let found: T | undefined;
+      while ((found = find()) === undefined) {
+        if (child.exitCode !== null)
+          throw new Error(`serve exited early (${String(child.exitCode)}): ${stderr()}`);
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr: ${stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return found;
+    };
+    try {
+      const url = (await waitFor(() => lines.find((l) => l.url), 'the collector to listen')).url!;
+      const res = await fetch(`${url}/v1/batch`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from('collector-key:').toString('base64')}`,
+        },
+        body: JSON.stringify({ batch: sampleEvents(['r1'], () => 0) }),
+      });
+      expect(res.status).toBe(200);
+      const record = await waitFor(
+        () => lines.find((l) => l.sync?.status === 'error'),
+        'a sync error record',
+      );
+      expect(record).toMatchObject({ level: 50, msg: 'sync error: 0 sent, 0 failed, 0 invalid' });
+      expect(record.sync).toMatchObject({ sent: 0, changed: 1 });
+      expect(typeof record.sync?.runId).toBe('string');
+      expect(child.exitCode).toBeNull();
+    } finally {
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      child.kill('SIGTERM');
+      await closed;
+      await refusing.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -32,10 +32,17 @@ export async function runPipeline(
   if (only.includes('sync')) await checkSyncStep(ctx, wh);
   const chosen = steps.filter(([n]) => only.includes(n));
   for (const [i, [name, step]] of chosen.entries()) {
-    const code = await step();
+    const after = chosen.slice(i + 1).map(([n]) => n);
+    let code: number;
+    try {
+      code = await step();
+    } catch (err) {
+      // the last step has none after it to skip: the error alone says what failed
+      if (after.length === 0) throw err;
+      // a step that throws (a model failed: BuildFailedError) also skips the others, and says so after its error
+      code = ctx.out.failure(err);
+    }
     if (code !== 0) {
-      const after = chosen.slice(i + 1).map(([n]) => n);
-      // the last step has none after it to skip: its own summary has said what failed
       if (after.length > 0) ctx.out.error(`${name} failed, so ${after.join(' and ')} did not run.`);
       return code;
     }
