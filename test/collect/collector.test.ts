@@ -1383,7 +1383,8 @@ function total(records: Array<Record<string, unknown>>): Record<string, number> 
 }
 
 describeEachWarehouse('collector activity log', ({ tw }) => {
-  it('logs a client that goes away mid-body as a refused request, not a server error', async () => {
+  /** A collector on its own warehouse whose log records are kept, parsed, in `records`. */
+  const startLogged = async (rawSchema: string, activityLogMs: number) => {
     const wh = await tw().open();
     const records: Array<Record<string, unknown>> = [];
     const logger = pino(
@@ -1392,13 +1393,18 @@ describeEachWarehouse('collector activity log', ({ tw }) => {
     );
     const collector = await startCollector({
       warehouse: wh,
-      rawSchema: 'cdp_aborted',
+      rawSchema,
       port: 0,
       host: '127.0.0.1',
       writeKeys: [KEY],
       logger,
-      activityLogMs: 60_000,
+      activityLogMs,
     });
+    return { wh, records, collector };
+  };
+
+  it('logs a client that goes away mid-body as a refused request, not a server error', async () => {
+    const { wh, records, collector } = await startLogged('cdp_aborted', 60_000);
     try {
       const { socket } = await rawConnection(Number(new URL(collector.url).port));
       socket.write(batchHead(KEY, 'Content-Length: 100') + '{"batch":');
@@ -1423,21 +1429,7 @@ describeEachWarehouse('collector activity log', ({ tw }) => {
   });
 
   it('sums up the requests of each interval in one info record, and the rest when it stops', async () => {
-    const wh = await tw().open();
-    const records: Array<Record<string, unknown>> = [];
-    const logger = pino(
-      { level: 'info' },
-      { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) },
-    );
-    const collector = await startCollector({
-      warehouse: wh,
-      rawSchema: 'cdp_activity',
-      port: 0,
-      host: '127.0.0.1',
-      writeKeys: [KEY],
-      logger,
-      activityLogMs: 300,
-    });
+    const { wh, records, collector } = await startLogged('cdp_activity', 300);
     try {
       // where a local client reaches it, and what it is bound to
       const port = new URL(collector.url).port;
