@@ -120,8 +120,13 @@ export function redact(url: string): string {
   // libpq's password parameters, which pg reads from the query too, by their decoded names (`pass%77ord` is
   // `password` to pg)
   return masked.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, sep: string, name: string) =>
-    /password/i.test(decodedParam(name)) ? `${sep}${name}=***` : whole,
+    isPasswordParam(decodedParam(name)) ? `${sep}${name}=***` : whole,
   );
+}
+
+/** Whether a URL query parameter, by its decoded name, carries a password pg uses (password, sslpassword). */
+export function isPasswordParam(decodedName: string): boolean {
+  return /password/i.test(decodedName);
 }
 
 function decodedParam(name: string): string {

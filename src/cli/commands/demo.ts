@@ -4,6 +4,7 @@ import { Option } from 'commander';
 import { UsageError, UserError } from '../../errors';
 import {
   ensureRawTables,
+  isPasswordParam,
   listRelations,
   parseWarehouseUrl,
   quoteIdent,
@@ -60,7 +61,7 @@ export function queryHint(warehouseUrl: string, sql: string): string {
     // PGPASSWORD or ~/.pgpass, and it stays out of the terminal
     const u = new URL(loc.url);
     u.password = '';
-    for (const name of [...u.searchParams.keys()]) if (/password/i.test(name)) u.searchParams.delete(name);
+    for (const name of [...u.searchParams.keys()]) if (isPasswordParam(name)) u.searchParams.delete(name);
     return `psql ${shellQuote(u.toString())} -c "${sql}"`;
   }
   if (loc.path === ':memory:')
