@@ -143,11 +143,21 @@ describe('cdp-lifecycle serve --schedule', () => {
     expect(syncs.every((l) => l.level === 30 && l.run !== undefined && /^sync success: /.test(l.msg))).toBe(
       true,
     );
-    // Each scheduled run leaves dbt's artifact of its build and test steps in the working directory.
-    const art = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
-      results: Array<{ unique_id: string; status: string }>;
-      args: { which: string };
-    };
+    // Each scheduled run leaves dbt's artifact of its build and test steps in the working directory (the
+    // next run, a second later, removes it when it starts and writes its own at the end: read it when there).
+    type Artifact = { results: Array<{ unique_id: string; status: string }>; args: { which: string } };
+    const got: { art?: Artifact } = {};
+    await waitFor(() => {
+      try {
+        got.art = JSON.parse(
+          fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8'),
+        ) as Artifact;
+        return true;
+      } catch {
+        return false;
+      }
+    }, "a scheduled run's run_results.json");
+    const art = got.art as Artifact;
     expect(art.args.which).toBe('run');
     expect(art.results.find((e) => e.unique_id === 'model.cdp_lifecycle.user_lifecycle')?.status).toBe(
       'success',
