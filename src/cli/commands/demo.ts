@@ -276,7 +276,9 @@ export const demoCommand: CommandSpec = {
             `  ${plural(retail.landed, 'event')} from the real Online Retail sample (${path.basename(csv)}), its dates moved so that the last orders fall this week`,
           );
         } else {
-          out.print(`  (the Online Retail sample ${csv} is not there, so only generated events are used)`);
+          out.print(
+            `  (the Online Retail sample is not at ${csv}, so only generated events are used: pass --retail <csv> to add a copy from elsewhere)`,
+          );
         }
       } finally {
         await ingestor.close();
