@@ -68,6 +68,20 @@ export class RateLimiter {
     events: number,
     opts: { signal?: AbortSignal; notBefore?: number; maxHoldMs?: number } = {},
   ): Promise<LongHold | undefined> {
+    return this.wait(events, opts);
+  }
+  /**
+   * Waits out the Retry-After hold only, as take() does, without taking a turn of the rate: for a further
+   * request of a send whose events take() counted already (the RudderStack SDK cuts a batch into several).
+   */
+  async awaitHold(opts: { signal?: AbortSignal; maxHoldMs?: number } = {}): Promise<LongHold | undefined> {
+    return this.wait(undefined, opts);
+  }
+  /** `events` undefined: the rate is not asked. */
+  private async wait(
+    events: number | undefined,
+    opts: { signal?: AbortSignal; notBefore?: number; maxHoldMs?: number },
+  ): Promise<LongHold | undefined> {
     const { signal, notBefore = 0, maxHoldMs = Infinity } = opts;
     let slot: number | undefined;
     for (;;) {
@@ -77,7 +91,7 @@ export class RateLimiter {
       if (this.heldUntil - now > maxHoldMs) return { waitMs: this.heldUntil - now, message: this.heldBy };
       // the rate's turn is taken once the backoff and the hold are over, as the request is about to leave
       if (slot === undefined && this.heldUntil <= now && notBefore <= now) {
-        if (!this.perSecond) return undefined;
+        if (!this.perSecond || events === undefined) return undefined;
         this.next = Math.max(this.next, now);
         slot = this.next;
         this.next += (events * 1000) / this.perSecond;
@@ -219,6 +233,9 @@ export async function deliverBatch(
     const outcomes = await transport.send(
       indices.map((i) => msgs[i]),
       signal,
+      // a transport that sends the events as several requests (the RudderStack SDK) sends the later ones after
+      // answers, another request's 429 among them, that may have set a hold since take() above
+      () => limiter.awaitHold({ signal, maxHoldMs: policy.maxRetryAfterMs }),
     );
     const retry: number[] = [];
     const reject: number[] = [];

@@ -8,6 +8,7 @@ import {
   type IdentifyMessage,
   type Limits,
   type Outcome,
+  type RequestGate,
   type Transport,
 } from './transport';
 import { describeError } from './segment';
@@ -39,6 +40,9 @@ interface AxiosLikeError {
  *   loop retries instead, honouring Retry-After with jittered backoff, and bisects a batch refused with a
  *   4xx, which the SDK cannot do.
  * - `errorHandler` is always set: without it a failed flush throws from inside the SDK's own timers.
+ * - Before it leaves, every request the SDK posts waits for the run's Retry-After hold (the delivery loop's
+ *   gate, asked in an axios request interceptor): a batch's later requests leave after answers, another
+ *   client's 429 among them, that came back while this send was under way.
  */
 export class RudderStackTransport implements Transport {
   readonly target = 'rudderstack' as const;
@@ -47,6 +51,8 @@ export class RudderStackTransport implements Transport {
   // comes from several clients, never from sharing one.
   private readonly idle: Analytics[] = [];
   private readonly all: Analytics[] = [];
+  /** The send each busy client is making, as its request interceptor needs it. */
+  private readonly sending = new Map<Analytics, { signal?: AbortSignal; gate?: RequestGate }>();
 
   constructor(
     readonly host: string,
@@ -79,10 +85,20 @@ export class RudderStackTransport implements Transport {
       axiosConfig: { timeout: timeoutMs, maxRedirects: 0 },
       errorHandler: () => undefined,
     });
-    // axios' timeout only bounds the wait for the response to start: a server that then sends a byte now and
-    // then would hold the request for ever. A deadline of its own per request bounds the whole of it.
     const http = (client as unknown as { axiosInstance?: AxiosLike }).axiosInstance;
-    http?.interceptors?.request.use((config) => ({ ...config, signal: AbortSignal.timeout(timeoutMs) }));
+    http?.interceptors?.request.use(async (config) => {
+      // Every request the SDK posts, not only those our flush loop starts (enqueue flushes on its own at
+      // maxQueueSize), waits for a Retry-After another request's answer set while this send was under way.
+      const { signal, gate } = this.sending.get(client) ?? {};
+      const hold = await gate?.();
+      if (hold) throw new NotSent({ kind: 'retry', retryAfterMs: hold.waitMs, message: hold.message });
+      if (signal?.aborted)
+        throw new NotSent({ kind: 'retry', message: 'not sent: the sync was interrupted' });
+      // axios' timeout only bounds the wait for the response to start: a server that then sends a byte now and
+      // then would hold the request for ever. A deadline of its own per request bounds the whole of it (set
+      // here, after the hold, which is no part of the request's time).
+      return { ...config, signal: AbortSignal.timeout(timeoutMs) };
+    });
     return client;
   }
 
@@ -94,13 +110,15 @@ export class RudderStackTransport implements Transport {
     return RUDDERSTACK_SIZER.batchOverheadBytes(events);
   }
 
-  async send(msgs: readonly IdentifyMessage[], signal?: AbortSignal): Promise<Outcome[]> {
+  async send(msgs: readonly IdentifyMessage[], signal?: AbortSignal, gate?: RequestGate): Promise<Outcome[]> {
     const client = this.idle.pop();
     // The delivery loop never has more requests in flight than clients; this guards that contract.
     if (!client) throw new Error('RudderStackTransport: more concurrent sends than SDK clients');
+    this.sending.set(client, { signal, gate });
     try {
       return await this.sendWith(client, msgs, signal);
     } finally {
+      this.sending.delete(client);
       this.idle.push(client);
     }
   }
@@ -202,12 +220,23 @@ function clearQueue(client: Analytics): number {
 /** The part of the SDK's axios instance used here (axios is the SDK's dependency, not ours). */
 interface AxiosLike {
   interceptors?: {
-    request: { use(fn: (config: Record<string, unknown>) => Record<string, unknown>): unknown };
+    request: {
+      use(fn: (config: Record<string, unknown>) => Promise<Record<string, unknown>>): unknown;
+    };
   };
+}
+
+/** Thrown by the request interceptor to keep a request from leaving; the SDK hands it to the events' callbacks. */
+class NotSent extends Error {
+  constructor(readonly outcome: Exclude<Outcome, { kind: 'ok' }>) {
+    super(outcome.message);
+    this.name = 'NotSent';
+  }
 }
 
 /** `requestUrl`: where the SDK posts, to read a relative redirect against. */
 function outcomeOf(err: unknown, requestUrl: string): Exclude<Outcome, { kind: 'ok' }> {
+  if (err instanceof NotSent) return err.outcome;
   const e = err as AxiosLikeError;
   if (e && e.response && typeof e.response.status === 'number') {
     const data = e.response.data;

@@ -1,3 +1,4 @@
+import type { LongHold } from './delivery';
 import type { TraitValue } from './traits';
 import { UsageError } from '../errors';
 import { redact } from '../warehouse/index';
@@ -12,6 +13,12 @@ export interface IdentifyMessage {
   context: Record<string, unknown>;
   integrations: Record<string, unknown>;
 }
+
+/**
+ * Asked before a request leaves: resolves once the run's Retry-After hold is over (at once when the sync is
+ * interrupted), or without waiting with a hold longer than a run waits, before whose end nothing may leave.
+ */
+export type RequestGate = () => Promise<LongHold | undefined>;
 
 /** What the CDP said about one event of a request. */
 export type Outcome =
@@ -42,9 +49,10 @@ export interface Transport {
   batchOverheadBytes(events: number): number;
   /**
    * Sends one request's worth of events; resolves with one outcome per event, never rejects. Once `signal`
-   * aborts, nothing more of them leaves (the SDK may cut one batch into several requests).
+   * aborts, nothing more of them leaves (the SDK may cut one batch into several requests). The caller let the
+   * first request go; every further one waits for `gate`, since an answer meanwhile may hold the run.
    */
-  send(msgs: readonly IdentifyMessage[], signal?: AbortSignal): Promise<Outcome[]>;
+  send(msgs: readonly IdentifyMessage[], signal?: AbortSignal, gate?: RequestGate): Promise<Outcome[]>;
   close(): Promise<void>;
 }
 
@@ -258,8 +266,10 @@ export function maskingTransport(t: Transport, writeKey: string): Transport {
     limits: t.limits,
     eventBytes: (msg) => t.eventBytes(msg),
     batchOverheadBytes: (events) => t.batchOverheadBytes(events),
-    send: async (msgs, signal) =>
-      (await t.send(msgs, signal)).map((o) => (o.kind === 'ok' ? o : { ...o, message: mask(o.message) })),
+    send: async (msgs, signal, gate) =>
+      (await t.send(msgs, signal, gate)).map((o) =>
+        o.kind === 'ok' ? o : { ...o, message: mask(o.message) },
+      ),
     close: () => t.close(),
   };
 }

@@ -146,6 +146,55 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
     expect(cdp.acked().map((e) => e.userId)).toEqual(['u00002']);
   });
 
+  it("holds the rest of another client's batch, which the SDK sends as a request of its own, while a Retry-After runs", async () => {
+    const schema = 'rs_hold';
+    await writeUserLifecycle(wh, schema, makeUsers(20, 'h'));
+    const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    let throttledAt = 0;
+    const throttle = (retryAfter: string): void =>
+      cdp.setHandler(async (r) => {
+        if (r.n === 1) {
+          // answered once the other client's first event (which the SDK sends alone) is in flight too
+          for (let t = 0; cdp.requests.length < 2 && t < 100; t++) await pause(20);
+          throttledAt = Date.now();
+          return { status: 429, headers: { 'retry-after': retryAfter }, body: 'slow down' };
+        }
+        // acknowledged well within the hold: the rest of that client's batch would follow at once
+        if (r.n === 2) await pause(300);
+        return { status: 200 };
+      });
+    const sync = (): ReturnType<typeof runSync> =>
+      runSync({ ...base(), schema, batchSize: 10, concurrency: 2, fullResync: true });
+
+    throttle('2');
+    const s = await sync();
+    expect(s).toMatchObject({ sent: 20, failed: 0 });
+    expect(cdp.requests.slice(0, 2).map((r) => r.status)).toEqual([429, 200]);
+    // the other client's batch went as two requests, the second after its first was acknowledged
+    const other = new Set(cdp.requests[1].body.batch.map((e) => e.userId));
+    expect(cdp.requests.slice(2).some((r) => r.body.batch.some((e) => !other.has(e.userId)))).toBe(true);
+    // the hold ends 2 s after the 429 reached the sync, which is after the fake answered it (a 100 ms margin
+    // for the clock's resolution); without the hold the rest left about 300 ms after
+    const early = cdp.requests.slice(2).filter((r) => r.receivedAt < throttledAt + 1900);
+    expect(early.map((r) => r.n)).toEqual([]);
+
+    // a hold longer than a run waits: the rest of that batch is not sent at all, and its rows fail with the wait
+    cdp.requests.length = 0;
+    throttle('600');
+    const long = await sync();
+    expect(cdp.requests.map((r) => r.status)).toEqual([429, 200]);
+    expect(long).toMatchObject({ sent: 1, failed: 19, status: 'failed' });
+    expect(long.problemGroups).toEqual([
+      {
+        status: 'failed',
+        error:
+          'the endpoint asked to wait 600 s (Retry-After), longer than a run waits (120 s): HTTP 429: slow down',
+        count: 19,
+        userIds: expect.any(Array) as unknown,
+      },
+    ]);
+  });
+
   it('needs a data plane URL unless it is a dry run', async () => {
     await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(UsageError);
     await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(/data plane URL/);
