@@ -80,7 +80,8 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
     expectExit(synced, 0);
     expect(synced.stderr).not.toMatch(/warning/);
     expect(requests).toBeGreaterThan(0);
-  });
+    // six CLI runs, each compiling TypeScript on start: well over a minute on a loaded CI machine
+  }, 300_000);
 
   it('warns when the statuses to sync are of a day that has passed everywhere (a backfill build)', async () => {
     const past = new Date(Date.now() - 3 * 86400000).toISOString().slice(0, 10);
@@ -91,5 +92,5 @@ describeEachWarehouse('cli with an as-of date in the future', ({ tw }) => {
     expect(dry.stderr).toContain(
       `warning: the models in schema fut were built as of ${past}, a day that has passed everywhere: the CDP would get the statuses of that day; rebuild without lifecycle__as_of_date for today's.`,
     );
-  });
+  }, 180_000);
 });
