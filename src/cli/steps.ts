@@ -635,10 +635,16 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
   let syncing: Promise<SyncSummary> | undefined;
   let stopped: SyncSummary | undefined;
   const interruption = describeInterruption(
-    (uncertain) =>
-      uncertain || !stopped
-        ? `the sync stopped before recording every answer of the CDP; the next sync resends what it cannot be sure of.`
-        : `${plural(stopped.sent, 'user')} delivered and recorded in ${ctx.config.schema}.sync_state; the next sync sends the rest.`,
+    (uncertain) => {
+      if (uncertain || !stopped)
+        return `the sync stopped before recording every answer of the CDP; the next sync resends what it cannot be sure of.`;
+      // rows sent without an answer are recorded failed: said, as the CDP may hold them
+      const failed =
+        stopped.failed > 0
+          ? `, ${stopped.failed.toLocaleString('en-US')} marked failed there (refused, or sent without an answer)`
+          : '';
+      return `${plural(stopped.sent, 'user')} delivered and recorded in ${ctx.config.schema}.sync_state${failed}; the next sync sends ${failed ? 'those and ' : ''}the rest.`;
+    },
     async () => {
       stop.abort();
       stopped = await syncing?.catch(() => undefined);

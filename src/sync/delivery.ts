@@ -144,10 +144,22 @@ export class FatalDeliveryError extends Error {
 }
 
 /**
- * `unrecorded`: not acknowledged, and not to be recorded either (the run was interrupted before the CDP
- * answered it, or a request of its batch was refused outright): the user stays changed, and the next run sends it.
+ * When the run stops (interrupted, or a request refused outright) before an event has its answer:
+ * `unrecorded` when the CDP cannot hold it (never sent, or every send answered as not processed, e.g. a 429):
+ * not recorded, the user stays changed and the next run sends it. `inDoubt` when a send of it may have reached
+ * the CDP without an answer: recorded failed, so that the next run resends it whatever the warehouse then
+ * holds (a value gone back meanwhile would otherwise look unchanged; markInDoubt in state.ts does the same for
+ * a killed run).
  */
-export type EventResult = { ok: true } | { ok: false; error: string; unrecorded?: true };
+export type EventResult = { ok: true } | { ok: false; error: string; unrecorded?: true; inDoubt?: true };
+
+/**
+ * An answer that leaves open whether the CDP took the events: none at all (a timeout, a reset connection), or a
+ * 5xx, which a gateway may return after passing the request on. A 429 or 408 says it was not processed.
+ */
+function mayHaveReached(o: Extract<Outcome, { kind: 'retry' }>): boolean {
+  return !o.notSent && (o.status === undefined || o.status >= 500);
+}
 
 export interface BatchResult {
   results: EventResult[];
@@ -182,6 +194,8 @@ export async function deliverBatch(
   run: { fatal?: FatalDeliveryError } = {},
 ): Promise<BatchResult> {
   const results: Array<EventResult | undefined> = new Array(msgs.length);
+  // rows a send of which may have reached the CDP with no answer saying whether it did
+  const maybeReceived = new Array<boolean>(msgs.length).fill(false);
   let exhausted = false;
   let stopReason: string | undefined;
   let requests = 0;
@@ -210,17 +224,9 @@ export async function deliverBatch(
       notBefore,
       maxHoldMs: policy.maxRetryAfterMs,
     });
-    // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves
-    if (signal?.aborted) {
-      for (const i of indices) {
-        results[i] = {
-          ok: false,
-          error: 'the sync was interrupted before the CDP acknowledged it',
-          unrecorded: true,
-        };
-      }
-      return;
-    }
+    // interrupted (before the first send, during a backoff or a Retry-After): nothing more leaves, and the
+    // rows are left without a result (see the end)
+    if (signal?.aborted) return;
     if (hold) {
       // held by a Retry-After (another request's, or this one's) longer than a run waits: sent now, the rows
       // would reach the CDP before the time it asked for, so they fail as the throttled request's do
@@ -253,6 +259,7 @@ export async function deliverBatch(
           run.fatal ??= new FatalDeliveryError(o.message, o.status);
           break;
         case 'retry':
+          if (mayHaveReached(o)) maybeReceived[i] = true;
           retry.push(i);
           // the one asking for the longest Retry-After: one request's 429 must not be lost to another's 503
           if (retried === undefined || (o.retryAfterMs ?? -1) > (retried.retryAfterMs ?? -1)) retried = o;
@@ -265,7 +272,7 @@ export async function deliverBatch(
     });
     if (run.fatal) {
       // An event refused alone is the CDP's last word on it, recorded as in any run; events to retry or bisect
-      // are not sent again and stay unrecorded.
+      // are not sent again: in doubt when a send of them may have reached the CDP, else unrecorded.
       if (reject.length === 1 && lastReject) results[reject[0]] = { ok: false, error: lastReject.message };
       return;
     }
@@ -304,14 +311,29 @@ export async function deliverBatch(
     1,
   );
   const stoppedBy = run.fatal;
+  const stopped = stoppedBy
+    ? `the sync stopped (${stoppedBy.message})`
+    : signal?.aborted
+      ? 'the sync was interrupted'
+      : undefined;
   return {
-    results: results.map(
-      (r) =>
-        r ??
-        (stoppedBy
-          ? { ok: false, error: stoppedBy.message, unrecorded: true }
-          : { ok: false, error: 'no answer from the CDP' }),
-    ),
+    // Array.from visits the holes of rows left without a result, which map would skip
+    results: Array.from(results, (r, i): EventResult => {
+      if (r) return r;
+      if (stopped === undefined) return { ok: false, error: 'no answer from the CDP' };
+      if (!maybeReceived[i]) {
+        return {
+          ok: false,
+          error: stoppedBy ? stoppedBy.message : 'the sync was interrupted before the CDP acknowledged it',
+          unrecorded: true,
+        };
+      }
+      return {
+        ok: false,
+        error: `${stopped} before the CDP answered whether it received this change: resent to be sure`,
+        inDoubt: true,
+      };
+    }),
     exhausted,
     ...(stopReason ? { stopReason } : {}),
     ...(stoppedBy ? { fatal: stoppedBy } : {}),

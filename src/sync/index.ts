@@ -100,7 +100,8 @@ export interface SyncOptions {
   onRetry?: (info: { attempt: number; delayMs: number; message: string; events: number }) => void;
   /**
    * Stops the run at a clean point (Ctrl-C): no new request leaves, the requests in flight get their answers,
-   * what the CDP acknowledged is recorded, and the run ends `interrupted`; the rest is sent by the next run.
+   * what the CDP acknowledged is recorded, rows sent without an answer (a timeout) are recorded failed, and the
+   * run ends `interrupted`; the rest is sent by the next run.
    */
   signal?: AbortSignal;
 }
@@ -487,6 +488,8 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   let aborted: string | null = null;
   let fatal: unknown;
   let requests = 0;
+  // failed rows that were sent but never answered: the CDP may hold them (counted for the error sentence)
+  let inDoubt = 0;
   let batchNo = 0;
   const statusTrait = Object.keys(mapping).find((t) => mapping[t] === 'lifecycle_status');
   const timestamp = startedAt.toISOString();
@@ -587,9 +590,10 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       requests += res.requests;
       res.results.forEach((r, i) => {
         const e = batch[i].entry;
-        // not acknowledged, and the run stops (interrupted, or refused outright by a later request of this
-        // batch): left unrecorded, so the next run sends it as changed
+        // not acknowledged, nor possibly received, and the run stops (interrupted, or refused outright by a later
+        // request of this batch): left unrecorded, so the next run sends it as changed
         if (!r.ok && r.unrecorded) return;
+        if (!r.ok && r.inDoubt) inDoubt++;
         if (r.ok) {
           e.status = 'sent';
           counts.sent++;
@@ -778,7 +782,11 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
     if (runError instanceof FatalDeliveryError) {
       const what = runError.status === undefined ? 'cannot be reached' : 'refused the sync';
       // said, since the user would otherwise take it that the whole run was lost
-      const kept = counts.sent > 0 ? `; the ${counts.sent} row(s) it acknowledged before are recorded` : '';
+      const kept =
+        (counts.sent > 0 ? `; the ${counts.sent} row(s) it acknowledged before are recorded` : '') +
+        (inDoubt > 0
+          ? `; ${inDoubt} row(s) sent without an answer are marked failed, and the next run resends them`
+          : '');
       thrown = new UserError(
         `${opts.to === 'segment' ? 'Segment' : 'RudderStack'} at ${host} ${what}: ${runError.message}; nothing more was sent${kept} (run ${runId}).`,
         { cause: runError },

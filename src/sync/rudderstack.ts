@@ -160,11 +160,12 @@ export class RudderStackTransport implements Transport {
     // run is interrupted: they are taken out of the SDK's queue, which would send them with the next batch.
     let held: Outcome | undefined;
     const stopAt = (): Outcome | undefined => {
-      if (signal?.aborted) return { kind: 'retry', message: 'not sent: the sync was interrupted' };
+      if (signal?.aborted)
+        return { kind: 'retry', message: 'not sent: the sync was interrupted', notSent: true };
       const stop = outcomes.find((o) => o !== undefined && (o.kind === 'retry' || o.kind === 'fatal'));
-      return (
-        stop && { ...stop, message: `not sent, as a request before it in its batch failed: ${stop.message}` }
-      );
+      if (!stop) return undefined;
+      const message = `not sent, as a request before it in its batch failed: ${stop.message}`;
+      return stop.kind === 'retry' ? { ...stop, message, notSent: true } : { ...stop, message };
     };
     for (;;) {
       // the request in flight (the first event's, which the SDK sends as it is queued, or the last flush's)

@@ -23,8 +23,12 @@ export type RequestGate = () => Promise<LongHold | undefined>;
 /** What the CDP said about one event of a request. */
 export type Outcome =
   | { kind: 'ok' }
-  /** 429, 5xx, 408, network error or timeout: the same events may be sent again later. */
-  | { kind: 'retry'; status?: number; retryAfterMs?: number; message: string }
+  /**
+   * 429, 5xx, 408, network error or timeout: the same events may be sent again later. `notSent`: they never
+   * left (held back after an earlier request of their batch failed, or the run was interrupted), so the CDP
+   * cannot have them.
+   */
+  | { kind: 'retry'; status?: number; retryAfterMs?: number; message: string; notSent?: true }
   /** Another 4xx: something in the request is refused; bisecting finds which event. */
   | { kind: 'reject'; status: number; message: string }
   /** 401/403/404, or an endpoint fetch will never connect to: no event can succeed, so the run stops. */
