@@ -91,9 +91,10 @@ export class RudderStackTransport implements Transport {
       // maxQueueSize), waits for a Retry-After another request's answer set while this send was under way.
       const { signal, gate } = this.sending.get(client) ?? {};
       const hold = await gate?.();
-      if (hold) throw new NotSent({ kind: 'retry', retryAfterMs: hold.waitMs, message: hold.message });
+      if (hold)
+        throw new NotSent({ kind: 'retry', retryAfterMs: hold.waitMs, message: hold.message, notSent: true });
       if (signal?.aborted)
-        throw new NotSent({ kind: 'retry', message: 'not sent: the sync was interrupted' });
+        throw new NotSent({ kind: 'retry', message: 'not sent: the sync was interrupted', notSent: true });
       // axios' timeout only bounds the wait for the response to start: a server that then sends a byte now and
       // then would hold the request for ever. A deadline of its own per request bounds the whole of it (set
       // here, after the hold, which is no part of the request's time).
