@@ -604,7 +604,7 @@ limit 1`,
  * What the sync step would refuse from the warehouse's sync state alone (a keyless dry run that cannot tell
  * which destination to compare with): a usage error, found before the steps ahead of it build and test.
  */
-export async function checkSyncStep(ctx: CommandContext, wh: Warehouse): Promise<void> {
+export async function checkSyncStep(ctx: CommandContext, wh: Warehouse, dryRun: boolean): Promise<void> {
   const s = ctx.config.sync;
   if (!s.to) return;
   const { checkSyncDestination } = await syncPart();
@@ -614,6 +614,8 @@ export async function checkSyncStep(ctx: CommandContext, wh: Warehouse): Promise
     to: s.to,
     endpoint: s.endpoint,
     writeKey: s.writeKey,
+    // a dry run without --endpoint is allowed (the sync step warns that a real one needs it)
+    dryRun,
   });
 }
 

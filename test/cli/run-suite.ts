@@ -173,6 +173,20 @@ export function runSuite(kind: WarehouseKind): void {
         expect(fake.identifies()).toHaveLength(before);
       });
 
+      it('run --dry-run to RudderStack without --endpoint builds, tests and warns, as sync --dry-run does', async () => {
+        const before = fake.identifies().length;
+        const r = await cli(['run', '--to', 'rudderstack', '--dry-run']);
+        expectExit(r, 0);
+        expect(r.stdout).toMatch(/Ran \d+ tests? in .*: \d+ passed, 0 failed/);
+        expect(r.stdout).toMatch(/nothing was sent \(dry run\)/);
+        expect(r.stderr).toMatch(/^warning: a real sync to rudderstack also needs --write-key/m);
+        expect(r.stderr).toMatch(
+          /^warning: a real sync to RudderStack also needs your data plane URL: --endpoint https:\/\/<your-data-plane>\.$/m,
+        );
+        expect(r.stderr).not.toMatch(/^error:/m);
+        expect(fake.identifies()).toHaveLength(before);
+      });
+
       it('exits 1 when the CDP refuses the rows, and says they are retried', async () => {
         const refusing = await startFakeSegment(400);
         try {

@@ -29,7 +29,7 @@ export async function runPipeline(
     ['sync', () => syncStep(ctx, wh, o)],
   ];
   // usage errors first: not after a build and a test that took minutes
-  if (only.includes('sync')) await checkSyncStep(ctx, wh);
+  if (only.includes('sync')) await checkSyncStep(ctx, wh, Boolean(o.dryRun));
   const chosen = steps.filter(([n]) => only.includes(n));
   for (const [i, [name, step]] of chosen.entries()) {
     const after = chosen.slice(i + 1).map(([n]) => n);
