@@ -460,6 +460,8 @@ export async function testStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     rec.addTests(result);
     writeRunResults(ctx, rec);
   }
+  // printed by the CLI as the one sentence naming the grant (see CliOutput.failure), as report and build do
+  if (result.refusal !== undefined) throw result.refusal;
   if (
     result.tests.length > 0 &&
     result.tests.every((t) => t.status === 'error' && /is not built/.test(t.message ?? ''))

@@ -1,4 +1,4 @@
-import { UserError, errorMessage } from '../errors';
+import { UserError, errorMessage, missingPrivilege, refusalFix } from '../errors';
 import type { Progress } from '../util/progress';
 import type { Row, SqlValue, Warehouse } from '../warehouse/types';
 import { isValidIdent, quoteIdent } from '../warehouse/types';
@@ -140,6 +140,11 @@ export interface TestResult {
   skipped: number;
   tests: SchemaTestResult[];
   ms: number;
+  /**
+   * The warehouse's error when it refused the role a schema the tests read: the tests stopped at the first one
+   * refused (the others are skipped), and the caller reports it as the one grant to give.
+   */
+  refusal?: unknown;
 }
 
 export interface TestOptions extends RunnerBaseOptions {
@@ -338,6 +343,7 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
     return r;
   };
 
+  let refusal: { err: unknown; what: string } | undefined;
   for (const t of specs) {
     const t0 = Date.now();
     const res: SchemaTestResult = {
@@ -352,6 +358,14 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
       sql: '',
       ms: 0,
     };
+    if (refusal) {
+      res.status = 'skipped';
+      res.message = `skipped because the warehouse refused ${refusal.what}`;
+      results.push(res);
+      opts.onTest?.(res);
+      opts.progress?.increment(1, `${t.name} ${res.status}`);
+      continue;
+    }
     try {
       const rel = await modelRelation(t.model);
       if ('error' in rel) throw new UserError(rel.error);
@@ -402,6 +416,12 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
           : msg.startsWith(`${t.name} (`)
             ? msg
             : `${t.name} (${t.file}): ${msg}`;
+        // the database's own set-up (a missing grant, a timeout): say what to change, as a build does
+        const fix = err instanceof UserError ? undefined : refusalFix(err);
+        if (fix) res.message = `${res.message.replace(/\.$/, '')}: ${fix.fix}.`;
+        // a schema the role may not use fails every test that reads it alike: one grant, not a hundred errors
+        const lacking = missingPrivilege(err);
+        if (lacking?.kind === 'schema') refusal = { err, what: `usage on schema ${lacking.object}` };
       }
     }
     res.ms = Date.now() - t0;
@@ -419,6 +439,7 @@ export async function testModels(opts: TestOptions): Promise<TestResult> {
     skipped: count('skipped'),
     tests: results,
     ms: Date.now() - started,
+    refusal: refusal?.err,
   };
   opts.progress?.stop(
     `tests: ${out.passed} passed, ${out.failed} failed, ${out.warned} warned, ${out.errored} errored${out.skipped ? `, ${out.skipped} skipped` : ''}`,

@@ -75,6 +75,8 @@ const role = `cdpl_nogrant_${suffix}`;
       // raw tables in a schema the role may not even look into
       await ensureRawTables(admin, 'cdp_hidden');
       await writeUserLifecycle(admin, 'lc_usage', makeUsers(2));
+      // models another role built, in a schema this role may not use at all
+      await writeUserLifecycle(admin, 'lc_private', makeUsers(2));
       await admin.exec(`grant select on all tables in schema lc_usage to ${role}`);
       // models and sync tables a DBA created for the role, granting it their use but keeping them
       await admin.exec('create schema lc_granted');
@@ -236,6 +238,43 @@ const role = `cdpl_nogrant_${suffix}`;
     );
     // every model would meet the same refusal: one tried, the rest skipped with the reason
     expectStoppedAtFirstModel(r, 'to create relations in schema lc_usage');
+  });
+
+  it('test on models in a schema the role may not use stops at its first test and names the grant', async () => {
+    const r = await runCli(
+      [
+        'test',
+        '--warehouse',
+        pgDatabaseUrl(guarded, role),
+        '--schema',
+        'lc_private',
+        '--select',
+        'user_lifecycle',
+      ],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    // the sentence report says for the same role (see CliOutput.failure)
+    expect(errorLines(r.stderr)).toEqual([
+      `error: The warehouse role lacks a privilege (permission denied for schema lc_private): grant usage on schema lc_private to ${role}.`,
+    ]);
+    expect(r.stderr).not.toMatch(/This was unexpected|\n\s+at /);
+    // no test listed as an error (nor a misleading "a model not built or a column missing")
+    expect(r.stdout + r.stderr).not.toMatch(/\bERROR\b|could not run/);
+    // dbt's artifact: the test refused as an error with the grant, every other one skipped for it
+    const artifact = JSON.parse(fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8')) as {
+      results: Array<{ status: string; message: string | null }>;
+    };
+    expect(artifact.results.length).toBeGreaterThan(3);
+    expect(artifact.results[0]!.status).toBe('error');
+    expect(artifact.results[0]!.message).toMatch(
+      new RegExp(
+        `permission denied for schema lc_private: the role lacks a privilege: grant usage on schema lc_private to ${role}\\.$`,
+      ),
+    );
+    expect(new Set(artifact.results.slice(1).map((x) => `${x.status}: ${x.message}`))).toEqual(
+      new Set(['skipped: skipped because the warehouse refused usage on schema lc_private']),
+    );
   });
 
   it('a database or role that does not exist is named as such, not as a server that is down', async () => {
