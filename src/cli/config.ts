@@ -36,6 +36,8 @@ export interface ResolvedConfig {
     to?: SyncTarget;
     endpoint?: string;
     writeKey?: string;
+    /** Where the endpoint came from when not from --endpoint (an environment variable, a file), as warehouseFrom. */
+    endpointFrom?: string;
     traits?: Record<string, string>;
     integrations?: Record<string, unknown>;
     rateLimit?: number;
@@ -475,6 +477,9 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const warehouseOrigin = origins.get('warehouse');
   if (warehouseOrigin && warehouseOrigin.kind !== 'flag')
     resolved.warehouseFrom = describeSource(warehouseOrigin);
+  const endpointOrigin = origins.get('sync.endpoint');
+  if (endpointOrigin && endpointOrigin.kind !== 'flag')
+    resolved.sync.endpointFrom = describeSource(endpointOrigin);
   // Validate early so a typo is a usage error (exit 2) before anything is opened.
   const location = parseWarehouseUrl(resolved.warehouse, resolved.warehouseFrom);
   for (const [key, flag, value] of [

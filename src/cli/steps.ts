@@ -530,7 +530,7 @@ export function checkSyncSettings(ctx: CommandContext, dryRun: boolean): void {
     );
   }
   // The sync checks it again; here `run` finds it before it builds and tests.
-  if (s.endpoint) checkEndpoint(s.endpoint, s.to);
+  if (s.endpoint) checkEndpoint(s.endpoint, s.to, s.endpointFrom);
 }
 
 /**

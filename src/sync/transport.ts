@@ -166,31 +166,34 @@ export function normaliseHost(url: string): string {
 /**
  * --endpoint as the sync uses it (a base URL: the client appends /v1/batch), or a usage error in one sentence.
  * A URL copied with the API path (…/v1/batch, …/v1/identify, …/v1) would be posted to …/v1/batch/v1/batch,
- * which a proxy or a catch-all endpoint may well answer with 200.
+ * which a proxy or a catch-all endpoint may well answer with 200. `from`: where a value not given as --endpoint
+ * was set (`the environment variable LIFECYCLE_SYNC_ENDPOINT`), which is not in front of the user.
  */
-export function checkEndpoint(raw: string, to: 'segment' | 'rudderstack' = 'segment'): string {
+export function checkEndpoint(raw: string, to: 'segment' | 'rudderstack' = 'segment', from?: string): string {
   // a password in the URL is never printed back
   const shown = redact(raw);
+  const named = from === undefined ? `--endpoint "${shown}"` : `The sync endpoint "${shown}" (from ${from})`;
+  const give = from === undefined ? 'pass' : 'set it to';
   let host: string;
   try {
     host = normaliseHost(raw);
   } catch {
     const example =
       to === 'segment' ? 'https://api.segment.io' : 'https://<your-data-plane>.dataplane.rudderstack.com';
-    throw new UsageError(`--endpoint "${shown}" is not an http(s) URL: pass e.g. ${example}.`);
+    throw new UsageError(`${named} is not an http(s) URL: ${give} e.g. ${example}.`);
   }
   const u = new URL(raw);
   // an `@` anywhere (`https://us/er:pw@host` reads as a path) is credentials that went astray
   if (u.username !== '' || u.password !== '' || raw.includes('@')) {
     // dropped, a proxy that needs them would answer 401, which reads as a refused write key
     throw new UsageError(
-      `--endpoint "${shown}" carries a user name or password, which the sync does not send (it authenticates with --write-key): remove them from the URL.`,
+      `${named} carries a user name or password, which the sync does not send (it authenticates with --write-key): remove them from the URL.`,
     );
   }
   const apiPath = /\/v1(\/[a-z]+)?$/i.exec(host);
   if (apiPath) {
     throw new UsageError(
-      `--endpoint "${shown}" ends with the API path ${apiPath[0]}: pass the base URL, ${host.slice(0, apiPath.index) || host}, and the sync adds /v1/batch itself.`,
+      `${named} ends with the API path ${apiPath[0]}: ${give} the base URL, ${host.slice(0, apiPath.index) || host}, and the sync adds /v1/batch itself.`,
     );
   }
   return host;

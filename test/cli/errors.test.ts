@@ -898,6 +898,46 @@ describe('cli error manners', () => {
     expectNoStack(missing);
   });
 
+  it('names where a sync endpoint set outside the command line came from, in serve too', async () => {
+    const fromEnv = await runCli(['sync', '--to', 'rudderstack', '--dry-run'], {
+      cwd: dir,
+      env: { ...process.env, LIFECYCLE_SYNC_ENDPOINT: 'notaurl' },
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(errorLines(fromEnv)).toEqual([
+      'error: The sync endpoint "notaurl" (from the environment variable LIFECYCLE_SYNC_ENDPOINT) is not an http(s) URL: set it to e.g. https://<your-data-plane>.dataplane.rudderstack.com.',
+    ]);
+    const cwd = fs.mkdtempSync(path.join(dir, 'endpoint-file-'));
+    fs.writeFileSync(path.join(cwd, 'cdp-lifecycle.yml'), 'sync:\n  endpoint: dataplane.example.com\n');
+    const fromFile = await runCli(['run', '--to', 'rudderstack', '--dry-run'], { cwd });
+    expect(fromFile.code).toBe(2);
+    expect(errorLines(fromFile)).toEqual([
+      'error: The sync endpoint "dataplane.example.com" (from "sync.endpoint" in cdp-lifecycle.yml) is not an http(s) URL: set it to e.g. https://<your-data-plane>.dataplane.rudderstack.com.',
+    ]);
+    // serve takes no --endpoint: naming it would send the reader looking for a flag that is not there
+    const serve = await runCli(
+      ['serve', '--write-key', 'collector-key', '--port', '0', '--schedule', '0 * * * *'],
+      {
+        cwd,
+        env: {
+          ...process.env,
+          LIFECYCLE_SYNC_TO: 'segment',
+          LIFECYCLE_SYNC_WRITE_KEY: 'sync-key',
+          LIFECYCLE_SYNC_ENDPOINT: 'https://events.example.com/v1/batch',
+        },
+        timeoutMs: 30_000,
+      },
+    );
+    expect(serve.code).toBe(2);
+    expect(errorLines(serve)).toEqual([
+      'error: The sync endpoint "https://events.example.com/v1/batch" (from the environment variable LIFECYCLE_SYNC_ENDPOINT) ends with the API path /v1/batch: set it to the base URL, https://events.example.com, and the sync adds /v1/batch itself.',
+    ]);
+    expect(serve.stderr + serve.stdout).not.toMatch(/--endpoint|collector listening/);
+    expectNoStack(fromEnv);
+    expectNoStack(fromFile);
+    expectNoStack(serve);
+  });
+
   it('exits 1 with one sentence when the collector port is taken', async () => {
     const taken = http.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
