@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
-import YAML from 'yaml';
 import { UsageError, errorMessage } from '../errors';
 import { closest } from '../util/closest';
+import { UnresolvedYamlTag, parseYaml } from '../util/yaml';
 import { parseWarehouseUrl, reservedSchemaProblem, schemaNameProblem } from '../warehouse';
 import { parseTraitsOption } from '../sync/traits';
 import { SETTINGS, type Setting, type SyncTarget } from './settings';
@@ -136,8 +136,9 @@ export function readConfigFile(file: string): Record<string, unknown> {
   }
   let doc: unknown;
   try {
-    doc = YAML.parse(text, { uniqueKeys: true });
+    doc = parseYaml(text, { uniqueKeys: true });
   } catch (err) {
+    if (err instanceof UnresolvedYamlTag) throw new UsageError(err.sentence(`The config file ${file}`));
     throw new UsageError(`The config file ${file} is not valid YAML: ${oneLine(errorMessage(err))}.`, {
       cause: err,
     });
@@ -257,8 +258,9 @@ export function parseVars(text: string, from = '--vars', cwd = process.cwd()): R
   }
   let value: unknown;
   try {
-    value = YAML.parse(source, { uniqueKeys: true });
+    value = parseYaml(source, { uniqueKeys: true });
   } catch (err) {
+    if (err instanceof UnresolvedYamlTag) throw new UsageError(err.sentence(where));
     throw new UsageError(
       `${where} is not valid JSON or YAML (${oneLine(errorMessage(err))}): pass a mapping such as '{"lifecycle__new_days": 14}'.`,
       { cause: err },

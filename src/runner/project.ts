@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import YAML from 'yaml';
 import { UserError, errorMessage } from '../errors';
+import { UnresolvedYamlTag, parseYaml } from '../util/yaml';
 import { isValidIdent } from '../warehouse/types';
 import { pyStr } from './filters';
 import { mergeGrants } from './grants';
@@ -157,8 +157,9 @@ function readYaml(file: string, rel: string): unknown {
     throw new UserError(`Cannot read ${rel}: ${errorMessage(err)}.`, { cause: err });
   }
   try {
-    return YAML.parse(text) as unknown;
+    return parseYaml(text);
   } catch (err) {
+    if (err instanceof UnresolvedYamlTag) throw new UserError(err.sentence(rel));
     throw new UserError(`${rel} is not valid YAML: ${errorMessage(err).split('\n')[0]}`, { cause: err });
   }
 }

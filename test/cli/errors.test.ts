@@ -938,6 +938,43 @@ describe('cli error manners', () => {
     expectNoStack(serve);
   });
 
+  it('refuses a YAML tag it does not know in --vars, LIFECYCLE_VARS and the config file, with no Node warning', async () => {
+    const out = path.join(dir, 'tagged-out');
+    const compile = (vars: string[], env: Record<string, string> = {}, cwd = dir) =>
+      runCli(['compile', '--out', out, ...vars], { cwd, env: { ...process.env, ...env } });
+    const cases: Array<[Promise<CliResult>, string]> = [
+      [
+        compile(['--vars', 'lifecycle__churn_events: !foo [a]']),
+        'error: --vars uses the YAML tag !foo (line 1, column 26), which cdp-lifecycle does not know: remove it.',
+      ],
+      [
+        compile(['--vars', '!!js/function "x"']),
+        'error: --vars uses the YAML tag !!js/function (line 1, column 1), which cdp-lifecycle does not know: remove it.',
+      ],
+    ];
+    fs.writeFileSync(
+      path.join(dir, 'tagged-vars.yml'),
+      'lifecycle__new_days: 7\nlifecycle__churn_days: !days 90\n',
+    );
+    cases.push([
+      compile([], { LIFECYCLE_VARS: '@tagged-vars.yml' }),
+      `error: the environment variable LIFECYCLE_VARS file ${path.join(dir, 'tagged-vars.yml')} uses the YAML tag !days (line 2, column 24), which cdp-lifecycle does not know: remove it.`,
+    ]);
+    const cwd = fs.mkdtempSync(path.join(dir, 'tagged-file-'));
+    fs.writeFileSync(path.join(cwd, 'cdp-lifecycle.yml'), 'warehouse: !custom x\n');
+    cases.push([
+      compile([], {}, cwd),
+      `error: The config file ${path.join(cwd, 'cdp-lifecycle.yml')} uses the YAML tag !custom (line 1, column 12), which cdp-lifecycle does not know: remove it.`,
+    ]);
+    for (const [run, sentence] of cases) {
+      const r = await run;
+      // the sentence alone: no `(node:…) [TAG_RESOLVE_FAILED] YAMLWarning` around it
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: `${sentence}\n` });
+    }
+    // refused before anything is written
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('exits 1 with one sentence when the collector port is taken', async () => {
     const taken = http.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
