@@ -144,7 +144,8 @@ describe('cdp-lifecycle serve --schedule', () => {
       true,
     );
     // Each scheduled run leaves dbt's artifact of its build and test steps in the working directory (the
-    // next run, a second later, removes it when it starts and writes its own at the end: read it when there).
+    // next run, a second later, removes it when it starts, writes it after its build and again after its
+    // tests: read it once it holds both steps).
     type Artifact = { results: Array<{ unique_id: string; status: string }>; args: { which: string } };
     const got: { art?: Artifact } = {};
     await waitFor(() => {
@@ -152,11 +153,11 @@ describe('cdp-lifecycle serve --schedule', () => {
         got.art = JSON.parse(
           fs.readFileSync(path.join(dir, 'target', 'run_results.json'), 'utf8'),
         ) as Artifact;
-        return true;
+        return got.art.results.some((e) => e.unique_id.startsWith('test.'));
       } catch {
         return false;
       }
-    }, "a scheduled run's run_results.json");
+    }, "a scheduled run's run_results.json with its tests");
     const art = got.art as Artifact;
     expect(art.args.which).toBe('run');
     expect(art.results.find((e) => e.unique_id === 'model.cdp_lifecycle.user_lifecycle')?.status).toBe(
