@@ -1,5 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { UsageError, UserError, errorMessage, replaceGrant } from '../errors';
+import {
+  UsageError,
+  UserError,
+  WarehouseUnavailableError,
+  errorMessage,
+  replaceGrant,
+  warehouseRefusal,
+} from '../errors';
 import { isValidIdent, modelSchemaLock, qualify, type Warehouse } from '../warehouse';
 import { silentProgress, type Progress } from '../util/progress';
 import { defragment } from '../warehouse/fragmentation';
@@ -282,6 +289,20 @@ function capLimits(
   };
 }
 
+/**
+ * The warehouse error that stopped a run with rows sent but unrecorded, saying so: the user would otherwise take
+ * it that what the CDP acknowledged is lost, or recorded. Keeps the kind of error (a refusal's fix, a lost
+ * connection's exit code, an unexpected one's hint) and the original as its cause.
+ */
+function unrecordedError(err: unknown, rows: number, runId: string): Error {
+  const base = (warehouseRefusal(err) ?? errorMessage(err).trim().split('\n')[0]).replace(/\.$/, '');
+  const message = `${base}; ${rows} row(s) sent to the CDP could not be recorded: the next run resends them (run ${runId}).`;
+  if (err instanceof WarehouseUnavailableError) return new WarehouseUnavailableError(message, { cause: err });
+  if (err instanceof UserError) return new UserError(message, { cause: err, exitCode: err.exitCode });
+  if (warehouseRefusal(err) !== undefined) return new UserError(message, { cause: err });
+  return new Error(message, { cause: err });
+}
+
 interface Pending {
   msg: IdentifyMessage;
   bytes: number;
@@ -529,12 +550,26 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   let writeChain: Promise<void> = Promise.resolve();
   let writesPending = 0;
   let writeError: unknown;
-  const write = (fn: () => Promise<void>): void => {
+  // rows sent whose state write failed or was skipped: the run keeps its pending table so that
+  // the next one resends them (see markInDoubt)
+  let unrecorded = 0;
+  const write = (fn: () => Promise<void>, rows = 0): void => {
     writesPending++;
     // The chain never rejects (an unobserved rejection would kill the process); the first error stops the
     // run through writeError, and later writes are skipped so state is never written out of order.
     writeChain = writeChain
-      .then(() => (writeError === undefined ? fn() : undefined))
+      .then(async () => {
+        if (writeError !== undefined) {
+          unrecorded += rows;
+          return;
+        }
+        try {
+          await fn();
+        } catch (err) {
+          unrecorded += rows;
+          throw err;
+        }
+      })
       .catch((err: unknown) => {
         writeError ??= err;
       })
@@ -549,7 +584,7 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
       const no = ++batchNo;
       acked = [];
       lastFlush = Date.now();
-      write(() => memory.run(() => recordBatch(wh, schema, runId, no, destination, entries)));
+      write(() => memory.run(() => recordBatch(wh, schema, runId, no, destination, entries)), entries.length);
     }
     if (logOnly.length > 0 && (force || logOnly.length >= stateFlushRows)) {
       const entries = logOnly;
@@ -749,12 +784,16 @@ async function syncUnlocked(opts: SyncOptions): Promise<SyncSummary> {
   await writeChain;
   runError ??= writeError;
   await transport?.close().catch(() => undefined);
-  if (pendingTable) {
+  // Kept when rows sent went unrecorded: their state still shows the value delivered before, so a warehouse
+  // that went back to it meanwhile would look unchanged while the CDP holds the other; the next run marks them
+  // failed from this table, as it does a killed run's.
+  if (pendingTable && unrecorded === 0) {
     const t = qualify(schema, pendingTable);
     await wh.exec(`drop table if exists ${t}`).catch(() => undefined);
   }
   await memory.restore().catch(() => undefined);
   runError ??= fatal;
+  if (runError && unrecorded > 0) runError = unrecordedError(runError, unrecorded, runId);
 
   const interrupted = opts.signal?.aborted === true;
   if (interrupted)

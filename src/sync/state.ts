@@ -540,15 +540,22 @@ export async function startRun(
  * holds the other one, for good. Every user of that run's diff that its sync_log does not record is marked
  * failed, which the diff resends: a user whose change was never sent is resent the same, one sent twice is
  * deduplicated on its unchanged messageId, and one sent and since reverted gets the warehouse's value again.
+ * A run that ended `error` because the warehouse failed to record what the CDP had answered is in the same
+ * place, and leaves its pending table for this: a run that failed otherwise dropped it, and each run replaces
+ * it, so a table still there belongs to the last run.
  */
 async function markInDoubt(wh: Warehouse, schema: string, destination: string, at: Date): Promise<void> {
   const runs = qualify(schema, 'sync_runs');
-  const [alive] = await wh.query<{ n: number }>(
-    `select count(*) as n from ${runs} where destination = $1 and status = 'running' and not dry_run`,
-    [destination],
-  );
+  const leftRuns = `select r.run_id from ${runs} as r
+    where r.destination = $1 and not r.dry_run
+      and (r.status = 'running'
+        or (r.status = 'error'
+          and r.started_at = (select max(x.started_at) from ${runs} as x where x.destination = $1 and not x.dry_run)))`;
+  const [left] = await wh.query<{ n: number }>(`select count(*) as n from (${leftRuns}) as left_runs`, [
+    destination,
+  ]);
   const table = pendingTableOf(destination);
-  if (Number(alive?.n ?? 0) === 0 || !(await wh.tableExists(schema, table))) return;
+  if (Number(left?.n ?? 0) === 0 || !(await wh.tableExists(schema, table))) return;
   const log = qualify(schema, 'sync_log');
   await wh.query(
     `update ${qualify(schema, 'sync_state')} set
@@ -560,16 +567,12 @@ async function markInDoubt(wh: Warehouse, schema: string, destination: string, a
          where p.user_id is not null
            and not exists (
              select 1 from ${log} as l
-             where l.user_id = p.user_id
-               and l.run_id in (
-                 select r.run_id from ${runs} as r
-                 where r.destination = $1 and r.status = 'running' and not r.dry_run
-               )
+             where l.user_id = p.user_id and l.run_id in (${leftRuns})
            )
        )`,
     [
       destination,
-      'a sync stopped (killed or crashed) before recording whether the CDP received this change: resent to be sure',
+      'a sync stopped (killed, crashed, or its warehouse failed to write) before recording whether the CDP received this change: resent to be sure',
       at.toISOString(),
     ],
   );
