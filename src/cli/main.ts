@@ -36,7 +36,31 @@ export function buildProgram(
       ].join('\n'),
     );
   for (const spec of COMMANDS) addCommand(program, spec, onExit);
+  addHelpCommand(program);
   return program;
+}
+
+/**
+ * `help [command]` in place of commander's own, which answers `help <unknown>` with the whole help and exit 2
+ * but never says the command is unknown. Excess words and flags are let through, as commander's own does.
+ */
+function addHelpCommand(program: Command): void {
+  program
+    .command('help [command]')
+    .description('display help for command')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_name: unknown, _options: unknown, help: Command) => {
+      // flags are skipped, as commander's own does: `help --verbose` is the program's help
+      const name = help.args.find((a) => !a.startsWith('-'));
+      if (name === undefined) program.help();
+      const command = program.commands.find((c) => c.name() === name);
+      if (command) command.help();
+      // a twin of the program parses the name alone, so the error and its suggestion are the very ones of
+      // `cdp-lifecycle <name>` (the twin throws, being built with exitOverride)
+      buildProgram(undefined, program.configureOutput()).parse([name], { from: 'user' });
+    });
 }
 
 /** Runs the CLI and returns the exit code (SPEC §8: 0 success, 1 failure, 2 usage error). */

@@ -38,6 +38,19 @@ describe('cli error manners', () => {
     expect(typo.stderr).toMatch(/Did you mean build\?/);
   });
 
+  it('`help <unknown>` says the command is unknown, as `<unknown>` does, instead of printing the whole help', async () => {
+    const r = await inProcess(['help', 'nope']);
+    expect(r.code).toBe(2);
+    expect(errorLines({ ...r, signal: null })).toEqual(["error: unknown command 'nope'"]);
+    expect(r.stdout + r.stderr).not.toMatch(/Usage:/);
+    const typo = await inProcess(['help', 'biuld']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'biuld'\n\(Did you mean build\?\)/);
+    const known = await inProcess(['help', 'sync']);
+    expect(known.code).toBe(0);
+    expect(known.stdout).toMatch(/^Usage: cdp-lifecycle sync/);
+  });
+
   it('finishes its work quietly when the reader of its output goes away (| head)', async () => {
     const cwd = fs.mkdtempSync(path.join(dir, 'pipe-'));
     fs.writeFileSync(
