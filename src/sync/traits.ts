@@ -42,7 +42,10 @@ export function parseTraitsOption(input: string): TraitMapping {
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new UsageError('--traits JSON must be an object mapping trait names to column names.');
     }
-    pairs = Object.entries(parsed as Record<string, unknown>);
+    // JSON.parse keeps the last of a repeated key, so the pairs come from the text: a trait given twice is
+    // refused, as in the trait=column form, instead of losing its first column unsaid
+    const values = parsed as Record<string, unknown>;
+    pairs = topLevelKeys(text).map((k): [string, unknown] => [k, values[k]]);
   } else {
     pairs = text
       .split(',')
@@ -68,6 +71,31 @@ export function parseTraitsOption(input: string): TraitMapping {
     throw new UsageError('--traits maps no trait: give at least one trait=column pair.');
   }
   return mapping;
+}
+
+/** The keys of the JSON object `text` (valid JSON, an object), in order, repeats included. */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let atKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      if (atKey) keys.push(JSON.parse(text.slice(i, end + 1)) as string);
+      atKey = false;
+      i = end;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      atKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      atKey = true;
+    }
+  }
+  return keys;
 }
 
 function checkTraitName(trait: string): void {

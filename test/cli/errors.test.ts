@@ -423,6 +423,18 @@ describe('cli error manners', () => {
       /^error: --endpoint "127\.0\.0\.1:8080" is not an http\(s\) URL: pass e\.g\. https:\/\/<your-data-plane>\.dataplane\.rudderstack\.com\.$/m,
     ],
     [['sync', '--to', 'segment', '--dry-run', '--traits', 'bad trait=x'], /trait/],
+    // JSON's last-one-wins would drop the first column without a word
+    [
+      [
+        'sync',
+        '--to',
+        'segment',
+        '--dry-run',
+        '--traits',
+        '{"stage":"lifecycle_status","stage":"rfm_segment"}',
+      ],
+      /^error: --traits names the trait "stage" twice: give each trait once\.$/m,
+    ],
     [['report', '--html', ''], /^error: --html is empty: name the file to write/m],
     // credentials in the URL were dropped without a word (a proxy needing them answered 401), and a bad
     // scheme printed the password back

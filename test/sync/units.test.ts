@@ -22,6 +22,13 @@ describe('--traits parsing', () => {
     expect(() => parseTraitsOption('[1]')).toThrow(/must be an object/);
     expect(() => parseTraitsOption('{"a":1}')).toThrow(/non-string value/);
     expect(() => parseTraitsOption('a=x,a=y')).toThrow(/names the trait "a" twice/);
+    // JSON.parse keeps the last of a repeated key; the keys are read from the text, however spaced or escaped,
+    // and commas, quotes and brackets inside values are no keys
+    expect(() => parseTraitsOption('{"a":"x","b":"y","a":"z"}')).toThrow(
+      /^--traits names the trait "a" twice: give each trait once\.$/,
+    );
+    expect(() => parseTraitsOption('{ "b" : "y" , "\\u0062":"z"}')).toThrow(/names the trait "b" twice/);
+    expect(parseTraitsOption('{"a":"x,\\"a\\":","b":"[{"}')).toEqual({ a: 'x,"a":', b: '[{' });
     expect(() => parseTraitsOption('bad-name=x')).toThrow(/trait name "bad-name" is not valid/);
   });
 });
