@@ -3,6 +3,7 @@ import { errorMessage } from '../errors';
 import {
   absoluteLocation,
   classify,
+  describeNetworkError,
   RUDDERSTACK_LIMITS,
   RUDDERSTACK_SIZER,
   type IdentifyMessage,
@@ -20,6 +21,7 @@ type EventCallback = (err?: unknown) => void;
 interface AxiosLikeError {
   code?: string;
   message?: string;
+  cause?: { hostname?: string };
   response?: { status: number; headers?: Record<string, unknown>; data?: unknown };
 }
 
@@ -255,6 +257,6 @@ function outcomeOf(err: unknown, requestUrl: string): Exclude<Outcome, { kind: '
   const msg =
     e?.code === 'ECONNABORTED' || e?.code === 'ERR_CANCELED'
       ? `timeout (${e.code === 'ERR_CANCELED' ? 'no whole answer within the request timeout' : (e.message ?? '')})`
-      : `${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}`;
+      : describeNetworkError(requestUrl, e?.message ?? String(err), e?.code, e?.cause?.hostname);
   return classify(undefined, msg);
 }

@@ -4,6 +4,7 @@ import { errorMessage } from '../errors';
 import {
   absoluteLocation,
   classify,
+  describeNetworkError,
   SEGMENT_LIMITS,
   SEGMENT_SIZER,
   type IdentifyMessage,
@@ -72,8 +73,7 @@ export class SegmentTransport implements Transport {
       });
     } catch (err) {
       // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, bad port…) is in its cause.
-      const c = (err as { cause?: { code?: string; message?: string } }).cause;
-      const cause = c?.code ?? c?.message;
+      const c = (err as { cause?: { code?: string; message?: string; hostname?: string } }).cause;
       if (c?.message === 'bad port') {
         // fetch refuses the ports browsers block (1, 25, 6000…) every time: retrying only wastes the backoff.
         return {
@@ -81,11 +81,12 @@ export class SegmentTransport implements Transport {
           message: `${this.url}: fetch refuses to connect to port ${new URL(this.url).port}, one of the ports browsers block: serve the batch API on another port`,
         };
       }
-      const msg =
+      return classify(
+        undefined,
         (err as Error).name === 'TimeoutError'
-          ? `no answer within ${this.timeoutMs} ms`
-          : `${errorMessage(err)}${cause ? ` (${cause})` : ''}`;
-      return classify(undefined, `${this.url}: ${msg}`);
+          ? `${this.url}: no answer within ${this.timeoutMs} ms`
+          : describeNetworkError(this.url, errorMessage(err), c?.code ?? c?.message, c?.hostname),
+      );
     }
     const text = await res.text().catch(() => '');
     if (res.ok) return { kind: 'ok' };

@@ -100,6 +100,19 @@ export function absoluteLocation(location: string | null | undefined, requestUrl
 }
 
 /**
+ * A request that got no answer, as both targets word it: the URL, then the cause. Node's words for a host that
+ * does not resolve (`getaddrinfo ENOTFOUND …`, or fetch's bare `fetch failed`) do not say that the endpoint
+ * holds a host name DNS does not know, most often a typo. `hostname`: the name looked up (a proxy's, when one
+ * is used), else the URL's.
+ */
+export function describeNetworkError(url: string, detail: string, code?: string, hostname?: string): string {
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `${url}: the host ${hostname ?? new URL(url).hostname} does not resolve (${code}): check the host name of the endpoint`;
+  }
+  return `${url}: ${detail}${code ? ` (${code})` : ''}`;
+}
+
+/**
  * Maps an HTTP status (or none, for a network error) to what the delivery loop should do. `location` is a
  * redirect's Location header, made absolute (absoluteLocation).
  */

@@ -210,4 +210,20 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
     expect(keyed).toMatchObject({ destination: dry.destination, changed: 1 });
     expect(cdp.requests).toHaveLength(0);
   });
+
+  it("says that the endpoint's host does not resolve, as the Segment target does, and retries it", async () => {
+    // a schema of its own: the failed rows would be resent by the other tests' syncs
+    await writeUserLifecycle(wh, 'lifecycle_dns', makeUsers(3));
+    // .invalid never resolves (RFC 6761); a resolver without network may answer EAI_AGAIN instead
+    const s = await runSync({
+      ...base(),
+      schema: 'lifecycle_dns',
+      endpoint: 'http://nohost.invalid',
+      retry: { baseDelayMs: 20, maxDelayMs: 20, maxAttempts: 2 },
+    });
+    expect(s).toMatchObject({ status: 'failed', sent: 0, failed: 3 });
+    expect(s.errors[0].error).toMatch(
+      /^gave up after 2 attempts: http:\/\/nohost\.invalid\/v1\/batch: the host nohost\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name of the endpoint$/,
+    );
+  });
 });

@@ -484,6 +484,22 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
     expect(Date.now() - t0).toBeLessThan(4000);
   });
 
+  it('says that the endpoint\'s host does not resolve, where fetch says only "fetch failed", and retries it', async () => {
+    // a schema of its own: the failed rows would be resent by the other tests' syncs
+    await writeUserLifecycle(wh, 'lifecycle_dns', makeUsers(3));
+    // .invalid never resolves (RFC 6761); a resolver without network may answer EAI_AGAIN instead
+    const s = await runSync({
+      ...base(),
+      schema: 'lifecycle_dns',
+      endpoint: 'http://nohost.invalid',
+      retry: { ...FAST_RETRY, maxAttempts: 2 },
+    });
+    expect(s).toMatchObject({ status: 'failed', sent: 0, failed: 3 });
+    expect(s.errors[0].error).toMatch(
+      /^gave up after 2 attempts: http:\/\/nohost\.invalid\/v1\/batch: the host nohost\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\): check the host name of the endpoint$/,
+    );
+  });
+
   it('full resync resends everyone', async () => {
     const s = await runSync({ ...base(), fullResync: true });
     expect(s).toMatchObject({ considered: 30, changed: 30, sent: 30 });
