@@ -43,6 +43,14 @@ type BuildStamp = {
  * or a builds table from before the fingerprint, which the models then handle themselves).
  */
 export async function recomputeReason(probe: FullRefreshProbe): Promise<RecomputeReason | null> {
+  const clock = await clockBehind(probe);
+  if (clock !== null) {
+    return {
+      detail: `this machine's clock (${clock.next}) is not after the last build's start (${clock.last}), and incremental models find the rows a build changed by its start time, so every model is rebuilt in full`,
+      summary: "the clock is not after the last build's start",
+      clock: true,
+    };
+  }
   const { warehouse: wh } = probe;
   // where the build writes it: a project may give the model an alias or a custom schema
   const rel = probe.relation(BUILDS_MODEL);
@@ -81,6 +89,36 @@ cross join (
     };
   }
   return rawRowsReason(probe);
+}
+
+/**
+ * This build's start and the last stored build's, when this one is not after it (a build host whose clock
+ * lags the last one's, NTP stepping back, or the build after one from a clock running ahead); else null.
+ * Every row a build writes carries its start as _built_at, and the incremental models take the rows changed
+ * upstream as those stamped after the last build's start: rows stamped at or before it are never seen
+ * downstream, so such a build must rebuild every model in full (a partial build cannot).
+ */
+export async function clockBehind(probe: FullRefreshProbe): Promise<{ next: string; last: string } | null> {
+  const { warehouse: wh } = probe;
+  const rel = probe.relation(BUILDS_MODEL);
+  if (!(await hasColumns(wh, rel, ['built_at']))) return null;
+  const stored = `${quoteIdent(rel.schema)}.${quoteIdent(rel.identifier)}`;
+  // Compared by the warehouse, with the stamp the model's own SQL stores (to the microsecond).
+  const [r] = await wh.query<{ next_at: string | null; last_at: string | null; behind: SqlValue }>(
+    `select
+    cast(n.built_at as varchar) as next_at,
+    cast(l.built_at as varchar) as last_at,
+    case when n.built_at <= l.built_at then 1 else 0 end as behind
+from (
+${probe.compile(BUILDS_MODEL)}
+) as n
+cross join (
+    select max(b.built_at) as built_at
+    from ${stored} as b
+) as l`,
+  );
+  if (!r || r.next_at === null || r.last_at === null || Number(r.behind) !== 1) return null;
+  return { next: r.next_at, last: r.last_at };
 }
 
 /** The model that reads every raw event table and keeps the raw watermark (lifecycle_watermark). */
@@ -219,6 +257,8 @@ ${perTable.join('\n    union all\n')}
 export interface RecomputeReason {
   detail: string;
   summary: string;
+  /** The build's clock is not after the last build's: a problem of the build host, said as a warning. */
+  clock?: true;
 }
 
 /** The kind of change between two fingerprints, short enough for every model's line. */

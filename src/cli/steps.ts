@@ -334,15 +334,26 @@ export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptio
     select: o.select,
     exclude: o.exclude,
     // A partial build keeps its selection's semantics: the models it leaves out recompute when next built.
+    // Only a clock behind the last build's stops it, as its rows would be stamped too early to be seen.
     decideFullRefresh:
       o.select?.length || o.exclude?.length
-        ? undefined
+        ? async (probe) => {
+            const { clockBehind } = await import('./full-refresh');
+            const clock = await clockBehind(probe);
+            if (clock !== null) {
+              throw new UserError(
+                `This machine's clock (${clock.next}) is not after the last build's start (${clock.last}), so the incremental models, which find the rows a build changed by its start time, would miss the rows this partial build writes: run a whole build, which rebuilds in full, or fix the clock.`,
+              );
+            }
+            return null;
+          }
         : async (probe) => {
             const { recomputeReason } = await import('./full-refresh');
             const reason = await recomputeReason(probe);
-            if (reason !== null && !o.brief) {
-              out.print(`Rebuilding every model in full: ${reason.detail}, which a full build does faster.`);
-            }
+            const line = reason && `Rebuilding every model in full: ${reason.detail}`;
+            // a clock problem should be seen, even in a scheduled run's brief output
+            if (reason?.clock) out.warn(`${line}.`);
+            else if (reason !== null && !o.brief) out.print(`${line}, which a full build does faster.`);
             return reason?.summary ?? null;
           },
     log: (message) => out.debug(message),
