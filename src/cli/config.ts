@@ -320,7 +320,7 @@ function coerce(setting: Setting, raw: unknown, source: Source, cwd: string): un
     case 'object': {
       if (setting.key === 'sync.traits') {
         // The sync's own parser, so a bad mapping is refused before `run` spends time on the build.
-        return parseTraitsOption(typeof raw === 'string' ? raw : JSON.stringify(raw));
+        return parseTraitsOption(typeof raw === 'string' ? raw : JSON.stringify(raw), where);
       }
       if (source.kind === 'file') return raw;
       const text = String(raw);

@@ -20,13 +20,14 @@ const TRAIT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 /**
  * Parses `--traits`: either `trait=column,trait=column` or a JSON object `{"trait":"column"}`. A bare name
  * (`rfm_segment`) means trait and column share that name. Names are checked here; columns are checked
- * against the table by `validateMapping`.
+ * against the table by `validateMapping`. `label` names where the mapping came from in errors (the
+ * environment variable or the config file key, when not the flag), so the message points at what to fix.
  */
-export function parseTraitsOption(input: string): TraitMapping {
+export function parseTraitsOption(input: string, label = '--traits'): TraitMapping {
   const text = input.trim();
   if (text === '') {
     throw new UsageError(
-      '--traits is empty: give trait=column pairs, e.g. --traits lifecycle_status=lifecycle_status,rfm=rfm_segment.',
+      `${label} is empty: give trait=column pairs, e.g. lifecycle_status=lifecycle_status,rfm=rfm_segment.`,
     );
   }
   let pairs: Array<[string, unknown]>;
@@ -36,11 +37,11 @@ export function parseTraitsOption(input: string): TraitMapping {
       parsed = JSON.parse(text);
     } catch (err) {
       throw new UsageError(
-        `--traits is not valid JSON (${(err as Error).message}): use {"trait":"column",…}.`,
+        `${label} is not valid JSON (${(err as Error).message}): use {"trait":"column",…}.`,
       );
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new UsageError('--traits JSON must be an object mapping trait names to column names.');
+      throw new UsageError(`${label} JSON must be an object mapping trait names to column names.`);
     }
     // JSON.parse keeps the last of a repeated key, so the pairs come from the text: a trait given twice is
     // refused, as in the trait=column form, instead of losing its first column unsaid
@@ -59,16 +60,16 @@ export function parseTraitsOption(input: string): TraitMapping {
   const mapping: TraitMapping = {};
   for (const [trait, column] of pairs) {
     if (typeof column !== 'string') {
-      throw new UsageError(`--traits maps "${trait}" to a non-string value: each trait must name a column.`);
+      throw new UsageError(`${label} maps "${trait}" to a non-string value: each trait must name a column.`);
     }
     checkTraitName(trait);
     if (Object.prototype.hasOwnProperty.call(mapping, trait)) {
-      throw new UsageError(`--traits names the trait "${trait}" twice: give each trait once.`);
+      throw new UsageError(`${label} names the trait "${trait}" twice: give each trait once.`);
     }
     mapping[trait] = column;
   }
   if (Object.keys(mapping).length === 0) {
-    throw new UsageError('--traits maps no trait: give at least one trait=column pair.');
+    throw new UsageError(`${label} maps no trait: give at least one trait=column pair.`);
   }
   return mapping;
 }

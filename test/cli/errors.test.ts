@@ -963,6 +963,26 @@ describe('cli error manners', () => {
     expectNoStack(serve);
   });
 
+  it('names where a trait mapping set outside the command line came from', async () => {
+    const fromEnv = await runCli(['sync', '--to', 'segment', '--dry-run'], {
+      cwd: dir,
+      env: { ...process.env, LIFECYCLE_SYNC_TRAITS: '{"stage":"lifecycle_status","stage":"rfm_segment"}' },
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(errorLines(fromEnv)).toEqual([
+      'error: the environment variable LIFECYCLE_SYNC_TRAITS names the trait "stage" twice: give each trait once.',
+    ]);
+    const cwd = fs.mkdtempSync(path.join(dir, 'traits-file-'));
+    fs.writeFileSync(path.join(cwd, 'cdp-lifecycle.yml'), 'sync:\n  traits: {}\n');
+    const fromFile = await runCli(['sync', '--to', 'segment', '--dry-run'], { cwd });
+    expect(fromFile.code).toBe(2);
+    expect(errorLines(fromFile)).toEqual([
+      'error: "sync.traits" in cdp-lifecycle.yml maps no trait: give at least one trait=column pair.',
+    ]);
+    expectNoStack(fromEnv);
+    expectNoStack(fromFile);
+  });
+
   it('refuses a YAML tag it does not know in --vars, LIFECYCLE_VARS and the config file, with no Node warning', async () => {
     const out = path.join(dir, 'tagged-out');
     const compile = (vars: string[], env: Record<string, string> = {}, cwd = dir) =>
