@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const out = new Output(verbose);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(unknownCommandFirst(program, argv));
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -80,6 +80,20 @@ export async function main(argv: string[]): Promise<number> {
     }
     return out.failure(err);
   }
+}
+
+/**
+ * `cdp-lifecycle buld --help`: commander answers the program's --help before it looks at the command, so a
+ * mistyped command printed the whole help (exit 0) without a word about the typo. The unknown word alone is
+ * parsed then, which gives the error and suggestion of `cdp-lifecycle buld`.
+ */
+function unknownCommandFirst(program: Command, argv: string[]): string[] {
+  const args = argv.slice(2);
+  const first = args[0];
+  if (first === undefined || first.startsWith('-')) return argv;
+  if (!args.some((a) => a === '--help' || a === '-h')) return argv;
+  const known = program.commands.some((c) => c.name() === first || c.aliases().includes(first));
+  return known ? argv : [...argv.slice(0, 2), first];
 }
 
 /**

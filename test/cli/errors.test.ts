@@ -51,6 +51,16 @@ describe('cli error manners', () => {
     expect(known.stdout).toMatch(/^Usage: cdp-lifecycle sync/);
   });
 
+  it('`<unknown> --help` says the command is unknown instead of printing the whole help', async () => {
+    const typo = await inProcess(['buld', '--help']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'buld'\n\(Did you mean build\?\)/);
+    expect(typo.stdout + typo.stderr).not.toMatch(/Usage:/);
+    const known = await inProcess(['build', '-h']);
+    expect(known.code).toBe(0);
+    expect(known.stdout).toMatch(/^Usage: cdp-lifecycle build/);
+  });
+
   it('finishes its work quietly when the reader of its output goes away (| head)', async () => {
     const cwd = fs.mkdtempSync(path.join(dir, 'pipe-'));
     fs.writeFileSync(
