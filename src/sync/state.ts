@@ -541,8 +541,8 @@ export async function startRun(
  * failed, which the diff resends: a user whose change was never sent is resent the same, one sent twice is
  * deduplicated on its unchanged messageId, and one sent and since reverted gets the warehouse's value again.
  * A run that ended `error` because the warehouse failed to record what the CDP had answered is in the same
- * place, and leaves its pending table for this: a run that failed otherwise dropped it, and each run replaces
- * it, so a table still there belongs to the last run.
+ * place, and leaves its pending table for this: a run that failed otherwise dropped it, each run replaces it,
+ * and the run that marks its users drops it, so a table still there belongs to the last run.
  */
 async function markInDoubt(wh: Warehouse, schema: string, destination: string, at: Date): Promise<void> {
   const runs = qualify(schema, 'sync_runs');
@@ -576,6 +576,9 @@ async function markInDoubt(wh: Warehouse, schema: string, destination: string, a
       at.toISOString(),
     ],
   );
+  // Its users are marked now. Left in place, the table would be read again against the next run's log if that
+  // run stopped before replacing it (too many duplicated ids), marking users this run records as delivered.
+  await wh.exec(`drop table if exists ${qualify(schema, table)}`);
 }
 
 export async function finishRun(

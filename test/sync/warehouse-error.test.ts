@@ -182,6 +182,39 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
         );
         expect(st.n).toBe(USERS);
       });
+
+      it("marks the failed run's users once: a later run that stops before its diff does not mark them again", async () => {
+        const schema = 'lc_write_error_twice';
+        cdp.setHandler(() => ({ status: 200 }));
+        await writeUserLifecycle(wh, schema, users);
+        expect(await runSync(opts(schema))).toMatchObject({ sent: USERS, failed: 0 });
+        await writeUserLifecycle(wh, schema, bad);
+        // the third batch's write fails: the first two are recorded as delivered
+        const fault = kind === 'postgres' ? terminatedBackend(tw, schema) : tableGone(() => wh, schema);
+        const next = cdp.requests.length;
+        cdp.setHandler(async (r) => {
+          if (r.n === next + 3) await fault.arm();
+          return { status: 200 };
+        });
+        await expect(runSync(opts(schema))).rejects.toThrow(/could not be recorded/);
+        await fault.disarm();
+        cdp.setHandler(() => ({ status: 200 }));
+        const [recorded] = await wh.query<{ n: number }>(
+          `select cast(count(*) as integer) as n from ${schema}.sync_state where status = 'delivered'
+             and traits_hash is not null and user_id in (select l.user_id from ${schema}.sync_log as l
+               join ${schema}.sync_runs as r on r.run_id = l.run_id where r.status = 'error' and l.status = 'sent')`,
+        );
+        expect(recorded.n).toBeGreaterThan(0);
+        // a run that stops after it started, before it replaced the pending table: too many duplicated ids
+        const dup = makeUsers(10_001, 'dup');
+        await writeUserLifecycle(wh, schema, [...dup, ...dup]);
+        await expect(runSync(opts(schema))).rejects.toThrow(/duplicated user_ids/);
+        // the warehouse holds what the failed run delivered: only the users it did not record are resent
+        await writeUserLifecycle(wh, schema, bad);
+        const rerun = await runSync(opts(schema));
+        expect(rerun).toMatchObject({ sent: USERS - recorded.n, failed: 0 });
+        expect(await runSync(opts(schema))).toMatchObject({ considered: USERS, changed: 0 });
+      });
     },
   );
 }
