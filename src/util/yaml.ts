@@ -28,7 +28,7 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
   // 'error' rather than 'silent', which would also drop errors, such as a second document
   const doc = YAML.parseDocument(text, { ...options, logLevel: 'error' });
   if (doc.errors.length > 0) throw doc.errors[0];
-  const warning = doc.warnings[0];
+  const warning = doc.warnings.find((w) => !standardTagMiss(w));
   if (warning) {
     if (warning.code === 'TAG_RESOLVE_FAILED' || warning.code === 'BAD_COLLECTION_TYPE') {
       const written = text.slice(warning.pos[0], warning.pos[1]).trim();
@@ -39,4 +39,17 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
     throw warning;
   }
   return doc.toJS();
+}
+
+/**
+ * YAML's own scalar types, which PyYAML (so dbt) reads in forms this parser's core schema does not: `!!float 14`,
+ * `!!int 1_000`, `!!bool yes`. Such a value is taken as its text, as before this check existed, and the
+ * setting's own validation judges it; refusing it as an unknown tag would turn away YAML dbt accepts.
+ */
+const STANDARD_SCALAR_TAGS = new Set(['bool', 'float', 'int', 'null', 'str', 'timestamp', 'binary']);
+
+function standardTagMiss(w: { code: string; message: string }): boolean {
+  if (w.code !== 'TAG_RESOLVE_FAILED') return false;
+  const tag = /Unresolved tag: tag:yaml\.org,2002:(\S+)/.exec(w.message)?.[1];
+  return tag !== undefined && STANDARD_SCALAR_TAGS.has(tag);
 }
