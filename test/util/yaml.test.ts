@@ -21,13 +21,35 @@ describe('parseYaml', () => {
 
   // PyYAML (so dbt) reads these; this parser's core schema does not resolve them, and they are no unknown tag
   it.each([
-    ['lifecycle__new_days: !!float 14', { lifecycle__new_days: '14' }],
-    ['a: !!int 1_000', { a: '1_000' }],
-    ['a: !!bool yes', { a: 'yes' }],
-    ['a: !!float "1"', { a: '1' }],
-  ])('takes %j, a standard tag the core schema does not resolve, as its text', (text, value) => {
+    ['lifecycle__new_days: !!float 14', { lifecycle__new_days: 14 }],
+    ['a: !!int 1_000', { a: 1000 }],
+    ['a: !!bool yes', { a: true }],
+    ['a: !!bool No', { a: false }],
+    ['a: !!float "1"', { a: 1 }],
+    ['a: !!null x', { a: null }],
+    ['a: [1, !!float 2.5e1]', { a: [1, 25] }],
+  ])('reads %j, a standard tag the core schema does not resolve, as PyYAML does', (text, value) => {
     expect(parseYaml(text)).toEqual(value);
     expect(emitted).toEqual([]);
+  });
+
+  // PyYAML refuses these too: a scalar tag on a list or mapping, or on a value of another type
+  it.each([
+    ['lifecycle__churn_events: !!int [a, b]', '!!int', 1, 32],
+    ['a: !!str [1]', '!!str', 1, 10],
+    ['a: !!float {x: 1}', '!!float', 1, 12],
+    ['a: !!int abc', '!!int', 1, 10],
+  ])('refuses %j, a standard tag on a value it cannot take', (text, tag, line, column) => {
+    let err: unknown;
+    try {
+      parseYaml(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UnresolvedYamlTag);
+    expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
+      `--vars tags a value ${tag} (line ${line}, column ${column}) that is not one: fix the value or remove the tag.`,
+    );
   });
 
   it.each([
