@@ -1,3 +1,4 @@
+import YAML from 'yaml';
 import { UsageError } from '../errors';
 import { closest } from '../util/closest';
 import { isValidIdent } from '../warehouse';
@@ -43,10 +44,14 @@ export function parseTraitsOption(input: string, label = '--traits'): TraitMappi
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new UsageError(`${label} JSON must be an object mapping trait names to column names.`);
     }
-    // JSON.parse keeps the last of a repeated key, so the pairs come from the text: a trait given twice is
-    // refused, as in the trait=column form, instead of losing its first column unsaid
+    // JSON.parse keeps the last of a repeated key; the yaml package (JSON is YAML) keeps every key in order, so
+    // a trait given twice is refused, as in the trait=column form, instead of losing its first column unsaid
     const values = parsed as Record<string, unknown>;
-    pairs = topLevelKeys(text).map((k): [string, unknown] => [k, values[k]]);
+    const doc = YAML.parseDocument(text, { uniqueKeys: false });
+    const keys = YAML.isMap(doc.contents)
+      ? doc.contents.items.map((p) => String(YAML.isScalar(p.key) ? p.key.value : p.key))
+      : [];
+    pairs = keys.map((k): [string, unknown] => [k, values[k]]);
   } else {
     pairs = text
       .split(',')
@@ -72,31 +77,6 @@ export function parseTraitsOption(input: string, label = '--traits'): TraitMappi
     throw new UsageError(`${label} maps no trait: give at least one trait=column pair.`);
   }
   return mapping;
-}
-
-/** The keys of the JSON object `text` (valid JSON, an object), in order, repeats included. */
-function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
-  let depth = 0;
-  let atKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      let end = i + 1;
-      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
-      if (atKey) keys.push(JSON.parse(text.slice(i, end + 1)) as string);
-      atKey = false;
-      i = end;
-    } else if (c === '{' || c === '[') {
-      depth++;
-      atKey = c === '{' && depth === 1;
-    } else if (c === '}' || c === ']') {
-      depth--;
-    } else if (c === ',' && depth === 1) {
-      atKey = true;
-    }
-  }
-  return keys;
 }
 
 function checkTraitName(trait: string): void {
