@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError, errorMessage } from '../errors';
 import type { ModelResult, RunResultsRecorder, SchemaTestResult } from '../runner';
-import type { SyncSummary } from '../sync';
+import type { FailedSyncRun, SyncSummary } from '../sync';
 import { describeInterruption, onInterruptExit } from './interrupt';
 import { closest } from '../util/closest';
 import { parseWarehouseUrl, quoteIdent, type Warehouse } from '../warehouse';
@@ -613,6 +613,12 @@ limit 1`,
   );
 }
 
+/** A sync run's figures as the log's `sync` record carries them, whether the run finished or ended in an error. */
+function syncFigures(r: FailedSyncRun | SyncSummary) {
+  const { runId, destination, status, dryRun, considered, changed, sent, failed, invalid } = r;
+  return { runId, destination, status, dryRun, considered, changed, sent, failed, invalid };
+}
+
 /**
  * What the sync step would refuse from the warehouse's sync state alone (a keyless dry run that cannot tell
  * which destination to compare with): a usage error, found before the steps ahead of it build and test.
@@ -692,20 +698,7 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     if (run)
       ctx.out.record(
         'error',
-        {
-          sync: {
-            runId: run.runId,
-            destination: run.destination,
-            status: run.status,
-            dryRun: run.dryRun,
-            considered: run.considered,
-            changed: run.changed,
-            sent: run.sent,
-            failed: run.failed,
-            invalid: run.invalid,
-            error: run.error,
-          },
-        },
+        { sync: { ...syncFigures(run), error: run.error } },
         `sync error: ${run.sent} sent, ${run.failed} failed, ${run.invalid} invalid`,
       );
     throw err;
@@ -718,15 +711,7 @@ export async function syncStep(ctx: CommandContext, wh: Warehouse, o: StepOption
     summary.exitCode === 0 ? 'info' : 'error',
     {
       sync: {
-        runId: summary.runId,
-        destination: summary.destination,
-        status: summary.status,
-        dryRun: summary.dryRun,
-        considered: summary.considered,
-        changed: summary.changed,
-        sent: summary.sent,
-        failed: summary.failed,
-        invalid: summary.invalid,
+        ...syncFigures(summary),
         problems: summary.problemGroups.map((g) => ({ status: g.status, error: g.error, rows: g.count })),
       },
     },
