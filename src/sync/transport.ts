@@ -102,12 +102,17 @@ export function absoluteLocation(location: string | null | undefined, requestUrl
 /**
  * A request that got no answer, as both targets word it: the URL, then the cause. Node's words for a host that
  * does not resolve (`getaddrinfo ENOTFOUND …`, or fetch's bare `fetch failed`) do not say that the endpoint
- * holds a host name DNS does not know, most often a typo. `hostname`: the name looked up (a proxy's, when one
+ * holds a host name DNS does not know, most often a typo; nor that EAI_AGAIN is a DNS failure that may pass. `hostname`: the name looked up (a proxy's, when one
  * is used), else the URL's.
  */
 export function describeNetworkError(url: string, detail: string, code?: string, hostname?: string): string {
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return `${url}: the host ${hostname ?? new URL(url).hostname} does not resolve (${code}): check the host name of the endpoint`;
+  const host = hostname ?? new URL(url).hostname;
+  if (code === 'ENOTFOUND') {
+    return `${url}: the host ${host} does not resolve (${code}): check the host name of the endpoint`;
+  }
+  if (code === 'EAI_AGAIN') {
+    // A lookup that timed out or whose DNS server failed: the name may be right, and a later run may succeed.
+    return `${url}: the DNS lookup of ${host} failed for now (${code}): check this machine's DNS and network, and the host name of the endpoint`;
   }
   return `${url}: ${detail}${code ? ` (${code})` : ''}`;
 }

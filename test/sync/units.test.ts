@@ -4,7 +4,7 @@ import type { Warehouse } from '../../src/warehouse';
 import { UsageError } from '../../src/errors';
 import { parseTraitsOption, runSync, messageIdFor } from '../../src/sync';
 import { backoffMs, DEFAULT_RETRY, RateLimiter } from '../../src/sync/delivery';
-import { classify, parseRetryAfter } from '../../src/sync/transport';
+import { classify, describeNetworkError, parseRetryAfter } from '../../src/sync/transport';
 import { writeUserLifecycle } from './helpers/lifecycle-fixture';
 
 describe('--traits parsing', () => {
@@ -76,6 +76,20 @@ describe('retry policy', () => {
     expect(classify(400, 'x').kind).toBe('reject');
     expect(classify(413, 'x').kind).toBe('reject');
   });
+  it('words a host DNS does not know apart from a DNS lookup that failed for now', () => {
+    // A real EAI_AGAIN needs a failing resolver; the ENOTFOUND path runs over the network in segment.test.ts.
+    const url = 'https://api.example.test/v1/batch';
+    expect(describeNetworkError(url, 'getaddrinfo ENOTFOUND api.example.test', 'ENOTFOUND')).toBe(
+      `${url}: the host api.example.test does not resolve (ENOTFOUND): check the host name of the endpoint`,
+    );
+    expect(describeNetworkError(url, 'getaddrinfo EAI_AGAIN proxy.corp', 'EAI_AGAIN', 'proxy.corp')).toBe(
+      `${url}: the DNS lookup of proxy.corp failed for now (EAI_AGAIN): check this machine's DNS and network, and the host name of the endpoint`,
+    );
+    expect(describeNetworkError(url, 'read ECONNRESET', 'ECONNRESET')).toBe(
+      `${url}: read ECONNRESET (ECONNRESET)`,
+    );
+  });
+
   it('messageIds are deterministic and at most 100 characters', () => {
     const a = messageIdFor('segment:api.segment.io:abc', 'user-1', 'h1');
     expect(a).toBe(messageIdFor('segment:api.segment.io:abc', 'user-1', 'h1'));
