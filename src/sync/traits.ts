@@ -67,7 +67,7 @@ export function parseTraitsOption(input: string, label = '--traits'): TraitMappi
     if (typeof column !== 'string') {
       throw new UsageError(`${label} maps "${trait}" to a non-string value: each trait must name a column.`);
     }
-    checkTraitName(trait);
+    checkTraitName(trait, label);
     if (Object.prototype.hasOwnProperty.call(mapping, trait)) {
       throw new UsageError(`${label} names the trait "${trait}" twice: give each trait once.`);
     }
@@ -79,11 +79,12 @@ export function parseTraitsOption(input: string, label = '--traits'): TraitMappi
   return mapping;
 }
 
-function checkTraitName(trait: string): void {
+/** `label`: where the name was given (--traits, its environment variable, a config key), when known. */
+function checkTraitName(trait: string, label?: string): void {
   // `__proto__` would silently vanish from a plain object instead of becoming a trait.
   if (!TRAIT_NAME.test(trait) || trait === '__proto__') {
     throw new UsageError(
-      `The trait name "${trait}" is not valid: use letters, digits and underscores, starting with a letter or underscore.`,
+      `The trait name "${trait}"${label ? ` in ${label}` : ''} is not valid: use letters, digits and underscores, starting with a letter or underscore.`,
     );
   }
 }

@@ -235,7 +235,20 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
     ).toEqual({ stage: 'lifecycle_status', rfm: 'rfm_segment' });
     expect(() =>
       resolveConfig({ command: 'sync', flags: { traits: 'bad name=x' }, env: {}, cwd: dir }),
-    ).toThrow(UsageError);
+    ).toThrow(/^The trait name "bad name" in --traits is not valid: use letters/);
+    // a bad name names where it was given, so the user knows which of the three to fix
+    expect(() =>
+      resolveConfig({
+        command: 'sync',
+        flags: {},
+        env: { LIFECYCLE_SYNC_TRAITS: 'ok=x,bad-name=y' },
+        cwd: dir,
+      }),
+    ).toThrow(/^The trait name "bad-name" in the environment variable LIFECYCLE_SYNC_TRAITS is not valid/);
+    write('cdp-lifecycle.yml', 'sync:\n  traits: {"bad name": lifecycle_status}\n');
+    expect(() => resolveConfig({ command: 'sync', flags: {}, env: {}, cwd: dir })).toThrow(
+      /^The trait name "bad name" in "sync\.traits" in cdp-lifecycle\.yml is not valid/,
+    );
   });
 
   it('applies the same precedence in a real CLI process', async () => {

@@ -532,7 +532,7 @@ describeEachWarehouse('sync to Segment', ({ tw }) => {
       /"zzzzzzzzzz", which is not a column of lifecycle\.user_lifecycle: use one of .*lifecycle_status/,
     );
     await expect(runSync({ ...base(), traits: '{"bad name":"rfm_segment"}' })).rejects.toThrow(
-      /trait name "bad name" is not valid/,
+      /trait name "bad name" in --traits is not valid/,
     );
     await expect(runSync({ ...base(), writeKey: undefined })).rejects.toThrow(/needs a source write key/);
     await expect(runSync({ ...base(), endpoint: 'ftp://x' })).rejects.toThrow(UsageError);

@@ -29,7 +29,7 @@ describe('--traits parsing', () => {
     );
     expect(() => parseTraitsOption('{ "b" : "y" , "\\u0062":"z"}')).toThrow(/names the trait "b" twice/);
     expect(parseTraitsOption('{"a":"x,\\"a\\":","b":"[{"}')).toEqual({ a: 'x,"a":', b: '[{' });
-    expect(() => parseTraitsOption('bad-name=x')).toThrow(/trait name "bad-name" is not valid/);
+    expect(() => parseTraitsOption('bad-name=x')).toThrow(/trait name "bad-name" in --traits is not valid/);
   });
 });
 
