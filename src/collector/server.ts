@@ -10,7 +10,7 @@ import { constants as zlibConstants, createGunzip, createInflate, gunzipSync, in
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { Ingestor, serializeEvent, type IngestMeta, type IngestResult } from './ingest';
+import { Ingestor, type IngestMeta, type IngestResult } from './ingest';
 import { maskWriteKeys, stripWriteKey } from './mask';
 import type { Warehouse } from '../warehouse';
 import { arrayElementTexts } from './json-slices';
@@ -478,10 +478,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     };
     if (BATCH_ROUTES.has(path)) {
       if (!isJsonObject(parsed) || !Array.isArray(parsed.batch)) {
-        return refuseBody(
+        // the text as sent: re-serialising the parsed body would round long numbers and fold repeated keys
+        return refuseText(
           'request body of /v1/batch has no "batch" array',
           'The body of /v1/batch must be an object with a "batch" array of events.',
-          serializeEvent(parsed),
         );
       }
       events = parsed.batch;
