@@ -187,35 +187,41 @@ function describe(
   return reasons.size > 0 ? [...reasons].join('; ') : `invalid ${type} call`;
 }
 
+/** jsonSizeUpperBound's answer for a value nested deeper than its maxDepth. */
+export const TOO_DEEP = -1;
+/** jsonSizeUpperBound's answer for a value holding a number JSON.parse read as ±Infinity (`1E400`). */
+export const OUT_OF_RANGE = -2;
+
 /**
- * An upper bound of the UTF-8 size of `value` serialised as JSON, or -1 when it nests objects/arrays deeper
- * than `maxDepth` (which JSON.stringify could not even serialise). One cheap walk replaces serialising every
- * event just to measure it: each UTF-16 unit of a string counts 6 bytes (the longest escape), numbers 25
- * (the longest a double prints: `-0.0000012345678901234567`).
+ * An upper bound of the UTF-8 size of `value` serialised as JSON, or TOO_DEEP when it nests objects/arrays
+ * deeper than `maxDepth` (which JSON.stringify could not even serialise), or OUT_OF_RANGE when it holds a
+ * number beyond a double (JSON.stringify writes it as null, so the value would land lost). One cheap walk
+ * replaces serialising every event just to measure it: each UTF-16 unit of a string counts 6 bytes (the
+ * longest escape), numbers 25 (the longest a double prints: `-0.0000012345678901234567`).
  */
 export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
   switch (typeof value) {
     case 'string':
       return 6 * value.length + 2;
     case 'number':
-      return 25;
+      return Number.isFinite(value) ? 25 : OUT_OF_RANGE;
     case 'boolean':
       return 5;
     case 'object': {
       if (value === null) return 4;
-      if (maxDepth <= 0) return -1;
+      if (maxDepth <= 0) return TOO_DEEP;
       let n = 2;
       if (Array.isArray(value)) {
         for (const v of value) {
           const c = jsonSizeUpperBound(v, maxDepth - 1);
-          if (c < 0) return -1;
+          if (c < 0) return c;
           n += c + 1;
         }
         return n;
       }
       for (const k in value) {
         const c = jsonSizeUpperBound((value as Record<string, unknown>)[k], maxDepth - 1);
-        if (c < 0) return -1;
+        if (c < 0) return c;
         n += c + 6 * k.length + 4;
       }
       return n;
@@ -223,6 +229,23 @@ export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
     default:
       return 0;
   }
+}
+
+/** Where the first number beyond a double is (`properties.items[2].price`), for the rejection's reason. */
+function outOfRangePath(value: unknown, path = ''): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : path;
+  if (value === null || typeof value !== 'object') return null;
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((v, i): [string, unknown] => [`${path}[${i}]`, v])
+    : Object.keys(value).map((k): [string, unknown] => [
+        /^[A-Za-z_$][\w$]*$/.test(k) ? (path ? `${path}.${k}` : k) : `${path}[${JSON.stringify(k)}]`,
+        (value as Record<string, unknown>)[k],
+      ]);
+  for (const [p, v] of entries) {
+    const found = outOfRangePath(v, p);
+    if (found !== null) return found;
+  }
+  return null;
 }
 
 export interface SizeLimit {
@@ -244,7 +267,12 @@ export function validateEvent(
 ): { type: CallType } | { reason: string } {
   if (!isJsonObject(event)) return { reason: 'event is not a JSON object' };
   const bound = jsonSizeUpperBound(event, MAX_NESTING_DEPTH);
-  if (bound < 0) return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
+  if (bound === TOO_DEEP) return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
+  if (bound === OUT_OF_RANGE) {
+    return {
+      reason: `${outOfRangePath(event) ?? 'a value'} is a number beyond the range of a double, which would land as null: send it as a string`,
+    };
+  }
   if (size && bound > size.maxBytes) {
     const bytes = Buffer.byteLength(JSON.stringify(event));
     if (bytes > size.maxBytes) return { reason: `event is larger than ${size.maxBytes} bytes` };

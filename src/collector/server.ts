@@ -16,7 +16,13 @@ import type { Warehouse } from '../warehouse';
 import { arrayElementTexts } from './json-slices';
 import { WarehouseUnavailableError, errorMessage } from '../errors';
 import { isJsonObject, type CallType } from '../../transforms/events';
-import { DEFAULT_MAX_EVENT_BYTES, jsonSizeUpperBound, MAX_NESTING_DEPTH } from '../../transforms/schemas';
+import {
+  DEFAULT_MAX_EVENT_BYTES,
+  jsonSizeUpperBound,
+  MAX_NESTING_DEPTH,
+  OUT_OF_RANGE,
+  TOO_DEEP,
+} from '../../transforms/schemas';
 
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /**
@@ -499,10 +505,16 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         const takers = events.filter((e) => isJsonObject(e) && e.context == null).length;
         if (takers > 0) {
           const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1);
-          if (bound < 0) {
+          if (bound === TOO_DEEP) {
             return refuseText(
               `the batch's context is nested deeper than ${MAX_NESTING_DEPTH} levels`,
               `The batch's "context" is nested deeper than ${MAX_NESTING_DEPTH} levels.`,
+            );
+          }
+          if (bound === OUT_OF_RANGE) {
+            return refuseText(
+              "the batch's context holds a number beyond the range of a double",
+              `The batch's "context" holds a number beyond the range of a double, which would land as null: send it as a string.`,
             );
           }
           const contextBytes = Buffer.byteLength(JSON.stringify(parsed.context));

@@ -739,6 +739,54 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
     ).toBe(1);
   });
 
+  it('rejects an event holding a number beyond a double, naming where, and keeps its text; the rest lands', async () => {
+    // JSON.parse reads 1E400 as Infinity, which JSON.stringify writes as null: the event landed with the value lost
+    const body =
+      '{"batch": [' +
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-0", "properties": {"e": 1E400}},' +
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-1", "properties": {"items": [{"price": 1}, {"price": -1e999}]}},' +
+      '{"type": "identify", "userId": "inf-user", "messageId": "inf-2", "traits": {"odd key": 2e308}},' +
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-3", "properties": {"e": 1.7976931348623157e308}}' +
+      ']}';
+    const res = await post(collector.url, '/v1/batch', body, { key: KEY });
+    expect(res.status).toBe(200);
+    const why = (path: string): string =>
+      `${path} is a number beyond the range of a double, which would land as null: send it as a string`;
+    expect(res.body).toEqual({
+      success: true,
+      landed: 1,
+      rejected: [
+        { index: 0, messageId: 'inf-0', reason: why('properties.e') },
+        { index: 1, messageId: 'inf-1', reason: why('properties.items[1].price') },
+        { index: 2, messageId: 'inf-2', reason: why('traits["odd key"]') },
+      ],
+    });
+    // the largest double is a number like any other
+    expect(await count('tracks', `user_id = 'inf-user' and id = 'inf-3'`)).toBe(1);
+    const kept = await wh.query<{ payload: string }>(
+      `select payload from cdp.rejected_events where payload like '%"inf-%' order by payload`,
+    );
+    expect(kept.map((k) => k.payload)).toEqual([
+      '{"type": "identify", "userId": "inf-user", "messageId": "inf-2", "traits": {"odd key": 2e308}}',
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-0", "properties": {"e": 1E400}}',
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-1", "properties": {"items": [{"price": 1}, {"price": -1e999}]}}',
+    ]);
+    // a batch-level context is shared by the events without one: refused whole, as when nested too deep
+    const shared =
+      '{"batch": [{"type": "track", "userId": "inf-ctx", "event": "E", "messageId": "inf-ctx-0"}], "context": {"n": 1e400}}';
+    const refused = await post(collector.url, '/v1/batch', shared, { key: KEY });
+    expect(refused.status).toBe(400);
+    expect((refused.body as { error: string }).error).toBe(
+      `The batch's "context" holds a number beyond the range of a double, which would land as null: send it as a string. The body was kept in rejected_events.`,
+    );
+    expect(await count('tracks', `user_id = 'inf-ctx'`)).toBe(0);
+    expect(
+      await wh.query(`select reason, payload from cdp.rejected_events where payload like '%inf-ctx-0%'`),
+    ).toEqual([
+      { reason: "the batch's context holds a number beyond the range of a double", payload: shared },
+    ]);
+  });
+
   it('answers 413 on more than 10,000 events in one request, a batch or a webhook array, lands none and keeps the body', async () => {
     // two million one-byte invalid events in 4 MB held the event loop for 11 s (/health included)
     const events = Array.from({ length: 10_001 }, (_, i) => ({
