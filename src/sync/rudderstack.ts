@@ -4,6 +4,7 @@ import {
   absoluteLocation,
   classify,
   describeNetworkError,
+  networkOutcome,
   RUDDERSTACK_LIMITS,
   RUDDERSTACK_SIZER,
   type IdentifyMessage,
@@ -258,5 +259,5 @@ function outcomeOf(err: unknown, requestUrl: string): Exclude<Outcome, { kind: '
     e?.code === 'ECONNABORTED' || e?.code === 'ERR_CANCELED'
       ? `timeout (${e.code === 'ERR_CANCELED' ? 'no whole answer within the request timeout' : (e.message ?? '')})`
       : describeNetworkError(requestUrl, e?.message ?? String(err), e?.code, e?.cause?.hostname);
-  return classify(undefined, msg);
+  return networkOutcome(msg, e?.code);
 }

@@ -5,6 +5,7 @@ import {
   absoluteLocation,
   classify,
   describeNetworkError,
+  networkOutcome,
   SEGMENT_LIMITS,
   SEGMENT_SIZER,
   type IdentifyMessage,
@@ -81,11 +82,11 @@ export class SegmentTransport implements Transport {
           message: `${this.url}: fetch refuses to connect to port ${new URL(this.url).port}, one of the ports browsers block: serve the batch API on another port`,
         };
       }
-      return classify(
-        undefined,
+      return networkOutcome(
         (err as Error).name === 'TimeoutError'
           ? `${this.url}: no answer within ${this.timeoutMs} ms`
           : describeNetworkError(this.url, errorMessage(err), c?.code ?? c?.message, c?.hostname),
+        c?.code,
       );
     }
     const text = await res.text().catch(() => '');

@@ -118,6 +118,25 @@ export function describeNetworkError(url: string, detail: string, code?: string,
 }
 
 /**
+ * Network errors raised before a connection existed, so before a byte of the request left: a run stopped
+ * while such a request waits for its retry has sent nothing of it, and records nothing for its rows.
+ */
+const NEVER_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** A request that got no answer: retried, and flagged notSent when it never connected (NEVER_CONNECTED). */
+export function networkOutcome(message: string, code?: string): Exclude<Outcome, { kind: 'ok' }> {
+  const o = classify(undefined, message);
+  return o.kind === 'retry' && code !== undefined && NEVER_CONNECTED.has(code) ? { ...o, notSent: true } : o;
+}
+
+/**
  * Maps an HTTP status (or none, for a network error) to what the delivery loop should do. `location` is a
  * redirect's Location header, made absolute (absoluteLocation).
  */

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describeEachWarehouse } from '../helpers/warehouses';
 import type { Warehouse } from '../../src/warehouse';
 import { runSync, type SyncOptions, type SyncTarget } from '../../src/sync';
@@ -136,6 +138,43 @@ for (const to of ['segment', 'rudderstack'] as SyncTarget[]) {
           failed: scenario[1].body.batch.length,
         });
         await expectRevertReachesCdp(schema, start);
+      });
+
+      it('records nothing for rows whose request never connected when the run is interrupted', async () => {
+        const schema = 'lc_doubt_refused_connection';
+        await deliveredThenBadBuild(schema);
+        // a port nothing listens on: every attempt is refused before a byte of the request leaves
+        const closed = createServer();
+        await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+        const port = (closed.address() as AddressInfo).port;
+        await new Promise<void>((resolve) => closed.close(() => resolve()));
+        const stop = new AbortController();
+        const retried: string[] = [];
+        const s = await runSync({
+          ...opts(schema),
+          endpoint: `http://127.0.0.1:${port}`,
+          signal: stop.signal,
+          onRetry: (r) => {
+            retried.push(r.message);
+            stop.abort();
+          },
+        });
+        expect(s.status).toBe('interrupted');
+        expect(retried[0]).toMatch(/ECONNREFUSED/);
+        expect(s).toMatchObject({ sent: 0, failed: 0 });
+        // none of them reached the CDP: none is logged failed, and every one is still a change to send
+        const [run] = await wh.query<{ run_id: string }>(
+          `select run_id from ${schema}.sync_runs order by started_at desc limit 1`,
+        );
+        expect(
+          await wh.query(`select user_id from ${schema}.sync_log where run_id = $1`, [run.run_id]),
+        ).toEqual([]);
+        const [st] = await wh.query<{ n: number }>(
+          `select cast(count(*) as integer) as n from ${schema}.sync_state where status = 'failed'`,
+        );
+        expect(st.n).toBe(0);
+        cdp.setHandler(() => ({ status: 200 }));
+        expect(await runSync(opts(schema))).toMatchObject({ changed: USERS, sent: USERS, failed: 0 });
       });
 
       it('resends the rows of a request left unanswered when another is refused outright', async () => {
