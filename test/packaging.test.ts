@@ -55,7 +55,9 @@ function run(
 describe('the npm package', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
     main: string;
+    types: string;
     bin: Record<string, string>;
+    devDependencies: Record<string, string>;
   };
 
   it('ships the bin, the compiled code, the dbt package and the manifest, and no development files', () => {
@@ -64,6 +66,7 @@ describe('the npm package', () => {
     for (const needed of [
       ...Object.values(pkg.bin),
       pkg.main,
+      pkg.types,
       'dist/src/cli/run.js',
       'dist/destinations/cdp-lifecycle/index.js',
       'transforms/rudderstack-transformation.js',
@@ -76,7 +79,7 @@ describe('the npm package', () => {
       expect(files).toContain(needed.replace(/^\.\//, ''));
     }
     const unwanted = files.filter((f) =>
-      /^(test|bench|src|scripts|dist\/bench|node_modules)\/|\.ts$|generate-types|tsconfig|eslint|jest\.config/.test(
+      /^(test|bench|src|scripts|dist\/bench|node_modules)\/|(?<!\.d)\.ts$|generate-types|tsconfig|eslint|jest\.config/.test(
         f,
       ),
     );
@@ -129,6 +132,54 @@ describe('the npm package', () => {
         { encoding: 'utf8', env: { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') } },
       );
       expect(probe.trim()).toBe('collector,report,runner,sync,warehouse');
+      // and it type-checks for a TypeScript host, strict and without skipLibCheck, installed as npm would place
+      // it: beside the package's dependencies, not its devDependencies (a type the public API names from one
+      // of those would be missing)
+      const modules = path.join(dir, 'consumer', 'node_modules');
+      fs.mkdirSync(modules, { recursive: true });
+      fs.renameSync(root, path.join(modules, 'cdp-lifecycle'));
+      const dev = new Set(Object.keys(pkg.devDependencies).filter((d) => d !== '@types/node'));
+      const installed = path.join(REPO_ROOT, 'node_modules');
+      for (const entry of fs.readdirSync(installed)) {
+        if (entry.startsWith('.')) continue;
+        const names = entry.startsWith('@')
+          ? fs.readdirSync(path.join(installed, entry)).map((n) => `${entry}/${n}`)
+          : [entry];
+        for (const name of names.filter((n) => !dev.has(n))) {
+          fs.mkdirSync(path.dirname(path.join(modules, name)), { recursive: true });
+          fs.symlinkSync(path.join(installed, name), path.join(modules, name));
+        }
+      }
+      const consumer = path.join(dir, 'consumer', 'consumer.ts');
+      fs.writeFileSync(
+        consumer,
+        [
+          "import { sync, warehouse } from 'cdp-lifecycle';",
+          'export async function main(): Promise<number> {',
+          "  const wh: warehouse.Warehouse = await warehouse.openWarehouse('duckdb://:memory:');",
+          '  const traits: sync.TraitMapping = sync.DEFAULT_TRAITS;',
+          '  // @ts-expect-error: the options are typed (not any), so a misspelt one is caught',
+          '  await sync.runSync({ warehuse: wh, traits });',
+          "  const s: sync.SyncSummary = await sync.runSync({ warehouse: wh, schema: 'lifecycle', to: 'segment', writeKey: 'k', traits, dryRun: true });",
+          '  await wh.close();',
+          '  return s.sent;',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      const tsc = path.join(installed, 'typescript', 'bin', 'tsc');
+      const args = ['--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext'];
+      try {
+        execFileSync(process.execPath, [tsc, ...args, '--types', 'node', consumer], {
+          cwd: path.dirname(consumer),
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        throw new Error(
+          `a TypeScript host does not type-check: ${String((err as { stdout?: string }).stdout)}`,
+        );
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
