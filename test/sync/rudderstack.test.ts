@@ -195,6 +195,42 @@ describeEachWarehouse('sync to RudderStack through rudder-sdk-node', ({ tw }) =>
     ]);
   });
 
+  it('records nothing for the rows a Retry-After hold kept back when the run is interrupted during it', async () => {
+    const schema = 'rs_hold_interrupted';
+    await writeUserLifecycle(wh, schema, makeUsers(20, 'k'));
+    const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const stop = new AbortController();
+    cdp.setHandler(async (r) => {
+      if (r.n === 1) {
+        for (let t = 0; cdp.requests.length < 2 && t < 100; t++) await pause(20);
+        return { status: 429, headers: { 'retry-after': '3' }, body: 'slow down' };
+      }
+      if (r.n === 2) {
+        await pause(300);
+        // the rest of this client's batch now waits for the hold: interrupted while it does
+        setTimeout(() => stop.abort(), 500);
+      }
+      return { status: 200 };
+    });
+    const s = await runSync({
+      ...base(),
+      schema,
+      batchSize: 10,
+      concurrency: 2,
+      signal: stop.signal,
+    });
+    expect(s.status).toBe('interrupted');
+    // the 429 and the acknowledged first event of the other batch: the rest was never sent
+    expect(cdp.requests.map((r) => r.status)).toEqual([429, 200]);
+    const acked = cdp.requests[1].body.batch.map((e) => String(e.userId));
+    expect(s).toMatchObject({ sent: acked.length, failed: 0 });
+    const logged = await wh.query<{ user_id: string; status: string }>(
+      `select user_id, status from ${schema}.sync_log where run_id = $1 order by user_id`,
+      [s.runId],
+    );
+    expect(logged).toEqual(acked.sort().map((user_id) => ({ user_id, status: 'sent' })));
+  });
+
   it('needs a data plane URL unless it is a dry run', async () => {
     await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(UsageError);
     await expect(runSync({ ...base(), endpoint: undefined })).rejects.toThrow(/data plane URL/);
