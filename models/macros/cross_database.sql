@@ -344,8 +344,28 @@ regexp_contains({{ expr }}, {{ sql_string('^' ~ pattern ~ '$') }})
 -#}
 {% macro safe_decimal(expr) %}{{ return(adapter.dispatch('safe_decimal', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
+{#-
+  The text with the spaces (U+0020) around it cut off, and no other character: what one-argument trim() does on
+  PostgreSQL, Redshift and Snowflake. DuckDB's trim() also strips Unicode spaces (a no-break space, U+3000), so
+  ' 7' with a no-break space read as 7 there and as no number on PostgreSQL: one event, two revenues.
+-#}
+{% macro trim_spaces(expr) %}{{ return(adapter.dispatch('trim_spaces', 'cdp_lifecycle')(expr)) }}{% endmacro %}
+
+{% macro default__trim_spaces(expr) -%}
+trim({{ expr }})
+{%- endmacro %}
+
+{% macro duckdb__trim_spaces(expr) -%}
+trim({{ expr }}, ' ')
+{%- endmacro %}
+
+{#- BigQuery's one-argument TRIM strips every whitespace character: '\t12.50' would read as a number. -#}
+{% macro bigquery__trim_spaces(expr) -%}
+trim({{ expr }}, ' ')
+{%- endmacro %}
+
 {% macro default__safe_decimal(expr) -%}
-{%- set t = 'trim(' ~ expr ~ ')' -%}
+{%- set t = trim_spaces(expr) -%}
 {#- Up to 24 integer digits after any leading zeros ('000…012.50' is 12.50): the casts read those exactly. -#}
 {%- set mantissa = '[-+]?(0*[0-9]{1,24}([.][0-9]{0,24})?|[.][0-9]{1,24})' -%}
 {#- Nested CASE: only CASE guarantees the casts never see text the patterns rejected. -#}
@@ -371,8 +391,8 @@ end
     one-argument TRIM strips every whitespace character, which would read '\t12.50' as a number. -#}
 {% macro bigquery__safe_decimal(expr) -%}
 case
-  when abs(safe_cast(trim({{ expr }}, ' ') as bignumeric)) < cast('1000000000000000000000000' as bignumeric)
-    then safe_cast(trim({{ expr }}, ' ') as bignumeric)
+  when abs(safe_cast({{ trim_spaces(expr) }} as bignumeric)) < cast('1000000000000000000000000' as bignumeric)
+    then safe_cast({{ trim_spaces(expr) }} as bignumeric)
 end
 {%- endmacro %}
 
@@ -387,7 +407,7 @@ end
 {% macro cents_text(expr) %}{{ return(adapter.dispatch('cents_text', 'cdp_lifecycle')(expr)) }}{% endmacro %}
 
 {% macro default__cents_text(expr) -%}
-{%- set t = 'trim(' ~ expr ~ ')' -%}
+{%- set t = trim_spaces(expr) -%}
 case
   when {{ t }} like '%.%' and {{ regex_full_match(t, '[-+]?(0*[0-9]{1,24}([.][0-9]*)?|[.][0-9]+)') }}
     then substr({{ t }}, 1, position('.' in {{ t }}) + 3)

@@ -110,7 +110,9 @@
   history restarted from the start reaches before 1900; 8: copies of an identify tie-break as in
   int_lifecycle__identity, revenue rounds to cents from its exact text, and a status history before 1900 is
   exact; 9: DuckDB dates an instant less than a millisecond before a midnight before 1970 in UTC on its own day,
-  and reads a plan trait named `*` as that key), so an upgrade recomputes them too. The raw
+  and reads a plan trait named `*` as that key; 10: a revenue exponent with leading zeros is read at the value its
+  digits spell; 11: DuckDB trims only spaces around a revenue text, as the other warehouses do, so a no-break
+  space no longer makes one a number), so an upgrade recomputes them too. The raw
   tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
@@ -133,7 +135,7 @@
   'wau=' ~ lifecycle_int_var('lifecycle__wau_days', 7, 1),
   'mau=' ~ lifecycle_int_var('lifecycle__mau_days', 30, 1),
   'raw=' ~ source('cdp', 'tracks') ~ ',' ~ source('cdp', 'pages') ~ ',' ~ source('cdp', 'screens') ~ ',' ~ source('cdp', 'identifies') ~ ',' ~ source('cdp', 'aliases'),
-  'version=10'
+  'version=11'
 ] -%}
 {{ sql_string(parts | join('|')) }}
 {%- endmacro %}

@@ -116,6 +116,54 @@ describeEachWarehouse('edge inputs', ({ tw }) => {
     }
   }, 180000);
 
+  it('reads a revenue text with spaces (U+0020) around it as its number, and one with other white space as none', async () => {
+    // DuckDB's trim() also strips Unicode spaces: a no-break space before 7 made it 7 there and no number on
+    // PostgreSQL, where the total counted instead
+    const purchase = (user: string, properties: Record<string, unknown>): TrackRow => ({
+      id: `rev-${user}`,
+      user_id: user,
+      anonymous_id: null,
+      event_text: 'Order Completed',
+      timestamp: '2024-03-01T12:00:00.000Z',
+      received_at: '2024-03-01T12:00:00.000Z',
+      properties,
+    });
+    const wh = await tw().open();
+    try {
+      await landRaw(
+        wh,
+        {
+          tracks: [
+            purchase('spaces', { revenue: '  7.25 ', total: 3 }),
+            purchase('nbsp', { revenue: '\u00a07', total: 3 }),
+            purchase('ideographic', { revenue: '7\u3000', total: 3 }),
+            purchase('em_space', { revenue: '\u20037' }),
+            purchase('tab', { revenue: '\t7', value: '4' }),
+          ],
+        },
+        'cdp_edge_revenue',
+      );
+      await build(wh, {
+        schema: 'lc_edge_revenue',
+        rawSchema: 'cdp_edge_revenue',
+        vars: { lifecycle__as_of_date: '2024-03-05' },
+      });
+      const rows = await wh.query<{ user_id: string; purchase_count: number; monetary: unknown }>(
+        `select user_id, purchase_count, cast(monetary as varchar(40)) as monetary
+        from lc_edge_revenue.user_lifecycle order by user_id`,
+      );
+      expect(rows.map((r) => [r.user_id, Number(r.purchase_count), Number(r.monetary)])).toEqual([
+        ['em_space', 1, 0],
+        ['ideographic', 1, 3],
+        ['nbsp', 1, 3],
+        ['spaces', 1, 7.25],
+        ['tab', 1, 4],
+      ]);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+
   it('reads a plan trait whose name holds JSONPath or JSON Pointer characters as that key', async () => {
     const identify = (id: string, user: string, traits: Record<string, unknown>): IdentifyRow => ({
       id,
