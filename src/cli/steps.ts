@@ -174,8 +174,13 @@ export function todayIn(timeZone: string, now: Date = new Date()): string {
   }).format(now);
 }
 
-/** Zone names of the IANA database without a slash that are no mere abbreviation (PostgreSQL knows each). */
-const TZDB_SHORT_NAMES = new Set([
+/**
+ * Zone names of the IANA database without a slash that PostgreSQL reads as the same zone. Not CET, EET, WET,
+ * MET, EST, MST or HST: PostgreSQL takes them as its fixed-offset abbreviations, while DuckDB's ICU follows the
+ * zone (CET keeps summer time there; EST, MST and HST are links to America/Panama, America/Phoenix and
+ * Pacific/Honolulu, whose history differs: Phoenix's summer time of 1967), so events would date differently.
+ */
+export const TZDB_SHORT_NAMES: ReadonlySet<string> = new Set([
   // countries the database names as zones (Japan is Asia/Tokyo for PostgreSQL too)
   'CUBA',
   'EGYPT',
@@ -187,13 +192,6 @@ const TZDB_SHORT_NAMES = new Set([
   'UCT',
   'GMT',
   'ZULU',
-  'CET',
-  'EET',
-  'WET',
-  'MET',
-  'EST',
-  'MST',
-  'HST',
   'GB',
   'NZ',
   'PRC',

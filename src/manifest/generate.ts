@@ -44,7 +44,7 @@ const VAR_MEANINGS: Record<string, string> = {
   lifecycle__as_of_date:
     'D, the date the statuses are computed for (`YYYY-MM-DD`); default: today in `lifecycle__timezone`.',
   lifecycle__timezone:
-    'IANA zone (e.g. `America/Los_Angeles`; not an abbreviation such as `PST`) in which a timestamp becomes a date.',
+    'IANA zone (e.g. `America/Los_Angeles`; not an abbreviation such as `PST`, nor `CET`, `EET`, `WET`, `MET`, `EST`, `MST` or `HST`, which PostgreSQL reads as fixed offsets: use a region such as `Europe/Paris`) in which a timestamp becomes a date.',
   lifecycle__new_days: 'A user is `new` while `D - first_seen_date < new_days`.',
   lifecycle__at_risk_days: 'Inactive this many days or more: `at_risk`.',
   lifecycle__dormant_days: 'Inactive this many days or more: `dormant`.',

@@ -276,17 +276,7 @@ describe('configuration: flags > environment > cdp-lifecycle.yml > defaults', ()
 
 describe('checkVarValues: time zones the warehouses read alike', () => {
   it('accepts IANA names, the short zone names of the database and its country zones', () => {
-    for (const tz of [
-      'UTC',
-      'Etc/GMT+8',
-      'US/Pacific',
-      'America/Los_Angeles',
-      'EST',
-      'CET',
-      'GMT',
-      'Japan',
-      'Cuba',
-    ]) {
+    for (const tz of ['UTC', 'Etc/GMT+8', 'US/Pacific', 'America/Los_Angeles', 'GMT', 'Japan', 'Cuba']) {
       expect(() => checkVarValues({ lifecycle__timezone: tz })).not.toThrow();
     }
   });
