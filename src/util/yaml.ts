@@ -1,13 +1,19 @@
 import YAML from 'yaml';
 
+/**
+ * Why a tag is refused: `unknown`, not YAML's own (`!foo`, `!!js/function`); `misfit`, a tag the parser knows on a
+ * value it cannot take (`!!int abc`, `!!int [a]`); `unsupported`, one of YAML's own types that PyYAML reads into a
+ * Python type cdp-lifecycle has no use for (`!!binary`, `!!set`, `!!omap`, `!!pairs`, `!!merge` on a value).
+ */
+export type YamlTagProblem = 'unknown' | 'misfit' | 'unsupported';
+
 /** A tag the YAML parser does not resolve (`!foo`, `!!js/function`), as written in the text, and where. */
 export class UnresolvedYamlTag extends Error {
   constructor(
     readonly tag: string,
     readonly line?: number,
     readonly column?: number,
-    /** A tag the parser knows, on a value it cannot take (`!!int abc`, `!!int [a]`). */
-    readonly misfit = false,
+    readonly problem: YamlTagProblem = 'unknown',
   ) {
     super(`Unresolved YAML tag ${tag}`);
     this.name = 'UnresolvedYamlTag';
@@ -16,8 +22,11 @@ export class UnresolvedYamlTag extends Error {
   /** The one sentence the CLI prints, `source` naming the text (`--vars`, `The config file …`). */
   sentence(source: string): string {
     const at = this.line === undefined ? '' : ` (line ${this.line}, column ${this.column ?? 1})`;
-    if (this.misfit) {
+    if (this.problem === 'misfit') {
       return `${source} tags a value ${this.tag}${at} that is not one: fix the value or remove the tag.`;
+    }
+    if (this.problem === 'unsupported') {
+      return `${source} tags a value ${this.tag}${at}, a YAML type cdp-lifecycle does not support: remove the tag.`;
     }
     return `${source} uses the YAML tag ${this.tag}${at}, which cdp-lifecycle does not know: remove it.`;
   }
@@ -31,7 +40,7 @@ export class UnresolvedYamlTag extends Error {
  */
 export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}): unknown {
   // 'error' rather than 'silent', which would also drop errors, such as a second document
-  const doc = YAML.parseDocument(text, { ...options, logLevel: 'error' });
+  const doc = YAML.parseDocument(text, { ...options, logLevel: 'error', customTags: keepAsWritten });
   if (doc.errors.length > 0) throw doc.errors[0];
   const warning = doc.warnings.find((w) => !standardTagMiss(w));
   if (!warning) resolveStandardTags(doc, text);
@@ -40,7 +49,9 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
       const written = text.slice(warning.pos[0], warning.pos[1]).trim();
       const tag = written.startsWith('!') ? written : (/tag:? (\S+)/.exec(warning.message)?.[1] ?? written);
       const at = warning.linePos?.[0];
-      throw new UnresolvedYamlTag(tag, at?.line, at?.col);
+      const own = ownTagType(warning);
+      const problem = own !== undefined && UNSUPPORTED_TAGS.has(own) ? 'unsupported' : 'unknown';
+      throw new UnresolvedYamlTag(tag, at?.line, at?.col, problem);
     }
     throw warning;
   }
@@ -49,44 +60,111 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
 
 /**
  * YAML's own scalar types, which PyYAML (so dbt) reads in forms this parser's core schema does not: `!!float 14`,
- * `!!int 1_000`, `!!bool yes`. Refusing them as unknown tags would turn away YAML dbt accepts: they are read
- * as PyYAML reads them (resolveStandardTags).
+ * `!!int 1_000`, `!!bool yes`, `!!timestamp 2024-03-12`. Refusing them as unknown tags would turn away YAML dbt
+ * accepts: they are read as PyYAML reads them (resolveStandardTags).
  */
-const STANDARD_SCALAR_TAGS = new Set(['bool', 'float', 'int', 'null', 'str', 'timestamp', 'binary']);
+const STANDARD_SCALAR_TAGS = new Set(['bool', 'float', 'int', 'null', 'str', 'timestamp']);
+/**
+ * YAML's own types that PyYAML reads into a Python type cdp-lifecycle has no use for (bytes, a set, a list of
+ * tuples) or, for `!!merge` on a value, refuses: refused, but for a merge key (`!!merge <<: *base`), which the
+ * parser merges as PyYAML does.
+ */
+const UNSUPPORTED_TAGS = new Set(['binary', 'merge', 'omap', 'pairs', 'set']);
 const TAG_PREFIX = 'tag:yaml.org,2002:';
 
+/**
+ * The schema's tags, with `!!timestamp`, `!!binary`, `!!set`, `!!omap` and `!!pairs` keeping the value as
+ * written for resolveStandardTags to read or refuse, where the parser would make a JS Date, Uint8Array, Set or Map
+ * of it (so of an untagged date under `%YAML 1.1`) or stop at a value it cannot take.
+ */
+function keepAsWritten(tags: YAML.Tags): YAML.Tags {
+  const kept = new Set(['timestamp', 'binary', 'set', 'omap', 'pairs'].map((t) => TAG_PREFIX + t));
+  return [
+    ...tags.filter((t) => typeof t === 'string' || !kept.has(t.tag)),
+    { tag: `${TAG_PREFIX}timestamp`, resolve: (value: string) => value },
+    { tag: `${TAG_PREFIX}binary`, resolve: (value: string) => value },
+    { tag: `${TAG_PREFIX}set`, collection: 'map' },
+    { tag: `${TAG_PREFIX}omap`, collection: 'seq' },
+    { tag: `${TAG_PREFIX}pairs`, collection: 'seq' },
+  ];
+}
+
+/** The type of YAML's own tag (`int` for `!!int`) that a parser warning names, if it names one. */
+function ownTagType(w: { code: string; message: string }): string | undefined {
+  if (w.code !== 'TAG_RESOLVE_FAILED' && w.code !== 'BAD_COLLECTION_TYPE') return undefined;
+  return /^(?:Unresolved tag: )?tag:yaml\.org,2002:(\S+)/.exec(w.message)?.[1];
+}
+
 function standardTagMiss(w: { code: string; message: string }): boolean {
-  if (w.code !== 'TAG_RESOLVE_FAILED') return false;
-  const tag = /Unresolved tag: tag:yaml\.org,2002:(\S+)/.exec(w.message)?.[1];
-  return tag !== undefined && STANDARD_SCALAR_TAGS.has(tag);
+  const type = ownTagType(w);
+  return type !== undefined && STANDARD_SCALAR_TAGS.has(type);
 }
 
 /**
  * The values of YAML's scalar tags that this parser left as text, read as PyYAML does (YAML 1.1 booleans,
- * digits with underscores, a float written as an integer, any text tagged null); a value PyYAML refuses, or such
- * a tag on a list or mapping, is refused, where the parser would keep it half-applied.
+ * digits with underscores, a float written as an integer, any text tagged null, a timestamp as Python prints
+ * it); a value PyYAML refuses, or such a tag on a list or mapping, is refused, where the parser would keep it
+ * half-applied. So is one of YAML's types that cdp-lifecycle does not support (UNSUPPORTED_TAGS).
  */
 function resolveStandardTags(doc: YAML.Document, text: string): void {
-  YAML.visit(doc, (_key, node) => {
+  YAML.visit(doc, (key, node) => {
     if (!YAML.isNode(node) || !node.tag?.startsWith(TAG_PREFIX)) return;
     const type = node.tag.slice(TAG_PREFIX.length);
-    if (!STANDARD_SCALAR_TAGS.has(type)) return;
     const at = node.range ? lineCol(text, node.range[0]) : undefined;
-    if (!YAML.isScalar(node)) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, true);
+    if (UNSUPPORTED_TAGS.has(type)) {
+      if (type === 'merge' && key === 'key' && YAML.isScalar(node)) return;
+      throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'unsupported');
+    }
+    if (!STANDARD_SCALAR_TAGS.has(type)) return;
+    if (!YAML.isScalar(node)) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
     if (typeof node.value !== 'string') return;
     const v = node.value.trim();
     const digits = v.replace(/_/g, '');
     let value: unknown = node.value;
     if (type === 'null') value = null;
+    else if (type === 'timestamp') value = pyTimestamp(node.value);
     else if (type === 'bool' && /^(y|yes|true|on)$/i.test(v)) value = true;
     else if (type === 'bool' && /^(n|no|false|off)$/i.test(v)) value = false;
     else if (type === 'int' && /^[-+]?[0-9]+$/.test(digits)) value = Number(digits);
     else if (type === 'float' && /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/.test(digits))
       value = Number(digits);
     else if (type === 'bool' || type === 'int' || type === 'float')
-      throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, true);
+      throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
+    if (value === undefined) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
     node.value = value;
   });
+}
+
+/** PyYAML's SafeConstructor.timestamp_regexp; Python's `$` also matches before a final newline. */
+const TIMESTAMP =
+  /^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?)?\n?$/;
+
+/**
+ * A `!!timestamp` as PyYAML's construct_yaml_timestamp reads it, printed as Python's str() (so Jinja, so dbt)
+ * prints the date or datetime it makes: `2024-03-12`, `2024-03-12 10:00:00`, `2024-03-12 10:00:00.500000+01:30`.
+ * Undefined where PyYAML raises: no match, a day, hour, minute or second out of range, an offset of a day or more.
+ */
+function pyTimestamp(text: string): string | undefined {
+  const m = TIMESTAMP.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const [fraction, zone, sign, zoneHour, zoneMinute] = m.slice(7);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  if (year < 1 || monthDays === undefined || day < 1 || day > monthDays) return undefined;
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  const date = `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
+  if (m[4] === undefined) return date;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  // microseconds: the fraction's first six digits
+  const micro = (fraction ?? '').slice(0, 6).padEnd(6, '0');
+  let offset = '';
+  if (sign !== undefined) {
+    const minutes = Number(zoneHour) * 60 + Number(zoneMinute ?? 0);
+    if (minutes >= 24 * 60) return undefined;
+    offset = `${sign === '-' && minutes > 0 ? '-' : '+'}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+  } else if (zone !== undefined) offset = '+00:00';
+  return `${date} ${pad(hour)}:${pad(minute)}:${pad(second)}${Number(micro) === 0 ? '' : `.${micro}`}${offset}`;
 }
 
 function lineCol(text: string, offset: number): { line: number; col: number } {

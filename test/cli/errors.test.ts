@@ -1030,6 +1030,27 @@ describe('cli error manners', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('reads a !!timestamp in --vars as dbt does, and refuses a YAML type it does not support in one sentence', async () => {
+    const out = path.join(dir, 'timestamp-out');
+    const compile = (vars: string) =>
+      runCli(['compile', '--dialect', 'duckdb', '--out', out, '--vars', vars], { cwd: dir });
+    const [dated, merged] = await Promise.all([
+      // PyYAML reads a date, which dbt prints as 2024-03-12; the YAML parser alone made a JS Date of it
+      compile('lifecycle__as_of_date: !!timestamp 2024-03-12'),
+      // the parser alone made a Symbol of it, which failed to render with a TypeError
+      compile('lifecycle__new_days: !!merge x'),
+    ]);
+    expect({ code: dated.code, stderr: dated.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(fs.readFileSync(path.join(out, 'duckdb', 'int_lifecycle__builds.sql'), 'utf8')).toMatch(
+      /cast\('2024-03-12' as date\) as as_of_date/,
+    );
+    expect({ code: merged.code, stderr: merged.stderr }).toEqual({
+      code: 2,
+      stderr:
+        'error: --vars tags a value !!merge (line 1, column 30), a YAML type cdp-lifecycle does not support: remove the tag.\n',
+    });
+  });
+
   it('exits 1 with one sentence when the collector port is taken', async () => {
     const taken = http.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -39,6 +39,12 @@ describe('parseYaml', () => {
     ['a: !!str [1]', '!!str', 1, 10],
     ['a: !!float {x: 1}', '!!float', 1, 12],
     ['a: !!int abc', '!!int', 1, 10],
+    // PyYAML raises for a timestamp it does not match or a day or time out of range
+    ['a: !!timestamp x', '!!timestamp', 1, 16],
+    ['a: !!timestamp 2023-02-29', '!!timestamp', 1, 16],
+    ['a: !!timestamp 2024-03-12 24:00:00', '!!timestamp', 1, 16],
+    ['a: !!timestamp 2024-03-12 10:00:00+24:00', '!!timestamp', 1, 16],
+    ['a: !!timestamp [2024-03-12]', '!!timestamp', 1, 16],
   ])('refuses %j, a standard tag on a value it cannot take', (text, tag, line, column) => {
     let err: unknown;
     try {
@@ -50,6 +56,58 @@ describe('parseYaml', () => {
     expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
       `--vars tags a value ${tag} (line ${line}, column ${column}) that is not one: fix the value or remove the tag.`,
     );
+  });
+
+  // PyYAML makes a date or datetime of these, which Jinja (so dbt) prints with Python's str(); the parser would
+  // make a JS Date of them, which prints as `Tue Mar 12 2024 …`
+  it.each([
+    ['lifecycle__as_of_date: !!timestamp 2024-03-12', '2024-03-12'],
+    ['a: !!timestamp 2024-3-2', '2024-03-02'],
+    ['a: !!timestamp "2024-02-29"', '2024-02-29'],
+    ['a: !!timestamp 2024-03-12 10:00:00', '2024-03-12 10:00:00'],
+    ['a: !!timestamp 2024-03-12t1:02:03.1234567', '2024-03-12 01:02:03.123456'],
+    ['a: !!timestamp 2024-03-12 10:00:00.000', '2024-03-12 10:00:00'],
+    ['a: !!timestamp 2024-03-12T10:00:00Z', '2024-03-12 10:00:00+00:00'],
+    ['a: !!timestamp 2024-03-12 10:00:00.5 +01:30', '2024-03-12 10:00:00.500000+01:30'],
+    ['a: !!timestamp 2024-03-12 10:00:00-5', '2024-03-12 10:00:00-05:00'],
+    ['a: !!timestamp 2024-03-12 10:00:00-0', '2024-03-12 10:00:00+00:00'],
+    ['a: !<tag:yaml.org,2002:timestamp> 2024-03-12', '2024-03-12'],
+    // under `%YAML 1.1` the parser resolves an untagged date too
+    ['%YAML 1.1\n---\na: 2024-03-12', '2024-03-12'],
+  ])('reads %j as the text Python prints for the date PyYAML makes of it', (text, value) => {
+    expect(Object.values(parseYaml(text) as object)).toEqual([value]);
+    expect(emitted).toEqual([]);
+  });
+
+  // PyYAML reads these into bytes, a set or a list of tuples, or, for !!merge on a value, refuses them
+  it.each([
+    ['a: !!binary aGVsbG8=', '!!binary', 1, 13],
+    ['lifecycle__new_days: !!merge x', '!!merge', 1, 30],
+    ['a: !!merge {x: 1}', '!!merge', 1, 4],
+    ['a: !!set {x, y}', '!!set', 1, 10],
+    ['a: !!set [x]', '!!set', 1, 4],
+    ['a: !!omap [x: 1, x: 2]', '!!omap', 1, 11],
+    ['a: !!pairs [x: 1]', '!!pairs', 1, 12],
+    ['%YAML 1.1\n---\na: !!binary aGVsbG8=', '!!binary', 3, 13],
+  ])('refuses %j, a YAML type cdp-lifecycle does not support', (text, tag, line, column) => {
+    let err: unknown;
+    try {
+      parseYaml(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UnresolvedYamlTag);
+    expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
+      `--vars tags a value ${tag} (line ${line}, column ${column}), a YAML type cdp-lifecycle does not support: remove the tag.`,
+    );
+    expect(emitted).toEqual([]);
+  });
+
+  it('merges on a key tagged !!merge, as PyYAML does', () => {
+    expect(parseYaml('base: &b {x: 1}\na: {!!merge <<: *b, y: 2}')).toEqual({
+      base: { x: 1 },
+      a: { x: 1, y: 2 },
+    });
   });
 
   it.each([
