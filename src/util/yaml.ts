@@ -101,10 +101,11 @@ function standardTagMiss(w: { code: string; message: string }): boolean {
 }
 
 /**
- * The values of YAML's scalar tags that this parser left as text, read as PyYAML does (YAML 1.1 booleans,
- * digits with underscores, a float written as an integer, any text tagged null, a timestamp as Python prints
- * it); a value PyYAML refuses, or such a tag on a list or mapping, is refused, where the parser would keep it
- * half-applied. So is one of YAML's types that cdp-lifecycle does not support (UNSUPPORTED_TAGS).
+ * The values of YAML's scalar tags, read from the text as PyYAML reads them (YAML 1.1 booleans, integers in
+ * bases 2, 8, 16 and 60, digits with underscores, a float written as an integer, inf, any text tagged null, a
+ * timestamp as Python prints it); a value PyYAML refuses, or such a tag on a list or mapping, is refused, where
+ * the parser would keep it half-applied. So is one of YAML's types that cdp-lifecycle does not support
+ * (UNSUPPORTED_TAGS).
  */
 function resolveStandardTags(doc: YAML.Document, text: string): void {
   YAML.visit(doc, (key, node) => {
@@ -117,22 +118,94 @@ function resolveStandardTags(doc: YAML.Document, text: string): void {
     }
     if (!STANDARD_SCALAR_TAGS.has(type)) return;
     if (!YAML.isScalar(node)) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
-    if (typeof node.value !== 'string') return;
-    const v = node.value.trim();
-    const digits = v.replace(/_/g, '');
-    let value: unknown = node.value;
+    // the text as written (quotes and escapes resolved), which the parser may have read its own way: !!int 017 as 17
+    const written = typeof node.source === 'string' ? node.source : node.value;
+    if (type === 'str' || typeof written !== 'string') return;
+    let value: unknown;
     if (type === 'null') value = null;
-    else if (type === 'timestamp') value = pyTimestamp(node.value);
-    else if (type === 'bool' && /^(y|yes|true|on)$/i.test(v)) value = true;
-    else if (type === 'bool' && /^(n|no|false|off)$/i.test(v)) value = false;
-    else if (type === 'int' && /^[-+]?[0-9]+$/.test(digits)) value = Number(digits);
-    else if (type === 'float' && /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/.test(digits))
-      value = Number(digits);
-    else if (type === 'bool' || type === 'int' || type === 'float')
-      throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
+    else if (type === 'timestamp') value = pyTimestamp(written);
+    else if (type === 'int') value = pyYamlInt(written);
+    else if (type === 'float') value = pyYamlFloat(written);
+    else if (/^(y|yes|true|on)$/i.test(written.trim())) value = true;
+    else if (/^(n|no|false|off)$/i.test(written.trim())) value = false;
     if (value === undefined) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
     node.value = value;
   });
+}
+
+/** The blanks Python's int() and float() take around a number: Unicode white space but \x1c-\x1f. */
+const PY_BLANK = '[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_BLANKS = new RegExp(`^${PY_BLANK}+|${PY_BLANK}+$`, 'g');
+const PY_INT_DIGITS = { 2: '(?:0b)?([01]+)', 8: '(?:0o)?([0-7]+)', 10: '([0-9]+)', 16: '(?:0x)?([0-9a-f]+)' };
+
+/** Python's int(text, base) for ASCII digits; undefined where it raises. */
+function pythonInt(text: string, base: 2 | 8 | 10 | 16): number | undefined {
+  const m = new RegExp(`^([-+]?)${PY_INT_DIGITS[base]}$`, 'i').exec(text.replace(PY_BLANKS, ''));
+  if (!m?.[2]) return undefined;
+  return (m[1] === '-' ? -1 : 1) * parseInt(m[2], base);
+}
+
+/** Python's float(text) for ASCII digits; undefined where it raises. */
+function pythonFloat(text: string): number | undefined {
+  const s = text.replace(PY_BLANKS, '').toLowerCase();
+  const m = /^([-+]?)(?:(inf|infinity|nan)|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?)$/.exec(s);
+  if (!m) return undefined;
+  if (m[2] === 'nan') return NaN;
+  if (m[2] !== undefined) return m[1] === '-' ? -Infinity : Infinity;
+  return Number(s);
+}
+
+/** The sign PyYAML takes off the front of an int or float, and the rest; undefined for an empty text (IndexError). */
+function pySign(text: string): [number, string] | undefined {
+  if (text === '') return undefined;
+  return [text.startsWith('-') ? -1 : 1, /^[-+]/.test(text) ? text.slice(1) : text];
+}
+
+/** PyYAML's sexagesimal number (1:30 is 90), its parts read by `read`, added as PyYAML adds them. */
+function pySexagesimal(text: string, read: (part: string) => number | undefined): number | undefined {
+  const digits = text.split(':').map(read).reverse();
+  let value = 0;
+  let base = 1;
+  for (const digit of digits) {
+    if (digit === undefined) return undefined;
+    value += digit * base;
+    base *= 60;
+  }
+  return value;
+}
+
+/**
+ * An `!!int` as PyYAML's construct_yaml_int reads it: underscores dropped, a sign, then 0, 0b… (base 2), 0x… (base
+ * 16), 0… (base 8: 017 is 15), a:b (sexagesimal: 1:30 is 90) or base 10, each read by Python's int(), so `09`
+ * and `0B1` are refused. Undefined where PyYAML raises.
+ */
+function pyYamlInt(written: string): number | undefined {
+  const signed = pySign(written.replace(/_/g, ''));
+  if (!signed) return undefined;
+  const [sign, value] = signed;
+  let n: number | undefined;
+  if (value === '0') n = 0;
+  else if (value.startsWith('0b')) n = pythonInt(value.slice(2), 2);
+  else if (value.startsWith('0x')) n = pythonInt(value.slice(2), 16);
+  else if (value.startsWith('0')) n = pythonInt(value, 8);
+  else if (value.includes(':')) n = pySexagesimal(value, (part) => pythonInt(part, 10));
+  else n = pythonInt(value, 10);
+  // `|| 0`: Python's -0 is 0
+  return n === undefined ? undefined : sign * n || 0;
+}
+
+/**
+ * A `!!float` as PyYAML's construct_yaml_float reads it: underscores dropped, lower-cased, a sign, then .inf, .nan,
+ * a:b (sexagesimal) or what Python's float() reads (1e3, 5., inf, nan). Undefined where PyYAML raises.
+ */
+function pyYamlFloat(written: string): number | undefined {
+  const signed = pySign(written.replace(/_/g, '').toLowerCase());
+  if (!signed) return undefined;
+  const [sign, value] = signed;
+  if (value === '.inf') return sign * Infinity;
+  if (value === '.nan') return NaN;
+  const n = value.includes(':') ? pySexagesimal(value, pythonFloat) : pythonFloat(value);
+  return n === undefined ? undefined : sign * n;
 }
 
 /** PyYAML's SafeConstructor.timestamp_regexp; Python's `$` also matches before a final newline. */

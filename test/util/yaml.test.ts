@@ -33,12 +33,51 @@ describe('parseYaml', () => {
     expect(emitted).toEqual([]);
   });
 
+  // PyYAML's construct_yaml_int and construct_yaml_float; the parser read 017 as 17 and refused the others
+  it.each([
+    ['lifecycle__new_days: !!int 017', 15],
+    ['a: !!int -0o17', -15],
+    ['a: !!int 0b101', 5],
+    ['a: !!int -0x1F', -31],
+    ['a: !!int 0_0', 0],
+    ['a: !!int -0', 0],
+    ['a: !!int 1:30', 90],
+    ['a: !!int -1:30', -90],
+    ['a: !!int 190:20:30', 685230],
+    ['a: !!int " 12 "', 12],
+    ['a: !!float inf', Infinity],
+    ['a: !!float -Infinity', -Infinity],
+    ['a: !!float .inf', Infinity],
+    ['a: !!float -.INF', -Infinity],
+    ['a: !!float .nan', NaN],
+    ['a: !!float NaN', NaN],
+    ['a: !!float 1:30', 90],
+    ['a: !!float -1:30.5', -90.5],
+    ['a: !!float 1E3', 1000],
+    ['a: !!float 5.', 5],
+    ['a: !!float 012', 12],
+    ['a: !!float 1e400', Infinity],
+  ])('reads %j as PyYAML does', (text, value) => {
+    expect(parseYaml(text)).toEqual({ [text.split(':')[0]]: value });
+    expect(emitted).toEqual([]);
+  });
+
   // PyYAML refuses these too: a scalar tag on a list or mapping, or on a value of another type
   it.each([
     ['lifecycle__churn_events: !!int [a, b]', '!!int', 1, 32],
     ['a: !!str [1]', '!!str', 1, 10],
     ['a: !!float {x: 1}', '!!float', 1, 12],
     ['a: !!int abc', '!!int', 1, 10],
+    // Python's int() and float() refuse these: 09 and 0:30 are read in base 8, 0X in base 8 too
+    ['a: !!int 09', '!!int', 1, 10],
+    ['a: !!int 0:30', '!!int', 1, 10],
+    ['a: !!int 0X1F', '!!int', 1, 10],
+    ['a: !!int 0b', '!!int', 1, 10],
+    ['a: !!int 1e3', '!!int', 1, 10],
+    ['a: !!int ""', '!!int', 1, 10],
+    ['a: !!float 0x10', '!!float', 1, 12],
+    ['a: !!float ..inf', '!!float', 1, 12],
+    ['a: !!float 1e', '!!float', 1, 12],
     // PyYAML raises for a timestamp it does not match or a day or time out of range
     ['a: !!timestamp x', '!!timestamp', 1, 16],
     ['a: !!timestamp 2023-02-29', '!!timestamp', 1, 16],
