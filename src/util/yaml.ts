@@ -101,10 +101,10 @@ function standardTagMiss(w: { code: string; message: string }): boolean {
 }
 
 /**
- * The values of YAML's scalar tags, read from the text as PyYAML reads them (YAML 1.1 booleans, integers in
- * bases 2, 8, 16 and 60, digits with underscores, a float written as an integer, inf, any text tagged null, a
- * timestamp as Python prints it); a value PyYAML refuses, or such a tag on a list or mapping, is refused, where
- * the parser would keep it half-applied. So is one of YAML's types that cdp-lifecycle does not support
+ * The values of YAML's scalar tags, read from the text as PyYAML reads them (yes, no, on and off as booleans,
+ * integers in bases 2, 8, 16 and 60, digits with underscores, a float written as an integer, inf, any text tagged
+ * null, a timestamp as Python prints it); a value PyYAML refuses, or such a tag on a list or mapping, is refused,
+ * where the parser would keep it half-applied. So is one of YAML's types that cdp-lifecycle does not support
  * (UNSUPPORTED_TAGS).
  */
 function resolveStandardTags(doc: YAML.Document, text: string): void {
@@ -126,12 +126,21 @@ function resolveStandardTags(doc: YAML.Document, text: string): void {
     else if (type === 'timestamp') value = pyTimestamp(written);
     else if (type === 'int') value = pyYamlInt(written);
     else if (type === 'float') value = pyYamlFloat(written);
-    else if (/^(y|yes|true|on)$/i.test(written.trim())) value = true;
-    else if (/^(n|no|false|off)$/i.test(written.trim())) value = false;
+    else value = PY_BOOLS.get(written.toLowerCase());
     if (value === undefined) throw new UnresolvedYamlTag(`!!${type}`, at?.line, at?.col, 'misfit');
     node.value = value;
   });
 }
+
+/** PyYAML's SafeConstructor.bool_values, which it looks the lower-cased text up in: neither y nor n, no blanks. */
+const PY_BOOLS = new Map([
+  ['yes', true],
+  ['no', false],
+  ['true', true],
+  ['false', false],
+  ['on', true],
+  ['off', false],
+]);
 
 /** The blanks Python's int() and float() take around a number: Unicode white space but \x1c-\x1f. */
 const PY_BLANK = '[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';

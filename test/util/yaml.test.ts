@@ -25,6 +25,8 @@ describe('parseYaml', () => {
     ['a: !!int 1_000', { a: 1000 }],
     ['a: !!bool yes', { a: true }],
     ['a: !!bool No', { a: false }],
+    ['a: !!bool OFF', { a: false }],
+    ['a: !!bool "oN"', { a: true }],
     ['a: !!float "1"', { a: 1 }],
     ['a: !!null x', { a: null }],
     ['a: [1, !!float 2.5e1]', { a: [1, 25] }],
@@ -68,6 +70,10 @@ describe('parseYaml', () => {
     ['a: !!str [1]', '!!str', 1, 10],
     ['a: !!float {x: 1}', '!!float', 1, 12],
     ['a: !!int abc', '!!int', 1, 10],
+    // PyYAML looks the lower-cased text up among yes, no, true, false, on and off (a KeyError otherwise)
+    ['a: !!bool y', '!!bool', 1, 11],
+    ['a: !!bool N', '!!bool', 1, 11],
+    ['a: !!bool " yes"', '!!bool', 1, 11],
     // Python's int() and float() refuse these: 09 and 0:30 are read in base 8, 0X in base 8 too
     ['a: !!int 09', '!!int', 1, 10],
     ['a: !!int 0:30', '!!int', 1, 10],
