@@ -40,7 +40,13 @@ export class UnresolvedYamlTag extends Error {
  */
 export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}): unknown {
   // 'error' rather than 'silent', which would also drop errors, such as a second document
-  const doc = YAML.parseDocument(text, { ...options, logLevel: 'error', customTags: keepAsWritten });
+  const doc = YAML.parseDocument(text, {
+    ...options,
+    logLevel: 'error',
+    customTags: keepAsWritten,
+    // YAML 1.1's merge keys, which PyYAML (so dbt) applies: a schema.yml may share column configs through `<<: *base`
+    merge: true,
+  });
   if (doc.errors.length > 0) throw doc.errors[0];
   const warning = doc.warnings.find((w) => !standardTagMiss(w));
   if (!warning) resolveStandardTags(doc, text);

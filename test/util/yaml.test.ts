@@ -155,6 +155,52 @@ describe('parseYaml', () => {
     });
   });
 
+  it('applies merge keys (<<) as PyYAML does, so a schema.yml can share column configs through anchors', () => {
+    // later keys and the mapping's own win; a quoted '<<' is a key like any other
+    expect(
+      parseYaml('base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  b: 3\ny: {<<: [*b, {c: 5}], c: 4}\nz: {"<<": *b}'),
+    ).toEqual({
+      base: { a: 1, b: 2 },
+      x: { a: 1, b: 3 },
+      y: { a: 1, b: 2, c: 4 },
+      z: { '<<': { a: 1, b: 2 } },
+    });
+    // PyYAML refuses to merge a scalar
+    expect(() => parseYaml('x: {<<: 5}')).toThrow(/Merge sources must be maps/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-yaml-merge-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'dbt_project.yml'), 'name: p\nconfig-version: 2\n');
+      fs.mkdirSync(path.join(dir, 'models'));
+      fs.writeFileSync(path.join(dir, 'models', 'm.sql'), 'select 1 as id, 2 as other_id\n');
+      fs.writeFileSync(
+        path.join(dir, 'models', 'schema.yml'),
+        [
+          'version: 2',
+          'x-id: &id {description: An id., data_type: integer, tests: [not_null]}',
+          'models:',
+          '  - name: m',
+          '    columns:',
+          '      - name: id',
+          '        <<: *id',
+          '      - {name: other_id, <<: *id, description: Another id.}',
+          '',
+        ].join('\n'),
+      );
+      const project = loadProject(dir);
+      expect(project.models.get('m')?.columns).toEqual([
+        { name: 'id', description: 'An id.', data_type: 'integer' },
+        { name: 'other_id', description: 'Another id.', data_type: 'integer' },
+      ]);
+      expect(project.tests.map((t) => `${t.name}`).sort()).toEqual([
+        expect.stringMatching(/not_null.*m_id/),
+        expect.stringMatching(/not_null.*m_other_id/),
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(emitted).toEqual([]);
+  });
+
   it.each([
     ['lifecycle__churn_events: !foo [a]', '!foo', 1, 26],
     ['!!js/function "x"', '!!js/function', 1, 1],
