@@ -189,22 +189,22 @@ function describe(
 
 /** jsonSizeUpperBound's answer for a value nested deeper than its maxDepth. */
 export const TOO_DEEP = -1;
-/** jsonSizeUpperBound's answer for a value holding a number JSON.parse read as ±Infinity (`1E400`). */
-export const OUT_OF_RANGE = -2;
 
 /**
  * An upper bound of the UTF-8 size of `value` serialised as JSON, or TOO_DEEP when it nests objects/arrays
- * deeper than `maxDepth` (which JSON.stringify could not even serialise), or OUT_OF_RANGE when it holds a
- * number beyond a double (JSON.stringify writes it as null, so the value would land lost). One cheap walk
- * replaces serialising every event just to measure it: each UTF-16 unit of a string counts 6 bytes (the
- * longest escape), numbers 25 (the longest a double prints: `-0.0000012345678901234567`).
+ * deeper than `maxDepth` (which JSON.stringify could not even serialise). One cheap walk replaces serialising
+ * every event just to measure it: each UTF-16 unit of a string counts 6 bytes (the longest escape), numbers 25
+ * (the longest a double prints: `-0.0000012345678901234567`). `seen.nonFinite` is set when the walk meets a
+ * number JSON.parse read as ±Infinity (`1E400`), which JSON.stringify writes as null: the caller then looks for
+ * it where it would land (landedOutOfRange), only then, so that the common walk stays one pass.
  */
-export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
+export function jsonSizeUpperBound(value: unknown, maxDepth: number, seen?: { nonFinite: boolean }): number {
   switch (typeof value) {
     case 'string':
       return 6 * value.length + 2;
     case 'number':
-      return Number.isFinite(value) ? 25 : OUT_OF_RANGE;
+      if (seen && !Number.isFinite(value)) seen.nonFinite = true;
+      return 25;
     case 'boolean':
       return 5;
     case 'object': {
@@ -213,14 +213,14 @@ export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
       let n = 2;
       if (Array.isArray(value)) {
         for (const v of value) {
-          const c = jsonSizeUpperBound(v, maxDepth - 1);
+          const c = jsonSizeUpperBound(v, maxDepth - 1, seen);
           if (c < 0) return c;
           n += c + 1;
         }
         return n;
       }
       for (const k in value) {
-        const c = jsonSizeUpperBound((value as Record<string, unknown>)[k], maxDepth - 1);
+        const c = jsonSizeUpperBound((value as Record<string, unknown>)[k], maxDepth - 1, seen);
         if (c < 0) return c;
         n += c + 6 * k.length + 4;
       }
@@ -231,19 +231,42 @@ export function jsonSizeUpperBound(value: unknown, maxDepth: number): number {
   }
 }
 
-/** Where the first number beyond a double is (`properties.items[2].price`), for the rejection's reason. */
-function outOfRangePath(value: unknown, path = ''): string | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? null : path;
+/** The members of each call type that land as JSON columns (landingRow in events.ts); the rest is not stored. */
+const LANDED_JSON: Record<CallType, readonly string[]> = {
+  track: ['properties', 'context'],
+  page: ['properties', 'context'],
+  screen: ['properties', 'context'],
+  identify: ['traits', 'context'],
+  group: ['traits', 'context'],
+  alias: ['context'],
+};
+
+/** The path of the first number beyond a double under `value` (`[2].price`), built only on the way back. */
+function nonFinitePath(value: unknown): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : '';
   if (value === null || typeof value !== 'object') return null;
-  const entries: Array<[string, unknown]> = Array.isArray(value)
-    ? value.map((v, i): [string, unknown] => [`${path}[${i}]`, v])
-    : Object.keys(value).map((k): [string, unknown] => [
-        /^[A-Za-z_$][\w$]*$/.test(k) ? (path ? `${path}.${k}` : k) : `${path}[${JSON.stringify(k)}]`,
-        (value as Record<string, unknown>)[k],
-      ]);
-  for (const [p, v] of entries) {
-    const found = outOfRangePath(v, p);
-    if (found !== null) return found;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const below = nonFinitePath(value[i]);
+      if (below !== null) return `[${i}]${below}`;
+    }
+    return null;
+  }
+  for (const k in value) {
+    const below = nonFinitePath((value as Record<string, unknown>)[k]);
+    if (below !== null) return `${/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}${below}`;
+  }
+  return null;
+}
+
+/**
+ * Where a number beyond a double sits in what would land of an event of this type (`properties.items[1].price`),
+ * or null: one in a member that is not stored (`integrations`, `_metadata`) loses nothing.
+ */
+export function landedOutOfRange(type: CallType, event: Record<string, unknown>): string | null {
+  for (const member of LANDED_JSON[type]) {
+    const below = nonFinitePath(event[member]);
+    if (below !== null) return `${member}${below}`;
   }
   return null;
 }
@@ -266,13 +289,9 @@ export function validateEvent(
   size?: SizeLimit,
 ): { type: CallType } | { reason: string } {
   if (!isJsonObject(event)) return { reason: 'event is not a JSON object' };
-  const bound = jsonSizeUpperBound(event, MAX_NESTING_DEPTH);
+  const seen = { nonFinite: false };
+  const bound = jsonSizeUpperBound(event, MAX_NESTING_DEPTH, seen);
   if (bound === TOO_DEEP) return { reason: `event is nested deeper than ${MAX_NESTING_DEPTH} levels` };
-  if (bound === OUT_OF_RANGE) {
-    return {
-      reason: `${outOfRangePath(event) ?? 'a value'} is a number beyond the range of a double, which would land as null: send it as a string`,
-    };
-  }
   if (size && bound > size.maxBytes) {
     const bytes = Buffer.byteLength(JSON.stringify(event));
     if (bytes > size.maxBytes) return { reason: `event is larger than ${size.maxBytes} bytes` };
@@ -289,5 +308,13 @@ export function validateEvent(
   }
   const v = validators()[t];
   if (!v(event)) return { reason: describe(t, v.errors, event) };
+  if (seen.nonFinite) {
+    const where = landedOutOfRange(t, event);
+    if (where !== null) {
+      return {
+        reason: `${where} is a number beyond the range of a double, which would land as null: send it as a string`,
+      };
+    }
+  }
   return { type: t };
 }

@@ -20,7 +20,6 @@ import {
   DEFAULT_MAX_EVENT_BYTES,
   jsonSizeUpperBound,
   MAX_NESTING_DEPTH,
-  OUT_OF_RANGE,
   TOO_DEEP,
 } from '../../transforms/schemas';
 
@@ -504,14 +503,15 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         // whose events all carry `"context": null` would never hand its context over
         const takers = events.filter((e) => isJsonObject(e) && e.context == null).length;
         if (takers > 0) {
-          const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1);
+          const seen = { nonFinite: false };
+          const bound = jsonSizeUpperBound(parsed.context, MAX_NESTING_DEPTH - 1, seen);
           if (bound === TOO_DEEP) {
             return refuseText(
               `the batch's context is nested deeper than ${MAX_NESTING_DEPTH} levels`,
               `The batch's "context" is nested deeper than ${MAX_NESTING_DEPTH} levels.`,
             );
           }
-          if (bound === OUT_OF_RANGE) {
+          if (seen.nonFinite) {
             return refuseText(
               "the batch's context holds a number beyond the range of a double",
               `The batch's "context" holds a number beyond the range of a double, which would land as null: send it as a string.`,

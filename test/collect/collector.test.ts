@@ -746,7 +746,11 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-0", "properties": {"e": 1E400}},' +
       '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-1", "properties": {"items": [{"price": 1}, {"price": -1e999}]}},' +
       '{"type": "identify", "userId": "inf-user", "messageId": "inf-2", "traits": {"odd key": 2e308}},' +
-      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-3", "properties": {"e": 1.7976931348623157e308}}' +
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-3", "properties": {"e": 1.7976931348623157e308}},' +
+      // where nothing lands (integrations, a track's traits), it loses nothing: the event lands
+      '{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-4", "properties": {"r": 1}, "integrations": {"A": {"s": 1e400}}, "traits": {"t": 1e400}},' +
+      // too large as well: refused for its size, found before any path is looked for
+      `{"type": "track", "userId": "inf-user", "event": "Big", "messageId": "inf-5", "properties": {"a": [${'1,'.repeat(20_000)}1e400]}}` +
       ']}';
     const res = await post(collector.url, '/v1/batch', body, { key: KEY });
     expect(res.status).toBe(200);
@@ -754,17 +758,21 @@ describeEachWarehouse('collector over HTTP', ({ tw }) => {
       `${path} is a number beyond the range of a double, which would land as null: send it as a string`;
     expect(res.body).toEqual({
       success: true,
-      landed: 1,
+      landed: 2,
       rejected: [
         { index: 0, messageId: 'inf-0', reason: why('properties.e') },
         { index: 1, messageId: 'inf-1', reason: why('properties.items[1].price') },
         { index: 2, messageId: 'inf-2', reason: why('traits["odd key"]') },
+        { index: 5, messageId: 'inf-5', reason: 'event is larger than 32768 bytes' },
       ],
     });
     // the largest double is a number like any other
     expect(await count('tracks', `user_id = 'inf-user' and id = 'inf-3'`)).toBe(1);
+    expect(await count('tracks', `user_id = 'inf-user' and id = 'inf-4' and (properties->>'r') = '1'`)).toBe(
+      1,
+    );
     const kept = await wh.query<{ payload: string }>(
-      `select payload from cdp.rejected_events where payload like '%"inf-%' order by payload`,
+      `select payload from cdp.rejected_events where payload like '%"inf-%' and payload not like '%inf-5%' order by payload`,
     );
     expect(kept.map((k) => k.payload)).toEqual([
       '{"type": "identify", "userId": "inf-user", "messageId": "inf-2", "traits": {"odd key": 2e308}}',
