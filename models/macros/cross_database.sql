@@ -601,7 +601,11 @@ timestamp_sub({{ ts }}, interval {{ hours }} hour)
 
 {% macro default__date_text(d) %}cast({{ d }} as {{ text_type() }}){% endmacro %}
 
-{% macro postgres__date_text(d) %}to_char({{ d }}, 'YYYY-MM-DD'){% endmacro %}
+{#- to_char drops the era: 1 BC-12-31 (an instant of 0001-01-01 in a zone west of UTC) printed as 0001-12-31,
+    the id of another day; DuckDB prints it '0001-12-31 (BC)', as this does. -#}
+{% macro postgres__date_text(d) -%}
+to_char({{ d }}, 'YYYY-MM-DD') || case when {{ d }} < cast('0001-01-01' as date) then ' (BC)' else '' end
+{%- endmacro %}
 
 {% macro snowflake__date_text(d) %}to_char({{ d }}, 'YYYY-MM-DD'){% endmacro %}
 

@@ -57,6 +57,59 @@ describeEachWarehouse('edge inputs', ({ tw }) => {
     }
   }, 120000);
 
+  it('gives a day before year 1 (0001-01-01 in a zone west of UTC) ids of its own', async () => {
+    const page = (id: string, user: string, ts: string): ViewRow => ({
+      id,
+      user_id: user,
+      anonymous_id: null,
+      timestamp: ts,
+      received_at: '2024-06-25T12:00:00.000Z',
+    });
+    const wh = await tw().open();
+    try {
+      // Go's zero time, 0001-01-01T00:00:00Z, is 1 BC-12-31 in New York; the other user's day is AD 1's last
+      await landRaw(
+        wh,
+        {
+          pages: [
+            page('p1', 'u1', '0001-01-01T00:00:00.000000Z'),
+            page('p2', 'u2', '0001-12-31T12:00:00.000000Z'),
+          ],
+        },
+        'cdp_edge_bc',
+      );
+      await build(wh, {
+        schema: 'lc_edge_bc',
+        rawSchema: 'cdp_edge_bc',
+        vars: { lifecycle__as_of_date: '0002-02-01', lifecycle__timezone: 'America/New_York' },
+      });
+      expect(
+        (
+          await wh.query<{ status_run_id: string }>(
+            `select status_run_id from lc_edge_bc.user_status_history where lifecycle_status = 'new'`,
+          )
+        )
+          .map((r) => r.status_run_id)
+          .sort(),
+      ).toEqual(['u1|0001-12-31 (BC)', 'u2|0001-12-31']);
+      const [days] = await wh.query<{ n: unknown; ids: unknown }>(
+        `select count(*) as n, count(distinct status_day_id) as ids from lc_edge_bc.status_daily`,
+      );
+      expect(Number(days.ids)).toBe(Number(days.n));
+      const ids = await wh.query<{ status_day_id: string }>(
+        `select status_day_id from lc_edge_bc.status_daily where status_day_id like '0001-12-31%'`,
+      );
+      // u1 is churned by AD 1's last day
+      expect(ids.map((r) => r.status_day_id).sort()).toEqual([
+        '0001-12-31 (BC)|new',
+        '0001-12-31|churned',
+        '0001-12-31|new',
+      ]);
+    } finally {
+      await wh.close();
+    }
+  }, 120000);
+
   it('dates events of raw tables whose timestamps have no time zone (a loader made them) as UTC instants', async () => {
     const wh = await tw().open();
     const raw = 'cdp_edge_naive';
