@@ -296,11 +296,43 @@ export async function checkProject(
   );
 }
 
+/**
+ * The time zone var, checked against the warehouse's own time zone database: Node's (which checkVarValues asks)
+ * may know a name the warehouse's does not (PostgreSQL dropped US/Pacific-New and Canada/East-Saskatchewan),
+ * which would fail the first model that dates an event with the warehouse's message, far from the var.
+ */
+export async function checkTimezoneOnWarehouse(wh: Warehouse, vars: Record<string, unknown>): Promise<void> {
+  const tz = vars.lifecycle__timezone;
+  if (tz === undefined || tz === null) return;
+  const name = String(tz).trim();
+  const sql =
+    wh.dialect === 'postgres'
+      ? 'select cast(current_timestamp at time zone $1 as date) as d'
+      : 'select cast(timezone($1, current_timestamp) as date) as d';
+  try {
+    await wh.query(sql, [name]);
+  } catch (err) {
+    // PostgreSQL: time zone "x" not recognized (22023); DuckDB: Unknown TimeZone 'x'
+    if (!/time zone "[^"]*" not recognized|Unknown TimeZone/i.test(errorMessage(err))) throw err;
+    let meant: string | undefined;
+    try {
+      meant = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+    } catch {
+      meant = undefined;
+    }
+    const instead = meant && meant.toLowerCase() !== name.toLowerCase() ? meant : 'America/Los_Angeles';
+    throw new UsageError(
+      `The var lifecycle__timezone "${name}" is not a time zone ${wh.dialect === 'postgres' ? 'PostgreSQL' : 'DuckDB'} knows (its time zone database has no such name): use a current IANA name such as ${instead}.`,
+    );
+  }
+}
+
 export async function buildStep(ctx: CommandContext, wh: Warehouse, o: StepOptions = {}): Promise<number> {
   const { buildModels, formatModelLine, formatBuildSummary, BuildFailedError } = await runnerPart();
   const out = ctx.out;
   await warnAboutVars(ctx, ctx.config.vars);
   checkVarValues({ ...ctx.config.vars, ...o.vars });
+  await checkTimezoneOnWarehouse(wh, { ...ctx.config.vars, ...o.vars });
   if (!o.brief) out.print(`Building models into schema "${ctx.config.schema}" on ${wh.displayUrl}`);
   const rec = o.runResults;
   // Ctrl-C or a scheduler's SIGTERM mid-build: run_results.json still lists what finished and the model that

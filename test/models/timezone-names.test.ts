@@ -7,7 +7,8 @@
  */
 import { describeEachWarehouse } from '../helpers/warehouses';
 import type { ViewRow } from './oracle';
-import { checkVarValues, TZDB_SHORT_NAMES } from '../../src/cli/steps';
+import { checkTimezoneOnWarehouse, checkVarValues, TZDB_SHORT_NAMES } from '../../src/cli/steps';
+import { runCli } from '../helpers/cli';
 import { build, landRaw } from './helpers';
 
 /** Each accepted name as it is usually written; every name of the set is here, so a new one is tested. */
@@ -100,4 +101,38 @@ describeEachWarehouse('short zone names', ({ tw }) => {
       await wh.close();
     }
   }, 170_000);
+});
+
+describeEachWarehouse('a zone name the warehouse does not know', ({ tw }) => {
+  it('is a usage error naming the var and the zone Node takes it for, before the build starts', async () => {
+    const wh = await tw().open();
+    try {
+      await expect(
+        checkTimezoneOnWarehouse(wh, { lifecycle__timezone: 'America/Vancouver' }),
+      ).resolves.toBeUndefined();
+      await expect(checkTimezoneOnWarehouse(wh, {})).resolves.toBeUndefined();
+      const engine = wh.dialect === 'postgres' ? 'PostgreSQL' : 'DuckDB';
+      await expect(
+        checkTimezoneOnWarehouse(wh, { lifecycle__timezone: 'Mars/Olympus_Mons' }),
+      ).rejects.toThrow(
+        `The var lifecycle__timezone "Mars/Olympus_Mons" is not a time zone ${engine} knows (its time zone database has no such name): use a current IANA name such as America/Los_Angeles.`,
+      );
+      if (wh.dialect !== 'postgres') return;
+      // Node's database still has the name, PostgreSQL's no longer: the build failed in its first model
+      const r = await runCli([
+        'build',
+        '--warehouse',
+        tw().url,
+        '--vars',
+        '{"lifecycle__timezone": "US/Pacific-New", "lifecycle__as_of_date": "2024-01-01"}',
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        'error: The var lifecycle__timezone "US/Pacific-New" is not a time zone PostgreSQL knows (its time zone database has no such name): use a current IANA name such as America/Los_Angeles.',
+      );
+      expect(r.stdout).not.toMatch(/Building models/);
+    } finally {
+      await wh.close();
+    }
+  }, 60_000);
 });
