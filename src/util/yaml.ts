@@ -49,7 +49,10 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
   });
   if (doc.errors.length > 0) throw doc.errors[0];
   const warning = doc.warnings.find((w) => !standardTagMiss(w));
-  if (!warning) resolveStandardTags(doc, text);
+  if (!warning) {
+    resolveStandardTags(doc, text);
+    foldMergeKeys(doc);
+  }
   if (warning) {
     if (warning.code === 'TAG_RESOLVE_FAILED' || warning.code === 'BAD_COLLECTION_TYPE') {
       const written = text.slice(warning.pos[0], warning.pos[1]).trim();
@@ -61,7 +64,33 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
     }
     throw warning;
   }
-  return doc.toJS();
+  // the project's own files and flags, not input from the network: a schema.yml that shares one column's config
+  // through an anchor across 100 columns was refused as a "resource exhaustion attack" (PyYAML has no cap)
+  return doc.toJS({ maxAliasCount: -1 });
+}
+
+/**
+ * A mapping with more than one merge key (`<<: *a` then `<<: *b`): PyYAML merges them all, a later key's
+ * mapping over an earlier one's, while the parser keeps what the first merge set. Folded into one merge of a
+ * sequence, latest first (in a sequence the earlier mapping wins, in both), they merge as PyYAML does.
+ */
+function foldMergeKeys(doc: YAML.Document): void {
+  const isMerge = (p: YAML.Pair): boolean =>
+    YAML.isScalar(p.key) && typeof p.key.value === 'symbol' && p.key.value.description === '<<';
+  YAML.visit(doc, {
+    Map(_, map) {
+      const merges = map.items.filter(isMerge);
+      if (merges.length < 2) return;
+      const sources = merges
+        .slice()
+        .reverse()
+        .flatMap((p) => (YAML.isSeq(p.value) ? p.value.items : [p.value]));
+      const folded = new YAML.YAMLSeq();
+      folded.items = sources;
+      merges[0].value = folded;
+      map.items = map.items.filter((p) => !merges.includes(p) || p === merges[0]);
+    },
+  });
 }
 
 /**

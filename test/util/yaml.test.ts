@@ -167,6 +167,16 @@ describe('parseYaml', () => {
     });
     // PyYAML refuses to merge a scalar
     expect(() => parseYaml('x: {<<: 5}')).toThrow(/Merge sources must be maps/);
+    // several merge keys: a later one's mapping wins over an earlier one's (the parser kept the first's), and
+    // within a sequence the earlier mapping, as PyYAML merges them; the mapping's own keys win over all
+    expect(
+      parseYaml(
+        'a: &a {n: 14, m: 1}\nb: &b {n: 21, k: 2}\nc: &c {n: 30, k: 3, j: 4}\ny:\n  <<: [*a, *b]\n  own: 1\n  <<: *c\nz: {<<: *a, <<: *b, m: 0}',
+      ),
+    ).toMatchObject({ y: { n: 30, k: 3, j: 4, m: 1, own: 1 }, z: { n: 21, m: 0, k: 2 } });
+    // one anchor shared by 150 columns: the parser's cap of 100 aliases took it for a resource exhaustion attack
+    const shared = `x: &c {d: 1}\ncols:\n${Array.from({ length: 150 }, (_, i) => `  - {name: c${i}, <<: *c}`).join('\n')}`;
+    expect((parseYaml(shared) as { cols: unknown[] }).cols).toHaveLength(150);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdpl-yaml-merge-'));
     try {
       fs.writeFileSync(path.join(dir, 'dbt_project.yml'), 'name: p\nconfig-version: 2\n');
