@@ -163,6 +163,13 @@ function timezoneOf(eff: Record<string, unknown>): string {
   return typeof eff.lifecycle__timezone === 'string' ? eff.lifecycle__timezone.trim() : 'UTC';
 }
 
+/** Midnight UTC of a calendar date, years 0-99 included (Date.UTC reads them as 1900-1999). */
+function utcDate(year: number, month: number, day: number): Date {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  return d;
+}
+
 /** Today's date (YYYY-MM-DD) in an IANA time zone. */
 export function todayIn(timeZone: string, now: Date = new Date()): string {
   // en-CA formats as YYYY-MM-DD
@@ -240,6 +247,12 @@ export function checkVarValues(vars: Record<string, unknown>): void {
   const tz = vars.lifecycle__timezone;
   if (tz !== undefined && tz !== null) {
     const name = String(tz).trim();
+    // the models use the var as given, and no warehouse knows ' UTC' as a zone
+    if (name !== String(tz)) {
+      throw new UsageError(
+        `The var lifecycle__timezone "${String(tz)}" has white space around the zone's name: write it as "${name}".`,
+      );
+    }
     let zone: string;
     try {
       zone = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
@@ -263,8 +276,7 @@ export function checkVarValues(vars: Record<string, unknown>): void {
   if (text === '' || ['none', 'today'].includes(text.toLowerCase())) return;
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   const real =
-    m !== null &&
-    new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))).toISOString().slice(0, 10) === text;
+    m !== null && utcDate(Number(m[1]), Number(m[2]), Number(m[3])).toISOString().slice(0, 10) === text;
   if (!real) {
     throw new UsageError(
       `The var lifecycle__as_of_date "${text}" is not a calendar date: use YYYY-MM-DD (or leave it out for today).`,
@@ -304,7 +316,7 @@ export async function checkProject(
 export async function checkTimezoneOnWarehouse(wh: Warehouse, vars: Record<string, unknown>): Promise<void> {
   const tz = vars.lifecycle__timezone;
   if (tz === undefined || tz === null) return;
-  const name = String(tz).trim();
+  const name = String(tz);
   const sql =
     wh.dialect === 'postgres'
       ? 'select cast(current_timestamp at time zone $1 as date) as d'
@@ -312,8 +324,10 @@ export async function checkTimezoneOnWarehouse(wh: Warehouse, vars: Record<strin
   try {
     await wh.query(sql, [name]);
   } catch (err) {
-    // PostgreSQL: time zone "x" not recognized (22023); DuckDB: Unknown TimeZone 'x'
-    if (!/time zone "[^"]*" not recognized|Unknown TimeZone/i.test(errorMessage(err))) throw err;
+    // PostgreSQL: invalid_parameter_value (22023), `time zone "x" not recognized` in English; DuckDB: Unknown TimeZone
+    const code = (err as { code?: unknown }).code;
+    if (code !== '22023' && !/time zone "[^"]*" not recognized|Unknown TimeZone/i.test(errorMessage(err)))
+      throw err;
     let meant: string | undefined;
     try {
       meant = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;

@@ -280,6 +280,16 @@ describe('checkVarValues: time zones the warehouses read alike', () => {
       expect(() => checkVarValues({ lifecycle__timezone: tz })).not.toThrow();
     }
   });
+  it('refuses a zone written with white space around it, which the models would pass on as it is', () => {
+    expect(() => checkVarValues({ lifecycle__timezone: ' America/New_York ' })).toThrow(
+      'The var lifecycle__timezone " America/New_York " has white space around the zone\'s name: write it as "America/New_York".',
+    );
+  });
+  it('reads an as-of date in the years 0001-0099 as that date (Date.UTC took them for 1900-1999)', () => {
+    expect(() => checkVarValues({ lifecycle__as_of_date: '0002-02-01' })).not.toThrow();
+    expect(() => checkVarValues({ lifecycle__as_of_date: '0099-12-31' })).not.toThrow();
+    expect(() => checkVarValues({ lifecycle__as_of_date: '0002-02-29' })).toThrow(/is not a calendar date/);
+  });
   it('refuses abbreviations, which PostgreSQL reads as fixed offsets, naming the region Node takes them for', () => {
     expect(() => checkVarValues({ lifecycle__timezone: 'PST' })).toThrow(UsageError);
     expect(() => checkVarValues({ lifecycle__timezone: 'JST' })).toThrow(

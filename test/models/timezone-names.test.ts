@@ -131,6 +131,27 @@ describeEachWarehouse('a zone name the warehouse does not know', ({ tw }) => {
         'error: The var lifecycle__timezone "US/Pacific-New" is not a time zone PostgreSQL knows (its time zone database has no such name): use a current IANA name such as America/Los_Angeles.',
       );
       expect(r.stdout).not.toMatch(/Building models/);
+      // serve with a schedule says it at start, instead of failing every scheduled build in its log
+      const serve = await runCli(
+        [
+          'serve',
+          '--warehouse',
+          tw().url,
+          '--port',
+          '0',
+          '--write-key',
+          'tz-check-key',
+          '--schedule',
+          '0 3 * * *',
+          '--vars',
+          '{"lifecycle__timezone": "US/Pacific-New"}',
+        ],
+        { timeoutMs: 30_000 },
+      );
+      expect(serve.code).toBe(2);
+      expect(serve.stderr).toMatch(
+        /lifecycle__timezone "US\/Pacific-New" is not a time zone PostgreSQL knows/,
+      );
     } finally {
       await wh.close();
     }

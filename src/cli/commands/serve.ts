@@ -13,6 +13,7 @@ import { runPipeline } from './run';
 import {
   checkProject,
   checkSyncSettings,
+  checkTimezoneOnWarehouse,
   checkTraitColumns,
   refuseDemoWarehouse,
   runResultsFor,
@@ -255,6 +256,8 @@ function serveOn(
   return withWarehouse(ctx, async (wh) => {
     stages.opened();
     await refuseDemoWarehouse(ctx, wh);
+    // a zone this warehouse's time zone database lacks would fail every scheduled build: said now, not in the log
+    if (c.schedule) await checkTimezoneOnWarehouse(wh, ctx.config.vars);
     // Scheduled builds must work before the first event arrives, so the landing tables exist from the start.
     await ensureRawTables(wh, ctx.config.rawSchema);
     const { startCollector } = await collectorPart();
