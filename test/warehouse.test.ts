@@ -247,6 +247,21 @@ describeEachWarehouse('warehouse layer', ({ tw }) => {
     expect(streamed).toEqual(expected);
   });
 
+  it('reads a decimal as the double nearest to it, as PostgreSQL does (one rounding, not two)', async () => {
+    const texts = [
+      '9054314288976277.35',
+      '9007199254740993.01',
+      '-9054314288976277.35',
+      '19339038515609905.73',
+      '12.35',
+      '0.000000000001',
+      '99999999999999999999999.99',
+    ];
+    const cols = texts.map((t, i) => `cast('${t}' as decimal(38, ${i === 5 ? 12 : 2})) as d${i}`).join(', ');
+    const [row] = await wh.query<Record<string, number>>(`select ${cols}`);
+    expect(texts.map((_, i) => row[`d${i}`])).toEqual(texts.map((t) => Number(t)));
+  });
+
   it('bulk-inserts rows and reads them back normalised identically', async () => {
     const cols = RAW_TABLES.tracks.columns;
     const row = [

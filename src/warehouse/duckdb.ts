@@ -57,12 +57,30 @@ function normaliseValue(value: unknown, type: duckdb.DuckDBType): unknown {
 
 const MIN_DATE_MS = -8_640_000_000_000_000n;
 
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** 10^0 … 10^22, each parsed from its text, so exact (10^22 is the largest exact power of ten). */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+
 /**
- * DuckDB's conversion to JavaScript values, except that a timestamp before 1970 with a fraction of a
- * millisecond is floored to its millisecond, as PostgreSQL's driver reads it: the library divides toward zero,
- * so 1969-12-31 23:59:59.999999 came back as 1970-01-01 00:00:00.000, on another day.
+ * A decimal as the double nearest to it, as PostgreSQL's reader gives it (Number of the exact text). The library
+ * rounds the scaled-up integer to a double and then divides: two roundings, which from about 10^15 give another
+ * double (9054314288976277.35 was 9054314288976276 on DuckDB, 9054314288976278 on PostgreSQL), so a report or
+ * a synced `monetary` trait differed between the warehouses under the same messageId.
+ */
+function decimalToNumber(d: duckdb.DuckDBDecimalValue): number {
+  // both operands exact (the integer within 2^53, the power of ten within 10^22): one correctly rounded division
+  if (d.value <= SAFE && d.value >= -SAFE && d.scale <= 22) return Number(d.value) / POW10[d.scale];
+  return Number(d.toString());
+}
+
+/**
+ * DuckDB's conversion to JavaScript values, except that a decimal is read with one rounding (decimalToNumber),
+ * and that a timestamp before 1970 with a fraction of a millisecond is floored to its millisecond, as
+ * PostgreSQL's driver reads it: the library divides toward zero, so 1969-12-31 23:59:59.999999 came back as
+ * 1970-01-01 00:00:00.000, on another day.
  */
 const toJS: duckdb.DuckDBValueConverter<duckdb.JS> = (value, type, converter) => {
+  if (value instanceof duckdb.DuckDBDecimalValue) return decimalToNumber(value);
   if (
     (value instanceof duckdb.DuckDBTimestampValue || value instanceof duckdb.DuckDBTimestampTZValue) &&
     value.micros < 0n &&

@@ -5,8 +5,8 @@ export type SqlValue = string | number | bigint | boolean | null | Date;
 
 /**
  * A row as returned by `query`, normalised identically on both warehouses so results can be compared:
- * integers and decimals are numbers (bigint only beyond 2^53), DATE is a `YYYY-MM-DD` string,
- * TIMESTAMP/TIMESTAMPTZ is a `Date`, JSON/JSONB is parsed, text is a string, NULL is null.
+ * integers and decimals are numbers (bigint only beyond 2^53; a decimal the double nearest to it), DATE is a
+ * `YYYY-MM-DD` string, TIMESTAMP/TIMESTAMPTZ is a `Date`, JSON/JSONB is parsed, text is a string, NULL is null.
  */
 export type Row = Record<string, unknown>;
 
