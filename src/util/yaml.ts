@@ -51,7 +51,7 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
   const warning = doc.warnings.find((w) => !standardTagMiss(w));
   if (!warning) {
     resolveStandardTags(doc, text);
-    foldMergeKeys(doc);
+    refuseRepeatedMergeKeys(doc, text);
   }
   if (warning) {
     if (warning.code === 'TAG_RESOLVE_FAILED' || warning.code === 'BAD_COLLECTION_TYPE') {
@@ -70,25 +70,30 @@ export function parseYaml(text: string, options: { uniqueKeys?: boolean } = {}):
 }
 
 /**
- * A mapping with more than one merge key (`<<: *a` then `<<: *b`): PyYAML merges them all, a later key's
- * mapping over an earlier one's, while the parser keeps what the first merge set. Folded into one merge of a
- * sequence, latest first (in a sequence the earlier mapping wins, in both), they merge as PyYAML does.
+ * A mapping with more than one merge key (`<<: *a` then `<<: *b`) is refused: PyYAML merges them all, a later
+ * key's mapping over an earlier one's, while the parser keeps what the first merge set, so the values would
+ * silently differ from dbt's. One key merging a sequence, `<<: [*b, *a]` (the earlier mapping wins), is read
+ * alike by both. (Folding the keys into such a sequence moved nodes, and an alias then came before its anchor.)
  */
-function foldMergeKeys(doc: YAML.Document): void {
+export class RepeatedMergeKey extends Error {
+  constructor(readonly line?: number) {
+    super(
+      `a mapping${line === undefined ? '' : ` at line ${line}`} has more than one merge key (<<), which PyYAML, so dbt, applies in an order this parser does not: merge with one key, the mapping that should win first, as <<: [*later, *earlier]`,
+    );
+    this.name = 'RepeatedMergeKey';
+  }
+}
+
+function refuseRepeatedMergeKeys(doc: YAML.Document, text: string): void {
   const isMerge = (p: YAML.Pair): boolean =>
     YAML.isScalar(p.key) && typeof p.key.value === 'symbol' && p.key.value.description === '<<';
   YAML.visit(doc, {
     Map(_, map) {
       const merges = map.items.filter(isMerge);
       if (merges.length < 2) return;
-      const sources = merges
-        .slice()
-        .reverse()
-        .flatMap((p) => (YAML.isSeq(p.value) ? p.value.items : [p.value]));
-      const folded = new YAML.YAMLSeq();
-      folded.items = sources;
-      merges[0].value = folded;
-      map.items = map.items.filter((p) => !merges.includes(p) || p === merges[0]);
+      const key = merges[1].key;
+      const at = YAML.isNode(key) && key.range ? lineCol(text, key.range[0]) : undefined;
+      throw new RepeatedMergeKey(at?.line);
     },
   });
 }

@@ -167,13 +167,20 @@ describe('parseYaml', () => {
     });
     // PyYAML refuses to merge a scalar
     expect(() => parseYaml('x: {<<: 5}')).toThrow(/Merge sources must be maps/);
-    // several merge keys: a later one's mapping wins over an earlier one's (the parser kept the first's), and
-    // within a sequence the earlier mapping, as PyYAML merges them; the mapping's own keys win over all
+    // one key merging a sequence: the earlier mapping wins, the mapping's own keys over all, as in PyYAML
     expect(
-      parseYaml(
-        'a: &a {n: 14, m: 1}\nb: &b {n: 21, k: 2}\nc: &c {n: 30, k: 3, j: 4}\ny:\n  <<: [*a, *b]\n  own: 1\n  <<: *c\nz: {<<: *a, <<: *b, m: 0}',
-      ),
-    ).toMatchObject({ y: { n: 30, k: 3, j: 4, m: 1, own: 1 }, z: { n: 21, m: 0, k: 2 } });
+      parseYaml('a: &a {n: 14, m: 1}\nb: &b {n: 21, k: 2}\ny:\n  <<: [*a, *b]\n  own: 1\n  n: 0'),
+    ).toMatchObject({ y: { n: 0, m: 1, k: 2, own: 1 } });
+    // several merge keys in one mapping: PyYAML lets a later one win, the parser kept the first's; refused,
+    // naming the form both read alike
+    for (const text of [
+      'a: &a {n: 14}\nb: &b {n: 21}\ny:\n  <<: *a\n  <<: *b',
+      'y: {<<: &a {n: 1}, <<: {m: *a}}',
+    ]) {
+      expect(() => parseYaml(text)).toThrow(
+        /^a mapping at line \d+ has more than one merge key \(<<\), .*: merge with one key, the mapping that should win first, as <<: \[\*later, \*earlier\]$/,
+      );
+    }
     // one anchor shared by 150 columns: the parser's cap of 100 aliases took it for a resource exhaustion attack
     const shared = `x: &c {d: 1}\ncols:\n${Array.from({ length: 150 }, (_, i) => `  - {name: c${i}, <<: *c}`).join('\n')}`;
     expect((parseYaml(shared) as { cols: unknown[] }).cols).toHaveLength(150);
