@@ -275,8 +275,11 @@ export function checkVarValues(vars: Record<string, unknown>): void {
   const text = String(d).trim();
   if (text === '' || ['none', 'today'].includes(text.toLowerCase())) return;
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  // year 0000 is no date for PostgreSQL (it has no year 0), while DuckDB reads it as 1 BC
   const real =
-    m !== null && utcDate(Number(m[1]), Number(m[2]), Number(m[3])).toISOString().slice(0, 10) === text;
+    m !== null &&
+    Number(m[1]) >= 1 &&
+    utcDate(Number(m[1]), Number(m[2]), Number(m[3])).toISOString().slice(0, 10) === text;
   if (!real) {
     throw new UsageError(
       `The var lifecycle__as_of_date "${text}" is not a calendar date: use YYYY-MM-DD (or leave it out for today).`,

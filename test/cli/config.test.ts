@@ -289,6 +289,8 @@ describe('checkVarValues: time zones the warehouses read alike', () => {
     expect(() => checkVarValues({ lifecycle__as_of_date: '0002-02-01' })).not.toThrow();
     expect(() => checkVarValues({ lifecycle__as_of_date: '0099-12-31' })).not.toThrow();
     expect(() => checkVarValues({ lifecycle__as_of_date: '0002-02-29' })).toThrow(/is not a calendar date/);
+    // PostgreSQL has no year 0
+    expect(() => checkVarValues({ lifecycle__as_of_date: '0000-06-01' })).toThrow(/is not a calendar date/);
   });
   it('refuses abbreviations, which PostgreSQL reads as fixed offsets, naming the region Node takes them for', () => {
     expect(() => checkVarValues({ lifecycle__timezone: 'PST' })).toThrow(UsageError);
