@@ -5,6 +5,16 @@ import { UserError } from '../../src/errors';
 import { loadProject } from '../../src/runner/project';
 import { UnresolvedYamlTag, parseYaml } from '../../src/util/yaml';
 
+/** What parseYaml throws for `text`, or undefined. */
+function refusalOf(text: string): unknown {
+  try {
+    parseYaml(text);
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 describe('parseYaml', () => {
   // the yaml package reports through process.emitWarning, which prints `(node:…) YAMLWarning` on stderr
   let emitted: unknown[];
@@ -91,12 +101,7 @@ describe('parseYaml', () => {
     ['a: !!timestamp 2024-03-12 10:00:00+24:00', '!!timestamp', 1, 16],
     ['a: !!timestamp [2024-03-12]', '!!timestamp', 1, 16],
   ])('refuses %j, a standard tag on a value it cannot take', (text, tag, line, column) => {
-    let err: unknown;
-    try {
-      parseYaml(text);
-    } catch (e) {
-      err = e;
-    }
+    const err = refusalOf(text);
     expect(err).toBeInstanceOf(UnresolvedYamlTag);
     expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
       `--vars tags a value ${tag} (line ${line}, column ${column}) that is not one: fix the value or remove the tag.`,
@@ -135,12 +140,7 @@ describe('parseYaml', () => {
     ['a: !!pairs [x: 1]', '!!pairs', 1, 12],
     ['%YAML 1.1\n---\na: !!binary aGVsbG8=', '!!binary', 3, 13],
   ])('refuses %j, a YAML type cdp-lifecycle does not support', (text, tag, line, column) => {
-    let err: unknown;
-    try {
-      parseYaml(text);
-    } catch (e) {
-      err = e;
-    }
+    const err = refusalOf(text);
     expect(err).toBeInstanceOf(UnresolvedYamlTag);
     expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
       `--vars tags a value ${tag} (line ${line}, column ${column}), a YAML type cdp-lifecycle does not support: remove the tag.`,
@@ -224,12 +224,7 @@ describe('parseYaml', () => {
     ['a: 1\nwarehouse: !custom x', '!custom', 2, 12],
     ['a: !<tag:example.com,2024:x> 1', '!<tag:example.com,2024:x>', 1, 4],
   ])('refuses the unresolved tag in %j, naming it as written and where', (text, tag, line, column) => {
-    let err: unknown;
-    try {
-      parseYaml(text);
-    } catch (e) {
-      err = e;
-    }
+    const err = refusalOf(text);
     expect(err).toBeInstanceOf(UnresolvedYamlTag);
     expect((err as UnresolvedYamlTag).sentence('--vars')).toBe(
       `--vars uses the YAML tag ${tag} (line ${line}, column ${column}), which cdp-lifecycle does not know: remove it.`,
