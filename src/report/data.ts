@@ -242,10 +242,10 @@ export interface ReportData {
 
 const MODELS = ['user_lifecycle', 'status_transitions', 'status_daily', 'growth_accounting_daily'] as const;
 
-/** `YYYY-MM-DD` plus n days, in UTC. */
 /** The first day either warehouse has: the report's windows start there at the earliest. */
 const FIRST_DAY_MS = Date.parse('0001-01-01T00:00:00Z');
 
+/** `YYYY-MM-DD` plus n days, in UTC, no earlier than year 1. */
 export function addDays(date: string, n: number): string {
   // a window reaching before year 1 (an as-of date in 0001-0003) gave '-000002-01', which no warehouse reads
   const ms = Math.max(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000, FIRST_DAY_MS);

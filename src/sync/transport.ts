@@ -102,8 +102,8 @@ export function absoluteLocation(location: string | null | undefined, requestUrl
 /**
  * A request that got no answer, as both targets word it: the URL, then the cause. Node's words for a host that
  * does not resolve (`getaddrinfo ENOTFOUND …`, or fetch's bare `fetch failed`) do not say that the endpoint
- * holds a host name DNS does not know, most often a typo; nor that EAI_AGAIN is a DNS failure that may pass. `hostname`: the name looked up (a proxy's, when one
- * is used), else the URL's.
+ * holds a host name DNS does not know, most often a typo, nor that EAI_AGAIN is a DNS failure that may pass.
+ * `hostname`: the name looked up (a proxy's, when one is used), else the URL's.
  */
 export function describeNetworkError(url: string, detail: string, code?: string, hostname?: string): string {
   const host = hostname ?? new URL(url).hostname;
