@@ -170,6 +170,15 @@ function utcDate(year: number, month: number, day: number): Date {
   return d;
 }
 
+/** The IANA zone Node's time zone database takes `name` for (US/Pacific-New: America/Los_Angeles), or undefined. */
+function intlZone(name: string): string | undefined {
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Today's date (YYYY-MM-DD) in an IANA time zone. */
 export function todayIn(timeZone: string, now: Date = new Date()): string {
   // en-CA formats as YYYY-MM-DD
@@ -253,10 +262,8 @@ export function checkVarValues(vars: Record<string, unknown>): void {
         `The var lifecycle__timezone "${String(tz)}" has white space around the zone's name: write it as "${name}".`,
       );
     }
-    let zone: string;
-    try {
-      zone = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
-    } catch {
+    const zone = intlZone(name);
+    if (zone === undefined) {
       const hint = closest(name, Intl.supportedValuesOf('timeZone'));
       throw new UsageError(
         `The var lifecycle__timezone "${name}" is not an IANA time zone${hint ? ` (did you mean ${hint}?)` : ': use a name such as Europe/Berlin or UTC'}.`,
@@ -331,12 +338,7 @@ export async function checkTimezoneOnWarehouse(wh: Warehouse, vars: Record<strin
     const code = (err as { code?: unknown }).code;
     if (code !== '22023' && !/time zone "[^"]*" not recognized|Unknown TimeZone/i.test(errorMessage(err)))
       throw err;
-    let meant: string | undefined;
-    try {
-      meant = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
-    } catch {
-      meant = undefined;
-    }
+    const meant = intlZone(name);
     const instead = meant && meant.toLowerCase() !== name.toLowerCase() ? meant : 'America/Los_Angeles';
     throw new UsageError(
       `The var lifecycle__timezone "${name}" is not a time zone ${wh.dialect === 'postgres' ? 'PostgreSQL' : 'DuckDB'} knows (its time zone database has no such name): use a current IANA name such as ${instead}.`,
