@@ -366,6 +366,19 @@ function pageName(f: ShapedFields): string | null {
   return typeof fromProps === 'string' || typeof fromProps === 'number' ? str(fromProps) : null;
 }
 
+/**
+ * The members of each call type that landingRow stores as JSON columns (an identify's traits merged with
+ * context.traits); the others (integrations, _metadata, a track's traits) are not stored.
+ */
+export const LANDED_JSON: Readonly<Record<CallType, readonly string[]>> = {
+  track: ['properties', 'context'],
+  page: ['properties', 'context'],
+  screen: ['properties', 'context'],
+  identify: ['traits', 'context'],
+  group: ['traits', 'context'],
+  alias: ['context'],
+};
+
 /** One landing row, values in the column order of RAW_TABLES[TABLE_FOR_TYPE[type]]. */
 export function landingRow(type: CallType, f: ShapedFields): InsertValue[] {
   // spaces or NULs only are no id either: two such events would dedup as one

@@ -10,6 +10,7 @@ import {
   CALL_TYPES,
   isCallType,
   isJsonObject,
+  LANDED_JSON,
   isStorableInstant,
   isBlank,
   NOT_BLANK,
@@ -230,16 +231,6 @@ export function jsonSizeUpperBound(value: unknown, maxDepth: number, seen?: { no
       return 0;
   }
 }
-
-/** The members of each call type that land as JSON columns (landingRow in events.ts); the rest is not stored. */
-const LANDED_JSON: Record<CallType, readonly string[]> = {
-  track: ['properties', 'context'],
-  page: ['properties', 'context'],
-  screen: ['properties', 'context'],
-  identify: ['traits', 'context'],
-  group: ['traits', 'context'],
-  alias: ['context'],
-};
 
 /** The path of the first number beyond a double under `value` (`[2].price`), built only on the way back. */
 function nonFinitePath(value: unknown): string | null {
