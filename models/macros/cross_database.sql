@@ -387,8 +387,7 @@ end
 {%- endmacro %}
 
 {#- The same bound as the other warehouses (under 10^24): beyond it a number is not a revenue, and it would
-    overflow the NUMERIC of money_type. Spaces only are trimmed, as the other warehouses' trim() does: BigQuery's
-    one-argument TRIM strips every whitespace character, which would read '\t12.50' as a number. -#}
+    overflow the NUMERIC of money_type. -#}
 {% macro bigquery__safe_decimal(expr) -%}
 case
   when abs(safe_cast({{ trim_spaces(expr) }} as bignumeric)) < cast('1000000000000000000000000' as bignumeric)

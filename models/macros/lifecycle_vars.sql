@@ -112,8 +112,8 @@
   exact; 9: DuckDB dates an instant less than a millisecond before a midnight before 1970 in UTC on its own day,
   and reads a plan trait named `*` as that key; 10: a revenue exponent with leading zeros is read at the value its
   digits spell; 11: DuckDB trims only spaces around a revenue text, as the other warehouses do, so a no-break
-  space no longer makes one a number, and PostgreSQL's ids of a day before year 1 carry ' (BC)', as DuckDB's do), so an upgrade recomputes them too. The raw
-  tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
+  space no longer makes one a number, and PostgreSQL's ids of a day before year 1 carry ' (BC)', as DuckDB's
+  do), so an upgrade recomputes them too. The raw tables are part of it: pointed at other tables (lifecycle__raw_schema, lifecycle__<call>_table), the stored
   rows describe events the models no longer read, which the raw-row counts of the watermark cannot always tell.
 -#}
 {% macro lifecycle_config_fingerprint() -%}
